@@ -1,0 +1,5 @@
+import sys
+
+from gbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,62 @@
+"""The ``gbench`` command line: a thin table of commands, each one module.
+
+Each module in :mod:`gbench.commands` defines ``HELP``, ``add_arguments(parser)``
+and ``run(args) -> int``. Bad input (a :class:`GbenchError` or a bad option)
+prints one line and exits with code 2; there is no traceback for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from gbench import __version__
+from gbench.errors import GbenchError
+
+#: command name -> module; help comes from the module's HELP.
+COMMANDS = {
+    "run": "gbench.commands.run",
+    "show": "gbench.commands.show",
+    "export": "gbench.commands.export",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gbench", description="Benchmark GAN variants: train, evaluate, tune, compare.")
+    parser.add_argument("--version", action="version", version=f"gbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except GbenchError as error:
+        sys.stderr.write(f"gbench {args.command}: error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("gbench: interrupted; finished runs are saved, unfinished ones resume from their checkpoint\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``gbench`` command; see :data:`gbench.cli.COMMANDS`."""

@@ -1,0 +1,71 @@
+"""gbench run TARGET: train every architecture a plugin provides."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gbench import display, store
+from gbench.commands._options import add_run_options, make_configs, settings_from_args
+from gbench.errors import GbenchError
+from gbench.plugins import Plugins, resolve_target
+from gbench.registry import Registry
+from gbench.runner import DataCache, RunHooks, execute
+
+HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="plugin: an installed plugin's name, a module path (plugins.mlp) or a path/to/file.py with @hookimpl functions")
+    add_run_options(parser)
+
+
+def combos_for_target(registry: Registry, owner: str, settings: dict) -> list[tuple[str, str, str]]:
+    """What TARGET runs: its architectures; else the default MLP with its losses or schedules."""
+    loss, schedule = settings["loss"], settings["schedule"]
+    architectures = registry.owned_by("architecture", owner)
+    if settings.get("architecture"):
+        if settings["architecture"] not in architectures:
+            raise GbenchError(f"config names architecture {settings['architecture']!r}, which plugin {owner!r} does not provide; it provides: {', '.join(architectures) or 'none'}")
+        architectures = [settings["architecture"]]
+    if architectures:
+        return [(name, loss, schedule) for name in architectures]
+    if registry.owned_by("loss", owner):
+        return [("mlp", name, schedule) for name in registry.owned_by("loss", owner)]
+    if registry.owned_by("schedule", owner):
+        return [("mlp", loss, name) for name in registry.owned_by("schedule", owner)]
+    raise GbenchError(f"plugin {owner!r} provides no architecture, loss or schedule to run; try `gbench run plugins.mlp`")
+
+
+def warn_broken(plugins: Plugins) -> None:
+    for info in plugins.broken:
+        display.console.print(f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}", highlight=False)
+
+
+def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None = None) -> list[dict]:
+    """Run configs one after the other under one progress bar per run."""
+    cache = DataCache()
+    rows = []
+    with display.progress() as progress:
+        for index, config in enumerate(configs, 1):
+            task = progress.add_task(f"[{index}/{len(configs)}] {config.architecture} {config.loss} {config.schedule} seed {config.seed}", total=None)
+
+            def on_progress(done: int, total: int, _task=task) -> None:
+                progress.update(_task, completed=done, total=total)
+
+            row = execute(config, registry, out, RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None), cache)
+            progress.update(task, description=progress.tasks[task].description + f" [{row['status']}]")
+            rows.append(row)
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    plugins, owner = resolve_target(args.target)
+    warn_broken(plugins)
+    configs = make_configs(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
+    out = store.ensure_writable(settings["out"])
+    rows = run_configs(configs, plugins.registry, out)
+    display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
+    display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
+    return 0

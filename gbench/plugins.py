@@ -1,0 +1,218 @@
+"""Build a plugin manager, load plugins, and fill a registry from them.
+
+No global state: every call to :func:`load_plugins` makes a fresh pluggy
+manager, so tests stay isolated. Built-in plugins are ordinary entry points of
+the ``gbench`` group, loaded exactly like third-party ones.
+
+Environment switches (as pytest's and llm's):
+
+- ``GBENCH_DISABLE_PLUGIN_AUTOLOAD=1``: load only gbench's own built-in
+  entry points, no third-party ones.
+- ``GBENCH_PLUGINS=name1,name2``: load only these third-party entry points
+  (the built-ins always load).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from gbench import hookspecs
+from gbench.errors import GbenchError
+from gbench.registry import Registry
+
+GROUP = "gbench"
+_HOOKS = {
+    "gbench_register_architectures": "architecture",
+    "gbench_register_losses": "loss",
+    "gbench_register_schedules": "schedule",
+    "gbench_register_datasets": "dataset",
+}
+
+
+@dataclass
+class PluginInfo:
+    """One loaded (or broken) plugin, for ``gbench plugins`` and error messages."""
+
+    name: str
+    source: str  # "distribution gbench 0.1.0", "module plugins.mlp", "file path/x.py"
+    version: str = ""
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None  # why it is broken, when it is
+
+
+@dataclass
+class Plugins:
+    """A plugin manager, the registry it filled, and what was loaded."""
+
+    manager: pluggy.PluginManager
+    registry: Registry
+    infos: dict[str, PluginInfo]
+
+    @property
+    def broken(self) -> list[PluginInfo]:
+        return [info for info in self.infos.values() if info.error]
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(GROUP)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _unknown_hooks(module: Any) -> list[str]:
+    """Hook-like names that match no hookspec: a misspelt hook must not pass silently."""
+    unknown = []
+    for attr in dir(module):
+        if attr.startswith("gbench_") and attr not in _HOOKS and callable(getattr(module, attr)):
+            unknown.append(attr)
+    return unknown
+
+
+def _hooks_of(module: Any) -> list[str]:
+    return [name for name in _HOOKS if callable(getattr(module, name, None))]
+
+
+def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> bool:
+    """Register one module, recording (not raising) why it is unusable."""
+    unknown = _unknown_hooks(module)
+    if unknown:
+        close = {name: __import__("difflib").get_close_matches(name, list(_HOOKS), n=1) for name in unknown}
+        hints = "; ".join(f"{n} (did you mean {c[0]}?)" if c else n for n, c in close.items())
+        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(_HOOKS)}"
+        return False
+    try:
+        manager.register(module, name=info.name)
+    except (pluggy.PluginValidationError, ValueError) as error:
+        info.error = f"invalid hook implementation: {error}"
+        return False
+    info.hooks = _hooks_of(module)
+    return True
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    return sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.dist.name != "gbench" if ep.dist else True, ep.name))
+
+
+def import_target(target: str) -> tuple[ModuleType, str]:
+    """Import a plugin given as a dotted module path or a ``.py`` file path."""
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise GbenchError(f"plugin file {target!r} does not exist; give a path to a .py file with @hookimpl functions, or a module name")
+        module_name = f"gbench_file_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # a plugin's own bug: name it, no traceback
+            del sys.modules[module_name]
+            raise GbenchError(f'Error importing plugin "{target}": {type(error).__name__}: {error}') from None
+        return module, f"file {path}"
+    try:
+        module = importlib.import_module(target)
+    except ModuleNotFoundError as error:
+        if error.name and target.startswith(error.name):
+            raise GbenchError(f"no plugin or module named {target!r}") from None
+        raise GbenchError(f'Error importing plugin "{target}": {type(error).__name__}: {error}') from None
+    except Exception as error:
+        raise GbenchError(f'Error importing plugin "{target}": {type(error).__name__}: {error}') from None
+    return module, f"module {target}"
+
+
+def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
+    """Load the entry-point plugins (and ``extra`` module/file targets) into a fresh registry.
+
+    A broken entry-point plugin is recorded with its reason and skipped, so it
+    never stops the others; a broken ``extra`` target raises, since the user
+    asked for it by name.
+    """
+    manager = _new_manager()
+    infos: dict[str, PluginInfo] = {}
+    only = [n.strip() for n in os.environ.get("GBENCH_PLUGINS", "").split(",") if n.strip()]
+    no_autoload = os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() not in ("", "0", "false", "no")
+
+    for ep in _entry_points():
+        builtin = ep.dist is not None and ep.dist.name == "gbench"
+        if not builtin and (no_autoload or (only and ep.name not in only)):
+            continue
+        dist = f"distribution {ep.dist.name} {ep.dist.version}" if ep.dist else "entry point"
+        info = PluginInfo(name=ep.name, source=f"{dist} ({ep.value})", version=ep.dist.version if ep.dist else "")
+        infos[ep.name] = info
+        try:
+            module = ep.load()
+        except Exception as error:  # any failure inside a third-party import
+            info.error = f'Error importing plugin "{ep.name}" ({ep.value}): {type(error).__name__}: {error}'
+            continue
+        _register(manager, module, info)
+
+    for target in extra:
+        module, source = import_target(target)
+        existing = manager.get_name(module) if manager.is_registered(module) else None
+        if existing:  # already loaded through its entry point
+            continue
+        info = PluginInfo(name=target, source=source, version=getattr(module, "__version__", ""))
+        if not _register(manager, module, info):
+            raise GbenchError(f"plugin {target!r}: {info.error}")
+        infos[target] = info
+
+    registry = Registry()
+    for hook_name, kind in _HOOKS.items():
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            info = infos[impl.plugin_name]
+            if info.error:
+                continue
+
+            def register(spec: Any, _kind: str = kind, _owner: str = impl.plugin_name) -> None:
+                registry.register(_kind, spec, _owner)
+
+            try:
+                impl.function(register=register)
+            except Exception as error:
+                info.error = f"hook {hook_name} failed: {error if isinstance(error, GbenchError) else f'{type(error).__name__}: {error}'}"
+                registry.unregister_owner(impl.plugin_name)
+    for target in extra:
+        if target in infos and infos[target].error:
+            raise GbenchError(f"plugin {target!r}: {infos[target].error}")
+    return Plugins(manager=manager, registry=registry, infos=infos)
+
+
+def plugin_name_for_target(plugins: Plugins, target: str) -> str:
+    """The registered plugin name a ``gbench run TARGET`` refers to."""
+    if target in plugins.infos:
+        return target
+    module = sys.modules.get(target)
+    if module is not None and plugins.manager.is_registered(module):
+        return plugins.manager.get_name(module)
+    raise GbenchError(f"no plugin named {target!r}; installed: {', '.join(sorted(plugins.infos))}")
+
+
+def resolve_target(target: str) -> tuple[Plugins, str]:
+    """Load plugins so that ``target`` (entry-point name, module or file) is among them."""
+    plugins = load_plugins()
+    if target in plugins.infos:
+        info = plugins.infos[target]
+        if info.error:
+            raise GbenchError(f"plugin {target!r} is broken: {info.error}")
+        return plugins, target
+    for name, info in plugins.infos.items():  # a module path that an entry point already loads
+        if not info.error and info.source.endswith(f"({target})"):
+            return plugins, name
+    plugins = load_plugins(extra=[target])
+    return plugins, plugin_name_for_target(plugins, target)
+
+
+def signature_of(hook_name: str) -> str:
+    """The signature of a hookspec as the plugin guide writes it."""
+    return f"{hook_name}{inspect.signature(getattr(hookspecs, hook_name))}"

@@ -1,0 +1,250 @@
+"""Run one configuration end to end: the straight data path.
+
+config -> plugins build the nets, loss and schedule -> trainer -> evaluator
+-> results store. ``gbench run``, ``gbench sweep`` and ``gbench tune`` all
+call :func:`execute`; nothing here prints, the caller shows progress.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from gbench import store
+from gbench.config import RunConfig, resolve_params
+from gbench.data import load_split, to_training_tensor
+from gbench.errors import GbenchError
+from gbench.registry import Nets, Registry
+from gbench.trainer import HISTORY_COLUMNS, Callbacks, TrainSettings, train
+
+#: A run whose evaluation covers this many classes or fewer is flagged collapsed.
+COLLAPSE_CLASSES = 2
+SAMPLE_GRID_SEED = 1234  # fixed noise for samples.png, independent of the run's seed
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GbenchError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or --device auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise GbenchError(f"--device {name!r} is not one of auto, cpu, cuda")
+    return torch.device(name)
+
+
+def new_run_id(config: RunConfig) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{config.architecture}-{config.dataset}-s{config.seed}-{stamp}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class DataCache:
+    """Datasets loaded once per process and kept on their device."""
+
+    tensors: dict[tuple, Any] = field(default_factory=dict)
+
+    def split(self, registry: Registry, dataset: str, split: str, data_root: str | None, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (dataset, split, data_root, os.environ.get("GBENCH_DATA"), limit)
+        if key not in self.tensors:
+            self.tensors[key] = load_split(registry.dataset(dataset), split, data_root, limit)
+        return self.tensors[key]
+
+    def training_tensor(self, registry: Registry, config: RunConfig, device: torch.device) -> torch.Tensor:
+        key = ("float", config.dataset, config.data_root, os.environ.get("GBENCH_DATA"), config.train_limit, str(device))
+        if key not in self.tensors:
+            images, _ = self.split(registry, config.dataset, "train", config.data_root, config.train_limit)
+            self.tensors[key] = to_training_tensor(images, device)
+        return self.tensors[key]
+
+
+def build(registry: Registry, config: RunConfig, device: torch.device) -> tuple[Nets, Any, Any]:
+    """Build the nets (checked against the dataset's shape), loss and schedule."""
+    params = config.params
+    image_shape = tuple(registry.dataset(config.dataset).image_shape)
+    owner = registry.owners[("architecture", config.architecture)]
+    torch.manual_seed(config.seed)
+    try:
+        nets = registry.architecture(config.architecture).build(params, image_shape)
+    except Exception as error:
+        raise GbenchError(f"plugin {owner!r}, architecture {config.architecture!r}: build failed: {type(error).__name__}: {error}") from None
+    check_nets(nets, image_shape, f"plugin {owner!r}, architecture {config.architecture!r}")
+    nets.generator.to(device)
+    if nets.discriminator is not None:
+        nets.discriminator.to(device)
+    loss = registry.loss(config.loss).build(params)
+    schedule = registry.schedule(config.schedule).build(params)
+    torch.manual_seed(config.seed)  # the shape check drew noise: start training from the seed itself
+    return nets, loss, schedule
+
+
+def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
+    """Generator gives a batch of the dataset's images; discriminator one logit per image."""
+    if not isinstance(nets, Nets):
+        raise GbenchError(f"{who}: build returned {type(nets).__name__}, expected gbench.registry.Nets")
+    if nets.discriminator is None and nets.objective is None:
+        raise GbenchError(f"{who}: Nets has neither a discriminator nor an objective; give one of them")
+    generator_mode = nets.generator.training
+    nets.generator.eval()
+    try:
+        with torch.no_grad():
+            images = nets.generator(torch.randn(2, nets.latent_dim))
+            if not isinstance(images, torch.Tensor) or tuple(images.shape) != (2, *image_shape):
+                shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+                raise GbenchError(f"{who}: generator output has shape {shape} for 2 noise vectors; expected (2, {', '.join(map(str, image_shape))})")
+            if nets.discriminator is not None:
+                discriminator_mode = nets.discriminator.training
+                nets.discriminator.eval()
+                logits = nets.discriminator(images)
+                nets.discriminator.train(discriminator_mode)
+                if not isinstance(logits, torch.Tensor) or logits.numel() != 2 or logits.shape[0] != 2:
+                    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                    raise GbenchError(f"{who}: discriminator output has shape {shape} for 2 images; expected one logit per image, (2,) or (2, 1)")
+    except GbenchError:
+        raise
+    except Exception as error:
+        raise GbenchError(f"{who}: running the nets on a test batch failed: {type(error).__name__}: {error}") from None
+    finally:
+        nets.generator.train(generator_mode)
+
+
+def fixed_noise(latent_dim: int, count: int, device: torch.device) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(SAMPLE_GRID_SEED)
+    return torch.randn(count, latent_dim, generator=generator).to(device)
+
+
+@torch.no_grad()
+def sample_images(nets: Nets, noise: torch.Tensor) -> torch.Tensor:
+    mode = nets.generator.training
+    nets.generator.eval()
+    try:
+        return nets.generator(noise)
+    finally:
+        nets.generator.train(mode)
+
+
+@dataclass
+class RunHooks:
+    """What a caller can hear from a run in flight."""
+
+    on_progress: Callable[[int, int], None] | None = None  # (steps done, total steps)
+    on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
+
+
+def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks: RunHooks | None = None, cache: DataCache | None = None) -> dict[str, Any]:
+    """Train, evaluate and store one run; return its results row.
+
+    A run folder holding a checkpoint resumes from it; one whose summary says
+    it finished is returned as it is.
+    """
+    hooks, cache = hooks or RunHooks(), cache or DataCache()
+    out = Path(out)
+    config.params = resolve_params(registry, config)
+    config.run_id = config.run_id or new_run_id(config)
+    run_dir = out / config.run_id
+    if (run_dir / "summary.json").exists():
+        return store.read_json(run_dir / "summary.json")
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+
+    data = cache.training_tensor(registry, config, device)
+    batch_size = int(config.params["batch_size"])
+    if batch_size > len(data):
+        raise GbenchError(f"batch_size={batch_size} is larger than the {len(data)} training images; lower --batch-size")
+    steps = config.total_steps(len(data))
+    nets, loss, schedule = build(registry, config, device)
+    dataset = registry.dataset(config.dataset)
+    score_kind = registry.loss(config.loss).score
+    store.write_json(run_dir / "config.json", config.to_dict())
+
+    evaluator = _Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
+    collapsed_step: list[int] = []
+
+    def on_eval(step: int) -> dict[str, Any]:
+        metrics = evaluator(seed=step)
+        if metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES and not collapsed_step:
+            collapsed_step.append(step)
+        if hooks.on_eval:
+            hooks.on_eval(step, metrics)
+        return {k: metrics[k] for k in ("fid", "kid_mean", "classes_covered") if k in metrics}
+
+    def on_checkpoint(state: dict[str, Any]) -> None:
+        state["collapsed_step"] = collapsed_step[0] if collapsed_step else None
+        store.save_tensor_file(run_dir / "checkpoint.pt", state)
+
+    resume = None
+    if (run_dir / "checkpoint.pt").exists():
+        resume = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+        if resume.get("collapsed_step") is not None:
+            collapsed_step.append(resume["collapsed_step"])
+
+    settings = TrainSettings(
+        steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
+        log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
+    )  # fmt: skip
+    callbacks = Callbacks(
+        on_log=(lambda row: hooks.on_progress(row["step"], steps)) if hooks.on_progress else None,
+        on_eval=on_eval if evaluator else None,
+        on_checkpoint=on_checkpoint,
+    )
+    result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+
+    # --- evaluate the finished generator (a diverged one has nothing worth measuring)
+    final_metrics: dict[str, Any] = {}
+    if evaluator and result.status == "ok":
+        final_metrics = evaluator(seed=config.seed)
+        if final_metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES and not collapsed_step:
+            collapsed_step.append(result.steps)
+        if hooks.on_eval:
+            hooks.on_eval(result.steps, final_metrics)
+        if result.history:
+            result.history[-1].update({k: final_metrics[k] for k in ("fid", "kid_mean", "classes_covered") if k in final_metrics})
+
+    # --- store: pictures and weights, then the tables
+    store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
+    store.save_tensor_file(run_dir / "generator.pt", {k: v.cpu() for k, v in nets.generator.state_dict().items()})
+    extra_columns = sorted({key for row in result.history for key in row} - set(HISTORY_COLUMNS))
+    store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *extra_columns])
+    last = result.history[-1] if result.history else {}
+    status = result.status if result.status != "ok" else ("collapsed" if collapsed_step else "ok")
+    row: dict[str, Any] = {
+        "run_id": config.run_id, "status": status, "architecture": config.architecture, "loss": config.loss,
+        "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed, "steps": result.steps,
+        "epochs": round(result.images / (len(data) // batch_size * batch_size), 4),
+        **config.params,
+        "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
+        "score": score_kind, "train_seconds": round(result.seconds, 3),
+        "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
+        "device": str(device), "diverged_step": result.diverged_step, "collapsed_step": collapsed_step[0] if collapsed_step else None,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        **{k: v for k, v in final_metrics.items() if k != "seconds"},
+    }  # fmt: skip
+    row = store._clean(row)
+    store.write_json(run_dir / "summary.json", row)
+    store.upsert_result(out, row)
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return row
+
+
+class _Evaluator:
+    """Evaluate the run's generator with gbench.evaluate (imported only when used)."""
+
+    def __init__(self, config: RunConfig, registry: Registry, cache: DataCache, device: torch.device, nets: Nets):
+        from gbench.evaluate import EvalSettings
+
+        self.config, self.registry, self.cache, self.device, self.nets = config, registry, cache, device, nets
+        self.settings = EvalSettings(num_samples=config.eval.samples, extractor=config.eval.extractor, inception_weights=config.eval.inception_weights)
+
+    def __call__(self, seed: int) -> dict[str, Any]:
+        from gbench.evaluate import evaluate_generator
+
+        real, _ = self.cache.split(self.registry, self.config.dataset, "test", self.config.data_root, None)
+        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, self.registry.dataset(self.config.dataset), real, self.settings, self.device, seed=seed)
+        return result.as_row()

@@ -1,0 +1,223 @@
+"""The training loop: generic over architecture, loss and schedule.
+
+Read it top to bottom: optimizers, the batch stream, then one loop of
+discriminator steps and a generator step. It knows nothing of files, plugins
+or metrics; callers pass callbacks for logging, evaluation and checkpoints.
+
+Speed notes (why it looks the way it does):
+- the whole training set is one float tensor on the device; a batch is one
+  index_select of a per-epoch permutation: no DataLoader, no per-image work;
+- Adam is fused where torch supports it (one kernel for all parameters);
+- the generator step reuses the last discriminator step's fake batch (G is
+  unchanged since it was drawn) and freezes D's weights, so no weight
+  gradients are computed for D during the generator's backward pass;
+- losses are summed on the device every step and read back only every
+  ``log_every`` steps: one host sync per log row, not per step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from gbench.registry import LossTerms, Nets
+
+#: Columns of the per-step history the trainer records (mean over the log window).
+HISTORY_COLUMNS = ("step", "epoch", "images", "seconds", "d_loss", "g_loss", "d_real", "d_fake")
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int
+    lr: float
+    beta1: float = 0.5
+    beta2: float = 0.999
+    log_every: int = 50
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+
+
+@dataclass
+class LastLosses:
+    """The previous step's losses, as device tensors (reading them syncs)."""
+
+    d_loss: torch.Tensor | None = None
+    g_loss: torch.Tensor | None = None
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]]
+    steps: int  # generator steps completed
+    seconds: float  # training time, evaluation during training excluded
+    images: int  # real images the model consumed
+    status: str = "ok"  # "ok" or "diverged"
+    diverged_step: int | None = None
+
+
+@dataclass
+class Callbacks:
+    """Hooks into the loop. ``on_eval(step)`` returns columns for that step's history row."""
+
+    on_log: Callable[[dict[str, Any]], None] | None = None
+    on_eval: Callable[[int], dict[str, Any]] | None = None
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None
+
+
+def make_adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):  # a device or dtype the fused kernel lacks
+        return torch.optim.Adam(parameters, lr=lr, betas=betas)
+
+
+class BatchStream:
+    """Endless batches from one tensor: reshuffled each epoch, last partial batch dropped."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int):
+        if len(data) < batch_size:
+            raise ValueError(f"batch_size {batch_size} is larger than the {len(data)} training images")
+        self.data, self.batch_size = data, batch_size
+        self.per_epoch = len(data) // batch_size
+        self.order = torch.randperm(len(data), device=data.device)
+        self.position = 0  # batches taken in this epoch
+        self.epochs_done = 0
+
+    def next(self) -> torch.Tensor:
+        if self.position == self.per_epoch:
+            self.order = torch.randperm(len(self.data), device=self.data.device)
+            self.position, self.epochs_done = 0, self.epochs_done + 1
+        start = self.position * self.batch_size
+        self.position += 1
+        return self.data.index_select(0, self.order[start : start + self.batch_size])
+
+    @property
+    def epoch(self) -> float:
+        return self.epochs_done + self.position / self.per_epoch
+
+    def state(self) -> dict[str, Any]:
+        return {"order": self.order, "position": self.position, "epochs_done": self.epochs_done}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.order = state["order"].to(self.data.device)
+        self.position, self.epochs_done = state["position"], state["epochs_done"]
+
+
+def train(nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: TrainSettings, callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``nets`` on ``data`` (float images in [-1, 1] on the training device)."""
+    callbacks = callbacks or Callbacks()
+    device = data.device
+    G, D = nets.generator, nets.discriminator
+    adversarial = D is not None
+    batch_size, latent_dim = settings.batch_size, nets.latent_dim
+    betas = (settings.beta1, settings.beta2)
+
+    # --- optimizers: the schedule may give D and G different learning rates (TTUR)
+    d_lr, g_lr = schedule.learning_rates(settings.lr)
+    g_opt = make_adam(G.parameters(), g_lr, betas)
+    d_opt = make_adam(D.parameters(), d_lr, betas) if adversarial else None
+    batches = BatchStream(data, batch_size)
+
+    # --- state that a checkpoint restores
+    step, history, seconds_before, images = 0, [], 0.0, 0
+    if resume is not None:
+        G.load_state_dict(resume["generator"])
+        g_opt.load_state_dict(resume["g_opt"])
+        if adversarial:
+            D.load_state_dict(resume["discriminator"])
+            d_opt.load_state_dict(resume["d_opt"])
+        batches.load_state(resume["batches"])
+        step, history, seconds_before, images = resume["step"], resume["history"], resume["seconds"], resume["images"]
+        torch.set_rng_state(resume["rng_cpu"])
+        if device.type == "cuda" and resume.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(resume["rng_cuda"], device)
+
+    G.train()
+    if adversarial:
+        D.train()
+    window = torch.zeros(4, device=device)  # summed d_loss, g_loss, d_real, d_fake since the last log row
+    window_steps = 0
+    nan = torch.tensor(float("nan"), device=device)
+    last = LastLosses()
+    eval_seconds = 0.0
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - started - eval_seconds
+
+    while step < settings.steps:
+        if adversarial:
+            # --- discriminator: as many steps as the schedule asks, each on fresh batches
+            d_terms = LossTerms(nan, nan, nan)
+            fake = None
+            for _ in range(schedule.discriminator_steps(step, last)):
+                real = batches.next()
+                fake = G(torch.randn(batch_size, latent_dim, device=device))
+                d_terms = loss.discriminator_loss(D, real, fake.detach())
+                d_opt.zero_grad(set_to_none=True)
+                d_terms.loss.backward()
+                d_opt.step()
+                images += batch_size
+            if fake is None:  # a schedule may skip D this step
+                fake = G(torch.randn(batch_size, latent_dim, device=device))
+
+            # --- generator: one step against the updated D, D's weights frozen
+            D.requires_grad_(False)
+            g_terms = loss.generator_loss(D, fake)
+            g_opt.zero_grad(set_to_none=True)
+            g_terms.loss.backward()
+            g_opt.step()
+            D.requires_grad_(True)
+            last = LastLosses(d_terms.loss.detach(), g_terms.loss.detach())
+            window += torch.stack([last.d_loss, last.g_loss, _or(d_terms.real_score, nan), _or(d_terms.fake_score, nan)])
+        else:
+            # --- not a GAN (a VAE): the model minimises its own objective on real batches
+            objective, _ = nets.objective(batches.next())
+            g_opt.zero_grad(set_to_none=True)
+            objective.backward()
+            g_opt.step()
+            images += batch_size
+            last = LastLosses(None, objective.detach())
+            window += torch.stack([nan, last.g_loss, nan, nan])
+        step += 1
+        window_steps += 1
+
+        # --- log: the one host sync every log_every steps
+        is_eval = settings.eval_every and step % settings.eval_every == 0 and step < settings.steps
+        if step % settings.log_every == 0 or step == settings.steps or is_eval:
+            d_loss, g_loss, d_real, d_fake = (window / window_steps).tolist()
+            row = {"step": step, "epoch": round(batches.epoch, 4), "images": images, "seconds": round(elapsed(), 4),
+                   "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+            window.zero_()
+            window_steps = 0
+            # a NaN or infinite loss never recovers: stop at once and say when
+            diverged = not math.isfinite(g_loss) or (adversarial and not math.isfinite(d_loss))
+            if is_eval and not diverged and callbacks.on_eval:
+                eval_started = time.perf_counter()
+                row.update(callbacks.on_eval(step))
+                eval_seconds += time.perf_counter() - eval_started
+            history.append(row)
+            if callbacks.on_log:
+                callbacks.on_log(row)
+            if diverged:
+                return TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step)
+
+        if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps and callbacks.on_checkpoint:
+            callbacks.on_checkpoint({
+                "generator": G.state_dict(), "g_opt": g_opt.state_dict(),
+                "discriminator": D.state_dict() if adversarial else None, "d_opt": d_opt.state_dict() if adversarial else None,
+                "batches": batches.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
+                "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            })  # fmt: skip
+
+    return TrainResult(history, step, elapsed(), images)
+
+
+def _or(value: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
+    return default if value is None else value.detach().reshape(())

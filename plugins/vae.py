@@ -1,0 +1,1 @@
+"""VAE baseline (S6). Filled in by the architectures issue (#7)."""

@@ -1,0 +1,109 @@
+"""Shared test setup: real data from ../shared/data (GBENCH_DATA), no network,
+one CPU thread per test process (tests run beside other work on 2 cores),
+and a private cache so that tests neither read nor pollute ~/.cache/gbench."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+os.environ.setdefault("GBENCH_DATA", str(REPO.parent / "shared" / "data"))
+os.environ["GBENCH_OFFLINE"] = "1"  # nothing downloads at test time
+torch.set_num_threads(1)
+
+if not (Path(os.environ["GBENCH_DATA"]) / "MNIST" / "raw").is_dir():
+    raise pytest.UsageError(f"MNIST not found under GBENCH_DATA={os.environ['GBENCH_DATA']}; point GBENCH_DATA at ../shared/data")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    os.environ["GBENCH_CACHE"] = str(tmp_path_factory.mktemp("gbench-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from gbench.plugins import load_plugins
+
+    return load_plugins().registry
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the real ``gbench`` CLI in a fresh process, as a user would."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gbench", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    """Exit code 2, one line on stderr naming the bad value, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+# ---------------------------------------------------------------------------
+# A real PostgreSQL server from Debian's `postgresql` binaries, on loopback.
+# (pytest-postgresql's executor cannot run initdb as root, which CI is, so
+# this starts the same binaries itself, as the `postgres` user when root.)
+# ---------------------------------------------------------------------------
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """URL prefix ``postgresql://postgres@127.0.0.1:PORT`` of a throwaway server."""
+    import shutil
+    import socket
+    import tempfile
+
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.fail("Debian's postgresql is not installed: apt-get install -y postgresql (.ci/run does this)")
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    root = Path(tempfile.mkdtemp(prefix="gbench-pg-"))
+    os.chmod(root, 0o755)
+    if as_postgres:
+        shutil.chown(root, "postgres", "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def call(*args: str) -> None:
+        subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)
+
+    call(str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off"
+    call(str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-o", options, "-l", str(root / "log"), "-w", "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A fresh, empty database on the session's server, as a plain postgresql:// URL."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{postgres_server}/{name}"

@@ -25,7 +25,7 @@ else:  # pragma: no cover
 #: Knobs of the trainer and its Adam optimizers, settable like any plugin's.
 TRAINING_HYPERPARAMETERS = (
     Hyperparameter("batch_size", 100, low=1, high=4096, log=True, tunable=False, help="images per batch"),
-    Hyperparameter("lr", 2e-4, low=1e-6, high=1e-1, log=True, help="Adam learning rate (schedules may split it)"),
+    Hyperparameter("lr", 2e-4, low=1e-12, log=True, search=(1e-5, 1e-2), help="Adam learning rate (schedules may split it)"),
     Hyperparameter("beta1", 0.5, low=0.0, high=0.999, help="Adam beta1"),
     Hyperparameter("beta2", 0.999, low=0.0, high=0.9999, tunable=False, help="Adam beta2"),
 )

@@ -27,9 +27,12 @@ Value = int | float | bool | str
 class Hyperparameter:
     """A typed knob with a default and the range it may take (and be tuned in).
 
-    The type is the default's type. Numbers take ``low``/``high`` (inclusive,
-    ``log`` for a log-uniform search); strings and bools take ``choices``.
-    ``tunable=False`` keeps it out of ``gbench tune``'s default search space.
+    The type is the default's type. Numbers take ``low``/``high`` (inclusive
+    bounds of a valid value; ``log`` for a log-uniform search); strings and
+    bools take ``choices``. ``search`` narrows the range ``gbench tune``
+    searches by default when the valid range is wider (a learning rate may be
+    anything positive, but is searched in 1e-5..1e-2). ``tunable=False`` keeps
+    it out of the default search space.
     """
 
     name: str
@@ -40,10 +43,16 @@ class Hyperparameter:
     choices: tuple[Value, ...] | None = None
     tunable: bool = True
     help: str = ""
+    search: tuple[float, float] | None = None
 
     @property
     def type(self) -> type:
         return type(self.default)
+
+    def search_range(self) -> tuple[float, float] | None:
+        """The (low, high) ``gbench tune`` searches, or None for choices / unbounded ranges."""
+        low, high = self.search if self.search is not None else (self.low, self.high)
+        return None if low is None or high is None else (low, high)
 
     def problem(self) -> str | None:
         """Why this declaration is unusable, or None when it is fine."""
@@ -57,6 +66,10 @@ class Hyperparameter:
             return f"default of hyperparameter {self.name!r} is invalid: {error}"
         if self.log and self.low is not None and self.low <= 0:
             return f"hyperparameter {self.name!r} is log-scaled but its low end {self.low} is not positive"
+        if self.search is not None:
+            low, high = self.search
+            if not low < high or (self.low is not None and low < self.low) or (self.high is not None and high > self.high):
+                return f"hyperparameter {self.name!r} has a search range {self.search} that is empty or outside its range {self.describe_range()}"
         return None
 
     def describe_range(self) -> str:

@@ -35,7 +35,7 @@ def search_roots(data_root: str | os.PathLike | None = None) -> list[Path]:
     if os.environ.get("GBENCH_DATA"):
         roots.append(Path(os.environ["GBENCH_DATA"]))
     roots.append(cache_dir() / "data")
-    return roots
+    return list(dict.fromkeys(roots))  # the same folder twice is searched once
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -91,7 +91,7 @@ def idx_dataset(
         paths = find(split, roots)
         if paths is None and torchvision_class and os.environ.get("GBENCH_OFFLINE", "") in ("", "0"):
             _try_download(torchvision_class, cache_dir() / "data")
-            paths = find(split, roots + [cache_dir() / "data"])
+            paths = find(split, list(dict.fromkeys(roots + [cache_dir() / "data"])))
         if paths is None:
             where = ", ".join(str(root / subdirs[0]) for root in roots[:1]) or str(cache_dir() / "data" / subdirs[0])
             searched = "; ".join(str(r) for r in roots + [Path(d) for d in system_dirs])

@@ -1,0 +1,126 @@
+"""The CLI end to end, as a user drives it, on a small real MNIST subset."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+SMALL = ["--steps", "20", "--train-limit", "2000", "--eval-samples", "0", "--log-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = run_cli("run", "plugins.mlp", *SMALL, "--seeds", "0,1", "--set", "hidden_dim=32", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_run_writes_the_store_and_prints_a_table(finished):
+    out, result = finished
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 6  # 3 architectures x 2 seeds
+    assert {row["architecture"] for row in rows} == {"mlp", "mlp-batchnorm", "deep-leakyrelu"}
+    assert {row["seed"] for row in rows} == {"0", "1"}
+    assert all(row["hidden_dim"] == "32" and row["status"] == "ok" for row in rows)
+    for row in rows:
+        run_dir = out / row["run_id"]
+        assert {p.name for p in run_dir.iterdir()} == {"config.json", "metrics.csv", "summary.json", "samples.png", "generator.pt"}
+        assert (run_dir / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["params"]["hidden_dim"] == 32 and config["steps"] == 20
+        history = list(csv.DictReader(open(run_dir / "metrics.csv")))
+        assert [h["step"] for h in history] == ["10", "20"]
+        assert float(row["train_seconds"]) > 0 and float(row["images_per_second"]) > 0
+    for header in ("D(x)", "D(G(z))", "train s", "img/s", "deep-leakyrelu"):
+        assert header in result.stdout
+
+
+def test_same_seed_same_result_through_the_cli(finished, tmp_path):
+    out, _ = finished
+    again = run_cli("run", "plugins.mlp", *SMALL, "--seeds", "0", "--set", "hidden_dim=32", "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    first = {(r["architecture"], r["seed"]): r for r in csv.DictReader(open(out / "results.csv"))}
+    for row in csv.DictReader(open(tmp_path / "results.csv")):
+        for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+            assert row[key] == first[(row["architecture"], "0")][key]
+
+
+def test_show_and_export(finished, tmp_path):
+    out, _ = finished
+    shown = run_cli("show", str(out))
+    assert shown.returncode == 0 and "6 runs" in shown.stdout
+    for fmt in ("csv", "json", "parquet"):
+        target = tmp_path / f"all.{fmt}"
+        exported = run_cli("export", str(out), "--format", fmt, "-o", str(target))
+        assert exported.returncode == 0, exported.stderr
+        import pandas as pd
+
+        table = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[fmt](target)
+        assert len(table) == 6 and "d_real" in table.columns
+        assert table["d_real"].between(0, 1).all()
+
+
+def test_config_file_and_options(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('steps = 10\ntrain_limit = 1000\neval_samples = 0\nlog_every = 5\ndataset = "fashion-mnist"\n[params]\nlatent_dim = 16\nhidden_dim = 16\n')
+    result = run_cli("run", "plugins.mlp", "--config", str(config), "--set", "latent_dim=8", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
+    assert {(r["dataset"], r["latent_dim"], r["hidden_dim"], r["steps"]) for r in rows} == {("fashion-mnist", "8", "16", "10")}
+
+
+def test_file_plugin_target(tmp_path):
+    plugin = tmp_path / "myarch.py"
+    plugin.write_text(
+        "from gbench import hookimpl\nfrom gbench.registry import Architecture\nimport plugins.mlp as m\n\n"
+        "@hookimpl\ndef gbench_register_architectures(register):\n"
+        "    register(Architecture('my-mlp', m.build_mlp, (m.LATENT_DIM, m.HIDDEN_DIM)))\n"
+    )
+    result = run_cli("run", str(plugin), *SMALL, "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert [r["architecture"] for r in csv.DictReader(open(tmp_path / "o" / "results.csv"))] == ["my-mlp"]
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["run", "plugins.nope"], ["plugins.nope"]),
+        (["run", "plugins.mlp", "--set", "hiden_dim=3"], ["unknown hyperparameter 'hiden_dim'", "did you mean 'hidden_dim'", "valid keys"]),
+        (["run", "plugins.mlp", "--set", "hidden_dim=abc"], ["hidden_dim='abc' is not a valid int"]),
+        (["run", "plugins.mlp", "--set", "hidden_dim"], ["--set 'hidden_dim' is not of the form key=value"]),
+        (["run", "plugins.mlp", "--steps", "0"], ["--steps '0' must be at least 1"]),
+        (["run", "plugins.mlp", "--steps", "-5"], ["--steps '-5' must be at least 1"]),
+        (["run", "plugins.mlp", "--epochs", "x"], ["--epochs 'x' is not a number"]),
+        (["run", "plugins.mlp", "--seeds", "a,b"], ["--seeds 'a,b'"]),
+        (["run", "plugins.mlp", "--loss", "wasserstein-typo"], ["unknown loss 'wasserstein-typo'", "non-saturating"]),
+        (["run", "plugins.mlp", "--dataset", "cifar"], ["unknown dataset 'cifar'", "fashion-mnist"]),
+        (["run", "plugins.mlp", "--config", "missing.toml"], ["missing.toml"]),
+        (["show", "no-such-folder"], ["no-such-folder"]),
+        (["export", "no-such-folder"], ["no-such-folder"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needles, tmp_path):
+    assert_one_line_error(run_cli(*args, "--out", str(tmp_path)) if args[0] == "run" else run_cli(*args), *needles)
+
+
+def test_missing_data_names_the_files_and_the_fix(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("run", "plugins.mlp", *SMALL, "--data-root", str(empty), "--out", str(tmp_path / "o"), env={"GBENCH_DATA": str(empty), "GBENCH_CACHE": str(tmp_path / "cache")})
+    assert_one_line_error(result, "mnist train data not found", "train-images-idx3-ubyte", str(empty), "--data-root")
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert_one_line_error(run_cli("run", "plugins.mlp", *SMALL, "--out", str(blocker / "sub")), "cannot write to --out", str(blocker / "sub"))
+
+
+def test_bad_toml_key(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("stepz = 3\n")
+    assert_one_line_error(run_cli("run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path)), "unknown key 'stepz'", "valid keys")

@@ -19,6 +19,7 @@ COMMANDS = {
     "run": "gbench.commands.run",
     "show": "gbench.commands.show",
     "export": "gbench.commands.export",
+    "plugins": "gbench.commands.plugins",
 }
 
 
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        # argparse %-formats help strings: a literal "95%" must not break --help.
+        command = sub.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(_run=module.run)
     return parser

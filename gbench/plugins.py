@@ -91,10 +91,20 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
         hints = "; ".join(f"{n} (did you mean {c[0]}?)" if c else n for n, c in close.items())
         info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(_HOOKS)}"
         return False
+    undecorated = [name for name in _hooks_of(module) if not hasattr(getattr(module, name), f"{GROUP}_impl")]
+    if undecorated:  # pluggy would skip it silently
+        info.error = f"hook {undecorated[0]} is not decorated with @gbench.hookimpl, so gbench would never call it; add `@hookimpl` (from gbench import hookimpl) above it"
+        return False
     try:
         manager.register(module, name=info.name)
     except (pluggy.PluginValidationError, ValueError) as error:
-        info.error = f"invalid hook implementation: {error}"
+        # pluggy's message spans lines ("Plugin .. for hook ..", the definition, the reason): keep it to one.
+        lines = str(error).splitlines()
+        hook = next((name for name in _HOOKS if f"'{name}'" in lines[0]), None) if lines else None
+        if hook and len(lines) >= 3:
+            info.error = f"hook {lines[1].removeprefix('hookimpl definition: ')} does not match its hookspec {signature_of(hook)}: {lines[-1]}"
+        else:
+            info.error = f"invalid hook implementation: {' '.join(str(error).split())}"
         return False
     info.hooks = _hooks_of(module)
     return True
@@ -180,7 +190,9 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
             try:
                 impl.function(register=register)
             except Exception as error:
-                info.error = f"hook {hook_name} failed: {error if isinstance(error, GbenchError) else f'{type(error).__name__}: {error}'}"
+                # a registry error already starts "plugin 'name', ...": the prefix below names the plugin once
+                reason = str(error).removeprefix(f"plugin {impl.plugin_name!r}, ") if isinstance(error, GbenchError) else f"{type(error).__name__}: {error}"
+                info.error = f"hook {hook_name} failed: {reason}"
                 registry.unregister_owner(impl.plugin_name)
     for target in extra:
         if target in infos and infos[target].error:
@@ -209,10 +221,23 @@ def resolve_target(target: str) -> tuple[Plugins, str]:
     for name, info in plugins.infos.items():  # a module path that an entry point already loads
         if not info.error and info.source.endswith(f"({target})"):
             return plugins, name
+    if any(ep.name == target for ep in _entry_points()):  # installed, but an env switch left it out
+        if os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() not in ("", "0", "false", "no"):
+            why = "GBENCH_DISABLE_PLUGIN_AUTOLOAD is set; unset it to load third-party plugins"
+        else:
+            why = f"GBENCH_PLUGINS={os.environ.get('GBENCH_PLUGINS', '')} does not name it; add {target} to it or unset it"
+        raise GbenchError(f"plugin {target!r} is installed but was not loaded: {why}")
     plugins = load_plugins(extra=[target])
     return plugins, plugin_name_for_target(plugins, target)
 
 
 def signature_of(hook_name: str) -> str:
-    """The signature of a hookspec as the plugin guide writes it."""
-    return f"{hook_name}{inspect.signature(getattr(hookspecs, hook_name))}"
+    """The signature of a hookspec as the plugin guide writes it (annotations as written, unquoted)."""
+    signature = inspect.signature(getattr(hookspecs, hook_name))
+
+    def text(annotation: Any) -> str:
+        return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+
+    params = ", ".join(p.name if p.annotation is p.empty else f"{p.name}: {text(p.annotation)}" for p in signature.parameters.values())
+    returns = "" if signature.return_annotation is signature.empty else f" -> {text(signature.return_annotation)}"
+    return f"{hook_name}({params}){returns}"

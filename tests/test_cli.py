@@ -124,3 +124,13 @@ def test_bad_toml_key(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 3\n")
     assert_one_line_error(run_cli("run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path)), "unknown key 'stepz'", "valid keys")
+
+
+def test_every_command_has_working_help(capsys):
+    from gbench.cli import COMMANDS, main
+
+    for argv in [["--help"], *[[name, "--help"] for name in COMMANDS]]:
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 0, argv
+        assert "usage: gbench" in capsys.readouterr().out

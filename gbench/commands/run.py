@@ -11,6 +11,7 @@ from gbench.errors import GbenchError
 from gbench.plugins import Plugins, resolve_target
 from gbench.registry import Registry
 from gbench.runner import DataCache, RunHooks, execute
+from gbench.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
 
@@ -39,12 +40,22 @@ def combos_for_target(registry: Registry, owner: str, settings: dict) -> list[tu
 
 def warn_broken(plugins: Plugins) -> None:
     for info in plugins.broken:
-        display.console.print(f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}", highlight=False)
+        display.console.print(f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}", highlight=False, soft_wrap=True)
+
+
+def preload(configs, registry: Registry, cache: DataCache) -> None:
+    """Load every dataset split the runs need before any progress bar shows: missing data fails first."""
+    for config in configs:
+        cache.split(registry, config.dataset, "train", config.data_root, config.train_limit)
+        if config.eval.samples > 0:
+            cache.split(registry, config.dataset, "test", config.data_root, None)
 
 
 def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None = None) -> list[dict]:
     """Run configs one after the other under one progress bar per run."""
+    validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     cache = DataCache()
+    preload(configs, registry, cache)
     rows = []
     with display.progress() as progress:
         for index, config in enumerate(configs, 1):

@@ -1,0 +1,157 @@
+"""Contract checks for plugin authors: one call per kind of plugin.
+
+Each runs the checks ``gbench run`` runs before training (:mod:`gbench.validate`)
+and then, for architectures, losses and schedules, a short smoke training with
+:func:`gbench.trainer.train` on a tiny synthetic batch (random images in
+[-1, 1] of the dataset's shape: no data files, CPU, a second or two)::
+
+    from gbench.testing import check_architecture
+
+    def test_sn_mlp():
+        check_architecture("sn-mlp")
+
+A name is looked up among the installed plugins (or in ``registry``); a spec
+(``Architecture(...)``, ``Loss(...)``, ...) is checked without installing it.
+A failure raises :class:`gbench.errors.GbenchError` naming the plugin, its
+hook and the problem; gbench's own plugins are tested with these same calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gbench.config import RunConfig, resolve_params
+from gbench.data import load_split
+from gbench.errors import GbenchError
+from gbench.registry import Architecture, Dataset, Loss, Registry, Schedule
+from gbench.runner import build
+from gbench.trainer import TrainResult, TrainSettings, train
+from gbench.validate import validate, who
+
+__all__ = ["check_architecture", "check_loss", "check_schedule", "check_dataset"]
+
+_TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dataset": Dataset}
+
+
+def check_architecture(
+    architecture: str | Architecture, *, dataset: str = "mnist", loss: str = "non-saturating", schedule: str = "k-steps",
+    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+) -> TrainResult:  # fmt: skip
+    """Validate an architecture and train it ``steps`` steps on random images of ``dataset``'s shape.
+
+    Checks: it builds with its defaults (and ``params``); the generator maps
+    ``(B, latent_dim)`` noise to ``(B, *image_shape)`` images in [-1, 1]; the
+    discriminator gives one logit per image (a model with ``discriminator=None``
+    gives a scalar ``objective``); training stays finite and moves the
+    generator's weights. Returns the :class:`gbench.trainer.TrainResult`.
+    """
+    registry, name = _registry_with("architecture", architecture, registry)
+    return _smoke(registry, name, loss, schedule, dataset, params, steps, batch_size, subject=("architecture", name))
+
+
+def check_loss(
+    loss: str | Loss, *, architecture: str = "mlp", schedule: str = "k-steps", dataset: str = "mnist",
+    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+) -> TrainResult:  # fmt: skip
+    """Validate a loss (both sides give :class:`LossTerms` with a finite scalar loss that
+    reaches the nets' weights) and train ``architecture`` with it for ``steps`` steps."""
+    registry, name = _registry_with("loss", loss, registry)
+    return _smoke(registry, architecture, name, schedule, dataset, params, steps, batch_size, subject=("loss", name))
+
+
+def check_schedule(
+    schedule: str | Schedule, *, architecture: str = "mlp", loss: str = "non-saturating", dataset: str = "mnist",
+    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+) -> TrainResult:  # fmt: skip
+    """Validate a schedule (two positive learning rates, an int of D steps) and train
+    ``architecture`` under it for ``steps`` steps."""
+    registry, name = _registry_with("schedule", schedule, registry)
+    return _smoke(registry, architecture, loss, name, dataset, params, steps, batch_size, subject=("schedule", name))
+
+
+def check_dataset(
+    dataset: str | Dataset, *, split: str = "test", data_root: str | None = None, limit: int | None = 100, registry: Registry | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load ``limit`` images of a split (from ``data_root``, else ``$GBENCH_DATA`` and the cache)
+    and check them: uint8 ``(N, *image_shape)`` images, as many int64 labels in
+    ``0..num_classes-1``. Returns ``(images, labels)``."""
+    registry, name = _registry_with("dataset", dataset, registry)
+    validate(registry, [("dataset", name)], name)
+    prefix, spec = who(registry, "dataset", name), registry.dataset(name)
+    try:
+        images, labels = load_split(spec, split, data_root, limit)
+    except GbenchError as error:
+        raise GbenchError(f"{prefix}: {error}") from None
+    except Exception as error:
+        raise GbenchError(f"{prefix}: load({split!r}, roots) failed: {type(error).__name__}: {error}") from None
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != (len(images),):
+        raise GbenchError(f"{prefix}: labels must be an int64 tensor of shape ({len(images)},), one per image; got {_shape(labels)}")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= spec.num_classes):
+        raise GbenchError(f"{prefix}: labels span {int(labels.min())}..{int(labels.max())}, outside 0..{spec.num_classes - 1} (num_classes={spec.num_classes})")
+    return images, labels
+
+
+# ---------------------------------------------------------------------------
+
+
+def _registry_with(kind: str, thing: Any, registry: Registry | None) -> tuple[Registry, str]:
+    """The registry to check in, and the name to check: a spec replaces any same-named entry in a copy."""
+    if registry is None:
+        from gbench.plugins import load_plugins
+
+        registry = load_plugins().registry
+    if isinstance(thing, str):
+        registry.get(kind, thing)  # unknown: the registry's message lists what exists
+        return registry, thing
+    if not isinstance(thing, _TYPES[kind]):
+        raise GbenchError(f"check_{kind} takes a {kind} name or a gbench.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}")
+    copy = Registry(tables={k: dict(table) for k, table in registry.tables.items()}, owners=dict(registry.owners))
+    copy.tables[kind].pop(thing.name, None)
+    copy.owners.pop((kind, thing.name), None)
+    function = getattr(thing, "load" if kind == "dataset" else "build", None)
+    copy.register(kind, thing, owner=getattr(function, "__module__", None) or "<spec>")
+    return copy, thing.name
+
+
+def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch_size, subject) -> TrainResult:
+    names = [("architecture", architecture), ("loss", loss), ("schedule", schedule)]
+    overrides = {"batch_size": batch_size, **(params or {})}
+    validate(registry, names, dataset, overrides)
+    prefix = who(registry, *subject)
+    config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, dataset=dataset, steps=steps, device="cpu")
+    config.params = resolve_params(registry, config, overrides)
+    image_shape = tuple(registry.dataset(dataset).image_shape)
+    batch_size = int(config.params["batch_size"])
+    data = torch.rand(4 * batch_size, *image_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    nets, loss_object, schedule_object = build(registry, config, torch.device("cpu"))
+    before = [p.detach().clone() for p in nets.generator.parameters()]
+    settings = TrainSettings(
+        steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]),
+        beta2=float(config.params["beta2"]), log_every=1,
+    )  # fmt: skip
+    try:
+        result = train(nets, loss_object, schedule_object, data, settings)
+    except GbenchError:
+        raise
+    except Exception as error:
+        raise GbenchError(f"{prefix}: training {architecture}/{loss}/{schedule} on random images failed: {type(error).__name__}: {error}") from None
+    if result.status != "ok":
+        row = result.history[-1] if result.history else {}
+        raise GbenchError(f"{prefix}: training diverged at step {result.diverged_step} (d_loss={row.get('d_loss')}, g_loss={row.get('g_loss')}); losses must stay finite")
+    if result.steps != steps:
+        raise GbenchError(f"{prefix}: training stopped after {result.steps} of {steps} steps")
+    if not any(not torch.equal(old, new.detach()) for old, new in zip(before, nets.generator.parameters())):
+        raise GbenchError(f"{prefix}: {steps} training steps left the generator's weights unchanged; its loss does not reach them")
+    nets.generator.eval()
+    with torch.no_grad():
+        images = nets.generator(torch.randn(4, nets.latent_dim))
+    if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-4:
+        raise GbenchError(f"{prefix}: after training the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g}; keep them in [-1, 1] (end with nn.Tanh())")
+    return result
+
+
+def _shape(value: Any) -> str:
+    return f"{value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+

@@ -20,6 +20,8 @@ COMMANDS = {
     "show": "gbench.commands.show",
     "export": "gbench.commands.export",
     "plugins": "gbench.commands.plugins",
+    "report": "gbench.commands.report",
+    "interpolate": "gbench.commands.interpolate",
 }
 
 

@@ -50,3 +50,11 @@ def test_failed_write_leaves_old_file_intact(tmp_path):
 def test_nan_is_written_as_null(tmp_path):
     store.write_json(tmp_path / "s.json", {"fid": float("nan"), "x": [float("inf")]})
     assert store.read_json(tmp_path / "s.json") == {"fid": None, "x": [None]}
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    path = tmp_path / "r.json"
+    store.write_json(path, {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,0 +1,52 @@
+"""gbench interpolate RUN_DIR: a latent interpolation and extrapolation strip (study S4)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gbench import display
+from gbench.errors import GbenchError
+
+HELP = "Draw images along a line between two latent vectors of a finished run (alpha 0..1) and beyond it (alpha -1..2)."
+
+
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--steps {text!r} is not an integer") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"--steps {text!r} must be at least 2")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} must be a non-negative integer")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
+    parser.add_argument("-o", "--output", metavar="FILE.png", help="PNG to write (default RUN_DIR/interpolation.png)")
+    parser.add_argument("--steps", type=_steps, default=10, help="images per row (default 10)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the two latent vectors (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gbench.plots import write_interpolation
+
+    output = Path(args.output) if args.output else Path(args.run_dir) / "interpolation.png"
+    if output.suffix.lower() != ".png":
+        raise GbenchError(f"-o {str(output)!r} must be a .png file, e.g. -o interpolation.png")
+    try:
+        path = write_interpolation(args.run_dir, output, steps=args.steps, seed=args.seed)
+    except OSError as error:
+        raise GbenchError(f"cannot write {str(output)!r} ({error.strerror or error}); give a writable path with -o") from None
+    display.console.print(f"wrote {path}: top row alpha 0 to 1, bottom row alpha -1 to 2, {args.steps} images each", highlight=False)
+    return 0

@@ -1,0 +1,115 @@
+"""gbench report OUT: tables over seeds, tests and figures of a study, as Markdown and HTML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gbench import display
+from gbench.errors import GbenchError
+
+HELP = "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm correction) and write report.md/report.html with figures."
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", nargs="?", default=None, metavar="OUT", help="results folder (default runs; not needed with --storage)")
+    parser.add_argument("--suite", help="report only this suite's runs (results.csv's suite column)")
+    parser.add_argument("--suite-file", metavar="FILE.toml", help="the suite definition (title, question, baseline, grid, figures); default: found by name in benchmarks/suites")
+    parser.add_argument("--storage", metavar="URL", help="read the runs of a sweep from its Optuna storage (e.g. postgresql://... or sqlite:///sweep.db)")
+    parser.add_argument("--study-name", help="the sweep's study name in --storage")
+    parser.add_argument("-o", "--output", metavar="DIR", help="folder for report.md, report.html and figures/ (default OUT/report)")
+
+
+def _load_suite_file(path: str) -> Any:
+    try:
+        from gbench.suite import load_suite
+    except ImportError:
+        raise GbenchError(f"--suite-file {path!r} needs gbench.suite, which this gbench lacks; leave --suite-file out") from None
+    return load_suite(path)
+
+
+def _suite_name_in(path: Path) -> str | None:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    suite = data.get("suite")
+    return suite.get("name") if isinstance(suite, dict) else None
+
+
+def find_suite(name: str | None) -> Any:
+    """The definition of suite ``name`` from benchmarks/suites (here or in gbench's source tree); None when not found."""
+    if not name:
+        return None
+    try:
+        from gbench.suite import load_suite
+    except ImportError:
+        return None
+    roots = [Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
+    for root in dict.fromkeys(roots):
+        for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
+            if _suite_name_in(path) == name:
+                try:
+                    return load_suite(path)
+                except GbenchError:
+                    return None
+    return None
+
+
+def _from_storage(args: argparse.Namespace) -> list:
+    if not args.study_name:
+        raise GbenchError("--storage needs --study-name NAME: the sweep's study name (as printed by gbench sweep)")
+    try:
+        from gbench.sweep import load_records_from_storage
+    except ImportError:
+        raise GbenchError("reading runs from --storage needs gbench.sweep (gbench sweep), which this gbench lacks; report from a local results folder instead") from None
+    records = load_records_from_storage(args.storage, args.study_name)
+    if not records:
+        raise GbenchError(f"study {args.study_name!r} in --storage has no finished runs yet; wait for the sweep or check --study-name")
+    return records
+
+
+def run(args: argparse.Namespace) -> int:
+    from gbench.records import load_local
+
+    given_suite = _load_suite_file(args.suite_file) if args.suite_file else None
+    wanted = args.suite or (getattr(given_suite, "name", None) if given_suite is not None else None)
+    if args.storage:
+        records = _from_storage(args)
+        default_dir = Path(args.out) / "report" if args.out else Path(f"report-{args.study_name}")
+    else:
+        if args.study_name:
+            raise GbenchError("--study-name is only used with --storage URL; give both, or neither to read a local results folder")
+        out = Path(args.out or "runs")
+        records = load_local(out)
+        if not records:
+            raise GbenchError(f"{str(out / 'results.csv')!r} holds no runs; run `gbench run` or `gbench sweep` with --out {out} first")
+        default_dir = out / "report"
+
+    groups: dict[str | None, list] = {}
+    for record in records:
+        groups.setdefault(record.row.get("suite") or None, []).append(record)
+    if wanted is not None:
+        if wanted not in groups:
+            known = ", ".join(str(name) for name in groups if name) or "none (these runs belong to no suite)"
+            raise GbenchError(f"no runs of suite {wanted!r} here; suites found: {known}")
+        groups = {wanted: groups[wanted]}
+
+    from gbench.report import report_tables, write_report  # scipy and matplotlib: only once there is something to report
+
+    target = Path(args.output) if args.output else default_dir
+    for name, group in groups.items():
+        suite = given_suite if given_suite is not None and getattr(given_suite, "name", None) == name else find_suite(name)
+        folder = target if len(groups) == 1 else target / (name or "runs")
+        for table in report_tables(group, suite):
+            display.stdout.print(table)
+        path = write_report(group, folder, suite)
+        display.console.print(f"report: {path} (and report.md, figures/ beside it)", highlight=False)
+    return 0

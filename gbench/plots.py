@@ -1,0 +1,358 @@
+"""Figures of a study, as PNG files written atomically (temp file + rename).
+
+Every function takes plain data (names, histories, counts) and a path, draws
+with matplotlib's object API (no pyplot state, no display needed) and
+returns the path it wrote. :mod:`gbench.report` decides which to draw.
+
+- :func:`fid_heatmap`: mean FID over seeds of a two-axis grid, annotated.
+- :func:`dynamics`: D(x) and D(G(z)) over training with the 0.5 equilibrium
+  line, and both losses (study S3).
+- :func:`fid_curves`: FID over generator steps and over training seconds
+  (quality against cost).
+- :func:`sample_grid`: each setting's ``samples.png`` tiled with its name.
+- :func:`interpolation_images` / :func:`write_interpolation`: a strip between
+  two latent vectors and its extrapolation (study S4; ``gbench interpolate``).
+- :func:`class_histograms`: predicted-class shares against the real class
+  distribution (study S5).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from gbench import store
+from gbench.errors import GbenchError
+
+DPI = 100
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def save(fig, path: str | os.PathLike) -> Path:
+    """Write a figure as PNG through a temp file and a rename."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    store.atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def colors(count: int) -> list:
+    from matplotlib import colormaps
+
+    if count <= 10:
+        return [colormaps["tab10"](i) for i in range(count)]
+    if count <= 20:
+        return [colormaps["tab20"](i) for i in range(count)]
+    return [colormaps["viridis"](i / max(1, count - 1)) for i in range(count)]
+
+
+def _legend(ax, count: int) -> None:
+    if count:
+        ax.legend(fontsize=7 if count > 8 else 8, ncol=1 if count <= 12 else 2, loc="best", framealpha=0.8)
+
+
+# ---------------------------------------------------------------------------
+# Grids of settings
+# ---------------------------------------------------------------------------
+
+
+def fid_heatmap(
+    cells: dict[tuple[Any, Any], tuple[float, float | None, int]],
+    x_name: str,
+    y_name: str,
+    path: str | os.PathLike,
+    title: str = "",
+    value_label: str = "mean FID",
+) -> Path:
+    """A heatmap of a two-axis grid.
+
+    :param cells: (x value, y value) -> (mean, sd or None, n seeds); a missing
+        cell (no FID) is left blank.
+    """
+    xs, ys, grid = heatmap_matrix(cells)
+    fig = _figure(max(4.0, 1.1 * len(xs) + 2.2), max(3.0, 0.8 * len(ys) + 1.6))
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", origin="lower", aspect="auto")
+    fig.colorbar(image, ax=ax, label=f"{value_label} (lower is better)", shrink=0.9)
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+    small = len(xs) * len(ys) > 16
+    for (x, y), (value, sd, n) in cells.items():
+        text = f"{value:.1f}" + (f"\n±{sd:.1f}" if sd is not None and not small else "") + (f"\nn={n}" if not small else "")
+        ax.text(xs.index(x), ys.index(y), text, ha="center", va="center", fontsize=7 if small else 9, color="white" if value > middle else "black")
+    ax.set_title(title, fontsize=10)
+    return save(fig, path)
+
+
+def heatmap_matrix(cells: dict[tuple[Any, Any], tuple[float, float | None, int]]) -> tuple[list, list, np.ndarray]:
+    """(x values, y values, matrix[y, x] of means; NaN where a cell has none), values sorted."""
+    if not cells:
+        raise GbenchError("no grid cell has an FID; a heatmap needs evaluated runs (--eval-samples > 0)")
+    xs = sorted({x for x, _ in cells}, key=_sort_key)
+    ys = sorted({y for _, y in cells}, key=_sort_key)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for (x, y), (value, _, _) in cells.items():
+        grid[ys.index(y), xs.index(x)] = value
+    return xs, ys, grid
+
+
+def _sort_key(value: Any):
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+# ---------------------------------------------------------------------------
+# Curves over training
+# ---------------------------------------------------------------------------
+
+
+def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str = "step") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max of ``key`` over runs at each step (x = mean of ``x_key`` there)."""
+    by_step: dict[Any, list[tuple[float, float]]] = {}
+    for history in histories:
+        for row in history:
+            value, step, x = row.get(key), row.get("step"), row.get(x_key)
+            if _number(value) and _number(step) and _number(x):
+                by_step.setdefault(float(step), []).append((float(x), float(value)))
+    steps = sorted(by_step)
+    xs = np.array([np.mean([x for x, _ in by_step[s]]) for s in steps])
+    values = [[v for _, v in by_step[s]] for s in steps]
+    return xs, np.array([np.mean(v) for v in values]), np.array([min(v) for v in values]), np.array([max(v) for v in values])
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def has_series(histories: Iterable[Sequence[dict[str, Any]]], key: str) -> bool:
+    return any(_number(row.get(key)) for history in histories for row in history)
+
+
+def _plot_series(ax, histories, key, color, label, style="-", x_key="step", band=True) -> bool:
+    xs, mean, low, high = _series(histories, key, x_key)
+    if not len(xs):
+        return False
+    ax.plot(xs, mean, style, color=color, label=label, linewidth=1.4, marker="o" if len(xs) <= 3 else None, markersize=3)
+    if band and len(histories) > 1:
+        ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
+    return True
+
+
+def dynamics(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, probabilities: bool = True, title: str = "") -> Path:
+    """D(x), D(G(z)) and both losses over training, per setting (mean over seeds, band = min..max).
+
+    :param groups: setting name -> the metrics.csv rows of each of its runs.
+    :param probabilities: the scores are BCE probabilities, so draw the
+        equilibrium D = 1/2; critic scores (LSGAN, WGAN-GP, hinge) have none.
+    """
+    fig = _figure(11 if len(groups) <= 8 else 13, 4.2)
+    left, right = fig.subplots(1, 2)
+    palette = colors(len(groups))
+    for color, (name, histories) in zip(palette, groups.items()):
+        _plot_series(left, histories, "d_real", color, name)
+        _plot_series(left, histories, "d_fake", color, None, style="--")
+        _plot_series(right, histories, "d_loss", color, None)
+        _plot_series(right, histories, "g_loss", color, None, style="--")
+    if probabilities:
+        left.axhline(0.5, color="black", linewidth=1, linestyle=":", label="equilibrium D = 1/2")
+        left.set_ylim(-0.02, 1.02)
+    left.set_title("D(x) solid, D(G(z)) dashed" + ("" if probabilities else " (critic outputs)"), fontsize=10)
+    left.set_xlabel("generator step")
+    left.set_ylabel("mean discriminator output")
+    right.set_title("d_loss solid, g_loss dashed", fontsize=10)
+    right.set_xlabel("generator step")
+    right.set_ylabel("loss")
+    if len(groups) > 8:  # many settings: one legend beside both panels
+        fig.legend(*left.get_legend_handles_labels(), loc="outside right upper", fontsize=7, ncol=1 if len(groups) <= 24 else 2)
+    else:
+        _legend(left, len(groups) + probabilities)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return save(fig, path)
+
+
+def fid_curves(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = "") -> Path:
+    """FID over generator steps and over training seconds, per setting (quality against cost)."""
+    fig = _figure(11 if len(groups) <= 8 else 13, 4.2)
+    by_step, by_time = fig.subplots(1, 2)
+    palette = colors(len(groups))
+    drawn = 0
+    for color, (name, histories) in zip(palette, groups.items()):
+        drawn += _plot_series(by_step, histories, "fid", color, name)
+        _plot_series(by_time, histories, "fid", color, name, x_key="seconds")
+    if not drawn:
+        raise GbenchError("no run has FID in its history; evaluate during training with --eval-every N")
+    for ax, label in ((by_step, "generator step"), (by_time, "training seconds (wall clock, evaluation excluded)")):
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"FID ({extractor})")
+    by_step.set_title("FID over steps", fontsize=10)
+    by_time.set_title("FID over training time: quality against cost", fontsize=10)
+    if len(groups) > 8:
+        fig.legend(*by_step.get_legend_handles_labels(), loc="outside right upper", fontsize=7, ncol=1 if len(groups) <= 24 else 2)
+    else:
+        _legend(by_step, len(groups))
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------
+# Pictures
+# ---------------------------------------------------------------------------
+
+
+def _columns(count: int) -> int:
+    return min(count, max(1, math.ceil(math.sqrt(count))), 6)
+
+
+def sample_grid(items: Sequence[tuple[str, str | os.PathLike]], path: str | os.PathLike, title: str = "") -> Path:
+    """Tile each setting's samples.png, titled with the setting's name."""
+    from PIL import Image
+
+    if not items:
+        raise GbenchError("no run folder holds a samples.png; sample grids need local runs")
+    columns = _columns(len(items))
+    rows = math.ceil(len(items) / columns)
+    fig = _figure(2.6 * columns, 2.8 * rows + (0.3 if title else 0))
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, (name, png) in zip(axes, items):
+        with Image.open(png) as image:
+            ax.imshow(np.asarray(image.convert("L")), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(name, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return save(fig, path)
+
+
+def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int = 0, device: str = "cpu"):
+    """Images along z0 -> z1 (alpha 0..1) and beyond it (alpha -1..2), ``steps`` each.
+
+    Returns ``(images, alphas)``: a ``(2 * steps, C, H, W)`` tensor, the
+    interpolation first, then the extrapolation, and the ``2 * steps`` alphas.
+    The two latent vectors come from a generator seeded with ``seed``.
+    """
+    import torch
+
+    if steps < 2:
+        raise GbenchError(f"--steps {steps} is too few; an interpolation needs at least 2 steps, e.g. --steps 10")
+    ends = torch.randn(2, latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    # in float64 so that alpha 0 and 1 fall exactly on the grid (-1 + 3 * 3/9 == 0.0)
+    alphas = torch.tensor([i / (steps - 1) for i in range(steps)] + [-1 + 3 * i / (steps - 1) for i in range(steps)], dtype=torch.float64)
+    noise = ((1 - alphas)[:, None] * ends[0].double().cpu() + alphas[:, None] * ends[1].double().cpu()).float().to(device)
+    mode = generator.training
+    generator.eval()
+    try:
+        with torch.no_grad():
+            images = generator(noise)
+    finally:
+        generator.train(mode)
+    return images, alphas.tolist()
+
+
+def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, steps: int = 10, seed: int = 0, registry=None) -> Path:
+    """Load a finished run's generator and write its interpolation strip.
+
+    The PNG has two rows of ``steps`` images with 2 pixels of padding: the
+    top row interpolates (alpha 0 to 1), the bottom one extrapolates (alpha
+    -1 to 2), so it is ``steps * (W + 2) + 2`` pixels wide and ``2 * (H + 2) + 2`` high.
+    """
+    from gbench.runner import load_run
+
+    _, nets = load_run(run_dir, registry)
+    images, _ = interpolation_images(nets.generator, nets.latent_dim, steps, seed)
+    path = Path(path)
+    store.save_image_grid(path, images, nrow=steps)
+    return path
+
+
+def class_histograms(
+    items: Sequence[tuple[str, Sequence[float]]],
+    path: str | os.PathLike,
+    real: Sequence[float] | None = None,
+    class_names: Sequence[str] | None = None,
+    title: str = "",
+) -> Path:
+    """Per setting, the share of generated samples the classifier puts in each class.
+
+    :param items: setting name -> class counts (summed over its seeds).
+    :param real: the real class distribution (shares summing to 1), drawn as
+        black ticks; None draws the uniform distribution.
+    """
+    if not items:
+        raise GbenchError("no run has class_counts; class histograms need evaluated runs")
+    classes = max(len(counts) for _, counts in items)
+    if real is None:
+        real, real_label = [1 / classes] * classes, "uniform"
+    else:
+        real_label = "real test split"
+    real = np.asarray(real, dtype=float)
+    names = list(class_names or [str(i) for i in range(classes)])[:classes]
+    columns = min(len(items), 4)
+    rows = math.ceil(len(items) / columns)
+    fig = _figure(3.4 * columns, 2.8 * rows + 0.3)
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False, sharey=True)).ravel()
+    for ax in axes[len(items) :]:
+        ax.axis("off")
+    positions = np.arange(classes)
+    for ax, (name, counts) in zip(axes, items):
+        counts = np.asarray(counts, dtype=float)
+        share = counts / counts.sum() if counts.sum() > 0 else counts
+        ax.bar(positions[: len(share)], share, color="tab:blue", alpha=0.8, label="generated")
+        ax.scatter(positions[: len(real)], real, marker="_", s=200, color="black", linewidths=2, label=real_label, zorder=3)
+        covered = int((counts > 0).sum())
+        ax.set_title(f"{name}\n{covered}/{classes} classes, {int(counts.sum())} samples", fontsize=8)
+        ax.set_xticks(positions, names, fontsize=7, rotation=45 if max(len(n) for n in names) > 2 else 0)
+        ax.set_ylabel("share of samples", fontsize=8)
+    axes[0].legend(fontsize=7, loc="upper right")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return save(fig, path)
+
+
+def parse_counts(value: Any) -> list[int] | None:
+    """``"15 7 6 ..."`` (results.csv's class_counts) -> ``[15, 7, 6, ...]``; None when absent or malformed."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        parts = str(value).replace(",", " ").split()
+    try:
+        return [int(float(part)) for part in parts]
+    except ValueError:
+        return None
+
+
+def real_class_distribution(dataset: str, data_root: str | None = None, registry=None) -> list[float] | None:
+    """Class shares of the dataset's test split; None when the labels cannot be loaded."""
+    from gbench.data import load_split
+
+    try:
+        if registry is None:
+            from gbench.plugins import load_plugins
+
+            registry = load_plugins().registry
+        _, labels = load_split(registry.dataset(dataset), "test", data_root, None)
+    except GbenchError:
+        return None
+    counts = np.bincount(labels.numpy(), minlength=registry.dataset(dataset).num_classes)
+    return (counts / counts.sum()).tolist()

@@ -1,0 +1,168 @@
+"""gbench.stats against hand computation and scipy on fixed numbers."""
+
+import math
+
+import pytest
+from scipy import stats as scipy_stats
+
+from gbench.records import RunRecord
+from gbench.stats import CORRECTION, holm, setting_names, study_tables, summarize, welch
+
+
+def record(variant, seed, fid=None, extractor="lenet-mnist@1a2b3c4d", status="ok", **row):
+    row = {"status": status, "architecture": "mlp", "seed": seed, **row}
+    if fid is not None:
+        row.update(fid=fid, fid_extractor=extractor)
+    return RunRecord(variant=variant, seed=seed, row=row)
+
+
+# --- mean, sd, confidence interval
+
+
+def test_summary_matches_hand_computation():
+    s = summarize([1.0, 2.0, 3.0, 4.0])
+    assert s.n == 4 and s.mean == 2.5
+    assert s.sd == pytest.approx(math.sqrt(5 / 3))  # sum of squares 5, ddof=1
+    # t_{0.975, 3} = 3.182446305 (table value); half-width = t * s / sqrt(n)
+    assert s.half_width == pytest.approx(3.182446305 * math.sqrt(5 / 3) / 2, rel=1e-9)
+    low, high = scipy_stats.t.interval(0.95, 3, loc=2.5, scale=scipy_stats.sem([1, 2, 3, 4]))
+    assert (s.ci_low, s.ci_high) == (pytest.approx(low), pytest.approx(high))
+
+
+def test_summary_of_one_value_has_no_spread_and_bad_values_are_dropped():
+    one = summarize([7.5, None, float("nan"), "x", float("inf")])
+    assert (one.n, one.mean, one.sd, one.ci_low, one.ci_high) == (1, 7.5, None, None, None)
+    assert summarize([]).n == 0 and summarize([]).mean is None
+
+
+# --- Welch's t-test
+
+
+def test_welch_matches_hand_computation_and_scipy():
+    a, b = [1, 2, 3, 4, 5], [2, 4, 6, 8, 10, 12]
+    # means 3 and 7, variances 2.5 and 14: se^2 = 2.5/5 + 14/6
+    se2 = 2.5 / 5 + 14 / 6
+    t_hand = (3 - 7) / math.sqrt(se2)
+    df_hand = se2**2 / ((2.5 / 5) ** 2 / 4 + (14 / 6) ** 2 / 5)  # Welch-Satterthwaite
+    t, p = welch(a, b)
+    assert t == pytest.approx(t_hand) == pytest.approx(-2.376354)
+    assert df_hand == pytest.approx(6.97226, rel=1e-5)
+    assert p == pytest.approx(2 * scipy_stats.t.sf(abs(t_hand), df_hand))
+    assert p == pytest.approx(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert 0.04 < p < 0.06
+
+
+# --- Holm-Bonferroni
+
+
+def test_holm_on_known_pvalues():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([None, 0.02, 0.5]) == [None, pytest.approx(0.04), pytest.approx(0.5)]
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+    assert holm([0.03]) == [0.03]  # one test: no correction
+    assert holm([]) == []
+
+
+# --- study tables
+
+
+def _study():
+    return [
+        *[record("baseline", s, f) for s, f in enumerate([10.0, 11.0, 12.0])],
+        *[record("better", s, f) for s, f in enumerate([5.0, 6.0, 7.0])],
+        *[record("similar", s, f) for s, f in enumerate([10.5, 11.5, 12.5])],
+        record("single", 0, 8.0),
+        *[record("unstable", s, f) for s, f in enumerate([20.0, 22.0])],
+        record("unstable", 2, None, status="diverged"),
+    ]
+
+
+def test_each_setting_is_tested_against_the_baseline_with_holm():
+    (table,) = study_tables(_study(), baseline="baseline")
+    assert table.reference == "baseline" and table.reference_kind == "baseline"
+    assert table.extractor == "lenet-mnist@1a2b3c4d"
+    assert [row.name for row in table.settings] == ["baseline", "better", "similar", "single", "unstable"]
+    base = [10.0, 11.0, 12.0]
+    raw = {
+        "better": scipy_stats.ttest_ind([5.0, 6.0, 7.0], base, equal_var=False).pvalue,
+        "similar": scipy_stats.ttest_ind([10.5, 11.5, 12.5], base, equal_var=False).pvalue,
+        "unstable": scipy_stats.ttest_ind([20.0, 22.0], base, equal_var=False).pvalue,
+    }
+    adjusted = dict(zip(raw, holm(list(raw.values()))))
+    assert table.tests == 3
+    for name in raw:
+        row = table.setting(name)
+        assert row.p == pytest.approx(raw[name])
+        assert row.p_adjusted == pytest.approx(adjusted[name])
+    assert table.setting("better").significant and table.setting("better").diff == pytest.approx(-5.0)
+    assert not table.setting("similar").significant
+    assert table.setting("single").note == "n<2" and table.setting("single").p is None
+    assert table.setting("baseline").reference and table.setting("baseline").p is None
+    unstable = table.setting("unstable")
+    assert (unstable.runs, unstable.fid.n) == (3, 2)
+    assert unstable.status_text() == "2 ok, 1 diverged"
+    assert CORRECTION in table.comparison_text() and "baseline 'baseline'" in table.comparison_text()
+
+
+def test_holm_makes_a_borderline_difference_disappear():
+    # alone, 'b' differs at 5%; among four comparisons, Holm's factor 4 on the smallest p removes the mark
+    rows = [record("base", s, f) for s, f in enumerate([10.0, 10.5, 11.0])] + [record("b", s, f) for s, f in enumerate([11.4, 11.9, 12.2])]
+    (alone,) = study_tables(rows, baseline="base")
+    assert alone.setting("b").p < 0.05 and alone.setting("b").significant
+    noise = [record(f"n{i}", s, 10.5 + 0.01 * i + 0.5 * s) for i in range(3) for s in range(3)]
+    (crowded,) = study_tables(rows + noise, baseline="base")
+    assert crowded.tests == 4
+    b = crowded.setting("b")
+    assert b.p == pytest.approx(alone.setting("b").p)
+    assert all(b.p < crowded.setting(f"n{i}").p for i in range(3))  # the smallest p: Holm multiplies it by 4
+    assert b.p_adjusted == pytest.approx(min(1.0, 4 * b.p))
+    assert not b.significant
+
+
+def test_without_baseline_every_setting_is_compared_with_the_best():
+    rows = [r for r in _study() if r.variant != "unstable"]
+    (table,) = study_tables(rows, baseline=None)
+    assert table.reference == "better" and table.reference_kind == "best"
+    assert "best setting 'better'" in table.comparison_text()
+    assert table.setting("baseline").p == pytest.approx(scipy_stats.ttest_ind([10.0, 11.0, 12.0], [5.0, 6.0, 7.0], equal_var=False).pvalue)
+
+
+def test_a_baseline_without_fid_falls_back_to_the_best_and_says_so():
+    rows = [record("baseline", 0, None, status="diverged")] + [r for r in _study() if r.variant in ("better", "similar")]
+    tables = study_tables(rows, baseline="baseline")
+    assert tables[0].reference == "better" and tables[0].reference_kind == "best"
+    assert "The baseline 'baseline' has no FID on these features; settings are compared with the best one instead." in tables[0].notes
+    assert tables[1].extractor is None and [row.name for row in tables[1].settings] == ["baseline"]
+
+
+def test_fids_of_different_extractors_are_never_ranked_together():
+    rows = [record("a", s, f, extractor="lenet-mnist@11111111") for s, f in enumerate([30.0, 31.0])]
+    rows += [record("b", s, f, extractor="inception-v3-compat@22222222") for s, f in enumerate([5.0, 6.0])]
+    rows += [record("a", s, f, extractor="inception-v3-compat@22222222") for s, f in enumerate([90.0, 95.0], start=2)]
+    tables = study_tables(rows, baseline="a")
+    assert [t.extractor for t in tables] == ["lenet-mnist@11111111", "inception-v3-compat@22222222"]
+    lenet, inception = tables
+    assert [row.name for row in lenet.settings] == ["a"] and lenet.setting("a").fid_values == [30.0, 31.0]
+    assert inception.setting("a").fid_values == [90.0, 95.0] and inception.setting("b").fid_values == [5.0, 6.0]
+    assert inception.setting("b").p == pytest.approx(scipy_stats.ttest_ind([5.0, 6.0], [90.0, 95.0], equal_var=False).pvalue)
+    assert all("not comparable" in " ".join(t.notes) for t in tables)
+
+
+def test_equal_samples_without_spread_get_no_test():
+    rows = [record("base", s, 10.0) for s in range(3)] + [record("same", s, 10.0) for s in range(3)]
+    (table,) = study_tables(rows, baseline="base")
+    assert table.setting("same").note == "sd=0" and table.setting("same").p is None and table.tests == 0
+    assert table.comparison_text().startswith("No setting could be tested against 'base'")
+    (alone,) = study_tables(rows[:3], baseline="base")
+    assert alone.comparison_text() == "One setting only: nothing to compare it with, so no test."
+
+
+def test_plain_runs_are_named_by_what_differs_between_them():
+    rows = [
+        RunRecord("", 0, {"architecture": "mlp", "latent_dim": 16, "hidden_dim": 100, "fid": 3.0, "d_loss": 1.0, "run_id": "x"}),
+        RunRecord("", 1, {"architecture": "mlp", "latent_dim": 16, "hidden_dim": 100, "fid": 4.0, "d_loss": 2.0, "run_id": "y"}),
+        RunRecord("", 0, {"architecture": "mlp", "latent_dim": 100, "hidden_dim": 100, "fid": 5.0, "d_loss": 3.0, "run_id": "z"}),
+    ]
+    assert setting_names(rows) == ["latent_dim=16", "latent_dim=16", "latent_dim=100"]
+    assert setting_names(rows[:2]) == ["mlp", "mlp"]

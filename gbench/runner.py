@@ -137,11 +137,12 @@ class RunHooks:
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
 
 
-def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks: RunHooks | None = None, cache: DataCache | None = None) -> dict[str, Any]:
+def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks: RunHooks | None = None, cache: DataCache | None = None, extra_columns: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, evaluate and store one run; return its results row.
 
     A run folder holding a checkpoint resumes from it; one whose summary says
-    it finished is returned as it is.
+    it finished is returned as it is. ``extra_columns`` (e.g. a sweep's
+    ``suite`` and ``variant``) go into the results row and summary.json.
     """
     hooks, cache = hooks or RunHooks(), cache or DataCache()
     out = Path(out)
@@ -210,12 +211,12 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
     # --- store: pictures and weights, then the tables
     store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
     store.save_tensor_file(run_dir / "generator.pt", {k: v.cpu() for k, v in nets.generator.state_dict().items()})
-    extra_columns = sorted({key for row in result.history for key in row} - set(HISTORY_COLUMNS))
-    store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *extra_columns])
+    metric_columns = sorted({key for row in result.history for key in row} - set(HISTORY_COLUMNS))
+    store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *metric_columns])
     last = result.history[-1] if result.history else {}
     status = result.status if result.status != "ok" else ("collapsed" if collapsed_step else "ok")
     row: dict[str, Any] = {
-        "run_id": config.run_id, "status": status, "architecture": config.architecture, "loss": config.loss,
+        "run_id": config.run_id, "status": status, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
         "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed, "steps": result.steps,
         "epochs": round(result.images / (len(data) // batch_size * batch_size), 4),
         **config.params,
@@ -225,6 +226,7 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
         "device": str(device), "diverged_step": result.diverged_step, "collapsed_step": collapsed_step[0] if collapsed_step else None,
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         **{k: v for k, v in final_metrics.items() if k != "seconds"},
+        **(extra_columns or {}),
     }  # fmt: skip
     row = store._clean(row)
     store.write_json(run_dir / "summary.json", row)

@@ -1,1 +1,94 @@
-"""DCGAN architecture (S2). Filled in by the architectures issue (#7)."""
+"""DCGAN architecture (Radford et al., 2016) for 28x28 images: the nets of study S2.
+
+Generator: ``Linear(latent, 2h*7*7)`` -> ``(2h, 7, 7)`` -> ConvTranspose to
+``(h, 14, 14)`` -> ConvTranspose to ``(C, 28, 28)`` -> Tanh, with BatchNorm and
+ReLU after the first two layers (``batchnorm=false`` drops the BatchNorm).
+
+Discriminator: Conv stride 2 to ``(h, 14, 14)`` -> Conv stride 2 to
+``(2h, 7, 7)`` -> Linear -> one logit, LeakyReLU(0.2) between; no BatchNorm,
+so that it also serves as a WGAN-GP critic (the gradient penalty is taken
+per image, which batch statistics would break). ``spectral_norm=true`` wraps
+its three weight layers in spectral normalisation (Miyato et al., 2018).
+
+``h`` is ``hidden_dim``: S2 sweeps latent 9..144 x hidden 9..144, batch 64.
+Kernels are 4x4, stride 2, padding 1: each layer doubles or halves the side
+exactly, the cheapest DCGAN layout that fits 28x28 (no cropping, no 5x5).
+"""
+
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from gbench import hookimpl
+from gbench.registry import Architecture, Hyperparameter, Nets
+
+LATENT_DIM = Hyperparameter("latent_dim", 100, low=2, high=1024, log=True, search=(9, 144), help="size of the noise vector z")
+HIDDEN_DIM = Hyperparameter(
+    "hidden_dim", 64, low=4, high=512, log=True, search=(9, 144), help="channels h: G 2h -> h -> C, D C -> h -> 2h"
+)
+BATCHNORM = Hyperparameter("batchnorm", True, choices=(True, False), help="BatchNorm in the generator's hidden layers")
+SPECTRAL_NORM = Hyperparameter("spectral_norm", False, choices=(True, False), help="spectral normalisation of the discriminator's layers")
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, hidden_dim: int, channels: int, batchnorm: bool):
+        super().__init__()
+        h = hidden_dim
+
+        def norm(width):
+            return [nn.BatchNorm2d(width)] if batchnorm else []
+
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, 2 * h * 7 * 7, bias=not batchnorm),
+            nn.Unflatten(1, (2 * h, 7, 7)),
+            *norm(2 * h),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * h, h, 4, stride=2, padding=1, bias=not batchnorm),  # 7 -> 14
+            *norm(h),
+            nn.ReLU(),
+            nn.ConvTranspose2d(h, channels, 4, stride=2, padding=1),  # 14 -> 28
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, hidden_dim: int, channels: int, spectral_norm: bool):
+        super().__init__()
+        h = hidden_dim
+        wrap = _spectral_norm if spectral_norm else (lambda layer: layer)
+        self.net = nn.Sequential(
+            wrap(nn.Conv2d(channels, h, 4, stride=2, padding=1)),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            wrap(nn.Conv2d(h, 2 * h, 4, stride=2, padding=1)),  # 14 -> 7
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            wrap(nn.Linear(2 * h * 7 * 7, 1)),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def build_dcgan(params, image_shape):
+    channels, height, width = image_shape
+    if (height, width) != (28, 28):
+        raise ValueError(f"dcgan is laid out for 28x28 images, got {height}x{width}; use a 28x28 dataset such as mnist or fashion-mnist")
+    return Nets(
+        generator=Generator(params["latent_dim"], params["hidden_dim"], channels, params["batchnorm"]),
+        discriminator=Discriminator(params["hidden_dim"], channels, params["spectral_norm"]),
+        latent_dim=params["latent_dim"],
+    )
+
+
+@hookimpl
+def gbench_register_architectures(register):
+    register(
+        Architecture(
+            "dcgan",
+            build_dcgan,
+            (LATENT_DIM, HIDDEN_DIM, BATCHNORM, SPECTRAL_NORM),
+            "S2's convolutional GAN for 28x28: G Linear->ConvT->ConvT (BatchNorm optional), D Conv->Conv->Linear (spectral norm optional)",
+        )
+    )

@@ -19,9 +19,11 @@ COMMANDS = {
     "run": "gbench.commands.run",
     "show": "gbench.commands.show",
     "export": "gbench.commands.export",
-    "plugins": "gbench.commands.plugins",
+    "tune": "gbench.commands.tune",
+    "sweep": "gbench.commands.sweep",
     "report": "gbench.commands.report",
     "interpolate": "gbench.commands.interpolate",
+    "plugins": "gbench.commands.plugins",
 }
 
 

@@ -1,0 +1,300 @@
+"""Suite files: one study (settings x seeds) in one TOML file; see docs/sweeps.md.
+
+:func:`load_suite` reads and checks a suite, plugins included, so that a
+misspelt key, an unknown hyperparameter or architecture, or an empty grid
+fails in one line before anything trains. :meth:`Suite.runs` gives the
+:class:`RunConfig` of every (variant, seed) pair, with run id
+``"{variant}-s{seed}"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gbench.config import CONFIG_FILE_KEYS, EvalOptions, RunConfig, resolve_params
+from gbench.errors import GbenchError
+from gbench.registry import Registry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOP_KEYS = ("suite", "base", "variants", "grid", "quick")
+SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures")
+#: What [base], a variant and a grid axis may set: a `gbench run --config` file's keys.
+BASE_KEYS = tuple(sorted(CONFIG_FILE_KEYS - {"seeds", "out"}))
+QUICK_KEYS = (*BASE_KEYS, "seeds")
+#: What --quick uses when the suite's [quick] table does not say otherwise.
+QUICK_DEFAULTS: dict[str, Any] = {"steps": 20, "eval_samples": 300, "eval_every": None, "train_limit": 2000}
+QUICK_SEEDS = 2
+
+
+@dataclass
+class Variant:
+    """One setting of a suite: a name and what it changes in [base]."""
+
+    name: str
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """One (variant, seed) pair of a suite and its checked config."""
+
+    variant: str
+    seed: int
+    config: RunConfig
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}|{self.seed}"
+
+
+@dataclass
+class Suite:
+    name: str
+    title: str
+    question: str
+    target: str | None
+    seeds: list[int]
+    baseline: str | None
+    base: dict[str, Any]
+    variants: list[Variant]
+    grid_axes: dict[str, list] | None
+    figures: list[str]
+    quick: dict[str, Any]
+    path: Path | None = None
+
+    def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
+        """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
+        merged = copy.deepcopy(self.base)
+        merged.setdefault("params", {})
+        for key, value in variant.changes.items():
+            if key == "params":
+                merged["params"].update(value)
+            else:
+                merged[key] = value
+        if quick:
+            for key, value in {**QUICK_DEFAULTS, **self.quick}.items():
+                if key == "seeds":
+                    continue
+                if key == "params":
+                    merged["params"].update(value)
+                else:
+                    merged[key] = value
+        return merged
+
+    def quick_seeds(self) -> list[int]:
+        return list(self.quick.get("seeds", self.seeds[:QUICK_SEEDS]))
+
+    def runs(self, registry: Registry, quick: bool = False, seeds: list[int] | None = None, overrides: dict[str, Any] | None = None) -> list[Run]:
+        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads)."""
+        seeds = seeds if seeds is not None else (self.quick_seeds() if quick else self.seeds)
+        runs = []
+        for variant in self.variants:
+            merged = self.settings(variant, quick)
+            merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+            for seed in seeds:
+                config = config_from_settings(registry, merged, seed, f"{self.where()}: variant {variant.name!r}")
+                config.run_id = run_id(variant.name, seed)
+                runs.append(Run(variant.name, seed, config))
+        return runs
+
+    def where(self) -> str:
+        return f"suite {str(self.path) if self.path else self.name!r}"
+
+
+def run_id(variant: str, seed: int) -> str:
+    """A folder-safe run id for a (variant, seed) pair."""
+    return re.sub(r"[^A-Za-z0-9._=,+-]+", "_", f"{variant}-s{seed}").strip("._") or f"run-s{seed}"
+
+
+def config_from_settings(registry: Registry, settings: dict[str, Any], seed: int, where: str) -> RunConfig:
+    """A checked RunConfig from `gbench run --config`-style keys."""
+    if not settings.get("architecture"):
+        raise GbenchError(f"{where}: no architecture; set architecture = \"mlp\" (for example) in [base] or in the variant")
+    params = dict(settings.get("params") or {})
+    if settings.get("batch_size") is not None:
+        params["batch_size"] = settings["batch_size"]
+    try:
+        registry.architecture(settings["architecture"])
+        registry.loss(settings.get("loss", "non-saturating"))
+        registry.schedule(settings.get("schedule", "k-steps"))
+        registry.dataset(settings.get("dataset", "mnist"))
+        for key in ("steps", "log_every", "threads", "train_limit", "checkpoint_every", "eval_every"):
+            value = settings.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise GbenchError(f"{key} = {value!r} must be a positive integer")
+        epochs = settings.get("epochs")
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or epochs <= 0):
+            raise GbenchError(f"epochs = {epochs!r} must be a positive number")
+        samples = settings.get("eval_samples", 10_000)
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+            raise GbenchError(f"eval_samples = {samples!r} must be a whole number, 0 or more")
+        config = RunConfig(
+            architecture=settings["architecture"], loss=settings.get("loss", "non-saturating"), schedule=settings.get("schedule", "k-steps"),
+            dataset=settings.get("dataset", "mnist"), seed=seed, epochs=epochs, steps=settings.get("steps"),
+            device=settings.get("device", "auto"), threads=settings.get("threads"), data_root=settings.get("data_root"),
+            train_limit=settings.get("train_limit"), log_every=settings.get("log_every", 50), checkpoint_every=settings.get("checkpoint_every"),
+            eval=EvalOptions(samples=samples, every=settings.get("eval_every"), extractor=settings.get("fid_extractor"), inception_weights=settings.get("inception_weights")),
+        )  # fmt: skip
+        config.params = resolve_params(registry, config, params)
+    except GbenchError as error:
+        raise GbenchError(f"{where}: {error}") from None
+    return config
+
+
+# ---------------------------------------------------------------------------
+# Reading and checking
+# ---------------------------------------------------------------------------
+
+
+def _unknown(keys: Any, allowed: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise GbenchError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(allowed)}")
+
+
+def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise GbenchError(f"{where}: [{key}] must be a table, e.g. [{key}] on a line of its own followed by key = value lines")
+    return value
+
+
+def _changes(table: dict[str, Any], where: str, allowed: tuple[str, ...] = BASE_KEYS) -> dict[str, Any]:
+    _unknown(table, allowed, where)
+    if "params" in table and not isinstance(table["params"], dict):
+        raise GbenchError(f"{where}: params must be a table of hyperparameters, e.g. params = {{ hidden_dim = 512 }}")
+    return dict(table)
+
+
+def _seeds(value: Any, where: str) -> list[int]:
+    if not isinstance(value, list) or not value or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value):
+        raise GbenchError(f"{where}: seeds = {value!r} must be a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]")
+    if len(set(value)) != len(value):
+        raise GbenchError(f"{where}: seeds = {value!r} repeats a seed")
+    return list(value)
+
+
+def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
+    """Check a suite's structure (no plugins needed)."""
+    where = f"suite {str(path) if path else '<text>'!r}"
+    _unknown(data, TOP_KEYS, where)
+    head = _table(data, "suite", where)
+    _unknown(head, SUITE_KEYS, f"{where} [suite]")
+    name = head.get("name")
+    if not isinstance(name, str) or not name.strip() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise GbenchError(f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and the default --out runs/NAME)")
+    seeds = _seeds(head.get("seeds", [0]), f"{where} [suite]")
+    base = _changes(_table(data, "base", where), f"{where} [base]")
+
+    variants_raw = data.get("variants")
+    grid_raw = data.get("grid")
+    if variants_raw is not None and grid_raw is not None:
+        raise GbenchError(f"{where}: give either [[variants]] or [grid], not both")
+    variants: list[Variant] = []
+    grid_axes: dict[str, list] | None = None
+    if grid_raw is not None:
+        if not isinstance(grid_raw, dict) or not grid_raw:
+            raise GbenchError(f"{where}: [grid] is empty; give at least one axis, e.g. latent_dim = [16, 100]")
+        grid_axes = {}
+        for axis, values in grid_raw.items():
+            if not isinstance(values, list) or not values:
+                raise GbenchError(f"{where}: [grid] {axis} = {values!r} must be a non-empty list of values, e.g. {axis} = [16, 100]")
+            if axis in ("params", "seeds", "out"):
+                raise GbenchError(f"{where}: [grid] cannot vary {axis!r}; give hyperparameters or run options as axes")
+            if len({repr(v) for v in values}) != len(values):
+                raise GbenchError(f"{where}: [grid] {axis} = {values!r} repeats a value")
+            grid_axes[axis] = list(values)
+        for combination in itertools.product(*grid_axes.values()):
+            changes: dict[str, Any] = {"params": {}}
+            for axis, value in zip(grid_axes, combination):
+                if axis in BASE_KEYS:
+                    changes[axis] = value
+                else:
+                    changes["params"][axis] = value
+            variants.append(Variant(",".join(f"{axis}={value}" for axis, value in zip(grid_axes, combination)), changes))
+    elif variants_raw is not None:
+        if not isinstance(variants_raw, list) or not variants_raw:
+            raise GbenchError(f"{where}: [[variants]] is empty; give at least one, e.g. [[variants]] name = \"baseline\"")
+        for index, raw in enumerate(variants_raw):
+            if not isinstance(raw, dict):
+                raise GbenchError(f"{where}: variant {index + 1} must be a table ([[variants]] with name = ...)")
+            vname = raw.get("name")
+            if not isinstance(vname, str) or not vname.strip():
+                raise GbenchError(f"{where}: variant {index + 1} has no name; add name = \"...\" to it")
+            if any(v.name == vname for v in variants):
+                raise GbenchError(f"{where}: two variants are named {vname!r}; variant names must be unique")
+            changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}", BASE_KEYS)
+            variants.append(Variant(vname, changes))
+    else:
+        raise GbenchError(f"{where}: no [[variants]] and no [grid]; add [[variants]] name = \"baseline\" (one-change variants) or a [grid]")
+
+    quick = _changes(_table(data, "quick", where), f"{where} [quick]", QUICK_KEYS)
+    if "seeds" in quick:
+        quick["seeds"] = _seeds(quick["seeds"], f"{where} [quick]")
+    baseline = head.get("baseline")
+    if baseline is not None and baseline not in [v.name for v in variants]:
+        close = difflib.get_close_matches(str(baseline), [v.name for v in variants], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise GbenchError(f"{where}: baseline = {baseline!r} names no variant{hint}; variants: {', '.join(v.name for v in variants)}")
+    figures = head.get("figures", [])
+    if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
+        raise GbenchError(f"{where}: figures = {figures!r} must be a list of figure names, e.g. figures = [\"samples\", \"fid_over_steps\"]")
+    try:
+        from gbench.report import check_figures
+    except ImportError:  # the report module is optional
+        pass
+    else:
+        figures = check_figures(figures, f"{where} [suite] figures")
+    target = head.get("target")
+    if target is not None and (not isinstance(target, str) or not target.strip()):
+        raise GbenchError(f"{where}: target = {target!r} must be a plugin name or module path, e.g. target = \"plugins.mlp\"")
+    for key in ("title", "question"):
+        if key in head and not isinstance(head[key], str):
+            raise GbenchError(f"{where}: {key} must be text")
+    return Suite(
+        name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
+        baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
+    )  # fmt: skip
+
+
+def load_registry(suite: Suite) -> Registry:
+    """The plugins the suite's runs need: the installed ones plus its target."""
+    from gbench.plugins import load_plugins, resolve_target
+
+    if suite.target:
+        try:
+            plugins, _ = resolve_target(suite.target)
+        except GbenchError as error:
+            raise GbenchError(f"{suite.where()}: target: {error}") from None
+        return plugins.registry
+    return load_plugins().registry
+
+
+def load_suite(path: str | Path, registry: Registry | None = None, check: bool = True) -> Suite:
+    """Read a suite file and check it, every variant's config included (plugins are loaded if no registry is given)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GbenchError(f"suite file {str(path)!r} does not exist; give the path of a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise GbenchError(f"suite {str(path)!r} is not valid TOML: {error}") from None
+    suite = parse_suite(data, path)
+    if check:
+        registry = registry or load_registry(suite)
+        suite.runs(registry, quick=False, seeds=suite.seeds[:1])
+        suite.runs(registry, quick=True, seeds=suite.quick_seeds()[:1])
+    return suite

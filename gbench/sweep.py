@@ -1,0 +1,373 @@
+"""``gbench sweep``: every (variant, seed) run of a suite, once, resumable, shareable.
+
+A sweep is an Optuna study whose trials are the suite's (variant, seed)
+pairs, enqueued once when the study is created. Workers (this process,
+``--jobs N`` local processes, or ``gbench sweep --storage URL`` on other
+machines) pull the WAITING trials; the storage hands each one to one worker
+(:mod:`gbench.study`). Each run is an ordinary :func:`gbench.runner.execute`
+into OUT with extra columns ``suite`` and ``variant``; its
+:class:`~gbench.records.RunRecord` is kept in the trial's user attrs, so that
+:func:`load_records_from_storage` can rebuild the report with no shared disk.
+
+Resuming: a finished run is never repeated (its trial is COMPLETE, and its
+folder's summary.json makes ``execute`` return it as is); a run cut off
+mid-way continues from its last checkpoint (written every ~10% of its steps);
+a trial whose worker died is re-enqueued (heartbeats, or at once when the
+process is gone on this host); any (variant, seed) without a COMPLETE, WAITING
+or RUNNING trial is enqueued again when a sweep starts.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from gbench import display, store, study as studylib
+from gbench.errors import GbenchError
+from gbench.records import RunRecord, _number
+from gbench.registry import Registry
+from gbench.runner import DataCache, RunHooks, execute, resolve_device
+from gbench.suite import Run, Suite, load_registry, load_suite
+
+#: A run checkpoints every CHECKPOINT_FRACTION of its steps, but not more often than every CHECKPOINT_MIN steps.
+CHECKPOINT_FRACTION = 0.1
+CHECKPOINT_MIN = 200
+#: At most this many history rows go into a trial's user attrs (evaluation rows and the last are always kept).
+HISTORY_LIMIT = 300
+
+
+def compact_history(rows: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+    """metrics.csv rows, typed, rounded to 6 significant digits, thinned to about ``limit`` rows."""
+    typed = [{k: _number(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+    for row in typed:
+        for key, value in row.items():
+            if isinstance(value, float) and math.isfinite(value):
+                row[key] = float(f"{value:.6g}")
+    if len(typed) <= limit:
+        return typed
+    keep = {0, len(typed) - 1} | {i for i, row in enumerate(typed) if row.get("fid") is not None}
+    stride = max(1, math.ceil(len(typed) / max(1, limit - len(keep))))
+    keep |= set(range(0, len(typed), stride))
+    return [typed[i] for i in sorted(keep)]
+
+
+def study_name_for(suite: Suite, quick: bool) -> str:
+    return f"{suite.name}-quick" if quick else suite.name
+
+
+@dataclass
+class Plan:
+    """What one `gbench sweep` invocation runs, and where."""
+
+    suite: Suite
+    registry: Registry
+    runs: list[Run]
+    out: Path
+    quick: bool
+    study_name: str
+    storage_url: str | None  # None: the local default file
+    heartbeat: int
+    overrides: dict[str, Any]  # device, data_root, threads from the command line
+    seeds: list[int] | None
+
+    @property
+    def default_storage(self) -> Path:
+        return self.out / "sweep.db"
+
+
+def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
+         study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
+         heartbeat: int = studylib.DEFAULT_HEARTBEAT) -> Plan:  # fmt: skip
+    suite = load_suite(suite_path, check=False)
+    registry = load_registry(suite)
+    overrides = {"device": device, "data_root": data_root, "threads": threads}
+    runs = suite.runs(registry, quick=quick, seeds=seeds, overrides=overrides)
+    folder = Path(out) if out else Path("runs") / study_name_for(suite, quick)
+    return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds)
+
+
+# ---------------------------------------------------------------------------
+# One run
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Sweeper:
+    """The objective of a sweep's trials: train the (variant, seed) the trial names."""
+
+    plan: Plan
+    cache: DataCache = field(default_factory=DataCache)
+    progress: dict[str, str] = field(default_factory=dict)  # key -> "step 40/200", this process's runs
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run_for(self, key: str) -> Run:
+        for run in self.plan.runs:
+            if run.key == key:
+                return run
+        variant, _, seed = key.rpartition("|")
+        names = [v.name for v in self.plan.suite.variants]
+        if variant not in names:
+            raise GbenchError(f"study {self.plan.study_name!r} holds a run of variant {variant!r}, which {self.plan.suite.where()} no longer has; restore it or use another --study-name")
+        return next(r for r in self.plan.suite.runs(self.plan.registry, self.plan.quick, [int(seed)], self.plan.overrides) if r.variant == variant)
+
+    def __call__(self, trial: Trial) -> float:
+        key = str(trial.user_attrs[studylib.KEY_ATTR])
+        run = self.run_for(key)
+        config = run.config
+        device = resolve_device(config.device)
+        total = config.total_steps(len(self.cache.training_tensor(self.plan.registry, config, device)))
+        if config.checkpoint_every is None:
+            config.checkpoint_every = max(CHECKPOINT_MIN, int(total * CHECKPOINT_FRACTION))
+        trial.set_user_attr("run_id", config.run_id)
+
+        def on_progress(done: int, steps: int) -> None:
+            with self.lock:
+                self.progress[key] = f"step {done}/{steps}"
+
+        started = time.perf_counter()
+        extra = {"suite": self.plan.suite.name, "variant": run.variant}
+        try:
+            row = execute(config, self.plan.registry, self.plan.out, RunHooks(on_progress=on_progress), self.cache, extra_columns=extra)
+        finally:
+            with self.lock:
+                self.progress.pop(key, None)
+        if any(row.get(k) != v for k, v in extra.items()):  # a folder finished by an older gbench: label it now
+            row.update(extra)
+            store.write_json(self.plan.out / str(config.run_id) / "summary.json", row)
+            store.upsert_result(self.plan.out, row)
+        history = compact_history(store.read_csv(self.plan.out / str(config.run_id) / "metrics.csv"))
+        record = RunRecord(variant=run.variant, seed=run.seed, row=row, history=history)
+        trial.set_user_attr("record", record.to_json())
+        trial.set_user_attr("status", row.get("status"))
+        trial.set_user_attr("fid", row.get("fid"))
+        trial.set_user_attr("wall_time", round(time.perf_counter() - started, 3))
+        fid = row.get("fid")
+        return float(fid) if isinstance(fid, (int, float)) and math.isfinite(fid) else math.inf
+
+
+# ---------------------------------------------------------------------------
+# The study
+# ---------------------------------------------------------------------------
+
+
+def _enqueue(study: optuna.Study, runs: list[Run]) -> None:
+    for run in runs:
+        study.enqueue_trial({}, user_attrs={studylib.KEY_ATTR: run.key, "variant": run.variant, "seed": run.seed}, skip_if_exists=False)
+
+
+def open_study(plan: Plan) -> tuple[optuna.Study, str]:
+    """Create the sweep's study (enqueueing every run) or load it and enqueue what is missing."""
+    storage = studylib.open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
+    sampler = optuna.samplers.RandomSampler(seed=0)  # no parameters are sampled; keeps Optuna from building TPE
+    study, created = studylib.create_or_load(storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=lambda s: _enqueue(s, plan.runs))
+    if created:
+        study.set_user_attr("suite", plan.suite.name)
+    else:
+        studylib.reclaim(study)
+        live = {str(t.user_attrs.get(studylib.KEY_ATTR)) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)) if not studylib.is_surplus(t)}
+        _enqueue(study, [run for run in plan.runs if run.key not in live])
+    return study, storage.url
+
+
+def run_worker(plan: Plan, study: optuna.Study, sweeper: Sweeper | None = None, stop: threading.Event | None = None) -> int:
+    sweeper = sweeper or Sweeper(plan)
+    return studylib.work(study, sweeper, target=None, stop=stop)
+
+
+def _worker_process(spec: dict[str, Any]) -> None:
+    """Entry point of a --jobs worker process (spawned): load the study and pull runs."""
+    import sys
+
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    try:
+        worker_plan = plan(**spec["plan"])
+        study, _ = open_study(worker_plan)
+        run_worker(worker_plan, study)
+    except GbenchError as error:
+        sys.stderr.write(f"gbench sweep worker: error: {error}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+# ---------------------------------------------------------------------------
+# Display
+# ---------------------------------------------------------------------------
+
+
+def _key_trials(study: optuna.Study) -> dict[str, FrozenTrial]:
+    """The trial that stands for each key: COMPLETE first, then RUNNING, WAITING, the latest FAIL."""
+    rank = {TrialState.COMPLETE: 4, TrialState.RUNNING: 3, TrialState.WAITING: 2, TrialState.PRUNED: 1, TrialState.FAIL: 0}
+    chosen: dict[str, FrozenTrial] = {}
+    for trial in studylib.counted_trials(study):
+        key = trial.user_attrs.get(studylib.KEY_ATTR)
+        if key is None:
+            continue
+        old = chosen.get(key)
+        if old is None or (rank[trial.state], trial.number) >= (rank[old.state], old.number):
+            chosen[key] = trial
+    return chosen
+
+
+def progress_table(plan: Plan, study: optuna.Study, progress: dict[str, str] | None = None, limit: int = 30):
+    from rich.table import Table
+
+    chosen = _key_trials(study)
+    keys = [run.key for run in plan.runs]
+    keys += [k for k in chosen if k not in keys]
+    done = sum(1 for k in keys if k in chosen and chosen[k].state == TrialState.COMPLETE)
+    running = [k for k in keys if k in chosen and chosen[k].state == TrialState.RUNNING]
+    table = Table(title=f"gbench sweep {plan.study_name}: {done}/{len(keys)} runs done, {len(running)} running", header_style="bold")
+    for name, justify in (("variant", "left"), ("seed", "right"), ("state", "left"), ("FID", "right"), ("wall s", "right"), ("worker", "left")):
+        table.add_column(name, justify=justify)
+    order = running + [k for k in keys if k not in running]
+    for key in order[:limit]:
+        variant, _, seed = key.rpartition("|")
+        trial = chosen.get(key)
+        state = trial.state.name.lower() if trial else "missing"
+        if trial is not None and trial.state == TrialState.RUNNING and progress and key in progress:
+            state = progress[key]
+        fid = trial.user_attrs.get("fid") if trial else None
+        wall = trial.user_attrs.get("wall_time") if trial else None
+        worker = str(trial.user_attrs.get(studylib.WORKER_ATTR, "")).split("|")[0] if trial else ""
+        style = {"complete": "green", "fail": "red"}.get(state) or ("cyan" if state.startswith("step") or state == "running" else None)
+        table.add_row(variant, seed, state, "-" if fid is None else f"{fid:.2f}", "-" if wall is None else f"{wall:.1f}", worker, style=style)
+    if len(order) > limit:
+        table.caption = f"... and {len(order) - limit} more"
+    return table
+
+
+# ---------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------
+
+
+def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
+    """Run a planned sweep to the end; 0 when every run finished."""
+    from rich.live import Live
+
+    if jobs < 1:
+        raise GbenchError(f"--jobs {jobs} must be at least 1")
+    out = store.ensure_writable(p.out)
+    sweeper = Sweeper(p)
+    for run in p.runs:  # missing data fails here, before any worker starts
+        sweeper.cache.split(p.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
+        if run.config.eval.samples > 0:
+            sweeper.cache.split(p.registry, run.config.dataset, "test", run.config.data_root, None)
+    study, url = open_study(p)
+    display.console.print(f"sweep {p.study_name!r}: {len(p.runs)} runs ({len(p.suite.variants)} variants x {len(p.runs) // max(1, len(p.suite.variants))} seeds) into {out}; study in {studylib.shown_url(url)}", highlight=False, soft_wrap=True)
+
+    errors: list[BaseException] = []
+    with Live(progress_table(p, study), console=display.console, refresh_per_second=1, transient=False) as live:
+        workers: list[Any] = []
+        if jobs > 1:  # jobs-1 spawned processes, and this one: each with cores/jobs torch threads
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            torch.set_num_threads(threads)
+            for run in p.runs:
+                run.config.threads = run.config.threads or threads
+            spec_plan = {"suite_path": str(p.suite.path), "out": str(p.out), "quick": p.quick, "seeds": p.seeds, "storage": url,
+                         "study_name": p.study_name, "heartbeat": p.heartbeat, "device": p.overrides.get("device"),
+                         "data_root": p.overrides.get("data_root"), "threads": threads}  # fmt: skip
+            context = multiprocessing.get_context("spawn")
+            workers = [context.Process(target=_worker_process, args=({"plan": spec_plan, "threads": threads},), name=f"gbench-sweep-{i}") for i in range(jobs - 1)]
+            for worker in workers:
+                worker.start()
+        thread = threading.Thread(target=lambda: _guard(errors, run_worker, p, study, sweeper), daemon=True, name="sweep-worker")
+        thread.start()
+        try:
+            while thread.is_alive() or any(w.is_alive() for w in workers):
+                thread.join(timeout=1)
+                for worker in workers:
+                    worker.join(timeout=0.5)
+                with sweeper.lock:
+                    progress = dict(sweeper.progress)
+                live.update(progress_table(p, study, progress))
+        except KeyboardInterrupt:
+            for worker in workers:
+                worker.join(timeout=30)
+            raise
+        failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
+        if failed:
+            errors.append(GbenchError(f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, and run the same command again to resume"))
+        live.update(progress_table(p, study))
+    if errors:
+        raise errors[0]
+    return finish(p, study, out, write_report)
+
+
+def _guard(errors: list[BaseException], fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except BaseException as error:
+        errors.append(error)
+
+
+def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:
+    chosen = _key_trials(study)
+    wanted = [run.key for run in p.runs]
+    missing = [key for key in wanted if key not in chosen or chosen[key].state != TrialState.COMPLETE]
+    records = sweep_records(p, study, out)
+    try:
+        from gbench.report import report_tables, write_report as write
+    except ImportError:
+        report_tables = write = None  # type: ignore[assignment]
+    if records and report_tables is not None and write_report:
+        for table in report_tables(records, p.suite):
+            display.stdout.print(table)
+        path = write(records, out / "report", p.suite)
+        display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
+    elif records:
+        display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {p.study_name}"))
+    display.console.print(f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)", highlight=False, soft_wrap=True)
+    if missing:
+        display.console.print(f"{len(missing)} runs did not finish ({', '.join(k.replace('|', ' seed ') for k in missing[:5])}{' ...' if len(missing) > 5 else ''}); run the same command again to retry them", highlight=False, soft_wrap=True)
+        return 1
+    return 0
+
+
+def sweep_records(p: Plan, study: optuna.Study, out: Path) -> list[RunRecord]:
+    """The sweep's finished runs: from the local results folder where they ran here, else from the study."""
+    from gbench.records import load_local
+
+    chosen = {k: t for k, t in _key_trials(study).items() if t.state == TrialState.COMPLETE}
+    wanted = {run.key for run in p.runs}
+    try:
+        local = {f"{r.variant}|{r.seed}": r for r in load_local(out, suite=p.suite.name)}
+    except GbenchError:
+        local = {}
+    records = []
+    for key in [run.key for run in p.runs]:
+        if key not in chosen or key not in wanted:
+            continue
+        if key in local:
+            records.append(local[key])
+        elif "record" in chosen[key].user_attrs:
+            records.append(RunRecord.from_json(chosen[key].user_attrs["record"]))
+    return records
+
+
+def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
+    """Every finished run of a sweep, from its Optuna storage alone (no shared disk needed)."""
+    storage = studylib.open_storage(url, Path("sweep.db"), create=False)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = optuna.get_all_study_names(storage)
+        raise GbenchError(f"no study named {study_name!r} in {studylib.shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
+    records = []
+    for key, trial in _key_trials(study).items():
+        if trial.state == TrialState.COMPLETE and "record" in trial.user_attrs:
+            records.append(RunRecord.from_json(trial.user_attrs["record"]))
+    return records

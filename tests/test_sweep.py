@@ -1,0 +1,255 @@
+"""Suite files and gbench sweep end to end: every shipped suite validates; bad
+suites fail in one line; a quick sweep runs and reports; a killed sweep
+resumes without repeating runs; two workers share a PostgreSQL-backed sweep."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import REPO, assert_one_line_error, run_cli
+
+SUITES = sorted((REPO / "benchmarks" / "suites").glob("*.toml"))
+
+SUITE = """
+[suite]
+name = "t-sweep"
+title = "A test sweep"
+question = "Does a wider MLP train as well?"
+target = "plugins.mlp"
+seeds = [0, 1]
+baseline = "baseline"
+figures = ["samples"]
+
+[base]
+architecture = "mlp"
+steps = {steps}
+train_limit = 2000
+eval_samples = 0
+log_every = 20
+checkpoint_every = {checkpoint}
+
+[base.params]
+latent_dim = 16
+hidden_dim = 32
+
+[[variants]]
+name = "baseline"
+
+[[variants]]
+name = "hidden-48"
+params = {{ hidden_dim = 48 }}
+{more}
+[quick]
+steps = 20
+eval_samples = 200
+"""
+
+
+def write_suite(tmp_path: Path, steps: int = 20, checkpoint: int = 10, more: str = "", text: str | None = None) -> Path:
+    path = tmp_path / "suite.toml"
+    path.write_text(text if text is not None else SUITE.format(steps=steps, checkpoint=checkpoint, more=more))
+    return path
+
+
+def results(out: Path) -> list[dict]:
+    path = out / "results.csv"
+    return list(csv.DictReader(open(path))) if path.exists() else []
+
+
+# ---------------------------------------------------------------------------
+# Suite files
+# ---------------------------------------------------------------------------
+
+
+def test_the_benchmark_suites_exist():
+    assert SUITES, "benchmarks/suites/*.toml: the studies' suites"
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+def test_every_shipped_suite_parses_and_validates(path, registry):
+    from gbench.suite import load_suite
+
+    suite = load_suite(path, registry=registry)
+    assert suite.name and suite.title and suite.seeds and suite.variants
+    assert len({v.name for v in suite.variants}) == len(suite.variants)
+    if suite.baseline:
+        assert suite.baseline in [v.name for v in suite.variants]
+    for quick in (False, True):
+        runs = suite.runs(registry, quick=quick)
+        seeds = suite.quick_seeds() if quick else suite.seeds
+        assert len(runs) == len(suite.variants) * len(seeds)
+        assert len({run.config.run_id for run in runs}) == len(runs)  # one folder per (variant, seed)
+        if quick:
+            assert all(run.config.total_steps(60_000) <= 100 for run in runs)
+
+
+def test_a_suite_gives_one_config_per_variant_and_seed(tmp_path, registry):
+    from gbench.suite import load_suite
+
+    head = SUITE.split("[[variants]]")[0].format(steps=20, checkpoint=10).replace('baseline = "baseline"\n', "")
+    grid = write_suite(tmp_path, text=head + "[grid]\nlatent_dim = [8, 16]\nhidden_dim = [16, 32]\n")
+    suite = load_suite(grid, registry=registry)
+    assert suite.grid_axes == {"latent_dim": [8, 16], "hidden_dim": [16, 32]}
+    runs = suite.runs(registry)
+    assert [r.config.run_id for r in runs[:2]] == ["latent_dim=8,hidden_dim=16-s0", "latent_dim=8,hidden_dim=16-s1"]
+    assert {(r.config.params["latent_dim"], r.config.params["hidden_dim"], r.seed) for r in runs} == {(l, h, s) for l in (8, 16) for h in (16, 32) for s in (0, 1)}
+
+    suite = load_suite(write_suite(tmp_path, steps=300, more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n'), registry=registry)
+    configs = {(r.variant, r.seed): r.config for r in suite.runs(registry)}
+    assert configs[("hidden-48", 1)].params["hidden_dim"] == 48 and configs[("hidden-48", 1)].params["latent_dim"] == 16
+    assert configs[("batchnorm", 0)].architecture == "mlp-batchnorm" and configs[("batchnorm", 0)].steps == 100
+    assert configs[("baseline", 0)].steps == 300 and configs[("baseline", 0)].checkpoint_every == 10
+    quick = {(r.variant, r.seed): r.config for r in suite.runs(registry, quick=True)}
+    assert quick[("batchnorm", 1)].steps == 20 and quick[("batchnorm", 1)].eval.samples == 200 and quick[("batchnorm", 1)].train_limit == 2000
+
+
+@pytest.mark.parametrize(
+    "change, needles, real_cli",
+    [
+        (("[base]", "[base]\nepocs = 3"), ["unknown key 'epocs'", "did you mean 'epochs'"], True),
+        (("params = { hidden_dim = 48 }", "params = { hiden_dim = 48 }"), ["variant 'hidden-48'", "unknown hyperparameter 'hiden_dim'"], True),
+        (('[[variants]]\nname = "baseline"', '[[variants]]\nname = "baseline"\narchitecture = "mlpp"'), ["variant 'baseline'", "unknown architecture 'mlpp'"], False),
+        (("[quick]", "[grid]\n[quick]"), ["either [[variants]] or [grid]"], False),
+        (('baseline = "baseline"', 'baseline = "base"'), ["baseline = 'base' names no variant"], False),
+        (('seeds = [0, 1]', 'seeds = []'), ["seeds = []"], False),
+        (("[quick]", "[quick]\nbogus = 1"), ["[quick]: unknown key 'bogus'"], False),
+        (('figures = ["samples"]', 'figures = ["sample_grids"]'), ["unknown figure 'sample_grids'"], False),
+    ],
+)
+def test_bad_suites_fail_in_one_line(tmp_path, capsys, change, needles, real_cli):
+    """Through the real command in a fresh process, or (the same code path, faster) through gbench.cli.main."""
+    from gbench.cli import main
+
+    text = SUITE.format(steps=20, checkpoint=10, more="")
+    assert change[0] in text
+    path = write_suite(tmp_path, text=text.replace(change[0], change[1], 1))
+    args = ["sweep", str(path), "--quick", "--out", str(tmp_path / "out")]
+    if real_cli:
+        result = run_cli(*args)
+    else:
+        code = main(args)
+        captured = capsys.readouterr()
+        result = subprocess.CompletedProcess(args, code, captured.out, captured.err)
+    assert_one_line_error(result, str(path), *needles)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_grid_fails_in_one_line(tmp_path):
+    head = SUITE.split("[[variants]]")[0].format(steps=20, checkpoint=10).replace('baseline = "baseline"\n', "")
+    for grid, needle in (("[grid]\n", "[grid] is empty"), ("[grid]\nlatent_dim = []\n", "latent_dim = [] must be a non-empty list")):
+        path = write_suite(tmp_path, text=head + grid)
+        assert_one_line_error(run_cli("sweep", str(path), "--out", str(tmp_path / "out")), needle)
+    assert_one_line_error(run_cli("sweep", str(tmp_path / "missing.toml")), "missing.toml", "does not exist")
+
+
+# ---------------------------------------------------------------------------
+# Sweeps
+# ---------------------------------------------------------------------------
+
+
+def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_path):
+    path = write_suite(tmp_path)
+    out = tmp_path / "out"
+    result = run_cli("sweep", str(path), "--quick", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = results(out)
+    assert sorted((r["variant"], r["seed"]) for r in rows) == [("baseline", "0"), ("baseline", "1"), ("hidden-48", "0"), ("hidden-48", "1")]
+    assert {r["suite"] for r in rows} == {"t-sweep"} and {r["steps"] for r in rows} == {"20"}
+    assert all(float(r["fid"]) > 0 and r["fid_extractor"].startswith("lenet-mnist@") for r in rows)
+    assert sorted(r["run_id"] for r in rows) == ["baseline-s0", "baseline-s1", "hidden-48-s0", "hidden-48-s1"]
+    assert {r["hidden_dim"] for r in rows if r["variant"] == "hidden-48"} == {"48"}
+    if (REPO / "gbench" / "report.py").exists():
+        assert (out / "report" / "report.html").is_file() and (out / "report" / "report.md").is_file()
+
+    # the study holds each run's record, so a report needs no shared disk
+    from gbench.sweep import load_records_from_storage
+
+    records = load_records_from_storage(f"sqlite:///{out / 'sweep.db'}", "t-sweep-quick")
+    assert sorted((r.variant, r.seed) for r in records) == [("baseline", 0), ("baseline", 1), ("hidden-48", 0), ("hidden-48", 1)]
+    by_run = {r.row["run_id"]: r for r in records}
+    for row in rows:
+        assert by_run[row["run_id"]].row["fid"] == pytest.approx(float(row["fid"]))
+        assert by_run[row["run_id"]].history[-1]["step"] == 20
+
+    # run again: nothing left to do, nothing repeated
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/summary.json")}
+    again = run_cli("sweep", str(path), "--quick", "--out", str(out), "--no-report")
+    assert again.returncode == 0, again.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/summary.json")} == stamps
+    assert len(results(out)) == 4
+
+
+def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
+    path = write_suite(tmp_path, steps=800, checkpoint=50)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sweep = subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while True:  # kill once a run has finished and the next one has checkpointed mid-way
+        assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
+        finished = list(out.glob("*/summary.json"))
+        halfway = [p for p in out.glob("*/checkpoint.pt") if not (p.parent / "summary.json").exists()]
+        if finished and halfway:
+            break
+        time.sleep(0.05)
+    sweep.send_signal(signal.SIGKILL)
+    sweep.communicate()
+    stamps = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/summary.json")}
+    cut_off = {p.parent.name for p in out.glob("*/checkpoint.pt")} - set(stamps)
+    assert stamps and cut_off
+
+    # a heartbeat grace period of 30 minutes: only seeing at once that the worker's process is gone lets this finish in time
+    resumed = run_cli("sweep", str(path), "--out", str(out), "--no-report", "--jobs", "2", "--heartbeat", "600", timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = results(out)
+    assert sorted(r["run_id"] for r in rows) == ["baseline-s0", "baseline-s1", "hidden-48-s0", "hidden-48-s1"]
+    assert all(r["steps"] == "800" and r["status"] in ("ok", "collapsed") for r in rows)
+    for name, stamp in stamps.items():  # finished runs were not repeated
+        assert (out / name / "summary.json").stat().st_mtime_ns == stamp
+    assert not list(out.glob("*/checkpoint.pt"))
+
+    study = optuna.load_study(study_name="t-sweep", storage=f"sqlite:///{out / 'sweep.db'}")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert sorted(t.user_attrs["key"] for t in complete) == ["baseline|0", "baseline|1", "hidden-48|0", "hidden-48|1"]
+    [dead] = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
+    assert dead.user_attrs["run_id"] in cut_off
+    retry = next(t for t in complete if t.user_attrs["key"] == dead.user_attrs["key"])
+    assert study._storage.get_trial(retry._trial_id).system_attrs.get("failed_trial") == dead.number
+    workers = {t.user_attrs["gbench:worker"].split("|")[1] for t in complete if t.number > dead.number}
+    assert len(workers) >= 1  # the --jobs 2 worker processes did the rest
+
+
+@pytest.mark.postgres
+def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_url, tmp_path):
+    path = write_suite(tmp_path, steps=600, checkpoint=1000, more='\n[[variants]]\nname = "latent-8"\nparams = { latent_dim = 8 }\n')
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(path), "--storage", postgres_url, "--out", str(tmp_path / f"m{i}"), "--no-report"],
+                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]  # fmt: skip
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=400)
+        assert worker.returncode == 0, stderr
+    keys = sorted(f"{v}|{s}" for v in ("baseline", "hidden-48", "latent-8") for s in (0, 1))
+    study = optuna.load_study(study_name="t-sweep", storage=postgres_url)
+    assert sorted(t.user_attrs["key"] for t in study.trials if t.state == TrialState.COMPLETE) == keys
+    assert all(t.user_attrs.get("gbench:surplus") for t in study.trials if t.state != TrialState.COMPLETE)
+    trained = [(r["variant"], r["seed"]) for i in range(2) for r in results(tmp_path / f"m{i}")]
+    assert sorted(f"{v}|{s}" for v, s in trained) == keys  # each run trained on exactly one of the two machines
+
+    from gbench.sweep import load_records_from_storage
+
+    records = load_records_from_storage(postgres_url, "t-sweep")
+    assert sorted(f"{r.variant}|{r.seed}" for r in records) == keys
+    assert all(r.row["suite"] == "t-sweep" and r.history and r.history[-1]["step"] == 600 for r in records)

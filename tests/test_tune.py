@@ -1,0 +1,228 @@
+"""gbench tune end to end: real Optuna studies, real training and FID on an
+MNIST subset, real PostgreSQL and real worker processes (one of them killed)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import REPO, assert_one_line_error, run_cli
+
+# One cheap trial: the MLP, fixed but for a narrow space, 20 steps on 2,000 images, FID from 200 samples at the end.
+SMALL = ["--steps", "20", "--train-limit", "2000", "--eval-samples", "200", "--log-every", "10"]
+SPACE = ["--space", "architecture=mlp", "--space", "hidden_dim=16:48", "--space", "latent_dim=8:32:log", "--space", "k=1:2", "--set", "beta1=0.5"]
+
+
+def counted(study: optuna.Study) -> list:
+    return [t for t in study.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+def results(out: Path) -> list[dict]:
+    path = out / "results.csv"
+    return list(csv.DictReader(open(path))) if path.exists() else []
+
+
+def ran_here(stdout: str) -> int:
+    """The 'this process ran N' count a tune process prints at the end."""
+    return int(stdout.rsplit("this process ran ", 1)[1].split()[0])
+
+
+def test_study_completes_and_resuming_adds_exactly_the_missing_trials(tmp_path):
+    out = tmp_path / "runs"
+    first = run_cli("tune", "--trials", "2", "--pruner", "none", *SMALL, *SPACE, "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    storage = f"sqlite:///{out / 'tune.db'}"
+    study = optuna.load_study(study_name="tune-mlp", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert ran_here(first.stdout) == 2
+
+    second = run_cli("tune", "--trials", "3", "--n-jobs", "2", "--pruner", "none", *SMALL, *SPACE, "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    assert ran_here(second.stdout) == 1  # two threads, one missing trial: exactly one more (and it ran alone: reproducible)
+    assert "(resumed)" in second.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=storage)
+    done = counted(study)
+    assert len(done) == 3 and all(t.state == TrialState.COMPLETE for t in done)
+    assert not [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
+
+    # every trial is an ordinary run in the results store, with its FID and the trial's values
+    rows = {row["run_id"]: row for row in results(out)}
+    assert set(rows) == {t.user_attrs["run_id"] for t in done}
+    for trial in done:
+        row = rows[trial.user_attrs["run_id"]]
+        assert float(row["fid"]) == pytest.approx(trial.value)
+        assert row["fid_extractor"].startswith("lenet-mnist@")
+        assert int(row["hidden_dim"]) == trial.params["hidden_dim"] and 16 <= trial.params["hidden_dim"] <= 48
+        assert int(row["k"]) == trial.params["k"] and row["beta1"] == "0.5" and row["architecture"] == "mlp"
+        assert row["study"] == "tune-mlp" and int(row["trial"]) == trial.number
+
+    table = list(csv.DictReader(open(out / "trials.csv")))
+    assert [r["number"] for r in table] == [str(t.number) for t in sorted(done, key=lambda t: t.number)]
+    assert {r["state"] for r in table} == {"COMPLETE"}
+
+    # the best trial as a ready-to-paste `gbench run` line that reproduces it
+    best = min(done, key=lambda t: t.value)
+    line = next(l for l in second.stdout.splitlines() if l.startswith("gbench run "))
+    words = shlex.split(line)
+    assert f"hidden_dim={best.params['hidden_dim']}" in words and f"k={best.params['k']}" in words and "beta1=0.5" in words
+    rerun = run_cli(*words[1:], "--out", str(tmp_path / "rerun"), "--eval-samples", "200")
+    assert rerun.returncode == 0, rerun.stderr
+    [again] = results(tmp_path / "rerun")
+    assert float(again["fid"]) == pytest.approx(best.value, rel=1e-6)
+
+
+def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
+    """Two earlier trials reached FID 1.0 by step 10; the next real trial (FID ~100 at step 10) is pruned there."""
+    out = tmp_path / "runs"
+    out.mkdir()
+    storage = f"sqlite:///{out / 'tune.db'}"
+    study = optuna.create_study(study_name="tune-mlp", storage=storage, direction="minimize")
+    study.set_user_attr("gbench:kind", "tune")
+    study.set_user_attr("gbench:ready", True)
+    for value in (1.0, 1.1):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}))
+
+    result = run_cli("tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=storage)
+    [trial] = [t for t in study.trials if t.number == 2]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["pruned_step"] == 10 and list(trial.intermediate_values) == [10]
+    assert trial.intermediate_values[10] > 10  # a real FID after 10 steps, far above the median of 1.0..1.1
+    assert len(counted(study)) == 3
+
+    # the pruned trial is still a run in the store, marked pruned at its step; the tables say so
+    [row] = results(out)
+    assert row["run_id"] == trial.user_attrs["run_id"] and row["status"] == "pruned" and row["steps"] == "10"
+    assert float(row["fid"]) == pytest.approx(trial.intermediate_values[10])
+    [line] = [r for r in csv.DictReader(open(out / "trials.csv")) if r["number"] == "2"]
+    assert line["state"] == "PRUNED" and line["pruned_step"] == "10"
+    assert "pruned@10" in result.stderr
+
+
+def test_two_objectives_print_a_pareto_front_without_pruning(tmp_path):
+    result = run_cli("tune", "--trials", "1", "--objective", "fid,wall_time", *SMALL, *SPACE, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "note: Optuna cannot prune multi-objective trials; running without pruning" in result.stderr.splitlines()
+    assert "Pareto front" in result.stdout
+    study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{tmp_path / 'tune.db'}")
+    assert len(study.directions) == 2 and [t.state for t in study.trials] == [TrialState.COMPLETE]
+    assert all(t.values[1] > 0 for t in study.trials)
+
+
+# ---------------------------------------------------------------------------
+# Several workers on one PostgreSQL study
+# ---------------------------------------------------------------------------
+
+
+def start_worker(*args: str, host: str, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GBENCH_WORKER_HOST": host}
+    return subprocess.Popen([sys.executable, "-m", "gbench", "tune", *args, "--out", str(out)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.postgres
+def test_two_worker_processes_share_one_postgres_study_exactly(postgres_url, tmp_path):
+    args = ["--storage", postgres_url, "--study-name", "shared", "--trials", "4", "--pruner", "none", *SMALL, *SPACE]
+    workers = [start_worker(*args, host="vm", out=tmp_path / f"w{i}") for i in range(2)]  # same host: live pids
+    outputs = [worker.communicate(timeout=400) for worker in workers]
+    for worker, (stdout, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr
+
+    study = optuna.load_study(study_name="shared", storage=postgres_url)
+    done = counted(study)
+    assert len(done) == 4 and all(t.state == TrialState.COMPLETE for t in done)
+    # no trial lost or run twice: the runs both workers trained are exactly the counted trials
+    trained = [row["run_id"] for i in range(2) for row in results(tmp_path / f"w{i}")]
+    assert sorted(trained) == sorted(t.user_attrs["run_id"] for t in done)
+    assert sum(ran_here(stdout) for stdout, _ in outputs) == 4
+    # any claim beyond the target stood down before it trained anything
+    for trial in study.trials:
+        if trial.state == TrialState.FAIL:
+            assert trial.user_attrs.get("gbench:surplus") and "run_id" not in trial.user_attrs
+
+
+@pytest.mark.postgres
+def test_a_killed_workers_trial_is_retried_by_another_and_counted_once(postgres_url, tmp_path):
+    args = ["--storage", postgres_url, "--study-name", "kill", "--trials", "2", "--pruner", "none", "--heartbeat", "1",
+            "--steps", "600", "--train-limit", "2000", "--eval-samples", "200", *SPACE]  # fmt: skip
+    victim = start_worker(*args, host="machine-a", out=tmp_path / "a")
+    deadline = time.monotonic() + 120
+    running = []
+    while not running:
+        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()
+        time.sleep(0.5)
+        try:
+            study = optuna.load_study(study_name="kill", storage=postgres_url)
+        except KeyError:
+            continue
+        running = [t for t in study.trials if t.state == TrialState.RUNNING and "run_id" in t.user_attrs]
+    time.sleep(1.0)  # mid-training
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate()
+    killed = running[0]
+
+    # another machine's worker: it cannot see the dead pid, only the silent heartbeat
+    survivor = start_worker(*args, host="machine-b", out=tmp_path / "b")
+    stdout, stderr = survivor.communicate(timeout=400)
+    assert survivor.returncode == 0, stderr
+    study = optuna.load_study(study_name="kill", storage=postgres_url)
+    states = {t.number: t.state for t in study.trials}
+    assert states[killed.number] == TrialState.FAIL
+    done = counted(study)
+    assert len(done) == 2 and ran_here(stdout) == 2
+    [retry] = [t for t in done if study._storage.get_trial(t._trial_id).system_attrs.get("failed_trial") == killed.number]
+    assert retry.params == killed.params and retry.user_attrs["run_id"] == killed.user_attrs["run_id"]
+    assert not results(tmp_path / "a")  # the victim finished nothing
+    assert sorted(r["run_id"] for r in results(tmp_path / "b")) == sorted(t.user_attrs["run_id"] for t in done)
+
+
+# ---------------------------------------------------------------------------
+# Bad input: one line, exit code 2, before anything trains
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--space", "hiden_dim=16:32"], ["'hiden_dim'", "did you mean 'hidden_dim'"]),
+        (["--space", "hidden_dim=64:32"], ["hidden_dim=", "empty or inverted range"]),
+        (["--space", "lr=0.001:0.001"], ["lr=", "empty or inverted range"]),
+        (["--space", "hidden_dim="], ["hidden_dim=", "empty value"]),
+        (["--space", "architecture=mlp,nope"], ["unknown architecture 'nope'"]),
+        (["--space", "lr=-1:1:log"], ["lr=-1", "outside its range"]),
+        (["--trials", "0"], ["--trials 0", "at least 1"]),
+        (["--storage", "not-a-url"], ["'not-a-url'", "not a database URL"]),
+        (["--storage", "postgresql://postgres@127.0.0.1:notaport/db"], ["not a valid database URL"]),
+        (["--storage", "nosuchdb://x/y"], ["unknown database type 'nosuchdb'"]),
+        (["--storage", "postgresql://postgres@127.0.0.1:1/db"], ["cannot reach storage 'postgresql://postgres@127.0.0.1:1/db'"]),
+        (["--objective", "fid,speed"], ["'speed'", "fid, kid, wall_time"]),
+        (["--eval-samples", "0"], ["--eval-samples", "needs FID"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, args, needles):
+    """In-process through gbench.cli.main (the same code path as the command, without a new interpreter each time)."""
+    from gbench.cli import main
+
+    started = time.monotonic()
+    code = main(["tune", "--trials", "1", *SMALL, *args, "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], code, captured.out, captured.err), *needles)
+    assert time.monotonic() - started < 30  # an unreachable server fails fast
+    assert not results(tmp_path)
+
+
+def test_bad_input_through_the_real_command(tmp_path):
+    result = run_cli("tune", "--space", "hidden_dim=64:32", *SMALL, "--out", str(tmp_path))
+    assert_one_line_error(result, "hidden_dim='64:32'", "empty or inverted range")
+    result = run_cli("tune", "--storage", "postgresql://postgres@127.0.0.1:1/db", *SMALL, "--out", str(tmp_path))
+    assert_one_line_error(result, "cannot reach storage")

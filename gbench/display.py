@@ -72,12 +72,23 @@ def _format(value: Any, spec: str) -> str:
     return format(number, spec)
 
 
+#: Columns that move to the caption when every row has the same value (keeps wide tables readable).
+SHARED_COLUMNS = ("loss", "schedule", "dataset", "seed", "latent_dim", "hidden_dim", "depth", "k", "lr", "batch_size", "steps", "fid_extractor")
+
+
 def results_table(rows: Iterable[dict[str, Any]], title: str = "gbench results", run_ids: bool = True) -> Table:
     rows = list(rows)
     table = Table(title=title, header_style="bold", show_lines=False)
     shown = [(key, header, spec) for key, header, spec in COLUMNS if any(row.get(key) not in (None, "") for row in rows)]
     if not run_ids:
         shown = [column for column in shown if column[0] != "run_id"]
+    shared = []
+    if len(rows) > 1:
+        for key, header, spec in list(shown):
+            values = {str(row.get(key)) for row in rows}
+            if key in SHARED_COLUMNS and len(values) == 1:
+                shown.remove((key, header, spec))
+                shared.append(f"{'FID extractor' if key == 'fid_extractor' else header} {_format(rows[0].get(key), spec)}")
     scores = {row.get("score") for row in rows if row.get("score")}
     for key, header, _ in shown:
         if key in ("d_real", "d_fake") and scores == {"critic"}:
@@ -86,8 +97,10 @@ def results_table(rows: Iterable[dict[str, Any]], title: str = "gbench results",
     for row in rows:
         style = {"diverged": "red", "collapsed": "yellow"}.get(str(row.get("status")), None)
         table.add_row(*[_format(row.get(key), spec) for key, _, spec in shown], style=style)
+    notes = ["all runs: " + ", ".join(shared)] if shared else []
     if len(scores) > 1:
-        table.caption = "D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others (column 'score' in the CSV)"
+        notes.append("D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others (column 'score' in the CSV)")
     elif scores == {"critic"}:
-        table.caption = "D(x), D(G(z)) are mean critic outputs, not probabilities"
+        notes.append("D(x), D(G(z)) are mean critic outputs, not probabilities")
+    table.caption = "\n".join(notes) or None
     return table

@@ -7,6 +7,7 @@ call :func:`execute`; nothing here prints, the caller shows progress.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import os
@@ -24,8 +25,10 @@ from gbench.errors import GbenchError
 from gbench.registry import Nets, Registry
 from gbench.trainer import HISTORY_COLUMNS, Callbacks, TrainSettings, train
 
-#: A run whose evaluation covers this many classes or fewer is flagged collapsed.
+#: A run whose evaluations cover this many classes or fewer, to the end, is flagged collapsed.
 COLLAPSE_CLASSES = 2
+#: Evaluation metrics that also go into metrics.csv, as curves over training.
+CURVE_COLUMNS = ("fid", "classes_covered")
 SAMPLE_GRID_SEED = 1234  # fixed noise for samples.png, independent of the run's seed
 
 
@@ -130,6 +133,24 @@ def sample_images(nets: Nets, noise: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
+class CollapseWatch:
+    """Mode collapse: classes covered at or below COLLAPSE_CLASSES from some
+    evaluation to the end of the run. Early in training every sample is the
+    same blob and one class gets them all, so low coverage counts only when
+    it lasts to the final evaluation; ``low_since`` is where that stretch began."""
+
+    low_since: int | None = None
+
+    def see(self, step: int, metrics: dict[str, Any]) -> bool:
+        collapsed = metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES  # NaN (no classifier) is never collapsed
+        if not collapsed:
+            self.low_since = None
+        elif self.low_since is None:
+            self.low_since = step
+        return collapsed
+
+
+@dataclass
 class RunHooks:
     """What a caller can hear from a run in flight."""
 
@@ -166,25 +187,23 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
     store.write_json(run_dir / "config.json", config.to_dict())
 
     evaluator = _Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
-    collapsed_step: list[int] = []
+    collapse = CollapseWatch()
 
     def on_eval(step: int) -> dict[str, Any]:
-        metrics = evaluator(seed=step)
-        if metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES and not collapsed_step:
-            collapsed_step.append(step)
+        metrics = evaluator(seed=step, final=False)
+        collapsed = collapse.see(step, metrics)
         if hooks.on_eval:
             hooks.on_eval(step, metrics)
-        return {k: metrics[k] for k in ("fid", "kid_mean", "classes_covered") if k in metrics}
+        return {**{k: metrics[k] for k in CURVE_COLUMNS if k in metrics}, "collapsed": int(collapsed)}
 
     def on_checkpoint(state: dict[str, Any]) -> None:
-        state["collapsed_step"] = collapsed_step[0] if collapsed_step else None
+        state["collapse_low_since"] = collapse.low_since
         store.save_tensor_file(run_dir / "checkpoint.pt", state)
 
     resume = None
     if (run_dir / "checkpoint.pt").exists():
         resume = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
-        if resume.get("collapsed_step") is not None:
-            collapsed_step.append(resume["collapsed_step"])
+        collapse.low_since = resume.get("collapse_low_since")
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
@@ -200,13 +219,13 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
     # --- evaluate the finished generator (a diverged one has nothing worth measuring)
     final_metrics: dict[str, Any] = {}
     if evaluator and result.status == "ok":
-        final_metrics = evaluator(seed=config.seed)
-        if final_metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES and not collapsed_step:
-            collapsed_step.append(result.steps)
+        final_metrics = evaluator(seed=config.seed, final=True)
+        collapsed = collapse.see(result.steps, final_metrics)
         if hooks.on_eval:
             hooks.on_eval(result.steps, final_metrics)
         if result.history:
-            result.history[-1].update({k: final_metrics[k] for k in ("fid", "kid_mean", "classes_covered") if k in final_metrics})
+            result.history[-1].update({**{k: final_metrics[k] for k in CURVE_COLUMNS if k in final_metrics}, "collapsed": int(collapsed)})
+    collapsed_step = collapse.low_since if final_metrics else None
 
     # --- store: pictures and weights, then the tables
     store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
@@ -214,7 +233,7 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
     metric_columns = sorted({key for row in result.history for key in row} - set(HISTORY_COLUMNS))
     store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *metric_columns])
     last = result.history[-1] if result.history else {}
-    status = result.status if result.status != "ok" else ("collapsed" if collapsed_step else "ok")
+    status = result.status if result.status != "ok" else ("collapsed" if collapsed_step is not None else "ok")
     row: dict[str, Any] = {
         "run_id": config.run_id, "status": status, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
         "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed, "steps": result.steps,
@@ -223,7 +242,7 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
         "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
         "score": score_kind, "train_seconds": round(result.seconds, 3),
         "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
-        "device": str(device), "diverged_step": result.diverged_step, "collapsed_step": collapsed_step[0] if collapsed_step else None,
+        "device": str(device), "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         **{k: v for k, v in final_metrics.items() if k != "seconds"},
         **(extra_columns or {}),
@@ -236,19 +255,28 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
 
 
 class _Evaluator:
-    """Evaluate the run's generator with gbench.evaluate (imported only when used)."""
+    """Evaluate the run's generator with gbench.evaluate (imported only when used).
+
+    Evaluations during training compute FID and the class metrics only: KID
+    and precision/recall cost ~10 s per call on a 2-core CPU (torch-fidelity's
+    numpy KID kernel, a 10k x 10k nearest-neighbour search), against under one
+    second without them. The final evaluation computes everything.
+    """
 
     def __init__(self, config: RunConfig, registry: Registry, cache: DataCache, device: torch.device, nets: Nets):
         from gbench.evaluate import EvalSettings
 
         self.config, self.registry, self.cache, self.device, self.nets = config, registry, cache, device, nets
-        self.settings = EvalSettings(num_samples=config.eval.samples, extractor=config.eval.extractor, inception_weights=config.eval.inception_weights)
+        self.final = EvalSettings(num_samples=config.eval.samples, extractor=config.eval.extractor, inception_weights=config.eval.inception_weights)
+        self.during = dataclasses.replace(self.final, kid_subsets=0, precision_recall=False)
 
-    def __call__(self, seed: int) -> dict[str, Any]:
+    def __call__(self, seed: int, final: bool) -> dict[str, Any]:
         from gbench.evaluate import evaluate_generator
 
-        real, _ = self.cache.split(self.registry, self.config.dataset, "test", self.config.data_root, None)
-        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, self.registry.dataset(self.config.dataset), real, self.settings, self.device, seed=seed)
+        real, labels = self.cache.split(self.registry, self.config.dataset, "test", self.config.data_root, None)
+        dataset = self.registry.dataset(self.config.dataset)
+        settings = self.final if final else self.during
+        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, dataset, real, settings, self.device, seed=seed, real_labels=labels)
         return result.as_row()
 
 

@@ -6,36 +6,17 @@ import argparse
 from pathlib import Path
 
 from gbench import display
+from gbench.commands._options import _number
 from gbench.errors import GbenchError
 
 HELP = "Draw images along a line between two latent vectors of a finished run (alpha 0..1) and beyond it (alpha -1..2)."
 
 
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--steps {text!r} is not an integer") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"--steps {text!r} must be at least 2")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed {text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed {text!r} must be a non-negative integer")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
     parser.add_argument("-o", "--output", metavar="FILE.png", help="PNG to write (default RUN_DIR/interpolation.png)")
-    parser.add_argument("--steps", type=_steps, default=10, help="images per row (default 10)")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of the two latent vectors (default 0)")
+    parser.add_argument("--steps", type=_number(int, 2, "--steps"), default=10, help="images per row (default 10)")
+    parser.add_argument("--seed", type=_number(int, 0, "--seed"), default=0, help="seed of the two latent vectors (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:

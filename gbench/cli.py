@@ -24,6 +24,10 @@ COMMANDS = {
     "report": "gbench.commands.report",
     "interpolate": "gbench.commands.interpolate",
     "plugins": "gbench.commands.plugins",
+    "eval": "gbench.commands.eval",
+    "fid": "gbench.commands.fid",
+    "sample": "gbench.commands.sample",
+    "extractor": "gbench.commands.extractor",
 }
 
 

@@ -1,0 +1,120 @@
+"""gbench eval RUN_DIR: re-evaluate a saved generator and update its results row."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from gbench import display, store
+from gbench.commands._options import _number
+from gbench.errors import GbenchError
+
+HELP = "Re-evaluate a finished run's saved generator (FID, KID, precision/recall, coverage) against the test split and update its row in summary.json and OUT/results.csv."
+
+DEFAULT_SAMPLES = 10_000
+
+#: (key of EvalResult.as_row(), label, format) shown in the tables of eval and fid.
+METRICS = (
+    ("fid", "FID", ".4f"),
+    ("kid_mean", "KID mean", ".5f"),
+    ("kid_std", "KID std", ".5f"),
+    ("precision", "precision", ".4f"),
+    ("recall", "recall", ".4f"),
+    ("inception_score", "Inception Score (classifier)", ".3f"),
+    ("classes_covered", "classes covered", "s"),
+    ("class_kl", "class KL (nats)", ".4f"),
+    ("fid_extractor", "extractor", "s"),
+    ("eval_seconds", "seconds", ".1f"),
+)
+
+
+def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None:
+    """The evaluation options shared by ``gbench eval`` and ``gbench fid``."""
+    group = parser.add_argument_group("evaluation")
+    group.add_argument("-n", "--eval-samples", type=_number(int, 2, "--eval-samples"), metavar="N", help=samples_help)
+    group.add_argument("--fid-extractor", metavar="NAME", help="feature extractor: lenet-mnist, lenet-fashion-mnist, lenet, inception (default: the dataset's LeNet)")
+    group.add_argument("--inception-weights", metavar="PATH", help="path to inception-v3-compat weights (no download needed)")
+    group.add_argument("--no-kid", action="store_true", help="skip KID (reported as nan)")
+    group.add_argument("--no-precision-recall", action="store_true", help="skip precision/recall (reported as nan); they cost most of the time")
+    group.add_argument("--seed", type=_number(int, 0, "--seed"), help="noise seed for generated samples")
+    group.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator and the extractor (default auto)")
+    group.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
+
+
+def eval_settings(args: argparse.Namespace, num_samples: int):
+    from gbench.evaluate import EvalSettings
+
+    return EvalSettings(
+        num_samples=num_samples,
+        extractor=args.fid_extractor,
+        inception_weights=args.inception_weights,
+        kid_subsets=0 if args.no_kid else EvalSettings.kid_subsets,
+        precision_recall=not args.no_precision_recall,
+    )
+
+
+def metrics_table(title: str, now: dict[str, Any], before: dict[str, Any] | None = None, caption: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold", caption=caption)
+    table.add_column("metric")
+    if before is not None:
+        table.add_column("before", justify="right")
+    table.add_column("now" if before is not None else "value", justify="right")
+    for key, label, spec in METRICS:
+        cells = [display._format(now.get(key), spec)]
+        if before is not None:
+            cells.insert(0, display._format(before.get(key), spec))
+        table.add_row(label, *cells)
+    return table
+
+
+def plain_line(row: dict[str, Any], **extra: Any) -> str:
+    """``fid=12.3456 kid_mean=... extractor=lenet-mnist@712ee890 ...``: one line for scripts."""
+    parts = []
+    for key in ("fid", "kid_mean", "kid_std", "precision", "recall"):
+        value = row.get(key)
+        parts.append(f"{key}={'nan' if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, '.6g')}")
+    parts.append(f"extractor={row['fid_extractor']}")
+    parts.extend(f"{key}={value}" for key, value in extra.items())
+    return " ".join(parts)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json, generator.pt, summary.json)")
+    add_eval_options(parser, f"generated samples (default {DEFAULT_SAMPLES})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gbench.data import load_split
+    from gbench.plugins import load_plugins
+    from gbench.runner import load_run, resolve_device
+
+    run_dir = Path(args.run_dir)
+    device = resolve_device(args.device)
+    registry = load_plugins().registry
+    config, nets = load_run(run_dir, registry, str(device))
+    if not (run_dir / "summary.json").is_file():
+        raise GbenchError(f"{str(run_dir)!r} has no summary.json: the run did not finish; resume it with `gbench run` first")
+    summary = store.read_json(run_dir / "summary.json")
+    dataset = registry.dataset(config.dataset)
+    real, labels = load_split(dataset, "test", args.data_root or config.data_root)
+    from gbench.evaluate import evaluate_generator  # slow to import: after the inputs are checked
+
+    settings = eval_settings(args, args.eval_samples or DEFAULT_SAMPLES)
+    seed = config.seed if args.seed is None else args.seed
+    result = evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, device, seed=seed, real_labels=labels)
+
+    before = dict(summary)
+    row = store._clean({**summary, **result.as_row()})
+    row.setdefault("run_id", config.run_id or run_dir.name)
+    store.write_json(run_dir / "summary.json", row)
+    out = run_dir.resolve().parent
+    store.upsert_result(out, row)
+
+    title = f"gbench eval {row['run_id']}: {result.num_samples} samples (seed {seed}) vs {dataset.name}:test, extractor {result.fid_extractor}"
+    display.stdout.print(metrics_table(title, row, before), soft_wrap=True)
+    display.console.print(f"updated {run_dir / 'summary.json'} and {out / store.RESULTS}", highlight=False, soft_wrap=True)
+    return 0

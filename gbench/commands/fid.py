@@ -1,0 +1,73 @@
+"""gbench fid A B: FID, KID, precision/recall between any two image sets."""
+
+from __future__ import annotations
+
+import argparse
+
+from gbench import display
+from gbench.commands.eval import DEFAULT_SAMPLES, add_eval_options, eval_settings, metrics_table, plain_line
+from gbench.errors import GbenchError
+
+HELP = (
+    "Compare two image sets (FID, KID, precision/recall). Each of A and B is DATASET:SPLIT (mnist:test), "
+    "a run folder (its generator's samples), a folder of PNGs, or an .npz/.npy/.pt file of uint8 images. "
+    "B is the reference side (its statistics are cached)."
+)
+
+SETS = "DATASET:SPLIT, a run folder, a folder of PNGs, or an .npz/.npy/.pt file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("a", metavar="A", help=f"the set to score (generated side): {SETS}")
+    parser.add_argument("b", metavar="B", help=f"the reference set (real side, cached): {SETS}")
+    parser.add_argument("--dataset", help="whose extractor and classifier to use (default: inferred from a split or run among A and B)")
+    add_eval_options(parser, f"samples drawn from a run (default {DEFAULT_SAMPLES}); every other set is cut to its first N images")
+
+
+def pick_dataset(explicit: str | None, a, b) -> str:
+    if explicit:
+        return explicit
+    known = {source.dataset for source in (a, b) if source.dataset}
+    if len(known) == 1:
+        return known.pop()
+    if not known:
+        raise GbenchError(f"cannot tell which dataset {a.spec!r} and {b.spec!r} belong to (neither is a split or a run); pass --dataset, e.g. --dataset mnist")
+    raise GbenchError(f"{a.spec!r} is {a.dataset} but {b.spec!r} is {b.dataset}; pass --dataset to choose whose extractor to use")
+
+
+def _check_shape(source, dataset) -> None:
+    shape = tuple(source.images.shape[1:])
+    if shape != tuple(dataset.image_shape):
+        raise GbenchError(
+            f"{source.spec!r} holds {'x'.join(map(str, shape))} images but dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; "
+            f"give images of that shape (grey 28x28 saved as (N, 1, 28, 28) or (N, 28, 28) uint8)"
+        )
+    if len(source.images) < 4:
+        raise GbenchError(f"{source.spec!r} holds {len(source.images)} images; the metrics need at least 4")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gbench.imagesets import load_image_set
+    from gbench.plugins import load_plugins
+    from gbench.runner import resolve_device
+
+    device = resolve_device(args.device)
+    registry = load_plugins().registry
+    if args.dataset:
+        registry.dataset(args.dataset)  # an unknown name fails before any loading
+    seed = args.seed or 0
+    a = load_image_set(args.a, registry, args.eval_samples, seed, args.data_root, str(device))
+    b = load_image_set(args.b, registry, args.eval_samples, seed, args.data_root, str(device))
+    dataset = registry.dataset(pick_dataset(args.dataset, a, b))
+    for source in (a, b):
+        _check_shape(source, dataset)
+    from gbench.evaluate import evaluate_images  # torch-fidelity takes seconds to import: not before the inputs are checked
+
+    settings = eval_settings(args, max(len(a.images), 2))
+    result = evaluate_images(a.images, dataset, b.images, settings, device, seed=seed, real_labels=b.labels)
+    row = result.as_row()
+    title = f"gbench fid: A = {a.describe()} vs B = {b.describe()}, extractor {result.fid_extractor}"
+    caption = "class metrics: the dataset's classifier on A, against B's labels" if b.labels is not None else "class metrics: the dataset's classifier on A and on B"
+    display.console.print(metrics_table(title, row, caption=caption), soft_wrap=True)
+    print(plain_line(row, a=len(a.images), b=len(b.images), dataset=dataset.name), flush=True)
+    return 0

@@ -1,0 +1,59 @@
+"""gbench sample RUN_DIR -n N -o FILE.npz|DIR: write a saved generator's samples for other tools."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gbench import display
+from gbench.commands._options import _number
+from gbench.errors import GbenchError
+
+HELP = (
+    "Write N samples of a finished run's generator as uint8 images: an .npz (key 'images', shape (N, C, H, W)) "
+    "or a folder of PNGs (000000.png ...), for gbench fid, clean-fid or torch-fidelity's own CLI."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
+    parser.add_argument("-n", "--num-samples", type=_number(int, 1, "-n"), required=True, metavar="N", help="how many samples")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE.npz|DIR", help="an .npz file, or a new or empty folder for PNGs")
+    parser.add_argument("--seed", type=_number(int, 0, "--seed"), default=0, help="noise seed (default 0): the same seed gives the same images")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator (default auto)")
+
+
+def _target(output: str) -> tuple[Path, str]:
+    path = Path(output).expanduser()
+    if path.suffix.lower() == ".npz":
+        if path.is_dir():
+            raise GbenchError(f"-o {output!r} is a folder; give a file name ending in .npz, or a folder name without .npz")
+        return path, "npz"
+    if path.exists() and not path.is_dir():
+        raise GbenchError(f"-o {output!r} is an existing file that is not .npz; give FILE.npz or a folder for PNGs")
+    if path.suffix and not path.exists():
+        raise GbenchError(f"-o {output!r} ends in {path.suffix!r}; give FILE.npz, or a folder (create it first if its name has a dot)")
+    if path.is_dir() and any(p.suffix.lower() == ".png" for p in path.iterdir()):
+        raise GbenchError(f"-o {output!r} already holds PNG files; give a new or empty folder so old images do not mix with new ones")
+    return path, "png"
+
+
+def run(args: argparse.Namespace) -> int:
+    from gbench.imagesets import generate, write_npz, write_png_folder
+    from gbench.runner import load_run, resolve_device
+
+    target, kind = _target(args.output)
+    device = resolve_device(args.device)
+    _, nets = load_run(args.run_dir, device=str(device))
+    images = generate(nets, args.num_samples, args.seed, device)
+    try:
+        if kind == "npz":
+            write_npz(target, images)
+        else:
+            write_png_folder(target, images)
+    except OSError as error:
+        raise GbenchError(f"cannot write {str(target)!r} ({error.strerror or error}); give a writable path with -o") from None
+    shape = "x".join(map(str, images.shape))
+    where = f"{target} (key 'images')" if kind == "npz" else f"{target}/ as {len(images)} PNG files"
+    display.console.print(f"wrote {shape} uint8 samples (seed {args.seed}) to {where}", highlight=False, soft_wrap=True)
+    return 0

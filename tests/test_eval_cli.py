@@ -1,0 +1,127 @@
+"""gbench eval / fid / sample / extractor end to end through the real CLI, on real MNIST."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import gbench
+
+from conftest import assert_one_line_error, run_cli
+
+FAST = ["--no-kid", "--no-precision-recall"]
+SHIPPED = Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"  # gbench.extractors.lenet_weights_path, without importing torch-fidelity
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval-cli")
+    config = root / "run.toml"
+    config.write_text('architecture = "mlp"\n')
+    result = run_cli("run", "plugins.mlp", "--config", str(config), "--steps", "30", "--train-limit", "2000", "--eval-samples", "0", "--out", str(root / "out"))
+    assert result.returncode == 0, result.stderr
+    (folder,) = [p for p in (root / "out").iterdir() if p.is_dir()]
+    return folder
+
+
+def fid_of(result) -> float:
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"^fid=(\S+) .*extractor=(\S+)", result.stdout, re.M)
+    assert match, result.stdout
+    assert match.group(2).startswith("lenet-mnist@")
+    return float(match.group(1))
+
+
+def results_rows(out):
+    with open(out / "results.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_eval_updates_the_row_and_keeps_the_rest(run_dir):
+    out = run_dir.parent
+    (before,) = results_rows(out)
+    assert not before.get("fid")  # trained with --eval-samples 0
+    result = run_cli("eval", str(run_dir), "--eval-samples", "300", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "lenet-mnist@" in result.stdout and "FID" in result.stdout
+    (after,) = results_rows(out)  # replaced, not appended
+    assert after["run_id"] == before["run_id"] == run_dir.name
+    assert float(after["fid"]) > 0 and after["fid_extractor"].startswith("lenet-mnist@")
+    assert after["classes_covered"] != "" and len(after["class_counts"].split()) == 10
+    for column in ("status", "architecture", "steps", "train_seconds", "created", "hidden_dim"):
+        assert after[column] == before[column], column
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["fid"] == pytest.approx(float(after["fid"]))
+    assert summary["fid_extractor"] == after["fid_extractor"] and summary["kid_mean"] is None
+    assert summary["train_seconds"] == pytest.approx(float(before["train_seconds"]))
+
+
+@pytest.fixture(scope="module")
+def samples(run_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("samples")
+    npz, pngs = root / "s.npz", root / "pngs"
+    for target in (npz, pngs):
+        result = run_cli("sample", str(run_dir), "-n", "300", "-o", str(target), "--seed", "3")
+        assert result.returncode == 0, result.stderr
+    return npz, pngs
+
+
+def test_sample_writes_npz_and_pngs(samples):
+    npz, pngs = samples
+    with np.load(npz) as archive:
+        assert archive.files == ["images"]
+        images = archive["images"]
+    assert images.shape == (300, 1, 28, 28) and images.dtype == np.uint8
+    assert images.std() > 0  # not a blank set
+    files = sorted(pngs.glob("*.png"))
+    assert len(files) == 300 and files[0].name == "000000.png" and files[-1].name == "000299.png"
+    assert not [p for p in pngs.iterdir() if p.suffix != ".png"]  # no temp files left behind
+    with Image.open(files[7]) as image:
+        assert image.mode == "L" and image.size == (28, 28)
+        assert np.array_equal(np.asarray(image), images[7, 0])  # same seed, same images, lossless
+
+
+def test_fid_png_folder_equals_npz(samples):
+    npz, pngs = samples
+    from_pngs = fid_of(run_cli("fid", str(pngs), "mnist:test", "-n", "1000", *FAST))
+    from_npz = fid_of(run_cli("fid", str(npz), "mnist:test", "-n", "1000", *FAST))
+    assert from_pngs == from_npz > 0
+
+
+def test_fid_real_vs_real_far_below_noise(tmp_path):
+    noise = tmp_path / "noise.npz"
+    np.savez(noise, images=np.random.default_rng(0).integers(0, 256, (1000, 28, 28), dtype=np.uint8))
+    real = fid_of(run_cli("fid", "mnist:train", "mnist:test", "-n", "1000", *FAST))
+    random = fid_of(run_cli("fid", str(noise), "mnist:test", "-n", "1000", *FAST))
+    assert real < 10 and random > 5 * real
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["eval", "{tmp}"], ["is not a finished gbench run folder"]),
+        (["fid", "{tmp}", "mnist:test"], ["{tmp}", "neither a gbench run folder"]),
+        (["fid", "mnist:train", "mnist:valid"], ["'valid'", "mnist:test"]),
+        (["fid", "{tmp}/missing.npz", "mnist:test"], ["missing.npz", "does not exist"]),
+        (["fid", "mnist:train", "mnist:test", "-n", "0"], ["--eval-samples '0'"]),
+        (["fid", "{tmp}/b.npz", "{tmp}/b.npz"], ["pass --dataset"]),
+        (["fid", "{tmp}/a.npz", "mnist:test"], ["float32", "uint8"]),
+        (["sample", "{run}", "-n", "5", "-o", "{tmp}/x.png"], ["x.png", ".npz"]),
+        (["extractor", "train", "cifar"], ["unknown dataset 'cifar'"]),
+        (["extractor", "train", "mnist", "-o", "{shipped}"], ["shipped weights file", "--install"]),
+        (["extractor"], ["ACTION"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needles, tmp_path, run_dir):
+    np.savez(tmp_path / "a.npz", images=np.zeros((10, 1, 28, 28), dtype=np.float32))
+    np.savez(tmp_path / "b.npz", images=np.zeros((10, 28, 28), dtype=np.uint8))
+    assert SHIPPED.is_file()
+    names = {"tmp": str(tmp_path), "run": str(run_dir), "shipped": str(SHIPPED)}
+    result = run_cli(*[arg.format(**names) for arg in args])
+    assert_one_line_error(result, *[needle.format(**names) for needle in needles])

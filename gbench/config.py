@@ -177,15 +177,21 @@ CONFIG_FILE_KEYS = {
 }
 
 
+def read_toml(path: str | Path, what: str = "config file", example: str = "a .toml file") -> dict[str, Any]:
+    """Parse a TOML file; a missing file or bad TOML is one GbenchError line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise GbenchError(f"{what} {str(path)!r} does not exist; give the path of {example}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise GbenchError(f"{what} {str(path)!r} is not valid TOML: {error}") from None
+
+
 def load_toml(path: str | Path, allowed: set[str] = CONFIG_FILE_KEYS) -> dict[str, Any]:
     """Read a TOML config; unknown top-level keys are an error that lists the valid ones."""
     path = Path(path)
-    if not path.is_file():
-        raise GbenchError(f"config file {str(path)!r} does not exist; give the path of a .toml file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise GbenchError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+    data = read_toml(path)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise GbenchError(f"config file {str(path)!r}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(allowed))}")

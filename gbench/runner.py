@@ -182,7 +182,6 @@ def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks
         raise GbenchError(f"batch_size={batch_size} is larger than the {len(data)} training images; lower --batch-size")
     steps = config.total_steps(len(data))
     nets, loss, schedule = build(registry, config, device)
-    dataset = registry.dataset(config.dataset)
     score_kind = registry.loss(config.loss).score
     store.write_json(run_dir / "config.json", config.to_dict())
 

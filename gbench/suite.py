@@ -13,19 +13,14 @@ import copy
 import difflib
 import itertools
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gbench.config import CONFIG_FILE_KEYS, EvalOptions, RunConfig, resolve_params
+from gbench.config import CONFIG_FILE_KEYS, EvalOptions, RunConfig, read_toml, resolve_params
 from gbench.errors import GbenchError
 from gbench.registry import Registry
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick")
 SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures")
@@ -286,12 +281,7 @@ def load_registry(suite: Suite) -> Registry:
 def load_suite(path: str | Path, registry: Registry | None = None, check: bool = True) -> Suite:
     """Read a suite file and check it, every variant's config included (plugins are loaded if no registry is given)."""
     path = Path(path)
-    if not path.is_file():
-        raise GbenchError(f"suite file {str(path)!r} does not exist; give the path of a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise GbenchError(f"suite {str(path)!r} is not valid TOML: {error}") from None
+    data = read_toml(path, "suite file", "a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
     suite = parse_suite(data, path)
     if check:
         registry = registry or load_registry(suite)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gbench tune on study S6's setting (Fashion-MNIST, MLP GAN with a discriminator
 # of `depth` Linear+LeakyReLU(0.2) blocks, 5 epochs, batch 100), searching
-# latent size, discriminator depth and discriminator steps k: once with the
+# latent size, discriminator depth and discriminator steps k (the rest fixed at
+# S6's hidden 256, Adam 2e-4, beta1 0.5): once with the
 # median pruner and once without, same sampler seed. Prints for each the wall
 # time, the best FID, and how many trials were pruned.
 #
@@ -31,6 +32,7 @@ for PRUNER in median none; do
   $GBENCH tune mlp \
     --dataset fashion-mnist --epochs "$EPOCHS" --batch-size 100 \
     --space architecture=deep-leakyrelu --space latent_dim=4:32:log --space depth=1:6 --space k=1:4 \
+    --set hidden_dim=256 --set lr=0.0002 --set beta1=0.5 \
     --eval-samples "$EVAL_SAMPLES" --eval-every "$EVAL_EVERY" \
     --trials "$TRIALS" --pruner "$PRUNER" --sampler-seed "$SEED" --n-jobs "$N_JOBS" \
     --study-name "tune-s6-$PRUNER" --out "$folder" "${EXTRA[@]}" > "$folder.log" 2>&1 \

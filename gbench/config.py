@@ -117,7 +117,7 @@ def resolve_params(registry: Registry, config: RunConfig, overrides: dict[str, A
     for name, hp in known.items():
         if name in given:
             value = given[name]
-            resolved[name] = hp.parse(value) if isinstance(value, str) and hp.type is not str else hp.check(value)
+            resolved[name] = hp.coerce(value)
         else:
             resolved[name] = hp.default
     return resolved

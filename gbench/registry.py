@@ -104,6 +104,10 @@ class Hyperparameter:
             ) from None
         return self.check(value)
 
+    def coerce(self, value: Any) -> Value:
+        """A checked value from either source: ``--set`` text is parsed, typed values are checked."""
+        return self.parse(value) if isinstance(value, str) and self.type is not str else self.check(value)
+
     def check(self, value: Any) -> Value:
         """Check a value already typed (from TOML, JSON or Optuna)."""
         kind = self.type

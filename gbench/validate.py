@@ -47,7 +47,7 @@ def default_params(registry: Registry, names: Iterable[tuple[str, str]], overrid
     for key, value in (overrides or {}).items():
         if key in declared:
             hp = declared[key]
-            params[key] = hp.parse(value) if isinstance(value, str) and hp.type is not str else hp.check(value)
+            params[key] = hp.coerce(value)
         else:  # another part's knob (a run's loss, say): passed on as given, as the run passes it
             params[key] = value
     return params

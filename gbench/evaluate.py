@@ -1,8 +1,13 @@
 """Evaluate a generator: FID, KID, precision/recall, mode coverage, classifier IS.
 
 FID, KID and precision/recall come from torch-fidelity's ``calculate_metrics``
-with the generator as ``input1`` (a ``GenerativeModelBase`` wrapper) and the
-dataset's test split as ``input2``. gbench handles torch-fidelity's pitfalls:
+arguments and steps, with the generator as ``input1`` (a
+``GenerativeModelBase`` wrapper) and the dataset's test split as ``input2``:
+its feature extractor, its feature cache and its FID. By default KID and
+precision/recall are then computed by ``gbench.featuremetrics`` (the same
+subsets and k-NN rule, in batched torch: ~1.5 s instead of ~9 s at 10,000
+samples); ``kid_pr_impl="torch-fidelity"`` makes the one ``calculate_metrics``
+call do everything. gbench handles torch-fidelity's pitfalls:
 
 - it has no device option, only ``cuda``: gbench passes ``cuda=False`` on CPU
   and runs it inside ``torch.cuda.device(device)`` on a GPU;
@@ -36,17 +41,18 @@ import torch
 import torch_fidelity
 from torch_fidelity.defaults import DEFAULTS as FIDELITY_DEFAULTS
 from torch_fidelity.generative_model_base import GenerativeModelBase
-from torch_fidelity.metric_fid import fid_features_to_statistics
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
-from torch_fidelity.utils import create_feature_extractor
+from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached, get_cacheable_input_name
 
-from gbench import extractors
+from gbench import extractors, featuremetrics
 from gbench.data import cache_dir, content_hash, to_uint8
 from gbench.errors import GbenchError
 from gbench.registry import Dataset
 
 NAN = float("nan")
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
+KID_PR_IMPLS = ("gbench", "torch-fidelity")
 _CACHE_VERSION = 1  # bump when the layout or the meaning of cached entries changes
 
 
@@ -61,6 +67,10 @@ class EvalSettings:
     precision_recall: bool = True  # False skips precision/recall (NaN): they cost most of a cached evaluation
     feature_layer: str | None = None  # None -> the extractor's default ("128" LeNet, "2048" Inception)
     cache: bool = True  # cache the real split's features and statistics
+    # "gbench": KID and precision/recall from gbench.featuremetrics (same subsets and
+    # k-NN rule as torch-fidelity, ~8 s faster at 10,000 samples); "torch-fidelity":
+    # the whole calculate_metrics call, its own KID and precision/recall included.
+    kid_pr_impl: str = "gbench"
 
 
 @dataclass
@@ -383,6 +393,8 @@ def _check_settings(settings: EvalSettings) -> None:
     integer("batch_size", 1)
     integer("kid_subset_size", 2)
     integer("kid_subsets", 0)
+    if settings.kid_pr_impl not in KID_PR_IMPLS:
+        raise GbenchError(f"kid_pr_impl={settings.kid_pr_impl!r} is unknown; give one of {', '.join(KID_PR_IMPLS)}")
 
 
 def _check_seed(seed: Any) -> None:
@@ -443,7 +455,7 @@ def fidelity_kwargs(input1: Any, n1: int, real: torch.Tensor, real_hash: str, ex
 
 
 def _fidelity(input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int) -> dict:
-    """One calculate_metrics call: FID, KID (unless kid_subsets=0), precision/recall (unless off)."""
+    """FID, KID (unless kid_subsets=0), precision/recall (unless off) from one set of features."""
     cuda = device.type == "cuda"
     real = _with_channels(real, extractor.channels)
     kwargs = fidelity_kwargs(input1, n1, real, real_hash, extractor, settings, device, seed)
@@ -464,7 +476,51 @@ def _fidelity(input1: Any, n1: int, real: torch.Tensor, real_hash: str, extracto
     with torch.cuda.device(device) if cuda else contextlib.nullcontext():
         if settings.cache and not cached:
             ensure_real_cache(real, kwargs["input2_cache_name"], extractor, Path(kwargs["cache_root"]), cuda, settings.batch_size)
-        return torch_fidelity.calculate_metrics(**kwargs)
+        if settings.kid_pr_impl == "torch-fidelity":
+            return torch_fidelity.calculate_metrics(**kwargs)
+        return _metrics_with_gbench_kid_pr(kwargs, extractor)
+
+
+def _metrics_with_gbench_kid_pr(kwargs: dict[str, Any], extractor: Extractor) -> dict[str, float]:
+    """calculate_metrics' own steps for FID, then KID and precision/recall from gbench.featuremetrics.
+
+    The features come from torch-fidelity's extractor and feature cache exactly
+    as inside calculate_metrics (``calculate_metrics_one_feature_extractor``),
+    and the FID from its statistics functions; only KID and precision/recall,
+    which cost ~9 s of a 10,000-sample evaluation there, run in torch instead.
+    The real split's k-NN radii are cached next to its features.
+    """
+    layer = extractor.layer
+    model = create_feature_extractor(extractor.name, [layer], **kwargs)
+    fake = extract_featuresdict_from_input_id_cached(1, model, **kwargs)
+    real = extract_featuresdict_from_input_id_cached(2, model, **kwargs)
+    statistics = [
+        fid_featuresdict_to_statistics_cached(features, get_cacheable_input_name(input_id, **kwargs), model, layer, **kwargs)
+        for input_id, features in ((1, fake), (2, real))
+    ]
+    metrics: dict[str, float] = dict(fid_statistics_to_metric(*statistics, False))
+    fake, real = fake[layer].cpu(), real[layer].cpu()
+    if kwargs["kid"]:
+        mean, std = featuremetrics.kid(fake, real, kwargs["kid_subsets"], kwargs["kid_subset_size"], seed=kwargs["rng_seed"])
+        metrics[torch_fidelity.KEY_METRIC_KID_MEAN], metrics[torch_fidelity.KEY_METRIC_KID_STD] = mean, std
+    if kwargs["prc"]:
+        precision, recall = featuremetrics.precision_recall(fake, real, PRC_NEIGHBORHOOD, _real_radii(kwargs, extractor, real))
+        metrics[torch_fidelity.KEY_METRIC_PRECISION], metrics[torch_fidelity.KEY_METRIC_RECALL] = precision, recall
+    return metrics
+
+
+def _real_radii(kwargs: dict[str, Any], extractor: Extractor, real_features: torch.Tensor) -> torch.Tensor:
+    """The real split's k-NN radii for precision/recall: from the cache entry when caching, else computed."""
+    if not kwargs["cache"]:
+        return featuremetrics.knn_radii(real_features, PRC_NEIGHBORHOOD)
+    path = Path(kwargs["cache_root"]) / f"{kwargs['input2_cache_name']}-{extractor.name}-knn-radii-k{PRC_NEIGHBORHOOD}-{extractor.layer}.pt"
+    if path.is_file():
+        radii = torch.load(path, weights_only=True)
+        if radii.shape == (len(real_features),):
+            return radii
+    radii = featuremetrics.knn_radii(real_features, PRC_NEIGHBORHOOD)
+    atomic_save(radii, path)
+    return radii
 
 
 def _result(metrics: dict, settings: EvalSettings, extractor: Extractor, fake_logits: torch.Tensor | None, ref_counts: list[int] | None, n: int, started: float) -> EvalResult:

@@ -102,6 +102,18 @@ def test_fid_real_vs_real_far_below_noise(tmp_path):
     assert real < 10 and random > 5 * real
 
 
+def test_fid_kid_pr_impls_agree():
+    lines = {}
+    for impl in ("gbench", "torch-fidelity"):
+        result = run_cli("fid", "mnist:train", "mnist:test", "-n", "1000", "--kid-pr-impl", impl)
+        assert result.returncode == 0, result.stderr
+        lines[impl] = dict(part.split("=", 1) for part in re.search(r"^fid=.*$", result.stdout, re.M).group(0).split())
+    ours, reference = lines["gbench"], lines["torch-fidelity"]
+    assert (ours["fid"], ours["precision"], ours["recall"]) == (reference["fid"], reference["precision"], reference["recall"])
+    assert float(ours["kid_mean"]) == pytest.approx(float(reference["kid_mean"]), rel=1e-4)
+    assert 0.5 < float(ours["precision"]) <= 1 and 0.5 < float(ours["recall"]) <= 1  # real against real
+
+
 @pytest.mark.parametrize(
     "args, needles",
     [
@@ -116,6 +128,7 @@ def test_fid_real_vs_real_far_below_noise(tmp_path):
         (["extractor", "train", "cifar"], ["unknown dataset 'cifar'"]),
         (["extractor", "train", "mnist", "-o", "{shipped}"], ["shipped weights file", "--install"]),
         (["extractor"], ["ACTION"]),
+        (["fid", "mnist:train", "mnist:test", "--kid-pr-impl", "numpy"], ["'numpy'", "torch-fidelity"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needles, tmp_path, run_dir):

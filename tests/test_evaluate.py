@@ -133,7 +133,7 @@ def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(mnist, 
     settings = EvalSettings(num_samples=500, kid_subsets=10, kid_subset_size=500)
     first = evaluate_generator(generator, 8, mnist, real, settings)
     files = sorted(p.name for p in private_cache.iterdir())
-    assert len(files) == 3 and not [name for name in files if name.endswith(".tmp")]  # features, FID stats, class counts
+    assert len(files) == 4 and not [name for name in files if name.endswith(".tmp")]  # features, FID stats, k-NN radii, class counts
 
     # A warm cache must not touch the real images: torch-fidelity would read them through ImageSet.
     def refuse(*args):
@@ -153,7 +153,7 @@ def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(mnist, 
     changed = real.clone()
     changed[0, 0, 0, 0] ^= 1
     evaluate_generator(generator, 8, mnist, changed, EvalSettings(num_samples=200, **FAST))
-    assert len(list(private_cache.iterdir())) == 6
+    assert len(list(private_cache.iterdir())) == 7
 
 
 def test_cache_name_depends_on_the_extractor_weights(mnist, tmp_path):
@@ -173,16 +173,18 @@ def test_cuda_flag_follows_the_device(mnist, test_split):
         assert kwargs["cuda"] is expected
 
 
-def test_kid_subset_size_is_capped_at_the_sample_counts(mnist, test_split, train_split, monkeypatch):
+@pytest.mark.parametrize("impl", ev.KID_PR_IMPLS)
+def test_kid_subset_size_is_capped_at_the_sample_counts(mnist, test_split, train_split, monkeypatch, impl):
     seen = {}
-    real_call = torch_fidelity.calculate_metrics
+    real_call = ev.extract_featuresdict_from_input_id_cached  # both implementations extract through it
 
-    def spy(**kwargs):
+    def spy(input_id, model, **kwargs):
         seen.update(kwargs)
-        return real_call(**kwargs)
+        return real_call(input_id, model, **kwargs)
 
-    monkeypatch.setattr(torch_fidelity, "calculate_metrics", spy)
-    settings = EvalSettings(num_samples=300, kid_subsets=5, precision_recall=False)  # kid_subset_size stays 1000
+    monkeypatch.setattr(ev, "extract_featuresdict_from_input_id_cached", spy)
+    monkeypatch.setattr(torch_fidelity.metrics, "extract_featuresdict_from_input_id_cached", spy)
+    settings = EvalSettings(num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl)  # kid_subset_size stays 1000
     result = evaluate_generator(BankGenerator(train_split[0]), 8, mnist, test_split[0][:2000], settings)
     assert seen["kid_subset_size"] == 300 and math.isfinite(result.kid_mean)
     evaluate_images(train_split[0][:500], mnist, test_split[0][:200], settings)

@@ -1,0 +1,142 @@
+"""gbench.featuremetrics against torch-fidelity's own KID and precision/recall, and its use in evaluation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch_fidelity
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.metric_prc import prc_features_to_metric
+
+import gbench.evaluate as ev
+from gbench import featuremetrics
+from gbench.data import load_split
+from gbench.errors import GbenchError
+from gbench.evaluate import EvalSettings, evaluate_generator, evaluate_images
+from gbench.plugins import load_plugins
+
+KID_DEFAULTS = dict(verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1.0)
+
+
+def features(n: int, shift: float, seed: int, width: int = 32) -> torch.Tensor:
+    # A mixture of blobs: k-NN balls of different sizes, so precision and recall lie strictly between 0 and 1.
+    centres = torch.randn(6, width, generator=torch.Generator().manual_seed(0)) * 4  # one distribution for every seed
+    generator = torch.Generator().manual_seed(seed)
+    points = centres[torch.randint(0, 6, (n,), generator=generator)] + torch.randn(n, width, generator=generator) * torch.rand(n, 1, generator=generator)
+    return points + shift
+
+
+@pytest.mark.parametrize("n_fake, n_real, subsets, size, seed", [(600, 900, 7, 300, 0), (500, 500, 3, 500, 123), (2000, 1500, 12, 1000, 7)])
+def test_kid_equals_torch_fidelity_on_the_same_subsets(n_fake, n_real, subsets, size, seed):
+    fake, real = features(n_fake, 0.3, seed), features(n_real, 0.0, seed + 1)
+    reference = kid_features_to_metric(fake, real, kid_subsets=subsets, kid_subset_size=size, rng_seed=seed, **KID_DEFAULTS)
+    mean, std = featuremetrics.kid(fake, real, subsets, size, seed)
+    assert mean == pytest.approx(reference[torch_fidelity.KEY_METRIC_KID_MEAN], rel=1e-4)
+    # When a subset is the whole set (500 of 500) every subset gives the same MMD and the
+    # standard deviation is float rounding only: compare it on the scale of the mean.
+    assert std == pytest.approx(reference[torch_fidelity.KEY_METRIC_KID_STD], rel=1e-3, abs=1e-3 * abs(mean))
+    other_seed, _ = featuremetrics.kid(fake, real, subsets, size, seed + 1)
+    assert other_seed != mean  # the seed picks the subsets
+
+
+def test_kid_of_identical_distributions_is_near_zero_and_grows_with_the_shift():
+    real = features(1500, 0.0, 1)
+    values = [featuremetrics.kid(features(1500, shift, 2), real, 10, 500)[0] for shift in (0.0, 0.5, 2.0)]
+    assert abs(values[0]) < 0.05 * values[1] < values[1] < values[2]
+
+
+@pytest.mark.parametrize("n_fake, n_real, k", [(700, 1000, 3), (1200, 800, 5), (10, 12, 1)])
+def test_precision_recall_equal_torch_fidelity(n_fake, n_real, k, monkeypatch):
+    monkeypatch.setattr(featuremetrics, "ROWS_PER_BLOCK", 256)  # several blocks, as at 10,000 samples
+    fake, real = features(n_fake, 0.7, 3), features(n_real, 0.0, 4)
+    reference = prc_features_to_metric(fake, real, prc_neighborhood=k, prc_batch_size=10000, save_cpu_ram=False, verbose=False)
+    precision, recall = featuremetrics.precision_recall(fake, real, k)
+    assert (precision, recall) == (reference["precision"], reference["recall"])
+    assert 0 < precision < 1 and 0 < recall < 1
+    assert featuremetrics.precision_recall(fake, real, k, featuremetrics.knn_radii(real, k)) == (precision, recall)
+
+
+def test_knn_radii_are_the_kth_neighbour_distances():
+    points = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    assert featuremetrics.knn_radii(points, 1).tolist() == [1.0, 1.0, 2.0, 4.0]
+    assert featuremetrics.knn_radii(points, 2).tolist() == [3.0, 2.0, 3.0, 6.0]
+    with pytest.raises(ValueError, match="k=4 needs at least 5 points"):
+        featuremetrics.knn_radii(points, 4)
+
+
+def test_bad_shapes_fail_clearly():
+    with pytest.raises(ValueError, match="one width"):
+        featuremetrics.kid(torch.zeros(10, 3), torch.zeros(10, 4), 1, 5)
+    with pytest.raises(ValueError, match="subset_size=20"):
+        featuremetrics.kid(torch.zeros(10, 3), torch.zeros(30, 3), 1, 20)
+    with pytest.raises(ValueError, match="real_radii has shape"):
+        featuremetrics.precision_recall(torch.zeros(10, 3), torch.zeros(10, 3), 3, torch.zeros(9))
+
+
+# ---------------------------------------------------------------------------
+# In evaluation: the default path equals torch-fidelity's calculate_metrics
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_plugins().registry.dataset("mnist")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "fid-stats"
+
+
+class Bank(torch.nn.Module):
+    def __init__(self, images_u8: torch.Tensor):
+        super().__init__()
+        self.register_buffer("bank", images_u8.float() / 127.5 - 1)
+
+    def forward(self, z):
+        return self.bank[(z[:, 0].abs() * 1e6).long() % len(self.bank)]
+
+
+def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cache):
+    real = load_split(mnist, "test")[0][:1500]
+    bank = Bank(load_split(mnist, "train", limit=3000)[0])
+    settings = EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600)
+    ours = evaluate_generator(bank, 8, mnist, real, settings, seed=3)
+    reference = evaluate_generator(bank, 8, mnist, real, EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600, kid_pr_impl="torch-fidelity"), seed=3)
+    assert ours.fid == pytest.approx(reference.fid, rel=1e-6)
+    assert ours.kid_mean == pytest.approx(reference.kid_mean, rel=1e-4)
+    assert ours.kid_std == pytest.approx(reference.kid_std, rel=1e-3)
+    assert (ours.precision, ours.recall) == (reference.precision, reference.recall)
+    assert 0 < ours.precision < 1 and 0 < ours.recall < 1
+    assert ours.class_counts == reference.class_counts
+    # The same for two image sets (gbench fid A B).
+    fake = load_split(mnist, "train", limit=1000)[0]
+    ours = evaluate_images(fake, mnist, real, EvalSettings(kid_subsets=5, kid_subset_size=400))
+    reference = evaluate_images(fake, mnist, real, EvalSettings(kid_subsets=5, kid_subset_size=400, kid_pr_impl="torch-fidelity"))
+    assert ours.kid_mean == pytest.approx(reference.kid_mean, rel=1e-4) and (ours.precision, ours.recall) == (reference.precision, reference.recall)
+
+
+def test_real_radii_are_cached_by_content_and_rebuilt_when_unreadable(mnist, private_cache, monkeypatch):
+    real = load_split(mnist, "test")[0][:800]
+    fake = load_split(mnist, "train", limit=600)[0]
+    settings = EvalSettings(kid_subsets=0)
+    calls = []
+    knn_radii = featuremetrics.knn_radii
+    monkeypatch.setattr(featuremetrics, "knn_radii", lambda features, k: calls.append(len(features)) or knn_radii(features, k))
+    first = evaluate_images(fake, mnist, real, settings)
+    assert calls == [800, 600]  # real, then fake
+    (radii_file,) = private_cache.glob("*-knn-radii-k3-*.pt")
+    second = evaluate_images(fake, mnist, real, settings)
+    assert calls == [800, 600, 600] and (second.precision, second.recall) == (first.precision, first.recall)
+    torch.save(torch.zeros(5), radii_file)  # a stale entry of the wrong shape is rebuilt, not trusted
+    third = evaluate_images(fake, mnist, real, settings)
+    assert calls[3:] == [800, 600] and (third.precision, third.recall) == (first.precision, first.recall)
+    assert not [p for p in private_cache.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_unknown_kid_pr_impl_is_one_clear_error(mnist):
+    real = load_split(mnist, "test")[0][:100]
+    with pytest.raises(GbenchError, match="kid_pr_impl='numpy' is unknown; give one of gbench, torch-fidelity"):
+        evaluate_images(real, mnist, real, EvalSettings(kid_pr_impl="numpy"))
+    assert ev.KID_PR_IMPLS == ("gbench", "torch-fidelity")

@@ -39,11 +39,18 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` just that command's part.
+
+    ``only`` keeps e.g. ``gbench show`` from importing every command's module
+    (``run`` imports torch, about 2 s) just to parse its own arguments.
+    """
     parser = _Parser(prog="gbench", description="Benchmark GAN variants: train, evaluate, tune, compare.")
     parser.add_argument("--version", action="version", version=f"gbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(module_name)
         # argparse %-formats help strings: a literal "95%" must not break --help.
         command = sub.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
@@ -53,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # The first word not starting with "-" is the command (top-level options take no value).
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(only=first if first in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -23,11 +23,12 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from gbench.errors import GbenchError
+
+if TYPE_CHECKING:
+    import torch
 
 RESULTS = "results.csv"
 LOCK = ".results.lock"
@@ -158,6 +159,8 @@ def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
 
 def save_tensor_file(path: Path, obj: Any) -> None:
     """torch.save through a temp file and rename."""
+    import torch  # here, not at the top: `gbench show` and `export` need no torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -165,8 +168,9 @@ def save_tensor_file(path: Path, obj: Any) -> None:
 
 def save_image_grid(path: Path, images: torch.Tensor, nrow: int = 8) -> None:
     """Save float images in [-1, 1] as one PNG grid."""
-    from torchvision.utils import make_grid
+    import torch
     from PIL import Image
+    from torchvision.utils import make_grid
 
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, pad_value=1.0)
     array = grid.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()

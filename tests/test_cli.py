@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -62,6 +64,19 @@ def test_show_and_export(finished, tmp_path):
         table = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[fmt](target)
         assert len(table) == 6 and "d_real" in table.columns
         assert table["d_real"].between(0, 1).all()
+
+
+def test_show_and_export_start_without_torch(finished, tmp_path):
+    # Only the chosen command's module is imported; `run`'s would pull in torch (~2 s).
+    out, _ = finished
+    code = (
+        "import sys; from gbench.cli import main; "
+        f"codes = [main(['show', {str(out)!r}]), main(['export', {str(out)!r}, '-o', {str(tmp_path / 'x.csv')!r}])]; "
+        "assert codes == [0, 0], codes; assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.csv").read_text().count("\n") == 7  # header + 6 runs
 
 
 def test_config_file_and_options(tmp_path):

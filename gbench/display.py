@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -56,6 +57,22 @@ def progress() -> Progress:
         console=console,
         transient=False,
     )
+
+
+@contextlib.contextmanager
+def live(renderable: Any) -> Iterator[Any]:
+    """A rich Live display on stderr, redrawn by ``.update()``, its last frame kept.
+
+    Off a terminal rich prints only the last frame and, unlike on a terminal,
+    ends it without a newline, so whatever is printed next (the final tables
+    in a log of ``2>&1``) would start on the frame's last line.
+    """
+    from rich.live import Live
+
+    with Live(renderable, console=console, refresh_per_second=1, transient=False) as display:
+        yield display
+    if not console.is_terminal:
+        console.line()
 
 
 def _format(value: Any, spec: str) -> str:

@@ -256,8 +256,6 @@ def progress_table(plan: Plan, study: optuna.Study, progress: dict[str, str] | N
 
 def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
     """Run a planned sweep to the end; 0 when every run finished."""
-    from rich.live import Live
-
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
     out = store.ensure_writable(p.out)
@@ -270,7 +268,7 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
     display.console.print(f"sweep {p.study_name!r}: {len(p.runs)} runs ({len(p.suite.variants)} variants x {len(p.runs) // max(1, len(p.suite.variants))} seeds) into {out}; study in {studylib.shown_url(url)}", highlight=False, soft_wrap=True)
 
     errors: list[BaseException] = []
-    with Live(progress_table(p, study), console=display.console, refresh_per_second=1, transient=False) as live:
+    with display.live(progress_table(p, study)) as live:
         workers: list[Any] = []
         if jobs > 1:  # jobs-1 spawned processes, and this one: each with cores/jobs torch threads
             threads = max(1, (os.cpu_count() or 1) // jobs)

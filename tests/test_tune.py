@@ -81,6 +81,39 @@ def test_study_completes_and_resuming_adds_exactly_the_missing_trials(tmp_path):
     assert float(again["fid"]) == pytest.approx(best.value, rel=1e-6)
 
 
+def test_a_repeated_point_reuses_the_earlier_run_instead_of_training_again(tmp_path):
+    """Two points in the space (k=1 or 2), four trials: the repeats take the earlier run's values, untrained."""
+    out = tmp_path / "runs"
+    fixed = ["--space", "architecture=mlp", "--space", "k=1,2", "--set", "hidden_dim=16", "--set", "latent_dim=8", "--set", "beta1=0.5", "--set", "lr=0.0002"]
+    result = run_cli("tune", "--trials", "4", "--pruner", "none", *SMALL, *fixed, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{out / 'tune.db'}")
+    trials = counted(study)
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    trained = [t for t in trials if "same_as" not in t.user_attrs]
+    reused = [t for t in trials if "same_as" in t.user_attrs]
+    assert len(trained) == len({t.params["k"] for t in trials}) and len(reused) == 4 - len(trained) >= 2
+    by_number = {t.number: t for t in trials}
+    for trial in reused:
+        original = by_number[trial.user_attrs["same_as"]]
+        assert original.number < trial.number and "same_as" not in original.user_attrs
+        assert trial.params == original.params and trial.value == original.value
+        assert trial.user_attrs["run_id"] == original.user_attrs["run_id"] and trial.user_attrs["wall_time"] == 0.0
+    # only the trained trials are runs in the store; trials.csv says which trial each repeat reused
+    assert sorted(row["run_id"] for row in results(out)) == sorted(t.user_attrs["run_id"] for t in trained)
+    table = {row["number"]: row for row in csv.DictReader(open(out / "trials.csv"))}
+    assert {table[str(t.number)]["same_as"] for t in reused} == {str(t.user_attrs["same_as"]) for t in reused}
+    assert "not trained again" in result.stderr
+    assert result.stderr.endswith("\n")  # off a terminal rich ends the live table's last frame without one
+
+    # a different training length is a different run: nothing is reused across it
+    longer = run_cli("tune", "--trials", "5", "--pruner", "none", *SMALL[:1], "25", *SMALL[2:], *fixed, "--out", str(out))
+    assert longer.returncode == 0, longer.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{out / 'tune.db'}")
+    [fifth] = [t for t in counted(study) if t.number == 4]
+    assert "same_as" not in fifth.user_attrs and fifth.user_attrs["steps"] == 25
+
+
 def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
     """Two earlier trials reached FID 1.0 by step 10; the next real trial (FID ~100 at step 10) is pruned there."""
     out = tmp_path / "runs"

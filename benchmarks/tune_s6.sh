@@ -7,10 +7,13 @@
 # time, the best FID, and how many trials were pruned.
 #
 #   GBENCH_DATA=../shared/data benchmarks/tune_s6.sh            # the real thing: 2 x 50 trials
+#   PRUNERS="median:1200" benchmarks/tune_s6.sh                 # median pruner, no pruning before step 1200
 #   TRIALS=3 EPOCHS=0.05 EVAL_SAMPLES=500 EVAL_EVERY=10 benchmarks/tune_s6.sh   # a smoke test
 #
+# PRUNERS: space-separated PRUNER[:WARMUP_STEPS] (median, hyperband, none); default "median none".
 # Fashion-MNIST: apt-get install -y dataset-fashion-mnist (or --data-root via DATA_ROOT).
-# Last lines: median_s=... none_s=... speedup=...; best FIDs and pruned counts per pruner.
+# Last lines: one per pruner (wall time, trials, pruned, reused, best FID); then, when both
+# "median" and "none" ran, median_s=... none_s=... speedup=....
 set -euo pipefail
 
 TRIALS=${TRIALS:-50}
@@ -24,9 +27,15 @@ EXTRA=(${EXTRA:-})                     # e.g. EXTRA="--train-limit 2000 --device
 [ -n "${DATA_ROOT:-}" ] && EXTRA+=(--data-root "$DATA_ROOT")
 GBENCH=${GBENCH:-"python -m gbench"}
 
+PRUNERS=${PRUNERS:-"median none"}
+
 declare -A SECONDS_TAKEN
-for PRUNER in median none; do
-  folder="$OUT/$PRUNER"
+for VARIANT in $PRUNERS; do
+  PRUNER=${VARIANT%%:*}
+  WARMUP=0
+  [ "$VARIANT" != "$PRUNER" ] && WARMUP=${VARIANT#*:}
+  NAME=${VARIANT/:/-warmup}
+  folder="$OUT/$NAME"
   rm -rf "$folder"; mkdir -p "$OUT"
   start=$(date +%s.%N)
   $GBENCH tune mlp \
@@ -34,24 +43,28 @@ for PRUNER in median none; do
     --space architecture=deep-leakyrelu --space latent_dim=4:32:log --space depth=1:6 --space k=1:4 \
     --set hidden_dim=256 --set lr=0.0002 --set beta1=0.5 \
     --eval-samples "$EVAL_SAMPLES" --eval-every "$EVAL_EVERY" \
-    --trials "$TRIALS" --pruner "$PRUNER" --sampler-seed "$SEED" --n-jobs "$N_JOBS" \
-    --study-name "tune-s6-$PRUNER" --out "$folder" "${EXTRA[@]}" > "$folder.log" 2>&1 \
+    --trials "$TRIALS" --pruner "$PRUNER" --pruner-warmup "$WARMUP" --sampler-seed "$SEED" --n-jobs "$N_JOBS" \
+    --study-name "tune-s6-$NAME" --out "$folder" "${EXTRA[@]}" > "$folder.log" 2>&1 \
     || { echo "gbench tune --pruner $PRUNER failed; see $folder.log" >&2; tail -n 5 "$folder.log" >&2; exit 1; }
   end=$(date +%s.%N)
-  SECONDS_TAKEN[$PRUNER]=$(python -c "print(f'{$end - $start:.1f}')")
+  SECONDS_TAKEN[$NAME]=$(python -c "print(f'{$end - $start:.1f}')")
 done
 
-for PRUNER in median none; do
-  python - "$OUT/$PRUNER/trials.csv" "$PRUNER" "${SECONDS_TAKEN[$PRUNER]}" <<'EOF'
+for VARIANT in $PRUNERS; do
+  NAME=${VARIANT/:/-warmup}
+  python - "$OUT/$NAME/trials.csv" "$NAME" "${SECONDS_TAKEN[$NAME]}" <<'EOF'
 import csv, sys
 path, pruner, seconds = sys.argv[1:]
 rows = list(csv.DictReader(open(path)))
 complete = [r for r in rows if r["state"] == "COMPLETE" and r["fid"] not in ("", "inf")]
 pruned = sum(r["state"] == "PRUNED" for r in rows)
+reused = sum(bool(r.get("same_as")) for r in rows)
 best = min(complete, key=lambda r: float(r["fid"])) if complete else None
 params = ", ".join(f"{k[6:]}={v}" for k, v in best.items() if k.startswith("param_") and v) if best else "-"
-print(f"pruner={pruner} wall_s={seconds} trials={len(complete) + pruned} complete={len(complete)} pruned={pruned} "
+print(f"pruner={pruner} wall_s={seconds} trials={len(complete) + pruned} complete={len(complete)} pruned={pruned} reused={reused} "
       f"best_fid={float(best['fid']):.2f} best=({params})" if best else f"pruner={pruner} wall_s={seconds} no complete trial")
 EOF
 done
-python -c "m, n = ${SECONDS_TAKEN[median]}, ${SECONDS_TAKEN[none]}; print(f'median_s={m:.1f} none_s={n:.1f} speedup={n / m:.2f}')"
+if [ -n "${SECONDS_TAKEN[median]:-}" ] && [ -n "${SECONDS_TAKEN[none]:-}" ]; then
+  python -c "m, n = ${SECONDS_TAKEN[median]}, ${SECONDS_TAKEN[none]}; print(f'median_s={m:.1f} none_s={n:.1f} speedup={n / m:.2f}')"
+fi

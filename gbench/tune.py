@@ -519,12 +519,19 @@ def run_command(trial: FrozenTrial, tuner: Tuner) -> tuple[str, dict[str, Any] |
 # ---------------------------------------------------------------------------
 
 
-def make_pruner(name: str, startup: int, eval_every: int | None, objectives: list[str]) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, startup: int, eval_every: int | None, objectives: list[str], warmup: int = 0) -> optuna.pruners.BasePruner:
+    """The study's pruner; no trial is pruned before step ``warmup``.
+
+    A warmup matters: in the S6 benchmark the median pruner stopped, at the
+    first evaluation (step 600 of 3,000), the very configuration that ended
+    best when run to the end (FID 53.6 there, the median ~50; 17.2 at the end).
+    """
     if len(objectives) > 1 or name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0, interval_steps=1)
-    return optuna.pruners.HyperbandPruner(min_resource=eval_every or 1, max_resource="auto", reduction_factor=3)
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup, interval_steps=1)
+    # Hyperband's first rung is its warmup: nothing is pruned before min_resource steps.
+    return optuna.pruners.HyperbandPruner(min_resource=max(eval_every or 1, warmup, 1), max_resource="auto", reduction_factor=3)
 
 
 def parse_objectives(text: str) -> list[str]:
@@ -571,7 +578,7 @@ def tune(args: Any) -> int:
         console.print("note: pruning needs evaluations during training; give --eval-every N, or no trial can be pruned", highlight=False, soft_wrap=True)
 
     sampler = optuna.samplers.TPESampler(seed=args.sampler_seed, constant_liar=True)
-    pruner = make_pruner(args.pruner, args.pruner_startup, settings["eval"].every, objectives)
+    pruner = make_pruner(args.pruner, args.pruner_startup, settings["eval"].every, objectives, args.pruner_warmup)
     directions = ["minimize"] * len(objectives)
     study, created = studylib.create_or_load(storage, study_name, directions, "tune", sampler=sampler, pruner=pruner)
     if created:

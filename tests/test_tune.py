@@ -117,14 +117,7 @@ def test_a_repeated_point_reuses_the_earlier_run_instead_of_training_again(tmp_p
 def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
     """Two earlier trials reached FID 1.0 by step 10; the next real trial (FID ~100 at step 10) is pruned there."""
     out = tmp_path / "runs"
-    out.mkdir()
-    storage = f"sqlite:///{out / 'tune.db'}"
-    study = optuna.create_study(study_name="tune-mlp", storage=storage, direction="minimize")
-    study.set_user_attr("gbench:kind", "tune")
-    study.set_user_attr("gbench:ready", True)
-    for value in (1.0, 1.1):
-        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}))
-
+    storage = study_with_two_good_trials(out)
     result = run_cli("tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out))
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(study_name="tune-mlp", storage=storage)
@@ -140,6 +133,43 @@ def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
     assert float(row["fid"]) == pytest.approx(trial.intermediate_values[10])
     [line] = [r for r in csv.DictReader(open(out / "trials.csv")) if r["number"] == "2"]
     assert line["state"] == "PRUNED" and line["pruned_step"] == "10"
+    assert "pruned@10" in result.stderr
+
+
+def study_with_two_good_trials(out: Path, rung_attrs: bool = False) -> str:
+    """A study whose two complete trials reached FID 1.0 and 1.1 by step 10 (and 20); its storage URL."""
+    out.mkdir()
+    storage = f"sqlite:///{out / 'tune.db'}"
+    study = optuna.create_study(study_name="tune-mlp", storage=storage, direction="minimize")
+    study.set_user_attr("gbench:kind", "tune")
+    study.set_user_attr("gbench:ready", True)
+    for value in (1.0, 1.1):
+        # Hyperband keeps each trial's value at a rung in a system attribute, as it would have recorded it.
+        system_attrs = {"completed_rung_0": value} if rung_attrs else {}
+        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}, system_attrs=system_attrs))
+    return storage
+
+
+def test_no_trial_is_pruned_before_the_warmup_step(tmp_path):
+    """The trial the median pruner stops at step 10 (test above) runs on when --pruner-warmup 20 forbids that."""
+    out = tmp_path / "runs"
+    storage = study_with_two_good_trials(out)
+    result = run_cli("tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--pruner-warmup", "20", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    [trial] = [t for t in optuna.load_study(study_name="tune-mlp", storage=storage).trials if t.number == 2]
+    assert trial.state == TrialState.COMPLETE and list(trial.intermediate_values) == [10, 20]
+    assert trial.intermediate_values[10] > 10  # as bad as the pruned one: only the warmup let it run
+
+
+def test_hyperband_prunes_a_clearly_worse_trial_at_its_first_rung(tmp_path):
+    """Trials of 20 steps and a first rung at 10 (--eval-every) make one bracket; FID ~100 is not in its top third."""
+    out = tmp_path / "runs"
+    storage = study_with_two_good_trials(out, rung_attrs=True)
+    result = run_cli("tune", "--trials", "3", "--pruner", "hyperband", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    [trial] = [t for t in optuna.load_study(study_name="tune-mlp", storage=storage).trials if t.number == 2]
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["pruned_step"] == 10
+    assert trial.system_attrs["completed_rung_0"] == trial.intermediate_values[10] > 10
     assert "pruned@10" in result.stderr
 
 
@@ -259,3 +289,5 @@ def test_bad_input_through_the_real_command(tmp_path):
     assert_one_line_error(result, "hidden_dim='64:32'", "empty or inverted range")
     result = run_cli("tune", "--storage", "postgresql://postgres@127.0.0.1:1/db", *SMALL, "--out", str(tmp_path))
     assert_one_line_error(result, "cannot reach storage")
+    result = run_cli("tune", "--pruner-warmup=-600", *SMALL, "--out", str(tmp_path))  # argparse's own check
+    assert_one_line_error(result, "--pruner-warmup '-600' must be at least 0")

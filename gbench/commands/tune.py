@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--objective", default="fid", help="what to minimise: fid (default), kid, wall_time, or two of them for a Pareto front: fid,wall_time")
     group.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median", help="stop clearly bad trials at an evaluation during training (--eval-every); default median")
     group.add_argument("--pruner-startup", type=_number(int, 0, "--pruner-startup"), default=5, help="complete trials before the median pruner prunes anything (default 5)")
+    group.add_argument("--pruner-warmup", type=_number(int, 0, "--pruner-warmup"), default=0, metavar="STEPS", help="prune no trial before this generator step (median: Optuna's n_warmup_steps; hyperband: its min_resource); default 0")
     group.add_argument("--sampler-seed", type=int, help="seed of the TPE sampler, for a repeatable search")
     group.add_argument("--n-jobs", type=_number(int, 1, "--n-jobs"), default=1, help="trials at once in this process (threads; default 1)")
     study = parser.add_argument_group("study storage")

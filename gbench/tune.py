@@ -373,7 +373,7 @@ class Tuner:
         earlier one's values and points to its run.
         """
         for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if other.user_attrs.get(RUN_KEY_ATTR) == key and other.values and other.number != trial.number:
+            if other.user_attrs.get(RUN_KEY_ATTR) == key and other.values:  # this trial is RUNNING, never in the list
                 for name in ("run_id", "status", "fid", "steps"):
                     if name in other.user_attrs:
                         trial.set_user_attr(name, other.user_attrs[name])

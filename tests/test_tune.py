@@ -114,6 +114,20 @@ def test_a_repeated_point_reuses_the_earlier_run_instead_of_training_again(tmp_p
     assert "same_as" not in fifth.user_attrs and fifth.user_attrs["steps"] == 25
 
 
+def study_with_two_good_trials(out: Path, rung_attrs: bool = False) -> str:
+    """A study whose two complete trials reached FID 1.0 and 1.1 by step 10 (and 20); its storage URL."""
+    out.mkdir()
+    storage = f"sqlite:///{out / 'tune.db'}"
+    study = optuna.create_study(study_name="tune-mlp", storage=storage, direction="minimize")
+    study.set_user_attr("gbench:kind", "tune")
+    study.set_user_attr("gbench:ready", True)
+    for value in (1.0, 1.1):
+        # Hyperband keeps each trial's value at a rung in a system attribute, as it would have recorded it.
+        system_attrs = {"completed_rung_0": value} if rung_attrs else {}
+        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}, system_attrs=system_attrs))
+    return storage
+
+
 def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
     """Two earlier trials reached FID 1.0 by step 10; the next real trial (FID ~100 at step 10) is pruned there."""
     out = tmp_path / "runs"
@@ -134,20 +148,6 @@ def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
     [line] = [r for r in csv.DictReader(open(out / "trials.csv")) if r["number"] == "2"]
     assert line["state"] == "PRUNED" and line["pruned_step"] == "10"
     assert "pruned@10" in result.stderr
-
-
-def study_with_two_good_trials(out: Path, rung_attrs: bool = False) -> str:
-    """A study whose two complete trials reached FID 1.0 and 1.1 by step 10 (and 20); its storage URL."""
-    out.mkdir()
-    storage = f"sqlite:///{out / 'tune.db'}"
-    study = optuna.create_study(study_name="tune-mlp", storage=storage, direction="minimize")
-    study.set_user_attr("gbench:kind", "tune")
-    study.set_user_attr("gbench:ready", True)
-    for value in (1.0, 1.1):
-        # Hyperband keeps each trial's value at a rung in a system attribute, as it would have recorded it.
-        system_attrs = {"completed_rung_0": value} if rung_attrs else {}
-        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}, system_attrs=system_attrs))
-    return storage
 
 
 def test_no_trial_is_pruned_before_the_warmup_step(tmp_path):

@@ -93,7 +93,9 @@ def main() -> int:
         }
         for name, settings in variants.items():
             figures[name] = min(evaluate_generator(generator, latent_dim, dataset, real, settings).seconds for _ in range(args.repeats))
-        print(f"result: fid={first[0].fid:.3f} kid={first[0].kid_mean:.4f} precision={first[0].precision:.3f} recall={first[0].recall:.3f} extractor={first[0].fid_extractor}")
+        print(
+            f"result: fid={first[0].fid:.3f} kid={first[0].kid_mean:.4f} precision={first[0].precision:.3f} recall={first[0].recall:.3f} extractor={first[0].fid_extractor}"
+        )
         for name, seconds in figures.items():
             print(f"  {name:34s} {seconds:6.2f} s")
         inception = _inception_seconds_per_image(args.inception_images, Path(scratch))

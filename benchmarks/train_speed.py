@@ -76,7 +76,9 @@ def time_plain(registry, steps, device):
     from torchvision import transforms
 
     root = next((r for r in search_roots() if (r / "MNIST" / "raw").is_dir()), None)
-    dataset = torchvision.datasets.MNIST(str(root), train=True, download=False, transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]))
+    dataset = torchvision.datasets.MNIST(
+        str(root), train=True, download=False, transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    )
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True)
     nets, _, _ = fresh(registry, device)
     G, D = nets.generator, nets.discriminator
@@ -152,11 +154,19 @@ def main() -> None:
     flops = step_flops(registry, data, device)
     rate = matmul_rate(device)
 
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads'})")
-    print(f"steps per run: {steps} (batch {BATCH}, latent {LATENT}, hidden {HIDDEN}); FLOPs per step: {flops / 1e6:.1f} M; matmul rate: {rate / 1e9:.0f} GFLOP/s")
+    print(
+        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads'})"
+    )
+    print(
+        f"steps per run: {steps} (batch {BATCH}, latent {LATENT}, hidden {HIDDEN}); FLOPs per step: {flops / 1e6:.1f} M; matmul rate: {rate / 1e9:.0f} GFLOP/s"
+    )
     for name, seconds in best.items():
-        print(f"{name:>7}: {seconds:6.2f} s  {steps * BATCH / seconds:9,.0f} img/s  {flops * steps / seconds / 1e9:6.1f} GFLOP/s  roofline {flops * steps / seconds / rate:.2f}")
-    print(f"speedup_vs_plain={best['plain'] / best['gbench']:.2f} bound_ratio={best['gbench'] / best['bound']:.2f} roofline={flops * steps / best['gbench'] / rate:.2f}")
+        print(
+            f"{name:>7}: {seconds:6.2f} s  {steps * BATCH / seconds:9,.0f} img/s  {flops * steps / seconds / 1e9:6.1f} GFLOP/s  roofline {flops * steps / seconds / rate:.2f}"
+        )
+    print(
+        f"speedup_vs_plain={best['plain'] / best['gbench']:.2f} bound_ratio={best['gbench'] / best['bound']:.2f} roofline={flops * steps / best['gbench'] / rate:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -149,4 +149,3 @@ def content_hash(images: torch.Tensor) -> str:
     digest.update(str(array.shape).encode())
     digest.update(array.tobytes())
     return digest.hexdigest()
-

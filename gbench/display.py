@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -110,7 +111,9 @@ def results_table(rows: Iterable[dict[str, Any]], title: str = "gbench results",
     for key, header, _ in shown:
         if key in ("d_real", "d_fake") and scores == {"critic"}:
             header += " critic"
-        table.add_column(header, justify="left" if key in ("run_id", "status", "architecture", "loss", "schedule", "dataset", "fid_extractor") else "right", overflow="fold")
+        table.add_column(
+            header, justify="left" if key in ("run_id", "status", "architecture", "loss", "schedule", "dataset", "fid_extractor") else "right", overflow="fold"
+        )
     for row in rows:
         style = {"diverged": "red", "collapsed": "yellow"}.get(str(row.get("status")), None)
         table.add_row(*[_format(row.get(key), spec) for key, _, spec in shown], style=style)

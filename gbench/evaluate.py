@@ -33,9 +33,10 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch_fidelity
@@ -170,7 +171,9 @@ def resolve_extractor(settings: EvalSettings, dataset: Dataset) -> Extractor:
         wanted = shipped or "inception"
     elif wanted == "lenet":
         if shipped is None:
-            raise GbenchError(f"extractor 'lenet' has no shipped weights for dataset {dataset.name!r}; use one of {', '.join(extractors.LENET_DATASETS)} or 'inception'")
+            raise GbenchError(
+                f"extractor 'lenet' has no shipped weights for dataset {dataset.name!r}; use one of {', '.join(extractors.LENET_DATASETS)} or 'inception'"
+            )
         wanted = shipped
     if wanted in ("inception", extractors.INCEPTION):
         if dataset.image_shape[0] not in (1, 3):
@@ -179,7 +182,9 @@ def resolve_extractor(settings: EvalSettings, dataset: Dataset) -> Extractor:
         name, channels, pass_weights = extractors.INCEPTION, 3, True
     elif wanted in extractors.LENET_DATASETS:
         if tuple(dataset.image_shape) != (1, 28, 28):
-            raise GbenchError(f"extractor {wanted!r} takes 1x28x28 images; dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; use extractor 'inception'")
+            raise GbenchError(
+                f"extractor {wanted!r} takes 1x28x28 images; dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; use extractor 'inception'"
+            )
         weights = extractors.lenet_weights_path(wanted)
         extractors.load_lenet(wanted)  # fails early, with a fix, when the shipped file is missing or altered
         name, channels, pass_weights = wanted, 1, False
@@ -237,7 +242,9 @@ class GeneratorInput(GenerativeModelBase):
     Each batch is also labelled by the domain classifier, for coverage and IS.
     """
 
-    def __init__(self, generator: torch.nn.Module, latent_dim: int, device: torch.device, image_shape: tuple, channels: int, classifier: torch.nn.Module | None):
+    def __init__(
+        self, generator: torch.nn.Module, latent_dim: int, device: torch.device, image_shape: tuple, channels: int, classifier: torch.nn.Module | None
+    ):
         super().__init__()
         object.__setattr__(self, "_generator", generator)
         object.__setattr__(self, "_classifier", classifier)
@@ -260,7 +267,9 @@ class GeneratorInput(GenerativeModelBase):
         fake = self._generator(z.to(self._device))
         if not torch.is_tensor(fake) or tuple(fake.shape[1:]) != self._shape or len(fake) != len(z):
             got = tuple(fake.shape) if torch.is_tensor(fake) else type(fake).__name__
-            raise GbenchError(f"the generator returned {got} for {len(z)} noise vectors; it must return ({len(z)}, {', '.join(map(str, self._shape))}) images in [-1, 1]")
+            raise GbenchError(
+                f"the generator returned {got} for {len(z)} noise vectors; it must return ({len(z)}, {', '.join(map(str, self._shape))}) images in [-1, 1]"
+            )
         images = to_uint8(fake)
         if self._classifier is not None:
             self.logits.append(self._classifier(images)[1].float().cpu())
@@ -286,8 +295,7 @@ def checked_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             raise GbenchError(f"calculate_metrics argument {name!r} is not on gbench's checked list; add it to FIDELITY_KWARGS once its meaning is verified")
         if name not in FIDELITY_DEFAULTS:
             raise GbenchError(
-                f"torch-fidelity {torch_fidelity.__version__} has no argument {name!r} (it would be ignored silently); "
-                f"install the torch-fidelity 0.4 series"
+                f"torch-fidelity {torch_fidelity.__version__} has no argument {name!r} (it would be ignored silently); install the torch-fidelity 0.4 series"
             )
     return kwargs
 
@@ -350,7 +358,9 @@ def _classify(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int
         return torch.cat([classifier(batch.to(device))[1].float().cpu() for batch in images.split(batch_size)])
 
 
-def reference_counts(real: torch.Tensor, real_hash: str, labels: torch.Tensor | None, classifier: torch.nn.Module, dataset: Dataset, settings: EvalSettings, device: torch.device) -> list[int]:
+def reference_counts(
+    real: torch.Tensor, real_hash: str, labels: torch.Tensor | None, classifier: torch.nn.Module, dataset: Dataset, settings: EvalSettings, device: torch.device
+) -> list[int]:
     """The test split's class counts: from its labels when given, else as the classifier labels it (cached)."""
     if labels is not None:
         if len(labels) != len(real):
@@ -408,7 +418,9 @@ def _check_images(what: str, images: Any, dataset: Dataset, minimum: int) -> Non
         got = f"{images.dtype} tensor of shape {tuple(images.shape)}" if torch.is_tensor(images) else type(images).__name__
         raise GbenchError(f"{what} must be a uint8 (N, C, H, W) tensor, got {got}; convert with gbench.data.to_uint8")
     if tuple(images.shape[1:]) != tuple(dataset.image_shape):
-        raise GbenchError(f"{what} have shape {tuple(images.shape[1:])} but dataset {dataset.name!r} has {tuple(dataset.image_shape)}; compare images of the same shape")
+        raise GbenchError(
+            f"{what} have shape {tuple(images.shape[1:])} but dataset {dataset.name!r} has {tuple(dataset.image_shape)}; compare images of the same shape"
+        )
     if len(images) < minimum:
         raise GbenchError(f"{what} hold {len(images)} images; the metrics need at least {minimum}")
 
@@ -418,7 +430,9 @@ def _minimum(settings: EvalSettings) -> int:
     return PRC_NEIGHBORHOOD + 1 if settings.precision_recall else 2
 
 
-def fidelity_kwargs(input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int) -> dict[str, Any]:
+def fidelity_kwargs(
+    input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int
+) -> dict[str, Any]:
     """The checked keyword arguments of the calculate_metrics call (``real`` already has the extractor's channels)."""
     kwargs: dict[str, Any] = {
         "input1": input1,
@@ -523,7 +537,9 @@ def _real_radii(kwargs: dict[str, Any], extractor: Extractor, real_features: tor
     return radii
 
 
-def _result(metrics: dict, settings: EvalSettings, extractor: Extractor, fake_logits: torch.Tensor | None, ref_counts: list[int] | None, n: int, started: float) -> EvalResult:
+def _result(
+    metrics: dict, settings: EvalSettings, extractor: Extractor, fake_logits: torch.Tensor | None, ref_counts: list[int] | None, n: int, started: float
+) -> EvalResult:
     if fake_logits is not None and ref_counts is not None:
         counts, covered, kl = mode_coverage(fake_logits.argmax(dim=1), ref_counts)
         score: float = classifier_inception_score(fake_logits)
@@ -580,7 +596,9 @@ def evaluate_generator(
     if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
         raise GbenchError(f"latent_dim={latent_dim!r} is invalid; give the generator's noise size, an integer >= 1")
     if settings.num_samples < _minimum(settings):
-        raise GbenchError(f"num_samples={settings.num_samples} is too few for precision/recall; give at least {_minimum(settings)} or set precision_recall=False")
+        raise GbenchError(
+            f"num_samples={settings.num_samples} is too few for precision/recall; give at least {_minimum(settings)} or set precision_recall=False"
+        )
     _check_images("real_images", real_images, dataset, _minimum(settings))
     extractor = resolve_extractor(settings, dataset)
     classifier = domain_classifier(dataset, device)

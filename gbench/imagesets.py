@@ -78,7 +78,9 @@ def generate(nets: Nets, count: int, seed: int, device: torch.device | str = "cp
 def _as_images(array, where: str) -> torch.Tensor:
     tensor = torch.as_tensor(np.asarray(array)) if not torch.is_tensor(array) else array.detach().cpu()
     if tensor.dtype != torch.uint8:
-        raise GbenchError(f"{where} holds {tensor.dtype} values; gbench needs uint8 images in 0..255 (e.g. ((x + 1) * 127.5).round().clip(0, 255).astype('uint8'))")
+        raise GbenchError(
+            f"{where} holds {tensor.dtype} values; gbench needs uint8 images in 0..255 (e.g. ((x + 1) * 127.5).round().clip(0, 255).astype('uint8'))"
+        )
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(1)
     if tensor.dim() != 4 or tensor.shape[1] not in (1, 3):
@@ -110,7 +112,9 @@ def _load_array_file(path: Path) -> torch.Tensor:
     except GbenchError:
         raise
     except Exception as error:  # a damaged or foreign file: zipfile, pickle and numpy raise many kinds
-        raise GbenchError(f"cannot read {str(path)!r} as a {suffix} image array ({type(error).__name__}: {error}); give a .npz/.npy/.pt file of uint8 images") from None
+        raise GbenchError(
+            f"cannot read {str(path)!r} as a {suffix} image array ({type(error).__name__}: {error}); give a .npz/.npy/.pt file of uint8 images"
+        ) from None
     return _as_images(array, repr(str(path)))
 
 
@@ -119,7 +123,9 @@ def _load_png_folder(path: Path) -> torch.Tensor:
 
     files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and p.is_file())
     if not files:
-        raise GbenchError(f"{str(path)!r} is neither a gbench run folder (config.json + generator.pt) nor a folder of .png images; give a run folder, a PNG folder, an .npz/.pt file or DATASET:SPLIT")
+        raise GbenchError(
+            f"{str(path)!r} is neither a gbench run folder (config.json + generator.pt) nor a folder of .png images; give a run folder, a PNG folder, an .npz/.pt file or DATASET:SPLIT"
+        )
     arrays, first = [], None
     for file in files:
         try:
@@ -133,7 +139,9 @@ def _load_png_folder(path: Path) -> torch.Tensor:
         if first is None:
             first = array.shape
         elif array.shape != first:
-            raise GbenchError(f"{str(file)!r} is {'x'.join(map(str, array.shape))} but {str(files[0])!r} is {'x'.join(map(str, first))}; all PNGs in a folder must have one size and mode")
+            raise GbenchError(
+                f"{str(file)!r} is {'x'.join(map(str, array.shape))} but {str(files[0])!r} is {'x'.join(map(str, first))}; all PNGs in a folder must have one size and mode"
+            )
         arrays.append(array)
     return torch.from_numpy(np.stack(arrays))
 

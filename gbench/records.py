@@ -56,5 +56,9 @@ def load_local(out: str | Path, suite: str | None = None) -> list[RunRecord]:
             continue
         run_dir = out / str(row["run_id"])
         history = [{k: _number(v) for k, v in line.items()} for line in store.read_csv(run_dir / "metrics.csv")]
-        records.append(RunRecord(variant=str(row.get("variant") or ""), seed=int(row.get("seed") or 0), row=row, history=history, run_dir=run_dir if run_dir.is_dir() else None))
+        records.append(
+            RunRecord(
+                variant=str(row.get("variant") or ""), seed=int(row.get("seed") or 0), row=row, history=history, run_dir=run_dir if run_dir.is_dir() else None
+            )
+        )
     return records

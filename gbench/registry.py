@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from gbench.errors import GbenchError
 
@@ -116,10 +117,7 @@ class Hyperparameter:
         if kind is int and isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise GbenchError(
-                f"{self.name}={value!r} has type {type(value).__name__}, expected {kind.__name__} "
-                f"in {self.describe_range()}"
-            )
+            raise GbenchError(f"{self.name}={value!r} has type {type(value).__name__}, expected {kind.__name__} in {self.describe_range()}")
         if isinstance(value, float) and not math.isfinite(value):
             raise GbenchError(f"{self.name}={value!r} is not a finite number")
         if self.choices is not None and value not in self.choices:
@@ -237,9 +235,7 @@ class Registry:
         if not isinstance(name, str) or not name or name != name.strip() or " " in name:
             raise GbenchError(f"plugin {owner!r} registered a {kind} with an invalid name {name!r}; use a non-empty name without spaces")
         if name in self.tables[kind]:
-            raise GbenchError(
-                f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them"
-            )
+            raise GbenchError(f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them")
         for hp in getattr(spec, "hyperparameters", ()):
             problem = hp.problem()
             if problem:

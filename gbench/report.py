@@ -24,9 +24,10 @@ import html
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from gbench import __version__, plots, store
 from gbench.errors import GbenchError
@@ -115,7 +116,7 @@ class Grid:
         out.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in self.headers) + "</tr></thead><tbody>")
         for row, style in zip(self.rows, self.styles):
             cls = f' class="{style}"' if style else ""
-            out.append(f"<tr{cls}>" + "".join(f'<td{"" if self.is_left(i) else " class=num"}>{html.escape(c)}</td>' for i, c in enumerate(row)) + "</tr>")
+            out.append(f"<tr{cls}>" + "".join(f"<td{'' if self.is_left(i) else ' class=num'}>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
         out.append("</tbody></table>")
         if self.caption:
             out.append(f'<p class="caption">{html.escape(self.caption)}</p>')
@@ -202,8 +203,20 @@ def _score_note(table: StudyTable) -> str:
 def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     """A study table as a :class:`Grid`: one row per setting."""
     has = lambda key: any(row.means.get(key) is not None for row in table.settings)
-    extra = [(key, header, spec) for key, header, spec in (("kid_mean", "KID", ".4f"), ("classes_covered", "classes", ".1f"), ("class_kl", "class KL", ".3f")) if has(key)]
-    tail = [("d_real", "D(x)", ".3f"), ("d_fake", "D(G(z))", ".3f"), ("d_loss", "d_loss", ".3f"), ("g_loss", "g_loss", ".3f"), *extra, ("train_seconds", "train s", ".1f"), ("images_per_second", "img/s", ",.0f")]
+    extra = [
+        (key, header, spec)
+        for key, header, spec in (("kid_mean", "KID", ".4f"), ("classes_covered", "classes", ".1f"), ("class_kl", "class KL", ".3f"))
+        if has(key)
+    ]
+    tail = [
+        ("d_real", "D(x)", ".3f"),
+        ("d_fake", "D(G(z))", ".3f"),
+        ("d_loss", "d_loss", ".3f"),
+        ("g_loss", "g_loss", ".3f"),
+        *extra,
+        ("train_seconds", "train s", ".1f"),
+        ("images_per_second", "img/s", ",.0f"),
+    ]
     if table.extractor is not None:
         headers = ["setting", "n", "FID mean ± sd", "95% CI", "Δ FID", "p", "p adj.", "sig.", *[h for _, h, _ in tail], "status"]
         title = f"FID on {table.extractor} features, over seeds (lower is better)"
@@ -347,7 +360,7 @@ class _Figures:
                 f"heatmap{suffix}.png",
                 f"Mean FID over the {y_name} x {x_name} grid ({table.extractor})",
                 f"Each cell: mean FID over seeds (± sd, n seeds) on {table.extractor} features; lighter (yellow) is better. Whether two cells really differ: see the p-values in the table.",
-                lambda path: plots.fid_heatmap(cells, x_name, y_name, path, title=f"mean FID over seeds ({table.extractor})"),
+                lambda path, cells=cells, table=table: plots.fid_heatmap(cells, x_name, y_name, path, title=f"mean FID over seeds ({table.extractor})"),
             )
 
     def _dynamics(self) -> None:
@@ -362,7 +375,9 @@ class _Figures:
             caption += " The dotted line is the equilibrium D = 1/2, where the discriminator cannot tell real from generated."
         if len(scores) > 1:
             caption += " Some losses report critic outputs, which have no 0.5 equilibrium."
-        self._add("dynamics.png", "Training dynamics: D(x), D(G(z)) and losses", caption, lambda path: plots.dynamics(groups, path, probabilities=probabilities))
+        self._add(
+            "dynamics.png", "Training dynamics: D(x), D(G(z)) and losses", caption, lambda path: plots.dynamics(groups, path, probabilities=probabilities)
+        )
 
     def _fid_over_steps(self) -> None:
         fid_tables = [t for t in self.tables if t.extractor is not None]
@@ -399,7 +414,12 @@ class _Figures:
         items = self._sample_items()
         if not items:
             raise GbenchError("no run folder with samples.png (runs read from storage have none; report from the local results folder)")
-        self._add("samples.png", "Samples", "64 samples from fixed noise at the end of training, the lowest seed of each setting.", lambda path: plots.sample_grid(items, path))
+        self._add(
+            "samples.png",
+            "Samples",
+            "64 samples from fixed noise at the end of training, the lowest seed of each setting.",
+            lambda path: plots.sample_grid(items, path),
+        )
 
     def _class_histograms(self) -> None:
         by_dataset: dict[str, list[tuple[str, list[int]]]] = {}
@@ -549,13 +569,17 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         body.append("<h2>Figures</h2>")
     for figure in drawn:
         body.append(
-            f"<figure><h3>{html.escape(figure.title)}</h3><img src=\"{html.escape(relative(figure))}\" alt=\"{html.escape(figure.title)}\">"
+            f'<figure><h3>{html.escape(figure.title)}</h3><img src="{html.escape(relative(figure))}" alt="{html.escape(figure.title)}">'
             f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
         )
     if figures.skipped:
         body.append("<ul>" + "".join(f'<li class="note">Not drawn: {html.escape(s)}</li>' for s in figures.skipped) + "</ul>")
     body += ["<h2>All runs</h2>", appendix.html()]
-    page = f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n' + "\n".join(body) + "\n</body></html>\n"
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n'
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
     store.atomic_write_text(out_dir / "report.html", page)
     return out_dir / "report.html"
 

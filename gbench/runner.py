@@ -12,9 +12,10 @@ import datetime as _dt
 import math
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -158,7 +159,14 @@ class RunHooks:
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
 
 
-def execute(config: RunConfig, registry: Registry, out: str | os.PathLike, hooks: RunHooks | None = None, cache: DataCache | None = None, extra_columns: dict[str, Any] | None = None) -> dict[str, Any]:
+def execute(
+    config: RunConfig,
+    registry: Registry,
+    out: str | os.PathLike,
+    hooks: RunHooks | None = None,
+    cache: DataCache | None = None,
+    extra_columns: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train, evaluate and store one run; return its results row.
 
     A run folder holding a checkpoint resumes from it; one whose summary says

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from scipy import stats as _scipy
 
@@ -194,7 +195,21 @@ class SettingStats:
         return ", ".join(f"{self.status[k]} {k}" for k in keys)
 
 
-MEAN_KEYS = ("d_real", "d_fake", "d_loss", "g_loss", "kid_mean", "precision", "recall", "classes_covered", "class_kl", "inception_score", "train_seconds", "eval_seconds", "images_per_second")
+MEAN_KEYS = (
+    "d_real",
+    "d_fake",
+    "d_loss",
+    "g_loss",
+    "kid_mean",
+    "precision",
+    "recall",
+    "classes_covered",
+    "class_kl",
+    "inception_score",
+    "train_seconds",
+    "eval_seconds",
+    "images_per_second",
+)
 
 
 @dataclass
@@ -290,7 +305,9 @@ def study_tables(records: Sequence[Any], baseline: str | None = None, order: Seq
         tables.append(table)
     if len(extractors) > 1:
         for table in tables:
-            table.notes.append(f"These runs used {len(extractors)} feature extractors ({', '.join(extractors)}); their FIDs are not comparable, so each has its own table.")
+            table.notes.append(
+                f"These runs used {len(extractors)} feature extractors ({', '.join(extractors)}); their FIDs are not comparable, so each has its own table."
+            )
     return tables
 
 

@@ -49,9 +49,10 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -138,7 +139,9 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_file(shown, parsed.database)
         if not create and not path.is_file():
-            raise GbenchError(f"storage {shown!r}: the file {str(path)!r} does not exist; give the sqlite:/// URL of an existing study database (e.g. sqlite:///runs/NAME/sweep.db)")
+            raise GbenchError(
+                f"storage {shown!r}: the file {str(path)!r} does not exist; give the sqlite:/// URL of an existing study database (e.g. sqlite:///runs/NAME/sweep.db)"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
@@ -186,7 +189,9 @@ def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_H
                 return optuna.storages.RDBStorage(full_url, engine_kwargs=engine_kwargs, **kwargs)
         except Exception as error:  # first use of an empty database from several processes at once: table creation races
             if attempt == 5:
-                raise GbenchError(f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+                raise GbenchError(
+                    f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                ) from None
             time.sleep(0.3 + random.random())
     raise AssertionError("unreachable")
 
@@ -238,7 +243,9 @@ def _check_loaded(study: optuna.Study, name: str, directions: list[str], kind: s
     have = [d.name.lower() for d in study.directions]
     want = [d.lower() for d in directions]
     if have != want:
-        raise GbenchError(f"study {name!r} exists with {len(have)} objective(s) ({', '.join(have)}), not {len(want)}; keep its --objective or choose another --study-name")
+        raise GbenchError(
+            f"study {name!r} exists with {len(have)} objective(s) ({', '.join(have)}), not {len(want)}; keep its --objective or choose another --study-name"
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from gbench.config import CONFIG_FILE_KEYS, EvalOptions, RunConfig, read_toml, r
 from gbench.errors import GbenchError
 from gbench.registry import Registry
 
-
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick")
 SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures")
 #: What [base], a variant and a grid axis may set: a `gbench run --config` file's keys.
@@ -115,7 +114,7 @@ def run_id(variant: str, seed: int) -> str:
 def config_from_settings(registry: Registry, settings: dict[str, Any], seed: int, where: str) -> RunConfig:
     """A checked RunConfig from `gbench run --config`-style keys."""
     if not settings.get("architecture"):
-        raise GbenchError(f"{where}: no architecture; set architecture = \"mlp\" (for example) in [base] or in the variant")
+        raise GbenchError(f'{where}: no architecture; set architecture = "mlp" (for example) in [base] or in the variant')
     params = dict(settings.get("params") or {})
     if settings.get("batch_size") is not None:
         params["batch_size"] = settings["batch_size"]
@@ -190,7 +189,9 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     _unknown(head, SUITE_KEYS, f"{where} [suite]")
     name = head.get("name")
     if not isinstance(name, str) or not name.strip() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise GbenchError(f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and the default --out runs/NAME)")
+        raise GbenchError(
+            f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and the default --out runs/NAME)"
+        )
     seeds = _seeds(head.get("seeds", [0]), f"{where} [suite]")
     base = _changes(_table(data, "base", where), f"{where} [base]")
 
@@ -222,19 +223,19 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
             variants.append(Variant(",".join(f"{axis}={value}" for axis, value in zip(grid_axes, combination)), changes))
     elif variants_raw is not None:
         if not isinstance(variants_raw, list) or not variants_raw:
-            raise GbenchError(f"{where}: [[variants]] is empty; give at least one, e.g. [[variants]] name = \"baseline\"")
+            raise GbenchError(f'{where}: [[variants]] is empty; give at least one, e.g. [[variants]] name = "baseline"')
         for index, raw in enumerate(variants_raw):
             if not isinstance(raw, dict):
                 raise GbenchError(f"{where}: variant {index + 1} must be a table ([[variants]] with name = ...)")
             vname = raw.get("name")
             if not isinstance(vname, str) or not vname.strip():
-                raise GbenchError(f"{where}: variant {index + 1} has no name; add name = \"...\" to it")
+                raise GbenchError(f'{where}: variant {index + 1} has no name; add name = "..." to it')
             if any(v.name == vname for v in variants):
                 raise GbenchError(f"{where}: two variants are named {vname!r}; variant names must be unique")
             changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}", BASE_KEYS)
             variants.append(Variant(vname, changes))
     else:
-        raise GbenchError(f"{where}: no [[variants]] and no [grid]; add [[variants]] name = \"baseline\" (one-change variants) or a [grid]")
+        raise GbenchError(f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a [grid]')
 
     quick = _changes(_table(data, "quick", where), f"{where} [quick]", QUICK_KEYS)
     if "seeds" in quick:
@@ -246,7 +247,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         raise GbenchError(f"{where}: baseline = {baseline!r} names no variant{hint}; variants: {', '.join(v.name for v in variants)}")
     figures = head.get("figures", [])
     if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
-        raise GbenchError(f"{where}: figures = {figures!r} must be a list of figure names, e.g. figures = [\"samples\", \"fid_over_steps\"]")
+        raise GbenchError(f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", "fid_over_steps"]')
     try:
         from gbench.report import check_figures
     except ImportError:  # the report module is optional
@@ -255,7 +256,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         figures = check_figures(figures, f"{where} [suite] figures")
     target = head.get("target")
     if target is not None and (not isinstance(target, str) or not target.strip()):
-        raise GbenchError(f"{where}: target = {target!r} must be a plugin name or module path, e.g. target = \"plugins.mlp\"")
+        raise GbenchError(f'{where}: target = {target!r} must be a plugin name or module path, e.g. target = "plugins.mlp"')
     for key in ("title", "question"):
         if key in head and not isinstance(head[key], str):
             raise GbenchError(f"{where}: {key} must be text")

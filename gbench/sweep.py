@@ -32,7 +32,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from gbench import display, store, study as studylib
+from gbench import display, store
+from gbench import study as studylib
 from gbench.errors import GbenchError
 from gbench.records import RunRecord, _number
 from gbench.registry import Registry
@@ -117,7 +118,9 @@ class Sweeper:
         variant, _, seed = key.rpartition("|")
         names = [v.name for v in self.plan.suite.variants]
         if variant not in names:
-            raise GbenchError(f"study {self.plan.study_name!r} holds a run of variant {variant!r}, which {self.plan.suite.where()} no longer has; restore it or use another --study-name")
+            raise GbenchError(
+                f"study {self.plan.study_name!r} holds a run of variant {variant!r}, which {self.plan.suite.where()} no longer has; restore it or use another --study-name"
+            )
         return next(r for r in self.plan.suite.runs(self.plan.registry, self.plan.quick, [int(seed)], self.plan.overrides) if r.variant == variant)
 
     def __call__(self, trial: Trial) -> float:
@@ -174,7 +177,11 @@ def open_study(plan: Plan) -> tuple[optuna.Study, str]:
         study.set_user_attr("suite", plan.suite.name)
     else:
         studylib.reclaim(study)
-        live = {str(t.user_attrs.get(studylib.KEY_ATTR)) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)) if not studylib.is_surplus(t)}
+        live = {
+            str(t.user_attrs.get(studylib.KEY_ATTR))
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING))
+            if not studylib.is_surplus(t)
+        }
         _enqueue(study, [run for run in plan.runs if run.key not in live])
     return study, storage.url
 
@@ -265,7 +272,11 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
         if run.config.eval.samples > 0:
             sweeper.cache.split(p.registry, run.config.dataset, "test", run.config.data_root, None)
     study, url = open_study(p)
-    display.console.print(f"sweep {p.study_name!r}: {len(p.runs)} runs ({len(p.suite.variants)} variants x {len(p.runs) // max(1, len(p.suite.variants))} seeds) into {out}; study in {studylib.shown_url(url)}", highlight=False, soft_wrap=True)
+    display.console.print(
+        f"sweep {p.study_name!r}: {len(p.runs)} runs ({len(p.suite.variants)} variants x {len(p.runs) // max(1, len(p.suite.variants))} seeds) into {out}; study in {studylib.shown_url(url)}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
     errors: list[BaseException] = []
     with display.live(progress_table(p, study)) as live:
@@ -279,7 +290,9 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
                          "study_name": p.study_name, "heartbeat": p.heartbeat, "device": p.overrides.get("device"),
                          "data_root": p.overrides.get("data_root"), "threads": threads}  # fmt: skip
             context = multiprocessing.get_context("spawn")
-            workers = [context.Process(target=_worker_process, args=({"plan": spec_plan, "threads": threads},), name=f"gbench-sweep-{i}") for i in range(jobs - 1)]
+            workers = [
+                context.Process(target=_worker_process, args=({"plan": spec_plan, "threads": threads},), name=f"gbench-sweep-{i}") for i in range(jobs - 1)
+            ]
             for worker in workers:
                 worker.start()
         thread = threading.Thread(target=lambda: _guard(errors, run_worker, p, study, sweeper), daemon=True, name="sweep-worker")
@@ -298,7 +311,11 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
             raise
         failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
         if failed:
-            errors.append(GbenchError(f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, and run the same command again to resume"))
+            errors.append(
+                GbenchError(
+                    f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, and run the same command again to resume"
+                )
+            )
         live.update(progress_table(p, study))
     if errors:
         raise errors[0]
@@ -318,7 +335,8 @@ def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -
     missing = [key for key in wanted if key not in chosen or chosen[key].state != TrialState.COMPLETE]
     records = sweep_records(p, study, out)
     try:
-        from gbench.report import report_tables, write_report as write
+        from gbench.report import report_tables
+        from gbench.report import write_report as write
     except ImportError:
         report_tables = write = None  # type: ignore[assignment]
     if records and report_tables is not None and write_report:
@@ -330,7 +348,11 @@ def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -
         display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {p.study_name}"))
     display.console.print(f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)", highlight=False, soft_wrap=True)
     if missing:
-        display.console.print(f"{len(missing)} runs did not finish ({', '.join(k.replace('|', ' seed ') for k in missing[:5])}{' ...' if len(missing) > 5 else ''}); run the same command again to retry them", highlight=False, soft_wrap=True)
+        display.console.print(
+            f"{len(missing)} runs did not finish ({', '.join(k.replace('|', ' seed ') for k in missing[:5])}{' ...' if len(missing) > 5 else ''}); run the same command again to retry them",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 1
     return 0
 
@@ -365,7 +387,7 @@ def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
         names = optuna.get_all_study_names(storage)
         raise GbenchError(f"no study named {study_name!r} in {studylib.shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
     records = []
-    for key, trial in _key_trials(study).items():
+    for trial in _key_trials(study).values():
         if trial.state == TrialState.COMPLETE and "record" in trial.user_attrs:
             records.append(RunRecord.from_json(trial.user_attrs["record"]))
     return records

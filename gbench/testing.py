@@ -72,7 +72,12 @@ def check_schedule(
 
 
 def check_dataset(
-    dataset: str | Dataset, *, split: str = "test", data_root: str | None = None, limit: int | None = 100, registry: Registry | None = None,
+    dataset: str | Dataset,
+    *,
+    split: str = "test",
+    data_root: str | None = None,
+    limit: int | None = 100,
+    registry: Registry | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load ``limit`` images of a split (from ``data_root``, else ``$GBENCH_DATA`` and the cache)
     and check them: uint8 ``(N, *image_shape)`` images, as many int64 labels in
@@ -139,7 +144,9 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
         raise GbenchError(f"{prefix}: training {architecture}/{loss}/{schedule} on random images failed: {type(error).__name__}: {error}") from None
     if result.status != "ok":
         row = result.history[-1] if result.history else {}
-        raise GbenchError(f"{prefix}: training diverged at step {result.diverged_step} (d_loss={row.get('d_loss')}, g_loss={row.get('g_loss')}); losses must stay finite")
+        raise GbenchError(
+            f"{prefix}: training diverged at step {result.diverged_step} (d_loss={row.get('d_loss')}, g_loss={row.get('g_loss')}); losses must stay finite"
+        )
     if result.steps != steps:
         raise GbenchError(f"{prefix}: training stopped after {result.steps} of {steps} steps")
     if not any(not torch.equal(old, new.detach()) for old, new in zip(before, nets.generator.parameters())):
@@ -148,10 +155,11 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     with torch.no_grad():
         images = nets.generator(torch.randn(4, nets.latent_dim))
     if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-4:
-        raise GbenchError(f"{prefix}: after training the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g}; keep them in [-1, 1] (end with nn.Tanh())")
+        raise GbenchError(
+            f"{prefix}: after training the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g}; keep them in [-1, 1] (end with nn.Tanh())"
+        )
     return result
 
 
 def _shape(value: Any) -> str:
     return f"{value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
-

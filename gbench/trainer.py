@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -109,7 +110,9 @@ class BatchStream:
         self.position, self.epochs_done = state["position"], state["epochs_done"]
 
 
-def train(nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: TrainSettings, callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None) -> TrainResult:
+def train(
+    nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: TrainSettings, callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None
+) -> TrainResult:
     """Train ``nets`` on ``data`` (float images in [-1, 1] on the training device)."""
     callbacks = callbacks or Callbacks()
     device = data.device
@@ -192,8 +195,16 @@ def train(nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: Tr
         is_eval = settings.eval_every and step % settings.eval_every == 0 and step < settings.steps
         if step % settings.log_every == 0 or step == settings.steps or is_eval:
             d_loss, g_loss, d_real, d_fake = (window / window_steps).tolist()
-            row = {"step": step, "epoch": round(batches.epoch, 4), "images": images, "seconds": round(elapsed(), 4),
-                   "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+            row = {
+                "step": step,
+                "epoch": round(batches.epoch, 4),
+                "images": images,
+                "seconds": round(elapsed(), 4),
+                "d_loss": d_loss,
+                "g_loss": g_loss,
+                "d_real": d_real,
+                "d_fake": d_fake,
+            }
             window.zero_()
             window_steps = 0
             # a NaN or infinite loss never recovers: stop at once and say when

@@ -25,7 +25,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from gbench import display, store, study as studylib
+from gbench import display, store
+from gbench import study as studylib
 from gbench.config import RunConfig, hyperparameters_for
 from gbench.errors import GbenchError
 from gbench.registry import Hyperparameter, Registry, Value
@@ -87,18 +88,26 @@ def default_dimension(hp: Hyperparameter) -> Dimension | None:
 
 def parse_dimension(name: str, spec: str, hp: Hyperparameter) -> Dimension:
     """``low:high[:log]`` or ``a,b,c`` for one hyperparameter, checked against its declaration."""
-    example = f"--space {name}={hp.describe_range().replace('..', ':').replace(' (log)', ':log')}" if hp.choices is None and hp.low is not None and hp.high is not None else f"--space {name}=a,b,c"
+    example = (
+        f"--space {name}={hp.describe_range().replace('..', ':').replace(' (log)', ':log')}"
+        if hp.choices is None and hp.low is not None and hp.high is not None
+        else f"--space {name}=a,b,c"
+    )
     numeric = hp.type in (int, float) and hp.choices is None
     if ":" in spec and "," not in spec:
         parts = [part.strip() for part in spec.split(":")]
         if not numeric:
-            raise GbenchError(f"--space {name}={spec!r}: {name} takes a list of values (one of {hp.describe_range()}), not a range; write e.g. --space {name}=a,b")
+            raise GbenchError(
+                f"--space {name}={spec!r}: {name} takes a list of values (one of {hp.describe_range()}), not a range; write e.g. --space {name}=a,b"
+            )
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "linear")) or not parts[0] or not parts[1]:
             raise GbenchError(f"--space {name}={spec!r} is not low:high or low:high:log; for example {example}")
         low, high = hp.parse(parts[0]), hp.parse(parts[1])
         log = parts[2] == "log" if len(parts) == 3 else hp.log
         if not low < high:
-            raise GbenchError(f"--space {name}={spec!r} is an empty or inverted range ({low} is not below {high}); give low < high, or fix a value with --set {name}={low}")
+            raise GbenchError(
+                f"--space {name}={spec!r} is an empty or inverted range ({low} is not below {high}); give low < high, or fix a value with --set {name}={low}"
+            )
         if log and low <= 0:
             raise GbenchError(f"--space {name}={spec!r}: a log range needs a positive low end; drop ':log' or raise {low}")
         return Dimension(name, low, high, log=log, integer=hp.type is int)
@@ -169,7 +178,9 @@ class SearchSpace:
 
 
 def _kind(distribution: Any) -> str:
-    return {"CategoricalDistribution": "a list of choices", "IntDistribution": "an integer range", "FloatDistribution": "a float range"}.get(type(distribution).__name__, type(distribution).__name__)
+    return {"CategoricalDistribution": "a list of choices", "IntDistribution": "an integer range", "FloatDistribution": "a float range"}.get(
+        type(distribution).__name__, type(distribution).__name__
+    )
 
 
 def check_compatible(study: optuna.Study, space: SearchSpace) -> None:
@@ -202,8 +213,7 @@ def check_compatible(study: optuna.Study, space: SearchSpace) -> None:
         else:
             continue
         raise GbenchError(
-            f"study {study.study_name!r} searched {name!r} {problem} within one study; "
-            f"keep that in --space {name}=..., or start a new study with --study-name"
+            f"study {study.study_name!r} searched {name!r} {problem} within one study; keep that in --space {name}=..., or start a new study with --study-name"
         )
 
 
@@ -660,8 +670,7 @@ def report(study: optuna.Study, tuner: Tuner, trials: list[FrozenTrial], storage
         stdout.print(trial_table(top, objectives, f"top {len(top)} of {len(complete)} complete trials (lowest {objectives[0].upper()} first)", limit=None))
         best = top[0] if top else None
     stdout.print(
-        f"{counts.done} trials counted ({counts.complete} complete, {counts.pruned} pruned; {counts.failed} failed, not counted); "
-        f"this process ran {ran}",
+        f"{counts.done} trials counted ({counts.complete} complete, {counts.pruned} pruned; {counts.failed} failed, not counted); this process ran {ran}",
         highlight=False,
     )
     if best is not None:
@@ -670,4 +679,9 @@ def report(study: optuna.Study, tuner: Tuner, trials: list[FrozenTrial], storage
             store.atomic_write_text(out / "best.toml", "".join(f'{k} = "{v}"\n' for k, v in config_file.items()))
         stdout.print(f"best trial #{best.number} ({', '.join(f'{n}={_fmt(v)}' for n, v in zip(objectives, best.values))}); run it with:", highlight=False)
         stdout.print(line, highlight=False, soft_wrap=True, markup=False)
-    stdout.print(f"trials: {out / 'trials.csv'}  runs: {out / store.RESULTS}  dashboard: optuna-dashboard {shlex.quote(studylib.shown_url(storage_url))}", highlight=False, soft_wrap=True, markup=False)
+    stdout.print(
+        f"trials: {out / 'trials.csv'}  runs: {out / store.RESULTS}  dashboard: optuna-dashboard {shlex.quote(studylib.shown_url(storage_url))}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )

@@ -13,7 +13,8 @@ naming the plugin, the hook that registered the thing, and the problem.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -100,7 +101,9 @@ def check_dataset_spec(registry: Registry, name: str) -> tuple[int, int, int]:
     spec = registry.dataset(name)
     shape = tuple(spec.image_shape) if isinstance(spec.image_shape, (tuple, list)) else spec.image_shape
     if not (isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)):
-        raise GbenchError(f"{who(registry, 'dataset', name)}: image_shape {shape!r} is not (channels, height, width) of positive ints; declare e.g. image_shape=(1, 28, 28)")
+        raise GbenchError(
+            f"{who(registry, 'dataset', name)}: image_shape {shape!r} is not (channels, height, width) of positive ints; declare e.g. image_shape=(1, 28, 28)"
+        )
     if not isinstance(spec.num_classes, int) or spec.num_classes < 1:
         raise GbenchError(f"{who(registry, 'dataset', name)}: num_classes {spec.num_classes!r} must be a positive int")
     if spec.class_names and len(spec.class_names) != spec.num_classes:
@@ -124,7 +127,9 @@ def check_architecture_spec(registry: Registry, name: str, image_shape: tuple[in
         if not (isinstance(result, tuple) and len(result) == 2 and _is_scalar(result[0]) and isinstance(result[1], dict)):
             raise GbenchError(f"{prefix}: objective(real) returned {_describe(result)}; expected (scalar loss tensor, dict of metrics)")
         if not result[0].requires_grad:
-            raise GbenchError(f"{prefix}: objective's loss has no gradient; compute it from the generator module's parameters without torch.no_grad or .detach()")
+            raise GbenchError(
+                f"{prefix}: objective's loss has no gradient; compute it from the generator module's parameters without torch.no_grad or .detach()"
+            )
 
 
 def _tiny_nets(image_shape: tuple[int, ...], latent_dim: int = 8) -> tuple[nn.Module, nn.Module]:

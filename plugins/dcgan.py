@@ -22,9 +22,7 @@ from gbench import hookimpl
 from gbench.registry import Architecture, Hyperparameter, Nets
 
 LATENT_DIM = Hyperparameter("latent_dim", 100, low=2, high=1024, log=True, search=(9, 144), help="size of the noise vector z")
-HIDDEN_DIM = Hyperparameter(
-    "hidden_dim", 64, low=4, high=512, log=True, search=(9, 144), help="channels h: G 2h -> h -> C, D C -> h -> 2h"
-)
+HIDDEN_DIM = Hyperparameter("hidden_dim", 64, low=4, high=512, log=True, search=(9, 144), help="channels h: G 2h -> h -> C, D C -> h -> 2h")
 BATCHNORM = Hyperparameter("batchnorm", True, choices=(True, False), help="BatchNorm in the generator's hidden layers")
 SPECTRAL_NORM = Hyperparameter("spectral_norm", False, choices=(True, False), help="spectral normalisation of the discriminator's layers")
 

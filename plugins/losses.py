@@ -122,7 +122,14 @@ GP_WEIGHT = Hyperparameter("gp_weight", 10.0, low=0.0, high=1000.0, search=(1.0,
 def gbench_register_losses(register):
     register(Loss("non-saturating", lambda params: BCELoss(saturating=False), description="BCE; generator maximises log D(G(z)) (the default)"))
     register(Loss("minimax", lambda params: BCELoss(saturating=True), description="BCE; generator minimises log(1 - D(G(z))), the original saturating game"))
-    register(Loss("lsgan", lambda params: LeastSquaresLoss(), score="critic", description="least squares (LSGAN): D regresses real to 1, fake to 0; G pulls D(G(z)) to 1"))
+    register(
+        Loss(
+            "lsgan",
+            lambda params: LeastSquaresLoss(),
+            score="critic",
+            description="least squares (LSGAN): D regresses real to 1, fake to 0; G pulls D(G(z)) to 1",
+        )
+    )
     register(
         Loss(
             "wgan-gp",

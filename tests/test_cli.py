@@ -2,12 +2,10 @@
 
 import csv
 import json
-import os
 import subprocess
 import sys
 
 import pytest
-
 from conftest import assert_one_line_error, run_cli
 
 SMALL = ["--steps", "20", "--train-limit", "2000", "--eval-samples", "0", "--log-every", "10"]
@@ -81,7 +79,9 @@ def test_show_and_export_start_without_torch(finished, tmp_path):
 
 def test_config_file_and_options(tmp_path):
     config = tmp_path / "run.toml"
-    config.write_text('steps = 10\ntrain_limit = 1000\neval_samples = 0\nlog_every = 5\ndataset = "fashion-mnist"\n[params]\nlatent_dim = 16\nhidden_dim = 16\n')
+    config.write_text(
+        'steps = 10\ntrain_limit = 1000\neval_samples = 0\nlog_every = 5\ndataset = "fashion-mnist"\n[params]\nlatent_dim = 16\nhidden_dim = 16\n'
+    )
     result = run_cli("run", "plugins.mlp", "--config", str(config), "--set", "latent_dim=8", "--out", str(tmp_path / "o"))
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
@@ -125,7 +125,16 @@ def test_bad_input_is_one_line_and_exit_2(args, needles, tmp_path):
 def test_missing_data_names_the_files_and_the_fix(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = run_cli("run", "plugins.mlp", *SMALL, "--data-root", str(empty), "--out", str(tmp_path / "o"), env={"GBENCH_DATA": str(empty), "GBENCH_CACHE": str(tmp_path / "cache")})
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        *SMALL,
+        "--data-root",
+        str(empty),
+        "--out",
+        str(tmp_path / "o"),
+        env={"GBENCH_DATA": str(empty), "GBENCH_CACHE": str(tmp_path / "cache")},
+    )
     assert_one_line_error(result, "mnist train data not found", "train-images-idx3-ubyte", str(empty), "--data-root")
 
 

@@ -41,7 +41,7 @@ def section(text: str, heading: str) -> str:
     """The text under ``heading`` up to the next heading of the same or a higher level."""
     level = heading.split(" ", 1)[0]
     start = text.index(f"\n{heading}\n")
-    ends = [m.start() for m in re.finditer(r"\n#{1,%d} " % len(level), text[start + 1 :])]
+    ends = [m.start() for m in re.finditer(rf"\n#{{1,{len(level)}}} ", text[start + 1 :])]
     return text[start : start + 1 + ends[0]] if ends else text[start:]
 
 
@@ -75,7 +75,9 @@ def test_the_guide_states_the_hook_api_version(guide):
 # --- types ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [registry.Hyperparameter, registry.Architecture, registry.Nets, registry.Loss, registry.LossTerms, registry.Schedule, registry.Dataset])
+@pytest.mark.parametrize(
+    "cls", [registry.Hyperparameter, registry.Architecture, registry.Nets, registry.Loss, registry.LossTerms, registry.Schedule, registry.Dataset]
+)
 def test_every_field_of_the_registry_types_is_documented(guide, cls):
     text = section(guide, f"### `gbench.registry.{cls.__name__}`")
     for field in dataclasses.fields(cls):

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, run_cli
 from PIL import Image
 
 import gbench
-
-from conftest import assert_one_line_error, run_cli
 
 FAST = ["--no-kid", "--no-precision-recall"]
 SHIPPED = Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"  # gbench.extractors.lenet_weights_path, without importing torch-fidelity

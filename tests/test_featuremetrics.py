@@ -103,7 +103,9 @@ def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cac
     bank = Bank(load_split(mnist, "train", limit=3000)[0])
     settings = EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600)
     ours = evaluate_generator(bank, 8, mnist, real, settings, seed=3)
-    reference = evaluate_generator(bank, 8, mnist, real, EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600, kid_pr_impl="torch-fidelity"), seed=3)
+    reference = evaluate_generator(
+        bank, 8, mnist, real, EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600, kid_pr_impl="torch-fidelity"), seed=3
+    )
     assert ours.fid == pytest.approx(reference.fid, rel=1e-6)
     assert ours.kid_mean == pytest.approx(reference.kid_mean, rel=1e-4)
     assert ours.kid_std == pytest.approx(reference.kid_std, rel=1e-3)

@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -18,8 +19,6 @@ from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
 from gbench.runner import DataCache, build, execute
 from gbench.trainer import Callbacks, LastLosses, TrainSettings, train
-
-from conftest import assert_one_line_error, run_cli
 
 CPU = torch.device("cpu")
 BUILTINS_ONLY = {"GBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}  # no third-party plugin installed beside gbench can add lines
@@ -270,7 +269,9 @@ def test_ttur_learning_rates_reach_the_optimizers(registry, data):
         optimizers["d"] = [group["lr"] for group in state["d_opt"]["param_groups"]]
         optimizers["g"] = [group["lr"] for group in state["g_opt"]["param_groups"]]
 
-    _, result = _train(registry, data, "mlp", schedule="ttur", steps=2, callbacks=Callbacks(on_checkpoint=on_checkpoint), hidden_dim=16, d_lr=3e-4, g_lr=5e-5, lr=1e-2)
+    _, result = _train(
+        registry, data, "mlp", schedule="ttur", steps=2, callbacks=Callbacks(on_checkpoint=on_checkpoint), hidden_dim=16, d_lr=3e-4, g_lr=5e-5, lr=1e-2
+    )
     assert result.status == "ok" and result.images == 2 * 100  # one D step per G step
     assert optimizers == {"d": [3e-4], "g": [5e-5]}  # the base lr is not used
     schedule = registry.schedule("ttur").build({"d_lr": 4e-4, "g_lr": 1e-4})

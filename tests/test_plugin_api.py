@@ -161,7 +161,9 @@ def cli_with_broken(broken_root: Path, *args: str, env: dict | None = None):
 
 _LOADED = load_plugins()
 _BUILTIN_OWNERS = [name for name, info in _LOADED.infos.items() if info.source.startswith("distribution gbench ")]
-BUILTINS = [(kind, name) for owner in _BUILTIN_OWNERS for kind in ("architecture", "loss", "schedule", "dataset") for name in _LOADED.registry.owned_by(kind, owner)]
+BUILTINS = [
+    (kind, name) for owner in _BUILTIN_OWNERS for kind in ("architecture", "loss", "schedule", "dataset") for name in _LOADED.registry.owned_by(kind, owner)
+]
 CHECKS = {"architecture": testing.check_architecture, "loss": testing.check_loss, "schedule": testing.check_schedule, "dataset": testing.check_dataset}
 
 
@@ -211,10 +213,22 @@ class _FloatSteps:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: testing.check_architecture(Architecture("flat", _flat_generator)), "architecture 'flat': generator output has shape (2, 784) for 2 noise vectors; expected (2, 1, 28, 28)"),
-        (lambda: testing.check_architecture(Architecture("unbounded", _unbounded_generator)), "architecture 'unbounded': after training the generator's images span"),
-        (lambda: testing.check_loss(Loss("detached", lambda params: _DetachedGeneratorLoss())), "loss 'detached': generator_loss(D, fake)'s loss has no gradient for G's weights"),
-        (lambda: testing.check_schedule(Schedule("float-steps", lambda params: _FloatSteps())), "schedule 'float-steps': discriminator_steps(0, last) returned 1.5; expected an int >= 0"),
+        (
+            lambda: testing.check_architecture(Architecture("flat", _flat_generator)),
+            "architecture 'flat': generator output has shape (2, 784) for 2 noise vectors; expected (2, 1, 28, 28)",
+        ),
+        (
+            lambda: testing.check_architecture(Architecture("unbounded", _unbounded_generator)),
+            "architecture 'unbounded': after training the generator's images span",
+        ),
+        (
+            lambda: testing.check_loss(Loss("detached", lambda params: _DetachedGeneratorLoss())),
+            "loss 'detached': generator_loss(D, fake)'s loss has no gradient for G's weights",
+        ),
+        (
+            lambda: testing.check_schedule(Schedule("float-steps", lambda params: _FloatSteps())),
+            "schedule 'float-steps': discriminator_steps(0, last) returned 1.5; expected an int >= 0",
+        ),
         (lambda: testing.check_architecture("mlpp"), "unknown architecture 'mlpp'"),
     ],
     ids=["generator-shape", "generator-range", "loss-gradient", "schedule-steps", "unknown-name"],
@@ -314,8 +328,14 @@ def test_broken_plugins_leave_the_others_whole(with_broken):
 @pytest.mark.parametrize(
     ("owner", "message"),
     [
-        ("flatgen", "plugin 'flatgen', hook gbench_register_architectures, architecture 'flat-gen': generator output has shape (2, 784) for 2 noise vectors; expected (2, 1, 28, 28)"),
-        ("tenlogits", "plugin 'tenlogits', hook gbench_register_architectures, architecture 'ten-logits': discriminator output has shape (2, 10) for 2 images; expected one logit per image"),
+        (
+            "flatgen",
+            "plugin 'flatgen', hook gbench_register_architectures, architecture 'flat-gen': generator output has shape (2, 784) for 2 noise vectors; expected (2, 1, 28, 28)",
+        ),
+        (
+            "tenlogits",
+            "plugin 'tenlogits', hook gbench_register_architectures, architecture 'ten-logits': discriminator output has shape (2, 10) for 2 images; expected one logit per image",
+        ),
     ],
 )
 def test_validate_names_plugin_hook_and_shape(with_broken, owner, message):

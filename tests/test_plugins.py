@@ -31,7 +31,10 @@ def _write(tmp_path, name, body):
 
 
 def test_file_target_registers_on_the_fly(tmp_path):
-    path = _write(tmp_path, "tiny.py", """
+    path = _write(
+        tmp_path,
+        "tiny.py",
+        """
         from gbench import hookimpl
         from gbench.registry import Architecture
         import plugins.mlp as m
@@ -39,19 +42,24 @@ def test_file_target_registers_on_the_fly(tmp_path):
         @hookimpl
         def gbench_register_architectures(register):
             register(Architecture("tiny-mlp", m.build_mlp, (m.LATENT_DIM, m.HIDDEN_DIM)))
-    """)
+    """,
+    )
     plugins, owner = resolve_target(path)
     assert plugins.registry.owned_by("architecture", owner) == ["tiny-mlp"]
 
 
 def test_misspelt_hook_is_an_error_not_silence(tmp_path):
-    path = _write(tmp_path, "typo.py", """
+    path = _write(
+        tmp_path,
+        "typo.py",
+        """
         from gbench import hookimpl
 
         @hookimpl
         def gbench_register_architecture(register):
             pass
-    """)
+    """,
+    )
     with pytest.raises(GbenchError, match="gbench_register_architecture .did you mean gbench_register_architectures.. matches no gbench hookspec"):
         resolve_target(path)
 
@@ -63,14 +71,18 @@ def test_plugin_import_error_names_the_plugin(tmp_path):
 
 
 def test_duplicate_name_from_a_plugin_names_both(tmp_path):
-    path = _write(tmp_path, "dup.py", """
+    path = _write(
+        tmp_path,
+        "dup.py",
+        """
         from gbench import hookimpl
         from gbench.registry import Architecture
 
         @hookimpl
         def gbench_register_architectures(register):
             register(Architecture("mlp", lambda p, s: None))
-    """)
+    """,
+    )
     with pytest.raises(GbenchError, match="'mlp' is registered twice: by plugin 'mlp' and by plugin"):
         resolve_target(path)
 

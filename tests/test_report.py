@@ -7,9 +7,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import REPO, assert_one_line_error, run_cli
 from PIL import Image
 
-from conftest import REPO, assert_one_line_error, run_cli
 from gbench import store
 from gbench.config import CONFIG_FILE_KEYS, EvalOptions, RunConfig, resolve_params
 from gbench.errors import GbenchError
@@ -61,7 +61,9 @@ def hand_fid(records):
 
 
 def grid_suite(**changes):
-    fields = dict(name="s2-test", title="S2 test grid", question="Which of latent and hidden size matters?", baseline=None, variants=[], grid_axes=GRID, figures=[])
+    fields = dict(
+        name="s2-test", title="S2 test grid", question="Which of latent and hidden size matters?", baseline=None, variants=[], grid_axes=GRID, figures=[]
+    )
     return SimpleNamespace(**{**fields, **changes})
 
 

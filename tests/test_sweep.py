@@ -14,9 +14,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from conftest import REPO, assert_one_line_error, run_cli
+from optuna.trial import TrialState
 
 SUITES = sorted((REPO / "benchmarks" / "suites").glob("*.toml"))
 
@@ -102,9 +101,13 @@ def test_a_suite_gives_one_config_per_variant_and_seed(tmp_path, registry):
     assert suite.grid_axes == {"latent_dim": [8, 16], "hidden_dim": [16, 32]}
     runs = suite.runs(registry)
     assert [r.config.run_id for r in runs[:2]] == ["latent_dim=8,hidden_dim=16-s0", "latent_dim=8,hidden_dim=16-s1"]
-    assert {(r.config.params["latent_dim"], r.config.params["hidden_dim"], r.seed) for r in runs} == {(l, h, s) for l in (8, 16) for h in (16, 32) for s in (0, 1)}
+    assert {(r.config.params["latent_dim"], r.config.params["hidden_dim"], r.seed) for r in runs} == {
+        (l, h, s) for l in (8, 16) for h in (16, 32) for s in (0, 1)
+    }
 
-    suite = load_suite(write_suite(tmp_path, steps=300, more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n'), registry=registry)
+    suite = load_suite(
+        write_suite(tmp_path, steps=300, more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n'), registry=registry
+    )
     configs = {(r.variant, r.seed): r.config for r in suite.runs(registry)}
     assert configs[("hidden-48", 1)].params["hidden_dim"] == 48 and configs[("hidden-48", 1)].params["latent_dim"] == 16
     assert configs[("batchnorm", 0)].architecture == "mlp-batchnorm" and configs[("batchnorm", 0)].steps == 100
@@ -118,10 +121,14 @@ def test_a_suite_gives_one_config_per_variant_and_seed(tmp_path, registry):
     [
         (("[base]", "[base]\nepocs = 3"), ["unknown key 'epocs'", "did you mean 'epochs'"], True),
         (("params = { hidden_dim = 48 }", "params = { hiden_dim = 48 }"), ["variant 'hidden-48'", "unknown hyperparameter 'hiden_dim'"], True),
-        (('[[variants]]\nname = "baseline"', '[[variants]]\nname = "baseline"\narchitecture = "mlpp"'), ["variant 'baseline'", "unknown architecture 'mlpp'"], False),
+        (
+            ('[[variants]]\nname = "baseline"', '[[variants]]\nname = "baseline"\narchitecture = "mlpp"'),
+            ["variant 'baseline'", "unknown architecture 'mlpp'"],
+            False,
+        ),
         (("[quick]", "[grid]\n[quick]"), ["either [[variants]] or [grid]"], False),
         (('baseline = "baseline"', 'baseline = "base"'), ["baseline = 'base' names no variant"], False),
-        (('seeds = [0, 1]', 'seeds = []'), ["seeds = []"], False),
+        (("seeds = [0, 1]", "seeds = []"), ["seeds = []"], False),
         (("[quick]", "[quick]\nbogus = 1"), ["[quick]: unknown key 'bogus'"], False),
         (('figures = ["samples"]', 'figures = ["sample_grids"]'), ["unknown figure 'sample_grids'"], False),
     ],
@@ -193,7 +200,14 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     path = write_suite(tmp_path, steps=800, checkpoint=50)
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    sweep = subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 180
     while True:  # kill once a run has finished and the next one has checkpointed mid-way
         assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()

@@ -53,9 +53,9 @@ def test_same_seed_same_numbers(registry, data):
 
 
 def test_resume_from_checkpoint_matches_uninterrupted(registry, data):
-    from gbench.trainer import Callbacks
-
     import io
+
+    from gbench.trainer import Callbacks
 
     saved = {}
 

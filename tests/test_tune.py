@@ -14,9 +14,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from conftest import REPO, assert_one_line_error, run_cli
+from optuna.trial import TrialState
 
 # One cheap trial: the MLP, fixed but for a narrow space, 20 steps on 2,000 images, FID from 200 samples at the end.
 SMALL = ["--steps", "20", "--train-limit", "2000", "--eval-samples", "200", "--log-every", "10"]
@@ -124,7 +123,9 @@ def study_with_two_good_trials(out: Path, rung_attrs: bool = False) -> str:
     for value in (1.0, 1.1):
         # Hyperband keeps each trial's value at a rung in a system attribute, as it would have recorded it.
         system_attrs = {"completed_rung_0": value} if rung_attrs else {}
-        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}, system_attrs=system_attrs))
+        study.add_trial(
+            optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}, system_attrs=system_attrs)
+        )
     return storage
 
 
@@ -154,7 +155,9 @@ def test_no_trial_is_pruned_before_the_warmup_step(tmp_path):
     """The trial the median pruner stops at step 10 (test above) runs on when --pruner-warmup 20 forbids that."""
     out = tmp_path / "runs"
     storage = study_with_two_good_trials(out)
-    result = run_cli("tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--pruner-warmup", "20", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out))
+    result = run_cli(
+        "tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--pruner-warmup", "20", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     [trial] = [t for t in optuna.load_study(study_name="tune-mlp", storage=storage).trials if t.number == 2]
     assert trial.state == TrialState.COMPLETE and list(trial.intermediate_values) == [10, 20]
@@ -190,7 +193,9 @@ def test_two_objectives_print_a_pareto_front_without_pruning(tmp_path):
 
 def start_worker(*args: str, host: str, out: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GBENCH_WORKER_HOST": host}
-    return subprocess.Popen([sys.executable, "-m", "gbench", "tune", *args, "--out", str(out)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gbench", "tune", *args, "--out", str(out)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 @pytest.mark.postgres
@@ -198,7 +203,7 @@ def test_two_worker_processes_share_one_postgres_study_exactly(postgres_url, tmp
     args = ["--storage", postgres_url, "--study-name", "shared", "--trials", "4", "--pruner", "none", *SMALL, *SPACE]
     workers = [start_worker(*args, host="vm", out=tmp_path / f"w{i}") for i in range(2)]  # same host: live pids
     outputs = [worker.communicate(timeout=400) for worker in workers]
-    for worker, (stdout, stderr) in zip(workers, outputs):
+    for worker, (_stdout, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr
 
     study = optuna.load_study(study_name="shared", storage=postgres_url)

@@ -31,7 +31,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--steps", type=_number(int, 1, "--steps"), help="training length in generator steps (wins over --epochs)")
     group.add_argument("--batch-size", type=_number(int, 1, "--batch-size"), help="images per batch (default 100)")
     group.add_argument("--seeds", help="one run per seed: 0,1,2 or 0-4 (default 0)")
-    group.add_argument("--set", action="append", metavar="KEY=VALUE", help="set any hyperparameter of the architecture, loss, schedule or optimizer (repeatable)")
+    group.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="set any hyperparameter of the architecture, loss, schedule or optimizer (repeatable)"
+    )
     group.add_argument("--loss", help="loss name (default non-saturating)")
     group.add_argument("--schedule", help="discriminator step schedule (default k-steps)")
     group.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default auto: cuda when present)")
@@ -43,7 +45,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--out", help="results folder (default runs)")
     group.add_argument("--config", help="TOML file of defaults for these options (options given here win)")
     evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--eval-samples", type=_number(int, 0, "--eval-samples"), help="generated samples for FID etc. (default 10000; 0 turns evaluation off)")
+    evaluation.add_argument(
+        "--eval-samples", type=_number(int, 0, "--eval-samples"), help="generated samples for FID etc. (default 10000; 0 turns evaluation off)"
+    )
     evaluation.add_argument("--eval-every", type=_number(int, 1, "--eval-every"), help="also evaluate every N steps during training (an FID curve)")
     evaluation.add_argument("--fid-extractor", help="feature extractor: lenet-mnist, lenet-fashion-mnist, inception (default: the dataset's LeNet)")
     evaluation.add_argument("--inception-weights", help="path to inception-v3-compat weights (no download needed)")

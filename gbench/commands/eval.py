@@ -36,7 +36,9 @@ def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None
     """The evaluation options shared by ``gbench eval`` and ``gbench fid``."""
     group = parser.add_argument_group("evaluation")
     group.add_argument("-n", "--eval-samples", type=_number(int, 2, "--eval-samples"), metavar="N", help=samples_help)
-    group.add_argument("--fid-extractor", metavar="NAME", help="feature extractor: lenet-mnist, lenet-fashion-mnist, lenet, inception (default: the dataset's LeNet)")
+    group.add_argument(
+        "--fid-extractor", metavar="NAME", help="feature extractor: lenet-mnist, lenet-fashion-mnist, lenet, inception (default: the dataset's LeNet)"
+    )
     group.add_argument("--inception-weights", metavar="PATH", help="path to inception-v3-compat weights (no download needed)")
     group.add_argument("--no-kid", action="store_true", help="skip KID (reported as nan)")
     group.add_argument("--no-precision-recall", action="store_true", help="skip precision/recall (reported as nan)")

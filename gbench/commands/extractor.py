@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     load_plugins().registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
     from gbench import extractors  # imports torch-fidelity (seconds): after the cheap checks
+
     name = f"lenet-{args.dataset}"
     if name not in extractors.LENET_DATASETS:
         raise GbenchError(f"dataset {args.dataset!r} has no LeNet extractor recipe; choose one of {', '.join(extractors.LENET_DATASETS.values())}")

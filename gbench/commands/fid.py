@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_images(a.images, dataset, b.images, settings, device, seed=seed, real_labels=b.labels)
     row = result.as_row()
     title = f"gbench fid: A = {a.describe()} vs B = {b.describe()}, extractor {result.fid_extractor}"
-    caption = "class metrics: the dataset's classifier on A, against B's labels" if b.labels is not None else "class metrics: the dataset's classifier on A and on B"
+    caption = (
+        "class metrics: the dataset's classifier on A, against B's labels" if b.labels is not None else "class metrics: the dataset's classifier on A and on B"
+    )
     display.console.print(metrics_table(title, row, caption=caption), soft_wrap=True)
     print(plain_line(row, a=len(a.images), b=len(b.images), dataset=dataset.name), flush=True)
     return 0

@@ -22,7 +22,9 @@ PLURAL = {"architecture": "architectures", "loss": "losses", "schedule": "schedu
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*", metavar="TARGET", help="also load these module paths or path/to/file.py plugins (to check one before packaging it)")
+    parser.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="also load these module paths or path/to/file.py plugins (to check one before packaging it)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table (keys are stable; see docs/plugins.md)")
 
 
@@ -106,7 +108,9 @@ def _hyperparameter(hp: Hyperparameter) -> dict[str, Any]:
 def table(report: dict[str, Any]) -> Table:
     plugins = report["plugins"]
     broken = sum(plugin["status"] == "broken" for plugin in plugins)
-    title = f"gbench {report['gbench_version']}: {len(plugins)} plugins" + (f", {broken} broken" if broken else "") + f" (hook API {report['hook_api_version']})"
+    title = (
+        f"gbench {report['gbench_version']}: {len(plugins)} plugins" + (f", {broken} broken" if broken else "") + f" (hook API {report['hook_api_version']})"
+    )
     result = Table(title=title, header_style="bold", show_lines=True)
     result.add_column("plugin", no_wrap=True)
     result.add_column("version", no_wrap=True)

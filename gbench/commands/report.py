@@ -21,7 +21,9 @@ else:  # pragma: no cover
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", nargs="?", default=None, metavar="OUT", help="results folder (default runs; not needed with --storage)")
     parser.add_argument("--suite", help="report only this suite's runs (results.csv's suite column)")
-    parser.add_argument("--suite-file", metavar="FILE.toml", help="the suite definition (title, question, baseline, grid, figures); default: found by name in benchmarks/suites")
+    parser.add_argument(
+        "--suite-file", metavar="FILE.toml", help="the suite definition (title, question, baseline, grid, figures); default: found by name in benchmarks/suites"
+    )
     parser.add_argument("--storage", metavar="URL", help="read the runs of a sweep from its Optuna storage (e.g. postgresql://... or sqlite:///sweep.db)")
     parser.add_argument("--study-name", help="the sweep's study name in --storage")
     parser.add_argument("-o", "--output", metavar="DIR", help="folder for report.md, report.html and figures/ (default OUT/report)")
@@ -69,7 +71,9 @@ def _from_storage(args: argparse.Namespace) -> list:
     try:
         from gbench.sweep import load_records_from_storage
     except ImportError:
-        raise GbenchError("reading runs from --storage needs gbench.sweep (gbench sweep), which this gbench lacks; report from a local results folder instead") from None
+        raise GbenchError(
+            "reading runs from --storage needs gbench.sweep (gbench sweep), which this gbench lacks; report from a local results folder instead"
+        ) from None
     records = load_records_from_storage(args.storage, args.study_name)
     if not records:
         raise GbenchError(f"study {args.study_name!r} in --storage has no finished runs yet; wait for the sweep or check --study-name")

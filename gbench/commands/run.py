@@ -27,7 +27,9 @@ def combos_for_target(registry: Registry, owner: str, settings: dict) -> list[tu
     architectures = registry.owned_by("architecture", owner)
     if settings.get("architecture"):
         if settings["architecture"] not in architectures:
-            raise GbenchError(f"config names architecture {settings['architecture']!r}, which plugin {owner!r} does not provide; it provides: {', '.join(architectures) or 'none'}")
+            raise GbenchError(
+                f"config names architecture {settings['architecture']!r}, which plugin {owner!r} does not provide; it provides: {', '.join(architectures) or 'none'}"
+            )
         architectures = [settings["architecture"]]
     if architectures:
         return [(name, loss, schedule) for name in architectures]

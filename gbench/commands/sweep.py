@@ -13,14 +13,30 @@ HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N proce
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", metavar="SUITE.toml", help="suite file, e.g. benchmarks/suites/s1_mlp_capacity.toml")
     parser.add_argument("--out", help="results folder (default runs/SUITE-NAME, or runs/SUITE-NAME-quick with --quick)")
-    parser.add_argument("--quick", action="store_true", help="a smoke test: every budget scaled down (the suite's [quick] table; default 20 steps, 300 eval samples, 2000 training images, 2 seeds)")
-    parser.add_argument("--jobs", type=_number(int, 1, "--jobs"), default=1, help="runs at once on this machine, each in its own process with cpu_count/N torch threads (default 1)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test: every budget scaled down (the suite's [quick] table; default 20 steps, 300 eval samples, 2000 training images, 2 seeds)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_number(int, 1, "--jobs"),
+        default=1,
+        help="runs at once on this machine, each in its own process with cpu_count/N torch threads (default 1)",
+    )
     parser.add_argument("--seeds", help="seeds to run instead of the suite's: 0,1,2 or 0-4")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the suite's, else auto)")
     parser.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
-    parser.add_argument("--storage", help="Optuna storage URL that workers on several machines share, e.g. postgresql://user@host/db (default: sqlite:///OUT/sweep.db)")
+    parser.add_argument(
+        "--storage", help="Optuna storage URL that workers on several machines share, e.g. postgresql://user@host/db (default: sqlite:///OUT/sweep.db)"
+    )
     parser.add_argument("--study-name", help="study name in the storage (default: the suite's name, plus -quick with --quick)")
-    parser.add_argument("--heartbeat", type=_number(int, 1, "--heartbeat"), default=DEFAULT_HEARTBEAT, help=f"seconds between a running run's heartbeats; a worker silent for 3 of them is dead and its run is taken over (default {DEFAULT_HEARTBEAT})")
+    parser.add_argument(
+        "--heartbeat",
+        type=_number(int, 1, "--heartbeat"),
+        default=DEFAULT_HEARTBEAT,
+        help=f"seconds between a running run's heartbeats; a worker silent for 3 of them is dead and its run is taken over (default {DEFAULT_HEARTBEAT})",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 
 

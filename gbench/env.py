@@ -1,0 +1,23 @@
+"""Environment switches, parsed one way everywhere.
+
+A switch is on when set to anything but ``""``, ``0``, ``false``, ``no`` or
+``off`` (any case): ``GBENCH_OFFLINE=1`` and ``GBENCH_OFFLINE=yes`` mean the
+same, and ``GBENCH_OFFLINE=0`` is off, as users of pytest's and pip's
+switches expect.
+"""
+
+from __future__ import annotations
+
+import os
+
+_OFF = ("", "0", "false", "no", "off")
+
+
+def flag(name: str) -> bool:
+    """Whether the switch ``name`` is on."""
+    return os.environ.get(name, "").strip().lower() not in _OFF
+
+
+def names_list(name: str) -> list[str]:
+    """A comma-separated list variable (``GBENCH_PLUGINS=a,b``) as its non-empty items."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]

@@ -214,7 +214,7 @@ def execute(
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
-        log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every, seed=config.seed,
     )  # fmt: skip
     callbacks = Callbacks(
         on_log=(lambda row: hooks.on_progress(row["step"], steps)) if hooks.on_progress else None,

@@ -41,6 +41,8 @@ class TrainSettings:
     log_every: int = 50
     eval_every: int | None = None
     checkpoint_every: int | None = None
+    seed: int = 0  # seeds the run's own noise and batch-order generators
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
 
 
 @dataclass
@@ -70,7 +72,34 @@ class Callbacks:
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None
 
 
-def make_adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+class RunRandom:
+    """A run's own random streams: latent noise and batch order, seeded from the run's seed.
+
+    Own generators (not torch's global one) make a run's draws independent of
+    anything else in the process, so member i of a population draws exactly
+    what the solo run with seed i draws. Two streams, so that a schedule
+    taking more D steps shifts the noise but never the batch order's draws.
+    """
+
+    def __init__(self, seed: int, device: torch.device):
+        streams = torch.randint(2**62, (2,), generator=torch.Generator().manual_seed(seed)).tolist()
+        self.noise = torch.Generator(device=device).manual_seed(streams[0])
+        self.order = torch.Generator(device=device).manual_seed(streams[1])
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"rng_noise": self.noise.get_state(), "rng_order": self.order.get_state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.noise.set_state(state["rng_noise"].cpu())
+        self.order.set_state(state["rng_order"].cpu())
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """bf16 autocast for the forward passes and losses (backward runs outside it)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def make_adam(parameters: Any, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
     parameters = list(parameters)
     try:
         return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
@@ -81,22 +110,25 @@ def make_adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.
 class BatchStream:
     """Endless batches from one tensor: reshuffled each epoch, last partial batch dropped."""
 
-    def __init__(self, data: torch.Tensor, batch_size: int):
+    def __init__(self, data: torch.Tensor, batch_size: int, generator: torch.Generator):
         if len(data) < batch_size:
             raise ValueError(f"batch_size {batch_size} is larger than the {len(data)} training images")
-        self.data, self.batch_size = data, batch_size
+        self.data, self.batch_size, self.generator = data, batch_size, generator
         self.per_epoch = len(data) // batch_size
-        self.order = torch.randperm(len(data), device=data.device)
+        self.order = self.shuffled()
         self.position = 0  # batches taken in this epoch
         self.epochs_done = 0
 
     def next(self) -> torch.Tensor:
         if self.position == self.per_epoch:
-            self.order = torch.randperm(len(self.data), device=self.data.device)
+            self.order = self.shuffled()
             self.position, self.epochs_done = 0, self.epochs_done + 1
         start = self.position * self.batch_size
         self.position += 1
         return self.data.index_select(0, self.order[start : start + self.batch_size])
+
+    def shuffled(self) -> torch.Tensor:
+        return torch.randperm(len(self.data), device=self.data.device, generator=self.generator)
 
     @property
     def epoch(self) -> float:
@@ -117,32 +149,46 @@ def train(
     callbacks = callbacks or Callbacks()
     device = data.device
     G, D = nets.generator, nets.discriminator
-    adversarial = D is not None
     batch_size, latent_dim = settings.batch_size, nets.latent_dim
     betas = (settings.beta1, settings.beta2)
 
     # --- optimizers: the schedule may give D and G different learning rates (TTUR)
     d_lr, g_lr = schedule.learning_rates(settings.lr)
     g_opt = make_adam(G.parameters(), g_lr, betas)
-    d_opt = make_adam(D.parameters(), d_lr, betas) if adversarial else None
-    batches = BatchStream(data, batch_size)
+    d_opt = make_adam(D.parameters(), d_lr, betas) if D is not None else None
+    random = RunRandom(settings.seed, device)
+    batches = BatchStream(data, batch_size, random.order)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(batch_size, latent_dim, device=device, generator=random.noise)
 
     # --- state that a checkpoint restores
-    step, history, seconds_before, images = 0, [], 0.0, 0
+    step, seconds_before, images = 0, 0.0, 0
+    history: list[dict[str, Any]] = []
     if resume is not None:
         G.load_state_dict(resume["generator"])
         g_opt.load_state_dict(resume["g_opt"])
-        if adversarial:
+        if D is not None and d_opt is not None:
             D.load_state_dict(resume["discriminator"])
             d_opt.load_state_dict(resume["d_opt"])
         batches.load_state(resume["batches"])
+        random.load_state(resume)
         step, history, seconds_before, images = resume["step"], resume["history"], resume["seconds"], resume["images"]
-        torch.set_rng_state(resume["rng_cpu"])
+        torch.set_rng_state(resume["rng_cpu"].cpu())  # what a loss or objective draws itself (WGAN-GP's mix, a VAE's sample)
         if device.type == "cuda" and resume.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(resume["rng_cuda"], device)
+            torch.cuda.set_rng_state(resume["rng_cuda"].cpu(), device)
+
+    def checkpoint() -> dict[str, Any]:
+        """Everything resuming at ``step`` needs (the tensors are live: the callback serialises at once)."""
+        return {
+            "generator": G.state_dict(), "g_opt": g_opt.state_dict(),
+            "discriminator": D.state_dict() if D is not None else None, "d_opt": d_opt.state_dict() if d_opt is not None else None,
+            "batches": batches.state(), **random.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
+            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        }  # fmt: skip
 
     G.train()
-    if adversarial:
+    if D is not None:
         D.train()
     window = torch.zeros(4, device=device)  # summed d_loss, g_loss, d_real, d_fake since the last log row
     window_steps = 0
@@ -155,60 +201,57 @@ def train(
         return seconds_before + time.perf_counter() - started - eval_seconds
 
     while step < settings.steps:
-        if adversarial:
+        if D is not None and d_opt is not None:
             # --- discriminator: as many steps as the schedule asks, each on fresh batches
             d_terms = LossTerms(nan, nan, nan)
             fake = None
             for _ in range(schedule.discriminator_steps(step, last)):
                 real = batches.next()
-                fake = G(torch.randn(batch_size, latent_dim, device=device))
-                d_terms = loss.discriminator_loss(D, real, fake.detach())
+                with autocast(device, settings.precision):
+                    fake = G(noise())
+                    d_terms = loss.discriminator_loss(D, real, fake.detach())
                 d_opt.zero_grad(set_to_none=True)
                 d_terms.loss.backward()
                 d_opt.step()
                 images += batch_size
             if fake is None:  # a schedule may skip D this step
-                fake = G(torch.randn(batch_size, latent_dim, device=device))
+                with autocast(device, settings.precision):
+                    fake = G(noise())
 
             # --- generator: one step against the updated D, D's weights frozen
             D.requires_grad_(False)
-            g_terms = loss.generator_loss(D, fake)
+            with autocast(device, settings.precision):
+                g_terms = loss.generator_loss(D, fake)
             g_opt.zero_grad(set_to_none=True)
             g_terms.loss.backward()
             g_opt.step()
             D.requires_grad_(True)
-            last = LastLosses(d_terms.loss.detach(), g_terms.loss.detach())
-            window += torch.stack([last.d_loss, last.g_loss, _or(d_terms.real_score, nan), _or(d_terms.fake_score, nan)])
+            d_loss, g_loss = d_terms.loss.detach().float(), g_terms.loss.detach().float()
+            last = LastLosses(d_loss, g_loss)
+            window += torch.stack([d_loss, g_loss, _or(d_terms.real_score, nan), _or(d_terms.fake_score, nan)])
         else:
             # --- not a GAN (a VAE): the model minimises its own objective on real batches
-            objective, _ = nets.objective(batches.next())
+            assert nets.objective is not None  # check_nets makes sure
+            with autocast(device, settings.precision):
+                objective, _ = nets.objective(batches.next())
             g_opt.zero_grad(set_to_none=True)
             objective.backward()
             g_opt.step()
             images += batch_size
-            last = LastLosses(None, objective.detach())
-            window += torch.stack([nan, last.g_loss, nan, nan])
+            g_loss = objective.detach().float()
+            last = LastLosses(None, g_loss)
+            window += torch.stack([nan, g_loss, nan, nan])
         step += 1
         window_steps += 1
 
         # --- log: the one host sync every log_every steps
-        is_eval = settings.eval_every and step % settings.eval_every == 0 and step < settings.steps
+        is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         if step % settings.log_every == 0 or step == settings.steps or is_eval:
-            d_loss, g_loss, d_real, d_fake = (window / window_steps).tolist()
-            row = {
-                "step": step,
-                "epoch": round(batches.epoch, 4),
-                "images": images,
-                "seconds": round(elapsed(), 4),
-                "d_loss": d_loss,
-                "g_loss": g_loss,
-                "d_real": d_real,
-                "d_fake": d_fake,
-            }
+            row = log_row(window / window_steps, step, batches.epoch, images, elapsed())
             window.zero_()
             window_steps = 0
             # a NaN or infinite loss never recovers: stop at once and say when
-            diverged = not math.isfinite(g_loss) or (adversarial and not math.isfinite(d_loss))
+            diverged = is_diverged(row, adversarial=D is not None)
             if is_eval and not diverged and callbacks.on_eval:
                 eval_started = time.perf_counter()
                 row.update(callbacks.on_eval(step))
@@ -220,15 +263,23 @@ def train(
                 return TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step)
 
         if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps and callbacks.on_checkpoint:
-            callbacks.on_checkpoint({
-                "generator": G.state_dict(), "g_opt": g_opt.state_dict(),
-                "discriminator": D.state_dict() if adversarial else None, "d_opt": d_opt.state_dict() if adversarial else None,
-                "batches": batches.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
-                "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            })  # fmt: skip
+            callbacks.on_checkpoint(checkpoint())
 
     return TrainResult(history, step, elapsed(), images)
 
 
+def log_row(means: torch.Tensor, step: int, epoch: float, images: int, seconds: float) -> dict[str, Any]:
+    """One history row from the window's mean (d_loss, g_loss, d_real, d_fake): reading it syncs."""
+    d_loss, g_loss, d_real, d_fake = means.tolist()
+    return {
+        "step": step, "epoch": round(epoch, 4), "images": images, "seconds": round(seconds, 4),
+        "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
+    }  # fmt: skip
+
+
+def is_diverged(row: dict[str, Any], adversarial: bool) -> bool:
+    return not math.isfinite(row["g_loss"]) or (adversarial and not math.isfinite(row["d_loss"]))
+
+
 def _or(value: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
-    return default if value is None else value.detach().reshape(())
+    return default if value is None else value.detach().float().reshape(())

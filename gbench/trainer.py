@@ -247,7 +247,7 @@ def train(
         # --- log: the one host sync every log_every steps
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         if step % settings.log_every == 0 or step == settings.steps or is_eval:
-            row = log_row(window / window_steps, step, batches.epoch, images, elapsed())
+            row = log_row((window / window_steps).tolist(), step, batches.epoch, images, elapsed())
             window.zero_()
             window_steps = 0
             # a NaN or infinite loss never recovers: stop at once and say when
@@ -268,9 +268,9 @@ def train(
     return TrainResult(history, step, elapsed(), images)
 
 
-def log_row(means: torch.Tensor, step: int, epoch: float, images: int, seconds: float) -> dict[str, Any]:
-    """One history row from the window's mean (d_loss, g_loss, d_real, d_fake): reading it syncs."""
-    d_loss, g_loss, d_real, d_fake = means.tolist()
+def log_row(means: list[float], step: int, epoch: float, images: int, seconds: float) -> dict[str, Any]:
+    """One history row from the window's means of d_loss, g_loss, d_real, d_fake."""
+    d_loss, g_loss, d_real, d_fake = means
     return {
         "step": step, "epoch": round(epoch, 4), "images": images, "seconds": round(seconds, 4),
         "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,

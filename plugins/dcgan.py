@@ -15,8 +15,11 @@ Kernels are 4x4, stride 2, padding 1: each layer doubles or halves the side
 exactly, the cheapest DCGAN layout that fits 28x28 (no cropping, no 5x5).
 """
 
+import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from gbench import hookimpl
 from gbench.registry import Architecture, Hyperparameter, Nets
@@ -25,6 +28,24 @@ LATENT_DIM = Hyperparameter("latent_dim", 100, low=2, high=1024, log=True, searc
 HIDDEN_DIM = Hyperparameter("hidden_dim", 64, low=4, high=512, log=True, search=(9, 144), help="channels h: G 2h -> h -> C, D C -> h -> 2h")
 BATCHNORM = Hyperparameter("batchnorm", True, choices=(True, False), help="BatchNorm in the generator's hidden layers")
 SPECTRAL_NORM = Hyperparameter("spectral_norm", False, choices=(True, False), help="spectral normalisation of the discriminator's layers")
+
+
+class _BatchableSpectralNorm(_SpectralNorm):
+    """torch's spectral norm with its power iteration written without ``out=``:
+    the same numbers, and it runs per member under vmap (a population), where
+    ``F.normalize(..., out=self._u)`` has no batching rule."""
+
+    @torch.no_grad()
+    def _power_method(self, weight_mat, n_power_iterations):
+        for _ in range(n_power_iterations):
+            self._u.copy_(F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps))
+            self._v.copy_(F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps))
+
+
+def _spectral_norm(layer):
+    """Like torch.nn.utils.parametrizations.spectral_norm for Conv2d and Linear (dim 0); same state_dict keys."""
+    parametrize.register_parametrization(layer, "weight", _BatchableSpectralNorm(layer.weight, n_power_iterations=1, dim=0, eps=1e-12))
+    return layer
 
 
 class Generator(nn.Module):

@@ -83,8 +83,10 @@ class WassersteinGPLoss:
 
     def gradient_penalty(self, discriminator, real, fake):
         mix = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-        interpolates = (mix * real + (1 - mix) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(_logits(discriminator, interpolates).sum(), interpolates, create_graph=True)
+        interpolates = mix * real + (1 - mix) * fake
+        # torch.func.grad rather than autograd.grad: the same differentiable gradient, and it also runs
+        # per member under vmap (a population); its result stays in the outer graph (create_graph).
+        grad = torch.func.grad(lambda x: _logits(discriminator, x).sum())(interpolates)
         # sqrt(sum + tiny) rather than norm(): finite gradient even where the critic is flat
         norm = grad.flatten(1).square().sum(dim=1).add(1e-12).sqrt()
         return self.gp_weight * (norm - 1).square().mean()
@@ -133,7 +135,7 @@ def gbench_register_losses(register):
     register(
         Loss(
             "wgan-gp",
-            lambda params: WassersteinGPLoss(params["gp_weight"]),
+            lambda params: WassersteinGPLoss(float(params["gp_weight"])),
             (GP_WEIGHT,),
             score="critic",
             description="Wasserstein critic with gradient penalty gp_weight*(|grad D(x_hat)|-1)^2 (WGAN-GP)",

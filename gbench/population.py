@@ -1,0 +1,245 @@
+"""N same-shaped modules as one: stacked weights, called through ``torch.func``.
+
+A population's members are the plugins' own ``nn.Module`` objects, one per
+seed, built exactly as a solo run builds them. :class:`Stack` stacks their
+parameters and buffers along a new first dimension (``stack_module_state``)
+and calls a skeleton copy of the module on member i's slice with
+``functional_call`` under ``vmap``: one batched computation, the same math
+per member. Buffers (BatchNorm's running statistics, spectral norm's power
+iteration vectors) are stacked too, so each member keeps its own, updated in
+place through vmap exactly as a solo module updates its own.
+
+:class:`StackedAdam` is torch's Adam formula over the stacked tensors with
+a step count per member, so that a member whose update is masked out (a
+D step its adaptive schedule does not take, a member that diverged) keeps
+exactly the optimizer state its solo run would hold.
+
+:func:`unbatchable_reason` tries the modules as a population on a test batch
+and says in one line why not, when not: a Python attribute that changes in a
+forward pass (state vmap cannot give each member), an operation vmap cannot
+batch, or outputs and buffers that differ from the members' own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+#: Batched against member-by-member outputs may differ by float reassociation only.
+PROBE_TOLERANCE = 1e-4
+
+
+class Stack:
+    """Members' parameters and buffers stacked; ``call(fn, ...)`` runs ``fn`` per member under vmap."""
+
+    def __init__(self, modules: list[nn.Module]):
+        self.members = len(modules)
+        params, buffers = stack_module_state(modules)
+        self.params: dict[str, torch.Tensor] = params
+        self.buffers: dict[str, torch.Tensor] = buffers
+        self.skeleton = copy.deepcopy(modules[0]).to("meta")  # its own tensors are never used: each call swaps in a member's
+        self.skeleton.train()
+
+    def module(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]) -> Callable[..., Any]:
+        """Member-level view for inside a vmapped function: call the skeleton with one member's tensors."""
+        return lambda *args: functional_call(self.skeleton, (params, buffers), args)
+
+    def method(self, name: str, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]) -> Callable[..., Any]:
+        """Like :meth:`module`, for another method of the module (a VAE's objective)."""
+        wrapper = _Method(self.skeleton, name)
+        prefixed = {f"module.{key}": value for key, value in {**params, **buffers}.items()}
+        return lambda *args: functional_call(wrapper, prefixed, args)
+
+    def member_state(self, index: int) -> dict[str, torch.Tensor]:
+        """Member ``index`` as a plain state_dict of the solo module (copies, detached)."""
+        return {name: tensor[index].detach().clone() for name, tensor in {**self.params, **self.buffers}.items()}
+
+    def load_member(self, index: int, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, tensor in {**self.params, **self.buffers}.items():
+                tensor[index].copy_(state[name])
+
+    def zero_grad(self) -> None:
+        for tensor in self.params.values():
+            tensor.grad = None
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Detached parameters: the generator's step computes no gradients for D's weights."""
+        yield {name: tensor.detach() for name, tensor in self.params.items()}
+
+    @contextlib.contextmanager
+    def buffers_kept_unless(self, active: torch.Tensor) -> Iterator[None]:
+        """Members not ``active`` keep their buffers through the block (their solo run makes no such call)."""
+        if not self.buffers or bool(active.all()):
+            yield
+            return
+        saved = {name: tensor.clone() for name, tensor in self.buffers.items()}
+        yield
+        # new tensors, not copy_: autograd may have saved the updated buffers for the backward pass
+        with torch.no_grad():
+            for name, tensor in self.buffers.items():
+                self.buffers[name] = torch.where(_per_member(active, tensor), tensor, saved[name])
+
+
+class _Method(nn.Module):
+    def __init__(self, module: nn.Module, name: str):
+        super().__init__()
+        self.module, self.name = module, name
+
+    def forward(self, *args: Any) -> Any:
+        return getattr(self.module, self.name)(*args)
+
+
+def batched(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` over the members: randomness inside it (WGAN-GP's mix, a VAE's sample) differs per member."""
+    return vmap(fn, randomness="different")
+
+
+def _per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+class StackedAdam:
+    """Adam (Kingma & Ba) over stacked parameters, a step count per member.
+
+    The update is torch.optim.Adam's (no weight decay, no amsgrad): elementwise,
+    so each member's slice gets what its solo optimizer would compute, up to
+    floating-point reassociation. ``step(active)`` updates only the members in
+    ``active``; the others' weights, moments and step counts stay as they are.
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], lr: float, betas: tuple[float, float], eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.exp_avg = {name: torch.zeros_like(p) for name, p in params.items()}
+        self.exp_avg_sq = {name: torch.zeros_like(p) for name, p in params.items()}
+        any_param = next(iter(params.values()))
+        self.steps = torch.zeros(any_param.shape[0], device=any_param.device)
+
+    @torch.no_grad()
+    def step(self, active: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
+        self.steps += active
+        step_size = self.lr / (1 - beta1**self.steps)  # inf where a member has not stepped yet: masked below
+        bias_correction2_sqrt = (1 - beta2**self.steps).sqrt()
+        for name, param in self.params.items():
+            grad = param.grad
+            if grad is None:
+                continue
+            mask = _per_member(active, param)
+            exp_avg = self.exp_avg[name].lerp(grad, 1 - beta1)
+            exp_avg_sq = self.exp_avg_sq[name].mul(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / _per_member(bias_correction2_sqrt, param)).add_(self.eps)
+            updated = param - _per_member(step_size, param) * exp_avg / denom
+            param.copy_(torch.where(mask, updated, param))
+            self.exp_avg[name].copy_(torch.where(mask, exp_avg, self.exp_avg[name]))
+            self.exp_avg_sq[name].copy_(torch.where(mask, exp_avg_sq, self.exp_avg_sq[name]))
+
+    def member_state(self, index: int, template: torch.optim.Optimizer) -> dict[str, Any]:
+        """Member ``index``'s moments as the state_dict of ``template`` (a fresh solo Adam over the member's module)."""
+        state = template.state_dict()
+        steps = float(self.steps[index])
+        state["state"] = (
+            {}
+            if steps == 0
+            else {
+                position: {"step": torch.tensor(steps), "exp_avg": self.exp_avg[name][index].clone(), "exp_avg_sq": self.exp_avg_sq[name][index].clone()}
+                for position, name in enumerate(self.params)
+            }
+        )
+        return state
+
+    def load_member(self, index: int, state: dict[str, Any]) -> None:
+        """Take member ``index``'s moments from a solo Adam's state_dict (a solo run's checkpoint)."""
+        moments = state["state"]
+        with torch.no_grad():
+            for position, name in enumerate(self.params):
+                if position in moments:
+                    self.exp_avg[name][index].copy_(moments[position]["exp_avg"])
+                    self.exp_avg_sq[name][index].copy_(moments[position]["exp_avg_sq"])
+            self.steps[index] = float(moments[0]["step"]) if 0 in moments else 0.0
+
+
+# ---------------------------------------------------------------------------
+# Can these modules train as a population?
+# ---------------------------------------------------------------------------
+
+
+def unbatchable_reason(modules: list[nn.Module], inputs: torch.Tensor, name: str) -> str | None:
+    """Why ``modules`` (one per member) cannot be trained as a stack, in one line; None when they can.
+
+    Works on copies: runs two train-mode forward passes and a backward pass
+    batched and member by member on ``inputs`` (members x batch x ...) and
+    compares outputs, gradients and buffers.
+    """
+    solo = [copy.deepcopy(module).train() for module in modules]
+    try:
+        stack = Stack([copy.deepcopy(module).train() for module in modules])
+    except Exception as error:
+        return f"its {name}'s weights cannot be stacked ({_first_line(error)})"
+    for attempt in range(2):
+        before = [_python_state(module) for module in solo]
+        expected = [module(x) for module, x in zip(solo, inputs)]
+        changed = [path for module, state in zip(solo, before) for path, value in _python_state(module).items() if state.get(path) != value]
+        if changed:
+            return f"its {name} changes the Python attribute {changed[0]!r} in a forward pass (state a stacked module cannot keep per member)"
+        try:
+            got = batched(lambda p, b, x: stack.module(p, b)(x))(stack.params, stack.buffers, inputs)
+        except Exception as error:
+            return f"its {name} cannot run under torch.func.vmap ({_first_line(error)})"
+        if not isinstance(got, torch.Tensor) or not all(isinstance(e, torch.Tensor) for e in expected):
+            return f"its {name} does not return one tensor"
+        if not torch.allclose(got, torch.stack(expected), rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE):
+            return f"its {name} gives different outputs batched than member by member"
+        if attempt == 0:
+            torch.stack(expected).square().sum().backward()
+            got.square().sum().backward()
+            for param_name, tensor in stack.params.items():
+                reference = [dict(module.named_parameters())[param_name].grad for module in solo]
+                if tensor.grad is None or any(g is None for g in reference):
+                    continue
+                if not torch.allclose(tensor.grad, torch.stack(reference), rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE):  # type: ignore[arg-type]
+                    return f"its {name}'s gradients for {param_name!r} differ batched from member by member"
+        for buffer_name, tensor in stack.buffers.items():
+            solo_buffers = torch.stack([dict(module.named_buffers())[buffer_name] for module in solo])
+            if not torch.allclose(tensor.to(solo_buffers.dtype), solo_buffers, rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE):
+                return f"its {name} updates the buffer {buffer_name!r} differently batched than member by member"
+    return None
+
+
+def _python_state(module: nn.Module) -> dict[str, str]:
+    """Each submodule's plain Python attributes (not tensors, submodules or hooks), as text to compare."""
+    skip = {"_parameters", "_buffers", "_modules", "training"}
+    state = {}
+    for path, submodule in module.named_modules():
+        for key, value in vars(submodule).items():
+            if key in skip or key.startswith("_") and key.endswith("hooks") or isinstance(value, (torch.Tensor, nn.Module)):
+                continue
+            with contextlib.suppress(Exception):
+                state[f"{path}.{key}" if path else key] = repr(value)
+    return state
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
+
+
+def bf16_note(device: torch.device) -> str | None:
+    """One line when this hardware has no fast bfloat16 (bf16 still runs, emulated, usually slower)."""
+    if device.type == "cuda":
+        return None if torch.cuda.is_bf16_supported() else f"note: {torch.cuda.get_device_name(device)} has no fast bfloat16; --precision bf16 will be slow"
+    if device.type == "cpu":
+        try:
+            flags = open("/proc/cpuinfo").read()
+        except OSError:
+            return None
+        if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+            return "note: this CPU has no bfloat16 instructions (avx512_bf16/amx_bf16); --precision bf16 is emulated and likely slower than fp32"
+    return None

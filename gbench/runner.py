@@ -23,8 +23,10 @@ from gbench import store
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
+from gbench.poptrain import Member, train_population, trial_step_failure
+from gbench.population import unbatchable_reason
 from gbench.registry import Nets, Registry
-from gbench.trainer import HISTORY_COLUMNS, Callbacks, TrainSettings, train
+from gbench.trainer import HISTORY_COLUMNS, Callbacks, TrainResult, TrainSettings, train
 
 #: A run whose evaluations cover this many classes or fewer, to the end, is flagged collapsed.
 COLLAPSE_CLASSES = 2
@@ -159,6 +161,26 @@ class RunHooks:
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
 
 
+@dataclass
+class _Run:
+    """One run between building and storing: a solo run, or one member of a population."""
+
+    config: RunConfig
+    run_dir: Path
+    out: Path
+    nets: Nets
+    loss: Any
+    schedule: Any
+    data: torch.Tensor
+    settings: TrainSettings
+    callbacks: Callbacks
+    collapse: CollapseWatch
+    evaluator: _Evaluator | None
+    hooks: RunHooks
+    score_kind: str
+    resume: dict[str, Any] | None
+
+
 def execute(
     config: RunConfig,
     registry: Registry,
@@ -166,6 +188,7 @@ def execute(
     hooks: RunHooks | None = None,
     cache: DataCache | None = None,
     extra_columns: dict[str, Any] | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Train, evaluate and store one run; return its results row.
 
@@ -173,8 +196,64 @@ def execute(
     it finished is returned as it is. ``extra_columns`` (e.g. a sweep's
     ``suite`` and ``variant``) go into the results row and summary.json.
     """
+    run = _prepare(config, registry, Path(out), hooks or RunHooks(), cache or DataCache(), precision)
+    if isinstance(run, dict):
+        return run
+    result = train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume)
+    return _finish(run, result, extra_columns, population=1)
+
+
+def execute_population(
+    configs: list[RunConfig],
+    registry: Registry,
+    out: str | os.PathLike,
+    hooks: RunHooks | None = None,
+    cache: DataCache | None = None,
+    extra_columns: dict[str, Any] | None = None,
+    precision: str = "fp32",
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Train configs that differ only in seed as one population; their rows, in order, and why
+    they were trained one by one instead (None when they trained together).
+
+    Every member is an ordinary run (folder, metrics, samples, generator.pt,
+    evaluation, row); the row's ``population`` says how many trained together.
+    """
     hooks, cache = hooks or RunHooks(), cache or DataCache()
-    out = Path(out)
+    runs = [_prepare(config, registry, Path(out), hooks, cache, precision) for config in configs]
+    pending = [run for run in runs if isinstance(run, _Run)]
+    reason = _population_problem(pending) if len(pending) > 1 else None
+    if reason is not None or len(pending) <= 1:
+        rows = {
+            id(run): _finish(run, train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume), extra_columns, 1)
+            for run in pending
+        }
+    else:
+        members = [Member(run.nets, run.schedule, run.config.seed, run.callbacks, run.resume) for run in pending]
+        results = train_population(members, pending[0].loss, pending[0].data, pending[0].settings)
+        rows = {id(run): _finish(run, result, extra_columns, population=len(pending)) for run, result in zip(pending, results)}
+    return [rows[id(run)] if isinstance(run, _Run) else run for run in runs], reason
+
+
+def _population_problem(runs: list[_Run]) -> str | None:
+    """Why these runs cannot train as one population, in one line; None when they can."""
+    first = runs[0]
+    if len({(run.resume or {}).get("step", 0) for run in runs}) > 1:
+        return "their checkpoints are at different steps"
+    generator = torch.Generator().manual_seed(0)
+    image_shape = tuple(first.data.shape[1:])
+    noise = torch.randn(len(runs), 4, first.nets.latent_dim, generator=generator).to(first.data.device)
+    reason = unbatchable_reason([run.nets.generator for run in runs], noise, "generator")
+    if reason is None and first.nets.discriminator is not None:
+        images = (torch.rand(len(runs), 4, *image_shape, generator=generator) * 2 - 1).to(first.data.device)
+        reason = unbatchable_reason([run.nets.discriminator for run in runs if run.nets.discriminator is not None], images, "discriminator")
+    if reason is None:
+        members = [Member(run.nets, run.schedule, run.config.seed) for run in runs]
+        reason = trial_step_failure(members, first.loss, first.data, first.settings)
+    return reason
+
+
+def _prepare(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache, precision: str) -> _Run | dict[str, Any]:
+    """Build one run and its callbacks (or return its row when it finished before)."""
     config.params = resolve_params(registry, config)
     config.run_id = config.run_id or new_run_id(config)
     run_dir = out / config.run_id
@@ -190,13 +269,13 @@ def execute(
         raise GbenchError(f"batch_size={batch_size} is larger than the {len(data)} training images; lower --batch-size")
     steps = config.total_steps(len(data))
     nets, loss, schedule = build(registry, config, device)
-    score_kind = registry.loss(config.loss).score
     store.write_json(run_dir / "config.json", config.to_dict())
 
     evaluator = _Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
     collapse = CollapseWatch()
 
     def on_eval(step: int) -> dict[str, Any]:
+        assert evaluator is not None
         metrics = evaluator(seed=step, final=False)
         collapsed = collapse.see(step, metrics)
         if hooks.on_eval:
@@ -214,15 +293,22 @@ def execute(
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
-        log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every, seed=config.seed,
+        log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
+        seed=config.seed, precision=precision,
     )  # fmt: skip
+    on_progress = hooks.on_progress
     callbacks = Callbacks(
-        on_log=(lambda row: hooks.on_progress(row["step"], steps)) if hooks.on_progress else None,
+        on_log=(lambda row: on_progress(row["step"], steps)) if on_progress else None,
         on_eval=on_eval if evaluator else None,
         on_checkpoint=on_checkpoint,
     )
-    result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    score_kind = registry.loss(config.loss).score
+    return _Run(config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume)
 
+
+def _finish(run: _Run, result: TrainResult, extra_columns: dict[str, Any] | None, population: int) -> dict[str, Any]:
+    """Evaluate the trained generator and store the run: pictures, weights, tables; return its row."""
+    config, nets, collapse, evaluator, hooks, device = run.config, run.nets, run.collapse, run.evaluator, run.hooks, run.data.device
     # --- evaluate the finished generator (a diverged one has nothing worth measuring)
     final_metrics: dict[str, Any] = {}
     if evaluator and result.status == "ok":
@@ -235,6 +321,7 @@ def execute(
     collapsed_step = collapse.low_since if final_metrics else None
 
     # --- store: pictures and weights, then the tables
+    run_dir, batch_size = run.run_dir, run.settings.batch_size
     store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
     store.save_tensor_file(run_dir / "generator.pt", {k: v.cpu() for k, v in nets.generator.state_dict().items()})
     metric_columns = sorted({key for row in result.history for key in row} - set(HISTORY_COLUMNS))
@@ -244,19 +331,20 @@ def execute(
     row: dict[str, Any] = {
         "run_id": config.run_id, "status": status, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
         "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed, "steps": result.steps,
-        "epochs": round(result.images / (len(data) // batch_size * batch_size), 4),
+        "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
         **config.params,
         "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
-        "score": score_kind, "train_seconds": round(result.seconds, 3),
+        "score": run.score_kind, "train_seconds": round(result.seconds, 3),
         "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
-        "device": str(device), "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
+        "device": str(device), "population": population, "precision": run.settings.precision,
+        "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         **{k: v for k, v in final_metrics.items() if k != "seconds"},
         **(extra_columns or {}),
     }  # fmt: skip
     row = store._clean(row)
     store.write_json(run_dir / "summary.json", row)
-    store.upsert_result(out, row)
+    store.upsert_result(run.out, row)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     return row
 

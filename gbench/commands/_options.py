@@ -53,6 +53,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--inception-weights", help="path to inception-v3-compat weights (no download needed)")
 
 
+def add_population_options(parser: argparse.ArgumentParser) -> None:
+    """How seeds train: together as one batched population (the default), and in which precision."""
+    group = parser.add_argument_group("populations and precision")
+    group.add_argument(
+        "--population", choices=["auto", "off"], default="auto", help="auto: train the seeds of each configuration together as one population; off: one by one"
+    )
+    group.add_argument("--population-size", type=_number(int, 1, "--population-size"), help="at most N members per population (for memory; default all seeds)")
+    group.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the forward passes (weights, Adam state stay float32)")
+
+
 def _pick(args: argparse.Namespace, file: dict[str, Any], option: str, key: str | None = None, default: Any = None) -> Any:
     value = getattr(args, option, None)
     if value is not None:

@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 
 from gbench import display, store
-from gbench.commands._options import add_run_options, make_configs, settings_from_args
+from gbench.commands._options import add_population_options, add_run_options, make_configs, settings_from_args
+from gbench.config import RunConfig
 from gbench.errors import GbenchError
 from gbench.plugins import Plugins, resolve_target
+from gbench.population import bf16_note
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, execute
+from gbench.runner import DataCache, RunHooks, execute_population, resolve_device
 from gbench.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
@@ -19,6 +21,7 @@ HELP = "Train and evaluate every architecture a plugin provides (one run per see
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="plugin: an installed plugin's name, a module path (plugins.mlp) or a path/to/file.py with @hookimpl functions")
     add_run_options(parser)
+    add_population_options(parser)
 
 
 def combos_for_target(registry: Registry, owner: str, settings: dict) -> list[tuple[str, str, str]]:
@@ -53,22 +56,42 @@ def preload(configs, registry: Registry, cache: DataCache) -> None:
             cache.split(registry, config.dataset, "test", config.data_root, None)
 
 
-def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None = None) -> list[dict]:
-    """Run configs one after the other under one progress bar per run."""
+def populations(configs: list[RunConfig], size: int | None) -> list[list[RunConfig]]:
+    """Configs that differ only in seed, grouped in order of first appearance, at most ``size`` per group."""
+    groups: dict[str, list[RunConfig]] = {}
+    for config in configs:
+        shape = {**config.to_dict(), "seed": None, "run_id": None}
+        groups.setdefault(repr(sorted(shape.items())), []).append(config)
+    size = size or max(len(group) for group in groups.values())
+    return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
+
+
+def run_configs(
+    configs, registry: Registry, out: Path, hooks: RunHooks | None = None, population: str = "auto", population_size: int | None = None, precision: str = "fp32"
+) -> list[dict]:
+    """Run configs under one progress bar per population (or per run with --population off)."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     cache = DataCache()
     preload(configs, registry, cache)
+    groups = populations(configs, population_size) if population == "auto" else [[config] for config in configs]
     rows = []
     with display.progress() as progress:
-        for index, config in enumerate(configs, 1):
-            task = progress.add_task(f"[{index}/{len(configs)}] {config.architecture} {config.loss} {config.schedule} seed {config.seed}", total=None)
+        for index, group in enumerate(groups, 1):
+            first = group[0]
+            seeds = ",".join(str(config.seed) for config in group)
+            label = f"[{index}/{len(groups)}] {first.architecture} {first.loss} {first.schedule} seed{'s' if len(group) > 1 else ''} {seeds}"
+            task = progress.add_task(label, total=None)
 
             def on_progress(done: int, total: int, _task=task) -> None:
                 progress.update(_task, completed=done, total=total)
 
-            row = execute(config, registry, out, RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None), cache)
-            progress.update(task, description=progress.tasks[task].description + f" [{row['status']}]")
-            rows.append(row)
+            run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None)
+            group_rows, reason = execute_population(group, registry, out, run_hooks, cache, precision=precision)
+            if reason:
+                display.console.print(f"seeds {seeds} trained one by one, not as a population: {reason}", highlight=False, soft_wrap=True)
+            statuses = ",".join(sorted({row["status"] for row in group_rows}))
+            progress.update(task, description=progress.tasks[task].description + f" [{statuses}]")
+            rows.extend(group_rows)
     return rows
 
 
@@ -78,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     warn_broken(plugins)
     configs = make_configs(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings["out"])
-    rows = run_configs(configs, plugins.registry, out)
+    if args.precision == "bf16" and (note := bf16_note(resolve_device(settings["device"]))):
+        display.console.print(note, highlight=False)
+    rows = run_configs(configs, plugins.registry, out, population=args.population, population_size=args.population_size, precision=args.precision)
     display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
     return 0

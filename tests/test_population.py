@@ -1,0 +1,272 @@
+"""Populations: N seeds of one configuration trained as one batched computation.
+
+Member i must be the solo run with seed i up to floating-point reassociation.
+The tolerance on weights after S steps is S * lr: one Adam step moves a
+weight by lr * m / (sqrt(v) + eps), at most about lr, so where a gradient is
+near zero a reassociated sum can flip its sign and move the weight by up to
+lr per step in the other direction; everywhere else the difference stays
+far below that bound (the median difference is checked at 1/100 of it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import textwrap
+
+import pytest
+import torch
+from conftest import run_cli
+
+from gbench.config import RunConfig, resolve_params
+from gbench.poptrain import Member, train_population
+from gbench.population import Stack, unbatchable_reason
+from gbench.runner import DataCache, build
+from gbench.trainer import Callbacks, RunRandom, TrainSettings, train
+
+CPU = torch.device("cpu")
+STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def data(registry):
+    return DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=600), CPU)
+
+
+def _config(registry, seed, architecture="mlp", loss="non-saturating", schedule="k-steps", **overrides):
+    config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
+    config.params = resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50, **overrides})
+    return config
+
+
+def _settings(config, steps=STEPS, **extra):
+    params = config.params
+    return TrainSettings(steps=steps, batch_size=int(params["batch_size"]), lr=float(params["lr"]), log_every=10, seed=config.seed, **extra)
+
+
+def _solo_and_population(registry, data, seeds=(0, 1, 2), steps=STEPS, prepare=None, **kwargs):
+    """Train each seed alone, then all seeds as one population, from the same builds."""
+    solo, members = [], []
+    for seed in seeds:
+        config = _config(registry, seed, **kwargs)
+        nets, loss, schedule = build(registry, config, CPU)
+        if prepare:
+            prepare(seed, nets)
+        solo.append((nets, train(nets, loss, schedule, data, _settings(config, steps))))
+        nets, loss, schedule = build(registry, config, CPU)
+        if prepare:
+            prepare(seed, nets)
+        members.append(Member(nets, schedule, seed))
+    results = train_population(members, loss, data, _settings(config, steps))
+    return solo, members, results
+
+
+def _assert_close_to_solo(solo, members, results, lr=2e-4, steps=STEPS):
+    for (solo_nets, solo_result), member, result in zip(solo, members, results):
+        assert result.images == solo_result.images and result.steps == solo_result.steps and result.status == solo_result.status
+        for module in ("generator", "discriminator"):
+            a, b = getattr(solo_nets, module), getattr(member.nets, module)
+            if a is None:
+                continue
+            differences = []
+            for name, param in a.named_parameters():
+                difference = (param - dict(b.named_parameters())[name]).abs().detach()
+                assert difference.max() <= steps * lr, (module, name, difference.max())
+                differences.append(difference.flatten())
+            # over all weights: a bias right before a BatchNorm has a gradient of pure rounding noise, all of it at the bound
+            assert torch.cat(differences).median() <= steps * lr / 100, module
+            for name, buffer in a.named_buffers():
+                other = dict(b.named_buffers())[name]
+                # running means carry the biases before them, which may drift by up to the weights' bound
+                assert torch.allclose(buffer.float(), other.float(), rtol=1e-3, atol=steps * lr), (module, name)
+
+
+def test_members_start_from_the_solo_runs_weights_noise_and_batches(registry, data):
+    configs = [_config(registry, seed, architecture="mlp-batchnorm") for seed in (0, 1, 2)]
+    builds = [build(registry, config, CPU)[0] for config in configs]
+    stack = Stack([nets.generator for nets in builds])
+    for index, config in enumerate(configs):
+        solo = build(registry, config, CPU)[0].generator.state_dict()
+        assert all(torch.equal(solo[name], tensor) for name, tensor in stack.member_state(index).items())
+        # the run's own generators: the same seed draws the same noise and order whatever else the process does
+        a, b = RunRandom(config.seed, CPU), RunRandom(config.seed, CPU)
+        torch.rand(100)
+        assert torch.equal(torch.randn(4, generator=a.noise), torch.randn(4, generator=b.noise))
+        assert torch.equal(torch.randperm(50, generator=a.order), torch.randperm(50, generator=b.order))
+    assert not torch.equal(stack.params["0.weight"][0], stack.params["0.weight"][1])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"architecture": "mlp"},
+        {"architecture": "mlp-batchnorm"},  # per-member running statistics
+        {"architecture": "deep-leakyrelu", "loss": "hinge", "schedule": "ttur"},
+        {"architecture": "mlp", "loss": "lsgan", "k": 2},
+        {"architecture": "mlp", "loss": "minimax"},
+    ],
+    ids=lambda kwargs: "-".join(map(str, kwargs.values())),
+)
+def test_population_matches_solo_runs(registry, data, kwargs):
+    _assert_close_to_solo(*_solo_and_population(registry, data, **kwargs), lr=max(2e-4, 4e-4 if kwargs.get("schedule") == "ttur" else 0))
+
+
+@pytest.mark.parametrize("batchnorm,spectral_norm", [(True, False), (False, True)])
+def test_dcgan_population_matches_solo_runs(registry, data, batchnorm, spectral_norm):
+    kwargs = {"architecture": "dcgan", "latent_dim": 8, "hidden_dim": 4, "batch_size": 16, "batchnorm": batchnorm, "spectral_norm": spectral_norm}
+    _assert_close_to_solo(*_solo_and_population(registry, data, seeds=(0, 1), steps=10, **kwargs), steps=10)
+
+
+def test_adaptive_members_take_exactly_their_own_d_steps(registry, data):
+    # threshold between typical early D losses: some steps get 3 D steps, some 1, differently per seed
+    solo, members, results = _solo_and_population(registry, data, schedule="adaptive", threshold=1.36, max_d_steps=3)
+    counts = [result.images for _, result in solo]
+    assert [result.images for result in results] == counts
+    assert len(set(counts)) > 1 or counts[0] not in (STEPS * 50, 3 * STEPS * 50), counts  # the schedule really varied
+    _assert_close_to_solo(solo, members, results)
+
+
+def test_wgan_gp_penalty_is_per_member(registry, data):
+    from gbench.population import batched
+    from plugins.losses import WassersteinGPLoss
+
+    nets = [build(registry, _config(registry, seed), CPU)[0] for seed in (0, 1)]
+    stack = Stack([n.discriminator for n in nets])
+    images = torch.rand(2, 8, 1, 28, 28) * 2 - 1
+    loss = WassersteinGPLoss(10.0)
+    # real == fake: every interpolate is the image itself, whatever the random mix, so batched equals solo exactly
+    got = batched(lambda p, b, x: loss.gradient_penalty(stack.module(p, b), x, x))(stack.params, stack.buffers, images)
+    want = torch.stack([loss.gradient_penalty(n.discriminator, x, x) for n, x in zip(nets, images)])
+    assert torch.allclose(got, want, rtol=1e-5) and not torch.allclose(want[0], want[1])
+    _, _, results = _solo_and_population(registry, data, seeds=(0, 1), steps=10, loss="wgan-gp")
+    assert all(result.status == "ok" and result.images == 10 * 50 for result in results)
+
+
+def test_vae_population(registry, data):
+    solo, members, results = _solo_and_population(registry, data, seeds=(0, 1), architecture="vae")
+    for (_, solo_result), result in zip(solo, results):
+        # the reparameterisation noise is drawn per member inside vmap (not the solo stream): close, not equal
+        assert result.images == solo_result.images
+        assert abs(result.history[-1]["g_loss"] - solo_result.history[-1]["g_loss"]) < 0.01 * abs(solo_result.history[-1]["g_loss"])
+
+
+def test_a_diverging_member_stops_at_its_own_step_and_the_others_go_on(registry, data):
+    def break_seed_1(seed, nets):
+        if seed == 1:
+            with torch.no_grad():
+                nets.generator[0].weight.fill_(float("nan"))
+
+    solo, members, results = _solo_and_population(registry, data, prepare=break_seed_1)
+    assert [result.status for result in results] == ["ok", "diverged", "ok"]
+    assert results[1].diverged_step == 10 and results[1].steps == 10 and len(results[1].history) == 1
+    assert solo[1][1].status == "diverged" and solo[1][1].diverged_step == 10
+    _assert_close_to_solo([solo[0], solo[2]], [members[0], members[2]], [results[0], results[2]])
+    frozen, solo_frozen = members[1].nets.discriminator[1].weight, solo[1][0].discriminator[1].weight
+    assert torch.allclose(frozen, solo_frozen, atol=10 * 2e-4, equal_nan=True)
+
+
+def test_a_member_checkpoint_resumes_as_a_solo_run(registry, data):
+    saved = {}
+
+    def keep(seed):
+        def on_checkpoint(state):
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            saved[(seed, state["step"])] = buffer.getvalue()
+
+        return on_checkpoint
+
+    members = []
+    for seed in (0, 1):
+        config = _config(registry, seed)
+        nets, loss, schedule = build(registry, config, CPU)
+        members.append(Member(nets, schedule, seed, Callbacks(on_checkpoint=keep(seed))))
+    train_population(members, loss, data, _settings(config, checkpoint_every=10))
+    state = torch.load(io.BytesIO(saved[(1, 10)]), weights_only=False)
+    nets, loss, schedule = build(registry, _config(registry, 1), CPU)
+    resumed = train(nets, loss, schedule, data, _settings(_config(registry, 1)), resume=state)
+    assert resumed.steps == STEPS and len(resumed.history) == 2
+    for name, param in nets.generator.named_parameters():
+        assert (param - dict(members[1].nets.generator.named_parameters())[name]).abs().max() <= STEPS * 2e-4
+
+
+class _Counting(torch.nn.Module):
+    """Keeps Python-side state: each forward pass increments a plain int."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer, self.calls = torch.nn.Linear(4, 4), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.layer(x)
+
+
+def test_probe_names_what_cannot_be_batched():
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    inputs = torch.randn(2, 3, 4)
+    assert unbatchable_reason([torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)], inputs, "generator") is None
+    assert "Python attribute 'calls'" in unbatchable_reason([_Counting(), _Counting()], inputs, "generator")
+    # torch's own spectral norm updates its buffers with out=, which vmap cannot batch
+    reason = unbatchable_reason([torch.nn.Sequential(spectral_norm(torch.nn.Linear(4, 2))) for _ in range(2)], inputs, "discriminator")
+    assert "cannot run under torch.func.vmap" in reason
+
+
+COUNTING_PLUGIN = """
+    from torch import nn
+    from gbench import hookimpl
+    from gbench.registry import Architecture, Nets
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net, self.calls = nn.Sequential(nn.Linear(8, 784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28))), 0
+
+        def forward(self, z):
+            self.calls += 1
+            return self.net(z)
+
+    def build(params, image_shape):
+        return Nets(Counting(), nn.Sequential(nn.Flatten(), nn.Linear(784, 1)), latent_dim=8)
+
+    @hookimpl
+    def gbench_register_architectures(register):
+        register(Architecture("counting", build))
+"""
+
+
+def _rows(out):
+    with open(out / "results.csv") as file:
+        return list(csv.DictReader(file))
+
+
+def test_cli_trains_seeds_as_one_population(tmp_path):
+    config = tmp_path / "mlp.toml"
+    config.write_text('architecture = "mlp"\n')
+    out = tmp_path / "runs"
+    args = ("--seeds", "0-2", "--steps", "30", "--train-limit", "600", "--eval-samples", "0", "--set", "hidden_dim=32", "--out", str(out))
+    result = run_cli("run", "plugins.mlp", "--config", str(config), *args)
+    assert result.returncode == 0, result.stderr
+    folders = sorted(path for path in out.iterdir() if path.is_dir())
+    assert len(folders) == 3
+    for folder in folders:
+        assert all((folder / name).is_file() for name in ("metrics.csv", "samples.png", "generator.pt", "summary.json", "config.json"))
+        state = torch.load(folder / "generator.pt", weights_only=True)
+        assert all(tensor.dim() <= 2 for tensor in state.values())  # a plain solo state_dict, no member dimension
+    rows = _rows(out)
+    assert sorted(row["seed"] for row in rows) == ["0", "1", "2"] and {row["population"] for row in rows} == {"3"}
+    assert {row["status"] for row in rows} == {"ok"}
+
+
+def test_cli_falls_back_to_one_by_one_with_a_reason(tmp_path):
+    plugin = tmp_path / "counting.py"
+    plugin.write_text(textwrap.dedent(COUNTING_PLUGIN))
+    out = tmp_path / "runs"
+    result = run_cli("run", str(plugin), "--seeds", "0,1", "--steps", "5", "--train-limit", "300", "--eval-samples", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "not as a population" in line]
+    assert len(lines) == 1 and "'calls'" in lines[0], result.stdout
+    rows = _rows(out)
+    assert [row["population"] for row in rows] == ["1", "1"] and {row["status"] for row in rows} == {"ok"}

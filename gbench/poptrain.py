@@ -140,7 +140,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                     terms = d_loss(D.params, D.buffers, real, fake.detach())
                 D.zero_grad()
                 terms[0].sum().backward()  # members' weights are separate slices: the sum's gradient is each member's own
-                d_opt.step(mask)
+                d_opt.step(mask, all(active))
                 d_last = torch.where(mask[:, None], torch.stack(terms, dim=1).detach().float(), d_last)
                 images = [done + batch_size * a for done, a in zip(images, active)]
             fresh = [running[i] and d_counts[i] == 0 for i in range(count)]  # a schedule may skip D this step
@@ -154,7 +154,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 g_terms = g_loss(frozen_d, D.buffers, fake)
             G.zero_grad()
             g_terms[0].sum().backward()
-            g_opt.step(masks.of(running))
+            g_opt.step(masks.of(running), all(running))
             g_losses = g_terms[0].detach().float()
             last = [LastLosses(d_last[i, 0], g_losses[i]) for i in range(count)]
             window += torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1)
@@ -165,7 +165,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 objectives = objective(G.params, G.buffers, real)
             G.zero_grad()
             objectives.sum().backward()
-            g_opt.step(masks.of(running))
+            g_opt.step(masks.of(running), all(running))
             images = [done + batch_size * r for done, r in zip(images, running)]
             g_losses = objectives.detach().float()
             last = [LastLosses(None, g_losses[i]) for i in range(count)]

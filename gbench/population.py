@@ -121,9 +121,17 @@ class StackedAdam:
         self.exp_avg_sq = {name: torch.zeros_like(p) for name, p in params.items()}
         any_param = next(iter(params.values()))
         self.steps = torch.zeros(any_param.shape[0], device=any_param.device)
+        # While every member has stepped equally often (k-steps, ttur, no divergence), one fused
+        # torch kernel does the update: the step counts it keeps live on the device, no host sync.
+        self.in_step = True  # all members always active so far
+        self.fused_steps = [torch.zeros((), device=any_param.device) for _ in params]
 
     @torch.no_grad()
-    def step(self, active: torch.Tensor) -> None:
+    def step(self, active: torch.Tensor, all_active: bool = False) -> None:
+        """Update the members in ``active``; ``all_active`` (known on the host) allows the fused path."""
+        if all_active and self.in_step and self._fused():
+            return
+        self.in_step = False
         beta1, beta2 = self.betas
         self.steps += active
         step_size = self.lr / (1 - beta1**self.steps)  # inf where a member has not stepped yet: masked below
@@ -140,6 +148,23 @@ class StackedAdam:
             param.copy_(torch.where(mask, updated, param))
             self.exp_avg[name].copy_(torch.where(mask, exp_avg, self.exp_avg[name]))
             self.exp_avg_sq[name].copy_(torch.where(mask, exp_avg_sq, self.exp_avg_sq[name]))
+
+    def _fused(self) -> bool:
+        names = [name for name, p in self.params.items() if p.grad is not None]
+        if len(names) != len(self.params):
+            return False
+        torch._foreach_add_(self.fused_steps, 1)  # as torch.optim.Adam does: the kernel reads, not counts, the step
+        try:
+            torch._fused_adam_(
+                [self.params[n] for n in names], [self.params[n].grad for n in names], [self.exp_avg[n] for n in names],  # type: ignore[misc]
+                [self.exp_avg_sq[n] for n in names], [], self.fused_steps, amsgrad=False, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
+                weight_decay=0.0, eps=self.eps, maximize=False,
+            )  # fmt: skip
+        except (RuntimeError, TypeError):  # a device or dtype without the fused kernel
+            torch._foreach_add_(self.fused_steps, -1)
+            return False
+        self.steps += 1
+        return True
 
     def member_state(self, index: int, template: torch.optim.Optimizer) -> dict[str, Any]:
         """Member ``index``'s moments as the state_dict of ``template`` (a fresh solo Adam over the member's module)."""
@@ -164,6 +189,7 @@ class StackedAdam:
                     self.exp_avg[name][index].copy_(moments[position]["exp_avg"])
                     self.exp_avg_sq[name][index].copy_(moments[position]["exp_avg_sq"])
             self.steps[index] = float(moments[0]["step"]) if 0 in moments else 0.0
+        self.in_step = False  # resumed members may have stepped unequally (adaptive): the masked path from here
 
 
 # ---------------------------------------------------------------------------

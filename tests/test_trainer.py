@@ -20,7 +20,9 @@ def _train(registry, data, architecture="mlp", steps=30, seed=0, loss="non-satur
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
     config.params = resolve_params(registry, config, overrides)
     nets, loss_fn, schedule_fn = build(registry, config, CPU)
-    settings = TrainSettings(steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=10, checkpoint_every=10, seed=seed)
+    settings = TrainSettings(
+        steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=10, checkpoint_every=10, seed=seed
+    )
     return nets, train(nets, loss_fn, schedule_fn, data, settings, callbacks, resume=resume)
 
 

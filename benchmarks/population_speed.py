@@ -1,0 +1,143 @@
+"""Populations against solo runs: combined images per second, fp32 and bf16, in one process.
+
+Cells: S1's baseline MLP GAN (latent 64, hidden 256, batch 100) and one S2
+DCGAN cell (latent 16, hidden 16, batch 64), on MNIST. For each population
+size N (1, 3, 8, 32 by default) it times N solo runs one after another with
+gbench's trainer, and one population of N members with gbench's population
+loop; the two are interleaved over rounds (the machine is shared and noisy)
+and each takes its best round. The ratio is the population's combined
+images/s over the solo runs' combined images/s.
+
+    GBENCH_DATA=../shared/data python benchmarks/population_speed.py [--steps 40] [--rounds 2] [--sizes 1,3,8,32] [--quick]
+
+Last line: population_speedup_8=X.XX population_speedup_8_bf16=Y.YY dcgan_population_speedup_8=Z.ZZ
+(the bf16 ratio is the bf16 population against fp32 solo runs: what --precision bf16 buys on top).
+DCGAN is timed in fp32 only: its BatchNorm does not run batched under bf16 autocast (vmap's batch_norm
+rule meets float32 running statistics), so such a population falls back to solo runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+
+from gbench.config import RunConfig, resolve_params
+from gbench.plugins import load_plugins
+from gbench.poptrain import Member, train_population
+from gbench.runner import DataCache, build, resolve_device
+from gbench.trainer import TrainSettings, train
+
+CELLS = {
+    "mlp": {"architecture": "mlp", "params": {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100}},
+    "dcgan": {"architecture": "dcgan", "params": {"latent_dim": 16, "hidden_dim": 16, "batch_size": 64}},
+}
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def configs(registry, cell: str, seeds: range) -> list[RunConfig]:
+    out = []
+    for seed in seeds:
+        config = RunConfig(architecture=CELLS[cell]["architecture"], seed=seed)
+        config.params = resolve_params(registry, config, CELLS[cell]["params"])
+        out.append(config)
+    return out
+
+
+def settings(config: RunConfig, steps: int, precision: str) -> TrainSettings:
+    return TrainSettings(
+        steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=steps, seed=config.seed, precision=precision
+    )
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_solo(registry, data, cell, size, steps, precision) -> float:
+    """Combined images/s of ``size`` solo runs, one after another (building excluded)."""
+    seconds, images = 0.0, 0
+    for config in configs(registry, cell, range(size)):
+        nets, loss, schedule = build(registry, config, data.device)
+        sync(data.device)
+        started = time.perf_counter()
+        result = train(nets, loss, schedule, data, settings(config, steps, precision))
+        sync(data.device)
+        seconds += time.perf_counter() - started
+        images += result.images
+    return images / seconds
+
+
+def time_population(registry, data, cell, size, steps, precision) -> float:
+    members, loss = [], None
+    for config in configs(registry, cell, range(size)):
+        nets, loss, schedule = build(registry, config, data.device)
+        members.append(Member(nets, schedule, config.seed))
+    sync(data.device)
+    started = time.perf_counter()
+    results = train_population(members, loss, data, settings(config, steps, precision))
+    sync(data.device)
+    return sum(result.images for result in results) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40, help="generator steps per timed run (after a warm-up)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; each figure is its best round")
+    parser.add_argument("--sizes", default="1,3,8,32", help="population sizes to time")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="sizes 1,8, 20 steps, one round: a smoke test of the script")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.steps, args.rounds = "1,8", 20, 1
+    sizes = [int(size) for size in args.sizes.split(",")]
+    device = resolve_device(args.device)
+    registry = load_plugins().registry
+    data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=10_000), device)
+    print(f"machine: {machine(device)}; torch {torch.__version__}; {args.steps} steps per run, best of {args.rounds} interleaved rounds", flush=True)
+
+    for cell in CELLS:  # warm-up: first calls pay for allocation and kernel selection
+        for precision in ("fp32", "bf16") if cell == "mlp" else ("fp32",):
+            time_solo(registry, data, cell, 1, 3, precision)
+            time_population(registry, data, cell, 2, 3, precision)
+
+    best: dict[tuple[str, str, str, int], float] = {}
+    jobs = [(cell, precision, size) for cell in CELLS for size in sizes for precision in ("fp32", "bf16") if cell == "mlp" or precision == "fp32"]
+    for round_number in range(args.rounds):
+        for cell, precision, size in jobs:
+            for kind, timer in (("solo", time_solo), ("population", time_population)):
+                rate = timer(registry, data, cell, size, args.steps, precision)
+                key = (cell, precision, kind, size)
+                best[key] = max(best.get(key, 0.0), rate)
+        print(f"round {round_number + 1}/{args.rounds} done", flush=True)
+
+    print(f"{'cell':6} {'precision':9} {'members':>7} {'solo img/s':>11} {'population img/s':>17} {'ratio':>6} {'vs fp32 solo':>12}")
+    for cell, precision, size in jobs:
+        solo, population = best[(cell, precision, "solo", size)], best[(cell, precision, "population", size)]
+        fp32_solo = best[(cell, "fp32", "solo", size)]
+        print(f"{cell:6} {precision:9} {size:7d} {solo:11.0f} {population:17.0f} {population / solo:6.2f} {population / fp32_solo:12.2f}")
+
+    def ratio(cell: str, precision: str) -> float:
+        return best.get((cell, precision, "population", 8), float("nan")) / best.get((cell, "fp32", "solo", 8), float("nan"))
+
+    print(
+        f"population_speedup_8={ratio('mlp', 'fp32'):.2f} population_speedup_8_bf16={ratio('mlp', 'bf16'):.2f} dcgan_population_speedup_8={ratio('dcgan', 'fp32'):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from typing import Any
 
 import torch
 
@@ -30,7 +31,7 @@ from gbench.poptrain import Member, train_population
 from gbench.runner import DataCache, build, resolve_device
 from gbench.trainer import TrainSettings, train
 
-CELLS = {
+CELLS: dict[str, dict[str, Any]] = {
     "mlp": {"architecture": "mlp", "params": {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100}},
     "dcgan": {"architecture": "dcgan", "params": {"latent_dim": 16, "hidden_dim": 16, "batch_size": 64}},
 }

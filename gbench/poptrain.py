@@ -108,9 +108,10 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
 
     def write_back(index: int) -> None:
         """Member ``index``'s weights into its own solo modules (for evaluation, samples, generator.pt)."""
-        members[index].nets.generator.load_state_dict(G.member_state(index))
-        if D is not None and members[index].nets.discriminator is not None:
-            members[index].nets.discriminator.load_state_dict(D.member_state(index))
+        nets = members[index].nets
+        nets.generator.load_state_dict(G.member_state(index))
+        if D is not None and nets.discriminator is not None:
+            nets.discriminator.load_state_dict(D.member_state(index))
 
     running = [True] * count  # False once diverged
     results: list[TrainResult | None] = [None] * count

@@ -58,7 +58,10 @@ class Adaptive:
 #: D's BCE loss at chance, -log(1/2) - log(1 - 1/2): above it D does worse than guessing.
 BCE_AT_CHANCE = round(2 * math.log(2), 4)
 
-LR_RANGE = {"low": 1e-12, "log": True, "search": (1e-5, 1e-2)}  # as the base lr in gbench.config
+
+def _lr(name: str, default: float, help: str) -> Hyperparameter:
+    """A learning rate with the base lr's range (as in gbench.config)."""
+    return Hyperparameter(name, default, low=1e-12, log=True, search=(1e-5, 1e-2), help=help)
 
 
 @hookimpl
@@ -66,7 +69,7 @@ def gbench_register_schedules(register):
     register(
         Schedule(
             "k-steps",
-            lambda params: KSteps(params["k"]),
+            lambda params: KSteps(int(params["k"])),
             (Hyperparameter("k", 1, low=1, high=10, help="discriminator steps per generator step"),),
             "k discriminator steps per generator step (S6)",
         )
@@ -74,10 +77,10 @@ def gbench_register_schedules(register):
     register(
         Schedule(
             "ttur",
-            lambda params: TTUR(params["d_lr"], params["g_lr"]),
+            lambda params: TTUR(float(params["d_lr"]), float(params["g_lr"])),
             (
-                Hyperparameter("d_lr", 4e-4, **LR_RANGE, help="discriminator's Adam learning rate (replaces lr)"),
-                Hyperparameter("g_lr", 1e-4, **LR_RANGE, help="generator's Adam learning rate (replaces lr)"),
+                _lr("d_lr", 4e-4, help="discriminator's Adam learning rate (replaces lr)"),
+                _lr("g_lr", 1e-4, help="generator's Adam learning rate (replaces lr)"),
             ),
             "two time-scale update rule: one D step per G step at separate learning rates d_lr, g_lr",
         )
@@ -85,7 +88,7 @@ def gbench_register_schedules(register):
     register(
         Schedule(
             "adaptive",
-            lambda params: Adaptive(params["threshold"], params["max_d_steps"]),
+            lambda params: Adaptive(float(params["threshold"]), int(params["max_d_steps"])),
             (
                 Hyperparameter(
                     "threshold",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import textwrap
 
 import pytest
@@ -24,7 +25,7 @@ from gbench.population import Stack, unbatchable_reason
 from gbench.runner import DataCache, build
 from gbench.trainer import Callbacks, RunRandom, TrainSettings, train
 
-CPU = torch.device("cpu")
+CPU = torch.device(os.environ.get("GBENCH_TEST_DEVICE", "cpu"))  # benchmarks/gpu_check.sh runs these on cuda
 STEPS = 20
 
 

@@ -23,3 +23,8 @@ def unknown(what: str, name: object, known: Iterable[object], fix: str = "") -> 
     known = sorted({str(k) for k in known})
     listed = ", ".join(known) or "none"
     return GbenchError(f"unknown {what} {str(name)!r}{suggestion(name, known)}; known: {listed}{fix}")
+
+
+def with_article(word: str) -> str:
+    """``"an int"``, ``"an architecture"``, ``"a loss"``: the indefinite article generated messages need."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

@@ -158,3 +158,36 @@ def test_every_command_has_working_help(capsys):
             main(argv)
         assert exited.value.code == 0, argv
         assert "usage: gbench" in capsys.readouterr().out
+
+
+def _main_error(capsys, *argv: str) -> tuple[int, str]:
+    """gbench.cli.main in this process (the command's own code path, without a fresh interpreter's start)."""
+    from gbench.cli import main
+
+    code = main(list(argv))
+    return code, capsys.readouterr().err.strip()
+
+
+BOOL_AS_INT = "latent_dim=True has type bool, expected an int in 2..1024"
+
+
+def test_true_is_no_int_in_set_config_file_and_suite_alike(tmp_path, capsys):
+    # --set, through the real command
+    assert_one_line_error(run_cli("run", "plugins.mlp", "--set", "latent_dim=True", "--out", str(tmp_path / "o")), BOOL_AS_INT)
+    # a --config file's [params] and its run options
+    config = tmp_path / "run.toml"
+    config.write_text("[params]\nlatent_dim = true\n")
+    code, err = _main_error(capsys, "run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 0 and BOOL_AS_INT in err, err
+    config.write_text("steps = true\n")
+    code, err = _main_error(capsys, "run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert code == 2 and f"config file {str(config)!r}: steps=True has type bool, expected an int in 1..inf" in err, err
+    # a suite file: the same message, after where it is
+    suite = tmp_path / "s.toml"
+    suite.write_text('[suite]\nname = "t"\n[base]\narchitecture = "mlp"\n[[variants]]\nname = "a"\nparams = { latent_dim = true }\n')
+    code, err = _main_error(capsys, "sweep", str(suite), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 0 and f"suite {str(suite)!r}: variant 'a': {BOOL_AS_INT}" in err, err
+    suite.write_text('[suite]\nname = "t"\n[base]\narchitecture = "mlp"\nsteps = true\n[[variants]]\nname = "a"\n')
+    code, err = _main_error(capsys, "sweep", str(suite), "--out", str(tmp_path / "o"))
+    assert code == 2 and "variant 'a': steps=True has type bool, expected an int in 1..inf" in err, err
+    assert not (tmp_path / "o").exists()

@@ -287,16 +287,16 @@ class _Evaluator:
         return result.as_row()
 
 
-def load_run(run_dir: str | os.PathLike, registry: Registry | None = None, device: str = "cpu") -> tuple[RunConfig, Nets]:
-    """A finished run's config and nets with the saved generator weights (eval mode)."""
+def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu") -> tuple[RunConfig, Nets]:
+    """A finished run's config and nets with the saved generator weights (eval mode).
+
+    ``registry`` is the caller's (``load_plugins().registry`` at a command's edge):
+    loading plugins here could pick a different set than the command did.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "generator.pt").is_file():
         raise GbenchError(f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out")
     config = RunConfig.from_dict(store.read_json(run_dir / "config.json"))
-    if registry is None:
-        from gbench.plugins import load_plugins
-
-        registry = load_plugins().registry
     nets, _, _ = build(registry, config, torch.device(device))
     nets.generator.load_state_dict(torch.load(run_dir / "generator.pt", map_location=device, weights_only=True))
     nets.generator.eval()

@@ -27,12 +27,14 @@ from typing import Any
 
 import pluggy
 
-from gbench import hookspecs
+from gbench import env, hookspecs
 from gbench.errors import GbenchError
+from gbench.names import closest
 from gbench.registry import Registry
 
 GROUP = "gbench"
-_HOOKS = {
+#: registration hook -> the kind of thing it registers
+HOOKS = {
     "gbench_register_architectures": "architecture",
     "gbench_register_losses": "loss",
     "gbench_register_schedules": "schedule",
@@ -74,22 +76,22 @@ def _unknown_hooks(module: Any) -> list[str]:
     """Hook-like names that match no hookspec: a misspelt hook must not pass silently."""
     unknown = []
     for attr in dir(module):
-        if attr.startswith("gbench_") and attr not in _HOOKS and callable(getattr(module, attr)):
+        if attr.startswith("gbench_") and attr not in HOOKS and callable(getattr(module, attr)):
             unknown.append(attr)
     return unknown
 
 
 def _hooks_of(module: Any) -> list[str]:
-    return [name for name in _HOOKS if callable(getattr(module, name, None))]
+    return [name for name in HOOKS if callable(getattr(module, name, None))]
 
 
 def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> bool:
     """Register one module, recording (not raising) why it is unusable."""
     unknown = _unknown_hooks(module)
     if unknown:
-        close = {name: __import__("difflib").get_close_matches(name, list(_HOOKS), n=1) for name in unknown}
-        hints = "; ".join(f"{n} (did you mean {c[0]}?)" if c else n for n, c in close.items())
-        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(_HOOKS)}"
+        close = {name: closest(name, HOOKS) for name in unknown}
+        hints = "; ".join(f"{n} (did you mean {c}?)" if c else n for n, c in close.items())
+        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(HOOKS)}"
         return False
     undecorated = [name for name in _hooks_of(module) if not hasattr(getattr(module, name), f"{GROUP}_impl")]
     if undecorated:  # pluggy would skip it silently
@@ -100,7 +102,7 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
     except (pluggy.PluginValidationError, ValueError) as error:
         # pluggy's message spans lines ("Plugin .. for hook ..", the definition, the reason): keep it to one.
         lines = str(error).splitlines()
-        hook = next((name for name in _HOOKS if f"'{name}'" in lines[0]), None) if lines else None
+        hook = next((name for name in HOOKS if f"'{name}'" in lines[0]), None) if lines else None
         if hook and len(lines) >= 3:
             info.error = f"hook {lines[1].removeprefix('hookimpl definition: ')} does not match its hookspec {signature_of(hook)}: {lines[-1]}"
         else:
@@ -150,8 +152,8 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
     """
     manager = _new_manager()
     infos: dict[str, PluginInfo] = {}
-    only = [n.strip() for n in os.environ.get("GBENCH_PLUGINS", "").split(",") if n.strip()]
-    no_autoload = os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() not in ("", "0", "false", "no")
+    only = env.names_list("GBENCH_PLUGINS")
+    no_autoload = env.flag("GBENCH_DISABLE_PLUGIN_AUTOLOAD")
 
     for ep in _entry_points():
         builtin = ep.dist is not None and ep.dist.name == "gbench"
@@ -178,7 +180,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
         infos[target] = info
 
     registry = Registry()
-    for hook_name, kind in _HOOKS.items():
+    for hook_name, kind in HOOKS.items():
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]
             if info.error:
@@ -222,7 +224,7 @@ def resolve_target(target: str) -> tuple[Plugins, str]:
         if not info.error and info.source.endswith(f"({target})"):
             return plugins, name
     if any(ep.name == target for ep in _entry_points()):  # installed, but an env switch left it out
-        if os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() not in ("", "0", "false", "no"):
+        if env.flag("GBENCH_DISABLE_PLUGIN_AUTOLOAD"):
             why = "GBENCH_DISABLE_PLUGIN_AUTOLOAD is set; unset it to load third-party plugins"
         else:
             why = f"GBENCH_PLUGINS={os.environ.get('GBENCH_PLUGINS', '')} does not name it; add {target} to it or unset it"

@@ -26,7 +26,8 @@ from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split
 from gbench.errors import GbenchError
 from gbench.registry import Architecture, Dataset, Loss, Registry, Schedule
-from gbench.runner import build
+from gbench.runner import build, check_image_range
+from gbench.torchtools import eval_mode
 from gbench.trainer import TrainResult, TrainSettings, train
 from gbench.validate import validate, who
 
@@ -151,13 +152,8 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
         raise GbenchError(f"{prefix}: training stopped after {result.steps} of {steps} steps")
     if not any(not torch.equal(old, new.detach()) for old, new in zip(before, nets.generator.parameters())):
         raise GbenchError(f"{prefix}: {steps} training steps left the generator's weights unchanged; its loss does not reach them")
-    nets.generator.eval()
-    with torch.no_grad():
-        images = nets.generator(torch.randn(4, nets.latent_dim))
-    if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-4:
-        raise GbenchError(
-            f"{prefix}: after training the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g}; keep them in [-1, 1] (end with nn.Tanh())"
-        )
+    with torch.no_grad(), eval_mode(nets.generator):
+        check_image_range(nets.generator(torch.randn(4, nets.latent_dim)), prefix, f"after {steps} training steps")
     return result
 
 

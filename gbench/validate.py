@@ -21,13 +21,13 @@ from torch import nn
 
 from gbench.config import TRAINING_HYPERPARAMETERS
 from gbench.errors import GbenchError
-from gbench.plugins import _HOOKS
+from gbench.plugins import HOOKS
 from gbench.registry import KINDS, LossTerms, Registry, Value
 from gbench.runner import check_nets
 from gbench.trainer import LastLosses
 
 #: kind -> the hook that registers it ("architecture" -> "gbench_register_architectures").
-HOOK_OF = {kind: hook for hook, kind in _HOOKS.items()}
+HOOK_OF = {kind: hook for hook, kind in HOOKS.items()}
 
 
 def who(registry: Registry, kind: str, name: str) -> str:

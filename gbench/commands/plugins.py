@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from importlib import metadata
 from typing import Any
 
 from rich.table import Table
 
-from gbench import __version__, display
+from gbench import __version__, display, env
 from gbench.hookspecs import HOOK_API_VERSION
 from gbench.plugins import GROUP, PluginInfo, Plugins, load_plugins
 from gbench.registry import KINDS, Hyperparameter
@@ -46,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
 def describe(plugins: Plugins) -> dict[str, Any]:
     """``{"gbench_version", "hook_api_version", "autoload", "only", "plugins": [...]}``, one entry per plugin."""
     entry_points = {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
-    only = [n.strip() for n in os.environ.get("GBENCH_PLUGINS", "").split(",") if n.strip()]
-    autoload = os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() in ("", "0", "false", "no")
+    only = env.names_list("GBENCH_PLUGINS")
+    autoload = not env.flag("GBENCH_DISABLE_PLUGIN_AUTOLOAD")
     return {
         "gbench_version": __version__,
         "hook_api_version": HOOK_API_VERSION,

@@ -51,6 +51,7 @@ class PluginInfo:
     version: str = ""
     hooks: list[str] = field(default_factory=list)
     error: str | None = None  # why it is broken, when it is
+    distribution: str = ""  # the installed distribution it came from ("" for module and file targets)
 
 
 @dataclass
@@ -143,6 +144,17 @@ def import_target(target: str) -> tuple[ModuleType, str]:
     return module, f"module {target}"
 
 
+def _same_code(module: ModuleType, other: object) -> bool:
+    """Whether two plugin modules are one file, or two files of identical source."""
+    mine, theirs = getattr(module, "__file__", None), getattr(other, "__file__", None)
+    if not mine or not theirs or other is module:
+        return False
+    try:
+        return Path(mine).resolve() == Path(theirs).resolve() or Path(mine).read_bytes() == Path(theirs).read_bytes()
+    except OSError:
+        return False
+
+
 def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
     """Load the entry-point plugins (and ``extra`` module/file targets) into a fresh registry.
 
@@ -160,7 +172,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
         if not builtin and (no_autoload or (only and ep.name not in only)):
             continue
         dist = f"distribution {ep.dist.name} {ep.dist.version}" if ep.dist else "entry point"
-        info = PluginInfo(name=ep.name, source=f"{dist} ({ep.value})", version=ep.dist.version if ep.dist else "")
+        info = PluginInfo(name=ep.name, source=f"{dist} ({ep.value})", version=ep.dist.version if ep.dist else "", distribution=ep.dist.name if ep.dist else "")
         infos[ep.name] = info
         try:
             module = ep.load()
@@ -174,6 +186,11 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
         existing = manager.get_name(module) if manager.is_registered(module) else None
         if existing:  # already loaded through its entry point
             continue
+        for name in [n for n in infos if _same_code(module, manager.get_plugin(n))]:
+            # An installed plugin given again as its own file (or a copy of it): the file wins,
+            # silently; keeping both would register every name twice.
+            manager.unregister(name=name)
+            del infos[name]
         info = PluginInfo(name=target, source=source, version=getattr(module, "__version__", ""))
         if not _register(manager, module, info):
             raise GbenchError(f"plugin {target!r}: {info.error}")
@@ -187,6 +204,13 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
                 continue
 
             def register(spec: Any, _kind: str = kind, _owner: str = impl.plugin_name) -> None:
+                clash = registry.owners.get((_kind, getattr(spec, "name", None)))
+                installed = infos[clash].distribution if clash in infos else ""
+                if clash is not None and _owner in extra and installed and installed != "gbench":
+                    raise GbenchError(
+                        f"{_kind} name {spec.name!r} is registered twice: by the installed plugin {clash!r} and by {_owner!r}, whose code differs; "
+                        f"rename one of them, or set GBENCH_DISABLE_PLUGIN_AUTOLOAD=1 to load no installed plugins, or pip uninstall {installed}"
+                    )
                 registry.register(_kind, spec, _owner)
 
             try:

@@ -78,6 +78,10 @@ def run_configs(configs: list[RunConfig], registry: Registry, out: Path, hooks: 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if settings.devices:
+        raise GbenchError(
+            "--devices is for parallel workers (gbench tune --n-jobs N); gbench run trains one run at a time: give one device, e.g. --device cuda:1"
+        )
     plugins, owner = resolve_target(args.target)
     warn_broken(plugins)
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))

@@ -236,7 +236,7 @@ def hyperparameters_for(registry: Registry, architecture: str, loss: str, schedu
     """All knobs a run of this combination accepts, by name."""
     merged: dict[str, Hyperparameter] = {}
     owners: dict[str, str] = {}
-    sources = [("training", TRAINING_HYPERPARAMETERS)]
+    sources: list[tuple[str, tuple[Hyperparameter, ...]]] = [("training", TRAINING_HYPERPARAMETERS)]
     sources.append((f"architecture {architecture!r}", registry.architecture(architecture).hyperparameters))
     sources.append((f"loss {loss!r}", registry.loss(loss).hyperparameters))
     sources.append((f"schedule {schedule!r}", registry.schedule(schedule).hyperparameters))

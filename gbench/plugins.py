@@ -125,6 +125,8 @@ def import_target(target: str) -> tuple[ModuleType, str]:
             raise GbenchError(f"plugin file {target!r} does not exist; give a path to a .py file with @hookimpl functions, or a module name")
         module_name = f"gbench_file_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
         spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise GbenchError(f"plugin file {target!r} cannot be imported as Python; give a path to a .py file with @hookimpl functions")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
@@ -204,7 +206,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
                 continue
 
             def register(spec: Any, _kind: str = kind, _owner: str = impl.plugin_name) -> None:
-                clash = registry.owners.get((_kind, getattr(spec, "name", None)))
+                clash = registry.owners.get((_kind, str(getattr(spec, "name", ""))))
                 installed = infos[clash].distribution if clash in infos else ""
                 if clash is not None and _owner in extra and installed and installed != "gbench":
                     raise GbenchError(
@@ -232,7 +234,7 @@ def plugin_name_for_target(plugins: Plugins, target: str) -> str:
         return target
     module = sys.modules.get(target)
     if module is not None and plugins.manager.is_registered(module):
-        return plugins.manager.get_name(module)
+        return plugins.manager.get_name(module) or target
     raise GbenchError(f"no plugin named {target!r}; installed: {', '.join(sorted(plugins.infos))}")
 
 

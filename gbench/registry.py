@@ -11,7 +11,7 @@ import fnmatch
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from gbench.errors import GbenchError
 from gbench.names import unknown, with_article
@@ -139,7 +139,7 @@ class Hyperparameter:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
                 raise GbenchError(f"{self.name}={value!r} is outside its range {self.describe_range()}")
-        return value
+        return cast(Value, value)
 
 
 # ---------------------------------------------------------------------------
@@ -247,7 +247,7 @@ class Registry:
             raise GbenchError(
                 f"plugin {owner!r} registered {with_article(type(spec).__name__)} as {with_article(kind)}; expected gbench.registry.{expected.__name__}"
             )
-        name = spec.name
+        name = getattr(spec, "name", None)
         if not isinstance(name, str) or not name or name != name.strip() or " " in name:
             raise GbenchError(f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; use a non-empty name without spaces")
         if name in self.tables[kind]:

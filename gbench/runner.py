@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -73,7 +73,7 @@ class DataCache:
 def build(registry: Registry, config: RunConfig, device: torch.device) -> tuple[Nets, Any, Any]:
     """Build the nets (checked against the dataset's shape), loss and schedule."""
     params = config.params
-    image_shape = tuple(registry.dataset(config.dataset).image_shape)
+    image_shape = cast(tuple[int, int, int], tuple(registry.dataset(config.dataset).image_shape))
     owner = registry.owners[("architecture", config.architecture)]
     torch.manual_seed(config.seed)
     try:

@@ -134,12 +134,13 @@ def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str
         return registry, thing
     if not isinstance(thing, _TYPES[kind]):
         raise GbenchError(f"check_{kind} takes {with_article(kind)} name or a gbench.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}")
+    spec: Any = thing  # one of the four spec types, each with a name
     copy = Registry(tables={k: dict(table) for k, table in registry.tables.items()}, owners=dict(registry.owners))
-    copy.tables[kind].pop(thing.name, None)
-    copy.owners.pop((kind, thing.name), None)
-    function = getattr(thing, "load" if kind == "dataset" else "build", None)
-    copy.register(kind, thing, owner=getattr(function, "__module__", None) or "<spec>")
-    return copy, thing.name
+    copy.tables[kind].pop(spec.name, None)
+    copy.owners.pop((kind, spec.name), None)
+    function = getattr(spec, "load" if kind == "dataset" else "build", None)
+    copy.register(kind, spec, owner=getattr(function, "__module__", None) or "<spec>")
+    return copy, spec.name
 
 
 def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch_size, subject) -> TrainResult:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -115,12 +115,12 @@ def check_architecture_spec(registry: Registry, name: str, image_shape: tuple[in
     """Build on the CPU; the generator maps noise to images, the discriminator gives one logit each."""
     prefix = who(registry, "architecture", name)
     try:
-        nets = registry.architecture(name).build(dict(params), tuple(image_shape))
+        nets = registry.architecture(name).build(dict(params), cast(tuple[int, int, int], tuple(image_shape)))
     except Exception as error:
         hint = float_default_hint(error, registry.architecture(name).hyperparameters)
         raise GbenchError(f"{prefix}: build failed: {type(error).__name__}: {error}{hint}") from None
     check_nets(nets, tuple(image_shape), prefix)
-    if nets.discriminator is None:  # not a GAN: the trainer minimises objective(real)
+    if nets.discriminator is None and nets.objective is not None:  # not a GAN (check_nets saw an objective): the trainer minimises it
         try:
             result = nets.objective(torch.rand(2, *image_shape) * 2 - 1)
         except Exception as error:

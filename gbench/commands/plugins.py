@@ -58,15 +58,15 @@ def describe(plugins: Plugins) -> dict[str, Any]:
 
 def _plugin(plugins: Plugins, info: PluginInfo, ep: metadata.EntryPoint | None) -> dict[str, Any]:
     module = plugins.manager.get_plugin(info.name)
-    from_entry_point = ep is not None and info.source.endswith(f"({ep.value})")
+    loaded_from = ep if ep is not None and info.source.endswith(f"({ep.value})") else None  # None: a module or file target
     entry: dict[str, Any] = {
         "name": info.name,
         "version": info.version or None,
         "status": "broken" if info.error else "ok",
         "error": info.error,
-        "builtin": bool(from_entry_point and ep.dist is not None and ep.dist.name == "gbench"),
-        "distribution": ep.dist.name if from_entry_point and ep.dist is not None else None,
-        "module": ep.value if from_entry_point else getattr(module, "__name__", None),
+        "builtin": bool(loaded_from and loaded_from.dist is not None and loaded_from.dist.name == "gbench"),
+        "distribution": loaded_from.dist.name if loaded_from and loaded_from.dist is not None else None,
+        "module": loaded_from.value if loaded_from else getattr(module, "__name__", None),
         "path": getattr(module, "__file__", None),
         "source": info.source,
         "hooks": list(info.hooks),

@@ -15,11 +15,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
-from gbench import store
+from gbench import store, torchtools
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
@@ -34,6 +34,8 @@ SAMPLE_GRID_SEED = 1234  # fixed noise for samples.png, independent of the run's
 
 
 def resolve_device(name: str) -> torch.device:
+    """Superseded by :func:`gbench.torchtools.resolve_device` (cuda:N, mps); kept only while
+    sweep.py, tune.py, commands/eval.py, commands/fid.py and benchmarks/train_speed.py import it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -71,7 +73,7 @@ class DataCache:
 def build(registry: Registry, config: RunConfig, device: torch.device) -> tuple[Nets, Any, Any]:
     """Build the nets (checked against the dataset's shape), loss and schedule."""
     params = config.params
-    image_shape = tuple(registry.dataset(config.dataset).image_shape)
+    image_shape = cast(tuple[int, int, int], tuple(registry.dataset(config.dataset).image_shape))
     owner = registry.owners[("architecture", config.architecture)]
     torch.manual_seed(config.seed)
     try:
@@ -94,19 +96,17 @@ def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
         raise GbenchError(f"{who}: build returned {type(nets).__name__}, expected gbench.registry.Nets")
     if nets.discriminator is None and nets.objective is None:
         raise GbenchError(f"{who}: Nets has neither a discriminator nor an objective; give one of them")
-    generator_mode = nets.generator.training
-    nets.generator.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torchtools.eval_mode(nets.generator, nets.discriminator):
             images = nets.generator(torch.randn(2, nets.latent_dim))
             if not isinstance(images, torch.Tensor) or tuple(images.shape) != (2, *image_shape):
                 shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
                 raise GbenchError(f"{who}: generator output has shape {shape} for 2 noise vectors; expected (2, {', '.join(map(str, image_shape))})")
+            # Far-out noise shows a missing final Tanh at once: an untrained linear-ReLU stack keeps
+            # N(0, 1) noise inside [-1, 1] (max ~0.5) but not noise ten times larger (max ~4).
+            check_image_range(nets.generator(10 * torch.randn(16, nets.latent_dim)), who, "for noise vectors of norm ~10x a typical one")
             if nets.discriminator is not None:
-                discriminator_mode = nets.discriminator.training
-                nets.discriminator.eval()
                 logits = nets.discriminator(images)
-                nets.discriminator.train(discriminator_mode)
                 if not isinstance(logits, torch.Tensor) or logits.numel() != 2 or logits.shape[0] != 2:
                     shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
                     raise GbenchError(f"{who}: discriminator output has shape {shape} for 2 images; expected one logit per image, (2,) or (2, 1)")
@@ -114,8 +114,14 @@ def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
         raise
     except Exception as error:
         raise GbenchError(f"{who}: running the nets on a test batch failed: {type(error).__name__}: {error}") from None
-    finally:
-        nets.generator.train(generator_mode)
+
+
+def check_image_range(images: torch.Tensor, who: str, when: str) -> None:
+    """Generated images must lie in [-1, 1], the range of the real ones (the evaluator assumes it)."""
+    if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-4:
+        raise GbenchError(
+            f"{who}: the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g} {when}; keep them in [-1, 1] (end with nn.Tanh())"
+        )
 
 
 def fixed_noise(latent_dim: int, count: int, device: torch.device) -> torch.Tensor:
@@ -180,7 +186,7 @@ def execute(
     run_dir = out / config.run_id
     if (run_dir / "summary.json").exists():
         return store.read_json(run_dir / "summary.json")
-    device = resolve_device(config.device)
+    device = torchtools.resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
 
@@ -287,16 +293,16 @@ class _Evaluator:
         return result.as_row()
 
 
-def load_run(run_dir: str | os.PathLike, registry: Registry | None = None, device: str = "cpu") -> tuple[RunConfig, Nets]:
-    """A finished run's config and nets with the saved generator weights (eval mode)."""
+def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu") -> tuple[RunConfig, Nets]:
+    """A finished run's config and nets with the saved generator weights (eval mode).
+
+    ``registry`` is the caller's (``load_plugins().registry`` at a command's edge):
+    loading plugins here could pick a different set than the command did.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "generator.pt").is_file():
         raise GbenchError(f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out")
     config = RunConfig.from_dict(store.read_json(run_dir / "config.json"))
-    if registry is None:
-        from gbench.plugins import load_plugins
-
-        registry = load_plugins().registry
     nets, _, _ = build(registry, config, torch.device(device))
     nets.generator.load_state_dict(torch.load(run_dir / "generator.pt", map_location=device, weights_only=True))
     nets.generator.eval()

@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 from gbench import display, store
-from gbench.commands._options import add_run_options, make_configs, settings_from_args
+from gbench.commands._options import add_run_options, settings_from_args
+from gbench.config import RunConfig, RunSettings, configs_for
 from gbench.errors import GbenchError
+from gbench.names import suggestion
 from gbench.plugins import Plugins, resolve_target
 from gbench.registry import Registry
 from gbench.runner import DataCache, RunHooks, execute
@@ -21,16 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_options(parser)
 
 
-def combos_for_target(registry: Registry, owner: str, settings: dict) -> list[tuple[str, str, str]]:
-    """What TARGET runs: its architectures; else the default MLP with its losses or schedules."""
-    loss, schedule = settings["loss"], settings["schedule"]
+def combos_for_target(registry: Registry, owner: str, settings: RunSettings) -> list[tuple[str, str, str]]:
+    """What TARGET runs: its architectures (or those of them ``--architecture`` names); else the default MLP with its losses or schedules."""
+    loss, schedule = settings.loss, settings.schedule
     architectures = registry.owned_by("architecture", owner)
-    if settings.get("architecture"):
-        if settings["architecture"] not in architectures:
+    for name in settings.architectures:
+        if name not in architectures:
             raise GbenchError(
-                f"config names architecture {settings['architecture']!r}, which plugin {owner!r} does not provide; it provides: {', '.join(architectures) or 'none'}"
+                f"architecture {name!r}: plugin {owner!r} provides no such architecture{suggestion(name, architectures)}; "
+                f"its architectures: {', '.join(architectures) or 'none'}"
             )
-        architectures = [settings["architecture"]]
+    if settings.architectures:
+        architectures = list(settings.architectures)
     if architectures:
         return [(name, loss, schedule) for name in architectures]
     if registry.owned_by("loss", owner):
@@ -45,7 +49,7 @@ def warn_broken(plugins: Plugins) -> None:
         display.console.print(f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}", highlight=False, soft_wrap=True)
 
 
-def preload(configs, registry: Registry, cache: DataCache) -> None:
+def preload(configs: list[RunConfig], registry: Registry, cache: DataCache) -> None:
     """Load every dataset split the runs need before any progress bar shows: missing data fails first."""
     for config in configs:
         cache.split(registry, config.dataset, "train", config.data_root, config.train_limit)
@@ -53,7 +57,7 @@ def preload(configs, registry: Registry, cache: DataCache) -> None:
             cache.split(registry, config.dataset, "test", config.data_root, None)
 
 
-def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None = None) -> list[dict]:
+def run_configs(configs: list[RunConfig], registry: Registry, out: Path, hooks: RunHooks | None = None) -> list[dict]:
     """Run configs one after the other under one progress bar per run."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     cache = DataCache()
@@ -74,10 +78,14 @@ def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None =
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if settings.devices:
+        raise GbenchError(
+            "--devices is for parallel workers (gbench tune --n-jobs N); gbench run trains one run at a time: give one device, e.g. --device cuda:1"
+        )
     plugins, owner = resolve_target(args.target)
     warn_broken(plugins)
-    configs = make_configs(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
-    out = store.ensure_writable(settings["out"])
+    configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
+    out = store.ensure_writable(settings.out)
     rows = run_configs(configs, plugins.registry, out)
     display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)

@@ -130,7 +130,7 @@ def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str 
     for history in histories:
         for row in history:
             value, step, x = row.get(key), row.get("step"), row.get(x_key)
-            if _number(value) and _number(step) and _number(x):
+            if is_finite_number(value) and is_finite_number(step) and is_finite_number(x):
                 by_step.setdefault(float(step), []).append((float(x), float(value)))
     steps = sorted(by_step)
     xs = np.array([np.mean([x for x, _ in by_step[s]]) for s in steps])
@@ -138,12 +138,13 @@ def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str 
     return xs, np.array([np.mean(v) for v in values]), np.array([min(v) for v in values]), np.array([max(v) for v in values])
 
 
-def _number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """Whether a history value is a finite int or float (not a bool, None, text or NaN)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def has_series(histories: Iterable[Sequence[dict[str, Any]]], key: str) -> bool:
-    return any(_number(row.get(key)) for history in histories for row in history)
+    return any(is_finite_number(row.get(key)) for history in histories for row in history)
 
 
 def _plot_series(ax, histories, key, color, label, style="-", x_key="step", band=True) -> bool:

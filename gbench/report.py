@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gbench import __version__, plots, store
+from gbench import __version__, plots, schema, store
 from gbench.errors import GbenchError
 from gbench.stats import StudyTable, extractor_of, setting_names, study_tables
 
@@ -163,9 +163,7 @@ def grid_axes(records: Sequence[Any], suite: Any = None) -> list[str]:
         return list(axes)
     if suite is not None or not records:
         return []
-    from gbench.stats import _is_setting_key
-
-    keys = [k for k in records[0].row if _is_setting_key(k)]
+    keys = [k for k in records[0].row if schema.is_setting_column(k)]
     varying = [k for k in keys if len({str(r.row.get(k)) for r in records}) > 1]
     if len(varying) != 2:
         return []
@@ -323,7 +321,7 @@ class _Figures:
             default.append("heatmap")
         if plots.has_series(histories, "d_real"):
             default.append("dynamics")
-        if any(sum(plots._number(row.get("fid")) for row in h) >= 2 for h in histories):
+        if any(sum(plots.is_finite_number(row.get("fid")) for row in h) >= 2 for h in histories):
             default.append("fid_over_steps")
         if self._sample_items():
             default.append("samples")

@@ -25,20 +25,11 @@ from typing import Any
 
 from scipy import stats as _scipy
 
+from gbench import schema
+
 ALPHA = 0.05
 CONFIDENCE = 0.95
 CORRECTION = "Holm-Bonferroni"
-
-#: Row keys that describe how a run was set up (besides its hyperparameters).
-SETUP_KEYS = ("architecture", "loss", "schedule", "dataset")
-#: Row keys that are measurements or bookkeeping, never part of a setting's identity.
-NOT_SETTINGS = {
-    "run_id", "status", "seed", "steps", "epochs", "variant", "suite", "created", "device", "score",
-    "d_loss", "g_loss", "d_real", "d_fake", "diverged_step", "collapsed_step",
-    "train_seconds", "eval_seconds", "images_per_second", "class_counts",
-}  # fmt: skip
-_MEASUREMENT_PREFIXES = ("fid", "kid", "precision", "recall", "class", "inception", "eval", "train_")
-
 
 # ---------------------------------------------------------------------------
 # Numbers
@@ -122,10 +113,6 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
 # ---------------------------------------------------------------------------
 
 
-def _is_setting_key(key: str) -> bool:
-    return key not in NOT_SETTINGS and not key.startswith(_MEASUREMENT_PREFIXES)
-
-
 def setting_names(records: Sequence[Any]) -> list[str]:
     """A name per record: its variant, or for plain runs the settings that tell it apart.
 
@@ -138,7 +125,7 @@ def setting_names(records: Sequence[Any]) -> list[str]:
     keys: list[str] = []
     for record in records:
         for key in record.row:
-            if _is_setting_key(key) and key not in keys:
+            if schema.is_setting_column(key) and key not in keys:
                 keys.append(key)
     varying = [key for key in keys if len({_text(record.row.get(key)) for record in records}) > 1]
     names = []
@@ -195,21 +182,8 @@ class SettingStats:
         return ", ".join(f"{self.status[k]} {k}" for k in keys)
 
 
-MEAN_KEYS = (
-    "d_real",
-    "d_fake",
-    "d_loss",
-    "g_loss",
-    "kid_mean",
-    "precision",
-    "recall",
-    "classes_covered",
-    "class_kl",
-    "inception_score",
-    "train_seconds",
-    "eval_seconds",
-    "images_per_second",
-)
+#: Metrics averaged over a setting's runs (FID has its own summary).
+MEAN_KEYS = tuple(name for name in schema.numeric_metrics() if name != "fid")
 
 
 @dataclass
@@ -256,7 +230,7 @@ def _setting(name: str, records: list[Any], extractor: str | None) -> SettingSta
     fids = [float(r.row["fid"]) for r in records if extractor is not None and extractor_of(r) == extractor]
     scores = {r.row.get("score") for r in records if r.row.get("score")}
     first = records[0].row
-    params = {k: v for k, v in first.items() if _is_setting_key(k)}
+    params = {k: v for k, v in first.items() if schema.is_setting_column(k)}
     return SettingStats(
         name=name,
         runs=len(records),

@@ -23,12 +23,15 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gbench import store
 from gbench.errors import GbenchError
+
+if TYPE_CHECKING:
+    from gbench.registry import Registry
 
 DPI = 100
 
@@ -270,8 +273,12 @@ def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int 
     return images, alphas.tolist()
 
 
-def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, steps: int = 10, seed: int = 0, registry=None) -> Path:
+def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, registry: Registry, steps: int = 10, seed: int = 0) -> Path:
     """Load a finished run's generator and write its interpolation strip.
+
+    ``registry`` rebuilds the generator: the plugins the caller loaded (library
+    code never loads plugins itself, so that every part of one command sees
+    the same set).
 
     The PNG has two rows of ``steps`` images with 2 pixels of padding: the
     top row interpolates (alpha 0 to 1), the bottom one extrapolates (alpha
@@ -344,15 +351,11 @@ def parse_counts(value: Any) -> list[int] | None:
         return None
 
 
-def real_class_distribution(dataset: str, data_root: str | None = None, registry=None) -> list[float] | None:
+def real_class_distribution(dataset: str, registry: Registry, data_root: str | None = None) -> list[float] | None:
     """Class shares of the dataset's test split; None when the labels cannot be loaded."""
     from gbench.data import load_split
 
     try:
-        if registry is None:
-            from gbench.plugins import load_plugins
-
-            registry = load_plugins().registry
         _, labels = load_split(registry.dataset(dataset), "test", data_root, None)
     except GbenchError:
         return None

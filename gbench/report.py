@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench import __version__, store
+from gbench.comparisons import StudyTable, setting_names
 from gbench.errors import GbenchError
 from gbench.report_figures import FIGURES, ReportFigures, check_figures
 from gbench.report_grids import runs_grid, study_grid, suite_attr, tables_for
-from gbench.stats import StudyTable, setting_names
 
 if TYPE_CHECKING:
     from gbench.registry import Registry
@@ -163,6 +163,14 @@ def _write_summary(path: Path, tables: list[StudyTable]) -> None:
                 "fid_n": row.fid.n, "fid_mean": row.fid.mean, "fid_sd": row.fid.sd, "fid_ci_low": row.fid.ci_low, "fid_ci_high": row.fid.ci_high,
                 "reference": table.reference, "reference_kind": table.reference_kind, "fid_diff": row.diff, "welch_t": row.t, "p": row.p,
                 "p_adjusted": row.p_adjusted, "correction": table.correction if table.tests else None, "significant": row.significant if row.p_adjusted is not None else None,
+                "fid_diff_welch_low": _end(row.diff_welch, 0), "fid_diff_welch_high": _end(row.diff_welch, 1),
+                "fid_diff_bootstrap_low": _end(row.diff_bootstrap, 0), "fid_diff_bootstrap_high": _end(row.diff_bootstrap, 1),
+                "p_better": row.p_better, "p_better_low": _end(row.p_better_interval, 0), "p_better_high": _end(row.p_better_interval, 1),
+                "detectable_difference": row.detectable, "seeds_needed": row.seeds_needed, "relevant_difference": row.relevant, "verdict": row.verdict,
                 "note": row.note, **{f"mean_{k}": v for k, v in row.means.items()}, "status": row.status_text(),
             })  # fmt: skip
     store.write_csv(path, rows, columns=list(rows[0]) if rows else ["setting"])
+
+
+def _end(bounds: tuple[float, float] | None, index: int) -> float | None:
+    return bounds[index] if bounds is not None else None

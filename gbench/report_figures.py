@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench import plots
+from gbench.comparisons import StudyTable, extractor_of, setting_names
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.report_grids import grid_axes, suite_attr
-from gbench.stats import StudyTable, extractor_of, setting_names
 
 if TYPE_CHECKING:
     from gbench.registry import Registry

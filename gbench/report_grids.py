@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gbench import schema
-from gbench.stats import StudyTable, extractor_of, setting_names, study_tables
+from gbench.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
 
 # ---------------------------------------------------------------------------
 
 
-TEXT_HEADERS = ("status", "extractor", "run")
+TEXT_HEADERS = ("status", "extractor", "run", "verdict")
 
 
 @dataclass
@@ -147,22 +147,14 @@ def _score_note(table: StudyTable) -> str:
 def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     """A study table as a :class:`Grid`: one row per setting."""
     has = lambda key: any(row.means.get(key) is not None for row in table.settings)
-    extra = [
-        (key, header, spec)
-        for key, header, spec in (("kid_mean", "KID", ".4f"), ("classes_covered", "classes", ".1f"), ("class_kl", "class KL", ".3f"))
-        if has(key)
-    ]
-    tail = [
-        ("d_real", "D(x)", ".3f"),
-        ("d_fake", "D(G(z))", ".3f"),
-        ("d_loss", "d_loss", ".3f"),
-        ("g_loss", "g_loss", ".3f"),
-        *extra,
-        ("train_seconds", "train s", ".1f"),
-        ("images_per_second", "img/s", ",.0f"),
-    ]
+    # means over seeds: the schema's headers, with the digits a mean needs ("classes" averages to a fraction)
+    always = (("d_real", ".3f"), ("d_fake", ".3f"), ("d_loss", ".3f"), ("g_loss", ".3f"))
+    optional = (("kid_mean", ".4f"), ("classes_covered", ".1f"), ("class_kl", ".3f"))
+    timing = (("train_seconds", ".1f"), ("images_per_second", ",.0f"))
+    tail = [(key, schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
     if table.extractor is not None:
-        headers = ["setting", "n", "FID mean ± sd", "95% CI", "Δ FID", "p", "p adj.", "sig.", *[h for _, h, _ in tail], "status"]
+        comparison = ["Δ FID [Welch 95%]", "boot 95%", "P(better) [95%]", "p", "p adj.", "sig.", "MDD", "seeds", "verdict"]
+        headers = ["setting", "n", "FID mean ± sd", "95% CI", *comparison, *[h for _, h, _ in tail], "status"]
         title = f"FID on {table.extractor} features, over seeds (lower is better)"
     else:
         headers = ["setting", "runs", *[h for _, h, _ in tail], "status"]
@@ -177,9 +169,8 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
             n = str(fid.n) if fid.n == row.runs else f"{fid.n} of {row.runs}"
             spread = f"{fid.mean:.2f} ± {fid.sd:.2f}" if fid.sd is not None else format_value(fid.mean, ".2f")
             ci = f"[{fid.ci_low:.2f}, {fid.ci_high:.2f}]" if fid.ci_low is not None else "-"
-            diff = "ref" if row.reference else (f"{row.diff:+.2f}" if row.diff is not None else "-")
             p = format_p(row.p) if row.p is not None else (row.note if not row.reference else "-")
-            cells = [row.name, n, spread, ci, diff, p, format_p(row.p_adjusted), "*" if row.significant else "", *means, row.status_text()]
+            cells = [row.name, n, spread, ci, *_comparison_cells(row, p), *means, row.status_text()]
         else:
             cells = [row.name, str(row.runs), *means, row.status_text()]
         grid.rows.append(cells)
@@ -194,6 +185,32 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     ]
     grid.caption = " ".join(c for c in caption if c)
     return grid
+
+
+def _interval(bounds: tuple[float, float] | None, spec: str = ".2f") -> str:
+    return f"[{format_value(bounds[0], spec)}, {format_value(bounds[1], spec)}]" if bounds is not None else "-"
+
+
+def _comparison_cells(row: SettingStats, p: str) -> list[str]:
+    """Δ FID with Welch's interval, its bootstrap interval, P(better), p, p adj., sig., MDD, seeds, verdict."""
+    if row.reference:
+        return ["ref", "-", "-", "-", "-", "", "-", "-", "reference"]
+    diff = format_value(row.diff, "+.2f")
+    if row.diff_welch is not None:
+        diff += f" {_interval(row.diff_welch, '+.2f')}"
+    better = f"{format_value(row.p_better, '.2f')} {_interval(row.p_better_interval)}" if row.p_better is not None else "-"
+    seeds = str(row.seeds_needed) if row.seeds_needed is not None else ("-" if row.p is None or not row.diff else ">1000")
+    return [
+        diff,
+        _interval(row.diff_bootstrap, "+.2f"),
+        better,
+        p,
+        format_p(row.p_adjusted),
+        "*" if row.significant else "",
+        format_value(row.detectable, ".2f"),
+        seeds,
+        row.verdict,
+    ]
 
 
 def runs_grid(records: Sequence[Any]) -> Grid:

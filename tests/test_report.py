@@ -148,6 +148,28 @@ def test_terminal_tables_match_the_report(records):
     assert EXTRACTOR in text and "Holm-Bonferroni" in text and "53.00 ± 1.41" in text
 
 
+def test_every_comparison_shows_intervals_probability_of_improvement_and_power(records, tmp_path):
+    from rich.console import Console
+
+    records = hand_fid(records)
+    folder = write_report(records, tmp_path / "r", grid_suite()).parent
+    md = (folder / "report.md").read_text()
+    for header in ("Δ FID [Welch 95%]", "boot 95%", "P(better) [95%]", "p adj.", "MDD", "seeds", "verdict"):
+        assert f" {header} |" in md
+    assert "Mann-Whitney U" in md and "80% power" in md
+    summary = {row["setting"]: row for row in store.read_csv(folder / "summary.csv")}
+    # against the best (latent 16, hidden 32: FIDs 52, 54): latent 8 hidden 16 has FIDs 76, 78, every seed worse
+    worst = summary["hidden_dim=16,latent_dim=8"]
+    assert float(worst["fid_diff"]) == pytest.approx(24.0) and float(worst["p_better"]) == 0.0
+    assert float(worst["fid_diff_welch_low"]) < 24.0 < float(worst["fid_diff_welch_high"])
+    assert worst["verdict"] in ("higher FID", "too few seeds") and int(worst["seeds_needed"]) >= 2
+    console = Console(record=True, width=300)
+    for table in report_tables(records, grid_suite()):
+        console.print(table)
+    text = console.export_text()
+    assert "P(better)" in text and "MDD" in text
+
+
 def test_bad_figure_names_and_empty_input_are_one_line_errors(records, tmp_path):
     with pytest.raises(GbenchError, match=r"unknown figure 'heatmapp' \(did you mean 'heatmap'\?\); valid figures: heatmap, dynamics"):
         write_report(records, tmp_path / "x", grid_suite(figures=["heatmapp"]))

@@ -8,9 +8,9 @@ from conftest import run_cli
 from rich.console import Console
 
 from gbench import schema, store
+from gbench.comparisons import setting_names
 from gbench.display import results_table, table_columns
 from gbench.records import RunRecord
-from gbench.stats import setting_names
 
 # A third-party plugin's hyperparameters, unknown to gbench's core.
 PLUGIN = textwrap.dedent(

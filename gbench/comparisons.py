@@ -271,7 +271,7 @@ def _compare(table: StudyTable, baseline: str | None, relevant: float | None = N
         candidates = [row for row in rows if row.fid.n >= 2] or [row for row in rows if row.fid.n >= 1]
         if not candidates:
             return table
-        reference, kind = min(candidates, key=lambda row: row.fid.mean), "best"
+        reference, kind = min(candidates, key=lambda row: math.inf if row.fid.mean is None else row.fid.mean), "best"
     reference.reference = True
     table.reference, table.reference_kind = reference.name, kind
     if relevant is not None:
@@ -282,7 +282,7 @@ def _compare(table: StudyTable, baseline: str | None, relevant: float | None = N
     pvalues: list[float | None] = []
     for row in rows:
         p = None
-        if row.fid.mean is not None:
+        if row.fid.mean is not None and reference.fid.mean is not None:
             row.diff = row.fid.mean - reference.fid.mean
         if row is reference:
             row.note = "reference"

@@ -21,9 +21,9 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -141,7 +141,7 @@ def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str 
     return xs, np.array([np.mean(v) for v in values]), np.array([min(v) for v in values]), np.array([max(v) for v in values])
 
 
-def is_finite_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> TypeGuard[int | float]:
     """Whether a history value is a finite int or float (not a bool, None, text or NaN)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -160,7 +160,7 @@ def _plot_series(ax, histories, key, color, label, style="-", x_key="step", band
     return True
 
 
-def dynamics(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, probabilities: bool = True, title: str = "") -> Path:
+def dynamics(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, probabilities: bool = True, title: str = "") -> Path:
     """D(x), D(G(z)) and both losses over training, per setting (mean over seeds, band = min..max).
 
     :param groups: setting name -> the metrics.csv rows of each of its runs.
@@ -193,7 +193,7 @@ def dynamics(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | 
     return save(fig, path)
 
 
-def fid_curves(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = "") -> Path:
+def fid_curves(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = "") -> Path:
     """FID over generator steps and over training seconds, per setting (quality against cost)."""
     fig = _figure(11 if len(groups) <= 8 else 13, 4.2)
     by_step, by_time = fig.subplots(1, 2)
@@ -309,11 +309,8 @@ def class_histograms(
     if not items:
         raise GbenchError("no run has class_counts; class histograms need evaluated runs")
     classes = max(len(counts) for _, counts in items)
-    if real is None:
-        real, real_label = [1 / classes] * classes, "uniform"
-    else:
-        real_label = "real test split"
-    real = np.asarray(real, dtype=float)
+    real_label = "uniform" if real is None else "real test split"
+    expected = np.full(classes, 1 / classes) if real is None else np.asarray(real, dtype=float)
     names = list(class_names or [str(i) for i in range(classes)])[:classes]
     columns = min(len(items), 4)
     rows = math.ceil(len(items) / columns)
@@ -322,11 +319,11 @@ def class_histograms(
     for ax in axes[len(items) :]:
         ax.axis("off")
     positions = np.arange(classes)
-    for ax, (name, counts) in zip(axes, items):
-        counts = np.asarray(counts, dtype=float)
+    for ax, (name, given) in zip(axes, items):
+        counts = np.asarray(given, dtype=float)
         share = counts / counts.sum() if counts.sum() > 0 else counts
         ax.bar(positions[: len(share)], share, color="tab:blue", alpha=0.8, label="generated")
-        ax.scatter(positions[: len(real)], real, marker="_", s=200, color="black", linewidths=2, label=real_label, zorder=3)
+        ax.scatter(positions[: len(expected)], expected, marker="_", s=200, color="black", linewidths=2, label=real_label, zorder=3)
         covered = int((counts > 0).sum())
         ax.set_title(f"{name}\n{covered}/{classes} classes, {int(counts.sum())} samples", fontsize=8)
         ax.set_xticks(positions, names, fontsize=7, rotation=45 if max(len(n) for n in names) > 2 else 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,12 +125,12 @@ class ReportFigures:
             raise GbenchError("no run has an FID; evaluate the runs (eval_samples > 0)")
         for table in fid_tables:
             cells = grid_cells(table, self.records, x_name, y_name)
-            suffix = "" if len(fid_tables) == 1 else f"-{slug(table.extractor)}"
+            suffix = "" if len(fid_tables) == 1 else f"-{slug(str(table.extractor))}"
             self._add(
                 f"heatmap{suffix}.png",
                 f"Mean FID over the {y_name} x {x_name} grid ({table.extractor})",
                 f"Each cell: mean FID over seeds (± sd, n seeds) on {table.extractor} features; lighter (yellow) is better. Whether two cells really differ: see the p-values in the table.",
-                lambda path, cells=cells, table=table: plots.fid_heatmap(cells, x_name, y_name, path, title=f"mean FID over seeds ({table.extractor})"),
+                partial(plots.fid_heatmap, cells, x_name, y_name, title=f"mean FID over seeds ({table.extractor})"),
             )
 
     def _dynamics(self) -> None:
@@ -152,19 +153,19 @@ class ReportFigures:
         fid_tables = [t for t in self.tables if t.extractor is not None]
         drawn = False
         for table in fid_tables:
-            groups = {}
+            groups: dict[str, list[list[dict[str, Any]]]] = {}
             for row in table.settings:
                 histories = [r.history for r in self.groups[row.name] if extractor_of(r) == table.extractor]
                 if plots.has_series(histories, "fid"):
                     groups[row.name] = histories
             if not groups:
                 continue
-            suffix = "" if len(fid_tables) == 1 else f"-{slug(table.extractor)}"
+            suffix = "" if len(fid_tables) == 1 else f"-{slug(str(table.extractor))}"
             self._add(
                 f"fid_over_steps{suffix}.png",
                 f"FID over training steps and seconds ({table.extractor})",
                 f"FID on {table.extractor} features at each evaluation during training, mean over seeds (band: min to max). Right: against training wall-clock seconds, so quality can be weighed against cost.",
-                lambda path, groups=groups, table=table: plots.fid_curves(groups, path, table.extractor),
+                partial(plots.fid_curves, groups, extractor=str(table.extractor)),
             )
             drawn = True
         if not drawn:
@@ -194,7 +195,7 @@ class ReportFigures:
         by_dataset: dict[str, list[tuple[str, list[int]]]] = {}
         for name, records in self.groups.items():
             total: list[int] | None = None
-            dataset = None
+            dataset = "mnist"
             for record in records:
                 counts = plots.parse_counts(record.row.get("class_counts"))
                 if counts:
@@ -219,7 +220,7 @@ class ReportFigures:
                 f"class_histograms{suffix}.png",
                 f"Predicted classes of generated samples ({dataset})",
                 f"Share of generated samples the classifier assigns to each class, summed over seeds, against {real_text} (black ticks). Missing bars are modes the generator dropped.",
-                lambda path, items=items, real=real, class_names=class_names: plots.class_histograms(items, path, real=real, class_names=class_names),
+                partial(plots.class_histograms, items, real=real, class_names=class_names),
             )
 
     def _interpolation(self) -> None:
@@ -239,7 +240,7 @@ class ReportFigures:
                     f"interpolation-{slug(name)}.png",
                     f"Latent interpolation: {name} (seed {run.seed})",
                     "Top row: generated images along the straight line from z0 to z1 (alpha 0 to 1, 10 steps). Bottom row: the same line extended, alpha from -1 to 2 (alpha 0 and 1 are z0 and z1). Smooth change without foreign digits suggests a well-behaved latent space.",
-                    lambda path, run=run: plots.write_interpolation(run.run_dir, path, registry, steps=10, seed=0),
+                    partial(plots.write_interpolation, run.run_dir, registry=registry, steps=10, seed=0),
                 )
                 done += 1
             except GbenchError as error:
@@ -250,7 +251,7 @@ class ReportFigures:
 
 def grid_cells(table: StudyTable, records: Sequence[Any], x_name: str, y_name: str) -> dict[tuple[Any, Any], tuple[float, float | None, int]]:
     """(x value, y value) -> (mean FID, sd, n) of each setting in the table that has an FID."""
-    first = {}
+    first: dict[str, dict[str, Any]] = {}
     for name, record in zip(setting_names(records), records):
         first.setdefault(name, record.row)
     cells = {}

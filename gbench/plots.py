@@ -2,7 +2,7 @@
 
 Every function takes plain data (names, histories, counts) and a path, draws
 with matplotlib's object API (no pyplot state, no display needed) and
-returns the path it wrote. :mod:`gbench.report` decides which to draw.
+returns the path it wrote. :mod:`gbench.report_figures` decides which to draw.
 
 - :func:`fid_heatmap`: mean FID over seeds of a two-axis grid, annotated.
 - :func:`dynamics`: D(x) and D(G(z)) over training with the 0.5 equilibrium

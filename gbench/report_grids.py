@@ -216,12 +216,14 @@ def _comparison_cells(row: SettingStats, p: str) -> list[str]:
 def runs_grid(records: Sequence[Any]) -> Grid:
     """Every run, one row each (the report's appendix)."""
     names = setting_names(records)
-    grid = Grid(title="All runs", headers=["setting", "seed", "status", "FID", "extractor", "D(x)", "D(G(z))", "d_loss", "g_loss", "train s", "run"], left=1)
+    measured = ("fid", "d_real", "d_fake", "d_loss", "g_loss", "train_seconds")  # headers and digits from gbench.schema
+    headers = ["setting", "seed", "status", *[schema.column(k).header for k in measured], "extractor", "run"]
+    grid = Grid(title="All runs", headers=headers, left=1)
     for name, record in sorted(zip(names, records), key=lambda pair: (pair[0], pair[1].seed)):
         row = record.row
-        cells = [name, str(record.seed), str(row.get("status") or "-"), format_value(finite_or_none(row.get("fid")), ".2f"), str(extractor_of(record) or "-")]
-        cells += [format_value(finite_or_none(row.get(k)), ".3f") for k in ("d_real", "d_fake", "d_loss", "g_loss")]
-        cells += [format_value(finite_or_none(row.get("train_seconds")), ".1f"), str(row.get("run_id") or "-")]
+        cells = [name, str(record.seed), str(row.get("status") or "-")]
+        cells += [format_value(finite_or_none(row.get(k)), schema.column(k).spec) for k in measured]
+        cells += [str(extractor_of(record) or "-"), str(row.get("run_id") or "-")]
         grid.rows.append(cells)
         grid.styles.append(str(row.get("status")) if row.get("status") in ("diverged", "collapsed") else None)
     return grid

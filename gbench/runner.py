@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import torch
 
-from gbench import store, torchtools
+from gbench import schema, store, torchtools
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
@@ -247,20 +247,17 @@ def execute(
     store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *metric_columns])
     last = result.history[-1] if result.history else {}
     status = result.status if result.status != "ok" else ("collapsed" if collapsed_step is not None else "ok")
-    row: dict[str, Any] = {
-        "run_id": config.run_id, "status": status, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
-        "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed, "steps": result.steps,
-        "epochs": round(result.images / (len(data) // batch_size * batch_size), 4),
-        **config.params,
-        "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
-        "score": score_kind, "train_seconds": round(result.seconds, 3),
-        "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
-        "device": str(device), "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
-        "created": _dt.datetime.now().isoformat(timespec="seconds"),
-        **{k: v for k, v in final_metrics.items() if k != "seconds"},
-        **(extra_columns or {}),
-    }  # fmt: skip
-    row = store._clean(row)
+    row = schema.results_row(
+        identity={"run_id": config.run_id, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
+                  "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed},
+        params=config.params,
+        metrics={"d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
+                 "train_seconds": round(result.seconds, 3), "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
+                 **{k: v for k, v in final_metrics.items() if k != "seconds"}},
+        bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(data) // batch_size * batch_size), 4),
+                     "score": score_kind, "device": str(device), "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
+                     "created": _dt.datetime.now().isoformat(timespec="seconds"), **(extra_columns or {})},
+    )  # fmt: skip
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(out, row)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)

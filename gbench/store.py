@@ -19,13 +19,13 @@ import csv
 import fcntl
 import io
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gbench import schema
 from gbench.errors import GbenchError
 
 if TYPE_CHECKING:
@@ -33,13 +33,6 @@ if TYPE_CHECKING:
 
 RESULTS = "results.csv"
 LOCK = ".results.lock"
-
-#: Leading columns of results.csv, in order; any others follow alphabetically.
-LEADING_COLUMNS = (
-    "run_id", "status", "architecture", "loss", "schedule", "dataset", "seed", "steps", "epochs", "batch_size", "lr",
-    "d_loss", "g_loss", "d_real", "d_fake", "score", "fid", "fid_extractor", "kid_mean", "precision", "recall",
-    "classes_covered", "train_seconds", "eval_seconds", "images_per_second", "device", "diverged_step", "collapsed_step",
-)  # fmt: skip
 
 
 def ensure_writable(out: str | os.PathLike) -> Path:
@@ -83,19 +76,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or inf: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+# The old private name, still used by gbench/tune.py and gbench/commands/eval.py (other branches);
+# new code calls schema.json_safe or builds rows with schema.results_row.
+_clean = schema.json_safe
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(schema.json_safe(data), indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -103,19 +90,13 @@ def read_json(path: Path) -> Any:
 
 
 def csv_text(rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -> str:
-    columns = list(columns) if columns is not None else ordered_columns(rows)
+    columns = list(columns) if columns is not None else schema.csv_columns(rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buffer.getvalue()
-
-
-def ordered_columns(rows: list[dict[str, Any]]) -> list[str]:
-    seen = {key for row in rows for key in row}
-    leading = [c for c in LEADING_COLUMNS if c in seen]
-    return leading + sorted(seen - set(leading))
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -> None:

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if output.suffix.lower() != ".png":
         raise GbenchError(f"-o {str(output)!r} must be a .png file, e.g. -o interpolation.png")
     try:
-        path = write_interpolation(args.run_dir, output, steps=args.steps, seed=args.seed, registry=load_plugins().registry)
+        path = write_interpolation(args.run_dir, output, load_plugins().registry, steps=args.steps, seed=args.seed)
     except OSError as error:
         raise GbenchError(f"cannot write {str(output)!r} ({error.strerror or error}); give a writable path with -o") from None
     display.console.print(f"wrote {path}: top row alpha 0 to 1, bottom row alpha -1 to 2, {args.steps} images each", highlight=False)

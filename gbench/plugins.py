@@ -38,6 +38,8 @@ _HOOKS = {
     "gbench_register_schedules": "schedule",
     "gbench_register_datasets": "dataset",
 }
+#: Every hook a plugin may implement: the registration hooks above and the lifecycle hooks (gbench.observers).
+_ALL_HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("gbench_"))
 
 
 @dataclass
@@ -74,22 +76,22 @@ def _unknown_hooks(module: Any) -> list[str]:
     """Hook-like names that match no hookspec: a misspelt hook must not pass silently."""
     unknown = []
     for attr in dir(module):
-        if attr.startswith("gbench_") and attr not in _HOOKS and callable(getattr(module, attr)):
+        if attr.startswith("gbench_") and attr not in _ALL_HOOKS and callable(getattr(module, attr)):
             unknown.append(attr)
     return unknown
 
 
 def _hooks_of(module: Any) -> list[str]:
-    return [name for name in _HOOKS if callable(getattr(module, name, None))]
+    return [name for name in _ALL_HOOKS if callable(getattr(module, name, None))]
 
 
 def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> bool:
     """Register one module, recording (not raising) why it is unusable."""
     unknown = _unknown_hooks(module)
     if unknown:
-        close = {name: __import__("difflib").get_close_matches(name, list(_HOOKS), n=1) for name in unknown}
+        close = {name: __import__("difflib").get_close_matches(name, _ALL_HOOKS, n=1) for name in unknown}
         hints = "; ".join(f"{n} (did you mean {c[0]}?)" if c else n for n, c in close.items())
-        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(_HOOKS)}"
+        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(_ALL_HOOKS)}"
         return False
     undecorated = [name for name in _hooks_of(module) if not hasattr(getattr(module, name), f"{GROUP}_impl")]
     if undecorated:  # pluggy would skip it silently
@@ -100,7 +102,7 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
     except (pluggy.PluginValidationError, ValueError) as error:
         # pluggy's message spans lines ("Plugin .. for hook ..", the definition, the reason): keep it to one.
         lines = str(error).splitlines()
-        hook = next((name for name in _HOOKS if f"'{name}'" in lines[0]), None) if lines else None
+        hook = next((name for name in _ALL_HOOKS if f"'{name}'" in lines[0]), None) if lines else None
         if hook and len(lines) >= 3:
             info.error = f"hook {lines[1].removeprefix('hookimpl definition: ')} does not match its hookspec {signature_of(hook)}: {lines[-1]}"
         else:
@@ -177,7 +179,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
             raise GbenchError(f"plugin {target!r}: {info.error}")
         infos[target] = info
 
-    registry = Registry()
+    registry = Registry(hook=manager.hook)
     for hook_name, kind in _HOOKS.items():
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]

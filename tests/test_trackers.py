@@ -85,6 +85,7 @@ def test_mlflow_uri_points_the_runs_at_another_store(tmp_path):
     result = run_cli(
         "run", "plugins.mlp", "--steps", "4", "--train-limit", "200", "--log-every", "2", "--eval-samples", "0", "--device", "cpu",
         "--out", str(tmp_path / "runs"), "--log", "mlflow", "--mlflow-uri", f"sqlite:///{store}",
+        cwd=tmp_path,  # a bare sqlite URI puts MLflow's artifacts in ./mlruns, as mlflow itself does
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     from mlflow.tracking import MlflowClient
@@ -93,6 +94,7 @@ def test_mlflow_uri_points_the_runs_at_another_store(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("gbench").experiment_id])
     assert sorted(run.data.params["architecture"] for run in runs) == ["deep-leakyrelu", "mlp", "mlp-batchnorm"]
     assert not (tmp_path / "runs" / "mlflow.db").exists()
+    assert (tmp_path / "mlruns").is_dir()
 
 
 def test_an_unknown_tracker_is_one_line_with_the_known_ones():

@@ -64,7 +64,7 @@ def add_tracker_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     trackers.add_argument(
         "--mlflow-uri", action=observers.SetMlflowUri, metavar="URI",
-        help="MLflow tracking server or store for --log mlflow (default: a local store in OUT/mlruns; sets MLFLOW_TRACKING_URI)",
+        help="MLflow tracking server or store for --log mlflow (default: a local store, OUT/mlflow.db; sets MLFLOW_TRACKING_URI)",
     )  # fmt: skip
 
 

@@ -1,10 +1,12 @@
 """The hooks a gbench plugin implements. Specs only: no logic lives here.
 
 A plugin is a plain module with ``@gbench.hookimpl`` functions named after
-these specs. Every hook receives a ``register`` callback and calls it once
-per thing it provides (as simonw/llm's ``register_models`` does), so one
-plugin may provide any number of architectures, losses, schedules or
-datasets, and gbench knows which plugin owns each name.
+these specs. Each registration hook receives a ``register`` callback and
+calls it once per thing it provides (as simonw/llm's ``register_models``
+does), so one plugin may provide any number of architectures, losses,
+schedules or datasets, and gbench knows which plugin owns each name. The
+lifecycle hooks at the end let a plugin observe every run instead
+(:mod:`gbench.observers` calls them).
 
 The types passed to ``register`` live in :mod:`gbench.registry`; the guide
 ``docs/plugins.md`` documents each hook with an example, and a test keeps

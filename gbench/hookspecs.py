@@ -133,9 +133,12 @@ def gbench_evaluation(run_id: str, step: int, metrics: dict[str, Any], samples: 
 
 @hookspec
 def gbench_run_end(run_id: str, row: dict[str, Any], run_dir: Path) -> None:
-    """A run finished and its results row is stored.
+    """A run finished and its results row is stored, or training stopped early.
 
-    :param row: the results row (as in ``results.csv``), with ``status``.
+    :param row: the results row (as in ``results.csv``), with ``status``; when
+        an exception stopped training (tune pruned the trial, Ctrl-C, an
+        error), only ``{"run_id": ..., "status": "stopped"}``, and the
+        exception goes on after this hook.
     :param run_dir: the run's folder, now holding ``samples.png`` and
         ``generator.pt``.
     """

@@ -232,7 +232,11 @@ def execute(
         on_eval=on_eval if evaluator else None,
         on_checkpoint=on_checkpoint,
     )
-    result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    try:
+        result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    except BaseException:  # pruned by tune, interrupted, or failed: observers still close their run
+        observers.run_end(run_id, {"run_id": run_id, "status": "stopped"}, run_dir)
+        raise
 
     # --- evaluate the finished generator (a diverged one has nothing worth measuring)
     final_metrics: dict[str, Any] = {}

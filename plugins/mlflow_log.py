@@ -95,6 +95,10 @@ def gbench_run_end(run_id: str, row: dict[str, Any], run_dir: Path) -> None:
     if entry is None:
         return
     client, mlflow_run = entry
+    if row.get("status") == "stopped":  # pruned by tune or interrupted: no results row to log
+        client.set_tag(mlflow_run, "gbench.status", "stopped")
+        client.set_terminated(mlflow_run, status="KILLED")
+        return
     _log_metrics(client, mlflow_run, observers.numbers({k: row.get(k) for k in SUMMARY_METRICS}), int(row.get("steps") or 0))
     for name in ("samples.png", "generator.pt"):
         if (run_dir / name).is_file():

@@ -183,6 +183,26 @@ def test_observer_example_hears_a_whole_run_in_order(tmp_path):
     assert events[-1] == {"event": "end", "status": row["status"], "fid": row["fid"]}
 
 
+def test_observer_example_hears_a_run_stopped_early(tmp_path):
+    from gbench.config import EvalOptions, RunConfig
+    from gbench.runner import RunHooks, execute
+
+    class Pruned(Exception):
+        pass
+
+    def prune(step, metrics):  # what tune's pruner does at an evaluation
+        raise Pruned
+
+    plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
+    config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3), run_id="pruned")
+    config.params = {"batch_size": 20}
+    with pytest.raises(Pruned):
+        execute(config, plugins.registry, tmp_path, RunHooks(on_eval=prune))
+    events = [json.loads(line) for line in (tmp_path / "pruned" / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "row", "evaluation", "end"]
+    assert events[-1] == {"event": "end", "status": "stopped", "fid": None}
+
+
 # --- packaging, --json, switches ------------------------------------------------
 
 

@@ -28,6 +28,7 @@ COMMANDS = {
     "fid": "gbench.commands.fid",
     "sample": "gbench.commands.sample",
     "extractor": "gbench.commands.extractor",
+    "completion": "gbench.commands.completion",
 }
 
 

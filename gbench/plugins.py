@@ -40,6 +40,9 @@ HOOKS = {
     "gbench_register_schedules": "schedule",
     "gbench_register_datasets": "dataset",
 }
+#: Every hook a plugin may implement: the registration hooks above and the lifecycle hooks (gbench.observers).
+#: every hook a plugin may implement: the registration hooks above and the observer hooks
+ALL_HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("gbench_"))
 
 
 @dataclass
@@ -77,22 +80,22 @@ def _unknown_hooks(module: Any) -> list[str]:
     """Hook-like names that match no hookspec: a misspelt hook must not pass silently."""
     unknown = []
     for attr in dir(module):
-        if attr.startswith("gbench_") and attr not in HOOKS and callable(getattr(module, attr)):
+        if attr.startswith("gbench_") and attr not in ALL_HOOKS and callable(getattr(module, attr)):
             unknown.append(attr)
     return unknown
 
 
 def _hooks_of(module: Any) -> list[str]:
-    return [name for name in HOOKS if callable(getattr(module, name, None))]
+    return [name for name in ALL_HOOKS if callable(getattr(module, name, None))]
 
 
 def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> bool:
     """Register one module, recording (not raising) why it is unusable."""
     unknown = _unknown_hooks(module)
     if unknown:
-        close = {name: closest(name, HOOKS) for name in unknown}
+        close = {name: closest(name, ALL_HOOKS) for name in unknown}
         hints = "; ".join(f"{n} (did you mean {c}?)" if c else n for n, c in close.items())
-        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(HOOKS)}"
+        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(ALL_HOOKS)}"
         return False
     undecorated = [name for name in _hooks_of(module) if not hasattr(getattr(module, name), f"{GROUP}_impl")]
     if undecorated:  # pluggy would skip it silently
@@ -103,7 +106,7 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
     except (pluggy.PluginValidationError, ValueError) as error:
         # pluggy's message spans lines ("Plugin .. for hook ..", the definition, the reason): keep it to one.
         lines = str(error).splitlines()
-        hook = next((name for name in HOOKS if f"'{name}'" in lines[0]), None) if lines else None
+        hook = next((name for name in ALL_HOOKS if f"'{name}'" in lines[0]), None) if lines else None
         if hook and len(lines) >= 3:
             info.error = f"hook {lines[1].removeprefix('hookimpl definition: ')} does not match its hookspec {signature_of(hook)}: {lines[-1]}"
         else:
@@ -198,7 +201,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
             raise GbenchError(f"plugin {target!r}: {info.error}")
         infos[target] = info
 
-    registry = Registry()
+    registry = Registry(hook=manager.hook)
     for hook_name, kind in HOOKS.items():
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]

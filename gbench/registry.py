@@ -240,6 +240,8 @@ class Registry:
 
     tables: dict[str, dict[str, Any]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the plugin manager's hook relay, for the lifecycle hooks runner.execute fires (see gbench.observers)
+    hook: Any = field(default=None, repr=False, compare=False)
 
     def register(self, kind: str, spec: Any, owner: str) -> None:
         expected = _TYPES[kind]

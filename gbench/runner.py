@@ -23,6 +23,7 @@ from gbench import schema, store, torchtools
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
+from gbench.observers import Observers
 from gbench.registry import Nets, Registry
 from gbench.trainer import HISTORY_COLUMNS, Callbacks, TrainSettings, train
 
@@ -198,6 +199,8 @@ def execute(
     nets, loss, schedule = build(registry, config, device)
     score_kind = registry.loss(config.loss).score
     store.write_json(run_dir / "config.json", config.to_dict())
+    observers, run_id = Observers(registry.hook), str(config.run_id)  # the lifecycle hooks: trackers and other observer plugins
+    observers.run_start(run_id, config.to_dict(), run_dir)
 
     evaluator = _Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
     collapse = CollapseWatch()
@@ -205,6 +208,8 @@ def execute(
     def on_eval(step: int) -> dict[str, Any]:
         metrics = evaluator(seed=step, final=False)
         collapsed = collapse.see(step, metrics)
+        if observers.listening:
+            observers.evaluation(run_id, step, metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
         if hooks.on_eval:
             hooks.on_eval(step, metrics)
         return {**{k: metrics[k] for k in CURVE_COLUMNS if k in metrics}, "collapsed": int(collapsed)}
@@ -222,18 +227,30 @@ def execute(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
         log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
     )  # fmt: skip
+
+    def on_log(row: dict[str, Any]) -> None:
+        if hooks.on_progress:
+            hooks.on_progress(row["step"], steps)
+        observers.log_row(run_id, row)
+
     callbacks = Callbacks(
-        on_log=(lambda row: hooks.on_progress(row["step"], steps)) if hooks.on_progress else None,
+        on_log=on_log,
         on_eval=on_eval if evaluator else None,
         on_checkpoint=on_checkpoint,
     )
-    result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    try:
+        result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    except BaseException:  # pruned by tune, interrupted, or failed: observers still close their run
+        observers.run_end(run_id, {"run_id": run_id, "status": "stopped"}, run_dir)
+        raise
 
     # --- evaluate the finished generator (a diverged one has nothing worth measuring)
     final_metrics: dict[str, Any] = {}
     if evaluator and result.status == "ok":
         final_metrics = evaluator(seed=config.seed, final=True)
         collapsed = collapse.see(result.steps, final_metrics)
+        if observers.listening:
+            observers.evaluation(run_id, result.steps, final_metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
         if hooks.on_eval:
             hooks.on_eval(result.steps, final_metrics)
         if result.history:
@@ -261,6 +278,7 @@ def execute(
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(out, row)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    observers.run_end(run_id, row, run_dir)
     return row
 
 

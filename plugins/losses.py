@@ -133,7 +133,7 @@ def gbench_register_losses(register):
     register(
         Loss(
             "wgan-gp",
-            lambda params: WassersteinGPLoss(params["gp_weight"]),
+            lambda params: WassersteinGPLoss(float(params["gp_weight"])),
             (GP_WEIGHT,),
             score="critic",
             description="Wasserstein critic with gradient penalty gp_weight*(|grad D(x_hat)|-1)^2 (WGAN-GP)",

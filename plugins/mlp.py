@@ -17,7 +17,7 @@ HIDDEN_DIM = Hyperparameter("hidden_dim", 256, low=8, high=2048, log=True, help=
 
 def _generator(latent_dim, hidden_dim, image_shape, batchnorm):
     def block(width_in):
-        layers = [nn.Linear(width_in, hidden_dim)]
+        layers: list[nn.Module] = [nn.Linear(width_in, hidden_dim)]
         if batchnorm:
             layers.append(nn.BatchNorm1d(hidden_dim))
         return layers + [nn.ReLU()]
@@ -33,7 +33,7 @@ def _generator(latent_dim, hidden_dim, image_shape, batchnorm):
 
 def _discriminator(hidden_dim, image_shape, depth, activation):
     """`depth` blocks of Linear(., hidden)+activation, then one logit per image."""
-    layers = [nn.Flatten()]
+    layers: list[nn.Module] = [nn.Flatten()]
     width = math.prod(image_shape)
     for _ in range(depth):
         layers += [nn.Linear(width, hidden_dim), activation()]

@@ -1,6 +1,7 @@
 """Built-in discriminator step schedules: ``k-steps``, ``ttur``, ``adaptive``."""
 
 import math
+from typing import Any
 
 from gbench import hookimpl
 from gbench.registry import Hyperparameter, Schedule
@@ -58,7 +59,7 @@ class Adaptive:
 #: D's BCE loss at chance, -log(1/2) - log(1 - 1/2): above it D does worse than guessing.
 BCE_AT_CHANCE = round(2 * math.log(2), 4)
 
-LR_RANGE = {"low": 1e-12, "log": True, "search": (1e-5, 1e-2)}  # as the base lr in gbench.config
+LR_RANGE: dict[str, Any] = {"low": 1e-12, "log": True, "search": (1e-5, 1e-2)}  # as the base lr in gbench.config
 
 
 @hookimpl
@@ -66,7 +67,7 @@ def gbench_register_schedules(register):
     register(
         Schedule(
             "k-steps",
-            lambda params: KSteps(params["k"]),
+            lambda params: KSteps(int(params["k"])),
             (Hyperparameter("k", 1, low=1, high=10, help="discriminator steps per generator step"),),
             "k discriminator steps per generator step (S6)",
         )
@@ -74,7 +75,7 @@ def gbench_register_schedules(register):
     register(
         Schedule(
             "ttur",
-            lambda params: TTUR(params["d_lr"], params["g_lr"]),
+            lambda params: TTUR(float(params["d_lr"]), float(params["g_lr"])),
             (
                 Hyperparameter("d_lr", 4e-4, **LR_RANGE, help="discriminator's Adam learning rate (replaces lr)"),
                 Hyperparameter("g_lr", 1e-4, **LR_RANGE, help="generator's Adam learning rate (replaces lr)"),
@@ -85,7 +86,7 @@ def gbench_register_schedules(register):
     register(
         Schedule(
             "adaptive",
-            lambda params: Adaptive(params["threshold"], params["max_d_steps"]),
+            lambda params: Adaptive(float(params["threshold"]), int(params["max_d_steps"])),
             (
                 Hyperparameter(
                     "threshold",

@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from gbench import observers
 from gbench.config import RunSettings, check_run_options, load_toml, parse_assignments, parse_devices, settings_from_table
 
 
@@ -70,6 +71,20 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--eval-every", type=number_option(int, 1, "--eval-every"), help="also evaluate every N steps during training (an FID curve)")
     evaluation.add_argument("--fid-extractor", help="feature extractor: lenet-mnist, lenet-fashion-mnist, inception (default: the dataset's LeNet)")
     evaluation.add_argument("--inception-weights", help="path to inception-v3-compat weights (no download needed)")
+    add_tracker_options(parser)
+
+
+def add_tracker_options(parser: argparse.ArgumentParser) -> None:
+    """--log and --mlflow-uri: the built-in trackers (plugins/tensorboard_log.py, plugins/mlflow_log.py)."""
+    trackers = parser.add_argument_group("trackers")
+    trackers.add_argument(
+        "--log", type=observers.parse_trackers, action=observers.EnableTrackers, metavar="NAME[,NAME]",
+        help="also stream every run to these trackers: tensorboard (event files in each run folder), mlflow (one MLflow run per gbench run)",
+    )  # fmt: skip
+    trackers.add_argument(
+        "--mlflow-uri", action=observers.SetMlflowUri, metavar="URI",
+        help="MLflow tracking server or store for --log mlflow (default: a local store, OUT/mlflow.db; sets MLFLOW_TRACKING_URI)",
+    )  # fmt: skip
 
 
 #: ``args`` attributes that are settings, under their config-file key

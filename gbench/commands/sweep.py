@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gbench.commands._options import _number
+from gbench.commands._options import _number, add_tracker_options
 from gbench.study import DEFAULT_HEARTBEAT
 
 HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
@@ -12,6 +12,7 @@ HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N proce
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", metavar="SUITE.toml", help="suite file, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    add_tracker_options(parser)  # --log, --mlflow-uri: reach the --jobs workers through the environment
     parser.add_argument("--out", help="results folder (default runs/SUITE-NAME, or runs/SUITE-NAME-quick with --quick)")
     parser.add_argument(
         "--quick",

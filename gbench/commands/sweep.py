@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gbench.commands._options import _number
-from gbench.study import DEFAULT_HEARTBEAT
+from gbench.study_storage import DEFAULT_HEARTBEAT
 
 HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
 

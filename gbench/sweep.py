@@ -263,11 +263,12 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
             ]
             for worker in workers:
                 worker.start()
-        thread = threading.Thread(target=lambda: _guard(errors, run_worker, p, study, sweeper), daemon=True, name="sweep-worker")
+        ended = threading.Event()  # not Thread.is_alive: see gbench.tune.run_workers (a Ctrl-C inside join() breaks it)
+        thread = threading.Thread(target=lambda: _guard(errors, ended, run_worker, p, study, sweeper), daemon=True, name="sweep-worker")
         thread.start()
         try:
-            while thread.is_alive() or any(w.is_alive() for w in workers):
-                thread.join(timeout=1)
+            while not ended.is_set() or any(w.is_alive() for w in workers):
+                ended.wait(timeout=1)
                 for worker in workers:
                     worker.join(timeout=0.5)
                 with sweeper.lock:
@@ -275,7 +276,7 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
                 live.update(progress_table(p, study, progress))
         except KeyboardInterrupt:
             sweeper.interrupt.set()  # this process's run is given back; the --jobs workers got the Ctrl-C themselves
-            thread.join(timeout=60)
+            ended.wait(timeout=60)
             for worker in workers:
                 worker.join(timeout=30)
             raise
@@ -292,11 +293,16 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
     return finish(p, study, out, write_report)
 
 
-def _guard(errors: list[BaseException], fn: Any, *args: Any) -> None:
+def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: Any) -> None:
+    """Run ``fn`` in a thread: its exception goes to ``errors``, and ``ended`` is set however it ends."""
     try:
         fn(*args)
+    except studylib.Interrupted:
+        pass  # Ctrl-C: the main thread is raising KeyboardInterrupt already
     except BaseException as error:
         errors.append(error)
+    finally:
+        ended.set()
 
 
 def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:

@@ -303,6 +303,10 @@ def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> 
             trials = studylib.counted_trials(study)
             write_trials_csv(csv_path, trials, tuner.objectives)
 
+    # Each worker says when it has ended. Not Thread.join/is_alive: a KeyboardInterrupt that lands inside join()
+    # leaves is_alive() False for a thread that still runs (CPython 3.11, gh-90882), and Ctrl-C must wait for them.
+    ended = [threading.Event() for _ in range(n_jobs)]
+
     def worker(index: int) -> None:
         try:
             ran[index] = studylib.work(study, tuner, target=target, stop=stop, on_change=on_change)
@@ -311,6 +315,8 @@ def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> 
         except BaseException as error:  # reported by the main thread
             errors.append(error)
             stop.set()
+        finally:
+            ended[index].set()
 
     def render() -> Any:
         trials = studylib.counted_trials(study)
@@ -326,9 +332,8 @@ def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> 
             for thread in threads:
                 thread.start()
             last = 0.0
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(timeout=0.5)
+            while not all(event.is_set() for event in ended):
+                time.sleep(0.5)
                 if time.monotonic() - last > 2:
                     live.update(render())
                     last = time.monotonic()
@@ -337,8 +342,8 @@ def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> 
         stop.set()
         tuner.interrupt.set()
         deadline = time.monotonic() + STOP_WAIT
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for event in ended:
+            event.wait(timeout=max(0.0, deadline - time.monotonic()))
         raise
     if errors:
         raise errors[0]

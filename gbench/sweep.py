@@ -229,34 +229,34 @@ def _worker_process(spec: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------
 
 
-def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
+def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
     """Run a planned sweep to the end; 0 when every run finished."""
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
-    out = store.ensure_writable(p.out)
-    sweeper = Sweeper(p)
-    for run in p.runs:  # missing data fails here, before any worker starts
-        sweeper.cache.split(p.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
+    out = store.ensure_writable(sweep_plan.out)
+    sweeper = Sweeper(sweep_plan)
+    for run in sweep_plan.runs:  # missing data fails here, before any worker starts
+        sweeper.cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
         if run.config.eval.samples > 0:
-            sweeper.cache.split(p.registry, run.config.dataset, "test", run.config.data_root, None)
-    study, url = open_study(p)
+            sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
+    study, url = open_study(sweep_plan)
     display.console.print(
-        f"sweep {p.study_name!r}: {len(p.runs)} runs ({len(p.suite.variants)} variants x {len(p.runs) // max(1, len(p.suite.variants))} seeds) into {out}; study in {shown_url(url)}",
+        f"sweep {sweep_plan.study_name!r}: {len(sweep_plan.runs)} runs ({len(sweep_plan.suite.variants)} variants x {len(sweep_plan.runs) // max(1, len(sweep_plan.suite.variants))} seeds) into {out}; study in {shown_url(url)}",
         highlight=False,
         soft_wrap=True,
     )
 
     errors: list[BaseException] = []
-    with display.live(progress_table(p, study)) as live:
+    with display.live(progress_table(sweep_plan, study)) as live:
         workers: list[Any] = []
         if jobs > 1:  # jobs-1 spawned processes, and this one: each with cores/jobs torch threads
             threads = max(1, (os.cpu_count() or 1) // jobs)
             torch.set_num_threads(threads)
-            for run in p.runs:
+            for run in sweep_plan.runs:
                 run.config.threads = run.config.threads or threads
-            spec_plan = {"suite_path": str(p.suite.path), "out": str(p.out), "quick": p.quick, "seeds": p.seeds, "storage": url,
-                         "study_name": p.study_name, "heartbeat": p.heartbeat, "device": p.overrides.get("device"),
-                         "data_root": p.overrides.get("data_root"), "threads": threads}  # fmt: skip
+            spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds,
+                         "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
+                         "device": sweep_plan.overrides.get("device"), "data_root": sweep_plan.overrides.get("data_root"), "threads": threads}  # fmt: skip
             context = multiprocessing.get_context("spawn")
             workers = [
                 context.Process(target=_worker_process, args=({"plan": spec_plan, "threads": threads},), name=f"gbench-sweep-{i}") for i in range(jobs - 1)
@@ -264,7 +264,7 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
             for worker in workers:
                 worker.start()
         ended = threading.Event()  # not Thread.is_alive: see gbench.tune.run_workers (a Ctrl-C inside join() breaks it)
-        thread = threading.Thread(target=lambda: _guard(errors, ended, run_worker, p, study, sweeper), daemon=True, name="sweep-worker")
+        thread = threading.Thread(target=lambda: _guard(errors, ended, run_worker, sweep_plan, study, sweeper), daemon=True, name="sweep-worker")
         thread.start()
         try:
             while not ended.is_set() or any(w.is_alive() for w in workers):
@@ -273,7 +273,7 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
                     worker.join(timeout=0.5)
                 with sweeper.lock:
                     progress = dict(sweeper.progress)
-                live.update(progress_table(p, study, progress))
+                live.update(progress_table(sweep_plan, study, progress))
         except KeyboardInterrupt:
             sweeper.interrupt.set()  # this process's run is given back; the --jobs workers got the Ctrl-C themselves
             ended.wait(timeout=60)
@@ -287,10 +287,10 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
                     f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, and run the same command again to resume"
                 )
             )
-        live.update(progress_table(p, study))
+        live.update(progress_table(sweep_plan, study))
     if errors:
         raise errors[0]
-    return finish(p, study, out, write_report)
+    return finish(sweep_plan, study, out, write_report)
 
 
 def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: Any) -> None:
@@ -305,20 +305,20 @@ def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: 
         ended.set()
 
 
-def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:
+def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:
     chosen = trial_per_key(study)
-    wanted = [run.key for run in p.runs]
+    wanted = [run.key for run in sweep_plan.runs]
     missing = [key for key in wanted if key not in chosen or chosen[key].state != TrialState.COMPLETE]
-    records = sweep_records(p, study, out)
+    records = sweep_records(sweep_plan, study, out)
     if records and write_report:
         from gbench import report  # here: it imports matplotlib, which a worker never needs
 
-        for table in report.report_tables(records, p.suite):
+        for table in report.report_tables(records, sweep_plan.suite):
             display.stdout.print(table)
-        path = report.write_report(records, out / "report", p.suite)
+        path = report.write_report(records, out / "report", sweep_plan.suite)
         display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
     elif records:
-        display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {p.study_name}"))
+        display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {sweep_plan.study_name}"))
     display.console.print(f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)", highlight=False, soft_wrap=True)
     if missing:
         display.console.print(
@@ -330,17 +330,17 @@ def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -
     return 0
 
 
-def sweep_records(p: Plan, study: optuna.Study, out: Path) -> list[RunRecord]:
+def sweep_records(sweep_plan: Plan, study: optuna.Study, out: Path) -> list[RunRecord]:
     """The planned runs that finished, in plan order: from the local results folder where they ran here, else from the study.
 
     The study may hold more finished runs than this plan has: another sweep of
     the same study with other ``--seeds``, or a variant since removed from the
     suite. Those are not this sweep's and stay out of its report.
     """
-    planned = [run.key for run in p.runs]
+    planned = [run.key for run in sweep_plan.runs]
     finished = {k: t for k, t in trial_per_key(study).items() if t.state == TrialState.COMPLETE and k in planned}
     try:
-        local = {f"{r.variant}|{r.seed}": r for r in load_local(out, suite=p.suite.name)}
+        local = {f"{r.variant}|{r.seed}": r for r in load_local(out, suite=sweep_plan.suite.name)}
     except GbenchError:
         local = {}  # no results.csv here: every run ran on another machine
     records = []

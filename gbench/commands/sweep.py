@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from gbench.sweep import plan, sweep
 
     seeds = parse_seeds(args.seeds) if args.seeds else None
-    p = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
-             device=args.device, data_root=args.data_root, heartbeat=args.heartbeat)  # fmt: skip
-    return sweep(p, jobs=args.jobs, write_report=not args.no_report)
+    sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
+                      device=args.device, data_root=args.data_root, heartbeat=args.heartbeat)  # fmt: skip
+    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report)

@@ -138,14 +138,6 @@ class RunSettings:
         """The device of parallel worker ``worker`` (0, 1, ...): ``devices`` in turn, else ``device``."""
         return self.devices[worker % len(self.devices)] if self.devices else self.device
 
-    # Transitional: tune.py still reads the settings as the dict they used to be. Remove once
-    # it uses the attributes (``settings["overrides"]`` is now ``settings.params``).
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, "params" if key == "overrides" else key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, "params" if key == "overrides" else key, default)
-
 
 def check_run_options(table: dict[str, Any], where: str = "") -> dict[str, Value]:
     """The run options in a ``--config``-style table, each checked (``where`` prefixes a failure)."""

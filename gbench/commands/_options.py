@@ -26,9 +26,6 @@ def number_option(kind: type, minimum: float, name: str) -> Callable[[str], Any]
     return parse
 
 
-_number = number_option  # the old private name; commands/sweep.py and commands/tune.py still import it
-
-
 def _devices(text: str) -> list[str]:
     from gbench.errors import GbenchError
 

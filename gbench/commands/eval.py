@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from gbench import display, store
-from gbench.commands._options import _number
+from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
 HELP = "Re-evaluate a finished run's saved generator (FID, KID, precision/recall, coverage) against the test split and update its row in summary.json and OUT/results.csv."
@@ -35,7 +35,7 @@ METRICS = (
 def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None:
     """The evaluation options shared by ``gbench eval`` and ``gbench fid``."""
     group = parser.add_argument_group("evaluation")
-    group.add_argument("-n", "--eval-samples", type=_number(int, 2, "--eval-samples"), metavar="N", help=samples_help)
+    group.add_argument("-n", "--eval-samples", type=number_option(int, 2, "--eval-samples"), metavar="N", help=samples_help)
     group.add_argument(
         "--fid-extractor", metavar="NAME", help="feature extractor: lenet-mnist, lenet-fashion-mnist, lenet, inception (default: the dataset's LeNet)"
     )
@@ -48,7 +48,7 @@ def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None
         default="gbench",
         help="who computes KID and precision/recall from the features: gbench's batched torch code (default) or torch-fidelity's own (same numbers, ~8 s slower at 10,000 samples)",
     )
-    group.add_argument("--seed", type=_number(int, 0, "--seed"), help="noise seed for generated samples")
+    group.add_argument("--seed", type=number_option(int, 0, "--seed"), help="noise seed for generated samples")
     group.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator and the extractor (default auto)")
     group.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
 

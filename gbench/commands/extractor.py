@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from gbench import display, store
-from gbench.commands._options import _number
+from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
 HELP = "Feature extractors: `gbench extractor train DATASET` retrains the shipped LeNet from its seed and checks its SHA-256 against the shipped weights."
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its SHA-256 and whether it matches the shipped file. Nothing is written unless -o or --install is given.",
     )
     train.add_argument("dataset", metavar="DATASET", help="mnist or fashion-mnist")
-    train.add_argument("--seed", type=_number(int, 0, "--seed"), default=0, help="training seed (default 0, that of the shipped weights)")
+    train.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="training seed (default 0, that of the shipped weights)")
     train.add_argument("-o", "--output", metavar="PATH", help="write the trained weights to PATH (a .pt state dict)")
     train.add_argument("--install", action="store_true", help="replace the shipped weights file, only when the SHA-256 matches the shipped one")
     train.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")

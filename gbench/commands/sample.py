@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gbench import display
-from gbench.commands._options import _number
+from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
 HELP = (
@@ -17,9 +17,9 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
-    parser.add_argument("-n", "--num-samples", type=_number(int, 1, "-n"), required=True, metavar="N", help="how many samples")
+    parser.add_argument("-n", "--num-samples", type=number_option(int, 1, "-n"), required=True, metavar="N", help="how many samples")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.npz|DIR", help="an .npz file, or a new or empty folder for PNGs")
-    parser.add_argument("--seed", type=_number(int, 0, "--seed"), default=0, help="noise seed (default 0): the same seed gives the same images")
+    parser.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="noise seed (default 0): the same seed gives the same images")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator (default auto)")
 
 

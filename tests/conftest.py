@@ -15,6 +15,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 
 os.environ.setdefault("GBENCH_DATA", str(REPO.parent / "shared" / "data"))
+# absolute: tests run gbench from other folders, and the README passes GBENCH_DATA=../shared/data
+os.environ["GBENCH_DATA"] = str(Path(os.environ["GBENCH_DATA"]).resolve())
 os.environ["GBENCH_OFFLINE"] = "1"  # nothing downloads at test time
 torch.set_num_threads(1)
 

@@ -40,11 +40,14 @@ def _target(output: str) -> tuple[Path, str]:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.imagesets import generate, write_npz, write_png_folder
-    from gbench.runner import load_run, resolve_device
+    from gbench.runner import load_run
+    from gbench.torchtools import resolve_device
 
     target, kind = _target(args.output)
     device = resolve_device(args.device)
-    _, nets = load_run(args.run_dir, device=str(device))
+    from gbench.plugins import load_plugins
+
+    _, nets = load_run(args.run_dir, load_plugins().registry, str(device))
     images = generate(nets, args.num_samples, args.seed, device)
     try:
         if kind == "npz":

@@ -8,7 +8,9 @@ Two families:
   penultimate layer (before its ReLU, so no dead units make the covariance
   singular); the logits serve the class-based metrics (mode coverage, the
   classifier-based Inception Score). It takes uint8 ``(B, 1, 28, 28)`` images
-  as they are: no resizing, no colour conversion.
+  as they are: no resizing, no colour conversion; ``(B, 3, 28, 28)`` grey
+  images stored as RGB (how torch-fidelity reads a PNG folder) are accepted
+  when their three channels are equal.
 - ``inception-v3-compat``: torch-fidelity's standard Inception, selected with
   extractor ``"inception"``. Its weights come from an explicit file or from
   torch-fidelity's release URL (downloaded once into torch.hub's folder).
@@ -198,7 +200,12 @@ class LeNetFeatureExtractor(FeatureExtractorBase):
 
     def forward(self, x):
         vassert(torch.is_tensor(x) and x.dtype == torch.uint8, "Expecting image as torch.Tensor with dtype=torch.uint8")
-        vassert(x.dim() == 4 and tuple(x.shape[1:]) == (1, 28, 28), f"LeNet extractors take Bx1x28x28 images, got {tuple(x.shape)}")
+        vassert(x.dim() == 4 and tuple(x.shape[1:]) in ((1, 28, 28), (3, 28, 28)), f"LeNet extractors take Bx1x28x28 images, got {tuple(x.shape)}")
+        if x.shape[1] == 3:
+            # torch-fidelity reads a folder of PNGs as RGB (PIL's convert("RGB") repeats a grey
+            # image's one channel), so `gbench sample -o DIR` output reaches us with 3 equal channels.
+            vassert(bool((x[:, 1:] == x[:, :1]).all()), "LeNet extractors take grey images; these RGB images have channels that differ")
+            x = x[:, :1]
         features, logits = self.net(x.to(self.net.fc1.weight.device))
         out = {FEATURES: features, LOGITS: logits}
         return tuple(out[name] for name in self.features_list)

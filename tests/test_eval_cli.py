@@ -175,3 +175,26 @@ def test_fid_prints_the_sample_count_density_coverage_and_fid_infinity():
     assert float(line["fid_infinity"]) < float(line["fid"]) < 10  # real against real: small, and less once the 1/N bias is gone
     assert 0.5 < float(line["density"]) < 1.5 and 0.3 < float(line["coverage"]) < 1
     assert "FID samples (N)" in result.stderr and "FID-infinity" in result.stderr  # the table
+
+
+def test_torch_fidelity_on_the_png_folder_gives_gbench_s_fid(samples, tmp_path):
+    """The documented path for other tools: `gbench sample -o DIR`, then torch-fidelity's own calculate_metrics
+    on that folder (read as RGB PNGs) with gbench's registered LeNet, against the test split written as PNGs."""
+    import torch_fidelity
+
+    from gbench import extractors
+    from gbench.data import load_split
+    from gbench.imagesets import write_png_folder
+    from gbench.plugins import load_plugins
+
+    _, pngs = samples
+    real_dir = tmp_path / "mnist-test"
+    write_png_folder(real_dir, load_split(load_plugins().registry.dataset("mnist"), "test", limit=2000)[0])
+    ours = fid_of(run_cli("fid", str(pngs), str(real_dir), "--dataset", "mnist", *FAST))
+    extractors.register_extractors()
+    theirs = torch_fidelity.calculate_metrics(
+        input1=str(pngs), input2=str(real_dir), fid=True, feature_extractor="lenet-mnist", cuda=False, cache=False, verbose=False, save_cpu_ram=True
+    )[torch_fidelity.KEY_METRIC_FID]
+    # PNG is lossless uint8: the same pixels through the same network. Only the batch size differs
+    # (torch-fidelity 64, gbench 500), which can move float32 sums in the last bits.
+    assert theirs == pytest.approx(ours, rel=1e-5) and ours > 0

@@ -111,3 +111,17 @@ def test_training_reproduces_the_shipped_mnist_weights():
     state, accuracy = extractor_training.train_extractor(load_plugins().registry.dataset("mnist"), seed=0, verbose=False)
     assert accuracy >= 0.99
     assert hashlib.sha256(extractors.state_dict_bytes(state)).hexdigest() == extractors.EXTRACTOR_SHA256["lenet-mnist"]
+
+
+def test_grey_images_stored_as_rgb_give_the_grey_features_and_real_colour_is_refused(reg):
+    # torch-fidelity reads a PNG folder as RGB: a grey image arrives with three equal channels.
+    extractors.register_extractors()
+    model = extractors.LeNetFeatureExtractor("lenet-mnist", ["128"])
+    grey = load_split(reg.dataset("mnist"), "test", limit=64)[0]
+    (from_grey,) = model(grey)
+    (from_rgb,) = model(grey.expand(-1, 3, -1, -1).contiguous())
+    assert torch.equal(from_grey, from_rgb)
+    coloured = grey.repeat(1, 3, 1, 1)
+    coloured[0, 2, 14, 14] ^= 1
+    with pytest.raises(Exception, match="channels that differ"):
+        model(coloured)

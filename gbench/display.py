@@ -62,9 +62,6 @@ def format_cell(value: Any, spec: str) -> str:
     return format(number, spec)
 
 
-# The old private name, still used by gbench/commands/eval.py (another branch).
-_format = format_cell
-
 #: Text columns, aligned left.
 LEFT = ("run_id", "status", "architecture", "loss", "schedule", "dataset", "fid_extractor")
 

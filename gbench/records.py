@@ -46,10 +46,6 @@ def typed_value(value: Any) -> Any:
     return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
 
 
-# The old private name, still imported by gbench/sweep.py (another branch); new code calls typed_value.
-_number = typed_value
-
-
 def load_local(out: str | Path, suite: str | None = None) -> list[RunRecord]:
     """Records of the runs in a results folder, those of one suite when given."""
     out = Path(out)

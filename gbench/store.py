@@ -76,11 +76,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-# The old private name, still used by gbench/tune.py and gbench/commands/eval.py (other branches);
-# new code calls schema.json_safe or builds rows with schema.results_row.
-_clean = schema.json_safe
-
-
 def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(schema.json_safe(data), indent=2, sort_keys=False) + "\n")
 

@@ -41,21 +41,20 @@ def _check_output(output: str | None, shipped: Path, install: bool) -> Path | No
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.action != "train":  # argparse only lets known actions through; kept for a clear failure
-        raise GbenchError(f"unknown action {args.action!r}; use `gbench extractor train DATASET`")
+    # argparse lets only the "train" action through (required subparsers), so there is no other action to handle.
     from gbench.plugins import load_plugins
 
-    load_plugins().registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
-    from gbench import extractors  # imports torch-fidelity (seconds): after the cheap checks
+    dataset = load_plugins().registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
+    from gbench import extractor_training, extractors  # imports torch-fidelity (seconds): after the cheap checks
 
-    name = f"lenet-{args.dataset}"
-    if name not in extractors.LENET_DATASETS:
-        raise GbenchError(f"dataset {args.dataset!r} has no LeNet extractor recipe; choose one of {', '.join(extractors.LENET_DATASETS.values())}")
+    name = extractors.shipped_lenet(dataset.name)
+    if name is None or dataset.name not in extractor_training.RECIPES:
+        raise GbenchError(f"dataset {args.dataset!r} has no LeNet extractor recipe; choose one of {', '.join(sorted(extractor_training.RECIPES))}")
     shipped_path = extractors.lenet_weights_path(name)
     output = _check_output(args.output, shipped_path, args.install)
 
     display.console.print(f"training {name} from seed {args.seed} (1-3 minutes on 2 CPU cores)", highlight=False)
-    state, accuracy = extractors.train_extractor(args.dataset, seed=args.seed, data_root=args.data_root)
+    state, accuracy = extractor_training.train_extractor(dataset, seed=args.seed, data_root=args.data_root)
     blob = extractors.state_dict_bytes(state)
     sha = hashlib.sha256(blob).hexdigest()
     shipped = extractors.EXTRACTOR_SHA256.get(name, "")

@@ -10,8 +10,8 @@ from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
 HELP = (
-    "Write N samples of a finished run's generator as uint8 images: an .npz (key 'images', shape (N, C, H, W)) "
-    "or a folder of PNGs (000000.png ...), for gbench fid, clean-fid or torch-fidelity's own CLI."
+    "Write N samples of a finished run's generator as uint8 images: a folder of PNGs (000000.png ...), the format "
+    "other tools read (torch-fidelity, clean-fid), or an .npz (key 'images', shape (N, C, H, W)) for gbench fid and numpy."
 )
 
 

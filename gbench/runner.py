@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from gbench import store
+from gbench import interrupted, signals, store
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
@@ -157,6 +157,7 @@ class RunHooks:
 
     on_progress: Callable[[int, int], None] | None = None  # (steps done, total steps)
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
+    on_resume: Callable[[str, int, int], None] | None = None  # (run id, step resumed from, total steps)
 
 
 def execute(
@@ -176,7 +177,8 @@ def execute(
     hooks, cache = hooks or RunHooks(), cache or DataCache()
     out = Path(out)
     config.params = resolve_params(registry, config)
-    config.run_id = config.run_id or new_run_id(config)
+    # the same arguments as an interrupted run: take its folder over (gbench/interrupted.py)
+    config.run_id = config.run_id or interrupted.claim(out, config) or new_run_id(config)
     run_dir = out / config.run_id
     if (run_dir / "summary.json").exists():
         return store.read_json(run_dir / "summary.json")
@@ -203,14 +205,22 @@ def execute(
             hooks.on_eval(step, metrics)
         return {**{k: metrics[k] for k in CURVE_COLUMNS if k in metrics}, "collapsed": int(collapsed)}
 
+    saved = {"step": None}
+
     def on_checkpoint(state: dict[str, Any]) -> None:
         state["collapse_low_since"] = collapse.low_since
         store.save_tensor_file(run_dir / "checkpoint.pt", state)
+        saved["step"] = state["step"]
 
     resume = None
     if (run_dir / "checkpoint.pt").exists():
-        resume = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+        resume = store.load_tensor_file(run_dir / "checkpoint.pt", device, fix=f"delete it to start run {config.run_id} over, or restore it")
+        if not isinstance(resume, dict) or "step" not in resume or "generator" not in resume:
+            raise GbenchError(f"{str(run_dir / 'checkpoint.pt')!r} is not a gbench training checkpoint; delete it to start run {config.run_id} over")
         collapse.low_since = resume.get("collapse_low_since")
+        saved["step"] = resume["step"]
+        if hooks.on_resume:
+            hooks.on_resume(config.run_id, int(resume["step"]), steps)
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
@@ -221,7 +231,12 @@ def execute(
         on_eval=on_eval if evaluator else None,
         on_checkpoint=on_checkpoint,
     )
-    result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    try:
+        with signals.deferring():  # a signal stops the trainer at a step boundary, with its state saved
+            result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    except KeyboardInterrupt as stop:
+        interrupted.mark(run_dir, config, saved["step"], steps, "SIGTERM" if isinstance(stop, signals.Terminated) else "SIGINT")
+        raise
 
     # --- evaluate the finished generator (a diverged one has nothing worth measuring)
     final_metrics: dict[str, Any] = {}
@@ -258,6 +273,7 @@ def execute(
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(out, row)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    interrupted.clear(run_dir)
     return row
 
 
@@ -298,6 +314,13 @@ def load_run(run_dir: str | os.PathLike, registry: Registry | None = None, devic
 
         registry = load_plugins().registry
     nets, _, _ = build(registry, config, torch.device(device))
-    nets.generator.load_state_dict(torch.load(run_dir / "generator.pt", map_location=device, weights_only=True))
+    weights = store.load_tensor_file(run_dir / "generator.pt", device, fix=f"run {run_dir.name} again to rebuild it, or restore the file")
+    try:
+        nets.generator.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as error:  # another architecture's weights, or not a state dict
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise GbenchError(
+            f"{str(run_dir / 'generator.pt')!r} does not fit the run's {config.architecture!r} generator ({reason}); restore the file or run it again"
+        ) from None
     nets.generator.eval()
     return config, nets

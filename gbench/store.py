@@ -99,7 +99,12 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as error:  # a cut or foreign file: one line, not a traceback
+        raise GbenchError(
+            f"{str(path)!r} is damaged or not gbench's JSON ({error}); restore it from a backup or delete its run folder and run it again"
+        ) from None
 
 
 def csv_text(rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -> str:
@@ -123,10 +128,34 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str] | N
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    if not Path(path).exists():
+    """The rows of a CSV gbench wrote, checked: a cut or foreign file is a GbenchError naming it.
+
+    gbench writes every CSV whole (temp file, then rename), ending in a newline,
+    every row as wide as the header. Anything else was cut or written by
+    another tool; csv's lenient default would make up a row from it (an
+    unterminated quote swallows the rest of the file).
+    """
+    path = Path(path)
+    if not path.exists():
         return []
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+    fix = "restore it from a backup, or delete it (its rows are lost) and run again"
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise GbenchError(f"{str(path)!r} is not a text CSV file; {fix}") from None
+    if text and not text.endswith("\n"):
+        raise GbenchError(f"{str(path)!r} ends in a cut line (no final newline: a write was interrupted); {fix}")
+    try:
+        lines = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as error:
+        raise GbenchError(f"{str(path)!r} is not a well-formed CSV file ({error}); {fix}") from None
+    if not lines:
+        return []
+    header = lines[0]
+    for number, line in enumerate(lines[1:], start=2):
+        if len(line) != len(header):
+            raise GbenchError(f"{str(path)!r} row {number} has {len(line)} fields, the header {len(header)}: the file is damaged; {fix}")
+    return [dict(zip(header, line, strict=True)) for line in lines[1:]]
 
 
 @contextlib.contextmanager
@@ -155,7 +184,36 @@ def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
         if not out.exists():
             raise GbenchError(f"results folder {str(out)!r} does not exist; give the --out folder of a gbench run (default: runs)")
         raise GbenchError(f"{str(out / RESULTS)!r} does not exist: no run has finished in {str(out)!r} yet; run `gbench run plugins.mlp --out {out}` first")
-    return read_csv(out / RESULTS)
+    rows = read_csv(out / RESULTS)
+    check_results_header(out / RESULTS)
+    return rows
+
+
+def check_results_header(path: Path) -> None:
+    """A results.csv gbench did not write (no run_id column) is an error, not an empty table."""
+    with open(path, newline="") as file:
+        header = next(csv.reader(file), [])
+    if "run_id" not in header:
+        raise GbenchError(
+            f"{str(path)!r} is not a gbench results table (its header has no run_id column: {', '.join(header[:4]) or 'the file is empty'}); move it away, or give the --out of a gbench run"
+        )
+
+
+def load_tensor_file(path: Path, map_location: Any = "cpu", fix: str = "delete the run folder and run it again") -> Any:
+    """torch.load with ``weights_only=True``; a damaged or foreign file is one GbenchError line naming it."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise GbenchError(f"{str(path)!r} does not exist; {fix}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, AttributeError, KeyError) as error:
+        # torch reports a truncated zip as RuntimeError, a foreign pickle as UnpicklingError, ...
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise GbenchError(f"{str(path)!r} is damaged or not a gbench file ({reason}); {fix}") from None
 
 
 def save_tensor_file(path: Path, obj: Any) -> None:

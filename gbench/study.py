@@ -455,6 +455,10 @@ def run_one(study: optuna.Study, trial: Trial, objective: Callable[[Trial], floa
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (gbench/signals.py): the run saved its state
+            with contextlib.suppress(Exception):
+                release(study, trial)
+            raise
         except BaseException as error:
             with contextlib.suppress(Exception):
                 trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
@@ -464,6 +468,24 @@ def run_one(study: optuna.Study, trial: Trial, objective: Callable[[Trial], floa
     values = [math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
     study.tell(trial, values)
     return TrialState.COMPLETE
+
+
+#: User attr of a trial stopped by a signal; its retry (a WAITING copy) resumes the same run folder.
+INTERRUPTED_ATTR = "gbench:interrupted"
+
+
+def release(study: optuna.Study, trial: Trial) -> None:
+    """Hand an interrupted trial on: FAIL it and enqueue one retry with its params and user attrs.
+
+    Optuna's retry callback does the copying, as for a dead worker's trial:
+    the retry carries ``failed_trial``, so tune reuses the original's run
+    folder (and checkpoint), and a sweep's key stays WAITING, so the next
+    ``gbench sweep`` neither runs it twice nor enqueues it again. FAIL is
+    not counted as done, so the study still counts the run once.
+    """
+    trial.set_user_attr(INTERRUPTED_ATTR, True)
+    study.tell(trial, state=TrialState.FAIL)
+    _retry_callback()(study, study._storage.get_trial(trial._trial_id))
 
 
 def work(

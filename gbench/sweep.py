@@ -198,6 +198,9 @@ def _worker_process(spec: dict[str, Any]) -> None:
     import torch
 
     torch.set_num_threads(spec["threads"])
+    from gbench import signals
+
+    signals.install()  # a worker stopped by SIGTERM saves its run's state and releases its trial, as Ctrl-C does
     try:
         worker_plan = plan(**spec["plan"])
         study, _ = open_study(worker_plan)
@@ -305,7 +308,12 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
                 with sweeper.lock:
                     progress = dict(sweeper.progress)
                 live.update(progress_table(p, study, progress))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            from gbench import signals
+
+            if isinstance(stop, signals.Terminated):  # SIGTERM may reach only this process: pass it on to the workers
+                for worker in workers:
+                    worker.terminate()
             for worker in workers:
                 worker.join(timeout=30)
             raise

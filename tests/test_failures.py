@@ -8,10 +8,18 @@ sees and what stays on disk.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+import torch
 from conftest import assert_one_line_error, run_cli
 
 MNIST_RAW = Path(os.environ["GBENCH_DATA"]) / "MNIST" / "raw"
@@ -53,3 +61,78 @@ def test_a_data_root_holding_the_files_trains(tmp_path):
     result = run_cli("run", "plugins.mlp", *TINY, "--data-root", str(tmp_path / "root"), "--out", str(tmp_path / "o"), env={"GBENCH_DATA": str(tmp_path / "x")})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o" / "results.csv").read_text().count("\n") == 4  # header + the plugin's three architectures
+
+
+# --- 2, 3. SIGTERM stops like Ctrl-C; the same command resumes the run -----------
+
+ONE_MLP = ("--train-limit", "1000", "--eval-samples", "0", "--log-every", "10")
+
+
+def start_gbench(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "gbench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_training(process: subprocess.Popen, out: Path, timeout: float = 180) -> None:
+    """config.json is written just before the trainer starts; give it a moment more to be mid-run."""
+    deadline = time.monotonic() + timeout
+    while not list(out.glob("*/config.json")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)
+
+
+def mlp_config(tmp_path: Path) -> Path:
+    path = tmp_path / "mlp.toml"
+    path.write_text('architecture = "mlp"\n')
+    return path
+
+
+def state_dict(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def metrics_without_time(path: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(path))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_the_state_and_the_same_command_resumes_it_exactly(tmp_path, sig, code):
+    steps = "300"
+    command = ("run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--steps", steps, *ONE_MLP, "--out", str(tmp_path / "out"))
+    process = start_gbench(*command)
+    wait_until_training(process, tmp_path / "out")
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "SIGTERM" in last if sig == signal.SIGTERM else "SIGINT" in last
+    assert "again to resume" in last and "gbench run plugins.mlp" in last and "Traceback" not in stderr
+    [run_dir] = (tmp_path / "out").iterdir()
+    marker = json.loads((run_dir / "interrupted.json").read_text())
+    assert marker["status"] == "interrupted" and 0 < marker["step"] < 300
+    saved = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)  # loads without pickle's code
+    assert saved["step"] == marker["step"]
+    assert not (run_dir / "summary.json").exists() and not (tmp_path / "out" / "results.csv").exists()
+
+    shown = run_cli("show", str(tmp_path / "out"))  # labelled, not counted as a run
+    assert shown.returncode == 0 and f"{run_dir.name}: interrupted at step {marker['step']}/300" in shown.stderr, shown.stderr
+
+    resumed = run_cli(*command)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed interrupted run {run_dir.name} from step {marker['step']}/300" in resumed.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.is_dir()] == [run_dir.name]  # the same folder, not a second one
+    assert not (run_dir / "interrupted.json").exists() and not (run_dir / "checkpoint.pt").exists()
+    [row] = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert row["run_id"] == run_dir.name and row["steps"] == "300"
+
+    if sig == signal.SIGINT:
+        return  # the same path as SIGTERM from here on; the exactness check runs once
+    # bit-exact: the interrupted and resumed run ends where an uninterrupted one does
+    reference = run_cli(*command[:-1], str(tmp_path / "ref"))
+    assert reference.returncode == 0, reference.stderr
+    [ref_dir] = [p for p in (tmp_path / "ref").iterdir() if p.is_dir()]
+    mine, theirs = state_dict(run_dir / "generator.pt"), state_dict(ref_dir / "generator.pt")
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert metrics_without_time(run_dir / "metrics.csv") == metrics_without_time(ref_dir / "metrics.csv")

@@ -66,7 +66,11 @@ def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None =
             def on_progress(done: int, total: int, _task=task) -> None:
                 progress.update(_task, completed=done, total=total)
 
-            row = execute(config, registry, out, RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None), cache)
+            def on_resume(run_id: str, step: int, total: int) -> None:
+                progress.console.print(f"resumed interrupted run {run_id} from step {step}/{total}", highlight=False, soft_wrap=True)
+
+            run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None, on_resume=on_resume)
+            row = execute(config, registry, out, run_hooks, cache)
             progress.update(task, description=progress.tasks[task].description + f" [{row['status']}]")
             rows.append(row)
     return rows

@@ -101,6 +101,12 @@ def claim(out: Path, config: RunConfig) -> str | None:
     return None
 
 
+def unclaim(run_dir: Path) -> None:
+    """Give a claimed run back (this process could not resume it): it stays marked interrupted."""
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(run_dir / f".{MARKER}.{os.getpid()}.claimed", run_dir / MARKER)
+
+
 def interrupted_runs(out: str | os.PathLike) -> list[dict[str, Any]]:
     """``{"run_id", "step", "total_steps", "signal"}`` of each interrupted run under OUT."""
     found = []

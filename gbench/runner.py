@@ -214,9 +214,7 @@ def execute(
 
     resume = None
     if (run_dir / "checkpoint.pt").exists():
-        resume = store.load_tensor_file(run_dir / "checkpoint.pt", device, fix=f"delete it to start run {config.run_id} over, or restore it")
-        if not isinstance(resume, dict) or "step" not in resume or "generator" not in resume:
-            raise GbenchError(f"{str(run_dir / 'checkpoint.pt')!r} is not a gbench training checkpoint; delete it to start run {config.run_id} over")
+        resume = load_checkpoint(run_dir, device)
         collapse.low_since = resume.get("collapse_low_since")
         saved["step"] = resume["step"]
         if hooks.on_resume:
@@ -275,6 +273,16 @@ def execute(
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
     interrupted.clear(run_dir)
     return row
+
+
+def load_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A run's checkpoint.pt (weights_only, like every file gbench loads), checked: damage is one GbenchError line."""
+    path = run_dir / "checkpoint.pt"
+    fix = f"delete it to start run {run_dir.name} over, or restore it"
+    state = store.load_tensor_file(path, device, fix=fix)
+    if not isinstance(state, dict) or "step" not in state or "generator" not in state:
+        raise GbenchError(f"{str(path)!r} is not a gbench training checkpoint; {fix}")
+    return state
 
 
 class _Evaluator:

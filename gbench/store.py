@@ -210,10 +210,13 @@ def load_tensor_file(path: Path, map_location: Any = "cpu", fix: str = "delete t
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise GbenchError(f"{str(path)!r} does not exist; {fix}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, AttributeError, KeyError) as error:
-        # torch reports a truncated zip as RuntimeError, a foreign pickle as UnpicklingError, ...
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
-        raise GbenchError(f"{str(path)!r} is damaged or not a gbench file ({reason}); {fix}") from None
+    except pickle.UnpicklingError:  # weights_only=True refused an object: never run a file's code
+        raise GbenchError(f"{str(path)!r} holds objects other than tensors and plain values, so it is not a gbench file; {fix}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, KeyError) as error:
+        # torch reports a truncated zip as RuntimeError ("failed finding central directory"), an empty file as EOFError
+        text = str(error)
+        reason = "cut short, or not a torch file" if "zip" in text or "central directory" in text or isinstance(error, EOFError) else text.splitlines()[0][:120]
+        raise GbenchError(f"{str(path)!r} is damaged ({reason}); {fix}") from None
 
 
 def save_tensor_file(path: Path, obj: Any) -> None:

@@ -394,6 +394,7 @@ def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
     except KeyError:
         names = optuna.get_all_study_names(storage)
         raise GbenchError(f"no study named {study_name!r} in {studylib.shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
+    studylib.check_made_by_gbench(study, study_name)
     records = []
     for trial in _key_trials(study).values():
         if trial.state == TrialState.COMPLETE and "record" in trial.user_attrs:

@@ -136,3 +136,129 @@ def test_a_signal_saves_the_state_and_the_same_command_resumes_it_exactly(tmp_pa
     mine, theirs = state_dict(run_dir / "generator.pt"), state_dict(ref_dir / "generator.pt")
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert metrics_without_time(run_dir / "metrics.csv") == metrics_without_time(ref_dir / "metrics.csv")
+
+
+# --- 4. a damaged file is one line naming it, exit 2, never a traceback -----------
+
+
+@pytest.fixture(scope="module")
+def finished_out(tmp_path_factory) -> Path:
+    """One finished two-step run of the plain MLP (a real run folder to break copies of)."""
+    out = tmp_path_factory.mktemp("finished") / "out"
+    config = mlp_config(out.parent)
+    result = run_cli("run", "plugins.mlp", "--config", str(config), "--seeds", "0,1", *TINY, "--log-every", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture
+def out_copy(finished_out, tmp_path) -> Path:
+    copy = tmp_path / "out"
+    shutil.copytree(finished_out, copy)
+    return copy
+
+
+def run_dirs(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if p.is_dir())
+
+
+def truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "other-weights"])
+def test_a_damaged_generator_pt_is_one_line_for_eval_sample_and_interpolate(out_copy, tmp_path, damage):
+    run_dir = run_dirs(out_copy)[0]
+    weights = run_dir / "generator.pt"
+    if damage == "truncated":
+        truncate(weights)
+    elif damage == "garbage":
+        weights.write_bytes(b"not a torch file at all\n" * 10)
+    else:  # a whole, loadable file that is not this generator's
+        torch.save({"weight": torch.zeros(3)}, weights)
+    for command in (
+        ("eval", str(run_dir), "-n", "50", "--no-kid", "--no-precision-recall"),
+        ("sample", str(run_dir), "-n", "4", "-o", str(tmp_path / "s.npz")),
+        ("interpolate", str(run_dir), "-o", str(tmp_path / "i.png")),
+    ):
+        assert_one_line_error(run_cli(*command), str(weights))
+    assert not (tmp_path / "s.npz").exists() and not (tmp_path / "i.png").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "pickled-code"])
+def test_a_damaged_checkpoint_stops_the_resume_in_one_line(tmp_path, damage):
+    command = ("run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--steps", "300", *ONE_MLP, "--out", str(tmp_path / "out"))
+    process = start_gbench(*command)
+    wait_until_training(process, tmp_path / "out")
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    [run_dir] = run_dirs(tmp_path / "out")
+    checkpoint = run_dir / "checkpoint.pt"
+    if damage == "truncated":
+        truncate(checkpoint)
+    else:  # weights_only=True refuses to run code a pickle asks for
+        torch.save({"step": 1, "generator": {}, "hook": shutil.rmtree}, checkpoint)
+    assert_one_line_error(run_cli(*command), str(checkpoint), "delete it")
+    assert checkpoint.exists() and (run_dir / "interrupted.json").exists()  # nothing deleted behind the user's back
+
+
+RESULTS_DAMAGE = {
+    "unterminated-quote": lambda text: text + 'x,"never closed,1,2\n',
+    "cut-line": lambda text: text + text.splitlines()[1][:15],
+    "not-gbench": lambda text: "name,value\nfoo,1\n",
+    "short-row": lambda text: text + "a,b\n",
+    "empty": lambda text: "",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(RESULTS_DAMAGE))
+def test_a_damaged_results_csv_is_one_line_for_show_export_and_report(out_copy, damage):
+    results = out_copy / "results.csv"
+    results.write_text(RESULTS_DAMAGE[damage](results.read_text()))
+    for command in (("show", str(out_copy)), ("export", str(out_copy), "--format", "json"), ("report", str(out_copy))):
+        result = run_cli(*command)
+        assert_one_line_error(result, str(results))
+        assert result.stdout == ""  # no made-up row
+
+
+def test_a_metrics_csv_cut_mid_line_is_one_line_for_report(out_copy):
+    metrics = run_dirs(out_copy)[0] / "metrics.csv"
+    truncate(metrics, keep=0.7)
+    assert not metrics.read_text().endswith("\n")
+    assert_one_line_error(run_cli("report", str(out_copy)), str(metrics))
+
+
+def test_an_optuna_study_gbench_did_not_make_is_one_line(tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'foreign.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=url, study_name="theirs")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    tune = run_cli(
+        "tune",
+        "plugins.mlp",
+        "--storage",
+        url,
+        "--study-name",
+        "theirs",
+        "--trials",
+        "1",
+        "--pruner",
+        "none",
+        *TINY[:4],
+        "--eval-samples",
+        "50",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert_one_line_error(tune, "'theirs'", "not made by gbench")
+    assert_one_line_error(run_cli("report", "--storage", url, "--study-name", "theirs"), "'theirs'", "not made by gbench")
+    assert len(optuna.load_study(storage=url, study_name="theirs").trials) == 2  # their study is left as it was
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path):
+    (tmp_path / "notes.db").write_text("not sqlite\n")
+    url = f"sqlite:///{tmp_path / 'notes.db'}"
+    assert_one_line_error(run_cli("report", "--storage", url, "--study-name", "x"), "notes.db")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench import display, store
+from gbench import display, interrupted, store
 from gbench.commands._options import add_run_options, make_configs, settings_from_args
+from gbench.config import resolve_params
 from gbench.errors import GbenchError
 from gbench.plugins import Plugins, resolve_target
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, execute
+from gbench.runner import DataCache, RunHooks, execute, load_checkpoint
 from gbench.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
@@ -53,11 +54,27 @@ def preload(configs, registry: Registry, cache: DataCache) -> None:
             cache.split(registry, config.dataset, "test", config.data_root, None)
 
 
+def check_resumable(configs, registry: Registry, out: Path) -> None:
+    """Take over interrupted runs with these arguments and check their checkpoints, before any progress bar shows."""
+    for config in configs:
+        if not config.run_id:
+            config.params = resolve_params(registry, config)  # as execute() resolves them: the hash must match
+            config.run_id = interrupted.claim(out, config)
+        run_dir = out / str(config.run_id)
+        if config.run_id and (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists():
+            try:
+                load_checkpoint(run_dir)  # a damaged one fails here, in one line
+            except GbenchError:
+                interrupted.unclaim(run_dir)
+                raise
+
+
 def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None = None) -> list[dict]:
     """Run configs one after the other under one progress bar per run."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     cache = DataCache()
     preload(configs, registry, cache)
+    check_resumable(configs, registry, out)
     rows = []
     with display.progress() as progress:
         for index, config in enumerate(configs, 1):

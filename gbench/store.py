@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
@@ -63,6 +64,10 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide results from others
 
 
+#: errno values that mean "no room to write": no space, over quota, over RLIMIT_FSIZE.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -73,9 +78,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(file.fileno())
         os.chmod(temp, _FILE_MODE)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        if isinstance(error, OSError) and error.errno in DISK_FULL:  # the old file, if any, is untouched: the temp file took the hit
+            raise GbenchError(
+                f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
+                "free space and run the same command again: files already written are whole"
+            ) from None
         raise
 
 

@@ -262,3 +262,54 @@ def test_a_file_that_is_not_a_database_is_one_line(tmp_path):
     (tmp_path / "notes.db").write_text("not sqlite\n")
     url = f"sqlite:///{tmp_path / 'notes.db'}"
     assert_one_line_error(run_cli("report", "--storage", url, "--study-name", "x"), "notes.db")
+
+
+# --- 5. disk full: the run fails in one line, nothing written before is lost ------
+
+
+def file_size_limit(limit: int):
+    """preexec_fn: writes past ``limit`` bytes fail with EFBIG, as on a full disk (SIGXFSZ ignored so write() returns the error)."""
+
+    def apply() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def snapshot_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != ".results.lock"}
+
+
+def test_a_full_disk_fails_the_run_in_one_line_and_keeps_every_earlier_file(out_copy, tmp_path):
+    before = snapshot_files(out_copy)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--seeds", "5", *TINY, "--out", str(out_copy)]
+    # 200 kB: config.json and samples.png fit, generator.pt (about 1 MB) does not
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, preexec_fn=file_size_limit(200_000))
+    assert_one_line_error(result, "generator.pt", "File too large", "free space")
+    after = snapshot_files(out_copy)
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing already there changed or went
+    assert not [name for name in after if name.endswith(".tmp")]  # no temp file left behind
+    rows = list(csv.DictReader(open(out_copy / "results.csv")))
+    assert len(rows) == 2 and all(row["steps"] == "2" for row in rows)
+    assert run_cli("show", str(out_copy)).returncode == 0
+
+
+def test_a_full_disk_while_rewriting_results_csv_keeps_the_old_table(out_copy):
+    before = (out_copy / "results.csv").read_bytes()
+    script = (
+        "import sys; from gbench import store\n"
+        "from gbench.errors import GbenchError\n"
+        "row = dict(store.read_results(sys.argv[1])[0], run_id='new-run', notes='x' * 5000)\n"
+        "try:\n    store.upsert_result(sys.argv[1], row)\n"
+        "except GbenchError as error:\n    print(error); sys.exit(2)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(out_copy)], capture_output=True, text=True, timeout=60, preexec_fn=file_size_limit(len(before) + 1000)
+    )
+    assert result.returncode == 2 and "results.csv" in result.stdout and "File too large" in result.stdout, (result.stdout, result.stderr)
+    assert (out_copy / "results.csv").read_bytes() == before
+    assert not list(out_copy.glob(".results.csv.*.tmp"))

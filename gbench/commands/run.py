@@ -87,7 +87,11 @@ def run_configs(configs, registry: Registry, out: Path, hooks: RunHooks | None =
                 progress.console.print(f"resumed interrupted run {run_id} from step {step}/{total}", highlight=False, soft_wrap=True)
 
             run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None, on_resume=on_resume)
-            row = execute(config, registry, out, run_hooks, cache)
+            try:
+                row = execute(config, registry, out, run_hooks, cache)
+            except GbenchError:
+                progress.live.transient = True  # the error is the one line to show, not a half-drawn bar above it
+                raise
             progress.update(task, description=progress.tasks[task].description + f" [{row['status']}]")
             rows.append(row)
     return rows

@@ -313,3 +313,35 @@ def test_a_full_disk_while_rewriting_results_csv_keeps_the_old_table(out_copy):
     assert result.returncode == 2 and "results.csv" in result.stdout and "File too large" in result.stdout, (result.stdout, result.stderr)
     assert (out_copy / "results.csv").read_bytes() == before
     assert not list(out_copy.glob(".results.csv.*.tmp"))
+
+
+# --- 6. four writers and two readers on one --out ---------------------------------
+
+
+@pytest.mark.slow
+def test_four_writers_and_looping_readers_see_every_row_once_and_never_a_partial_one(tmp_path):
+    out = tmp_path / "out"
+    config = mlp_config(tmp_path)
+    seeds = ["0-24", "25-49", "50-74", "75-99"]  # 100 runs in all
+    writers = [start_gbench("run", "plugins.mlp", "--config", str(config), "--seeds", s, *TINY, "--out", str(out)) for s in seeds]
+    reads, seen = 0, 0
+    while any(w.poll() is None for w in writers) or reads < 4:
+        for command in (("export", str(out), "--format", "csv"), ("show", str(out))):
+            result = run_cli(*command)
+            reads += 1
+            if result.returncode == 2 and "does not exist" in result.stderr:
+                continue  # before the first row: results.csv is not there yet
+            assert result.returncode == 0 and "Traceback" not in result.stderr, (command, result.stderr)
+            if command[0] == "export":
+                rows = list(csv.DictReader(result.stdout.splitlines(), strict=True))
+                ids = [row["run_id"] for row in rows]
+                assert len(ids) == len(set(ids)) >= seen  # no row twice, none lost since the last read
+                assert all(None not in row and row["status"] and row["steps"] == "2" for row in rows)  # whole rows only
+                seen = len(ids)
+    for writer in writers:
+        _, stderr = writer.communicate()
+        assert writer.returncode == 0, stderr
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert sorted(int(row["seed"]) for row in rows) == list(range(100))
+    assert {row["run_id"] for row in rows} == {p.parent.name for p in out.glob("*/summary.json")}
+    assert reads > 4

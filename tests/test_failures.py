@@ -345,3 +345,60 @@ def test_four_writers_and_looping_readers_see_every_row_once_and_never_a_partial
     assert sorted(int(row["seed"]) for row in rows) == list(range(100))
     assert {row["run_id"] for row in rows} == {p.parent.name for p in out.glob("*/summary.json")}
     assert reads > 4
+
+
+SUITE = """
+[suite]
+name = "t-term"
+title = "SIGTERM in a sweep"
+question = "Is an interrupted run resumed and counted once?"
+target = "plugins.mlp"
+seeds = [0]
+
+[base]
+architecture = "mlp"
+steps = 300
+train_limit = 1000
+eval_samples = 0
+log_every = 10
+checkpoint_every = 100000
+
+[[variants]]
+name = "baseline"
+
+[[variants]]
+name = "hidden-48"
+params = { hidden_dim = 48 }
+"""
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_by_sigterm_releases_its_trial_and_resumes_it_once(tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE)  # checkpoint_every past the end: only the state saved at the signal can resume it
+    out = tmp_path / "out"
+    process = start_gbench("sweep", str(suite), "--out", str(out), "--no-report")
+    wait_until_training(process, out)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "SIGTERM" in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
+    [stopped] = [p.parent for p in out.glob("*/interrupted.json")]
+    step = json.loads((stopped / "interrupted.json").read_text())["step"]
+    assert 0 < step < 300 and (stopped / "checkpoint.pt").exists()
+    study = optuna.load_study(study_name="t-term", storage=f"sqlite:///{out / 'sweep.db'}")
+    [released] = [t for t in study.trials if t.user_attrs.get("gbench:interrupted") and t.state == TrialState.FAIL]
+    [retry] = [t for t in study.trials if t.state == TrialState.WAITING and t.user_attrs.get("key") == released.user_attrs["key"]]
+
+    resumed = run_cli("sweep", str(suite), "--out", str(out), "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert sorted(row["run_id"] for row in rows) == ["baseline-s0", "hidden-48-s0"] and all(row["steps"] == "300" for row in rows)
+    study = optuna.load_study(study_name="t-term", storage=f"sqlite:///{out / 'sweep.db'}")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert sorted(t.user_attrs["key"] for t in complete) == ["baseline|0", "hidden-48|0"]  # each run counted once
+    assert retry.number in {t.number for t in complete}  # the retry, not a new trial, finished the stopped run
+    assert not (stopped / "interrupted.json").exists() and not (stopped / "checkpoint.pt").exists()

@@ -402,3 +402,23 @@ def test_a_sweep_stopped_by_sigterm_releases_its_trial_and_resumes_it_once(tmp_p
     assert sorted(t.user_attrs["key"] for t in complete) == ["baseline|0", "hidden-48|0"]  # each run counted once
     assert retry.number in {t.number for t in complete}  # the retry, not a new trial, finished the stopped run
     assert not (stopped / "interrupted.json").exists() and not (stopped / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("name", ["config.json", "summary.json"])
+def test_a_damaged_config_or_summary_json_is_one_line(out_copy, tmp_path, name):
+    run_dir = run_dirs(out_copy)[0]
+    truncate(run_dir / name)
+    assert_one_line_error(run_cli("eval", str(run_dir), "-n", "50", "--no-kid", "--no-precision-recall"), str(run_dir / name))
+
+
+# --- 7. docs/failures.md names only tests that exist --------------------------------
+
+
+def test_the_failures_page_names_only_real_tests():
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "failures.md").read_text()
+    named = set(re.findall(r"`(test_\w+)", page))
+    defined = set(re.findall(r"^def (test_\w+)", Path(__file__).read_text(), re.M))
+    assert named and named <= defined, named - defined
+    assert defined - {"test_the_failures_page_names_only_real_tests"} <= named, "every test here backs a line of docs/failures.md"

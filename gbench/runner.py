@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import torch
 
-from gbench import schema, store, torchtools
+from gbench import interrupted, schema, signals, store, torchtools
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
@@ -164,6 +164,7 @@ class RunHooks:
 
     on_progress: Callable[[int, int], None] | None = None  # (steps done, total steps)
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
+    on_resume: Callable[[str, int, int], None] | None = None  # (run id, step resumed from, total steps)
 
 
 def execute(
@@ -183,7 +184,8 @@ def execute(
     hooks, cache = hooks or RunHooks(), cache or DataCache()
     out = Path(out)
     config.params = resolve_params(registry, config)
-    config.run_id = config.run_id or new_run_id(config)
+    # the same arguments as an interrupted run: take its folder over (gbench/interrupted.py)
+    config.run_id = config.run_id or interrupted.claim(out, config) or new_run_id(config)
     run_dir = out / config.run_id
     if (run_dir / "summary.json").exists():
         return store.read_json(run_dir / "summary.json")
@@ -214,14 +216,20 @@ def execute(
             hooks.on_eval(step, metrics)
         return {**{k: metrics[k] for k in CURVE_COLUMNS if k in metrics}, "collapsed": int(collapsed)}
 
+    saved = {"step": None}
+
     def on_checkpoint(state: dict[str, Any]) -> None:
         state["collapse_low_since"] = collapse.low_since
         store.save_tensor_file(run_dir / "checkpoint.pt", state)
+        saved["step"] = state["step"]
 
     resume = None
     if (run_dir / "checkpoint.pt").exists():
-        resume = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+        resume = load_checkpoint(run_dir, device)
         collapse.low_since = resume.get("collapse_low_since")
+        saved["step"] = resume["step"]
+        if hooks.on_resume:
+            hooks.on_resume(config.run_id, int(resume["step"]), steps)
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
@@ -239,8 +247,11 @@ def execute(
         on_checkpoint=on_checkpoint,
     )
     try:
-        result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
-    except BaseException:  # pruned by tune, interrupted, or failed: observers still close their run
+        with signals.deferring():  # a signal stops the trainer at a step boundary, with its state saved
+            result = train(nets, loss, schedule, data, settings, callbacks, resume=resume)
+    except BaseException as stop:  # pruned by tune, interrupted, or failed: observers still close their run
+        if isinstance(stop, KeyboardInterrupt):
+            interrupted.mark(run_dir, config, saved["step"], steps, "SIGTERM" if isinstance(stop, signals.Terminated) else "SIGINT")
         observers.run_end(run_id, {"run_id": run_id, "status": "stopped"}, run_dir)
         raise
 
@@ -278,8 +289,19 @@ def execute(
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(out, row)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    interrupted.clear(run_dir)
     observers.run_end(run_id, row, run_dir)
     return row
+
+
+def load_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A run's checkpoint.pt (weights_only, like every file gbench loads), checked: damage is one GbenchError line."""
+    path = run_dir / "checkpoint.pt"
+    fix = f"delete it to start run {run_dir.name} over, or restore it"
+    state = store.load_tensor_file(path, device, fix=fix)
+    if not isinstance(state, dict) or "step" not in state or "generator" not in state:
+        raise GbenchError(f"{str(path)!r} is not a gbench training checkpoint; {fix}")
+    return state
 
 
 class _Evaluator:
@@ -319,6 +341,13 @@ def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu"
         raise GbenchError(f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out")
     config = RunConfig.from_dict(store.read_json(run_dir / "config.json"))
     nets, _, _ = build(registry, config, torch.device(device))
-    nets.generator.load_state_dict(torch.load(run_dir / "generator.pt", map_location=device, weights_only=True))
+    weights = store.load_tensor_file(run_dir / "generator.pt", device, fix=f"run {run_dir.name} again to rebuild it, or restore the file")
+    try:
+        nets.generator.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as error:  # another architecture's weights, or not a state dict
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise GbenchError(
+            f"{str(run_dir / 'generator.pt')!r} does not fit the run's {config.architecture!r} generator ({reason}); restore the file or run it again"
+        ) from None
     nets.generator.eval()
     return config, nets

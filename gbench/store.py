@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
@@ -56,6 +57,10 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide results from others
 
 
+#: errno values that mean "no room to write": no space, over quota, over RLIMIT_FSIZE.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -66,9 +71,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(file.fileno())
         os.chmod(temp, _FILE_MODE)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        if isinstance(error, OSError) and error.errno in DISK_FULL:  # the old file, if any, is untouched: the temp file took the hit
+            raise GbenchError(
+                f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
+                "free space and run the same command again: files already written are whole"
+            ) from None
         raise
 
 
@@ -81,7 +91,12 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as error:  # a cut or foreign file: one line, not a traceback
+        raise GbenchError(
+            f"{str(path)!r} is damaged or not gbench's JSON ({error}); restore it from a backup or delete its run folder and run it again"
+        ) from None
 
 
 def csv_text(rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -> str:
@@ -99,10 +114,34 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str] | N
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    if not Path(path).exists():
+    """The rows of a CSV gbench wrote, checked: a cut or foreign file is a GbenchError naming it.
+
+    gbench writes every CSV whole (temp file, then rename), ending in a newline,
+    every row as wide as the header. Anything else was cut or written by
+    another tool; csv's lenient default would make up a row from it (an
+    unterminated quote swallows the rest of the file).
+    """
+    path = Path(path)
+    if not path.exists():
         return []
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+    fix = "restore it from a backup, or delete it (its rows are lost) and run again"
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise GbenchError(f"{str(path)!r} is not a text CSV file; {fix}") from None
+    if text and not text.endswith("\n"):
+        raise GbenchError(f"{str(path)!r} ends in a cut line (no final newline: a write was interrupted); {fix}")
+    try:
+        lines = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as error:
+        raise GbenchError(f"{str(path)!r} is not a well-formed CSV file ({error}); {fix}") from None
+    if not lines:
+        return []
+    header = lines[0]
+    for number, line in enumerate(lines[1:], start=2):
+        if len(line) != len(header):
+            raise GbenchError(f"{str(path)!r} row {number} has {len(line)} fields, the header {len(header)}: the file is damaged; {fix}")
+    return [dict(zip(header, line, strict=True)) for line in lines[1:]]
 
 
 @contextlib.contextmanager
@@ -131,7 +170,39 @@ def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
         if not out.exists():
             raise GbenchError(f"results folder {str(out)!r} does not exist; give the --out folder of a gbench run (default: runs)")
         raise GbenchError(f"{str(out / RESULTS)!r} does not exist: no run has finished in {str(out)!r} yet; run `gbench run plugins.mlp --out {out}` first")
-    return read_csv(out / RESULTS)
+    rows = read_csv(out / RESULTS)
+    check_results_header(out / RESULTS)
+    return rows
+
+
+def check_results_header(path: Path) -> None:
+    """A results.csv gbench did not write (no run_id column) is an error, not an empty table."""
+    with open(path, newline="") as file:
+        header = next(csv.reader(file), [])
+    if "run_id" not in header:
+        raise GbenchError(
+            f"{str(path)!r} is not a gbench results table (its header has no run_id column: {', '.join(header[:4]) or 'the file is empty'}); move it away, or give the --out of a gbench run"
+        )
+
+
+def load_tensor_file(path: Path, map_location: Any = "cpu", fix: str = "delete the run folder and run it again") -> Any:
+    """torch.load with ``weights_only=True``; a damaged or foreign file is one GbenchError line naming it."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise GbenchError(f"{str(path)!r} does not exist; {fix}") from None
+    except pickle.UnpicklingError:  # weights_only=True refused an object: never run a file's code
+        raise GbenchError(f"{str(path)!r} holds objects other than tensors and plain values, so it is not a gbench file; {fix}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, KeyError) as error:
+        # torch reports a truncated zip as RuntimeError ("failed finding central directory"), an empty file as EOFError
+        text = str(error)
+        reason = "cut short, or not a torch file" if "zip" in text or "central directory" in text or isinstance(error, EOFError) else text.splitlines()[0][:120]
+        raise GbenchError(f"{str(path)!r} is damaged ({reason}); {fix}") from None
 
 
 def save_tensor_file(path: Path, obj: Any) -> None:

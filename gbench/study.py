@@ -110,12 +110,32 @@ def create_or_load(
     return study, True
 
 
+#: How long a study may lack gbench's kind mark before it counts as another tool's (its creator sets it at once).
+FOREIGN_GRACE = 5.0
+
+
+def check_made_by_gbench(study: optuna.Study, name: str, waited: float = math.inf) -> None:
+    """A study another tool made (no ``gbench:kind``) is an error, not a 120-second wait.
+
+    gbench's creator marks the study right after creating it and before it
+    enqueues anything, so an unmarked study that already has trials, or is
+    still unmarked after FOREIGN_GRACE seconds, is not gbench's.
+    """
+    if study.user_attrs.get(KIND_ATTR) is not None:
+        return
+    if waited >= FOREIGN_GRACE or study.get_trials(deepcopy=False):
+        raise GbenchError(
+            f"study {name!r} in this storage was not made by gbench (it has no {KIND_ATTR!r} mark); give another --study-name, or a storage of gbench's own"
+        )
+
+
 def _check_loaded(study: optuna.Study, name: str, directions: list[str], kind: str, ready_timeout: float) -> None:
     deadline = time.monotonic() + ready_timeout
     while True:
         attrs = study.user_attrs
         if attrs.get(KIND_ATTR) not in (None, kind):
             raise GbenchError(f"study {name!r} in this storage was made by `gbench {attrs[KIND_ATTR]}`, not `gbench {kind}`; choose another --study-name")
+        check_made_by_gbench(study, name, waited=ready_timeout - (deadline - time.monotonic()))
         if attrs.get(READY_ATTR) or time.monotonic() > deadline:
             break
         time.sleep(0.5)  # its creator is still enqueueing
@@ -328,8 +348,9 @@ def run_one(study: optuna.Study, trial: Trial, objective: Callable[[Trial], floa
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
-        except Interrupted:
-            optuna_private.fail_and_retry(study, trial)  # no user attr set: the retry copies them all
+        except (Interrupted, KeyboardInterrupt):  # asked to stop, or Ctrl-C / SIGTERM (gbench/signals.py): the run saved its state
+            with contextlib.suppress(Exception):
+                optuna_private.fail_and_retry(study, trial)  # no user attr set: the retry copies them all
             raise
         except BaseException as error:
             with contextlib.suppress(Exception):

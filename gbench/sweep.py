@@ -213,6 +213,9 @@ def _worker_process(spec: dict[str, Any]) -> None:
     import sys
 
     torch.set_num_threads(spec["threads"])
+    from gbench import signals
+
+    signals.install()  # a worker stopped by SIGTERM saves its run's state and releases its trial, as Ctrl-C does
     try:
         worker_plan = plan(**spec["plan"])
         study, _ = open_study(worker_plan)
@@ -274,8 +277,13 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
                 with sweeper.lock:
                     progress = dict(sweeper.progress)
                 live.update(progress_table(sweep_plan, study, progress))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             sweeper.interrupt.set()  # this process's run is given back; the --jobs workers got the Ctrl-C themselves
+            from gbench import signals
+
+            if isinstance(stop, signals.Terminated):  # SIGTERM may reach only this process: pass it on to the workers
+                for worker in workers:
+                    worker.terminate()
             ended.wait(timeout=60)
             for worker in workers:
                 worker.join(timeout=30)
@@ -360,6 +368,7 @@ def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
     except KeyError:
         names = optuna.get_all_study_names(storage)
         raise GbenchError(f"no study named {study_name!r} in {shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
+    studylib.check_made_by_gbench(study, study_name)
     records = []
     for trial in trial_per_key(study).values():
         if trial.state == TrialState.COMPLETE and "record" in trial.user_attrs:

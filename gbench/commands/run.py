@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench import display, store
+from gbench import display, interrupted, store
 from gbench.commands._options import add_run_options, settings_from_args
-from gbench.config import RunConfig, RunSettings, configs_for
+from gbench.config import RunConfig, RunSettings, configs_for, resolve_params
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.plugins import Plugins, resolve_target
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, execute
+from gbench.runner import DataCache, RunHooks, execute, load_checkpoint
 from gbench.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
@@ -57,11 +57,27 @@ def preload(configs: list[RunConfig], registry: Registry, cache: DataCache) -> N
             cache.split(registry, config.dataset, "test", config.data_root, None)
 
 
+def check_resumable(configs: list[RunConfig], registry: Registry, out: Path) -> None:
+    """Take over interrupted runs with these arguments and check their checkpoints, before any progress bar shows."""
+    for config in configs:
+        if not config.run_id:
+            config.params = resolve_params(registry, config)  # as execute() resolves them: the hash must match
+            config.run_id = interrupted.claim(out, config)
+        run_dir = out / str(config.run_id)
+        if config.run_id and (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists():
+            try:
+                load_checkpoint(run_dir)  # a damaged one fails here, in one line
+            except GbenchError:
+                interrupted.unclaim(run_dir)
+                raise
+
+
 def run_configs(configs: list[RunConfig], registry: Registry, out: Path, hooks: RunHooks | None = None) -> list[dict]:
     """Run configs one after the other under one progress bar per run."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     cache = DataCache()
     preload(configs, registry, cache)
+    check_resumable(configs, registry, out)
     rows = []
     with display.progress() as progress:
         for index, config in enumerate(configs, 1):
@@ -70,7 +86,15 @@ def run_configs(configs: list[RunConfig], registry: Registry, out: Path, hooks: 
             def on_progress(done: int, total: int, _task=task) -> None:
                 progress.update(_task, completed=done, total=total)
 
-            row = execute(config, registry, out, RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None), cache)
+            def on_resume(run_id: str, step: int, total: int) -> None:
+                progress.console.print(f"resumed interrupted run {run_id} from step {step}/{total}", highlight=False, soft_wrap=True)
+
+            run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None, on_resume=on_resume)
+            try:
+                row = execute(config, registry, out, run_hooks, cache)
+            except GbenchError:
+                progress.live.transient = True  # the error is the one line to show, not a half-drawn bar above it
+                raise
             progress.update(task, description=progress.tasks[task].description + f" [{row['status']}]")
             rows.append(row)
     return rows

@@ -390,8 +390,9 @@ def test_a_sweep_stopped_by_sigterm_releases_its_trial_and_resumes_it_once(tmp_p
     step = json.loads((stopped / "interrupted.json").read_text())["step"]
     assert 0 < step < 300 and (stopped / "checkpoint.pt").exists()
     study = optuna.load_study(study_name="t-term", storage=f"sqlite:///{out / 'sweep.db'}")
-    [released] = [t for t in study.trials if t.user_attrs.get("gbench:interrupted") and t.state == TrialState.FAIL]
+    [released] = [t for t in study.trials if t.state == TrialState.FAIL]  # the stopped run's trial, given back
     [retry] = [t for t in study.trials if t.state == TrialState.WAITING and t.user_attrs.get("key") == released.user_attrs["key"]]
+    assert retry.system_attrs.get("failed_trial") == released.number  # Optuna's retry of it, not a new trial
 
     resumed = run_cli("sweep", str(suite), "--out", str(out), "--no-report")
     assert resumed.returncode == 0, resumed.stderr

@@ -33,7 +33,8 @@ import torch
 from gbench.config import RunConfig, resolve_params
 from gbench.plugins import load_plugins
 from gbench.poptrain import Member, train_population
-from gbench.runner import DataCache, build, resolve_device
+from gbench.runner import DataCache, build
+from gbench.torchtools import resolve_device
 from gbench.trainer import TrainSettings, train
 
 CELLS: dict[str, dict[str, Any]] = {

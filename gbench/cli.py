@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
-from gbench import __version__
+from gbench import __version__, signals
 from gbench.errors import GbenchError
 
 #: command name -> module; help comes from the module's HELP.
@@ -28,6 +29,7 @@ COMMANDS = {
     "fid": "gbench.commands.fid",
     "sample": "gbench.commands.sample",
     "extractor": "gbench.commands.extractor",
+    "completion": "gbench.commands.completion",
 }
 
 
@@ -68,14 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    signals.install()  # SIGTERM (SLURM, Kubernetes, timeout) stops as Ctrl-C does
     try:
         return int(args._run(args) or 0)
     except GbenchError as error:
         sys.stderr.write(f"gbench {args.command}: error: {error}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("gbench: interrupted; finished runs are saved, unfinished ones resume from their checkpoint\n")
-        return 130
+    except KeyboardInterrupt as stop:
+        name = "SIGTERM" if isinstance(stop, signals.Terminated) else "interrupted (SIGINT)"
+        again = shlex.join(["gbench", *argv])
+        sys.stderr.write(f"gbench: stopped by {name}; finished runs are saved and unfinished ones saved their state: run `{again}` again to resume them\n")
+        return signals.exit_code(stop)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gbench.errors import GbenchError
+from gbench.names import suggestion
 from gbench.registry import Hyperparameter, Registry, Value
 
 if sys.version_info >= (3, 11):
@@ -80,11 +81,162 @@ class RunConfig:
         return max(1, math.ceil(epochs * (train_size // int(self.params["batch_size"]))))
 
 
+#: The run options a `gbench run` option, a ``--config`` file or a suite table sets, each
+#: checked by :meth:`Hyperparameter.coerce` exactly as a plugin's hyperparameters are (one
+#: checker: ``steps = true`` fails the same way in every place). The defaults only give the type.
+RUN_OPTIONS = {
+    hp.name: hp
+    for hp in (
+        Hyperparameter("loss", "non-saturating"),
+        Hyperparameter("schedule", "k-steps"),
+        Hyperparameter("dataset", "mnist"),
+        Hyperparameter("epochs", DEFAULT_EPOCHS, low=1e-9),
+        Hyperparameter("steps", 1, low=1),
+        Hyperparameter("device", "auto"),
+        Hyperparameter("threads", 1, low=1),
+        Hyperparameter("data_root", "data"),
+        Hyperparameter("train_limit", 1, low=1),
+        Hyperparameter("log_every", 50, low=1),
+        Hyperparameter("checkpoint_every", 1, low=1),
+        Hyperparameter("eval_samples", 10_000, low=0),
+        Hyperparameter("eval_every", 1, low=1),
+        Hyperparameter("fid_extractor", "lenet-mnist"),
+        Hyperparameter("inception_weights", "weights.pth"),
+        Hyperparameter("out", "runs"),
+        Hyperparameter("population", "auto", choices=("auto", "off")),
+        Hyperparameter("population_size", 1, low=1),
+        Hyperparameter("precision", "fp32", choices=("fp32", "bf16")),
+    )
+}
+
+
+@dataclass
+class RunSettings:
+    """What the commands that train (run, sweep, tune) share before an (architecture, loss,
+    schedule) combination and a seed are chosen; :func:`configs_for` turns it into RunConfigs.
+
+    ``params`` holds hyperparameter overrides as given (``--set`` text or typed TOML values);
+    they are checked against each combination's declarations when its RunConfig is built.
+    """
+
+    architectures: list[str] = field(default_factory=list)  # only these of the target's architectures; empty: all of them
+    loss: str = "non-saturating"
+    schedule: str = "k-steps"
+    dataset: str = "mnist"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: float | None = None
+    steps: int | None = None
+    device: str = "auto"
+    devices: list[str] = field(default_factory=list)  # one per parallel worker (sweep --jobs, tune workers); empty: all use `device`
+    threads: int | None = None
+    data_root: str | None = None
+    train_limit: int | None = None
+    log_every: int = 50
+    checkpoint_every: int | None = None
+    out: str = "runs"
+    params: dict[str, Any] = field(default_factory=dict)
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    population: str = "auto"  # "auto": the seeds of a configuration train together as one population; "off": one by one
+    population_size: int | None = None  # at most this many members per population; None: all the seeds
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
+
+    def device_for(self, worker: int) -> str:
+        """The device of parallel worker ``worker`` (0, 1, ...): ``devices`` in turn, else ``device``."""
+        return self.devices[worker % len(self.devices)] if self.devices else self.device
+
+
+def check_run_options(table: dict[str, Any], where: str = "") -> dict[str, Value]:
+    """The run options in a ``--config``-style table, each checked (``where`` prefixes a failure)."""
+    checked: dict[str, Value] = {}
+    try:
+        for key, value in table.items():
+            if key in RUN_OPTIONS and value is not None:
+                checked[key] = RUN_OPTIONS[key].coerce(value)
+        if table.get("params") is not None and not isinstance(table["params"], dict):
+            raise GbenchError("params must be a table of hyperparameters, e.g. params = { hidden_dim = 512 }")
+    except GbenchError as error:
+        raise GbenchError(f"{where}{error}") from None
+    return checked
+
+
+def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
+    """RunSettings from `gbench run --config`-style keys: a ``--config`` file merged with the
+    command's options, or a suite variant. Every value is checked; ``where`` prefixes a failure."""
+    options = check_run_options(table, where)
+    params = dict(table.get("params") or {})
+    if table.get("batch_size") is not None:
+        params["batch_size"] = table["batch_size"]
+    architectures = table.get("architecture") or []
+    if isinstance(architectures, str):
+        architectures = [name.strip() for name in architectures.split(",") if name.strip()]
+    if not isinstance(architectures, list) or not all(isinstance(name, str) and name for name in architectures):
+        raise GbenchError(f'{where}architecture = {architectures!r} must be an architecture name, e.g. architecture = "mlp"')
+    seeds = table.get("seeds", [0])
+    seeds = parse_seeds(",".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds))
+    devices = table.get("devices") or []
+    devices = parse_devices(devices) if isinstance(devices, str) else list(devices)
+    return RunSettings(
+        architectures=list(dict.fromkeys(architectures)), loss=str(options.get("loss", "non-saturating")),
+        schedule=str(options.get("schedule", "k-steps")), dataset=str(options.get("dataset", "mnist")), seeds=seeds,
+        epochs=_float(options.get("epochs")), steps=_int(options.get("steps")), device=str(options.get("device", "auto")), devices=devices,
+        threads=_int(options.get("threads")), data_root=_str(options.get("data_root")), train_limit=_int(options.get("train_limit")),
+        log_every=int(options.get("log_every", 50)), checkpoint_every=_int(options.get("checkpoint_every")), out=str(options.get("out", "runs")),
+        params=params,
+        eval=EvalOptions(
+            samples=int(options.get("eval_samples", 10_000)), every=_int(options.get("eval_every")),
+            extractor=_str(options.get("fid_extractor")), inception_weights=_str(options.get("inception_weights")),
+        ),
+        population=str(options.get("population", "auto")), population_size=_int(options.get("population_size")),
+        precision=str(options.get("precision", "fp32")),
+    )  # fmt: skip
+
+
+def _int(value: Value | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float(value: Value | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _str(value: Value | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def config_for(
+    registry: Registry, settings: RunSettings, combo: tuple[str, str, str], seed: int, params: dict[str, Any], run_id: str | None = None
+) -> RunConfig:
+    """One checked RunConfig: ``settings`` for the (architecture, loss, schedule) ``combo`` and
+    ``seed``, with ``params`` (text or typed values) over the combination's defaults."""
+    architecture, loss, schedule = combo
+    config = RunConfig(
+        architecture=architecture, loss=loss, schedule=schedule, dataset=settings.dataset, seed=seed, epochs=settings.epochs,
+        steps=settings.steps, device=settings.device, threads=settings.threads, data_root=settings.data_root,
+        train_limit=settings.train_limit, log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
+        eval=dataclasses.replace(settings.eval), run_id=run_id,
+    )  # fmt: skip
+    config.params = resolve_params(registry, config, params)
+    return config
+
+
+def configs_for(registry: Registry, settings: RunSettings, combos: list[tuple[str, str, str]], where: str = "") -> list[RunConfig]:
+    """One checked RunConfig per combination and seed (seeds vary fastest): the one builder that
+    `gbench run`, each suite variant of `gbench sweep`, and `gbench tune` use."""
+    try:
+        registry.dataset(settings.dataset)  # an unknown dataset fails before any training
+        for _, loss, schedule in combos:
+            registry.loss(loss)
+            registry.schedule(schedule)
+        return [config_for(registry, settings, combo, seed, settings.params) for combo in combos for seed in settings.seeds]
+    except GbenchError as error:
+        raise GbenchError(f"{where}{error}") from None
+
+
 def hyperparameters_for(registry: Registry, architecture: str, loss: str, schedule: str) -> dict[str, Hyperparameter]:
     """All knobs a run of this combination accepts, by name."""
     merged: dict[str, Hyperparameter] = {}
     owners: dict[str, str] = {}
-    sources = [("training", TRAINING_HYPERPARAMETERS)]
+    sources: list[tuple[str, tuple[Hyperparameter, ...]]] = [("training", TRAINING_HYPERPARAMETERS)]
     sources.append((f"architecture {architecture!r}", registry.architecture(architecture).hyperparameters))
     sources.append((f"loss {loss!r}", registry.loss(loss).hyperparameters))
     sources.append((f"schedule {schedule!r}", registry.schedule(schedule).hyperparameters))
@@ -100,11 +252,7 @@ def hyperparameters_for(registry: Registry, architecture: str, loss: str, schedu
 def check_override_keys(keys: list[str] | set[str], known: dict[str, Hyperparameter], context: str = "") -> None:
     for key in keys:
         if key not in known:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise GbenchError(f"unknown hyperparameter {key!r}{context}{hint}; valid keys: {', '.join(sorted(known))}")
+            raise GbenchError(f"unknown hyperparameter {key!r}{context}{suggestion(key, known)}; valid keys: {', '.join(sorted(known))}")
 
 
 def resolve_params(registry: Registry, config: RunConfig, overrides: dict[str, Any] | None = None) -> dict[str, Value]:
@@ -132,6 +280,24 @@ def parse_assignments(items: list[str] | None, option: str = "--set") -> dict[st
             raise GbenchError(f"{option} {item!r} is not of the form key=value; for example {option} latent_dim=128")
         result[key.strip()] = value.strip()
     return result
+
+
+#: What ``--devices`` may list: one device per worker.
+DEVICE_PATTERN = r"cpu|cuda(:[0-9]+)?|mps"
+
+
+def parse_devices(text: str) -> list[str]:
+    """``"cuda:0,cuda:1"`` -> ``["cuda:0", "cuda:1"]``: the devices parallel workers take in turn."""
+    import re
+
+    devices = [part.strip() for part in text.split(",") if part.strip()]
+    bad = next((d for d in devices if not re.fullmatch(DEVICE_PATTERN, d)), None)
+    if not devices or bad is not None:
+        what = f"{bad!r} is not" if bad is not None else "names no device; list"
+        raise GbenchError(f"--devices {text!r}: {what} cpu, cuda, cuda:N or mps; write for example --devices cuda:0,cuda:1")
+    if len(set(devices)) != len(devices):
+        raise GbenchError(f"--devices {text!r} names a device twice; give each device once, e.g. --devices cuda:0,cuda:1")
+    return devices
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -173,6 +339,9 @@ CONFIG_FILE_KEYS = {
     "fid_extractor",
     "inception_weights",
     "out",
+    "population",
+    "population_size",
+    "precision",
     "params",
 }
 

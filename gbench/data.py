@@ -1,10 +1,12 @@
 """Find and load image datasets as whole tensors (no DataLoader in the hot loop).
 
-Search order for a dataset's files: ``--data-root``, ``$GBENCH_DATA``,
-gbench's cache directory (``$GBENCH_CACHE`` or ``~/.cache/gbench``), then the
-dataset's system places (Debian's ``/usr/share/datasets/fashion-mnist``).
-torchvision downloads into the cache only when none of those has the files,
-and never when ``GBENCH_OFFLINE=1``.
+An explicit root (``--data-root``, or a config's or suite's ``data_root``) is
+the only place gbench looks: a missing folder, or one without the dataset's
+files, is an error naming it. With no root given the search order is
+``$GBENCH_DATA``, gbench's cache directory (``$GBENCH_CACHE`` or
+``~/.cache/gbench``), then the dataset's system places (Debian's
+``/usr/share/datasets/fashion-mnist``); torchvision downloads into the cache
+only when none of those has the files, and never when ``GBENCH_OFFLINE=1``.
 """
 
 from __future__ import annotations
@@ -27,11 +29,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GBENCH_CACHE") or Path.home() / ".cache" / "gbench")
 
 
+class ExplicitRoot(list):
+    """The one folder the user named: search nothing else, download nothing.
+
+    A list (of one Path), so a plugin's ``load(split, roots)`` takes it as it
+    takes the search order; :func:`idx_dataset` checks for this type.
+    """
+
+
 def search_roots(data_root: str | os.PathLike | None = None) -> list[Path]:
-    """Where to look for data, in order."""
-    roots = []
+    """Where to look for data, in order: only ``data_root`` when one is given."""
     if data_root:
-        roots.append(Path(data_root))
+        root = Path(data_root).expanduser()
+        if not root.is_dir():
+            what = "is a file, not a folder" if root.exists() else "does not exist"
+            raise GbenchError(
+                f"--data-root {str(root)!r} {what}; give the folder that holds the dataset files, or leave --data-root out to search $GBENCH_DATA and the cache"
+            )
+        return ExplicitRoot([root])
+    roots = []
     if os.environ.get("GBENCH_DATA"):
         roots.append(Path(os.environ["GBENCH_DATA"]))
     roots.append(cache_dir() / "data")
@@ -73,7 +89,9 @@ def idx_dataset(
     """
 
     def find(split: str, roots: list[Path]) -> tuple[Path, Path] | None:
-        folders = [root / sub for root in roots for sub in subdirs] + [Path(d) for d in system_dirs]
+        folders = [root / sub for root in roots for sub in subdirs]
+        if not isinstance(roots, ExplicitRoot):
+            folders += [Path(d) for d in system_dirs]
         for folder in folders:
             found = []
             for filename in files[split]:
@@ -89,6 +107,12 @@ def idx_dataset(
         if split not in files:
             raise GbenchError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(files)}")
         paths = find(split, roots)
+        if paths is None and isinstance(roots, ExplicitRoot):
+            places = " or ".join(str(roots[0] / sub) if sub else str(roots[0]) for sub in subdirs)
+            raise GbenchError(
+                f"{name} {split} data not found in --data-root {str(roots[0])!r}: expected {files[split][0]} and {files[split][1]} (or their .gz) in {places}; "
+                "put them there, or leave --data-root out to search $GBENCH_DATA and the cache"
+            )
         if paths is None and torchvision_class and os.environ.get("GBENCH_OFFLINE", "") in ("", "0"):
             _try_download(torchvision_class, cache_dir() / "data")
             paths = find(split, list(dict.fromkeys(roots + [cache_dir() / "data"])))

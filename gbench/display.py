@@ -11,40 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gbench import schema
+
 # Wide tables stay readable when piped to a file (rich assumes 80 columns there).
 console = Console(stderr=True)
 stdout = Console() if Console().is_terminal else Console(width=240)
-
-#: (column, header, format) of the results table; a column shows when any row has it.
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("run_id", "run", "s"),
-    ("status", "status", "s"),
-    ("architecture", "arch", "s"),
-    ("loss", "loss", "s"),
-    ("schedule", "schedule", "s"),
-    ("dataset", "dataset", "s"),
-    ("seed", "seed", "s"),
-    ("latent_dim", "latent", "s"),
-    ("hidden_dim", "hidden", "s"),
-    ("depth", "depth", "s"),
-    ("k", "k", "s"),
-    ("lr", "lr", "g"),
-    ("batch_size", "batch", "s"),
-    ("steps", "steps", "s"),
-    ("d_real", "D(x)", ".3f"),
-    ("d_fake", "D(G(z))", ".3f"),
-    ("d_loss", "d_loss", ".3f"),
-    ("g_loss", "g_loss", ".3f"),
-    ("fid", "FID", ".2f"),
-    ("kid_mean", "KID", ".4f"),
-    ("precision", "prec", ".3f"),
-    ("recall", "recall", ".3f"),
-    ("classes_covered", "classes", "s"),
-    ("fid_extractor", "extractor", "s"),
-    ("train_seconds", "train s", ".1f"),
-    ("eval_seconds", "eval s", ".1f"),
-    ("images_per_second", "img/s", ",.0f"),
-)
 
 
 def progress() -> Progress:
@@ -76,7 +47,8 @@ def live(renderable: Any) -> Iterator[Any]:
         console.line()
 
 
-def _format(value: Any, spec: str) -> str:
+def format_cell(value: Any, spec: str) -> str:
+    """A table cell: "-" for a missing value, numbers by the format ``spec`` ("s": as text)."""
     if value is None or value == "":
         return "-"
     if spec == "s":
@@ -90,33 +62,50 @@ def _format(value: Any, spec: str) -> str:
     return format(number, spec)
 
 
-#: Columns that move to the caption when every row has the same value (keeps wide tables readable).
-SHARED_COLUMNS = ("loss", "schedule", "dataset", "seed", "latent_dim", "hidden_dim", "depth", "k", "lr", "batch_size", "steps", "fid_extractor")
+#: Text columns, aligned left.
+LEFT = ("run_id", "status", "architecture", "loss", "schedule", "dataset", "fid_extractor")
+
+
+def table_columns(rows: list[dict[str, Any]]) -> list[schema.Column]:
+    """The columns a results table of these rows shows, from the schema: who ran what, every
+    hyperparameter (the plugins' own first, then gbench's training knobs), steps, then the metrics."""
+    present = {name for row in rows for name, value in row.items() if value not in (None, "")}
+    known = [c for c in schema.COLUMNS if c.header and c.name in present]
+    hyper = schema.hyperparameter_columns(rows)
+    plugins = [schema.column(name) for name in hyper if name in present and schema.column(name) not in known]
+    first = [c for c in known if c.kind == schema.IDENTITY or c.name == "status"]
+    core_hyper = [c for c in known if c.kind == schema.HYPERPARAMETER]
+    rest = [c for c in known if c not in first and c not in core_hyper]
+    steps = [c for c in rest if c.kind == schema.BOOKKEEPING]
+    metrics = [c for c in rest if c.kind == schema.METRIC]
+    return [*first, *plugins, *core_hyper, *steps, *metrics]
 
 
 def results_table(rows: Iterable[dict[str, Any]], title: str = "gbench results", run_ids: bool = True) -> Table:
+    """A table of results rows. Columns whose value every row shares (set-up, hyperparameters of
+    any plugin, steps, extractor) move to the caption, so the columns left are what tells rows apart."""
     rows = list(rows)
     table = Table(title=title, header_style="bold", show_lines=False)
-    shown = [(key, header, spec) for key, header, spec in COLUMNS if any(row.get(key) not in (None, "") for row in rows)]
+    shown = table_columns(rows)
     if not run_ids:
-        shown = [column for column in shown if column[0] != "run_id"]
+        shown = [column for column in shown if column.name != "run_id"]
     shared = []
     if len(rows) > 1:
-        for key, header, spec in list(shown):
-            values = {str(row.get(key)) for row in rows}
-            if key in SHARED_COLUMNS and len(values) == 1:
-                shown.remove((key, header, spec))
-                shared.append(f"{'FID extractor' if key == 'fid_extractor' else header} {_format(rows[0].get(key), spec)}")
+        for column in list(shown):
+            values = {str(row.get(column.name)) for row in rows}
+            if column.shared and len(values) == 1:
+                shown.remove(column)
+                label = "FID extractor" if column.name == "fid_extractor" else column.header
+                shared.append(f"{label} {format_cell(rows[0].get(column.name), column.spec)}")
     scores = {row.get("score") for row in rows if row.get("score")}
-    for key, header, _ in shown:
-        if key in ("d_real", "d_fake") and scores == {"critic"}:
+    for column in shown:
+        header = column.header
+        if column.name in ("d_real", "d_fake") and scores == {"critic"}:
             header += " critic"
-        table.add_column(
-            header, justify="left" if key in ("run_id", "status", "architecture", "loss", "schedule", "dataset", "fid_extractor") else "right", overflow="fold"
-        )
+        table.add_column(header, justify="left" if column.name in LEFT else "right", overflow="fold")
     for row in rows:
         style = {"diverged": "red", "collapsed": "yellow"}.get(str(row.get("status")), None)
-        table.add_row(*[_format(row.get(key), spec) for key, _, spec in shown], style=style)
+        table.add_row(*[format_cell(row.get(column.name), column.spec) for column in shown], style=style)
     notes = ["all runs: " + ", ".join(shared)] if shared else []
     if len(scores) > 1:
         notes.append("D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others (column 'score' in the CSV)")

@@ -8,7 +8,9 @@ Two families:
   penultimate layer (before its ReLU, so no dead units make the covariance
   singular); the logits serve the class-based metrics (mode coverage, the
   classifier-based Inception Score). It takes uint8 ``(B, 1, 28, 28)`` images
-  as they are: no resizing, no colour conversion.
+  as they are: no resizing, no colour conversion; ``(B, 3, 28, 28)`` grey
+  images stored as RGB (how torch-fidelity reads a PNG folder) are accepted
+  when their three channels are equal.
 - ``inception-v3-compat``: torch-fidelity's standard Inception, selected with
   extractor ``"inception"``. Its weights come from an explicit file or from
   torch-fidelity's release URL (downloaded once into torch.hub's folder).
@@ -17,18 +19,16 @@ Every result names its extractor with the first 8 hex digits of the SHA-256 of
 the weights file (``lenet-mnist@1a2b3c4d``), so two FIDs are comparable only
 when their labels match.
 
-``train_extractor`` reproduces the shipped LeNet weights from a fixed seed
-(``python -m gbench.extractors train mnist``).
+``gbench.extractor_training`` reproduces the shipped LeNet weights from a
+fixed seed (``gbench extractor train mnist``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -39,6 +39,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.helpers import vassert
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
+from gbench.env import flag
 from gbench.errors import GbenchError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -94,6 +95,12 @@ class LeNet(nn.Module):
         x = F.relu(F.max_pool2d(self.conv2(x), 2))
         features = self.fc1(x.flatten(1))
         return features, self.fc2(F.relu(features))
+
+
+def shipped_lenet(dataset_name: str) -> str | None:
+    """The LeNet extractor shipped for a dataset (``lenet-mnist``), or None: the one place that pairs them."""
+    name = f"lenet-{dataset_name}"
+    return name if name in LENET_DATASETS else None
 
 
 def lenet_weights_path(name: str) -> Path:
@@ -152,7 +159,8 @@ def _from_file(path: str | os.PathLike) -> LeNet:
 def _ready(net: LeNet, device: torch.device | str = "cpu") -> LeNet:
     """Inference form: eval mode, no grads, channels-last convolutions."""
     net.channels_last = True
-    return net.to(device=device, memory_format=torch.channels_last).eval().requires_grad_(False)
+    # Two calls: torch's typing has no overload of Module.to taking both a device and a memory format.
+    return net.to(device).to(memory_format=torch.channels_last).eval().requires_grad_(False)
 
 
 def extractor_label(name: str, weights_path: str | os.PathLike | None = None) -> str:
@@ -192,7 +200,12 @@ class LeNetFeatureExtractor(FeatureExtractorBase):
 
     def forward(self, x):
         vassert(torch.is_tensor(x) and x.dtype == torch.uint8, "Expecting image as torch.Tensor with dtype=torch.uint8")
-        vassert(x.dim() == 4 and tuple(x.shape[1:]) == (1, 28, 28), f"LeNet extractors take Bx1x28x28 images, got {tuple(x.shape)}")
+        vassert(x.dim() == 4 and tuple(x.shape[1:]) in ((1, 28, 28), (3, 28, 28)), f"LeNet extractors take Bx1x28x28 images, got {tuple(x.shape)}")
+        if x.shape[1] == 3:
+            # torch-fidelity reads a folder of PNGs as RGB (PIL's convert("RGB") repeats a grey
+            # image's one channel), so `gbench sample -o DIR` output reaches us with 3 equal channels.
+            vassert(bool((x[:, 1:] == x[:, :1]).all()), "LeNet extractors take grey images; these RGB images have channels that differ")
+            x = x[:, :1]
         features, logits = self.net(x.to(self.net.fc1.weight.device))
         out = {FEATURES: features, LOGITS: logits}
         return tuple(out[name] for name in self.features_list)
@@ -255,7 +268,7 @@ def resolve_inception_weights(path: str | os.PathLike | None) -> Path:
     hub = inception_hub_path()
     if hub.is_file():
         return hub
-    if os.environ.get("GBENCH_OFFLINE", "") not in ("", "0"):
+    if flag("GBENCH_OFFLINE"):
         raise GbenchError(f"Inception weights are not at {hub} and GBENCH_OFFLINE is set; pass inception_weights=PATH")
     hub.parent.mkdir(parents=True, exist_ok=True)
     print(f"gbench: downloading Inception weights to {hub}", file=sys.stderr)
@@ -292,127 +305,3 @@ def write_random_inception_weights(path: str | os.PathLike, seed: int = 0) -> Pa
         empty.unlink()
     torch.save(state, path)
     return path
-
-
-# ---------------------------------------------------------------------------
-# Training (reproducing the shipped weights)
-# ---------------------------------------------------------------------------
-
-# Per dataset: epochs, learning rate. Chosen to clear the accuracy floors
-# (99.0% MNIST, 90% Fashion-MNIST) in one to three minutes on 2 CPU cores.
-_TRAINING = {"mnist": (6, 3e-3), "fashion-mnist": (8, 3e-3)}
-_BATCH = 128
-_THREADS = 2  # fixed, so that the bits do not depend on how many cores the machine has
-
-
-def _accuracy(net: LeNet, images: torch.Tensor, labels: torch.Tensor) -> float:
-    net.eval()
-    with torch.inference_mode():
-        predictions = torch.cat([net(batch)[1].argmax(1) for batch in images.split(1000)])
-    return float((predictions == labels).float().mean())
-
-
-def _normalise_features(net: LeNet, images: torch.Tensor) -> None:
-    """Rescale the 128-d features to unit RMS on ``images`` without changing the logits.
-
-    KID's polynomial kernel (x.y / d + 1)^3 assumes features of order 1 (as
-    Inception's are); raw LeNet features have an RMS near 5, which makes KID
-    explode in size and variance. Dividing fc1 by s and multiplying fc2 by s
-    leaves the classifier's logits as they were, since relu(f / s) * s = relu(f).
-    """
-    net.eval()
-    with torch.inference_mode():
-        total = sum(float(net(batch)[0].double().square().sum()) for batch in images.split(1000))
-    rms = math.sqrt(total / (len(images) * net.fc1.out_features))
-    with torch.no_grad():
-        net.fc1.weight.div_(rms)
-        net.fc1.bias.div_(rms)
-        net.fc2.weight.mul_(rms)
-
-
-def train_extractor(dataset_name: str, seed: int = 0, data_root: str | None = None, verbose: bool = True) -> tuple[dict, float]:
-    """Train the LeNet for ``dataset_name`` from ``seed``; return (state_dict, test accuracy).
-
-    Deterministic on CPU: a private seeded generator drives init and shuffling,
-    deterministic algorithms are on, and the thread count is fixed. A
-    different CPU family or torch version can still change the last bits (and
-    so the SHA-256) while giving the same accuracy to about 0.1%.
-    """
-    from gbench.data import load_split
-    from gbench.plugins import load_plugins
-
-    if dataset_name not in _TRAINING:
-        raise GbenchError(f"no LeNet extractor recipe for dataset {dataset_name!r}; known: {', '.join(sorted(_TRAINING))}")
-    epochs, lr = _TRAINING[dataset_name]
-    dataset = load_plugins().registry.dataset(dataset_name)
-    train_x, train_y = load_split(dataset, "train", data_root)
-    test_x, test_y = load_split(dataset, "test", data_root)
-
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(_THREADS)
-    torch.use_deterministic_algorithms(True)
-    # Subnormal floats take a slow path on x86; flushing them to zero guards
-    # against it (the shipped weights were trained, and reproduced, this way).
-    flush = torch.set_flush_denormal(True)
-    started = time.time()
-    try:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            net = LeNet()
-            generator = torch.Generator().manual_seed(seed)
-            optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-            steps = epochs * ((len(train_x) + _BATCH - 1) // _BATCH)
-            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-            for epoch in range(epochs):
-                net.train()
-                order = torch.randperm(len(train_x), generator=generator)
-                for start in range(0, len(train_x), _BATCH):
-                    index = order[start : start + _BATCH]
-                    loss = F.cross_entropy(net(train_x[index])[1], train_y[index])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    schedule.step()
-                if verbose:
-                    print(f"epoch {epoch + 1}/{epochs}: test accuracy {_accuracy(net, test_x, test_y):.4f} ({time.time() - started:.0f} s)", file=sys.stderr)
-            _normalise_features(net, train_x)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
-        if flush:
-            torch.set_flush_denormal(False)
-    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    return state, _accuracy(net, test_x, test_y)
-
-
-def reproduce_extractor(dataset_name: str, out: str | os.PathLike | None = None, seed: int = 0, data_root: str | None = None) -> tuple[float, str]:
-    """Train, print test accuracy and SHA-256 (and whether it matches the shipped file), optionally save."""
-    name = f"lenet-{dataset_name}"
-    state, accuracy = train_extractor(dataset_name, seed=seed, data_root=data_root)
-    blob = state_dict_bytes(state)
-    sha = hashlib.sha256(blob).hexdigest()
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_bytes(blob)
-    shipped = EXTRACTOR_SHA256.get(name, "")
-    verdict = "matches the shipped weights" if sha == shipped else f"differs from the shipped {shipped[:8] or 'none'}"
-    print(f"{name}: test accuracy {accuracy:.4f}, sha256 {sha} ({verdict})")
-    return accuracy, sha
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gbench.extractors train DATASET [OUT.pt]``"""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) not in (2, 3) or args[0] != "train":
-        print("usage: python -m gbench.extractors train DATASET [OUT.pt]", file=sys.stderr)
-        return 2
-    try:
-        reproduce_extractor(args[1], args[2] if len(args) == 3 else None)
-    except GbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

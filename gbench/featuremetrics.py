@@ -1,4 +1,4 @@
-"""KID and precision/recall from feature tensors, batched in torch.
+"""KID, precision/recall and density/coverage from feature tensors, batched in torch.
 
 torch-fidelity's own versions are the reference: ``kid_features_to_metric``
 (numpy, one 1000 x 1000 subset at a time; the elementwise cube alone takes
@@ -15,11 +15,15 @@ about 1.5 s each at N = 10,000). These compute the same quantities:
   ``topk`` instead of ``kthvalue`` and one fake x real distance block serving
   both precision and recall. The real set's radii do not depend on the
   generator, so callers may cache them.
+- density and coverage (Naeem et al. 2020) come from the same block and the
+  same real radii, with the authors' ``prdc`` package as the reference.
 
 tests/test_featuremetrics.py checks both against torch-fidelity's functions.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -84,12 +88,26 @@ def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(radii)
 
 
-def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls.
+@dataclass(frozen=True)
+class Neighbourhoods:
+    """Precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020) of one k."""
+
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+
+
+def neighbourhood_metrics(fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None) -> Neighbourhoods:
+    """All four k-NN-ball metrics from one pass over the fake x real distances.
 
     Precision: the share of fake points inside some real point's ball;
-    recall: the share of real points inside some fake point's ball.
-    ``real_radii`` (from ``knn_radii(real, k)``) may come from a cache.
+    recall: the share of real points inside some fake point's ball (both with
+    ``<=``, as torch-fidelity). Density: the mean number of real balls a fake
+    point falls in, divided by k (above 1 when fakes crowd the real modes);
+    coverage: the share of real points whose ball holds some fake point (both
+    with ``<``, as the authors' ``prdc`` package). ``real_radii`` (from
+    ``knn_radii(real, k)``) may come from a cache.
     """
     if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
         raise ValueError(f"precision_recall needs two (N, D) feature tensors of one width, got {tuple(fake.shape)} and {tuple(real.shape)}")
@@ -100,8 +118,24 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_ra
     fake_radii = knn_radii(fake, k)
     precise = torch.zeros(len(fake), dtype=torch.bool)
     recalled = torch.zeros(len(real), dtype=torch.bool)
+    covered = torch.zeros(len(real), dtype=torch.bool)
+    balls_entered = 0
     for start in range(0, len(fake), ROWS_PER_BLOCK):
         distances = torch.cdist(fake[start : start + ROWS_PER_BLOCK], real)  # (fake block, real)
         precise[start : start + ROWS_PER_BLOCK] = (distances <= real_radii).any(dim=1)
         recalled |= (distances <= fake_radii[start : start + ROWS_PER_BLOCK, None]).any(dim=0)
-    return float(precise.float().mean()), float(recalled.float().mean())
+        inside = distances < real_radii
+        balls_entered += int(inside.sum())
+        covered |= inside.any(dim=0)
+    return Neighbourhoods(
+        precision=float(precise.float().mean()),
+        recall=float(recalled.float().mean()),
+        density=balls_entered / (k * len(fake)),
+        coverage=float(covered.float().mean()),
+    )
+
+
+def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls; see :func:`neighbourhood_metrics`."""
+    metrics = neighbourhood_metrics(fake, real, k, real_radii)
+    return metrics.precision, metrics.recall

@@ -28,6 +28,7 @@ from gbench import store
 from gbench.data import SPLITS, load_split, to_uint8
 from gbench.errors import GbenchError
 from gbench.registry import Nets, Registry
+from gbench.torchtools import eval_mode
 
 ARRAY_SUFFIXES = (".npz", ".npy", ".pt", ".pth")
 SAMPLE_BATCH = 500
@@ -58,15 +59,11 @@ def is_run_dir(path: Path) -> bool:
 def generate(nets: Nets, count: int, seed: int, device: torch.device | str = "cpu", batch: int = SAMPLE_BATCH) -> torch.Tensor:
     """``count`` uint8 samples of the generator from N(0, 1) noise drawn with ``seed`` (CPU generator, so any device gives the same noise)."""
     noise_source = torch.Generator().manual_seed(seed)
-    mode = nets.generator.training
-    nets.generator.eval()
     parts = []
-    try:
+    with eval_mode(nets.generator):
         for start in range(0, count, batch):
             z = torch.randn(min(batch, count - start), nets.latent_dim, generator=noise_source)
             parts.append(to_uint8(nets.generator(z.to(device))).cpu())
-    finally:
-        nets.generator.train(mode)
     return torch.cat(parts) if parts else torch.empty(0, dtype=torch.uint8)
 
 

@@ -2,7 +2,7 @@
 
 Every function takes plain data (names, histories, counts) and a path, draws
 with matplotlib's object API (no pyplot state, no display needed) and
-returns the path it wrote. :mod:`gbench.report` decides which to draw.
+returns the path it wrote. :mod:`gbench.report_figures` decides which to draw.
 
 - :func:`fid_heatmap`: mean FID over seeds of a two-axis grid, annotated.
 - :func:`dynamics`: D(x) and D(G(z)) over training with the 0.5 equilibrium
@@ -21,14 +21,17 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
 from gbench import store
 from gbench.errors import GbenchError
+
+if TYPE_CHECKING:
+    from gbench.registry import Registry
 
 DPI = 100
 
@@ -130,7 +133,7 @@ def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str 
     for history in histories:
         for row in history:
             value, step, x = row.get(key), row.get("step"), row.get(x_key)
-            if _number(value) and _number(step) and _number(x):
+            if is_finite_number(value) and is_finite_number(step) and is_finite_number(x):
                 by_step.setdefault(float(step), []).append((float(x), float(value)))
     steps = sorted(by_step)
     xs = np.array([np.mean([x for x, _ in by_step[s]]) for s in steps])
@@ -138,12 +141,13 @@ def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str 
     return xs, np.array([np.mean(v) for v in values]), np.array([min(v) for v in values]), np.array([max(v) for v in values])
 
 
-def _number(value: Any) -> bool:
+def is_finite_number(value: Any) -> TypeGuard[int | float]:
+    """Whether a history value is a finite int or float (not a bool, None, text or NaN)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def has_series(histories: Iterable[Sequence[dict[str, Any]]], key: str) -> bool:
-    return any(_number(row.get(key)) for history in histories for row in history)
+    return any(is_finite_number(row.get(key)) for history in histories for row in history)
 
 
 def _plot_series(ax, histories, key, color, label, style="-", x_key="step", band=True) -> bool:
@@ -156,7 +160,7 @@ def _plot_series(ax, histories, key, color, label, style="-", x_key="step", band
     return True
 
 
-def dynamics(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, probabilities: bool = True, title: str = "") -> Path:
+def dynamics(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, probabilities: bool = True, title: str = "") -> Path:
     """D(x), D(G(z)) and both losses over training, per setting (mean over seeds, band = min..max).
 
     :param groups: setting name -> the metrics.csv rows of each of its runs.
@@ -189,7 +193,7 @@ def dynamics(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | 
     return save(fig, path)
 
 
-def fid_curves(groups: dict[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = "") -> Path:
+def fid_curves(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = "") -> Path:
     """FID over generator steps and over training seconds, per setting (quality against cost)."""
     fig = _figure(11 if len(groups) <= 8 else 13, 4.2)
     by_step, by_time = fig.subplots(1, 2)
@@ -269,8 +273,12 @@ def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int 
     return images, alphas.tolist()
 
 
-def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, steps: int = 10, seed: int = 0, registry=None) -> Path:
+def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, registry: Registry, steps: int = 10, seed: int = 0) -> Path:
     """Load a finished run's generator and write its interpolation strip.
+
+    ``registry`` rebuilds the generator: the plugins the caller loaded (library
+    code never loads plugins itself, so that every part of one command sees
+    the same set).
 
     The PNG has two rows of ``steps`` images with 2 pixels of padding: the
     top row interpolates (alpha 0 to 1), the bottom one extrapolates (alpha
@@ -301,11 +309,8 @@ def class_histograms(
     if not items:
         raise GbenchError("no run has class_counts; class histograms need evaluated runs")
     classes = max(len(counts) for _, counts in items)
-    if real is None:
-        real, real_label = [1 / classes] * classes, "uniform"
-    else:
-        real_label = "real test split"
-    real = np.asarray(real, dtype=float)
+    real_label = "uniform" if real is None else "real test split"
+    expected = np.full(classes, 1 / classes) if real is None else np.asarray(real, dtype=float)
     names = list(class_names or [str(i) for i in range(classes)])[:classes]
     columns = min(len(items), 4)
     rows = math.ceil(len(items) / columns)
@@ -314,11 +319,11 @@ def class_histograms(
     for ax in axes[len(items) :]:
         ax.axis("off")
     positions = np.arange(classes)
-    for ax, (name, counts) in zip(axes, items):
-        counts = np.asarray(counts, dtype=float)
+    for ax, (name, given) in zip(axes, items):
+        counts = np.asarray(given, dtype=float)
         share = counts / counts.sum() if counts.sum() > 0 else counts
         ax.bar(positions[: len(share)], share, color="tab:blue", alpha=0.8, label="generated")
-        ax.scatter(positions[: len(real)], real, marker="_", s=200, color="black", linewidths=2, label=real_label, zorder=3)
+        ax.scatter(positions[: len(expected)], expected, marker="_", s=200, color="black", linewidths=2, label=real_label, zorder=3)
         covered = int((counts > 0).sum())
         ax.set_title(f"{name}\n{covered}/{classes} classes, {int(counts.sum())} samples", fontsize=8)
         ax.set_xticks(positions, names, fontsize=7, rotation=45 if max(len(n) for n in names) > 2 else 0)
@@ -343,15 +348,11 @@ def parse_counts(value: Any) -> list[int] | None:
         return None
 
 
-def real_class_distribution(dataset: str, data_root: str | None = None, registry=None) -> list[float] | None:
+def real_class_distribution(dataset: str, registry: Registry, data_root: str | None = None) -> list[float] | None:
     """Class shares of the dataset's test split; None when the labels cannot be loaded."""
     from gbench.data import load_split
 
     try:
-        if registry is None:
-            from gbench.plugins import load_plugins
-
-            registry = load_plugins().registry
         _, labels = load_split(registry.dataset(dataset), "test", data_root, None)
     except GbenchError:
         return None

@@ -27,17 +27,22 @@ from typing import Any
 
 import pluggy
 
-from gbench import hookspecs
+from gbench import env, hookspecs
 from gbench.errors import GbenchError
+from gbench.names import closest
 from gbench.registry import Registry
 
 GROUP = "gbench"
-_HOOKS = {
+#: registration hook -> the kind of thing it registers
+HOOKS = {
     "gbench_register_architectures": "architecture",
     "gbench_register_losses": "loss",
     "gbench_register_schedules": "schedule",
     "gbench_register_datasets": "dataset",
 }
+#: Every hook a plugin may implement: the registration hooks above and the lifecycle hooks (gbench.observers).
+#: every hook a plugin may implement: the registration hooks above and the observer hooks
+ALL_HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("gbench_"))
 
 
 @dataclass
@@ -49,6 +54,7 @@ class PluginInfo:
     version: str = ""
     hooks: list[str] = field(default_factory=list)
     error: str | None = None  # why it is broken, when it is
+    distribution: str = ""  # the installed distribution it came from ("" for module and file targets)
 
 
 @dataclass
@@ -74,22 +80,22 @@ def _unknown_hooks(module: Any) -> list[str]:
     """Hook-like names that match no hookspec: a misspelt hook must not pass silently."""
     unknown = []
     for attr in dir(module):
-        if attr.startswith("gbench_") and attr not in _HOOKS and callable(getattr(module, attr)):
+        if attr.startswith("gbench_") and attr not in ALL_HOOKS and callable(getattr(module, attr)):
             unknown.append(attr)
     return unknown
 
 
 def _hooks_of(module: Any) -> list[str]:
-    return [name for name in _HOOKS if callable(getattr(module, name, None))]
+    return [name for name in ALL_HOOKS if callable(getattr(module, name, None))]
 
 
 def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> bool:
     """Register one module, recording (not raising) why it is unusable."""
     unknown = _unknown_hooks(module)
     if unknown:
-        close = {name: __import__("difflib").get_close_matches(name, list(_HOOKS), n=1) for name in unknown}
-        hints = "; ".join(f"{n} (did you mean {c[0]}?)" if c else n for n, c in close.items())
-        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(_HOOKS)}"
+        close = {name: closest(name, ALL_HOOKS) for name in unknown}
+        hints = "; ".join(f"{n} (did you mean {c}?)" if c else n for n, c in close.items())
+        info.error = f"hook {hints} matches no gbench hookspec; known hooks: {', '.join(ALL_HOOKS)}"
         return False
     undecorated = [name for name in _hooks_of(module) if not hasattr(getattr(module, name), f"{GROUP}_impl")]
     if undecorated:  # pluggy would skip it silently
@@ -100,7 +106,7 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
     except (pluggy.PluginValidationError, ValueError) as error:
         # pluggy's message spans lines ("Plugin .. for hook ..", the definition, the reason): keep it to one.
         lines = str(error).splitlines()
-        hook = next((name for name in _HOOKS if f"'{name}'" in lines[0]), None) if lines else None
+        hook = next((name for name in ALL_HOOKS if f"'{name}'" in lines[0]), None) if lines else None
         if hook and len(lines) >= 3:
             info.error = f"hook {lines[1].removeprefix('hookimpl definition: ')} does not match its hookspec {signature_of(hook)}: {lines[-1]}"
         else:
@@ -122,6 +128,8 @@ def import_target(target: str) -> tuple[ModuleType, str]:
             raise GbenchError(f"plugin file {target!r} does not exist; give a path to a .py file with @hookimpl functions, or a module name")
         module_name = f"gbench_file_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
         spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise GbenchError(f"plugin file {target!r} cannot be imported as Python; give a path to a .py file with @hookimpl functions")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
@@ -141,6 +149,17 @@ def import_target(target: str) -> tuple[ModuleType, str]:
     return module, f"module {target}"
 
 
+def _same_code(module: ModuleType, other: object) -> bool:
+    """Whether two plugin modules are one file, or two files of identical source."""
+    mine, theirs = getattr(module, "__file__", None), getattr(other, "__file__", None)
+    if not mine or not theirs or other is module:
+        return False
+    try:
+        return Path(mine).resolve() == Path(theirs).resolve() or Path(mine).read_bytes() == Path(theirs).read_bytes()
+    except OSError:
+        return False
+
+
 def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
     """Load the entry-point plugins (and ``extra`` module/file targets) into a fresh registry.
 
@@ -150,15 +169,15 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
     """
     manager = _new_manager()
     infos: dict[str, PluginInfo] = {}
-    only = [n.strip() for n in os.environ.get("GBENCH_PLUGINS", "").split(",") if n.strip()]
-    no_autoload = os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() not in ("", "0", "false", "no")
+    only = env.names_list("GBENCH_PLUGINS")
+    no_autoload = env.flag("GBENCH_DISABLE_PLUGIN_AUTOLOAD")
 
     for ep in _entry_points():
         builtin = ep.dist is not None and ep.dist.name == "gbench"
         if not builtin and (no_autoload or (only and ep.name not in only)):
             continue
         dist = f"distribution {ep.dist.name} {ep.dist.version}" if ep.dist else "entry point"
-        info = PluginInfo(name=ep.name, source=f"{dist} ({ep.value})", version=ep.dist.version if ep.dist else "")
+        info = PluginInfo(name=ep.name, source=f"{dist} ({ep.value})", version=ep.dist.version if ep.dist else "", distribution=ep.dist.name if ep.dist else "")
         infos[ep.name] = info
         try:
             module = ep.load()
@@ -172,19 +191,31 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
         existing = manager.get_name(module) if manager.is_registered(module) else None
         if existing:  # already loaded through its entry point
             continue
+        for name in [n for n in infos if _same_code(module, manager.get_plugin(n))]:
+            # An installed plugin given again as its own file (or a copy of it): the file wins,
+            # silently; keeping both would register every name twice.
+            manager.unregister(name=name)
+            del infos[name]
         info = PluginInfo(name=target, source=source, version=getattr(module, "__version__", ""))
         if not _register(manager, module, info):
             raise GbenchError(f"plugin {target!r}: {info.error}")
         infos[target] = info
 
-    registry = Registry()
-    for hook_name, kind in _HOOKS.items():
+    registry = Registry(hook=manager.hook)
+    for hook_name, kind in HOOKS.items():
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             info = infos[impl.plugin_name]
             if info.error:
                 continue
 
             def register(spec: Any, _kind: str = kind, _owner: str = impl.plugin_name) -> None:
+                clash = registry.owners.get((_kind, str(getattr(spec, "name", ""))))
+                installed = infos[clash].distribution if clash in infos else ""
+                if clash is not None and _owner in extra and installed and installed != "gbench":
+                    raise GbenchError(
+                        f"{_kind} name {spec.name!r} is registered twice: by the installed plugin {clash!r} and by {_owner!r}, whose code differs; "
+                        f"rename one of them, or set GBENCH_DISABLE_PLUGIN_AUTOLOAD=1 to load no installed plugins, or pip uninstall {installed}"
+                    )
                 registry.register(_kind, spec, _owner)
 
             try:
@@ -206,7 +237,7 @@ def plugin_name_for_target(plugins: Plugins, target: str) -> str:
         return target
     module = sys.modules.get(target)
     if module is not None and plugins.manager.is_registered(module):
-        return plugins.manager.get_name(module)
+        return plugins.manager.get_name(module) or target
     raise GbenchError(f"no plugin named {target!r}; installed: {', '.join(sorted(plugins.infos))}")
 
 
@@ -222,7 +253,7 @@ def resolve_target(target: str) -> tuple[Plugins, str]:
         if not info.error and info.source.endswith(f"({target})"):
             return plugins, name
     if any(ep.name == target for ep in _entry_points()):  # installed, but an env switch left it out
-        if os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() not in ("", "0", "false", "no"):
+        if env.flag("GBENCH_DISABLE_PLUGIN_AUTOLOAD"):
             why = "GBENCH_DISABLE_PLUGIN_AUTOLOAD is set; unset it to load third-party plugins"
         else:
             why = f"GBENCH_PLUGINS={os.environ.get('GBENCH_PLUGINS', '')} does not name it; add {target} to it or unset it"

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from gbench import signals
 from gbench.population import Stack, StackedAdam, batched
 from gbench.registry import LossTerms, Nets
 from gbench.trainer import BatchStream, Callbacks, LastLosses, RunRandom, TrainResult, TrainSettings, autocast, is_diverged, log_row, make_adam
@@ -104,6 +105,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             "batches": streams[index].state(), **randoms[index].state(), "step": step, "history": list(histories[index]),
             "seconds": elapsed(), "images": images[index],
             "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "window": window[index].clone(), "window_steps": window_steps, "last_d": last[index].d_loss, "last_g": last[index].g_loss,
         }  # fmt: skip
 
     def write_back(index: int) -> None:
@@ -118,6 +120,11 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
     window = torch.zeros(count, 4, device=device)  # per member: summed d_loss, g_loss, d_real, d_fake since the last log row
     window_steps = 0
     last = [LastLosses() for _ in members]
+    for index, member in enumerate(members):  # saved mid log window (at a signal): the next row's means stay exact
+        if member.resume is not None and "window" in member.resume:
+            state = member.resume
+            window[index], window_steps = state["window"].to(device), state["window_steps"]
+            last[index] = LastLosses(*(None if t is None else t.to(device) for t in (state["last_d"], state["last_g"])))
     eval_seconds = 0.0
     started = time.perf_counter()
 
@@ -202,6 +209,14 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             for i, member in enumerate(members):
                 if running[i] and member.callbacks.on_checkpoint:
                     member.callbacks.on_checkpoint(member_checkpoint(i))
+
+        # --- SIGTERM/SIGINT (gbench/signals.py), as in the solo loop: at this step boundary every member's state is
+        # whole, so each still-running member saves its own checkpoint, then the signal's error is raised.
+        if signals.stop_requested():
+            for i, member in enumerate(members):
+                if running[i] and member.callbacks.on_checkpoint:
+                    member.callbacks.on_checkpoint(member_checkpoint(i))
+            signals.raise_if_stopping()
 
     for i in range(count):
         write_back(i)

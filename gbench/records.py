@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gbench import store
+from gbench import schema, store
 
 
 @dataclass
@@ -25,7 +25,7 @@ class RunRecord:
     run_dir: Path | None = None  # local folder with samples.png and generator.pt, when there is one
 
     def to_json(self) -> str:
-        return json.dumps(store._clean({"variant": self.variant, "seed": self.seed, "row": self.row, "history": self.history}))
+        return json.dumps(schema.json_safe({"variant": self.variant, "seed": self.seed, "row": self.row, "history": self.history}))
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
@@ -33,8 +33,8 @@ class RunRecord:
         return cls(variant=data["variant"], seed=int(data["seed"]), row=data["row"], history=data["history"])
 
 
-def _number(value: Any) -> Any:
-    """results.csv holds text: give numbers back their types."""
+def typed_value(value: Any) -> Any:
+    """A value read from results.csv (text) with its type back: "" -> None, "3" -> 3, "0.5" -> 0.5, other text as it is."""
     if not isinstance(value, str):
         return value
     if value == "":
@@ -51,11 +51,11 @@ def load_local(out: str | Path, suite: str | None = None) -> list[RunRecord]:
     out = Path(out)
     records = []
     for raw in store.read_results(out):
-        row = {key: _number(value) for key, value in raw.items()}
+        row = {key: typed_value(value) for key, value in raw.items()}
         if suite is not None and row.get("suite") != suite:
             continue
         run_dir = out / str(row["run_id"])
-        history = [{k: _number(v) for k, v in line.items()} for line in store.read_csv(run_dir / "metrics.csv")]
+        history = [{k: typed_value(v) for k, v in line.items()} for line in store.read_csv(run_dir / "metrics.csv")]
         records.append(
             RunRecord(
                 variant=str(row.get("variant") or ""), seed=int(row.get("seed") or 0), row=row, history=history, run_dir=run_dir if run_dir.is_dir() else None

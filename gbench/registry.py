@@ -7,14 +7,14 @@ exists and suggesting the closest match.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from gbench.errors import GbenchError
+from gbench.names import unknown, with_article
 
 Value = int | float | bool | str
 
@@ -61,6 +61,11 @@ class Hyperparameter:
             return f"hyperparameter {self.name!r} has no default"
         if not isinstance(self.default, (int, float, bool, str)):
             return f"hyperparameter {self.name!r} has a default of unsupported type {type(self.default).__name__}"
+        if self._integral_float_with_int_bounds():
+            return (
+                f"hyperparameter {self.name!r} has the float default {self.default!r} but int bounds {self.describe_range()}; "
+                f"write the default as {int(self.default)} for an int hyperparameter, or the bounds as floats for a float one"
+            )
         try:
             self.check(self.default)
         except GbenchError as error:
@@ -73,6 +78,11 @@ class Hyperparameter:
                 return f"hyperparameter {self.name!r} has a search range {self.search} that is empty or outside its range {self.describe_range()}"
         return None
 
+    def _integral_float_with_int_bounds(self) -> bool:
+        """``default=2.0, low=1, high=8``: an int knob whose default was written as a float (its type would be float)."""
+        bounds = (self.low, self.high)
+        return isinstance(self.default, float) and self.default.is_integer() and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+
     def describe_range(self) -> str:
         if self.choices is not None:
             return "{" + ", ".join(map(str, self.choices)) + "}"
@@ -83,6 +93,9 @@ class Hyperparameter:
     def parse(self, text: str) -> Value:
         """Turn command-line text into a checked value of this type."""
         kind = self.type
+        if kind not in (bool, str) and text.strip().lower() in ("true", "false"):
+            # "--set depth=True" and "depth = true" in a TOML file are the same mistake: give the same message
+            return self.check(text.strip().lower() == "true")
         try:
             if kind is bool:
                 lowered = text.strip().lower()
@@ -100,7 +113,7 @@ class Hyperparameter:
                 value = text
         except ValueError:
             raise GbenchError(
-                f"{self.name}={text!r} is not a valid {kind.__name__}; give a {kind.__name__} "
+                f"{self.name}={text!r} is not a valid {kind.__name__}; give {with_article(kind.__name__)} "
                 f"in {self.describe_range()}, for example {self.name}={self.default}"
             ) from None
         return self.check(value)
@@ -117,7 +130,8 @@ class Hyperparameter:
         if kind is int and isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise GbenchError(f"{self.name}={value!r} has type {type(value).__name__}, expected {kind.__name__} in {self.describe_range()}")
+            where = "" if self.describe_range() == "any" else f" in {self.describe_range()}"
+            raise GbenchError(f"{self.name}={value!r} has type {type(value).__name__}, expected {with_article(kind.__name__)}{where}")
         if isinstance(value, float) and not math.isfinite(value):
             raise GbenchError(f"{self.name}={value!r} is not a finite number")
         if self.choices is not None and value not in self.choices:
@@ -125,7 +139,7 @@ class Hyperparameter:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
                 raise GbenchError(f"{self.name}={value!r} is outside its range {self.describe_range()}")
-        return value
+        return cast(Value, value)
 
 
 # ---------------------------------------------------------------------------
@@ -226,14 +240,18 @@ class Registry:
 
     tables: dict[str, dict[str, Any]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the plugin manager's hook relay, for the lifecycle hooks runner.execute fires (see gbench.observers)
+    hook: Any = field(default=None, repr=False, compare=False)
 
     def register(self, kind: str, spec: Any, owner: str) -> None:
         expected = _TYPES[kind]
         if not isinstance(spec, expected):
-            raise GbenchError(f"plugin {owner!r} registered a {type(spec).__name__} as a {kind}; expected gbench.registry.{expected.__name__}")
-        name = spec.name
+            raise GbenchError(
+                f"plugin {owner!r} registered {with_article(type(spec).__name__)} as {with_article(kind)}; expected gbench.registry.{expected.__name__}"
+            )
+        name = getattr(spec, "name", None)
         if not isinstance(name, str) or not name or name != name.strip() or " " in name:
-            raise GbenchError(f"plugin {owner!r} registered a {kind} with an invalid name {name!r}; use a non-empty name without spaces")
+            raise GbenchError(f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; use a non-empty name without spaces")
         if name in self.tables[kind]:
             raise GbenchError(f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them")
         for hp in getattr(spec, "hyperparameters", ()):
@@ -254,10 +272,7 @@ class Registry:
         table = self.tables[kind]
         if name in table:
             return table[name]
-        known = sorted(table)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise GbenchError(f"unknown {kind} {name!r}; known: {', '.join(known) or 'none'}.{hint}")
+        raise unknown(kind, name, table)
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         return sorted(n for n in self.tables[kind] if fnmatch.fnmatch(n, pattern))

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import math
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
-from gbench import store
+from gbench import interrupted, schema, signals, store, torchtools
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
-from gbench.poptrain import Member, train_population, trial_step_failure
-from gbench.population import unbatchable_reason
+from gbench.observers import Observers
 from gbench.registry import Nets, Registry
 from gbench.trainer import HISTORY_COLUMNS, Callbacks, TrainResult, TrainSettings, train
 
@@ -33,16 +33,6 @@ COLLAPSE_CLASSES = 2
 #: Evaluation metrics that also go into metrics.csv, as curves over training.
 CURVE_COLUMNS = ("fid", "classes_covered")
 SAMPLE_GRID_SEED = 1234  # fixed noise for samples.png, independent of the run's seed
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GbenchError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or --device auto")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise GbenchError(f"--device {name!r} is not one of auto, cpu, cuda")
-    return torch.device(name)
 
 
 def new_run_id(config: RunConfig) -> str:
@@ -73,7 +63,7 @@ class DataCache:
 def build(registry: Registry, config: RunConfig, device: torch.device) -> tuple[Nets, Any, Any]:
     """Build the nets (checked against the dataset's shape), loss and schedule."""
     params = config.params
-    image_shape = tuple(registry.dataset(config.dataset).image_shape)
+    image_shape = cast(tuple[int, int, int], tuple(registry.dataset(config.dataset).image_shape))
     owner = registry.owners[("architecture", config.architecture)]
     torch.manual_seed(config.seed)
     try:
@@ -96,19 +86,17 @@ def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
         raise GbenchError(f"{who}: build returned {type(nets).__name__}, expected gbench.registry.Nets")
     if nets.discriminator is None and nets.objective is None:
         raise GbenchError(f"{who}: Nets has neither a discriminator nor an objective; give one of them")
-    generator_mode = nets.generator.training
-    nets.generator.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torchtools.eval_mode(nets.generator, nets.discriminator):
             images = nets.generator(torch.randn(2, nets.latent_dim))
             if not isinstance(images, torch.Tensor) or tuple(images.shape) != (2, *image_shape):
                 shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
                 raise GbenchError(f"{who}: generator output has shape {shape} for 2 noise vectors; expected (2, {', '.join(map(str, image_shape))})")
+            # Far-out noise shows a missing final Tanh at once: an untrained linear-ReLU stack keeps
+            # N(0, 1) noise inside [-1, 1] (max ~0.5) but not noise ten times larger (max ~4).
+            check_image_range(nets.generator(10 * torch.randn(16, nets.latent_dim)), who, "for noise vectors of norm ~10x a typical one")
             if nets.discriminator is not None:
-                discriminator_mode = nets.discriminator.training
-                nets.discriminator.eval()
                 logits = nets.discriminator(images)
-                nets.discriminator.train(discriminator_mode)
                 if not isinstance(logits, torch.Tensor) or logits.numel() != 2 or logits.shape[0] != 2:
                     shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
                     raise GbenchError(f"{who}: discriminator output has shape {shape} for 2 images; expected one logit per image, (2,) or (2, 1)")
@@ -116,8 +104,14 @@ def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
         raise
     except Exception as error:
         raise GbenchError(f"{who}: running the nets on a test batch failed: {type(error).__name__}: {error}") from None
-    finally:
-        nets.generator.train(generator_mode)
+
+
+def check_image_range(images: torch.Tensor, who: str, when: str) -> None:
+    """Generated images must lie in [-1, 1], the range of the real ones (the evaluator assumes it)."""
+    if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-4:
+        raise GbenchError(
+            f"{who}: the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g} {when}; keep them in [-1, 1] (end with nn.Tanh())"
+        )
 
 
 def fixed_noise(latent_dim: int, count: int, device: torch.device) -> torch.Tensor:
@@ -159,6 +153,7 @@ class RunHooks:
 
     on_progress: Callable[[int, int], None] | None = None  # (steps done, total steps)
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
+    on_resume: Callable[[str, int, int], None] | None = None  # (run id, step resumed from, total steps)
 
 
 @dataclass
@@ -179,6 +174,9 @@ class _Run:
     hooks: RunHooks
     score_kind: str
     resume: dict[str, Any] | None
+    observers: Observers
+    steps: int  # the run's total steps
+    saved: dict[str, Any]  # {"step": the step of the last checkpoint written or resumed from, or None}
 
 
 def execute(
@@ -199,67 +197,44 @@ def execute(
     run = _prepare(config, registry, Path(out), hooks or RunHooks(), cache or DataCache(), precision)
     if isinstance(run, dict):
         return run
-    result = train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume)
+    (result,) = train_guarded([run], functools.partial(train_solo, run))
     return _finish(run, result, extra_columns, population=1)
 
 
-def execute_population(
-    configs: list[RunConfig],
-    registry: Registry,
-    out: str | os.PathLike,
-    hooks: RunHooks | None = None,
-    cache: DataCache | None = None,
-    extra_columns: dict[str, Any] | None = None,
-    precision: str = "fp32",
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Train configs that differ only in seed as one population; their rows, in order, and why
-    they were trained one by one instead (None when they trained together).
+def train_solo(run: _Run) -> list[TrainResult]:
+    """Train one run alone (the solo loop), as a one-item list for :func:`train_guarded`."""
+    return [train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume)]
 
-    Every member is an ordinary run (folder, metrics, samples, generator.pt,
-    evaluation, row); the row's ``population`` says how many trained together.
+
+def train_guarded(runs: list[_Run], train_them: Callable[[], list[TrainResult]]) -> list[TrainResult]:
+    """Train ``runs`` (one solo run, or a population's members) with signals deferred to a step boundary.
+
+    Stopped (tune's pruning, SIGTERM/Ctrl-C, a failure): each run that a signal
+    stopped is marked interrupted at its last saved step, and every run's
+    observers close it with status "stopped", before the error goes on.
     """
-    hooks, cache = hooks or RunHooks(), cache or DataCache()
-    runs = [_prepare(config, registry, Path(out), hooks, cache, precision) for config in configs]
-    pending = [run for run in runs if isinstance(run, _Run)]
-    reason = _population_problem(pending) if len(pending) > 1 else None
-    if reason is not None or len(pending) <= 1:
-        rows = {
-            id(run): _finish(run, train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume), extra_columns, 1)
-            for run in pending
-        }
-    else:
-        members = [Member(run.nets, run.schedule, run.config.seed, run.callbacks, run.resume) for run in pending]
-        results = train_population(members, pending[0].loss, pending[0].data, pending[0].settings)
-        rows = {id(run): _finish(run, result, extra_columns, population=len(pending)) for run, result in zip(pending, results)}
-    return [rows[id(run)] if isinstance(run, _Run) else run for run in runs], reason
-
-
-def _population_problem(runs: list[_Run]) -> str | None:
-    """Why these runs cannot train as one population, in one line; None when they can."""
-    first = runs[0]
-    if len({(run.resume or {}).get("step", 0) for run in runs}) > 1:
-        return "their checkpoints are at different steps"
-    generator = torch.Generator().manual_seed(0)
-    image_shape = tuple(first.data.shape[1:])
-    noise = torch.randn(len(runs), 4, first.nets.latent_dim, generator=generator).to(first.data.device)
-    reason = unbatchable_reason([run.nets.generator for run in runs], noise, "generator")
-    if reason is None and first.nets.discriminator is not None:
-        images = (torch.rand(len(runs), 4, *image_shape, generator=generator) * 2 - 1).to(first.data.device)
-        reason = unbatchable_reason([run.nets.discriminator for run in runs if run.nets.discriminator is not None], images, "discriminator")
-    if reason is None:
-        members = [Member(run.nets, run.schedule, run.config.seed) for run in runs]
-        reason = trial_step_failure(members, first.loss, first.data, first.settings)
-    return reason
+    try:
+        with signals.deferring():  # a signal stops the trainer at a step boundary, with every run's state saved
+            return train_them()
+    except BaseException as stop:  # pruned by tune, interrupted, or failed: observers still close their run
+        for run in runs:
+            run_id = str(run.config.run_id)
+            if isinstance(stop, KeyboardInterrupt):
+                signal_name = "SIGTERM" if isinstance(stop, signals.Terminated) else "SIGINT"
+                interrupted.mark(run.run_dir, run.config, run.saved["step"], run.steps, signal_name)
+            run.observers.run_end(run_id, {"run_id": run_id, "status": "stopped"}, run.run_dir)
+        raise
 
 
 def _prepare(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache, precision: str) -> _Run | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
     config.params = resolve_params(registry, config)
-    config.run_id = config.run_id or new_run_id(config)
+    # the same arguments as an interrupted run: take its folder over (gbench/interrupted.py)
+    config.run_id = config.run_id or interrupted.claim(out, config) or new_run_id(config)
     run_dir = out / config.run_id
     if (run_dir / "summary.json").exists():
         return store.read_json(run_dir / "summary.json")
-    device = resolve_device(config.device)
+    device = torchtools.resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
 
@@ -270,6 +245,8 @@ def _prepare(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, 
     steps = config.total_steps(len(data))
     nets, loss, schedule = build(registry, config, device)
     store.write_json(run_dir / "config.json", config.to_dict())
+    observers, run_id = Observers(registry.hook), str(config.run_id)  # the lifecycle hooks: trackers and other observer plugins
+    observers.run_start(run_id, config.to_dict(), run_dir)
 
     evaluator = _Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
     collapse = CollapseWatch()
@@ -278,42 +255,58 @@ def _prepare(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, 
         assert evaluator is not None
         metrics = evaluator(seed=step, final=False)
         collapsed = collapse.see(step, metrics)
+        if observers.listening:
+            observers.evaluation(run_id, step, metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
         if hooks.on_eval:
             hooks.on_eval(step, metrics)
         return {**{k: metrics[k] for k in CURVE_COLUMNS if k in metrics}, "collapsed": int(collapsed)}
 
+    saved: dict[str, Any] = {"step": None}
+
     def on_checkpoint(state: dict[str, Any]) -> None:
         state["collapse_low_since"] = collapse.low_since
         store.save_tensor_file(run_dir / "checkpoint.pt", state)
+        saved["step"] = state["step"]
 
     resume = None
     if (run_dir / "checkpoint.pt").exists():
-        resume = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+        resume = load_checkpoint(run_dir, device)
         collapse.low_since = resume.get("collapse_low_since")
+        saved["step"] = resume["step"]
+        if hooks.on_resume:
+            hooks.on_resume(config.run_id, int(resume["step"]), steps)
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
         log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
         seed=config.seed, precision=precision,
     )  # fmt: skip
-    on_progress = hooks.on_progress
+
+    def on_log(row: dict[str, Any]) -> None:
+        if hooks.on_progress:
+            hooks.on_progress(row["step"], steps)
+        observers.log_row(run_id, row)
+
     callbacks = Callbacks(
-        on_log=(lambda row: on_progress(row["step"], steps)) if on_progress else None,
+        on_log=on_log,
         on_eval=on_eval if evaluator else None,
         on_checkpoint=on_checkpoint,
     )
     score_kind = registry.loss(config.loss).score
-    return _Run(config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume)
+    return _Run(config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved)
 
 
 def _finish(run: _Run, result: TrainResult, extra_columns: dict[str, Any] | None, population: int) -> dict[str, Any]:
     """Evaluate the trained generator and store the run: pictures, weights, tables; return its row."""
     config, nets, collapse, evaluator, hooks, device = run.config, run.nets, run.collapse, run.evaluator, run.hooks, run.data.device
+    observers, run_id = run.observers, str(run.config.run_id)
     # --- evaluate the finished generator (a diverged one has nothing worth measuring)
     final_metrics: dict[str, Any] = {}
     if evaluator and result.status == "ok":
         final_metrics = evaluator(seed=config.seed, final=True)
         collapsed = collapse.see(result.steps, final_metrics)
+        if observers.listening:
+            observers.evaluation(run_id, result.steps, final_metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
         if hooks.on_eval:
             hooks.on_eval(result.steps, final_metrics)
         if result.history:
@@ -328,25 +321,34 @@ def _finish(run: _Run, result: TrainResult, extra_columns: dict[str, Any] | None
     store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *metric_columns])
     last = result.history[-1] if result.history else {}
     status = result.status if result.status != "ok" else ("collapsed" if collapsed_step is not None else "ok")
-    row: dict[str, Any] = {
-        "run_id": config.run_id, "status": status, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
-        "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed, "steps": result.steps,
-        "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
-        **config.params,
-        "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
-        "score": run.score_kind, "train_seconds": round(result.seconds, 3),
-        "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
-        "device": str(device), "population": population, "precision": run.settings.precision,
-        "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
-        "created": _dt.datetime.now().isoformat(timespec="seconds"),
-        **{k: v for k, v in final_metrics.items() if k != "seconds"},
-        **(extra_columns or {}),
-    }  # fmt: skip
-    row = store._clean(row)
+    row = schema.results_row(
+        identity={"run_id": config.run_id, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
+                  "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed},
+        params=config.params,
+        metrics={"d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
+                 "train_seconds": round(result.seconds, 3), "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
+                 **{k: v for k, v in final_metrics.items() if k != "seconds"}},
+        bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
+                     "score": run.score_kind, "device": str(device),
+                     "population": population, "train_precision": run.settings.precision, "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
+                     "created": _dt.datetime.now().isoformat(timespec="seconds"), **(extra_columns or {})},
+    )  # fmt: skip
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(run.out, row)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+    interrupted.clear(run_dir)
+    observers.run_end(run_id, row, run_dir)
     return row
+
+
+def load_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A run's checkpoint.pt (weights_only, like every file gbench loads), checked: damage is one GbenchError line."""
+    path = run_dir / "checkpoint.pt"
+    fix = f"delete it to start run {run_dir.name} over, or restore it"
+    state = store.load_tensor_file(path, device, fix=fix)
+    if not isinstance(state, dict) or "step" not in state or "generator" not in state:
+        raise GbenchError(f"{str(path)!r} is not a gbench training checkpoint; {fix}")
+    return state
 
 
 class _Evaluator:
@@ -375,17 +377,24 @@ class _Evaluator:
         return result.as_row()
 
 
-def load_run(run_dir: str | os.PathLike, registry: Registry | None = None, device: str = "cpu") -> tuple[RunConfig, Nets]:
-    """A finished run's config and nets with the saved generator weights (eval mode)."""
+def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu") -> tuple[RunConfig, Nets]:
+    """A finished run's config and nets with the saved generator weights (eval mode).
+
+    ``registry`` is the caller's (``load_plugins().registry`` at a command's edge):
+    loading plugins here could pick a different set than the command did.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "generator.pt").is_file():
         raise GbenchError(f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out")
     config = RunConfig.from_dict(store.read_json(run_dir / "config.json"))
-    if registry is None:
-        from gbench.plugins import load_plugins
-
-        registry = load_plugins().registry
     nets, _, _ = build(registry, config, torch.device(device))
-    nets.generator.load_state_dict(torch.load(run_dir / "generator.pt", map_location=device, weights_only=True))
+    weights = store.load_tensor_file(run_dir / "generator.pt", device, fix=f"run {run_dir.name} again to rebuild it, or restore the file")
+    try:
+        nets.generator.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as error:  # another architecture's weights, or not a state dict
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise GbenchError(
+            f"{str(run_dir / 'generator.pt')!r} does not fit the run's {config.architecture!r} generator ({reason}); restore the file or run it again"
+        ) from None
     nets.generator.eval()
     return config, nets

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gbench import schema
 from gbench.errors import GbenchError
 
 if TYPE_CHECKING:
@@ -33,13 +34,6 @@ if TYPE_CHECKING:
 
 RESULTS = "results.csv"
 LOCK = ".results.lock"
-
-#: Leading columns of results.csv, in order; any others follow alphabetically.
-LEADING_COLUMNS = (
-    "run_id", "status", "architecture", "loss", "schedule", "dataset", "seed", "steps", "epochs", "batch_size", "lr",
-    "d_loss", "g_loss", "d_real", "d_fake", "score", "fid", "fid_extractor", "kid_mean", "precision", "recall",
-    "classes_covered", "train_seconds", "eval_seconds", "images_per_second", "device", "diverged_step", "collapsed_step",
-)  # fmt: skip
 
 
 def ensure_writable(out: str | os.PathLike) -> Path:
@@ -63,6 +57,10 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide results from others
 
 
+#: errno values that mean "no room to write": no space, over quota, over RLIMIT_FSIZE.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -73,9 +71,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(file.fileno())
         os.chmod(temp, _FILE_MODE)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        if isinstance(error, OSError) and error.errno in DISK_FULL:  # the old file, if any, is untouched: the temp file took the hit
+            raise GbenchError(
+                f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
+                "free space and run the same command again: files already written are whole"
+            ) from None
         raise
 
 
@@ -83,27 +86,21 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or inf: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(schema.json_safe(data), indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as error:  # a cut or foreign file: one line, not a traceback
+        raise GbenchError(
+            f"{str(path)!r} is damaged or not gbench's JSON ({error}); restore it from a backup or delete its run folder and run it again"
+        ) from None
 
 
 def csv_text(rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -> str:
-    columns = list(columns) if columns is not None else ordered_columns(rows)
+    columns = list(columns) if columns is not None else schema.csv_columns(rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -112,21 +109,39 @@ def csv_text(rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -
     return buffer.getvalue()
 
 
-def ordered_columns(rows: list[dict[str, Any]]) -> list[str]:
-    seen = {key for row in rows for key in row}
-    leading = [c for c in LEADING_COLUMNS if c in seen]
-    return leading + sorted(seen - set(leading))
-
-
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str] | None = None) -> None:
     atomic_write_text(path, csv_text(rows, columns))
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    if not Path(path).exists():
+    """The rows of a CSV gbench wrote, checked: a cut or foreign file is a GbenchError naming it.
+
+    gbench writes every CSV whole (temp file, then rename), ending in a newline,
+    every row as wide as the header. Anything else was cut or written by
+    another tool; csv's lenient default would make up a row from it (an
+    unterminated quote swallows the rest of the file).
+    """
+    path = Path(path)
+    if not path.exists():
         return []
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+    fix = "restore it from a backup, or delete it (its rows are lost) and run again"
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise GbenchError(f"{str(path)!r} is not a text CSV file; {fix}") from None
+    if text and not text.endswith("\n"):
+        raise GbenchError(f"{str(path)!r} ends in a cut line (no final newline: a write was interrupted); {fix}")
+    try:
+        lines = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as error:
+        raise GbenchError(f"{str(path)!r} is not a well-formed CSV file ({error}); {fix}") from None
+    if not lines:
+        return []
+    header = lines[0]
+    for number, line in enumerate(lines[1:], start=2):
+        if len(line) != len(header):
+            raise GbenchError(f"{str(path)!r} row {number} has {len(line)} fields, the header {len(header)}: the file is damaged; {fix}")
+    return [dict(zip(header, line, strict=True)) for line in lines[1:]]
 
 
 @contextlib.contextmanager
@@ -155,7 +170,39 @@ def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
         if not out.exists():
             raise GbenchError(f"results folder {str(out)!r} does not exist; give the --out folder of a gbench run (default: runs)")
         raise GbenchError(f"{str(out / RESULTS)!r} does not exist: no run has finished in {str(out)!r} yet; run `gbench run plugins.mlp --out {out}` first")
-    return read_csv(out / RESULTS)
+    rows = read_csv(out / RESULTS)
+    check_results_header(out / RESULTS)
+    return rows
+
+
+def check_results_header(path: Path) -> None:
+    """A results.csv gbench did not write (no run_id column) is an error, not an empty table."""
+    with open(path, newline="") as file:
+        header = next(csv.reader(file), [])
+    if "run_id" not in header:
+        raise GbenchError(
+            f"{str(path)!r} is not a gbench results table (its header has no run_id column: {', '.join(header[:4]) or 'the file is empty'}); move it away, or give the --out of a gbench run"
+        )
+
+
+def load_tensor_file(path: Path, map_location: Any = "cpu", fix: str = "delete the run folder and run it again") -> Any:
+    """torch.load with ``weights_only=True``; a damaged or foreign file is one GbenchError line naming it."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise GbenchError(f"{str(path)!r} does not exist; {fix}") from None
+    except pickle.UnpicklingError:  # weights_only=True refused an object: never run a file's code
+        raise GbenchError(f"{str(path)!r} holds objects other than tensors and plain values, so it is not a gbench file; {fix}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, KeyError) as error:
+        # torch reports a truncated zip as RuntimeError ("failed finding central directory"), an empty file as EOFError
+        text = str(error)
+        reason = "cut short, or not a torch file" if "zip" in text or "central directory" in text or isinstance(error, EOFError) else text.splitlines()[0][:120]
+        raise GbenchError(f"{str(path)!r} is damaged ({reason}); {fix}") from None
 
 
 def save_tensor_file(path: Path, obj: Any) -> None:

@@ -1,8 +1,6 @@
 """Optuna plumbing shared by ``gbench tune`` and ``gbench sweep``.
 
-- :func:`open_storage`: a storage URL as users type it (or a local SQLite file
-  under OUT by default), checked up front: a malformed or unreachable URL fails
-  in one line within seconds, not after a minute of retries.
+- :func:`gbench.study_storage.open_storage`: where the study lives.
 - :func:`create_or_load`: one process creates a study, every other one loads
   it (``DuplicatedStudyError`` is the normal case, not an error).
 - :func:`work`: the worker loop. Several threads, processes or machines may
@@ -36,6 +34,11 @@ other trial. A worker also records who runs each trial (host, pid, process
 start time): a trial whose process is gone on this very host is failed at
 once, without waiting for the grace period (a local sweep resumed after a
 kill).
+
+Ctrl-C. A worker whose stop event is set raises :class:`Interrupted` from
+inside its running trial (at the trial's next logged step); :func:`run_one`
+then releases the trial: FAIL, plus a WAITING retry, as for a dead worker, so
+that the next run of the same command runs it again and counts it once.
 """
 
 from __future__ import annotations
@@ -43,9 +46,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import random
 import socket
-import sqlite3
 import threading
 import time
 import warnings
@@ -57,12 +58,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from gbench import optuna_private
 from gbench.errors import GbenchError
-
-#: Seconds between heartbeats of a running trial; it is declared dead after GRACE_FACTOR of them.
-DEFAULT_HEARTBEAT = 20
-GRACE_FACTOR = 3
-CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
 
 WORKER_ATTR = "gbench:worker"  # "host|pid|start|number" of the process running the trial
 SURPLUS_ATTR = "gbench:surplus"  # a claimed trial that stood down (never run, never counted)
@@ -74,126 +71,6 @@ COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
-
-
-# ---------------------------------------------------------------------------
-# Storage
-# ---------------------------------------------------------------------------
-
-
-def shown_url(url: str) -> str:
-    """The URL with any password hidden, for messages."""
-    try:
-        import sqlalchemy.engine
-
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
-def _sqlite_file(url: str, database: str | None) -> Path:
-    if not database or database == ":memory:":
-        raise GbenchError(f"storage {url!r} names no database file; give e.g. sqlite:///runs/tune.db (a file several processes can share)")
-    return Path(database)
-
-
-def _check_reachable(url: Any, connect_args: dict[str, Any], shown: str) -> None:
-    """Connect once with a short timeout, so that a wrong host fails now and in one line."""
-    import sqlalchemy
-
-    try:
-        engine = sqlalchemy.create_engine(url, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except ModuleNotFoundError as error:
-        raise GbenchError(f"storage {shown!r} needs the Python module {error.name!r}; pip install it, or use sqlite:///FILE") from None
-    except Exception as error:  # OperationalError, DBAPI errors: unreachable host, refused, no such database
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-        reason = reason[0] if reason else type(error).__name__
-        raise GbenchError(f"cannot reach storage {shown!r} ({reason}); check the host, port, database and user, and that the server runs") from None
-
-
-def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tuple[str, dict[str, Any]]:
-    """A checked SQLAlchemy URL and the engine kwargs to open it with."""
-    import sqlalchemy.engine
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    if url is None:
-        url = f"sqlite:///{Path(default_file).resolve()}"
-    if "://" not in url:
-        raise GbenchError(f"--storage {url!r} is not a database URL; give e.g. sqlite:///runs/tune.db or postgresql://user@host/dbname")
-    try:
-        parsed = sqlalchemy.engine.make_url(url)
-    except (ArgumentError, ValueError) as error:
-        raise GbenchError(f"--storage {url!r} is not a valid database URL ({error}); give e.g. postgresql://user@host:5432/dbname") from None
-    shown = parsed.render_as_string(hide_password=True)
-    try:
-        dialect = parsed.get_dialect()
-    except NoSuchModuleError:
-        raise GbenchError(f"--storage {shown!r}: unknown database type {parsed.drivername!r}; use sqlite:///FILE, postgresql://... or mysql://...") from None
-    except ModuleNotFoundError as error:
-        raise GbenchError(f"--storage {shown!r} needs the Python module {error.name!r}; pip install it (for PostgreSQL: psycopg[binary])") from None
-
-    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if parsed.get_backend_name() == "sqlite":
-        path = _sqlite_file(shown, parsed.database)
-        if not create and not path.is_file():
-            raise GbenchError(
-                f"storage {shown!r}: the file {str(path)!r} does not exist; give the sqlite:/// URL of an existing study database (e.g. sqlite:///runs/NAME/sweep.db)"
-            )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
-        except (OSError, sqlite3.Error) as error:
-            raise GbenchError(f"cannot open storage {shown!r} ({error}); give a writable path, e.g. sqlite:///runs/tune.db") from None
-        engine_kwargs["connect_args"] = {"timeout": 60}  # wait for other processes' writes, do not fail
-        return parsed.render_as_string(hide_password=False), engine_kwargs
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql" and dialect.driver == "psycopg2":
-            with contextlib.suppress(ImportError):
-                import psycopg  # noqa: F401  psycopg 3 is a dependency; psycopg2 may not be installed
-
-                parsed = parsed.set(drivername="postgresql+psycopg")
-        engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
-    elif parsed.get_backend_name() == "mysql":
-        engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
-    _check_reachable(parsed, engine_kwargs.get("connect_args", {}), shown)
-    return parsed.render_as_string(hide_password=False), engine_kwargs
-
-
-def _retry_callback() -> Any:
-    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return cls(max_retry=None)
-
-
-def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_HEARTBEAT, create: bool = True) -> optuna.storages.RDBStorage:
-    """An RDB storage with heartbeats and retry of dead workers' trials.
-
-    ``url=None``: a SQLite file at ``default_file`` (WAL mode), which several
-    processes on this machine may share.
-    """
-    if heartbeat < 1:
-        raise GbenchError(f"--heartbeat {heartbeat} must be at least 1 second")
-    full_url, engine_kwargs = resolve_url(url, default_file, create)
-    kwargs: dict[str, Any] = {"heartbeat_interval": int(heartbeat), "grace_period": int(heartbeat) * GRACE_FACTOR}
-    key = "heartbeat_stale_trial_callback" if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback") else "failed_trial_callback"
-    kwargs[key] = _retry_callback()
-    for attempt in range(6):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable in practice since Optuna 2.9
-                return optuna.storages.RDBStorage(full_url, engine_kwargs=engine_kwargs, **kwargs)
-        except Exception as error:  # first use of an empty database from several processes at once: table creation races
-            if attempt == 5:
-                raise GbenchError(
-                    f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-                ) from None
-            time.sleep(0.3 + random.random())
-    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------
@@ -219,7 +96,9 @@ def create_or_load(
     """
     directions = list(directions)
     try:
-        study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler, pruner=pruner)
+        study = optuna.create_study(
+            storage=storage, study_name=name, directions=[optuna.study.StudyDirection[d.upper()] for d in directions], sampler=sampler, pruner=pruner
+        )
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
         _check_loaded(study, name, directions, kind, ready_timeout)
@@ -231,12 +110,32 @@ def create_or_load(
     return study, True
 
 
+#: How long a study may lack gbench's kind mark before it counts as another tool's (its creator sets it at once).
+FOREIGN_GRACE = 5.0
+
+
+def check_made_by_gbench(study: optuna.Study, name: str, waited: float = math.inf) -> None:
+    """A study another tool made (no ``gbench:kind``) is an error, not a 120-second wait.
+
+    gbench's creator marks the study right after creating it and before it
+    enqueues anything, so an unmarked study that already has trials, or is
+    still unmarked after FOREIGN_GRACE seconds, is not gbench's.
+    """
+    if study.user_attrs.get(KIND_ATTR) is not None:
+        return
+    if waited >= FOREIGN_GRACE or study.get_trials(deepcopy=False):
+        raise GbenchError(
+            f"study {name!r} in this storage was not made by gbench (it has no {KIND_ATTR!r} mark); give another --study-name, or a storage of gbench's own"
+        )
+
+
 def _check_loaded(study: optuna.Study, name: str, directions: list[str], kind: str, ready_timeout: float) -> None:
     deadline = time.monotonic() + ready_timeout
     while True:
         attrs = study.user_attrs
         if attrs.get(KIND_ATTR) not in (None, kind):
             raise GbenchError(f"study {name!r} in this storage was made by `gbench {attrs[KIND_ATTR]}`, not `gbench {kind}`; choose another --study-name")
+        check_made_by_gbench(study, name, waited=ready_timeout - (deadline - time.monotonic()))
         if attrs.get(READY_ATTR) or time.monotonic() > deadline:
             break
         time.sleep(0.5)  # its creator is still enqueueing
@@ -297,20 +196,11 @@ def _dead_here(trial: FrozenTrial) -> bool:
 
 def reclaim(study: optuna.Study) -> list[int]:
     """Fail the running trials of dead workers and enqueue their retries; their numbers."""
-    storage = study._storage
     failed: list[int] = []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    callback = getattr(storage, "get_heartbeat_stale_trial_callback", getattr(storage, "get_failed_trial_callback", lambda: None))()
     for trial in running:
-        if not _dead_here(trial):
-            continue
-        try:
-            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                failed.append(trial.number)
-                if callback is not None:
-                    callback(study, storage.get_trial(trial._trial_id))
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another worker got there first
+        if _dead_here(trial) and optuna_private.fail_and_retry(study, trial):  # False: another worker got there first
+            failed.append(trial.number)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # heartbeat older than the grace period: any host
@@ -323,24 +213,23 @@ def reclaim(study: optuna.Study) -> list[int]:
 class Heartbeat:
     """Record a running trial's heartbeat every interval, from a thread."""
 
-    def __init__(self, study: optuna.Study, trial_id: int):
-        self.storage = study._storage
-        self.trial_id = trial_id
-        self.interval = self.storage.get_heartbeat_interval() if hasattr(self.storage, "get_heartbeat_interval") else None
+    def __init__(self, study: optuna.Study, trial: Trial):
+        self.study, self.trial = study, trial
+        self.interval = optuna_private.heartbeat_interval(study)
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
         if self.interval:
-            self.storage.record_heartbeat(self.trial_id)
-            self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{self.trial_id}")
+            optuna_private.record_heartbeat(self.study, self.trial)
+            self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{self.trial.number}")
             self.thread.start()
         return self
 
     def _beat(self) -> None:
         while not self.stop.wait(self.interval):
             with contextlib.suppress(Exception):  # a lost connection: the next beat tries again
-                self.storage.record_heartbeat(self.trial_id)
+                optuna_private.record_heartbeat(self.study, self.trial)
 
     def __exit__(self, *exc: Any) -> None:
         self.stop.set()
@@ -415,8 +304,7 @@ def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Heartbeat of storage is supposed to be used with Study.optimize": we beat ourselves
         trial = study.ask()
-    if getattr(study._storage, "get_heartbeat_interval", lambda: None)():
-        study._storage.record_heartbeat(trial._trial_id)  # from the first moment: a worker dying right here is still detected
+    optuna_private.record_heartbeat(study, trial)  # from the first moment: a worker dying right here is still detected
     trial.set_user_attr(WORKER_ATTR, worker_identity(trial.number))
     trials = study.get_trials(deepcopy=False)
     if target is not None:
@@ -439,22 +327,31 @@ def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
 
 
 class Interrupted(Exception):
-    """A trial was stopped by the user (Ctrl-C) or a stop request."""
+    """Raised inside a running trial when its worker was asked to stop (Ctrl-C).
+
+    The objective raises it (tune's and sweep's do, at the next logged step,
+    once their stop event is set); :func:`run_one` releases the trial (FAIL
+    and a WAITING retry) and lets it propagate, which ends the worker.
+    """
 
 
 def run_one(study: optuna.Study, trial: Trial, objective: Callable[[Trial], float | Sequence[float]]) -> TrialState:
     """Run a claimed trial under a heartbeat and record how it ended.
 
-    ``objective`` raises ``optuna.TrialPruned`` to prune; any other exception
-    fails the trial and propagates (a GbenchError stops the worker with its
-    one line).
+    ``objective`` raises ``optuna.TrialPruned`` to prune and
+    :class:`Interrupted` to give the trial back; any other exception fails
+    the trial and propagates (a GbenchError stops the worker with its one line).
     """
-    with Heartbeat(study, trial._trial_id):
+    with Heartbeat(study, trial):
         try:
             values = objective(trial)
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
+        except (Interrupted, KeyboardInterrupt):  # asked to stop, or Ctrl-C / SIGTERM (gbench/signals.py): the run saved its state
+            with contextlib.suppress(Exception):
+                optuna_private.fail_and_retry(study, trial)  # no user attr set: the retry copies them all
+            raise
         except BaseException as error:
             with contextlib.suppress(Exception):
                 trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
@@ -485,7 +382,7 @@ def work(
         trial = claim(study, target)
         if trial is None:
             break
-        if trial == WAIT:
+        if isinstance(trial, str):  # WAIT
             if stop is not None:
                 stop.wait(poll)
             else:

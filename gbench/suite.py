@@ -1,8 +1,8 @@
 """Suite files: one study (settings x seeds) in one TOML file; see docs/sweeps.md.
 
-:func:`load_suite` reads and checks a suite, plugins included, so that a
-misspelt key, an unknown hyperparameter or architecture, or an empty grid
-fails in one line before anything trains. :meth:`Suite.runs` gives the
+:func:`load_suite` reads and checks a suite (with a registry: every
+variant's config too), so that a misspelt key, an unknown hyperparameter or
+architecture, or an empty grid fails in one line before anything trains. :meth:`Suite.runs` gives the
 :class:`RunConfig` of every (variant, seed) pair, with run id
 ``"{variant}-s{seed}"``.
 """
@@ -10,15 +10,15 @@ fails in one line before anything trains. :meth:`Suite.runs` gives the
 from __future__ import annotations
 
 import copy
-import difflib
 import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gbench.config import CONFIG_FILE_KEYS, EvalOptions, RunConfig, read_toml, resolve_params
+from gbench.config import CONFIG_FILE_KEYS, RunConfig, configs_for, read_toml, settings_from_table
 from gbench.errors import GbenchError
+from gbench.names import suggestion
 from gbench.registry import Registry
 
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick")
@@ -96,8 +96,13 @@ class Suite:
         for variant in self.variants:
             merged = self.settings(variant, quick)
             merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
-            for seed in seeds:
-                config = config_from_settings(registry, merged, seed, f"{self.where()}: variant {variant.name!r}")
+            where = f"{self.where()}: variant {variant.name!r}: "
+            settings = settings_from_table(merged, where)
+            if len(settings.architectures) != 1:
+                raise GbenchError(f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)')
+            settings.seeds = list(seeds)
+            combo = (settings.architectures[0], settings.loss, settings.schedule)
+            for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
                 config.run_id = run_id(variant.name, seed)
                 runs.append(Run(variant.name, seed, config))
         return runs
@@ -111,41 +116,6 @@ def run_id(variant: str, seed: int) -> str:
     return re.sub(r"[^A-Za-z0-9._=,+-]+", "_", f"{variant}-s{seed}").strip("._") or f"run-s{seed}"
 
 
-def config_from_settings(registry: Registry, settings: dict[str, Any], seed: int, where: str) -> RunConfig:
-    """A checked RunConfig from `gbench run --config`-style keys."""
-    if not settings.get("architecture"):
-        raise GbenchError(f'{where}: no architecture; set architecture = "mlp" (for example) in [base] or in the variant')
-    params = dict(settings.get("params") or {})
-    if settings.get("batch_size") is not None:
-        params["batch_size"] = settings["batch_size"]
-    try:
-        registry.architecture(settings["architecture"])
-        registry.loss(settings.get("loss", "non-saturating"))
-        registry.schedule(settings.get("schedule", "k-steps"))
-        registry.dataset(settings.get("dataset", "mnist"))
-        for key in ("steps", "log_every", "threads", "train_limit", "checkpoint_every", "eval_every"):
-            value = settings.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise GbenchError(f"{key} = {value!r} must be a positive integer")
-        epochs = settings.get("epochs")
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or epochs <= 0):
-            raise GbenchError(f"epochs = {epochs!r} must be a positive number")
-        samples = settings.get("eval_samples", 10_000)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-            raise GbenchError(f"eval_samples = {samples!r} must be a whole number, 0 or more")
-        config = RunConfig(
-            architecture=settings["architecture"], loss=settings.get("loss", "non-saturating"), schedule=settings.get("schedule", "k-steps"),
-            dataset=settings.get("dataset", "mnist"), seed=seed, epochs=epochs, steps=settings.get("steps"),
-            device=settings.get("device", "auto"), threads=settings.get("threads"), data_root=settings.get("data_root"),
-            train_limit=settings.get("train_limit"), log_every=settings.get("log_every", 50), checkpoint_every=settings.get("checkpoint_every"),
-            eval=EvalOptions(samples=samples, every=settings.get("eval_every"), extractor=settings.get("fid_extractor"), inception_weights=settings.get("inception_weights")),
-        )  # fmt: skip
-        config.params = resolve_params(registry, config, params)
-    except GbenchError as error:
-        raise GbenchError(f"{where}: {error}") from None
-    return config
-
-
 # ---------------------------------------------------------------------------
 # Reading and checking
 # ---------------------------------------------------------------------------
@@ -154,9 +124,7 @@ def config_from_settings(registry: Registry, settings: dict[str, Any], seed: int
 def _unknown(keys: Any, allowed: tuple[str, ...], where: str) -> None:
     for key in keys:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise GbenchError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(allowed)}")
+            raise GbenchError(f"{where}: unknown key {key!r}{suggestion(key, allowed)}; valid keys: {', '.join(allowed)}")
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -242,8 +210,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         quick["seeds"] = _seeds(quick["seeds"], f"{where} [quick]")
     baseline = head.get("baseline")
     if baseline is not None and baseline not in [v.name for v in variants]:
-        close = difflib.get_close_matches(str(baseline), [v.name for v in variants], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = suggestion(baseline, [v.name for v in variants])
         raise GbenchError(f"{where}: baseline = {baseline!r} names no variant{hint}; variants: {', '.join(v.name for v in variants)}")
     figures = head.get("figures", [])
     if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
@@ -267,7 +234,11 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
 
 
 def load_registry(suite: Suite) -> Registry:
-    """The plugins the suite's runs need: the installed ones plus its target."""
+    """The plugins a suite's runs need: the installed ones plus its target.
+
+    For the command's edge (``gbench sweep``, a user's script): library functions
+    take the registry this returns and never load plugins themselves.
+    """
     from gbench.plugins import load_plugins, resolve_target
 
     if suite.target:
@@ -280,12 +251,13 @@ def load_registry(suite: Suite) -> Registry:
 
 
 def load_suite(path: str | Path, registry: Registry | None = None, check: bool = True) -> Suite:
-    """Read a suite file and check it, every variant's config included (plugins are loaded if no registry is given)."""
+    """Read a suite file and check its structure; given a ``registry`` (see :func:`load_registry`),
+    also every variant's config, so that a bad hyperparameter fails before anything trains.
+    Without one, only the structure is checked: this never loads plugins itself."""
     path = Path(path)
     data = read_toml(path, "suite file", "a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
     suite = parse_suite(data, path)
-    if check:
-        registry = registry or load_registry(suite)
+    if check and registry is not None:
         suite.runs(registry, quick=False, seeds=suite.seeds[:1])
         suite.runs(registry, quick=True, seeds=suite.quick_seeds()[:1])
     return suite

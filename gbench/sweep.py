@@ -30,15 +30,18 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.trial import Trial, TrialState
 
 from gbench import display, store
 from gbench import study as studylib
 from gbench.errors import GbenchError
-from gbench.records import RunRecord, _number
+from gbench.records import RunRecord, load_local
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, execute, resolve_device
+from gbench.runner import DataCache, RunHooks, execute
+from gbench.study_storage import DEFAULT_HEARTBEAT, open_storage, shown_url
 from gbench.suite import Run, Suite, load_registry, load_suite
+from gbench.sweep_progress import progress_table, trial_per_key
+from gbench.torchtools import resolve_device
 
 #: A run checkpoints every CHECKPOINT_FRACTION of its steps, but not more often than every CHECKPOINT_MIN steps.
 CHECKPOINT_FRACTION = 0.1
@@ -47,9 +50,20 @@ CHECKPOINT_MIN = 200
 HISTORY_LIMIT = 300
 
 
+def value_from_csv(text: Any) -> Any:
+    """A metrics.csv cell with its type back: "3" -> 3, "0.5" -> 0.5, other text as it is (records.py reads results.csv the same way)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+
+
 def compact_history(rows: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
     """metrics.csv rows, typed, rounded to 6 significant digits, thinned to about ``limit`` rows."""
-    typed = [{k: _number(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+    typed = [{k: value_from_csv(v) for k, v in row.items() if v not in (None, "")} for row in rows]
     for row in typed:
         for key, value in row.items():
             if isinstance(value, float) and math.isfinite(value):
@@ -88,7 +102,7 @@ class Plan:
 
 def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
          study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
-         heartbeat: int = studylib.DEFAULT_HEARTBEAT) -> Plan:  # fmt: skip
+         heartbeat: int = DEFAULT_HEARTBEAT) -> Plan:  # fmt: skip
     suite = load_suite(suite_path, check=False)
     registry = load_registry(suite)
     overrides = {"device": device, "data_root": data_root, "threads": threads}
@@ -110,6 +124,7 @@ class Sweeper:
     cache: DataCache = field(default_factory=DataCache)
     progress: dict[str, str] = field(default_factory=dict)  # key -> "step 40/200", this process's runs
     lock: threading.Lock = field(default_factory=threading.Lock)
+    interrupt: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: the running run gives itself back
 
     def run_for(self, key: str) -> Run:
         for run in self.plan.runs:
@@ -134,6 +149,8 @@ class Sweeper:
         trial.set_user_attr("run_id", config.run_id)
 
         def on_progress(done: int, steps: int) -> None:
+            if self.interrupt.is_set():  # Ctrl-C: give the run back at this logged step (gbench.study.run_one)
+                raise studylib.Interrupted(f"run {key} interrupted at step {done}")
             with self.lock:
                 self.progress[key] = f"step {done}/{steps}"
 
@@ -170,7 +187,7 @@ def _enqueue(study: optuna.Study, runs: list[Run]) -> None:
 
 def open_study(plan: Plan) -> tuple[optuna.Study, str]:
     """Create the sweep's study (enqueueing every run) or load it and enqueue what is missing."""
-    storage = studylib.open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
+    storage = open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
     sampler = optuna.samplers.RandomSampler(seed=0)  # no parameters are sampled; keeps Optuna from building TPE
     study, created = studylib.create_or_load(storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=lambda s: _enqueue(s, plan.runs))
     if created:
@@ -195,9 +212,10 @@ def _worker_process(spec: dict[str, Any]) -> None:
     """Entry point of a --jobs worker process (spawned): load the study and pull runs."""
     import sys
 
-    import torch
-
     torch.set_num_threads(spec["threads"])
+    from gbench import signals
+
+    signals.install()  # a worker stopped by SIGTERM saves its run's state and releases its trial, as Ctrl-C does
     try:
         worker_plan = plan(**spec["plan"])
         study, _ = open_study(worker_plan)
@@ -210,102 +228,63 @@ def _worker_process(spec: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Display
-# ---------------------------------------------------------------------------
-
-
-def _key_trials(study: optuna.Study) -> dict[str, FrozenTrial]:
-    """The trial that stands for each key: COMPLETE first, then RUNNING, WAITING, the latest FAIL."""
-    rank = {TrialState.COMPLETE: 4, TrialState.RUNNING: 3, TrialState.WAITING: 2, TrialState.PRUNED: 1, TrialState.FAIL: 0}
-    chosen: dict[str, FrozenTrial] = {}
-    for trial in studylib.counted_trials(study):
-        key = trial.user_attrs.get(studylib.KEY_ATTR)
-        if key is None:
-            continue
-        old = chosen.get(key)
-        if old is None or (rank[trial.state], trial.number) >= (rank[old.state], old.number):
-            chosen[key] = trial
-    return chosen
-
-
-def progress_table(plan: Plan, study: optuna.Study, progress: dict[str, str] | None = None, limit: int = 30):
-    from rich.table import Table
-
-    chosen = _key_trials(study)
-    keys = [run.key for run in plan.runs]
-    keys += [k for k in chosen if k not in keys]
-    done = sum(1 for k in keys if k in chosen and chosen[k].state == TrialState.COMPLETE)
-    running = [k for k in keys if k in chosen and chosen[k].state == TrialState.RUNNING]
-    table = Table(title=f"gbench sweep {plan.study_name}: {done}/{len(keys)} runs done, {len(running)} running", header_style="bold")
-    for name, justify in (("variant", "left"), ("seed", "right"), ("state", "left"), ("FID", "right"), ("wall s", "right"), ("worker", "left")):
-        table.add_column(name, justify=justify)
-    order = running + [k for k in keys if k not in running]
-    for key in order[:limit]:
-        variant, _, seed = key.rpartition("|")
-        trial = chosen.get(key)
-        state = trial.state.name.lower() if trial else "missing"
-        if trial is not None and trial.state == TrialState.RUNNING and progress and key in progress:
-            state = progress[key]
-        fid = trial.user_attrs.get("fid") if trial else None
-        wall = trial.user_attrs.get("wall_time") if trial else None
-        worker = str(trial.user_attrs.get(studylib.WORKER_ATTR, "")).split("|")[0] if trial else ""
-        style = {"complete": "green", "fail": "red"}.get(state) or ("cyan" if state.startswith("step") or state == "running" else None)
-        table.add_row(variant, seed, state, "-" if fid is None else f"{fid:.2f}", "-" if wall is None else f"{wall:.1f}", worker, style=style)
-    if len(order) > limit:
-        table.caption = f"... and {len(order) - limit} more"
-    return table
-
-
-# ---------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------
 
 
-def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
+def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
     """Run a planned sweep to the end; 0 when every run finished."""
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
-    out = store.ensure_writable(p.out)
-    sweeper = Sweeper(p)
-    for run in p.runs:  # missing data fails here, before any worker starts
-        sweeper.cache.split(p.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
+    out = store.ensure_writable(sweep_plan.out)
+    sweeper = Sweeper(sweep_plan)
+    for run in sweep_plan.runs:  # missing data fails here, before any worker starts
+        sweeper.cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
         if run.config.eval.samples > 0:
-            sweeper.cache.split(p.registry, run.config.dataset, "test", run.config.data_root, None)
-    study, url = open_study(p)
+            sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
+    study, url = open_study(sweep_plan)
     display.console.print(
-        f"sweep {p.study_name!r}: {len(p.runs)} runs ({len(p.suite.variants)} variants x {len(p.runs) // max(1, len(p.suite.variants))} seeds) into {out}; study in {studylib.shown_url(url)}",
+        f"sweep {sweep_plan.study_name!r}: {len(sweep_plan.runs)} runs ({len(sweep_plan.suite.variants)} variants x {len(sweep_plan.runs) // max(1, len(sweep_plan.suite.variants))} seeds) into {out}; study in {shown_url(url)}",
         highlight=False,
         soft_wrap=True,
     )
 
     errors: list[BaseException] = []
-    with display.live(progress_table(p, study)) as live:
+    with display.live(progress_table(sweep_plan, study)) as live:
         workers: list[Any] = []
         if jobs > 1:  # jobs-1 spawned processes, and this one: each with cores/jobs torch threads
             threads = max(1, (os.cpu_count() or 1) // jobs)
             torch.set_num_threads(threads)
-            for run in p.runs:
+            for run in sweep_plan.runs:
                 run.config.threads = run.config.threads or threads
-            spec_plan = {"suite_path": str(p.suite.path), "out": str(p.out), "quick": p.quick, "seeds": p.seeds, "storage": url,
-                         "study_name": p.study_name, "heartbeat": p.heartbeat, "device": p.overrides.get("device"),
-                         "data_root": p.overrides.get("data_root"), "threads": threads}  # fmt: skip
+            spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds,
+                         "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
+                         "device": sweep_plan.overrides.get("device"), "data_root": sweep_plan.overrides.get("data_root"), "threads": threads}  # fmt: skip
             context = multiprocessing.get_context("spawn")
             workers = [
                 context.Process(target=_worker_process, args=({"plan": spec_plan, "threads": threads},), name=f"gbench-sweep-{i}") for i in range(jobs - 1)
             ]
             for worker in workers:
                 worker.start()
-        thread = threading.Thread(target=lambda: _guard(errors, run_worker, p, study, sweeper), daemon=True, name="sweep-worker")
+        ended = threading.Event()  # not Thread.is_alive: see gbench.tune.run_workers (a Ctrl-C inside join() breaks it)
+        thread = threading.Thread(target=lambda: _guard(errors, ended, run_worker, sweep_plan, study, sweeper), daemon=True, name="sweep-worker")
         thread.start()
         try:
-            while thread.is_alive() or any(w.is_alive() for w in workers):
-                thread.join(timeout=1)
+            while not ended.is_set() or any(w.is_alive() for w in workers):
+                ended.wait(timeout=1)
                 for worker in workers:
                     worker.join(timeout=0.5)
                 with sweeper.lock:
                     progress = dict(sweeper.progress)
-                live.update(progress_table(p, study, progress))
-        except KeyboardInterrupt:
+                live.update(progress_table(sweep_plan, study, progress))
+        except KeyboardInterrupt as stop:
+            sweeper.interrupt.set()  # this process's run is given back; the --jobs workers got the Ctrl-C themselves
+            from gbench import signals
+
+            if isinstance(stop, signals.Terminated):  # SIGTERM may reach only this process: pass it on to the workers
+                for worker in workers:
+                    worker.terminate()
+            ended.wait(timeout=60)
             for worker in workers:
                 worker.join(timeout=30)
             raise
@@ -316,36 +295,38 @@ def sweep(p: Plan, jobs: int = 1, write_report: bool = True) -> int:
                     f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, and run the same command again to resume"
                 )
             )
-        live.update(progress_table(p, study))
+        live.update(progress_table(sweep_plan, study))
     if errors:
         raise errors[0]
-    return finish(p, study, out, write_report)
+    return finish(sweep_plan, study, out, write_report)
 
 
-def _guard(errors: list[BaseException], fn: Any, *args: Any) -> None:
+def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: Any) -> None:
+    """Run ``fn`` in a thread: its exception goes to ``errors``, and ``ended`` is set however it ends."""
     try:
         fn(*args)
+    except studylib.Interrupted:
+        pass  # Ctrl-C: the main thread is raising KeyboardInterrupt already
     except BaseException as error:
         errors.append(error)
+    finally:
+        ended.set()
 
 
-def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:
-    chosen = _key_trials(study)
-    wanted = [run.key for run in p.runs]
+def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:
+    chosen = trial_per_key(study)
+    wanted = [run.key for run in sweep_plan.runs]
     missing = [key for key in wanted if key not in chosen or chosen[key].state != TrialState.COMPLETE]
-    records = sweep_records(p, study, out)
-    try:
-        from gbench.report import report_tables
-        from gbench.report import write_report as write
-    except ImportError:
-        report_tables = write = None  # type: ignore[assignment]
-    if records and report_tables is not None and write_report:
-        for table in report_tables(records, p.suite):
+    records = sweep_records(sweep_plan, study, out)
+    if records and write_report:
+        from gbench import report  # here: it imports matplotlib, which a worker never needs
+
+        for table in report.report_tables(records, sweep_plan.suite):
             display.stdout.print(table)
-        path = write(records, out / "report", p.suite)
+        path = report.write_report(records, out / "report", sweep_plan.suite)
         display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
     elif records:
-        display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {p.study_name}"))
+        display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {sweep_plan.study_name}"))
     display.console.print(f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)", highlight=False, soft_wrap=True)
     if missing:
         display.console.print(
@@ -357,37 +338,39 @@ def finish(p: Plan, study: optuna.Study, out: Path, write_report: bool = True) -
     return 0
 
 
-def sweep_records(p: Plan, study: optuna.Study, out: Path) -> list[RunRecord]:
-    """The sweep's finished runs: from the local results folder where they ran here, else from the study."""
-    from gbench.records import load_local
+def sweep_records(sweep_plan: Plan, study: optuna.Study, out: Path) -> list[RunRecord]:
+    """The planned runs that finished, in plan order: from the local results folder where they ran here, else from the study.
 
-    chosen = {k: t for k, t in _key_trials(study).items() if t.state == TrialState.COMPLETE}
-    wanted = {run.key for run in p.runs}
+    The study may hold more finished runs than this plan has: another sweep of
+    the same study with other ``--seeds``, or a variant since removed from the
+    suite. Those are not this sweep's and stay out of its report.
+    """
+    planned = [run.key for run in sweep_plan.runs]
+    finished = {k: t for k, t in trial_per_key(study).items() if t.state == TrialState.COMPLETE and k in planned}
     try:
-        local = {f"{r.variant}|{r.seed}": r for r in load_local(out, suite=p.suite.name)}
+        local = {f"{r.variant}|{r.seed}": r for r in load_local(out, suite=sweep_plan.suite.name)}
     except GbenchError:
-        local = {}
+        local = {}  # no results.csv here: every run ran on another machine
     records = []
-    for key in [run.key for run in p.runs]:
-        if key not in chosen or key not in wanted:
-            continue
+    for key in sorted(finished, key=planned.index):
         if key in local:
             records.append(local[key])
-        elif "record" in chosen[key].user_attrs:
-            records.append(RunRecord.from_json(chosen[key].user_attrs["record"]))
+        elif "record" in finished[key].user_attrs:
+            records.append(RunRecord.from_json(finished[key].user_attrs["record"]))
     return records
 
 
 def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
     """Every finished run of a sweep, from its Optuna storage alone (no shared disk needed)."""
-    storage = studylib.open_storage(url, Path("sweep.db"), create=False)
+    storage = open_storage(url, Path("sweep.db"), create=False)
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         names = optuna.get_all_study_names(storage)
-        raise GbenchError(f"no study named {study_name!r} in {studylib.shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
+        raise GbenchError(f"no study named {study_name!r} in {shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
+    studylib.check_made_by_gbench(study, study_name)
     records = []
-    for trial in _key_trials(study).values():
+    for trial in trial_per_key(study).values():
         if trial.state == TrialState.COMPLETE and "record" in trial.user_attrs:
             records.append(RunRecord.from_json(trial.user_attrs["record"]))
     return records

@@ -10,7 +10,14 @@ and then, for architectures, losses and schedules, a short smoke training with
     def test_sn_mlp():
         check_architecture("sn-mlp")
 
-A name is looked up among the installed plugins (or in ``registry``); a spec
+A name is looked up among the installed plugins, plus ``plugin`` (a ``.py``
+file or a module path, for a plugin that is not installed yet)::
+
+    check_architecture("res-mlp", plugin="res_mlp.py")
+
+``registry`` replaces that lookup with a registry you built yourself
+(``load_plugins(extra=[...]).registry``, or a :class:`Registry` you filled by
+hand), e.g. to load the plugins once for many checks. A spec
 (``Architecture(...)``, ``Loss(...)``, ...) is checked without installing it.
 A failure raises :class:`gbench.errors.GbenchError` naming the plugin, its
 hook and the problem; gbench's own plugins are tested with these same calls.
@@ -25,8 +32,10 @@ import torch
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split
 from gbench.errors import GbenchError
+from gbench.names import with_article
 from gbench.registry import Architecture, Dataset, Loss, Registry, Schedule
-from gbench.runner import build
+from gbench.runner import build, check_image_range
+from gbench.torchtools import eval_mode
 from gbench.trainer import TrainResult, TrainSettings, train
 from gbench.validate import validate, who
 
@@ -38,6 +47,7 @@ _TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dat
 def check_architecture(
     architecture: str | Architecture, *, dataset: str = "mnist", loss: str = "non-saturating", schedule: str = "k-steps",
     params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    plugin: str | None = None,
 ) -> TrainResult:  # fmt: skip
     """Validate an architecture and train it ``steps`` steps on random images of ``dataset``'s shape.
 
@@ -47,27 +57,29 @@ def check_architecture(
     gives a scalar ``objective``); training stays finite and moves the
     generator's weights. Returns the :class:`gbench.trainer.TrainResult`.
     """
-    registry, name = _registry_with("architecture", architecture, registry)
+    registry, name = _registry_with("architecture", architecture, registry, plugin)
     return _smoke(registry, name, loss, schedule, dataset, params, steps, batch_size, subject=("architecture", name))
 
 
 def check_loss(
     loss: str | Loss, *, architecture: str = "mlp", schedule: str = "k-steps", dataset: str = "mnist",
     params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    plugin: str | None = None,
 ) -> TrainResult:  # fmt: skip
     """Validate a loss (both sides give :class:`LossTerms` with a finite scalar loss that
     reaches the nets' weights) and train ``architecture`` with it for ``steps`` steps."""
-    registry, name = _registry_with("loss", loss, registry)
+    registry, name = _registry_with("loss", loss, registry, plugin)
     return _smoke(registry, architecture, name, schedule, dataset, params, steps, batch_size, subject=("loss", name))
 
 
 def check_schedule(
     schedule: str | Schedule, *, architecture: str = "mlp", loss: str = "non-saturating", dataset: str = "mnist",
     params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    plugin: str | None = None,
 ) -> TrainResult:  # fmt: skip
     """Validate a schedule (two positive learning rates, an int of D steps) and train
     ``architecture`` under it for ``steps`` steps."""
-    registry, name = _registry_with("schedule", schedule, registry)
+    registry, name = _registry_with("schedule", schedule, registry, plugin)
     return _smoke(registry, architecture, loss, name, dataset, params, steps, batch_size, subject=("schedule", name))
 
 
@@ -78,11 +90,12 @@ def check_dataset(
     data_root: str | None = None,
     limit: int | None = 100,
     registry: Registry | None = None,
+    plugin: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load ``limit`` images of a split (from ``data_root``, else ``$GBENCH_DATA`` and the cache)
     and check them: uint8 ``(N, *image_shape)`` images, as many int64 labels in
     ``0..num_classes-1``. Returns ``(images, labels)``."""
-    registry, name = _registry_with("dataset", dataset, registry)
+    registry, name = _registry_with("dataset", dataset, registry, plugin)
     validate(registry, [("dataset", name)], name)
     prefix, spec = who(registry, "dataset", name), registry.dataset(name)
     try:
@@ -101,23 +114,33 @@ def check_dataset(
 # ---------------------------------------------------------------------------
 
 
-def _registry_with(kind: str, thing: Any, registry: Registry | None) -> tuple[Registry, str]:
+def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str | None) -> tuple[Registry, str]:
     """The registry to check in, and the name to check: a spec replaces any same-named entry in a copy."""
+    if registry is not None and plugin is not None:
+        raise GbenchError(f"check_{kind}: give registry= or plugin=, not both (plugin= loads the installed plugins plus that one)")
     if registry is None:
         from gbench.plugins import load_plugins
 
-        registry = load_plugins().registry
+        registry = load_plugins(extra=[plugin] if plugin else []).registry
     if isinstance(thing, str):
-        registry.get(kind, thing)  # unknown: the registry's message lists what exists
+        try:
+            registry.get(kind, thing)
+        except GbenchError as error:
+            if plugin:
+                raise GbenchError(f"{error}; plugin {plugin!r} registers no {kind} {thing!r}") from None
+            raise GbenchError(
+                f'{error}; to test a plugin that is not installed, pass its file or module: check_{kind}({thing!r}, plugin="path/to/file.py")'
+            ) from None
         return registry, thing
     if not isinstance(thing, _TYPES[kind]):
-        raise GbenchError(f"check_{kind} takes a {kind} name or a gbench.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}")
+        raise GbenchError(f"check_{kind} takes {with_article(kind)} name or a gbench.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}")
+    spec: Any = thing  # one of the four spec types, each with a name
     copy = Registry(tables={k: dict(table) for k, table in registry.tables.items()}, owners=dict(registry.owners))
-    copy.tables[kind].pop(thing.name, None)
-    copy.owners.pop((kind, thing.name), None)
-    function = getattr(thing, "load" if kind == "dataset" else "build", None)
-    copy.register(kind, thing, owner=getattr(function, "__module__", None) or "<spec>")
-    return copy, thing.name
+    copy.tables[kind].pop(spec.name, None)
+    copy.owners.pop((kind, spec.name), None)
+    function = getattr(spec, "load" if kind == "dataset" else "build", None)
+    copy.register(kind, spec, owner=getattr(function, "__module__", None) or "<spec>")
+    return copy, spec.name
 
 
 def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch_size, subject) -> TrainResult:
@@ -151,13 +174,8 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
         raise GbenchError(f"{prefix}: training stopped after {result.steps} of {steps} steps")
     if not any(not torch.equal(old, new.detach()) for old, new in zip(before, nets.generator.parameters())):
         raise GbenchError(f"{prefix}: {steps} training steps left the generator's weights unchanged; its loss does not reach them")
-    nets.generator.eval()
-    with torch.no_grad():
-        images = nets.generator(torch.randn(4, nets.latent_dim))
-    if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-4:
-        raise GbenchError(
-            f"{prefix}: after training the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g}; keep them in [-1, 1] (end with nn.Tanh())"
-        )
+    with torch.no_grad(), eval_mode(nets.generator):
+        check_image_range(nets.generator(torch.randn(4, nets.latent_dim)), prefix, f"after {steps} training steps")
     return result
 
 

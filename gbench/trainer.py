@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from gbench import signals
 from gbench.registry import LossTerms, Nets
 
 #: Columns of the per-step history the trainer records (mean over the log window).
@@ -178,15 +179,6 @@ def train(
         if device.type == "cuda" and resume.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(resume["rng_cuda"].cpu(), device)
 
-    def checkpoint() -> dict[str, Any]:
-        """Everything resuming at ``step`` needs (the tensors are live: the callback serialises at once)."""
-        return {
-            "generator": G.state_dict(), "g_opt": g_opt.state_dict(),
-            "discriminator": D.state_dict() if D is not None else None, "d_opt": d_opt.state_dict() if d_opt is not None else None,
-            "batches": batches.state(), **random.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
-            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        }  # fmt: skip
-
     G.train()
     if D is not None:
         D.train()
@@ -194,11 +186,24 @@ def train(
     window_steps = 0
     nan = torch.tensor(float("nan"), device=device)
     last = LastLosses()
+    if resume is not None and "window" in resume:  # saved mid log window (at a signal): the next row's means stay exact
+        window, window_steps = resume["window"].to(device), resume["window_steps"]
+        last = LastLosses(*(None if t is None else t.to(device) for t in (resume["last_d"], resume["last_g"])))
     eval_seconds = 0.0
     started = time.perf_counter()
 
     def elapsed() -> float:
         return seconds_before + time.perf_counter() - started - eval_seconds
+
+    def snapshot() -> dict[str, Any]:
+        """Everything a resume needs, as tensors and plain types (checkpoint.pt loads with weights_only=True)."""
+        return {
+            "generator": G.state_dict(), "g_opt": g_opt.state_dict(),
+            "discriminator": D.state_dict() if D is not None else None, "d_opt": d_opt.state_dict() if d_opt is not None else None,
+            "batches": batches.state(), **random.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
+            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "window": window.clone(), "window_steps": window_steps, "last_d": last.d_loss, "last_g": last.g_loss,
+        }  # fmt: skip
 
     while step < settings.steps:
         if D is not None and d_opt is not None:
@@ -263,7 +268,14 @@ def train(
                 return TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step)
 
         if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps and callbacks.on_checkpoint:
-            callbacks.on_checkpoint(checkpoint())
+            callbacks.on_checkpoint(snapshot())
+
+        # --- SIGTERM/SIGINT (gbench/signals.py): the handler only flags it while we train; here, at a step
+        # boundary, the state is whole, so save it (resume is bit-exact from it) and raise the signal's error.
+        if signals.stop_requested():
+            if callbacks.on_checkpoint:
+                callbacks.on_checkpoint(snapshot())
+            signals.raise_if_stopping()
 
     return TrainResult(history, step, elapsed(), images)
 

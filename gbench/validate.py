@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from gbench.config import TRAINING_HYPERPARAMETERS
 from gbench.errors import GbenchError
-from gbench.plugins import _HOOKS
-from gbench.registry import KINDS, LossTerms, Registry, Value
+from gbench.plugins import HOOKS
+from gbench.registry import KINDS, Hyperparameter, LossTerms, Registry, Value
 from gbench.runner import check_nets
 from gbench.trainer import LastLosses
 
 #: kind -> the hook that registers it ("architecture" -> "gbench_register_architectures").
-HOOK_OF = {kind: hook for hook, kind in _HOOKS.items()}
+HOOK_OF = {kind: hook for hook, kind in HOOKS.items()}
 
 
 def who(registry: Registry, kind: str, name: str) -> str:
@@ -115,11 +115,12 @@ def check_architecture_spec(registry: Registry, name: str, image_shape: tuple[in
     """Build on the CPU; the generator maps noise to images, the discriminator gives one logit each."""
     prefix = who(registry, "architecture", name)
     try:
-        nets = registry.architecture(name).build(dict(params), tuple(image_shape))
+        nets = registry.architecture(name).build(dict(params), cast(tuple[int, int, int], tuple(image_shape)))
     except Exception as error:
-        raise GbenchError(f"{prefix}: build failed: {type(error).__name__}: {error}") from None
+        hint = float_default_hint(error, registry.architecture(name).hyperparameters)
+        raise GbenchError(f"{prefix}: build failed: {type(error).__name__}: {error}{hint}") from None
     check_nets(nets, tuple(image_shape), prefix)
-    if nets.discriminator is None:  # not a GAN: the trainer minimises objective(real)
+    if nets.discriminator is None and nets.objective is not None:  # not a GAN (check_nets saw an objective): the trainer minimises it
         try:
             result = nets.objective(torch.rand(2, *image_shape) * 2 - 1)
         except Exception as error:
@@ -130,6 +131,18 @@ def check_architecture_spec(registry: Registry, name: str, image_shape: tuple[in
             raise GbenchError(
                 f"{prefix}: objective's loss has no gradient; compute it from the generator module's parameters without torch.no_grad or .detach()"
             )
+
+
+def float_default_hint(error: Exception, hyperparameters: Iterable[Hyperparameter]) -> str:
+    """For "'float' object cannot be interpreted as an integer": the float knobs whose default
+    looks like an int, since a default written ``2.0`` makes the knob a float."""
+    if not (isinstance(error, TypeError) and "'float' object cannot be interpreted as an integer" in str(error)):
+        return ""
+    suspects = [hp for hp in hyperparameters if isinstance(hp.default, float) and hp.default.is_integer()]
+    if not suspects:
+        return ""
+    hp = suspects[0]
+    return f"; hyperparameter {hp.name!r} is a float because its default is written {hp.default!r}: write {int(hp.default)} to make it an int"
 
 
 def _tiny_nets(image_shape: tuple[int, ...], latent_dim: int = 8) -> tuple[nn.Module, nn.Module]:

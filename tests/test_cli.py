@@ -160,3 +160,88 @@ def test_every_command_has_working_help(capsys):
             main(argv)
         assert exited.value.code == 0, argv
         assert "usage: gbench" in capsys.readouterr().out
+
+
+def _main_error(capsys, *argv: str) -> tuple[int, str]:
+    """gbench.cli.main in this process (the command's own code path, without a fresh interpreter's start)."""
+    from gbench.cli import main
+
+    code = main(list(argv))
+    return code, capsys.readouterr().err.strip()
+
+
+BOOL_AS_INT = "latent_dim=True has type bool, expected an int in 2..1024"
+
+
+def test_true_is_no_int_in_set_config_file_and_suite_alike(tmp_path, capsys):
+    # --set, through the real command
+    assert_one_line_error(run_cli("run", "plugins.mlp", "--set", "latent_dim=True", "--out", str(tmp_path / "o")), BOOL_AS_INT)
+    # a --config file's [params] and its run options
+    config = tmp_path / "run.toml"
+    config.write_text("[params]\nlatent_dim = true\n")
+    code, err = _main_error(capsys, "run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 0 and BOOL_AS_INT in err, err
+    config.write_text("steps = true\n")
+    code, err = _main_error(capsys, "run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert code == 2 and f"config file {str(config)!r}: steps=True has type bool, expected an int in 1..inf" in err, err
+    # a suite file: the same message, after where it is
+    suite = tmp_path / "s.toml"
+    suite.write_text('[suite]\nname = "t"\n[base]\narchitecture = "mlp"\n[[variants]]\nname = "a"\nparams = { latent_dim = true }\n')
+    code, err = _main_error(capsys, "sweep", str(suite), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 0 and f"suite {str(suite)!r}: variant 'a': {BOOL_AS_INT}" in err, err
+    suite.write_text('[suite]\nname = "t"\n[base]\narchitecture = "mlp"\nsteps = true\n[[variants]]\nname = "a"\n')
+    code, err = _main_error(capsys, "sweep", str(suite), "--out", str(tmp_path / "o"))
+    assert code == 2 and "variant 'a': steps=True has type bool, expected an int in 1..inf" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_architecture_picks_some_of_the_targets_architectures(tmp_path, capsys):
+    result = run_cli("run", "plugins.mlp", *SMALL, "--architecture", "deep-leakyrelu,mlp-batchnorm", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(r["architecture"] for r in csv.DictReader(open(tmp_path / "o" / "results.csv"))) == ["deep-leakyrelu", "mlp-batchnorm"]
+    code, err = _main_error(capsys, "run", "plugins.mlp", "--architecture", "mlp,mlp-batchnrom", "--out", str(tmp_path / "x"))
+    assert code == 2 and err.count("\n") == 0, err
+    for needle in ("architecture 'mlp-batchnrom'", "did you mean 'mlp-batchnorm'", "its architectures: deep-leakyrelu, mlp, mlp-batchnorm"):
+        assert needle in err, (needle, err)
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--device", "mps"], ["--device mps", "no MPS"]),
+        (["--device", "cuda:1"], ["--device cuda:1"]),
+        (["--device", "gpu"], ["--device 'gpu' is not one of auto, cpu, cuda, cuda:N or mps"]),
+        (["--devices", "cuda:0,gpu"], ["--devices", "'gpu' is not cpu, cuda, cuda:N or mps"]),
+        (["--devices", "cuda:0,cuda:0"], ["names a device twice"]),
+        (["--devices", "cpu,mps"], ["--device mps", "no MPS"]),
+    ],
+)
+def test_devices_this_machine_lacks_are_one_line(args, needles, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.device_count() > 1 or (torch.backends.mps.is_available() and "mps" in " ".join(args)):
+        pytest.skip("this machine has the device")
+    if args[1] == "mps":  # through the real command once
+        assert_one_line_error(run_cli("run", "plugins.mlp", *args, "--out", str(tmp_path / "o")), *needles)
+        return
+    try:
+        code, err = _main_error(capsys, "run", "plugins.mlp", *args, "--out", str(tmp_path / "o"))
+    except SystemExit as exited:  # argparse's own one-line error
+        code, err = int(exited.code or 0), capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_devices_are_parsed_into_the_settings_for_workers():
+    from gbench.cli import build_parser
+    from gbench.commands._options import settings_from_args
+
+    args = build_parser("tune").parse_args(["tune", "plugins.mlp", "--devices", "cpu", "--device", "cpu"])
+    settings = settings_from_args(args)
+    assert settings.devices == ["cpu"] and [settings.device_for(i) for i in range(3)] == ["cpu", "cpu", "cpu"]
+    from gbench.config import RunSettings
+
+    two = RunSettings(devices=["cuda:0", "cuda:1"])
+    assert [two.device_for(i) for i in range(3)] == ["cuda:0", "cuda:1", "cuda:0"] and RunSettings().device_for(5) == "auto"

@@ -64,7 +64,7 @@ def test_documented_hooks_exist(guide):
 
 @pytest.mark.parametrize("hook", hook_names())
 def test_every_hook_has_a_worked_example(hook):
-    assert any(f"def {hook}(register)" in path.read_text() for path in EXAMPLES), f"no docs/examples/*.py implements {hook}"
+    assert any(f"\ndef {hook}(" in path.read_text() for path in EXAMPLES), f"no docs/examples/*.py implements {hook}"
 
 
 def test_the_guide_states_the_hook_api_version(guide):
@@ -109,7 +109,7 @@ def test_testing_calls_are_documented_with_their_arguments(guide, function):
 
 
 def test_there_is_one_example_per_kind():
-    assert [path.stem for path in EXAMPLES] == ["architecture", "dataset", "loss", "schedule"]
+    assert [path.stem for path in EXAMPLES] == ["architecture", "dataset", "loss", "observer", "schedule"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -163,6 +163,44 @@ def test_dataset_example_reads_idx_files(tmp_path):
     assert images.shape == (5, 1, 28, 28) and images.flatten().tolist() == pixels
     assert labels.tolist() == [0, 1, 2, 9, 4]
     assert registry.dataset("kmnist").class_names[9] == "wo"
+
+
+def test_observer_example_hears_a_whole_run_in_order(tmp_path):
+    from gbench.config import EvalOptions, RunConfig
+    from gbench.runner import execute
+
+    plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
+    config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3))
+    config.params = {"batch_size": 20}
+    row = execute(config, plugins.registry, tmp_path)
+    events = [json.loads(line) for line in (tmp_path / row["run_id"] / "events.jsonl").read_text().splitlines()]
+    # rows every 2 steps and at each evaluation step (after the evaluation, so that the row holds its fid)
+    assert [(e["event"], e.get("step")) for e in events] == [
+        ("start", None), ("row", 2), ("evaluation", 3), ("row", 3), ("row", 4), ("row", 6), ("evaluation", 6), ("end", None)
+    ]  # fmt: skip
+    assert events[0] == {"event": "start", "architecture": "mlp", "lr": 2e-4}
+    assert all(e["samples"] == [64, 1, 28, 28] for e in events if e["event"] == "evaluation")
+    assert events[-1] == {"event": "end", "status": row["status"], "fid": row["fid"]}
+
+
+def test_observer_example_hears_a_run_stopped_early(tmp_path):
+    from gbench.config import EvalOptions, RunConfig
+    from gbench.runner import RunHooks, execute
+
+    class Pruned(Exception):
+        pass
+
+    def prune(step, metrics):  # what tune's pruner does at an evaluation
+        raise Pruned
+
+    plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
+    config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3), run_id="pruned")
+    config.params = {"batch_size": 20}
+    with pytest.raises(Pruned):
+        execute(config, plugins.registry, tmp_path, RunHooks(on_eval=prune))
+    events = [json.loads(line) for line in (tmp_path / "pruned" / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "row", "evaluation", "end"]
+    assert events[-1] == {"event": "end", "status": "stopped", "fid": None}
 
 
 # --- packaging, --json, switches ------------------------------------------------

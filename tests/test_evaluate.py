@@ -15,10 +15,11 @@ import torch_fidelity
 from torch_fidelity.metric_isc import isc_features_to_metric
 
 import gbench.evaluate as ev
-from gbench import extractors
+from gbench import classmetrics, extractors, fidelity, fidinfinity, realcache
 from gbench.data import load_split
 from gbench.errors import GbenchError
 from gbench.evaluate import EvalSettings, evaluate_generator, evaluate_images
+from gbench.extractor_choice import Extractor, resolve_extractor
 from gbench.plugins import load_plugins
 
 # KID and precision/recall cost most of the time; tests that do not look at them skip them.
@@ -140,9 +141,9 @@ def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(mnist, 
         raise AssertionError("real images read although their statistics are cached")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ev.ImageSet, "__getitem__", refuse)
-        patch.setattr(ev.ImageSet, "__getitems__", refuse)
-        patch.setattr(ev, "ensure_real_cache", refuse)
+        patch.setattr(fidelity.ImageSet, "__getitem__", refuse)
+        patch.setattr(fidelity.ImageSet, "__getitems__", refuse)
+        patch.setattr(realcache, "ensure_real_cache", refuse)
         second = evaluate_generator(generator, 8, mnist, real, settings)
     uncached = evaluate_generator(generator, 8, mnist, real, EvalSettings(num_samples=500, kid_subsets=10, kid_subset_size=500, cache=False))
     for field in ("fid", "kid_mean", "precision", "recall"):
@@ -157,32 +158,32 @@ def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(mnist, 
 
 
 def test_cache_name_depends_on_the_extractor_weights(mnist, tmp_path):
-    extractor = ev.resolve_extractor(EvalSettings(), mnist)
+    extractor = resolve_extractor(None, mnist)
     other_weights = tmp_path / "other.pt"
     other_weights.write_bytes(extractor.weights.read_bytes() + b"\0")
-    other = ev.Extractor(extractor.name, other_weights, extractor.label, extractor.layer, extractor.channels, True)
-    assert ev.real_cache_name("abc", extractor) != ev.real_cache_name("abc", other)
-    assert ev.real_cache_name("abc", extractor) != ev.real_cache_name("abd", extractor)
+    other = Extractor(extractor.name, other_weights, extractor.label, extractor.layer, extractor.channels, True)
+    assert realcache.real_cache_name("abc", extractor) != realcache.real_cache_name("abc", other)
+    assert realcache.real_cache_name("abc", extractor) != realcache.real_cache_name("abd", extractor)
 
 
 def test_cuda_flag_follows_the_device(mnist, test_split):
-    extractor = ev.resolve_extractor(EvalSettings(), mnist)
+    extractor = resolve_extractor(None, mnist)
     real = test_split[0][:100]
     for device, expected in (("cpu", False), ("cuda", True), ("cuda:1", True)):
-        kwargs = ev.fidelity_kwargs(ev.ImageSet(real), 100, real, "hash", extractor, EvalSettings(), torch.device(device), 0)
+        kwargs = fidelity.fidelity_kwargs(fidelity.ImageSet(real), 100, real, "hash", extractor, EvalSettings(), torch.device(device), 0)
         assert kwargs["cuda"] is expected
 
 
 @pytest.mark.parametrize("impl", ev.KID_PR_IMPLS)
 def test_kid_subset_size_is_capped_at_the_sample_counts(mnist, test_split, train_split, monkeypatch, impl):
     seen = {}
-    real_call = ev.extract_featuresdict_from_input_id_cached  # both implementations extract through it
+    real_call = fidelity.extract_featuresdict_from_input_id_cached  # both implementations extract through it
 
     def spy(input_id, model, **kwargs):
         seen.update(kwargs)
         return real_call(input_id, model, **kwargs)
 
-    monkeypatch.setattr(ev, "extract_featuresdict_from_input_id_cached", spy)
+    monkeypatch.setattr(fidelity, "extract_featuresdict_from_input_id_cached", spy)
     monkeypatch.setattr(torch_fidelity.metrics, "extract_featuresdict_from_input_id_cached", spy)
     settings = EvalSettings(num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl)  # kid_subset_size stays 1000
     result = evaluate_generator(BankGenerator(train_split[0]), 8, mnist, test_split[0][:2000], settings)
@@ -194,12 +195,12 @@ def test_kid_subset_size_is_capped_at_the_sample_counts(mnist, test_split, train
 def test_only_checked_keyword_arguments_reach_torch_fidelity(monkeypatch):
     from torch_fidelity.defaults import DEFAULTS
 
-    assert ev.FIDELITY_KWARGS <= set(DEFAULTS)
+    assert fidelity.FIDELITY_KWARGS <= set(DEFAULTS)
     with pytest.raises(GbenchError, match="kid_subset'"):
-        ev.checked_kwargs({"fid": True, "kid_subset": 5})  # a typo torch-fidelity would ignore
-    monkeypatch.setattr(ev, "FIDELITY_KWARGS", ev.FIDELITY_KWARGS | {"fid_dims"})
+        fidelity.checked_kwargs({"fid": True, "kid_subset": 5})  # a typo torch-fidelity would ignore
+    monkeypatch.setattr(fidelity, "FIDELITY_KWARGS", fidelity.FIDELITY_KWARGS | {"fid_dims"})
     with pytest.raises(GbenchError, match="torch-fidelity .* has no argument 'fid_dims'"):
-        ev.checked_kwargs({"fid_dims": 64})
+        fidelity.checked_kwargs({"fid_dims": 64})
 
 
 # ---------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def test_only_checked_keyword_arguments_reach_torch_fidelity(monkeypatch):
 def test_mode_coverage_matches_a_hand_computation():
     reference = [10, 10, 20, 60]  # q = 0.1, 0.1, 0.2, 0.6
     predicted = torch.tensor([1] * 4 + [2] * 10 + [3] * 86)  # n = 100; half shares: 5, 5, 10, 30
-    counts, covered, kl = ev.mode_coverage(predicted, reference)
+    counts, covered, kl = classmetrics.mode_coverage(predicted, reference)
     assert counts == [0, 4, 10, 86]
     assert covered == 2  # class 1 has 4 < 5; class 2 has exactly 10 >= 10; class 3 has 86 >= 30
     assert kl == pytest.approx(0.04 * math.log(0.04 / 0.1) + 0.10 * math.log(0.10 / 0.2) + 0.86 * math.log(0.86 / 0.6), rel=1e-12)
@@ -218,11 +219,11 @@ def test_mode_coverage_matches_a_hand_computation():
 
 def test_classifier_inception_score_matches_hand_and_torch_fidelity():
     one_hot = torch.eye(10).repeat(30, 1) * 60.0
-    assert ev.classifier_inception_score(one_hot) == pytest.approx(10.0, rel=1e-6)
-    assert ev.classifier_inception_score(one_hot[::10]) == pytest.approx(1.0, rel=1e-6)  # every sample class 0
+    assert classmetrics.classifier_inception_score(one_hot) == pytest.approx(10.0, rel=1e-6)
+    assert classmetrics.classifier_inception_score(one_hot[::10]) == pytest.approx(1.0, rel=1e-6)  # every sample class 0
     logits = torch.randn(500, 10, generator=torch.Generator().manual_seed(0)) * 3
     reference = isc_features_to_metric(logits, splits=1, shuffle=False)["inception_score_mean"]
-    assert ev.classifier_inception_score(logits) == pytest.approx(reference, rel=1e-9)
+    assert classmetrics.classifier_inception_score(logits) == pytest.approx(reference, rel=1e-9)
 
 
 def test_coverage_of_real_digits_and_of_a_collapsed_set(mnist, test_split, train_split):
@@ -312,9 +313,49 @@ def test_result_row_has_the_results_csv_columns(mnist, test_split, train_split):
     result = evaluate_images(train_split[0][:500], mnist, test_split[0][:500], EvalSettings(**FAST))
     row = result.as_row()
     assert list(row) == [
-        "fid", "kid_mean", "kid_std", "precision", "recall", "inception_score", "classes_covered",
-        "class_kl", "class_counts", "fid_extractor", "eval_seconds",
+        "fid", "fid_samples", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage",
+        "inception_score", "classes_covered", "class_kl", "class_counts", "fid_extractor", "eval_seconds",
     ]  # fmt: skip
+    assert row["fid_samples"] == 500 and math.isnan(row["fid_infinity"]) and math.isnan(row["density"]) and math.isnan(row["coverage"])
     assert [int(c) for c in row["class_counts"].split()] == result.class_counts and sum(result.class_counts) == 500
     assert math.isnan(row["kid_mean"]) and math.isnan(row["precision"])  # skipped metrics are NaN, not 0
     assert row["fid_extractor"].startswith("lenet-mnist@") and row["eval_seconds"] > 0
+
+
+# ---------------------------------------------------------------------------
+# FID-infinity (Chong & Forsyth 2020)
+# ---------------------------------------------------------------------------
+
+
+def test_fid_infinity_fit_equals_numpy_least_squares():
+    rng = np.random.default_rng(0)
+    sizes = fidinfinity.subset_sizes(10_000)
+    assert len(sizes) == fidinfinity.POINTS and sizes[0] == 1000 and sizes[-1] == 10_000
+    fids = 2.5 + 900.0 / np.asarray(sizes) + rng.normal(0, 0.01, len(sizes))
+    intercept, slope = fidinfinity.fit_intercept(sizes, fids)
+    design = np.stack([np.ones(len(sizes)), 1.0 / np.asarray(sizes)], axis=1)
+    (a, b), *_ = np.linalg.lstsq(design, fids, rcond=None)
+    assert intercept == pytest.approx(a, rel=1e-9) and slope == pytest.approx(b, rel=1e-9)
+    assert intercept == pytest.approx(2.5, abs=0.05)  # and it recovers the line it was drawn from
+    exact = fidinfinity.fit_intercept([100, 200, 400], [3.0 + 50 / 100, 3.0 + 50 / 200, 3.0 + 50 / 400])
+    assert exact == pytest.approx((3.0, 50.0))
+    with pytest.raises(GbenchError, match="fid_infinity needs at least 3 different subset sizes"):
+        fidinfinity.subset_sizes(3)
+
+
+def test_fid_infinity_of_train_against_test_is_near_zero(mnist, test_split):
+    """10,000 training digits against the 10,000-image test split: the same distribution.
+
+    FID at N = 10,000 is about 0.15 and at N = 1,000 (the fit's smallest subset) about 1;
+    the intercept removes the fake side's 1/N bias but not the real side's own
+    (the test split is finite too) nor the small train/test difference, which
+    leaves about 0.1. Tolerance 0.25: a quarter of the N = 1,000 FID.
+    """
+    train = load_split(mnist, "train", limit=10_000)[0]
+    result = evaluate_images(train, mnist, test_split[0], EvalSettings(fid_infinity=True, **FAST))
+    assert result.num_samples == result.as_row()["fid_samples"] == 10_000
+    assert abs(result.fid_infinity) < 0.25 and result.fid_infinity < result.fid
+    small = evaluate_images(train[:1000], mnist, test_split[0], EvalSettings(**FAST))
+    assert small.fid > 4 * abs(result.fid_infinity)  # the bias it removed is real
+    with pytest.raises(GbenchError, match="fid_infinity=True needs kid_pr_impl='gbench'"):
+        evaluate_images(train[:100], mnist, test_split[0], EvalSettings(fid_infinity=True, kid_pr_impl="torch-fidelity", **FAST))

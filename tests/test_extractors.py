@@ -11,7 +11,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from gbench import extractors
+from gbench import extractor_training, extractors
 from gbench.data import load_split
 from gbench.errors import GbenchError
 from gbench.plugins import load_plugins
@@ -42,7 +42,7 @@ def test_shipped_weights_reach_their_test_accuracy(name, reg):
     except GbenchError as missing:  # Fashion-MNIST is optional (Debian's dataset-fashion-mnist)
         pytest.skip(str(missing))
     net = extractors.load_lenet(name)
-    assert extractors._accuracy(net, images, labels) >= floor
+    assert extractor_training.accuracy(net, images, labels) >= floor
 
 
 def test_altered_weights_are_refused(monkeypatch):
@@ -108,6 +108,20 @@ def test_random_inception_weights_have_the_right_shapes(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("GBENCH_SLOW_TESTS"), reason="retrains the MNIST extractor (minutes); set GBENCH_SLOW_TESTS=1")
 def test_training_reproduces_the_shipped_mnist_weights():
-    state, accuracy = extractors.train_extractor("mnist", seed=0, verbose=False)
+    state, accuracy = extractor_training.train_extractor(load_plugins().registry.dataset("mnist"), seed=0, verbose=False)
     assert accuracy >= 0.99
     assert hashlib.sha256(extractors.state_dict_bytes(state)).hexdigest() == extractors.EXTRACTOR_SHA256["lenet-mnist"]
+
+
+def test_grey_images_stored_as_rgb_give_the_grey_features_and_real_colour_is_refused(reg):
+    # torch-fidelity reads a PNG folder as RGB: a grey image arrives with three equal channels.
+    extractors.register_extractors()
+    model = extractors.LeNetFeatureExtractor("lenet-mnist", ["128"])
+    grey = load_split(reg.dataset("mnist"), "test", limit=64)[0]
+    (from_grey,) = model(grey)
+    (from_rgb,) = model(grey.expand(-1, 3, -1, -1).contiguous())
+    assert torch.equal(from_grey, from_rgb)
+    coloured = grey.repeat(1, 3, 1, 1)
+    coloured[0, 2, 14, 14] ^= 1
+    with pytest.raises(Exception, match="channels that differ"):
+        model(coloured)

@@ -56,6 +56,55 @@ def test_precision_recall_equal_torch_fidelity(n_fake, n_real, k, monkeypatch):
     assert featuremetrics.precision_recall(fake, real, k, featuremetrics.knn_radii(real, k)) == (precision, recall)
 
 
+@pytest.mark.parametrize("n_fake, n_real, k", [(700, 1000, 3), (1200, 800, 5), (10, 12, 1)])
+def test_density_and_coverage_equal_the_prdc_package(n_fake, n_real, k, monkeypatch, capsys):
+    prdc = pytest.importorskip("prdc", reason="the reference package: pip install prdc")
+    monkeypatch.setattr(featuremetrics, "ROWS_PER_BLOCK", 256)
+    fake, real = features(n_fake, 0.7, 3), features(n_real, 0.0, 4)
+    reference = prdc.compute_prdc(real.numpy(), fake.numpy(), nearest_k=k)  # float32 in, as gbench's features
+    ours = featuremetrics.neighbourhood_metrics(fake, real, k)
+    # prdc computes distances with sklearn (float64 accumulation), gbench with torch.cdist in float32:
+    # a point within rounding of a ball's edge may count differently, so allow one such point per 1,000.
+    assert ours.density == pytest.approx(reference["density"], abs=1e-3 * max(1.0, reference["density"]))
+    assert ours.coverage == pytest.approx(reference["coverage"], abs=1e-3)
+    assert 0 < ours.coverage < 1 and ours.density > 0
+    shifted = featuremetrics.neighbourhood_metrics(features(n_fake, 3.0, 3), real, k)
+    assert shifted.density < ours.density and shifted.coverage < ours.coverage  # further away: fewer balls entered
+
+
+def test_density_and_coverage_equal_prdc_on_real_lenet_features(mnist, capsys):
+    prdc = pytest.importorskip("prdc", reason="the reference package: pip install prdc")
+    from gbench.extractors import load_lenet
+
+    net = load_lenet("lenet-mnist")
+    with torch.no_grad():
+        real = net(load_split(mnist, "test")[0][:2000])[0]
+        fake = net(load_split(mnist, "train", limit=1500)[0])[0]
+    ours = featuremetrics.neighbourhood_metrics(fake, real, ev.PRC_NEIGHBORHOOD)
+    reference = prdc.compute_prdc(real.numpy(), fake.numpy(), nearest_k=ev.PRC_NEIGHBORHOOD)
+    assert ours.density == pytest.approx(reference["density"], abs=1e-3)
+    assert ours.coverage == pytest.approx(reference["coverage"], abs=1e-3)
+    # Train against test, one distribution: density near 1; coverage about 0.67 with 1,500 fakes for 2,000 real balls.
+    assert 0.7 < ours.density < 1.3 and 0.5 < ours.coverage < 0.9
+
+
+def test_one_digit_class_has_high_precision_and_low_recall(mnist, private_cache):
+    """The meaning, not just the numbers: 2,000 training images of digit 1 against the whole test split.
+
+    Every fake lies on the real manifold (precision near 1) but covers one class
+    in ten (recall and coverage low); torch-fidelity once had the two swapped.
+    """
+    real = load_split(mnist, "test")[0]
+    train, labels = load_split(mnist, "train")
+    ones = train[labels == 1][:2000]  # the test split has only 1,135
+    result = evaluate_images(ones, mnist, real, EvalSettings(kid_subsets=0))
+    # Precision about 0.89 (real training digits of every class score about 0.87), recall and coverage about 0.11
+    # (one class in ten): swapped, the two would read 0.11 and 0.89.
+    assert result.precision > 0.8 and result.recall < 0.2, (result.precision, result.recall)
+    assert result.coverage < 0.2 and result.density > 0.5
+    assert result.classes_covered == 1
+
+
 def test_knn_radii_are_the_kth_neighbour_distances():
     points = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
     assert featuremetrics.knn_radii(points, 1).tolist() == [1.0, 1.0, 2.0, 4.0]

@@ -219,7 +219,7 @@ class _FloatSteps:
         ),
         (
             lambda: testing.check_architecture(Architecture("unbounded", _unbounded_generator)),
-            "architecture 'unbounded': after training the generator's images span",
+            "architecture 'unbounded': the generator's images span",  # caught before training now, as `gbench run` catches it
         ),
         (
             lambda: testing.check_loss(Loss("detached", lambda params: _DetachedGeneratorLoss())),
@@ -418,3 +418,43 @@ def test_asking_for_a_plugin_a_switch_left_out_says_which(sn_mlp, monkeypatch, v
     with pytest.raises(GbenchError) as caught:
         resolve_target("sn-mlp")
     assert message in str(caught.value)
+
+
+# ---------------------------------------------------------------------------
+# The same plugin installed and given as a file (#17.3)
+# ---------------------------------------------------------------------------
+
+
+def test_an_installed_plugin_given_again_as_its_file_is_taken_from_the_file(sn_mlp, tmp_path):
+    installed_source = Path(importlib.import_module("gbench_sn_mlp").__file__).read_bytes()
+    copy = tmp_path / "copy_of_sn_mlp.py"
+    copy.write_bytes(installed_source)
+    for same in (PACKAGE / "gbench_sn_mlp.py", copy):  # the package's own file, and an identical copy elsewhere
+        plugins = load_plugins(extra=[str(same)])
+        assert plugins.registry.owners[("architecture", "sn-mlp")] == str(same)
+        assert "sn-mlp" not in plugins.infos  # the installed one made way, silently
+
+
+def test_a_different_plugin_of_the_same_name_says_how_to_choose(sn_mlp, tmp_path):
+    other = tmp_path / "my_sn_mlp.py"
+    other.write_text(
+        "from gbench import hookimpl\nfrom gbench.registry import Architecture\nimport plugins.mlp as m\n\n"
+        "@hookimpl\ndef gbench_register_architectures(register):\n"
+        "    register(Architecture('sn-mlp', m.build_mlp, (m.LATENT_DIM, m.HIDDEN_DIM)))\n"
+    )
+    with pytest.raises(GbenchError) as caught:
+        load_plugins(extra=[str(other)])
+    message = str(caught.value)
+    assert "\n" not in message
+    for needle in (
+        "'sn-mlp' is registered twice",
+        "installed plugin 'sn-mlp'",
+        "rename one of them",
+        "GBENCH_DISABLE_PLUGIN_AUTOLOAD=1",
+        "pip uninstall gbench-sn-mlp",
+    ):
+        assert needle in message, (needle, message)
+    # and the way out it names works
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+        assert load_plugins(extra=[str(other)]).registry.owners[("architecture", "sn-mlp")] == str(other)

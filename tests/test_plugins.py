@@ -90,3 +90,24 @@ def test_duplicate_name_from_a_plugin_names_both(tmp_path):
 def test_unknown_target():
     with pytest.raises(GbenchError, match="no plugin or module named 'plugins.nope'"):
         resolve_target("plugins.nope")
+
+
+def test_library_functions_take_the_registry_and_never_load_plugins(monkeypatch, registry, tmp_path):
+    """Plugins load once, at the edge: a library call must not load a set of its own (#11.2)."""
+    import inspect
+    from pathlib import Path
+
+    import gbench.plugins
+    from gbench import runner, suite
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a library function loaded plugins itself")
+
+    monkeypatch.setattr(gbench.plugins, "load_plugins", refuse)
+    monkeypatch.setattr(gbench.plugins, "resolve_target", refuse)
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "suites" / "s1_mlp_capacity.toml"
+    assert suite.load_suite(path).variants  # structure only, no registry: nothing loaded
+    assert suite.load_suite(path, registry).runs(registry)  # checked with the caller's registry
+    assert inspect.signature(runner.load_run).parameters["registry"].default is inspect.Parameter.empty
+    with pytest.raises(GbenchError, match="not a finished gbench run folder"):
+        runner.load_run(tmp_path, registry)

@@ -24,7 +24,7 @@ def test_unknown_name_lists_known_and_suggests():
     message = str(error.value)
     assert "unknown architecture 'mlpp'" in message
     assert "dcgan, mlp, mlp-batchnorm" in message
-    assert "Did you mean 'mlp'?" in message
+    assert "did you mean 'mlp'?" in message.lower()
 
 
 def test_wrong_kind_and_bad_name_are_rejected():

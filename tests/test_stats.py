@@ -1,12 +1,25 @@
 """gbench.stats against hand computation and scipy on fixed numbers."""
 
+import itertools
 import math
 
+import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from gbench.comparisons import setting_names, study_tables
 from gbench.records import RunRecord
-from gbench.stats import CORRECTION, holm, setting_names, study_tables, summarize, welch
+from gbench.stats import (
+    CORRECTION,
+    bootstrap_difference,
+    detectable_difference,
+    holm,
+    probability_of_improvement,
+    seeds_needed,
+    summarize,
+    welch,
+    welch_difference,
+)
 
 
 def record(variant, seed, fid=None, extractor="lenet-mnist@1a2b3c4d", status="ok", **row):
@@ -166,3 +179,105 @@ def test_plain_runs_are_named_by_what_differs_between_them():
     ]
     assert setting_names(rows) == ["latent_dim=16", "latent_dim=16", "latent_dim=100"]
     assert setting_names(rows[:2]) == ["mlp", "mlp"]
+
+
+# --- the difference with the baseline: intervals, probability of improvement, power
+
+
+def test_welch_interval_of_the_difference_matches_the_hand_formula():
+    a, b = [1, 2, 3, 4, 5], [2, 4, 6, 8, 10, 12]
+    se2 = 2.5 / 5 + 14 / 6  # variances 2.5 and 14
+    df = se2**2 / ((2.5 / 5) ** 2 / 4 + (14 / 6) ** 2 / 5)  # Welch-Satterthwaite
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(se2)
+    diff, low, high = welch_difference(a, b)
+    assert diff == -4.0 and (low, high) == (pytest.approx(-4 - half), pytest.approx(-4 + half))
+    assert half == pytest.approx(3.9835, abs=1e-4)
+
+
+def _exact_bootstrap(a, b, statistic):
+    """Every resample of a and of b, each equally likely: the distribution the bootstrap samples from."""
+    values = [statistic(np.array(x), np.array(y)) for x in itertools.product(a, repeat=len(a)) for y in itertools.product(b, repeat=len(b))]
+    return np.quantile(values, [0.025, 0.975])
+
+
+def test_bootstrap_interval_matches_exact_enumeration_of_resamples():
+    a, b = [1.0, 2.3, 4.1], [3.2, 7.7, 8.05]  # 27 x 27 resamples: enumerable
+    exact = _exact_bootstrap(a, b, lambda x, y: x.mean() - y.mean())
+    low, high = bootstrap_difference(a, b)
+    assert (low, high) == (pytest.approx(exact[0], abs=0.05), pytest.approx(exact[1], abs=0.05))
+    assert low < np.mean(a) - np.mean(b) < high
+
+
+def test_probability_of_improvement_counts_pairs_and_its_interval_matches_enumeration():
+    # pairs (a, b) with a < b: 1<2, 1<4, 1<5, 2<4, 2<5, 3<4, 3<5 = 7, and the tie 2=2 counts one half
+    estimate, _, _ = probability_of_improvement([1.0, 2.0, 3.0], [2.0, 4.0, 5.0])
+    assert estimate == pytest.approx(7.5 / 9)
+    assert probability_of_improvement([5.0, 6.0], [1.0, 2.0])[0] == 0.0 and probability_of_improvement([1.0, 2.0], [5.0, 6.0])[0] == 1.0
+    a, b = [1.0, 2.3, 4.1], [3.2, 7.7, 8.05]
+    share = lambda x, y: np.mean(x[:, None] < y[None, :]) + 0.5 * np.mean(x[:, None] == y[None, :])
+    exact = _exact_bootstrap(a, b, share)
+    estimate, low, high = probability_of_improvement(a, b)
+    assert estimate == pytest.approx(8 / 9)  # only 4.1 > 3.2 is a loss
+    assert (low, high) == (pytest.approx(exact[0], abs=0.02), pytest.approx(exact[1], abs=0.02))
+
+
+def test_seeds_needed_reproduces_cohens_power_table():
+    # Cohen (1988), Table 2.4.1: two-sided alpha 0.05, power 0.80, effect d = difference / sd:
+    # d 0.5 -> 64 per group, d 0.8 -> 26, d 1.0 -> 17
+    assert [seeds_needed(d, 1.0, 1.0) for d in (0.5, 0.8, 1.0)] == [64, 26, 17]
+    assert seeds_needed(0.0, 1.0, 1.0) is None and seeds_needed(1e-6, 1.0, 1.0) is None  # beyond 1000 seeds
+
+
+def _simulated_power(difference, sd_a, sd_b, n, trials=40_000):
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.0, sd_a, (trials, n))
+    b = rng.normal(difference, sd_b, (trials, n))
+    return float((scipy_stats.ttest_ind(a, b, axis=1, equal_var=False).pvalue < 0.05).mean())
+
+
+@pytest.mark.parametrize("sds", [(1.0, 1.0), (1.0, 3.0)])
+def test_detectable_difference_has_80_percent_power_in_simulation(sds):
+    for n in (5, 10):
+        detectable = detectable_difference(sds[0], n, sds[1], n)
+        assert _simulated_power(detectable, *sds, n) == pytest.approx(0.80, abs=0.025)
+    # the t approximation is optimistic at 3 seeds, as the docs say: about 70% real power
+    assert 0.64 < _simulated_power(detectable_difference(sds[0], 3, sds[1], 3), *sds, 3) < 0.78
+
+
+def _null_and_too_few():
+    rng = np.random.default_rng(0)
+    base = 50 + rng.normal(0, 0.5, 12)
+    same = 50 + rng.normal(0, 0.5, 12)  # same distribution, 12 seeds, small spread: well powered
+    rows = [record("base", s, float(f)) for s, f in enumerate(base)] + [record("same", s, float(f)) for s, f in enumerate(same)]
+    rows += [record("noisy", s, f) for s, f in enumerate([40.0, 60.0, 52.0])]  # 3 seeds, sd 10: too few
+    return rows
+
+
+def test_not_distinguishable_says_null_result_or_too_few_seeds():
+    (table,) = study_tables(_null_and_too_few(), baseline="base")
+    same, noisy = table.setting("same"), table.setting("noisy")
+    assert not same.significant and not noisy.significant
+    assert table.relevant == pytest.approx(0.1 * table.setting("base").fid.mean)
+    assert same.detectable < table.relevant and same.verdict == "null result"
+    assert noisy.detectable > table.relevant and noisy.verdict == "too few seeds"
+    assert noisy.seeds_needed is None or noisy.seeds_needed > 3
+    assert "null result when MDD is at most 10% of the reference's mean FID" in table.comparison_text()
+    (strict,) = study_tables(_null_and_too_few(), baseline="base", relevant=0.01)  # a tighter relevant difference: not enough seeds
+    assert strict.setting("same").verdict == "too few seeds" and "relevant difference 0.01 given" in strict.comparison_text()
+
+
+def test_each_comparison_carries_its_intervals_and_power():
+    (table,) = study_tables(_study(), baseline="baseline")
+    better = table.setting("better")
+    assert better.verdict == "lower FID"
+    diff, low, high = welch_difference([5.0, 6.0, 7.0], [10.0, 11.0, 12.0])
+    assert better.diff_welch == (pytest.approx(low), pytest.approx(high)) and low < -5.0 < high
+    assert better.p_better == 1.0 and better.p_better_interval == (1.0, 1.0)  # every seed beats every baseline seed
+    # sd 1 on both sides, 3 seeds: (t_.975,4 + t_.80,4) * sqrt(2/3) = (2.776445 + 0.940965) * 0.816497
+    assert better.detectable == pytest.approx((2.776445 + 0.940965) * math.sqrt(2 / 3), rel=1e-5)
+    assert table.setting("baseline").verdict == "" and table.setting("single").verdict == ""
+    for name in ("baseline", "single"):
+        assert table.setting(name).diff_welch is None and table.setting(name).p_better is None
+    sentences = table.comparison_text()
+    for term in ("Welch's 95% interval", "bootstrap", "P(better)", "Mann-Whitney", "p adj.", "80% power", "t approximation"):
+        assert term in sentences

@@ -175,8 +175,7 @@ def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_pat
     assert all(float(r["fid"]) > 0 and r["fid_extractor"].startswith("lenet-mnist@") for r in rows)
     assert sorted(r["run_id"] for r in rows) == ["baseline-s0", "baseline-s1", "hidden-48-s0", "hidden-48-s1"]
     assert {r["hidden_dim"] for r in rows if r["variant"] == "hidden-48"} == {"48"}
-    if (REPO / "gbench" / "report.py").exists():
-        assert (out / "report" / "report.html").is_file() and (out / "report" / "report.md").is_file()
+    assert (out / "report" / "report.html").is_file() and (out / "report" / "report.md").is_file()
 
     # the study holds each run's record, so a report needs no shared disk
     from gbench.sweep import load_records_from_storage
@@ -243,6 +242,29 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     assert len(workers) >= 1  # the --jobs 2 worker processes did the rest
 
 
+def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
+    """SIGINT mid-run: exit 130, and the run's trial is FAIL with a WAITING retry of the same key already, not RUNNING until a heartbeat runs out."""
+    path = write_suite(tmp_path, steps=5000, checkpoint=100000)
+    out = tmp_path / "out"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/config.json")):  # a run has started training
+        assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
+        time.sleep(0.1)
+    time.sleep(0.5)
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130, stderr
+    study = optuna.load_study(study_name="t-sweep", storage=f"sqlite:///{out / 'sweep.db'}")
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    [given_back] = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
+    retries = [t for t in study.trials if study._storage.get_trial(t._trial_id).system_attrs.get("failed_trial") == given_back.number]
+    assert [(t.state, t.user_attrs["key"]) for t in retries] == [(TrialState.WAITING, given_back.user_attrs["key"])]
+
+
 @pytest.mark.postgres
 def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_url, tmp_path):
     path = write_suite(tmp_path, steps=600, checkpoint=1000, more='\n[[variants]]\nname = "latent-8"\nparams = { latent_dim = 8 }\n')
@@ -267,3 +289,52 @@ def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_
     records = load_records_from_storage(postgres_url, "t-sweep")
     assert sorted(f"{r.variant}|{r.seed}" for r in records) == keys
     assert all(r.row["suite"] == "t-sweep" and r.history and r.history[-1]["step"] == 600 for r in records)
+
+
+# ---------------------------------------------------------------------------
+# A study's finished runs, without training: trials told COMPLETE by hand
+# ---------------------------------------------------------------------------
+
+
+def finished_study(tmp_path: Path, seeds: list[int]):
+    """A sweep's real study (real suite, real Optuna storage) whose every run is COMPLETE with a stored record."""
+    from gbench.records import RunRecord
+    from gbench.sweep import open_study, plan
+
+    planned = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=seeds)
+    study, _ = open_study(planned)
+    for _ in planned.runs:
+        trial = study.ask()
+        key = trial.user_attrs["key"]
+        variant, _, seed = key.rpartition("|")
+        record = RunRecord(variant=variant, seed=int(seed), row={"run_id": f"{variant}-s{seed}", "status": "ok", "fid": 10.0 + int(seed)}, history=[])
+        trial.set_user_attr("record", record.to_json())
+        study.tell(trial, 10.0 + int(seed))
+    return study
+
+
+def test_a_report_holds_the_planned_runs_only_though_the_study_has_more(tmp_path):
+    """Seeds 0 and 1 finished in the study; a sweep of the same study with --seeds 0 reports seed 0 alone."""
+    from gbench.sweep import plan, sweep_records
+
+    study = finished_study(tmp_path, seeds=[0, 1])
+    seed_0 = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=[0])
+    records = sweep_records(seed_0, study, tmp_path / "out")
+    assert [(r.variant, r.seed) for r in records] == [("baseline", 0), ("hidden-48", 0)]  # plan order
+    both = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=[0, 1])
+    assert len(sweep_records(both, study, tmp_path / "out")) == 4
+
+
+def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path, monkeypatch):
+    """gbench.report (and scipy under it) always ships: failing to import it must not quietly print a results table instead."""
+    import gbench
+    from gbench.sweep import finish, plan
+
+    study = finished_study(tmp_path, seeds=[0])
+    planned = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=[0])
+    monkeypatch.setitem(sys.modules, "gbench.report", None)  # as when its import of scipy fails
+    monkeypatch.delattr(gbench, "report", raising=False)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    with pytest.raises(ImportError):
+        finish(planned, study, tmp_path / "out")
+    assert finish(planned, study, tmp_path / "out", write_report=False) == 0  # --no-report never needs it

@@ -80,6 +80,48 @@ def test_study_completes_and_resuming_adds_exactly_the_missing_trials(tmp_path):
     assert float(again["fid"]) == pytest.approx(best.value, rel=1e-6)
 
 
+def test_the_printed_run_line_alone_reproduces_the_best_trial(tmp_path):
+    """Every option that decides the result travels in the line: pasted as printed, it gives the best trial's very FID."""
+    out = tmp_path / "runs"
+    # Warm the real-split statistics cache first: computing them consumes torch's global RNG (a DataLoader draws a
+    # seed), so a run whose first mid-training evaluation fills a cold cache trains on differently (reported to #11.5).
+    warm = run_cli("run", "mlp", "--steps", "1", "--train-limit", "1000", "--eval-samples", "10", "--out", str(tmp_path / "warm"))
+    assert warm.returncode == 0, warm.stderr
+    options = [
+        "--steps",
+        "30",
+        "--train-limit",
+        "1000",
+        "--eval-samples",
+        "300",
+        "--eval-every",
+        "15",
+        "--batch-size",
+        "50",
+        "--seeds",
+        "3",
+        "--log-every",
+        "10",
+    ]
+    result = run_cli("tune", "--trials", "2", "--pruner", "none", *options, *SPACE, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{out / 'tune.db'}")
+    best = min(counted(study), key=lambda t: t.value)
+    line = next(l for l in result.stdout.splitlines() if l.startswith("gbench run "))
+    words = shlex.split(line)
+    for option, value in (("--steps", "30"), ("--train-limit", "1000"), ("--eval-samples", "300"), ("--eval-every", "15"), ("--seeds", "3")):
+        assert words[words.index(option) + 1] == value, line
+    assert "batch_size=50" in words and "beta1=0.5" in words, line
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    rerun = run_cli(*words[1:], cwd=fresh)  # exactly as printed, from another folder: into its ./runs
+    assert rerun.returncode == 0, rerun.stderr
+    [again] = results(fresh / "runs")
+    assert int(again["seed"]) == 3 and int(again["batch_size"]) == 50 and int(again["steps"]) == 30
+    assert float(again["fid"]) == best.value, (line, results(out))  # same seed, same device: identical
+
+
 def test_a_repeated_point_reuses_the_earlier_run_instead_of_training_again(tmp_path):
     """Two points in the space (k=1 or 2), four trials: the repeats take the earlier run's values, untrained."""
     out = tmp_path / "runs"
@@ -184,6 +226,54 @@ def test_two_objectives_print_a_pareto_front_without_pruning(tmp_path):
     study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{tmp_path / 'tune.db'}")
     assert len(study.directions) == 2 and [t.state for t in study.trials] == [TrialState.COMPLETE]
     assert all(t.values[1] > 0 for t in study.trials)
+
+
+# ---------------------------------------------------------------------------
+# Ctrl-C
+# ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_gives_the_running_trial_back_and_resuming_counts_it_once(tmp_path):
+    """SIGINT mid-trial: exit 130, the trial FAIL with a WAITING retry at once (no heartbeat wait); the next run trains the retry, in the same run folder."""
+    out = tmp_path / "runs"
+    storage = f"sqlite:///{out / 'tune.db'}"
+    long_run = ["--steps", "5000", "--train-limit", "2000", "--eval-samples", "200", "--log-every", "5"]
+    tune = subprocess.Popen(
+        [sys.executable, "-m", "gbench", "tune", "--trials", "1", "--pruner", "none", *long_run, *SPACE, "--out", str(out)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    running: list = []
+    while not running:
+        assert tune.poll() is None and time.monotonic() < deadline, tune.communicate()
+        time.sleep(0.3)
+        try:
+            study = optuna.load_study(study_name="tune-mlp", storage=storage)
+        except (KeyError, Exception):  # no database file or no study in it yet
+            continue
+        running = [t for t in study.trials if t.state == TrialState.RUNNING and "run_id" in t.user_attrs]
+    time.sleep(0.5)  # mid-training
+    tune.send_signal(signal.SIGINT)
+    _, stderr = tune.communicate(timeout=120)
+    assert tune.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+
+    study = optuna.load_study(study_name="tune-mlp", storage=storage)
+    [interrupted] = [t for t in study.trials if t.number == running[0].number]
+    assert interrupted.state == TrialState.FAIL
+    [retry] = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert study._storage.get_trial(retry._trial_id).system_attrs.get("failed_trial") == interrupted.number
+    assert retry.params == interrupted.params and not counted(study)
+    assert not results(out)  # nothing finished
+
+    again = run_cli("tune", "--trials", "1", "--pruner", "none", *SMALL, *SPACE, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert ran_here(again.stdout) == 1 and "(resumed)" in again.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=storage)
+    [done] = counted(study)
+    assert done.number == retry.number and done.state == TrialState.COMPLETE
+    assert done.user_attrs["run_id"] == interrupted.user_attrs["run_id"]
+    assert [row["run_id"] for row in results(out)] == [interrupted.user_attrs["run_id"]]
 
 
 # ---------------------------------------------------------------------------

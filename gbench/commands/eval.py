@@ -9,21 +9,25 @@ from typing import Any
 
 from rich.table import Table
 
-from gbench import display, store
-from gbench.commands._options import _number
+from gbench import display, schema, store
+from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
-HELP = "Re-evaluate a finished run's saved generator (FID, KID, precision/recall, coverage) against the test split and update its row in summary.json and OUT/results.csv."
+HELP = "Re-evaluate a finished run's saved generator (FID, KID, precision/recall, density/coverage, class coverage) against the test split and update its row in summary.json and OUT/results.csv."
 
 DEFAULT_SAMPLES = 10_000
 
 #: (key of EvalResult.as_row(), label, format) shown in the tables of eval and fid.
 METRICS = (
     ("fid", "FID", ".4f"),
+    ("fid_samples", "FID samples (N)", ".0f"),
+    ("fid_infinity", "FID-infinity (N -> inf)", ".4f"),
     ("kid_mean", "KID mean", ".5f"),
     ("kid_std", "KID std", ".5f"),
     ("precision", "precision", ".4f"),
     ("recall", "recall", ".4f"),
+    ("density", "density", ".4f"),
+    ("coverage", "coverage", ".4f"),
     ("inception_score", "Inception Score (classifier)", ".3f"),
     ("classes_covered", "classes covered", "s"),
     ("class_kl", "class KL (nats)", ".4f"),
@@ -35,11 +39,16 @@ METRICS = (
 def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None:
     """The evaluation options shared by ``gbench eval`` and ``gbench fid``."""
     group = parser.add_argument_group("evaluation")
-    group.add_argument("-n", "--eval-samples", type=_number(int, 2, "--eval-samples"), metavar="N", help=samples_help)
+    group.add_argument("-n", "--eval-samples", type=number_option(int, 2, "--eval-samples"), metavar="N", help=samples_help)
     group.add_argument(
         "--fid-extractor", metavar="NAME", help="feature extractor: lenet-mnist, lenet-fashion-mnist, lenet, inception (default: the dataset's LeNet)"
     )
     group.add_argument("--inception-weights", metavar="PATH", help="path to inception-v3-compat weights (no download needed)")
+    group.add_argument(
+        "--fid-infinity",
+        action="store_true",
+        help="also report FID-infinity (Chong & Forsyth 2020): FID at 15 subset sizes from N/10 to N, fitted to a + b/N, the intercept a",
+    )
     group.add_argument("--no-kid", action="store_true", help="skip KID (reported as nan)")
     group.add_argument("--no-precision-recall", action="store_true", help="skip precision/recall (reported as nan)")
     group.add_argument(
@@ -48,7 +57,7 @@ def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None
         default="gbench",
         help="who computes KID and precision/recall from the features: gbench's batched torch code (default) or torch-fidelity's own (same numbers, ~8 s slower at 10,000 samples)",
     )
-    group.add_argument("--seed", type=_number(int, 0, "--seed"), help="noise seed for generated samples")
+    group.add_argument("--seed", type=number_option(int, 0, "--seed"), help="noise seed for generated samples")
     group.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator and the extractor (default auto)")
     group.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
 
@@ -63,6 +72,7 @@ def eval_settings(args: argparse.Namespace, num_samples: int):
         kid_subsets=0 if args.no_kid else EvalSettings.kid_subsets,
         precision_recall=not args.no_precision_recall,
         kid_pr_impl=args.kid_pr_impl,
+        fid_infinity=args.fid_infinity,
     )
 
 
@@ -73,9 +83,9 @@ def metrics_table(title: str, now: dict[str, Any], before: dict[str, Any] | None
         table.add_column("before", justify="right")
     table.add_column("now" if before is not None else "value", justify="right")
     for key, label, spec in METRICS:
-        cells = [display._format(now.get(key), spec)]
+        cells = [display.format_cell(now.get(key), spec)]
         if before is not None:
-            cells.insert(0, display._format(before.get(key), spec))
+            cells.insert(0, display.format_cell(before.get(key), spec))
         table.add_row(label, *cells)
     return table
 
@@ -83,7 +93,7 @@ def metrics_table(title: str, now: dict[str, Any], before: dict[str, Any] | None
 def plain_line(row: dict[str, Any], **extra: Any) -> str:
     """``fid=12.3456 kid_mean=... extractor=lenet-mnist@712ee890 ...``: one line for scripts."""
     parts = []
-    for key in ("fid", "kid_mean", "kid_std", "precision", "recall"):
+    for key in ("fid", "fid_samples", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage"):
         value = row.get(key)
         parts.append(f"{key}={'nan' if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, '.6g')}")
     parts.append(f"extractor={row['fid_extractor']}")
@@ -99,7 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gbench.data import load_split
     from gbench.plugins import load_plugins
-    from gbench.runner import load_run, resolve_device
+    from gbench.runner import load_run
+    from gbench.torchtools import resolve_device
 
     run_dir = Path(args.run_dir)
     device = resolve_device(args.device)
@@ -117,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, device, seed=seed, real_labels=labels)
 
     before = dict(summary)
-    row = store._clean({**summary, **result.as_row()})
+    row = schema.json_safe({**summary, **result.as_row()})
     row.setdefault("run_id", config.run_id or run_dir.name)
     store.write_json(run_dir / "summary.json", row)
     out = run_dir.resolve().parent

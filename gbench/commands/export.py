@@ -6,7 +6,7 @@ import argparse
 import io
 from pathlib import Path
 
-from gbench import store
+from gbench import schema, store
 from gbench.errors import GbenchError
 
 HELP = "Export the table of all runs in a results folder as csv, json or parquet."
@@ -23,7 +23,7 @@ def frame(out: str):
     import pandas as pd
 
     rows = store.read_results(out)
-    table = pd.DataFrame(rows, columns=store.ordered_columns(rows))
+    table = pd.DataFrame(rows, columns=schema.csv_columns(rows))
     # results.csv holds text: give numbers back their types for json and parquet
     for column in table.columns:
         converted = pd.to_numeric(table[column].replace("", None), errors="coerce")

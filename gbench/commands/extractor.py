@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from gbench import display, store
-from gbench.commands._options import _number
+from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
 HELP = "Feature extractors: `gbench extractor train DATASET` retrains the shipped LeNet from its seed and checks its SHA-256 against the shipped weights."
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its SHA-256 and whether it matches the shipped file. Nothing is written unless -o or --install is given.",
     )
     train.add_argument("dataset", metavar="DATASET", help="mnist or fashion-mnist")
-    train.add_argument("--seed", type=_number(int, 0, "--seed"), default=0, help="training seed (default 0, that of the shipped weights)")
+    train.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="training seed (default 0, that of the shipped weights)")
     train.add_argument("-o", "--output", metavar="PATH", help="write the trained weights to PATH (a .pt state dict)")
     train.add_argument("--install", action="store_true", help="replace the shipped weights file, only when the SHA-256 matches the shipped one")
     train.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
@@ -41,21 +41,20 @@ def _check_output(output: str | None, shipped: Path, install: bool) -> Path | No
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.action != "train":  # argparse only lets known actions through; kept for a clear failure
-        raise GbenchError(f"unknown action {args.action!r}; use `gbench extractor train DATASET`")
+    # argparse lets only the "train" action through (required subparsers), so there is no other action to handle.
     from gbench.plugins import load_plugins
 
-    load_plugins().registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
-    from gbench import extractors  # imports torch-fidelity (seconds): after the cheap checks
+    dataset = load_plugins().registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
+    from gbench import extractor_training, extractors  # imports torch-fidelity (seconds): after the cheap checks
 
-    name = f"lenet-{args.dataset}"
-    if name not in extractors.LENET_DATASETS:
-        raise GbenchError(f"dataset {args.dataset!r} has no LeNet extractor recipe; choose one of {', '.join(extractors.LENET_DATASETS.values())}")
+    name = extractors.shipped_lenet(dataset.name)
+    if name is None or dataset.name not in extractor_training.RECIPES:
+        raise GbenchError(f"dataset {args.dataset!r} has no LeNet extractor recipe; choose one of {', '.join(sorted(extractor_training.RECIPES))}")
     shipped_path = extractors.lenet_weights_path(name)
     output = _check_output(args.output, shipped_path, args.install)
 
     display.console.print(f"training {name} from seed {args.seed} (1-3 minutes on 2 CPU cores)", highlight=False)
-    state, accuracy = extractors.train_extractor(args.dataset, seed=args.seed, data_root=args.data_root)
+    state, accuracy = extractor_training.train_extractor(dataset, seed=args.seed, data_root=args.data_root)
     blob = extractors.state_dict_bytes(state)
     sha = hashlib.sha256(blob).hexdigest()
     shipped = extractors.EXTRACTOR_SHA256.get(name, "")

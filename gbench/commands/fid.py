@@ -1,4 +1,4 @@
-"""gbench fid A B: FID, KID, precision/recall between any two image sets."""
+"""gbench fid A B: FID, KID, precision/recall, density/coverage between any two image sets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from gbench.commands.eval import DEFAULT_SAMPLES, add_eval_options, eval_setting
 from gbench.errors import GbenchError
 
 HELP = (
-    "Compare two image sets (FID, KID, precision/recall). Each of A and B is DATASET:SPLIT (mnist:test), "
+    "Compare two image sets (FID, KID, precision/recall, density/coverage). Each of A and B is DATASET:SPLIT (mnist:test), "
     "a run folder (its generator's samples), a folder of PNGs, or an .npz/.npy/.pt file of uint8 images. "
     "B is the reference side (its statistics are cached)."
 )
@@ -42,14 +42,22 @@ def _check_shape(source, dataset) -> None:
             f"{source.spec!r} holds {'x'.join(map(str, shape))} images but dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; "
             f"give images of that shape (grey 28x28 saved as (N, 1, 28, 28) or (N, 28, 28) uint8)"
         )
-    if len(source.images) < 4:
-        raise GbenchError(f"{source.spec!r} holds {len(source.images)} images; the metrics need at least 4")
+
+
+def _check_count(source, settings) -> None:
+    # The library's minimum, so that the command and evaluate_images accept the same sets (2 images without precision/recall).
+    from gbench.evaluate import MIN_IMAGES, minimum_images
+
+    minimum = minimum_images(settings)
+    if len(source.images) < minimum:
+        hint = f"; --no-precision-recall needs only {MIN_IMAGES}" if minimum > MIN_IMAGES else ""
+        raise GbenchError(f"{source.spec!r} holds {len(source.images)} images; the metrics need at least {minimum}{hint}")
 
 
 def run(args: argparse.Namespace) -> int:
     from gbench.imagesets import load_image_set
     from gbench.plugins import load_plugins
-    from gbench.runner import resolve_device
+    from gbench.torchtools import resolve_device
 
     device = resolve_device(args.device)
     registry = load_plugins().registry
@@ -61,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
     dataset = registry.dataset(pick_dataset(args.dataset, a, b))
     for source in (a, b):
         _check_shape(source, dataset)
-    from gbench.evaluate import evaluate_images  # torch-fidelity takes seconds to import: not before the inputs are checked
+    from gbench.evaluate import MIN_IMAGES, evaluate_images  # torch-fidelity takes seconds to import: not before the inputs are checked
 
-    settings = eval_settings(args, max(len(a.images), 2))
+    settings = eval_settings(args, max(len(a.images), MIN_IMAGES))
+    for source in (a, b):
+        _check_count(source, settings)
     result = evaluate_images(a.images, dataset, b.images, settings, device, seed=seed, real_labels=b.labels)
     row = result.as_row()
     title = f"gbench fid: A = {a.describe()} vs B = {b.describe()}, extractor {result.fid_extractor}"

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gbench import display
-from gbench.commands._options import _number
+from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
 HELP = "Draw images along a line between two latent vectors of a finished run (alpha 0..1) and beyond it (alpha -1..2)."
@@ -15,18 +15,19 @@ HELP = "Draw images along a line between two latent vectors of a finished run (a
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
     parser.add_argument("-o", "--output", metavar="FILE.png", help="PNG to write (default RUN_DIR/interpolation.png)")
-    parser.add_argument("--steps", type=_number(int, 2, "--steps"), default=10, help="images per row (default 10)")
-    parser.add_argument("--seed", type=_number(int, 0, "--seed"), default=0, help="seed of the two latent vectors (default 0)")
+    parser.add_argument("--steps", type=number_option(int, 2, "--steps"), default=10, help="images per row (default 10)")
+    parser.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="seed of the two latent vectors (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
     from gbench.plots import write_interpolation
+    from gbench.plugins import load_plugins
 
     output = Path(args.output) if args.output else Path(args.run_dir) / "interpolation.png"
     if output.suffix.lower() != ".png":
         raise GbenchError(f"-o {str(output)!r} must be a .png file, e.g. -o interpolation.png")
     try:
-        path = write_interpolation(args.run_dir, output, steps=args.steps, seed=args.seed)
+        path = write_interpolation(args.run_dir, output, load_plugins().registry, steps=args.steps, seed=args.seed)
     except OSError as error:
         raise GbenchError(f"cannot write {str(output)!r} ({error.strerror or error}); give a writable path with -o") from None
     display.console.print(f"wrote {path}: top row alpha 0 to 1, bottom row alpha -1 to 2, {args.steps} images each", highlight=False)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from importlib import metadata
 from typing import Any
 
 from rich.table import Table
 
-from gbench import __version__, display
+from gbench import __version__, display, env
 from gbench.hookspecs import HOOK_API_VERSION
 from gbench.plugins import GROUP, PluginInfo, Plugins, load_plugins
 from gbench.registry import KINDS, Hyperparameter
@@ -46,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
 def describe(plugins: Plugins) -> dict[str, Any]:
     """``{"gbench_version", "hook_api_version", "autoload", "only", "plugins": [...]}``, one entry per plugin."""
     entry_points = {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
-    only = [n.strip() for n in os.environ.get("GBENCH_PLUGINS", "").split(",") if n.strip()]
-    autoload = os.environ.get("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "").lower() in ("", "0", "false", "no")
+    only = env.names_list("GBENCH_PLUGINS")
+    autoload = not env.flag("GBENCH_DISABLE_PLUGIN_AUTOLOAD")
     return {
         "gbench_version": __version__,
         "hook_api_version": HOOK_API_VERSION,
@@ -59,15 +58,15 @@ def describe(plugins: Plugins) -> dict[str, Any]:
 
 def _plugin(plugins: Plugins, info: PluginInfo, ep: metadata.EntryPoint | None) -> dict[str, Any]:
     module = plugins.manager.get_plugin(info.name)
-    from_entry_point = ep is not None and info.source.endswith(f"({ep.value})")
+    loaded_from = ep if ep is not None and info.source.endswith(f"({ep.value})") else None  # None: a module or file target
     entry: dict[str, Any] = {
         "name": info.name,
         "version": info.version or None,
         "status": "broken" if info.error else "ok",
         "error": info.error,
-        "builtin": bool(from_entry_point and ep.dist is not None and ep.dist.name == "gbench"),
-        "distribution": ep.dist.name if from_entry_point and ep.dist is not None else None,
-        "module": ep.value if from_entry_point else getattr(module, "__name__", None),
+        "builtin": bool(loaded_from and loaded_from.dist is not None and loaded_from.dist.name == "gbench"),
+        "distribution": loaded_from.dist.name if loaded_from and loaded_from.dist is not None else None,
+        "module": loaded_from.value if loaded_from else getattr(module, "__name__", None),
         "path": getattr(module, "__file__", None),
         "source": info.source,
         "hooks": list(info.hooks),

@@ -29,14 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="DIR", help="folder for report.md, report.html and figures/ (default OUT/report)")
 
 
-def _load_suite_file(path: str) -> Any:
-    try:
-        from gbench.suite import load_suite
-    except ImportError:
-        raise GbenchError(f"--suite-file {path!r} needs gbench.suite, which this gbench lacks; leave --suite-file out") from None
-    return load_suite(path)
-
-
 def _suite_name_in(path: Path) -> str | None:
     try:
         data = tomllib.loads(path.read_text())
@@ -50,10 +42,8 @@ def find_suite(name: str | None) -> Any:
     """The definition of suite ``name`` from benchmarks/suites (here or in gbench's source tree); None when not found."""
     if not name:
         return None
-    try:
-        from gbench.suite import load_suite
-    except ImportError:
-        return None
+    from gbench.suite import load_suite  # ships with gbench: a failed import is a broken install, so it is not caught
+
     roots = [Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
     for root in dict.fromkeys(roots):
         for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
@@ -68,12 +58,8 @@ def find_suite(name: str | None) -> Any:
 def _from_storage(args: argparse.Namespace) -> list:
     if not args.study_name:
         raise GbenchError("--storage needs --study-name NAME: the sweep's study name (as printed by gbench sweep)")
-    try:
-        from gbench.sweep import load_records_from_storage
-    except ImportError:
-        raise GbenchError(
-            "reading runs from --storage needs gbench.sweep (gbench sweep), which this gbench lacks; report from a local results folder instead"
-        ) from None
+    from gbench.sweep import load_records_from_storage  # optuna: only when reading a storage
+
     records = load_records_from_storage(args.storage, args.study_name)
     if not records:
         raise GbenchError(f"study {args.study_name!r} in --storage has no finished runs yet; wait for the sweep or check --study-name")
@@ -82,8 +68,9 @@ def _from_storage(args: argparse.Namespace) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.records import load_local
+    from gbench.suite import load_registry, load_suite
 
-    given_suite = _load_suite_file(args.suite_file) if args.suite_file else None
+    given_suite = load_suite(args.suite_file) if args.suite_file else None
     wanted = args.suite or (getattr(given_suite, "name", None) if given_suite is not None else None)
     if args.storage:
         records = _from_storage(args)
@@ -106,7 +93,12 @@ def run(args: argparse.Namespace) -> int:
             raise GbenchError(f"no runs of suite {wanted!r} here; suites found: {known}")
         groups = {wanted: groups[wanted]}
 
+    from gbench.plugins import load_plugins
     from gbench.report import report_tables, write_report  # scipy and matplotlib: only once there is something to report
+
+    # loaded once here and passed down, so the figures that need datasets or generators all see this set
+    # (a suite with its own target plugin gets the registry its runs were built with)
+    installed = load_plugins().registry
 
     target = Path(args.output) if args.output else default_dir
     for name, group in groups.items():
@@ -114,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         folder = target if len(groups) == 1 else target / (name or "runs")
         for table in report_tables(group, suite):
             display.stdout.print(table)
-        path = write_report(group, folder, suite)
+        registry = load_registry(suite) if getattr(suite, "target", None) else installed
+        path = write_report(group, folder, suite, registry=registry)
         display.console.print(f"report: {path} (and report.md, figures/ beside it)", highlight=False)
     return 0

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench import display, store
-from gbench.commands._options import add_population_options, add_run_options, make_configs, settings_from_args
-from gbench.config import RunConfig
+from gbench import display, interrupted, store
+from gbench.commands._options import add_population_options, add_run_options, settings_from_args
+from gbench.config import RunConfig, RunSettings, configs_for, resolve_params
 from gbench.errors import GbenchError
+from gbench.names import suggestion
 from gbench.plugins import Plugins, resolve_target
+from gbench.poprun import execute_population
 from gbench.population import bf16_note
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, execute_population, resolve_device
+from gbench.runner import DataCache, RunHooks, load_checkpoint
+from gbench.torchtools import resolve_device
 from gbench.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
@@ -24,16 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_population_options(parser)
 
 
-def combos_for_target(registry: Registry, owner: str, settings: dict) -> list[tuple[str, str, str]]:
-    """What TARGET runs: its architectures; else the default MLP with its losses or schedules."""
-    loss, schedule = settings["loss"], settings["schedule"]
+def combos_for_target(registry: Registry, owner: str, settings: RunSettings) -> list[tuple[str, str, str]]:
+    """What TARGET runs: its architectures (or those of them ``--architecture`` names); else the default MLP with its losses or schedules."""
+    loss, schedule = settings.loss, settings.schedule
     architectures = registry.owned_by("architecture", owner)
-    if settings.get("architecture"):
-        if settings["architecture"] not in architectures:
+    for name in settings.architectures:
+        if name not in architectures:
             raise GbenchError(
-                f"config names architecture {settings['architecture']!r}, which plugin {owner!r} does not provide; it provides: {', '.join(architectures) or 'none'}"
+                f"architecture {name!r}: plugin {owner!r} provides no such architecture{suggestion(name, architectures)}; "
+                f"its architectures: {', '.join(architectures) or 'none'}"
             )
-        architectures = [settings["architecture"]]
+    if settings.architectures:
+        architectures = list(settings.architectures)
     if architectures:
         return [(name, loss, schedule) for name in architectures]
     if registry.owned_by("loss", owner):
@@ -48,7 +53,7 @@ def warn_broken(plugins: Plugins) -> None:
         display.console.print(f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}", highlight=False, soft_wrap=True)
 
 
-def preload(configs, registry: Registry, cache: DataCache) -> None:
+def preload(configs: list[RunConfig], registry: Registry, cache: DataCache) -> None:
     """Load every dataset split the runs need before any progress bar shows: missing data fails first."""
     for config in configs:
         cache.split(registry, config.dataset, "train", config.data_root, config.train_limit)
@@ -66,13 +71,35 @@ def populations(configs: list[RunConfig], size: int | None) -> list[list[RunConf
     return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
 
 
+def check_resumable(configs: list[RunConfig], registry: Registry, out: Path) -> None:
+    """Take over interrupted runs with these arguments and check their checkpoints, before any progress bar shows."""
+    for config in configs:
+        if not config.run_id:
+            config.params = resolve_params(registry, config)  # as execute() resolves them: the hash must match
+            config.run_id = interrupted.claim(out, config)
+        run_dir = out / str(config.run_id)
+        if config.run_id and (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists():
+            try:
+                load_checkpoint(run_dir)  # a damaged one fails here, in one line
+            except GbenchError:
+                interrupted.unclaim(run_dir)
+                raise
+
+
 def run_configs(
-    configs, registry: Registry, out: Path, hooks: RunHooks | None = None, population: str = "auto", population_size: int | None = None, precision: str = "fp32"
+    configs: list[RunConfig],
+    registry: Registry,
+    out: Path,
+    hooks: RunHooks | None = None,
+    population: str = "auto",
+    population_size: int | None = None,
+    precision: str = "fp32",
 ) -> list[dict]:
     """Run configs under one progress bar per population (or per run with --population off)."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     cache = DataCache()
     preload(configs, registry, cache)
+    check_resumable(configs, registry, out)
     groups = populations(configs, population_size) if population == "auto" else [[config] for config in configs]
     rows = []
     with display.progress() as progress:
@@ -85,10 +112,17 @@ def run_configs(
             def on_progress(done: int, total: int, _task=task) -> None:
                 progress.update(_task, completed=done, total=total)
 
-            run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None)
-            group_rows, reason = execute_population(group, registry, out, run_hooks, cache, precision=precision)
+            def on_resume(run_id: str, step: int, total: int) -> None:
+                progress.console.print(f"resumed interrupted run {run_id} from step {step}/{total}", highlight=False, soft_wrap=True)
+
+            run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None, on_resume=on_resume)
+            try:
+                group_rows, reason = execute_population(group, registry, out, run_hooks, cache, precision=precision)
+            except GbenchError:
+                progress.live.transient = True  # the error is the one line to show, not a half-drawn bar above it
+                raise
             if reason:
-                display.console.print(f"seeds {seeds} trained one by one, not as a population: {reason}", highlight=False, soft_wrap=True)
+                progress.console.print(f"seeds {seeds} trained one by one, not as a population: {reason}", highlight=False, soft_wrap=True)
             statuses = ",".join(sorted({row["status"] for row in group_rows}))
             progress.update(task, description=progress.tasks[task].description + f" [{statuses}]")
             rows.extend(group_rows)
@@ -97,13 +131,17 @@ def run_configs(
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if settings.devices:
+        raise GbenchError(
+            "--devices is for parallel workers (gbench tune --n-jobs N); gbench run trains one run at a time: give one device, e.g. --device cuda:1"
+        )
     plugins, owner = resolve_target(args.target)
     warn_broken(plugins)
-    configs = make_configs(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
-    out = store.ensure_writable(settings["out"])
-    if args.precision == "bf16" and (note := bf16_note(resolve_device(settings["device"]))):
+    configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
+    out = store.ensure_writable(settings.out)
+    if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
         display.console.print(note, highlight=False)
-    rows = run_configs(configs, plugins.registry, out, population=args.population, population_size=args.population_size, precision=args.precision)
+    rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size, precision=settings.precision)
     display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
     return 0

@@ -6,20 +6,20 @@ import argparse
 from pathlib import Path
 
 from gbench import display
-from gbench.commands._options import _number
+from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 
 HELP = (
-    "Write N samples of a finished run's generator as uint8 images: an .npz (key 'images', shape (N, C, H, W)) "
-    "or a folder of PNGs (000000.png ...), for gbench fid, clean-fid or torch-fidelity's own CLI."
+    "Write N samples of a finished run's generator as uint8 images: a folder of PNGs (000000.png ...), the format "
+    "other tools read (torch-fidelity, clean-fid), or an .npz (key 'images', shape (N, C, H, W)) for gbench fid and numpy."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
-    parser.add_argument("-n", "--num-samples", type=_number(int, 1, "-n"), required=True, metavar="N", help="how many samples")
+    parser.add_argument("-n", "--num-samples", type=number_option(int, 1, "-n"), required=True, metavar="N", help="how many samples")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.npz|DIR", help="an .npz file, or a new or empty folder for PNGs")
-    parser.add_argument("--seed", type=_number(int, 0, "--seed"), default=0, help="noise seed (default 0): the same seed gives the same images")
+    parser.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="noise seed (default 0): the same seed gives the same images")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator (default auto)")
 
 
@@ -40,11 +40,13 @@ def _target(output: str) -> tuple[Path, str]:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.imagesets import generate, write_npz, write_png_folder
-    from gbench.runner import load_run, resolve_device
+    from gbench.plugins import load_plugins
+    from gbench.runner import load_run
+    from gbench.torchtools import resolve_device
 
     target, kind = _target(args.output)
     device = resolve_device(args.device)
-    _, nets = load_run(args.run_dir, device=str(device))
+    _, nets = load_run(args.run_dir, load_plugins().registry, device=str(device))
     images = generate(nets, args.num_samples, args.seed, device)
     try:
         if kind == "npz":

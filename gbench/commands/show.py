@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from gbench import display, store
+from gbench import display, interrupted, store
+from gbench.errors import GbenchError
 
 HELP = "Print the results of every run in a results folder as a table."
 
@@ -14,6 +16,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = store.read_results(args.out)
+    stopped = interrupted.interrupted_runs(args.out)
+    try:
+        rows = store.read_results(args.out)
+    except GbenchError:
+        if not stopped or (Path(args.out) / store.RESULTS).exists():
+            raise
+        rows = []  # no run finished yet, but some were interrupted: list those
     display.stdout.print(display.results_table(rows, title=f"{args.out}: {len(rows)} runs"))
+    for run in stopped:  # not in results.csv: only finished runs are
+        display.console.print(
+            f"{run['run_id']}: {run['status']} at step {run['step']}/{run['total_steps']} ({run['signal']}); run the same command again to resume it",
+            highlight=False,
+            soft_wrap=True,
+        )
     return 0

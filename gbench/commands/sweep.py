@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from gbench.commands._options import _number
-from gbench.study import DEFAULT_HEARTBEAT
+from gbench.commands._options import add_tracker_options, number_option
+from gbench.study_storage import DEFAULT_HEARTBEAT
 
 HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", metavar="SUITE.toml", help="suite file, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    add_tracker_options(parser)  # --log, --mlflow-uri: reach the --jobs workers through the environment
     parser.add_argument("--out", help="results folder (default runs/SUITE-NAME, or runs/SUITE-NAME-quick with --quick)")
     parser.add_argument(
         "--quick",
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs",
-        type=_number(int, 1, "--jobs"),
+        type=number_option(int, 1, "--jobs"),
         default=1,
         help="runs at once on this machine, each in its own process with cpu_count/N torch threads (default 1)",
     )
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-name", help="study name in the storage (default: the suite's name, plus -quick with --quick)")
     parser.add_argument(
         "--heartbeat",
-        type=_number(int, 1, "--heartbeat"),
+        type=number_option(int, 1, "--heartbeat"),
         default=DEFAULT_HEARTBEAT,
         help=f"seconds between a running run's heartbeats; a worker silent for 3 of them is dead and its run is taken over (default {DEFAULT_HEARTBEAT})",
     )
@@ -45,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
     from gbench.sweep import plan, sweep
 
     seeds = parse_seeds(args.seeds) if args.seeds else None
-    p = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
-             device=args.device, data_root=args.data_root, heartbeat=args.heartbeat)  # fmt: skip
-    return sweep(p, jobs=args.jobs, write_report=not args.no_report)
+    sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
+                      device=args.device, data_root=args.data_root, heartbeat=args.heartbeat)  # fmt: skip
+    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report)

@@ -1,11 +1,31 @@
-"""gbench tune [TARGET]: search hyperparameters with Optuna (see docs/tune.md)."""
+"""gbench tune [TARGET]: search hyperparameters with Optuna (see docs/tune.md).
+
+This module is the command: options in, tables and the ready-to-paste
+``gbench run`` line out. The search space is :mod:`gbench.searchspace`, the
+study and its workers :mod:`gbench.tune`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from gbench.commands._options import _number, add_run_options
-from gbench.study import DEFAULT_HEARTBEAT
+from gbench.commands._options import add_run_options, number_option
+from gbench.errors import GbenchError
+from gbench.study_storage import DEFAULT_HEARTBEAT
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from gbench.config import RunConfig, RunSettings
+    from gbench.registry import Registry
+    from gbench.searchspace import SearchSpace
+    from gbench.tune import TuneOptions
+
+PRUNER_CHOICES = ["median", "hyperband", "none"]  # gbench.tune.PRUNERS; not imported here: `gbench tune --help` stays light
 
 HELP = "Search hyperparameters with Optuna: every trial is a gbench run; prunes bad trials early; resumable and shareable across workers."
 
@@ -30,28 +50,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--objective", default="fid", help="what to minimise: fid (default), kid, wall_time, or two of them for a Pareto front: fid,wall_time")
     group.add_argument(
         "--pruner",
-        choices=["median", "hyperband", "none"],
+        choices=PRUNER_CHOICES,
         default="median",
         help="stop clearly bad trials at an evaluation during training (--eval-every); default median",
     )
     group.add_argument(
-        "--pruner-startup", type=_number(int, 0, "--pruner-startup"), default=5, help="complete trials before the median pruner prunes anything (default 5)"
+        "--pruner-startup",
+        type=number_option(int, 0, "--pruner-startup"),
+        default=5,
+        help="complete trials before the median pruner prunes anything (default 5)",
     )
     group.add_argument(
         "--pruner-warmup",
-        type=_number(int, 0, "--pruner-warmup"),
+        type=number_option(int, 0, "--pruner-warmup"),
         default=0,
         metavar="STEPS",
         help="prune no trial before this generator step (median: Optuna's n_warmup_steps; hyperband: its min_resource); default 0",
     )
     group.add_argument("--sampler-seed", type=int, help="seed of the TPE sampler, for a repeatable search")
-    group.add_argument("--n-jobs", type=_number(int, 1, "--n-jobs"), default=1, help="trials at once in this process (threads; default 1)")
+    group.add_argument("--n-jobs", type=number_option(int, 1, "--n-jobs"), default=1, help="trials at once in this process (threads; default 1)")
     study = parser.add_argument_group("study storage")
     study.add_argument("--storage", help="Optuna storage URL shared by workers, e.g. postgresql://user@host/db (default: sqlite:///OUT/tune.db)")
     study.add_argument("--study-name", help="study name in the storage (default: tune-TARGET)")
     study.add_argument(
         "--heartbeat",
-        type=_number(int, 1, "--heartbeat"),
+        type=number_option(int, 1, "--heartbeat"),
         default=DEFAULT_HEARTBEAT,
         help=f"seconds between a running trial's heartbeats; a worker silent for 3 of them is dead and its trial re-run (default {DEFAULT_HEARTBEAT})",
     )
@@ -59,6 +82,151 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gbench.tune import tune
+    from gbench import display, store
+    from gbench.commands._options import settings_from_args
+    from gbench.commands.run import combos_for_target, warn_broken
+    from gbench.plugins import resolve_target
+    from gbench.searchspace import build_space
+    from gbench.study import count, counted_trials
+    from gbench.study_storage import shown_url
+    from gbench.tune import TuneOptions, open_study, optimize, parse_objectives, safe_name
 
-    return tune(args)
+    settings = settings_from_args(args)
+    if len(settings.seeds) > 1:
+        raise GbenchError(f"gbench tune trains one run per trial; give one seed, e.g. --seeds {settings.seeds[0]}")
+    options = TuneOptions(
+        trials=args.trials, objectives=parse_objectives(args.objective), pruner=args.pruner, pruner_startup=args.pruner_startup,
+        pruner_warmup=args.pruner_warmup, sampler_seed=args.sampler_seed, n_jobs=args.n_jobs, storage=args.storage,
+        study_name=args.study_name or safe_name(f"tune-{args.target}"), heartbeat=args.heartbeat, target=args.target,
+    )  # fmt: skip
+    plugins, owner = resolve_target(args.target)
+    warn_broken(plugins)
+    registry = plugins.registry
+    registry.dataset(settings.dataset)
+    combos = combos_for_target(registry, owner, settings)
+    base = base_config(settings, combos[0])
+    options.check(base)
+    space = build_space(registry, combos, settings.params, args.space)
+    out = store.ensure_writable(settings.out)
+    opened = open_study(registry, base, space, options, out)
+
+    console = display.console
+    if len(options.objectives) > 1 and options.pruner != "none":
+        console.print("note: Optuna cannot prune multi-objective trials; running without pruning", highlight=False, soft_wrap=True)
+    elif options.pruning and not base.eval.every:
+        console.print("note: pruning needs evaluations during training; give --eval-every N, or no trial can be pruned", highlight=False, soft_wrap=True)
+    before = count(counted_trials(opened.study))
+    console.print(
+        f"study {options.study_name!r} in {shown_url(opened.storage_url)}: {before.done} of {options.trials} trials done"
+        f"{'' if opened.created else ' (resumed)'}; searching {space.describe()}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    trials, ran = optimize(opened, options)
+    report(opened.study, registry, base, space, options, out, trials, opened.storage_url, ran)
+    return 0
+
+
+def base_config(settings: RunSettings, combo: tuple[str, str, str]) -> RunConfig:
+    """Every trial's settings, from the merged options (``settings_from_args``); a trial replaces combo and params."""
+    from gbench.config import RunConfig
+
+    return RunConfig(
+        architecture=combo[0], loss=combo[1], schedule=combo[2], dataset=settings.dataset, seed=settings.seeds[0],
+        epochs=settings.epochs, steps=settings.steps, device=settings.device, threads=settings.threads,
+        data_root=settings.data_root, train_limit=settings.train_limit, log_every=settings.log_every,
+        checkpoint_every=settings.checkpoint_every, eval=settings.eval,
+    )  # fmt: skip
+
+
+def report(
+    study: optuna.Study,
+    registry: Registry,
+    base: RunConfig,
+    space: SearchSpace,
+    options: TuneOptions,
+    out: Path,
+    trials: list[FrozenTrial],
+    storage_url: str,
+    ran: int,
+) -> None:
+    """The best trials, the counts, and the best one as a `gbench run` line."""
+    from optuna.trial import TrialState
+
+    from gbench import display, store
+    from gbench.study import count
+    from gbench.study_storage import shown_url
+    from gbench.tune_trials import format_cell, trial_table
+
+    objectives = options.objectives
+    counts = count(trials)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    stdout = display.stdout
+    if len(objectives) > 1:
+        front = sorted(study.best_trials, key=lambda t: tuple(t.values)) if complete else []
+        stdout.print(trial_table(front, objectives, f"Pareto front ({len(front)} of {len(complete)} complete trials): {', '.join(objectives)}", limit=None))
+        best = front[0] if front else None
+    else:
+        top = sorted(complete, key=lambda t: t.values[0])[:5]
+        stdout.print(trial_table(top, objectives, f"top {len(top)} of {len(complete)} complete trials (lowest {objectives[0].upper()} first)", limit=None))
+        best = top[0] if top else None
+    stdout.print(
+        f"{counts.done} trials counted ({counts.complete} complete, {counts.pruned} pruned; {counts.failed} failed, not counted); this process ran {ran}",
+        highlight=False,
+    )
+    if best is not None:
+        line, config_file = run_command(best, registry, base, space, out)
+        if config_file:
+            store.atomic_write_text(out / "best.toml", "".join(f'{k} = "{v}"\n' for k, v in config_file.items()))
+        stdout.print(
+            f"best trial #{best.number} ({', '.join(f'{n}={format_cell(v)}' for n, v in zip(objectives, best.values))}); run it with:", highlight=False
+        )
+        stdout.print(line, highlight=False, soft_wrap=True, markup=False)
+    stdout.print(
+        f"trials: {out / 'trials.csv'}  runs: {out / store.RESULTS}  dashboard: optuna-dashboard {shlex.quote(shown_url(storage_url))}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def run_command(trial: FrozenTrial, registry: Registry, base: RunConfig, space: SearchSpace, out: Path) -> tuple[str, dict[str, Any] | None]:
+    """A ready-to-paste ``gbench run`` line that reproduces a trial, and a config file it needs (if any).
+
+    It carries every setting that decides the run's result (what
+    :func:`gbench.tune.run_key` hashes): training length and data, seed,
+    device and threads, evaluation, and every fixed or searched
+    hyperparameter (``--batch-size`` is one of them, as ``--set batch_size=``).
+    """
+    from gbench.searchspace import AXES
+
+    architecture, loss, schedule = (str(trial.params.get(axis, space.axes[axis][0])) for axis in AXES)
+    owner = registry.owners[("architecture", architecture)]
+    params = {**space.fixed_for((architecture, loss, schedule)), **{k: v for k, v in trial.params.items() if k not in AXES}}
+    parts = ["gbench", "run", owner]
+    config_file = None
+    if len(registry.owned_by("architecture", owner)) > 1:
+        config_file = {"architecture": architecture}
+        parts += ["--config", str(out / "best.toml")]
+    options: list[tuple[str, Any]] = [
+        ("--loss", loss if loss != "non-saturating" else None),
+        ("--schedule", schedule if schedule != "k-steps" else None),
+        ("--dataset", base.dataset if base.dataset != "mnist" else None),
+        ("--seeds", base.seed if base.seed != 0 else None),
+        ("--steps", base.steps),
+        ("--epochs", repr(base.epochs) if isinstance(base.epochs, float) else base.epochs),
+        ("--train-limit", base.train_limit),
+        ("--device", base.device if base.device != "auto" else None),
+        ("--threads", base.threads),
+        ("--data-root", base.data_root),
+        ("--eval-samples", base.eval.samples),
+        ("--eval-every", base.eval.every),
+        ("--fid-extractor", base.eval.extractor),
+        ("--inception-weights", base.eval.inception_weights),
+    ]
+    for option, value in options:
+        if value is not None:
+            parts += [option, str(value)]
+    for name, value in params.items():
+        parts += ["--set", f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}"]
+    return " ".join(shlex.quote(p) for p in parts), config_file

@@ -159,7 +159,7 @@ def _write_summary(path: Path, tables: list[StudyTable]) -> None:
     for table in tables:
         for row in table.settings:
             rows.append({
-                "setting": row.name, "runs": row.runs, "seeds": " ".join(map(str, row.seeds)), "fid_extractor": table.extractor,
+                "setting": row.name, "runs": row.runs, "seeds": " ".join(map(str, row.seeds)), "fid_extractor": table.extractor, "fid_samples": table.fid_samples,
                 "fid_n": row.fid.n, "fid_mean": row.fid.mean, "fid_sd": row.fid.sd, "fid_ci_low": row.fid.ci_low, "fid_ci_high": row.fid.ci_high,
                 "reference": table.reference, "reference_kind": table.reference_kind, "fid_diff": row.diff, "welch_t": row.t, "p": row.p,
                 "p_adjusted": row.p_adjusted, "correction": table.correction if table.tests else None, "significant": row.significant if row.p_adjusted is not None else None,

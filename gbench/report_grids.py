@@ -155,7 +155,7 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     if table.extractor is not None:
         comparison = ["Δ FID [Welch 95%]", "boot 95%", "P(better) [95%]", "p", "p adj.", "sig.", "MDD", "seeds", "verdict"]
         headers = ["setting", "n", "FID mean ± sd", "95% CI", *comparison, *[h for _, h, _ in tail], "status"]
-        title = f"FID on {table.extractor} features, over seeds (lower is better)"
+        title = f"FID on {table.fid_label}, over seeds (lower is better)"
     else:
         headers = ["setting", "runs", *[h for _, h, _ in tail], "status"]
         title = "Runs without FID (no feature extractor: evaluation off or runs diverged)"

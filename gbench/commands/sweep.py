@@ -25,7 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="runs at once on this machine, each in its own process with cpu_count/N torch threads (default 1)",
     )
-    parser.add_argument("--seeds", help="seeds to run instead of the suite's: 0,1,2 or 0-4")
+    parser.add_argument(
+        "--seeds",
+        help="seeds to run instead of the suite's: 0,1,2 or 0-4; or auto[:MAX]: 3 seeds, then more only where the comparison with the baseline is undecided, up to MAX (default 10)",
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the suite's, else auto)")
     parser.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
     parser.add_argument(
@@ -43,9 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.config import parse_seeds
+    from gbench.errors import GbenchError
+    from gbench.sequential import parse_auto
     from gbench.sweep import plan, sweep
 
-    seeds = parse_seeds(args.seeds) if args.seeds else None
+    try:
+        auto = parse_auto(args.seeds) if args.seeds else None
+    except GbenchError as error:  # "seeds 'auto:x': ..." names the option as typed
+        raise GbenchError(f"--{error}") from None
+    seeds = parse_seeds(args.seeds) if args.seeds and auto is None else None
     sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
-                      device=args.device, data_root=args.data_root, heartbeat=args.heartbeat)  # fmt: skip
+                      device=args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto)  # fmt: skip
     return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report)

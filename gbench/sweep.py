@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from optuna.trial import Trial, TrialState
 from gbench import adaptive, display, store
 from gbench import study as studylib
 from gbench.errors import GbenchError
-from gbench.records import RunRecord
+from gbench.records import RunRecord, typed_value
 from gbench.registry import Registry
 from gbench.runner import DataCache, RunHooks, execute
 from gbench.sequential import PROCEDURE, Design
@@ -59,20 +60,9 @@ CHECKPOINT_MIN = 200
 HISTORY_LIMIT = 300
 
 
-def value_from_csv(text: Any) -> Any:
-    """A metrics.csv cell with its type back: "3" -> 3, "0.5" -> 0.5, other text as it is (records.py reads results.csv the same way)."""
-    if not isinstance(text, str):
-        return text
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
-
-
 def compact_history(rows: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
     """metrics.csv rows, typed, rounded to 6 significant digits, thinned to about ``limit`` rows."""
-    typed = [{k: value_from_csv(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+    typed = [{k: typed_value(v) for k, v in row.items() if v not in (None, "")} for row in rows]
     for row in typed:
         for key, value in row.items():
             if isinstance(value, float) and math.isfinite(value):
@@ -285,7 +275,7 @@ def _worker_process(spec: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------
 
 
-def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
+def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: Sequence[str] = ()) -> int:
     """Run a planned sweep to the end; 0 when every run finished."""
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
@@ -319,10 +309,14 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
                 run.config.threads = run.config.threads or threads
             spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
                          "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
-                         "device": sweep_plan.overrides.get("device"), "data_root": sweep_plan.overrides.get("data_root"), "threads": threads}  # fmt: skip
+                         "data_root": sweep_plan.overrides.get("data_root"), "threads": threads}  # fmt: skip
+            device_of = lambda worker: devices[worker % len(devices)] if devices else sweep_plan.overrides.get("device")  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
             context = multiprocessing.get_context("spawn")
             workers = [
-                context.Process(target=_worker_process, args=({"plan": spec_plan, "threads": threads},), name=f"gbench-sweep-{i}") for i in range(jobs - 1)
+                context.Process(
+                    target=_worker_process, args=({"plan": {**spec_plan, "device": device_of(i + 1)}, "threads": threads},), name=f"gbench-sweep-{i}"
+                )
+                for i in range(jobs - 1)
             ]
             for worker in workers:
                 worker.start()

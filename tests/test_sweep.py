@@ -338,3 +338,13 @@ def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path
     with pytest.raises(ImportError):
         finish(planned, study, tmp_path / "out")
     assert finish(planned, study, tmp_path / "out", write_report=False) == 0  # --no-report never needs it
+
+
+def test_device_options_are_checked_in_one_line_before_any_run(tmp_path):
+    path = write_suite(tmp_path)
+    out = tmp_path / "out"
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--device", "mps"), "--device mps", "no MPS")
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cuda:0,cuda:0", "--jobs", "2"), "names a device twice")
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1"), "2 devices for --jobs 1", "--jobs 2")
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1", "--jobs", "2"), "cuda:1")
+    assert not (out / "results.csv").exists()

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_sweep_workers
 from optuna.trial import TrialState
 
 from gbench.sequential import DIFFERENT, NOT_DISTINGUISHABLE, PROCEDURE, UNDECIDED, Design, replay
@@ -177,15 +174,7 @@ def test_an_auto_sweep_adds_seeds_where_undecided_resumes_from_results_and_repor
 @pytest.mark.postgres
 def test_two_workers_on_postgres_share_the_rounds_of_an_auto_sweep(postgres_url, tmp_path):
     path = write_suite(tmp_path, seeds='"auto:4"')
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(path), "--storage", postgres_url, "--out", str(tmp_path / f"m{i}"), "--no-report"],
-                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for i in range(2)
-    ]  # fmt: skip
-    for worker in workers:
-        _, stderr = worker.communicate(timeout=300)
-        assert worker.returncode == 0, stderr
+    run_sweep_workers(path, postgres_url, [tmp_path / f"m{i}" for i in range(2)], timeout=300)
     rows = [r for i in range(2) for r in results(tmp_path / f"m{i}")]
     keys = sorted(f"{r['variant']}|{r['seed']}" for r in rows)
     assert len(keys) == len(set(keys))  # each run trained on one machine only

@@ -295,3 +295,14 @@ def test_each_comparison_carries_its_intervals_and_power():
     sentences = table.comparison_text()
     for term in ("Welch's 95% interval", "bootstrap", "P(better)", "Mann-Whitney", "p adj.", "80% power", "t approximation"):
         assert term in sentences
+
+
+def test_study_grid_shows_density_and_coverage_means_when_the_runs_have_them():
+    from gbench.report_grids import study_grid
+
+    rows = [record("a", s, f, density=d, coverage=c) for s, (f, d, c) in enumerate([(30.0, 0.8, 0.6), (31.0, 1.0, 0.7)])]
+    rows += [record("b", s, f, density=0.5, coverage=0.4) for s, f in enumerate([40.0, 41.0])]
+    grid = study_grid(study_tables(rows, baseline="a")[0])
+    density, coverage = grid.headers.index("density"), grid.headers.index("cover")
+    assert [r[density] for r in grid.rows] == ["0.900", "0.500"] and [r[coverage] for r in grid.rows] == ["0.650", "0.400"]
+    assert "density" not in study_grid(study_tables([record("a", s, f) for s, f in enumerate([1.0, 2.0])])[0]).headers

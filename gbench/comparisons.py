@@ -95,6 +95,21 @@ def extractor_of(record: Any) -> str | None:
     return str(record.row.get("fid_extractor") or "unknown extractor")
 
 
+def fid_basis(record: Any) -> tuple[str, int | None] | None:
+    """What a record's FID was measured with: its extractor and its generated sample count.
+
+    FID falls as the sample count grows (Chong and Forsyth 2020), so FIDs of
+    different counts are different quantities, like FIDs of different
+    extractors: each basis gets its own table. None: no FID; count None: a
+    row from before gbench recorded ``fid_samples``.
+    """
+    extractor = extractor_of(record)
+    if extractor is None:
+        return None
+    samples = finite([record.row.get("fid_samples")])
+    return extractor, int(samples[0]) if samples else None
+
+
 @dataclass
 class SettingStats:
     """One row of a study table: one setting over its seeds."""
@@ -161,6 +176,13 @@ class StudyTable:
     correction: str = CORRECTION
     alpha: float = ALPHA
     notes: list[str] = field(default_factory=list)
+    fid_samples: int | None = None  # generated samples behind every FID in this table
+
+    @property
+    def fid_label(self) -> str:
+        """``lenet-mnist@712ee890 features, 10,000 samples``: what every FID of this table was measured with."""
+        samples = f", {self.fid_samples:,} samples" if self.fid_samples else ""
+        return f"{self.extractor} features{samples}"
 
     def setting(self, name: str) -> SettingStats:
         for row in self.settings:
@@ -198,8 +220,8 @@ class StudyTable:
         ]
 
 
-def _setting(name: str, records: list[Any], extractor: str | None) -> SettingStats:
-    fids = [float(r.row["fid"]) for r in records if extractor is not None and extractor_of(r) == extractor]
+def _setting(name: str, records: list[Any], basis: tuple[str, int | None] | None) -> SettingStats:
+    fids = [float(r.row["fid"]) for r in records if basis is not None and fid_basis(r) == basis]
     scores = {r.row.get("score") for r in records if r.row.get("score")}
     first = records[0].row
     params = {k: v for k, v in first.items() if schema.is_setting_column(k)}
@@ -234,28 +256,35 @@ def study_tables(records: Sequence[Any], baseline: str | None = None, order: Seq
         by_name.setdefault(name, []).append(record)
     ordered = [n for n in (order or []) if n in by_name] + [n for n in by_name if n not in (order or [])]
 
-    extractors: list[str] = []
+    bases: list[tuple[str, int | None]] = []
     for record in records:
-        extractor = extractor_of(record)
-        if extractor is not None and extractor not in extractors:
-            extractors.append(extractor)
+        basis = fid_basis(record)
+        if basis is not None and basis not in bases:
+            bases.append(basis)
     tables = []
     placed: set[str] = set()
-    for extractor in extractors:
-        members = [n for n in ordered if any(extractor_of(r) == extractor for r in by_name[n])]
+    for basis in bases:
+        members = [n for n in ordered if any(fid_basis(r) == basis for r in by_name[n])]
         placed.update(members)
-        tables.append(_compare(StudyTable(extractor, [_setting(n, by_name[n], extractor) for n in members], None, "none"), baseline, relevant))
+        table = StudyTable(basis[0], [_setting(n, by_name[n], basis) for n in members], None, "none", fid_samples=basis[1])
+        tables.append(_compare(table, baseline, relevant))
     rest = [n for n in ordered if n not in placed]
     if rest:
         table = StudyTable(None, [_setting(n, by_name[n], None) for n in rest], None, "none")
         for row in table.settings:
             row.note = "no FID"
         tables.append(table)
+    extractors = list(dict.fromkeys(extractor for extractor, _ in bases))
     if len(extractors) > 1:
         for table in tables:
             table.notes.append(
                 f"These runs used {len(extractors)} feature extractors ({', '.join(extractors)}); their FIDs are not comparable, so each has its own table."
             )
+    counts = list(dict.fromkeys(samples for _, samples in bases))
+    if len(counts) > 1:
+        shown = ", ".join(f"{n:,}" if n else "unrecorded" for n in counts)
+        for table in tables:
+            table.notes.append(f"These runs' FIDs used different sample counts ({shown}); FID depends on the count, so each count has its own table.")
     return tables
 
 

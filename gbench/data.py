@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gbench import env
 from gbench.errors import GbenchError
 from gbench.registry import Dataset
 
@@ -113,7 +114,7 @@ def idx_dataset(
                 f"{name} {split} data not found in --data-root {str(roots[0])!r}: expected {files[split][0]} and {files[split][1]} (or their .gz) in {places}; "
                 "put them there, or leave --data-root out to search $GBENCH_DATA and the cache"
             )
-        if paths is None and torchvision_class and os.environ.get("GBENCH_OFFLINE", "") in ("", "0"):
+        if paths is None and torchvision_class and not env.flag("GBENCH_OFFLINE"):
             _try_download(torchvision_class, cache_dir() / "data")
             paths = find(split, list(dict.fromkeys(roots + [cache_dir() / "data"])))
         if paths is None:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gbench import __version__, store
+from gbench import __version__, adaptive, store
 from gbench.comparisons import StudyTable, setting_names
 from gbench.errors import GbenchError
 from gbench.report_figures import FIGURES, ReportFigures, check_figures
@@ -49,7 +49,11 @@ def _title(records: Sequence[Any], suite: Any) -> str:
 def report_tables(records: Sequence[Any], suite: Any = None) -> list:
     """The report's study tables as rich tables (one per feature extractor)."""
     records = _check(records)
-    return [study_grid(table).rich() for table in tables_for(records, suite)]
+    tables = [study_grid(table).rich() for table in tables_for(records, suite)]
+    seeds = adaptive.seeds_section(records, suite)  # --seeds auto: how many seeds each setting got, and why
+    if seeds is not None:
+        tables.append(seeds[1].rich() if seeds[1] is not None else seeds[0])
+    return tables
 
 
 def _check(records: Sequence[Any]) -> list[Any]:
@@ -111,6 +115,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         meta = f"Suite {suite.name}: " + meta
     grids = [study_grid(table) for table in tables]
     appendix = runs_grid(records)
+    auto_seeds = adaptive.seeds_section(records, suite)  # None unless the sweep used --seeds auto
     _write_summary(out_dir / "summary.csv", tables)
 
     relative = lambda figure: figure.path.relative_to(out_dir).as_posix()
@@ -121,6 +126,8 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     md += [meta, "", "## Results", ""]
     for grid in grids:
         md += [grid.markdown(), ""]
+    if auto_seeds is not None:
+        md += ["## Seeds", "", auto_seeds[1].markdown() if auto_seeds[1] is not None else auto_seeds[0], ""]
     if drawn or figures.skipped:
         md += ["## Figures", ""]
     for figure in drawn:
@@ -135,6 +142,8 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     if question:
         body.append(f'<p class="question"><b>Question:</b> {html.escape(str(question))}</p>')
     body += [f'<p class="meta">{html.escape(meta)}</p>', "<h2>Results</h2>", *[grid.html() for grid in grids]]
+    if auto_seeds is not None:
+        body += ["<h2>Seeds</h2>", auto_seeds[1].html() if auto_seeds[1] is not None else f'<p class="note">{html.escape(auto_seeds[0])}</p>']
     if drawn or figures.skipped:
         body.append("<h2>Figures</h2>")
     for figure in drawn:
@@ -159,7 +168,7 @@ def _write_summary(path: Path, tables: list[StudyTable]) -> None:
     for table in tables:
         for row in table.settings:
             rows.append({
-                "setting": row.name, "runs": row.runs, "seeds": " ".join(map(str, row.seeds)), "fid_extractor": table.extractor,
+                "setting": row.name, "runs": row.runs, "seeds": " ".join(map(str, row.seeds)), "fid_extractor": table.extractor, "fid_samples": table.fid_samples,
                 "fid_n": row.fid.n, "fid_mean": row.fid.mean, "fid_sd": row.fid.sd, "fid_ci_low": row.fid.ci_low, "fid_ci_high": row.fid.ci_high,
                 "reference": table.reference, "reference_kind": table.reference_kind, "fid_diff": row.diff, "welch_t": row.t, "p": row.p,
                 "p_adjusted": row.p_adjusted, "correction": table.correction if table.tests else None, "significant": row.significant if row.p_adjusted is not None else None,

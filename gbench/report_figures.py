@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench import plots
-from gbench.comparisons import StudyTable, extractor_of, setting_names
+from gbench.comparisons import StudyTable, fid_basis, setting_names
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.report_grids import grid_axes, suite_attr
@@ -125,12 +125,12 @@ class ReportFigures:
             raise GbenchError("no run has an FID; evaluate the runs (eval_samples > 0)")
         for table in fid_tables:
             cells = grid_cells(table, self.records, x_name, y_name)
-            suffix = "" if len(fid_tables) == 1 else f"-{slug(str(table.extractor))}"
+            suffix = "" if len(fid_tables) == 1 else f"-{slug(table.fid_label)}"
             self._add(
                 f"heatmap{suffix}.png",
-                f"Mean FID over the {y_name} x {x_name} grid ({table.extractor})",
-                f"Each cell: mean FID over seeds (± sd, n seeds) on {table.extractor} features; lighter (yellow) is better. Whether two cells really differ: see the p-values in the table.",
-                partial(plots.fid_heatmap, cells, x_name, y_name, title=f"mean FID over seeds ({table.extractor})"),
+                f"Mean FID over the {y_name} x {x_name} grid ({table.fid_label})",
+                f"Each cell: mean FID over seeds (± sd, n seeds) on {table.fid_label}; lighter (yellow) is better. Whether two cells really differ: see the p-values in the table.",
+                partial(plots.fid_heatmap, cells, x_name, y_name, title=f"mean FID over seeds ({table.fid_label})"),
             )
 
     def _dynamics(self) -> None:
@@ -155,16 +155,16 @@ class ReportFigures:
         for table in fid_tables:
             groups: dict[str, list[list[dict[str, Any]]]] = {}
             for row in table.settings:
-                histories = [r.history for r in self.groups[row.name] if extractor_of(r) == table.extractor]
+                histories = [r.history for r in self.groups[row.name] if fid_basis(r) == (table.extractor, table.fid_samples)]
                 if plots.has_series(histories, "fid"):
                     groups[row.name] = histories
             if not groups:
                 continue
-            suffix = "" if len(fid_tables) == 1 else f"-{slug(str(table.extractor))}"
+            suffix = "" if len(fid_tables) == 1 else f"-{slug(table.fid_label)}"
             self._add(
                 f"fid_over_steps{suffix}.png",
-                f"FID over training steps and seconds ({table.extractor})",
-                f"FID on {table.extractor} features at each evaluation during training, mean over seeds (band: min to max). Right: against training wall-clock seconds, so quality can be weighed against cost.",
+                f"FID over training steps and seconds ({table.fid_label})",
+                f"FID on {table.fid_label} at each evaluation during training, mean over seeds (band: min to max). Right: against training wall-clock seconds, so quality can be weighed against cost.",
                 partial(plots.fid_curves, groups, extractor=str(table.extractor)),
             )
             drawn = True

@@ -65,9 +65,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("score", BOOKKEEPING),  # "probability" or "critic": what d_real and d_fake hold
     Column("fid", METRIC, "FID", ".2f"),
     Column("fid_extractor", METRIC, "extractor", shared=True),
+    Column("fid_samples", METRIC, "FID samples", ",.0f", shared=True),  # FID depends on it: every FID names its count
     Column("kid_mean", METRIC, "KID", ".4f"),
     Column("precision", METRIC, "prec", ".3f"),
     Column("recall", METRIC, "recall", ".3f"),
+    Column("density", METRIC, "density", ".3f"),
+    Column("coverage", METRIC, "cover", ".3f"),
     Column("classes_covered", METRIC, "classes"),
     Column("train_seconds", METRIC, "train s", ".1f"),
     Column("eval_seconds", METRIC, "eval s", ".1f"),
@@ -79,12 +82,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("collapsed_step", BOOKKEEPING),
     # not among the leading columns of results.csv (they sort alphabetically after them)
     Column("kid_std", METRIC),
+    Column("fid_infinity", METRIC, "FID∞", ".2f"),
     Column("inception_score", METRIC),
     Column("class_kl", METRIC),
     Column("class_counts", METRIC),  # text: "15 7 6 ...", one count per class
     Column("created", BOOKKEEPING),
     Column("suite", BOOKKEEPING),  # gbench sweep: the suite and its variant
     Column("variant", BOOKKEEPING),
+    Column("seeds_auto", BOOKKEEPING),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.adaptive)
     Column("study", BOOKKEEPING),  # gbench tune: the Optuna study and trial number
     Column("trial", BOOKKEEPING),
 )

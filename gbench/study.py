@@ -45,20 +45,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import socket
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from gbench import optuna_private
+from gbench import liveness, optuna_private
 from gbench.errors import GbenchError
 
 WORKER_ATTR = "gbench:worker"  # "host|pid|start|number" of the process running the trial
@@ -148,50 +145,8 @@ def _check_loaded(study: optuna.Study, name: str, directions: list[str], kind: s
 
 
 # ---------------------------------------------------------------------------
-# Who runs a trial, and is it still alive?
+# Dead workers' trials (gbench.liveness tells who is dead)
 # ---------------------------------------------------------------------------
-
-
-def _host() -> str:
-    return os.environ.get("GBENCH_WORKER_HOST") or socket.gethostname()
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of a process from /proc, or None where there is no /proc."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return ("gone", "")
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[-1].split()
-    return (fields[0], fields[19]) if len(fields) > 19 else None
-
-
-def worker_identity(number: int) -> str:
-    stat = _proc_stat(os.getpid())
-    return f"{_host()}|{os.getpid()}|{stat[1] if stat else ''}|{number}"
-
-
-def _dead_here(trial: FrozenTrial) -> bool:
-    """True when the trial's recorded process ran on this host and is gone."""
-    parts = str(trial.user_attrs.get(WORKER_ATTR, "")).split("|")
-    if len(parts) != 4 or parts[0] != _host() or parts[3] != str(trial.number):
-        return False  # another host's worker (heartbeats decide), or an attr copied from a retried trial
-    pid, start = int(parts[1]), parts[2]
-    if pid == os.getpid():
-        return False
-    stat = _proc_stat(pid)
-    if stat is None:  # no /proc: ask the kernel whether the pid exists at all
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-    state, started = stat
-    return state in ("gone", "Z", "X") or (bool(start) and started != start)
 
 
 def reclaim(study: optuna.Study) -> list[int]:
@@ -199,7 +154,7 @@ def reclaim(study: optuna.Study) -> list[int]:
     failed: list[int] = []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in running:
-        if _dead_here(trial) and optuna_private.fail_and_retry(study, trial):  # False: another worker got there first
+        if liveness.dead_here(trial, WORKER_ATTR) and optuna_private.fail_and_retry(study, trial):  # False: another worker got there first
             failed.append(trial.number)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -305,7 +260,7 @@ def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
         warnings.simplefilter("ignore")  # "Heartbeat of storage is supposed to be used with Study.optimize": we beat ourselves
         trial = study.ask()
     optuna_private.record_heartbeat(study, trial)  # from the first moment: a worker dying right here is still detected
-    trial.set_user_attr(WORKER_ATTR, worker_identity(trial.number))
+    trial.set_user_attr(WORKER_ATTR, liveness.worker_identity(trial.number))
     trials = study.get_trials(deepcopy=False)
     if target is not None:
         ahead = sum(1 for t in trials if t.number < trial.number and not is_surplus(t) and t.state in (*COUNTED, TrialState.RUNNING, TrialState.WAITING))

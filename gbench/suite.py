@@ -20,6 +20,7 @@ from gbench.config import CONFIG_FILE_KEYS, RunConfig, configs_for, read_toml, s
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.registry import Registry
+from gbench.sequential import Design, parse_auto
 
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick")
 SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures")
@@ -66,6 +67,7 @@ class Suite:
     figures: list[str]
     quick: dict[str, Any]
     path: Path | None = None
+    seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.adaptive); seeds then holds the first round's
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -141,6 +143,19 @@ def _changes(table: dict[str, Any], where: str, allowed: tuple[str, ...] = BASE_
     return dict(table)
 
 
+def _seeds_auto(value: Any, where: str) -> Design | None:
+    """seeds = "auto" or "auto:MAX" as a Design; None for a list."""
+    if not isinstance(value, str):
+        return None
+    try:
+        design = parse_auto(value)
+    except GbenchError as error:
+        raise GbenchError(f"{where}: {error}") from None
+    if design is None:
+        raise GbenchError(f'{where}: seeds = {value!r} must be a list of seeds, e.g. seeds = [0, 1, 2], or "auto" / "auto:MAX" (seeds added while undecided)')
+    return design
+
+
 def _seeds(value: Any, where: str) -> list[int]:
     if not isinstance(value, list) or not value or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value):
         raise GbenchError(f"{where}: seeds = {value!r} must be a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]")
@@ -160,7 +175,8 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         raise GbenchError(
             f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and the default --out runs/NAME)"
         )
-    seeds = _seeds(head.get("seeds", [0]), f"{where} [suite]")
+    seeds_auto = _seeds_auto(head.get("seeds"), f"{where} [suite]")
+    seeds = list(range(seeds_auto.start)) if seeds_auto else _seeds(head.get("seeds", [0]), f"{where} [suite]")
     base = _changes(_table(data, "base", where), f"{where} [base]")
 
     variants_raw = data.get("variants")
@@ -212,6 +228,10 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     if baseline is not None and baseline not in [v.name for v in variants]:
         hint = suggestion(baseline, [v.name for v in variants])
         raise GbenchError(f"{where}: baseline = {baseline!r} names no variant{hint}; variants: {', '.join(v.name for v in variants)}")
+    if seeds_auto is not None and baseline is None:
+        raise GbenchError(
+            f'{where}: seeds = {head["seeds"]!r} adds seeds while a setting\'s comparison with the baseline is undecided; add baseline = "VARIANT" to [suite]'
+        )
     figures = head.get("figures", [])
     if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
         raise GbenchError(f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", "fid_over_steps"]')
@@ -230,6 +250,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     return Suite(
         name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
         baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
+        seeds_auto=seeds_auto,
     )  # fmt: skip
 
 

@@ -15,6 +15,12 @@ mid-way continues from its last checkpoint (written every ~10% of its steps);
 a trial whose worker died is re-enqueued (heartbeats, or at once when the
 process is gone on this host); any (variant, seed) without a COMPLETE, WAITING
 or RUNNING trial is enqueued again when a sweep starts.
+
+``--seeds auto[:MAX]`` (or ``seeds = "auto"``): the study starts with the
+first round of seeds, and whenever a worker finds the queue empty and nothing
+running it asks :mod:`gbench.adaptive` which runs the finished results now
+call for and enqueues those that no trial holds yet, so rounds follow one
+another without a coordinator and a resumed sweep recomputes where it was.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +39,18 @@ import optuna
 import torch
 from optuna.trial import Trial, TrialState
 
-from gbench import display, store
+from gbench import adaptive, display, store
 from gbench import study as studylib
 from gbench.errors import GbenchError
-from gbench.records import RunRecord, load_local
+from gbench.records import RunRecord, typed_value
 from gbench.registry import Registry
 from gbench.runner import DataCache, RunHooks, execute
+from gbench.sequential import PROCEDURE, Design
 from gbench.study_storage import DEFAULT_HEARTBEAT, open_storage, shown_url
+
+__all__ = ["Plan", "Sweeper", "finish", "load_records_from_storage", "open_study", "plan", "run_worker", "sweep", "sweep_records"]
 from gbench.suite import Run, Suite, load_registry, load_suite
-from gbench.sweep_progress import progress_table, trial_per_key
+from gbench.sweep_progress import load_records_from_storage, progress_table, sweep_records, trial_per_key
 from gbench.torchtools import resolve_device
 
 #: A run checkpoints every CHECKPOINT_FRACTION of its steps, but not more often than every CHECKPOINT_MIN steps.
@@ -50,20 +60,9 @@ CHECKPOINT_MIN = 200
 HISTORY_LIMIT = 300
 
 
-def value_from_csv(text: Any) -> Any:
-    """A metrics.csv cell with its type back: "3" -> 3, "0.5" -> 0.5, other text as it is (records.py reads results.csv the same way)."""
-    if not isinstance(text, str):
-        return text
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
-
-
 def compact_history(rows: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
     """metrics.csv rows, typed, rounded to 6 significant digits, thinned to about ``limit`` rows."""
-    typed = [{k: value_from_csv(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+    typed = [{k: typed_value(v) for k, v in row.items() if v not in (None, "")} for row in rows]
     for row in typed:
         for key, value in row.items():
             if isinstance(value, float) and math.isfinite(value):
@@ -94,21 +93,41 @@ class Plan:
     heartbeat: int
     overrides: dict[str, Any]  # device, data_root, threads from the command line
     seeds: list[int] | None
+    design: Design | None = None  # seeds auto: runs holds every seed up to its maximum, keys() the wanted ones
 
     @property
     def default_storage(self) -> Path:
         return self.out / "sweep.db"
 
+    def schedule(self, study: optuna.Study) -> adaptive.Schedule:
+        assert self.design is not None and self.suite.baseline is not None
+        fids = {k: adaptive.fid_value(t.user_attrs.get("fid")) for k, t in trial_per_key(study).items() if t.state == TrialState.COMPLETE}
+        return adaptive.schedule(self.design, [v.name for v in self.suite.variants], self.suite.baseline, fids)
+
+    def keys(self, study: optuna.Study) -> list[str]:
+        """The (variant, seed) keys this sweep wants: all of them, or with seeds auto those the results so far call for."""
+        return self.schedule(study).keys() if self.design is not None else [run.key for run in self.runs]
+
 
 def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
          study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
-         heartbeat: int = DEFAULT_HEARTBEAT) -> Plan:  # fmt: skip
+         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None) -> Plan:  # fmt: skip
+    """``seeds`` (a list) or ``auto`` (``--seeds auto``) replace the suite's seeds; with neither, a suite's ``seeds = "auto"``
+    holds unless ``quick`` (a smoke test takes its [quick] seeds or the first two)."""
     suite = load_suite(suite_path, check=False)
     registry = load_registry(suite)
     overrides = {"device": device, "data_root": data_root, "threads": threads}
-    runs = suite.runs(registry, quick=quick, seeds=seeds, overrides=overrides)
+    design = auto if seeds is None else None
+    if design is None and seeds is None and not quick:
+        design = suite.seeds_auto
+    if design is not None and suite.baseline is None:
+        raise GbenchError(
+            f'--seeds {adaptive.design_text(design)} compares every setting with the baseline; add baseline = "VARIANT" to [suite] of {suite.where()}'
+        )
+    run_seeds = list(range(design.max_seeds)) if design is not None else seeds
+    runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides)
     folder = Path(out) if out else Path("runs") / study_name_for(suite, quick)
-    return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds)
+    return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design)
 
 
 # ---------------------------------------------------------------------------
@@ -156,6 +175,8 @@ class Sweeper:
 
         started = time.perf_counter()
         extra = {"suite": self.plan.suite.name, "variant": run.variant}
+        if self.plan.design is not None:  # the report replays the design from the results alone (gbench.adaptive.design_of)
+            extra[adaptive.COLUMN] = adaptive.design_text(self.plan.design)
         try:
             row = execute(config, self.plan.registry, self.plan.out, RunHooks(on_progress=on_progress), self.cache, extra_columns=extra)
         finally:
@@ -185,27 +206,49 @@ def _enqueue(study: optuna.Study, runs: list[Run]) -> None:
         study.enqueue_trial({}, user_attrs={studylib.KEY_ATTR: run.key, "variant": run.variant, "seed": run.seed}, skip_if_exists=False)
 
 
+def enqueue_missing(plan: Plan, study: optuna.Study) -> int:
+    """Enqueue the wanted runs that no COMPLETE, WAITING or RUNNING trial holds; how many.
+
+    Two workers topping up at the same moment may both enqueue a key; the
+    keyed claim (gbench.study.claim) then runs it once and stands the other down.
+    """
+    live = {
+        str(t.user_attrs.get(studylib.KEY_ATTR))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING))
+        if not studylib.is_surplus(t)
+    }
+    wanted = set(plan.keys(study))
+    missing = [run for run in plan.runs if run.key in wanted and run.key not in live]
+    _enqueue(study, missing)
+    return len(missing)
+
+
 def open_study(plan: Plan) -> tuple[optuna.Study, str]:
-    """Create the sweep's study (enqueueing every run) or load it and enqueue what is missing."""
+    """Create the sweep's study (enqueueing every run, or seeds auto's first round) or load it and enqueue what is missing."""
     storage = open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
     sampler = optuna.samplers.RandomSampler(seed=0)  # no parameters are sampled; keeps Optuna from building TPE
-    study, created = studylib.create_or_load(storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=lambda s: _enqueue(s, plan.runs))
+
+    def setup(new: optuna.Study) -> None:
+        enqueue_missing(plan, new)
+
+    study, created = studylib.create_or_load(storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=setup)
     if created:
         study.set_user_attr("suite", plan.suite.name)
     else:
         studylib.reclaim(study)
-        live = {
-            str(t.user_attrs.get(studylib.KEY_ATTR))
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING))
-            if not studylib.is_surplus(t)
-        }
-        _enqueue(study, [run for run in plan.runs if run.key not in live])
+        enqueue_missing(plan, study)
     return study, storage.url
 
 
 def run_worker(plan: Plan, study: optuna.Study, sweeper: Sweeper | None = None, stop: threading.Event | None = None) -> int:
+    """Pull runs until none is wanted: with seeds auto, each time the queue runs dry (work() waits while
+    any run is in flight, so the round is over), enqueue the next round the results call for."""
     sweeper = sweeper or Sweeper(plan)
-    return studylib.work(study, sweeper, target=None, stop=stop)
+    ran = 0
+    while True:
+        ran += studylib.work(study, sweeper, target=None, stop=stop)
+        if plan.design is None or (stop is not None and stop.is_set()) or not enqueue_missing(plan, study):
+            return ran
 
 
 def _worker_process(spec: dict[str, Any]) -> None:
@@ -232,7 +275,7 @@ def _worker_process(spec: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------
 
 
-def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
+def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: Sequence[str] = ()) -> int:
     """Run a planned sweep to the end; 0 when every run finished."""
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
@@ -243,8 +286,15 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
         if run.config.eval.samples > 0:
             sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
     study, url = open_study(sweep_plan)
+    variants = len(sweep_plan.suite.variants)
+    design = sweep_plan.design
+    size = (
+        f"{len(sweep_plan.runs)} runs ({variants} variants x {len(sweep_plan.runs) // max(1, variants)} seeds)"
+        if design is None
+        else f"{variants} variants, seeds auto: {design.start} to {design.max_seeds} each, added while undecided ({PROCEDURE})"
+    )
     display.console.print(
-        f"sweep {sweep_plan.study_name!r}: {len(sweep_plan.runs)} runs ({len(sweep_plan.suite.variants)} variants x {len(sweep_plan.runs) // max(1, len(sweep_plan.suite.variants))} seeds) into {out}; study in {shown_url(url)}",
+        f"sweep {sweep_plan.study_name!r}: {size} into {out}; study in {shown_url(url)}",
         highlight=False,
         soft_wrap=True,
     )
@@ -257,12 +307,16 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True) -> int:
             torch.set_num_threads(threads)
             for run in sweep_plan.runs:
                 run.config.threads = run.config.threads or threads
-            spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds,
+            spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
                          "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
-                         "device": sweep_plan.overrides.get("device"), "data_root": sweep_plan.overrides.get("data_root"), "threads": threads}  # fmt: skip
+                         "data_root": sweep_plan.overrides.get("data_root"), "threads": threads}  # fmt: skip
+            device_of = lambda worker: devices[worker % len(devices)] if devices else sweep_plan.overrides.get("device")  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
             context = multiprocessing.get_context("spawn")
             workers = [
-                context.Process(target=_worker_process, args=({"plan": spec_plan, "threads": threads},), name=f"gbench-sweep-{i}") for i in range(jobs - 1)
+                context.Process(
+                    target=_worker_process, args=({"plan": {**spec_plan, "device": device_of(i + 1)}, "threads": threads},), name=f"gbench-sweep-{i}"
+                )
+                for i in range(jobs - 1)
             ]
             for worker in workers:
                 worker.start()
@@ -315,7 +369,7 @@ def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: 
 
 def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:
     chosen = trial_per_key(study)
-    wanted = [run.key for run in sweep_plan.runs]
+    wanted = sweep_plan.keys(study)
     missing = [key for key in wanted if key not in chosen or chosen[key].state != TrialState.COMPLETE]
     records = sweep_records(sweep_plan, study, out)
     if records and write_report:
@@ -336,41 +390,3 @@ def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool 
         )
         return 1
     return 0
-
-
-def sweep_records(sweep_plan: Plan, study: optuna.Study, out: Path) -> list[RunRecord]:
-    """The planned runs that finished, in plan order: from the local results folder where they ran here, else from the study.
-
-    The study may hold more finished runs than this plan has: another sweep of
-    the same study with other ``--seeds``, or a variant since removed from the
-    suite. Those are not this sweep's and stay out of its report.
-    """
-    planned = [run.key for run in sweep_plan.runs]
-    finished = {k: t for k, t in trial_per_key(study).items() if t.state == TrialState.COMPLETE and k in planned}
-    try:
-        local = {f"{r.variant}|{r.seed}": r for r in load_local(out, suite=sweep_plan.suite.name)}
-    except GbenchError:
-        local = {}  # no results.csv here: every run ran on another machine
-    records = []
-    for key in sorted(finished, key=planned.index):
-        if key in local:
-            records.append(local[key])
-        elif "record" in finished[key].user_attrs:
-            records.append(RunRecord.from_json(finished[key].user_attrs["record"]))
-    return records
-
-
-def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
-    """Every finished run of a sweep, from its Optuna storage alone (no shared disk needed)."""
-    storage = open_storage(url, Path("sweep.db"), create=False)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        names = optuna.get_all_study_names(storage)
-        raise GbenchError(f"no study named {study_name!r} in {shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
-    studylib.check_made_by_gbench(study, study_name)
-    records = []
-    for trial in trial_per_key(study).values():
-        if trial.state == TrialState.COMPLETE and "record" in trial.user_attrs:
-            records.append(RunRecord.from_json(trial.user_attrs["record"]))
-    return records

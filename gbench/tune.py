@@ -55,6 +55,7 @@ class TuneOptions:
     pruner_warmup: int = 0  # no trial is pruned before this generator step
     sampler_seed: int | None = None
     n_jobs: int = 1  # worker threads in this process
+    devices: list[str] = field(default_factory=list)  # worker i trains on devices[i % len]; empty: the base config's device
     storage: str | None = None  # None: sqlite:///OUT/tune.db
     study_name: str = "tune-mlp"
     heartbeat: int = DEFAULT_HEARTBEAT
@@ -70,6 +71,10 @@ class TuneOptions:
             raise GbenchError(f"--trials {self.trials} must be at least 1")
         if self.n_jobs < 1:
             raise GbenchError(f"--n-jobs {self.n_jobs} must be at least 1")
+        if len(self.devices) > self.n_jobs:
+            raise GbenchError(
+                f"--devices names {len(self.devices)} devices for {self.n_jobs} worker(s); give --n-jobs {len(self.devices)} so each device gets one"
+            )
         if self.pruner not in PRUNERS:
             raise GbenchError(f"--pruner {self.pruner!r}: choose from {', '.join(PRUNERS)}")
         if any(OBJECTIVES[name] != "wall_time" for name in self.objectives) and base.eval.samples <= 0:
@@ -107,6 +112,7 @@ def make_pruner(name: str, startup: int, eval_every: int | None, objectives: lis
 def run_key(config: RunConfig) -> str:
     """A hash of what decides a run's result: not its name, data folder or logging."""
     settings = {k: v for k, v in config.to_dict().items() if k not in ("run_id", "data_root", "log_every", "checkpoint_every")}
+    settings["device"] = str(settings.get("device", "")).split(":")[0]  # cuda:0 and cuda:1 (tune --devices) give the same run
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -134,10 +140,19 @@ class Tuner:
     progress: dict[int, str] = field(default_factory=dict)  # trial number -> "step 40/200", this process's trials
     lock: threading.Lock = field(default_factory=threading.Lock)
     interrupt: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: running trials give themselves back
+    devices: list[str] = field(default_factory=list)  # worker i trains on devices[i % len]
+    worker: threading.local = field(default_factory=threading.local)  # this thread's worker number (run_workers sets it)
+
+    def device(self) -> str:
+        """The calling worker thread's device: its own GPU with --devices, else the base config's."""
+        index = getattr(self.worker, "index", 0)
+        return self.devices[index % len(self.devices)] if self.devices else self.base.device
 
     def config(self, combo: Combo, params: dict[str, Any], run_id: str | None = None) -> RunConfig:
         architecture, loss, schedule = combo
-        config = dataclasses.replace(self.base, architecture=architecture, loss=loss, schedule=schedule, params=dict(params), run_id=run_id)
+        config = dataclasses.replace(
+            self.base, architecture=architecture, loss=loss, schedule=schedule, params=dict(params), run_id=run_id, device=self.device()
+        )
         config.params = resolve_params(self.registry, config)
         return config
 
@@ -258,7 +273,7 @@ class TuneStudy:
 def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options: TuneOptions, out: Path) -> TuneStudy:
     """Check everything, load the data, and create or resume the study; no trial runs yet."""
     options.check(base)
-    tuner = Tuner(registry, base, space, options.study_name, options.objectives, out, options.pruning)
+    tuner = Tuner(registry, base, space, options.study_name, options.objectives, out, options.pruning, devices=list(options.devices))
     tuner.preload()
     storage = open_storage(options.storage, out / "tune.db", heartbeat=options.heartbeat)
     sampler = optuna.samplers.TPESampler(seed=options.sampler_seed, constant_liar=True)
@@ -308,6 +323,7 @@ def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> 
     ended = [threading.Event() for _ in range(n_jobs)]
 
     def worker(index: int) -> None:
+        tuner.worker.index = index  # picks this worker's device (Tuner.device)
         try:
             ran[index] = studylib.work(study, tuner, target=target, stop=stop, on_change=on_change)
         except studylib.Interrupted:

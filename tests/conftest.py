@@ -48,6 +48,19 @@ def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, 
     return subprocess.run([sys.executable, "-m", "gbench", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
+def run_sweep_workers(suite: Path, storage: str, outs: list[Path], timeout: int) -> None:
+    """One `gbench sweep --storage` process per folder in ``outs``, all at once, as workers on separate machines; each must succeed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(suite), "--storage", storage, "--out", str(out), "--no-report"],
+                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for out in outs
+    ]  # fmt: skip
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=timeout)
+        assert worker.returncode == 0, stderr
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
     """Exit code 2, one line on stderr naming the bad value, no traceback."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)

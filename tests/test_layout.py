@@ -13,12 +13,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "gbench"
 MAX_LINES = 400
-# Being split by other work in progress (issue #11.5 and #11.7); the size check is xfail while any of them is over.
-BEING_SPLIT = ("evaluate.py", "extractors.py", "report.py")
 
 
 def modules() -> list[Path]:
@@ -90,15 +86,6 @@ def long_modules() -> dict[str, int]:
     return {name: count for name, count in lengths.items() if count > MAX_LINES}
 
 
-_still_being_split = [name for name in long_modules() if Path(name).name in BEING_SPLIT]
-
-
-def test_no_module_but_those_being_split_is_over_400_lines():
-    offenders = {name: count for name, count in long_modules().items() if Path(name).name not in BEING_SPLIT}
-    assert not offenders, f"modules over {MAX_LINES} lines: " + ", ".join(f"{name} ({count})" for name, count in sorted(offenders.items()))
-
-
-@pytest.mark.xfail(bool(_still_being_split), reason=f"being split by other work in progress: {', '.join(_still_being_split)}", strict=False)
 def test_no_module_is_over_400_lines():
     offenders = long_modules()
     assert not offenders, f"modules over {MAX_LINES} lines: " + ", ".join(f"{name} ({count})" for name, count in sorted(offenders.items()))

@@ -336,7 +336,7 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
     suite = SimpleNamespace(name="evaluated", figures=["fid_over_steps", "class_histograms", "samples"])
     folder = write_report(records, tmp_path / "report", suite, registry=registry).parent
     md = (folder / "report.md").read_text()
-    assert f"**FID on {extractor} features, over seeds (lower is better)**" in md
+    assert f"**FID on {extractor} features, 200 samples, over seeds (lower is better)**" in md  # every FID names its extractor and count
     assert "Not drawn" not in md
     images = linked_images(folder)
     assert images == {"figures/fid_over_steps.png", "figures/class_histograms.png", "figures/samples.png"}

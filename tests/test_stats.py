@@ -162,6 +162,20 @@ def test_fids_of_different_extractors_are_never_ranked_together():
     assert all("not comparable" in " ".join(t.notes) for t in tables)
 
 
+def test_fids_of_different_sample_counts_are_never_ranked_together():
+    # FID falls as the sample count grows: 2,000-sample FIDs are a different quantity from 10,000-sample ones
+    rows = [record("a", s, f, fid_samples=10_000) for s, f in enumerate([30.0, 31.0])]
+    rows += [record("b", s, f, fid_samples=10_000) for s, f in enumerate([40.0, 41.0])]
+    rows += [record("b", s, f, fid_samples=2_000) for s, f in enumerate([60.0, 62.0], start=2)]
+    tables = study_tables(rows, baseline="a")
+    assert [(t.extractor, t.fid_samples) for t in tables] == [("lenet-mnist@1a2b3c4d", 10_000), ("lenet-mnist@1a2b3c4d", 2_000)]
+    large, small = tables
+    assert large.setting("b").fid_values == [40.0, 41.0] and [row.name for row in small.settings] == ["b"]
+    assert small.setting("b").fid_values == [60.0, 62.0] and small.setting("b").p is None  # nothing of its count to compare with
+    assert large.fid_label == "lenet-mnist@1a2b3c4d features, 10,000 samples"
+    assert all("different sample counts (10,000, 2,000)" in " ".join(t.notes) for t in tables)
+
+
 def test_equal_samples_without_spread_get_no_test():
     rows = [record("base", s, 10.0) for s in range(3)] + [record("same", s, 10.0) for s in range(3)]
     (table,) = study_tables(rows, baseline="base")
@@ -281,3 +295,14 @@ def test_each_comparison_carries_its_intervals_and_power():
     sentences = table.comparison_text()
     for term in ("Welch's 95% interval", "bootstrap", "P(better)", "Mann-Whitney", "p adj.", "80% power", "t approximation"):
         assert term in sentences
+
+
+def test_study_grid_shows_density_and_coverage_means_when_the_runs_have_them():
+    from gbench.report_grids import study_grid
+
+    rows = [record("a", s, f, density=d, coverage=c) for s, (f, d, c) in enumerate([(30.0, 0.8, 0.6), (31.0, 1.0, 0.7)])]
+    rows += [record("b", s, f, density=0.5, coverage=0.4) for s, f in enumerate([40.0, 41.0])]
+    grid = study_grid(study_tables(rows, baseline="a")[0])
+    density, coverage = grid.headers.index("density"), grid.headers.index("cover")
+    assert [r[density] for r in grid.rows] == ["0.900", "0.500"] and [r[coverage] for r in grid.rows] == ["0.650", "0.400"]
+    assert "density" not in study_grid(study_tables([record("a", s, f) for s, f in enumerate([1.0, 2.0])])[0]).headers

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import REPO, assert_one_line_error, run_cli, run_sweep_workers
 from optuna.trial import TrialState
 
 SUITES = sorted((REPO / "benchmarks" / "suites").glob("*.toml"))
@@ -268,15 +268,7 @@ def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
 @pytest.mark.postgres
 def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_url, tmp_path):
     path = write_suite(tmp_path, steps=600, checkpoint=1000, more='\n[[variants]]\nname = "latent-8"\nparams = { latent_dim = 8 }\n')
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(path), "--storage", postgres_url, "--out", str(tmp_path / f"m{i}"), "--no-report"],
-                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for i in range(2)
-    ]  # fmt: skip
-    for worker in workers:
-        _, stderr = worker.communicate(timeout=400)
-        assert worker.returncode == 0, stderr
+    run_sweep_workers(path, postgres_url, [tmp_path / f"m{i}" for i in range(2)], timeout=400)
     keys = sorted(f"{v}|{s}" for v in ("baseline", "hidden-48", "latent-8") for s in (0, 1))
     study = optuna.load_study(study_name="t-sweep", storage=postgres_url)
     assert sorted(t.user_attrs["key"] for t in study.trials if t.state == TrialState.COMPLETE) == keys
@@ -338,3 +330,13 @@ def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path
     with pytest.raises(ImportError):
         finish(planned, study, tmp_path / "out")
     assert finish(planned, study, tmp_path / "out", write_report=False) == 0  # --no-report never needs it
+
+
+def test_device_options_are_checked_in_one_line_before_any_run(tmp_path):
+    path = write_suite(tmp_path)
+    out = tmp_path / "out"
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--device", "mps"), "--device mps", "no MPS")
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cuda:0,cuda:0", "--jobs", "2"), "names a device twice")
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1"), "2 devices for --jobs 1", "--jobs 2")
+    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1", "--jobs", "2"), "cuda:1")
+    assert not (out / "results.csv").exists()

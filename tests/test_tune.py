@@ -365,6 +365,7 @@ def test_a_killed_workers_trial_is_retried_by_another_and_counted_once(postgres_
         (["--storage", "postgresql://postgres@127.0.0.1:1/db"], ["cannot reach storage 'postgresql://postgres@127.0.0.1:1/db'"]),
         (["--objective", "fid,speed"], ["'speed'", "fid, kid, wall_time"]),
         (["--eval-samples", "0"], ["--eval-samples", "needs FID"]),
+        (["--devices", "cuda:7"], ["cuda:7"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, args, needles):
@@ -386,3 +387,41 @@ def test_bad_input_through_the_real_command(tmp_path):
     assert_one_line_error(result, "cannot reach storage")
     result = run_cli("tune", "--pruner-warmup=-600", *SMALL, "--out", str(tmp_path))  # argparse's own check
     assert_one_line_error(result, "--pruner-warmup '-600' must be at least 0")
+
+
+def test_each_worker_thread_trains_on_its_own_device_with_devices(registry, tmp_path):
+    """--devices cuda:0,cuda:1 --n-jobs 2: worker i builds its trials' configs on devices[i]."""
+    import threading
+
+    from gbench.config import RunConfig
+    from gbench.searchspace import build_space
+    from gbench.tune import Tuner, run_key
+
+    space = build_space(registry, [("mlp", "non-saturating", "k-steps")], {}, None)
+    tuner = Tuner(registry, RunConfig(architecture="mlp", device="cpu"), space, "s", ["fid"], tmp_path, False, devices=["cuda:0", "cuda:1"])
+    seen = {}
+
+    def worker(index: int) -> None:
+        tuner.worker.index = index
+        seen[index] = tuner.config(("mlp", "non-saturating", "k-steps"), {}).device
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {0: "cuda:0", 1: "cuda:1", 2: "cuda:0"}
+    same = [tuner.config(("mlp", "non-saturating", "k-steps"), {}) for _ in range(2)]
+    same[1].device = "cuda:1"
+    assert run_key(same[0]) == run_key(same[1])  # the same run on another GPU is a repeat, not a new point
+    assert (
+        Tuner(registry, RunConfig(architecture="mlp", device="cpu"), space, "s", ["fid"], tmp_path, False)
+        .config(("mlp", "non-saturating", "k-steps"), {})
+        .device
+        == "cpu"
+    )
+    from gbench.errors import GbenchError
+    from gbench.tune import TuneOptions
+
+    with pytest.raises(GbenchError, match="--devices names 2 devices for 1 worker.*--n-jobs 2"):
+        TuneOptions(devices=["cuda:0", "cuda:1"]).check(RunConfig(architecture="mlp"))

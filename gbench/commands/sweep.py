@@ -25,8 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="runs at once on this machine, each in its own process with cpu_count/N torch threads (default 1)",
     )
-    parser.add_argument("--seeds", help="seeds to run instead of the suite's: 0,1,2 or 0-4")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training device (default: the suite's, else auto)")
+    parser.add_argument(
+        "--seeds",
+        help="seeds to run instead of the suite's: 0,1,2 or 0-4; or auto[:MAX]: 3 seeds, then more only where the comparison with the baseline is undecided, up to MAX (default 10)",
+    )
+    parser.add_argument("--device", help="training device: auto, cpu, cuda, cuda:N or mps (default: the suite's, else auto)")
+    parser.add_argument("--devices", help="with --jobs N: the workers take these devices in turn, e.g. --devices cuda:0,cuda:1 (one GPU per worker)")
     parser.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
     parser.add_argument(
         "--storage", help="Optuna storage URL that workers on several machines share, e.g. postgresql://user@host/db (default: sqlite:///OUT/sweep.db)"
@@ -42,10 +46,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gbench.config import parse_seeds
+    from gbench.config import parse_devices, parse_seeds
+    from gbench.errors import GbenchError
+    from gbench.sequential import parse_auto
     from gbench.sweep import plan, sweep
+    from gbench.torchtools import resolve_device
 
-    seeds = parse_seeds(args.seeds) if args.seeds else None
+    try:
+        auto = parse_auto(args.seeds) if args.seeds else None
+    except GbenchError as error:  # "seeds 'auto:x': ..." names the option as typed
+        raise GbenchError(f"--{error}") from None
+    seeds = parse_seeds(args.seeds) if args.seeds and auto is None else None
+    devices = parse_devices(args.devices) if args.devices else []
+    if len(devices) > args.jobs:
+        raise GbenchError(f"--devices names {len(devices)} devices for --jobs {args.jobs}; give --jobs {len(devices)} so each device gets a worker")
+    for device in [args.device, *devices]:
+        if device:
+            resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads
     sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
-                      device=args.device, data_root=args.data_root, heartbeat=args.heartbeat)  # fmt: skip
-    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report)
+                      device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto)  # fmt: skip
+    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices)

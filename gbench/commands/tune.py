@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         raise GbenchError(f"gbench tune trains one run per trial; give one seed, e.g. --seeds {settings.seeds[0]}")
     options = TuneOptions(
         trials=args.trials, objectives=parse_objectives(args.objective), pruner=args.pruner, pruner_startup=args.pruner_startup,
-        pruner_warmup=args.pruner_warmup, sampler_seed=args.sampler_seed, n_jobs=args.n_jobs, storage=args.storage,
+        pruner_warmup=args.pruner_warmup, sampler_seed=args.sampler_seed, n_jobs=args.n_jobs, devices=list(settings.devices), storage=args.storage,
         study_name=args.study_name or safe_name(f"tune-{args.target}"), heartbeat=args.heartbeat, target=args.target,
     )  # fmt: skip
     plugins, owner = resolve_target(args.target)

@@ -94,6 +94,10 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             randoms[index].load_state(state)
             step, histories[index], images[index] = state["step"], state["history"], state["images"]
             seconds_before = max(seconds_before, state["seconds"])
+    if any(member.resume is not None for member in members):
+        g_opt.settle()
+        if d_opt is not None:
+            d_opt.settle()
 
     def member_checkpoint(index: int) -> dict[str, Any]:
         """Member ``index``'s state as a solo run's checkpoint holds it (loadable by either loop)."""

@@ -189,7 +189,18 @@ class StackedAdam:
                     self.exp_avg[name][index].copy_(moments[position]["exp_avg"])
                     self.exp_avg_sq[name][index].copy_(moments[position]["exp_avg_sq"])
             self.steps[index] = float(moments[0]["step"]) if 0 in moments else 0.0
-        self.in_step = False  # resumed members may have stepped unequally (adaptive): the masked path from here
+        self.in_step = False  # resumed members may have stepped unequally (adaptive): the masked path, unless settle() finds otherwise
+
+    def settle(self) -> None:
+        """After loading members: when all stepped equally often, the fused kernel again (one host sync).
+
+        The masked path differs from the fused kernel by reassociation, so without this
+        a population resumed from its checkpoints would not end where an uninterrupted one does.
+        """
+        if bool((self.steps == self.steps[0]).all()):
+            self.in_step = True
+            for fused_step in self.fused_steps:
+                fused_step.fill_(float(self.steps[0]))
 
 
 # ---------------------------------------------------------------------------

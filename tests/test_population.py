@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import textwrap
 
 import pytest
@@ -189,6 +190,65 @@ def test_a_member_checkpoint_resumes_as_a_solo_run(registry, data):
     assert resumed.steps == STEPS and len(resumed.history) == 2
     for name, param in nets.generator.named_parameters():
         assert (param - dict(members[1].nets.generator.named_parameters())[name]).abs().max() <= STEPS * 2e-4
+
+
+def test_sigterm_saves_every_member_and_the_population_resumes_bit_exactly(registry, data):
+    """A real SIGTERM in the middle of a log window (step 7, rows every 10): each member saves its
+    own checkpoint at that step boundary, then Terminated is raised; the members resumed from those
+    checkpoints end where an uninterrupted population does, weights and metrics rows alike."""
+    from gbench import signals
+
+    def population(callbacks=None, resumes=None):
+        members = []
+        for index, seed in enumerate((0, 1, 2)):
+            nets, loss, schedule = build(registry, _config(registry, seed), CPU)
+            members.append(Member(nets, schedule, seed, callbacks[index] if callbacks else Callbacks(), resumes[index] if resumes else None))
+        return members, loss
+
+    members, loss = population()
+    expected = train_population(members, loss, data, _settings(_config(registry, 0)))
+
+    saved = {}
+
+    def keep(seed):
+        def on_checkpoint(state):
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            saved[seed] = buffer.getvalue()
+
+        return on_checkpoint
+
+    class SignalAt7:  # member 0's schedule, asked once per step: sends a real SIGTERM during step 7
+        def __init__(self, schedule):
+            self.schedule = schedule
+
+        def __getattr__(self, name):
+            return getattr(self.schedule, name)
+
+        def discriminator_steps(self, step, last):
+            if step == 6:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return self.schedule.discriminator_steps(step, last)
+
+    stopped, loss = population([Callbacks(on_checkpoint=keep(seed)) for seed in (0, 1, 2)])
+    stopped[0].schedule = SignalAt7(stopped[0].schedule)
+    previous = signal.getsignal(signal.SIGTERM)
+    signals.install()
+    try:
+        with pytest.raises(signals.Terminated), signals.deferring():
+            train_population(stopped, loss, data, _settings(_config(registry, 0)))
+    finally:
+        signals.reset()
+        signal.signal(signal.SIGTERM, previous)
+    states = [torch.load(io.BytesIO(saved[seed]), weights_only=True) for seed in (0, 1, 2)]
+    assert [state["step"] for state in states] == [7, 7, 7] and all(state["window_steps"] == 7 for state in states)
+    resumed, loss = population(resumes=states)
+    results = train_population(resumed, loss, data, _settings(_config(registry, 0)))
+    for member, result, reference, want in zip(resumed, results, members, expected):
+        assert [row["g_loss"] for row in result.history] == [row["g_loss"] for row in want.history]
+        assert result.images == want.images and result.steps == STEPS
+        for name, param in member.nets.generator.named_parameters():
+            assert torch.equal(param, dict(reference.nets.generator.named_parameters())[name]), name
 
 
 class _Counting(torch.nn.Module):

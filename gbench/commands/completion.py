@@ -32,6 +32,10 @@ def script(shell: str) -> str:
             action.complete = shtab.FILE  # type: ignore[attr-defined]
         elif action.dest in FOLDERS:
             action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+        elif action.dest == "device" and action.choices is None:
+            # --device is free text (cuda:N, mps) checked by torchtools; TAB offers the common names. This
+            # parser only writes the script, so the choices set here never restrict what gbench accepts.
+            action.choices = ["auto", "cpu", "cuda"]
     return shtab.complete(parser, shell=shell)
 
 

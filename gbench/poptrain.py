@@ -76,7 +76,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         g_loss = batched(lambda p, b, fake: d_terms_of(loss.generator_loss(D.module(p, b), fake)))
     else:
         objective_name = _objective_method(members[0].nets)
-        objective = batched(lambda p, b, real: G.method(objective_name, p, b)(real)[0])
+        objective = batched(lambda p, b, real: _loss_and_metrics(G.method(objective_name, p, b)(real)))
 
     # --- state that a checkpoint restores, per member
     step, seconds_before = 0, 0.0
@@ -110,6 +110,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             "seconds": elapsed(), "images": images[index],
             "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "window": window[index].clone(), "window_steps": window_steps, "last_d": last[index].d_loss, "last_g": last[index].g_loss,
+            "metric_window": {name: total[index].clone() for name, total in metric_window.items()},
         }  # fmt: skip
 
     def write_back(index: int) -> None:
@@ -124,10 +125,13 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
     window = torch.zeros(count, 4, device=device)  # per member: summed d_loss, g_loss, d_real, d_fake since the last log row
     window_steps = 0
     last = [LastLosses() for _ in members]
+    metric_window: dict[str, torch.Tensor] = {}  # per member: the objective's own metrics (a VAE's kl), summed since the last log row
     for index, member in enumerate(members):  # saved mid log window (at a signal): the next row's means stay exact
         if member.resume is not None and "window" in member.resume:
             state = member.resume
             window[index], window_steps = state["window"].to(device), state["window_steps"]
+            for name, total in (state.get("metric_window") or {}).items():
+                metric_window.setdefault(name, torch.zeros(count, device=device))[index] = total.to(device)
             last[index] = LastLosses(*(None if t is None else t.to(device) for t in (state["last_d"], state["last_g"])))
     eval_seconds = 0.0
     started = time.perf_counter()
@@ -174,7 +178,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             # --- not a GAN (a VAE): each member minimises its own objective on its own batches
             real = real_batches(running)
             with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(running)):
-                objectives = objective(G.params, G.buffers, real)
+                objectives, metrics = objective(G.params, G.buffers, real)
             G.zero_grad()
             objectives.sum().backward()
             g_opt.step(masks.of(running), all(running))
@@ -183,6 +187,8 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             last = [LastLosses(None, g_losses[i]) for i in range(count)]
             nan = torch.full_like(g_losses, float("nan"))
             window += torch.stack([nan, g_losses, nan, nan], dim=1)
+            for name, value in metrics.items():  # members sitting out add nothing, as their solo run adds nothing
+                metric_window[name] = metric_window.get(name, 0) + torch.where(masks.of(running), value.detach().float(), 0.0)
         step += 1
         window_steps += 1
 
@@ -190,12 +196,15 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         if step % settings.log_every == 0 or step == settings.steps or is_eval:
             means = (window / window_steps).tolist()
+            metric_means = {name: (total / window_steps).tolist() for name, total in metric_window.items()}
+            metric_window = {}
             window.zero_()
             window_steps = 0
             for i, callbacks in enumerate(member.callbacks for member in members):
                 if not running[i]:
                     continue
                 row = log_row(means[i], step, streams[i].epoch, images[i], elapsed())
+                row.update({name: values[i] for name, values in metric_means.items()})
                 diverged = is_diverged(row, adversarial)
                 if is_eval and not diverged and callbacks.on_eval:
                     eval_started = time.perf_counter()
@@ -244,6 +253,12 @@ def trial_step_failure(members: list[Member], loss: Any, data: torch.Tensor, set
         text = str(error).strip().splitlines()
         return f"one batched training step failed ({type(error).__name__}: {text[0] if text else ''})"[:240]
     return None
+
+
+def _loss_and_metrics(result: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``Nets.objective``'s (loss, metrics) with the metrics as 0-d tensors (vmap stacks them per member)."""
+    loss, metrics = result
+    return loss, {name: torch.as_tensor(value).float().reshape(()) for name, value in (metrics or {}).items()}
 
 
 def _objective_method(nets: Nets) -> str:

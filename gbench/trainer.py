@@ -186,8 +186,11 @@ def train(
     window_steps = 0
     nan = torch.tensor(float("nan"), device=device)
     last = LastLosses()
+    # the objective's own metrics (a VAE's reconstruction and kl), summed since the last log row
+    metric_window: dict[str, torch.Tensor] = {}
     if resume is not None and "window" in resume:  # saved mid log window (at a signal): the next row's means stay exact
         window, window_steps = resume["window"].to(device), resume["window_steps"]
+        metric_window = {name: total.to(device) for name, total in (resume.get("metric_window") or {}).items()}
         last = LastLosses(*(None if t is None else t.to(device) for t in (resume["last_d"], resume["last_g"])))
     eval_seconds = 0.0
     started = time.perf_counter()
@@ -203,6 +206,7 @@ def train(
             "batches": batches.state(), **random.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
             "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "window": window.clone(), "window_steps": window_steps, "last_d": last.d_loss, "last_g": last.g_loss,
+            "metric_window": {name: total.clone() for name, total in metric_window.items()},
         }  # fmt: skip
 
     while step < settings.steps:
@@ -238,7 +242,7 @@ def train(
             # --- not a GAN (a VAE): the model minimises its own objective on real batches
             assert nets.objective is not None  # check_nets makes sure
             with autocast(device, settings.precision):
-                objective, _ = nets.objective(batches.next())
+                objective, metrics = nets.objective(batches.next())
             g_opt.zero_grad(set_to_none=True)
             objective.backward()
             g_opt.step()
@@ -246,6 +250,8 @@ def train(
             g_loss = objective.detach().float()
             last = LastLosses(None, g_loss)
             window += torch.stack([nan, g_loss, nan, nan])
+            for name, value in (metrics or {}).items():  # on the device: read back with the log row
+                metric_window[name] = metric_window.get(name, 0) + torch.as_tensor(value, device=device).detach().float().reshape(())
         step += 1
         window_steps += 1
 
@@ -253,6 +259,8 @@ def train(
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         if step % settings.log_every == 0 or step == settings.steps or is_eval:
             row = log_row((window / window_steps).tolist(), step, batches.epoch, images, elapsed())
+            row.update(zip(metric_window, (torch.stack(list(metric_window.values())) / window_steps).tolist() if metric_window else []))
+            metric_window = {}
             window.zero_()
             window_steps = 0
             # a NaN or infinite loss never recovers: stop at once and say when

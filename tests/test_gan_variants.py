@@ -334,6 +334,17 @@ def test_vae_run_is_stored_with_an_elbo_loss_column(registry, tmp_path):
     assert [r["loss"] for r in stored] == ["elbo"]
 
 
+def test_the_metrics_an_objective_returns_are_recorded_as_curves(registry, tmp_path):
+    """Nets.objective's metrics dict (the VAE's reconstruction and KL) goes into every history row and metrics.csv."""
+    config = RunConfig(architecture="vae", steps=20, train_limit=2000, log_every=5, device="cpu", params={"latent_dim": 8, "hidden_dim": 32})
+    config.eval.samples = 0
+    row = execute(config, registry, tmp_path)
+    rows = store.read_csv(tmp_path / row["run_id"] / "metrics.csv")
+    assert len(rows) == 4 and all(float(r["reconstruction"]) > 0 and float(r["kl"]) >= 0 for r in rows)
+    for r in rows:  # the ELBO is reconstruction + KL, each a mean over the same window of steps
+        assert float(r["g_loss"]) == pytest.approx(float(r["reconstruction"]) + float(r["kl"]), rel=1e-4)
+
+
 # ---------------------------------------------------------------------------
 # Runs that diverge or collapse
 # ---------------------------------------------------------------------------

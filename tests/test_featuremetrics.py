@@ -74,6 +74,7 @@ def test_density_and_coverage_equal_the_prdc_package(n_fake, n_real, k, monkeypa
 
 def test_density_and_coverage_equal_prdc_on_real_lenet_features(mnist, capsys):
     import prdc  # the reference package, in the test extra: a missing one fails rather than skips
+
     from gbench.extractors import load_lenet
 
     net = load_lenet("lenet-mnist")

@@ -59,6 +59,7 @@ def test_precision_recall_equal_torch_fidelity(n_fake, n_real, k, monkeypatch):
 @pytest.mark.parametrize("n_fake, n_real, k", [(700, 1000, 3), (1200, 800, 5), (10, 12, 1)])
 def test_density_and_coverage_equal_the_prdc_package(n_fake, n_real, k, monkeypatch, capsys):
     import prdc  # the reference package, in the test extra: a missing one fails rather than skips
+
     monkeypatch.setattr(featuremetrics, "ROWS_PER_BLOCK", 256)
     fake, real = features(n_fake, 0.7, 3), features(n_real, 0.0, 4)
     reference = prdc.compute_prdc(real.numpy(), fake.numpy(), nearest_k=k)  # float32 in, as gbench's features

@@ -1,7 +1,7 @@
 """Run configs that differ only in seed as one population, each member an ordinary run.
 
 :func:`execute_population` is :func:`gbench.runner.execute` for a group: every
-member is prepared and stored by the runner's own ``_prepare`` and ``_finish``
+member is prepared and stored by the runner's own ``prepare_run`` and ``finish_run``
 (its folder, observers, interrupted marker, checkpoint, results row), and only
 the training in between is one batched loop (:mod:`gbench.poptrain`). When the
 members cannot train batched, they train one by one and the reason comes back.
@@ -20,7 +20,7 @@ from gbench.config import RunConfig
 from gbench.poptrain import Member, train_population, trial_step_failure
 from gbench.population import unbatchable_reason
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, _finish, _prepare, _Run, train_guarded, train_solo
+from gbench.runner import DataCache, PreparedRun, RunHooks, finish_run, prepare_run, train_guarded, train_solo
 
 
 def execute_population(
@@ -39,24 +39,24 @@ def execute_population(
     evaluation, row); the row's ``population`` says how many trained together.
     """
     hooks, cache = hooks or RunHooks(), cache or DataCache()
-    runs = [_prepare(config, registry, Path(out), hooks, cache, precision) for config in configs]
-    pending = [run for run in runs if isinstance(run, _Run)]
+    runs = [prepare_run(config, registry, Path(out), hooks, cache, precision) for config in configs]
+    pending = [run for run in runs if isinstance(run, PreparedRun)]
     reason = _population_problem(pending) if len(pending) > 1 else None
     rows: dict[int, dict[str, Any]] = {}
     if reason is not None or len(pending) <= 1:
         for index, run in enumerate(pending):
             # stopped here, the runs not yet trained are marked and closed too: the same command takes their folders back
             (result,) = train_guarded(pending[index:], functools.partial(train_solo, run))
-            rows[id(run)] = _finish(run, result, extra_columns, population=1)
+            rows[id(run)] = finish_run(run, result, extra_columns, population=1)
     else:
         members = [Member(run.nets, run.schedule, run.config.seed, run.callbacks, run.resume) for run in pending]
         results = train_guarded(pending, lambda: train_population(members, pending[0].loss, pending[0].data, pending[0].settings))
         for run, result in zip(pending, results):
-            rows[id(run)] = _finish(run, result, extra_columns, population=len(pending))
-    return [rows[id(run)] if isinstance(run, _Run) else run for run in runs], reason
+            rows[id(run)] = finish_run(run, result, extra_columns, population=len(pending))
+    return [rows[id(run)] if isinstance(run, PreparedRun) else run for run in runs], reason
 
 
-def _population_problem(runs: list[_Run]) -> str | None:
+def _population_problem(runs: list[PreparedRun]) -> str | None:
     """Why these runs cannot train as one population, in one line; None when they can."""
     first = runs[0]
     if len({(run.resume or {}).get("step", 0) for run in runs}) > 1:

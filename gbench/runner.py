@@ -1,9 +1,6 @@
-"""Run one configuration end to end: the straight data path.
-
-config -> plugins build the nets, loss and schedule -> trainer -> evaluator
--> results store. ``gbench run``, ``gbench sweep`` and ``gbench tune`` all
-call :func:`execute`; nothing here prints, the caller shows progress.
-"""
+"""Run one configuration end to end: config -> plugins build the nets, loss and schedule ->
+trainer -> evaluator -> results store. ``gbench run``, ``sweep`` and ``tune`` call :func:`execute`
+(seeds as one population: :mod:`gbench.poprun`); nothing here prints, the caller shows progress."""
 
 from __future__ import annotations
 
@@ -157,7 +154,7 @@ class RunHooks:
 
 
 @dataclass
-class _Run:
+class PreparedRun:
     """One run between building and storing: a solo run, or one member of a population."""
 
     config: RunConfig
@@ -194,19 +191,19 @@ def execute(
     it finished is returned as it is. ``extra_columns`` (e.g. a sweep's
     ``suite`` and ``variant``) go into the results row and summary.json.
     """
-    run = _prepare(config, registry, Path(out), hooks or RunHooks(), cache or DataCache(), precision)
+    run = prepare_run(config, registry, Path(out), hooks or RunHooks(), cache or DataCache(), precision)
     if isinstance(run, dict):
         return run
     (result,) = train_guarded([run], functools.partial(train_solo, run))
-    return _finish(run, result, extra_columns, population=1)
+    return finish_run(run, result, extra_columns, population=1)
 
 
-def train_solo(run: _Run) -> list[TrainResult]:
+def train_solo(run: PreparedRun) -> list[TrainResult]:
     """Train one run alone (the solo loop), as a one-item list for :func:`train_guarded`."""
     return [train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume)]
 
 
-def train_guarded(runs: list[_Run], train_them: Callable[[], list[TrainResult]]) -> list[TrainResult]:
+def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainResult]]) -> list[TrainResult]:
     """Train ``runs`` (one solo run, or a population's members) with signals deferred to a step boundary.
 
     Stopped (tune's pruning, SIGTERM/Ctrl-C, a failure): each run that a signal
@@ -226,7 +223,7 @@ def train_guarded(runs: list[_Run], train_them: Callable[[], list[TrainResult]])
         raise
 
 
-def _prepare(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache, precision: str) -> _Run | dict[str, Any]:
+def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache, precision: str) -> PreparedRun | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
     config.params = resolve_params(registry, config)
     # the same arguments as an interrupted run: take its folder over (gbench/interrupted.py)
@@ -293,10 +290,12 @@ def _prepare(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, 
         on_checkpoint=on_checkpoint,
     )
     score_kind = registry.loss(config.loss).score
-    return _Run(config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved)
+    return PreparedRun(
+        config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved
+    )
 
 
-def _finish(run: _Run, result: TrainResult, extra_columns: dict[str, Any] | None, population: int) -> dict[str, Any]:
+def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, Any] | None, population: int) -> dict[str, Any]:
     """Evaluate the trained generator and store the run: pictures, weights, tables; return its row."""
     config, nets, collapse, evaluator, hooks, device = run.config, run.nets, run.collapse, run.evaluator, run.hooks, run.data.device
     observers, run_id = run.observers, str(run.config.run_id)

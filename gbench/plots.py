@@ -263,13 +263,10 @@ def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int 
     # in float64 so that alpha 0 and 1 fall exactly on the grid (-1 + 3 * 3/9 == 0.0)
     alphas = torch.tensor([i / (steps - 1) for i in range(steps)] + [-1 + 3 * i / (steps - 1) for i in range(steps)], dtype=torch.float64)
     noise = ((1 - alphas)[:, None] * ends[0].double().cpu() + alphas[:, None] * ends[1].double().cpu()).float().to(device)
-    mode = generator.training
-    generator.eval()
-    try:
-        with torch.no_grad():
-            images = generator(noise)
-    finally:
-        generator.train(mode)
+    from gbench.torchtools import eval_mode  # torch only once there is a generator to run
+
+    with eval_mode(generator), torch.no_grad():
+        images = generator(noise)
     return images, alphas.tolist()
 
 

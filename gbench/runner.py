@@ -118,12 +118,8 @@ def fixed_noise(latent_dim: int, count: int, device: torch.device) -> torch.Tens
 
 @torch.no_grad()
 def sample_images(nets: Nets, noise: torch.Tensor) -> torch.Tensor:
-    mode = nets.generator.training
-    nets.generator.eval()
-    try:
+    with torchtools.eval_mode(nets.generator):
         return nets.generator(noise)
-    finally:
-        nets.generator.train(mode)
 
 
 @dataclass

@@ -6,6 +6,7 @@
     OUT_DIR/report.md      the report, images linked by relative path
     OUT_DIR/report.html    the same, one self-contained page (inline CSS)
     OUT_DIR/summary.csv    the per-setting statistics, for spreadsheets
+    OUT_DIR/study.json     title, question and answer, for an index of studies (gbench.report_index)
     OUT_DIR/figures/*.png  the figures
 
 :func:`report_tables` gives the same study tables as rich tables for the
@@ -28,10 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench import __version__, adaptive, store
+from gbench.claims import check_claims
 from gbench.comparisons import StudyTable, setting_names
 from gbench.errors import GbenchError
 from gbench.report_figures import FIGURES, ReportFigures, check_figures
-from gbench.report_grids import runs_grid, study_grid, suite_attr, tables_for
+from gbench.report_grids import claims_grid, runs_grid, study_grid, suite_attr, tables_for
+from gbench.report_index import STUDY_FILE, answer, study_entry
 
 if TYPE_CHECKING:
     from gbench.registry import Registry
@@ -70,6 +73,7 @@ def _check(records: Sequence[Any]) -> list[Any]:
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05em; }
+.answer { background: #f3f8ee; border-left: 4px solid #5a8f3a; padding: 0.5em 0.8em; }
 .question { font-size: 1.1em; background: #f4f6fa; border-left: 4px solid #4a6fa5; padding: 0.5em 0.8em; }
 .meta, .caption, .note { color: #555; font-size: 0.9em; }
 table { border-collapse: collapse; margin: 0.8em 0 0.3em; font-size: 0.85em; }
@@ -116,6 +120,10 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     grids = [study_grid(table) for table in tables]
     appendix = runs_grid(records)
     auto_seeds = adaptive.seeds_section(records, suite)  # None unless the sweep used --seeds auto
+    claim_results = check_claims(records, suite_attr(suite, "claims") or [])
+    checked = claims_grid(claim_results) if claim_results else None
+    answer_text = answer(next((t for t in tables if t.extractor is not None), None), claim_results)
+    store.write_json(out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, len(records), claim_results))
     _write_summary(out_dir / "summary.csv", tables)
 
     relative = lambda figure: figure.path.relative_to(out_dir).as_posix()
@@ -123,9 +131,11 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     md = [f"# {title}", ""]
     if question:
         md += [f"> **Question:** {question}", ""]
-    md += [meta, "", "## Results", ""]
+    md += [meta, "", f"**Answer:** {answer_text}", "", "## Results", ""]
     for grid in grids:
         md += [grid.markdown(), ""]
+    if checked is not None:
+        md += ["## Claims checked", "", checked.markdown(), ""]
     if auto_seeds is not None:
         md += ["## Seeds", "", auto_seeds[1].markdown() if auto_seeds[1] is not None else auto_seeds[0], ""]
     if drawn or figures.skipped:
@@ -141,7 +151,14 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     body = [f"<h1>{html.escape(title)}</h1>"]
     if question:
         body.append(f'<p class="question"><b>Question:</b> {html.escape(str(question))}</p>')
-    body += [f'<p class="meta">{html.escape(meta)}</p>', "<h2>Results</h2>", *[grid.html() for grid in grids]]
+    body += [
+        f'<p class="meta">{html.escape(meta)}</p>',
+        f'<p class="answer"><b>Answer:</b> {html.escape(answer_text)}</p>',
+        "<h2>Results</h2>",
+        *[grid.html() for grid in grids],
+    ]
+    if checked is not None:
+        body += ["<h2>Claims checked</h2>", checked.html()]
     if auto_seeds is not None:
         body += ["<h2>Seeds</h2>", auto_seeds[1].html() if auto_seeds[1] is not None else f'<p class="note">{html.escape(auto_seeds[0])}</p>']
     if drawn or figures.skipped:

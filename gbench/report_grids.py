@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gbench import schema
+from gbench.claims import ClaimResult, claims_caption
 from gbench.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
 
 # ---------------------------------------------------------------------------
@@ -234,3 +235,34 @@ def runs_grid(records: Sequence[Any]) -> Grid:
 
 def finite_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+
+
+def _spread(values: Sequence[float], spec: str) -> str:
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return f"{format(mean, spec)} (n 1)"
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{format(mean, spec)} ± {format(sd, spec)} (n {len(values)})"
+
+
+def claims_grid(results: Sequence[ClaimResult]) -> Grid:
+    """One row per claim: what it says, what was measured, the difference with its interval, adjusted p, verdict."""
+    grid = Grid(title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4)
+    for result in results:
+        spec = schema.column(result.claim.metric).spec
+        spec = spec if spec.endswith("f") else ".3g"  # "s" (as text) and "g" have no fixed digits
+        measured = _spread(result.values, spec)
+        if result.claim.against_setting:
+            measured += f" vs {_spread(result.others, spec)}"
+        difference = "-"
+        if result.difference is not None and result.interval is not None:
+            signed = "+" + spec.lstrip("+")
+            difference = f"{format(result.difference, signed)} [{format(result.interval[0], signed)}, {format(result.interval[1], signed)}]"
+        grid.rows.append(
+            [result.claim.text, result.claim.source or "-", result.claim.describe(), measured, difference, format_p(result.p_adjusted), result.verdict]
+        )
+        grid.styles.append(None)
+    grid.caption = claims_caption(results)
+    return grid

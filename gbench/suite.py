@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gbench.claims import Claim, parse_claims
 from gbench.config import CONFIG_FILE_KEYS, RunConfig, configs_for, read_toml, settings_from_table
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.registry import Registry
 from gbench.sequential import Design, parse_auto
 
-TOP_KEYS = ("suite", "base", "variants", "grid", "quick")
+TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
 SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures")
 #: What [base], a variant and a grid axis may set: a `gbench run --config` file's keys.
 BASE_KEYS = tuple(sorted(CONFIG_FILE_KEYS - {"seeds", "out"}))
@@ -68,6 +69,7 @@ class Suite:
     quick: dict[str, Any]
     path: Path | None = None
     seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.adaptive); seeds then holds the first round's
+    claims: list[Claim] = field(default_factory=list)  # [[claims]]: others' findings the report checks (gbench.claims)
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -250,7 +252,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     return Suite(
         name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
         baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
-        seeds_auto=seeds_auto,
+        seeds_auto=seeds_auto, claims=parse_claims(data.get("claims"), where, [v.name for v in variants]),
     )  # fmt: skip
 
 

@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", metavar="URL", help="read the runs of a sweep from its Optuna storage (e.g. postgresql://... or sqlite:///sweep.db)")
     parser.add_argument("--study-name", help="the sweep's study name in --storage")
     parser.add_argument("-o", "--output", metavar="DIR", help="folder for report.md, report.html and figures/ (default OUT/report)")
+    parser.add_argument(
+        "--index",
+        metavar="DIR",
+        help="write DIR/index.md and DIR/index.html listing every report in DIR's sub-folders (question, answer, link); with OUT, after its report",
+    )
 
 
 def _suite_name_in(path: Path) -> str | None:
@@ -67,6 +72,8 @@ def _from_storage(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.index and not (args.out or args.storage):
+        return _index(Path(args.index))
     from gbench.records import load_local
     from gbench.suite import load_registry, load_suite
 
@@ -109,4 +116,14 @@ def run(args: argparse.Namespace) -> int:
         registry = load_registry(suite) if getattr(suite, "target", None) else installed
         path = write_report(group, folder, suite, registry=registry)
         display.console.print(f"report: {path} (and report.md, figures/ beside it)", highlight=False)
+    return _index(Path(args.index)) if args.index else 0
+
+
+def _index(folder: Path) -> int:
+    from gbench.report_index import write_index
+
+    if not folder.is_dir():
+        raise GbenchError(f"--index {str(folder)!r} is not a folder; give the folder whose sub-folders hold the reports, e.g. --index docs/studies")
+    path = write_index(folder)
+    display.console.print(f"index: {path} (and index.md beside it)", highlight=False)
     return 0

@@ -1,0 +1,191 @@
+"""Claims from elsewhere (a hand-made report, a paper), checked against a study's own runs.
+
+A suite may carry ``[[claims]]``: each names one setting, one measured
+quantity and what the claim says of it, either against another setting or
+against a value::
+
+    [[claims]]
+    claim = "hidden 512 lowers FID"           # the words being checked
+    source = "hand-made report: 98.6 against 114.3"
+    setting = "hidden-512"
+    lower_than = "baseline"                   # or higher_than = "SETTING"
+
+    [[claims]]
+    claim = "D(x) drifts to about 1"
+    setting = "baseline"
+    metric = "d_real"                         # any numeric results column; default fid
+    above = 0.9                               # or below = VALUE
+
+:func:`check_claims` tests each one on the runs' final values over seeds:
+Welch's t-test of the two settings (two-sided), or the one-sample t-test of
+the setting against the value, all claims of a report Holm-adjusted together.
+A claim is **confirmed** when the adjusted p is below 5% and the difference
+lies on the claimed side, **contradicted** when it holds on the other side,
+and otherwise **not distinguishable from seed noise**. The verdicts are
+computed from the same results the report tabulates, so they stay true
+when the study is run again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as _scipy
+
+from gbench import schema
+from gbench.comparisons import fid_basis, setting_names
+from gbench.errors import GbenchError
+from gbench.names import suggestion
+from gbench.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, summarize, welch_difference
+
+CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below")
+RELATIONS = ("lower_than", "higher_than", "above", "below")
+CONFIRMED, CONTRADICTED, UNDECIDED = "confirmed", "contradicted", "not distinguishable from seed noise"
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    setting: str
+    relation: str  # one of RELATIONS
+    other: str | float  # the setting compared with, or the value
+    metric: str = "fid"
+    source: str = ""
+
+    @property
+    def against_setting(self) -> bool:
+        return self.relation in ("lower_than", "higher_than")
+
+    @property
+    def expects_lower(self) -> bool:
+        return self.relation in ("lower_than", "below")
+
+    def describe(self) -> str:
+        header = schema.column(self.metric).header or self.metric
+        words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[self.relation]
+        return f"{header} of {self.setting} {words} {self.other if self.against_setting else format(self.other, 'g')}"
+
+
+def parse_claims(raw: Any, where: str, settings: Sequence[str]) -> list[Claim]:
+    """A suite's ``[[claims]]`` list, checked: each names known settings, a numeric metric and one relation."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise GbenchError(f'{where}: claims must be a list of tables ([[claims]] with claim = "...", setting = "...", lower_than = "baseline")')
+    metrics = schema.numeric_metrics()
+    claims = []
+    for index, table in enumerate(raw, 1):
+        at = f"{where} claim {index}"
+        if not isinstance(table, dict):
+            raise GbenchError(f"{at} must be a table ([[claims]] followed by key = value lines)")
+        for key in table:
+            if key not in CLAIM_KEYS:
+                raise GbenchError(f"{at}: unknown key {key!r}{suggestion(key, CLAIM_KEYS)}; valid keys: {', '.join(CLAIM_KEYS)}")
+        text, setting, metric = table.get("claim"), table.get("setting"), table.get("metric", "fid")
+        if not isinstance(text, str) or not text.strip():
+            raise GbenchError(f'{at}: give the claim\'s words, e.g. claim = "hidden 512 lowers FID"')
+        if setting not in settings:
+            raise GbenchError(f"{at}: setting = {setting!r} names no variant{suggestion(str(setting), settings)}; variants: {', '.join(settings)}")
+        if metric not in metrics:
+            raise GbenchError(f"{at}: metric = {metric!r} is not a numeric results column{suggestion(str(metric), metrics)}; e.g. fid, d_real, d_fake, d_loss")
+        given = [key for key in RELATIONS if key in table]
+        if len(given) != 1:
+            raise GbenchError(f"{at}: give exactly one of {', '.join(RELATIONS)} (got {', '.join(given) or 'none'})")
+        relation, other = given[0], table[given[0]]
+        if relation in ("lower_than", "higher_than"):
+            if other not in settings or other == setting:
+                raise GbenchError(f"{at}: {relation} = {other!r} must name another variant{suggestion(str(other), settings)}; variants: {', '.join(settings)}")
+        elif isinstance(other, bool) or not isinstance(other, (int, float)) or not math.isfinite(other):
+            raise GbenchError(f"{at}: {relation} = {other!r} must be a number, e.g. {relation} = 0.9")
+        source = table.get("source", "")
+        if not isinstance(source, str):
+            raise GbenchError(f"{at}: source must be text")
+        claims.append(Claim(text.strip(), str(setting), relation, other if isinstance(other, str) else float(other), metric, source))
+    return claims
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    values: list[float]  # the setting's final values over seeds
+    others: list[float]  # the other setting's (empty against a value)
+    difference: float | None  # mean(setting) - mean(other setting), or - the value
+    interval: tuple[float, float] | None  # its 95% interval (Welch, or Student t of the mean)
+    p: float | None
+    p_adjusted: float | None = None
+    note: str = ""  # why there is no test
+
+    @property
+    def verdict(self) -> str:
+        if self.p_adjusted is None or self.difference is None:
+            return f"no test ({self.note})" if self.note else "no test"
+        if self.p_adjusted >= ALPHA or self.difference == 0:
+            return UNDECIDED
+        return CONFIRMED if (self.difference < 0) == self.claim.expects_lower else CONTRADICTED
+
+
+def _values(records: Sequence[Any], names: list[str], setting: str, metric: str) -> tuple[list[float], set[Any]]:
+    chosen = [r for r, name in zip(records, names) if name == setting]
+    values = finite(r.row.get(metric) for r in chosen)
+    bases = {fid_basis(r) for r in chosen if r.row.get(metric) is not None} if metric == "fid" else set()
+    return values, bases
+
+
+def _one_sample(values: list[float], value: float) -> tuple[float, tuple[float, float], float]:
+    """mean - value, the Student-t interval of it, and the two-sided one-sample t-test's p (exact when the values do not vary)."""
+    summary = summarize(values)
+    assert summary.mean is not None and summary.ci_low is not None and summary.ci_high is not None
+    difference = summary.mean - value
+    if summary.sd == 0:
+        return difference, (difference, difference), 0.0 if difference != 0 else 1.0
+    p = float(_scipy.ttest_1samp(np.asarray(values), value).pvalue)
+    return difference, (summary.ci_low - value, summary.ci_high - value), p
+
+
+def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimResult]:
+    """Each claim tested on the runs' final values; p-values Holm-adjusted over the claims tested."""
+    names = setting_names(records)
+    results = []
+    for claim in claims:
+        values, bases = _values(records, names, claim.setting, claim.metric)
+        others: list[float] = []
+        note = ""
+        if claim.against_setting:
+            others, other_bases = _values(records, names, str(claim.other), claim.metric)
+            bases |= other_bases
+        if len(bases) > 1:
+            note = "FIDs of different extractors or sample counts"
+        elif len(values) < 2 or (claim.against_setting and len(others) < 2):
+            note = "fewer than two runs with a value"
+        if note:
+            results.append(ClaimResult(claim, values, others, None, None, None, note=note))
+            continue
+        if claim.against_setting:
+            if np.std(values) == 0 and np.std(others) == 0:
+                difference = float(np.mean(values) - np.mean(others))
+                results.append(ClaimResult(claim, values, others, difference, (difference, difference), 0.0 if difference else 1.0))
+                continue
+            difference, low, high = welch_difference(values, others, CONFIDENCE)
+            p = float(_scipy.ttest_ind(values, others, equal_var=False).pvalue)
+            results.append(ClaimResult(claim, values, others, difference, (low, high), p))
+        else:
+            difference, interval, p = _one_sample(values, float(claim.other))
+            results.append(ClaimResult(claim, values, others, difference, interval, p))
+    for result, adjusted in zip(results, holm([r.p for r in results])):
+        result.p_adjusted = adjusted
+    return results
+
+
+def claims_caption(results: Sequence[ClaimResult]) -> str:
+    tested = sum(1 for r in results if r.p is not None)
+    return (
+        "Each claim is tested on the final values of the runs over seeds: Welch's t-test (two-sided) against another setting, "
+        "or the one-sample t-test against a value; difference: the setting's mean minus the other's (or minus the value), "
+        f"with its {CONFIDENCE:.0%} interval; p adj.: {CORRECTION} over the {tested} claim{'s' if tested != 1 else ''} tested. "
+        f"Confirmed: holds at {ALPHA:.0%} after correction on the claimed side; contradicted: holds on the other side; "
+        "otherwise not distinguishable from seed noise. Generated from this report's runs."
+    )

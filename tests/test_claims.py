@@ -1,0 +1,191 @@
+"""gbench.claims: suite [[claims]] parsed, checked against hand-computed Welch / one-sample t tests, and in the report."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from gbench.claims import CONFIRMED, CONTRADICTED, UNDECIDED, Claim, check_claims, parse_claims
+from gbench.errors import GbenchError
+from gbench.records import RunRecord
+from gbench.report import write_report
+from gbench.suite import parse_suite
+
+T_975 = {4: 2.7764451052, 8: 2.3060041350}  # Student t quantiles (tables)
+
+
+def record(variant, seed, fid, **row):
+    return RunRecord(variant=variant, seed=seed, row={"status": "ok", "architecture": "mlp", "seed": seed, "fid": fid,
+                                                      "fid_extractor": "lenet-mnist@1a2b3c4d", "fid_samples": 1000, **row})  # fmt: skip
+
+
+def records():
+    base = [50.0, 52.0, 49.0, 51.0, 53.0]  # mean 51, sd sqrt(2.5)
+    wide = [40.0, 41.0, 39.0, 42.0, 38.0]  # mean 40: clearly lower
+    same = [50.5, 52.5, 49.5, 51.0, 52.0]  # within seed noise of base
+    rows = []
+    for seed in range(5):
+        rows.append(record("baseline", seed, base[seed], d_real=0.95 + 0.01 * seed, d_fake=0.2))
+        rows.append(record("wide", seed, wide[seed], d_real=0.7, d_fake=0.05 + 0.001 * seed))
+        rows.append(record("same", seed, same[seed], d_real=0.5, d_fake=0.5))
+    return rows
+
+
+def welch_by_hand(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return a.mean() - b.mean(), t, df
+
+
+def test_comparison_claims_against_hand_computed_welch_and_holm():
+    claims = [
+        Claim("wide helps", "wide", "lower_than", "baseline"),
+        Claim("wide hurts", "wide", "higher_than", "baseline"),
+        Claim("same helps", "same", "lower_than", "baseline"),
+    ]
+    results = check_claims(records(), claims)
+    diff, t, df = welch_by_hand([40, 41, 39, 42, 38], [50, 52, 49, 51, 53])
+    assert diff == -11.0 and df == pytest.approx(8.0)  # equal sds and sizes: df = 2(n-1)
+    assert results[0].difference == pytest.approx(diff)
+    half = T_975[8] * abs(diff / t)
+    assert results[0].interval == pytest.approx((diff - half, diff + half), rel=1e-6)
+    # Holm over 3 claims: the two 'wide' claims share the smallest p (x3, x3 after the running max), 'same' gets x1
+    p_wide, p_same = results[0].p, results[2].p
+    assert results[0].p_adjusted == pytest.approx(min(1, 3 * p_wide)) and results[1].p_adjusted == pytest.approx(min(1, 3 * p_wide))
+    assert results[2].p_adjusted == pytest.approx(max(3 * p_wide, p_same))
+    assert [r.verdict for r in results] == [CONFIRMED, CONTRADICTED, UNDECIDED]
+
+
+def test_value_claims_against_the_one_sample_t_test():
+    claims = [
+        Claim("D(x) near 1", "baseline", "above", 0.9, metric="d_real"),
+        Claim("D(G(z)) near 0", "wide", "below", 0.1, metric="d_fake"),
+        Claim("D(G(z)) near 0 for the baseline", "baseline", "below", 0.1, metric="d_fake"),  # constant 0.2: exact
+        Claim("D(x) of wide above 0.7", "wide", "above", 0.7, metric="d_real"),  # constant and equal: no difference
+    ]
+    results = check_claims(records(), claims)
+    values = np.array([0.95, 0.96, 0.97, 0.98, 0.99])
+    sd = values.std(ddof=1)
+    half = T_975[4] * sd / math.sqrt(5)
+    assert results[0].difference == pytest.approx(values.mean() - 0.9)
+    assert results[0].interval == pytest.approx((values.mean() - half - 0.9, values.mean() + half - 0.9))
+    t = (values.mean() - 0.9) / (sd / math.sqrt(5))
+    assert t == pytest.approx(7.0 * math.sqrt(2))  # mean 0.97, sd sqrt(0.00025): t = 0.07 / 0.005 / sqrt(2)
+    assert results[0].p == pytest.approx(2 * scipy_stats.t.sf(t, 4))
+    assert results[2].difference == pytest.approx(0.1) and results[2].p == 0.0 and results[2].verdict == CONTRADICTED
+    assert results[3].p == 1.0 and results[3].verdict == UNDECIDED
+    assert [r.verdict for r in results[:2]] == [CONFIRMED, CONFIRMED]
+
+
+def test_a_claim_without_two_runs_is_not_tested():
+    rows = [record("baseline", 0, 50.0), record("baseline", 1, 51.0), record("wide", 0, 40.0)]
+    (result,) = check_claims(rows, [Claim("wide helps", "wide", "lower_than", "baseline")])
+    assert result.p is None and result.verdict == "no test (fewer than two runs with a value)"
+
+
+SUITE = """
+[suite]
+name = "s"
+[base]
+architecture = "mlp"
+[[variants]]
+name = "baseline"
+[[variants]]
+name = "wide"
+"""
+
+
+@pytest.mark.parametrize(
+    "claim, message",
+    [
+        ('claim = "x"\nsetting = "wide"', "give exactly one of lower_than, higher_than, above, below (got none)"),
+        ('claim = "x"\nsetting = "wide"\nlower_than = "baseline"\nabove = 1', "give exactly one of"),
+        ('claim = "x"\nsetting = "wdie"\nlower_than = "baseline"', "setting = 'wdie' names no variant (did you mean 'wide'?)"),
+        ('claim = "x"\nsetting = "wide"\nlower_than = "wide"', "lower_than = 'wide' must name another variant"),
+        ('claim = "x"\nsetting = "wide"\nabove = "high"', "above = 'high' must be a number"),
+        ('claim = "x"\nsetting = "wide"\nmetric = "fdi"\nabove = 1', "metric = 'fdi' is not a numeric results column (did you mean 'fid'?)"),
+        ('setting = "wide"\nabove = 1', "give the claim's words"),
+        ('claim = "x"\nsetting = "wide"\nabove = 1\nsauce = "y"', "unknown key 'sauce' (did you mean 'source'?)"),
+    ],
+)
+def test_bad_claims_fail_in_one_line(claim, message):
+    import tomllib
+
+    with pytest.raises(GbenchError) as error:
+        parse_suite(tomllib.loads(SUITE + "\n[[claims]]\n" + claim))
+    assert message in str(error.value) and "claim 1" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_claims_parse_from_a_suite():
+    import tomllib
+
+    suite = parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "wide helps"\nsource = "a report"\nsetting = "wide"\nlower_than = "baseline"\n'))
+    assert suite.claims == [Claim("wide helps", "wide", "lower_than", "baseline", "fid", "a report")]
+    assert parse_claims(None, "w", ["a"]) == []
+
+
+def test_the_report_has_a_claims_section(tmp_path):
+    import tomllib
+
+    suite = parse_suite(tomllib.loads(SUITE.replace('name = "wide"', 'name = "wide"\n[[variants]]\nname = "same"')
+                                      + '\n[[claims]]\nclaim = "wide helps"\nsource = "hand-made: 40 against 51"\nsetting = "wide"\nlower_than = "baseline"\n'
+                                      + '\n[[claims]]\nclaim = "same hurts"\nsetting = "same"\nhigher_than = "baseline"\n'))  # fmt: skip
+    write_report(records(), tmp_path, suite)
+    md = (tmp_path / "report.md").read_text()
+    section = md.split("## Claims checked", 1)[1].split("\n## ", 1)[0]
+    assert "| wide helps | hand-made: 40 against 51 | FID of wide lower than baseline | 40.00 ± 1.58 (n 5) vs 51.00 ± 1.58 (n 5) | -11.00 [" in section
+    assert "| confirmed |" in section and f"| {UNDECIDED} |" in section
+    html = (tmp_path / "report.html").read_text()
+    assert "<h2>Claims checked</h2>" in html and "wide helps" in html
+
+
+def test_every_shipped_suite_with_claims_loads():
+    from pathlib import Path
+
+    from gbench.suite import load_suite
+
+    counts = {p.name: len(load_suite(p).claims) for p in sorted((Path(__file__).parents[1] / "benchmarks" / "suites").glob("*.toml"))}
+    assert all(
+        counts[name] > 0 for name in ("s1_mlp_capacity.toml", "s2_latent_hidden_2x2.toml", "s3_dynamics.toml", "s5_mode_collapse.toml", "s6_fashion.toml")
+    )
+
+
+# --- the answer and the index page
+
+
+def test_the_answer_says_best_and_what_differs(tmp_path):
+    from gbench.report_grids import tables_for
+    from gbench.report_index import answer
+
+    (table,) = tables_for(records(), type("S", (), {"baseline": "baseline"})())
+    text = answer(table, check_claims(records(), [Claim("wide helps", "wide", "lower_than", "baseline")]))
+    assert text.startswith("Lowest mean FID (lenet-mnist@1a2b3c4d features, 1,000 samples): wide, 40.0 ± 1.6 over 5 seeds.")
+    assert "lower than the baseline (51.0 ± 1.6): wide; not distinguishable from seed noise: same." in text
+    assert text.endswith("Claims checked: 1 confirmed.")
+
+
+def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
+    import tomllib
+
+    from conftest import assert_one_line_error, run_cli
+
+    for name in ("first", "second"):
+        suite = parse_suite(tomllib.loads(SUITE.replace('name = "s"', f'name = "{name}"\ntitle = "Study {name}"\nquestion = "Is wide better ({name})?"')))
+        write_report(records()[:10], tmp_path / "studies" / name, suite)
+    result = run_cli("report", "--index", str(tmp_path / "studies"))
+    assert result.returncode == 0, result.stderr
+    md = (tmp_path / "studies" / "index.md").read_text()
+    assert md.count("## [Study ") == 2 and "(first/report.md)" in md and "> **Question:** Is wide better (second)?" in md
+    assert "**Answer (10 runs):** Lowest mean FID" in md
+    assert '<a href="second/report.html">Study second</a>' in (tmp_path / "studies" / "index.html").read_text()
+
+    assert_one_line_error(run_cli("report", "--index", str(tmp_path / "nowhere")), "--index", "nowhere", "is not a folder")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli("report", "--index", str(tmp_path / "empty")), "no reports under", "study.json")
+    (tmp_path / "studies" / "second" / "study.json").write_text("{not json")
+    before = (tmp_path / "studies" / "index.md").read_text()
+    assert_one_line_error(run_cli("report", "--index", str(tmp_path / "studies")), "second/study.json", "gbench report")
+    assert (tmp_path / "studies" / "index.md").read_text() == before  # nothing already written is lost

@@ -25,54 +25,29 @@ another without a coordinator and a resumed sweep recomputes where it was.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
-from optuna.trial import Trial, TrialState
+from optuna.trial import TrialState
 
-from gbench import adaptive, display, store
+from gbench import adaptive, display, store, study_groups
 from gbench import study as studylib
 from gbench.errors import GbenchError
-from gbench.records import RunRecord, typed_value
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, execute
 from gbench.sequential import PROCEDURE, Design
 from gbench.study_storage import DEFAULT_HEARTBEAT, open_storage, shown_url
 
 __all__ = ["Plan", "Sweeper", "finish", "load_records_from_storage", "open_study", "plan", "run_worker", "sweep", "sweep_records"]
 from gbench.suite import Run, Suite, load_registry, load_suite
+from gbench.sweep_objective import Sweeper
 from gbench.sweep_progress import load_records_from_storage, progress_table, sweep_records, trial_per_key
-from gbench.torchtools import resolve_device
-
-#: A run checkpoints every CHECKPOINT_FRACTION of its steps, but not more often than every CHECKPOINT_MIN steps.
-CHECKPOINT_FRACTION = 0.1
-CHECKPOINT_MIN = 200
-#: At most this many history rows go into a trial's user attrs (evaluation rows and the last are always kept).
-HISTORY_LIMIT = 300
-
-
-def compact_history(rows: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
-    """metrics.csv rows, typed, rounded to 6 significant digits, thinned to about ``limit`` rows."""
-    typed = [{k: typed_value(v) for k, v in row.items() if v not in (None, "")} for row in rows]
-    for row in typed:
-        for key, value in row.items():
-            if isinstance(value, float) and math.isfinite(value):
-                row[key] = float(f"{value:.6g}")
-    if len(typed) <= limit:
-        return typed
-    keep = {0, len(typed) - 1} | {i for i, row in enumerate(typed) if row.get("fid") is not None}
-    stride = max(1, math.ceil(len(typed) / max(1, limit - len(keep))))
-    keep |= set(range(0, len(typed), stride))
-    return [typed[i] for i in sorted(keep)]
 
 
 def study_name_for(suite: Suite, quick: bool) -> str:
@@ -94,6 +69,8 @@ class Plan:
     overrides: dict[str, Any]  # device, data_root, threads from the command line
     seeds: list[int] | None
     design: Design | None = None  # seeds auto: runs holds every seed up to its maximum, keys() the wanted ones
+    population: str = "auto"  # "auto": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time
+    population_size: int | None = None  # at most this many members per population (None: all of a variant's waiting seeds)
 
     @property
     def default_storage(self) -> Path:
@@ -111,7 +88,7 @@ class Plan:
 
 def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
          study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
-         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None) -> Plan:  # fmt: skip
+         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None, population: str = "auto", population_size: int | None = None) -> Plan:  # fmt: skip
     """``seeds`` (a list) or ``auto`` (``--seeds auto``) replace the suite's seeds; with neither, a suite's ``seeds = "auto"``
     holds unless ``quick`` (a smoke test takes its [quick] seeds or the first two)."""
     suite = load_suite(suite_path, check=False)
@@ -127,73 +104,12 @@ def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, se
     run_seeds = list(range(design.max_seeds)) if design is not None else seeds
     runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides)
     folder = Path(out) if out else Path("runs") / study_name_for(suite, quick)
-    return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design)
-
-
-# ---------------------------------------------------------------------------
-# One run
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Sweeper:
-    """The objective of a sweep's trials: train the (variant, seed) the trial names."""
-
-    plan: Plan
-    cache: DataCache = field(default_factory=DataCache)
-    progress: dict[str, str] = field(default_factory=dict)  # key -> "step 40/200", this process's runs
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    interrupt: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: the running run gives itself back
-
-    def run_for(self, key: str) -> Run:
-        for run in self.plan.runs:
-            if run.key == key:
-                return run
-        variant, _, seed = key.rpartition("|")
-        names = [v.name for v in self.plan.suite.variants]
-        if variant not in names:
-            raise GbenchError(
-                f"study {self.plan.study_name!r} holds a run of variant {variant!r}, which {self.plan.suite.where()} no longer has; restore it or use another --study-name"
-            )
-        return next(r for r in self.plan.suite.runs(self.plan.registry, self.plan.quick, [int(seed)], self.plan.overrides) if r.variant == variant)
-
-    def __call__(self, trial: Trial) -> float:
-        key = str(trial.user_attrs[studylib.KEY_ATTR])
-        run = self.run_for(key)
-        config = run.config
-        device = resolve_device(config.device)
-        total = config.total_steps(len(self.cache.training_tensor(self.plan.registry, config, device)))
-        if config.checkpoint_every is None:
-            config.checkpoint_every = max(CHECKPOINT_MIN, int(total * CHECKPOINT_FRACTION))
-        trial.set_user_attr("run_id", config.run_id)
-
-        def on_progress(done: int, steps: int) -> None:
-            if self.interrupt.is_set():  # Ctrl-C: give the run back at this logged step (gbench.study.run_one)
-                raise studylib.Interrupted(f"run {key} interrupted at step {done}")
-            with self.lock:
-                self.progress[key] = f"step {done}/{steps}"
-
-        started = time.perf_counter()
-        extra = {"suite": self.plan.suite.name, "variant": run.variant}
-        if self.plan.design is not None:  # the report replays the design from the results alone (gbench.adaptive.design_of)
-            extra[adaptive.COLUMN] = adaptive.design_text(self.plan.design)
-        try:
-            row = execute(config, self.plan.registry, self.plan.out, RunHooks(on_progress=on_progress), self.cache, extra_columns=extra)
-        finally:
-            with self.lock:
-                self.progress.pop(key, None)
-        if any(row.get(k) != v for k, v in extra.items()):  # a folder finished by an older gbench: label it now
-            row.update(extra)
-            store.write_json(self.plan.out / str(config.run_id) / "summary.json", row)
-            store.upsert_result(self.plan.out, row)
-        history = compact_history(store.read_csv(self.plan.out / str(config.run_id) / "metrics.csv"))
-        record = RunRecord(variant=run.variant, seed=run.seed, row=row, history=history)
-        trial.set_user_attr("record", record.to_json())
-        trial.set_user_attr("status", row.get("status"))
-        trial.set_user_attr("fid", row.get("fid"))
-        trial.set_user_attr("wall_time", round(time.perf_counter() - started, 3))
-        fid = row.get("fid")
-        return float(fid) if isinstance(fid, (int, float)) and math.isfinite(fid) else math.inf
+    if population not in ("auto", "off"):
+        raise GbenchError(f"--population {population!r} must be auto or off")
+    if population_size is not None and population_size < 1:
+        raise GbenchError(f"--population-size {population_size} must be at least 1")
+    return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design,
+                population, population_size)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -246,7 +162,11 @@ def run_worker(plan: Plan, study: optuna.Study, sweeper: Sweeper | None = None, 
     sweeper = sweeper or Sweeper(plan)
     ran = 0
     while True:
-        ran += studylib.work(study, sweeper, target=None, stop=stop)
+        if plan.population == "auto":  # the waiting seeds of one variant share shapes: one population (gbench.poprun)
+            limit = plan.population_size or len(plan.runs)
+            ran += study_groups.work_groups(study, sweeper.group, lambda key: key.rpartition("|")[0], limit, stop=stop)
+        else:
+            ran += studylib.work(study, sweeper, target=None, stop=stop)
         if plan.design is None or (stop is not None and stop.is_set()) or not enqueue_missing(plan, study):
             return ran
 
@@ -309,7 +229,8 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
                 run.config.threads = run.config.threads or threads
             spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
                          "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
-                         "data_root": sweep_plan.overrides.get("data_root"), "threads": threads}  # fmt: skip
+                         "data_root": sweep_plan.overrides.get("data_root"), "threads": threads,
+                         "population": sweep_plan.population, "population_size": sweep_plan.population_size}  # fmt: skip
             device_of = lambda worker: devices[worker % len(devices)] if devices else sweep_plan.overrides.get("device")  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
             context = multiprocessing.get_context("spawn")
             workers = [

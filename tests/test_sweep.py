@@ -176,6 +176,14 @@ def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_pat
     assert sorted(r["run_id"] for r in rows) == ["baseline-s0", "baseline-s1", "hidden-48-s0", "hidden-48-s1"]
     assert {r["hidden_dim"] for r in rows if r["variant"] == "hidden-48"} == {"48"}
     assert (out / "report" / "report.html").is_file() and (out / "report" / "report.md").is_file()
+    assert {r["population"] for r in rows} == {"2"}  # each variant's two seeds trained as one population
+
+    # --population off: the same runs one at a time, the same experiment up to floating-point reassociation
+    solo = run_cli("sweep", str(path), "--quick", "--out", str(tmp_path / "solo"), "--population", "off", "--no-report")
+    assert solo.returncode == 0, solo.stderr
+    solo_fid = {r["run_id"]: float(r["fid"]) for r in results(tmp_path / "solo")}
+    assert {r["population"] for r in results(tmp_path / "solo")} == {"1"}
+    assert {r["run_id"]: float(r["fid"]) for r in rows} == pytest.approx(solo_fid, rel=1e-3)
 
     # the study holds each run's record, so a report needs no shared disk
     from gbench.sweep import load_records_from_storage
@@ -234,11 +242,14 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     study = optuna.load_study(study_name="t-sweep", storage=f"sqlite:///{out / 'sweep.db'}")
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert sorted(t.user_attrs["key"] for t in complete) == ["baseline|0", "baseline|1", "hidden-48|0", "hidden-48|1"]
-    [dead] = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
-    assert dead.user_attrs["run_id"] in cut_off
-    retry = next(t for t in complete if t.user_attrs["key"] == dead.user_attrs["key"])
-    assert study._storage.get_trial(retry._trial_id).system_attrs.get("failed_trial") == dead.number
-    workers = {t.user_attrs["gbench:worker"].split("|")[1] for t in complete if t.number > dead.number}
+    # the killed worker held a whole group (both seeds of the variant it was training): each member was retried once
+    dead = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
+    # (a member whose folder was already finished when the kill came is taken as it is, not trained again: see the stamps above)
+    assert {t.user_attrs["run_id"] for t in dead} >= cut_off and len(dead) == 2 and len({t.user_attrs["variant"] for t in dead}) == 1
+    for trial in dead:
+        retry = next(t for t in complete if t.user_attrs["key"] == trial.user_attrs["key"])
+        assert study._storage.get_trial(retry._trial_id).system_attrs.get("failed_trial") == trial.number
+    workers = {t.user_attrs["gbench:worker"].split("|")[1] for t in complete if t.number > max(d.number for d in dead)}
     assert len(workers) >= 1  # the --jobs 2 worker processes did the rest
 
 
@@ -260,9 +271,11 @@ def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
     assert sweep.returncode == 130, stderr
     study = optuna.load_study(study_name="t-sweep", storage=f"sqlite:///{out / 'sweep.db'}")
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
-    [given_back] = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
-    retries = [t for t in study.trials if study._storage.get_trial(t._trial_id).system_attrs.get("failed_trial") == given_back.number]
-    assert [(t.state, t.user_attrs["key"]) for t in retries] == [(TrialState.WAITING, given_back.user_attrs["key"])]
+    given_back = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
+    assert sorted(t.user_attrs["key"] for t in given_back) == ["baseline|0", "baseline|1"]  # the population in training: both seeds
+    for trial in given_back:
+        retries = [t for t in study.trials if study._storage.get_trial(t._trial_id).system_attrs.get("failed_trial") == trial.number]
+        assert [(t.state, t.user_attrs["key"]) for t in retries] == [(TrialState.WAITING, trial.user_attrs["key"])]
 
 
 @pytest.mark.postgres
@@ -275,6 +288,9 @@ def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_
     assert all(t.user_attrs.get("gbench:surplus") for t in study.trials if t.state != TrialState.COMPLETE)
     trained = [(r["variant"], r["seed"]) for i in range(2) for r in results(tmp_path / f"m{i}")]
     assert sorted(f"{v}|{s}" for v, s in trained) == keys  # each run trained on exactly one of the two machines
+    for i in range(2):  # a worker trains the seeds of a variant it claimed as one population
+        rows = results(tmp_path / f"m{i}")
+        assert all(int(r["population"]) == sum(1 for o in rows if o["variant"] == r["variant"]) for r in rows)
 
     from gbench.sweep import load_records_from_storage
 

@@ -42,6 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_HEARTBEAT,
         help=f"seconds between a running run's heartbeats; a worker silent for 3 of them is dead and its run is taken over (default {DEFAULT_HEARTBEAT})",
     )
+    parser.add_argument(
+        "--population",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto (default): a worker takes the waiting seeds of a variant together and trains them as one population; off: one run at a time",
+    )
+    parser.add_argument(
+        "--population-size",
+        type=number_option(int, 1, "--population-size"),
+        help="at most N members per population, for memory (default: all of a variant's seeds)",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 
 
@@ -64,5 +75,6 @@ def run(args: argparse.Namespace) -> int:
         if device:
             resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads
     sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
-                      device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto)  # fmt: skip
+                      device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
+                      population=args.population, population_size=args.population_size)  # fmt: skip
     return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices)

@@ -1,0 +1,68 @@
+"""gbench.study_groups on a real Optuna storage: a worker claims the waiting seeds of one variant, exactly once."""
+
+import optuna
+from optuna.trial import TrialState
+
+from gbench import study as studylib
+from gbench.study_groups import claim_group, run_group
+from gbench.study_storage import open_storage
+
+variant = lambda key: key.rpartition("|")[0]
+
+
+def new_study(tmp_path, keys):
+    study = optuna.create_study(storage=open_storage(None, tmp_path / "s.db", heartbeat=60), study_name="s")  # gbench's storage: heartbeats, retries
+    for key in keys:
+        study.enqueue_trial({}, user_attrs={studylib.KEY_ATTR: key})
+    return study
+
+
+def keys_of(trials):
+    return [t.user_attrs[studylib.KEY_ATTR] for t in trials]
+
+
+def test_a_group_is_the_waiting_seeds_of_one_variant_up_to_the_limit(tmp_path):
+    study = new_study(tmp_path, ["a|0", "a|1", "a|2", "b|0", "b|1"])
+    first = claim_group(study, variant, limit=2)
+    assert keys_of(first) == ["a|0", "a|1"]
+    assert keys_of(claim_group(study, variant, limit=10)) == ["a|2"]  # the group ends where the variant does
+    last = claim_group(study, variant, limit=10)
+    assert keys_of(last) == ["b|0", "b|1"]
+    assert claim_group(study, variant, limit=10) == studylib.WAIT  # nothing waiting, five running
+    for trials in (first, last):
+        run_group(study, trials, lambda group: [1.0] * len(group))
+    assert sorted(keys_of(t for t in study.trials if t.state == TrialState.COMPLETE)) == ["a|0", "a|1", "b|0", "b|1"]
+
+
+def test_a_trial_another_worker_took_first_ends_the_group_and_the_wrong_one_goes_back(tmp_path):
+    study = new_study(tmp_path, ["a|0", "a|1", "b|0"])
+    taken = []
+
+    def group_of(key):  # while this worker looks at a|1, another worker claims it
+        if key == "a|1" and not taken:
+            taken.append(studylib.claim(study))
+        return variant(key)
+
+    group = claim_group(study, group_of, limit=10)
+    assert keys_of(group) == ["a|0"] and keys_of(taken) == ["a|1"]
+    # this worker's ask() got b|0 instead: failed and re-enqueued, never counted, never run twice
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert keys_of(failed) == ["b|0"]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert keys_of(waiting) == ["b|0"]
+    assert keys_of(claim_group(study, variant, limit=10)) == ["b|0"]
+
+
+def test_a_failing_group_fails_every_member(tmp_path):
+    study = new_study(tmp_path, ["a|0", "a|1"])
+    group = claim_group(study, variant, limit=10)
+
+    def broken(trials):
+        raise RuntimeError("out of memory")
+
+    try:
+        run_group(study, group, broken)
+    except RuntimeError:
+        pass
+    states = [(t.state, t.user_attrs.get("error")) for t in study.trials]
+    assert states == [(TrialState.FAIL, "RuntimeError: out of memory")] * 2

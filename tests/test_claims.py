@@ -169,7 +169,6 @@ def test_the_answer_says_best_and_what_differs(tmp_path):
 
 def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
     import tomllib
-
     from conftest import assert_one_line_error, run_cli
 
     for name in ("first", "second"):

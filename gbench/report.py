@@ -33,7 +33,7 @@ from gbench.claims import check_claims
 from gbench.comparisons import StudyTable, setting_names
 from gbench.errors import GbenchError
 from gbench.report_figures import FIGURES, ReportFigures, check_figures
-from gbench.report_grids import claims_grid, runs_grid, study_grid, suite_attr, tables_for
+from gbench.report_grids import claims_grid, grid_axes, runs_grid, study_grid, suite_attr, tables_for
 from gbench.report_index import STUDY_FILE, answer, study_entry
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-to
 .answer { background: #f3f8ee; border-left: 4px solid #5a8f3a; padding: 0.5em 0.8em; }
 .question { font-size: 1.1em; background: #f4f6fa; border-left: 4px solid #4a6fa5; padding: 0.5em 0.8em; }
 .meta, .caption, .note { color: #555; font-size: 0.9em; }
+.scroll { overflow-x: auto; } summary { cursor: pointer; color: #4a6fa5; }
 table { border-collapse: collapse; margin: 0.8em 0 0.3em; font-size: 0.85em; }
 caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: 0.3em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; } th { background: #eef1f5; }
@@ -122,7 +123,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     auto_seeds = adaptive.seeds_section(records, suite)  # None unless the sweep used --seeds auto
     claim_results = check_claims(records, suite_attr(suite, "claims") or [])
     checked = claims_grid(claim_results) if claim_results else None
-    answer_text = answer(next((t for t in tables if t.extractor is not None), None), claim_results)
+    answer_text = answer(next((t for t in tables if t.extractor is not None), None), claim_results, grid_axes(records, suite))
     store.write_json(out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, len(records), claim_results))
     _write_summary(out_dir / "summary.csv", tables)
 
@@ -170,7 +171,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         )
     if figures.skipped:
         body.append("<ul>" + "".join(f'<li class="note">Not drawn: {html.escape(s)}</li>' for s in figures.skipped) + "</ul>")
-    body += ["<h2>All runs</h2>", appendix.html()]
+    body += ["<h2>All runs</h2>", f"<details><summary>{len(records)} runs, one row each</summary>", appendix.html(), "</details>"]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n'
         + "\n".join(body)

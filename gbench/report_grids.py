@@ -62,14 +62,14 @@ class Grid:
         return "\n".join(lines)
 
     def html(self) -> str:
-        out = ["<table>"]
+        out = ['<div class="scroll"><table>']  # a wide table scrolls inside the page instead of running off it
         if self.title:
             out.append(f"<caption>{html.escape(self.title)}</caption>")
         out.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in self.headers) + "</tr></thead><tbody>")
         for row, style in zip(self.rows, self.styles):
             cls = f' class="{style}"' if style else ""
             out.append(f"<tr{cls}>" + "".join(f"<td{'' if self.is_left(i) else ' class=num'}>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         if self.caption:
             out.append(f'<p class="caption">{html.escape(self.caption)}</p>')
         return "\n".join(out)

@@ -31,14 +31,50 @@ def _fid(row: Any) -> str:
     return f"{row.fid.mean:.1f}{spread}"
 
 
-def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = ()) -> str:
-    """The study's answer in plain sentences, from its FID table and checked claims."""
+#: An answer names at most this many settings in one list; longer lists give a count and the first few.
+NAMES_SHOWN = 6
+
+
+def _names(names: Sequence[str]) -> str:
+    if len(names) <= NAMES_SHOWN:
+        return ", ".join(names)
+    return f"{len(names)} settings ({', '.join(names[:3])}, ...)"
+
+
+def _marginal(table: StudyTable, axis: str) -> dict[str, float]:
+    """Mean of the settings' mean FIDs for each value of a grid axis (averaged over the other axes), in value order."""
+    by_value: dict[str, list[float]] = {}
+    for row in table.settings:
+        if row.fid.mean is not None and axis in row.params:
+            by_value.setdefault(str(row.params[axis]), []).append(row.fid.mean)
+    order = sorted(by_value, key=lambda v: (float(v), v) if v.replace(".", "", 1).lstrip("-").isdigit() else (math.inf, v))
+    return {value: sum(by_value[value]) / len(by_value[value]) for value in order}
+
+
+def _grid_sentence(table: StudyTable, axes: Sequence[str]) -> str:
+    spans = []
+    for axis in axes:
+        means = _marginal(table, axis)
+        if len(means) >= 2:
+            spans.append((max(means.values()) - min(means.values()), axis, means))
+    if not spans:
+        return ""
+    parts = [f"by {axis}: {', '.join(f'{v} {m:.1f}' for v, m in means.items())} (spread {spread:.1f})" for spread, axis, means in spans]
+    widest = max(spans)[1]
+    return f"Mean FID over the grid {'; '.join(parts)}; {widest} moves FID most."
+
+
+def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: Sequence[str] = ()) -> str:
+    """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims."""
     sentences: list[str] = []
     if table is not None and table.extractor is not None:
         rows = [row for row in table.settings if row.fid.mean is not None]
         if rows:
             best = min(rows, key=lambda row: row.fid.mean if row.fid.mean is not None else math.inf)
             sentences.append(f"Lowest mean FID ({table.fid_label}): {best.name}, {_fid(best)} over {best.fid.n} seeds.")
+        grid = _grid_sentence(table, axes)
+        if grid:
+            sentences.append(grid)
         if table.reference is not None and table.tests:
             reference = table.setting(table.reference)
             lower = [row.name for row in table.settings if row.verdict == "lower FID"]
@@ -48,15 +84,15 @@ def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = ()) -> str:
             against = f"the {table.reference_kind}{named} ({_fid(reference)})"
             parts = []
             if lower:
-                parts.append(f"lower than {against}: {', '.join(lower)}")
+                parts.append(f"lower than {against}: {_names(lower)}")
             if higher:
-                parts.append(f"higher: {', '.join(higher)}")
+                parts.append(f"higher{'' if lower else f' than {against}'}: {_names(higher)}")
             if neither:
-                parts.append(f"not distinguishable from seed noise: {', '.join(neither)}")
+                parts.append(f"not distinguishable from {'it' if lower or higher else against}: {_names(neither)}")
             sentences.append(f"FID beyond seed noise (Welch, {table.correction}, 5%), {'; '.join(parts)}.")
         collapsed = [row.name for row in table.settings if row.status.get("collapsed") or row.status.get("diverged")]
         if collapsed:
-            sentences.append(f"Collapsed or diverged runs in: {', '.join(collapsed)}.")
+            sentences.append(f"Collapsed or diverged runs in: {_names(collapsed)}.")
     if claims:
         verdicts = Counter(result.verdict for result in claims)
         sentences.append("Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + ".")

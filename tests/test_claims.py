@@ -163,8 +163,31 @@ def test_the_answer_says_best_and_what_differs(tmp_path):
     (table,) = tables_for(records(), type("S", (), {"baseline": "baseline"})())
     text = answer(table, check_claims(records(), [Claim("wide helps", "wide", "lower_than", "baseline")]))
     assert text.startswith("Lowest mean FID (lenet-mnist@1a2b3c4d features, 1,000 samples): wide, 40.0 ± 1.6 over 5 seeds.")
-    assert "lower than the baseline (51.0 ± 1.6): wide; not distinguishable from seed noise: same." in text
+    assert "lower than the baseline (51.0 ± 1.6): wide; not distinguishable from it: same." in text
     assert text.endswith("Claims checked: 1 confirmed.")
+
+
+def test_a_grid_answer_gives_each_axis_marginal_means_and_counts_long_lists():
+    from gbench.report_grids import tables_for
+    from gbench.report_index import answer
+
+    rows = []
+    for latent in (16, 36, 100):
+        for hidden in (16, 64, 100, 144):
+            for seed in range(3):  # FID falls with hidden (30 per step), barely with latent (1)
+                fid = 100.0 - 30 * [16, 64, 100, 144].index(hidden) - (1 if latent == 100 else 0) + seed
+                rows.append(record(f"latent_dim={latent},hidden_dim={hidden}", seed, fid, latent_dim=latent, hidden_dim=hidden))
+    (table,) = tables_for(rows, type("S", (), {"baseline": None, "grid_axes": {"latent_dim": [16, 36, 100], "hidden_dim": [16, 64, 100, 144]}})())
+    text = answer(table, (), ["latent_dim", "hidden_dim"])
+    # marginal means: hidden 16 -> (101 + 101 + 100) / 3 = 100.67, 64 -> 70.67, ...; latent 16 -> mean(101, 71, 41, 11) = 56, 100 -> 55
+    assert (
+        "by latent_dim: 16 56.0, 36 56.0, 100 55.0 (spread 1.0); by hidden_dim: 16 100.7, 64 70.7, 100 40.7, 144 10.7 (spread 90.0); hidden_dim moves FID most."
+        in text
+    )
+    assert (
+        "higher than the best latent_dim=100,hidden_dim=144 (10.0 ± 1.0): 9 settings (latent_dim=16,hidden_dim=16, latent_dim=16,hidden_dim=64, latent_dim=16,hidden_dim=100, ...)"
+        in text
+    )
 
 
 def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):

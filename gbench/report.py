@@ -32,6 +32,7 @@ from gbench import __version__, adaptive, store
 from gbench.claims import check_claims
 from gbench.comparisons import StudyTable, setting_names
 from gbench.errors import GbenchError
+from gbench.estimate import full_study_estimate
 from gbench.report_figures import FIGURES, ReportFigures, check_figures
 from gbench.report_grids import claims_grid, grid_axes, runs_grid, study_grid, suite_attr, tables_for
 from gbench.report_index import STUDY_FILE, answer, study_entry
@@ -121,6 +122,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     grids = [study_grid(table) for table in tables]
     appendix = runs_grid(records)
     auto_seeds = adaptive.seeds_section(records, suite)  # None unless the sweep used --seeds auto
+    estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost
     claim_results = check_claims(records, suite_attr(suite, "claims") or [])
     checked = claims_grid(claim_results) if claim_results else None
     answer_text = answer(next((t for t in tables if t.extractor is not None), None), claim_results, grid_axes(records, suite))
@@ -132,7 +134,10 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     md = [f"# {title}", ""]
     if question:
         md += [f"> **Question:** {question}", ""]
-    md += [meta, "", f"**Answer:** {answer_text}", "", "## Results", ""]
+    md += [meta, ""]
+    if estimate is not None:
+        md += [f"> {estimate.text()}", ""]
+    md += [f"**Answer:** {answer_text}", "", "## Results", ""]
     for grid in grids:
         md += [grid.markdown(), ""]
     if checked is not None:

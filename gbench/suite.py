@@ -24,7 +24,7 @@ from gbench.registry import Registry
 from gbench.sequential import Design, parse_auto
 
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
-SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures")
+SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures", "full")
 #: What [base], a variant and a grid axis may set: a `gbench run --config` file's keys.
 BASE_KEYS = tuple(sorted(CONFIG_FILE_KEYS - {"seeds", "out"}))
 QUICK_KEYS = (*BASE_KEYS, "seeds")
@@ -70,6 +70,7 @@ class Suite:
     path: Path | None = None
     seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.adaptive); seeds then holds the first round's
     claims: list[Claim] = field(default_factory=list)  # [[claims]]: others' findings the report checks (gbench.claims)
+    full: str | None = None  # a reduced-budget suite: the full study's suite file, beside this one (gbench.estimate)
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -246,13 +247,17 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     target = head.get("target")
     if target is not None and (not isinstance(target, str) or not target.strip()):
         raise GbenchError(f'{where}: target = {target!r} must be a plugin name or module path, e.g. target = "plugins.mlp"')
-    for key in ("title", "question"):
+    for key in ("title", "question", "full"):
         if key in head and not isinstance(head[key], str):
             raise GbenchError(f"{where}: {key} must be text")
+    if head.get("full") and path is not None and not (path.parent / head["full"]).is_file():
+        raise GbenchError(
+            f'{where}: full = {head["full"]!r} names no suite file next to it; give the full study\'s file name, e.g. full = "s1_mlp_capacity.toml"'
+        )
     return Suite(
         name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
         baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
-        seeds_auto=seeds_auto, claims=parse_claims(data.get("claims"), where, [v.name for v in variants]),
+        seeds_auto=seeds_auto, full=head.get("full"), claims=parse_claims(data.get("claims"), where, [v.name for v in variants]),
     )  # fmt: skip
 
 

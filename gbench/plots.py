@@ -56,8 +56,8 @@ def colors(count: int) -> list:
 
     if count <= 10:
         return [colormaps["tab10"](i) for i in range(count)]
-    if count <= 20:
-        return [colormaps["tab20"](i) for i in range(count)]
+    if count <= 20:  # tab20's dark shades first: the first ten settings get ten distinct hues, the rest their light pairs
+        return [colormaps["tab20"](2 * i if i < 10 else 2 * (i - 10) + 1) for i in range(count)]
     return [colormaps["viridis"](i / max(1, count - 1)) for i in range(count)]
 
 

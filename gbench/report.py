@@ -34,7 +34,7 @@ from gbench.comparisons import StudyTable, setting_names
 from gbench.errors import GbenchError
 from gbench.estimate import full_study_estimate
 from gbench.report_figures import FIGURES, ReportFigures, check_figures
-from gbench.report_grids import claims_grid, grid_axes, runs_grid, study_grid, suite_attr, tables_for
+from gbench.report_grids import claims_grid, grid_axes, runs_grid, split_study_grid, study_grid, suite_attr, tables_for
 from gbench.report_index import STUDY_FILE, answer, study_entry
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     )
     if suite_attr(suite, "name"):
         meta = f"Suite {suite.name}: " + meta
-    grids = [study_grid(table) for table in tables]
+    grids = [half for table in tables for half in split_study_grid(study_grid(table))]
     appendix = runs_grid(records)
     auto_seeds = adaptive.seeds_section(records, suite)  # None unless the sweep used --seeds auto
     estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost

@@ -266,3 +266,22 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
         grid.styles.append(None)
     grid.caption = claims_caption(results)
     return grid
+
+
+def split_study_grid(grid: Grid) -> list[Grid]:
+    """A study table as two for a page: the FID comparison (up to its verdict), then the other measurements.
+
+    The whole table is some 27 columns, wider than a page; the setting column starts both halves.
+    """
+    if "verdict" not in grid.headers:
+        return [grid]
+    cut = grid.headers.index("verdict") + 1
+    comparison = Grid(grid.title, grid.headers[:cut], [row[:cut] for row in grid.rows], grid.caption, list(grid.styles))
+    others = Grid(
+        "Other measurements, mean over seeds",
+        [grid.headers[0], *grid.headers[cut:]],
+        [[row[0], *row[cut:]] for row in grid.rows],
+        "Mean over each setting's runs of their final values; train s excludes evaluation; img/s: training images per second.",
+        list(grid.styles),
+    )
+    return [comparison, others]

@@ -140,6 +140,11 @@ def test_the_report_has_a_claims_section(tmp_path):
     assert "| confirmed |" in section and f"| {UNDECIDED} |" in section
     html = (tmp_path / "report.html").read_text()
     assert "<h2>Claims checked</h2>" in html and "wide helps" in html
+    # the study table comes in two halves a page can hold: the FID comparison to its verdict, then the other measurements
+    results = md.split("## Results", 1)[1].split("## Claims checked", 1)[0]
+    first, second = [block for block in results.split("\n\n") if block.startswith("| setting |")]
+    assert first.splitlines()[0].endswith("| verdict |") and second.splitlines()[0].startswith("| setting | D(x) | D(G(z)) |")
+    assert "**Other measurements, mean over seeds**" in results and '<div class="scroll"><table>' in html
 
 
 def test_every_shipped_suite_with_claims_loads():

@@ -341,3 +341,13 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
     images = linked_images(folder)
     assert images == {"figures/fid_over_steps.png", "figures/class_histograms.png", "figures/samples.png"}
     assert_valid_pngs(folder, images)
+
+
+def test_eleven_settings_get_ten_distinct_hues_then_their_light_pairs():
+    from matplotlib import colormaps
+
+    from gbench.plots import colors
+
+    palette = colors(11)
+    assert len(set(palette[:10])) == 10 and palette[:10] == [colormaps["tab20"](2 * i) for i in range(10)]
+    assert palette[10] == colormaps["tab20"](1)  # the light blue of the first setting's dark blue, not a neighbour's look-alike

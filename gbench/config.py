@@ -315,6 +315,9 @@ def parse_seeds(text: str) -> list[int]:
         raise GbenchError(f"--seeds {text!r} is not a list of integers; write for example --seeds 0,1,2 or --seeds 0-4") from None
     if not seeds or any(seed < 0 for seed in seeds):
         raise GbenchError(f"--seeds {text!r} must name at least one non-negative integer, for example --seeds 0,1,2")
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:  # two runs of one seed are the same run: they would share a folder, or a population would train it twice
+        raise GbenchError(f"--seeds {text!r} repeats seed {', '.join(map(str, repeated))}; name each seed once, e.g. --seeds 0,1,2")
     return seeds
 
 

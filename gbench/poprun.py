@@ -27,7 +27,7 @@ def execute_population(
     configs: list[RunConfig],
     registry: Registry,
     out: str | os.PathLike,
-    hooks: RunHooks | None = None,
+    hooks: RunHooks | list[RunHooks] | None = None,
     cache: DataCache | None = None,
     extra_columns: dict[str, Any] | None = None,
     precision: str = "fp32",
@@ -37,9 +37,11 @@ def execute_population(
 
     Every member is an ordinary run (folder, metrics, samples, generator.pt,
     evaluation, row); the row's ``population`` says how many trained together.
+    ``hooks``: one RunHooks for every member, or a list with one per config.
     """
-    hooks, cache = hooks or RunHooks(), cache or DataCache()
-    runs = [prepare_run(config, registry, Path(out), hooks, cache, precision) for config in configs]
+    cache = cache or DataCache()
+    per_run = hooks if isinstance(hooks, list) else [hooks or RunHooks()] * len(configs)  # a list: each member's own hooks
+    runs = [prepare_run(config, registry, Path(out), run_hooks, cache, precision) for config, run_hooks in zip(configs, per_run)]
     pending = [run for run in runs if isinstance(run, PreparedRun)]
     reason = _population_problem(pending) if len(pending) > 1 else None
     rows: dict[int, dict[str, Any]] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -30,8 +32,9 @@ from gbench import display, optuna_private, store
 from gbench import study as studylib
 from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
+from gbench.poprun import execute_population
 from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, execute
+from gbench.runner import DataCache, RunHooks
 from gbench.searchspace import Combo, SearchSpace, check_compatible
 from gbench.study_storage import DEFAULT_HEARTBEAT, open_storage
 from gbench.torchtools import resolve_device
@@ -60,6 +63,7 @@ class TuneOptions:
     study_name: str = "tune-mlp"
     heartbeat: int = DEFAULT_HEARTBEAT
     target: str = "mlp"  # recorded with the study
+    seeds: list[int] = field(default_factory=list)  # --seeds 0,1,2: each trial trains these as one population, scored by the mean; empty: the base seed
 
     @property
     def pruning(self) -> bool:
@@ -142,6 +146,7 @@ class Tuner:
     interrupt: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: running trials give themselves back
     devices: list[str] = field(default_factory=list)  # worker i trains on devices[i % len]
     worker: threading.local = field(default_factory=threading.local)  # this thread's worker number (run_workers sets it)
+    seeds: list[int] = field(default_factory=lambda: [0])  # a trial's runs: one per seed, trained as one population
 
     def device(self) -> str:
         """The calling worker thread's device: its own GPU with --devices, else the base config's."""
@@ -172,15 +177,18 @@ class Tuner:
     def __call__(self, trial: Trial) -> list[float]:
         combo, params = self.space.suggest(trial)
         config = self.config(combo, params, run_id=self.run_id(trial))
-        key = run_key(config)
+        key = run_key(config) if len(self.seeds) == 1 else f"{run_key(config)}-seeds-{','.join(map(str, self.seeds))}"
         trial.set_user_attr(RUN_KEY_ATTR, key)
         earlier = self.earlier_result(trial, key)
         if earlier is not None:
             return earlier
-        trial.set_user_attr("run_id", config.run_id)
+        # several seeds: one run per seed (run id ...-tNNNN-sS), trained together, the trial scored by their mean
+        configs = [config] if len(self.seeds) == 1 else [dataclasses.replace(config, seed=s, run_id=f"{config.run_id}-s{s}") for s in self.seeds]
+        trial.set_user_attr("run_id", ",".join(str(c.run_id) for c in configs))
         total = config.total_steps(len(self.cache.training_tensor(self.registry, config, resolve_device(config.device))))
         trial.set_user_attr("total_steps", total)
         last: dict[str, Any] = {}
+        reported: dict[int, dict[int, tuple[float, Any]]] = {}  # step -> member -> (objective value, FID) there
 
         def on_progress(done: int, steps: int) -> None:
             if self.interrupt.is_set():  # Ctrl-C: give the trial back at this logged step (gbench.study.run_one)
@@ -188,40 +196,57 @@ class Tuner:
             with self.lock:
                 self.progress[trial.number] = f"step {done}/{steps}"
 
-        def on_eval(step: int, metrics: dict[str, Any]) -> None:
+        def on_eval(member: int, step: int, metrics: dict[str, Any]) -> None:
             value = metrics.get(OBJECTIVES[self.objectives[0]])
-            last.update(step=step, fid=metrics.get("fid"))
+            seen = reported.setdefault(step, {})
+            if len(seen) == len(configs):
+                return  # this step is scored already (the final evaluation repeats the last in-training step)
+            seen[member] = (float(value) if value is not None else math.nan, metrics.get("fid"))
+            if len(seen) < len(configs):
+                return  # the other members evaluate at this step next
+            mean = float(np.mean([v for v, _ in seen.values()]))  # a diverged member's NaN or inf makes the mean so: no report
+            fids = [f if f is not None else math.nan for _, f in seen.values()]
+            last.update(step=step, fid=finite_or_none(float(np.mean(fids))), member_fids={i: f for i, (_, f) in seen.items()})
             with self.lock:
-                self.progress[trial.number] = f"step {step}/{total} FID {metrics.get('fid', float('nan')):.1f}"
-            if not self.pruning or value is None or not math.isfinite(float(value)):
+                self.progress[trial.number] = f"step {step}/{total} FID {float(np.mean(fids)):.1f}"
+            if not self.pruning or not math.isfinite(mean):
                 return
-            trial.report(float(value), step)
+            trial.report(mean, step)
             if step < total and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step}")
 
+        hooks = [RunHooks(on_progress=on_progress, on_eval=functools.partial(on_eval, i)) for i in range(len(configs))]
         started = time.perf_counter()
         extra = {"study": self.study_name, "trial": trial.number}
         try:
-            row = execute(config, self.registry, self.out, RunHooks(on_progress=on_progress, on_eval=on_eval), self.cache, extra_columns=extra)
+            rows, reason = execute_population(configs, self.registry, self.out, hooks, self.cache, extra_columns=extra)
         except optuna.TrialPruned:
             wall = time.perf_counter() - started
             trial.set_user_attr("pruned_step", last.get("step"))
             trial.set_user_attr("wall_time", round(wall, 3))
             trial.set_user_attr("fid", last.get("fid"))
-            self.store_pruned(config, last, wall, extra)
+            for index, member in enumerate(configs):
+                self.store_pruned(member, {**last, "fid": last.get("member_fids", {}).get(index)}, wall, extra)
             raise
         finally:
             with self.lock:
                 self.progress.pop(trial.number, None)
         wall = time.perf_counter() - started
-        trial.set_user_attr("status", row.get("status"))
-        trial.set_user_attr("fid", row.get("fid"))
+        if reason:
+            display.console.print(f"trial {trial.number}: its seeds trained one by one, not as a population: {reason}", highlight=False, soft_wrap=True)
+        statuses = sorted({str(row.get("status")) for row in rows})
+        trial.set_user_attr("status", ",".join(statuses))
+        fids = [finite_or_none(row.get("fid")) for row in rows]
+        trial.set_user_attr("fid", None if None in fids else float(np.mean([f for f in fids if f is not None])))
+        if len(rows) > 1:
+            trial.set_user_attr("fid_seeds", fids)
         trial.set_user_attr("wall_time", round(wall, 3))
-        trial.set_user_attr("steps", row.get("steps"))
+        trial.set_user_attr("steps", rows[0].get("steps"))
         values = []
         for name in self.objectives:
-            value = wall if name == "wall_time" else row.get(OBJECTIVES[name])
-            values.append(float(value) if value is not None and math.isfinite(float(value)) else math.inf)  # diverged: worst
+            column = [wall] if name == "wall_time" else [row.get(OBJECTIVES[name]) for row in rows]
+            finite = [float(v) for v in column if v is not None and math.isfinite(float(v))]
+            values.append(float(np.mean(finite)) if len(finite) == len(column) else math.inf)  # a diverged member: the trial is worst
         return values
 
     def earlier_result(self, trial: Trial, key: str) -> list[float] | None:
@@ -273,7 +298,8 @@ class TuneStudy:
 def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options: TuneOptions, out: Path) -> TuneStudy:
     """Check everything, load the data, and create or resume the study; no trial runs yet."""
     options.check(base)
-    tuner = Tuner(registry, base, space, options.study_name, options.objectives, out, options.pruning, devices=list(options.devices))
+    tuner = Tuner(registry, base, space, options.study_name, options.objectives, out, options.pruning, devices=list(options.devices),
+                  seeds=list(options.seeds) or [base.seed])  # fmt: skip
     tuner.preload()
     storage = open_storage(options.storage, out / "tune.db", heartbeat=options.heartbeat)
     sampler = optuna.samplers.TPESampler(seed=options.sampler_seed, constant_liar=True)

@@ -193,6 +193,35 @@ def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
     assert "pruned@10" in result.stderr
 
 
+def test_seeds_train_each_trial_as_one_population_scored_by_the_mean_fid(tmp_path):
+    out = tmp_path / "runs"
+    result = run_cli("tune", "--trials", "2", "--pruner", "none", "--seeds", "0,1,2", *SMALL, *SPACE, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{out / 'tune.db'}")
+    rows = {row["run_id"]: row for row in results(out)}
+    for trial in counted(study):
+        members = [rows[f"tune-mlp-t{trial.number:04d}-s{seed}"] for seed in (0, 1, 2)]
+        assert [m["seed"] for m in members] == ["0", "1", "2"] and {m["population"] for m in members} == {"3"}
+        assert trial.value == pytest.approx(sum(float(m["fid"]) for m in members) / 3)  # the objective: the mean over seeds
+        assert trial.user_attrs["fid_seeds"] == pytest.approx([float(m["fid"]) for m in members])
+    assert len(rows) == 6 and "--seeds 0,1,2" in result.stdout  # the printed run line trains the same seeds
+
+
+def test_with_seeds_the_pruner_sees_the_mean_of_the_members(tmp_path):
+    out = tmp_path / "runs"
+    storage = study_with_two_good_trials(out)
+    result = run_cli(
+        "tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--eval-every", "10", "--seeds", "0,1", *SMALL, *SPACE, "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="tune-mlp", storage=storage)
+    [trial] = [t for t in study.trials if t.number == 2]
+    assert trial.state == TrialState.PRUNED and list(trial.intermediate_values) == [10]
+    members = sorted(results(out), key=lambda row: row["seed"])
+    assert [(m["seed"], m["status"], m["steps"]) for m in members] == [("0", "pruned", "10"), ("1", "pruned", "10")]
+    assert trial.intermediate_values[10] == pytest.approx((float(members[0]["fid"]) + float(members[1]["fid"])) / 2)
+
+
 def test_no_trial_is_pruned_before_the_warmup_step(tmp_path):
     """The trial the median pruner stops at step 10 (test above) runs on when --pruner-warmup 20 forbids that."""
     out = tmp_path / "runs"
@@ -366,6 +395,7 @@ def test_a_killed_workers_trial_is_retried_by_another_and_counted_once(postgres_
         (["--objective", "fid,speed"], ["'speed'", "fid, kid, wall_time"]),
         (["--eval-samples", "0"], ["--eval-samples", "needs FID"]),
         (["--devices", "cuda:7"], ["cuda:7"]),
+        (["--seeds", "0,1,0"], ["--seeds '0,1,0' repeats seed 0"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, args, needles):

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench.commands._options import add_run_options, number_option
-from gbench.errors import GbenchError
 from gbench.study_storage import DEFAULT_HEARTBEAT
 
 if TYPE_CHECKING:
@@ -92,12 +91,11 @@ def run(args: argparse.Namespace) -> int:
     from gbench.tune import TuneOptions, open_study, optimize, parse_objectives, safe_name
 
     settings = settings_from_args(args)
-    if len(settings.seeds) > 1:
-        raise GbenchError(f"gbench tune trains one run per trial; give one seed, e.g. --seeds {settings.seeds[0]}")
     options = TuneOptions(
         trials=args.trials, objectives=parse_objectives(args.objective), pruner=args.pruner, pruner_startup=args.pruner_startup,
         pruner_warmup=args.pruner_warmup, sampler_seed=args.sampler_seed, n_jobs=args.n_jobs, devices=list(settings.devices), storage=args.storage,
         study_name=args.study_name or safe_name(f"tune-{args.target}"), heartbeat=args.heartbeat, target=args.target,
+        seeds=list(settings.seeds),
     )  # fmt: skip
     plugins, owner = resolve_target(args.target)
     warn_broken(plugins)
@@ -175,7 +173,7 @@ def report(
         highlight=False,
     )
     if best is not None:
-        line, config_file = run_command(best, registry, base, space, out)
+        line, config_file = run_command(best, registry, base, space, out, options.seeds)
         if config_file:
             store.atomic_write_text(out / "best.toml", "".join(f'{k} = "{v}"\n' for k, v in config_file.items()))
         stdout.print(
@@ -190,7 +188,9 @@ def report(
     )
 
 
-def run_command(trial: FrozenTrial, registry: Registry, base: RunConfig, space: SearchSpace, out: Path) -> tuple[str, dict[str, Any] | None]:
+def run_command(
+    trial: FrozenTrial, registry: Registry, base: RunConfig, space: SearchSpace, out: Path, seeds: list[int] | None = None
+) -> tuple[str, dict[str, Any] | None]:
     """A ready-to-paste ``gbench run`` line that reproduces a trial, and a config file it needs (if any).
 
     It carries every setting that decides the run's result (what
@@ -199,6 +199,8 @@ def run_command(trial: FrozenTrial, registry: Registry, base: RunConfig, space: 
     hyperparameter (``--batch-size`` is one of them, as ``--set batch_size=``).
     """
     from gbench.searchspace import AXES
+
+    seeds = seeds or [base.seed]
 
     architecture, loss, schedule = (str(trial.params.get(axis, space.axes[axis][0])) for axis in AXES)
     owner = registry.owners[("architecture", architecture)]
@@ -212,7 +214,7 @@ def run_command(trial: FrozenTrial, registry: Registry, base: RunConfig, space: 
         ("--loss", loss if loss != "non-saturating" else None),
         ("--schedule", schedule if schedule != "k-steps" else None),
         ("--dataset", base.dataset if base.dataset != "mnist" else None),
-        ("--seeds", base.seed if base.seed != 0 else None),
+        ("--seeds", ",".join(map(str, seeds)) if seeds != [0] else None),
         ("--steps", base.steps),
         ("--epochs", repr(base.epochs) if isinstance(base.epochs, float) else base.epochs),
         ("--train-limit", base.train_limit),

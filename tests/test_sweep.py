@@ -356,3 +356,14 @@ def test_device_options_are_checked_in_one_line_before_any_run(tmp_path):
     assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1"), "2 devices for --jobs 1", "--jobs 2")
     assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1", "--jobs", "2"), "cuda:1")
     assert not (out / "results.csv").exists()
+
+
+def test_population_options(tmp_path):
+    path = write_suite(tmp_path)
+    assert_one_line_error(
+        run_cli("sweep", str(path), "--quick", "--population-size", "0", "--out", str(tmp_path / "a")), "--population-size '0' must be at least 1"
+    )
+    assert_one_line_error(run_cli("sweep", str(path), "--quick", "--population", "some", "--out", str(tmp_path / "a")), "--population", "'some'")
+    capped = run_cli("sweep", str(path), "--quick", "--population-size", "1", "--no-report", "--out", str(tmp_path / "b"))
+    assert capped.returncode == 0, capped.stderr
+    assert {r["population"] for r in results(tmp_path / "b")} == {"1"} and len(results(tmp_path / "b")) == 4

@@ -4,9 +4,11 @@ A sweep is an Optuna study whose trials are the suite's (variant, seed)
 pairs, enqueued once when the study is created. Workers (this process,
 ``--jobs N`` local processes, or ``gbench sweep --storage URL`` on other
 machines) pull the WAITING trials; the storage hands each one to one worker
-(:mod:`gbench.study`). Each run is an ordinary :func:`gbench.runner.execute`
-into OUT with extra columns ``suite`` and ``variant``; its
-:class:`~gbench.records.RunRecord` is kept in the trial's user attrs, so that
+(:mod:`gbench.study`). By default a worker takes the waiting seeds of one
+variant together (:mod:`gbench.study_groups`) and trains them as one
+population (:mod:`gbench.sweep_objective`); each run is still an ordinary run
+into OUT with extra columns ``suite`` and ``variant``, and its
+:class:`~gbench.records.RunRecord` is kept in its trial's user attrs, so that
 :func:`load_records_from_storage` can rebuild the report with no shared disk.
 
 Resuming: a finished run is never repeated (its trial is COMPLETE, and its
@@ -43,11 +45,11 @@ from gbench.errors import GbenchError
 from gbench.registry import Registry
 from gbench.sequential import PROCEDURE, Design
 from gbench.study_storage import DEFAULT_HEARTBEAT, open_storage, shown_url
-
-__all__ = ["Plan", "Sweeper", "finish", "load_records_from_storage", "open_study", "plan", "run_worker", "sweep", "sweep_records"]
 from gbench.suite import Run, Suite, load_registry, load_suite
 from gbench.sweep_objective import Sweeper
 from gbench.sweep_progress import load_records_from_storage, progress_table, sweep_records, trial_per_key
+
+__all__ = ["Plan", "Sweeper", "finish", "load_records_from_storage", "open_study", "plan", "run_worker", "sweep", "sweep_records"]
 
 
 def study_name_for(suite: Suite, quick: bool) -> str:

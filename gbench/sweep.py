@@ -154,8 +154,27 @@ def open_study(plan: Plan) -> tuple[optuna.Study, str]:
         study.set_user_attr("suite", plan.suite.name)
     else:
         studylib.reclaim(study)
+        _check_no_other_waiting_runs(plan, study)
         enqueue_missing(plan, study)
     return study, storage.url
+
+
+def _check_no_other_waiting_runs(plan: Plan, study: optuna.Study) -> None:
+    """--seeds naming fewer seeds than a resumed study still waits for would train those too (a worker takes
+    whatever is waiting), so it is an error with the two ways out."""
+    if plan.seeds is None:
+        return
+    wanted = set(plan.keys(study))
+    others = sorted(
+        {str(t.user_attrs.get(studylib.KEY_ATTR)) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) if not studylib.is_surplus(t)}
+        - wanted
+    )
+    if others:
+        shown = ", ".join(k.replace("|", " seed ") for k in others[:4]) + (" ..." if len(others) > 4 else "")
+        raise GbenchError(
+            f"study {plan.study_name!r} still waits for {len(others)} runs that --seeds {','.join(map(str, plan.seeds))} does not name ({shown}); "
+            "run without --seeds to finish them, or give another --study-name"
+        )
 
 
 def run_worker(plan: Plan, study: optuna.Study, sweeper: Sweeper | None = None, stop: threading.Event | None = None) -> int:

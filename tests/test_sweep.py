@@ -367,3 +367,15 @@ def test_population_options(tmp_path):
     capped = run_cli("sweep", str(path), "--quick", "--population-size", "1", "--no-report", "--out", str(tmp_path / "b"))
     assert capped.returncode == 0, capped.stderr
     assert {r["population"] for r in results(tmp_path / "b")} == {"1"} and len(results(tmp_path / "b")) == 4
+
+
+def test_fewer_seeds_on_a_resumed_study_that_waits_for_more_is_an_error_not_extra_training(tmp_path):
+    """A sweep stopped with seeds 2-4 still waiting, resumed with --seeds 0,1, would train them too: one line instead."""
+    from gbench.sweep import open_study, plan
+
+    path = write_suite(tmp_path)
+    out = tmp_path / "out"
+    open_study(plan(path, out=str(out), seeds=[0, 1, 2]))  # the study, its six runs waiting
+    result = run_cli("sweep", str(path), "--seeds", "0,1", "--out", str(out), "--no-report")
+    assert_one_line_error(result, "study 't-sweep' still waits for 2 runs that --seeds 0,1 does not name", "baseline seed 2", "another --study-name")
+    assert not results(out)

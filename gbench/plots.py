@@ -270,7 +270,7 @@ def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int 
     return images, alphas.tolist()
 
 
-def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, registry: Registry, steps: int = 10, seed: int = 0) -> Path:
+def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, registry: Registry, steps: int = 10, seed: int = 0, scale: int = 1) -> Path:
     """Load a finished run's generator and write its interpolation strip.
 
     ``registry`` rebuilds the generator: the plugins the caller loaded (library
@@ -279,12 +279,17 @@ def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, reg
 
     The PNG has two rows of ``steps`` images with 2 pixels of padding: the
     top row interpolates (alpha 0 to 1), the bottom one extrapolates (alpha
-    -1 to 2), so it is ``steps * (W + 2) + 2`` pixels wide and ``2 * (H + 2) + 2`` high.
+    -1 to 2), so it is ``steps * (W + 2) + 2`` pixels wide and ``2 * (H + 2) + 2`` high;
+    ``scale`` enlarges each image that many times (nearest neighbour), for a page.
     """
+    import torch.nn.functional as F
+
     from gbench.runner import load_run
 
     _, nets = load_run(run_dir, registry)
     images, _ = interpolation_images(nets.generator, nets.latent_dim, steps, seed)
+    if scale > 1:  # a 28-pixel digit is a speck on a page: the report draws its strips at 3x
+        images = F.interpolate(images, scale_factor=scale, mode="nearest")
     path = Path(path)
     store.save_image_grid(path, images, nrow=steps)
     return path

@@ -36,6 +36,8 @@ _ALIASES = {
     "class_histogram": "class_histograms",
     "interpolations": "interpolation",
 }
+#: A report's interpolation strips show each image this many times its size (28 pixels would be a speck on the page).
+INTERPOLATION_SCALE = 3
 #: Most interpolation strips one report draws (one per setting).
 MAX_INTERPOLATIONS = 12
 
@@ -240,7 +242,7 @@ class ReportFigures:
                     f"interpolation-{slug(name)}.png",
                     f"Latent interpolation: {name} (seed {run.seed})",
                     "Top row: generated images along the straight line from z0 to z1 (alpha 0 to 1, 10 steps). Bottom row: the same line extended, alpha from -1 to 2 (alpha 0 and 1 are z0 and z1). Smooth change without foreign digits suggests a well-behaved latent space.",
-                    partial(plots.write_interpolation, run.run_dir, registry=registry, steps=10, seed=0),
+                    partial(plots.write_interpolation, run.run_dir, registry=registry, steps=10, seed=0, scale=INTERPOLATION_SCALE),
                 )
                 done += 1
             except GbenchError as error:

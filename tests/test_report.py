@@ -118,6 +118,10 @@ def test_report_with_fid_names_the_extractor_and_draws_every_figure(registry, re
     assert {Path(name).stem for name in images} >= expected
     assert sum(name.startswith("figures/interpolation-") for name in images) == 4
     assert_valid_pngs(folder, images)
+    from PIL import Image
+
+    strip = next(folder / name for name in images if name.startswith("figures/interpolation-"))
+    assert Image.open(strip).size == (10 * (3 * 28 + 2) + 2, 2 * (3 * 28 + 2) + 2)  # drawn at 3x: a 28-pixel digit is a speck on a page
     summary = store.read_csv(folder / "summary.csv")
     assert [row["setting"] for row in summary] == [f"hidden_dim={h},latent_dim={l}" for l in (8, 16) for h in (16, 32)]
     assert {row["fid_extractor"] for row in summary} == {EXTRACTOR}

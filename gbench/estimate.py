@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gbench.comparisons import setting_names
+from gbench.config import DEFAULT_EPOCHS, EvalOptions
 from gbench.errors import GbenchError
 from gbench.stats import finite
 
@@ -62,11 +63,11 @@ class Estimate:
 def _steps(settings: dict[str, Any], steps_per_epoch: float) -> int:
     if settings.get("steps") is not None:
         return int(settings["steps"])
-    return max(1, math.ceil(float(settings.get("epochs", 5)) * steps_per_epoch))
+    return max(1, math.ceil(float(settings.get("epochs", DEFAULT_EPOCHS)) * steps_per_epoch))
 
 
 def _evals(steps: float, settings: dict[str, Any]) -> int:
-    if int(settings.get("eval_samples", 10000) or 0) <= 0:
+    if int(settings.get("eval_samples", EvalOptions.samples) or 0) <= 0:
         return 0
     every = settings.get("eval_every")
     return 1 + (int(steps // int(every)) if every else 0)

@@ -13,7 +13,7 @@ against a value::
     [[claims]]
     claim = "D(x) drifts to about 1"
     setting = "baseline"
-    metric = "d_real"                         # any numeric results column; default fid
+    metric = "d_real"                         # any numeric results column, or min_class_share; default fid
     above = 0.9                               # or below = VALUE
 
 :func:`check_claims` tests each one on the runs' final values over seeds:
@@ -43,6 +43,11 @@ from gbench.names import suggestion
 from gbench.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, summarize, welch_difference
 
 CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below")
+#: Quantities a claim may test that are not results columns themselves, each computed from one run's row.
+DERIVED = {
+    # "every digit present" in a count of N samples: the rarest class is expected at least once when its share is >= 1/N
+    "min_class_share": "the share of the generated samples in their rarest class (from class_counts)",
+}
 RELATIONS = ("lower_than", "higher_than", "above", "below")
 CONFIRMED, CONTRADICTED, UNDECIDED = "confirmed", "contradicted", "not distinguishable from seed noise"
 
@@ -65,7 +70,7 @@ class Claim:
         return self.relation in ("lower_than", "below")
 
     def describe(self) -> str:
-        header = schema.column(self.metric).header or self.metric
+        header = "rarest class share" if self.metric == "min_class_share" else schema.column(self.metric).header or self.metric
         words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[self.relation]
         return f"{header} of {self.setting} {words} {self.other if self.against_setting else format(self.other, 'g')}"
 
@@ -76,7 +81,7 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str]) -> list[Claim]:
         return []
     if not isinstance(raw, list):
         raise GbenchError(f'{where}: claims must be a list of tables ([[claims]] with claim = "...", setting = "...", lower_than = "baseline")')
-    metrics = schema.numeric_metrics()
+    metrics = [*schema.numeric_metrics(), *DERIVED]
     claims = []
     for index, table in enumerate(raw, 1):
         at = f"{where} claim {index}"
@@ -128,9 +133,19 @@ class ClaimResult:
         return CONFIRMED if (self.difference < 0) == self.claim.expects_lower else CONTRADICTED
 
 
+def min_class_share(row: dict[str, Any]) -> float | None:
+    """The rarest class's share of a run's classified samples; None without class counts."""
+    counts = [float(c) for c in str(row.get("class_counts") or "").split()]
+    return min(counts) / sum(counts) if counts and sum(counts) > 0 else None
+
+
+def metric_value(row: dict[str, Any], metric: str) -> Any:
+    return min_class_share(row) if metric == "min_class_share" else row.get(metric)
+
+
 def _values(records: Sequence[Any], names: list[str], setting: str, metric: str) -> tuple[list[float], set[Any]]:
     chosen = [r for r, name in zip(records, names) if name == setting]
-    values = finite(r.row.get(metric) for r in chosen)
+    values = finite(metric_value(r.row, metric) for r in chosen)
     bases = {fid_basis(r) for r in chosen if r.row.get(metric) is not None} if metric == "fid" else set()
     return values, bases
 

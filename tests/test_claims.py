@@ -216,3 +216,17 @@ def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
     before = (tmp_path / "studies" / "index.md").read_text()
     assert_one_line_error(run_cli("report", "--index", str(tmp_path / "studies")), "second/study.json", "gbench report")
     assert (tmp_path / "studies" / "index.md").read_text() == before  # nothing already written is lost
+
+
+def test_every_digit_present_is_the_rarest_class_share_from_class_counts():
+    from gbench.claims import min_class_share
+
+    hand = "15 7 6 16 2 3 10 10 12 19"  # the hand-made count of STUDIES.md: the rarest digit 2 of 100
+    assert min_class_share({"class_counts": hand}) == pytest.approx(0.02) and min_class_share({}) is None
+    rows = [record("baseline", s, 50.0 + s, class_counts=hand) for s in range(3)]
+    rows += [record("wide", s, 40.0 + s, class_counts=f"0 {100 - s} 3 4 5 6 7 8 9 {10 + s}") for s in range(3)]  # digit 0 dropped
+    claim = lambda setting: Claim("every digit present", setting, "above", 0.01, metric="min_class_share")
+    present, dropped = check_claims(rows, [claim("baseline"), claim("wide")])
+    assert present.values == pytest.approx([0.02] * 3) and present.verdict == CONFIRMED
+    assert dropped.values == [0.0] * 3 and dropped.verdict == CONTRADICTED
+    assert claim("wide").describe() == "rarest class share of wide above 0.01"

@@ -19,6 +19,9 @@ and the last line reads:
 
 The budget is a fraction of S1's 200 epochs (default 1,200 steps, 2 epochs) so
 that it fits beside other work on 2 cores; it prints the CPU model (or GPU).
+Measured 2026-12-02 (Intel Xeon with AMX, 1 thread, beside a running study),
+--steps 600 --eval-samples 5000: population_fid_diff=-0.62 p=0.844
+bf16_fid_diff=+3.77 p=0.067 bf16_train_speedup=1.14.
 """
 
 from __future__ import annotations

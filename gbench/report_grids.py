@@ -18,6 +18,7 @@ from typing import Any
 from gbench import schema
 from gbench.claims import ClaimResult, claims_caption
 from gbench.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
+from gbench.stats import summarize
 
 # ---------------------------------------------------------------------------
 
@@ -238,13 +239,12 @@ def finite_or_none(value: Any) -> float | None:
 
 
 def _spread(values: Sequence[float], spec: str) -> str:
-    if not values:
+    summary = summarize(values)
+    if summary.mean is None:
         return "-"
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return f"{format(mean, spec)} (n 1)"
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{format(mean, spec)} ± {format(sd, spec)} (n {len(values)})"
+    if summary.sd is None:
+        return f"{format(summary.mean, spec)} (n 1)"
+    return f"{format(summary.mean, spec)} ± {format(summary.sd, spec)} (n {summary.n})"
 
 
 def claims_grid(results: Sequence[ClaimResult]) -> Grid:

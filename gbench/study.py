@@ -268,17 +268,22 @@ def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
             _stand_down(study, trial)
             return WAIT
         return trial
-    key = trial.user_attrs.get(KEY_ATTR)
-    if key is None:  # no WAITING trial was left: ask() made a fresh, keyless one
+    if trial.user_attrs.get(KEY_ATTR) is None or taken_by_another(trial, trials):  # keyless: no WAITING trial was left, ask() made a fresh one
         _stand_down(study, trial)
         return WAIT
-    for other in trials:
-        if other.number == trial.number or is_surplus(other) or other.user_attrs.get(KEY_ATTR) != key:
-            continue
-        if other.state == TrialState.COMPLETE or (other.state == TrialState.RUNNING and other.number < trial.number):
-            _stand_down(study, trial)
-            return WAIT
     return trial
+
+
+def taken_by_another(trial: Trial, trials: Sequence[FrozenTrial]) -> bool:
+    """The keyed rule: another trial with this one's key is COMPLETE, or RUNNING with a lower number."""
+    key = trial.user_attrs.get(KEY_ATTR)
+    return any(
+        other.number != trial.number
+        and not is_surplus(other)
+        and other.user_attrs.get(KEY_ATTR) == key
+        and (other.state == TrialState.COMPLETE or (other.state == TrialState.RUNNING and other.number < trial.number))
+        for other in trials
+    )
 
 
 class Interrupted(Exception):

@@ -50,16 +50,7 @@ def _ask_keyed(study: optuna.Study) -> Trial | None:
         trial = study.ask()
     optuna_private.record_heartbeat(study, trial)
     trial.set_user_attr(studylib.WORKER_ATTR, liveness.worker_identity(trial.number))
-    key = trial.user_attrs.get(studylib.KEY_ATTR)
-    trials = study.get_trials(deepcopy=False)
-    duplicate = key is None or any(
-        other.number != trial.number
-        and not studylib.is_surplus(other)
-        and other.user_attrs.get(studylib.KEY_ATTR) == key
-        and (other.state == TrialState.COMPLETE or (other.state == TrialState.RUNNING and other.number < trial.number))
-        for other in trials
-    )
-    if duplicate:
+    if trial.user_attrs.get(studylib.KEY_ATTR) is None or studylib.taken_by_another(trial, study.get_trials(deepcopy=False)):
         trial.set_user_attr(studylib.SURPLUS_ATTR, True)
         study.tell(trial, state=TrialState.FAIL)
         return None

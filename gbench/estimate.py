@@ -73,6 +73,12 @@ def _evals(steps: float, settings: dict[str, Any]) -> int:
     return 1 + (int(steps // int(every)) if every else 0)
 
 
+def _own_seconds(row: dict[str, Any]) -> float | None:
+    seconds = finite([row.get("train_seconds")])
+    members = finite([row.get("population")]) or [1.0]
+    return seconds[0] / max(1.0, members[0]) if seconds else None
+
+
 def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
     """The estimate for ``suite``'s full study (its ``full`` suite file), or None when it names none."""
     full_name = getattr(suite, "full", None)
@@ -88,9 +94,8 @@ def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
     costs, missing = [], []
     for variant in full.variants:
         rows = [r.row for r, name in zip(records, names) if name == variant.name]
-        measured = [
-            (finite([row.get("train_seconds")]), finite([row.get("steps")]), finite([row.get("epochs")]), finite([row.get("eval_seconds")])) for row in rows
-        ]
+        # a population's members each record the whole population's training time: a run's own cost is 1/population of it
+        measured = [(finite([_own_seconds(row)]), finite([row.get("steps")]), finite([row.get("epochs")]), finite([row.get("eval_seconds")])) for row in rows]
         measured = [m for m in measured if m[0] and m[1]]
         if not measured:
             missing.append(variant.name)

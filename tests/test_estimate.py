@@ -82,3 +82,12 @@ def test_a_full_suite_that_is_not_there_fails_in_one_line(tmp_path):
     with pytest.raises(GbenchError, match=r"full = 'nowhere.toml' names no suite file next to it"):
         suites(tmp_path, 'full = "nowhere.toml"')  # when the suite is read, before anything trains
     assert full_study_estimate(records(), load_suite(tmp_path / "full.toml")) is None
+
+
+def test_a_population_members_share_of_the_training_time_is_what_a_run_costs(tmp_path):
+    rows = records()
+    for record_ in rows:
+        if record_.variant == "baseline":  # trained as a population of 2: each row holds the population's time, twice its own
+            record_.row.update(train_seconds=2 * record_.row["train_seconds"], population=2)
+    costs = {cost.name: cost for cost in full_study_estimate(rows, suites(tmp_path)).settings}
+    assert costs["baseline"].seconds_per_step == pytest.approx(21 / 6000)

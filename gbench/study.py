@@ -323,6 +323,14 @@ def run_one(study: optuna.Study, trial: Trial, objective: Callable[[Trial], floa
     return TrialState.COMPLETE
 
 
+def pause(stop: threading.Event | None, seconds: float) -> None:
+    """Wait before claiming again; a set stop event ends the wait at once."""
+    if stop is not None:
+        stop.wait(seconds)
+    else:
+        time.sleep(seconds)
+
+
 def work(
     study: optuna.Study,
     objective: Callable[[Trial], float | Sequence[float]],
@@ -343,10 +351,7 @@ def work(
         if trial is None:
             break
         if isinstance(trial, str):  # WAIT
-            if stop is not None:
-                stop.wait(poll)
-            else:
-                time.sleep(poll)
+            pause(stop, poll)
             continue
         if on_change:
             on_change()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-import time
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -116,10 +115,7 @@ def work_groups(
         if trials is None:
             break
         if isinstance(trials, str):  # WAIT
-            if stop is not None:
-                stop.wait(poll)
-            else:
-                time.sleep(poll)
+            studylib.pause(stop, poll)
             continue
         run_group(study, trials, objective)
         ran += len(trials)

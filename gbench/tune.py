@@ -205,10 +205,10 @@ class Tuner:
             if len(seen) < len(configs):
                 return  # the other members evaluate at this step next
             mean = float(np.mean([v for v, _ in seen.values()]))  # a diverged member's NaN or inf makes the mean so: no report
-            fids = [f if f is not None else math.nan for _, f in seen.values()]
-            last.update(step=step, fid=finite_or_none(float(np.mean(fids))), member_fids={i: f for i, (_, f) in seen.items()})
+            mean_fid = float(np.mean([f if f is not None else math.nan for _, f in seen.values()]))
+            last.update(step=step, fid=finite_or_none(mean_fid), member_fids={i: f for i, (_, f) in seen.items()})
             with self.lock:
-                self.progress[trial.number] = f"step {step}/{total} FID {float(np.mean(fids)):.1f}"
+                self.progress[trial.number] = f"step {step}/{total} FID {mean_fid:.1f}"
             if not self.pruning or not math.isfinite(mean):
                 return
             trial.report(mean, step)

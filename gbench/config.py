@@ -63,6 +63,7 @@ class RunConfig:
     log_every: int = 50
     checkpoint_every: int | None = None
     eval: EvalOptions = field(default_factory=EvalOptions)
+    precision: str = "fp32"  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
     run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,7 +214,7 @@ def config_for(
         architecture=architecture, loss=loss, schedule=schedule, dataset=settings.dataset, seed=seed, epochs=settings.epochs,
         steps=settings.steps, device=settings.device, threads=settings.threads, data_root=settings.data_root,
         train_limit=settings.train_limit, log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
-        eval=dataclasses.replace(settings.eval), run_id=run_id,
+        eval=dataclasses.replace(settings.eval), precision=settings.precision, run_id=run_id,
     )  # fmt: skip
     config.params = resolve_params(registry, config, params)
     return config

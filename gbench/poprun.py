@@ -30,7 +30,6 @@ def execute_population(
     hooks: RunHooks | list[RunHooks] | None = None,
     cache: DataCache | None = None,
     extra_columns: dict[str, Any] | None = None,
-    precision: str = "fp32",
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Train configs that differ only in seed as one population; their rows, in order, and why
     they were trained one by one instead (None when they trained together).
@@ -41,7 +40,7 @@ def execute_population(
     """
     cache = cache or DataCache()
     per_run = hooks if isinstance(hooks, list) else [hooks or RunHooks()] * len(configs)  # a list: each member's own hooks
-    runs = [prepare_run(config, registry, Path(out), run_hooks, cache, precision) for config, run_hooks in zip(configs, per_run)]
+    runs = [prepare_run(config, registry, Path(out), run_hooks, cache) for config, run_hooks in zip(configs, per_run)]
     pending = [run for run in runs if isinstance(run, PreparedRun)]
     reason = _population_problem(pending) if len(pending) > 1 else None
     rows: dict[int, dict[str, Any]] = {}

@@ -179,7 +179,6 @@ def execute(
     hooks: RunHooks | None = None,
     cache: DataCache | None = None,
     extra_columns: dict[str, Any] | None = None,
-    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Train, evaluate and store one run; return its results row.
 
@@ -187,7 +186,7 @@ def execute(
     it finished is returned as it is. ``extra_columns`` (e.g. a sweep's
     ``suite`` and ``variant``) go into the results row and summary.json.
     """
-    run = prepare_run(config, registry, Path(out), hooks or RunHooks(), cache or DataCache(), precision)
+    run = prepare_run(config, registry, Path(out), hooks or RunHooks(), cache or DataCache())
     if isinstance(run, dict):
         return run
     (result,) = train_guarded([run], functools.partial(train_solo, run))
@@ -219,7 +218,7 @@ def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainRe
         raise
 
 
-def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache, precision: str) -> PreparedRun | dict[str, Any]:
+def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache) -> PreparedRun | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
     config.params = resolve_params(registry, config)
     # the same arguments as an interrupted run: take its folder over (gbench/interrupted.py)
@@ -272,7 +271,7 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
         log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
-        seed=config.seed, precision=precision,
+        seed=config.seed, precision=config.precision,
     )  # fmt: skip
 
     def on_log(row: dict[str, Any]) -> None:

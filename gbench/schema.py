@@ -77,7 +77,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("images_per_second", METRIC, "img/s", ",.0f"),
     Column("device", BOOKKEEPING),
     Column("population", BOOKKEEPING),  # how many members trained together (1: a run trained alone)
-    Column("train_precision", BOOKKEEPING),  # --precision: "fp32" or "bf16" (autocast)
+    Column("train_precision", BOOKKEEPING),  # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
     Column("diverged_step", BOOKKEEPING),
     Column("collapsed_step", BOOKKEEPING),
     # not among the leading columns of results.csv (they sort alphabetically after them)
@@ -96,7 +96,7 @@ COLUMNS: tuple[Column, ...] = (
 #: results.csv starts with these columns, in this order.
 LEADING = tuple(column.name for column in COLUMNS[: [c.name for c in COLUMNS].index("collapsed_step") + 1])
 #: Columns that name what a run set up besides its hyperparameters: identity without run_id and seed.
-SETUP = ("architecture", "loss", "schedule", "dataset")
+SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision")
 #: Columns whose values are text even when they look like numbers.
 TEXT_METRICS = ("fid_extractor", "class_counts")
 #: Metrics gbench does not list yet but that are measurements by name (fid_infinity, density, ...).

@@ -93,7 +93,6 @@ def run_configs(
     hooks: RunHooks | None = None,
     population: str = "auto",
     population_size: int | None = None,
-    precision: str = "fp32",
 ) -> list[dict]:
     """Run configs under one progress bar per population (or per run with --population off)."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
@@ -117,7 +116,7 @@ def run_configs(
 
             run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None, on_resume=on_resume)
             try:
-                group_rows, reason = execute_population(group, registry, out, run_hooks, cache, precision=precision)
+                group_rows, reason = execute_population(group, registry, out, run_hooks, cache)
             except GbenchError:
                 progress.live.transient = True  # the error is the one line to show, not a half-drawn bar above it
                 raise
@@ -141,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     out = store.ensure_writable(settings.out)
     if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
         display.console.print(note, highlight=False)
-    rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size, precision=settings.precision)
+    rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size)
     display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
     return 0

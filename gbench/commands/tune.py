@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds between a running trial's heartbeats; a worker silent for 3 of them is dead and its trial re-run (default {DEFAULT_HEARTBEAT})",
     )
     add_run_options(parser)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], help="fp32 (default) or bf16: every trial's runs autocast their forward passes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     options.check(base)
     space = build_space(registry, combos, settings.params, args.space)
     out = store.ensure_writable(settings.out)
+    from gbench.population import bf16_note
+    from gbench.torchtools import resolve_device
+
+    if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
+        display.console.print(note, highlight=False)
     opened = open_study(registry, base, space, options, out)
 
     console = display.console
@@ -133,7 +139,7 @@ def base_config(settings: RunSettings, combo: tuple[str, str, str]) -> RunConfig
         architecture=combo[0], loss=combo[1], schedule=combo[2], dataset=settings.dataset, seed=settings.seeds[0],
         epochs=settings.epochs, steps=settings.steps, device=settings.device, threads=settings.threads,
         data_root=settings.data_root, train_limit=settings.train_limit, log_every=settings.log_every,
-        checkpoint_every=settings.checkpoint_every, eval=settings.eval,
+        checkpoint_every=settings.checkpoint_every, eval=settings.eval, precision=settings.precision,
     )  # fmt: skip
 
 

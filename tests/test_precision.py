@@ -76,7 +76,9 @@ def test_a_suite_variant_sets_precision(tmp_path):
 def test_tune_precision(tmp_path):
     out = tmp_path / "runs"
     space = ("--space", "architecture=mlp", "--space", "hidden_dim=16:32")
-    result = run_cli("tune", "plugins.mlp", "--trials", "1", "--pruner", "none", *SMALL[:4], "--eval-samples", "50", *space, "--precision", "bf16", "--out", str(out))
+    result = run_cli(
+        "tune", "plugins.mlp", "--trials", "1", "--pruner", "none", *SMALL[:4], "--eval-samples", "50", *space, "--precision", "bf16", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert [row["train_precision"] for row in _rows(out)] == ["bf16"]
     bad = run_cli("tune", "plugins.mlp", "--trials", "1", "--precision", "fp16", "--out", str(out))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -85,7 +86,8 @@ def fid_heatmap(
         cell (no FID) is left blank.
     """
     xs, ys, grid = heatmap_matrix(cells)
-    fig = _figure(max(4.0, 1.1 * len(xs) + 2.2), max(3.0, 0.8 * len(ys) + 1.6))
+    width = max(4.0, 1.1 * len(xs) + 2.2)
+    fig = _figure(width, max(3.0, 0.8 * len(ys) + 1.6))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", origin="lower", aspect="auto")
     fig.colorbar(image, ax=ax, label=f"{value_label} (lower is better)", shrink=0.9)
@@ -99,8 +101,13 @@ def fid_heatmap(
     for (x, y), (value, sd, n) in cells.items():
         text = f"{value:.1f}" + (f"\n±{sd:.1f}" if sd is not None and not small else "") + (f"\nn={n}" if not small else "")
         ax.text(xs.index(x), ys.index(y), text, ha="center", va="center", fontsize=7 if small else 9, color="white" if value > middle else "black")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(fit_title(title, width), fontsize=10)
     return save(fig, path)
+
+
+def fit_title(title: str, width_inches: float) -> str:
+    """``title`` broken into lines that fit a figure this wide at font size 10 (a 2 x 2 grid's heatmap clipped it)."""
+    return textwrap.fill(title, max(20, int(width_inches * 9)), break_on_hyphens=False)
 
 
 def heatmap_matrix(cells: dict[tuple[Any, Any], tuple[float, float | None, int]]) -> tuple[list, list, np.ndarray]:

@@ -355,3 +355,25 @@ def test_eleven_settings_get_ten_distinct_hues_then_their_light_pairs():
     palette = colors(11)
     assert len(set(palette[:10])) == 10 and palette[:10] == [colormaps["tab20"](2 * i) for i in range(10)]
     assert palette[10] == colormaps["tab20"](1)  # the light blue of the first setting's dark blue, not a neighbour's look-alike
+
+
+def test_a_small_heatmaps_title_fits_its_figure():
+    # A 2 x 2 grid's heatmap is 4.4 inches wide: S2's title ("mean FID over seeds (lenet-mnist@... features, 10,000 samples)") was clipped
+    import numpy as np
+
+    from gbench.plots import _figure, fit_title
+
+    title = "mean FID over seeds (lenet-mnist@712ee890 features, 10,000 samples)"
+
+    def right_edge(text: str) -> tuple[float, float]:
+        fig = _figure(4.4, 3.2)
+        ax = fig.add_subplot()
+        fig.colorbar(ax.imshow(np.zeros((2, 2))), ax=ax)
+        shown = ax.set_title(text, fontsize=10)
+        fig.canvas.draw()
+        extent = shown.get_window_extent()
+        return extent.x0, fig.bbox.x1 - extent.x1
+
+    assert min(right_edge(title)) < 0  # as it was: wider than the figure
+    assert min(right_edge(fit_title(title, 4.4))) >= 0
+    assert fit_title("short", 4.4) == "short"

@@ -93,7 +93,22 @@ def add_population_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--population-size", type=number_option(int, 1, "--population-size"), help="at most N members per population (for memory; default all seeds)"
     )
-    group.add_argument("--precision", choices=["fp32", "bf16"], help="fp32 (default) or bf16: autocast the forward passes (weights, Adam state stay float32)")
+    add_precision_option(group)
+
+
+def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--precision, as run and tune take it."""
+    parser.add_argument("--precision", choices=["fp32", "bf16"], help="fp32 (default) or bf16: autocast the forward passes (weights, Adam state stay float32)")
+
+
+def note_slow_bf16(settings: RunSettings) -> None:
+    """One line when bf16 was asked for on hardware without fast bf16."""
+    from gbench import display
+    from gbench.population import bf16_note
+    from gbench.torchtools import resolve_device
+
+    if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
+        display.console.print(note, highlight=False)
 
 
 #: ``args`` attributes that are settings, under their config-file key

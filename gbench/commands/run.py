@@ -6,16 +6,14 @@ import argparse
 from pathlib import Path
 
 from gbench import display, interrupted, store
-from gbench.commands._options import add_population_options, add_run_options, settings_from_args
+from gbench.commands._options import add_population_options, add_run_options, note_slow_bf16, settings_from_args
 from gbench.config import RunConfig, RunSettings, configs_for, resolve_params
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.plugins import Plugins, resolve_target
 from gbench.poprun import execute_population
-from gbench.population import bf16_note
 from gbench.registry import Registry
 from gbench.runner import DataCache, RunHooks, load_checkpoint
-from gbench.torchtools import resolve_device
 from gbench.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
@@ -138,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
     warn_broken(plugins)
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings.out)
-    if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
-        display.console.print(note, highlight=False)
+    note_slow_bf16(settings)
     rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size)
     display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)

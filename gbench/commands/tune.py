@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gbench.commands._options import add_run_options, number_option
+from gbench.commands._options import add_precision_option, add_run_options, note_slow_bf16, number_option
 from gbench.study_storage import DEFAULT_HEARTBEAT
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds between a running trial's heartbeats; a worker silent for 3 of them is dead and its trial re-run (default {DEFAULT_HEARTBEAT})",
     )
     add_run_options(parser)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], help="fp32 (default) or bf16: every trial's runs autocast their forward passes")
+    add_precision_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,11 +107,7 @@ def run(args: argparse.Namespace) -> int:
     options.check(base)
     space = build_space(registry, combos, settings.params, args.space)
     out = store.ensure_writable(settings.out)
-    from gbench.population import bf16_note
-    from gbench.torchtools import resolve_device
-
-    if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
-        display.console.print(note, highlight=False)
+    note_slow_bf16(settings)
     opened = open_study(registry, base, space, options, out)
 
     console = display.console

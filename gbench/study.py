@@ -240,6 +240,17 @@ def _stand_down(study: optuna.Study, trial: Trial) -> None:
     study.tell(trial, state=TrialState.FAIL)
 
 
+def hand_back(study: optuna.Study, trial: Trial) -> None:
+    """A claimed keyed trial this worker will not run after all: stand it down, then enqueue a WAITING copy.
+
+    In that order: a copy enqueued while the claim still RUNNING would itself
+    stand down (the claim holds the key with a lower number) and the run would be lost.
+    """
+    attrs = {k: v for k, v in trial.user_attrs.items() if k not in (WORKER_ATTR, SURPLUS_ATTR)}
+    _stand_down(study, trial)
+    study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
+
+
 def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
     """The next trial this worker should run, ``WAIT``, or None when all is done.
 

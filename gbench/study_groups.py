@@ -8,8 +8,8 @@ trial belongs to the same group, up to ``limit`` trials. Each trial is still
 popped by ``study.ask()`` (atomic in the storage) and checked by the keyed
 rule, so a (variant, seed) runs once however many workers race; when another
 worker takes the trial this one expected, ``ask`` hands over the next group's
-first trial, which goes straight back (FAIL plus a WAITING copy, uncounted),
-and the group trains with what it has.
+first trial, which goes straight back (a surplus FAIL, never counted, plus a
+WAITING copy), and the group trains with what it has.
 
 A group's trials share one fate: every one beats while the group trains,
 each gets its own value when it ends, and when the worker is interrupted or
@@ -71,7 +71,7 @@ def claim_group(study: optuna.Study, group_of: Callable[[str], str], limit: int)
         if trial is None:
             continue  # a duplicate key stood down; look again
         if group_of(str(trial.user_attrs[studylib.KEY_ATTR])) != group:  # another worker took the one we saw
-            optuna_private.fail_and_retry(study, trial)
+            studylib.hand_back(study, trial)
             break
         trials.append(trial)
     return trials

@@ -47,7 +47,7 @@ def test_a_trial_another_worker_took_first_ends_the_group_and_the_wrong_one_goes
     assert keys_of(group) == ["a|0"] and keys_of(taken) == ["a|1"]
     # this worker's ask() got b|0 instead: failed and re-enqueued, never counted, never run twice
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert keys_of(failed) == ["b|0"]
+    assert keys_of(failed) == ["b|0"] and studylib.is_surplus(failed[0]) and studylib.count(study.trials).failed == 0
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert keys_of(waiting) == ["b|0"]
     assert keys_of(claim_group(study, variant, limit=10)) == ["b|0"]

@@ -76,8 +76,10 @@ def main() -> None:
     print(f"device: {machine(device)}; torch {torch.__version__}; S1 baseline, {args.steps} steps, FID on {args.eval_samples:,} samples")
     cache = DataCache()
 
-    def config(seed: int) -> RunConfig:
-        base = RunConfig(architecture="mlp", seed=seed, steps=args.steps, eval=EvalOptions(samples=args.eval_samples), log_every=args.steps)
+    def config(seed: int, precision: str = "fp32") -> RunConfig:
+        base = RunConfig(
+            architecture="mlp", seed=seed, steps=args.steps, eval=EvalOptions(samples=args.eval_samples), log_every=args.steps, precision=precision
+        )
         base.params = resolve_params(registry, base, {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100, "lr": 0.0002})
         return base
 
@@ -92,7 +94,7 @@ def main() -> None:
         fids = {}
         for precision in ("fp32", "bf16"):
             started = time.perf_counter()
-            rows, reason = execute_population([config(s) for s in seeds], registry, f"{out}/{precision}", cache=cache, precision=precision)
+            rows, reason = execute_population([config(s, precision) for s in seeds], registry, f"{out}/{precision}", cache=cache)
             timed[precision] = sum(r["train_seconds"] for r in rows) / len(rows)
             fids[precision] = [r["fid"] for r in rows]
             print(f"{precision}: train seconds per member {timed[precision]:.1f} (wall {time.perf_counter() - started:.1f} s){'; ' + reason if reason else ''}")

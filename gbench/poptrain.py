@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from gbench import signals
-from gbench.population import Stack, StackedAdam, batched
+from gbench.population import Stack, StackedAdam, autocast, batched
 from gbench.registry import LossTerms, Nets
-from gbench.trainer import BatchStream, Callbacks, LastLosses, RunRandom, TrainResult, TrainSettings, autocast, is_diverged, log_row, make_adam
+from gbench.trainer import BatchStream, Callbacks, LastLosses, RunRandom, TrainResult, TrainSettings, is_diverged, log_row, make_adam
 
 
 @dataclass

@@ -18,6 +18,10 @@ exactly the optimizer state its solo run would hold.
 and says in one line why not, when not: a Python attribute that changes in a
 forward pass (state vmap cannot give each member), an operation vmap cannot
 batch, or outputs and buffers that differ from the members' own.
+
+:func:`autocast` is bf16 for a population: torch's autocast plus
+:class:`BatchedAutocast`, which makes the casts autocast makes for a solo
+run where, under vmap, autocast does not.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.overrides import TorchFunctionMode
 
 #: Batched against member-by-member outputs may differ by float reassociation only.
 PROBE_TOLERANCE = 1e-4
@@ -95,6 +101,59 @@ class _Method(nn.Module):
 
     def forward(self, *args: Any) -> Any:
         return getattr(self.module, self.name)(*args)
+
+
+# ---------------------------------------------------------------------------
+# bf16 inside vmap
+# ---------------------------------------------------------------------------
+
+# torch.autocast does not reach most ops under torch.func.vmap (torch 2.14: convolutions run in float32,
+# a bf16 input to batch_norm with float32 statistics fails), so a population applies autocast's policy
+# itself, per torch function, for the ops whose cast autocast defines: the same casts a solo run gets.
+_LOWER = {F.linear, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,
+          torch.matmul, torch.mm, torch.bmm, torch.addmm, torch.baddbmm, torch.Tensor.matmul, torch.Tensor.__matmul__}  # fmt: skip
+_FLOAT32 = {F.binary_cross_entropy_with_logits, F.binary_cross_entropy, F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.nll_loss,
+            F.cross_entropy, F.kl_div, F.layer_norm, F.group_norm}  # fmt: skip
+
+
+class BatchedAutocast(TorchFunctionMode):
+    """Autocast's casts for a vmapped population: bf16 in for matmuls and convolutions, float32 in for losses
+    and layer/group norm, and batch norm on a bf16 input computed in float32 (as the mixed-type kernel a solo
+    module reaches does) with its output in the input's dtype."""
+
+    def __init__(self, dtype: torch.dtype = torch.bfloat16):
+        super().__init__()
+        self.dtype = dtype
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _LOWER:
+            return func(*_cast(args, self.dtype), **_cast(kwargs, self.dtype))
+        if func in _FLOAT32:
+            return func(*_cast(args, torch.float32), **_cast(kwargs, torch.float32))
+        if func is F.batch_norm and args and isinstance(args[0], torch.Tensor) and args[0].dtype == self.dtype:
+            return func(args[0].float(), *args[1:], **kwargs).to(self.dtype)
+        return func(*args, **kwargs)
+
+
+def _cast(values: Any, dtype: torch.dtype) -> Any:
+    if isinstance(values, dict):
+        return {key: _cast(value, dtype) for key, value in values.items()}
+    if isinstance(values, (tuple, list)):
+        return type(values)(_cast(value, dtype) for value in values)
+    if isinstance(values, torch.Tensor) and values.is_floating_point() and values.dtype != torch.float64:
+        return values.to(dtype)
+    return values
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """What ``gbench.trainer.autocast`` is to a solo run: torch's autocast, plus its casts under vmap."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
+    stack.enter_context(BatchedAutocast(torch.bfloat16))
+    return stack
 
 
 def batched(fn: Callable[..., Any]) -> Callable[..., Any]:

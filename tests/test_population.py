@@ -335,6 +335,21 @@ def test_cli_falls_back_to_one_by_one_with_a_reason(tmp_path):
     assert [row["population"] for row in rows] == ["1", "1"] and {row["status"] for row in rows} == {"ok"}
 
 
+class _ItemLoss:
+    """A loss that reads a value on the host (``.item()``): fine in a solo run, an error under vmap."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def discriminator_loss(self, D, real, fake):
+        terms = self.inner.discriminator_loss(D, real, fake)
+        terms.loss.item()
+        return terms
+
+    def generator_loss(self, D, fake):
+        return self.inner.generator_loss(D, fake)
+
+
 def test_a_batched_step_that_fails_is_reported_not_raised(registry, data):
     from gbench.poptrain import trial_step_failure
 
@@ -344,8 +359,38 @@ def test_a_batched_step_that_fails_is_reported_not_raised(registry, data):
         nets, loss, schedule = build(registry, config, CPU)
         members.append(Member(nets, schedule, seed))
     before = members[0].nets.generator.state_dict()["net.0.weight"].clone()
-    # BatchNorm2d under bf16 autocast has no working vmap rule in this torch: the seeds must train one by one
-    reason = trial_step_failure(members, loss, data, _settings(config, precision="bf16"))
+    reason = trial_step_failure(members, _ItemLoss(loss), data, _settings(config))
     assert reason is not None and reason.startswith("one batched training step failed") and "\n" not in reason
     assert torch.equal(members[0].nets.generator.state_dict()["net.0.weight"], before)  # the trial trained copies
     assert trial_step_failure(members, loss, data, _settings(config)) is None
+    assert trial_step_failure(members, loss, data, _settings(config, precision="bf16")) is None  # BatchNorm2d in bf16 too
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "mlp-batchnorm", "dcgan"])
+def test_a_bf16_population_computes_in_bf16_as_its_solo_runs_do(registry, architecture):
+    """torch.autocast does not reach convolutions under vmap (they would silently run in float32);
+    gbench.population.autocast applies its casts itself. Tolerance: each side rounds every layer's
+    output to bf16 (relative 2**-8) in its own order; a few layers, both sides: 2**-5 of the output's scale."""
+    from gbench import population, trainer
+    from gbench.population import batched
+
+    small = {"latent_dim": 8, "hidden_dim": 8} if architecture == "dcgan" else {}
+    nets = [build(registry, _config(registry, seed, architecture=architecture, **small), CPU)[0] for seed in (0, 1)]
+    G, D = Stack([n.generator for n in nets]), Stack([n.discriminator for n in nets])
+    dtypes = []
+    for module in (*G.skeleton.modules(), *D.skeleton.modules()):
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            module.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    z = torch.randn(2, 32, nets[0].latent_dim, generator=torch.Generator().manual_seed(0))
+    both = batched(lambda gp, gb, dp, db, z: D.module(dp, db)(G.module(gp, gb)(z)))
+    with torch.no_grad(), population.autocast(CPU, "bf16"):
+        got = both(G.params, G.buffers, D.params, D.buffers, z)
+    with torch.no_grad(), trainer.autocast(CPU, "bf16"):
+        expected = torch.stack([n.discriminator(n.generator(x)) for n, x in zip(nets, z)])
+    assert got.dtype == expected.dtype == torch.bfloat16
+    assert dtypes and set(dtypes) == {torch.bfloat16}  # every matmul and convolution of the population ran in bf16
+    scale = float(expected.float().abs().max())
+    assert torch.allclose(got.float(), expected.float(), rtol=0, atol=2**-5 * scale)
+    with torch.no_grad(), population.autocast(CPU, "fp32"):
+        fp32 = both(G.params, G.buffers, D.params, D.buffers, z)
+    assert fp32.dtype == torch.float32 and not torch.equal(fp32, got.float())

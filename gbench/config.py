@@ -209,15 +209,20 @@ def config_for(
 ) -> RunConfig:
     """One checked RunConfig: ``settings`` for the (architecture, loss, schedule) ``combo`` and
     ``seed``, with ``params`` (text or typed values) over the combination's defaults."""
+    config = config_from_settings(settings, combo, seed, run_id)
+    config.params = resolve_params(registry, config, params)
+    return config
+
+
+def config_from_settings(settings: RunSettings, combo: tuple[str, str, str], seed: int, run_id: str | None = None) -> RunConfig:
+    """``settings`` as a RunConfig for ``combo`` and ``seed``, its params not yet resolved (tune's base: each trial sets its own)."""
     architecture, loss, schedule = combo
-    config = RunConfig(
+    return RunConfig(
         architecture=architecture, loss=loss, schedule=schedule, dataset=settings.dataset, seed=seed, epochs=settings.epochs,
         steps=settings.steps, device=settings.device, threads=settings.threads, data_root=settings.data_root,
         train_limit=settings.train_limit, log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
         eval=dataclasses.replace(settings.eval), precision=settings.precision, run_id=run_id,
     )  # fmt: skip
-    config.params = resolve_params(registry, config, params)
-    return config
 
 
 def configs_for(registry: Registry, settings: RunSettings, combos: list[tuple[str, str, str]], where: str = "") -> list[RunConfig]:

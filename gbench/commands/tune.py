@@ -129,14 +129,9 @@ def run(args: argparse.Namespace) -> int:
 
 def base_config(settings: RunSettings, combo: tuple[str, str, str]) -> RunConfig:
     """Every trial's settings, from the merged options (``settings_from_args``); a trial replaces combo and params."""
-    from gbench.config import RunConfig
+    from gbench.config import config_from_settings
 
-    return RunConfig(
-        architecture=combo[0], loss=combo[1], schedule=combo[2], dataset=settings.dataset, seed=settings.seeds[0],
-        epochs=settings.epochs, steps=settings.steps, device=settings.device, threads=settings.threads,
-        data_root=settings.data_root, train_limit=settings.train_limit, log_every=settings.log_every,
-        checkpoint_every=settings.checkpoint_every, eval=settings.eval, precision=settings.precision,
-    )  # fmt: skip
+    return config_from_settings(settings, combo, settings.seeds[0])
 
 
 def report(

@@ -9,9 +9,8 @@ returns the path it wrote. :mod:`gbench.report_figures` decides which to draw.
   line, and both losses (study S3).
 - :func:`fid_curves`: FID over generator steps and over training seconds
   (quality against cost).
-- :func:`sample_grid`: each setting's ``samples.png`` tiled with its name.
-- :func:`interpolation_images` / :func:`write_interpolation`: a strip between
-  two latent vectors and its extrapolation (study S4; ``gbench interpolate``).
+- :func:`sample_grid`: each setting's ``samples.png`` tiled with its name
+  (grayscale; 16 samples each past 16 settings).
 - :func:`class_histograms`: predicted-class shares against the real class
   distribution (study S5).
 """
@@ -43,11 +42,21 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def save(fig, path: str | os.PathLike) -> Path:
-    """Write a figure as PNG through a temp file and a rename."""
+def save(fig, path: str | os.PathLike, grayscale: bool = False) -> Path:
+    """Write a figure as PNG through a temp file and a rename.
+
+    ``grayscale`` stores one 8-bit channel instead of matplotlib's four, for
+    figures with no colour (tiled samples): a quarter of the bytes.
+    """
     path = Path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
+    if grayscale:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(buffer.getvalue())) as image:
+            buffer = io.BytesIO()
+            image.convert("L").save(buffer, format="png", optimize=True)
     store.atomic_write_bytes(path, buffer.getvalue())
     return path
 
@@ -234,72 +243,53 @@ def _columns(count: int) -> int:
     return min(count, max(1, math.ceil(math.sqrt(count))), 6)
 
 
+SAMPLE_GRID_FULL = 16  # settings shown with all 64 samples; more settings show 16 each, to keep the page light
+
+
+def samples_per_setting(settings: int) -> int:
+    """How many of each setting's 64 samples :func:`sample_grid` shows."""
+    return 64 if settings <= SAMPLE_GRID_FULL else 16
+
+
+def _crop_samples(array: np.ndarray, shown: int) -> np.ndarray:
+    """The top-left ``sqrt(shown)`` x ``sqrt(shown)`` images of an 8 x 8 samples grid (2 pixels of padding)."""
+    side = math.isqrt(shown)
+    height, width = array.shape[:2]
+    if side >= 8 or (width - 2) % 8 or (height - 2) % 8:
+        return array  # not gbench's 8 x 8 layout: show it whole
+    return array[: 2 + side * (height - 2) // 8, : 2 + side * (width - 2) // 8]
+
+
 def sample_grid(items: Sequence[tuple[str, str | os.PathLike]], path: str | os.PathLike, title: str = "") -> Path:
-    """Tile each setting's samples.png, titled with the setting's name."""
+    """Tile each setting's samples.png, titled with the setting's name.
+
+    Up to :data:`SAMPLE_GRID_FULL` settings show all 64 samples; more show the
+    first 16 of each (:func:`samples_per_setting`), in smaller tiles with the
+    name broken at its commas, so that a 6 x 6 grid stays a readable page of
+    well under a megabyte. The PNG is grayscale, drawn pixel for pixel
+    (nearest neighbour), which also keeps it small.
+    """
     from PIL import Image
 
     if not items:
         raise GbenchError("no run folder holds a samples.png; sample grids need local runs")
+    shown = samples_per_setting(len(items))
     columns = _columns(len(items))
     rows = math.ceil(len(items) / columns)
-    fig = _figure(2.6 * columns, 2.8 * rows + (0.3 if title else 0))
+    tile = 2.6 if shown == 64 else 1.5  # inches: 242 or 122 pixels of samples at about 1:1
+    lines = 1 if shown == 64 else max(name.count(",") + 1 for name, _ in items)
+    fig = _figure(tile * columns, (tile + 0.2 + 0.13 * lines) * rows + (0.3 if title else 0))
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes:
         ax.axis("off")
     for ax, (name, png) in zip(axes, items):
         with Image.open(png) as image:
-            ax.imshow(np.asarray(image.convert("L")), cmap="gray", vmin=0, vmax=255)
-        ax.set_title(name, fontsize=8)
+            pixels = _crop_samples(np.asarray(image.convert("L")), shown)
+        ax.imshow(pixels, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(name if shown == 64 else name.replace(",", ",\n"), fontsize=8 if shown == 64 else 7)
     if title:
         fig.suptitle(title, fontsize=11)
-    return save(fig, path)
-
-
-def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int = 0, device: str = "cpu"):
-    """Images along z0 -> z1 (alpha 0..1) and beyond it (alpha -1..2), ``steps`` each.
-
-    Returns ``(images, alphas)``: a ``(2 * steps, C, H, W)`` tensor, the
-    interpolation first, then the extrapolation, and the ``2 * steps`` alphas.
-    The two latent vectors come from a generator seeded with ``seed``.
-    """
-    import torch
-
-    if steps < 2:
-        raise GbenchError(f"--steps {steps} is too few; an interpolation needs at least 2 steps, e.g. --steps 10")
-    ends = torch.randn(2, latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    # in float64 so that alpha 0 and 1 fall exactly on the grid (-1 + 3 * 3/9 == 0.0)
-    alphas = torch.tensor([i / (steps - 1) for i in range(steps)] + [-1 + 3 * i / (steps - 1) for i in range(steps)], dtype=torch.float64)
-    noise = ((1 - alphas)[:, None] * ends[0].double().cpu() + alphas[:, None] * ends[1].double().cpu()).float().to(device)
-    from gbench.torchtools import eval_mode  # torch only once there is a generator to run
-
-    with eval_mode(generator), torch.no_grad():
-        images = generator(noise)
-    return images, alphas.tolist()
-
-
-def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, registry: Registry, steps: int = 10, seed: int = 0, scale: int = 1) -> Path:
-    """Load a finished run's generator and write its interpolation strip.
-
-    ``registry`` rebuilds the generator: the plugins the caller loaded (library
-    code never loads plugins itself, so that every part of one command sees
-    the same set).
-
-    The PNG has two rows of ``steps`` images with 2 pixels of padding: the
-    top row interpolates (alpha 0 to 1), the bottom one extrapolates (alpha
-    -1 to 2), so it is ``steps * (W + 2) + 2`` pixels wide and ``2 * (H + 2) + 2`` high;
-    ``scale`` enlarges each image that many times (nearest neighbour), for a page.
-    """
-    import torch.nn.functional as F
-
-    from gbench.runner import load_run
-
-    _, nets = load_run(run_dir, registry)
-    images, _ = interpolation_images(nets.generator, nets.latent_dim, steps, seed)
-    if scale > 1:  # a 28-pixel digit is a speck on a page: the report draws its strips at 3x
-        images = F.interpolate(images, scale_factor=scale, mode="nearest")
-    path = Path(path)
-    store.save_image_grid(path, images, nrow=steps)
-    return path
+    return save(fig, path, grayscale=True)
 
 
 def class_histograms(

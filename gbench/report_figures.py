@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gbench import plots
 from gbench.comparisons import StudyTable, fid_basis, setting_names
 from gbench.errors import GbenchError
+from gbench.interpolation import write_interpolation
 from gbench.names import suggestion
 from gbench.report_grids import grid_axes, suite_attr
 
@@ -186,10 +187,16 @@ class ReportFigures:
         items = self._sample_items()
         if not items:
             raise GbenchError("no run folder with samples.png (runs read from storage have none; report from the local results folder)")
+        shown = plots.samples_per_setting(len(items))
         self._add(
             "samples.png",
             "Samples",
-            "64 samples from fixed noise at the end of training, the lowest seed of each setting.",
+            f"{shown} samples from fixed noise at the end of training, the lowest seed of each setting"
+            + (
+                "."
+                if shown == 64
+                else f" (the first {shown} of the 64 in its run folder's samples.png; past {plots.SAMPLE_GRID_FULL} settings, to keep the page light)."
+            ),
             lambda path: plots.sample_grid(items, path),
         )
 
@@ -242,7 +249,7 @@ class ReportFigures:
                     f"interpolation-{slug(name)}.png",
                     f"Latent interpolation: {name} (seed {run.seed})",
                     "Top row: generated images along the straight line from z0 to z1 (alpha 0 to 1, 10 steps). Bottom row: the same line extended, alpha from -1 to 2 (alpha 0 and 1 are z0 and z1). Smooth change without foreign digits suggests a well-behaved latent space.",
-                    partial(plots.write_interpolation, run.run_dir, registry=registry, steps=10, seed=0, scale=INTERPOLATION_SCALE),
+                    partial(write_interpolation, run.run_dir, registry=registry, steps=10, seed=0, scale=INTERPOLATION_SCALE),
                 )
                 done += 1
             except GbenchError as error:

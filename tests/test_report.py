@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import REPO, assert_one_line_error, run_cli
 from PIL import Image
@@ -259,7 +260,7 @@ def test_interpolate_writes_a_strip_of_the_expected_size(out, tmp_path):
 def test_interpolation_ends_are_the_two_latent_vectors(registry, out):
     import torch
 
-    from gbench.plots import interpolation_images
+    from gbench.interpolation import interpolation_images
     from gbench.runner import load_run
 
     run_dir = next(p for p in sorted(out.iterdir()) if (p / "generator.pt").is_file())
@@ -377,3 +378,38 @@ def test_a_small_heatmaps_title_fits_its_figure():
     assert min(right_edge(title)) < 0  # as it was: wider than the figure
     assert min(right_edge(fit_title(title, 4.4))) >= 0
     assert fit_title("short", 4.4) == "short"
+
+
+def test_sample_grid_of_36_settings_stays_small_and_shows_16_samples_each(records, tmp_path):
+    """A 6 x 6 study's samples figure was a 4.3 MB RGBA PNG; now grayscale, 16 samples per setting."""
+    from gbench import plots
+
+    pngs = [record.run_dir / "samples.png" for record in records]
+    items = [(f"latent_dim={i},hidden_dim={i} (seed 0)", pngs[i % len(pngs)]) for i in range(36)]
+    path = plots.sample_grid(items, tmp_path / "samples.png")
+    with Image.open(path) as image:
+        assert image.mode == "L" and image.size[0] >= 6 * 122, image.size  # six tiles across, each at least its 122 source pixels
+    assert path.stat().st_size < 1_000_000, path.stat().st_size
+    with Image.open(pngs[0]) as image:
+        full = np.asarray(image.convert("L"))
+    assert full.shape == (242, 242)  # 8 x 8 digits of 28 pixels, 2 of padding
+    assert plots._crop_samples(full, 16).shape == (122, 122)  # the top-left 4 x 4 digits
+    assert (plots._crop_samples(full, 16) == full[:122, :122]).all()
+    assert plots._crop_samples(full, 64) is full
+    assert plots._crop_samples(full[:100], 16).shape == (100, 242)  # not 8 x 8: shown whole
+    few = plots.sample_grid(items[:4], tmp_path / "few.png")
+    with Image.open(few) as image:
+        assert image.mode == "L" and image.size[0] >= 2 * 242
+
+
+def test_report_caption_says_how_many_samples_each_setting_shows(records, tmp_path):
+    many = []
+    for index in range(20):
+        record = copy.deepcopy(records[index % len(records)])
+        record.row["latent_dim"] = 100 + index  # 20 settings
+        record.seed = 0
+        many.append(record)
+    md = (write_report(many, tmp_path / "many").parent / "report.md").read_text()
+    assert "16 samples from fixed noise" in md and "the first 16 of the 64" in md
+    md = (write_report(records, tmp_path / "few").parent / "report.md").read_text()
+    assert "64 samples from fixed noise at the end of training, the lowest seed of each setting." in md

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gbench.plots import write_interpolation
+    from gbench.interpolation import write_interpolation
     from gbench.plugins import load_plugins
 
     output = Path(args.output) if args.output else Path(args.run_dir) / "interpolation.png"

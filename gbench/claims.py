@@ -16,9 +16,17 @@ against a value::
     metric = "d_real"                         # any numeric results column, or min_class_share; default fid
     above = 0.9                               # or below = VALUE
 
+    [[claims]]
+    claim = "hidden size matters more than latent size"
+    axis = "hidden_dim"                       # two axes of the suite's [grid]
+    more_than = "latent_dim"
+
 :func:`check_claims` tests each one on the runs' final values over seeds:
 Welch's t-test of the two settings (two-sided), or the one-sample t-test of
-the setting against the value, all claims of a report Holm-adjusted together.
+the setting against the value; for two grid axes, the difference of their
+main-effect spreads (the largest minus the smallest mean over each value of
+the axis) with a stratified bootstrap over seeds. All claims of a report are
+Holm-adjusted together.
 A claim is **confirmed** when the adjusted p is below 5% and the difference
 lies on the claimed side, **contradicted** when it holds on the other side,
 and otherwise **not distinguishable from seed noise**. The verdicts are
@@ -42,7 +50,7 @@ from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, summarize, welch_difference
 
-CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below")
+CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below", "axis", "more_than")
 #: Quantities a claim may test that are not results columns themselves, each computed from one run's row.
 DERIVED = {
     # "every digit present" in a count of N samples: the rarest class is expected at least once when its share is >= 1/N
@@ -50,14 +58,16 @@ DERIVED = {
 }
 RELATIONS = ("lower_than", "higher_than", "above", "below")
 CONFIRMED, CONTRADICTED, UNDECIDED = "confirmed", "contradicted", "not distinguishable from seed noise"
+#: Resamples of an axis claim's bootstrap (seeded, so a report is the same every time it is written); p is at least 2 / (this + 1).
+BOOTSTRAP_RESAMPLES = 9999
 
 
 @dataclass(frozen=True)
 class Claim:
     text: str
     setting: str
-    relation: str  # one of RELATIONS
-    other: str | float  # the setting compared with, or the value
+    relation: str  # one of RELATIONS, or "more_than" (then setting and other are grid axes)
+    other: str | float  # the setting (or axis) compared with, or the value
     metric: str = "fid"
     source: str = ""
 
@@ -71,12 +81,14 @@ class Claim:
 
     def describe(self) -> str:
         header = "rarest class share" if self.metric == "min_class_share" else schema.column(self.metric).header or self.metric
+        if self.relation == "more_than":
+            return f"spread of mean {header} over {self.setting} larger than over {self.other}"
         words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[self.relation]
         return f"{header} of {self.setting} {words} {self.other if self.against_setting else format(self.other, 'g')}"
 
 
-def parse_claims(raw: Any, where: str, settings: Sequence[str]) -> list[Claim]:
-    """A suite's ``[[claims]]`` list, checked: each names known settings, a numeric metric and one relation."""
+def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[str] = ()) -> list[Claim]:
+    """A suite's ``[[claims]]`` list, checked: each names known settings (or grid axes), a numeric metric and one relation."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -93,10 +105,16 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str]) -> list[Claim]:
         text, setting, metric = table.get("claim"), table.get("setting"), table.get("metric", "fid")
         if not isinstance(text, str) or not text.strip():
             raise GbenchError(f'{at}: give the claim\'s words, e.g. claim = "hidden 512 lowers FID"')
-        if setting not in settings:
-            raise GbenchError(f"{at}: setting = {setting!r} names no variant{suggestion(str(setting), settings)}; variants: {', '.join(settings)}")
+        source = table.get("source", "")
+        if not isinstance(source, str):
+            raise GbenchError(f"{at}: source must be text")
         if metric not in metrics:
             raise GbenchError(f"{at}: metric = {metric!r} is not a numeric results column{suggestion(str(metric), metrics)}; e.g. fid, d_real, d_fake, d_loss")
+        if "axis" in table or "more_than" in table:
+            claims.append(_axis_claim(table, at, text.strip(), metric, source, axes))
+            continue
+        if setting not in settings:
+            raise GbenchError(f"{at}: setting = {setting!r} names no variant{suggestion(str(setting), settings)}; variants: {', '.join(settings)}")
         given = [key for key in RELATIONS if key in table]
         if len(given) != 1:
             raise GbenchError(f"{at}: give exactly one of {', '.join(RELATIONS)} (got {', '.join(given) or 'none'})")
@@ -106,11 +124,24 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str]) -> list[Claim]:
                 raise GbenchError(f"{at}: {relation} = {other!r} must name another variant{suggestion(str(other), settings)}; variants: {', '.join(settings)}")
         elif isinstance(other, bool) or not isinstance(other, (int, float)) or not math.isfinite(other):
             raise GbenchError(f"{at}: {relation} = {other!r} must be a number, e.g. {relation} = 0.9")
-        source = table.get("source", "")
-        if not isinstance(source, str):
-            raise GbenchError(f"{at}: source must be text")
         claims.append(Claim(text.strip(), str(setting), relation, other if isinstance(other, str) else float(other), metric, source))
     return claims
+
+
+def _axis_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str, axes: Sequence[str]) -> Claim:
+    """An ``axis = A, more_than = B`` claim: A's values move the metric more than B's."""
+    if "setting" in table or any(key in table for key in RELATIONS):
+        raise GbenchError(f'{at}: a claim about grid axes takes axis = "..." and more_than = "...", not setting or {", ".join(RELATIONS)}')
+    known = ", ".join(axes) or "none (the suite has no [grid])"
+    for key in ("axis", "more_than"):
+        value = table.get(key)
+        if value is None:
+            raise GbenchError(f'{at}: give {key} = "AXIS", one of the grid axes: {known}')
+        if value not in axes:
+            raise GbenchError(f"{at}: {key} = {value!r} names no grid axis{suggestion(str(value), axes)}; grid axes: {known}")
+    if table["axis"] == table["more_than"]:
+        raise GbenchError(f"{at}: more_than = {table['more_than']!r} must name another grid axis than axis = {table['axis']!r}")
+    return Claim(text, table["axis"], "more_than", table["more_than"], metric, source)
 
 
 @dataclass
@@ -123,6 +154,7 @@ class ClaimResult:
     p: float | None
     p_adjusted: float | None = None
     note: str = ""  # why there is no test
+    spreads: tuple[float, float] | None = None  # an axis claim's two main-effect spreads (axis, more_than)
 
     @property
     def verdict(self) -> str:
@@ -161,11 +193,54 @@ def _one_sample(values: list[float], value: float) -> tuple[float, tuple[float, 
     return difference, (summary.ci_low - value, summary.ci_high - value), p
 
 
+def _spreads(means: np.ndarray, levels: list[Any]) -> np.ndarray:
+    """Largest minus smallest mean over each axis value: ``means`` is (draws, settings), ``levels`` each setting's value."""
+    marginal = np.column_stack([means[:, [v == level for v in levels]].mean(axis=1) for level in dict.fromkeys(levels)])
+    return marginal.max(axis=1) - marginal.min(axis=1)
+
+
+def _axis_result(records: Sequence[Any], names: list[str], claim: Claim) -> ClaimResult:
+    """spread(axis) - spread(more_than) over the settings' means; its interval and p from a bootstrap of seeds within each setting."""
+    cells: dict[str, list[float]] = {}
+    levels: dict[str, tuple[Any, Any]] = {}
+    bases = set()
+    for record, name in zip(records, names):
+        value = finite([metric_value(record.row, claim.metric)])
+        if value and claim.setting in record.row and claim.other in record.row:
+            cells.setdefault(name, []).append(value[0])
+            levels[name] = (record.row[claim.setting], record.row[claim.other])
+            bases |= {fid_basis(record)} if claim.metric == "fid" else set()
+    note = ""
+    if len(bases) > 1:
+        note = "FIDs of different extractors or sample counts"
+    elif any(len({pair[i] for pair in levels.values()}) < 2 for i in (0, 1)):
+        note = "fewer than two values of an axis with a value"
+    elif any(len(values) < 2 for values in cells.values()):
+        note = "a setting with fewer than two runs with a value"
+    if note:
+        return ClaimResult(claim, [], [], None, None, None, note=note)
+    settings = list(cells)
+    axis, other = [levels[n][0] for n in settings], [levels[n][1] for n in settings]
+    point = np.array([[np.mean(cells[n]) for n in settings]])
+    rng = np.random.default_rng(0)
+    draws = np.column_stack([np.asarray(cells[n])[rng.integers(0, len(cells[n]), (BOOTSTRAP_RESAMPLES, len(cells[n])))].mean(axis=1) for n in settings])
+    spread_axis, spread_other = float(_spreads(point, axis)[0]), float(_spreads(point, other)[0])
+    differences = _spreads(draws, axis) - _spreads(draws, other)
+    low, high = (float(q) for q in np.quantile(differences, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]))
+    # two-sided: how often a resample puts the difference on the other side of 0 (at least one resample's worth, never 0)
+    tail = min(int((differences <= 0).sum()), int((differences >= 0).sum()))
+    p = min(1.0, 2 * (tail + 1) / (BOOTSTRAP_RESAMPLES + 1))
+    return ClaimResult(claim, [], [], spread_axis - spread_other, (low, high), p, spreads=(spread_axis, spread_other))
+
+
 def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimResult]:
     """Each claim tested on the runs' final values; p-values Holm-adjusted over the claims tested."""
     names = setting_names(records)
     results = []
     for claim in claims:
+        if claim.relation == "more_than":
+            results.append(_axis_result(records, names, claim))
+            continue
         values, bases = _values(records, names, claim.setting, claim.metric)
         others: list[float] = []
         note = ""
@@ -201,6 +276,12 @@ def claims_caption(results: Sequence[ClaimResult]) -> str:
         "Each claim is tested on the final values of the runs over seeds: Welch's t-test (two-sided) against another setting, "
         "or the one-sample t-test against a value; difference: the setting's mean minus the other's (or minus the value), "
         f"with its {CONFIDENCE:.0%} interval; p adj.: {CORRECTION} over the {tested} claim{'s' if tested != 1 else ''} tested. "
-        f"Confirmed: holds at {ALPHA:.0%} after correction on the claimed side; contradicted: holds on the other side; "
+        + (
+            "A claim about two grid axes compares their spreads (the largest minus the smallest mean over each value of the axis, "
+            f"averaged over the other settings); its interval and p come from {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the seeds within each setting. "
+            if any(r.claim.relation == "more_than" for r in results)
+            else ""
+        )
+        + f"Confirmed: holds at {ALPHA:.0%} after correction on the claimed side; contradicted: holds on the other side; "
         "otherwise not distinguishable from seed noise. Generated from this report's runs."
     )

@@ -256,6 +256,8 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
         measured = _spread(result.values, spec)
         if result.claim.against_setting:
             measured += f" vs {_spread(result.others, spec)}"
+        elif result.claim.relation == "more_than":
+            measured = "-" if result.spreads is None else f"spread {format(result.spreads[0], spec)} vs {format(result.spreads[1], spec)}"
         difference = "-"
         if result.difference is not None and result.interval is not None:
             signed = "+" + spec.lstrip("+")

@@ -257,7 +257,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     return Suite(
         name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
         baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
-        seeds_auto=seeds_auto, full=head.get("full"), claims=parse_claims(data.get("claims"), where, [v.name for v in variants]),
+        seeds_auto=seeds_auto, full=head.get("full"), claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
     )  # fmt: skip
 
 

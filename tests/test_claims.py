@@ -230,3 +230,118 @@ def test_every_digit_present_is_the_rarest_class_share_from_class_counts():
     assert present.values == pytest.approx([0.02] * 3) and present.verdict == CONFIRMED
     assert dropped.values == [0.0] * 3 and dropped.verdict == CONTRADICTED
     assert claim("wide").describe() == "rarest class share of wide above 0.01"
+
+
+# --- claims about grid axes: "hidden size matters more than latent size"
+
+
+def grid_records(hidden_step, latent_step, noise, seeds=5, rng=None, latents=(16, 36, 100), hiddens=(16, 64, 100, 144)):
+    rng = rng or np.random.default_rng(1)
+    rows = []
+    for i, latent in enumerate(latents):
+        for j, hidden in enumerate(hiddens):
+            for seed in range(seeds):
+                fid = 100.0 - hidden_step * j - latent_step * i + noise * rng.standard_normal()
+                rows.append(record(f"latent_dim={latent},hidden_dim={hidden}", seed, fid, latent_dim=latent, hidden_dim=hidden))
+    return rows
+
+
+AXIS_CLAIMS = [
+    Claim("hidden matters more", "hidden_dim", "more_than", "latent_dim"),
+    Claim("latent matters more", "latent_dim", "more_than", "hidden_dim"),
+]
+
+
+def spread_by_pandas(rows, axis):
+    import pandas as pd
+
+    frame = pd.DataFrame([r.row for r in rows])
+    cells = frame.groupby(["latent_dim", "hidden_dim"], as_index=False)["fid"].mean()
+    marginal = cells.groupby(axis)["fid"].mean()
+    return marginal.max() - marginal.min()
+
+
+def test_an_axis_claim_compares_main_effect_spreads_as_pandas_computes_them():
+    rows = grid_records(hidden_step=30, latent_step=1, noise=2)
+    hidden, latent = check_claims(rows, AXIS_CLAIMS)
+    expected = spread_by_pandas(rows, "hidden_dim") - spread_by_pandas(rows, "latent_dim")
+    assert 85 < expected < 95  # 90 against about 2, plus noise
+    assert hidden.difference == pytest.approx(expected) and hidden.spreads == pytest.approx(
+        (spread_by_pandas(rows, "hidden_dim"), spread_by_pandas(rows, "latent_dim"))
+    )
+    assert latent.difference == pytest.approx(-expected)
+    low, high = hidden.interval
+    assert low < expected < high and high - low < 10  # 5 seeds of sd 2 per cell: the spreads are known to a few FID
+    assert hidden.p == pytest.approx(2 / 10000)  # no resample reverses the order: the smallest p the bootstrap can give
+    assert (hidden.verdict, latent.verdict) == (CONFIRMED, CONTRADICTED)
+    assert "spread of mean FID over hidden_dim larger than over latent_dim" == hidden.claim.describe()
+    again = check_claims(rows, AXIS_CLAIMS[:1])[0]
+    assert (again.difference, again.interval, again.p) == (hidden.difference, hidden.interval, hidden.p)  # seeded: the same report every time
+
+
+def test_an_axis_claim_without_an_effect_is_rarely_decided():
+    """Neither axis matters: over 200 noisy grids the claim is decided (either way) at about the nominal 5%, not more."""
+    rng = np.random.default_rng(7)
+    decided = 0
+    for _ in range(200):
+        rows = grid_records(hidden_step=0, latent_step=0, noise=5, rng=rng, latents=(16, 36, 100), hiddens=(16, 64, 100))
+        (result,) = check_claims(rows, AXIS_CLAIMS[:1])
+        decided += result.p < 0.05
+    assert decided <= 20, decided  # 10%: twice the nominal rate, a margin for 200 draws (binomial sd about 3)
+
+
+def test_an_axis_claim_without_noise_is_exact_and_needs_two_runs_per_setting():
+    exact = check_claims(grid_records(hidden_step=10, latent_step=2, noise=0), AXIS_CLAIMS[:1])[0]
+    assert exact.difference == pytest.approx(30 - 4) and exact.interval == pytest.approx((26, 26)) and exact.verdict == CONFIRMED
+    flat = check_claims(grid_records(hidden_step=0, latent_step=0, noise=0), AXIS_CLAIMS[:1])[0]
+    assert flat.difference == 0 and flat.p == 1.0 and flat.verdict == UNDECIDED
+    single = check_claims(grid_records(hidden_step=10, latent_step=2, noise=1, seeds=1), AXIS_CLAIMS[:1])[0]
+    assert single.p is None and single.verdict == "no test (a setting with fewer than two runs with a value)"
+
+
+GRID_SUITE = """
+[suite]
+name = "g"
+[base]
+architecture = "mlp"
+[grid]
+latent_dim = [16, 100]
+hidden_dim = [16, 100]
+"""
+
+
+@pytest.mark.parametrize(
+    "claim, message",
+    [
+        (
+            'claim = "x"\naxis = "hiden_dim"\nmore_than = "latent_dim"',
+            "axis = 'hiden_dim' names no grid axis (did you mean 'hidden_dim'?); grid axes: latent_dim, hidden_dim",
+        ),
+        ('claim = "x"\naxis = "hidden_dim"', 'give more_than = "AXIS", one of the grid axes: latent_dim, hidden_dim'),
+        ('claim = "x"\naxis = "hidden_dim"\nmore_than = "hidden_dim"', "more_than = 'hidden_dim' must name another grid axis than axis = 'hidden_dim'"),
+        ('claim = "x"\naxis = "hidden_dim"\nmore_than = "latent_dim"\nlower_than = "a"', 'takes axis = "..." and more_than = "...", not setting'),
+    ],
+)
+def test_bad_axis_claims_fail_in_one_line(claim, message):
+    import tomllib
+
+    with pytest.raises(GbenchError) as error:
+        parse_suite(tomllib.loads(GRID_SUITE + "\n[[claims]]\n" + claim))
+    assert message in str(error.value) and "claim 1" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(GbenchError, match=r"grid axes: none \(the suite has no \[grid\]\)"):
+        parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "x"\naxis = "hidden_dim"\nmore_than = "latent_dim"\n'))
+
+
+def test_the_report_shows_an_axis_claim_with_both_spreads(tmp_path):
+    import tomllib
+
+    suite = parse_suite(
+        tomllib.loads(GRID_SUITE + '\n[[claims]]\nclaim = "hidden size matters more than latent size"\naxis = "hidden_dim"\nmore_than = "latent_dim"\n')
+    )
+    assert suite.claims == [Claim("hidden size matters more than latent size", "hidden_dim", "more_than", "latent_dim")]
+    rows = grid_records(hidden_step=30, latent_step=1, noise=2, latents=(16, 100), hiddens=(16, 100))
+    write_report(rows, tmp_path, suite)
+    section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1].split("\n## ", 1)[0]
+    spreads = f"spread {spread_by_pandas(rows, 'hidden_dim'):.2f} vs {spread_by_pandas(rows, 'latent_dim'):.2f}"
+    assert f"| hidden size matters more than latent size | - | spread of mean FID over hidden_dim larger than over latent_dim | {spreads} | +" in section
+    assert "| confirmed |" in section and "9,999 bootstrap resamples" in section

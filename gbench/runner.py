@@ -225,7 +225,9 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     config.run_id = config.run_id or interrupted.claim(out, config) or new_run_id(config)
     run_dir = out / config.run_id
     if (run_dir / "summary.json").exists():
-        return store.read_json(run_dir / "summary.json")
+        finished = store.read_json(run_dir / "summary.json")
+        store.ensure_result(out, finished)
+        return finished
     device = torchtools.resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)

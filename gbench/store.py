@@ -164,6 +164,19 @@ def upsert_result(out: Path, row: dict[str, Any]) -> None:
         write_csv(out / RESULTS, rows)
 
 
+def ensure_result(out: Path, row: dict[str, Any]) -> None:
+    """Add a finished run's row to OUT/results.csv unless it is there already.
+
+    A process killed between a run's summary.json and its results row leaves
+    the run finished but unlisted; resuming it lists it without training it again.
+    """
+    out = Path(out)
+    with locked(out):
+        rows = read_csv(out / RESULTS)
+        if all(r.get("run_id") != row["run_id"] for r in rows):
+            write_csv(out / RESULTS, [*rows, row])
+
+
 def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
     out = Path(out)
     if not (out / RESULTS).exists():

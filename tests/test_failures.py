@@ -138,6 +138,29 @@ def test_a_signal_saves_the_state_and_the_same_command_resumes_it_exactly(tmp_pa
     assert metrics_without_time(run_dir / "metrics.csv") == metrics_without_time(ref_dir / "metrics.csv")
 
 
+def test_a_run_killed_between_its_summary_and_its_results_row_is_listed_when_resumed(tmp_path, registry):
+    # SIGKILL can land after summary.json is renamed into place and before results.csv is rewritten
+    # (CI caught it in test_a_killed_sweep_resumes_without_repeating_finished_runs); resuming lists the run, never retrains it
+    from gbench.config import EvalOptions, RunConfig, resolve_params
+    from gbench.runner import execute
+
+    def config() -> RunConfig:
+        made = RunConfig(architecture="mlp", seed=0, steps=5, train_limit=200, device="cpu", run_id="mlp-s0", eval=EvalOptions(samples=0))
+        made.params = resolve_params(registry, made)
+        return made
+
+    out = tmp_path / "out"
+    first = execute(config(), registry, out)
+    (out / "results.csv").write_text("")  # the row the kill never let gbench write (an empty file, as if just created)
+    stamp = (out / "mlp-s0" / "summary.json").stat().st_mtime_ns
+    again = execute(config(), registry, out)
+    assert again == first and (out / "mlp-s0" / "summary.json").stat().st_mtime_ns == stamp  # not trained again
+    [row] = list(csv.DictReader(open(out / "results.csv")))
+    assert row["run_id"] == "mlp-s0" and row["steps"] == "5"
+    execute(config(), registry, out)  # listed once, however often it is resumed
+    assert len(list(csv.DictReader(open(out / "results.csv")))) == 1
+
+
 # --- 4. a damaged file is one line naming it, exit 2, never a traceback -----------
 
 

@@ -14,7 +14,8 @@ Last line: population_speedup_8=X.XX population_speedup_8_bf16=Y.YY dcgan_popula
 (the bf16 ratio is the bf16 population against fp32 solo runs: what --precision bf16 buys on top).
 Measured 2026-12-02 on the 2-core AMD EPYC with nothing else running, --sizes 1,3,8,32 --steps 30 --rounds 3:
 seeds_3_cost=3.66, population_speedup_8=1.07 population_speedup_8_bf16=1.77 dcgan_population_speedup_8=1.05
-(the README has the table). The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at
+(the README has the table); on the 2-core Intel Xeon with AMX, 2026-12-04: seeds_3_cost=2.99,
+population_speedup_8=1.29 population_speedup_8_bf16=1.50 dcgan_population_speedup_8=1.02. The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at
 the rate of the same matmuls one by one, so batching saves per-operation overhead only.
 Before the last line, ``seeds_3_cost=C.CC``: the training time of 3 seeds as one population over that of
 one solo run (3 x the size-1 solo rate over the size-3 population rate; the issue's goal is at most 1.7).

@@ -15,7 +15,8 @@ Last line: population_speedup_8=X.XX population_speedup_8_bf16=Y.YY dcgan_popula
 Measured 2026-12-02 on the 2-core AMD EPYC with nothing else running, --sizes 1,3,8,32 --steps 30 --rounds 3:
 seeds_3_cost=3.66, population_speedup_8=1.07 population_speedup_8_bf16=1.77 dcgan_population_speedup_8=1.05
 (the README has the table); on the 2-core Intel Xeon with AMX, 2026-12-04: seeds_3_cost=2.99,
-population_speedup_8=1.29 population_speedup_8_bf16=1.50 dcgan_population_speedup_8=1.02. The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at
+population_speedup_8=1.29 population_speedup_8_bf16=1.50 dcgan_population_speedup_8=1.02, and after
+gbench/memory.py kept freed memory: seeds_3_cost=2.93, 1.43 / 1.72 / 1.06. The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at
 the rate of the same matmuls one by one, so batching saves per-operation overhead only.
 Before the last line, ``seeds_3_cost=C.CC``: the training time of 3 seeds as one population over that of
 one solo run (3 x the size-1 solo rate over the size-3 population rate; the issue's goal is at most 1.7).
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 
 from gbench.config import RunConfig, resolve_params
+from gbench.memory import keep_freed_memory
 from gbench.plugins import load_plugins
 from gbench.poptrain import Member, train_population
 from gbench.runner import DataCache, build
@@ -109,13 +111,18 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="sizes 1,8, 20 steps, one round: a smoke test of the script")
     args = parser.parse_args()
+    kept = keep_freed_memory()  # as the gbench command does: what users get
     if args.quick:
         args.sizes, args.steps, args.rounds = "1,8", 20, 1
     sizes = [int(size) for size in args.sizes.split(",")]
     device = resolve_device(args.device)
     registry = load_plugins().registry
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=10_000), device)
-    print(f"machine: {machine(device)}; torch {torch.__version__}; {args.steps} steps per run, best of {args.rounds} interleaved rounds", flush=True)
+    print(
+        f"machine: {machine(device)}; torch {torch.__version__}; {args.steps} steps per run, best of {args.rounds} interleaved rounds; "
+        f"malloc: {'freed memory kept (gbench/memory.py)' if kept else 'system defaults'}",
+        flush=True,
+    )
 
     for cell in CELLS:  # warm-up: first calls pay for allocation and kernel selection
         for precision in ("fp32", "bf16"):

@@ -14,6 +14,7 @@ import sys
 
 from gbench import __version__, signals
 from gbench.errors import GbenchError
+from gbench.memory import keep_freed_memory
 
 #: command name -> module; help comes from the module's HELP.
 COMMANDS = {
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     signals.install()  # SIGTERM (SLURM, Kubernetes, timeout) stops as Ctrl-C does
+    keep_freed_memory()  # no page faults on every large tensor of every step (gbench/memory.py)
     try:
         return int(args._run(args) or 0)
     except GbenchError as error:

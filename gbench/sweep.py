@@ -196,6 +196,9 @@ def _worker_process(spec: dict[str, Any]) -> None:
     """Entry point of a --jobs worker process (spawned): load the study and pull runs."""
     import sys
 
+    from gbench.memory import keep_freed_memory
+
+    keep_freed_memory()  # as the parent's cli.main did: a spawned process starts with glibc's defaults
     torch.set_num_threads(spec["threads"])
     from gbench import signals
 

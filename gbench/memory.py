@@ -21,7 +21,6 @@ musl): nothing happens.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 # mallopt's parameter numbers, from glibc's <malloc.h>
@@ -40,13 +39,9 @@ def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True when they were set."""
     if os.environ.get("GBENCH_MALLOC", "").lower() == "system" or any(name in os.environ for name in _USER_SETTINGS):
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
+    try:  # the symbols already loaded into this process: no library search (find_library runs ldconfig)
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no mallopt: not glibc
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))

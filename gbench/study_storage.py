@@ -89,8 +89,7 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+            _use_wal(path)
         except (OSError, sqlite3.Error) as error:
             raise GbenchError(f"cannot open storage {shown!r} ({error}); give a writable path, e.g. sqlite:///runs/tune.db") from None
         engine_kwargs["connect_args"] = {"timeout": 60}  # wait for other processes' writes, do not fail
@@ -106,6 +105,26 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     _check_reachable(parsed, engine_kwargs.get("connect_args", {}), shown)
     return parsed.render_as_string(hide_password=False), engine_kwargs
+
+
+def _use_wal(path: Path, wait: float = 60.0) -> None:
+    """Put the SQLite file in WAL mode (persistent: readers never block the writer).
+
+    The switch needs an exclusive lock. While another process is inside a
+    write (e.g. a second worker creating Optuna's tables in the same fresh
+    file), SQLite answers "database is locked" at once instead of calling its
+    busy handler, to avoid a deadlock; so wait here for that write to end.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=wait)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05 + 0.1 * random.random())
 
 
 def _retry_callback() -> Any:

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from gbench.config import RunConfig, resolve_params
+from gbench.errors import GbenchError
 from gbench.memory import keep_freed_memory
 from gbench.plugins import load_plugins
 from gbench.poptrain import Member, train_population
@@ -111,7 +112,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="sizes 1,8, 20 steps, one round: a smoke test of the script")
     args = parser.parse_args()
-    kept = keep_freed_memory()  # as the gbench command does: what users get
+    try:
+        kept = keep_freed_memory()  # as the gbench command does: what users get
+    except GbenchError as error:
+        parser.error(str(error))  # one line, exit 2
     if args.quick:
         args.sizes, args.steps, args.rounds = "1,8", 20, 1
     sizes = [int(size) for size in args.sizes.split(",")]

@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     signals.install()  # SIGTERM (SLURM, Kubernetes, timeout) stops as Ctrl-C does
-    keep_freed_memory()  # no page faults on every large tensor of every step (gbench/memory.py)
     try:
+        keep_freed_memory()  # no page faults on every large tensor of every step (gbench/memory.py)
         return int(args._run(args) or 0)
     except GbenchError as error:
         sys.stderr.write(f"gbench {args.command}: error: {error}\n")

@@ -14,7 +14,8 @@ what PyTorch's CPU tuning guide gets from jemalloc or tcmalloc, without
 preloading a library.
 
 A user who sets GLIBC_TUNABLES or MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_
-keeps their own choice; GBENCH_MALLOC=system turns this off. Not glibc (macOS,
+keeps their own choice; GBENCH_MALLOC=system turns this off (any value but
+system, kept or empty is an error, so a typo does not pass unnoticed). Not glibc (macOS,
 musl): nothing happens.
 """
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+
+from gbench.errors import GbenchError
 
 # mallopt's parameter numbers, from glibc's <malloc.h>
 M_TRIM_THRESHOLD = -1
@@ -37,7 +40,12 @@ _USER_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRES
 
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True when they were set."""
-    if os.environ.get("GBENCH_MALLOC", "").lower() == "system" or any(name in os.environ for name in _USER_SETTINGS):
+    choice = os.environ.get("GBENCH_MALLOC", "")
+    if choice.lower() not in ("", "system", "kept"):
+        raise GbenchError(
+            f"GBENCH_MALLOC={choice!r} is not a malloc setting; unset it (freed memory kept for reuse) or set GBENCH_MALLOC=system (glibc's defaults)"
+        )
+    if choice.lower() == "system" or any(name in os.environ for name in _USER_SETTINGS):
         return False
     try:  # the symbols already loaded into this process: no library search (find_library runs ldconfig)
         mallopt = ctypes.CDLL(None).mallopt

@@ -49,3 +49,16 @@ def test_kept_memory_avoids_a_page_fault_per_page_per_allocation() -> None:
 def test_a_users_own_malloc_settings_are_left_alone() -> None:
     kept, _ = faults(GLIBC_TUNABLES="glibc.malloc.mmap_threshold=131072")
     assert not kept
+
+
+def test_a_misspelt_gbench_malloc_is_one_line_and_exit_2() -> None:
+    environment = {**os.environ, "GBENCH_MALLOC": "sytem"}
+    result = subprocess.run([sys.executable, "-m", "gbench", "plugins"], capture_output=True, text=True, env=environment)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "gbench plugins: error: GBENCH_MALLOC='sytem' is not a malloc setting; unset it (freed memory kept for reuse) or set GBENCH_MALLOC=system (glibc's defaults)"
+    ]
+
+
+def test_gbench_malloc_kept_is_the_default_spelt_out() -> None:
+    assert faults(GBENCH_MALLOC="kept")[0] and faults(GBENCH_MALLOC="")[0]

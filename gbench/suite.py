@@ -13,6 +13,7 @@ import copy
 import itertools
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from gbench.registry import Registry
 from gbench.sequential import Design, parse_auto
 
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
-SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures", "full")
+SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures", "full", "budget")
+#: What budget = FRACTION scales in [base], the variants and the grid: the training length.
+BUDGET_KEYS = ("epochs", "steps")
 #: What [base], a variant and a grid axis may set: a `gbench run --config` file's keys.
 BASE_KEYS = tuple(sorted(CONFIG_FILE_KEYS - {"seeds", "out"}))
 QUICK_KEYS = (*BASE_KEYS, "seeds")
@@ -71,6 +74,7 @@ class Suite:
     seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.adaptive); seeds then holds the first round's
     claims: list[Claim] = field(default_factory=list)  # [[claims]]: others' findings the report checks (gbench.claims)
     full: str | None = None  # a reduced-budget suite: the full study's suite file, beside this one (gbench.estimate)
+    budget: float | None = None  # budget = FRACTION: the full suite's, its epochs and steps scaled by FRACTION
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -167,12 +171,78 @@ def _seeds(value: Any, where: str) -> list[int]:
     return list(value)
 
 
+def _scaled(value: Any, budget: float, where: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GbenchError(f"{where}: {value!r} must be a number to scale by budget")
+    return max(1, round(value * budget))
+
+
+def _scale_training(table: dict[str, Any], budget: float, where: str) -> None:
+    for key in BUDGET_KEYS:
+        if key in table:
+            table[key] = _scaled(table[key], budget, f"{where} {key}")
+
+
+def budget_text(budget: float) -> str:
+    """0.25 as "1/4": how reports and titles name a fraction of a budget."""
+    fraction = Fraction(budget).limit_denominator(1000)
+    return f"{fraction.numerator}/{fraction.denominator}"
+
+
+def _reduced(data: dict[str, Any], path: Path | None, where: str) -> dict[str, Any]:
+    """A ``budget = FRACTION`` suite as the full suite it names (``full``), its training length scaled.
+
+    The reduced file holds only what differs: its [suite] keys replace the full
+    suite's, its [base] keys are set after scaling (e.g. eval_every), and its
+    [[claims]], when it has any, replace the full suite's. Variants, grid and
+    [quick] are the full suite's, so the two cannot drift apart.
+    """
+    head = data["suite"]
+    budget = head["budget"]
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+        raise GbenchError(f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, e.g. budget = 0.25")
+    if "name" not in head:
+        raise GbenchError(f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not join the full study\'s')
+    if not head.get("full") or path is None:
+        raise GbenchError(f'{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "s1_mlp_capacity.toml"')
+    for key in ("variants", "grid", "quick"):
+        if key in data:
+            raise GbenchError(f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here (or remove budget)")
+    full_path = path.parent / str(head["full"])
+    full = read_toml(full_path, "suite file", "the full study's suite .toml, beside this one")
+    if "budget" in full.get("suite", {}):
+        raise GbenchError(f"{where}: full = {head['full']!r} is itself a budget suite; name the full study's file")
+    merged = copy.deepcopy(full)
+    merged["suite"] = {**merged.get("suite", {}), **{k: v for k, v in head.items() if k != "budget"}}
+    if "title" not in head:
+        merged["suite"]["title"] = f"{full.get('suite', {}).get('title', head['name'])} (at {budget_text(budget)} of its budget)"
+    base = merged.setdefault("base", {})
+    _scale_training(base, budget, f"{where} [base]")
+    for variant in merged.get("variants", []) if isinstance(merged.get("variants"), list) else []:
+        if isinstance(variant, dict):
+            _scale_training(variant, budget, f"{where} variant {variant.get('name')!r}")
+    for axis in BUDGET_KEYS:
+        if isinstance(merged.get("grid"), dict) and isinstance(merged["grid"].get(axis), list):
+            merged["grid"][axis] = [_scaled(v, budget, f"{where} [grid] {axis}") for v in merged["grid"][axis]]
+    own_base = _table(data, "base", where)
+    if "params" in own_base and isinstance(own_base["params"], dict):
+        base.setdefault("params", {}).update(own_base["params"])
+    base.update({k: v for k, v in own_base.items() if k != "params"})
+    if "claims" in data:
+        merged["claims"] = data["claims"]
+    return merged
+
+
 def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     """Check a suite's structure (no plugins needed)."""
     where = f"suite {str(path) if path else '<text>'!r}"
     _unknown(data, TOP_KEYS, where)
     head = _table(data, "suite", where)
     _unknown(head, SUITE_KEYS, f"{where} [suite]")
+    budget = head.get("budget")
+    if budget is not None:
+        data = _reduced(data, path, where)
+        head = data["suite"]
     name = head.get("name")
     if not isinstance(name, str) or not name.strip() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise GbenchError(
@@ -255,7 +325,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
             f'{where}: full = {head["full"]!r} names no suite file next to it; give the full study\'s file name, e.g. full = "s1_mlp_capacity.toml"'
         )
     return Suite(
-        name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
+        budget=budget, name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
         baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
         seeds_auto=seeds_auto, full=head.get("full"), claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
     )  # fmt: skip

@@ -290,6 +290,10 @@ def test_there_is_a_suite_per_study():
 def test_suite_files_use_known_keys_figures_and_hyperparameters(registry, path):
     data = tomllib.loads(path.read_text())
     suite = data["suite"]
+    if "budget" in suite:  # a reduced suite holds only what differs from its full one (checked on its own) and load_suite merges them
+        assert {"name", "title", "full"} <= set(suite) and set(data) <= {"suite", "base", "claims"} and set(data.get("base", {})) <= CONFIG_FILE_KEYS
+        assert (path.parent / suite["full"]).is_file() and 0 < suite["budget"] <= 1
+        return
     assert {"name", "title", "question", "seeds"} <= set(suite) and suite["seeds"]
     check_figures(suite.get("figures"), where=path.name)
     run_keys = CONFIG_FILE_KEYS - {"seeds", "out"}

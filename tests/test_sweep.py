@@ -159,6 +159,61 @@ def test_an_empty_grid_fails_in_one_line(tmp_path):
     assert_one_line_error(run_cli("sweep", str(tmp_path / "missing.toml")), "missing.toml", "does not exist")
 
 
+def write_reduced(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "reduced.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_budget_suite_is_its_full_suite_with_epochs_and_steps_scaled(tmp_path, registry):
+    from gbench.suite import load_suite
+
+    claim = '\n[[claims]]\nclaim = "wider helps"\nsetting = "hidden-48"\nlower_than = "baseline"\n'
+    full = write_suite(tmp_path, steps=300, more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n' + claim)
+    reduced = write_reduced(tmp_path, f'[suite]\nname = "t-tenth"\nfull = "{full.name}"\nbudget = 0.1\n\n[base]\neval_every = 10\n')
+    suite = load_suite(reduced, registry=registry)
+    assert (suite.name, suite.title, suite.full, suite.budget) == ("t-tenth", "A test sweep (at 1/10 of its budget)", "suite.toml", 0.1)
+    assert suite.seeds == [0, 1] and suite.baseline == "baseline" and [c.text for c in suite.claims] == ["wider helps"]
+    configs = {(r.variant, r.seed): r.config for r in suite.runs(registry)}
+    assert configs[("baseline", 0)].steps == 30 and configs[("batchnorm", 1)].steps == 10  # [base] and a variant's own steps, both scaled
+    assert configs[("hidden-48", 0)].params["hidden_dim"] == 48 and configs[("baseline", 1)].eval.every == 10
+    assert configs[("baseline", 0)].checkpoint_every == 10  # what is not training length stays as in the full suite
+    assert all(r.config.steps == 20 for r in suite.runs(registry, quick=True))  # the full suite's [quick]
+
+    head = SUITE.split("[[variants]]")[0].format(steps=20, checkpoint=10).replace('baseline = "baseline"\n', "")
+    grid = write_suite(tmp_path, text=head.replace("steps = 20\n", "") + "[grid]\nsteps = [100, 250]\nhidden_dim = [16, 32]\n")
+    reduced = write_reduced(tmp_path, f'[suite]\nname = "t-grid-fifth"\ntitle = "fifth"\nfull = "{grid.name}"\nbudget = 0.2\n')
+    suite = load_suite(reduced, registry=registry)
+    assert [v.name for v in suite.variants][:2] == ["steps=20,hidden_dim=16", "steps=20,hidden_dim=32"] and suite.grid_axes == {
+        "steps": [20, 50],
+        "hidden_dim": [16, 32],
+    }
+
+
+@pytest.mark.parametrize(
+    "reduced, needles",
+    [
+        ('name = "r"\nfull = "suite.toml"\nbudget = 0', ["budget = 0 must be a fraction", "0 < budget <= 1"]),
+        ('name = "r"\nfull = "suite.toml"\nbudget = 1.5', ["budget = 1.5 must be a fraction"]),
+        ('name = "r"\nfull = "suite.toml"\nbudget = "half"', ["budget = 'half' must be a fraction"]),
+        ('name = "r"\nbudget = 0.5', ["budget = 0.5 scales the full study", 'full = "s1_mlp_capacity.toml"']),
+        ('full = "suite.toml"\nbudget = 0.5', ["needs its own name"]),
+        ('name = "r"\nfull = "nosuch.toml"\nbudget = 0.5', ["nosuch.toml", "does not exist"]),
+        ('name = "r"\nfull = "suite.toml"\nbudget = 0.5\n[[variants]]\nname = "x"', ["takes its [variants] from 'suite.toml'", "remove [variants] here"]),
+        ('name = "r"\nfull = "suite.toml"\nbudjet = 0.5', ["unknown key 'budjet'", "did you mean 'budget'"]),
+    ],
+)
+def test_bad_budget_suites_fail_in_one_line(tmp_path, capsys, reduced, needles):
+    from gbench.cli import main
+
+    write_suite(tmp_path)
+    path = write_reduced(tmp_path, "[suite]\n" + reduced + "\n")
+    code = main(["sweep", str(path), "--quick", "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], code, captured.out, captured.err), *needles)
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------
 # Sweeps
 # ---------------------------------------------------------------------------

@@ -80,19 +80,9 @@ class Suite:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
         merged = copy.deepcopy(self.base)
         merged.setdefault("params", {})
-        for key, value in variant.changes.items():
-            if key == "params":
-                merged["params"].update(value)
-            else:
-                merged[key] = value
+        apply_changes(merged, variant.changes)
         if quick:
-            for key, value in {**QUICK_DEFAULTS, **self.quick}.items():
-                if key == "seeds":
-                    continue
-                if key == "params":
-                    merged["params"].update(value)
-                else:
-                    merged[key] = value
+            apply_changes(merged, {k: v for k, v in {**QUICK_DEFAULTS, **self.quick}.items() if k != "seeds"})
         return merged
 
     def quick_seeds(self) -> list[int]:
@@ -118,6 +108,15 @@ class Suite:
 
     def where(self) -> str:
         return f"suite {str(self.path) if self.path else self.name!r}"
+
+
+def apply_changes(settings: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Set ``changes``' keys in ``settings``; params merge by hyperparameter, as a variant's do over [base]."""
+    for key, value in changes.items():
+        if key == "params":
+            settings.setdefault("params", {}).update(value)
+        else:
+            settings[key] = value
 
 
 def run_id(variant: str, seed: int) -> str:
@@ -224,10 +223,7 @@ def _reduced(data: dict[str, Any], path: Path | None, where: str) -> dict[str, A
     for axis in BUDGET_KEYS:
         if isinstance(merged.get("grid"), dict) and isinstance(merged["grid"].get(axis), list):
             merged["grid"][axis] = [_scaled(v, budget, f"{where} [grid] {axis}") for v in merged["grid"][axis]]
-    own_base = _table(data, "base", where)
-    if "params" in own_base and isinstance(own_base["params"], dict):
-        base.setdefault("params", {}).update(own_base["params"])
-    base.update({k: v for k, v in own_base.items() if k != "params"})
+    apply_changes(base, _changes(_table(data, "base", where), f"{where} [base]"))
     if "claims" in data:
         merged["claims"] = data["claims"]
     return merged

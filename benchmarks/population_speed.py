@@ -16,7 +16,8 @@ Measured 2026-12-02 on the 2-core AMD EPYC with nothing else running, --sizes 1,
 seeds_3_cost=3.66, population_speedup_8=1.07 population_speedup_8_bf16=1.77 dcgan_population_speedup_8=1.05
 (the README has the table); on the 2-core Intel Xeon with AMX, 2026-12-04: seeds_3_cost=2.99,
 population_speedup_8=1.29 population_speedup_8_bf16=1.50 dcgan_population_speedup_8=1.02, and after
-gbench/memory.py kept freed memory: seeds_3_cost=2.93, 1.43 / 1.72 / 1.06. The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at
+gbench/memory.py kept freed memory: seeds_3_cost=2.93, 1.43 / 1.72 / 1.06; the AMD EPYC again on
+2026-12-04 (5 min 19 s): seeds_3_cost=3.00, 1.11 / 1.89 / 1.03 (bf16 at 32 members 2.96). The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at
 the rate of the same matmuls one by one, so batching saves per-operation overhead only.
 Before the last line, ``seeds_3_cost=C.CC``: the training time of 3 seeds as one population over that of
 one solo run (3 x the size-1 solo rate over the size-3 population rate; the issue's goal is at most 1.7).

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from gbench.batchable import unbatchable_reason
 from gbench.config import RunConfig
 from gbench.poptrain import Member, train_population, trial_step_failure
-from gbench.population import unbatchable_reason
 from gbench.registry import Registry
 from gbench.runner import DataCache, PreparedRun, RunHooks, finish_run, prepare_run, train_guarded, train_solo
 

@@ -52,8 +52,11 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
 
     # --- optimizers over the stacked weights; each member its own noise and batch order
     d_lr, g_lr = members[0].schedule.learning_rates(settings.lr)
-    g_opt = StackedAdam(G.params, g_lr, betas)
-    d_opt = StackedAdam(D.params, d_lr, betas) if D is not None else None
+    G.lay_out_for_gradients(torch.zeros(count, batch_size, latent_dim, device=device))
+    if D is not None:
+        D.lay_out_for_gradients(data[:batch_size].expand(count, *data[:batch_size].shape))
+    g_opt = StackedAdam(G, g_lr, betas)
+    d_opt = StackedAdam(D, d_lr, betas) if D is not None else None
     randoms = [RunRandom(member.seed, device) for member in members]
     streams = [BatchStream(data, batch_size, random.order) for random in randoms]
     masks = _Masks(device)

@@ -14,10 +14,11 @@ a step count per member, so that a member whose update is masked out (a
 D step its adaptive schedule does not take, a member that diverged) keeps
 exactly the optimizer state its solo run would hold.
 
-:func:`unbatchable_reason` tries the modules as a population on a test batch
-and says in one line why not, when not: a Python attribute that changes in a
-forward pass (state vmap cannot give each member), an operation vmap cannot
-batch, or outputs and buffers that differ from the members' own.
+Each stacked parameter is stored in the layout its gradient arrives in
+(:meth:`Stack.lay_out_for_gradients`), so that autograd and the fused Adam
+kernel take gradients as they come instead of copying them every step.
+
+Whether modules can be stacked at all is :mod:`gbench.batchable`'s question.
 
 :func:`autocast` is bf16 for a population: torch's autocast plus
 :class:`BatchedAutocast`, which makes the casts autocast makes for a solo
@@ -36,21 +37,72 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.overrides import TorchFunctionMode
-
-#: Batched against member-by-member outputs may differ by float reassociation only.
-PROBE_TOLERANCE = 1e-4
+from torch.utils import _pytree as pytree
 
 
 class Stack:
-    """Members' parameters and buffers stacked; ``call(fn, ...)`` runs ``fn`` per member under vmap."""
+    """Members' parameters and buffers stacked; ``call(fn, ...)`` runs ``fn`` per member under vmap.
+
+    ``leaves`` are the tensors trained (what the optimizer updates); ``params``
+    are the same tensors shaped as the module's parameters, member first. They
+    are the leaves themselves until :meth:`lay_out_for_gradients` stores a
+    leaf in the layout its gradient arrives in, and ``params`` a view of it.
+    """
 
     def __init__(self, modules: list[nn.Module]):
         self.members = len(modules)
         params, buffers = stack_module_state(modules)
-        self.params: dict[str, torch.Tensor] = params
+        self.leaves: dict[str, torch.Tensor] = params
         self.buffers: dict[str, torch.Tensor] = buffers
+        self.orders: dict[str, tuple[int, ...]] = {}  # leaf name -> the permute that shapes it as the module's parameter
         self.skeleton = copy.deepcopy(modules[0]).to("meta")  # its own tensors are never used: each call swaps in a member's
         self.skeleton.train()
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        return {name: self.shaped(name, leaf) for name, leaf in self.leaves.items()}
+
+    def shaped(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor``, laid out as leaf ``name`` is (its Adam moments too), as a view shaped like the module's parameter."""
+        order = self.orders.get(name)
+        return tensor if order is None else tensor.permute(order)
+
+    def lay_out_for_gradients(self, inputs: torch.Tensor) -> None:
+        """Store each parameter in the layout its gradient arrives in, found by one forward and backward on ``inputs``.
+
+        A batched F.linear's weight gradient arrives as the transpose of a contiguous
+        matrix; held in the module's own layout, autograd copied every such gradient
+        into it and fused Adam copied again, each step (about a fifth of an fp32 MLP
+        population step). A leaf in the arrival layout takes the gradient as it comes.
+        Values are untouched; buffers, gradients and the random state are left as they were.
+        """
+        arrived: dict[str, tuple[int, ...]] = {}
+
+        def arrival(name: str) -> Callable[[torch.Tensor], None]:
+            def record(grad: torch.Tensor) -> None:  # returns None: the gradient itself is left alone
+                arrived.setdefault(name, grad.stride())
+
+            return record
+
+        hooks = [leaf.register_hook(arrival(name)) for name, leaf in self.leaves.items()]
+        buffers = {name: buffer.clone() for name, buffer in self.buffers.items()}
+        try:
+            with torch.random.fork_rng(devices=[inputs.device] if inputs.device.type == "cuda" else []):
+                outputs = batched(lambda p, b, x: self.module(p, b)(x))(self.leaves, buffers, inputs)
+                torch.stack([out.float().sum() for out in pytree.tree_leaves(outputs) if isinstance(out, torch.Tensor) and out.requires_grad]).sum().backward()
+        except Exception:  # only speed rides on this: a module this probe cannot drive keeps the plain layout
+            arrived = {}
+        finally:
+            for hook in hooks:
+                hook.remove()
+            self.zero_grad()
+        for name, strides in arrived.items():
+            leaf = self.leaves[name]
+            order = sorted(range(leaf.dim()), key=lambda dim: (-strides[dim], dim))  # the arrival layout's dimensions, outermost first
+            if _same_layout(leaf.shape, strides, leaf.stride()) or not _dense(leaf.shape, strides) or order[0] != 0:
+                continue  # already so, not a plain layout, or the member dimension not outermost (masks index it first)
+            self.leaves[name] = leaf.detach().permute(order).contiguous().requires_grad_(leaf.requires_grad)
+            self.orders[name] = tuple(order.index(dim) for dim in range(leaf.dim()))
 
     def module(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]) -> Callable[..., Any]:
         """Member-level view for inside a vmapped function: call the skeleton with one member's tensors."""
@@ -63,8 +115,8 @@ class Stack:
         return lambda *args: functional_call(wrapper, prefixed, args)
 
     def member_state(self, index: int) -> dict[str, torch.Tensor]:
-        """Member ``index`` as a plain state_dict of the solo module (copies, detached)."""
-        return {name: tensor[index].detach().clone() for name, tensor in {**self.params, **self.buffers}.items()}
+        """Member ``index`` as a plain state_dict of the solo module (copies, detached, in the module's own layout)."""
+        return {name: _contiguous_copy(tensor[index]) for name, tensor in {**self.params, **self.buffers}.items()}
 
     def load_member(self, index: int, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
@@ -72,7 +124,7 @@ class Stack:
                 tensor[index].copy_(state[name])
 
     def zero_grad(self) -> None:
-        for tensor in self.params.values():
+        for tensor in self.leaves.values():
             tensor.grad = None
 
     @contextlib.contextmanager
@@ -165,8 +217,27 @@ def _per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.view(-1, *([1] * (like.dim() - 1)))
 
 
+def _contiguous_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A detached copy in the plain layout a solo module's state_dict holds, whatever the stack's layout."""
+    return tensor.detach().clone(memory_format=torch.contiguous_format)
+
+
+def _same_layout(shape: torch.Size, strides: tuple[int, ...], other: tuple[int, ...]) -> bool:
+    return all(a == b for size, a, b in zip(shape, strides, other) if size != 1)  # a size-1 dimension's stride means nothing
+
+
+def _dense(shape: torch.Size, strides: tuple[int, ...]) -> bool:
+    """Whether ``strides`` lay ``shape`` out without gaps or overlaps (a permutation of a contiguous layout)."""
+    expected = 1
+    for size, stride in sorted(zip(shape, strides), key=lambda pair: pair[1]):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 class StackedAdam:
-    """Adam (Kingma & Ba) over stacked parameters, a step count per member.
+    """Adam (Kingma & Ba) over a :class:`Stack`'s leaves, a step count per member.
 
     The update is torch.optim.Adam's (no weight decay, no amsgrad): elementwise,
     so each member's slice gets what its solo optimizer would compute, up to
@@ -174,8 +245,9 @@ class StackedAdam:
     ``active``; the others' weights, moments and step counts stay as they are.
     """
 
-    def __init__(self, params: dict[str, torch.Tensor], lr: float, betas: tuple[float, float], eps: float = 1e-8):
-        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+    def __init__(self, stack: Stack, lr: float, betas: tuple[float, float], eps: float = 1e-8):
+        params = stack.leaves  # the dict itself: a leaf the stack lays out anew is the one updated
+        self.params, self.shaped, self.lr, self.betas, self.eps = params, stack.shaped, lr, betas, eps
         self.exp_avg = {name: torch.zeros_like(p) for name, p in params.items()}
         self.exp_avg_sq = {name: torch.zeros_like(p) for name, p in params.items()}
         any_param = next(iter(params.values()))
@@ -233,7 +305,11 @@ class StackedAdam:
             {}
             if steps == 0
             else {
-                position: {"step": torch.tensor(steps), "exp_avg": self.exp_avg[name][index].clone(), "exp_avg_sq": self.exp_avg_sq[name][index].clone()}
+                position: {
+                    "step": torch.tensor(steps),
+                    "exp_avg": self._member(self.exp_avg, name, index),
+                    "exp_avg_sq": self._member(self.exp_avg_sq, name, index),
+                }
                 for position, name in enumerate(self.params)
             }
         )
@@ -245,10 +321,13 @@ class StackedAdam:
         with torch.no_grad():
             for position, name in enumerate(self.params):
                 if position in moments:
-                    self.exp_avg[name][index].copy_(moments[position]["exp_avg"])
-                    self.exp_avg_sq[name][index].copy_(moments[position]["exp_avg_sq"])
+                    self.shaped(name, self.exp_avg[name])[index].copy_(moments[position]["exp_avg"])
+                    self.shaped(name, self.exp_avg_sq[name])[index].copy_(moments[position]["exp_avg_sq"])
             self.steps[index] = float(moments[0]["step"]) if 0 in moments else 0.0
         self.in_step = False  # resumed members may have stepped unequally (adaptive): the masked path, unless settle() finds otherwise
+
+    def _member(self, moments: dict[str, torch.Tensor], name: str, index: int) -> torch.Tensor:
+        return _contiguous_copy(self.shaped(name, moments[name])[index])
 
     def settle(self) -> None:
         """After loading members: when all stepped equally often, the fused kernel again (one host sync).
@@ -260,71 +339,6 @@ class StackedAdam:
             self.in_step = True
             for fused_step in self.fused_steps:
                 fused_step.fill_(float(self.steps[0]))
-
-
-# ---------------------------------------------------------------------------
-# Can these modules train as a population?
-# ---------------------------------------------------------------------------
-
-
-def unbatchable_reason(modules: list[nn.Module], inputs: torch.Tensor, name: str) -> str | None:
-    """Why ``modules`` (one per member) cannot be trained as a stack, in one line; None when they can.
-
-    Works on copies: runs two train-mode forward passes and a backward pass
-    batched and member by member on ``inputs`` (members x batch x ...) and
-    compares outputs, gradients and buffers.
-    """
-    solo = [copy.deepcopy(module).train() for module in modules]
-    try:
-        stack = Stack([copy.deepcopy(module).train() for module in modules])
-    except Exception as error:
-        return f"its {name}'s weights cannot be stacked ({_first_line(error)})"
-    for attempt in range(2):
-        before = [_python_state(module) for module in solo]
-        expected = [module(x) for module, x in zip(solo, inputs)]
-        changed = [path for module, state in zip(solo, before) for path, value in _python_state(module).items() if state.get(path) != value]
-        if changed:
-            return f"its {name} changes the Python attribute {changed[0]!r} in a forward pass (state a stacked module cannot keep per member)"
-        try:
-            got = batched(lambda p, b, x: stack.module(p, b)(x))(stack.params, stack.buffers, inputs)
-        except Exception as error:
-            return f"its {name} cannot run under torch.func.vmap ({_first_line(error)})"
-        if not isinstance(got, torch.Tensor) or not all(isinstance(e, torch.Tensor) for e in expected):
-            return f"its {name} does not return one tensor"
-        if not torch.allclose(got, torch.stack(expected), rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE):
-            return f"its {name} gives different outputs batched than member by member"
-        if attempt == 0:
-            torch.stack(expected).square().sum().backward()
-            got.square().sum().backward()
-            for param_name, tensor in stack.params.items():
-                reference = [dict(module.named_parameters())[param_name].grad for module in solo]
-                if tensor.grad is None or any(g is None for g in reference):
-                    continue
-                if not torch.allclose(tensor.grad, torch.stack(reference), rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE):  # type: ignore[arg-type]
-                    return f"its {name}'s gradients for {param_name!r} differ batched from member by member"
-        for buffer_name, tensor in stack.buffers.items():
-            solo_buffers = torch.stack([dict(module.named_buffers())[buffer_name] for module in solo])
-            if not torch.allclose(tensor.to(solo_buffers.dtype), solo_buffers, rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE):
-                return f"its {name} updates the buffer {buffer_name!r} differently batched than member by member"
-    return None
-
-
-def _python_state(module: nn.Module) -> dict[str, str]:
-    """Each submodule's plain Python attributes (not tensors, submodules or hooks), as text to compare."""
-    skip = {"_parameters", "_buffers", "_modules", "training"}
-    state = {}
-    for path, submodule in module.named_modules():
-        for key, value in vars(submodule).items():
-            if key in skip or key.startswith("_") and key.endswith("hooks") or isinstance(value, (torch.Tensor, nn.Module)):
-                continue
-            with contextlib.suppress(Exception):
-                state[f"{path}.{key}" if path else key] = repr(value)
-    return state
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
 
 
 def bf16_note(device: torch.device) -> str | None:

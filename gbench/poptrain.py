@@ -54,7 +54,8 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
     d_lr, g_lr = members[0].schedule.learning_rates(settings.lr)
     G.lay_out_for_gradients(torch.zeros(count, batch_size, latent_dim, device=device))
     if D is not None:
-        D.lay_out_for_gradients(data[:batch_size].expand(count, *data[:batch_size].shape))
+        first = data[:batch_size]
+        D.lay_out_for_gradients(first.expand(count, *first.shape))
     g_opt = StackedAdam(G, g_lr, betas)
     d_opt = StackedAdam(D, d_lr, betas) if D is not None else None
     randoms = [RunRandom(member.seed, device) for member in members]

@@ -41,7 +41,7 @@ from torch.utils import _pytree as pytree
 
 
 class Stack:
-    """Members' parameters and buffers stacked; ``call(fn, ...)`` runs ``fn`` per member under vmap.
+    """Members' parameters and buffers stacked; :meth:`module` calls one member's slice inside a vmapped function.
 
     ``leaves`` are the tensors trained (what the optimizer updates); ``params``
     are the same tensors shaped as the module's parameters, member first. They

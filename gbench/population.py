@@ -164,6 +164,10 @@ class _Method(nn.Module):
 # itself, per torch function, for the ops whose cast autocast defines: the same casts a solo run gets.
 _LOWER = {F.linear, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,
           torch.matmul, torch.mm, torch.bmm, torch.addmm, torch.baddbmm, torch.Tensor.matmul, torch.Tensor.__matmul__}  # fmt: skip
+# Left in float32 by autocast (mv and addmv on the CPU only), but batched by vmap into ops that autocast does cast
+# (bmm, linalg_vecdot): run as the solo run runs them (spectral norm's sigma, vdot(u, mv(W, v)), stays float32).
+_KEPT = {torch.dot, torch.vdot, torch.Tensor.dot, torch.Tensor.vdot}
+_KEPT_ON_CPU = {torch.mv, torch.Tensor.mv, torch.addmv, torch.Tensor.addmv}
 _FLOAT32 = {F.binary_cross_entropy_with_logits, F.binary_cross_entropy, F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.nll_loss,
             F.cross_entropy, F.kl_div, F.layer_norm, F.group_norm}  # fmt: skip
 
@@ -171,21 +175,53 @@ _FLOAT32 = {F.binary_cross_entropy_with_logits, F.binary_cross_entropy, F.mse_lo
 class BatchedAutocast(TorchFunctionMode):
     """Autocast's casts for a vmapped population: bf16 in for matmuls and convolutions, float32 in for losses
     and layer/group norm, and batch norm on a bf16 input computed in float32 (as the mixed-type kernel a solo
-    module reaches does) with its output in the input's dtype."""
+    module reaches does) with its output in the input's dtype; and float32 for the products a solo run's
+    autocast leaves alone but which vmap turns into ones it casts (``_KEPT``).
 
-    def __init__(self, dtype: torch.dtype = torch.bfloat16):
+    As torch's autocast caches a solo module's weight casts for its region (D's weights are cast once for
+    D(real) and D(fake), and their two gradients summed in bf16 before the one cast back), a stacked weight
+    is cast once per region too: the solo run's arithmetic, and two fewer passes over D's weights per step.
+    """
+
+    def __init__(self, dtype: torch.dtype = torch.bfloat16, device_type: str = "cpu"):
         super().__init__()
-        self.dtype = dtype
+        self.dtype, self.device_type = dtype, device_type
+        self.weights: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}  # id -> (weight, its version, its cast)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         if func in _LOWER:
-            return func(*_cast(args, self.dtype), **_cast(kwargs, self.dtype))
+            return func(*self._lower(args), **self._lower(kwargs))
         if func in _FLOAT32:
             return func(*_cast(args, torch.float32), **_cast(kwargs, torch.float32))
         if func is F.batch_norm and args and isinstance(args[0], torch.Tensor) and args[0].dtype == self.dtype:
             return func(args[0].float(), *args[1:], **kwargs).to(self.dtype)
+        if func in _KEPT or (func in _KEPT_ON_CPU and self.device_type == "cpu"):
+            with torch.autocast(self.device_type, enabled=False):
+                return func(*args, **kwargs)
         return func(*args, **kwargs)
+
+    def _lower(self, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {key: self._lower(value) for key, value in values.items()}
+        if isinstance(values, (tuple, list)):
+            return type(values)(self._lower(value) for value in values)
+        if isinstance(values, torch.Tensor) and values.dtype == torch.float32 and _is_stacked_weight(values):
+            cached = self.weights.get(id(values))
+            if cached is None or cached[0] is not values or cached[1] != values._version:
+                cached = (values, values._version, values.to(self.dtype))  # holding the weight keeps its id unique
+                self.weights[id(values)] = cached
+            return cached[2]
+        return _cast(values, self.dtype)
+
+
+def _is_stacked_weight(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is, under vmap, a trained weight: what torch's autocast caches (a leaf that
+    requires grad), or a view of one (a stack's leaf in its gradients' layout, :meth:`Stack.params`)."""
+    while torch._C._functorch.is_batchedtensor(tensor):
+        tensor = torch._C._functorch.get_unwrapped(tensor)
+    base = tensor if tensor._base is None else tensor._base
+    return tensor.requires_grad and base.is_leaf
 
 
 def _cast(values: Any, dtype: torch.dtype) -> Any:
@@ -204,7 +240,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     stack = contextlib.ExitStack()
     stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
-    stack.enter_context(BatchedAutocast(torch.bfloat16))
+    stack.enter_context(BatchedAutocast(torch.bfloat16, device.type))
     return stack
 
 

@@ -434,3 +434,44 @@ def test_a_bf16_population_computes_in_bf16_as_its_solo_runs_do(registry, archit
     with torch.no_grad(), population.autocast(CPU, "fp32"):
         fp32 = both(G.params, G.buffers, D.params, D.buffers, z)
     assert fp32.dtype == torch.float32 and not torch.equal(fp32, got.float())
+
+
+def _casts_in_graph(output: torch.Tensor) -> int:
+    """How many float-to-bf16 casts with a gradient the backward pass of ``output`` goes through."""
+    seen, todo, casts = set(), [output.grad_fn], 0
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        casts += type(node).__name__ == "ToCopyBackward0"
+        todo.extend(next_node for next_node, _ in node.next_functions)
+    return casts
+
+
+@pytest.mark.parametrize(
+    "architecture, extra", [("mlp", {}), ("dcgan", {"latent_dim": 8, "hidden_dim": 8}), ("dcgan", {"latent_dim": 8, "hidden_dim": 8, "spectral_norm": True})]
+)
+def test_a_bf16_population_casts_each_weight_once_per_region_as_autocast_does_solo(registry, data, architecture, extra):
+    """torch's autocast casts a solo module's weights once per autocast region (D(real) and D(fake) share
+    the cast; their two gradients are summed in bf16, then cast back once); a population does the same, not
+    one cast per call. Spectral norm's weight, computed afresh in each call, is cast in each call on both sides."""
+    from gbench import population, trainer
+
+    members = [build(registry, _config(registry, seed, architecture=architecture, **extra), CPU)[0] for seed in (0, 1)]
+    D = Stack([nets.discriminator for nets in members])
+    real = data[:8].expand(2, *data[:8].shape)
+    fake = torch.rand_like(real) * 2 - 1
+
+    def both(params, buffers, real, fake):
+        module = D.module(params, buffers)
+        return module(real).float().mean() + module(fake).float().mean()
+
+    with population.autocast(CPU, "bf16"):
+        stacked = batched(both)(D.params, D.buffers, real, fake).sum()
+    solo = members[0].discriminator
+    with trainer.autocast(CPU, "bf16"):
+        alone = solo(real[0]).float().mean() + solo(fake[0]).float().mean()
+    assert _casts_in_graph(stacked) == _casts_in_graph(alone) > 0
+    stacked.backward()
+    assert all(leaf.grad is not None and leaf.grad.dtype == torch.float32 for leaf in D.leaves.values())

@@ -23,6 +23,10 @@ Before the last line, ``seeds_3_cost=C.CC``: the training time of 3 seeds as one
 one solo run (3 x the size-1 solo rate over the size-3 population rate; the issue's goal is at most 1.7),
 and ``seeds_3_cost_bf16``, the same with the population in bf16 (against the same fp32 solo run, as the
 bf16 ratio of the last line is); from the 2026-12-04 EPYC run's rates above, 1.84.
+With 8 among the sizes, ``population_ceiling_8`` and ``population_ceiling_8_bf16`` say what no population
+of 8 can pass on this machine: the MLP's FLOPs per image (torch's FlopCounterMode over a solo run, the
+same as the hand count in ``mlp_flops_per_image``) done at the peak rate of its largest batched matmul,
+measured each round, over the rate 8 fp32 solo runs achieved.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
@@ -107,6 +112,44 @@ def time_population(registry, data, cell, size, steps, precision) -> float:
     return sum(result.images for result in results) / (time.perf_counter() - started)
 
 
+def flops_per_image(registry, data, cell: str, steps: int = 3) -> float:
+    """Floating-point operations per training image of one solo run of ``cell``, as torch's FlopCounterMode
+    counts them over a few steps (matmuls and convolutions; element-wise work is not counted)."""
+    config = configs(registry, cell, range(1))[0]
+    nets, loss, schedule = build(registry, config, data.device)
+    with FlopCounterMode(display=False) as counter:
+        result = train(nets, loss, schedule, data, settings(config, steps, "fp32"))
+    return counter.get_total_flops() / result.images
+
+
+def mlp_flops_per_image(latent: int, hidden: int, pixels: int = 784) -> int:
+    """The same count worked out by hand for S1's MLP GAN (3 Linear layers each; one D step, non-saturating loss).
+
+    Per image: G forward g = L*H + H*H + H*P multiply-adds; one D forward d = P*H + H*H + H.
+    D step: G forward, D forward on real and fake, their weight gradients and the input gradients of
+    D's upper two layers (the images need none). G step: D forward, D's input gradients (its weights frozen),
+    G's weight gradients and its upper two layers' input gradients. 2 operations per multiply-add.
+    """
+    L, H, P = latent, hidden, pixels
+    g, d = L * H + H * H + H * P, P * H + H * H + H
+    d_step = g + 2 * d + 2 * d + 2 * (H * H + H)
+    g_step = d + d + g + (H * H + H * P)
+    return 2 * (d_step + g_step)
+
+
+def bmm_rate(members: int, dtype: torch.dtype, device: torch.device, repeats: int = 20) -> float:
+    """FLOP/s of the MLP's largest batched matmul (members x 100 x 784 x 256) in ``dtype``: this machine's peak for the step."""
+    x = torch.randn(members, 100, 784, device=device).to(dtype)
+    w = torch.randn(members, 784, 256, device=device).to(dtype)
+    torch.bmm(x, w)
+    sync(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        torch.bmm(x, w)
+    sync(device)
+    return 2 * members * 100 * 784 * 256 * repeats / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40, help="generator steps per timed run (after a warm-up)")
@@ -136,6 +179,8 @@ def main() -> None:
             time_solo(registry, data, cell, 1, 3, precision)
             time_population(registry, data, cell, 2, 3, precision)
 
+    per_image = flops_per_image(registry, data, "mlp")
+    peaks = {"fp32": 0.0, "bf16": 0.0}
     best: dict[tuple[str, str, str, int], float] = {}
     jobs = [(cell, precision, size) for cell in CELLS for size in sizes for precision in ("fp32", "bf16")]
     for round_number in range(args.rounds):
@@ -144,6 +189,8 @@ def main() -> None:
                 rate = timer(registry, data, cell, size, args.steps, precision)
                 key = (cell, precision, kind, size)
                 best[key] = max(best.get(key, 0.0), rate)
+        for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            peaks[precision] = max(peaks[precision], bmm_rate(8, dtype, device))
         print(f"round {round_number + 1}/{args.rounds} done", flush=True)
 
     print(f"{'cell':6} {'precision':9} {'members':>7} {'solo img/s':>11} {'population img/s':>17} {'ratio':>6} {'vs fp32 solo':>12}")
@@ -155,6 +202,13 @@ def main() -> None:
     def ratio(cell: str, precision: str) -> float:
         return best.get((cell, precision, "population", 8), float("nan")) / best.get((cell, "fp32", "solo", 8), float("nan"))
 
+    if 8 in sizes:  # what no population of 8 can pass here: every counted FLOP at the batched matmul's peak
+        solo_rate = best[("mlp", "fp32", "solo", 8)] * per_image
+        print(
+            f"ceiling: the MLP's {per_image / 1e6:.2f} MFLOP per image; 8 fp32 solo runs did {solo_rate / 1e9:.0f} GFLOP/s; "
+            f"peak batched matmul {peaks['fp32'] / 1e9:.0f} GFLOP/s fp32, {peaks['bf16'] / 1e9:.0f} bf16"
+        )
+        print(f"population_ceiling_8={peaks['fp32'] / solo_rate:.2f} population_ceiling_8_bf16={peaks['bf16'] / solo_rate:.2f}")
     if 1 in sizes and 3 in sizes:
         one_seed = best[("mlp", "fp32", "solo", 1)]
         print(

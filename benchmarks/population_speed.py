@@ -26,7 +26,12 @@ bf16 ratio of the last line is); from the 2026-12-04 EPYC run's rates above, 1.8
 With 8 among the sizes, ``population_ceiling_8`` and ``population_ceiling_8_bf16`` say what no population
 of 8 can pass on this machine: the MLP's FLOPs per image (torch's FlopCounterMode over a solo run, the
 same as the hand count in ``mlp_flops_per_image``) done at the peak rate of its largest batched matmul,
-measured each round, over the rate 8 fp32 solo runs achieved.
+measured each round, over the rate 8 fp32 solo runs achieved. On a CPU it also prints how long one
+fp32 batched matmul of the step's shapes takes against the same matmuls one by one (at 3 members on
+2 threads, 0.99-1.23x: torch's bmm gives one thread 2 of the 3 matrices). Measured on the EPYC,
+2026-12-04 late, --sizes 1,3,8,32 --steps 30 --rounds 3 (3 min 33 s): population_ceiling_8=1.80
+population_ceiling_8_bf16=6.66 seeds_3_cost=3.57 seeds_3_cost_bf16=1.74, population_speedup_8=1.12
+population_speedup_8_bf16=2.09 dcgan_population_speedup_8=0.94.
 """
 
 from __future__ import annotations
@@ -150,6 +155,28 @@ def bmm_rate(members: int, dtype: torch.dtype, device: torch.device, repeats: in
     return 2 * members * 100 * 784 * 256 * repeats / (time.perf_counter() - started)
 
 
+def bmm_against_mm(members: int, repeats: int = 20, rounds: int = 3) -> list[float]:
+    """fp32 time of one batched matmul over that of the same ``members`` matmuls one by one (best of ``rounds``),
+    per shape of the MLP step's (D's first layer forward and its weight gradient, a hidden layer, G's last layer)."""
+
+    def seconds(call: Any) -> float:
+        call()
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(repeats):
+                call()
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    ratios = []
+    for m, k, n in ((100, 784, 256), (100, 256, 256), (784, 100, 256), (256, 100, 784)):
+        x, w = torch.randn(members, m, k), torch.randn(members, k, n)
+        batched = seconds(lambda x=x, w=w: torch.bmm(x, w))
+        ratios.append(batched / seconds(lambda x=x, w=w: [torch.mm(x[i], w[i]) for i in range(members)]))
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40, help="generator steps per timed run (after a warm-up)")
@@ -209,6 +236,9 @@ def main() -> None:
             f"peak batched matmul {peaks['fp32'] / 1e9:.0f} GFLOP/s fp32, {peaks['bf16'] / 1e9:.0f} bf16"
         )
         print(f"population_ceiling_8={peaks['fp32'] / solo_rate:.2f} population_ceiling_8_bf16={peaks['bf16'] / solo_rate:.2f}")
+    if data.device.type == "cpu":  # why small populations can lose on a CPU: how torch's bmm shares a batch among threads
+        ratios = {size: bmm_against_mm(size) for size in sizes if size <= 8}
+        print("fp32 bmm over the same matmuls one by one, MLP shapes: " + "; ".join(f"{size} members {min(r):.2f}-{max(r):.2f}" for size, r in ratios.items()))
     if 1 in sizes and 3 in sizes:
         one_seed = best[("mlp", "fp32", "solo", 1)]
         print(

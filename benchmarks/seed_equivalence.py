@@ -21,7 +21,8 @@ The budget is a fraction of S1's 200 epochs (default 1,200 steps, 2 epochs) so
 that it fits beside other work on 2 cores; it prints the CPU model (or GPU).
 Measured with --steps 600 --eval-samples 5000 on 2026-12-04 (AMD EPYC, 2 threads,
 nothing else running, 2 min): population_fid_diff=-1.69 p=0.546
-bf16_fid_diff=-2.89 p=0.347 bf16_train_speedup=1.79; on 2026-12-02 (Intel Xeon
+bf16_fid_diff=-2.89 p=0.347 bf16_train_speedup=1.79, and later that day, with one cast per weight
+(gbench.population.BatchedAutocast): -1.69 p=0.546, -0.28 p=0.933, 2.16; on 2026-12-02 (Intel Xeon
 with AMX, 1 thread beside a running study, before the population bf16 casts):
 -0.62 p=0.844, +3.77 p=0.067, 1.14.
 """

@@ -84,9 +84,16 @@ class WassersteinGPLoss:
     def gradient_penalty(self, discriminator, real, fake):
         mix = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
         interpolates = mix * real + (1 - mix) * fake
-        # torch.func.grad rather than autograd.grad: the same differentiable gradient, and it also runs
-        # per member under vmap (a population); its result stays in the outer graph (create_graph).
-        grad = torch.func.grad(lambda x: _logits(discriminator, x).sum())(interpolates)
+        if torch._C._functorch.maybe_current_level() is None:
+            # A solo run: autograd's double backward, under which any critic runs, one whose forward changes
+            # its own state included (spectral norm's power iteration updates its buffers in every forward).
+            interpolates = interpolates.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(_logits(discriminator, interpolates).sum(), interpolates, create_graph=True)
+        else:
+            # Per member under vmap (a population), where autograd.grad cannot run: torch.func.grad, the same
+            # differentiable gradient (its result stays in the outer graph). A critic that changes its own state
+            # in forward cannot run under it, so such a population trains its seeds one by one instead.
+            grad = torch.func.grad(lambda x: _logits(discriminator, x).sum())(interpolates)
         # sqrt(sum + tiny) rather than norm(): finite gradient even where the critic is flat
         norm = grad.flatten(1).square().sum(dim=1).add(1e-12).sqrt()
         return self.gp_weight * (norm - 1).square().mean()

@@ -167,6 +167,24 @@ def test_dcgan_spectral_norm_trains_with_hinge(registry, data):
     assert result.status == "ok" and all(math.isfinite(result.history[-1][k]) for k in ("d_loss", "g_loss"))
 
 
+def test_dcgan_spectral_norm_trains_with_wgan_gp(registry, data):
+    """Spectral norm updates its power-iteration vectors in every forward, the penalty's included: a solo
+    run takes the penalty's gradient with autograd, under which that runs (torch.func.grad refused it)."""
+    sizes = {**SMALL_DCGAN, "spectral_norm": True, "batchnorm": False}
+    nets, result = _train(registry, data, "dcgan", loss="wgan-gp", steps=3, batch_size=64, **sizes)
+    assert result.status == "ok" and result.steps == 3 and all(math.isfinite(result.history[-1][k]) for k in ("d_loss", "g_loss"))
+    config = RunConfig(architecture="dcgan", loss="wgan-gp")
+    config.params = resolve_params(registry, config, sizes)
+    untrained, loss, _ = build(registry, config, torch.device("cpu"))
+    u = untrained.discriminator.net[0].parametrizations.weight[0]._u
+    before = u.clone()
+    images = data[:8]
+    penalty = loss.gradient_penalty(untrained.discriminator, images, images)  # one forward: the penalty's own
+    assert not torch.equal(u, before)  # its power iteration ran
+    penalty.backward()  # differentiable (create_graph): the critic's step descends the penalty too
+    assert untrained.discriminator.net[0].parametrizations.weight.original.grad is not None
+
+
 # ---------------------------------------------------------------------------
 # Losses on hand-checked cases. nn.Identity as D: the "images" are the logits.
 # ---------------------------------------------------------------------------

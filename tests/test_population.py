@@ -375,6 +375,22 @@ def test_cli_falls_back_to_one_by_one_with_a_reason(tmp_path):
     assert [row["population"] for row in rows] == ["1", "1"] and {row["status"] for row in rows} == {"ok"}
 
 
+def test_spectral_norm_with_wgan_gp_trains_its_seeds_one_by_one_and_says_why(tmp_path):
+    """Spectral norm changes its buffers in forward, which torch.func.grad (the penalty, per member) refuses:
+    the seeds train as solo runs, each taking the penalty with autograd."""
+    out = tmp_path / "runs"
+    result = run_cli(
+        "run", "plugins.dcgan", "--seeds", "0,1", "--steps", "3", "--loss", "wgan-gp", "--set", "spectral_norm=true", "--set", "batchnorm=false",
+        "--set", "hidden_dim=4", "--set", "latent_dim=8", "--batch-size", "16", "--train-limit", "300", "--eval-samples", "0", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "not as a population" in line]
+    assert len(lines) == 1 and "one batched training step failed" in lines[0], result.stdout
+    rows = _rows(out)
+    assert [row["population"] for row in rows] == ["1", "1"] and {row["status"] for row in rows} == {"ok"}
+
+
 class _ItemLoss:
     """A loss that reads a value on the host (``.item()``): fine in a solo run, an error under vmap."""
 

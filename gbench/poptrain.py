@@ -255,7 +255,10 @@ def trial_step_failure(members: list[Member], loss: Any, data: torch.Tensor, set
             train_population(copies, loss, data, TrainSettings(steps=1, batch_size=settings.batch_size, lr=settings.lr, precision=settings.precision))
     except Exception as error:
         text = str(error).strip().splitlines()
-        return f"one batched training step failed ({type(error).__name__}: {text[0] if text else ''})"[:240]
+        first = text[0] if text else ""
+        if len(first) > 160:  # torch's messages run long: cut at a word, and say so
+            first = first[:160].rsplit(" ", 1)[0] + " ..."
+        return f"one batched training step failed ({type(error).__name__}: {first})"
     return None
 
 

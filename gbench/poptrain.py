@@ -153,10 +153,10 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 active = [steps > substep for steps in d_counts]
                 mask = masks.of(active)
                 real = real_batches(active)
-                with autocast(device, settings.precision), G.buffers_kept_unless(mask):
+                with autocast(device, settings.precision), G.buffers_kept_unless(mask, all(active)):
                     new_fake = generate(G.params, G.buffers, noise(active))
                 fake = new_fake if fake is None else torch.where(_per_member(mask, new_fake), new_fake, fake)
-                with autocast(device, settings.precision), D.buffers_kept_unless(mask):
+                with autocast(device, settings.precision), D.buffers_kept_unless(mask, all(active)):
                     terms = d_loss(D.params, D.buffers, real, fake.detach())
                 D.zero_grad()
                 terms[0].sum().backward()  # members' weights are separate slices: the sum's gradient is each member's own
@@ -165,12 +165,12 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 images = [done + batch_size * a for done, a in zip(images, active)]
             fresh = [running[i] and d_counts[i] == 0 for i in range(count)]  # a schedule may skip D this step
             if any(fresh) or fake is None:
-                with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(fresh)):
+                with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(fresh), all(fresh)):
                     new_fake = generate(G.params, G.buffers, noise(fresh))
                 fake = new_fake if fake is None else torch.where(_per_member(masks.of(fresh), new_fake), new_fake, fake)
 
             # --- generator: one step against the updated D, D's weights frozen
-            with D.frozen() as frozen_d, autocast(device, settings.precision), D.buffers_kept_unless(masks.of(running)):
+            with D.frozen() as frozen_d, autocast(device, settings.precision), D.buffers_kept_unless(masks.of(running), all(running)):
                 g_terms = g_loss(frozen_d, D.buffers, fake)
             G.zero_grad()
             g_terms[0].sum().backward()
@@ -181,7 +181,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         else:
             # --- not a GAN (a VAE): each member minimises its own objective on its own batches
             real = real_batches(running)
-            with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(running)):
+            with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(running), all(running)):
                 objectives, metrics = objective(G.params, G.buffers, real)
             G.zero_grad()
             objectives.sum().backward()

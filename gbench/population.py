@@ -133,9 +133,12 @@ class Stack:
         yield {name: tensor.detach() for name, tensor in self.params.items()}
 
     @contextlib.contextmanager
-    def buffers_kept_unless(self, active: torch.Tensor) -> Iterator[None]:
-        """Members not ``active`` keep their buffers through the block (their solo run makes no such call)."""
-        if not self.buffers or bool(active.all()):
+    def buffers_kept_unless(self, active: torch.Tensor, all_active: bool) -> Iterator[None]:
+        """Members not ``active`` keep their buffers through the block (their solo run makes no such call).
+
+        ``all_active`` is known on the host, as in :meth:`StackedAdam.step`: reading ``active`` would sync the device every step.
+        """
+        if not self.buffers or all_active:
             yield
             return
         saved = {name: tensor.clone() for name, tensor in self.buffers.items()}

@@ -19,6 +19,7 @@ import textwrap
 import pytest
 import torch
 from conftest import run_cli
+from torch.overrides import TorchFunctionMode
 
 from gbench.batchable import unbatchable_reason
 from gbench.config import RunConfig, resolve_params
@@ -492,3 +493,50 @@ def test_a_bf16_population_casts_each_weight_once_per_region_as_autocast_does_so
     assert _casts_in_graph(stacked) == _casts_in_graph(alone) > 0
     stacked.backward()
     assert all(leaf.grad is not None and leaf.grad.dtype == torch.float32 for leaf in D.leaves.values())
+
+
+class _HostReads(TorchFunctionMode):
+    """Counts what reads a tensor's value on the host (on a GPU, each waits for the device)."""
+
+    READS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.cpu, torch.Tensor.numpy}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.count += func in self.READS or func is torch.ops.aten._local_scalar_dense.default
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"architecture": "mlp-batchnorm"},
+        {"loss": "wgan-gp"},
+        {"schedule": "ttur"},
+        {"architecture": "vae"},
+        {"architecture": "dcgan", "latent_dim": 8, "hidden_dim": 4},
+    ],
+)
+def test_no_host_sync_per_step(registry, data, kwargs):
+    """Between log rows neither loop reads a value back from the device, solo or population (adaptive alone
+    reads its last D loss, by design): twice the steps with one log row each read exactly as often."""
+    reads = {}
+    for steps in (4, 8):
+        for kind in ("solo", "population"):
+            members = []
+            for seed in (0, 1) if kind == "population" else (0,):
+                config = _config(registry, seed, **kwargs)
+                nets, loss, schedule = build(registry, config, CPU)
+                members.append(Member(nets, schedule, seed))
+            settings = TrainSettings(steps=steps, batch_size=50, lr=float(config.params["lr"]), log_every=steps, seed=0)
+            with _HostReads() as counter:
+                if kind == "solo":
+                    train(members[0].nets, loss, members[0].schedule, data, settings)
+                else:
+                    train_population(members, loss, data, settings)
+            reads[kind, steps] = counter.count
+    assert reads["solo", 8] == reads["solo", 4] and reads["population", 8] == reads["population", 4], reads
+    assert reads["population", 4] > 0  # the log row is read: the counter sees reads

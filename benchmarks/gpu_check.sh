@@ -86,5 +86,5 @@ except Exception as error:
 PY
 
 if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-    GBENCH_TEST_DEVICE=cuda timeout 100 "$PYTHON" -m pytest -q -x tests/test_population.py -k "matches_solo or adaptive or diverging or checkpoint" && echo "cuda tests: passed" || echo "cuda tests: FAILED"
+    GBENCH_TEST_DEVICE=cuda timeout 100 "$PYTHON" -m pytest -q -x tests/test_population.py -k "matches_solo or adaptive or diverging or checkpoint or host_sync" && echo "cuda tests: passed" || echo "cuda tests: FAILED"
 fi

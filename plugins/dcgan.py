@@ -18,6 +18,7 @@ exactly, the cheapest DCGAN layout that fits 28x28 (no cropping, no 5x5).
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch._functorch import pyfunctorch
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm
 
@@ -33,13 +34,36 @@ SPECTRAL_NORM = Hyperparameter("spectral_norm", False, choices=(True, False), he
 class _BatchableSpectralNorm(_SpectralNorm):
     """torch's spectral norm with its power iteration written without ``out=``:
     the same numbers, and it runs per member under vmap (a population), where
-    ``F.normalize(..., out=self._u)`` has no batching rule."""
+    ``F.normalize(..., out=self._u)`` has no batching rule.
+
+    In a population, WGAN-GP takes its penalty per member with torch.func.grad,
+    which refuses the power iteration's update of captured buffers; a solo
+    run's autograd runs it. So that a member still iterates as its solo run
+    does, the update runs one transform out, on the weight's value: it needs no
+    gradient (torch's own runs under no_grad too)."""
 
     @torch.no_grad()
     def _power_method(self, weight_mat, n_power_iterations):
+        level = _grad_transform_level()
+        if level is None:
+            self._iterate(weight_mat, n_power_iterations)
+            return
+        value = torch._C._functorch._unwrap_for_grad(weight_mat, level)
+        with pyfunctorch.temporarily_pop_interpreter_stack():
+            self._iterate(value, n_power_iterations)
+
+    def _iterate(self, weight_mat, n_power_iterations):
         for _ in range(n_power_iterations):
             self._u.copy_(F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps))
             self._v.copy_(F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps))
+
+
+def _grad_transform_level():
+    """The level of the innermost torch.func transform when it is a gradient one (grad, vjp), else None."""
+    if torch._C._functorch.maybe_current_level() is None:
+        return None
+    interpreter = pyfunctorch.retrieve_current_functorch_interpreter()
+    return interpreter.level() if interpreter.key() == torch._C._functorch.TransformType.Grad else None
 
 
 def _spectral_norm(layer):

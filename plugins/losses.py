@@ -91,8 +91,9 @@ class WassersteinGPLoss:
             (grad,) = torch.autograd.grad(_logits(discriminator, interpolates).sum(), interpolates, create_graph=True)
         else:
             # Per member under vmap (a population), where autograd.grad cannot run: torch.func.grad, the same
-            # differentiable gradient (its result stays in the outer graph). A critic that changes its own state
-            # in forward cannot run under it, so such a population trains its seeds one by one instead.
+            # differentiable gradient (its result stays in the outer graph). A critic that changes its own state in
+            # forward cannot run under it, unless it does so one transform out as the built-in dcgan's spectral norm
+            # does; the seeds of any other train one by one.
             grad = torch.func.grad(lambda x: _logits(discriminator, x).sum())(interpolates)
         # sqrt(sum + tiny) rather than norm(): finite gradient even where the critic is flat
         norm = grad.flatten(1).square().sum(dim=1).add(1e-12).sqrt()

@@ -191,7 +191,12 @@ def main() -> None:
         parser.error(str(error))  # one line, exit 2
     if args.quick:
         args.sizes, args.steps, args.rounds = "1,8", 20, 1
-    sizes = [int(size) for size in args.sizes.split(",")]
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes {args.sizes!r}: give population sizes as whole numbers, e.g. 1,3,8,32")
+    if min(sizes) < 1 or args.steps < 1 or args.rounds < 1:
+        parser.error("--sizes, --steps and --rounds must be at least 1")
     device = resolve_device(args.device)
     registry = load_plugins().registry
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=10_000), device)

@@ -560,3 +560,33 @@ def test_no_host_sync_per_step(registry, data, kwargs):
             reads[kind, steps] = counter.count
     assert reads["solo", 8] == reads["solo", 4] and reads["population", 8] == reads["population", 4], reads
     assert reads["population", 4] > 0  # the log row is read: the counter sees reads
+
+
+_ARCHITECTURES = [
+    ("mlp", {}),
+    ("mlp-batchnorm", {}),
+    ("deep-leakyrelu", {}),
+    ("dcgan", {"latent_dim": 8, "hidden_dim": 4}),
+    ("dcgan", {"latent_dim": 8, "hidden_dim": 4, "batchnorm": False, "spectral_norm": True}),
+    ("dcgan", {"latent_dim": 8, "hidden_dim": 4, "spectral_norm": True}),
+]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("loss_name", ["non-saturating", "minimax", "lsgan", "wgan-gp", "hinge"])
+@pytest.mark.parametrize("architecture, extra", _ARCHITECTURES)
+def test_every_builtin_combination_trains_solo_and_as_a_population(registry, data, architecture, extra, loss_name, precision):
+    """Every built-in architecture (dcgan with and without BatchNorm and spectral norm) with every loss, in both
+    precisions: a solo step runs, and the population's trial step finds nothing to fall back for (spectral norm
+    with WGAN-GP once raised in both)."""
+    from gbench.poptrain import trial_step_failure
+
+    members = []
+    for seed in (0, 1):
+        config = _config(registry, seed, architecture=architecture, loss=loss_name, batch_size=16, **extra)
+        nets, loss, schedule = build(registry, config, CPU)
+        members.append(Member(nets, schedule, seed))
+    solo = build(registry, config, CPU)
+    result = train(*solo, data, _settings(config, steps=2, precision=precision))
+    assert result.status == "ok" and result.steps == 2
+    assert trial_step_failure(members, loss, data, _settings(config, steps=1, precision=precision)) is None

@@ -142,38 +142,35 @@ def mlp_flops_per_image(latent: int, hidden: int, pixels: int = 784) -> int:
     return 2 * (d_step + g_step)
 
 
+def best_seconds(call: Any, device: torch.device, repeats: int = 20, rounds: int = 1) -> float:
+    """Seconds for ``repeats`` calls of ``call`` after one warm-up call, the best of ``rounds``."""
+    call()
+    sync(device)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            call()
+        sync(device)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def bmm_rate(members: int, dtype: torch.dtype, device: torch.device, repeats: int = 20) -> float:
     """FLOP/s of the MLP's largest batched matmul (members x 100 x 784 x 256) in ``dtype``: this machine's peak for the step."""
     x = torch.randn(members, 100, 784, device=device).to(dtype)
     w = torch.randn(members, 784, 256, device=device).to(dtype)
-    torch.bmm(x, w)
-    sync(device)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        torch.bmm(x, w)
-    sync(device)
-    return 2 * members * 100 * 784 * 256 * repeats / (time.perf_counter() - started)
+    return 2 * members * 100 * 784 * 256 * repeats / best_seconds(lambda: torch.bmm(x, w), device, repeats)
 
 
 def bmm_against_mm(members: int, repeats: int = 20, rounds: int = 3) -> list[float]:
     """fp32 time of one batched matmul over that of the same ``members`` matmuls one by one (best of ``rounds``),
     per shape of the MLP step's (D's first layer forward and its weight gradient, a hidden layer, G's last layer)."""
-
-    def seconds(call: Any) -> float:
-        call()
-        best = float("inf")
-        for _ in range(rounds):
-            started = time.perf_counter()
-            for _ in range(repeats):
-                call()
-            best = min(best, time.perf_counter() - started)
-        return best
-
-    ratios = []
+    cpu, ratios = torch.device("cpu"), []
     for m, k, n in ((100, 784, 256), (100, 256, 256), (784, 100, 256), (256, 100, 784)):
         x, w = torch.randn(members, m, k), torch.randn(members, k, n)
-        batched = seconds(lambda x=x, w=w: torch.bmm(x, w))
-        ratios.append(batched / seconds(lambda x=x, w=w: [torch.mm(x[i], w[i]) for i in range(members)]))
+        batched = best_seconds(lambda x=x, w=w: torch.bmm(x, w), cpu, repeats, rounds)
+        ratios.append(batched / best_seconds(lambda x=x, w=w: [torch.mm(x[i], w[i]) for i in range(members)], cpu, repeats, rounds))
     return ratios
 
 

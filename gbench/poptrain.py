@@ -18,6 +18,7 @@ checkpoint holds, so a member resumes alone or in a population alike.
 from __future__ import annotations
 
 import copy
+import textwrap
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -255,9 +256,7 @@ def trial_step_failure(members: list[Member], loss: Any, data: torch.Tensor, set
             train_population(copies, loss, data, TrainSettings(steps=1, batch_size=settings.batch_size, lr=settings.lr, precision=settings.precision))
     except Exception as error:
         text = str(error).strip().splitlines()
-        first = text[0] if text else ""
-        if len(first) > 160:  # torch's messages run long: cut at a word, and say so
-            first = first[:160].rsplit(" ", 1)[0] + " ..."
+        first = textwrap.shorten(text[0], 164, placeholder=" ...") if text else ""  # torch's messages run long: cut at a word, and say so
         return f"one batched training step failed ({type(error).__name__}: {first})"
     return None
 

@@ -205,17 +205,14 @@ class BatchedAutocast(TorchFunctionMode):
         return func(*args, **kwargs)
 
     def _lower(self, values: Any) -> Any:
-        if isinstance(values, dict):
-            return {key: self._lower(value) for key, value in values.items()}
-        if isinstance(values, (tuple, list)):
-            return type(values)(self._lower(value) for value in values)
-        if isinstance(values, torch.Tensor) and values.dtype == torch.float32 and _is_stacked_weight(values):
-            cached = self.weights.get(id(values))
-            if cached is None or cached[0] is not values or cached[1] != values._version:
-                cached = (values, values._version, values.to(self.dtype))  # holding the weight keeps its id unique
-                self.weights[id(values)] = cached
-            return cached[2]
-        return _cast(values, self.dtype)
+        return _cast(values, self.dtype, weight_cast=self._weight_cast)
+
+    def _weight_cast(self, weight: torch.Tensor) -> torch.Tensor:
+        cached = self.weights.get(id(weight))
+        if cached is None or cached[1] != weight._version:
+            cached = (weight, weight._version, weight.to(self.dtype))  # holding the weight keeps its id unique
+            self.weights[id(weight)] = cached
+        return cached[2]
 
 
 def _is_stacked_weight(tensor: torch.Tensor) -> bool:
@@ -227,11 +224,15 @@ def _is_stacked_weight(tensor: torch.Tensor) -> bool:
     return tensor.requires_grad and base.is_leaf
 
 
-def _cast(values: Any, dtype: torch.dtype) -> Any:
+def _cast(values: Any, dtype: torch.dtype, weight_cast: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Any:
+    """Floating tensors in ``values`` (nested in dicts, tuples, lists) to ``dtype``; a trained float32 weight
+    through ``weight_cast`` when given (:class:`BatchedAutocast`'s one cast per region)."""
     if isinstance(values, dict):
-        return {key: _cast(value, dtype) for key, value in values.items()}
+        return {key: _cast(value, dtype, weight_cast) for key, value in values.items()}
     if isinstance(values, (tuple, list)):
-        return type(values)(_cast(value, dtype) for value in values)
+        return type(values)(_cast(value, dtype, weight_cast) for value in values)
+    if weight_cast is not None and isinstance(values, torch.Tensor) and values.dtype == torch.float32 and _is_stacked_weight(values):
+        return weight_cast(values)
     if isinstance(values, torch.Tensor) and values.is_floating_point() and values.dtype != torch.float64:
         return values.to(dtype)
     return values

@@ -6,8 +6,10 @@ workers on other machines, see :mod:`gbench.study`), not through
 ``Study.optimize``. Optuna's public API offers heartbeats, failing a dead
 worker's trial and a trial's system attributes only inside ``optimize``; out
 of it they take the study's storage (``Study._storage``) and a trial's storage
-id (``Trial._trial_id``, ``FrozenTrial._trial_id``). Nothing else in gbench
-touches either name, so an Optuna upgrade that moves them breaks here only.
+id (``Trial._trial_id``, ``FrozenTrial._trial_id``), and claiming one chosen
+WAITING trial rather than the oldest takes the per-thread trial cache that
+``ask()`` clears (``Study._thread_local``). Nothing else in gbench touches
+these names, so an Optuna upgrade that moves them breaks here only.
 
 Checked against Optuna 5.0.0 (the storage's heartbeat methods are looked up by
 name, since Optuna 3.x calls the stale-trial callback ``failed_trial_callback``).
@@ -46,6 +48,22 @@ def record_heartbeat(study: optuna.Study, trial: Trial | FrozenTrial) -> None:
     """Mark a running trial alive now (only on storages with heartbeats)."""
     if heartbeat_interval(study):
         storage_of(study).record_heartbeat(trial_id(trial))  # type: ignore[attr-defined]
+
+
+def claim_waiting(study: optuna.Study, waiting: FrozenTrial) -> Trial | None:
+    """Claim this WAITING trial (RUNNING, as ``study.ask()`` does for the oldest); None when another worker got it first.
+
+    The storage's WAITING-to-RUNNING update is atomic (``ask()`` relies on it
+    too), so of two workers reaching for one trial exactly one gets it.
+    """
+    storage = storage_of(study)
+    try:
+        if not storage.set_trial_state_values(trial_id(waiting), state=TrialState.RUNNING):
+            return None
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    study._thread_local.cached_all_trials = None  # as ask() does: the trial list just changed
+    return optuna.Trial(study, trial_id(waiting))
 
 
 def fail_and_retry(study: optuna.Study, trial: Trial | FrozenTrial) -> bool:

@@ -235,20 +235,10 @@ def count(trials: Sequence[FrozenTrial]) -> Counts:
 WAIT = "wait"  # claim(): nothing to take now, but the work is not finished either
 
 
-def _stand_down(study: optuna.Study, trial: Trial) -> None:
+def stand_down(study: optuna.Study, trial: Trial) -> None:
+    """A claim this worker will not run (its key is another's): a surplus FAIL, never counted and never retried."""
     trial.set_user_attr(SURPLUS_ATTR, True)
     study.tell(trial, state=TrialState.FAIL)
-
-
-def hand_back(study: optuna.Study, trial: Trial) -> None:
-    """A claimed keyed trial this worker will not run after all: stand it down, then enqueue a WAITING copy.
-
-    In that order: a copy enqueued while the claim still RUNNING would itself
-    stand down (the claim holds the key with a lower number) and the run would be lost.
-    """
-    attrs = {k: v for k, v in trial.user_attrs.items() if k not in (WORKER_ATTR, SURPLUS_ATTR)}
-    _stand_down(study, trial)
-    study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
 
 
 def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
@@ -276,11 +266,11 @@ def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
     if target is not None:
         ahead = sum(1 for t in trials if t.number < trial.number and not is_surplus(t) and t.state in (*COUNTED, TrialState.RUNNING, TrialState.WAITING))
         if ahead >= target:
-            _stand_down(study, trial)
+            stand_down(study, trial)
             return WAIT
         return trial
     if trial.user_attrs.get(KEY_ATTR) is None or taken_by_another(trial, trials):  # keyless: no WAITING trial was left, ask() made a fresh one
-        _stand_down(study, trial)
+        stand_down(study, trial)
         return WAIT
     return trial
 

@@ -2,14 +2,15 @@
 
 :func:`gbench.study.work` claims one trial at a time. A sweep that trains
 the seeds of a variant as one population (:mod:`gbench.poprun`) wants the
-whole group: :func:`work_groups` claims a first trial exactly as
-:func:`gbench.study.claim` does, then keeps asking while the oldest WAITING
-trial belongs to the same group, up to ``limit`` trials. Each trial is still
-popped by ``study.ask()`` (atomic in the storage) and checked by the keyed
-rule, so a (variant, seed) runs once however many workers race; when another
-worker takes the trial this one expected, ``ask`` hands over the next group's
-first trial, which goes straight back (a surplus FAIL, never counted, plus a
-WAITING copy), and the group trains with what it has.
+whole group: :func:`claim_group` claims a first trial exactly as
+:func:`gbench.study.claim` does (the oldest WAITING one), then claims, by id,
+the other WAITING trials of its group wherever they stand in the queue (a
+retry is enqueued at the end), up to ``limit`` trials. Each claim is the
+storage's atomic WAITING-to-RUNNING update and is checked by the keyed rule,
+so a (variant, seed) runs once however many workers race; a trial another
+worker claimed first is simply not in the group, and nothing else in the
+queue is touched or reordered, so racing workers never split a variant into
+more populations than there are workers that reached for it.
 
 A group's trials share one fate: every one beats while the group trains,
 each gets its own value when it ends, and when the worker is interrupted or
@@ -23,35 +24,24 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 
 import optuna
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from gbench import liveness, optuna_private
 from gbench import study as studylib
 
 
-def _next_waiting_key(study: optuna.Study) -> str | None:
-    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    if not waiting:
+def _claim_keyed(study: optuna.Study, waiting: FrozenTrial) -> Trial | None:
+    """Claim one more WAITING trial of the group, checked by the keyed rule; None when another worker took it or its key."""
+    trial = optuna_private.claim_waiting(study, waiting)
+    if trial is None:
         return None
-    oldest = min(waiting, key=lambda t: t.number)  # what ask() pops next
-    key = oldest.user_attrs.get(studylib.KEY_ATTR)
-    return None if key is None else str(key)
-
-
-def _ask_keyed(study: optuna.Study) -> Trial | None:
-    """One more claim, checked by the keyed rule; None when it stood down."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trial = study.ask()
     optuna_private.record_heartbeat(study, trial)
     trial.set_user_attr(studylib.WORKER_ATTR, liveness.worker_identity(trial.number))
-    if trial.user_attrs.get(studylib.KEY_ATTR) is None or studylib.taken_by_another(trial, study.get_trials(deepcopy=False)):
-        trial.set_user_attr(studylib.SURPLUS_ATTR, True)
-        study.tell(trial, state=TrialState.FAIL)
+    if studylib.taken_by_another(trial, study.get_trials(deepcopy=False)):  # a copy of a key enqueued twice by racing top-ups
+        studylib.stand_down(study, trial)
         return None
     return trial
 
@@ -63,17 +53,15 @@ def claim_group(study: optuna.Study, group_of: Callable[[str], str], limit: int)
         return first
     group = group_of(str(first.user_attrs[studylib.KEY_ATTR]))
     trials = [first]
-    while len(trials) < limit:
-        key = _next_waiting_key(study)
-        if key is None or group_of(key) != group:
+    for waiting in sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number):
+        if len(trials) >= limit:
             break
-        trial = _ask_keyed(study)
-        if trial is None:
-            continue  # a duplicate key stood down; look again
-        if group_of(str(trial.user_attrs[studylib.KEY_ATTR])) != group:  # another worker took the one we saw
-            studylib.hand_back(study, trial)
-            break
-        trials.append(trial)
+        key = waiting.user_attrs.get(studylib.KEY_ATTR)
+        if key is None or studylib.is_surplus(waiting) or group_of(str(key)) != group:
+            continue
+        trial = _claim_keyed(study, waiting)
+        if trial is not None:
+            trials.append(trial)
     return trials
 
 

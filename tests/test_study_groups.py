@@ -34,7 +34,7 @@ def test_a_group_is_the_waiting_seeds_of_one_variant_up_to_the_limit(tmp_path):
     assert sorted(keys_of(t for t in study.trials if t.state == TrialState.COMPLETE)) == ["a|0", "a|1", "b|0", "b|1"]
 
 
-def test_a_trial_another_worker_took_first_ends_the_group_and_the_wrong_one_goes_back(tmp_path):
+def test_a_trial_another_worker_took_first_is_left_out_and_the_queue_is_untouched(tmp_path):
     study = new_study(tmp_path, ["a|0", "a|1", "b|0"])
     taken = []
 
@@ -45,12 +45,20 @@ def test_a_trial_another_worker_took_first_ends_the_group_and_the_wrong_one_goes
 
     group = claim_group(study, group_of, limit=10)
     assert keys_of(group) == ["a|0"] and keys_of(taken) == ["a|1"]
-    # this worker's ask() got b|0 instead: failed and re-enqueued, never counted, never run twice
-    failed = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert keys_of(failed) == ["b|0"] and studylib.is_surplus(failed[0]) and studylib.count(study.trials).failed == 0
-    waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert keys_of(waiting) == ["b|0"]
+    assert not [t for t in study.trials if t.state == TrialState.FAIL]  # b|0 was never claimed, so never handed back
+    assert [(t.number, t.user_attrs[studylib.KEY_ATTR]) for t in study.get_trials(states=(TrialState.WAITING,))] == [(2, "b|0")]
     assert keys_of(claim_group(study, variant, limit=10)) == ["b|0"]
+
+
+def test_a_group_takes_its_retries_from_the_end_of_the_queue_and_stands_down_a_duplicate_key(tmp_path):
+    study = new_study(tmp_path, ["a|0", "b|0", "a|1", "a|1"])  # a|1 enqueued twice, as two racing top-ups may
+    group = claim_group(study, variant, limit=10)
+    assert keys_of(group) == ["a|0", "a|1"]
+    surplus = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert [t.number for t in surplus] == [3] and studylib.is_surplus(surplus[0]) and studylib.count(study.trials).failed == 0
+    assert keys_of(study.get_trials(states=(TrialState.WAITING,))) == ["b|0"]
+    run_group(study, group, lambda trials: [1.0, 2.0])
+    assert {t.user_attrs[studylib.KEY_ATTR]: t.value for t in study.trials if t.state == TrialState.COMPLETE} == {"a|0": 1.0, "a|1": 2.0}
 
 
 def test_a_failing_group_fails_every_member(tmp_path):

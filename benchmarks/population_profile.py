@@ -15,7 +15,7 @@ the peak of a batched matmul of S1's shapes measured in the same run: a share
 that is mostly matmuls running near that peak is a step no population of this
 size can make much faster on this machine.
 
-Ends with one line, e.g. ``profile_8_bf16 matmul=0.49 cast=0.16 ...`` (shares
+Ends with one line, e.g. ``profile_8_bf16 matmul=0.41 cast=0.18 ...`` (shares
 of the plain step's wall time).
 """
 
@@ -43,9 +43,10 @@ from gbench.runner import DataCache, build  # noqa: E402
 from gbench.torchtools import resolve_device  # noqa: E402
 
 GROUPS = ("matmul", "cast", "optimizer", "random", "other")  # "random": noise and batch gathering; "other": the rest
+# Names as __torch_dispatch__ sees them: composite ops (linear, matmul) arrive already decomposed into these.
 _MATMUL = {"mm", "bmm", "addmm", "baddbmm", "matmul", "convolution", "_convolution", "convolution_backward", "mkldnn_convolution"}
 _CAST = {"_to_copy", "copy_", "clone", "contiguous"}
-_RANDOM = {"randn", "normal_", "uniform_", "randperm", "index_select", "index", "stack"}
+_RANDOM = {"randn", "normal_", "uniform_", "randperm", "index_select", "stack"}  # stack: members' noise and batches into one
 
 
 def group_of(op_name: str) -> str:

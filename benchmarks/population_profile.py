@@ -63,25 +63,35 @@ def group_of(op_name: str) -> str:
 
 
 class OpTimer(TorchDispatchMode):
-    """Seconds and calls per group of every aten operation run inside it (CPU: each call's own duration)."""
+    """Seconds and calls of every aten operation run inside it (CPU: each call's own duration), per operation
+    and, summed through ``group_of``, per group."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
         self.op_seconds: dict[str, float] = defaultdict(float)
         self.op_calls: dict[str, int] = defaultdict(int)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
         started = time.perf_counter()
         result = func(*args, **(kwargs or {}))
-        seconds, name = time.perf_counter() - started, func._overloadpacket.__name__
-        group = group_of(name)
-        self.seconds[group] += seconds
-        self.calls[group] += 1
-        self.op_seconds[name] += seconds
+        name = func._overloadpacket.__name__
+        self.op_seconds[name] += time.perf_counter() - started
         self.op_calls[name] += 1
         return result
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for name, seconds in self.op_seconds.items():
+            totals[group_of(name)] += seconds
+        return totals
+
+    @property
+    def calls(self) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for name, calls in self.op_calls.items():
+            totals[group_of(name)] += calls
+        return totals
 
 
 def profile_population(registry: Any, data: torch.Tensor, cell: str, size: int, steps: int, precision: str) -> OpTimer:
@@ -129,17 +139,18 @@ def main() -> None:
     flops = speed.flops_per_image(registry, data, args.cell) * images
     peak = speed.bmm_rate(args.members, torch.bfloat16 if args.precision == "bf16" else torch.float32, device)
 
-    shares = {group: timer.seconds[group] / wall for group in GROUPS}
+    seconds, calls = timer.seconds, timer.calls
+    shares = {group: seconds[group] / wall for group in GROUPS}
     outside = max(0.0, 1 - sum(shares.values()))
     print(f"plain run: {plain_rate:,.0f} images/s, {wall / args.steps * 1e3:.1f} ms per step")
     print(f"{'group':16} {'ms/step':>8} {'share':>6} {'calls/step':>10}")
     for group in GROUPS:
-        print(f"{group:16} {timer.seconds[group] / args.steps * 1e3:8.2f} {shares[group]:6.2f} {timer.calls[group] / args.steps:10.1f}")
+        print(f"{group:16} {seconds[group] / args.steps * 1e3:8.2f} {shares[group]:6.2f} {calls[group] / args.steps:10.1f}")
     print(f"{'python+autograd':16} {outside * wall / args.steps * 1e3:8.2f} {outside:6.2f} {'':>10}")
     for name in sorted(timer.op_seconds, key=lambda name: -timer.op_seconds[name])[: args.ops]:
         print(f"  {name:24} {group_of(name):16} {timer.op_seconds[name] / args.steps * 1e3:8.2f} ms/step {timer.op_calls[name] / args.steps:6.1f} calls/step")
     print(
-        f"matmuls: {flops / timer.seconds['matmul'] / 1e9:.0f} GFLOP/s against a {args.precision} batched-matmul peak of {peak / 1e9:.0f} "
+        f"matmuls: {flops / seconds['matmul'] / 1e9:.0f} GFLOP/s against a {args.precision} batched-matmul peak of {peak / 1e9:.0f} "
         f"(S1's shapes, {args.members} members); the counted FLOPs at that peak would take {flops / peak / wall:.2f} of the step"
     )
     print(f"profile_{args.members}_{args.precision} " + " ".join(f"{group}={shares[group]:.2f}" for group in GROUPS) + f" python={outside:.2f}")

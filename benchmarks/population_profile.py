@@ -37,10 +37,10 @@ import population_speed as speed  # noqa: E402  (the benchmarks are scripts side
 from gbench.config import RunConfig  # noqa: E402
 from gbench.errors import GbenchError  # noqa: E402
 from gbench.memory import keep_freed_memory  # noqa: E402
-from gbench.plugins import load_plugins  # noqa: E402
-from gbench.poptrain import Member, train_population  # noqa: E402
-from gbench.runner import DataCache, build  # noqa: E402
+from gbench.plugins.loading import load_plugins  # noqa: E402
 from gbench.torchtools import resolve_device  # noqa: E402
+from gbench.training.population.loop import Member, train_population  # noqa: E402
+from gbench.training.runner import DataCache, build  # noqa: E402
 
 GROUPS = ("matmul", "cast", "optimizer", "random", "other")  # "random": noise and batch gathering; "other": the rest
 # Names as __torch_dispatch__ sees them: composite ops (linear, matmul) arrive already decomposed into these.

@@ -47,11 +47,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
 from gbench.memory import keep_freed_memory
-from gbench.plugins import load_plugins
-from gbench.poptrain import Member, train_population
-from gbench.runner import DataCache, build
+from gbench.plugins.loading import load_plugins
 from gbench.torchtools import resolve_device
-from gbench.trainer import TrainSettings, train
+from gbench.training.population.loop import Member, train_population
+from gbench.training.runner import DataCache, build
+from gbench.training.trainer import TrainSettings, train
 
 CELLS: dict[str, dict[str, Any]] = {
     "mlp": {"architecture": "mlp", "params": {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100}},

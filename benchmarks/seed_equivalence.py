@@ -10,7 +10,7 @@ Adam 2e-4, MNIST), each run an ordinary gbench run with its evaluation
   autocast (point 5), with the training seconds of each.
 
 Each prints the mean FID ± sd of both sides, the difference with Welch's 95%
-interval and p (gbench.stats, checked here against scipy's own ttest_ind),
+interval and p (gbench.analysis.stats, checked here against scipy's own ttest_ind),
 and the last line reads:
 
     population_fid_diff=D p=P bf16_fid_diff=D p=P bf16_train_speedup=S
@@ -22,7 +22,7 @@ that it fits beside other work on 2 cores; it prints the CPU model (or GPU).
 Measured with --steps 600 --eval-samples 5000 on 2026-12-04 (AMD EPYC, 2 threads,
 nothing else running, 2 min): population_fid_diff=-1.69 p=0.546
 bf16_fid_diff=-2.89 p=0.347 bf16_train_speedup=1.79, and later that day, with one cast per weight
-(gbench.population.BatchedAutocast): -1.69 p=0.546, -0.28 p=0.933, 2.16; on 2026-12-02 (Intel Xeon
+(gbench.training.population.stack.BatchedAutocast): -1.69 p=0.546, -0.28 p=0.933, 2.16; on 2026-12-02 (Intel Xeon
 with AMX, 1 thread beside a running study, before the population bf16 casts):
 -0.62 p=0.844, +3.77 p=0.067, 1.14.
 """
@@ -38,12 +38,12 @@ import time
 import torch
 from scipy import stats as scipy_stats
 
+from gbench.analysis.stats import welch_difference
 from gbench.config import EvalOptions, RunConfig, resolve_params
-from gbench.plugins import load_plugins
-from gbench.poprun import execute_population
-from gbench.runner import DataCache, execute
-from gbench.stats import welch_difference
+from gbench.plugins.loading import load_plugins
 from gbench.torchtools import resolve_device
+from gbench.training.population.run import execute_population
+from gbench.training.runner import DataCache, execute
 
 
 def machine(device: torch.device) -> str:

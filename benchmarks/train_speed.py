@@ -28,10 +28,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gbench.config import RunConfig, resolve_params
 from gbench.data import search_roots
-from gbench.plugins import load_plugins
-from gbench.runner import DataCache, build
+from gbench.plugins.loading import load_plugins
 from gbench.torchtools import resolve_device
-from gbench.trainer import TrainSettings, train
+from gbench.training.runner import DataCache, build
+from gbench.training.trainer import TrainSettings, train
 
 BATCH, LATENT, HIDDEN, LR, BETAS = 100, 64, 256, 2e-4, (0.5, 0.999)
 

@@ -12,9 +12,10 @@ import importlib
 import shlex
 import sys
 
-from gbench import __version__, signals
+from gbench import __version__
 from gbench.errors import GbenchError
 from gbench.memory import keep_freed_memory
+from gbench.training import signals
 
 #: command name -> module; help comes from the module's HELP.
 COMMANDS = {

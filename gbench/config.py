@@ -16,7 +16,7 @@ from typing import Any
 
 from gbench.errors import GbenchError
 from gbench.names import suggestion
-from gbench.registry import Hyperparameter, Registry, Value
+from gbench.plugins.registry import Hyperparameter, Registry, Value
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -21,7 +21,7 @@ import torch
 
 from gbench import env
 from gbench.errors import GbenchError
-from gbench.registry import Dataset
+from gbench.plugins.registry import Dataset
 
 SPLITS = ("train", "test")
 

@@ -1,8 +1,8 @@
 """Contract checks for plugin authors: one call per kind of plugin.
 
-Each runs the checks ``gbench run`` runs before training (:mod:`gbench.validate`)
+Each runs the checks ``gbench run`` runs before training (:mod:`gbench.training.validate`)
 and then, for architectures, losses and schedules, a short smoke training with
-:func:`gbench.trainer.train` on a tiny synthetic batch (random images in
+:func:`gbench.training.trainer.train` on a tiny synthetic batch (random images in
 [-1, 1] of the dataset's shape: no data files, CPU, a second or two)::
 
     from gbench.testing import check_architecture
@@ -33,11 +33,11 @@ from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split
 from gbench.errors import GbenchError
 from gbench.names import with_article
-from gbench.registry import Architecture, Dataset, Loss, Registry, Schedule
-from gbench.runner import build, check_image_range
+from gbench.plugins.registry import Architecture, Dataset, Loss, Registry, Schedule
 from gbench.torchtools import eval_mode
-from gbench.trainer import TrainResult, TrainSettings, train
-from gbench.validate import validate, who
+from gbench.training.runner import build, check_image_range
+from gbench.training.trainer import TrainResult, TrainSettings, train
+from gbench.training.validate import validate, who
 
 __all__ = ["check_architecture", "check_loss", "check_schedule", "check_dataset"]
 
@@ -55,7 +55,7 @@ def check_architecture(
     ``(B, latent_dim)`` noise to ``(B, *image_shape)`` images in [-1, 1]; the
     discriminator gives one logit per image (a model with ``discriminator=None``
     gives a scalar ``objective``); training stays finite and moves the
-    generator's weights. Returns the :class:`gbench.trainer.TrainResult`.
+    generator's weights. Returns the :class:`gbench.training.trainer.TrainResult`.
     """
     registry, name = _registry_with("architecture", architecture, registry, plugin)
     return _smoke(registry, name, loss, schedule, dataset, params, steps, batch_size, subject=("architecture", name))
@@ -119,7 +119,7 @@ def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str
     if registry is not None and plugin is not None:
         raise GbenchError(f"check_{kind}: give registry= or plugin=, not both (plugin= loads the installed plugins plus that one)")
     if registry is None:
-        from gbench.plugins import load_plugins
+        from gbench.plugins.loading import load_plugins
 
         registry = load_plugins(extra=[plugin] if plugin else []).registry
     if isinstance(thing, str):
@@ -133,7 +133,7 @@ def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str
             ) from None
         return registry, thing
     if not isinstance(thing, _TYPES[kind]):
-        raise GbenchError(f"check_{kind} takes {with_article(kind)} name or a gbench.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}")
+        raise GbenchError(f"check_{kind} takes {with_article(kind)} name or a gbench.plugins.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}")
     spec: Any = thing  # one of the four spec types, each with a name
     copy = Registry(tables={k: dict(table) for k, table in registry.tables.items()}, owners=dict(registry.owners))
     copy.tables[kind].pop(spec.name, None)

@@ -23,7 +23,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm
 
 from gbench import hookimpl
-from gbench.registry import Architecture, Hyperparameter, Nets
+from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
 LATENT_DIM = Hyperparameter("latent_dim", 100, low=2, high=1024, log=True, search=(9, 144), help="size of the noise vector z")
 HIDDEN_DIM = Hyperparameter("hidden_dim", 64, low=4, high=512, log=True, search=(9, 144), help="channels h: G 2h -> h -> C, D C -> h -> 2h")

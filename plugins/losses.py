@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from gbench import hookimpl
-from gbench.registry import Hyperparameter, Loss, LossTerms
+from gbench.plugins.registry import Hyperparameter, Loss, LossTerms
 
 
 def _logits(discriminator, images):

@@ -1,6 +1,6 @@
 """``--log mlflow``: one MLflow run per gbench run, offline by default.
 
-Built on the lifecycle hooks (gbench.hookspecs), like any observer plugin.
+Built on the lifecycle hooks (gbench.plugins.hookspecs), like any observer plugin.
 The store is MLflow's own ``MLFLOW_TRACKING_URI`` (``--mlflow-uri`` sets it),
 else a local store beside the run folders: the database ``OUT/mlflow.db``
 (MLflow 3 refuses its old file store) with artifacts in ``OUT/mlartifacts``;
@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gbench import hookimpl, observers
+from gbench import hookimpl
+from gbench.plugins import observers
 
 DEFAULT_EXPERIMENT = "gbench"
 #: Columns that are the x axis, or that the evaluation logs itself.

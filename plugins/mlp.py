@@ -9,7 +9,7 @@ import math
 from torch import nn
 
 from gbench import hookimpl
-from gbench.registry import Architecture, Hyperparameter, Nets
+from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
 LATENT_DIM = Hyperparameter("latent_dim", 64, low=2, high=1024, log=True, help="size of the noise vector z")
 HIDDEN_DIM = Hyperparameter("hidden_dim", 256, low=8, high=2048, log=True, help="width of the hidden layers")

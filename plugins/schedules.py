@@ -3,7 +3,7 @@
 import math
 
 from gbench import hookimpl
-from gbench.registry import Hyperparameter, Schedule
+from gbench.plugins.registry import Hyperparameter, Schedule
 
 
 class KSteps:

@@ -1,6 +1,6 @@
 """``--log tensorboard``: stream each run to TensorBoard, in the run's own folder.
 
-Built on the lifecycle hooks (gbench.hookspecs), like any observer plugin.
+Built on the lifecycle hooks (gbench.plugins.hookspecs), like any observer plugin.
 Event files go into the run folder itself, so ``tensorboard --logdir runs``
 shows one TensorBoard run per gbench run, named by its run id. Written:
 the training scalars (``train/d_loss``, ``train/g_loss``, ``train/D(x)``,
@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from gbench import hookimpl, observers
+from gbench import hookimpl
+from gbench.plugins import observers
 
 #: Training columns shown under friendlier names (what GAN papers call them).
 TRAIN_TAGS = {"d_loss": "train/d_loss", "g_loss": "train/g_loss", "d_real": "train/D(x)", "d_fake": "train/D(G(z))"}

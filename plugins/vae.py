@@ -10,7 +10,7 @@ with images x in [-1, 1] read as pixel intensities (x + 1) / 2 in [0, 1].
 Sampling, as the generator: ``forward(z) = 2 sigmoid(logits) - 1 =
 tanh(logits / 2)``, the decoder's mean image mapped back to [-1, 1].
 
-The module that :class:`gbench.registry.Nets` calls the generator holds both
+The module that :class:`gbench.plugins.registry.Nets` calls the generator holds both
 the encoder and the decoder, so the trainer's one optimizer trains both;
 there is no discriminator, and no adversarial loss or D schedule applies.
 """
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gbench import hookimpl
-from gbench.registry import Architecture, Hyperparameter, Nets
+from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
 LATENT_DIM = Hyperparameter("latent_dim", 20, low=2, high=1024, log=True, help="size of the latent code z")
 HIDDEN_DIM = Hyperparameter("hidden_dim", 400, low=8, high=2048, log=True, help="width of the encoder's and decoder's hidden layers")

@@ -37,7 +37,7 @@ def _private_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def registry():
-    from gbench.plugins import load_plugins
+    from gbench.plugins.loading import load_plugins
 
     return load_plugins().registry
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from gbench.config import RunConfig
-from gbench.runner import DataCache
+from gbench.training.runner import DataCache
 
 
 def _benchmark(name: str):

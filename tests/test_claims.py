@@ -1,4 +1,4 @@
-"""gbench.claims: suite [[claims]] parsed, checked against hand-computed Welch / one-sample t tests, and in the report."""
+"""gbench.analysis.claims: suite [[claims]] parsed, checked against hand-computed Welch / one-sample t tests, and in the report."""
 
 import math
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gbench.claims import CONFIRMED, CONTRADICTED, UNDECIDED, Claim, check_claims, parse_claims
+from gbench.analysis.claims import CONFIRMED, CONTRADICTED, UNDECIDED, Claim, check_claims, parse_claims
 from gbench.errors import GbenchError
-from gbench.records import RunRecord
-from gbench.report import write_report
-from gbench.suite import parse_suite
+from gbench.report.build import write_report
+from gbench.results.records import RunRecord
+from gbench.studies.sweep.suite import parse_suite
 
 T_975 = {4: 2.7764451052, 8: 2.3060041350}  # Student t quantiles (tables)
 
@@ -150,7 +150,7 @@ def test_the_report_has_a_claims_section(tmp_path):
 def test_every_shipped_suite_with_claims_loads():
     from pathlib import Path
 
-    from gbench.suite import load_suite
+    from gbench.studies.sweep.suite import load_suite
 
     counts = {p.name: len(load_suite(p).claims) for p in sorted((Path(__file__).parents[1] / "benchmarks" / "suites").glob("*.toml"))}
     assert all(
@@ -162,8 +162,8 @@ def test_every_shipped_suite_with_claims_loads():
 
 
 def test_the_answer_says_best_and_what_differs(tmp_path):
-    from gbench.report_grids import tables_for
-    from gbench.report_index import answer
+    from gbench.report.grids import tables_for
+    from gbench.report.index import answer
 
     (table,) = tables_for(records(), type("S", (), {"baseline": "baseline"})())
     text = answer(table, check_claims(records(), [Claim("wide helps", "wide", "lower_than", "baseline")]))
@@ -173,8 +173,8 @@ def test_the_answer_says_best_and_what_differs(tmp_path):
 
 
 def test_a_grid_answer_gives_each_axis_marginal_means_and_counts_long_lists():
-    from gbench.report_grids import tables_for
-    from gbench.report_index import answer
+    from gbench.report.grids import tables_for
+    from gbench.report.index import answer
 
     rows = []
     for latent in (16, 36, 100):
@@ -219,7 +219,7 @@ def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
 
 
 def test_every_digit_present_is_the_rarest_class_share_from_class_counts():
-    from gbench.claims import min_class_share
+    from gbench.analysis.claims import min_class_share
 
     hand = "15 7 6 16 2 3 10 10 12 19"  # the hand-made count of STUDIES.md: the rarest digit 2 of 100
     assert min_class_share({"class_counts": hand}) == pytest.approx(0.02) and min_class_share({}) is None

@@ -93,7 +93,7 @@ def test_config_file_and_options(tmp_path):
 def test_file_plugin_target(tmp_path):
     plugin = tmp_path / "myarch.py"
     plugin.write_text(
-        "from gbench import hookimpl\nfrom gbench.registry import Architecture\nimport plugins.mlp as m\n\n"
+        "from gbench import hookimpl\nfrom gbench.plugins.registry import Architecture\nimport plugins.mlp as m\n\n"
         "@hookimpl\ndef gbench_register_architectures(register):\n"
         "    register(Architecture('my-mlp', m.build_mlp, (m.LATENT_DIM, m.HIDDEN_DIM)))\n"
     )

@@ -15,10 +15,11 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from gbench import hookspecs, registry, testing
+from gbench import testing
 from gbench.commands.plugins import describe
 from gbench.data import idx_dataset
-from gbench.plugins import load_plugins, resolve_target, signature_of
+from gbench.plugins import hookspecs, registry
+from gbench.plugins.loading import load_plugins, resolve_target, signature_of
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / "docs" / "plugins.md"
@@ -167,7 +168,7 @@ def test_dataset_example_reads_idx_files(tmp_path):
 
 def test_observer_example_hears_a_whole_run_in_order(tmp_path):
     from gbench.config import EvalOptions, RunConfig
-    from gbench.runner import execute
+    from gbench.training.runner import execute
 
     plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
     config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3))
@@ -185,7 +186,7 @@ def test_observer_example_hears_a_whole_run_in_order(tmp_path):
 
 def test_observer_example_hears_a_run_stopped_early(tmp_path):
     from gbench.config import EvalOptions, RunConfig
-    from gbench.runner import RunHooks, execute
+    from gbench.training.runner import RunHooks, execute
 
     class Pruned(Exception):
         pass

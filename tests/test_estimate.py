@@ -1,12 +1,12 @@
-"""gbench.estimate: a reduced-budget study's runs scaled to the full suite's budget, by hand."""
+"""gbench.analysis.estimate: a reduced-budget study's runs scaled to the full suite's budget, by hand."""
 
 import pytest
 
+from gbench.analysis.estimate import full_study_estimate
 from gbench.errors import GbenchError
-from gbench.estimate import full_study_estimate
-from gbench.records import RunRecord
-from gbench.report import write_report
-from gbench.suite import load_suite
+from gbench.report.build import write_report
+from gbench.results.records import RunRecord
+from gbench.studies.sweep.suite import load_suite
 
 FULL = """
 [suite]

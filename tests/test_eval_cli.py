@@ -15,7 +15,7 @@ from PIL import Image
 import gbench
 
 FAST = ["--no-kid", "--no-precision-recall"]
-SHIPPED = Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"  # gbench.extractors.lenet_weights_path, without importing torch-fidelity
+SHIPPED = Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"  # gbench.evaluation.extractors.lenet_weights_path, without importing torch-fidelity
 
 
 @pytest.fixture(scope="module")
@@ -182,10 +182,10 @@ def test_torch_fidelity_on_the_png_folder_gives_gbench_s_fid(samples, tmp_path):
     on that folder (read as RGB PNGs) with gbench's registered LeNet, against the test split written as PNGs."""
     import torch_fidelity
 
-    from gbench import extractors
     from gbench.data import load_split
-    from gbench.imagesets import write_png_folder
-    from gbench.plugins import load_plugins
+    from gbench.evaluation import extractors
+    from gbench.evaluation.imagesets import write_png_folder
+    from gbench.plugins.loading import load_plugins
 
     _, pngs = samples
     real_dir = tmp_path / "mnist-test"

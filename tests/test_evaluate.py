@@ -1,4 +1,4 @@
-"""gbench.evaluate: correctness of FID/KID/PR through torch-fidelity, its pitfalls, class metrics.
+"""gbench.evaluation.evaluate: correctness of FID/KID/PR through torch-fidelity, its pitfalls, class metrics.
 
 Real MNIST (GBENCH_DATA), CPU, offline, small sets (1,000-2,000 images).
 """
@@ -14,13 +14,13 @@ import torch
 import torch_fidelity
 from torch_fidelity.metric_isc import isc_features_to_metric
 
-import gbench.evaluate as ev
-from gbench import classmetrics, extractors, fidelity, fidinfinity, realcache
+import gbench.evaluation.evaluate as ev
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluate import EvalSettings, evaluate_generator, evaluate_images
-from gbench.extractor_choice import Extractor, resolve_extractor
-from gbench.plugins import load_plugins
+from gbench.evaluation import classmetrics, extractors, fidelity, fidinfinity, realcache
+from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
+from gbench.evaluation.extractor_choice import Extractor, resolve_extractor
+from gbench.plugins.loading import load_plugins
 
 # KID and precision/recall cost most of the time; tests that do not look at them skip them.
 FAST = dict(kid_subsets=0, precision_recall=False)

@@ -11,10 +11,10 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from gbench import extractor_training, extractors
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.plugins import load_plugins
+from gbench.evaluation import extractor_training, extractors
+from gbench.plugins.loading import load_plugins
 
 FLOORS = {"lenet-mnist": ("mnist", 0.990), "lenet-fashion-mnist": ("fashion-mnist", 0.90)}
 

@@ -142,7 +142,7 @@ def test_a_run_killed_between_its_summary_and_its_results_row_is_listed_when_res
     # SIGKILL can land after summary.json is renamed into place and before results.csv is rewritten
     # (CI caught it in test_a_killed_sweep_resumes_without_repeating_finished_runs); resuming lists the run, never retrains it
     from gbench.config import EvalOptions, RunConfig, resolve_params
-    from gbench.runner import execute
+    from gbench.training.runner import execute
 
     def config() -> RunConfig:
         made = RunConfig(architecture="mlp", seed=0, steps=5, train_limit=200, device="cpu", run_id="mlp-s0", eval=EvalOptions(samples=0))

@@ -1,4 +1,4 @@
-"""gbench.featuremetrics against torch-fidelity's own KID and precision/recall, and its use in evaluation."""
+"""gbench.evaluation.featuremetrics against torch-fidelity's own KID and precision/recall, and its use in evaluation."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import torch_fidelity
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
-import gbench.evaluate as ev
-from gbench import featuremetrics
+import gbench.evaluation.evaluate as ev
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluate import EvalSettings, evaluate_generator, evaluate_images
-from gbench.plugins import load_plugins
+from gbench.evaluation import featuremetrics
+from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
+from gbench.plugins.loading import load_plugins
 
 KID_DEFAULTS = dict(verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1.0)
 
@@ -76,7 +76,7 @@ def test_density_and_coverage_equal_the_prdc_package(n_fake, n_real, k, monkeypa
 def test_density_and_coverage_equal_prdc_on_real_lenet_features(mnist, capsys):
     import prdc  # the reference package, in the test extra: a missing one fails rather than skips
 
-    from gbench.extractors import load_lenet
+    from gbench.evaluation.extractors import load_lenet
 
     net = load_lenet("lenet-mnist")
     with torch.no_grad():

@@ -14,11 +14,11 @@ from conftest import assert_one_line_error, run_cli
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gbench import store
 from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
-from gbench.runner import DataCache, build, execute
-from gbench.trainer import Callbacks, LastLosses, TrainSettings, train
+from gbench.results import store
+from gbench.training.runner import DataCache, build, execute
+from gbench.training.trainer import Callbacks, LastLosses, TrainSettings, train
 
 CPU = torch.device("cpu")
 BUILTINS_ONLY = {"GBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}  # no third-party plugin installed beside gbench can add lines
@@ -427,7 +427,7 @@ def _collapse_plugin(tmp_path, data):
             from torch import nn
 
             from gbench import hookimpl
-            from gbench.registry import Architecture, Hyperparameter, Nets
+            from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
             class OneImage(nn.Module):
                 def __init__(self):
@@ -463,7 +463,7 @@ def _collapse_plugin(tmp_path, data):
 
 
 def test_one_image_generator_is_flagged_collapsed(data, small_mnist_root, tmp_path):
-    from gbench.plugins import load_plugins
+    from gbench.plugins.loading import load_plugins
 
     registry = load_plugins(extra=[str(_collapse_plugin(tmp_path, data))]).registry
     out = tmp_path / "runs"

@@ -32,9 +32,9 @@ from torch import nn
 from gbench import testing
 from gbench.commands.plugins import describe
 from gbench.errors import GbenchError
-from gbench.plugins import load_plugins, resolve_target
-from gbench.registry import Architecture, Loss, LossTerms, Nets, Schedule
-from gbench.validate import validate
+from gbench.plugins.loading import load_plugins, resolve_target
+from gbench.plugins.registry import Architecture, Loss, LossTerms, Nets, Schedule
+from gbench.training.validate import validate
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "examples" / "gbench-sn-mlp"
@@ -77,7 +77,7 @@ BROKEN_MODULES = {
     """,
     "dup": """
         from gbench import hookimpl
-        from gbench.registry import Architecture
+        from gbench.plugins.registry import Architecture
         import plugins.mlp
 
         @hookimpl
@@ -86,7 +86,7 @@ BROKEN_MODULES = {
     """,
     "nodefault": """
         from gbench import hookimpl
-        from gbench.registry import Schedule, Hyperparameter
+        from gbench.plugins.registry import Schedule, Hyperparameter
 
         @hookimpl
         def gbench_register_schedules(register):
@@ -94,7 +94,7 @@ BROKEN_MODULES = {
     """,
     "badrange": """
         from gbench import hookimpl
-        from gbench.registry import Loss, Hyperparameter
+        from gbench.plugins.registry import Loss, Hyperparameter
 
         @hookimpl
         def gbench_register_losses(register):
@@ -104,7 +104,7 @@ BROKEN_MODULES = {
     "flatgen": """
         from torch import nn
         from gbench import hookimpl
-        from gbench.registry import Architecture, Nets
+        from gbench.plugins.registry import Architecture, Nets
 
         def build(params, image_shape):  # forgot the Unflatten: (B, 784), not (B, 1, 28, 28)
             return Nets(nn.Sequential(nn.Linear(8, 784), nn.Tanh()), nn.Sequential(nn.Flatten(), nn.Linear(784, 1)), 8)
@@ -116,7 +116,7 @@ BROKEN_MODULES = {
     "tenlogits": """
         from torch import nn
         from gbench import hookimpl
-        from gbench.registry import Architecture, Nets
+        from gbench.plugins.registry import Architecture, Nets
 
         def build(params, image_shape):  # a classifier's head: ten logits per image
             generator = nn.Sequential(nn.Linear(8, 784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28)))
@@ -270,7 +270,7 @@ def test_gbench_plugins_json(sn_mlp):
     result = run_cli("plugins", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    from gbench.hookspecs import HOOK_API_VERSION
+    from gbench.plugins.hookspecs import HOOK_API_VERSION
 
     assert report["hook_api_version"] == HOOK_API_VERSION and report["autoload"] is True and report["only"] == []
     plugins = {plugin["name"]: plugin for plugin in report["plugins"]}
@@ -438,7 +438,7 @@ def test_an_installed_plugin_given_again_as_its_file_is_taken_from_the_file(sn_m
 def test_a_different_plugin_of_the_same_name_says_how_to_choose(sn_mlp, tmp_path):
     other = tmp_path / "my_sn_mlp.py"
     other.write_text(
-        "from gbench import hookimpl\nfrom gbench.registry import Architecture\nimport plugins.mlp as m\n\n"
+        "from gbench import hookimpl\nfrom gbench.plugins.registry import Architecture\nimport plugins.mlp as m\n\n"
         "@hookimpl\ndef gbench_register_architectures(register):\n"
         "    register(Architecture('sn-mlp', m.build_mlp, (m.LATENT_DIM, m.HIDDEN_DIM)))\n"
     )

@@ -8,14 +8,14 @@ from conftest import assert_one_line_error, run_cli
 
 from gbench import testing
 from gbench.errors import GbenchError
-from gbench.plugins import load_plugins
-from gbench.registry import Architecture, Hyperparameter, Loss, Registry
+from gbench.plugins.loading import load_plugins
+from gbench.plugins.registry import Architecture, Hyperparameter, Loss, Registry
 
 PLUGIN = """
 from torch import nn
 
 from gbench import hookimpl
-from gbench.registry import Architecture, Hyperparameter, Nets
+from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
 BLOCKS = Hyperparameter("blocks", {blocks}, {bounds}help="residual blocks in G")
 

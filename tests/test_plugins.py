@@ -3,7 +3,7 @@ import textwrap
 import pytest
 
 from gbench.errors import GbenchError
-from gbench.plugins import load_plugins, resolve_target
+from gbench.plugins.loading import load_plugins, resolve_target
 
 
 def test_builtins_load_through_the_entry_point_group():
@@ -36,7 +36,7 @@ def test_file_target_registers_on_the_fly(tmp_path):
         "tiny.py",
         """
         from gbench import hookimpl
-        from gbench.registry import Architecture
+        from gbench.plugins.registry import Architecture
         import plugins.mlp as m
 
         @hookimpl
@@ -76,7 +76,7 @@ def test_duplicate_name_from_a_plugin_names_both(tmp_path):
         "dup.py",
         """
         from gbench import hookimpl
-        from gbench.registry import Architecture
+        from gbench.plugins.registry import Architecture
 
         @hookimpl
         def gbench_register_architectures(register):
@@ -97,14 +97,15 @@ def test_library_functions_take_the_registry_and_never_load_plugins(monkeypatch,
     import inspect
     from pathlib import Path
 
-    import gbench.plugins
-    from gbench import runner, suite
+    import gbench.plugins.loading
+    from gbench.studies.sweep import suite
+    from gbench.training import runner
 
     def refuse(*args, **kwargs):
         raise AssertionError("a library function loaded plugins itself")
 
-    monkeypatch.setattr(gbench.plugins, "load_plugins", refuse)
-    monkeypatch.setattr(gbench.plugins, "resolve_target", refuse)
+    monkeypatch.setattr(gbench.plugins.loading, "load_plugins", refuse)
+    monkeypatch.setattr(gbench.plugins.loading, "resolve_target", refuse)
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "suites" / "s1_mlp_capacity.toml"
     assert suite.load_suite(path).variants  # structure only, no registry: nothing loaded
     assert suite.load_suite(path, registry).runs(registry)  # checked with the caller's registry

@@ -21,12 +21,12 @@ import torch
 from conftest import run_cli
 from torch.overrides import TorchFunctionMode
 
-from gbench.batchable import unbatchable_reason
 from gbench.config import RunConfig, resolve_params
-from gbench.poptrain import Member, train_population
-from gbench.population import Stack, batched
-from gbench.runner import DataCache, build
-from gbench.trainer import Callbacks, RunRandom, TrainSettings, train
+from gbench.training.population.batchable import unbatchable_reason
+from gbench.training.population.loop import Member, train_population
+from gbench.training.population.stack import Stack, batched
+from gbench.training.runner import DataCache, build
+from gbench.training.trainer import Callbacks, RunRandom, TrainSettings, train
 
 CPU = torch.device(os.environ.get("GBENCH_TEST_DEVICE", "cpu"))  # benchmarks/gpu_check.sh runs these on cuda
 STEPS = 20
@@ -156,7 +156,7 @@ def test_adaptive_members_take_exactly_their_own_d_steps(registry, data):
 
 
 def test_wgan_gp_penalty_is_per_member(registry, data):
-    from gbench.population import batched
+    from gbench.training.population.stack import batched
     from plugins.losses import WassersteinGPLoss
 
     nets = [build(registry, _config(registry, seed), CPU)[0] for seed in (0, 1)]
@@ -239,7 +239,7 @@ def test_sigterm_saves_every_member_and_the_population_resumes_bit_exactly(regis
     """A real SIGTERM in the middle of a log window (step 7, rows every 10): each member saves its
     own checkpoint at that step boundary, then Terminated is raised; the members resumed from those
     checkpoints end where an uninterrupted population does, weights and metrics rows alike."""
-    from gbench import signals
+    from gbench.training import signals
 
     def population(callbacks=None, resumes=None):
         members = []
@@ -320,7 +320,7 @@ def test_probe_names_what_cannot_be_batched():
 COUNTING_PLUGIN = """
     from torch import nn
     from gbench import hookimpl
-    from gbench.registry import Architecture, Nets
+    from gbench.plugins.registry import Architecture, Nets
 
     class Counting(nn.Module):
         def __init__(self):
@@ -393,7 +393,7 @@ def test_spectral_norm_with_wgan_gp_trains_as_a_population(tmp_path):
 def test_a_spectral_norm_members_penalty_iterates_as_its_solo_run_does(registry):
     """The penalty's forward runs spectral norm's power iteration per member, as autograd's does in a solo
     run: the same penalty and the same power-iteration vectors afterwards (real == fake: no random mix)."""
-    from gbench.population import batched
+    from gbench.training.population.stack import batched
     from plugins.losses import WassersteinGPLoss
 
     sizes = {"latent_dim": 8, "hidden_dim": 4, "spectral_norm": True, "batchnorm": False}
@@ -428,7 +428,7 @@ class _ItemLoss:
 
 
 def test_a_batched_step_that_fails_is_reported_not_raised(registry, data):
-    from gbench.poptrain import trial_step_failure
+    from gbench.training.population.loop import trial_step_failure
 
     members = []
     for seed in (0, 1):
@@ -447,10 +447,11 @@ def test_a_batched_step_that_fails_is_reported_not_raised(registry, data):
 @pytest.mark.parametrize("architecture", ["mlp", "mlp-batchnorm", "dcgan"])
 def test_a_bf16_population_computes_in_bf16_as_its_solo_runs_do(registry, architecture):
     """torch.autocast does not reach convolutions under vmap (they would silently run in float32);
-    gbench.population.autocast applies its casts itself. Tolerance: each side rounds every layer's
+    gbench.training.population.stack.autocast applies its casts itself. Tolerance: each side rounds every layer's
     output to bf16 (relative 2**-8) in its own order; a few layers, both sides: 2**-5 of the output's scale."""
-    from gbench import population, trainer
-    from gbench.population import batched
+    from gbench.training import trainer
+    from gbench.training.population import stack as population
+    from gbench.training.population.stack import batched
 
     small = {"latent_dim": 8, "hidden_dim": 8} if architecture == "dcgan" else {}
     nets = [build(registry, _config(registry, seed, architecture=architecture, **small), CPU)[0] for seed in (0, 1)]
@@ -494,7 +495,8 @@ def test_a_bf16_population_casts_each_weight_once_per_region_as_autocast_does_so
     """torch's autocast casts a solo module's weights once per autocast region (D(real) and D(fake) share
     the cast; their two gradients are summed in bf16, then cast back once); a population does the same, not
     one cast per call. Spectral norm's weight, computed afresh in each call, is cast in each call on both sides."""
-    from gbench import population, trainer
+    from gbench.training import trainer
+    from gbench.training.population import stack as population
 
     members = [build(registry, _config(registry, seed, architecture=architecture, **extra), CPU)[0] for seed in (0, 1)]
     D = Stack([nets.discriminator for nets in members])
@@ -579,7 +581,7 @@ def test_every_builtin_combination_trains_solo_and_as_a_population(registry, dat
     """Every built-in architecture (dcgan with and without BatchNorm and spectral norm) with every loss, in both
     precisions: a solo step runs, and the population's trial step finds nothing to fall back for (spectral norm
     with WGAN-GP once raised in both)."""
-    from gbench.poptrain import trial_step_failure
+    from gbench.training.population.loop import trial_step_failure
 
     members = []
     for seed in (0, 1):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from conftest import assert_one_line_error, run_cli
 
-from gbench.comparisons import setting_names
+from gbench.analysis.comparisons import setting_names
 from gbench.config import RunConfig
-from gbench.interrupted import config_hash
-from gbench.records import load_local
+from gbench.results.records import load_local
+from gbench.training.interrupted import config_hash
 
 SMALL = ("--steps", "10", "--train-limit", "500", "--eval-samples", "0", "--set", "hidden_dim=16", "--set", "latent_dim=8")
 

@@ -1,7 +1,7 @@
 import pytest
 
 from gbench.errors import GbenchError
-from gbench.registry import Architecture, Hyperparameter, Loss, Registry
+from gbench.plugins.registry import Architecture, Hyperparameter, Loss, Registry
 
 
 def _arch(name, *hps):
@@ -29,7 +29,7 @@ def test_unknown_name_lists_known_and_suggests():
 
 def test_wrong_kind_and_bad_name_are_rejected():
     registry = Registry()
-    with pytest.raises(GbenchError, match="expected gbench.registry.Architecture"):
+    with pytest.raises(GbenchError, match="expected gbench.plugins.registry.Architecture"):
         registry.register("architecture", Loss("x", build=lambda p: None), owner="p")
     with pytest.raises(GbenchError, match="invalid name"):
         registry.register("architecture", _arch("has space"), owner="p")

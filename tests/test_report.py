@@ -11,13 +11,13 @@ import pytest
 from conftest import REPO, assert_one_line_error, run_cli
 from PIL import Image
 
-from gbench import store
 from gbench.config import CONFIG_FILE_KEYS, EvalOptions, RunConfig, resolve_params
 from gbench.errors import GbenchError
-from gbench.records import load_local
-from gbench.report import FIGURES, check_figures, report_tables, tables_for, write_report
-from gbench.report_figures import grid_cells
-from gbench.runner import DataCache, execute
+from gbench.report.build import FIGURES, check_figures, report_tables, tables_for, write_report
+from gbench.report.figures import grid_cells
+from gbench.results import store
+from gbench.results.records import load_local
+from gbench.training.runner import DataCache, execute
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -135,7 +135,7 @@ def test_heatmap_cells_of_a_2x2_grid(records):
     # mean of seeds 0 and 1: 100 - hidden - latent + 1
     assert {key: value[0] for key, value in cells.items()} == {(h, l): pytest.approx(101.0 - h - l) for l in (8, 16) for h in (16, 32)}
     assert all(n == 2 for _, _, n in cells.values())
-    from gbench.plots import heatmap_matrix
+    from gbench.report.plots import heatmap_matrix
 
     xs, ys, matrix = heatmap_matrix(cells)
     assert (xs, ys) == ([16, 32], [8, 16])
@@ -184,12 +184,12 @@ def test_bad_figure_names_and_empty_input_are_one_line_errors(records, tmp_path)
 
 
 def test_the_report_library_never_loads_plugins(records, tmp_path, monkeypatch):
-    import gbench.plugins
+    import gbench.plugins.loading
 
     def refuse(*args, **kwargs):
         raise AssertionError("library code loaded plugins; the caller passes registry=")
 
-    monkeypatch.setattr(gbench.plugins, "load_plugins", refuse)
+    monkeypatch.setattr(gbench.plugins.loading, "load_plugins", refuse)
     folder = write_report(hand_fid(records), tmp_path / "r", grid_suite(figures=list(FIGURES))).parent
     md = (folder / "report.md").read_text()
     assert "Not drawn: interpolation: rebuilding a generator needs the plugins' registry; pass registry= to write_report" in md
@@ -207,16 +207,16 @@ def _suite_labelled_copy(out, folder):
 
 
 def test_a_module_that_ships_with_gbench_is_never_treated_as_optional(out, tmp_path):
-    # gbench report once caught ImportError around gbench.suite and went on without the suite:
+    # gbench report once caught ImportError around gbench.studies.sweep.suite and went on without the suite:
     # a broken install must fail loudly instead of writing a report that silently lacks it
     _suite_labelled_copy(out, tmp_path)
-    code = "import sys; sys.modules['gbench.suite'] = None; from gbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; sys.modules['gbench.studies.sweep.suite'] = None; from gbench.cli import main; sys.exit(main(sys.argv[1:]))"
     import subprocess
 
     result = subprocess.run(
         [sys.executable, "-c", code, "report", str(tmp_path), "-o", str(tmp_path / "reports")], capture_output=True, text=True, timeout=300
     )  # fmt: skip
-    assert result.returncode != 0 and "import of gbench.suite halted" in result.stderr, result.stderr
+    assert result.returncode != 0 and "import of gbench.studies.sweep.suite halted" in result.stderr, result.stderr
     assert not (tmp_path / "reports").exists()
 
 
@@ -260,8 +260,8 @@ def test_interpolate_writes_a_strip_of_the_expected_size(out, tmp_path):
 def test_interpolation_ends_are_the_two_latent_vectors(registry, out):
     import torch
 
-    from gbench.interpolation import interpolation_images
-    from gbench.runner import load_run
+    from gbench.report.interpolation import interpolation_images
+    from gbench.training.runner import load_run
 
     run_dir = next(p for p in sorted(out.iterdir()) if (p / "generator.pt").is_file())
     _, nets = load_run(run_dir, registry)
@@ -321,7 +321,7 @@ def test_suite_files_use_known_keys_figures_and_hyperparameters(registry, path):
 
 
 def test_suite_files_load_with_gbench_suite(registry):
-    from gbench.suite import load_suite  # ships with gbench: a failed import fails the test
+    from gbench.studies.sweep.suite import load_suite  # ships with gbench: a failed import fails the test
 
     for path in SUITES:
         suite = load_suite(path, registry)
@@ -330,7 +330,7 @@ def test_suite_files_load_with_gbench_suite(registry):
 
 
 def test_report_of_really_evaluated_runs(registry, tmp_path):
-    from gbench.extractors import lenet_weights_path
+    from gbench.evaluation.extractors import lenet_weights_path
 
     # shipped with gbench: a lost weights file fails here instead of skipping
     assert lenet_weights_path("lenet-mnist").is_file(), lenet_weights_path("lenet-mnist")
@@ -355,7 +355,7 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
 def test_eleven_settings_get_ten_distinct_hues_then_their_light_pairs():
     from matplotlib import colormaps
 
-    from gbench.plots import colors
+    from gbench.report.plots import colors
 
     palette = colors(11)
     assert len(set(palette[:10])) == 10 and palette[:10] == [colormaps["tab20"](2 * i) for i in range(10)]
@@ -366,7 +366,7 @@ def test_a_small_heatmaps_title_fits_its_figure():
     # A 2 x 2 grid's heatmap is 4.4 inches wide: S2's title ("mean FID over seeds (lenet-mnist@... features, 10,000 samples)") was clipped
     import numpy as np
 
-    from gbench.plots import _figure, fit_title
+    from gbench.report.plots import _figure, fit_title
 
     title = "mean FID over seeds (lenet-mnist@712ee890 features, 10,000 samples)"
 
@@ -386,7 +386,7 @@ def test_a_small_heatmaps_title_fits_its_figure():
 
 def test_sample_grid_of_36_settings_stays_small_and_shows_16_samples_each(records, tmp_path):
     """A 6 x 6 study's samples figure was a 4.3 MB RGBA PNG; now grayscale, 16 samples per setting."""
-    from gbench import plots
+    from gbench.report import plots
 
     pngs = [record.run_dir / "samples.png" for record in records]
     items = [(f"latent_dim={i},hidden_dim={i} (seed 0)", pngs[i % len(pngs)]) for i in range(36)]

@@ -1,4 +1,4 @@
-from gbench.runner import CollapseWatch
+from gbench.training.runner import CollapseWatch
 
 
 def _watch(coverages):

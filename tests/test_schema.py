@@ -1,4 +1,4 @@
-"""gbench.schema: one results row, read the same way by the store, tables and statistics."""
+"""gbench.results.schema: one results row, read the same way by the store, tables and statistics."""
 
 import math
 import textwrap
@@ -7,10 +7,10 @@ import pytest
 from conftest import run_cli
 from rich.console import Console
 
-from gbench import schema, store
-from gbench.comparisons import setting_names
-from gbench.display import results_table, table_columns
-from gbench.records import RunRecord
+from gbench.analysis.comparisons import setting_names
+from gbench.results import schema, store
+from gbench.results.display import results_table, table_columns
+from gbench.results.records import RunRecord
 
 # A third-party plugin's hyperparameters, unknown to gbench's core.
 PLUGIN = textwrap.dedent(
@@ -20,7 +20,7 @@ PLUGIN = textwrap.dedent(
     from torch import nn
 
     from gbench import hookimpl
-    from gbench.registry import Architecture, Hyperparameter, Nets
+    from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
 
     def build(params, image_shape):

@@ -14,7 +14,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli, run_sweep_workers
 from optuna.trial import TrialState
 
-from gbench.sequential import DIFFERENT, NOT_DISTINGUISHABLE, PROCEDURE, UNDECIDED, Design, replay
+from gbench.analysis.sequential import DIFFERENT, NOT_DISTINGUISHABLE, PROCEDURE, UNDECIDED, Design, replay
 
 # 20 steps barely move an MLP GAN, but batch norm changes its FID from ~117 to ~110 with a spread
 # of ~0.5 over seeds: a difference 3 seeds decide. hidden-48 is indistinguishable from the baseline.
@@ -76,7 +76,7 @@ def expected_counts(rows: list[dict], design: Design) -> dict[str, int]:
 
 
 def test_rounds_add_a_seed_to_the_undecided_settings_and_the_baseline_only():
-    from gbench.adaptive import schedule
+    from gbench.studies.sweep.adaptive import schedule
 
     design = Design(start=3, max_seeds=5)
     names = ["baseline", "far", "same"]
@@ -97,7 +97,7 @@ def test_rounds_add_a_seed_to_the_undecided_settings_and_the_baseline_only():
 
 
 def test_a_suite_says_seeds_auto(tmp_path):
-    from gbench.suite import load_suite
+    from gbench.studies.sweep.suite import load_suite
 
     suite = load_suite(write_suite(tmp_path, seeds='"auto:8"'))
     assert suite.seeds_auto == Design(3, 8) and suite.seeds == [0, 1, 2]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from gbench.analysis.sequential import DIFFERENT, NOT_DISTINGUISHABLE, UNDECIDED, Design, boundaries, parse_auto, replay, spent_alpha
 from gbench.errors import GbenchError
-from gbench.sequential import DIFFERENT, NOT_DISTINGUISHABLE, UNDECIDED, Design, boundaries, parse_auto, replay, spent_alpha
 
 
 def test_one_look_is_the_plain_two_sided_test():

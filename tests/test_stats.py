@@ -1,4 +1,4 @@
-"""gbench.stats against hand computation and scipy on fixed numbers."""
+"""gbench.analysis.stats against hand computation and scipy on fixed numbers."""
 
 import itertools
 import math
@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gbench.comparisons import setting_names, study_tables
-from gbench.records import RunRecord
-from gbench.stats import (
+from gbench.analysis.comparisons import setting_names, study_tables
+from gbench.analysis.stats import (
     CORRECTION,
     bootstrap_difference,
     detectable_difference,
@@ -20,6 +19,7 @@ from gbench.stats import (
     welch,
     welch_difference,
 )
+from gbench.results.records import RunRecord
 
 
 def record(variant, seed, fid=None, extractor="lenet-mnist@1a2b3c4d", status="ok", **row):
@@ -298,7 +298,7 @@ def test_each_comparison_carries_its_intervals_and_power():
 
 
 def test_study_grid_shows_density_and_coverage_means_when_the_runs_have_them():
-    from gbench.report_grids import study_grid
+    from gbench.report.grids import study_grid
 
     rows = [record("a", s, f, density=d, coverage=c) for s, (f, d, c) in enumerate([(30.0, 0.8, 0.6), (31.0, 1.0, 0.7)])]
     rows += [record("b", s, f, density=0.5, coverage=0.4) for s, f in enumerate([40.0, 41.0])]

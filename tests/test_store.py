@@ -1,7 +1,7 @@
 import multiprocessing
 import os
 
-from gbench import store
+from gbench.results import store
 
 
 def _writer(out, prefix, count):

@@ -1,11 +1,11 @@
-"""gbench.study_groups on a real Optuna storage: a worker claims the waiting seeds of one variant, exactly once."""
+"""gbench.studies.groups on a real Optuna storage: a worker claims the waiting seeds of one variant, exactly once."""
 
 import optuna
 from optuna.trial import TrialState
 
-from gbench import study as studylib
-from gbench.study_groups import claim_group, run_group
-from gbench.study_storage import open_storage
+from gbench.studies import workers as studylib
+from gbench.studies.groups import claim_group, run_group
+from gbench.studies.storage import open_storage
 
 variant = lambda key: key.rpartition("|")[0]
 

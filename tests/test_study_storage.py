@@ -1,4 +1,4 @@
-"""gbench.study_storage on real SQLite files shared by several processes."""
+"""gbench.studies.storage on real SQLite files shared by several processes."""
 
 import sqlite3
 import subprocess
@@ -7,7 +7,7 @@ import time
 
 import optuna
 
-from gbench.study_storage import open_storage
+from gbench.studies.storage import open_storage
 
 # Another process creates a table in the fresh file and holds its write open for a while,
 # as a second worker does while Optuna creates its tables.

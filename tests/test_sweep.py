@@ -76,7 +76,7 @@ def test_the_benchmark_suites_exist():
 
 @pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
 def test_every_shipped_suite_parses_and_validates(path, registry):
-    from gbench.suite import load_suite
+    from gbench.studies.sweep.suite import load_suite
 
     suite = load_suite(path, registry=registry)
     assert suite.name and suite.title and suite.seeds and suite.variants
@@ -93,7 +93,7 @@ def test_every_shipped_suite_parses_and_validates(path, registry):
 
 
 def test_a_suite_gives_one_config_per_variant_and_seed(tmp_path, registry):
-    from gbench.suite import load_suite
+    from gbench.studies.sweep.suite import load_suite
 
     head = SUITE.split("[[variants]]")[0].format(steps=20, checkpoint=10).replace('baseline = "baseline"\n', "")
     grid = write_suite(tmp_path, text=head + "[grid]\nlatent_dim = [8, 16]\nhidden_dim = [16, 32]\n")
@@ -166,7 +166,7 @@ def write_reduced(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_budget_suite_is_its_full_suite_with_epochs_and_steps_scaled(tmp_path, registry):
-    from gbench.suite import load_suite
+    from gbench.studies.sweep.suite import load_suite
 
     claim = '\n[[claims]]\nclaim = "wider helps"\nsetting = "hidden-48"\nlower_than = "baseline"\n'
     full = write_suite(tmp_path, steps=300, more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n' + claim)
@@ -241,7 +241,7 @@ def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_pat
     assert {r["run_id"]: float(r["fid"]) for r in rows} == pytest.approx(solo_fid, rel=1e-3)
 
     # the study holds each run's record, so a report needs no shared disk
-    from gbench.sweep import load_records_from_storage
+    from gbench.studies.sweep.sweep import load_records_from_storage
 
     records = load_records_from_storage(f"sqlite:///{out / 'sweep.db'}", "t-sweep-quick")
     assert sorted((r.variant, r.seed) for r in records) == [("baseline", 0), ("baseline", 1), ("hidden-48", 0), ("hidden-48", 1)]
@@ -347,7 +347,7 @@ def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_
         rows = results(tmp_path / f"m{i}")
         assert all(int(r["population"]) == sum(1 for o in rows if o["variant"] == r["variant"]) for r in rows)
 
-    from gbench.sweep import load_records_from_storage
+    from gbench.studies.sweep.sweep import load_records_from_storage
 
     records = load_records_from_storage(postgres_url, "t-sweep")
     assert sorted(f"{r.variant}|{r.seed}" for r in records) == keys
@@ -361,8 +361,8 @@ def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_
 
 def finished_study(tmp_path: Path, seeds: list[int]):
     """A sweep's real study (real suite, real Optuna storage) whose every run is COMPLETE with a stored record."""
-    from gbench.records import RunRecord
-    from gbench.sweep import open_study, plan
+    from gbench.results.records import RunRecord
+    from gbench.studies.sweep.sweep import open_study, plan
 
     planned = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=seeds)
     study, _ = open_study(planned)
@@ -378,7 +378,7 @@ def finished_study(tmp_path: Path, seeds: list[int]):
 
 def test_a_report_holds_the_planned_runs_only_though_the_study_has_more(tmp_path):
     """Seeds 0 and 1 finished in the study; a sweep of the same study with --seeds 0 reports seed 0 alone."""
-    from gbench.sweep import plan, sweep_records
+    from gbench.studies.sweep.sweep import plan, sweep_records
 
     study = finished_study(tmp_path, seeds=[0, 1])
     seed_0 = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=[0])
@@ -389,13 +389,13 @@ def test_a_report_holds_the_planned_runs_only_though_the_study_has_more(tmp_path
 
 
 def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path, monkeypatch):
-    """gbench.report (and scipy under it) always ships: failing to import it must not quietly print a results table instead."""
+    """gbench.report.build (and scipy under it) always ships: failing to import it must not quietly print a results table instead."""
     import gbench
-    from gbench.sweep import finish, plan
+    from gbench.studies.sweep.sweep import finish, plan
 
     study = finished_study(tmp_path, seeds=[0])
     planned = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=[0])
-    monkeypatch.setitem(sys.modules, "gbench.report", None)  # as when its import of scipy fails
+    monkeypatch.setitem(sys.modules, "gbench.report.build", None)  # as when its import of scipy fails
     monkeypatch.delattr(gbench, "report", raising=False)
     (tmp_path / "out").mkdir(exist_ok=True)
     with pytest.raises(ImportError):
@@ -426,7 +426,7 @@ def test_population_options(tmp_path):
 
 def test_fewer_seeds_on_a_resumed_study_that_waits_for_more_is_an_error_not_extra_training(tmp_path):
     """A sweep stopped with seeds 2-4 still waiting, resumed with --seeds 0,1, would train them too: one line instead."""
-    from gbench.sweep import open_study, plan
+    from gbench.studies.sweep.sweep import open_study, plan
 
     path = write_suite(tmp_path)
     out = tmp_path / "out"

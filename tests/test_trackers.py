@@ -9,7 +9,7 @@ import math
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from gbench import observers
+from gbench.plugins import observers
 
 STEPS, EVAL_EVERY = 20, 10
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from gbench.config import RunConfig, resolve_params
-from gbench.runner import DataCache, build
-from gbench.trainer import TrainSettings, train
+from gbench.training.runner import DataCache, build
+from gbench.training.trainer import TrainSettings, train
 
 CPU = torch.device("cpu")
 
@@ -57,7 +57,7 @@ def test_same_seed_same_numbers(registry, data):
 def test_resume_from_checkpoint_matches_uninterrupted(registry, data):
     import io
 
-    from gbench.trainer import Callbacks
+    from gbench.training.trainer import Callbacks
 
     saved = {}
 

@@ -424,8 +424,8 @@ def test_each_worker_thread_trains_on_its_own_device_with_devices(registry, tmp_
     import threading
 
     from gbench.config import RunConfig
-    from gbench.searchspace import build_space
-    from gbench.tune import Tuner, run_key
+    from gbench.studies.tune.searchspace import build_space
+    from gbench.studies.tune.tune import Tuner, run_key
 
     space = build_space(registry, [("mlp", "non-saturating", "k-steps")], {}, None)
     tuner = Tuner(registry, RunConfig(architecture="mlp", device="cpu"), space, "s", ["fid"], tmp_path, False, devices=["cuda:0", "cuda:1"])
@@ -451,7 +451,7 @@ def test_each_worker_thread_trains_on_its_own_device_with_devices(registry, tmp_
         == "cpu"
     )
     from gbench.errors import GbenchError
-    from gbench.tune import TuneOptions
+    from gbench.studies.tune.tune import TuneOptions
 
     with pytest.raises(GbenchError, match="--devices names 2 devices for 1 worker.*--n-jobs 2"):
         TuneOptions(devices=["cuda:0", "cuda:1"]).check(RunConfig(architecture="mlp"))

@@ -7,8 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from gbench import observers
 from gbench.config import RunSettings, check_run_options, load_toml, parse_assignments, parse_devices, settings_from_table
+from gbench.plugins import observers
 
 
 def number_option(kind: type, minimum: float, name: str) -> Callable[[str], Any]:
@@ -103,9 +103,9 @@ def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 def note_slow_bf16(settings: RunSettings) -> None:
     """One line when bf16 was asked for on hardware without fast bf16."""
-    from gbench import display
-    from gbench.population import bf16_note
+    from gbench.results import display
     from gbench.torchtools import resolve_device
+    from gbench.training.population.stack import bf16_note
 
     if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
         display.console.print(note, highlight=False)

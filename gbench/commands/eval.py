@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.table import Table
 
-from gbench import display, schema, store
 from gbench.commands._options import number_option
 from gbench.errors import GbenchError
+from gbench.results import display, schema, store
 
 HELP = "Re-evaluate a finished run's saved generator (FID, KID, precision/recall, density/coverage, class coverage) against the test split and update its row in summary.json and OUT/results.csv."
 
@@ -63,7 +63,7 @@ def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None
 
 
 def eval_settings(args: argparse.Namespace, num_samples: int):
-    from gbench.evaluate import EvalSettings
+    from gbench.evaluation.evaluate import EvalSettings
 
     return EvalSettings(
         num_samples=num_samples,
@@ -108,9 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.data import load_split
-    from gbench.plugins import load_plugins
-    from gbench.runner import load_run
+    from gbench.plugins.loading import load_plugins
     from gbench.torchtools import resolve_device
+    from gbench.training.runner import load_run
 
     run_dir = Path(args.run_dir)
     device = resolve_device(args.device)
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     summary = store.read_json(run_dir / "summary.json")
     dataset = registry.dataset(config.dataset)
     real, labels = load_split(dataset, "test", args.data_root or config.data_root)
-    from gbench.evaluate import evaluate_generator  # slow to import: after the inputs are checked
+    from gbench.evaluation.evaluate import evaluate_generator  # slow to import: after the inputs are checked
 
     settings = eval_settings(args, args.eval_samples or DEFAULT_SAMPLES)
     seed = config.seed if args.seed is None else args.seed

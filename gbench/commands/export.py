@@ -6,8 +6,8 @@ import argparse
 import io
 from pathlib import Path
 
-from gbench import schema, store
 from gbench.errors import GbenchError
+from gbench.results import schema, store
 
 HELP = "Export the table of all runs in a results folder as csv, json or parquet."
 FORMATS = ("csv", "json", "parquet")

@@ -6,9 +6,9 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from gbench import display, store
 from gbench.commands._options import number_option
 from gbench.errors import GbenchError
+from gbench.results import display, store
 
 HELP = "Feature extractors: `gbench extractor train DATASET` retrains the shipped LeNet from its seed and checks its SHA-256 against the shipped weights."
 
@@ -42,10 +42,10 @@ def _check_output(output: str | None, shipped: Path, install: bool) -> Path | No
 
 def run(args: argparse.Namespace) -> int:
     # argparse lets only the "train" action through (required subparsers), so there is no other action to handle.
-    from gbench.plugins import load_plugins
+    from gbench.plugins.loading import load_plugins
 
     dataset = load_plugins().registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
-    from gbench import extractor_training, extractors  # imports torch-fidelity (seconds): after the cheap checks
+    from gbench.evaluation import extractor_training, extractors  # imports torch-fidelity (seconds): after the cheap checks
 
     name = extractors.shipped_lenet(dataset.name)
     if name is None or dataset.name not in extractor_training.RECIPES:

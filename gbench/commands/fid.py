@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from gbench import display
 from gbench.commands.eval import DEFAULT_SAMPLES, add_eval_options, eval_settings, metrics_table, plain_line
 from gbench.errors import GbenchError
+from gbench.results import display
 
 HELP = (
     "Compare two image sets (FID, KID, precision/recall, density/coverage). Each of A and B is DATASET:SPLIT (mnist:test), "
@@ -46,7 +46,7 @@ def _check_shape(source, dataset) -> None:
 
 def _check_count(source, settings) -> None:
     # The library's minimum, so that the command and evaluate_images accept the same sets (2 images without precision/recall).
-    from gbench.evaluate import MIN_IMAGES, minimum_images
+    from gbench.evaluation.evaluate import MIN_IMAGES, minimum_images
 
     minimum = minimum_images(settings)
     if len(source.images) < minimum:
@@ -55,8 +55,8 @@ def _check_count(source, settings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gbench.imagesets import load_image_set
-    from gbench.plugins import load_plugins
+    from gbench.evaluation.imagesets import load_image_set
+    from gbench.plugins.loading import load_plugins
     from gbench.torchtools import resolve_device
 
     device = resolve_device(args.device)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = registry.dataset(pick_dataset(args.dataset, a, b))
     for source in (a, b):
         _check_shape(source, dataset)
-    from gbench.evaluate import MIN_IMAGES, evaluate_images  # torch-fidelity takes seconds to import: not before the inputs are checked
+    from gbench.evaluation.evaluate import MIN_IMAGES, evaluate_images  # torch-fidelity takes seconds to import: not before the inputs are checked
 
     settings = eval_settings(args, max(len(a.images), MIN_IMAGES))
     for source in (a, b):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench import display
 from gbench.commands._options import number_option
 from gbench.errors import GbenchError
+from gbench.results import display
 
 HELP = "Draw images along a line between two latent vectors of a finished run (alpha 0..1) and beyond it (alpha -1..2)."
 
@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gbench.interpolation import write_interpolation
-    from gbench.plugins import load_plugins
+    from gbench.plugins.loading import load_plugins
+    from gbench.report.interpolation import write_interpolation
 
     output = Path(args.output) if args.output else Path(args.run_dir) / "interpolation.png"
     if output.suffix.lower() != ".png":

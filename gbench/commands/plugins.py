@@ -9,10 +9,11 @@ from typing import Any
 
 from rich.table import Table
 
-from gbench import __version__, display, env
-from gbench.hookspecs import HOOK_API_VERSION
-from gbench.plugins import GROUP, PluginInfo, Plugins, load_plugins
-from gbench.registry import KINDS, Hyperparameter
+from gbench import __version__, env
+from gbench.plugins.hookspecs import HOOK_API_VERSION
+from gbench.plugins.loading import GROUP, PluginInfo, Plugins, load_plugins
+from gbench.plugins.registry import KINDS, Hyperparameter
+from gbench.results import display
 
 HELP = "List the loaded plugins: version, origin, and the architectures, losses, schedules and datasets each provides."
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gbench import display
 from gbench.errors import GbenchError
+from gbench.results import display
 
 HELP = "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm correction) and write report.md/report.html with figures."
 
@@ -47,7 +47,7 @@ def find_suite(name: str | None) -> Any:
     """The definition of suite ``name`` from benchmarks/suites (here or in gbench's source tree); None when not found."""
     if not name:
         return None
-    from gbench.suite import load_suite  # ships with gbench: a failed import is a broken install, so it is not caught
+    from gbench.studies.sweep.suite import load_suite  # ships with gbench: a failed import is a broken install, so it is not caught
 
     roots = [Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
     for root in dict.fromkeys(roots):
@@ -63,7 +63,7 @@ def find_suite(name: str | None) -> Any:
 def _from_storage(args: argparse.Namespace) -> list:
     if not args.study_name:
         raise GbenchError("--storage needs --study-name NAME: the sweep's study name (as printed by gbench sweep)")
-    from gbench.sweep import load_records_from_storage  # optuna: only when reading a storage
+    from gbench.studies.sweep.sweep import load_records_from_storage  # optuna: only when reading a storage
 
     records = load_records_from_storage(args.storage, args.study_name)
     if not records:
@@ -74,8 +74,8 @@ def _from_storage(args: argparse.Namespace) -> list:
 def run(args: argparse.Namespace) -> int:
     if args.index and not (args.out or args.storage):
         return _index(Path(args.index))
-    from gbench.records import load_local
-    from gbench.suite import load_registry, load_suite
+    from gbench.results.records import load_local
+    from gbench.studies.sweep.suite import load_registry, load_suite
 
     given_suite = load_suite(args.suite_file) if args.suite_file else None
     wanted = args.suite or (getattr(given_suite, "name", None) if given_suite is not None else None)
@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
             raise GbenchError(f"no runs of suite {wanted!r} here; suites found: {known}")
         groups = {wanted: groups[wanted]}
 
-    from gbench.plugins import load_plugins
-    from gbench.report import report_tables, write_report  # scipy and matplotlib: only once there is something to report
+    from gbench.plugins.loading import load_plugins
+    from gbench.report.build import report_tables, write_report  # scipy and matplotlib: only once there is something to report
 
     # loaded once here and passed down, so the figures that need datasets or generators all see this set
     # (a suite with its own target plugin gets the registry its runs were built with)
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _index(folder: Path) -> int:
-    from gbench.report_index import write_index
+    from gbench.report.index import write_index
 
     if not folder.is_dir():
         raise GbenchError(f"--index {str(folder)!r} is not a folder; give the folder whose sub-folders hold the reports, e.g. --index docs/studies")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench import display, interrupted, store
 from gbench.commands._options import add_population_options, add_run_options, note_slow_bf16, settings_from_args
 from gbench.config import RunConfig, RunSettings, configs_for, resolve_params
 from gbench.errors import GbenchError
 from gbench.names import suggestion
-from gbench.plugins import Plugins, resolve_target
-from gbench.poprun import execute_population
-from gbench.registry import Registry
-from gbench.runner import DataCache, RunHooks, load_checkpoint
-from gbench.validate import validate_configs
+from gbench.plugins.loading import Plugins, resolve_target
+from gbench.plugins.registry import Registry
+from gbench.results import display, store
+from gbench.training import interrupted
+from gbench.training.population.run import execute_population
+from gbench.training.runner import DataCache, RunHooks, load_checkpoint
+from gbench.training.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench import display
 from gbench.commands._options import number_option
 from gbench.errors import GbenchError
+from gbench.results import display
 
 HELP = (
     "Write N samples of a finished run's generator as uint8 images: a folder of PNGs (000000.png ...), the format "
@@ -39,10 +39,10 @@ def _target(output: str) -> tuple[Path, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gbench.imagesets import generate, write_npz, write_png_folder
-    from gbench.plugins import load_plugins
-    from gbench.runner import load_run
+    from gbench.evaluation.imagesets import generate, write_npz, write_png_folder
+    from gbench.plugins.loading import load_plugins
     from gbench.torchtools import resolve_device
+    from gbench.training.runner import load_run
 
     target, kind = _target(args.output)
     device = resolve_device(args.device)

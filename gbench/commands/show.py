@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench import display, interrupted, store
 from gbench.errors import GbenchError
+from gbench.results import display, store
+from gbench.training import interrupted
 
 HELP = "Print the results of every run in a results folder as a table."
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gbench.commands._options import add_tracker_options, number_option
-from gbench.study_storage import DEFAULT_HEARTBEAT
+from gbench.studies.storage import DEFAULT_HEARTBEAT
 
 HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
 
@@ -57,10 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gbench.analysis.sequential import parse_auto
     from gbench.config import parse_devices, parse_seeds
     from gbench.errors import GbenchError
-    from gbench.sequential import parse_auto
-    from gbench.sweep import plan, sweep
+    from gbench.studies.sweep.sweep import plan, sweep
     from gbench.torchtools import resolve_device
 
     try:

@@ -1,8 +1,8 @@
 """gbench tune [TARGET]: search hyperparameters with Optuna (see docs/tune.md).
 
 This module is the command: options in, tables and the ready-to-paste
-``gbench run`` line out. The search space is :mod:`gbench.searchspace`, the
-study and its workers :mod:`gbench.tune`.
+``gbench run`` line out. The search space is :mod:`gbench.studies.tune.searchspace`, the
+study and its workers :mod:`gbench.studies.tune.tune`.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench.commands._options import add_precision_option, add_run_options, note_slow_bf16, number_option
-from gbench.study_storage import DEFAULT_HEARTBEAT
+from gbench.studies.storage import DEFAULT_HEARTBEAT
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
     from gbench.config import RunConfig, RunSettings
-    from gbench.registry import Registry
-    from gbench.searchspace import SearchSpace
-    from gbench.tune import TuneOptions
+    from gbench.plugins.registry import Registry
+    from gbench.studies.tune.searchspace import SearchSpace
+    from gbench.studies.tune.tune import TuneOptions
 
-PRUNER_CHOICES = ["median", "hyperband", "none"]  # gbench.tune.PRUNERS; not imported here: `gbench tune --help` stays light
+PRUNER_CHOICES = ["median", "hyperband", "none"]  # gbench.studies.tune.tune.PRUNERS; not imported here: `gbench tune --help` stays light
 
 HELP = "Search hyperparameters with Optuna: every trial is a gbench run; prunes bad trials early; resumable and shareable across workers."
 
@@ -82,14 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gbench import display, store
     from gbench.commands._options import settings_from_args
     from gbench.commands.run import combos_for_target, warn_broken
-    from gbench.plugins import resolve_target
-    from gbench.searchspace import build_space
-    from gbench.study import count, counted_trials
-    from gbench.study_storage import shown_url
-    from gbench.tune import TuneOptions, open_study, optimize, parse_objectives, safe_name
+    from gbench.plugins.loading import resolve_target
+    from gbench.results import display, store
+    from gbench.studies.storage import shown_url
+    from gbench.studies.tune.searchspace import build_space
+    from gbench.studies.tune.tune import TuneOptions, open_study, optimize, parse_objectives, safe_name
+    from gbench.studies.workers import count, counted_trials
 
     settings = settings_from_args(args)
     options = TuneOptions(
@@ -148,10 +148,10 @@ def report(
     """The best trials, the counts, and the best one as a `gbench run` line."""
     from optuna.trial import TrialState
 
-    from gbench import display, store
-    from gbench.study import count
-    from gbench.study_storage import shown_url
-    from gbench.tune_trials import format_cell, trial_table
+    from gbench.results import display, store
+    from gbench.studies.storage import shown_url
+    from gbench.studies.tune.trials import format_cell, trial_table
+    from gbench.studies.workers import count
 
     objectives = options.objectives
     counts = count(trials)
@@ -191,11 +191,11 @@ def run_command(
     """A ready-to-paste ``gbench run`` line that reproduces a trial, and a config file it needs (if any).
 
     It carries every setting that decides the run's result (what
-    :func:`gbench.tune.run_key` hashes): training length and data, seed,
+    :func:`gbench.studies.tune.tune.run_key` hashes): training length and data, seed,
     device and threads, evaluation, and every fixed or searched
     hyperparameter (``--batch-size`` is one of them, as ``--set batch_size=``).
     """
-    from gbench.searchspace import AXES
+    from gbench.studies.tune.searchspace import AXES
 
     seeds = seeds or [base.seed]
 

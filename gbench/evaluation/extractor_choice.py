@@ -1,0 +1,77 @@
+"""Which feature extractor an evaluation uses, checked against the dataset.
+
+``EvalSettings.extractor`` names it: None (the dataset's shipped LeNet when
+it has one, else Inception), ``"lenet"`` (the dataset's LeNet, or an error
+when there is none), ``"inception"`` / ``"inception-v3-compat"``, or a LeNet
+by its full name. The result is an :class:`Extractor`: everything the
+torch-fidelity call and the cache key need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from gbench.errors import GbenchError
+from gbench.evaluation import extractors
+from gbench.plugins.registry import Dataset
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """A resolved extractor: torch-fidelity name, weights file, label, layer, input channels."""
+
+    name: str
+    weights: Path
+    label: str
+    layer: str
+    channels: int
+    pass_weights: bool  # hand ``weights`` to torch-fidelity (LeNet finds its shipped file by name)
+
+
+def known_extractors() -> list[str]:
+    return sorted(["inception", extractors.INCEPTION, "lenet", *extractors.LENET_DATASETS])
+
+
+def resolve_extractor(wanted: str | None, dataset: Dataset, inception_weights: str | None = None, feature_layer: str | None = None) -> Extractor:
+    """Turn an extractor name (see the module docstring) into an :class:`Extractor`; GbenchError names the bad value."""
+    extractors.register_extractors()
+    shipped = extractors.shipped_lenet(dataset.name)
+    asked = wanted
+    if wanted is None:
+        wanted = shipped or "inception"
+    elif wanted == "lenet":
+        if shipped is None:
+            raise GbenchError(
+                f"extractor 'lenet' has no shipped weights for dataset {dataset.name!r}; use one of {', '.join(extractors.LENET_DATASETS)} or 'inception'"
+            )
+        wanted = shipped
+    if wanted in ("inception", extractors.INCEPTION):
+        if dataset.image_shape[0] not in (1, 3):
+            raise GbenchError(f"extractor 'inception' takes 1- or 3-channel images; dataset {dataset.name!r} has {dataset.image_shape[0]} channels")
+        weights = extractors.resolve_inception_weights(inception_weights)
+        name, channels, pass_weights = extractors.INCEPTION, 3, True
+    elif wanted in extractors.LENET_DATASETS:
+        if tuple(dataset.image_shape) != (1, 28, 28):
+            raise GbenchError(
+                f"extractor {wanted!r} takes 1x28x28 images; dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; use extractor 'inception'"
+            )
+        weights = extractors.lenet_weights_path(wanted)
+        extractors.load_lenet(wanted)  # fails early, with a fix, when the shipped file is missing or altered
+        name, channels, pass_weights = wanted, 1, False
+    else:
+        raise GbenchError(f"unknown extractor {asked!r}; known: {', '.join(known_extractors())}")
+    provided = FEATURE_EXTRACTORS_REGISTRY[name].get_provided_features_list()
+    layer = feature_layer or FEATURE_EXTRACTORS_REGISTRY[name].get_default_feature_layer_for_metric("fid")
+    if layer not in provided:
+        raise GbenchError(f"feature_layer {layer!r} is not a layer of {name}; choose one of {', '.join(provided)}")
+    return Extractor(name, weights, extractors.extractor_label(name, weights), layer, channels, pass_weights)
+
+
+def domain_classifier(dataset: Dataset, device: torch.device) -> extractors.LeNet | None:
+    """The dataset's shipped LeNet (for coverage and IS), or None when it has none."""
+    name = extractors.shipped_lenet(dataset.name)
+    return extractors.load_lenet(name, device) if name is not None else None

@@ -1,0 +1,241 @@
+"""The torch-fidelity side of an evaluation: its inputs, its checked arguments, the metrics call.
+
+FID, KID and precision/recall come from torch-fidelity's ``calculate_metrics``
+arguments and steps: the fake side is ``input1`` (a ``GenerativeModelBase``
+wrapper of the generator, or an :class:`ImageSet`), the real split is
+``input2``, with its feature extractor, its feature cache and its FID. By
+default KID and precision/recall are then computed by ``gbench.evaluation.featuremetrics``
+(the same subsets and k-NN rule, in batched torch: ~1.5 s instead of ~9 s at
+10,000 samples); ``kid_pr_impl="torch-fidelity"`` makes the one
+``calculate_metrics`` call do everything. torch-fidelity's pitfalls handled here:
+
+- it has no device option, only ``cuda``: gbench passes ``cuda=False`` on CPU
+  and runs it inside ``torch.cuda.device(device)`` on a GPU;
+- KID's subset size must not exceed the sample counts: it is capped;
+- unknown keyword arguments are silently ignored: every name gbench passes is
+  checked against a list (and against torch-fidelity's own defaults).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch_fidelity
+from torch_fidelity.defaults import DEFAULTS as FIDELITY_DEFAULTS
+from torch_fidelity.generative_model_base import GenerativeModelBase
+from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
+from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached, get_cacheable_input_name
+
+from gbench.data import to_uint8
+from gbench.errors import GbenchError
+from gbench.evaluation import extractors, featuremetrics, realcache
+from gbench.evaluation.extractor_choice import Extractor
+from gbench.evaluation.fidinfinity import fid_infinity
+
+if TYPE_CHECKING:
+    from gbench.evaluation.evaluate import EvalSettings
+
+#: torch-fidelity's default k for precision/recall. Density and coverage use the same k and the
+#: same cached real radii (prdc's own default is 5; one k keeps one cache entry and one meaning of "ball").
+PRC_NEIGHBORHOOD = 3
+KEY_DENSITY, KEY_COVERAGE = "density", "coverage"  # torch-fidelity has neither
+KEY_FID_INFINITY = "fid_infinity"
+
+
+def with_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grey images repeated to RGB for Inception (a view: no copy until a batch is taken)."""
+    return images.expand(-1, channels, -1, -1) if images.shape[1] != channels else images
+
+
+class ImageSet(torch.utils.data.Dataset):
+    """A uint8 image tensor as a torch Dataset, handing out whole batches at once.
+
+    ``__getitems__`` lets the DataLoader take a batch with one indexing
+    operation instead of one Python call per image.
+    """
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+    def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:
+        return list(self.images[torch.as_tensor(indices)].unbind(0))
+
+
+class GeneratorInput(GenerativeModelBase):
+    """The generator as torch-fidelity's input1: noise -> uint8 images.
+
+    The generator and the classifier are kept out of the module tree:
+    torch-fidelity calls ``.cuda()`` on its input, which would move the
+    caller's generator to the default GPU. Noise moves to ``device`` here.
+    Each batch is also labelled by the domain classifier, for coverage and IS.
+    """
+
+    def __init__(
+        self, generator: torch.nn.Module, latent_dim: int, device: torch.device, image_shape: tuple, channels: int, classifier: torch.nn.Module | None
+    ):
+        super().__init__()
+        object.__setattr__(self, "_generator", generator)
+        object.__setattr__(self, "_classifier", classifier)
+        self._latent_dim, self._device, self._shape, self._channels = latent_dim, device, tuple(image_shape), channels
+        self.logits: list[torch.Tensor] = []
+
+    @property
+    def z_size(self):
+        return self._latent_dim
+
+    @property
+    def z_type(self):
+        return "normal"
+
+    @property
+    def num_classes(self):
+        return 0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        fake = self._generator(z.to(self._device))
+        if not torch.is_tensor(fake) or tuple(fake.shape[1:]) != self._shape or len(fake) != len(z):
+            got = tuple(fake.shape) if torch.is_tensor(fake) else type(fake).__name__
+            raise GbenchError(
+                f"the generator returned {got} for {len(z)} noise vectors; it must return ({len(z)}, {', '.join(map(str, self._shape))}) images in [-1, 1]"
+            )
+        images = to_uint8(fake)
+        if self._classifier is not None:
+            self.logits.append(self._classifier(images)[1].float().cpu())
+        return with_channels(images, self._channels)
+
+
+# Every keyword gbench hands to calculate_metrics. torch-fidelity silently
+# ignores names it does not know, so a typo or a name a later release renames
+# would quietly fall back to a default; checked_kwargs refuses both.
+FIDELITY_KWARGS = frozenset(
+    {
+        "input1", "input2", "cuda", "batch_size", "fid", "kid", "prc", "feature_extractor",
+        "feature_layer_fid", "feature_layer_kid", "feature_layer_prc", "feature_extractor_weights_path",
+        "kid_subsets", "kid_subset_size", "prc_neighborhood", "save_cpu_ram", "cache", "cache_root",
+        "input2_cache_name", "input1_model_num_samples", "rng_seed", "verbose",
+    }
+)  # fmt: skip
+
+
+def checked_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    for name in kwargs:
+        if name not in FIDELITY_KWARGS:
+            raise GbenchError(f"calculate_metrics argument {name!r} is not on gbench's checked list; add it to FIDELITY_KWARGS once its meaning is verified")
+        if name not in FIDELITY_DEFAULTS:
+            raise GbenchError(
+                f"torch-fidelity {torch_fidelity.__version__} has no argument {name!r} (it would be ignored silently); install the torch-fidelity 0.4 series"
+            )
+    return kwargs
+
+
+def fidelity_kwargs(
+    input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int
+) -> dict[str, Any]:
+    """The checked keyword arguments of the calculate_metrics call (``real`` already has the extractor's channels)."""
+    kwargs: dict[str, Any] = {
+        "input1": input1,
+        "input2": ImageSet(real),
+        # torch-fidelity has no device option: cuda=True means the current CUDA device.
+        "cuda": device.type == "cuda",
+        "batch_size": settings.batch_size,
+        "fid": True,
+        "kid": settings.kid_subsets > 0,
+        "prc": settings.precision_recall,
+        "feature_extractor": extractor.name,
+        "feature_layer_fid": extractor.layer,
+        "feature_layer_kid": extractor.layer,
+        "feature_layer_prc": extractor.layer,
+        "kid_subsets": max(settings.kid_subsets, 1),
+        # torch-fidelity raises when the subset is larger than either set.
+        "kid_subset_size": min(settings.kid_subset_size, n1, len(real)),
+        "prc_neighborhood": PRC_NEIGHBORHOOD,
+        # No DataLoader worker processes (4 of them on a 2-core machine) and no
+        # three N x N distance matrices held at once; the numbers are the same.
+        "save_cpu_ram": True,
+        "rng_seed": seed,
+        "verbose": False,
+        "cache": settings.cache,
+    }
+    if extractor.pass_weights:
+        kwargs["feature_extractor_weights_path"] = str(extractor.weights)
+    if isinstance(input1, GenerativeModelBase):
+        kwargs["input1_model_num_samples"] = n1
+    if settings.cache:
+        kwargs["cache_root"] = str(realcache.fid_cache_root())
+        kwargs["input2_cache_name"] = realcache.real_cache_name(real_hash, extractor)
+    return checked_kwargs(kwargs)
+
+
+def feature_metrics(
+    input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int
+) -> dict[str, float]:
+    """FID, KID (unless kid_subsets=0), precision/recall (unless off) from one set of features."""
+    cuda = device.type == "cuda"
+    real = with_channels(real, extractor.channels)
+    kwargs = fidelity_kwargs(input1, n1, real, real_hash, extractor, settings, device, seed)
+    cached = False
+    if settings.cache:
+        files = realcache.real_cache_files(kwargs["input2_cache_name"], extractor, Path(kwargs["cache_root"]))
+        cached = all(path.is_file() for path in files)
+    if extractor.name == extractors.INCEPTION and not cuda:
+        count = n1 + (0 if cached else len(real))
+        seconds = count * extractors.INCEPTION_CPU_SECONDS_PER_IMAGE
+        print(
+            f"gbench: Inception on CPU: {count} images at about {extractors.INCEPTION_CPU_SECONDS_PER_IMAGE} s each, "
+            f"about {seconds / 60:.1f} min (the LeNet extractor takes seconds)",
+            file=sys.stderr,
+            flush=True,
+        )
+    # On a GPU, make `device` the current one: torch-fidelity's .cuda() calls go there.
+    with torch.cuda.device(device) if cuda else contextlib.nullcontext():
+        if settings.cache and not cached:
+            realcache.ensure_real_cache(real, kwargs["input2_cache_name"], extractor, Path(kwargs["cache_root"]), cuda, settings.batch_size)
+        if settings.kid_pr_impl == "torch-fidelity":
+            return dict(torch_fidelity.calculate_metrics(**kwargs))
+        return _metrics_with_gbench_kid_pr(kwargs, extractor, settings.fid_infinity)
+
+
+def _metrics_with_gbench_kid_pr(kwargs: dict[str, Any], extractor: Extractor, with_fid_infinity: bool = False) -> dict[str, float]:
+    """calculate_metrics' own steps for FID, then KID and precision/recall from gbench.evaluation.featuremetrics.
+
+    The features come from torch-fidelity's extractor and feature cache exactly
+    as inside calculate_metrics (``calculate_metrics_one_feature_extractor``),
+    and the FID from its statistics functions; only KID and precision/recall,
+    which cost ~9 s of a 10,000-sample evaluation there, run in torch instead,
+    with density and coverage from the same distance blocks. The real split's
+    k-NN radii are cached next to its features.
+    """
+    layer = extractor.layer
+    model = create_feature_extractor(extractor.name, [layer], **kwargs)
+    fake = extract_featuresdict_from_input_id_cached(1, model, **kwargs)
+    real = extract_featuresdict_from_input_id_cached(2, model, **kwargs)
+    statistics = [
+        fid_featuresdict_to_statistics_cached(features, get_cacheable_input_name(input_id, **kwargs), model, layer, **kwargs)
+        for input_id, features in ((1, fake), (2, real))
+    ]
+    metrics: dict[str, float] = dict(fid_statistics_to_metric(*statistics, False))
+    fake, real = fake[layer].cpu(), real[layer].cpu()
+    if with_fid_infinity:
+        metrics[KEY_FID_INFINITY] = fid_infinity(fake, statistics[1], seed=kwargs["rng_seed"])
+    if kwargs["kid"]:
+        mean, std = featuremetrics.kid(fake, real, kwargs["kid_subsets"], kwargs["kid_subset_size"], seed=kwargs["rng_seed"])
+        metrics[torch_fidelity.KEY_METRIC_KID_MEAN], metrics[torch_fidelity.KEY_METRIC_KID_STD] = mean, std
+    if kwargs["prc"]:
+        cache_file = (
+            realcache.radii_cache_file(Path(kwargs["cache_root"]), kwargs["input2_cache_name"], extractor, PRC_NEIGHBORHOOD) if kwargs["cache"] else None
+        )
+        radii = realcache.real_radii(real, PRC_NEIGHBORHOOD, cache_file)
+        balls = featuremetrics.neighbourhood_metrics(fake, real, PRC_NEIGHBORHOOD, radii)
+        metrics[torch_fidelity.KEY_METRIC_PRECISION], metrics[torch_fidelity.KEY_METRIC_RECALL] = balls.precision, balls.recall
+        metrics[KEY_DENSITY], metrics[KEY_COVERAGE] = balls.density, balls.coverage
+    return metrics

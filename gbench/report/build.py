@@ -1,0 +1,210 @@
+"""A study's report: tables over seeds, tests, figures, in Markdown and HTML.
+
+:func:`write_report` turns a list of :class:`~gbench.results.records.RunRecord`
+(from a local results folder or from a sweep's Optuna storage) into::
+
+    OUT_DIR/report.md      the report, images linked by relative path
+    OUT_DIR/report.html    the same, one self-contained page (inline CSS)
+    OUT_DIR/summary.csv    the per-setting statistics, for spreadsheets
+    OUT_DIR/study.json     title, question and answer, for an index of studies (gbench.report.index)
+    OUT_DIR/figures/*.png  the figures
+
+:func:`report_tables` gives the same study tables as rich tables for the
+terminal. Every table states the feature extractor its FIDs come from and
+what its p-values compare (:mod:`gbench.analysis.stats`). The tables are built in
+:mod:`gbench.report.grids`, the figures drawn by :mod:`gbench.report.figures`;
+this module puts them on the page.
+
+A suite (``gbench.studies.sweep.suite.Suite``) is optional; see :mod:`gbench.report.grids`
+for the attributes read.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gbench import __version__
+from gbench.analysis.claims import check_claims
+from gbench.analysis.comparisons import StudyTable, setting_names
+from gbench.analysis.estimate import full_study_estimate
+from gbench.errors import GbenchError
+from gbench.report.figures import FIGURES, ReportFigures, check_figures
+from gbench.report.grids import claims_grid, grid_axes, runs_grid, split_study_grid, study_grid, suite_attr, tables_for
+from gbench.report.index import STUDY_FILE, answer, study_entry
+from gbench.results import store
+from gbench.studies.sweep import adaptive
+
+if TYPE_CHECKING:
+    from gbench.plugins.registry import Registry
+
+__all__ = ["FIGURES", "check_figures", "report_tables", "tables_for", "write_report"]
+
+
+def _title(records: Sequence[Any], suite: Any) -> str:
+    if suite_attr(suite, "title"):
+        return str(suite.title)
+    name = suite_attr(suite, "name") or next((r.row.get("suite") for r in records if r.row.get("suite")), None)
+    return f"gbench report: {name}" if name else "gbench report"
+
+
+def report_tables(records: Sequence[Any], suite: Any = None) -> list:
+    """The report's study tables as rich tables (one per feature extractor)."""
+    records = _check(records)
+    tables = [study_grid(table).rich() for table in tables_for(records, suite)]
+    seeds = adaptive.seeds_section(records, suite)  # --seeds auto: how many seeds each setting got, and why
+    if seeds is not None:
+        tables.append(seeds[1].rich() if seeds[1] is not None else seeds[0])
+    return tables
+
+
+def _check(records: Sequence[Any]) -> list[Any]:
+    records = list(records)
+    if not records:
+        raise GbenchError("no runs to report on; run a suite first (gbench sweep SUITE.toml) or point at a folder that holds finished runs")
+    return records
+
+
+# ---------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05em; }
+.answer { background: #f3f8ee; border-left: 4px solid #5a8f3a; padding: 0.5em 0.8em; }
+.question { font-size: 1.1em; background: #f4f6fa; border-left: 4px solid #4a6fa5; padding: 0.5em 0.8em; }
+.meta, .caption, .note { color: #555; font-size: 0.9em; }
+.scroll { overflow-x: auto; } summary { cursor: pointer; color: #4a6fa5; }
+table { border-collapse: collapse; margin: 0.8em 0 0.3em; font-size: 0.85em; }
+caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: 0.3em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; } th { background: #eef1f5; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.reference td { font-weight: bold; background: #f3f8ee; } tr.diverged td { color: #b00; } tr.collapsed td { color: #a60; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; } figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any = None, registry: Registry | None = None) -> Path:
+    """Write report.md, report.html, summary.csv and figures/*.png into ``out_dir``; return report.html's path.
+
+    :param registry: the plugins' registry (``load_plugins().registry``, loaded
+        once by the caller): class histograms read the dataset's labels and
+        class names through it, interpolations rebuild generators with it.
+        Without it those two figures are drawn without labels or skipped,
+        with the reason in the report.
+    """
+    records = _check(records)
+    check_figures(suite_attr(suite, "figures"))
+    out_dir = store.ensure_writable(out_dir)
+    tables = tables_for(records, suite)
+    figures = ReportFigures(records, tables, suite, out_dir / "figures", registry)
+    drawn = figures.draw()
+
+    title = _title(records, suite)
+    question = suite_attr(suite, "question")
+    settings = len(set(setting_names(records)))
+    seeds = sorted({r.seed for r in records})
+    statuses: dict[str, int] = {}
+    for record in records:
+        statuses[str(record.row.get("status") or "unknown")] = statuses.get(str(record.row.get("status") or "unknown"), 0) + 1
+    extractors = [t.extractor for t in tables if t.extractor]
+    meta = (
+        f"{len(records)} runs of {settings} setting{'s' if settings != 1 else ''}, seeds {', '.join(map(str, seeds))}; "
+        f"status: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}; "
+        f"FID features: {', '.join(extractors) if extractors else 'none (no evaluation)'}. "
+        f"Written {_dt.datetime.now().isoformat(timespec='seconds')} by gbench {__version__}."
+    )
+    if suite_attr(suite, "name"):
+        meta = f"Suite {suite.name}: " + meta
+    grids = [half for table in tables for half in split_study_grid(study_grid(table))]
+    appendix = runs_grid(records)
+    auto_seeds = adaptive.seeds_section(records, suite)  # None unless the sweep used --seeds auto
+    estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost
+    claim_results = check_claims(records, suite_attr(suite, "claims") or [])
+    checked = claims_grid(claim_results) if claim_results else None
+    answer_text = answer(next((t for t in tables if t.extractor is not None), None), claim_results, grid_axes(records, suite))
+    store.write_json(out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, len(records), claim_results))
+    _write_summary(out_dir / "summary.csv", tables)
+
+    relative = lambda figure: figure.path.relative_to(out_dir).as_posix()
+    # Markdown
+    md = [f"# {title}", ""]
+    if question:
+        md += [f"> **Question:** {question}", ""]
+    md += [meta, ""]
+    if estimate is not None:
+        md += [f"> {estimate.text()}", ""]
+    md += [f"**Answer:** {answer_text}", "", "## Results", ""]
+    for grid in grids:
+        md += [grid.markdown(), ""]
+    if checked is not None:
+        md += ["## Claims checked", "", checked.markdown(), ""]
+    if auto_seeds is not None:
+        md += ["## Seeds", "", auto_seeds[1].markdown() if auto_seeds[1] is not None else auto_seeds[0], ""]
+    if drawn or figures.skipped:
+        md += ["## Figures", ""]
+    for figure in drawn:
+        md += [f"### {figure.title}", "", f"![{figure.title}]({relative(figure)})", "", figure.caption, ""]
+    for skipped in figures.skipped:
+        md += [f"- Not drawn: {skipped}"]
+    md += ["", "## All runs", "", appendix.markdown(), ""]
+    store.atomic_write_text(out_dir / "report.md", "\n".join(md))
+
+    # HTML
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if question:
+        body.append(f'<p class="question"><b>Question:</b> {html.escape(str(question))}</p>')
+    body += [
+        f'<p class="meta">{html.escape(meta)}</p>',
+        f'<p class="answer"><b>Answer:</b> {html.escape(answer_text)}</p>',
+        "<h2>Results</h2>",
+        *[grid.html() for grid in grids],
+    ]
+    if checked is not None:
+        body += ["<h2>Claims checked</h2>", checked.html()]
+    if auto_seeds is not None:
+        body += ["<h2>Seeds</h2>", auto_seeds[1].html() if auto_seeds[1] is not None else f'<p class="note">{html.escape(auto_seeds[0])}</p>']
+    if drawn or figures.skipped:
+        body.append("<h2>Figures</h2>")
+    for figure in drawn:
+        body.append(
+            f'<figure><h3>{html.escape(figure.title)}</h3><img src="{html.escape(relative(figure))}" alt="{html.escape(figure.title)}">'
+            f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
+        )
+    if figures.skipped:
+        body.append("<ul>" + "".join(f'<li class="note">Not drawn: {html.escape(s)}</li>' for s in figures.skipped) + "</ul>")
+    body += ["<h2>All runs</h2>", f"<details><summary>{len(records)} runs, one row each</summary>", appendix.html(), "</details>"]
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n'
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+    store.atomic_write_text(out_dir / "report.html", page)
+    return out_dir / "report.html"
+
+
+def _write_summary(path: Path, tables: list[StudyTable]) -> None:
+    rows = []
+    for table in tables:
+        for row in table.settings:
+            rows.append({
+                "setting": row.name, "runs": row.runs, "seeds": " ".join(map(str, row.seeds)), "fid_extractor": table.extractor, "fid_samples": table.fid_samples,
+                "fid_n": row.fid.n, "fid_mean": row.fid.mean, "fid_sd": row.fid.sd, "fid_ci_low": row.fid.ci_low, "fid_ci_high": row.fid.ci_high,
+                "reference": table.reference, "reference_kind": table.reference_kind, "fid_diff": row.diff, "welch_t": row.t, "p": row.p,
+                "p_adjusted": row.p_adjusted, "correction": table.correction if table.tests else None, "significant": row.significant if row.p_adjusted is not None else None,
+                "fid_diff_welch_low": _end(row.diff_welch, 0), "fid_diff_welch_high": _end(row.diff_welch, 1),
+                "fid_diff_bootstrap_low": _end(row.diff_bootstrap, 0), "fid_diff_bootstrap_high": _end(row.diff_bootstrap, 1),
+                "p_better": row.p_better, "p_better_low": _end(row.p_better_interval, 0), "p_better_high": _end(row.p_better_interval, 1),
+                "detectable_difference": row.detectable, "seeds_needed": row.seeds_needed, "relevant_difference": row.relevant, "verdict": row.verdict,
+                "note": row.note, **{f"mean_{k}": v for k, v in row.means.items()}, "status": row.status_text(),
+            })  # fmt: skip
+    store.write_csv(path, rows, columns=list(rows[0]) if rows else ["setting"])
+
+
+def _end(bounds: tuple[float, float] | None, index: int) -> float | None:
+    return bounds[index] if bounds is not None else None

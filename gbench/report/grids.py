@@ -1,0 +1,289 @@
+"""The report's tables: a neutral :class:`Grid` drawn as rich, Markdown and HTML, built from
+:mod:`gbench.analysis.stats`' study tables (one row per setting) and from the runs themselves (one row per run).
+
+Also what a suite asks of the report (its baseline, variant order and grid axes), since
+the tables and the figures both read it. A suite is any object; only these attributes are
+read, each may be missing: ``name``, ``title``, ``question``, ``baseline``, ``variants``
+(objects with ``name``), ``grid_axes``, ``figures``, ``seeds``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gbench.analysis.claims import ClaimResult, claims_caption
+from gbench.analysis.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
+from gbench.analysis.stats import summarize
+from gbench.results import schema
+
+# ---------------------------------------------------------------------------
+
+
+TEXT_HEADERS = ("status", "extractor", "run", "verdict")
+
+
+@dataclass
+class Grid:
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    caption: str = ""
+    styles: list[str | None] = field(default_factory=list)  # per row: None, "reference", "diverged", "collapsed"
+    left: int = 1  # leading columns aligned left (and the text columns named in TEXT_HEADERS)
+
+    def is_left(self, index: int) -> bool:
+        return index < self.left or self.headers[index] in TEXT_HEADERS
+
+    def rich(self):
+        from rich.table import Table
+
+        table = Table(title=self.title, caption=self.caption or None, header_style="bold", caption_justify="left")
+        for index, header in enumerate(self.headers):
+            table.add_column(header, justify="left" if self.is_left(index) else "right", overflow="fold")
+        for row, style in zip(self.rows, self.styles):
+            table.add_row(*row, style={"reference": "bold", "diverged": "red", "collapsed": "yellow"}.get(style or ""))
+        return table
+
+    def markdown(self) -> str:
+        cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
+        lines = [f"**{cell(self.title)}**", ""] if self.title else []
+        lines.append("| " + " | ".join(cell(h) for h in self.headers) + " |")
+        lines.append("|" + "|".join(":---" if self.is_left(i) else "---:" for i in range(len(self.headers))) + "|")
+        for row, style in zip(self.rows, self.styles):
+            cells = [cell(c) for c in row]
+            if style == "reference":
+                cells[0] = f"**{cells[0]}**"
+            lines.append("| " + " | ".join(cells) + " |")
+        if self.caption:
+            lines += ["", self.caption]
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        out = ['<div class="scroll"><table>']  # a wide table scrolls inside the page instead of running off it
+        if self.title:
+            out.append(f"<caption>{html.escape(self.title)}</caption>")
+        out.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in self.headers) + "</tr></thead><tbody>")
+        for row, style in zip(self.rows, self.styles):
+            cls = f' class="{style}"' if style else ""
+            out.append(f"<tr{cls}>" + "".join(f"<td{'' if self.is_left(i) else ' class=num'}>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
+        out.append("</tbody></table></div>")
+        if self.caption:
+            out.append(f'<p class="caption">{html.escape(self.caption)}</p>')
+        return "\n".join(out)
+
+
+def format_value(value: Any, spec: str = ".3f") -> str:
+    """A number by ``spec``; "-" when missing or not finite."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(value, spec)
+
+
+def format_p(value: float | None) -> str:
+    """A p-value with the digits that matter: 0.034, 0.0021, <0.0001."""
+    if value is None:
+        return "-"
+    return "<0.0001" if value < 1e-4 else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
+
+
+# ---------------------------------------------------------------------------
+# What the suite asks for
+# ---------------------------------------------------------------------------
+
+
+def suite_attr(suite: Any, name: str, default: Any = None) -> Any:
+    return getattr(suite, name, default) if suite is not None else default
+
+
+def _variant_order(suite: Any) -> list[str]:
+    return [str(getattr(v, "name", v)) for v in (suite_attr(suite, "variants") or [])]
+
+
+def _baseline(suite: Any, names: Sequence[str]) -> str | None:
+    """The suite's baseline; without a suite, a setting called "baseline" if there is one."""
+    if suite is not None:
+        return suite_attr(suite, "baseline")
+    return "baseline" if "baseline" in names else None
+
+
+def grid_axes(records: Sequence[Any], suite: Any = None) -> list[str]:
+    """The grid's axes: the suite's ``grid_axes``; without a suite, the hyperparameters
+    that vary when exactly two do and every combination of their values was run."""
+    axes = suite_attr(suite, "grid_axes")
+    if axes:
+        return list(axes)
+    if suite is not None or not records:
+        return []
+    keys = [k for k in records[0].row if schema.is_setting_column(k)]
+    varying = [k for k in keys if len({str(r.row.get(k)) for r in records}) > 1]
+    if len(varying) != 2:
+        return []
+    combos = {(str(r.row.get(varying[0])), str(r.row.get(varying[1]))) for r in records}
+    sizes = [len({str(r.row.get(k)) for r in records}) for k in varying]
+    return varying if len(combos) == sizes[0] * sizes[1] else []
+
+
+def tables_for(records: Sequence[Any], suite: Any = None) -> list[StudyTable]:
+    names = setting_names(records)
+    return study_tables(records, baseline=_baseline(suite, names), order=_variant_order(suite))
+
+
+# ---------------------------------------------------------------------------
+# Study tables
+# ---------------------------------------------------------------------------
+
+
+def _score_note(table: StudyTable) -> str:
+    scores = {row.score for row in table.settings}
+    if scores == {"critic"}:
+        return "D(x), D(G(z)): mean critic outputs (not probabilities)."
+    if "critic" in scores:
+        return "D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others."
+    return "D(x), D(G(z)): mean discriminator probability on real and generated batches at the end of training (equilibrium 0.5)."
+
+
+def study_grid(table: StudyTable, records_title: str = "") -> Grid:
+    """A study table as a :class:`Grid`: one row per setting."""
+    has = lambda key: any(row.means.get(key) is not None for row in table.settings)
+    # means over seeds: the schema's headers, with the digits a mean needs ("classes" averages to a fraction)
+    always = (("d_real", ".3f"), ("d_fake", ".3f"), ("d_loss", ".3f"), ("g_loss", ".3f"))
+    optional = (
+        ("kid_mean", ".4f"), ("fid_infinity", ".2f"), ("precision", ".3f"), ("recall", ".3f"), ("density", ".3f"), ("coverage", ".3f"),
+        ("classes_covered", ".1f"), ("class_kl", ".3f"),
+    )  # fmt: skip
+    timing = (("train_seconds", ".1f"), ("images_per_second", ",.0f"))
+    tail = [(key, schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
+    if table.extractor is not None:
+        comparison = ["Δ FID [Welch 95%]", "boot 95%", "P(better) [95%]", "p", "p adj.", "sig.", "MDD", "seeds", "verdict"]
+        headers = ["setting", "n", "FID mean ± sd", "95% CI", *comparison, *[h for _, h, _ in tail], "status"]
+        title = f"FID on {table.fid_label}, over seeds (lower is better)"
+    else:
+        headers = ["setting", "runs", *[h for _, h, _ in tail], "status"]
+        title = "Runs without FID (no feature extractor: evaluation off or runs diverged)"
+    if records_title:
+        title = f"{records_title}: {title}"
+    grid = Grid(title=title, headers=headers)
+    for row in table.settings:
+        means = [format_value(row.means.get(key), spec) for key, _, spec in tail]
+        if table.extractor is not None:
+            fid = row.fid
+            n = str(fid.n) if fid.n == row.runs else f"{fid.n} of {row.runs}"
+            spread = f"{fid.mean:.2f} ± {fid.sd:.2f}" if fid.sd is not None else format_value(fid.mean, ".2f")
+            ci = f"[{fid.ci_low:.2f}, {fid.ci_high:.2f}]" if fid.ci_low is not None else "-"
+            p = format_p(row.p) if row.p is not None else (row.note if not row.reference else "-")
+            cells = [row.name, n, spread, ci, *_comparison_cells(row, p), *means, row.status_text()]
+        else:
+            cells = [row.name, str(row.runs), *means, row.status_text()]
+        grid.rows.append(cells)
+        style = "reference" if row.reference else "diverged" if row.status.get("diverged") == row.runs else "collapsed" if row.status.get("collapsed") else None
+        grid.styles.append(style)
+    caption = [table.comparison_text()] if table.extractor is not None else []
+    caption += [
+        "FID: mean ± sample sd (ddof=1) over seeds; 95% CI: Student t." if table.extractor is not None else "",
+        _score_note(table),
+        "Other columns: mean over runs; train s excludes evaluation.",
+        *table.notes,
+    ]
+    grid.caption = " ".join(c for c in caption if c)
+    return grid
+
+
+def _interval(bounds: tuple[float, float] | None, spec: str = ".2f") -> str:
+    return f"[{format_value(bounds[0], spec)}, {format_value(bounds[1], spec)}]" if bounds is not None else "-"
+
+
+def _comparison_cells(row: SettingStats, p: str) -> list[str]:
+    """Δ FID with Welch's interval, its bootstrap interval, P(better), p, p adj., sig., MDD, seeds, verdict."""
+    if row.reference:
+        return ["ref", "-", "-", "-", "-", "", "-", "-", "reference"]
+    diff = format_value(row.diff, "+.2f")
+    if row.diff_welch is not None:
+        diff += f" {_interval(row.diff_welch, '+.2f')}"
+    better = f"{format_value(row.p_better, '.2f')} {_interval(row.p_better_interval)}" if row.p_better is not None else "-"
+    seeds = str(row.seeds_needed) if row.seeds_needed is not None else ("-" if row.p is None or not row.diff else ">1000")
+    return [
+        diff,
+        _interval(row.diff_bootstrap, "+.2f"),
+        better,
+        p,
+        format_p(row.p_adjusted),
+        "*" if row.significant else "",
+        format_value(row.detectable, ".2f"),
+        seeds,
+        row.verdict,
+    ]
+
+
+def runs_grid(records: Sequence[Any]) -> Grid:
+    """Every run, one row each (the report's appendix)."""
+    names = setting_names(records)
+    measured = ("fid", "d_real", "d_fake", "d_loss", "g_loss", "train_seconds")  # headers and digits from gbench.results.schema
+    headers = ["setting", "seed", "status", *[schema.column(k).header for k in measured], "extractor", "run"]
+    grid = Grid(title="All runs", headers=headers, left=1)
+    for name, record in sorted(zip(names, records), key=lambda pair: (pair[0], pair[1].seed)):
+        row = record.row
+        cells = [name, str(record.seed), str(row.get("status") or "-")]
+        cells += [format_value(finite_or_none(row.get(k)), schema.column(k).spec) for k in measured]
+        cells += [str(extractor_of(record) or "-"), str(row.get("run_id") or "-")]
+        grid.rows.append(cells)
+        grid.styles.append(str(row.get("status")) if row.get("status") in ("diverged", "collapsed") else None)
+    return grid
+
+
+def finite_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+
+
+def _spread(values: Sequence[float], spec: str) -> str:
+    summary = summarize(values)
+    if summary.mean is None:
+        return "-"
+    if summary.sd is None:
+        return f"{format(summary.mean, spec)} (n 1)"
+    return f"{format(summary.mean, spec)} ± {format(summary.sd, spec)} (n {summary.n})"
+
+
+def claims_grid(results: Sequence[ClaimResult]) -> Grid:
+    """One row per claim: what it says, what was measured, the difference with its interval, adjusted p, verdict."""
+    grid = Grid(title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4)
+    for result in results:
+        spec = schema.column(result.claim.metric).spec
+        spec = spec if spec.endswith("f") else ".3f"  # "s" (as text) has no digits of its own
+        measured = _spread(result.values, spec)
+        if result.claim.against_setting:
+            measured += f" vs {_spread(result.others, spec)}"
+        elif result.claim.relation == "more_than":
+            measured = "-" if result.spreads is None else f"spread {format(result.spreads[0], spec)} vs {format(result.spreads[1], spec)}"
+        difference = "-"
+        if result.difference is not None and result.interval is not None:
+            signed = "+" + spec.lstrip("+")
+            difference = f"{format(result.difference, signed)} [{format(result.interval[0], signed)}, {format(result.interval[1], signed)}]"
+        grid.rows.append(
+            [result.claim.text, result.claim.source or "-", result.claim.describe(), measured, difference, format_p(result.p_adjusted), result.verdict]
+        )
+        grid.styles.append(None)
+    grid.caption = claims_caption(results)
+    return grid
+
+
+def split_study_grid(grid: Grid) -> list[Grid]:
+    """A study table as two for a page: the FID comparison (up to its verdict), then the other measurements.
+
+    The whole table is some 27 columns, wider than a page; the setting column starts both halves.
+    """
+    if "verdict" not in grid.headers:
+        return [grid]
+    cut = grid.headers.index("verdict") + 1
+    comparison = Grid(grid.title, grid.headers[:cut], [row[:cut] for row in grid.rows], grid.caption, list(grid.styles))
+    others = Grid(
+        "Other measurements, mean over seeds",
+        [grid.headers[0], *grid.headers[cut:]],
+        [[row[0], *row[cut:]] for row in grid.rows],
+        "Mean over each setting's runs of their final values; train s excludes evaluation; img/s: training images per second.",
+        list(grid.styles),
+    )
+    return [comparison, others]

@@ -1,0 +1,160 @@
+"""Where Optuna studies live: a storage URL as users type it, checked up front.
+
+A malformed or unreachable URL fails in one line within seconds, not after a
+minute of SQLAlchemy retries; with no URL, a local SQLite file under OUT
+(WAL mode) that several processes on one machine may share. Every storage
+records heartbeats and retries a dead worker's trial (:mod:`gbench.studies.workers`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from gbench.errors import GbenchError
+
+#: Seconds between heartbeats of a running trial; it is declared dead after GRACE_FACTOR of them.
+DEFAULT_HEARTBEAT = 20
+GRACE_FACTOR = 3
+CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
+
+
+def shown_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        import sqlalchemy.engine
+
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def _sqlite_file(url: str, database: str | None) -> Path:
+    if not database or database == ":memory:":
+        raise GbenchError(f"storage {url!r} names no database file; give e.g. sqlite:///runs/tune.db (a file several processes can share)")
+    return Path(database)
+
+
+def _check_reachable(url: Any, connect_args: dict[str, Any], shown: str) -> None:
+    """Connect once with a short timeout, so that a wrong host fails now and in one line."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except ModuleNotFoundError as error:
+        raise GbenchError(f"storage {shown!r} needs the Python module {error.name!r}; pip install it, or use sqlite:///FILE") from None
+    except Exception as error:  # OperationalError, DBAPI errors: unreachable host, refused, no such database
+        lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
+        raise GbenchError(f"cannot reach storage {shown!r} ({reason}); check the host, port, database and user, and that the server runs") from None
+
+
+def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tuple[str, dict[str, Any]]:
+    """A checked SQLAlchemy URL and the engine kwargs to open it with."""
+    import sqlalchemy.engine
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    if url is None:
+        url = f"sqlite:///{Path(default_file).resolve()}"
+    if "://" not in url:
+        raise GbenchError(f"--storage {url!r} is not a database URL; give e.g. sqlite:///runs/tune.db or postgresql://user@host/dbname")
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise GbenchError(f"--storage {url!r} is not a valid database URL ({error}); give e.g. postgresql://user@host:5432/dbname") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise GbenchError(f"--storage {shown!r}: unknown database type {parsed.drivername!r}; use sqlite:///FILE, postgresql://... or mysql://...") from None
+    except ModuleNotFoundError as error:
+        raise GbenchError(f"--storage {shown!r} needs the Python module {error.name!r}; pip install it (for PostgreSQL: psycopg[binary])") from None
+
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_file(shown, parsed.database)
+        if not create and not path.is_file():
+            raise GbenchError(
+                f"storage {shown!r}: the file {str(path)!r} does not exist; give the sqlite:/// URL of an existing study database (e.g. sqlite:///runs/NAME/sweep.db)"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _use_wal(path)
+        except (OSError, sqlite3.Error) as error:
+            raise GbenchError(f"cannot open storage {shown!r} ({error}); give a writable path, e.g. sqlite:///runs/tune.db") from None
+        engine_kwargs["connect_args"] = {"timeout": 60}  # wait for other processes' writes, do not fail
+        return parsed.render_as_string(hide_password=False), engine_kwargs
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql" and dialect.driver == "psycopg2":
+            with contextlib.suppress(ImportError):
+                import psycopg  # noqa: F401  psycopg 3 is a dependency; psycopg2 may not be installed
+
+                parsed = parsed.set(drivername="postgresql+psycopg")
+        engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    elif parsed.get_backend_name() == "mysql":
+        engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    _check_reachable(parsed, engine_kwargs.get("connect_args", {}), shown)
+    return parsed.render_as_string(hide_password=False), engine_kwargs
+
+
+def _use_wal(path: Path, wait: float = 60.0) -> None:
+    """Put the SQLite file in WAL mode (persistent: readers never block the writer).
+
+    The switch needs an exclusive lock. While another process is inside a
+    write (e.g. a second worker creating Optuna's tables in the same fresh
+    file), SQLite answers "database is locked" at once instead of calling its
+    busy handler, to avoid a deadlock; so wait here for that write to end.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=wait)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05 + 0.1 * random.random())
+
+
+def _retry_callback() -> Any:
+    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return cls(max_retry=None)
+
+
+def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_HEARTBEAT, create: bool = True) -> optuna.storages.RDBStorage:
+    """An RDB storage with heartbeats and retry of dead workers' trials.
+
+    ``url=None``: a SQLite file at ``default_file`` (WAL mode), which several
+    processes on this machine may share.
+    """
+    if heartbeat < 1:
+        raise GbenchError(f"--heartbeat {heartbeat} must be at least 1 second")
+    full_url, engine_kwargs = resolve_url(url, default_file, create)
+    kwargs: dict[str, Any] = {"heartbeat_interval": int(heartbeat), "grace_period": int(heartbeat) * GRACE_FACTOR}
+    key = "heartbeat_stale_trial_callback" if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback") else "failed_trial_callback"
+    kwargs[key] = _retry_callback()
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable in practice since Optuna 2.9
+                return optuna.storages.RDBStorage(full_url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as error:  # first use of an empty database from several processes at once: table creation races
+            if attempt == 5:
+                raise GbenchError(
+                    f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                ) from None
+            time.sleep(0.3 + random.random())
+    raise AssertionError("unreachable")

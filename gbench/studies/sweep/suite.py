@@ -1,0 +1,357 @@
+"""Suite files: one study (settings x seeds) in one TOML file; see docs/sweeps.md.
+
+:func:`load_suite` reads and checks a suite (with a registry: every
+variant's config too), so that a misspelt key, an unknown hyperparameter or
+architecture, or an empty grid fails in one line before anything trains. :meth:`Suite.runs` gives the
+:class:`RunConfig` of every (variant, seed) pair, with run id
+``"{variant}-s{seed}"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from gbench.analysis.claims import Claim, parse_claims
+from gbench.analysis.sequential import Design, parse_auto
+from gbench.config import CONFIG_FILE_KEYS, RunConfig, configs_for, read_toml, settings_from_table
+from gbench.errors import GbenchError
+from gbench.names import suggestion
+from gbench.plugins.registry import Registry
+
+TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
+SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures", "full", "budget")
+#: What budget = FRACTION scales in [base], the variants and the grid: the training length.
+BUDGET_KEYS = ("epochs", "steps")
+#: What [base], a variant and a grid axis may set: a `gbench run --config` file's keys.
+BASE_KEYS = tuple(sorted(CONFIG_FILE_KEYS - {"seeds", "out"}))
+QUICK_KEYS = (*BASE_KEYS, "seeds")
+#: What --quick uses when the suite's [quick] table does not say otherwise.
+QUICK_DEFAULTS: dict[str, Any] = {"steps": 20, "eval_samples": 300, "eval_every": None, "train_limit": 2000}
+QUICK_SEEDS = 2
+
+
+@dataclass
+class Variant:
+    """One setting of a suite: a name and what it changes in [base]."""
+
+    name: str
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """One (variant, seed) pair of a suite and its checked config."""
+
+    variant: str
+    seed: int
+    config: RunConfig
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}|{self.seed}"
+
+
+@dataclass
+class Suite:
+    name: str
+    title: str
+    question: str
+    target: str | None
+    seeds: list[int]
+    baseline: str | None
+    base: dict[str, Any]
+    variants: list[Variant]
+    grid_axes: dict[str, list] | None
+    figures: list[str]
+    quick: dict[str, Any]
+    path: Path | None = None
+    seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.studies.sweep.adaptive); seeds then holds the first round's
+    claims: list[Claim] = field(default_factory=list)  # [[claims]]: others' findings the report checks (gbench.analysis.claims)
+    full: str | None = None  # a reduced-budget suite: the full study's suite file, beside this one (gbench.analysis.estimate)
+    budget: float | None = None  # budget = FRACTION: the full suite's, its epochs and steps scaled by FRACTION
+
+    def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
+        """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
+        merged = copy.deepcopy(self.base)
+        merged.setdefault("params", {})
+        apply_changes(merged, variant.changes)
+        if quick:
+            apply_changes(merged, {k: v for k, v in {**QUICK_DEFAULTS, **self.quick}.items() if k != "seeds"})
+        return merged
+
+    def quick_seeds(self) -> list[int]:
+        return list(self.quick.get("seeds", self.seeds[:QUICK_SEEDS]))
+
+    def runs(self, registry: Registry, quick: bool = False, seeds: list[int] | None = None, overrides: dict[str, Any] | None = None) -> list[Run]:
+        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads)."""
+        seeds = seeds if seeds is not None else (self.quick_seeds() if quick else self.seeds)
+        runs = []
+        for variant in self.variants:
+            merged = self.settings(variant, quick)
+            merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+            where = f"{self.where()}: variant {variant.name!r}: "
+            settings = settings_from_table(merged, where)
+            if len(settings.architectures) != 1:
+                raise GbenchError(f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)')
+            settings.seeds = list(seeds)
+            combo = (settings.architectures[0], settings.loss, settings.schedule)
+            for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
+                config.run_id = run_id(variant.name, seed)
+                runs.append(Run(variant.name, seed, config))
+        return runs
+
+    def where(self) -> str:
+        return f"suite {str(self.path) if self.path else self.name!r}"
+
+
+def apply_changes(settings: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Set ``changes``' keys in ``settings``; params merge by hyperparameter, as a variant's do over [base]."""
+    for key, value in changes.items():
+        if key == "params":
+            settings.setdefault("params", {}).update(value)
+        else:
+            settings[key] = value
+
+
+def run_id(variant: str, seed: int) -> str:
+    """A folder-safe run id for a (variant, seed) pair."""
+    return re.sub(r"[^A-Za-z0-9._=,+-]+", "_", f"{variant}-s{seed}").strip("._") or f"run-s{seed}"
+
+
+# ---------------------------------------------------------------------------
+# Reading and checking
+# ---------------------------------------------------------------------------
+
+
+def _unknown(keys: Any, allowed: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if key not in allowed:
+            raise GbenchError(f"{where}: unknown key {key!r}{suggestion(key, allowed)}; valid keys: {', '.join(allowed)}")
+
+
+def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise GbenchError(f"{where}: [{key}] must be a table, e.g. [{key}] on a line of its own followed by key = value lines")
+    return value
+
+
+def _changes(table: dict[str, Any], where: str, allowed: tuple[str, ...] = BASE_KEYS) -> dict[str, Any]:
+    _unknown(table, allowed, where)
+    if "params" in table and not isinstance(table["params"], dict):
+        raise GbenchError(f"{where}: params must be a table of hyperparameters, e.g. params = {{ hidden_dim = 512 }}")
+    return dict(table)
+
+
+def _seeds_auto(value: Any, where: str) -> Design | None:
+    """seeds = "auto" or "auto:MAX" as a Design; None for a list."""
+    if not isinstance(value, str):
+        return None
+    try:
+        design = parse_auto(value)
+    except GbenchError as error:
+        raise GbenchError(f"{where}: {error}") from None
+    if design is None:
+        raise GbenchError(f'{where}: seeds = {value!r} must be a list of seeds, e.g. seeds = [0, 1, 2], or "auto" / "auto:MAX" (seeds added while undecided)')
+    return design
+
+
+def _seeds(value: Any, where: str) -> list[int]:
+    if not isinstance(value, list) or not value or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value):
+        raise GbenchError(f"{where}: seeds = {value!r} must be a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]")
+    if len(set(value)) != len(value):
+        raise GbenchError(f"{where}: seeds = {value!r} repeats a seed")
+    return list(value)
+
+
+def _scaled(value: Any, budget: float, where: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GbenchError(f"{where}: {value!r} must be a number to scale by budget")
+    return max(1, round(value * budget))
+
+
+def _scale_training(table: dict[str, Any], budget: float, where: str) -> None:
+    for key in BUDGET_KEYS:
+        if key in table:
+            table[key] = _scaled(table[key], budget, f"{where} {key}")
+
+
+def budget_text(budget: float) -> str:
+    """0.25 as "1/4": how reports and titles name a fraction of a budget."""
+    fraction = Fraction(budget).limit_denominator(1000)
+    return f"{fraction.numerator}/{fraction.denominator}"
+
+
+def _reduced(data: dict[str, Any], path: Path | None, where: str) -> dict[str, Any]:
+    """A ``budget = FRACTION`` suite as the full suite it names (``full``), its training length scaled.
+
+    The reduced file holds only what differs: its [suite] keys replace the full
+    suite's, its [base] keys are set after scaling (e.g. eval_every), and its
+    [[claims]], when it has any, replace the full suite's. Variants, grid and
+    [quick] are the full suite's, so the two cannot drift apart.
+    """
+    head = data["suite"]
+    budget = head["budget"]
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+        raise GbenchError(f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, e.g. budget = 0.25")
+    if "name" not in head:
+        raise GbenchError(f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not join the full study\'s')
+    if not head.get("full") or path is None:
+        raise GbenchError(f'{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "s1_mlp_capacity.toml"')
+    for key in ("variants", "grid", "quick"):
+        if key in data:
+            raise GbenchError(f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here (or remove budget)")
+    full_path = path.parent / str(head["full"])
+    full = read_toml(full_path, "suite file", "the full study's suite .toml, beside this one")
+    if "budget" in full.get("suite", {}):
+        raise GbenchError(f"{where}: full = {head['full']!r} is itself a budget suite; name the full study's file")
+    merged = copy.deepcopy(full)
+    merged["suite"] = {**merged.get("suite", {}), **{k: v for k, v in head.items() if k != "budget"}}
+    if "title" not in head:
+        merged["suite"]["title"] = f"{full.get('suite', {}).get('title', head['name'])} (at {budget_text(budget)} of its budget)"
+    base = merged.setdefault("base", {})
+    _scale_training(base, budget, f"{where} [base]")
+    for variant in merged.get("variants", []) if isinstance(merged.get("variants"), list) else []:
+        if isinstance(variant, dict):
+            _scale_training(variant, budget, f"{where} variant {variant.get('name')!r}")
+    for axis in BUDGET_KEYS:
+        if isinstance(merged.get("grid"), dict) and isinstance(merged["grid"].get(axis), list):
+            merged["grid"][axis] = [_scaled(v, budget, f"{where} [grid] {axis}") for v in merged["grid"][axis]]
+    apply_changes(base, _changes(_table(data, "base", where), f"{where} [base]"))
+    if "claims" in data:
+        merged["claims"] = data["claims"]
+    return merged
+
+
+def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
+    """Check a suite's structure (no plugins needed)."""
+    where = f"suite {str(path) if path else '<text>'!r}"
+    _unknown(data, TOP_KEYS, where)
+    head = _table(data, "suite", where)
+    _unknown(head, SUITE_KEYS, f"{where} [suite]")
+    budget = head.get("budget")
+    if budget is not None:
+        data = _reduced(data, path, where)
+        head = data["suite"]
+    name = head.get("name")
+    if not isinstance(name, str) or not name.strip() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise GbenchError(
+            f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and the default --out runs/NAME)"
+        )
+    seeds_auto = _seeds_auto(head.get("seeds"), f"{where} [suite]")
+    seeds = list(range(seeds_auto.start)) if seeds_auto else _seeds(head.get("seeds", [0]), f"{where} [suite]")
+    base = _changes(_table(data, "base", where), f"{where} [base]")
+
+    variants_raw = data.get("variants")
+    grid_raw = data.get("grid")
+    if variants_raw is not None and grid_raw is not None:
+        raise GbenchError(f"{where}: give either [[variants]] or [grid], not both")
+    variants: list[Variant] = []
+    grid_axes: dict[str, list] | None = None
+    if grid_raw is not None:
+        if not isinstance(grid_raw, dict) or not grid_raw:
+            raise GbenchError(f"{where}: [grid] is empty; give at least one axis, e.g. latent_dim = [16, 100]")
+        grid_axes = {}
+        for axis, values in grid_raw.items():
+            if not isinstance(values, list) or not values:
+                raise GbenchError(f"{where}: [grid] {axis} = {values!r} must be a non-empty list of values, e.g. {axis} = [16, 100]")
+            if axis in ("params", "seeds", "out"):
+                raise GbenchError(f"{where}: [grid] cannot vary {axis!r}; give hyperparameters or run options as axes")
+            if len({repr(v) for v in values}) != len(values):
+                raise GbenchError(f"{where}: [grid] {axis} = {values!r} repeats a value")
+            grid_axes[axis] = list(values)
+        for combination in itertools.product(*grid_axes.values()):
+            changes: dict[str, Any] = {"params": {}}
+            for axis, value in zip(grid_axes, combination):
+                if axis in BASE_KEYS:
+                    changes[axis] = value
+                else:
+                    changes["params"][axis] = value
+            variants.append(Variant(",".join(f"{axis}={value}" for axis, value in zip(grid_axes, combination)), changes))
+    elif variants_raw is not None:
+        if not isinstance(variants_raw, list) or not variants_raw:
+            raise GbenchError(f'{where}: [[variants]] is empty; give at least one, e.g. [[variants]] name = "baseline"')
+        for index, raw in enumerate(variants_raw):
+            if not isinstance(raw, dict):
+                raise GbenchError(f"{where}: variant {index + 1} must be a table ([[variants]] with name = ...)")
+            vname = raw.get("name")
+            if not isinstance(vname, str) or not vname.strip():
+                raise GbenchError(f'{where}: variant {index + 1} has no name; add name = "..." to it')
+            if any(v.name == vname for v in variants):
+                raise GbenchError(f"{where}: two variants are named {vname!r}; variant names must be unique")
+            changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}", BASE_KEYS)
+            variants.append(Variant(vname, changes))
+    else:
+        raise GbenchError(f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a [grid]')
+
+    quick = _changes(_table(data, "quick", where), f"{where} [quick]", QUICK_KEYS)
+    if "seeds" in quick:
+        quick["seeds"] = _seeds(quick["seeds"], f"{where} [quick]")
+    baseline = head.get("baseline")
+    if baseline is not None and baseline not in [v.name for v in variants]:
+        hint = suggestion(baseline, [v.name for v in variants])
+        raise GbenchError(f"{where}: baseline = {baseline!r} names no variant{hint}; variants: {', '.join(v.name for v in variants)}")
+    if seeds_auto is not None and baseline is None:
+        raise GbenchError(
+            f'{where}: seeds = {head["seeds"]!r} adds seeds while a setting\'s comparison with the baseline is undecided; add baseline = "VARIANT" to [suite]'
+        )
+    figures = head.get("figures", [])
+    if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
+        raise GbenchError(f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", "fid_over_steps"]')
+    try:
+        from gbench.report.build import check_figures
+    except ImportError:  # the report module is optional
+        pass
+    else:
+        figures = check_figures(figures, f"{where} [suite] figures")
+    target = head.get("target")
+    if target is not None and (not isinstance(target, str) or not target.strip()):
+        raise GbenchError(f'{where}: target = {target!r} must be a plugin name or module path, e.g. target = "plugins.mlp"')
+    for key in ("title", "question", "full"):
+        if key in head and not isinstance(head[key], str):
+            raise GbenchError(f"{where}: {key} must be text")
+    if head.get("full") and path is not None and not (path.parent / head["full"]).is_file():
+        raise GbenchError(
+            f'{where}: full = {head["full"]!r} names no suite file next to it; give the full study\'s file name, e.g. full = "s1_mlp_capacity.toml"'
+        )
+    return Suite(
+        budget=budget, name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
+        baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
+        seeds_auto=seeds_auto, full=head.get("full"), claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
+    )  # fmt: skip
+
+
+def load_registry(suite: Suite) -> Registry:
+    """The plugins a suite's runs need: the installed ones plus its target.
+
+    For the command's edge (``gbench sweep``, a user's script): library functions
+    take the registry this returns and never load plugins themselves.
+    """
+    from gbench.plugins.loading import load_plugins, resolve_target
+
+    if suite.target:
+        try:
+            plugins, _ = resolve_target(suite.target)
+        except GbenchError as error:
+            raise GbenchError(f"{suite.where()}: target: {error}") from None
+        return plugins.registry
+    return load_plugins().registry
+
+
+def load_suite(path: str | Path, registry: Registry | None = None, check: bool = True) -> Suite:
+    """Read a suite file and check its structure; given a ``registry`` (see :func:`load_registry`),
+    also every variant's config, so that a bad hyperparameter fails before anything trains.
+    Without one, only the structure is checked: this never loads plugins itself."""
+    path = Path(path)
+    data = read_toml(path, "suite file", "a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    suite = parse_suite(data, path)
+    if check and registry is not None:
+        suite.runs(registry, quick=False, seeds=suite.seeds[:1])
+        suite.runs(registry, quick=True, seeds=suite.quick_seeds()[:1])
+    return suite

@@ -1,0 +1,1 @@
+"""`gbench tune`: the search space, the tuning study and its trials."""

@@ -1,0 +1,299 @@
+"""The training loop for a population: members of one configuration that differ
+only in seed, trained as one batched computation.
+
+It follows :func:`gbench.training.trainer.train` step for step, so read that first.
+What changes: every tensor has a leading member dimension; each member draws
+its noise and batches from its own generators (member i draws what the solo
+run with seed i draws); and a mask says which members take part in each
+update. A member whose adaptive schedule gives it fewer D steps sits out the
+extra ones, and one that diverges stops changing at its own log step while
+the others go on. Nothing here syncs the device per step except what a
+schedule reads itself (adaptive reads the last D loss, as in a solo run).
+
+Each member keeps its own Callbacks and gets its own TrainResult; its
+checkpoint (:func:`member_checkpoint` inside) is the dict a solo run's
+checkpoint holds, so a member resumes alone or in a population alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from gbench.plugins.registry import LossTerms, Nets
+from gbench.training import signals
+from gbench.training.population.stack import Stack, StackedAdam, autocast, batched
+from gbench.training.trainer import BatchStream, Callbacks, LastLosses, RunRandom, TrainResult, TrainSettings, is_diverged, log_row, make_adam
+
+
+@dataclass
+class Member:
+    """One run of the population: its own nets (built from its seed), schedule, callbacks and checkpoint."""
+
+    nets: Nets
+    schedule: Any
+    seed: int
+    callbacks: Callbacks = field(default_factory=Callbacks)
+    resume: dict[str, Any] | None = None
+
+
+def train_population(members: list[Member], loss: Any, data: torch.Tensor, settings: TrainSettings) -> list[TrainResult]:
+    """Train every member's nets on ``data``; ``settings.seed`` is ignored (each member has its own)."""
+    device, count = data.device, len(members)
+    adversarial = members[0].nets.discriminator is not None
+    batch_size, latent_dim = settings.batch_size, members[0].nets.latent_dim
+    betas = (settings.beta1, settings.beta2)
+    G = Stack([member.nets.generator for member in members])
+    D = Stack([member.nets.discriminator for member in members if member.nets.discriminator is not None]) if adversarial else None
+
+    # --- optimizers over the stacked weights; each member its own noise and batch order
+    d_lr, g_lr = members[0].schedule.learning_rates(settings.lr)
+    G.lay_out_for_gradients(torch.zeros(count, batch_size, latent_dim, device=device))
+    if D is not None:
+        first = data[:batch_size]
+        D.lay_out_for_gradients(first.expand(count, *first.shape))
+    g_opt = StackedAdam(G, g_lr, betas)
+    d_opt = StackedAdam(D, d_lr, betas) if D is not None else None
+    randoms = [RunRandom(member.seed, device) for member in members]
+    streams = [BatchStream(data, batch_size, random.order) for random in randoms]
+    masks = _Masks(device)
+
+    def noise(active: list[bool]) -> torch.Tensor:  # members sitting out draw nothing, as their solo run draws nothing
+        zeros = torch.zeros(batch_size, latent_dim, device=device)
+        return torch.stack([torch.randn(batch_size, latent_dim, device=device, generator=r.noise) if a else zeros for r, a in zip(randoms, active)])
+
+    def real_batches(active: list[bool]) -> torch.Tensor:
+        return torch.stack([stream.next() if a else data[:batch_size] for stream, a in zip(streams, active)])
+
+    # --- the per-member functions, batched over members
+    def d_terms_of(terms: LossTerms) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        nan = torch.full((), float("nan"), device=device)
+        return terms.loss, _or(terms.real_score, nan), _or(terms.fake_score, nan)
+
+    generate = batched(lambda p, b, z: G.module(p, b)(z))
+    if D is not None:
+        d_loss = batched(lambda p, b, real, fake: d_terms_of(loss.discriminator_loss(D.module(p, b), real, fake)))
+        g_loss = batched(lambda p, b, fake: d_terms_of(loss.generator_loss(D.module(p, b), fake)))
+    else:
+        objective_name = _objective_method(members[0].nets)
+        objective = batched(lambda p, b, real: _loss_and_metrics(G.method(objective_name, p, b)(real)))
+
+    # --- state that a checkpoint restores, per member
+    step, seconds_before = 0, 0.0
+    histories: list[list[dict[str, Any]]] = [[] for _ in members]
+    images = [0] * count
+    for index, member in enumerate(members):
+        if member.resume is not None:
+            state = member.resume
+            G.load_member(index, state["generator"])
+            g_opt.load_member(index, state["g_opt"])
+            if D is not None and d_opt is not None:
+                D.load_member(index, state["discriminator"])
+                d_opt.load_member(index, state["d_opt"])
+            streams[index].load_state(state["batches"])
+            randoms[index].load_state(state)
+            step, histories[index], images[index] = state["step"], state["history"], state["images"]
+            seconds_before = max(seconds_before, state["seconds"])
+    if any(member.resume is not None for member in members):
+        g_opt.settle()
+        if d_opt is not None:
+            d_opt.settle()
+
+    def member_checkpoint(index: int) -> dict[str, Any]:
+        """Member ``index``'s state as a solo run's checkpoint holds it (loadable by either loop)."""
+        nets = members[index].nets
+        return {
+            "generator": G.member_state(index), "g_opt": g_opt.member_state(index, make_adam(nets.generator.parameters(), g_lr, betas)),
+            "discriminator": D.member_state(index) if D is not None else None,
+            "d_opt": d_opt.member_state(index, make_adam(nets.discriminator.parameters(), d_lr, betas)) if d_opt is not None and nets.discriminator else None,
+            "batches": streams[index].state(), **randoms[index].state(), "step": step, "history": list(histories[index]),
+            "seconds": elapsed(), "images": images[index],
+            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "window": window[index].clone(), "window_steps": window_steps, "last_d": last[index].d_loss, "last_g": last[index].g_loss,
+            "metric_window": {name: total[index].clone() for name, total in metric_window.items()},
+        }  # fmt: skip
+
+    def write_back(index: int) -> None:
+        """Member ``index``'s weights into its own solo modules (for evaluation, samples, generator.pt)."""
+        nets = members[index].nets
+        nets.generator.load_state_dict(G.member_state(index))
+        if D is not None and nets.discriminator is not None:
+            nets.discriminator.load_state_dict(D.member_state(index))
+
+    running = [True] * count  # False once diverged
+    results: list[TrainResult | None] = [None] * count
+    window = torch.zeros(count, 4, device=device)  # per member: summed d_loss, g_loss, d_real, d_fake since the last log row
+    window_steps = 0
+    last = [LastLosses() for _ in members]
+    metric_window: dict[str, torch.Tensor] = {}  # per member: the objective's own metrics (a VAE's kl), summed since the last log row
+    for index, member in enumerate(members):  # saved mid log window (at a signal): the next row's means stay exact
+        if member.resume is not None and "window" in member.resume:
+            state = member.resume
+            window[index], window_steps = state["window"].to(device), state["window_steps"]
+            for name, total in (state.get("metric_window") or {}).items():
+                metric_window.setdefault(name, torch.zeros(count, device=device))[index] = total.to(device)
+            last[index] = LastLosses(*(None if t is None else t.to(device) for t in (state["last_d"], state["last_g"])))
+    eval_seconds = 0.0
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - started - eval_seconds
+
+    while step < settings.steps and any(running):
+        if D is not None and d_opt is not None:
+            # --- discriminator: each member as many steps as its schedule asks; members past their count sit out
+            d_counts = [member.schedule.discriminator_steps(step, last[i]) if running[i] else 0 for i, member in enumerate(members)]
+            d_last = torch.full((count, 3), float("nan"), device=device)  # per member: its last D step's loss, D(x), D(G(z))
+            fake: torch.Tensor | None = None
+            for substep in range(max(d_counts)):
+                active = [steps > substep for steps in d_counts]
+                mask = masks.of(active)
+                real = real_batches(active)
+                with autocast(device, settings.precision), G.buffers_kept_unless(mask, all(active)):
+                    new_fake = generate(G.params, G.buffers, noise(active))
+                fake = new_fake if fake is None else torch.where(_per_member(mask, new_fake), new_fake, fake)
+                with autocast(device, settings.precision), D.buffers_kept_unless(mask, all(active)):
+                    terms = d_loss(D.params, D.buffers, real, fake.detach())
+                D.zero_grad()
+                terms[0].sum().backward()  # members' weights are separate slices: the sum's gradient is each member's own
+                d_opt.step(mask, all(active))
+                d_last = torch.where(mask[:, None], torch.stack(terms, dim=1).detach().float(), d_last)
+                images = [done + batch_size * a for done, a in zip(images, active)]
+            fresh = [running[i] and d_counts[i] == 0 for i in range(count)]  # a schedule may skip D this step
+            if any(fresh) or fake is None:
+                with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(fresh), all(fresh)):
+                    new_fake = generate(G.params, G.buffers, noise(fresh))
+                fake = new_fake if fake is None else torch.where(_per_member(masks.of(fresh), new_fake), new_fake, fake)
+
+            # --- generator: one step against the updated D, D's weights frozen
+            with D.frozen() as frozen_d, autocast(device, settings.precision), D.buffers_kept_unless(masks.of(running), all(running)):
+                g_terms = g_loss(frozen_d, D.buffers, fake)
+            G.zero_grad()
+            g_terms[0].sum().backward()
+            g_opt.step(masks.of(running), all(running))
+            g_losses = g_terms[0].detach().float()
+            last = [LastLosses(d_last[i, 0], g_losses[i]) for i in range(count)]
+            window += torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1)
+        else:
+            # --- not a GAN (a VAE): each member minimises its own objective on its own batches
+            real = real_batches(running)
+            with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(running), all(running)):
+                objectives, metrics = objective(G.params, G.buffers, real)
+            G.zero_grad()
+            objectives.sum().backward()
+            g_opt.step(masks.of(running), all(running))
+            images = [done + batch_size * r for done, r in zip(images, running)]
+            g_losses = objectives.detach().float()
+            last = [LastLosses(None, g_losses[i]) for i in range(count)]
+            nan = torch.full_like(g_losses, float("nan"))
+            window += torch.stack([nan, g_losses, nan, nan], dim=1)
+            for name, value in metrics.items():  # members sitting out add nothing, as their solo run adds nothing
+                metric_window[name] = metric_window.get(name, 0) + torch.where(masks.of(running), value.detach().float(), 0.0)
+        step += 1
+        window_steps += 1
+
+        # --- log: one host sync for all members every log_every steps
+        is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
+        if step % settings.log_every == 0 or step == settings.steps or is_eval:
+            means = (window / window_steps).tolist()
+            metric_means = {name: (total / window_steps).tolist() for name, total in metric_window.items()}
+            metric_window = {}
+            window.zero_()
+            window_steps = 0
+            for i, callbacks in enumerate(member.callbacks for member in members):
+                if not running[i]:
+                    continue
+                row = log_row(means[i], step, streams[i].epoch, images[i], elapsed())
+                row.update({name: values[i] for name, values in metric_means.items()})
+                diverged = is_diverged(row, adversarial)
+                if is_eval and not diverged and callbacks.on_eval:
+                    eval_started = time.perf_counter()
+                    write_back(i)
+                    row.update(callbacks.on_eval(step))
+                    eval_seconds += time.perf_counter() - eval_started
+                histories[i].append(row)
+                if callbacks.on_log:
+                    callbacks.on_log(row)
+                if diverged:  # this member stops here, as its solo run would; its masked weights stay as they are now
+                    running[i] = False
+                    results[i] = TrainResult(histories[i], step, elapsed(), images[i], status="diverged", diverged_step=step)
+
+        if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
+            for i, member in enumerate(members):
+                if running[i] and member.callbacks.on_checkpoint:
+                    member.callbacks.on_checkpoint(member_checkpoint(i))
+
+        # --- SIGTERM/SIGINT (gbench/signals.py), as in the solo loop: at this step boundary every member's state is
+        # whole, so each still-running member saves its own checkpoint, then the signal's error is raised.
+        if signals.stop_requested():
+            for i, member in enumerate(members):
+                if running[i] and member.callbacks.on_checkpoint:
+                    member.callbacks.on_checkpoint(member_checkpoint(i))
+            signals.raise_if_stopping()
+
+    for i in range(count):
+        write_back(i)
+        results[i] = results[i] or TrainResult(histories[i], step, elapsed(), images[i])
+    return [result for result in results if result is not None]
+
+
+def trial_step_failure(members: list[Member], loss: Any, data: torch.Tensor, settings: TrainSettings) -> str | None:
+    """Train copies of the members one step as a population; the error in one line if that fails.
+
+    Catches what a module probe cannot see: a loss, objective or schedule
+    that does not run batched. The copies leave the members, and torch's
+    global random state, as they were.
+    """
+    copies = [Member(copy.deepcopy(member.nets), member.schedule, member.seed) for member in members]
+    devices = [data.device] if data.device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            train_population(copies, loss, data, TrainSettings(steps=1, batch_size=settings.batch_size, lr=settings.lr, precision=settings.precision))
+    except Exception as error:
+        text = str(error).strip().splitlines()
+        first = textwrap.shorten(text[0], 164, placeholder=" ...") if text else ""  # torch's messages run long: cut at a word, and say so
+        return f"one batched training step failed ({type(error).__name__}: {first})"
+    return None
+
+
+def _loss_and_metrics(result: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``Nets.objective``'s (loss, metrics) with the metrics as 0-d tensors (vmap stacks them per member)."""
+    loss, metrics = result
+    return loss, {name: torch.as_tensor(value).float().reshape(()) for name, value in (metrics or {}).items()}
+
+
+def _objective_method(nets: Nets) -> str:
+    """The name of the generator's method that ``nets.objective`` is (a VAE's negative_elbo)."""
+    objective = nets.objective
+    if getattr(objective, "__self__", None) is not nets.generator:
+        raise ValueError("its objective is not a method of its generator module, so it cannot be called per member")
+    return objective.__name__  # type: ignore[union-attr]
+
+
+def _per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _or(value: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
+    return default if value is None else value.detach().float().reshape(())
+
+
+class _Masks:
+    """Member masks as device tensors, made once per pattern: no host-to-device copy per step."""
+
+    def __init__(self, device: torch.device, limit: int = 256):
+        self.device, self.limit = device, limit
+        self.made: dict[tuple[bool, ...], torch.Tensor] = {}
+
+    def of(self, active: list[bool]) -> torch.Tensor:
+        key = tuple(active)
+        if key not in self.made:
+            if len(self.made) >= self.limit:
+                self.made.clear()
+            self.made[key] = torch.tensor(key, device=self.device)
+        return self.made[key]

@@ -1,0 +1,305 @@
+"""The training loop: generic over architecture, loss and schedule.
+
+Read it top to bottom: optimizers, the batch stream, then one loop of
+discriminator steps and a generator step. It knows nothing of files, plugins
+or metrics; callers pass callbacks for logging, evaluation and checkpoints.
+
+Speed notes (why it looks the way it does):
+- the whole training set is one float tensor on the device; a batch is one
+  index_select of a per-epoch permutation: no DataLoader, no per-image work;
+- Adam is fused where torch supports it (one kernel for all parameters);
+- the generator step reuses the last discriminator step's fake batch (G is
+  unchanged since it was drawn) and freezes D's weights, so no weight
+  gradients are computed for D during the generator's backward pass;
+- losses are summed on the device every step and read back only every
+  ``log_every`` steps: one host sync per log row, not per step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gbench.plugins.registry import LossTerms, Nets
+from gbench.training import signals
+
+#: Columns of the per-step history the trainer records (mean over the log window).
+HISTORY_COLUMNS = ("step", "epoch", "images", "seconds", "d_loss", "g_loss", "d_real", "d_fake")
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int
+    lr: float
+    beta1: float = 0.5
+    beta2: float = 0.999
+    log_every: int = 50
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    seed: int = 0  # seeds the run's own noise and batch-order generators
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
+
+
+@dataclass
+class LastLosses:
+    """The previous step's losses, as device tensors (reading them syncs)."""
+
+    d_loss: torch.Tensor | None = None
+    g_loss: torch.Tensor | None = None
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, Any]]
+    steps: int  # generator steps completed
+    seconds: float  # training time, evaluation during training excluded
+    images: int  # real images the model consumed
+    status: str = "ok"  # "ok" or "diverged"
+    diverged_step: int | None = None
+
+
+@dataclass
+class Callbacks:
+    """Hooks into the loop. ``on_eval(step)`` returns columns for that step's history row."""
+
+    on_log: Callable[[dict[str, Any]], None] | None = None
+    on_eval: Callable[[int], dict[str, Any]] | None = None
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None
+
+
+class RunRandom:
+    """A run's own random streams: latent noise and batch order, seeded from the run's seed.
+
+    Own generators (not torch's global one) make a run's draws independent of
+    anything else in the process, so member i of a population draws exactly
+    what the solo run with seed i draws. Two streams, so that a schedule
+    taking more D steps shifts the noise but never the batch order's draws.
+    """
+
+    def __init__(self, seed: int, device: torch.device):
+        streams = torch.randint(2**62, (2,), generator=torch.Generator().manual_seed(seed)).tolist()
+        self.noise = torch.Generator(device=device).manual_seed(streams[0])
+        self.order = torch.Generator(device=device).manual_seed(streams[1])
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"rng_noise": self.noise.get_state(), "rng_order": self.order.get_state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.noise.set_state(state["rng_noise"].cpu())
+        self.order.set_state(state["rng_order"].cpu())
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """bf16 autocast for the forward passes and losses (backward runs outside it)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def make_adam(parameters: Any, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):  # a device or dtype the fused kernel lacks
+        return torch.optim.Adam(parameters, lr=lr, betas=betas)
+
+
+class BatchStream:
+    """Endless batches from one tensor: reshuffled each epoch, last partial batch dropped."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int, generator: torch.Generator):
+        if len(data) < batch_size:
+            raise ValueError(f"batch_size {batch_size} is larger than the {len(data)} training images")
+        self.data, self.batch_size, self.generator = data, batch_size, generator
+        self.per_epoch = len(data) // batch_size
+        self.order = self.shuffled()
+        self.position = 0  # batches taken in this epoch
+        self.epochs_done = 0
+
+    def next(self) -> torch.Tensor:
+        if self.position == self.per_epoch:
+            self.order = self.shuffled()
+            self.position, self.epochs_done = 0, self.epochs_done + 1
+        start = self.position * self.batch_size
+        self.position += 1
+        return self.data.index_select(0, self.order[start : start + self.batch_size])
+
+    def shuffled(self) -> torch.Tensor:
+        return torch.randperm(len(self.data), device=self.data.device, generator=self.generator)
+
+    @property
+    def epoch(self) -> float:
+        return self.epochs_done + self.position / self.per_epoch
+
+    def state(self) -> dict[str, Any]:
+        return {"order": self.order, "position": self.position, "epochs_done": self.epochs_done}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.order = state["order"].to(self.data.device)
+        self.position, self.epochs_done = state["position"], state["epochs_done"]
+
+
+def train(
+    nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: TrainSettings, callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None
+) -> TrainResult:
+    """Train ``nets`` on ``data`` (float images in [-1, 1] on the training device)."""
+    callbacks = callbacks or Callbacks()
+    device = data.device
+    G, D = nets.generator, nets.discriminator
+    batch_size, latent_dim = settings.batch_size, nets.latent_dim
+    betas = (settings.beta1, settings.beta2)
+
+    # --- optimizers: the schedule may give D and G different learning rates (TTUR)
+    d_lr, g_lr = schedule.learning_rates(settings.lr)
+    g_opt = make_adam(G.parameters(), g_lr, betas)
+    d_opt = make_adam(D.parameters(), d_lr, betas) if D is not None else None
+    random = RunRandom(settings.seed, device)
+    batches = BatchStream(data, batch_size, random.order)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(batch_size, latent_dim, device=device, generator=random.noise)
+
+    # --- state that a checkpoint restores
+    step, seconds_before, images = 0, 0.0, 0
+    history: list[dict[str, Any]] = []
+    if resume is not None:
+        G.load_state_dict(resume["generator"])
+        g_opt.load_state_dict(resume["g_opt"])
+        if D is not None and d_opt is not None:
+            D.load_state_dict(resume["discriminator"])
+            d_opt.load_state_dict(resume["d_opt"])
+        batches.load_state(resume["batches"])
+        random.load_state(resume)
+        step, history, seconds_before, images = resume["step"], resume["history"], resume["seconds"], resume["images"]
+        torch.set_rng_state(resume["rng_cpu"].cpu())  # what a loss or objective draws itself (WGAN-GP's mix, a VAE's sample)
+        if device.type == "cuda" and resume.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(resume["rng_cuda"].cpu(), device)
+
+    G.train()
+    if D is not None:
+        D.train()
+    window = torch.zeros(4, device=device)  # summed d_loss, g_loss, d_real, d_fake since the last log row
+    window_steps = 0
+    nan = torch.tensor(float("nan"), device=device)
+    last = LastLosses()
+    # the objective's own metrics (a VAE's reconstruction and kl), summed since the last log row
+    metric_window: dict[str, torch.Tensor] = {}
+    if resume is not None and "window" in resume:  # saved mid log window (at a signal): the next row's means stay exact
+        window, window_steps = resume["window"].to(device), resume["window_steps"]
+        metric_window = {name: total.to(device) for name, total in (resume.get("metric_window") or {}).items()}
+        last = LastLosses(*(None if t is None else t.to(device) for t in (resume["last_d"], resume["last_g"])))
+    eval_seconds = 0.0
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - started - eval_seconds
+
+    def snapshot() -> dict[str, Any]:
+        """Everything a resume needs, as tensors and plain types (checkpoint.pt loads with weights_only=True)."""
+        return {
+            "generator": G.state_dict(), "g_opt": g_opt.state_dict(),
+            "discriminator": D.state_dict() if D is not None else None, "d_opt": d_opt.state_dict() if d_opt is not None else None,
+            "batches": batches.state(), **random.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
+            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "window": window.clone(), "window_steps": window_steps, "last_d": last.d_loss, "last_g": last.g_loss,
+            "metric_window": {name: total.clone() for name, total in metric_window.items()},
+        }  # fmt: skip
+
+    while step < settings.steps:
+        if D is not None and d_opt is not None:
+            # --- discriminator: as many steps as the schedule asks, each on fresh batches
+            d_terms = LossTerms(nan, nan, nan)
+            fake = None
+            for _ in range(schedule.discriminator_steps(step, last)):
+                real = batches.next()
+                with autocast(device, settings.precision):
+                    fake = G(noise())
+                    d_terms = loss.discriminator_loss(D, real, fake.detach())
+                d_opt.zero_grad(set_to_none=True)
+                d_terms.loss.backward()
+                d_opt.step()
+                images += batch_size
+            if fake is None:  # a schedule may skip D this step
+                with autocast(device, settings.precision):
+                    fake = G(noise())
+
+            # --- generator: one step against the updated D, D's weights frozen
+            D.requires_grad_(False)
+            with autocast(device, settings.precision):
+                g_terms = loss.generator_loss(D, fake)
+            g_opt.zero_grad(set_to_none=True)
+            g_terms.loss.backward()
+            g_opt.step()
+            D.requires_grad_(True)
+            d_loss, g_loss = d_terms.loss.detach().float(), g_terms.loss.detach().float()
+            last = LastLosses(d_loss, g_loss)
+            window += torch.stack([d_loss, g_loss, _or(d_terms.real_score, nan), _or(d_terms.fake_score, nan)])
+        else:
+            # --- not a GAN (a VAE): the model minimises its own objective on real batches
+            assert nets.objective is not None  # check_nets makes sure
+            with autocast(device, settings.precision):
+                objective, metrics = nets.objective(batches.next())
+            g_opt.zero_grad(set_to_none=True)
+            objective.backward()
+            g_opt.step()
+            images += batch_size
+            g_loss = objective.detach().float()
+            last = LastLosses(None, g_loss)
+            window += torch.stack([nan, g_loss, nan, nan])
+            for name, value in (metrics or {}).items():  # on the device: read back with the log row
+                metric_window[name] = metric_window.get(name, 0) + torch.as_tensor(value, device=device).detach().float().reshape(())
+        step += 1
+        window_steps += 1
+
+        # --- log: the one host sync every log_every steps
+        is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
+        if step % settings.log_every == 0 or step == settings.steps or is_eval:
+            row = log_row((window / window_steps).tolist(), step, batches.epoch, images, elapsed())
+            row.update(zip(metric_window, (torch.stack(list(metric_window.values())) / window_steps).tolist() if metric_window else []))
+            metric_window = {}
+            window.zero_()
+            window_steps = 0
+            # a NaN or infinite loss never recovers: stop at once and say when
+            diverged = is_diverged(row, adversarial=D is not None)
+            if is_eval and not diverged and callbacks.on_eval:
+                eval_started = time.perf_counter()
+                row.update(callbacks.on_eval(step))
+                eval_seconds += time.perf_counter() - eval_started
+            history.append(row)
+            if callbacks.on_log:
+                callbacks.on_log(row)
+            if diverged:
+                return TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step)
+
+        if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps and callbacks.on_checkpoint:
+            callbacks.on_checkpoint(snapshot())
+
+        # --- SIGTERM/SIGINT (gbench/signals.py): the handler only flags it while we train; here, at a step
+        # boundary, the state is whole, so save it (resume is bit-exact from it) and raise the signal's error.
+        if signals.stop_requested():
+            if callbacks.on_checkpoint:
+                callbacks.on_checkpoint(snapshot())
+            signals.raise_if_stopping()
+
+    return TrainResult(history, step, elapsed(), images)
+
+
+def log_row(means: list[float], step: int, epoch: float, images: int, seconds: float) -> dict[str, Any]:
+    """One history row from the window's means of d_loss, g_loss, d_real, d_fake."""
+    d_loss, g_loss, d_real, d_fake = means
+    return {
+        "step": step, "epoch": round(epoch, 4), "images": images, "seconds": round(seconds, 4),
+        "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
+    }  # fmt: skip
+
+
+def is_diverged(row: dict[str, Any], adversarial: bool) -> bool:
+    return not math.isfinite(row["g_loss"]) or (adversarial and not math.isfinite(row["d_loss"]))
+
+
+def _or(value: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
+    return default if value is None else value.detach().float().reshape(())

@@ -76,7 +76,7 @@ def expected_counts(rows: list[dict], design: Design) -> dict[str, int]:
 
 
 def test_rounds_add_a_seed_to_the_undecided_settings_and_the_baseline_only():
-    from gbench.studies.sweep.adaptive import schedule
+    from gbench.analysis.adaptive import schedule
 
     design = Design(start=3, max_seeds=5)
     names = ["baseline", "far", "same"]

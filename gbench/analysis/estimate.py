@@ -19,7 +19,6 @@ from typing import Any
 from gbench.analysis.comparisons import setting_names
 from gbench.analysis.stats import finite
 from gbench.config import DEFAULT_EPOCHS, EvalOptions
-from gbench.errors import GbenchError
 
 
 @dataclass
@@ -81,15 +80,11 @@ def _own_seconds(row: dict[str, Any]) -> float | None:
 
 def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
     """The estimate for ``suite``'s full study (its ``full`` suite file), or None when it names none."""
-    full_name = getattr(suite, "full", None)
-    if not full_name or getattr(suite, "path", None) is None:
+    # the suite loads its own full file (gbench.studies.sweep.suite): analysis never imports the studies above it
+    full = suite.full_suite() if hasattr(suite, "full_suite") else None
+    if full is None:
         return None
-    from gbench.studies.sweep.suite import load_suite
-
-    path = Path(suite.path).parent / str(full_name)
-    if not path.is_file():
-        raise GbenchError(f"{suite.where()}: full = {full_name!r}: no such suite file next to it ({path})")
-    full = load_suite(path)
+    path = Path(full.path)
     names = setting_names(records)
     costs, missing = [], []
     for variant in full.variants:

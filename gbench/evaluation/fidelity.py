@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch_fidelity
@@ -35,9 +35,7 @@ from gbench.errors import GbenchError
 from gbench.evaluation import extractors, featuremetrics, realcache
 from gbench.evaluation.extractor_choice import Extractor
 from gbench.evaluation.fidinfinity import fid_infinity
-
-if TYPE_CHECKING:
-    from gbench.evaluation.evaluate import EvalSettings
+from gbench.evaluation.settings import EvalSettings
 
 #: torch-fidelity's default k for precision/recall. Density and coverage use the same k and the
 #: same cached real radii (prdc's own default is 5; one k keeps one cache entry and one meaning of "ball").

@@ -164,7 +164,7 @@ def load_image_set(spec: str, registry: Registry, count: int | None = None, seed
             return _split(spec, registry, data_root, count)
         raise GbenchError(f"{spec!r} does not exist; give a run folder, a folder of PNGs, an .npz/.npy/.pt file, or DATASET:SPLIT such as mnist:test")
     if is_run_dir(path):
-        from gbench.training.runner import load_run
+        from gbench.training.runner import load_run  # points back up: a run folder is read as the run saved its generator
 
         config, nets = load_run(path, registry, device)
         images = generate(nets, count or 10_000, seed, device)

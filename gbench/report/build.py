@@ -34,10 +34,9 @@ from gbench.analysis.comparisons import StudyTable, setting_names
 from gbench.analysis.estimate import full_study_estimate
 from gbench.errors import GbenchError
 from gbench.report.figures import FIGURES, ReportFigures, check_figures
-from gbench.report.grids import claims_grid, grid_axes, runs_grid, split_study_grid, study_grid, suite_attr, tables_for
+from gbench.report.grids import claims_grid, grid_axes, runs_grid, seeds_section, split_study_grid, study_grid, suite_attr, tables_for
 from gbench.report.index import STUDY_FILE, answer, study_entry
 from gbench.results import store
-from gbench.studies.sweep import adaptive
 
 if TYPE_CHECKING:
     from gbench.plugins.registry import Registry
@@ -56,7 +55,7 @@ def report_tables(records: Sequence[Any], suite: Any = None) -> list:
     """The report's study tables as rich tables (one per feature extractor)."""
     records = _check(records)
     tables = [study_grid(table).rich() for table in tables_for(records, suite)]
-    seeds = adaptive.seeds_section(records, suite)  # --seeds auto: how many seeds each setting got, and why
+    seeds = seeds_section(records, suite)  # --seeds auto: how many seeds each setting got, and why
     if seeds is not None:
         tables.append(seeds[1].rich() if seeds[1] is not None else seeds[0])
     return tables
@@ -123,7 +122,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         meta = f"Suite {suite.name}: " + meta
     grids = [half for table in tables for half in split_study_grid(study_grid(table))]
     appendix = runs_grid(records)
-    auto_seeds = adaptive.seeds_section(records, suite)  # None unless the sweep used --seeds auto
+    auto_seeds = seeds_section(records, suite)  # None unless the sweep used --seeds auto
     estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost
     claim_results = check_claims(records, suite_attr(suite, "claims") or [])
     checked = claims_grid(claim_results) if claim_results else None

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gbench.analysis import adaptive
 from gbench.analysis.claims import ClaimResult, claims_caption
 from gbench.analysis.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
+from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.analysis.stats import summarize
 from gbench.results import schema
 
@@ -287,3 +289,39 @@ def split_study_grid(grid: Grid) -> list[Grid]:
         list(grid.styles),
     )
     return [comparison, others]
+
+
+def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] | None:
+    """(a sentence, a :class:`gbench.report.grids.Grid`) saying how many seeds each setting got and why;
+    None when the runs did not come from ``--seeds auto``."""
+    design = adaptive.design_of(records, suite)
+    if design is None:
+        return None
+    names = list(dict.fromkeys(r.variant for r in records if r.variant))
+    order = [str(getattr(v, "name", v)) for v in (getattr(suite, "variants", None) or [])]
+    names = [n for n in order if n in names] + [n for n in names if n not in order]
+    baseline = getattr(suite, "baseline", None) if suite is not None else ("baseline" if "baseline" in names else None)
+    head = f"Seeds chosen by the {PROCEDURE} (seeds auto: {design.start} to {design.max_seeds} per setting, alpha {design.alpha:g} per comparison)"
+    if baseline not in names:
+        return f"{head}; the baseline is not known without the suite file, so the decisions are not shown (give --suite-file).", None
+    plan = adaptive.schedule(design, names, str(baseline), adaptive.fids_of_records(records))
+    sentence = (
+        f"{head}: seeds were added, in order, only to settings whose comparison with the baseline {baseline!r} was still undecided; "
+        f"a setting stops when it crosses the boundary of its look or at {design.max_seeds} seeds."
+    )
+    if plan.pending:
+        sentence += f" The sweep is not finished: {len(plan.pending)} wanted runs have no result yet."
+    grid = Grid(title="Seeds per setting (seeds auto)", headers=["setting", "seeds", "decision", "why it stopped"], left=4)
+    for name in names:
+        if name == baseline:
+            grid.rows.append([name, str(plan.wanted[name]), "baseline", "one seed more with every look that still had an undecided setting"])
+            grid.styles.append("reference")
+            continue
+        outcome = plan.outcomes.get(name)
+        if outcome is None:
+            grid.rows.append([name, str(plan.wanted[name]), UNDECIDED, f"the first {design.start} seeds are not all finished"])
+        else:
+            grid.rows.append([name, str(outcome.seeds), outcome.decision, outcome.why])
+        grid.styles.append(None)
+    grid.caption = sentence
+    return sentence, grid

@@ -89,7 +89,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("created", BOOKKEEPING),
     Column("suite", BOOKKEEPING),  # gbench sweep: the suite and its variant
     Column("variant", BOOKKEEPING),
-    Column("seeds_auto", BOOKKEEPING),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.studies.sweep.adaptive)
+    Column("seeds_auto", BOOKKEEPING),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
     Column("study", BOOKKEEPING),  # gbench tune: the Optuna study and trial number
     Column("trial", BOOKKEEPING),
 )

@@ -13,22 +13,20 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from optuna.trial import Trial
 
+from gbench.analysis import adaptive
 from gbench.errors import GbenchError
 from gbench.results import display, store
 from gbench.results.records import RunRecord, typed_value
 from gbench.studies import workers as studylib
-from gbench.studies.sweep import adaptive
+from gbench.studies.sweep.plan import Plan
 from gbench.studies.sweep.suite import Run
 from gbench.torchtools import resolve_device
 from gbench.training.population.run import execute_population
 from gbench.training.runner import DataCache, RunHooks
-
-if TYPE_CHECKING:
-    from gbench.studies.sweep.sweep import Plan
 
 #: A run checkpoints every CHECKPOINT_FRACTION of its steps, but not more often than every CHECKPOINT_MIN steps.
 CHECKPOINT_FRACTION = 0.1
@@ -115,7 +113,7 @@ class Sweeper:
     def columns(self, run: Run) -> dict[str, Any]:
         """The results columns a sweep adds to its runs' rows."""
         extra = {"suite": self.plan.suite.name, "variant": run.variant}
-        if self.plan.design is not None:  # the report replays the design from the results alone (gbench.studies.sweep.adaptive.design_of)
+        if self.plan.design is not None:  # the report replays the design from the results alone (gbench.analysis.adaptive.design_of)
             extra[adaptive.COLUMN] = adaptive.design_text(self.plan.design)
         return extra
 

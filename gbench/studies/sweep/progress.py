@@ -4,33 +4,16 @@ and the finished runs' records."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from rich.table import Table
 
 from gbench.errors import GbenchError
 from gbench.results.records import RunRecord, load_local
 from gbench.studies import workers as studylib
 from gbench.studies.storage import open_storage, shown_url
-
-if TYPE_CHECKING:
-    from gbench.studies.sweep.sweep import Plan
-
-
-def trial_per_key(study: optuna.Study) -> dict[str, FrozenTrial]:
-    """The trial that stands for each key: COMPLETE first, then RUNNING, WAITING, the latest FAIL."""
-    rank = {TrialState.COMPLETE: 4, TrialState.RUNNING: 3, TrialState.WAITING: 2, TrialState.PRUNED: 1, TrialState.FAIL: 0}
-    chosen: dict[str, FrozenTrial] = {}
-    for trial in studylib.counted_trials(study):
-        key = trial.user_attrs.get(studylib.KEY_ATTR)
-        if key is None:
-            continue
-        old = chosen.get(key)
-        if old is None or (rank[trial.state], trial.number) >= (rank[old.state], old.number):
-            chosen[key] = trial
-    return chosen
+from gbench.studies.sweep.plan import Plan, trial_per_key
 
 
 def progress_table(plan: Plan, study: optuna.Study, progress: dict[str, str] | None = None, limit: int = 30) -> Table:

@@ -71,7 +71,7 @@ class Suite:
     figures: list[str]
     quick: dict[str, Any]
     path: Path | None = None
-    seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.studies.sweep.adaptive); seeds then holds the first round's
+    seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.analysis.adaptive); seeds then holds the first round's
     claims: list[Claim] = field(default_factory=list)  # [[claims]]: others' findings the report checks (gbench.analysis.claims)
     full: str | None = None  # a reduced-budget suite: the full study's suite file, beside this one (gbench.analysis.estimate)
     budget: float | None = None  # budget = FRACTION: the full suite's, its epochs and steps scaled by FRACTION
@@ -108,6 +108,15 @@ class Suite:
 
     def where(self) -> str:
         return f"suite {str(self.path) if self.path else self.name!r}"
+
+    def full_suite(self) -> Suite | None:
+        """The full study's suite (a reduced-budget suite's ``full`` file, beside it), or None when it names none."""
+        if not self.full or self.path is None:
+            return None
+        path = Path(self.path).parent / str(self.full)
+        if not path.is_file():
+            raise GbenchError(f"{self.where()}: full = {self.full!r}: no such suite file next to it ({path})")
+        return load_suite(path)
 
 
 def apply_changes(settings: dict[str, Any], changes: dict[str, Any]) -> None:

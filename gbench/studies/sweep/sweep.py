@@ -20,7 +20,7 @@ or RUNNING trial is enqueued again when a sweep starts.
 
 ``--seeds auto[:MAX]`` (or ``seeds = "auto"``): the study starts with the
 first round of seeds, and whenever a worker finds the queue empty and nothing
-running it asks :mod:`gbench.studies.sweep.adaptive` which runs the finished results now
+running it asks :mod:`gbench.analysis.adaptive` which runs the finished results now
 call for and enqueues those that no trial holds yet, so rounds follow one
 another without a coordinator and a resumed sweep recomputes where it was.
 """
@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,81 +38,18 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from gbench.analysis.sequential import PROCEDURE, Design
+from gbench.analysis.sequential import PROCEDURE
 from gbench.errors import GbenchError
-from gbench.plugins.registry import Registry
 from gbench.results import display, store
 from gbench.studies import groups as study_groups
 from gbench.studies import workers as studylib
-from gbench.studies.storage import DEFAULT_HEARTBEAT, open_storage, shown_url
-from gbench.studies.sweep import adaptive
+from gbench.studies.storage import open_storage, shown_url
 from gbench.studies.sweep.objective import Sweeper
-from gbench.studies.sweep.progress import load_records_from_storage, progress_table, sweep_records, trial_per_key
-from gbench.studies.sweep.suite import Run, Suite, load_registry, load_suite
+from gbench.studies.sweep.plan import Plan, plan, trial_per_key
+from gbench.studies.sweep.progress import load_records_from_storage, progress_table, sweep_records
+from gbench.studies.sweep.suite import Run
 
 __all__ = ["Plan", "Sweeper", "finish", "load_records_from_storage", "open_study", "plan", "run_worker", "sweep", "sweep_records"]
-
-
-def study_name_for(suite: Suite, quick: bool) -> str:
-    return f"{suite.name}-quick" if quick else suite.name
-
-
-@dataclass
-class Plan:
-    """What one `gbench sweep` invocation runs, and where."""
-
-    suite: Suite
-    registry: Registry
-    runs: list[Run]
-    out: Path
-    quick: bool
-    study_name: str
-    storage_url: str | None  # None: the local default file
-    heartbeat: int
-    overrides: dict[str, Any]  # device, data_root, threads from the command line
-    seeds: list[int] | None
-    design: Design | None = None  # seeds auto: runs holds every seed up to its maximum, keys() the wanted ones
-    population: str = "auto"  # "auto": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time
-    population_size: int | None = None  # at most this many members per population (None: all of a variant's waiting seeds)
-
-    @property
-    def default_storage(self) -> Path:
-        return self.out / "sweep.db"
-
-    def schedule(self, study: optuna.Study) -> adaptive.Schedule:
-        assert self.design is not None and self.suite.baseline is not None
-        fids = {k: adaptive.fid_value(t.user_attrs.get("fid")) for k, t in trial_per_key(study).items() if t.state == TrialState.COMPLETE}
-        return adaptive.schedule(self.design, [v.name for v in self.suite.variants], self.suite.baseline, fids)
-
-    def keys(self, study: optuna.Study) -> list[str]:
-        """The (variant, seed) keys this sweep wants: all of them, or with seeds auto those the results so far call for."""
-        return self.schedule(study).keys() if self.design is not None else [run.key for run in self.runs]
-
-
-def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
-         study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
-         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None, population: str = "auto", population_size: int | None = None) -> Plan:  # fmt: skip
-    """``seeds`` (a list) or ``auto`` (``--seeds auto``) replace the suite's seeds; with neither, a suite's ``seeds = "auto"``
-    holds unless ``quick`` (a smoke test takes its [quick] seeds or the first two)."""
-    suite = load_suite(suite_path, check=False)
-    registry = load_registry(suite)
-    overrides = {"device": device, "data_root": data_root, "threads": threads}
-    design = auto if seeds is None else None
-    if design is None and seeds is None and not quick:
-        design = suite.seeds_auto
-    if design is not None and suite.baseline is None:
-        raise GbenchError(
-            f'--seeds {adaptive.design_text(design)} compares every setting with the baseline; add baseline = "VARIANT" to [suite] of {suite.where()}'
-        )
-    run_seeds = list(range(design.max_seeds)) if design is not None else seeds
-    runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides)
-    folder = Path(out) if out else Path("runs") / study_name_for(suite, quick)
-    if population not in ("auto", "off"):
-        raise GbenchError(f"--population {population!r} must be auto or off")
-    if population_size is not None and population_size < 1:
-        raise GbenchError(f"--population-size {population_size} must be at least 1")
-    return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design,
-                population, population_size)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------

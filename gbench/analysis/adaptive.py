@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gbench.analysis.sequential import PROCEDURE, UNDECIDED, Design, Outcome, parse_auto, replay
+from gbench.analysis.sequential import UNDECIDED, Design, Outcome, parse_auto, replay
 from gbench.errors import GbenchError
 
 #: results.csv column (bookkeeping) naming the design of an auto-seeded sweep's runs, e.g. "auto:10"
@@ -93,7 +93,7 @@ def fids_of_records(records: Sequence[Any]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------
-# The report
+# What the report reads (gbench.report.grids.seeds_section draws it)
 # ---------------------------------------------------------------------------
 
 
@@ -107,41 +107,3 @@ def design_of(records: Sequence[Any], suite: Any = None) -> Design | None:
     if found:
         return max(found, key=lambda d: d.max_seeds)
     return getattr(suite, "seeds_auto", None) if suite is not None else None
-
-
-def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] | None:
-    """(a sentence, a :class:`gbench.report.grids.Grid`) saying how many seeds each setting got and why;
-    None when the runs did not come from ``--seeds auto``."""
-    design = design_of(records, suite)
-    if design is None:
-        return None
-    from gbench.report.grids import Grid  # the report's table type; adaptive itself is used by workers too
-
-    names = list(dict.fromkeys(r.variant for r in records if r.variant))
-    order = [str(getattr(v, "name", v)) for v in (getattr(suite, "variants", None) or [])]
-    names = [n for n in order if n in names] + [n for n in names if n not in order]
-    baseline = getattr(suite, "baseline", None) if suite is not None else ("baseline" if "baseline" in names else None)
-    head = f"Seeds chosen by the {PROCEDURE} (seeds auto: {design.start} to {design.max_seeds} per setting, alpha {design.alpha:g} per comparison)"
-    if baseline not in names:
-        return f"{head}; the baseline is not known without the suite file, so the decisions are not shown (give --suite-file).", None
-    plan = schedule(design, names, str(baseline), fids_of_records(records))
-    sentence = (
-        f"{head}: seeds were added, in order, only to settings whose comparison with the baseline {baseline!r} was still undecided; "
-        f"a setting stops when it crosses the boundary of its look or at {design.max_seeds} seeds."
-    )
-    if plan.pending:
-        sentence += f" The sweep is not finished: {len(plan.pending)} wanted runs have no result yet."
-    grid = Grid(title="Seeds per setting (seeds auto)", headers=["setting", "seeds", "decision", "why it stopped"], left=4)
-    for name in names:
-        if name == baseline:
-            grid.rows.append([name, str(plan.wanted[name]), "baseline", "one seed more with every look that still had an undecided setting"])
-            grid.styles.append("reference")
-            continue
-        outcome = plan.outcomes.get(name)
-        if outcome is None:
-            grid.rows.append([name, str(plan.wanted[name]), UNDECIDED, f"the first {design.start} seeds are not all finished"])
-        else:
-            grid.rows.append([name, str(outcome.seeds), outcome.decision, outcome.why])
-        grid.styles.append(None)
-    grid.caption = sentence
-    return sentence, grid

@@ -45,4 +45,4 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
     sys.meta_path.append(_MovedModules())
 
-__all__ = ["MOVED", "__version__", "hookimpl"]
+__all__ = ["__version__", "hookimpl"]

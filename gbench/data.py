@@ -23,6 +23,8 @@ from gbench import env
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Dataset
 
+__all__ = ["cache_dir", "content_hash", "idx_dataset", "load_split", "read_idx", "to_uint8"]  # the public API (docs/api.md)
+
 SPLITS = ("train", "test")
 
 

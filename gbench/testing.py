@@ -39,7 +39,7 @@ from gbench.training.runner import build, check_image_range
 from gbench.training.trainer import TrainResult, TrainSettings, train
 from gbench.training.validate import validate, who
 
-__all__ = ["check_architecture", "check_loss", "check_schedule", "check_dataset"]
+__all__ = ["check_architecture", "check_dataset", "check_loss", "check_schedule"]
 
 _TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dataset": Dataset}
 

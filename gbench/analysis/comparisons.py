@@ -52,6 +52,8 @@ from gbench.analysis.stats import (
 )  # fmt: skip
 from gbench.results import schema
 
+__all__ = ["SettingStats", "StudyTable", "study_tables"]  # the public API (docs/api.md)
+
 #: Without a stated relevant difference, one of 10% of the reference's mean FID counts as relevant.
 RELEVANT_FRACTION = 0.10
 

@@ -28,6 +28,19 @@ from typing import Any
 import numpy as np
 from scipy import stats as _scipy
 
+__all__ = [
+    "Summary",
+    "bootstrap_difference",
+    "bootstrap_interval",
+    "detectable_difference",
+    "holm",
+    "probability_of_improvement",
+    "seeds_needed",
+    "summarize",
+    "welch",
+    "welch_difference",
+]  # the public API (docs/api.md)
+
 ALPHA = 0.05
 CONFIDENCE = 0.95
 CORRECTION = "Holm-Bonferroni"

@@ -36,6 +36,8 @@ from gbench.evaluation.settings import KID_PR_IMPLS, MIN_IMAGES, EvalSettings
 from gbench.plugins.registry import Dataset
 from gbench.torchtools import eval_mode, resolve_device
 
+__all__ = ["EvalResult", "EvalSettings", "evaluate_generator", "evaluate_images", "evaluate_source", "minimum_images"]  # the public API (docs/api.md)
+
 
 @dataclass
 class EvalResult:

@@ -42,6 +42,8 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from gbench.env import flag
 from gbench.errors import GbenchError
 
+__all__ = ["LeNet", "LeNetFeatureExtractor", "extractor_label", "register_extractors"]  # the public API (docs/api.md)
+
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"  # gbench/weights/, the package data of pyproject.toml
 
 #: Extractor name -> the gbench dataset whose test split it was trained for.

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+__all__ = ["enabled", "grid_image", "hyperparameters", "numbers"]  # the public API (docs/api.md)
+
 #: Environment variable holding the trackers ``--log`` turned on.
 LOG_ENV = "GBENCH_LOG"
 #: tracker name -> the package it needs (and the gbench extra that installs it).

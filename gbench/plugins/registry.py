@@ -16,6 +16,8 @@ from typing import Any, Literal, cast
 from gbench.errors import GbenchError
 from gbench.names import unknown, with_article
 
+__all__ = ["Architecture", "Dataset", "Hyperparameter", "KINDS", "Loss", "LossTerms", "Nets", "Registry", "Schedule"]  # the public API (docs/api.md)
+
 Value = int | float | bool | str
 
 

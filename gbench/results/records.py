@@ -15,6 +15,8 @@ from typing import Any
 
 from gbench.results import schema, store
 
+__all__ = ["RunRecord", "load_local"]  # the public API (docs/api.md)
+
 
 @dataclass
 class RunRecord:

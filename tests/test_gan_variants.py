@@ -284,8 +284,8 @@ def test_ttur_learning_rates_reach_the_optimizers(registry, data):
     optimizers = {}
 
     def on_checkpoint(state):
-        optimizers["d"] = [group["lr"] for group in state["d_opt"]["param_groups"]]
-        optimizers["g"] = [group["lr"] for group in state["g_opt"]["param_groups"]]
+        optimizers["d"] = [group["lr"] for group in state.d_opt["param_groups"]]
+        optimizers["g"] = [group["lr"] for group in state.g_opt["param_groups"]]
 
     _, result = _train(
         registry, data, "mlp", schedule="ttur", steps=2, callbacks=Callbacks(on_checkpoint=on_checkpoint), hidden_dim=16, d_lr=3e-4, g_lr=5e-5, lr=1e-2

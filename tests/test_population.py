@@ -26,6 +26,7 @@ from gbench.training.population.batchable import unbatchable_reason
 from gbench.training.population.loop import Member, train_population
 from gbench.training.population.stack import Stack, batched
 from gbench.training.runner import DataCache, build
+from gbench.training.state import TrainState
 from gbench.training.trainer import Callbacks, RunRandom, TrainSettings, train
 
 CPU = torch.device(os.environ.get("GBENCH_TEST_DEVICE", "cpu"))  # benchmarks/gpu_check.sh runs these on cuda
@@ -202,8 +203,8 @@ def test_a_member_checkpoint_resumes_as_a_solo_run(registry, data):
     def keep(seed):
         def on_checkpoint(state):
             buffer = io.BytesIO()
-            torch.save(state, buffer)
-            saved[(seed, state["step"])] = buffer.getvalue()
+            torch.save(state.to_dict(), buffer)  # the checkpoint file's form
+            saved[(seed, state.step)] = buffer.getvalue()
 
         return on_checkpoint
 
@@ -213,7 +214,7 @@ def test_a_member_checkpoint_resumes_as_a_solo_run(registry, data):
         nets, loss, schedule = build(registry, config, CPU)
         members.append(Member(nets, schedule, seed, Callbacks(on_checkpoint=keep(seed))))
     train_population(members, loss, data, _settings(config, checkpoint_every=10))
-    state = torch.load(io.BytesIO(saved[(1, 10)]), weights_only=False)
+    state = TrainState.from_dict(torch.load(io.BytesIO(saved[(1, 10)]), weights_only=True))
     nets, loss, schedule = build(registry, _config(registry, 1), CPU)
     resumed = train(nets, loss, schedule, data, _settings(_config(registry, 1)), resume=state)
     assert resumed.steps == STEPS and len(resumed.history) == 2
@@ -256,7 +257,7 @@ def test_sigterm_saves_every_member_and_the_population_resumes_bit_exactly(regis
     def keep(seed):
         def on_checkpoint(state):
             buffer = io.BytesIO()
-            torch.save(state, buffer)
+            torch.save(state.to_dict(), buffer)
             saved[seed] = buffer.getvalue()
 
         return on_checkpoint
@@ -283,8 +284,8 @@ def test_sigterm_saves_every_member_and_the_population_resumes_bit_exactly(regis
     finally:
         signals.reset()
         signal.signal(signal.SIGTERM, previous)
-    states = [torch.load(io.BytesIO(saved[seed]), weights_only=True) for seed in (0, 1, 2)]
-    assert [state["step"] for state in states] == [7, 7, 7] and all(state["window_steps"] == 7 for state in states)
+    states = [TrainState.from_dict(torch.load(io.BytesIO(saved[seed]), weights_only=True)) for seed in (0, 1, 2)]
+    assert [state.step for state in states] == [7, 7, 7] and all(state.window.steps == 7 for state in states)
     resumed, loss = population(resumes=states)
     results = train_population(resumed, loss, data, _settings(_config(registry, 0)))
     for member, result, reference, want in zip(resumed, results, members, expected):

@@ -57,17 +57,18 @@ def test_same_seed_same_numbers(registry, data):
 def test_resume_from_checkpoint_matches_uninterrupted(registry, data):
     import io
 
+    from gbench.training.state import TrainState
     from gbench.training.trainer import Callbacks
 
     saved = {}
 
     def on_checkpoint(state):  # serialise at once, as the store does: the state holds live tensors
         buffer = io.BytesIO()
-        torch.save(state, buffer)
-        saved[state["step"]] = buffer.getvalue()
+        torch.save(state.to_dict(), buffer)  # the checkpoint file's form
+        saved[state.step] = buffer.getvalue()
 
     nets_full, full = _train(registry, data, seed=3, steps=30, callbacks=Callbacks(on_checkpoint=on_checkpoint))
-    state = torch.load(io.BytesIO(saved[20]), weights_only=False)
+    state = TrainState.from_dict(torch.load(io.BytesIO(saved[20]), weights_only=True))
     nets_resumed, resumed = _train(registry, data, seed=99, steps=30, resume=state)
     strip = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]
     assert strip(resumed.history) == strip(full.history)

@@ -25,6 +25,7 @@ from gbench.plugins.observers import Observers
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import schema, store
 from gbench.training import interrupted, signals
+from gbench.training.state import TrainState
 from gbench.training.trainer import HISTORY_COLUMNS, Callbacks, TrainResult, TrainSettings, train
 
 #: A run whose evaluations cover this many classes or fewer, to the end, is flagged collapsed.
@@ -168,7 +169,7 @@ class PreparedRun:
     evaluator: _Evaluator | None
     hooks: RunHooks
     score_kind: str
-    resume: dict[str, Any] | None
+    resume: TrainState | None
     observers: Observers
     steps: int  # the run's total steps
     saved: dict[str, Any]  # {"step": the step of the last checkpoint written or resumed from, or None}
@@ -259,18 +260,18 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
 
     saved: dict[str, Any] = {"step": None}
 
-    def on_checkpoint(state: dict[str, Any]) -> None:
-        state["collapse_low_since"] = collapse.low_since
-        store.save_tensor_file(run_dir / "checkpoint.pt", state)
-        saved["step"] = state["step"]
+    def on_checkpoint(state: TrainState) -> None:
+        state.extra["collapse_low_since"] = collapse.low_since
+        state.save(run_dir / "checkpoint.pt")
+        saved["step"] = state.step
 
     resume = None
     if (run_dir / "checkpoint.pt").exists():
         resume = load_checkpoint(run_dir, device)
-        collapse.low_since = resume.get("collapse_low_since")
-        saved["step"] = resume["step"]
+        collapse.low_since = resume.extra.get("collapse_low_since")
+        saved["step"] = resume.step
         if hooks.on_resume:
-            hooks.on_resume(config.run_id, int(resume["step"]), steps)
+            hooks.on_resume(config.run_id, int(resume.step), steps)
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
@@ -339,14 +340,9 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
     return row
 
 
-def load_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+def load_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> TrainState:
     """A run's checkpoint.pt (weights_only, like every file gbench loads), checked: damage is one GbenchError line."""
-    path = run_dir / "checkpoint.pt"
-    fix = f"delete it to start run {run_dir.name} over, or restore it"
-    state = store.load_tensor_file(path, device, fix=fix)
-    if not isinstance(state, dict) or "step" not in state or "generator" not in state:
-        raise GbenchError(f"{str(path)!r} is not a gbench training checkpoint; {fix}")
-    return state
+    return TrainState.load(run_dir / "checkpoint.pt", device, fix=f"delete it to start run {run_dir.name} over, or restore it")
 
 
 class _Evaluator:

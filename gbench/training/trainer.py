@@ -27,6 +27,7 @@ import torch
 
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
+from gbench.training.state import LastLosses, LogWindow, TrainState
 
 #: Columns of the per-step history the trainer records (mean over the log window).
 HISTORY_COLUMNS = ("step", "epoch", "images", "seconds", "d_loss", "g_loss", "d_real", "d_fake")
@@ -47,14 +48,6 @@ class TrainSettings:
 
 
 @dataclass
-class LastLosses:
-    """The previous step's losses, as device tensors (reading them syncs)."""
-
-    d_loss: torch.Tensor | None = None
-    g_loss: torch.Tensor | None = None
-
-
-@dataclass
 class TrainResult:
     history: list[dict[str, Any]]
     steps: int  # generator steps completed
@@ -70,7 +63,7 @@ class Callbacks:
 
     on_log: Callable[[dict[str, Any]], None] | None = None
     on_eval: Callable[[int], dict[str, Any]] | None = None
-    on_checkpoint: Callable[[dict[str, Any]], None] | None = None
+    on_checkpoint: Callable[[TrainState], None] | None = None
 
 
 class RunRandom:
@@ -87,12 +80,9 @@ class RunRandom:
         self.noise = torch.Generator(device=device).manual_seed(streams[0])
         self.order = torch.Generator(device=device).manual_seed(streams[1])
 
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"rng_noise": self.noise.get_state(), "rng_order": self.order.get_state()}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.noise.set_state(state["rng_noise"].cpu())
-        self.order.set_state(state["rng_order"].cpu())
+    def load_state(self, state: TrainState) -> None:
+        self.noise.set_state(state.rng_noise.cpu())
+        self.order.set_state(state.rng_order.cpu())
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:
@@ -144,7 +134,7 @@ class BatchStream:
 
 
 def train(
-    nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: TrainSettings, callbacks: Callbacks | None = None, resume: dict[str, Any] | None = None
+    nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: TrainSettings, callbacks: Callbacks | None = None, resume: TrainState | None = None
 ) -> TrainResult:
     """Train ``nets`` on ``data`` (float images in [-1, 1] on the training device)."""
     callbacks = callbacks or Callbacks()
@@ -163,58 +153,47 @@ def train(
     def noise() -> torch.Tensor:
         return torch.randn(batch_size, latent_dim, device=device, generator=random.noise)
 
-    # --- state that a checkpoint restores
+    # --- state that a checkpoint restores (gbench.training.state: a population member's is the same)
     step, seconds_before, images = 0, 0.0, 0
     history: list[dict[str, Any]] = []
+    window = LogWindow(torch.zeros(4, device=device))  # the log row being summed
     if resume is not None:
-        G.load_state_dict(resume["generator"])
-        g_opt.load_state_dict(resume["g_opt"])
+        G.load_state_dict(resume.generator)
+        g_opt.load_state_dict(resume.g_opt)
         if D is not None and d_opt is not None:
-            D.load_state_dict(resume["discriminator"])
-            d_opt.load_state_dict(resume["d_opt"])
-        batches.load_state(resume["batches"])
+            assert resume.discriminator is not None and resume.d_opt is not None  # the config's hash matched: the same nets
+            D.load_state_dict(resume.discriminator)
+            d_opt.load_state_dict(resume.d_opt)
+        batches.load_state(resume.batches)
         random.load_state(resume)
-        step, history, seconds_before, images = resume["step"], resume["history"], resume["seconds"], resume["images"]
-        torch.set_rng_state(resume["rng_cpu"].cpu())  # what a loss or objective draws itself (WGAN-GP's mix, a VAE's sample)
-        if device.type == "cuda" and resume.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(resume["rng_cuda"].cpu(), device)
+        step, history, seconds_before, images = resume.step, resume.history, resume.seconds, resume.images
+        restore_global_rng(resume, device)
+        window = on_device(resume.window, device)
 
     G.train()
     if D is not None:
         D.train()
-    window = torch.zeros(4, device=device)  # summed d_loss, g_loss, d_real, d_fake since the last log row
-    window_steps = 0
     nan = torch.tensor(float("nan"), device=device)
-    last = LastLosses()
-    # the objective's own metrics (a VAE's reconstruction and kl), summed since the last log row
-    metric_window: dict[str, torch.Tensor] = {}
-    if resume is not None and "window" in resume:  # saved mid log window (at a signal): the next row's means stay exact
-        window, window_steps = resume["window"].to(device), resume["window_steps"]
-        metric_window = {name: total.to(device) for name, total in (resume.get("metric_window") or {}).items()}
-        last = LastLosses(*(None if t is None else t.to(device) for t in (resume["last_d"], resume["last_g"])))
     eval_seconds = 0.0
     started = time.perf_counter()
 
     def elapsed() -> float:
         return seconds_before + time.perf_counter() - started - eval_seconds
 
-    def snapshot() -> dict[str, Any]:
-        """Everything a resume needs, as tensors and plain types (checkpoint.pt loads with weights_only=True)."""
-        return {
-            "generator": G.state_dict(), "g_opt": g_opt.state_dict(),
-            "discriminator": D.state_dict() if D is not None else None, "d_opt": d_opt.state_dict() if d_opt is not None else None,
-            "batches": batches.state(), **random.state(), "step": step, "history": list(history), "seconds": elapsed(), "images": images,
-            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "window": window.clone(), "window_steps": window_steps, "last_d": last.d_loss, "last_g": last.g_loss,
-            "metric_window": {name: total.clone() for name, total in metric_window.items()},
-        }  # fmt: skip
+    def snapshot() -> TrainState:
+        return TrainState(
+            generator=G.state_dict(), g_opt=g_opt.state_dict(),
+            discriminator=D.state_dict() if D is not None else None, d_opt=d_opt.state_dict() if d_opt is not None else None,
+            batches=batches.state(), rng_noise=random.noise.get_state(), rng_order=random.order.get_state(), rng_cpu=torch.get_rng_state(), rng_cuda=cuda_rng(device),
+            step=step, history=list(history), seconds=elapsed(), images=images, window=copy_window(window),
+        )  # fmt: skip
 
     while step < settings.steps:
         if D is not None and d_opt is not None:
             # --- discriminator: as many steps as the schedule asks, each on fresh batches
             d_terms = LossTerms(nan, nan, nan)
             fake = None
-            for _ in range(schedule.discriminator_steps(step, last)):
+            for _ in range(schedule.discriminator_steps(step, window.last)):
                 real = batches.next()
                 with autocast(device, settings.precision):
                     fake = G(noise())
@@ -236,8 +215,8 @@ def train(
             g_opt.step()
             D.requires_grad_(True)
             d_loss, g_loss = d_terms.loss.detach().float(), g_terms.loss.detach().float()
-            last = LastLosses(d_loss, g_loss)
-            window += torch.stack([d_loss, g_loss, _or(d_terms.real_score, nan), _or(d_terms.fake_score, nan)])
+            window.last = LastLosses(d_loss, g_loss)
+            window.totals += torch.stack([d_loss, g_loss, scalar_or(d_terms.real_score, nan), scalar_or(d_terms.fake_score, nan)])
         else:
             # --- not a GAN (a VAE): the model minimises its own objective on real batches
             assert nets.objective is not None  # check_nets makes sure
@@ -248,21 +227,20 @@ def train(
             g_opt.step()
             images += batch_size
             g_loss = objective.detach().float()
-            last = LastLosses(None, g_loss)
-            window += torch.stack([nan, g_loss, nan, nan])
+            window.last = LastLosses(None, g_loss)
+            window.totals += torch.stack([nan, g_loss, nan, nan])
             for name, value in (metrics or {}).items():  # on the device: read back with the log row
-                metric_window[name] = metric_window.get(name, 0) + torch.as_tensor(value, device=device).detach().float().reshape(())
+                window.metrics[name] = window.metrics.get(name, 0) + torch.as_tensor(value, device=device).detach().float().reshape(())
         step += 1
-        window_steps += 1
+        window.steps += 1
 
         # --- log: the one host sync every log_every steps
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         if step % settings.log_every == 0 or step == settings.steps or is_eval:
-            row = log_row((window / window_steps).tolist(), step, batches.epoch, images, elapsed())
-            row.update(zip(metric_window, (torch.stack(list(metric_window.values())) / window_steps).tolist() if metric_window else []))
-            metric_window = {}
-            window.zero_()
-            window_steps = 0
+            row = log_row((window.totals / window.steps).tolist(), step, batches.epoch, images, elapsed())
+            metrics_seen = window.metrics
+            row.update(zip(metrics_seen, (torch.stack(list(metrics_seen.values())) / window.steps).tolist() if metrics_seen else []))
+            window = LogWindow(window.totals.zero_(), last=window.last)
             # a NaN or infinite loss never recovers: stop at once and say when
             diverged = is_diverged(row, adversarial=D is not None)
             if is_eval and not diverged and callbacks.on_eval:
@@ -301,5 +279,28 @@ def is_diverged(row: dict[str, Any], adversarial: bool) -> bool:
     return not math.isfinite(row["g_loss"]) or (adversarial and not math.isfinite(row["d_loss"]))
 
 
-def _or(value: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
+def scalar_or(value: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
+    """A loss term's score as a detached float scalar, or ``default`` when the loss gives none."""
     return default if value is None else value.detach().float().reshape(())
+
+
+def cuda_rng(device: torch.device) -> torch.Tensor | None:
+    """torch's global CUDA generator (a loss may draw from it itself), when training on CUDA."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def restore_global_rng(state: TrainState, device: torch.device) -> None:
+    torch.set_rng_state(state.rng_cpu.cpu())
+    if device.type == "cuda" and state.rng_cuda is not None:
+        torch.cuda.set_rng_state(state.rng_cuda.cpu(), device)
+
+
+def on_device(window: LogWindow, device: torch.device) -> LogWindow:
+    """A saved log window's tensors on the training device."""
+    last = LastLosses(*(None if t is None else t.to(device) for t in (window.last.d_loss, window.last.g_loss)))
+    return LogWindow(window.totals.to(device), window.steps, {name: total.to(device) for name, total in window.metrics.items()}, last)
+
+
+def copy_window(window: LogWindow) -> LogWindow:
+    """The window as it is now (the loop goes on adding to its tensors)."""
+    return LogWindow(window.totals.clone(), window.steps, {name: total.clone() for name, total in window.metrics.items()}, window.last)

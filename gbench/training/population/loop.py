@@ -28,7 +28,21 @@ import torch
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
 from gbench.training.population.stack import Stack, StackedAdam, autocast, batched
-from gbench.training.trainer import BatchStream, Callbacks, LastLosses, RunRandom, TrainResult, TrainSettings, is_diverged, log_row, make_adam
+from gbench.training.state import LastLosses, LogWindow, TrainState
+from gbench.training.trainer import (
+    BatchStream,
+    Callbacks,
+    RunRandom,
+    TrainResult,
+    TrainSettings,
+    cuda_rng,
+    is_diverged,
+    log_row,
+    make_adam,
+    on_device,
+    restore_global_rng,
+    scalar_or,
+)  # fmt: skip
 
 
 @dataclass
@@ -39,7 +53,7 @@ class Member:
     schedule: Any
     seed: int
     callbacks: Callbacks = field(default_factory=Callbacks)
-    resume: dict[str, Any] | None = None
+    resume: TrainState | None = None
 
 
 def train_population(members: list[Member], loss: Any, data: torch.Tensor, settings: TrainSettings) -> list[TrainResult]:
@@ -73,7 +87,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
     # --- the per-member functions, batched over members
     def d_terms_of(terms: LossTerms) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         nan = torch.full((), float("nan"), device=device)
-        return terms.loss, _or(terms.real_score, nan), _or(terms.fake_score, nan)
+        return terms.loss, scalar_or(terms.real_score, nan), scalar_or(terms.fake_score, nan)
 
     generate = batched(lambda p, b, z: G.module(p, b)(z))
     if D is not None:
@@ -90,33 +104,33 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
     for index, member in enumerate(members):
         if member.resume is not None:
             state = member.resume
-            G.load_member(index, state["generator"])
-            g_opt.load_member(index, state["g_opt"])
+            G.load_member(index, state.generator)
+            g_opt.load_member(index, state.g_opt)
             if D is not None and d_opt is not None:
-                D.load_member(index, state["discriminator"])
-                d_opt.load_member(index, state["d_opt"])
-            streams[index].load_state(state["batches"])
+                assert state.discriminator is not None and state.d_opt is not None  # the config's hash matched: the same nets
+                D.load_member(index, state.discriminator)
+                d_opt.load_member(index, state.d_opt)
+            streams[index].load_state(state.batches)
             randoms[index].load_state(state)
-            step, histories[index], images[index] = state["step"], state["history"], state["images"]
-            seconds_before = max(seconds_before, state["seconds"])
+            step, histories[index], images[index] = state.step, state.history, state.images
+            seconds_before = max(seconds_before, state.seconds)
+            restore_global_rng(state, device)  # the members saved one process's global generator: any of theirs is it
     if any(member.resume is not None for member in members):
         g_opt.settle()
         if d_opt is not None:
             d_opt.settle()
 
-    def member_checkpoint(index: int) -> dict[str, Any]:
-        """Member ``index``'s state as a solo run's checkpoint holds it (loadable by either loop)."""
+    def member_checkpoint(index: int) -> TrainState:
+        """Member ``index``'s state as a solo run saves it (loadable by either loop)."""
         nets = members[index].nets
-        return {
-            "generator": G.member_state(index), "g_opt": g_opt.member_state(index, make_adam(nets.generator.parameters(), g_lr, betas)),
-            "discriminator": D.member_state(index) if D is not None else None,
-            "d_opt": d_opt.member_state(index, make_adam(nets.discriminator.parameters(), d_lr, betas)) if d_opt is not None and nets.discriminator else None,
-            "batches": streams[index].state(), **randoms[index].state(), "step": step, "history": list(histories[index]),
-            "seconds": elapsed(), "images": images[index],
-            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "window": window[index].clone(), "window_steps": window_steps, "last_d": last[index].d_loss, "last_g": last[index].g_loss,
-            "metric_window": {name: total[index].clone() for name, total in metric_window.items()},
-        }  # fmt: skip
+        return TrainState(
+            generator=G.member_state(index), g_opt=g_opt.member_state(index, make_adam(nets.generator.parameters(), g_lr, betas)),
+            discriminator=D.member_state(index) if D is not None else None,
+            d_opt=d_opt.member_state(index, make_adam(nets.discriminator.parameters(), d_lr, betas)) if d_opt is not None and nets.discriminator else None,
+            batches=streams[index].state(), rng_noise=randoms[index].noise.get_state(), rng_order=randoms[index].order.get_state(), rng_cpu=torch.get_rng_state(), rng_cuda=cuda_rng(device),
+            step=step, history=list(histories[index]), seconds=elapsed(), images=images[index],
+            window=LogWindow(window[index].clone(), window_steps, {name: total[index].clone() for name, total in metric_window.items()}, last[index]),
+        )  # fmt: skip
 
     def write_back(index: int) -> None:
         """Member ``index``'s weights into its own solo modules (for evaluation, samples, generator.pt)."""
@@ -132,12 +146,11 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
     last = [LastLosses() for _ in members]
     metric_window: dict[str, torch.Tensor] = {}  # per member: the objective's own metrics (a VAE's kl), summed since the last log row
     for index, member in enumerate(members):  # saved mid log window (at a signal): the next row's means stay exact
-        if member.resume is not None and "window" in member.resume:
-            state = member.resume
-            window[index], window_steps = state["window"].to(device), state["window_steps"]
-            for name, total in (state.get("metric_window") or {}).items():
-                metric_window.setdefault(name, torch.zeros(count, device=device))[index] = total.to(device)
-            last[index] = LastLosses(*(None if t is None else t.to(device) for t in (state["last_d"], state["last_g"])))
+        if member.resume is not None:
+            saved = on_device(member.resume.window, device)
+            window[index], window_steps, last[index] = saved.totals, saved.steps, saved.last
+            for name, total in saved.metrics.items():
+                metric_window.setdefault(name, torch.zeros(count, device=device))[index] = total
     eval_seconds = 0.0
     started = time.perf_counter()
 
@@ -277,10 +290,6 @@ def _objective_method(nets: Nets) -> str:
 
 def _per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.view(-1, *([1] * (like.dim() - 1)))
-
-
-def _or(value: torch.Tensor | None, default: torch.Tensor) -> torch.Tensor:
-    return default if value is None else value.detach().float().reshape(())
 
 
 class _Masks:

@@ -60,7 +60,7 @@ def execute_population(
 def _population_problem(runs: list[PreparedRun]) -> str | None:
     """Why these runs cannot train as one population, in one line; None when they can."""
     first = runs[0]
-    if len({(run.resume or {}).get("step", 0) for run in runs}) > 1:
+    if len({run.resume.step if run.resume else 0 for run in runs}) > 1:
         return "their checkpoints are at different steps"
     generator = torch.Generator().manual_seed(0)
     image_shape = tuple(first.data.shape[1:])

@@ -324,7 +324,7 @@ def test_a_full_disk_fails_the_run_in_one_line_and_keeps_every_earlier_file(out_
 def test_a_full_disk_while_rewriting_results_csv_keeps_the_old_table(out_copy):
     before = (out_copy / "results.csv").read_bytes()
     script = (
-        "import sys; from gbench import store\n"
+        "import sys; from gbench.results import store\n"
         "from gbench.errors import GbenchError\n"
         "row = dict(store.read_results(sys.argv[1])[0], run_id='new-run', notes='x' * 5000)\n"
         "try:\n    store.upsert_result(sys.argv[1], row)\n"

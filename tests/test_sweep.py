@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 from conftest import REPO, assert_one_line_error, run_cli, run_sweep_workers
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 SUITES = sorted((REPO / "benchmarks" / "suites").glob("*.toml"))
@@ -303,7 +304,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     assert {t.user_attrs["run_id"] for t in dead} >= cut_off and len(dead) == 2 and len({t.user_attrs["variant"] for t in dead}) == 1
     for trial in dead:
         retry = next(t for t in complete if t.user_attrs["key"] == trial.user_attrs["key"])
-        assert study._storage.get_trial(retry._trial_id).system_attrs.get("failed_trial") == trial.number
+        assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == trial.number
     workers = {t.user_attrs["gbench:worker"].split("|")[1] for t in complete if t.number > max(d.number for d in dead)}
     assert len(workers) >= 1  # the --jobs 2 worker processes did the rest
 
@@ -329,7 +330,7 @@ def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
     given_back = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
     assert sorted(t.user_attrs["key"] for t in given_back) == ["baseline|0", "baseline|1"]  # the population in training: both seeds
     for trial in given_back:
-        retries = [t for t in study.trials if study._storage.get_trial(t._trial_id).system_attrs.get("failed_trial") == trial.number]
+        retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number]
         assert [(t.state, t.user_attrs["key"]) for t in retries] == [(TrialState.WAITING, trial.user_attrs["key"])]
 
 
@@ -365,7 +366,7 @@ def finished_study(tmp_path: Path, seeds: list[int]):
     from gbench.studies.sweep.sweep import open_study, plan
 
     planned = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=seeds)
-    study, _ = open_study(planned)
+    study = open_study(planned)[0].study
     for _ in planned.runs:
         trial = study.ask()
         key = trial.user_attrs["key"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 from conftest import REPO, assert_one_line_error, run_cli
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 # One cheap trial: the MLP, fixed but for a narrow space, 20 steps on 2,000 images, FID from 200 samples at the end.
@@ -291,7 +292,7 @@ def test_ctrl_c_gives_the_running_trial_back_and_resuming_counts_it_once(tmp_pat
     [interrupted] = [t for t in study.trials if t.number == running[0].number]
     assert interrupted.state == TrialState.FAIL
     [retry] = [t for t in study.trials if t.state == TrialState.WAITING]
-    assert study._storage.get_trial(retry._trial_id).system_attrs.get("failed_trial") == interrupted.number
+    assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == interrupted.number
     assert retry.params == interrupted.params and not counted(study)
     assert not results(out)  # nothing finished
 
@@ -367,7 +368,7 @@ def test_a_killed_workers_trial_is_retried_by_another_and_counted_once(postgres_
     assert states[killed.number] == TrialState.FAIL
     done = counted(study)
     assert len(done) == 2 and ran_here(stdout) == 2
-    [retry] = [t for t in done if study._storage.get_trial(t._trial_id).system_attrs.get("failed_trial") == killed.number]
+    [retry] = [t for t in done if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number]
     assert retry.params == killed.params and retry.user_attrs["run_id"] == killed.user_attrs["run_id"]
     assert not results(tmp_path / "a")  # the victim finished nothing
     assert sorted(r["run_id"] for r in results(tmp_path / "b")) == sorted(t.user_attrs["run_id"] for t in done)

@@ -26,56 +26,62 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 
-import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from gbench.studies import liveness, optuna_private
+from gbench.studies import liveness
 from gbench.studies import workers as studylib
+from gbench.studies.shared_study import SharedStudy
 
 
-def _claim_keyed(study: optuna.Study, waiting: FrozenTrial) -> Trial | None:
+def _claim_keyed(shared: SharedStudy, waiting: FrozenTrial) -> Trial | None:
     """Claim one more WAITING trial of the group, checked by the keyed rule; None when another worker took it or its key."""
-    trial = optuna_private.claim_waiting(study, waiting)
+    trial = shared.claim_waiting(waiting)
     if trial is None:
         return None
-    optuna_private.record_heartbeat(study, trial)
+    shared.record_heartbeat(shared.trial_id(trial.number))
     trial.set_user_attr(studylib.WORKER_ATTR, liveness.worker_identity(trial.number))
-    if studylib.taken_by_another(trial, study.get_trials(deepcopy=False)):  # a copy of a key enqueued twice by racing top-ups
-        studylib.stand_down(study, trial)
+    if studylib.taken_by_another(trial, shared.study.get_trials(deepcopy=False)):  # a copy of a key enqueued twice by racing top-ups
+        studylib.stand_down(shared.study, trial)
         return None
     return trial
 
 
-def claim_group(study: optuna.Study, group_of: Callable[[str], str], limit: int) -> list[Trial] | str | None:
-    """Up to ``limit`` WAITING trials of one group, ``WAIT``, or None when the sweep is done."""
-    first = studylib.claim(study, target=None)
+def claim_group(shared: SharedStudy, group_of: Callable[[str], str], limit: int) -> list[Trial] | str | None:
+    """Up to ``limit`` WAITING trials of one group, ``WAIT``, or None when the sweep is done.
+
+    The first is claimed by ``ask()`` and the rest by id right after it, in
+    this thread, with no parameter suggested in between (what
+    :meth:`~gbench.studies.shared_study.SharedStudy.claim_waiting` counts on).
+    """
+    first = studylib.claim(shared, target=None)
     if first is None or isinstance(first, str):
         return first
     group = group_of(str(first.user_attrs[studylib.KEY_ATTR]))
     trials = [first]
-    for waiting in sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number):
+    for waiting in sorted(shared.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number):
         if len(trials) >= limit:
             break
         key = waiting.user_attrs.get(studylib.KEY_ATTR)
         if key is None or studylib.is_surplus(waiting) or group_of(str(key)) != group:
             continue
-        trial = _claim_keyed(study, waiting)
+        trial = _claim_keyed(shared, waiting)
         if trial is not None:
             trials.append(trial)
     return trials
 
 
-def run_group(study: optuna.Study, trials: list[Trial], objective: Callable[[list[Trial]], Sequence[float]]) -> None:
+def run_group(shared: SharedStudy, trials: list[Trial], objective: Callable[[list[Trial]], Sequence[float]]) -> None:
     """Run claimed trials together under heartbeats; record each one's value, or release or fail them all."""
+    study = shared.study
     with contextlib.ExitStack() as beats:
         for trial in trials:
-            beats.enter_context(studylib.Heartbeat(study, trial))
+            beats.enter_context(studylib.Heartbeat(shared, trial))
         try:
             values = list(objective(trials))
         except (studylib.Interrupted, KeyboardInterrupt):
             for trial in trials:
                 with contextlib.suppress(Exception):
-                    optuna_private.fail_and_retry(study, trial)
+                    shared.fail_and_retry(trial.number)
             raise
         except BaseException as error:
             for trial in trials:
@@ -88,7 +94,7 @@ def run_group(study: optuna.Study, trials: list[Trial], objective: Callable[[lis
 
 
 def work_groups(
-    study: optuna.Study,
+    shared: SharedStudy,
     objective: Callable[[list[Trial]], Sequence[float]],
     group_of: Callable[[str], str],
     limit: int,
@@ -98,13 +104,13 @@ def work_groups(
     """:func:`gbench.studies.workers.work` for keyed trials taken in groups; how many trials this worker ran."""
     ran = 0
     while not (stop is not None and stop.is_set()):
-        studylib.reclaim(study)
-        trials = claim_group(study, group_of, limit)
+        studylib.reclaim(shared)
+        trials = claim_group(shared, group_of, limit)
         if trials is None:
             break
         if isinstance(trials, str):  # WAIT
             studylib.pause(stop, poll)
             continue
-        run_group(study, trials, objective)
+        run_group(shared, trials, objective)
         ran += len(trials)
     return ran

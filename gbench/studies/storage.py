@@ -127,11 +127,10 @@ def _use_wal(path: Path, wait: float = 60.0) -> None:
             time.sleep(0.05 + 0.1 * random.random())
 
 
-def _retry_callback() -> Any:
-    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+def _retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return cls(max_retry=None)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
 
 
 def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_HEARTBEAT, create: bool = True) -> optuna.storages.RDBStorage:
@@ -143,9 +142,11 @@ def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_H
     if heartbeat < 1:
         raise GbenchError(f"--heartbeat {heartbeat} must be at least 1 second")
     full_url, engine_kwargs = resolve_url(url, default_file, create)
-    kwargs: dict[str, Any] = {"heartbeat_interval": int(heartbeat), "grace_period": int(heartbeat) * GRACE_FACTOR}
-    key = "heartbeat_stale_trial_callback" if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback") else "failed_trial_callback"
-    kwargs[key] = _retry_callback()
+    kwargs: dict[str, Any] = {
+        "heartbeat_interval": int(heartbeat),
+        "grace_period": int(heartbeat) * GRACE_FACTOR,
+        "heartbeat_stale_trial_callback": _retry_callback(),  # also what SharedStudy.fail_and_retry calls
+    }
     for attempt in range(6):
         try:
             with warnings.catch_warnings():

@@ -2,7 +2,8 @@
 
 - :func:`gbench.studies.storage.open_storage`: where the study lives.
 - :func:`create_or_load`: one process creates a study, every other one loads
-  it (``DuplicatedStudyError`` is the normal case, not an error).
+  it (``DuplicatedStudyError`` is the normal case, not an error); either way
+  it comes with the storage it was opened on (:class:`~gbench.studies.shared_study.SharedStudy`).
 - :func:`work`: the worker loop. Several threads, processes or machines may
   run it on one study; trials are claimed one at a time and the rules below
   make the outcome exact.
@@ -56,7 +57,8 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from gbench.errors import GbenchError
-from gbench.studies import liveness, optuna_private
+from gbench.studies import liveness
+from gbench.studies.shared_study import SharedStudy
 
 WORKER_ATTR = "gbench:worker"  # "host|pid|start|number" of the process running the trial
 SURPLUS_ATTR = "gbench:surplus"  # a claimed trial that stood down (never run, never counted)
@@ -76,7 +78,7 @@ warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to
 
 
 def create_or_load(
-    storage: optuna.storages.BaseStorage,
+    storage: optuna.storages.RDBStorage,
     name: str,
     directions: Sequence[str],
     kind: str,
@@ -84,12 +86,12 @@ def create_or_load(
     pruner: optuna.pruners.BasePruner | None = None,
     setup: Callable[[optuna.Study], None] | None = None,
     ready_timeout: float = 120.0,
-) -> tuple[optuna.Study, bool]:
+) -> tuple[SharedStudy, bool]:
     """Create the study, or load it when another process (or an earlier run) made it.
 
     The creator calls ``setup(study)`` (e.g. to enqueue a sweep's runs) and
     then marks the study ready; a loader waits for that mark, so it never sees
-    a half-filled queue. Returns ``(study, created)``.
+    a half-filled queue. Returns ``(the study with its storage, created)``.
     """
     directions = list(directions)
     try:
@@ -99,12 +101,12 @@ def create_or_load(
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
         _check_loaded(study, name, directions, kind, ready_timeout)
-        return study, False
+        return SharedStudy(study, storage), False
     study.set_user_attr(KIND_ATTR, kind)
     if setup is not None:
         setup(study)
     study.set_user_attr(READY_ATTR, True)
-    return study, True
+    return SharedStudy(study, storage), True
 
 
 #: How long a study may lack gbench's kind mark before it counts as another tool's (its creator sets it at once).
@@ -149,12 +151,13 @@ def _check_loaded(study: optuna.Study, name: str, directions: list[str], kind: s
 # ---------------------------------------------------------------------------
 
 
-def reclaim(study: optuna.Study) -> list[int]:
+def reclaim(shared: SharedStudy) -> list[int]:
     """Fail the running trials of dead workers and enqueue their retries; their numbers."""
+    study = shared.study
     failed: list[int] = []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in running:
-        if liveness.dead_here(trial, WORKER_ATTR) and optuna_private.fail_and_retry(study, trial):  # False: another worker got there first
+        if liveness.dead_here(trial, WORKER_ATTR) and shared.fail_and_retry(trial.number):  # False: another worker got there first
             failed.append(trial.number)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -168,15 +171,16 @@ def reclaim(study: optuna.Study) -> list[int]:
 class Heartbeat:
     """Record a running trial's heartbeat every interval, from a thread."""
 
-    def __init__(self, study: optuna.Study, trial: Trial):
-        self.study, self.trial = study, trial
-        self.interval = optuna_private.heartbeat_interval(study)
+    def __init__(self, shared: SharedStudy, trial: Trial):
+        self.shared, self.trial = shared, trial
+        self.trial_id = shared.trial_id(trial.number)
+        self.interval = shared.heartbeat_interval
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
         if self.interval:
-            optuna_private.record_heartbeat(self.study, self.trial)
+            self.shared.record_heartbeat(self.trial_id)
             self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{self.trial.number}")
             self.thread.start()
         return self
@@ -184,7 +188,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self.stop.wait(self.interval):
             with contextlib.suppress(Exception):  # a lost connection: the next beat tries again
-                optuna_private.record_heartbeat(self.study, self.trial)
+                self.shared.record_heartbeat(self.trial_id)
 
     def __exit__(self, *exc: Any) -> None:
         self.stop.set()
@@ -241,12 +245,13 @@ def stand_down(study: optuna.Study, trial: Trial) -> None:
     study.tell(trial, state=TrialState.FAIL)
 
 
-def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
+def claim(shared: SharedStudy, target: int | None = None) -> Trial | str | None:
     """The next trial this worker should run, ``WAIT``, or None when all is done.
 
     ``target``: counted mode (run until exactly ``target`` trials are COMPLETE
     or PRUNED); None: keyed mode (run the enqueued WAITING trials).
     """
+    study = shared.study
     trials = study.get_trials(deepcopy=False)
     counts = count(trials)
     if target is not None:
@@ -260,7 +265,7 @@ def claim(study: optuna.Study, target: int | None = None) -> Trial | str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Heartbeat of storage is supposed to be used with Study.optimize": we beat ourselves
         trial = study.ask()
-    optuna_private.record_heartbeat(study, trial)  # from the first moment: a worker dying right here is still detected
+    shared.record_heartbeat(shared.trial_id(trial.number))  # from the first moment: a worker dying right here is still detected
     trial.set_user_attr(WORKER_ATTR, liveness.worker_identity(trial.number))
     trials = study.get_trials(deepcopy=False)
     if target is not None:
@@ -296,14 +301,15 @@ class Interrupted(Exception):
     """
 
 
-def run_one(study: optuna.Study, trial: Trial, objective: Callable[[Trial], float | Sequence[float]]) -> TrialState:
+def run_one(shared: SharedStudy, trial: Trial, objective: Callable[[Trial], float | Sequence[float]]) -> TrialState:
     """Run a claimed trial under a heartbeat and record how it ended.
 
     ``objective`` raises ``optuna.TrialPruned`` to prune and
     :class:`Interrupted` to give the trial back; any other exception fails
     the trial and propagates (a GbenchError stops the worker with its one line).
     """
-    with Heartbeat(study, trial):
+    study = shared.study
+    with Heartbeat(shared, trial):
         try:
             values = objective(trial)
         except optuna.TrialPruned:
@@ -311,7 +317,7 @@ def run_one(study: optuna.Study, trial: Trial, objective: Callable[[Trial], floa
             return TrialState.PRUNED
         except (Interrupted, KeyboardInterrupt):  # asked to stop, or Ctrl-C / SIGTERM (gbench/signals.py): the run saved its state
             with contextlib.suppress(Exception):
-                optuna_private.fail_and_retry(study, trial)  # no user attr set: the retry copies them all
+                shared.fail_and_retry(trial.number)  # no user attr set: the retry copies them all
             raise
         except BaseException as error:
             with contextlib.suppress(Exception):
@@ -333,7 +339,7 @@ def pause(stop: threading.Event | None, seconds: float) -> None:
 
 
 def work(
-    study: optuna.Study,
+    shared: SharedStudy,
     objective: Callable[[Trial], float | Sequence[float]],
     target: int | None = None,
     stop: threading.Event | None = None,
@@ -346,9 +352,9 @@ def work(
     """
     ran = 0
     while not (stop is not None and stop.is_set()):
-        if reclaim(study) and on_change:
+        if reclaim(shared) and on_change:
             on_change()
-        trial = claim(study, target)
+        trial = claim(shared, target)
         if trial is None:
             break
         if isinstance(trial, str):  # WAIT
@@ -356,7 +362,7 @@ def work(
             continue
         if on_change:
             on_change()
-        run_one(study, trial, objective)
+        run_one(shared, trial, objective)
         ran += 1
         if on_change:
             on_change()

@@ -43,6 +43,7 @@ from gbench.errors import GbenchError
 from gbench.results import display, store
 from gbench.studies import groups as study_groups
 from gbench.studies import workers as studylib
+from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import open_storage, shown_url
 from gbench.studies.sweep.objective import Sweeper
 from gbench.studies.sweep.plan import Plan, plan, trial_per_key
@@ -79,7 +80,7 @@ def enqueue_missing(plan: Plan, study: optuna.Study) -> int:
     return len(missing)
 
 
-def open_study(plan: Plan) -> tuple[optuna.Study, str]:
+def open_study(plan: Plan) -> tuple[SharedStudy, str]:
     """Create the sweep's study (enqueueing every run, or seeds auto's first round) or load it and enqueue what is missing."""
     storage = open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
     sampler = optuna.samplers.RandomSampler(seed=0)  # no parameters are sampled; keeps Optuna from building TPE
@@ -87,14 +88,14 @@ def open_study(plan: Plan) -> tuple[optuna.Study, str]:
     def setup(new: optuna.Study) -> None:
         enqueue_missing(plan, new)
 
-    study, created = studylib.create_or_load(storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=setup)
+    shared, created = studylib.create_or_load(storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=setup)
     if created:
-        study.set_user_attr("suite", plan.suite.name)
+        shared.study.set_user_attr("suite", plan.suite.name)
     else:
-        studylib.reclaim(study)
-        _check_no_other_waiting_runs(plan, study)
-        enqueue_missing(plan, study)
-    return study, storage.url
+        studylib.reclaim(shared)
+        _check_no_other_waiting_runs(plan, shared.study)
+        enqueue_missing(plan, shared.study)
+    return shared, storage.url
 
 
 def _check_no_other_waiting_runs(plan: Plan, study: optuna.Study) -> None:
@@ -115,7 +116,7 @@ def _check_no_other_waiting_runs(plan: Plan, study: optuna.Study) -> None:
         )
 
 
-def run_worker(plan: Plan, study: optuna.Study, sweeper: Sweeper | None = None, stop: threading.Event | None = None) -> int:
+def run_worker(plan: Plan, shared: SharedStudy, sweeper: Sweeper | None = None, stop: threading.Event | None = None) -> int:
     """Pull runs until none is wanted: with seeds auto, each time the queue runs dry (work() waits while
     any run is in flight, so the round is over), enqueue the next round the results call for."""
     sweeper = sweeper or Sweeper(plan)
@@ -123,10 +124,10 @@ def run_worker(plan: Plan, study: optuna.Study, sweeper: Sweeper | None = None, 
     while True:
         if plan.population == "auto":  # the waiting seeds of one variant share shapes: one population (gbench.training.population.run)
             limit = plan.population_size or len(plan.runs)
-            ran += study_groups.work_groups(study, sweeper.group, lambda key: key.rpartition("|")[0], limit, stop=stop)
+            ran += study_groups.work_groups(shared, sweeper.group, lambda key: key.rpartition("|")[0], limit, stop=stop)
         else:
-            ran += studylib.work(study, sweeper, target=None, stop=stop)
-        if plan.design is None or (stop is not None and stop.is_set()) or not enqueue_missing(plan, study):
+            ran += studylib.work(shared, sweeper, target=None, stop=stop)
+        if plan.design is None or (stop is not None and stop.is_set()) or not enqueue_missing(plan, shared.study):
             return ran
 
 
@@ -143,8 +144,8 @@ def _worker_process(spec: dict[str, Any]) -> None:
     signals.install()  # a worker stopped by SIGTERM saves its run's state and releases its trial, as Ctrl-C does
     try:
         worker_plan = plan(**spec["plan"])
-        study, _ = open_study(worker_plan)
-        run_worker(worker_plan, study)
+        shared, _ = open_study(worker_plan)
+        run_worker(worker_plan, shared)
     except GbenchError as error:
         sys.stderr.write(f"gbench sweep worker: error: {error}\n")
         sys.exit(2)
@@ -167,7 +168,8 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
         sweeper.cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
         if run.config.eval.samples > 0:
             sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
-    study, url = open_study(sweep_plan)
+    shared, url = open_study(sweep_plan)
+    study = shared.study
     variants = len(sweep_plan.suite.variants)
     design = sweep_plan.design
     size = (
@@ -204,7 +206,7 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
             for worker in workers:
                 worker.start()
         ended = threading.Event()  # not Thread.is_alive: see gbench.studies.tune.tune.run_workers (a Ctrl-C inside join() breaks it)
-        thread = threading.Thread(target=lambda: _guard(errors, ended, run_worker, sweep_plan, study, sweeper), daemon=True, name="sweep-worker")
+        thread = threading.Thread(target=lambda: _guard(errors, ended, run_worker, sweep_plan, shared, sweeper), daemon=True, name="sweep-worker")
         thread.start()
         try:
             while not ended.is_set() or any(w.is_alive() for w in workers):

@@ -32,8 +32,8 @@ from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
 from gbench.results import display, store
-from gbench.studies import optuna_private
 from gbench.studies import workers as studylib
+from gbench.studies.shared_study import SharedStudy, retried_from
 from gbench.studies.storage import DEFAULT_HEARTBEAT, open_storage
 from gbench.studies.tune.searchspace import Combo, SearchSpace, check_compatible
 from gbench.studies.tune.trials import SAME_AS_ATTR, trial_table, write_trials_csv
@@ -171,9 +171,9 @@ class Tuner:
             self.cache.split(self.registry, config.dataset, "test", config.data_root, None)
 
     def run_id(self, trial: Trial) -> str:
-        system_attrs = optuna_private.system_attrs(trial.study, trial)
-        original = system_attrs.get("failed_trial", trial.number)  # a retried trial reuses its original's run folder
-        return safe_name(f"{self.study_name}-t{int(original):04d}")
+        [frozen] = [t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number]
+        original = retried_from(frozen)  # a retried trial reuses its original's run folder
+        return safe_name(f"{self.study_name}-t{trial.number if original is None else int(original):04d}")
 
     def __call__(self, trial: Trial) -> list[float]:
         combo, params = self.space.suggest(trial)
@@ -290,10 +290,14 @@ class Tuner:
 class TuneStudy:
     """An opened (created or resumed) tune study and the objective its trials run."""
 
-    study: optuna.Study
+    shared: SharedStudy  # the study and the storage it was opened on
     tuner: Tuner
     storage_url: str
     created: bool
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.shared.study
 
 
 def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options: TuneOptions, out: Path) -> TuneStudy:
@@ -306,12 +310,12 @@ def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options:
     sampler = optuna.samplers.TPESampler(seed=options.sampler_seed, constant_liar=True)
     pruner = make_pruner(options.pruner, options.pruner_startup, base.eval.every, options.objectives, options.pruner_warmup)
     directions = ["minimize"] * len(options.objectives)
-    study, created = studylib.create_or_load(storage, options.study_name, directions, "tune", sampler=sampler, pruner=pruner)
+    shared, created = studylib.create_or_load(storage, options.study_name, directions, "tune", sampler=sampler, pruner=pruner)
     if created:
-        study.set_user_attr("objectives", options.objectives)
-        study.set_user_attr("target", options.target)
-    check_compatible(study, space)
-    return TuneStudy(study, tuner, storage.url, created)
+        shared.study.set_user_attr("objectives", options.objectives)
+        shared.study.set_user_attr("target", options.target)
+    check_compatible(shared.study, space)
+    return TuneStudy(shared, tuner, storage.url, created)
 
 
 def optimize(opened: TuneStudy, options: TuneOptions) -> tuple[list[FrozenTrial], int]:
@@ -320,14 +324,14 @@ def optimize(opened: TuneStudy, options: TuneOptions) -> tuple[list[FrozenTrial]
     trials.csv is written whatever happens, Ctrl-C included.
     """
     try:
-        ran = run_workers(opened.study, opened.tuner, options.trials, options.n_jobs)
+        ran = run_workers(opened.shared, opened.tuner, options.trials, options.n_jobs)
     finally:
         trials = studylib.counted_trials(opened.study)
         write_trials_csv(opened.tuner.out / "trials.csv", trials, opened.tuner.objectives)
     return trials, ran
 
 
-def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> int:
+def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> int:
     """n_jobs worker threads on one study, under a live table of its trials.
 
     Ctrl-C (KeyboardInterrupt in this, the main thread) sets the tuner's
@@ -335,6 +339,7 @@ def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> 
     its next logged step and is given back (FAIL plus a WAITING retry, counted
     once when the study resumes); then the KeyboardInterrupt goes on up.
     """
+    study = shared.study
     stop = threading.Event()
     errors: list[BaseException] = []
     ran = [0] * n_jobs
@@ -352,7 +357,7 @@ def run_workers(study: optuna.Study, tuner: Tuner, target: int, n_jobs: int) -> 
     def worker(index: int) -> None:
         tuner.worker.index = index  # picks this worker's device (Tuner.device)
         try:
-            ran[index] = studylib.work(study, tuner, target=target, stop=stop, on_change=on_change)
+            ran[index] = studylib.work(shared, tuner, target=target, stop=stop, on_change=on_change)
         except studylib.Interrupted:
             pass  # the main thread is raising KeyboardInterrupt already
         except BaseException as error:  # reported by the main thread

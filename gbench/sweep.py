@@ -43,6 +43,7 @@ from gbench import adaptive, display, store, study_groups
 from gbench import study as studylib
 from gbench.errors import GbenchError
 from gbench.registry import Registry
+from gbench.secrets import mask
 from gbench.sequential import PROCEDURE, Design
 from gbench.study_storage import DEFAULT_HEARTBEAT, open_storage, shown_url
 from gbench.suite import Run, Suite, load_registry, load_suite
@@ -208,10 +209,15 @@ def _worker_process(spec: dict[str, Any]) -> None:
         study, _ = open_study(worker_plan)
         run_worker(worker_plan, study)
     except GbenchError as error:
-        sys.stderr.write(f"gbench sweep worker: error: {error}\n")
+        sys.stderr.write(f"gbench sweep worker: error: {mask(str(error))}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception:  # a bug: its traceback, masked as cli.main masks the parent's (the plan holds the --storage URL)
+        import traceback
+
+        sys.stderr.write(mask(traceback.format_exc()))
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------------------

@@ -265,3 +265,76 @@ def test_the_failures_page_names_only_tests_of_this_file_that_exist():
     named = set(re.findall(r"tests/test_secrets\.py::(test_\w+)", page))
     defined = set(re.findall(r"^def (test_\w+)", Path(__file__).read_text(), re.M))
     assert len(named) == 4 and named <= defined, named - defined
+
+
+def test_a_local_mlflow_store_that_breaks_mid_run_warns_once_and_the_runs_finish(tmp_path):
+    """The default store's artifact folder turns into a file while two runs train: no grid can be stored from then on."""
+    out = tmp_path / "runs"
+    gbench = subprocess.Popen(
+        [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--architecture", "mlp", "--seeds", "0-1", "--steps", "600", "--train-limit", "2000",
+         "--log-every", "10", "--eval-samples", "200", "--eval-every", "300", "--device", "cpu", "--out", str(out), "--log", "mlflow"],
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": ""}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("*/config.json")):  # the first run has started (its MLflow run is made first)
+            assert gbench.poll() is None, gbench.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        artifacts = out / "mlartifacts"
+        subprocess.run(["rm", "-rf", str(artifacts)], check=True)
+        artifacts.write_text("not a folder any more\n")
+        stdout, stderr = gbench.communicate(timeout=600)
+    finally:
+        if gbench.poll() is None:
+            gbench.kill()
+
+    assert gbench.returncode == 0, stderr
+    warnings = [line for line in stderr.splitlines() if "warning: --log mlflow failed" in line]
+    assert len(warnings) == 1, stderr  # once, though both runs evaluate twice
+    assert "Traceback" not in stderr
+    summaries = sorted(out.glob("*/summary.json"))
+    assert len(summaries) == 2
+    for summary in summaries:
+        run_dir = summary.parent
+        assert (run_dir / "generator.pt").is_file() and (run_dir / "samples.png").is_file()
+        assert (run_dir / "metrics.csv").read_text().strip().splitlines()[-1].split(",")[0] == "600"
+    assert len((out / "results.csv").read_text().strip().splitlines()) == 3  # the header and both runs
+
+
+@pytest.mark.postgres
+def test_a_sweep_stopped_by_sigterm_names_the_command_to_resume_with_its_storage_masked(secret_postgres_url, tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE.replace("steps = 10", "steps = 3000").replace("train_limit = 500", "train_limit = 2000"))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gbench", "sweep", str(suite), "--storage", secret_postgres_url, "--out", str(out), "--no-report"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list(out.glob("*/config.json")):  # written just before training starts
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "again to resume" in last and f"--storage {mask(secret_postgres_url)} " in last, last
+    assert_no_password(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), out)
+
+
+def test_a_bugs_traceback_keeps_its_lines_but_not_the_password(monkeypatch, capsys):
+    """Not bad input but a bug: the traceback stays (rc 1), the URL a library quoted in it is masked."""
+    from gbench.cli import main
+    from gbench.commands import show
+
+    def broken(args):
+        raise RuntimeError(f"driver failed for postgresql://gbench:{PASSWORD}@db.example.org/studies")
+
+    monkeypatch.setattr(show, "run", broken)
+    assert main(["show"]) == 1
+    stderr = capsys.readouterr().err
+    assert "Traceback" in stderr and "in broken" in stderr
+    assert "RuntimeError: driver failed for postgresql://gbench:***@db.example.org/studies" in stderr
+    assert PASSWORD not in stderr

@@ -264,7 +264,7 @@ def test_the_failures_page_names_only_tests_of_this_file_that_exist():
     page = (REPO / "docs" / "failures.md").read_text()
     named = set(re.findall(r"tests/test_secrets\.py::(test_\w+)", page))
     defined = set(re.findall(r"^def (test_\w+)", Path(__file__).read_text(), re.M))
-    assert len(named) == 4 and named <= defined, named - defined
+    assert len(named) == 8 and named <= defined, named - defined
 
 
 def test_a_local_mlflow_store_that_breaks_mid_run_warns_once_and_the_runs_finish(tmp_path):
@@ -338,3 +338,27 @@ def test_a_bugs_traceback_keeps_its_lines_but_not_the_password(monkeypatch, caps
     assert "Traceback" in stderr and "in broken" in stderr
     assert "RuntimeError: driver failed for postgresql://gbench:***@db.example.org/studies" in stderr
     assert PASSWORD not in stderr
+
+
+def test_a_tensorboard_folder_that_cannot_be_written_warns_once_and_the_hooks_go_on(monkeypatch, capsys, tmp_path):
+    """The built-in plugin's own hooks, on a real SummaryWriter: a run folder under a file cannot hold event files."""
+    import torch
+
+    from gbench import observers
+    from plugins import tensorboard_log
+
+    monkeypatch.setenv(observers.LOG_ENV, "tensorboard")
+    monkeypatch.setattr(observers, "_failed", set())
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    config = {"architecture": "mlp", "seed": 0, "params": {"note": f"postgresql://u:{PASSWORD}@h/db"}}
+    for run_id in ("first", "second"):  # the second run finds the tracker off: no second warning
+        tensorboard_log.gbench_run_start(run_id=run_id, config=config, run_dir=blocked / run_id)
+        tensorboard_log.gbench_log_row(run_id=run_id, row={"step": 10, "d_loss": 0.7})
+        tensorboard_log.gbench_evaluation(run_id=run_id, step=10, metrics={"fid": 1.0}, samples=torch.zeros(4, 1, 28, 28))
+        tensorboard_log.gbench_run_end(run_id=run_id, row={"status": "ok"}, run_dir=blocked / run_id)
+    stderr = capsys.readouterr().err
+    warnings = [line for line in stderr.splitlines() if "warning: --log tensorboard failed" in line]
+    assert len(warnings) == 1, stderr
+    assert not observers.enabled("tensorboard") and not tensorboard_log._writers
+    assert observers.hyperparameters(config)["note"] == "postgresql://u:***@h/db"  # what the HParams tab would be given

@@ -207,6 +207,7 @@ def _stop(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_an_mlflow_server_that_dies_mid_run_warns_once_and_the_run_finishes_with_its_files(tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -267,6 +268,7 @@ def test_the_failures_page_names_only_tests_of_this_file_that_exist():
     assert len(named) == 8 and named <= defined, named - defined
 
 
+@pytest.mark.slow
 def test_a_local_mlflow_store_that_breaks_mid_run_warns_once_and_the_runs_finish(tmp_path):
     """The default store's artifact folder turns into a file while two runs train: no grid can be stored from then on."""
     out = tmp_path / "runs"

@@ -3,18 +3,22 @@
 Each module in :mod:`gbench.commands` defines ``HELP``, ``add_arguments(parser)``
 and ``run(args) -> int``. Bad input (a :class:`GbenchError` or a bad option)
 prints one line and exits with code 2; there is no traceback for it.
+Whatever reaches the terminal from here has its URLs' passwords masked
+(:mod:`gbench.secrets`), tracebacks of bugs included.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import shlex
 import sys
+import traceback
 
 from gbench import __version__
 from gbench.errors import GbenchError
 from gbench.memory import keep_freed_memory
+from gbench.plugins import observers
+from gbench.secrets import mask, masked_command
 from gbench.training import signals
 
 #: command name -> module; help comes from the module's HELP.
@@ -75,15 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     signals.install()  # SIGTERM (SLURM, Kubernetes, timeout) stops as Ctrl-C does
     try:
         keep_freed_memory()  # no page faults on every large tensor of every step (gbench/memory.py)
+        if hasattr(args, "mlflow_uri"):  # run, sweep, tune: an unreachable tracker fails here, before any training
+            observers.check_trackers()
         return int(args._run(args) or 0)
     except GbenchError as error:
-        sys.stderr.write(f"gbench {args.command}: error: {error}\n")
+        sys.stderr.write(f"gbench {args.command}: error: {mask(str(error))}\n")
         return 2
     except KeyboardInterrupt as stop:
         name = "SIGTERM" if isinstance(stop, signals.Terminated) else "interrupted (SIGINT)"
-        again = shlex.join(["gbench", *argv])
+        again = masked_command(["gbench", *argv])
         sys.stderr.write(f"gbench: stopped by {name}; finished runs are saved and unfinished ones saved their state: run `{again}` again to resume them\n")
         return signals.exit_code(stop)
+    except Exception:  # a bug: keep its traceback, but a library's message may quote a --storage or --mlflow-uri URL
+        sys.stderr.write(mask(traceback.format_exc()))
+        return 1
 
 
 if __name__ == "__main__":

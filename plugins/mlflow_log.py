@@ -9,6 +9,11 @@ browse it with ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``. The e
 parameters, the training columns and every evaluation metric over steps,
 the sample grid of each evaluation (``samples/step-NNNNNNN.png``), and at the
 end ``samples.png`` and ``generator.pt`` as artifacts.
+
+An unreachable ``--mlflow-uri`` fails the command at its start
+(``observers.check_trackers``); a store that breaks mid-run (server gone,
+disk read-only) warns once and the runs go on without MLflow
+(``observers.guarded``). Tags and parameters are masked (``gbench.secrets``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from gbench import hookimpl
 from gbench.plugins import observers
+from gbench.secrets import mask
 
 DEFAULT_EXPERIMENT = "gbench"
 #: Columns that are the x axis, or that the evaluation logs itself.
@@ -30,6 +36,15 @@ SUMMARY_METRICS = ("train_seconds", "images_per_second")
 
 _runs: dict[str, tuple[Any, str]] = {}  # gbench run id -> (MlflowClient, MLflow run id)
 _lock = threading.Lock()
+
+
+def _forget() -> None:
+    """After a failure: drop every open run, so that no later hook talks to the broken store."""
+    with _lock:
+        _runs.clear()
+
+
+guarded = observers.guarded("mlflow", _forget)
 
 
 def tracking_uri(run_dir: Path) -> str:
@@ -52,6 +67,7 @@ def _experiment_id(client: Any, run_dir: Path) -> str:
 
 
 @hookimpl
+@guarded
 def gbench_run_start(run_id: str, config: dict[str, Any], run_dir: Path) -> None:
     if not observers.enabled("mlflow"):
         return
@@ -61,8 +77,8 @@ def gbench_run_start(run_id: str, config: dict[str, Any], run_dir: Path) -> None
     client = MlflowClient(tracking_uri=tracking_uri(run_dir))
     with _lock:  # the experiment is created once, not by two threads at a time
         experiment = _experiment_id(client, run_dir)
-    run = client.create_run(experiment, run_name=run_id, tags={"gbench.run_id": run_id, "gbench.run_dir": str(run_dir.resolve())})
-    client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in observers.hyperparameters(config).items()])
+    run = client.create_run(experiment, run_name=run_id, tags={"gbench.run_id": run_id, "gbench.run_dir": mask(str(run_dir.resolve()))})
+    client.log_batch(run.info.run_id, params=[Param(key, mask(str(value))) for key, value in observers.hyperparameters(config).items()])
     with _lock:
         _runs[run_id] = (client, run.info.run_id)
 
@@ -75,12 +91,14 @@ def _log_metrics(client: Any, mlflow_run: str, values: dict[str, float], step: i
 
 
 @hookimpl
+@guarded
 def gbench_log_row(run_id: str, row: dict[str, Any]) -> None:
     if run_id in _runs:
         _log_metrics(*_runs[run_id], observers.numbers(row, skip=NOT_TRAIN), int(row["step"]))
 
 
 @hookimpl
+@guarded
 def gbench_evaluation(run_id: str, step: int, metrics: dict[str, Any], samples: Any) -> None:
     if run_id not in _runs:
         return
@@ -90,6 +108,7 @@ def gbench_evaluation(run_id: str, step: int, metrics: dict[str, Any], samples: 
 
 
 @hookimpl
+@guarded
 def gbench_run_end(run_id: str, row: dict[str, Any], run_dir: Path) -> None:
     with _lock:
         entry = _runs.pop(run_id, None)
@@ -104,5 +123,5 @@ def gbench_run_end(run_id: str, row: dict[str, Any], run_dir: Path) -> None:
     for name in ("samples.png", "generator.pt"):
         if (run_dir / name).is_file():
             client.log_artifact(mlflow_run, str(run_dir / name))
-    client.set_tag(mlflow_run, "gbench.status", str(row.get("status")))
+    client.set_tag(mlflow_run, "gbench.status", mask(str(row.get("status"))))
     client.set_terminated(mlflow_run, status="FINISHED")

@@ -6,11 +6,15 @@ shows one TensorBoard run per gbench run, named by its run id. Written:
 the training scalars (``train/d_loss``, ``train/g_loss``, ``train/D(x)``,
 ``train/D(G(z))`` and any objective metric), every evaluation metric as
 ``eval/NAME`` (``eval/fid``, ...), the sample grid as the image ``samples``
-at each evaluation, and the hyperparameters in TensorBoard's HParams tab.
+at each evaluation, and the hyperparameters in TensorBoard's HParams tab
+(text masked by ``observers.hyperparameters``). A folder that breaks
+mid-run (disk full, removed) warns once and the runs go on without
+TensorBoard (``observers.guarded``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,21 @@ _writers: dict[str, Any] = {}  # run id -> SummaryWriter; tune's threads run sev
 _lock = threading.Lock()
 
 
+def _forget() -> None:
+    """After a failure: close and drop every writer (closing may fail too: the folder is broken)."""
+    with _lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+guarded = observers.guarded("tensorboard", _forget)
+
+
 @hookimpl
+@guarded
 def gbench_run_start(run_id: str, config: dict[str, Any], run_dir: Path) -> None:
     if not observers.enabled("tensorboard"):
         return
@@ -49,6 +67,7 @@ def gbench_run_start(run_id: str, config: dict[str, Any], run_dir: Path) -> None
 
 
 @hookimpl
+@guarded
 def gbench_log_row(run_id: str, row: dict[str, Any]) -> None:
     writer = _writers.get(run_id)
     if writer is None:
@@ -59,6 +78,7 @@ def gbench_log_row(run_id: str, row: dict[str, Any]) -> None:
 
 
 @hookimpl
+@guarded
 def gbench_evaluation(run_id: str, step: int, metrics: dict[str, Any], samples: Any) -> None:
     writer = _writers.get(run_id)
     if writer is None:
@@ -70,6 +90,7 @@ def gbench_evaluation(run_id: str, step: int, metrics: dict[str, Any], samples: 
 
 
 @hookimpl
+@guarded
 def gbench_run_end(run_id: str, row: dict[str, Any], run_dir: Path) -> None:
     with _lock:
         writer = _writers.pop(run_id, None)

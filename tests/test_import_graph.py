@@ -19,7 +19,7 @@ from test_layout import PACKAGE, imported_modules, is_cli, reaches_cli
 
 #: Bottom to top. A module may import modules of its own layer and of the layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("gbench", "gbench.errors", "gbench.names", "gbench.env", "gbench.torchtools", "gbench.memory")),
+    ("core", ("gbench", "gbench.errors", "gbench.names", "gbench.env", "gbench.torchtools", "gbench.memory", "gbench.secrets")),
     ("plugin API", ("gbench.plugins",)),
     ("config", ("gbench.config",)),
     ("data", ("gbench.data",)),

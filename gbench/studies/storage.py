@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 
 from gbench.errors import GbenchError
+from gbench.secrets import first_line, mask
 
 #: Seconds between heartbeats of a running trial; it is declared dead after GRACE_FACTOR of them.
 DEFAULT_HEARTBEAT = 20
@@ -27,13 +28,8 @@ CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
 
 
 def shown_url(url: str) -> str:
-    """The URL with any password hidden, for messages."""
-    try:
-        import sqlalchemy.engine
-
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    """The URL with any password hidden, for messages (:func:`gbench.secrets.mask`)."""
+    return mask(url)
 
 
 def _sqlite_file(url: str, database: str | None) -> Path:
@@ -54,8 +50,7 @@ def _check_reachable(url: Any, connect_args: dict[str, Any], shown: str) -> None
     except ModuleNotFoundError as error:
         raise GbenchError(f"storage {shown!r} needs the Python module {error.name!r}; pip install it, or use sqlite:///FILE") from None
     except Exception as error:  # OperationalError, DBAPI errors: unreachable host, refused, no such database
-        lines = str(getattr(error, "orig", None) or error).strip().splitlines()
-        reason = lines[0] if lines else type(error).__name__
+        reason = first_line(getattr(error, "orig", None) or error)  # a driver may quote the URL it was given
         raise GbenchError(f"cannot reach storage {shown!r} ({reason}); check the host, port, database and user, and that the server runs") from None
 
 
@@ -67,11 +62,12 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
     if url is None:
         url = f"sqlite:///{Path(default_file).resolve()}"
     if "://" not in url:
-        raise GbenchError(f"--storage {url!r} is not a database URL; give e.g. sqlite:///runs/tune.db or postgresql://user@host/dbname")
+        shown = mask(url) if "@" not in url else f"...@{url.rsplit('@', 1)[1]}"  # no scheme: mask() cannot tell user:password from a host
+        raise GbenchError(f"--storage {shown!r} is not a database URL; give e.g. sqlite:///runs/tune.db or postgresql://user@host/dbname")
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise GbenchError(f"--storage {url!r} is not a valid database URL ({error}); give e.g. postgresql://user@host:5432/dbname") from None
+        raise GbenchError(f"--storage {mask(url)!r} is not a valid database URL ({mask(str(error))}); give e.g. postgresql://user@host:5432/dbname") from None
     shown = parsed.render_as_string(hide_password=True)
     try:
         dialect = parsed.get_dialect()
@@ -154,8 +150,6 @@ def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_H
                 return optuna.storages.RDBStorage(full_url, engine_kwargs=engine_kwargs, **kwargs)
         except Exception as error:  # first use of an empty database from several processes at once: table creation races
             if attempt == 5:
-                raise GbenchError(
-                    f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-                ) from None
+                raise GbenchError(f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {first_line(error)}") from None
             time.sleep(0.3 + random.random())
     raise AssertionError("unreachable")

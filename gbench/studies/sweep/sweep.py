@@ -41,6 +41,7 @@ from optuna.trial import TrialState
 from gbench.analysis.sequential import PROCEDURE
 from gbench.errors import GbenchError
 from gbench.results import display, store
+from gbench.secrets import mask
 from gbench.studies import groups as study_groups
 from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
@@ -147,10 +148,15 @@ def _worker_process(spec: dict[str, Any]) -> None:
         shared, _ = open_study(worker_plan)
         run_worker(worker_plan, shared)
     except GbenchError as error:
-        sys.stderr.write(f"gbench sweep worker: error: {error}\n")
+        sys.stderr.write(f"gbench sweep worker: error: {mask(str(error))}\n")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception:  # a bug: its traceback, masked as cli.main masks the parent's (the plan holds the --storage URL)
+        import traceback
+
+        sys.stderr.write(mask(traceback.format_exc()))
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------------------

@@ -392,7 +392,8 @@ def test_a_report_holds_the_planned_runs_only_though_the_study_has_more(tmp_path
 def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path, monkeypatch):
     """gbench.report.build (and scipy under it) always ships: failing to import it must not quietly print a results table instead."""
     import gbench
-    from gbench.studies.sweep.sweep import finish, plan
+    from gbench.commands.sweeping import finish
+    from gbench.studies.sweep.plan import plan
 
     study = finished_study(tmp_path, seeds=[0])
     planned = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=[0])

@@ -6,15 +6,15 @@ import argparse
 from pathlib import Path
 
 from gbench.commands._options import add_population_options, add_run_options, note_slow_bf16, settings_from_args
-from gbench.config import RunConfig, RunSettings, configs_for, resolve_params
+from gbench.config import RunConfig, RunSettings, configs_for
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.plugins.loading import Plugins, resolve_target
 from gbench.plugins.registry import Registry
 from gbench.results import display, store
-from gbench.training import interrupted
+from gbench.training.batch import prepare_runs
 from gbench.training.population.run import execute_population
-from gbench.training.runner import DataCache, RunHooks, load_checkpoint
+from gbench.training.runner import RunHooks
 from gbench.training.validate import validate_configs
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
@@ -52,39 +52,6 @@ def warn_broken(plugins: Plugins) -> None:
         display.console.print(f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}", highlight=False, soft_wrap=True)
 
 
-def preload(configs: list[RunConfig], registry: Registry, cache: DataCache) -> None:
-    """Load every dataset split the runs need before any progress bar shows: missing data fails first."""
-    for config in configs:
-        cache.split(registry, config.dataset, "train", config.data_root, config.train_limit)
-        if config.eval.samples > 0:
-            cache.split(registry, config.dataset, "test", config.data_root, None)
-
-
-def populations(configs: list[RunConfig], size: int | None) -> list[list[RunConfig]]:
-    """Configs that differ only in seed, grouped in order of first appearance, at most ``size`` per group."""
-    groups: dict[str, list[RunConfig]] = {}
-    for config in configs:
-        shape = {**config.to_dict(), "seed": None, "run_id": None}
-        groups.setdefault(repr(sorted(shape.items())), []).append(config)
-    size = size or max(len(group) for group in groups.values())
-    return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
-
-
-def check_resumable(configs: list[RunConfig], registry: Registry, out: Path) -> None:
-    """Take over interrupted runs with these arguments and check their checkpoints, before any progress bar shows."""
-    for config in configs:
-        if not config.run_id:
-            config.params = resolve_params(registry, config)  # as execute() resolves them: the hash must match
-            config.run_id = interrupted.claim(out, config)
-        run_dir = out / str(config.run_id)
-        if config.run_id and (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists():
-            try:
-                load_checkpoint(run_dir)  # a damaged one fails here, in one line
-            except GbenchError:
-                interrupted.unclaim(run_dir)
-                raise
-
-
 def run_configs(
     configs: list[RunConfig],
     registry: Registry,
@@ -95,10 +62,7 @@ def run_configs(
 ) -> list[dict]:
     """Run configs under one progress bar per population (or per run with --population off)."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
-    cache = DataCache()
-    preload(configs, registry, cache)
-    check_resumable(configs, registry, out)
-    groups = populations(configs, population_size) if population == "auto" else [[config] for config in configs]
+    cache, groups = prepare_runs(configs, registry, out, population, population_size)
     rows = []
     with display.progress() as progress:
         for index, group in enumerate(groups, 1):

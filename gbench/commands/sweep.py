@@ -58,9 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.analysis.sequential import parse_auto
+    from gbench.commands.sweeping import sweep
     from gbench.config import parse_devices, parse_seeds
     from gbench.errors import GbenchError
-    from gbench.studies.sweep.sweep import plan, sweep
+    from gbench.studies.sweep.plan import plan
     from gbench.torchtools import resolve_device
 
     try:

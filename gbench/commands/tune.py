@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +23,9 @@ if TYPE_CHECKING:
 
     from gbench.config import RunConfig, RunSettings
     from gbench.plugins.registry import Registry
+    from gbench.studies.shared_study import SharedStudy
     from gbench.studies.tune.searchspace import SearchSpace
-    from gbench.studies.tune.tune import TuneOptions
+    from gbench.studies.tune.tune import TuneOptions, Tuner, TuneStudy
 
 PRUNER_CHOICES = ["median", "hyperband", "none"]  # gbench.studies.tune.tune.PRUNERS; not imported here: `gbench tune --help` stays light
 
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from gbench.results import display, store
     from gbench.studies.storage import shown_url
     from gbench.studies.tune.searchspace import build_space
-    from gbench.studies.tune.tune import TuneOptions, open_study, optimize, parse_objectives, safe_name
+    from gbench.studies.tune.tune import TuneOptions, open_study, parse_objectives, safe_name
     from gbench.studies.workers import count, counted_trials
 
     settings = settings_from_args(args)
@@ -109,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
     opened = open_study(registry, base, space, options, out)
-
     console = display.console
+    opened.tuner.on_note = lambda text: console.print(text, highlight=False, soft_wrap=True)
     if len(options.objectives) > 1 and options.pruner != "none":
         console.print("note: Optuna cannot prune multi-objective trials; running without pruning", highlight=False, soft_wrap=True)
     elif options.pruning and not base.eval.every:
@@ -229,3 +232,97 @@ def run_command(
     for name, value in params.items():
         parts += ["--set", f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}"]
     return " ".join(shlex.quote(p) for p in parts), config_file
+
+
+# ---------------------------------------------------------------------------
+# The workers and their live table: threads and the terminal are the command's, not the library's
+# ---------------------------------------------------------------------------
+
+STOP_WAIT = 60  # seconds Ctrl-C waits for running trials to reach a step and give themselves back
+
+
+def optimize(opened: TuneStudy, options: TuneOptions) -> tuple[list[FrozenTrial], int]:
+    """Run the workers until the study has ``options.trials`` trials; (its counted trials, how many ran here).
+
+    trials.csv is written whatever happens, Ctrl-C included.
+    """
+    from gbench.studies import workers as studylib
+    from gbench.studies.tune.trials import write_trials_csv
+
+    try:
+        ran = run_workers(opened.shared, opened.tuner, options.trials, options.n_jobs)
+    finally:
+        trials = studylib.counted_trials(opened.study)
+        write_trials_csv(opened.tuner.out / "trials.csv", trials, opened.tuner.objectives)
+    return trials, ran
+
+
+def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> int:
+    """n_jobs worker threads on one study, under a live table of its trials.
+
+    Ctrl-C (KeyboardInterrupt in this, the main thread) sets the tuner's
+    interrupt: each running trial raises :class:`gbench.studies.workers.Interrupted` at
+    its next logged step and is given back (FAIL plus a WAITING retry, counted
+    once when the study resumes); then the KeyboardInterrupt goes on up.
+    """
+    from gbench.results import display
+    from gbench.studies import workers as studylib
+    from gbench.studies.tune.trials import trial_table, write_trials_csv
+
+    study = shared.study
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    ran = [0] * n_jobs
+    csv_path = tuner.out / "trials.csv"
+
+    def on_change() -> None:
+        with tuner.lock:
+            trials = studylib.counted_trials(study)
+            write_trials_csv(csv_path, trials, tuner.objectives)
+
+    # Each worker says when it has ended. Not Thread.join/is_alive: a KeyboardInterrupt that lands inside join()
+    # leaves is_alive() False for a thread that still runs (CPython 3.11, gh-90882), and Ctrl-C must wait for them.
+    ended = [threading.Event() for _ in range(n_jobs)]
+
+    def worker(index: int) -> None:
+        tuner.worker.index = index  # picks this worker's device (Tuner.device)
+        try:
+            ran[index] = studylib.work(shared, tuner, target=target, stop=stop, on_change=on_change)
+        except studylib.Interrupted:
+            pass  # the main thread is raising KeyboardInterrupt already
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+            stop.set()
+        finally:
+            ended[index].set()
+
+    def render() -> Any:
+        trials = studylib.counted_trials(study)
+        counts = studylib.count(trials)
+        title = f"gbench tune: {counts.done}/{target} done ({counts.pruned} pruned), {counts.running} running"
+        with tuner.lock:
+            progress = dict(tuner.progress)
+        return trial_table(trials, tuner.objectives, title, progress)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"tune-worker-{i}") for i in range(n_jobs)]
+    try:
+        with display.live(render()) as live:
+            for thread in threads:
+                thread.start()
+            last = 0.0
+            while not all(event.is_set() for event in ended):
+                time.sleep(0.5)
+                if time.monotonic() - last > 2:
+                    live.update(render())
+                    last = time.monotonic()
+            live.update(render())
+    except KeyboardInterrupt:
+        stop.set()
+        tuner.interrupt.set()
+        deadline = time.monotonic() + STOP_WAIT
+        for event in ended:
+            event.wait(timeout=max(0.0, deadline - time.monotonic()))
+        raise
+    if errors:
+        raise errors[0]
+    return sum(ran)

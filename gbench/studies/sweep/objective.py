@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from optuna.trial import Trial
 
 from gbench.analysis import adaptive
 from gbench.errors import GbenchError
-from gbench.results import display, store
+from gbench.results import store
 from gbench.results.records import RunRecord, typed_value
 from gbench.studies import workers as studylib
 from gbench.studies.sweep.plan import Plan
@@ -59,6 +60,7 @@ class Sweeper:
     progress: dict[str, str] = field(default_factory=dict)  # key -> "step 40/200", this process's runs
     lock: threading.Lock = field(default_factory=threading.Lock)
     interrupt: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: the running run gives itself back
+    on_note: Callable[[str], None] | None = None  # a line for the user (the command prints it; the library never does)
 
     def run_for(self, key: str) -> Run:
         for run in self.plan.runs:
@@ -104,9 +106,9 @@ class Sweeper:
             with self.lock:
                 for key in keys:
                     self.progress.pop(key, None)
-        if reason:
+        if reason and self.on_note:
             seeds = ",".join(str(run.seed) for run in runs)
-            display.console.print(f"{runs[0].variant} seeds {seeds} trained one by one, not as a population: {reason}", highlight=False, soft_wrap=True)
+            self.on_note(f"{runs[0].variant} seeds {seeds} trained one by one, not as a population: {reason}")
         wall = round(time.perf_counter() - started, 3)
         return [self._record(trial, run, row, wall) for trial, run, row in zip(trials, runs, rows)]
 

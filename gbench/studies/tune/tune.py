@@ -20,23 +20,24 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.trial import Trial, TrialState
 
 from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
-from gbench.results import display, store
+from gbench.results import store
 from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy, retried_from
 from gbench.studies.storage import DEFAULT_HEARTBEAT, open_storage
 from gbench.studies.tune.searchspace import Combo, SearchSpace, check_compatible
-from gbench.studies.tune.trials import SAME_AS_ATTR, trial_table, write_trials_csv
+from gbench.studies.tune.trials import SAME_AS_ATTR
 from gbench.torchtools import resolve_device
 from gbench.training.population.run import execute_population
 from gbench.training.runner import DataCache, RunHooks
@@ -45,7 +46,6 @@ from gbench.training.runner import DataCache, RunHooks
 OBJECTIVES = {"fid": "fid", "kid": "kid_mean", "wall_time": "wall_time"}
 PRUNERS = ("median", "hyperband", "none")
 RUN_KEY_ATTR = "run_key"  # a hash of everything that decides a trial's result (run_key())
-STOP_WAIT = 60  # seconds Ctrl-C waits for running trials to reach a step and give themselves back
 
 
 @dataclass
@@ -148,6 +148,7 @@ class Tuner:
     devices: list[str] = field(default_factory=list)  # worker i trains on devices[i % len]
     worker: threading.local = field(default_factory=threading.local)  # this thread's worker number (run_workers sets it)
     seeds: list[int] = field(default_factory=lambda: [0])  # a trial's runs: one per seed, trained as one population
+    on_note: Callable[[str], None] | None = None  # a line for the user (the command prints it; the library never does)
 
     def device(self) -> str:
         """The calling worker thread's device: its own GPU with --devices, else the base config's."""
@@ -233,8 +234,8 @@ class Tuner:
             with self.lock:
                 self.progress.pop(trial.number, None)
         wall = time.perf_counter() - started
-        if reason:
-            display.console.print(f"trial {trial.number}: its seeds trained one by one, not as a population: {reason}", highlight=False, soft_wrap=True)
+        if reason and self.on_note:
+            self.on_note(f"trial {trial.number}: its seeds trained one by one, not as a population: {reason}")
         statuses = sorted({str(row.get("status")) for row in rows})
         trial.set_user_attr("status", ",".join(statuses))
         fids = [finite_or_none(row.get("fid")) for row in rows]
@@ -316,83 +317,3 @@ def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options:
         shared.study.set_user_attr("target", options.target)
     check_compatible(shared.study, space)
     return TuneStudy(shared, tuner, storage.url, created)
-
-
-def optimize(opened: TuneStudy, options: TuneOptions) -> tuple[list[FrozenTrial], int]:
-    """Run the workers until the study has ``options.trials`` trials; (its counted trials, how many ran here).
-
-    trials.csv is written whatever happens, Ctrl-C included.
-    """
-    try:
-        ran = run_workers(opened.shared, opened.tuner, options.trials, options.n_jobs)
-    finally:
-        trials = studylib.counted_trials(opened.study)
-        write_trials_csv(opened.tuner.out / "trials.csv", trials, opened.tuner.objectives)
-    return trials, ran
-
-
-def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> int:
-    """n_jobs worker threads on one study, under a live table of its trials.
-
-    Ctrl-C (KeyboardInterrupt in this, the main thread) sets the tuner's
-    interrupt: each running trial raises :class:`gbench.studies.workers.Interrupted` at
-    its next logged step and is given back (FAIL plus a WAITING retry, counted
-    once when the study resumes); then the KeyboardInterrupt goes on up.
-    """
-    study = shared.study
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    ran = [0] * n_jobs
-    csv_path = tuner.out / "trials.csv"
-
-    def on_change() -> None:
-        with tuner.lock:
-            trials = studylib.counted_trials(study)
-            write_trials_csv(csv_path, trials, tuner.objectives)
-
-    # Each worker says when it has ended. Not Thread.join/is_alive: a KeyboardInterrupt that lands inside join()
-    # leaves is_alive() False for a thread that still runs (CPython 3.11, gh-90882), and Ctrl-C must wait for them.
-    ended = [threading.Event() for _ in range(n_jobs)]
-
-    def worker(index: int) -> None:
-        tuner.worker.index = index  # picks this worker's device (Tuner.device)
-        try:
-            ran[index] = studylib.work(shared, tuner, target=target, stop=stop, on_change=on_change)
-        except studylib.Interrupted:
-            pass  # the main thread is raising KeyboardInterrupt already
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
-            stop.set()
-        finally:
-            ended[index].set()
-
-    def render() -> Any:
-        trials = studylib.counted_trials(study)
-        counts = studylib.count(trials)
-        title = f"gbench tune: {counts.done}/{target} done ({counts.pruned} pruned), {counts.running} running"
-        with tuner.lock:
-            progress = dict(tuner.progress)
-        return trial_table(trials, tuner.objectives, title, progress)
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"tune-worker-{i}") for i in range(n_jobs)]
-    try:
-        with display.live(render()) as live:
-            for thread in threads:
-                thread.start()
-            last = 0.0
-            while not all(event.is_set() for event in ended):
-                time.sleep(0.5)
-                if time.monotonic() - last > 2:
-                    live.update(render())
-                    last = time.monotonic()
-            live.update(render())
-    except KeyboardInterrupt:
-        stop.set()
-        tuner.interrupt.set()
-        deadline = time.monotonic() + STOP_WAIT
-        for event in ended:
-            event.wait(timeout=max(0.0, deadline - time.monotonic()))
-        raise
-    if errors:
-        raise errors[0]
-    return sum(ran)

@@ -14,7 +14,7 @@ Last line: population_speedup_8=X.XX population_speedup_8_bf16=Y.YY dcgan_popula
 (the bf16 ratio is the bf16 population against fp32 solo runs: what --precision bf16 buys on top).
 Measured 2026-12-02 on the 2-core AMD EPYC with nothing else running, --sizes 1,3,8,32 --steps 30 --rounds 3:
 seeds_3_cost=3.66, population_speedup_8=1.07 population_speedup_8_bf16=1.77 dcgan_population_speedup_8=1.05
-(the README has the table); on the 2-core Intel Xeon with AMX, 2026-12-04: seeds_3_cost=2.99,
+(docs/speed.md has the table); on the 2-core Intel Xeon with AMX, 2026-12-04: seeds_3_cost=2.99,
 population_speedup_8=1.29 population_speedup_8_bf16=1.50 dcgan_population_speedup_8=1.02, and after
 gbench/memory.py kept freed memory: seeds_3_cost=2.93, 1.43 / 1.72 / 1.06; the AMD EPYC again on
 2026-12-04 (5 min 19 s): seeds_3_cost=3.00, 1.11 / 1.89 / 1.03 (bf16 at 32 members 2.96). The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at

@@ -1,4 +1,4 @@
-"""The layout the README's Design section promises, checked on the source itself.
+"""The layout docs/design.md promises, checked on the source itself.
 
 - The library never reaches up into the CLI: no module of gbench/ outside
   gbench/commands/ and gbench/cli.py imports gbench.commands, in any form

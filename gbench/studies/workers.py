@@ -315,7 +315,7 @@ def run_one(shared: SharedStudy, trial: Trial, objective: Callable[[Trial], floa
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
-        except (Interrupted, KeyboardInterrupt):  # asked to stop, or Ctrl-C / SIGTERM (gbench/signals.py): the run saved its state
+        except (Interrupted, KeyboardInterrupt):  # asked to stop, or Ctrl-C / SIGTERM (gbench/training/signals.py): the run saved its state
             with contextlib.suppress(Exception):
                 shared.fail_and_retry(trial.number)  # no user attr set: the retry copies them all
             raise

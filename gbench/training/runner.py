@@ -224,7 +224,7 @@ def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainRe
 def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache) -> PreparedRun | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
     config.params = resolve_params(registry, config)
-    # the same arguments as an interrupted run: take its folder over (gbench/interrupted.py)
+    # the same arguments as an interrupted run: take its folder over (gbench/training/interrupted.py)
     config.run_id = config.run_id or interrupted.claim(out, config) or new_run_id(config)
     run_dir = out / config.run_id
     if (run_dir / "summary.json").exists():

@@ -256,7 +256,7 @@ def train(
         if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps and callbacks.on_checkpoint:
             callbacks.on_checkpoint(snapshot())
 
-        # --- SIGTERM/SIGINT (gbench/signals.py): the handler only flags it while we train; here, at a step
+        # --- SIGTERM/SIGINT (gbench/training/signals.py): the handler only flags it while we train; here, at a step
         # boundary, the state is whole, so save it (resume is bit-exact from it) and raise the signal's error.
         if signals.stop_requested():
             if callbacks.on_checkpoint:

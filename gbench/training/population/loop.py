@@ -241,7 +241,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 if running[i] and member.callbacks.on_checkpoint:
                     member.callbacks.on_checkpoint(member_checkpoint(i))
 
-        # --- SIGTERM/SIGINT (gbench/signals.py), as in the solo loop: at this step boundary every member's state is
+        # --- SIGTERM/SIGINT (gbench/training/signals.py), as in the solo loop: at this step boundary every member's state is
         # whole, so each still-running member saves its own checkpoint, then the signal's error is raised.
         if signals.stop_requested():
             for i, member in enumerate(members):

@@ -104,7 +104,7 @@ RUN_OPTIONS = {
         Hyperparameter("fid_extractor", "lenet-mnist"),
         Hyperparameter("inception_weights", "weights.pth"),
         Hyperparameter("out", "runs"),
-        Hyperparameter("population", "auto", choices=("auto", "off")),
+        Hyperparameter("population", "auto", choices=("auto", "on", "off")),
         Hyperparameter("population_size", 1, low=1),
         Hyperparameter("precision", "fp32", choices=("fp32", "bf16")),
     )
@@ -137,7 +137,7 @@ class RunSettings:
     out: str = "runs"
     params: dict[str, Any] = field(default_factory=dict)
     eval: EvalOptions = field(default_factory=EvalOptions)
-    population: str = "auto"  # "auto": the seeds of a configuration train together as one population; "off": one by one
+    population: str = "auto"  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
     population_size: int | None = None  # at most this many members per population; None: all the seeds
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
 

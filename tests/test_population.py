@@ -351,7 +351,7 @@ def test_cli_trains_seeds_as_one_population(tmp_path):
     config.write_text('architecture = "mlp"\n')
     out = tmp_path / "runs"
     args = ("--seeds", "0-2", "--steps", "30", "--train-limit", "600", "--eval-samples", "0", "--set", "hidden_dim=32", "--out", str(out))
-    result = run_cli("run", "plugins.mlp", "--config", str(config), *args)
+    result = run_cli("run", "plugins.mlp", "--config", str(config), *args, "--population", "on")
     assert result.returncode == 0, result.stderr
     folders = sorted(path for path in out.iterdir() if path.is_dir())
     assert len(folders) == 3
@@ -368,7 +368,9 @@ def test_cli_falls_back_to_one_by_one_with_a_reason(tmp_path):
     plugin = tmp_path / "counting.py"
     plugin.write_text(textwrap.dedent(COUNTING_PLUGIN))
     out = tmp_path / "runs"
-    result = run_cli("run", str(plugin), "--seeds", "0,1", "--steps", "5", "--train-limit", "300", "--eval-samples", "0", "--out", str(out))
+    result = run_cli(
+        "run", str(plugin), "--seeds", "0,1", "--steps", "5", "--train-limit", "300", "--eval-samples", "0", "--out", str(out), "--population", "on"
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     lines = [line for line in (result.stdout + result.stderr).splitlines() if "not as a population" in line]
@@ -383,7 +385,7 @@ def test_spectral_norm_with_wgan_gp_trains_as_a_population(tmp_path):
     out = tmp_path / "runs"
     result = run_cli(
         "run", "plugins.dcgan", "--seeds", "0,1", "--steps", "3", "--loss", "wgan-gp", "--set", "spectral_norm=true", "--set", "batchnorm=false",
-        "--set", "hidden_dim=4", "--set", "latent_dim=8", "--batch-size", "16", "--train-limit", "300", "--eval-samples", "0", "--out", str(out),
+        "--set", "hidden_dim=4", "--set", "latent_dim=8", "--batch-size", "16", "--train-limit", "300", "--eval-samples", "0", "--out", str(out), "--population", "on",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr and "not as a population" not in result.stdout + result.stderr

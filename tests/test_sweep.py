@@ -223,7 +223,7 @@ def test_bad_budget_suites_fail_in_one_line(tmp_path, capsys, reduced, needles):
 def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_path):
     path = write_suite(tmp_path)
     out = tmp_path / "out"
-    result = run_cli("sweep", str(path), "--quick", "--out", str(out))
+    result = run_cli("sweep", str(path), "--quick", "--out", str(out), "--population", "on")
     assert result.returncode == 0, result.stderr
     rows = results(out)
     assert sorted((r["variant"], r["seed"]) for r in rows) == [("baseline", "0"), ("baseline", "1"), ("hidden-48", "0"), ("hidden-48", "1")]
@@ -234,9 +234,11 @@ def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_pat
     assert (out / "report" / "report.html").is_file() and (out / "report" / "report.md").is_file()
     assert {r["population"] for r in rows} == {"2"}  # each variant's two seeds trained as one population
 
-    # --population off: the same runs one at a time, the same experiment up to floating-point reassociation
-    solo = run_cli("sweep", str(path), "--quick", "--out", str(tmp_path / "solo"), "--population", "off", "--no-report")
+    # the default, --population auto, on a CPU in fp32: the same runs one at a time (the faster choice there, docs/speed.md),
+    # the same experiment up to floating-point reassociation
+    solo = run_cli("sweep", str(path), "--quick", "--out", str(tmp_path / "solo"), "--no-report")
     assert solo.returncode == 0, solo.stderr
+    assert "--population auto: seeds train one by one on a CPU in fp32" in solo.stderr, solo.stderr
     solo_fid = {r["run_id"]: float(r["fid"]) for r in results(tmp_path / "solo")}
     assert {r["population"] for r in results(tmp_path / "solo")} == {"1"}
     assert {r["run_id"]: float(r["fid"]) for r in rows} == pytest.approx(solo_fid, rel=1e-3)

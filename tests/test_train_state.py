@@ -59,7 +59,7 @@ def test_a_population_member_stopped_mid_run_resumes_alone_to_the_same_weights(t
     steps = 200
     base = ("run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--steps", str(steps), *ONE_MLP)
     out = tmp_path / "out"
-    process = start_gbench(*base, "--seeds", "0,1,2", "--out", str(out))
+    process = start_gbench(*base, "--seeds", "0,1,2", "--population", "on", "--out", str(out))
     wait_until_training(process, out)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -75,10 +75,44 @@ def test_a_population_member_stopped_mid_run_resumes_alone_to_the_same_weights(t
     assert (runs[1] / "generator.pt").exists() and not (runs[1] / "checkpoint.pt").exists()
     assert (runs[0] / "checkpoint.pt").exists()  # the others wait for their own resume
 
-    reference = run_cli(*base, "--seeds", "0,1,2", "--out", str(tmp_path / "ref"))
+    reference = run_cli(*base, "--seeds", "0,1,2", "--population", "on", "--out", str(tmp_path / "ref"))
     assert reference.returncode == 0, reference.stderr
     [ref_dir] = [d for d in (tmp_path / "ref").iterdir() if d.is_dir() and json.loads((d / "config.json").read_text())["seed"] == 1]
     mine, theirs = state_dict(runs[1] / "generator.pt"), state_dict(ref_dir / "generator.pt")
     assert mine.keys() == theirs.keys()
     for name in mine:  # as tests/test_population.py: a member and a solo run differ by reassociation, at most lr per step
         assert (mine[name] - theirs[name]).abs().max() <= steps * 2e-4, name
+
+
+def test_population_auto_is_the_faster_choice_for_the_device_and_precision():
+    """The rule docs/speed.md's figures back: one by one on a CPU in fp32, one population in bf16 or on a GPU."""
+    from gbench.training.batch import population_choice
+
+    together, why = population_choice("auto", "cpu", "fp32")
+    assert not together and "one by one on a CPU in fp32" in why and "--population on" in why
+    together, why = population_choice("auto", "cpu", "bf16")
+    assert together and "bf16" in why
+    assert population_choice("on", "cpu", "fp32")[0] and not population_choice("off", "cpu", "bf16")[0]
+    with pytest.raises(GbenchError, match="--population 'sometimes'"):
+        population_choice("sometimes", "cpu", "fp32")
+
+
+def test_gbench_run_says_which_population_choice_it_made(tmp_path):
+    base = ("run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--steps", "5", *ONE_MLP, "--seeds", "0,1")
+    fp32 = run_cli(*base, "--out", str(tmp_path / "fp32"))
+    assert fp32.returncode == 0, fp32.stderr
+    assert fp32.stderr.count("--population auto: seeds train one by one on a CPU in fp32") == 1
+    assert {row["population"] for row in _rows(tmp_path / "fp32")} == {"1"}
+    bf16 = run_cli(*base, "--precision", "bf16", "--out", str(tmp_path / "bf16"))
+    assert bf16.returncode == 0, bf16.stderr
+    assert "--population auto: seeds train as one population on a CPU in bf16" in bf16.stderr
+    assert {row["population"] for row in _rows(tmp_path / "bf16")} == {"2"}
+    alone = run_cli(*base[:-2], "--seeds", "0", "--out", str(tmp_path / "one"))  # one seed: nothing to choose, nothing said
+    assert alone.returncode == 0 and "--population" not in alone.stderr
+
+
+def _rows(out):
+    import csv
+
+    with open(out / "results.csv") as file:
+        return list(csv.DictReader(file))

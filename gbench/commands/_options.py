@@ -88,7 +88,10 @@ def add_population_options(parser: argparse.ArgumentParser) -> None:
     """How seeds train: together as one batched population (the default), and in which precision."""
     group = parser.add_argument_group("populations and precision")
     group.add_argument(
-        "--population", choices=["auto", "off"], help="auto (default): train the seeds of each configuration together as one population; off: one by one"
+        "--population",
+        choices=["auto", "on", "off"],
+        help="auto (default): the seeds of a configuration train as one population where that is faster (a GPU, or bf16; "
+        "one by one on a CPU in fp32), and a line says which and why; on: always as one population; off: one by one",
     )
     group.add_argument(
         "--population-size", type=number_option(int, 1, "--population-size"), help="at most N members per population (for memory; default all seeds)"

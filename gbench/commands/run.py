@@ -62,7 +62,9 @@ def run_configs(
 ) -> list[dict]:
     """Run configs under one progress bar per population (or per run with --population off)."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
-    cache, groups = prepare_runs(configs, registry, out, population, population_size)
+    cache, groups, why = prepare_runs(configs, registry, out, population, population_size)
+    if why:
+        display.console.print(why, highlight=False, soft_wrap=True)
     rows = []
     with display.progress() as progress:
         for index, group in enumerate(groups, 1):

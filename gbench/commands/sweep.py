@@ -44,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--population",
-        choices=("auto", "off"),
+        choices=("auto", "on", "off"),
         default="auto",
-        help="auto (default): a worker takes the waiting seeds of a variant together and trains them as one population; off: one run at a time",
+        help="auto (default): a worker takes the waiting seeds of a variant together and trains them as one population where that is faster "
+        "(a GPU, or bf16; one by one on a CPU in fp32); on: always; off: one run at a time",
     )
     parser.add_argument(
         "--population-size",

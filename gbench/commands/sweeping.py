@@ -28,6 +28,7 @@ from gbench.studies.sweep.objective import Sweeper
 from gbench.studies.sweep.plan import Plan, plan, trial_per_key
 from gbench.studies.sweep.progress import progress_table, sweep_records
 from gbench.studies.sweep.sweep import open_study, run_worker
+from gbench.training.batch import population_choice
 
 
 def note(text: str) -> None:
@@ -85,6 +86,9 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
         highlight=False,
         soft_wrap=True,
     )
+    if len(sweep_plan.runs) > variants:  # seeds that could share a population: say whether they do, and why
+        first = sweep_plan.runs[0].config
+        display.console.print(population_choice(sweep_plan.population, first.device, first.precision)[1], highlight=False, soft_wrap=True)
 
     errors: list[BaseException] = []
     with display.live(progress_table(sweep_plan, study)) as live:

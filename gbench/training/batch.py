@@ -12,19 +12,50 @@ from pathlib import Path
 from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
+from gbench.torchtools import resolve_device
 from gbench.training import interrupted
 from gbench.training.runner import DataCache, load_checkpoint
+
+#: --population: "auto" trains seeds as one population where that is the faster choice (population_choice), "on" always, "off" never.
+POPULATION_MODES = ("auto", "on", "off")
+
+
+def population_choice(mode: str, device: str | None, precision: str) -> tuple[bool, str]:
+    """Whether a configuration's seeds train as one population, and why, in one line.
+
+    "auto" follows what benchmarks/population_speed.py measures (docs/speed.md): on a
+    2-core CPU in fp32 a population of 3 costs as much as its 3 runs one by one or more
+    (3.0-3.7x one seed) and one of 8 gains 1.07-1.43x at best, less than the noise of a
+    shared machine; in bf16 a population of 8 trains 1.18-1.24x as fast as its 8 bf16
+    runs; and on a GPU a single small run leaves the device idle.
+    """
+    if mode not in POPULATION_MODES:
+        raise GbenchError(f"--population {mode!r} must be one of {', '.join(POPULATION_MODES)}")
+    if mode != "auto":
+        return mode == "on", f"--population {mode}"
+    kind = resolve_device(device or "auto").type
+    if kind != "cpu":
+        return True, f"--population auto: seeds train as one population on {kind}, where one small run leaves the device idle"
+    if precision == "bf16":
+        return True, "--population auto: seeds train as one population on a CPU in bf16, 1.2x as fast as one by one (docs/speed.md)"
+    return (
+        False,
+        "--population auto: seeds train one by one on a CPU in fp32, as fast as one population or faster (docs/speed.md); --population on batches them",
+    )
 
 
 def prepare_runs(
     configs: list[RunConfig], registry: Registry, out: Path, population: str = "auto", population_size: int | None = None
-) -> tuple[DataCache, list[list[RunConfig]]]:
-    """The runs' data, loaded once, and the configs in the groups that train together (one each with population "off")."""
+) -> tuple[DataCache, list[list[RunConfig]], str | None]:
+    """The runs' data, loaded once; the configs in the groups that train together; and, when seeds could
+    have shared a population, one line saying whether they do and why."""
     cache = DataCache()
     preload(configs, registry, cache)
     configs = check_resumable(configs, registry, out)
-    groups = populations(configs, population_size) if population == "auto" else [[config] for config in configs]
-    return cache, groups
+    together, why = population_choice(population, configs[0].device if configs else None, configs[0].precision if configs else "fp32")
+    grouped = populations(configs, population_size)
+    groups = grouped if together else [[config] for config in configs]
+    return cache, groups, why if any(len(group) > 1 for group in grouped) else None
 
 
 def preload(configs: list[RunConfig], registry: Registry, cache: DataCache) -> None:

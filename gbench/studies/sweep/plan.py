@@ -20,6 +20,7 @@ from gbench.plugins.registry import Registry
 from gbench.studies import workers as studylib
 from gbench.studies.storage import DEFAULT_HEARTBEAT
 from gbench.studies.sweep.suite import Run, Suite, load_registry, load_suite
+from gbench.training.batch import population_choice
 
 
 def trial_per_key(study: optuna.Study) -> dict[str, FrozenTrial]:
@@ -55,7 +56,7 @@ class Plan:
     overrides: dict[str, Any]  # device, data_root, threads from the command line
     seeds: list[int] | None
     design: Design | None = None  # seeds auto: runs holds every seed up to its maximum, keys() the wanted ones
-    population: str = "auto"  # "auto": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time
+    population: str = "auto"  # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time; "auto": where faster
     population_size: int | None = None  # at most this many members per population (None: all of a variant's waiting seeds)
 
     @property
@@ -90,9 +91,17 @@ def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, se
     run_seeds = list(range(design.max_seeds)) if design is not None else seeds
     runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides)
     folder = Path(out) if out else Path("runs") / study_name_for(suite, quick)
-    if population not in ("auto", "off"):
-        raise GbenchError(f"--population {population!r} must be auto or off")
+    population_choice(population, None, "fp32")  # an unknown mode: one line before anything runs
     if population_size is not None and population_size < 1:
         raise GbenchError(f"--population-size {population_size} must be at least 1")
     return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design,
                 population, population_size)  # fmt: skip
+
+
+def together(plan: Plan) -> dict[str, bool]:
+    """Variant -> whether its seeds train as one population (gbench.training.batch.population_choice, per variant's device and precision)."""
+    chosen: dict[str, bool] = {}
+    for run in plan.runs:
+        if run.variant not in chosen:
+            chosen[run.variant] = population_choice(plan.population, run.config.device, run.config.precision)[0]
+    return chosen

@@ -38,7 +38,7 @@ from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import open_storage
 from gbench.studies.sweep.objective import Sweeper
-from gbench.studies.sweep.plan import Plan, plan
+from gbench.studies.sweep.plan import Plan, plan, together
 from gbench.studies.sweep.progress import load_records_from_storage, sweep_records
 from gbench.studies.sweep.suite import Run
 
@@ -113,10 +113,16 @@ def run_worker(plan: Plan, shared: SharedStudy, sweeper: Sweeper | None = None, 
     any run is in flight, so the round is over), enqueue the next round the results call for."""
     sweeper = sweeper or Sweeper(plan)
     ran = 0
+    batched = together(plan)
+
+    def group_of(key: str) -> str:  # a variant that trains one by one is a group of one per seed: its key is its own group
+        variant = key.rpartition("|")[0]
+        return variant if batched.get(variant, True) else key
+
     while True:
-        if plan.population == "auto":  # the waiting seeds of one variant share shapes: one population (gbench.training.population.run)
+        if any(batched.values()):  # the waiting seeds of one variant share shapes: one population (gbench.training.population.run)
             limit = plan.population_size or len(plan.runs)
-            ran += study_groups.work_groups(shared, sweeper.group, lambda key: key.rpartition("|")[0], limit, stop=stop)
+            ran += study_groups.work_groups(shared, sweeper.group, group_of, limit, stop=stop)
         else:
             ran += studylib.work(shared, sweeper, target=None, stop=stop)
         if plan.design is None or (stop is not None and stop.is_set()) or not enqueue_missing(plan, shared.study):

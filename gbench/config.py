@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,6 @@ from typing import Any
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.plugins.registry import Hyperparameter, Registry, Value
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: Knobs of the trainer and its Adam optimizers, settable like any plugin's.
 TRAINING_HYPERPARAMETERS = (

@@ -197,6 +197,7 @@ def test_a_grid_answer_gives_each_axis_marginal_means_and_counts_long_lists():
 
 def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
     import tomllib
+
     from conftest import assert_one_line_error, run_cli
 
     for name in ("first", "second"):

@@ -3,6 +3,7 @@
 import copy
 import re
 import sys
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,11 +19,6 @@ from gbench.report.figures import grid_cells
 from gbench.results import store
 from gbench.results.records import load_local
 from gbench.training.runner import DataCache, execute
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 EXTRACTOR = "lenet-mnist@1a2b3c4d"
 GRID = {"latent_dim": [8, 16], "hidden_dim": [16, 32]}

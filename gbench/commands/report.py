@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +11,6 @@ from gbench.errors import GbenchError
 from gbench.results import display
 
 HELP = "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm correction) and write report.md/report.html with figures."
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -126,10 +126,9 @@ def _load_png_folder(path: Path) -> torch.Tensor:
     arrays, first = [], None
     for file in files:
         try:
-            with Image.open(file) as image:
-                bands = image.getbands()
-                image = image.convert("L" if len(bands) == 1 or bands == ("L", "A") else "RGB")
-                array = np.asarray(image, dtype=np.uint8)
+            with Image.open(file) as opened:
+                bands = opened.getbands()
+                array = np.asarray(opened.convert("L" if len(bands) == 1 or bands == ("L", "A") else "RGB"), dtype=np.uint8)
         except OSError as error:
             raise GbenchError(f"cannot read {str(file)!r} as a PNG ({error}); remove or replace it") from None
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

@@ -176,6 +176,10 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
     seeds = parse_seeds(",".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds))
     devices = table.get("devices") or []
     devices = parse_devices(devices) if isinstance(devices, str) else list(devices)
+    if _str(options.get("inception_weights")) and options.get("fid_extractor") in ("inception", "inception-v3-compat"):
+        from gbench.extractors import check_inception_weights  # torch-fidelity: imported only when Inception weights are named
+
+        check_inception_weights(str(options["inception_weights"]))  # a file holding code is refused before anything trains
     return RunSettings(
         architectures=list(dict.fromkeys(architectures)), loss=str(options.get("loss", "non-saturating")),
         schedule=str(options.get("schedule", "k-steps")), dataset=str(options.get("dataset", "mnist")), seeds=seeds,
@@ -364,6 +368,8 @@ def read_toml(path: str | Path, what: str = "config file", example: str = "a .to
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise GbenchError(f"{what} {str(path)!r} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:  # a binary file (a pickle, an archive) under a .toml name
+        raise GbenchError(f"{what} {str(path)!r} is not a text file, so not TOML; give the path of {example}") from None
 
 
 def load_toml(path: str | Path, allowed: set[str] = CONFIG_FILE_KEYS) -> dict[str, Any]:

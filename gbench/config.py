@@ -359,6 +359,8 @@ def read_toml(path: str | Path, what: str = "config file", example: str = "a .to
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise GbenchError(f"{what} {str(path)!r} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:  # a binary file (a pickle, an archive) under a .toml name
+        raise GbenchError(f"{what} {str(path)!r} is not a text file, so not TOML; give the path of {example}") from None
 
 
 def load_toml(path: str | Path, allowed: set[str] = CONFIG_FILE_KEYS) -> dict[str, Any]:

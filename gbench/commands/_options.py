@@ -140,8 +140,17 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         if value is not None:
             table[key] = value
     settings = settings_from_table(table)
+    check_weights_file(settings)
     from gbench.torchtools import resolve_device
 
     for device in (settings.device, *settings.devices):
         resolve_device(device)
     return settings
+
+
+def check_weights_file(settings: RunSettings) -> None:
+    """Inception weights named for the runs: a file holding code is refused before anything trains."""
+    if settings.eval.inception_weights and settings.eval.extractor in ("inception", "inception-v3-compat"):
+        from gbench.evaluation.extractors import check_inception_weights  # torch-fidelity: imported only when Inception weights are named
+
+        check_inception_weights(str(settings.eval.inception_weights))

@@ -30,6 +30,7 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -41,6 +42,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gbench.env import flag
 from gbench.errors import GbenchError
+from gbench.results import store
 
 __all__ = ["LeNet", "LeNetFeatureExtractor", "extractor_label", "register_extractors"]  # the public API (docs/api.md)
 
@@ -152,9 +154,43 @@ def load_lenet(name: str, device: torch.device | str = "cpu") -> LeNet:
     return _ready(_from_file(path), device)
 
 
+def verified_state_dict(path: str | os.PathLike, fix: str = "give a state dict of tensors saved with torch.save") -> dict[str, torch.Tensor]:
+    """A weights file's state dict, loaded with ``weights_only=True``: a file holding code is one GbenchError line naming it."""
+    state = store.load_tensor_file(Path(path), fix=fix)
+    if not isinstance(state, dict) or not state or not all(isinstance(key, str) and torch.is_tensor(value) for key, value in state.items()):
+        raise GbenchError(f"{str(path)!r} is not a state dict of tensors; {fix}")
+    return state
+
+
+def weights_argument(extractor: Any) -> dict[str, Any]:
+    """torch-fidelity's ``feature_extractor_weights_path`` keyword for building ``extractor`` (empty when it finds its own).
+
+    ``extractor`` is a :class:`gbench.evaluation.extractor_choice.Extractor`, which imports this module.
+
+    torch-fidelity's Inception opens a weights path with ``torch.load(weights_only=False)``,
+    which runs any code the file's pickle names. So it never gets the user's file: gbench
+    loads the tensors itself, safely, and hands over a fresh in-memory ``torch.save`` of
+    just those tensors (torch.load reads file objects too). The LeNet extractor is
+    gbench's own class and loads its path safely itself.
+    """
+    if not extractor.pass_weights:
+        return {}
+    if extractor.name != INCEPTION:
+        return {"feature_extractor_weights_path": str(extractor.weights)}
+    fix = f"give torch-fidelity's {os.path.basename(INCEPTION_URL)} (a state dict of tensors), or leave the Inception weights unset on a networked machine"
+    buffer = io.BytesIO()
+    torch.save(verified_state_dict(extractor.weights, fix), buffer)
+    buffer.seek(0)
+    return {"feature_extractor_weights_path": buffer}
+
+
 def _from_file(path: str | os.PathLike) -> LeNet:
     net = LeNet()
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    fix = "give LeNet weights written by `gbench extractor train`"
+    try:
+        net.load_state_dict(verified_state_dict(path, fix))
+    except RuntimeError as error:  # other keys or shapes: torch's message is many lines
+        raise GbenchError(f"{str(path)!r} does not fit the LeNet extractor ({str(error).splitlines()[0][:120]}); {fix}") from None
     return net
 
 
@@ -281,6 +317,22 @@ def resolve_inception_weights(path: str | os.PathLike | None) -> Path:
     return hub
 
 
+_VERIFIED_WEIGHTS: set[tuple[str, int, int]] = set()
+
+
+def check_inception_weights(path: str) -> None:
+    """A given Inception weights file exists and holds only tensors; for the option checks, before anything trains.
+
+    Memoised by (path, size, mtime): a suite's variants share one 95 MB file.
+    """
+    resolved = resolve_inception_weights(path)
+    stat = resolved.stat()
+    key = (str(resolved.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERIFIED_WEIGHTS:
+        verified_state_dict(resolved, f"give torch-fidelity's {os.path.basename(INCEPTION_URL)} (a state dict of tensors)")
+        _VERIFIED_WEIGHTS.add(key)
+
+
 def write_random_inception_weights(path: str | os.PathLike, seed: int = 0) -> Path:
     """Write a randomly initialised inception-v3-compat state dict of the right shapes.
 
@@ -296,14 +348,12 @@ def write_random_inception_weights(path: str | os.PathLike, seed: int = 0) -> Pa
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    empty = path.with_name(path.name + ".empty")
+    empty = io.BytesIO()  # torch-fidelity insists on loading something; an empty dict, never a file
     torch.save({}, empty)
-    try:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            skeleton = _Skeleton(INCEPTION, ["64"], feature_extractor_weights_path=str(empty))
-            state = {k: v.clone() for k, v in skeleton.state_dict().items()}
-    finally:
-        empty.unlink()
+    empty.seek(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        skeleton = _Skeleton(INCEPTION, ["64"], feature_extractor_weights_path=empty)
+        state = {k: v.clone() for k, v in skeleton.state_dict().items()}
     torch.save(state, path)
     return path

@@ -13,7 +13,12 @@ default KID and precision/recall are then computed by ``gbench.evaluation.featur
   and runs it inside ``torch.cuda.device(device)`` on a GPU;
 - KID's subset size must not exceed the sample counts: it is capped;
 - unknown keyword arguments are silently ignored: every name gbench passes is
-  checked against a list (and against torch-fidelity's own defaults).
+  checked against a list (and against torch-fidelity's own defaults);
+- it loads its feature cache and its Inception weights with
+  ``torch.load(weights_only=False)``, which runs a pickle's code: it never
+  sees a file gbench did not just write from safely loaded tensors (the real
+  split's cache is gbench's, :mod:`gbench.evaluation.realcache`; the weights come as
+  bytes from :func:`gbench.evaluation.extractors.weights_argument`).
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ import torch
 import torch_fidelity
 from torch_fidelity.defaults import DEFAULTS as FIDELITY_DEFAULTS
 from torch_fidelity.generative_model_base import GenerativeModelBase
-from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
-from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached, get_cacheable_input_name
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached
 
 from gbench.data import to_uint8
 from gbench.errors import GbenchError
@@ -162,15 +167,13 @@ def fidelity_kwargs(
         "save_cpu_ram": True,
         "rng_seed": seed,
         "verbose": False,
-        "cache": settings.cache,
+        # torch-fidelity's cache unpickles with weights_only=False: gbench keeps the real split's
+        # cache itself (realcache) and turns torch-fidelity's on only for a private copy of it.
+        "cache": False,
+        **extractors.weights_argument(extractor),
     }
-    if extractor.pass_weights:
-        kwargs["feature_extractor_weights_path"] = str(extractor.weights)
     if isinstance(input1, GenerativeModelBase):
         kwargs["input1_model_num_samples"] = n1
-    if settings.cache:
-        kwargs["cache_root"] = str(realcache.fid_cache_root())
-        kwargs["input2_cache_name"] = realcache.real_cache_name(real_hash, extractor)
     return checked_kwargs(kwargs)
 
 
@@ -181,12 +184,10 @@ def feature_metrics(
     cuda = device.type == "cuda"
     real = with_channels(real, extractor.channels)
     kwargs = fidelity_kwargs(input1, n1, real, real_hash, extractor, settings, device, seed)
-    cached = False
-    if settings.cache:
-        files = realcache.real_cache_files(kwargs["input2_cache_name"], extractor, Path(kwargs["cache_root"]))
-        cached = all(path.is_file() for path in files)
+    name, root = realcache.real_cache_name(real_hash, extractor), realcache.fid_cache_root()
+    entry = realcache.load_real_cache(name, extractor, root) if settings.cache else None
     if extractor.name == extractors.INCEPTION and not cuda:
-        count = n1 + (0 if cached else len(real))
+        count = n1 + (0 if entry is not None else len(real))
         seconds = count * extractors.INCEPTION_CPU_SECONDS_PER_IMAGE
         print(
             f"gbench: Inception on CPU: {count} images at about {extractors.INCEPTION_CPU_SECONDS_PER_IMAGE} s each, "
@@ -196,43 +197,48 @@ def feature_metrics(
         )
     # On a GPU, make `device` the current one: torch-fidelity's .cuda() calls go there.
     with torch.cuda.device(device) if cuda else contextlib.nullcontext():
-        if settings.cache and not cached:
-            realcache.ensure_real_cache(real, kwargs["input2_cache_name"], extractor, Path(kwargs["cache_root"]), cuda, settings.batch_size)
+        if settings.cache and entry is None:
+            entry = realcache.ensure_real_cache(real, name, extractor, root, cuda, settings.batch_size)
         if settings.kid_pr_impl == "torch-fidelity":
-            return dict(torch_fidelity.calculate_metrics(**kwargs))
-        return _metrics_with_gbench_kid_pr(kwargs, extractor, settings.fid_infinity)
+            if entry is None:
+                return dict(torch_fidelity.calculate_metrics(**kwargs))
+            with realcache.fidelity_cache_copy(entry, name, extractor) as private_root:
+                cached = {"cache": True, "cache_root": str(private_root), "input2_cache_name": name}
+                return dict(torch_fidelity.calculate_metrics(**checked_kwargs({**kwargs, **cached})))
+        radii_file = realcache.radii_cache_file(root, name, extractor, PRC_NEIGHBORHOOD) if settings.cache else None
+        return _metrics_with_gbench_kid_pr(kwargs, extractor, entry, radii_file, settings.fid_infinity)
 
 
-def _metrics_with_gbench_kid_pr(kwargs: dict[str, Any], extractor: Extractor, with_fid_infinity: bool = False) -> dict[str, float]:
+def _metrics_with_gbench_kid_pr(
+    kwargs: dict[str, Any], extractor: Extractor, entry: realcache.RealEntry | None, radii_file: Path | None, with_fid_infinity: bool = False
+) -> dict[str, float]:
     """calculate_metrics' own steps for FID, then KID and precision/recall from gbench.evaluation.featuremetrics.
 
-    The features come from torch-fidelity's extractor and feature cache exactly
-    as inside calculate_metrics (``calculate_metrics_one_feature_extractor``),
-    and the FID from its statistics functions; only KID and precision/recall,
+    The features come from torch-fidelity's extractor exactly as inside
+    calculate_metrics (``calculate_metrics_one_feature_extractor``), the real
+    split's from gbench's cache ``entry`` when given, and the FID from
+    torch-fidelity's statistics functions; only KID and precision/recall,
     which cost ~9 s of a 10,000-sample evaluation there, run in torch instead,
     with density and coverage from the same distance blocks. The real split's
-    k-NN radii are cached next to its features.
+    k-NN radii are cached in ``radii_file`` next to its features.
     """
     layer = extractor.layer
     model = create_feature_extractor(extractor.name, [layer], **kwargs)
-    fake = extract_featuresdict_from_input_id_cached(1, model, **kwargs)
-    real = extract_featuresdict_from_input_id_cached(2, model, **kwargs)
-    statistics = [
-        fid_featuresdict_to_statistics_cached(features, get_cacheable_input_name(input_id, **kwargs), model, layer, **kwargs)
-        for input_id, features in ((1, fake), (2, real))
-    ]
-    metrics: dict[str, float] = dict(fid_statistics_to_metric(*statistics, False))
-    fake, real = fake[layer].cpu(), real[layer].cpu()
+    fake = extract_featuresdict_from_input_id_cached(1, model, **kwargs)[layer].cpu()
+    fake_statistics = fid_features_to_statistics(fake)
+    if entry is None:
+        real = extract_featuresdict_from_input_id_cached(2, model, **kwargs)[layer].cpu()
+        real_statistics = fid_features_to_statistics(real)
+    else:
+        real, real_statistics = entry
+    metrics: dict[str, float] = dict(fid_statistics_to_metric(fake_statistics, real_statistics, False))
     if with_fid_infinity:
-        metrics[KEY_FID_INFINITY] = fid_infinity(fake, statistics[1], seed=kwargs["rng_seed"])
+        metrics[KEY_FID_INFINITY] = fid_infinity(fake, real_statistics, seed=kwargs["rng_seed"])
     if kwargs["kid"]:
         mean, std = featuremetrics.kid(fake, real, kwargs["kid_subsets"], kwargs["kid_subset_size"], seed=kwargs["rng_seed"])
         metrics[torch_fidelity.KEY_METRIC_KID_MEAN], metrics[torch_fidelity.KEY_METRIC_KID_STD] = mean, std
     if kwargs["prc"]:
-        cache_file = (
-            realcache.radii_cache_file(Path(kwargs["cache_root"]), kwargs["input2_cache_name"], extractor, PRC_NEIGHBORHOOD) if kwargs["cache"] else None
-        )
-        radii = realcache.real_radii(real, PRC_NEIGHBORHOOD, cache_file)
+        radii = realcache.real_radii(real, PRC_NEIGHBORHOOD, radii_file)
         balls = featuremetrics.neighbourhood_metrics(fake, real, PRC_NEIGHBORHOOD, radii)
         metrics[torch_fidelity.KEY_METRIC_PRECISION], metrics[torch_fidelity.KEY_METRIC_RECALL] = balls.precision, balls.recall
         metrics[KEY_DENSITY], metrics[KEY_COVERAGE] = balls.density, balls.coverage

@@ -97,7 +97,7 @@ def _load_array_file(path: Path) -> torch.Tensor:
         elif suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = store.load_tensor_file(path, fix="give a .npz/.npy/.pt file of uint8 images")  # weights_only: a .pt never runs code
             if isinstance(obj, dict):
                 tensors = {k: v for k, v in obj.items() if torch.is_tensor(v)}
                 if not tensors:
@@ -109,8 +109,9 @@ def _load_array_file(path: Path) -> torch.Tensor:
     except GbenchError:
         raise
     except Exception as error:  # a damaged or foreign file: zipfile, pickle and numpy raise many kinds
+        reason = (str(error).splitlines() or [""])[0][:160]  # numpy's and zipfile's messages can run to several lines
         raise GbenchError(
-            f"cannot read {str(path)!r} as a {suffix} image array ({type(error).__name__}: {error}); give a .npz/.npy/.pt file of uint8 images"
+            f"cannot read {str(path)!r} as a {suffix} image array ({type(error).__name__}: {reason}); give a .npz/.npy/.pt file of uint8 images"
         ) from None
     return _as_images(array, repr(str(path)))
 

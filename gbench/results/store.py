@@ -199,14 +199,23 @@ def check_results_header(path: Path) -> None:
 
 
 def load_tensor_file(path: Path, map_location: Any = "cpu", fix: str = "delete the run folder and run it again") -> Any:
-    """torch.load with ``weights_only=True``; a damaged or foreign file is one GbenchError line naming it."""
+    """torch.load with ``weights_only=True``; a damaged or foreign file is one GbenchError line naming it.
+
+    gbench's one loader of ``.pt`` files (runs, caches, extractor weights, image sets): only
+    tensors and plain values come back, so no file can run code (docs/failures.md).
+    """
     import pickle
+    import warnings
     import zipfile
 
     import torch
 
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # A bare pickle (no torch zip) of a newer protocol makes torch warn before it refuses the
+            # file: the refusal below is the one line the user needs, not torch's warning text too.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise GbenchError(f"{str(path)!r} does not exist; {fix}") from None
     except pickle.UnpicklingError:  # weights_only=True refused an object: never run a file's code

@@ -97,6 +97,10 @@ class Suite:
             merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
             where = f"{self.where()}: variant {variant.name!r}: "
             settings = settings_from_table(merged, where)
+            if settings.eval.inception_weights and settings.eval.extractor in ("inception", "inception-v3-compat"):
+                from gbench.evaluation.extractors import check_inception_weights  # torch-fidelity: only when Inception weights are named
+
+                check_inception_weights(str(settings.eval.inception_weights))  # a file holding code is refused before anything trains
             if len(settings.architectures) != 1:
                 raise GbenchError(f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)')
             settings.seeds = list(seeds)

@@ -132,11 +132,52 @@ def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray
 
 
 def _share_lower(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """P(X < Y) over all pairs, ties counting one half, along ``axis`` (batched for the bootstrap)."""
-    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
-    lower = (x[..., :, None] < y[..., None, :]).mean(axis=(-2, -1))
-    ties = (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
-    return lower + 0.5 * ties
+    """P(X < Y) over all pairs, ties counting one half, along ``axis`` (batched for the bootstrap).
+
+    Counted from one sort of the pooled values per resample, O((nX + nY) log(nX + nY)),
+    instead of comparing every pair: at 2,500 seeds a side, 9,999 resamples of nX x nY
+    comparisons would need 58 GiB. The result is the pairwise one to the bit: the pairs
+    with x < y and those with x == y are counted as integers and divided by nX * nY as
+    the mean of the pairwise comparisons was.
+    """
+    x, y = np.moveaxis(np.asarray(x, float), axis, -1), np.moveaxis(np.asarray(y, float), axis, -1)
+    lower, ties = _pairs_lower_and_tied(x, y)
+    pairs = x.shape[-1] * y.shape[-1]
+    return lower / pairs + 0.5 * (ties / pairs)
+
+
+def _pairs_lower_and_tied(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row: the pairs (x, y) with x < y, and those with x == y, as integer counts.
+
+    After a stable sort of the pooled row, the x values below a y are the x values
+    before the first of its run of equal values; those tied with it are the x values
+    inside that run. Each y's run is found by carrying the run's first and last
+    positions along the row (maximum/minimum accumulate), without any pair table.
+    """
+    batch = np.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+    x, y = np.broadcast_to(x, (*batch, x.shape[-1])), np.broadcast_to(y, (*batch, y.shape[-1]))
+    pooled = np.concatenate([x, y], axis=-1)
+    order = np.argsort(pooled, axis=-1, kind="stable")
+    values = np.take_along_axis(pooled, order, axis=-1)
+    from_x = order < x.shape[-1]
+    size = pooled.shape[-1]
+    positions = np.arange(size)
+    starts_run = np.ones(values.shape, bool)
+    starts_run[..., 1:] = values[..., 1:] != values[..., :-1]
+    ends_run = np.ones(values.shape, bool)
+    ends_run[..., :-1] = starts_run[..., 1:]
+    run_first = np.maximum.accumulate(np.where(starts_run, positions, 0), axis=-1)
+    run_last = np.flip(np.minimum.accumulate(np.flip(np.where(ends_run, positions, size - 1), axis=-1), axis=-1), axis=-1)
+    x_through = np.cumsum(from_x, axis=-1)  # x values at or before each position
+    x_before_run = np.take_along_axis(x_through, run_first, axis=-1) - np.take_along_axis(from_x, run_first, axis=-1)
+    x_in_run = np.take_along_axis(x_through, run_last, axis=-1) - x_before_run
+    from_y = ~from_x
+    return np.sum(x_before_run, axis=-1, where=from_y), np.sum(x_in_run, axis=-1, where=from_y)
+
+
+#: Values in one batch of bootstrap resamples (both samples): 16 MB as float64, about 200 MB with the statistic's work arrays.
+#: Below it the resamples are drawn in one batch, exactly as before batching existed.
+BOOTSTRAP_BATCH_VALUES = 2_000_000
 
 
 def bootstrap_interval(
@@ -148,9 +189,13 @@ def bootstrap_interval(
     is often undefined; the percentile interval is too narrow at such sizes,
     which the report's caption says.
     """
+    # One batch draws the same resamples as scipy's default; many seeds are drawn in
+    # batches so that memory stays bounded (the statistic's work per value is a few arrays).
+    values_per_resample = max(1, len(a) + len(b))
+    batch = None if resamples * values_per_resample <= BOOTSTRAP_BATCH_VALUES else max(1, BOOTSTRAP_BATCH_VALUES // values_per_resample)
     result = _scipy.bootstrap(
         (np.asarray(a, float), np.asarray(b, float)), statistic, n_resamples=resamples, confidence_level=confidence,
-        method="percentile", vectorized=True, paired=False, random_state=np.random.default_rng(BOOTSTRAP_SEED),
+        method="percentile", vectorized=True, paired=False, random_state=np.random.default_rng(BOOTSTRAP_SEED), batch=batch,
     )  # fmt: skip
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 

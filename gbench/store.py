@@ -191,7 +191,8 @@ def _set_pending(handle: IO[str], note: str) -> None:
     handle.truncate()
     handle.write(note)
     handle.flush()
-    os.fsync(handle.fileno())  # the note must be on disk before the row it guards is
+    if note:  # the note must be on disk before the row it guards; clearing it needs no fsync: a note
+        os.fsync(handle.fileno())  # left over from a whole row is ignored (the table has its length plus the row's)
 
 
 def _encoded_row(row: dict[str, Any], columns: list[str]) -> bytes:

@@ -250,6 +250,7 @@ def test_probability_of_improvement_from_ranks_equals_the_pairwise_formula_with_
     for _ in range(200):  # batches of resamples with many ties (values from 0 to 4), sizes 1 to 8
         x = rng.integers(0, 5, (int(rng.integers(1, 40)), int(rng.integers(1, 9)))).astype(float)
         y = rng.integers(0, 5, (x.shape[0], int(rng.integers(1, 9)))).astype(float)
+        x[rng.random(x.shape) < 0.05], y[rng.random(y.shape) < 0.05] = np.nan, np.inf  # NaN: below, above and equal to nothing
         assert np.array_equal(stats_module._share_lower(x, y), _pairwise_share_lower(x, y))
         assert np.array_equal(stats_module._share_lower(x.T, y.T, axis=0), _pairwise_share_lower(x.T, y.T, axis=0))
     for a, b in (

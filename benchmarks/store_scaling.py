@@ -8,9 +8,10 @@ and the per-run files ``gbench report`` reads (config.json, summary.json,
 metrics.csv with a short history, samples.png), spread over ``--settings``
 settings (learning rates), so that each setting has size / settings seeds.
 Then it times, each in its own process as a user runs it, ``gbench show``,
-``gbench export --format csv``, ``gbench report``, and in one process
-``store.upsert_result`` of a new run (an append) and of an existing run (a
-replace, which rewrites the table: the path every new row took before
+``gbench show --all`` (every row drawn, as show did before), ``gbench export
+--format csv`` and ``gbench report``; and, in one process, the median of 5
+``store.upsert_result`` calls of a new run (an append) and of 5 of an existing
+run (a replace, which rewrites the table: the path every new row took before
 appends). Peak memory is the process's maximum resident set size from
 /usr/bin/time. The table ends with the growth per 10x more runs (time at
 10x / time at x); 10 is linear, 100 quadratic.
@@ -34,7 +35,7 @@ from gbench import schema, store
 
 LEARNING_RATES = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 HISTORY_STEPS = (100, 200, 300, 400, 500)
-ACTIONS = ("show", "export", "report", "append", "replace")
+ACTIONS = ("show", "show-all", "export", "report", "append", "replace")
 
 
 def cpu_model() -> str:
@@ -91,13 +92,17 @@ def build(out: Path, size: int, settings: int) -> list[dict]:
 
 
 UPSERT = """
-import json, sys, time
+import json, statistics, sys, time
 from gbench import store
-row = json.loads(sys.argv[2])
-start = time.perf_counter()
-store.upsert_result(sys.argv[1], row)
-print(time.perf_counter() - start)
+seconds = []
+for row in json.loads(sys.argv[2]):
+    start = time.perf_counter()
+    store.upsert_result(sys.argv[1], row)
+    seconds.append(time.perf_counter() - start)
+print(statistics.median(seconds))
 """
+#: Upserts timed per size; the median is printed (a lone fsync on a shared disk varies by several times).
+UPSERTS = 5
 
 
 def measure(command: list[str], env: dict) -> tuple[float, float, str]:
@@ -115,11 +120,13 @@ def measure_size(folder: Path, size: int, settings: int, env: dict) -> dict[str,
     gbench = [sys.executable, "-m", "gbench"]
     figures: dict[str, tuple[float, float]] = {}
     figures["show"] = measure([*gbench, "show", str(folder)], env)[:2]
+    figures["show-all"] = measure([*gbench, "show", str(folder), "--all"], env)[:2]  # every row drawn: what show did before
     figures["export"] = measure([*gbench, "export", str(folder), "--format", "csv", "-o", str(folder.parent / f"export-{size}.csv")], env)[:2]
     figures["report"] = measure([*gbench, "report", str(folder), "-o", str(folder.parent / f"report-{size}")], env)[:2]
     # the upsert itself, timed inside its process (Python's start-up is not the store's); its peak memory is the process's
-    for action, index in (("append", size), ("replace", 0)):
-        _, peak, stdout = measure([sys.executable, "-c", UPSERT, str(folder), json.dumps(run_row(index, settings))], env)
+    for action, first in (("append", size), ("replace", 0)):
+        rows = [run_row(index, settings) for index in range(first, first + UPSERTS)]
+        _, peak, stdout = measure([sys.executable, "-c", UPSERT, str(folder), json.dumps(rows)], env)
         figures[action] = (float(stdout.split()[-1]), peak)
     return figures
 

@@ -80,11 +80,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         if isinstance(error, OSError) and error.errno in DISK_FULL:  # the old file, if any, is untouched: the temp file took the hit
-            raise GbenchError(
-                f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
-                "free space and run the same command again: files already written are whole"
-            ) from None
+            raise _disk_full(path, error) from None
         raise
+
+
+def _disk_full(path: Path, error: OSError) -> GbenchError:
+    return GbenchError(
+        f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
+        "free space and run the same command again: files already written are whole"
+    )
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -155,9 +159,9 @@ def parse_csv(path: Path, data: bytes) -> list[dict[str, str]]:
 
 
 @contextlib.contextmanager
-def locked(out: Path) -> Iterator[IO[str]]:
+def locked(out: Path) -> Iterator[IO[bytes]]:
     """An exclusive lock on OUT's results table, across processes; a row a killed writer left half appended is cut off first."""
-    with open(Path(out) / LOCK, "a+") as handle:
+    with open(Path(out) / LOCK, "a+b", buffering=0) as handle:  # unbuffered: a failed write leaves nothing to flush at close
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             _finish_interrupted_append(Path(out) / RESULTS, handle)
@@ -166,14 +170,14 @@ def locked(out: Path) -> Iterator[IO[str]]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _pending_append(handle: IO[str]) -> tuple[int, int] | None:
+def _pending_append(handle: IO[bytes]) -> tuple[int, int] | None:
     """The note ``"<table length> <row length>"`` a writer leaves in the lock file while it appends; None when there is none."""
     handle.seek(0)
     words = handle.read().split()
     return (int(words[0]), int(words[1])) if len(words) == 2 and all(word.isdigit() for word in words) else None
 
 
-def _finish_interrupted_append(path: Path, handle: IO[str]) -> None:
+def _finish_interrupted_append(path: Path, handle: IO[bytes]) -> None:
     """Cut off what a writer killed mid-append left (under the exclusive lock): the table goes back to its length before."""
     pending = _pending_append(handle)
     if pending is None:
@@ -186,11 +190,10 @@ def _finish_interrupted_append(path: Path, handle: IO[str]) -> None:
     _set_pending(handle, "")
 
 
-def _set_pending(handle: IO[str], note: str) -> None:
+def _set_pending(handle: IO[bytes], note: str) -> None:
     handle.seek(0)
     handle.truncate()
-    handle.write(note)
-    handle.flush()
+    handle.write(note.encode())
     if note:  # the note must be on disk before the row it guards; clearing it needs no fsync: a note
         os.fsync(handle.fileno())  # left over from a whole row is ignored (the table has its length plus the row's)
 
@@ -201,7 +204,7 @@ def _encoded_row(row: dict[str, Any], columns: list[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _append_new_row(out: Path, row: dict[str, Any], handle: IO[str]) -> bool | None:
+def _append_new_row(out: Path, row: dict[str, Any], handle: IO[bytes]) -> bool | None:
     """Append ``row`` to OUT/results.csv if it is a new run with no new column (one write, one fsync).
 
     True: appended. None: the run has a row already. False: this cannot be decided or done
@@ -224,24 +227,25 @@ def _append_new_row(out: Path, row: dict[str, Any], handle: IO[str]) -> bool | N
     line = _encoded_row(row, columns)
     if b"\n" + line[: line.index(b",") + 1] in data:  # the run id as a row's first field: maybe a row to replace
         return None if _has_row(path, data, str(row["run_id"])) else False
-    _set_pending(handle, f"{len(data)} {len(line)}")
-    descriptor = os.open(path, os.O_WRONLY)
+    descriptor = None
     try:
+        _set_pending(handle, f"{len(data)} {len(line)}")  # a note cut short by a full disk reads as no note
+        descriptor = os.open(path, os.O_WRONLY)
         written = 0
         while written < len(line):
             written += os.pwrite(descriptor, line[written:], len(data) + written)
         os.fsync(descriptor)
     except OSError as error:
-        os.ftruncate(descriptor, len(data))  # the table as it was: no half row
-        _set_pending(handle, "")
+        if descriptor is not None:
+            os.ftruncate(descriptor, len(data))  # the table as it was: no half row
+        with contextlib.suppress(OSError):
+            _set_pending(handle, "")
         if error.errno in DISK_FULL:
-            raise GbenchError(
-                f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
-                "free space and run the same command again: files already written are whole"
-            ) from None
+            raise _disk_full(path, error) from None
         raise
     finally:
-        os.close(descriptor)
+        if descriptor is not None:
+            os.close(descriptor)
     _set_pending(handle, "")
     return True
 
@@ -282,13 +286,13 @@ def ensure_result(out: Path, row: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _shared_lock(out: Path) -> Iterator[IO[str] | None]:
+def _shared_lock(out: Path) -> Iterator[IO[bytes] | None]:
     """OUT's results lock, shared: writers wait, other readers do not. None where it cannot be
     opened (a read-only folder that no writer ever locked: then no writer can be appending)."""
     handle = None
-    for mode in ("r", "a+"):
+    for mode in ("rb", "a+b"):
         try:
-            handle = open(out / LOCK, mode)
+            handle = open(out / LOCK, mode, buffering=0)
             break
         except OSError:
             continue

@@ -189,10 +189,12 @@ except GbenchError as error:
 """
 
 
-def test_a_full_disk_mid_append_keeps_the_table_as_it_was(tmp_path):
+@pytest.mark.parametrize("room", ["part of the row", "not even the note"])
+def test_a_full_disk_mid_append_keeps_the_table_as_it_was(tmp_path, room):
     store.upsert_result(tmp_path, {**ROW, "run_id": "a"})
     before = (tmp_path / store.RESULTS).read_bytes()
-    command = [sys.executable, "-c", FULL_DISK_APPEND, str(tmp_path), str(len(before) + 4096)]  # part of the row fits
+    limit = len(before) + 4096 if room == "part of the row" else 4  # 4 bytes: the lock file's note is cut
+    command = [sys.executable, "-c", FULL_DISK_APPEND, str(tmp_path), str(limit)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "results.csv" in result.stdout and "File too large" in result.stdout, (result.stdout, result.stderr)
     assert (tmp_path / store.RESULTS).read_bytes() == before and (tmp_path / store.LOCK).read_text() == ""

@@ -46,3 +46,37 @@ def test_the_profile_counts_every_matmul_of_a_population_step_in_its_matmul_grou
     assert all(seconds >= 0 for seconds in long.seconds.values()) and long.seconds["matmul"] > 0
     assert profile.group_of("bmm") == "matmul" and profile.group_of("_to_copy") == "cast" and profile.group_of("_fused_adam_") == "optimizer"
     assert profile.group_of("relu") == "other"
+
+
+def test_store_scaling_builds_valid_folders_and_its_growth_is_the_ratio_of_its_times(tmp_path):
+    """benchmarks/store_scaling.py at tiny sizes: every command it times succeeds on the folders it
+    builds (it stops otherwise), the folder is gbench's, and each growth figure is the ratio of the printed times."""
+    import subprocess
+    import sys
+
+    from gbench.results import store
+    from gbench.results.records import load_local
+
+    scaling = _benchmark("store_scaling")
+    rows = scaling.build(tmp_path / "runs", 6, settings=2)
+    records = load_local(tmp_path / "runs")
+    assert [r.row["run_id"] for r in records] == [row["run_id"] for row in rows] == [row["run_id"] for row in store.read_results(tmp_path / "runs")]
+    assert all(len(r.history) == len(scaling.HISTORY_STEPS) and (r.run_dir / "samples.png").is_file() for r in records)
+    assert sorted({(r.row["lr"], r.seed) for r in records}) == [(lr, seed) for lr in (0.0002, 0.0005) for seed in range(3)]
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "store_scaling.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--sizes", "4", "8", "--settings", "2", "--keep", str(tmp_path / "kept")], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("CPU: ") and "model name" not in lines[0]
+    times = {int(line.split()[0]): [float(value) for value in line.split()[1::2]] for line in lines[2:4]}
+    assert sorted(times) == [4, 8] and all(len(values) == len(scaling.ACTIONS) for values in times.values())
+    growth = [item.split() for item in lines[4].split(": ", 1)[1].split(", ")]
+    assert [action for action, _ in growth] == list(scaling.ACTIONS)
+    for (_, printed), small, large in zip(growth, times[4], times[8], strict=True):
+        # times print to 4 significant digits, the growth to 0.1: what rounding allows
+        assert abs(float(printed.rstrip("x")) - large / small) <= 0.05 + 2e-3 * large / small
+    assert len(store.read_results(tmp_path / "kept" / "runs-8")) == 13  # 8 runs and the 5 the appends added
+    assert (tmp_path / "kept" / "report-8" / "report.html").is_file()

@@ -8,6 +8,8 @@ import sys
 import pytest
 from conftest import assert_one_line_error, run_cli
 
+from gbench.results import store
+
 SMALL = ["--steps", "20", "--train-limit", "2000", "--eval-samples", "0", "--log-every", "10"]
 
 
@@ -64,6 +66,39 @@ def test_show_and_export(finished, tmp_path):
         table = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[fmt](target)
         assert len(table) == 6 and "d_real" in table.columns
         assert table["d_real"].between(0, 1).all()
+
+
+def many_runs(out, count=45):
+    """A results folder of ``count`` runs in three settings (lr), a third of them diverged, FIDs spread out, written by gbench's store."""
+    rows = [
+        {"run_id": f"run-{i:03d}", "status": "diverged" if i % 3 == 2 else "ok", "architecture": "mlp", "seed": i // 3,
+         "lr": (0.001, 0.0002, 0.0005)[i % 3], "steps": 100, "fid": round(10 + (i * 37 % 41) * 0.9, 2)}
+        for i in range(count)
+    ]  # fmt: skip
+    store.write_csv(out / "results.csv", rows)
+    return rows
+
+
+def test_show_on_many_runs_draws_a_summary_and_the_latest_rows(tmp_path):
+    rows = many_runs(tmp_path)
+    shown = run_cli("show", str(tmp_path), "--last", "5")
+    assert shown.returncode == 0, shown.stderr
+    drawn = [row["run_id"] for row in rows if row["run_id"] in shown.stdout]
+    assert drawn == [f"run-{i:03d}" for i in range(40, 45)]
+    assert f"{tmp_path}: 45 runs (ok 30, diverged 15) in 3 settings" in shown.stdout
+    assert "40 earlier runs not drawn" in shown.stdout and "--all" in shown.stdout
+    for lr in (0.001, 0.0002, 0.0005):  # best and mean FID per setting, computed here from the rows
+        fids = [row["fid"] for row in rows if row["lr"] == lr]
+        ok = sum(row["status"] == "ok" for row in rows if row["lr"] == lr)
+        line = next(line for line in shown.stdout.splitlines() if f"lr={lr} " in line)
+        assert line.split("│")[2:6] == [f" {len(fids):>4} ", f" {ok:>2} ", f" {min(fids):8.2f} ", f" {sum(fids) / len(fids):8.2f} "], line
+    default = run_cli("show", str(tmp_path))
+    assert [row["run_id"] for row in rows if row["run_id"] in default.stdout] == [f"run-{i:03d}" for i in range(25, 45)]
+    every = run_cli("show", str(tmp_path), "--all")
+    assert every.returncode == 0 and "45 runs" in every.stdout and "not drawn" not in every.stdout
+    assert all(row["run_id"] in every.stdout for row in rows)
+    bad = run_cli("show", str(tmp_path), "--last", "0")
+    assert bad.returncode == 2 and "--last takes a whole number of runs, at least 1, not '0'" in bad.stderr
 
 
 def test_show_and_export_start_without_torch(finished, tmp_path):

@@ -1,19 +1,44 @@
-"""gbench show OUT: the results table of a folder of runs."""
+"""gbench show OUT: a summary of a folder of runs and its latest rows (every row with --all)."""
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections import Counter
 from pathlib import Path
+from typing import Any
+
+from rich.table import Table
 
 from gbench.errors import GbenchError
-from gbench.results import display, store
+from gbench.results import display, schema, store
 from gbench.training import interrupted
 
-HELP = "Print the results of every run in a results folder as a table."
+HELP = "Print the results of a results folder: every run when there are few, else a summary and the latest runs (--all: every run)."
+
+#: Rows drawn by default. Drawing 10,000 rows took rich about 9 s, for a table nobody reads.
+LATEST = 20
+#: Settings listed in the summary, lowest best FID first.
+BEST_SETTINGS = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", nargs="?", default="runs", help="results folder (default runs)")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--all", action="store_true", help="draw every run's row")
+    shown.add_argument(
+        "--last", type=_count, metavar="N", default=LATEST, help=f"draw the N latest runs' rows (default {LATEST}); above N runs a summary comes first"
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--last takes a whole number of runs, at least 1, not {text!r}; e.g. --last 50")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +49,19 @@ def run(args: argparse.Namespace) -> int:
         if not stopped or (Path(args.out) / store.RESULTS).exists():
             raise
         rows = []  # no run finished yet, but some were interrupted: list those
-    display.stdout.print(display.results_table(rows, title=f"{args.out}: {len(rows)} runs"))
+    last = None if args.all or len(rows) <= args.last else args.last
+    if last is None:
+        display.stdout.print(display.results_table(rows, title=f"{args.out}: {len(rows)} runs"))
+    else:
+        display.stdout.print(status_line(args.out, rows), highlight=False, soft_wrap=True)
+        display.stdout.print(settings_table(rows))
+        display.stdout.print(display.results_table(rows, title=f"the latest {last} of {len(rows)} runs", last=last))
+        display.stdout.print(
+            f"{len(rows) - last} earlier runs not drawn: `gbench show {args.out} --all` draws every run, `--last N` the latest N; "
+            f"`gbench export {args.out}` writes them all",
+            highlight=False,
+            soft_wrap=True,
+        )
     for run in stopped:  # not in results.csv: only finished runs are
         display.console.print(
             f"{run['run_id']}: {run['status']} at step {run['step']}/{run['total_steps']} ({run['signal']}); run the same command again to resume it",
@@ -32,3 +69,47 @@ def run(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     return 0
+
+
+def status_line(out: str, rows: list[dict[str, str]]) -> str:
+    counts = Counter(row.get("status") or "-" for row in rows)
+    by_status = ", ".join(f"{status} {count}" for status, count in counts.most_common())
+    return f"{out}: {len(rows)} runs ({by_status}) in {len(setting_groups(rows))} settings"
+
+
+def setting_groups(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """Rows by setting: a sweep's variant, else the set-up and hyperparameter values that differ among the rows."""
+    keys = [key for key in (rows[0] if rows else {}) if schema.is_setting_column(key)]  # every row of a CSV has its columns
+    varying = [key for key in keys if len({row.get(key) for row in rows}) > 1]
+    groups: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        name = row.get("variant") or ",".join(f"{key}={row.get(key) or '-'}" for key in varying) or row.get("architecture") or "run"
+        groups.setdefault(name, []).append(row)
+    return groups
+
+
+def _fid(row: dict[str, Any]) -> float | None:
+    try:
+        value = float(row.get("fid") or "nan")
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def settings_table(rows: list[dict[str, str]]) -> Table:
+    """The settings with the lowest best FID: runs, ok runs, best and mean FID over the runs that have one."""
+    groups = setting_groups(rows)
+    summaries = []
+    for name, members in groups.items():
+        fids = [fid for fid in map(_fid, members) if fid is not None]
+        ok = sum(row.get("status") == "ok" for row in members)
+        summaries.append((min(fids) if fids else math.inf, name, len(members), ok, sum(fids) / len(fids) if fids else None))
+    summaries.sort(key=lambda item: (item[0], item[1]))
+    shown = summaries[:BEST_SETTINGS]
+    title = "best FID per setting" if len(summaries) <= BEST_SETTINGS else f"best FID per setting: the {len(shown)} lowest of {len(summaries)} settings"
+    table = Table(title=title, header_style="bold")
+    for header in ("setting", "runs", "ok", "best FID", "mean FID"):
+        table.add_column(header, justify="left" if header == "setting" else "right", overflow="fold")
+    for best, name, count, ok, mean in shown:
+        table.add_row(name, str(count), str(ok), display.format_cell(best if math.isfinite(best) else None, ".2f"), display.format_cell(mean, ".2f"))
+    return table

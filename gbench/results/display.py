@@ -81,9 +81,13 @@ def table_columns(rows: list[dict[str, Any]]) -> list[schema.Column]:
     return [*first, *plugins, *core_hyper, *steps, *metrics]
 
 
-def results_table(rows: Iterable[dict[str, Any]], title: str = "gbench results", run_ids: bool = True) -> Table:
+def results_table(rows: Iterable[dict[str, Any]], title: str = "gbench results", run_ids: bool = True, last: int | None = None) -> Table:
     """A table of results rows. Columns whose value every row shares (set-up, hyperparameters of
-    any plugin, steps, extractor) move to the caption, so the columns left are what tells rows apart."""
+    any plugin, steps, extractor) move to the caption, so the columns left are what tells rows apart.
+
+    ``last``: draw only the last rows; the columns and the caption still come from every row,
+    so "all runs" in the caption stays true.
+    """
     rows = list(rows)
     table = Table(title=title, header_style="bold", show_lines=False)
     shown = table_columns(rows)
@@ -103,7 +107,7 @@ def results_table(rows: Iterable[dict[str, Any]], title: str = "gbench results",
         if column.name in ("d_real", "d_fake") and scores == {"critic"}:
             header += " critic"
         table.add_column(header, justify="left" if column.name in LEFT else "right", overflow="fold")
-    for row in rows:
+    for row in rows if last is None else rows[len(rows) - last :]:
         style = {"diverged": "red", "collapsed": "yellow"}.get(str(row.get("status")), None)
         table.add_row(*[format_cell(row.get(column.name), column.spec) for column in shown], style=style)
     notes = ["all runs: " + ", ".join(shared)] if shared else []

@@ -3,8 +3,13 @@
 Every file is written to a temporary name and renamed into place, so a
 reader never sees half a file. ``results.csv`` is shared by every process
 writing into the same OUT: updates take an exclusive ``flock`` on
-``OUT/.results.lock``, re-read the file, change one row and rename a new copy
-into place, so concurrent runs lose no row.
+``OUT/.results.lock``, so concurrent runs lose no row. A new run's row is
+appended (one write and one fsync, whatever the table's length); a row that
+replaces another, or brings a new column, rewrites the table through a
+temporary file as before. Readers take the lock shared, so they never see a
+row half appended. Before appending, a writer notes the table's length and the
+row's in the lock file; a writer killed mid-append leaves that note, and the
+next one cuts the partial row off (readers skip it meanwhile).
 
 Layout of ``OUT/<run-id>/``: ``config.json`` (the resolved config),
 ``metrics.csv`` (per-step history), ``summary.json``, ``samples.png`` (8x8
@@ -24,7 +29,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gbench.errors import GbenchError
 from gbench.results import schema
@@ -75,11 +80,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         if isinstance(error, OSError) and error.errno in DISK_FULL:  # the old file, if any, is untouched: the temp file took the hit
-            raise GbenchError(
-                f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
-                "free space and run the same command again: files already written are whole"
-            ) from None
+            raise _disk_full(path, error) from None
         raise
+
+
+def _disk_full(path: Path, error: OSError) -> GbenchError:
+    return GbenchError(
+        f"cannot write {str(path)!r}: {error.strerror} (disk full, over quota or over the file size limit); "
+        "free space and run the same command again: files already written are whole"
+    )
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -124,9 +133,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     path = Path(path)
     if not path.exists():
         return []
+    return parse_csv(path, path.read_bytes())
+
+
+def parse_csv(path: Path, data: bytes) -> list[dict[str, str]]:
+    """:func:`read_csv` on the bytes of ``path`` already read."""
     fix = "restore it from a backup, or delete it (its rows are lost) and run again"
     try:
-        text = path.read_text()
+        text = data.decode()
     except UnicodeDecodeError:
         raise GbenchError(f"{str(path)!r} is not a text CSV file; {fix}") from None
     if text and not text.endswith("\n"):
@@ -145,20 +159,111 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 @contextlib.contextmanager
-def locked(out: Path) -> Iterator[None]:
-    """An exclusive lock on OUT's results table, across processes."""
-    with open(Path(out) / LOCK, "a+") as handle:
+def locked(out: Path) -> Iterator[IO[bytes]]:
+    """An exclusive lock on OUT's results table, across processes; a row a killed writer left half appended is cut off first."""
+    with open(Path(out) / LOCK, "a+b", buffering=0) as handle:  # unbuffered: a failed write leaves nothing to flush at close
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            _finish_interrupted_append(Path(out) / RESULTS, handle)
+            yield handle
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _pending_append(handle: IO[bytes]) -> tuple[int, int] | None:
+    """The note ``"<table length> <row length>"`` a writer leaves in the lock file while it appends; None when there is none."""
+    handle.seek(0)
+    words = handle.read().split()
+    return (int(words[0]), int(words[1])) if len(words) == 2 and all(word.isdigit() for word in words) else None
+
+
+def _finish_interrupted_append(path: Path, handle: IO[bytes]) -> None:
+    """Cut off what a writer killed mid-append left (under the exclusive lock): the table goes back to its length before."""
+    pending = _pending_append(handle)
+    if pending is None:
+        return
+    before, length = pending
+    with contextlib.suppress(FileNotFoundError):
+        size = path.stat().st_size
+        if size != before + length and size > before:  # the row is not whole: its run is unlisted, as if killed before the append
+            os.truncate(path, before)
+    _set_pending(handle, "")
+
+
+def _set_pending(handle: IO[bytes], note: str) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(note.encode())
+    if note:  # the note must be on disk before the row it guards; clearing it needs no fsync: a note
+        os.fsync(handle.fileno())  # left over from a whole row is ignored (the table has its length plus the row's)
+
+
+def _encoded_row(row: dict[str, Any], columns: list[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n").writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue().encode()
+
+
+def _append_new_row(out: Path, row: dict[str, Any], handle: IO[bytes]) -> bool | None:
+    """Append ``row`` to OUT/results.csv if it is a new run with no new column (one write, one fsync).
+
+    True: appended. None: the run has a row already. False: this cannot be decided or done
+    cheaply (no table yet, a new column, a header that does not start with run_id, a cut or
+    odd file, or the run id's text found where it may be a row's start): the caller
+    rewrites the whole table, which parses it and reports a damaged file as before.
+    """
+    path = out / RESULTS
+    try:
+        data = path.read_bytes()  # a byte search, no parsing: milliseconds at 10,000 rows
+    except FileNotFoundError:
+        return False
+    header_end = data.find(b"\n")
+    # a quoted header, or a row starting with a quote (a run id with a comma, or another tool's quoting), is left to the parser
+    if header_end < 0 or not data.endswith(b"\n") or b'"' in data[:header_end] or b'\n"' in data:
+        return False
+    columns = data[:header_end].decode(errors="replace").split(",")
+    if columns[0] != "run_id" or not set(row) <= set(columns) or len(columns) < 2:
+        return False
+    line = _encoded_row(row, columns)
+    if b"\n" + line[: line.index(b",") + 1] in data:  # the run id as a row's first field: maybe a row to replace
+        return None if _has_row(path, data, str(row["run_id"])) else False
+    descriptor = None
+    try:
+        _set_pending(handle, f"{len(data)} {len(line)}")  # a note cut short by a full disk reads as no note
+        descriptor = os.open(path, os.O_WRONLY)
+        written = 0
+        while written < len(line):
+            written += os.pwrite(descriptor, line[written:], len(data) + written)
+        os.fsync(descriptor)
+    except OSError as error:
+        if descriptor is not None:
+            os.ftruncate(descriptor, len(data))  # the table as it was: no half row
+        with contextlib.suppress(OSError):
+            _set_pending(handle, "")
+        if error.errno in DISK_FULL:
+            raise _disk_full(path, error) from None
+        raise
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+    _set_pending(handle, "")
+    return True
+
+
+def _has_row(path: Path, data: bytes, run_id: str) -> bool:
+    return any(r.get("run_id") == run_id for r in parse_csv(path, data))
+
+
 def upsert_result(out: Path, row: dict[str, Any]) -> None:
-    """Insert or replace (by run_id) one row of OUT/results.csv, safely under concurrency."""
+    """Insert or replace (by run_id) one row of OUT/results.csv, safely under concurrency.
+
+    A new run's row is appended; a replaced row (a resumed or re-evaluated run) moves
+    to the end of a rewritten table, as it always did.
+    """
     out = Path(out)
-    with locked(out):
+    with locked(out) as handle:
+        if _append_new_row(out, row, handle):
+            return
         rows = read_csv(out / RESULTS)
         rows = [r for r in rows if r.get("run_id") != row["run_id"]] + [row]
         write_csv(out / RESULTS, rows)
@@ -171,10 +276,35 @@ def ensure_result(out: Path, row: dict[str, Any]) -> None:
     the run finished but unlisted; resuming it lists it without training it again.
     """
     out = Path(out)
-    with locked(out):
+    with locked(out) as handle:
+        appended = _append_new_row(out, row, handle)
+        if appended is not False:
+            return
         rows = read_csv(out / RESULTS)
         if all(r.get("run_id") != row["run_id"] for r in rows):
             write_csv(out / RESULTS, [*rows, row])
+
+
+@contextlib.contextmanager
+def _shared_lock(out: Path) -> Iterator[IO[bytes] | None]:
+    """OUT's results lock, shared: writers wait, other readers do not. None where it cannot be
+    opened (a read-only folder that no writer ever locked: then no writer can be appending)."""
+    handle = None
+    for mode in ("rb", "a+b"):
+        try:
+            handle = open(out / LOCK, mode, buffering=0)
+            break
+        except OSError:
+            continue
+    if handle is None:
+        yield None
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
@@ -183,7 +313,12 @@ def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
         if not out.exists():
             raise GbenchError(f"results folder {str(out)!r} does not exist; give the --out folder of a gbench run (default: runs)")
         raise GbenchError(f"{str(out / RESULTS)!r} does not exist: no run has finished in {str(out)!r} yet; run `gbench run plugins.mlp --out {out}` first")
-    rows = read_csv(out / RESULTS)
+    with _shared_lock(out) as handle:
+        data = (out / RESULTS).read_bytes()
+        pending = _pending_append(handle) if handle is not None else None
+    if pending is not None and len(data) != sum(pending) and len(data) > pending[0]:  # a writer killed mid-append: its half row is not a row
+        data = data[: pending[0]]
+    rows = parse_csv(out / RESULTS, data)
     check_results_header(out / RESULTS)
     return rows
 

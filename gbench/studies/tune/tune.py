@@ -32,7 +32,7 @@ from optuna.trial import Trial, TrialState
 from gbench.config import RunConfig, resolve_params
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
-from gbench.results import store
+from gbench.results import schema, store
 from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy, retried_from
 from gbench.studies.storage import DEFAULT_HEARTBEAT, open_storage
@@ -272,12 +272,11 @@ class Tuner:
 
     def store_pruned(self, config: RunConfig, last: dict[str, Any], wall: float, extra: dict[str, Any]) -> None:
         """A pruned trial is still a run in the results store, with status 'pruned'."""
-        row = {
-            "run_id": config.run_id, "status": "pruned", "architecture": config.architecture, "loss": config.loss,
-            "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed, "steps": last.get("step"),
-            **config.params, "fid": finite_or_none(last.get("fid")), "train_seconds": round(wall, 3),
-            "created": dt.datetime.now().isoformat(timespec="seconds"), **extra,
-        }  # fmt: skip
+        identity = {"run_id": config.run_id, "architecture": config.architecture, "loss": config.loss, "schedule": config.schedule,
+                    "dataset": config.dataset, "seed": config.seed}  # fmt: skip
+        bookkeeping = {"status": "pruned", "steps": last.get("step"), "created": dt.datetime.now().isoformat(timespec="seconds"), **extra}
+        # the same builder as every finished run's row: a column the schema does not know is refused here, not in a table later
+        row = schema.results_row(identity, config.params, {"fid": finite_or_none(last.get("fid")), "train_seconds": round(wall, 3)}, bookkeeping)
         store.write_json(self.out / str(config.run_id) / "summary.json", row)
         store.upsert_result(self.out, row)
 

@@ -7,6 +7,9 @@ reaching for one WAITING trial both got it in most tries (Optuna's
 twice, or be failed twice with two retries. The races are repeated because
 one lucky try proves nothing; the end-to-end test runs two real
 ``gbench tune`` processes on one SQLite study and counts what they leave.
+The extra FAIL of the issue is reproduced here by two workers claiming the
+last missing trial at once (the later claim stood down, a FAIL left in the
+study, 1 try in 6 before the claim lock).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from test_shared_study import open_worker, retries_of
 from test_study_storage import HOLD_A_WRITE
 from test_tune import SPACE, ran_here, results
 
+from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 
 RACES = 20
@@ -88,6 +92,19 @@ def test_of_two_storages_failing_one_running_trial_exactly_one_enqueues_its_retr
     assert len(study.get_trials(states=(TrialState.WAITING,))) == RACES
 
 
+def test_two_storages_claiming_the_last_missing_trial_claim_it_once_and_leave_no_surplus_fail(tmp_path):
+    """Counted mode: both see 0 of 1 done. Without the claim lock both would claim, and the later claim stands down as a FAIL."""
+    for attempt in range(RACES):
+        workers = [open_worker(None, tmp_path / "s.db", name=f"s{attempt}") for _ in range(2)]
+        claimed = race(workers, lambda worker: studylib.claim(worker, target=1))
+        trials = [c for c in claimed if isinstance(c, optuna.trial.Trial)]
+        assert len(trials) == 1 and studylib.WAIT in claimed, f"try {attempt}: {claimed}"
+        study = workers[1].study
+        assert [t.state for t in study.get_trials()] == [TrialState.RUNNING], (
+            f"try {attempt}: {[(t.number, t.state.name, t.user_attrs) for t in study.get_trials()]}"
+        )
+
+
 def test_a_worker_waits_for_another_process_s_write_instead_of_failing_locked(tmp_path):
     """BEGIN IMMEDIATE makes reads queue behind a writer too: they wait (the busy timeout), with no "database is locked"."""
     worker = open_worker(None, tmp_path / "s.db")
@@ -135,14 +152,10 @@ def test_two_tune_processes_on_one_sqlite_study_end_with_exactly_the_trials_aske
         trials = study.get_trials()
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         assert len(complete) == 4, f"round {round_}: {[(t.number, t.state.name) for t in trials]}"
-        failed = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
+        failed = [t for t in trials if t.state == TrialState.FAIL]  # not even a stood-down claim: on SQLite, workers count and claim one at a time
         assert not failed, f"round {round_}: failed trials {[(t.number, t.user_attrs) for t in failed]}"
         assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         # no trial run twice or lost: one results row per trial, across both processes
         trained = sorted(row["run_id"] for out in outs for row in results(out))
         assert trained == sorted(t.user_attrs["run_id"] for t in complete)
         assert sum(ran_here(stdout) for stdout, _ in outputs) == 4
-        # a claim beyond the four stood down before it trained anything
-        for trial in trials:
-            if trial.state == TrialState.FAIL:
-                assert trial.user_attrs.get("gbench:surplus") and "run_id" not in trial.user_attrs

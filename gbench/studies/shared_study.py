@@ -121,13 +121,14 @@ class SharedStudy:
 
 
 def claim_lock_file(url: str) -> Path | None:
-    """The lock file next to a SQLite study file (FILE.claims.lock); None for a database server."""
+    """The lock file next to a SQLite study file (.FILE.claims.lock, hidden as OUT's .results.lock is); None for a database server."""
     import sqlalchemy.engine
 
     parsed = sqlalchemy.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
-    return Path(parsed.database).resolve().with_name(Path(parsed.database).name + ".claims.lock")
+    path = Path(parsed.database).resolve()
+    return path.with_name(f".{path.name}.claims.lock")
 
 
 def retried_from(trial: FrozenTrial) -> int | None:

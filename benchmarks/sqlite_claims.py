@@ -13,17 +13,22 @@ Two figures for each engine, in one run:
   locked" error.
 
 "deferred" is a storage as Optuna opens it by default (the same busy timeout
-and WAL file, no BEGIN IMMEDIATE); "immediate" is gbench's open_storage.
+and WAL file, no BEGIN IMMEDIATE); "immediate" is gbench's open_storage;
+"immediate + claim lock" drains the same trials through
+``gbench.studies.workers.claim``, as a sweep worker does (counting and
+claiming under the study's lock file).
 
-    PYTHONPATH=$PWD python3 benchmarks/sqlite_claims.py --tries 20 --trials 200
+    PYTHONPATH=$PWD python3 benchmarks/sqlite_claims.py --tries 20 --trials 200 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import math
 import multiprocessing
 import platform
+import statistics
 import tempfile
 import threading
 import time
@@ -35,10 +40,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import SQLITE_BUSY_TIMEOUT, _use_wal, open_storage
 
 ENGINES = ("deferred", "immediate")
+CLAIM_LOCK = "immediate + claim lock"  # gbench's storage, trials claimed by gbench.studies.workers.claim under its lock file
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
@@ -112,6 +119,8 @@ def double_claims(engine: str, how: str, tries: int, folder: Path) -> int:
 
 def drain(engine: str, path: Path, results: Any) -> None:
     """One worker process: claim WAITING trials until none is left; (claims, seconds in get_trials, reads, errors)."""
+    if engine == CLAIM_LOCK:
+        return drain_by_claim(path, results)
     shared = worker(engine, path)
     claims, read_seconds, reads, errors = 0, 0.0, 0, 0
     while True:
@@ -123,6 +132,9 @@ def drain(engine: str, path: Path, results: Any) -> None:
             if not waiting:
                 break
             trial = shared.study.ask()
+            if "key" not in trial.user_attrs:  # the other worker took the last WAITING one, so ask() made a fresh trial: not a claim
+                shared.study.tell(trial, state=TrialState.FAIL)
+                continue
             shared.record_heartbeat(shared.trial_id(trial.number))
             trial.set_user_attr("gbench:worker", "bench")
             shared.study.tell(trial, 1.0)
@@ -133,8 +145,29 @@ def drain(engine: str, path: Path, results: Any) -> None:
     results.put((claims, read_seconds, reads, errors))
 
 
+def drain_by_claim(path: Path, results: Any) -> None:
+    """:func:`drain` as a sweep worker claims: ``workers.claim`` (keyed mode), which counts and asks under the claim lock."""
+    shared = worker("immediate", path)
+    claims, errors = 0, 0
+    while True:
+        try:
+            trial = studylib.claim(shared)
+            if trial is None:
+                break
+            if isinstance(trial, str):  # WAIT: the other worker's last trials are still running
+                time.sleep(0.01)
+                continue
+            shared.study.tell(trial, 1.0)
+            claims += 1
+        except Exception as error:
+            errors += 1
+            print(f"  {CLAIM_LOCK}: {type(error).__name__}: {str(error).splitlines()[0]}", flush=True)
+    results.put((claims, 0.0, 0, errors))
+
+
 def throughput(engine: str, trials: int, folder: Path) -> tuple[float, float, int, int]:
-    path = folder / f"{engine}-throughput.db"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{engine.replace(' ', '')}-throughput.db"
     first = worker(engine, path)
     for index in range(trials):
         first.study.enqueue_trial({}, user_attrs={"key": f"k{index}"}, skip_if_exists=False)
@@ -148,30 +181,36 @@ def throughput(engine: str, trials: int, folder: Path) -> tuple[float, float, in
     for process in processes:
         process.join()
     claims = sum(o[0] for o in outcomes)
-    mean_read_ms = 1000 * sum(o[1] for o in outcomes) / max(1, sum(o[2] for o in outcomes))
-    finished = len(first.study.get_trials(states=(TrialState.COMPLETE,)))
+    reads = sum(o[2] for o in outcomes)
+    mean_read_ms = 1000 * sum(o[1] for o in outcomes) / reads if reads else math.nan  # nan: the claim-lock workers time no reads
+    finished = len([t for t in first.study.get_trials(states=(TrialState.COMPLETE,)) if "key" in t.user_attrs])
     return claims / seconds, mean_read_ms, sum(o[3] for o in outcomes), claims - finished
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=20, help="races per engine and claim kind")
-    parser.add_argument("--trials", type=int, default=200, help="WAITING trials two processes drain, per engine")
+    parser.add_argument("--trials", type=int, default=200, help="WAITING trials two processes drain, per engine and round")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, the engines taking turns within each (a shared machine's load drifts)")
     args = parser.parse_args()
     print(f"CPU: {cpu_model()} ({multiprocessing.cpu_count()} cores); optuna {optuna.__version__}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        rates = {}
         for engine in ENGINES:
             asks = double_claims(engine, "ask", args.tries, Path(folder))
             by_id = double_claims(engine, "claim_waiting", args.tries, Path(folder))
-            rate, read_ms, errors, extra = throughput(engine, args.trials, Path(folder))
-            rates[engine] = rate
-            print(
-                f"{engine:9s}: double claims ask() {asks}/{args.tries}, claim_waiting {by_id}/{args.tries}; "
-                f"2 processes: {rate:.1f} claims/s, get_trials {read_ms:.2f} ms, {errors} errors, {extra} claims beyond the trials",
-                flush=True,
-            )
-        print(f"immediate/deferred claim throughput: {rates['immediate'] / rates['deferred']:.2f}", flush=True)
+            print(f"{engine:9s}: double claims ask() {asks}/{args.tries}, claim_waiting {by_id}/{args.tries}", flush=True)
+        rates: dict[str, list[float]] = {engine: [] for engine in (*ENGINES, CLAIM_LOCK)}
+        for round_ in range(args.rounds):
+            for engine in rates:
+                rate, read_ms, errors, extra = throughput(engine, args.trials, Path(folder) / f"r{round_}")
+                rates[engine].append(rate)
+                print(
+                    f"round {round_} {engine}: 2 processes {rate:.1f} claims/s, get_trials {read_ms:.2f} ms, {errors} errors, {extra} claims beyond the trials",
+                    flush=True,
+                )
+        for engine in (*ENGINES[1:], CLAIM_LOCK):
+            ratios = sorted(mine / theirs for mine, theirs in zip(rates[engine], rates["deferred"]))
+            print(f"{engine}/deferred claim throughput: median {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})", flush=True)
 
 
 if __name__ == "__main__":

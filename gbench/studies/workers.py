@@ -28,7 +28,8 @@ a new one), *then* checks its claim:
   enqueued twice (two sweeps resuming at once) is still run once.
 
 On a SQLite file (workers on one machine) a worker also counts and claims
-under a file lock (``SharedStudy.claiming``), so no claim has to stand down.
+under a file lock (``SharedStudy.claiming``), so in counted mode no claim has to
+stand down (in keyed mode a key enqueued twice still does).
 
 Dead workers. On an RDB storage every running trial records a heartbeat;
 a trial whose heartbeat is older than the grace period is failed by the next

@@ -87,9 +87,8 @@ def test_a_recorded_heartbeat_is_the_one_optuna_reads_and_its_silence_gets_the_t
     assert [t.state for t in retries_of(study, beating.number)] == [TrialState.WAITING]  # Optuna's retry, linked as gbench's are
 
 
-# The races below run on PostgreSQL only: on a SQLite file shared by two connections, the storage's
-# WAITING-to-RUNNING and RUNNING-to-FAIL updates are not atomic (its SELECT ... FOR UPDATE locks nothing
-# there), so both workers can win; Optuna's own ask() double-claims the same way. Not gbench's to fix here.
+# The races below on PostgreSQL; tests/test_sqlite_race.py runs them, repeated, on a SQLite file, where
+# they hold because gbench begins every SQLite transaction IMMEDIATE (SELECT ... FOR UPDATE locks nothing there).
 
 
 @pytest.mark.postgres

@@ -14,7 +14,11 @@ from ``get_trial_id_from_study_id_trial_number``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -38,6 +42,28 @@ class SharedStudy:
             ) from None
         # Seconds between heartbeats, or None: gbench's storages always keep them (open_storage), a bare RDBStorage does not.
         self.heartbeat_interval = storage.get_heartbeat_interval()
+        self.claim_lock = claim_lock_file(storage.url)
+
+    @contextlib.contextmanager
+    def claiming(self) -> Iterator[None]:
+        """Hold this study's claim lock: one worker at a time, across threads and processes, counts and claims.
+
+        Only on a SQLite file, whose workers all run on this machine. There a
+        worker counts the trials and claims one as a single step, so two
+        workers never both claim the last missing trial and one of them never
+        has to stand down (a surplus FAIL left in the study). Workers on a
+        database server have no common file to lock; they keep the
+        check-after-claim rule of :func:`gbench.studies.workers.claim`.
+        """
+        if self.claim_lock is None:
+            yield
+            return
+        with open(self.claim_lock, "a") as handle:  # opened per claim: flock excludes other threads of this process too
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def trial_id(self, number: int) -> int:
         """The storage's id of trial ``number``, which the storage's methods take."""
@@ -92,6 +118,17 @@ class SharedStudy:
         if retry is not None:
             retry(self.study, self.frozen(number))
         return True
+
+
+def claim_lock_file(url: str) -> Path | None:
+    """The lock file next to a SQLite study file (.FILE.claims.lock, hidden as OUT's .results.lock is); None for a database server."""
+    import sqlalchemy.engine
+
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database).resolve()
+    return path.with_name(f".{path.name}.claims.lock")
 
 
 def retried_from(trial: FrozenTrial) -> int | None:

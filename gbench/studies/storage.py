@@ -4,6 +4,11 @@ A malformed or unreachable URL fails in one line within seconds, not after a
 minute of SQLAlchemy retries; with no URL, a local SQLite file under OUT
 (WAL mode) that several processes on one machine may share. Every storage
 records heartbeats and retries a dead worker's trial (:mod:`gbench.studies.workers`).
+
+On SQLite every transaction begins with ``BEGIN IMMEDIATE`` (see
+:func:`immediate_transactions_plugin`): Optuna's ``SELECT ... FOR UPDATE``
+locks nothing there, so without it two processes could both move one WAITING
+trial to RUNNING, or both fail one RUNNING trial and enqueue two retries.
 """
 
 from __future__ import annotations
@@ -25,6 +30,56 @@ from gbench.secrets import first_line, mask
 DEFAULT_HEARTBEAT = 20
 GRACE_FACTOR = 3
 CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
+SQLITE_BUSY_TIMEOUT = 60  # seconds a SQLite transaction waits for another process's write before "database is locked"
+IMMEDIATE_PLUGIN = "gbench_sqlite_immediate"  # the name SQLAlchemy knows ImmediateSQLiteTransactions by
+
+
+#: The engine plugin class, made on first use (sqlalchemy is imported late: `gbench --help` needs none of it).
+ImmediateSQLiteTransactions: Any = None
+
+
+def immediate_transactions_plugin() -> str:
+    """Register :data:`ImmediateSQLiteTransactions` with SQLAlchemy (once); the name ``create_engine(plugins=[...])`` takes.
+
+    Every transaction on an engine with the plugin takes SQLite's write lock
+    when it begins (``BEGIN IMMEDIATE``). Optuna claims a trial by reading its
+    state with ``SELECT ... FOR UPDATE`` and then updating it in the same
+    transaction. SQLite ignores FOR UPDATE, and Python's sqlite3 module opens
+    the transaction only at the UPDATE, so two processes could both read
+    WAITING (or RUNNING) and both write: both run the trial, or both fail it
+    and enqueue two retries. With the write lock taken at BEGIN, each
+    read-then-write is one step; other transactions wait for it (up to
+    SQLITE_BUSY_TIMEOUT), they do not fail. Readers queue behind writers too,
+    which costs little: Optuna's transactions last milliseconds
+    (benchmarks/sqlite_claims.py measures claims per second).
+
+    This is the pysqlite recipe of SQLAlchemy's SQLite documentation, as a
+    CreateEnginePlugin so that the events are on the engine before its first
+    connection (Optuna's RDBStorage creates its tables in its constructor)
+    and reach it through RDBStorage's public ``engine_kwargs``.
+    """
+    global ImmediateSQLiteTransactions
+    if ImmediateSQLiteTransactions is not None:
+        return IMMEDIATE_PLUGIN
+    import sqlalchemy
+    from sqlalchemy.dialects import plugins
+
+    class Plugin(sqlalchemy.engine.CreateEnginePlugin):
+        def update_url(self, url: sqlalchemy.engine.URL) -> sqlalchemy.engine.URL:
+            return url  # it takes no settings from the URL
+
+        def engine_created(self, engine: sqlalchemy.engine.Engine) -> None:
+            @sqlalchemy.event.listens_for(engine, "connect")
+            def leave_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.isolation_level = None  # sqlite3 emits no BEGIN of its own (it would emit a deferred one, late)
+
+            @sqlalchemy.event.listens_for(engine, "begin")
+            def begin_immediate(connection: sqlalchemy.engine.Connection) -> None:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    ImmediateSQLiteTransactions = Plugin
+    plugins.register(IMMEDIATE_PLUGIN, __name__, "ImmediateSQLiteTransactions")
+    return IMMEDIATE_PLUGIN
 
 
 def shown_url(url: str) -> str:
@@ -88,7 +143,7 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
             _use_wal(path)
         except (OSError, sqlite3.Error) as error:
             raise GbenchError(f"cannot open storage {shown!r} ({error}); give a writable path, e.g. sqlite:///runs/tune.db") from None
-        engine_kwargs["connect_args"] = {"timeout": 60}  # wait for other processes' writes, do not fail
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}  # wait for other processes' writes, do not fail
         return parsed.render_as_string(hide_password=False), engine_kwargs
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql" and dialect.driver == "psycopg2":
@@ -129,6 +184,19 @@ def _retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
         return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
 
 
+def _immediate_sqlite_storage(url: str, engine_kwargs: dict[str, Any], kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """The storage again, on an engine whose transactions all begin IMMEDIATE, once a plain one has set the file up.
+
+    Setting up is left to the plain engine because Optuna nests a second
+    connection inside an open transaction there (its schema and alembic
+    version checks read through ``engine.connect()`` while a session is
+    open); with both asking for the write lock, the process would wait for
+    itself until the busy timeout. The checks have passed, so they are skipped.
+    """
+    immediate = {**engine_kwargs, "plugins": [immediate_transactions_plugin()]}
+    return optuna.storages.RDBStorage(url, engine_kwargs=immediate, skip_table_creation=True, skip_compatibility_check=True, **kwargs)
+
+
 def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_HEARTBEAT, create: bool = True) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats and retry of dead workers' trials.
 
@@ -147,7 +215,10 @@ def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_H
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable in practice since Optuna 2.9
-                return optuna.storages.RDBStorage(full_url, engine_kwargs=engine_kwargs, **kwargs)
+                storage = optuna.storages.RDBStorage(full_url, engine_kwargs=engine_kwargs, **kwargs)
+                if full_url.startswith("sqlite"):
+                    storage = _immediate_sqlite_storage(full_url, engine_kwargs, kwargs)
+                return storage
         except Exception as error:  # first use of an empty database from several processes at once: table creation races
             if attempt == 5:
                 raise GbenchError(f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {first_line(error)}") from None

@@ -27,6 +27,10 @@ a new one), *then* checks its claim:
   the same key is COMPLETE, or RUNNING with a lower number, so a key that was
   enqueued twice (two sweeps resuming at once) is still run once.
 
+On a SQLite file (workers on one machine) a worker also counts and claims
+under a file lock (``SharedStudy.claiming``), so in counted mode no claim has to
+stand down (in keyed mode a key enqueued twice still does).
+
 Dead workers. On an RDB storage every running trial records a heartbeat;
 a trial whose heartbeat is older than the grace period is failed by the next
 worker that looks, and ``RetryHeartbeatStaleTrialCallback`` enqueues a WAITING
@@ -251,6 +255,11 @@ def claim(shared: SharedStudy, target: int | None = None) -> Trial | str | None:
     ``target``: counted mode (run until exactly ``target`` trials are COMPLETE
     or PRUNED); None: keyed mode (run the enqueued WAITING trials).
     """
+    with shared.claiming():  # on a SQLite file, count and claim as one step: no claim has to stand down
+        return _claim(shared, target)
+
+
+def _claim(shared: SharedStudy, target: int | None) -> Trial | str | None:
     study = shared.study
     trials = study.get_trials(deepcopy=False)
     counts = count(trials)

@@ -12,7 +12,7 @@ from gbench.names import suggestion
 from gbench.plugins.loading import Plugins, resolve_target
 from gbench.plugins.registry import Registry
 from gbench.results import display, store
-from gbench.training import interrupted
+from gbench.training import interrupted, preflight
 from gbench.training.population.run import execute_population
 from gbench.training.runner import DataCache, RunHooks, load_checkpoint
 from gbench.training.validate import validate_configs
@@ -97,6 +97,7 @@ def run_configs(
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     cache = DataCache()
     preload(configs, registry, cache)
+    preflight.check_runs(configs, registry, cache)  # every option against the data and extractor: a bad one fails before any folder is made
     check_resumable(configs, registry, out)
     groups = populations(configs, population_size) if population == "auto" else [[config] for config in configs]
     rows = []

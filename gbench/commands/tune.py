@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench.commands._options import add_precision_option, add_run_options, note_slow_bf16, number_option
-from gbench.studies.storage import DEFAULT_HEARTBEAT
+from gbench.studies.storage import DEFAULT_HEARTBEAT, connection_kept
 
 if TYPE_CHECKING:
     import optuna
@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         highlight=False,
         soft_wrap=True,
     )
-    trials, ran = optimize(opened, options)
+    with connection_kept(opened.storage_url):  # the server stopping mid-tune: one line, and the same command resumes
+        trials, ran = optimize(opened, options)
     report(opened.study, registry, base, space, options, out, trials, opened.storage_url, ran)
     return 0
 

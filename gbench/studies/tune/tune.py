@@ -386,7 +386,7 @@ def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> 
                     live.update(render())
                     last = time.monotonic()
             live.update(render())
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or the storage lost here: no thread may be left training when the process exits (SIGABRT)
         stop.set()
         tuner.interrupt.set()
         deadline = time.monotonic() + STOP_WAIT

@@ -18,18 +18,30 @@ from __future__ import annotations
 import inspect
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from torch import nn
 
+from gbench.config import RunConfig
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
 from gbench.training import interrupted
 
-if TYPE_CHECKING:
-    from gbench.training.runner import PreparedRun
+
+class PreparedRun(Protocol):
+    """What this module reads of :class:`gbench.training.runner.PreparedRun` (named here, not imported: the runner imports this)."""
+
+    config: RunConfig
+    run_dir: Path
+    loss: Any
+    schedule: Any
+    steps: int
+    saved: dict[str, Any]
+    registry: Registry | None
+
 
 STATUS = "failed"
 #: The parts of a run a plugin provides, and the hook that registers each.
@@ -112,7 +124,7 @@ def mark(run: PreparedRun, message: str) -> None:
     interrupted.mark(run.run_dir, run.config, run.saved["step"], run.steps, "plugin error", status=STATUS, error=message)
 
 
-def handle(error: BaseException, runs: list[PreparedRun], training: int) -> GbenchError | None:
+def handle(error: BaseException, runs: Sequence[PreparedRun], training: int) -> GbenchError | None:
     """The one-line error for a plugin's exception, with every run of ``runs`` marked (None: not a plugin's).
 
     The first ``training`` runs were training (a population fails as one) and

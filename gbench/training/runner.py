@@ -221,7 +221,7 @@ def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainRe
             if isinstance(stop, KeyboardInterrupt):
                 signal_name = "SIGTERM" if isinstance(stop, signals.Terminated) else "SIGINT"
                 interrupted.mark(run.run_dir, run.config, run.saved["step"], run.steps, signal_name)
-            run.observers.run_end(run_id, {"run_id": run_id, "status": "failed" if plugin_error else "stopped"}, run.run_dir)
+            run.observers.run_end(run_id, {"run_id": run_id, "status": "stopped"}, run.run_dir)
         if plugin_error is not None:
             raise plugin_error from None
         raise

@@ -301,6 +301,12 @@ def parse_devices(text: str) -> list[str]:
     return devices
 
 
+#: The largest seed: the final evaluation seeds numpy's RandomState with the run's seed, which takes 0..2**32 - 1.
+MAX_SEED = 2**32 - 1
+#: The most seeds one option may name: each is a run (and its list is built in memory).
+MAX_RANGE = 100_000
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` or ``"0-4"`` -> a list of seeds."""
     seeds: list[int] = []
@@ -309,13 +315,19 @@ def parse_seeds(text: str) -> list[int]:
             part = part.strip()
             if "-" in part[1:]:
                 low, high = part.split("-", 1)
-                seeds.extend(range(int(low), int(high) + 1))
+                # a range past MAX_SEED is cut one past it: reported as too large below, not built 2**64 long
+                seeds.extend(range(int(low), min(int(high), MAX_SEED + 1) + 1)[: MAX_RANGE + 1])
             elif part:
                 seeds.append(int(part))
     except ValueError:
         raise GbenchError(f"--seeds {text!r} is not a list of integers; write for example --seeds 0,1,2 or --seeds 0-4") from None
     if not seeds or any(seed < 0 for seed in seeds):
         raise GbenchError(f"--seeds {text!r} must name at least one non-negative integer, for example --seeds 0,1,2")
+    too_large = next((seed for seed in seeds if seed > MAX_SEED), None)
+    if len(seeds) > MAX_RANGE:
+        raise GbenchError(f"--seeds {text!r} names over {MAX_RANGE} seeds; name at most {MAX_RANGE}, for example --seeds 0-99")
+    if too_large is not None:  # torch.manual_seed overflows past 2**64 - 1, and the evaluation seeds numpy with it (< 2**32)
+        raise GbenchError(f"--seeds {text!r}: seed {too_large} is too large; seeds go from 0 to {MAX_SEED}, for example --seeds 0-4")
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated:  # two runs of one seed are the same run: they would share a folder, or a population would train it twice
         raise GbenchError(f"--seeds {text!r} repeats seed {', '.join(map(str, repeated))}; name each seed once, e.g. --seeds 0,1,2")

@@ -43,9 +43,9 @@ def test_run_writes_the_store_and_prints_a_table(finished):
 
 def test_same_seed_same_result_through_the_cli(finished, tmp_path):
     out, _ = finished
-    # the same command again: seeds 0 and 1 train as one population, to the same numbers
-    # (a population differs from solo runs by float reassociation only: tests/test_population.py)
-    again = run_cli("run", "plugins.mlp", *SMALL, "--seeds", "0,1", "--set", "hidden_dim=32", "--population", "on", "--out", str(tmp_path))
+    # the same command again, into another folder: the same numbers (seeds trained one by one on a CPU in fp32, as the first
+    # time; a population differs from solo runs by float reassociation only: tests/test_population.py)
+    again = run_cli("run", "plugins.mlp", *SMALL, "--seeds", "0,1", "--set", "hidden_dim=32", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr
     first = {(r["architecture"], r["seed"]): r for r in csv.DictReader(open(out / "results.csv"))}
     for row in csv.DictReader(open(tmp_path / "results.csv")):

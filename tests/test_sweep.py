@@ -266,7 +266,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     sweep = subprocess.Popen(
-        [sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report"],
+        [sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report", "--population", "on"],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -288,7 +288,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     assert stamps and cut_off
 
     # a heartbeat grace period of 30 minutes: only seeing at once that the worker's process is gone lets this finish in time
-    resumed = run_cli("sweep", str(path), "--out", str(out), "--no-report", "--jobs", "2", "--heartbeat", "600", timeout=240)
+    resumed = run_cli("sweep", str(path), "--out", str(out), "--no-report", "--jobs", "2", "--heartbeat", "600", "--population", "on", timeout=240)
     assert resumed.returncode == 0, resumed.stderr
     rows = results(out)
     assert sorted(r["run_id"] for r in rows) == ["baseline-s0", "baseline-s1", "hidden-48-s0", "hidden-48-s1"]
@@ -316,7 +316,7 @@ def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
     path = write_suite(tmp_path, steps=5000, checkpoint=100000)
     out = tmp_path / "out"
     sweep = subprocess.Popen(
-        [sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report"],
+        [sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report", "--population", "on"],
         env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gbench.config import RunSettings, check_run_options, load_toml, parse_assignments, parse_devices, settings_from_table
+from gbench.errors import GbenchError
 from gbench.plugins import observers
 
 
@@ -150,7 +152,10 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 def check_weights_file(settings: RunSettings) -> None:
     """Inception weights named for the runs: a file holding code is refused before anything trains."""
-    if settings.eval.inception_weights and settings.eval.extractor in ("inception", "inception-v3-compat"):
+    weights = settings.eval.inception_weights
+    if weights and settings.eval.extractor in ("inception", "inception-v3-compat"):
+        if not Path(weights).is_file():
+            raise GbenchError(f"--inception-weights {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out")
         from gbench.evaluation.extractors import check_inception_weights  # torch-fidelity: imported only when Inception weights are named
 
-        check_inception_weights(str(settings.eval.inception_weights))
+        check_inception_weights(str(weights))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 from pathlib import Path
 
 from gbench.errors import GbenchError
@@ -32,10 +33,23 @@ def frame(out: str):
     return table
 
 
+def check_output(output: str) -> Path:
+    """``-o``'s file can be written: not a folder, in a folder that exists and takes new files (checked before reading anything)."""
+    target = Path(output)
+    if target.is_dir():
+        raise GbenchError(f"-o {output!r} is a folder; give a file name, e.g. -o {str(target / 'results.csv')!r}")
+    if not target.parent.is_dir():
+        raise GbenchError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist; create it or pick another -o")
+    if not os.access(target.parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise GbenchError(f"cannot write -o {output!r}: permission denied; pick a file in a folder you can write")
+    return target
+
+
 def run(args: argparse.Namespace) -> int:
     fmt = args.format or (Path(args.output).suffix.lstrip(".") if args.output and Path(args.output).suffix.lstrip(".") in FORMATS else "csv")
     if fmt == "parquet" and not args.output:
         raise GbenchError("parquet is binary: give a file with -o, e.g. -o results.parquet")
+    target = check_output(args.output) if args.output else None
     table = frame(args.out)
     buffer = io.BytesIO()
     if fmt == "csv":
@@ -44,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
         buffer.write(table.to_json(orient="records", indent=2).encode())
     else:
         table.to_parquet(buffer, index=False)
-    if args.output:
-        target = Path(args.output)
-        if not target.parent.exists():
-            raise GbenchError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist; create it or pick another -o")
-        store.atomic_write_bytes(target, buffer.getvalue())
+    if target is not None:
+        try:
+            store.atomic_write_bytes(target, buffer.getvalue())
+        except OSError as error:  # root passes os.access; a read-only mount or an ACL may still refuse
+            raise GbenchError(f"cannot write -o {args.output!r} ({error.strerror}); pick a file in a folder you can write") from None
     else:
         import sys
 

@@ -12,6 +12,7 @@ from gbench.names import suggestion
 from gbench.plugins.loading import Plugins, resolve_target
 from gbench.plugins.registry import Registry
 from gbench.results import display, store
+from gbench.training import preflight
 from gbench.training.batch import prepare_runs
 from gbench.training.population.run import execute_population
 from gbench.training.runner import RunHooks
@@ -62,7 +63,7 @@ def run_configs(
 ) -> list[dict]:
     """Run configs under one progress bar per population (or per run with --population off)."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
-    cache, groups, why = prepare_runs(configs, registry, out, population, population_size)
+    cache, groups, why = prepare_runs(configs, registry, out, population, population_size, check=preflight.check_runs)
     if why:
         display.console.print(why, highlight=False, soft_wrap=True)
     rows = []

@@ -63,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     for run in stopped:  # not in results.csv: only finished runs are
+        if run["status"] == "failed":  # a plugin raised (gbench/training/failed.py): step is that of the checkpoint kept
+            kept = f"last checkpoint at step {run['step']}/{run['total_steps']}" if run["step"] is not None else "no checkpoint"
+            line = f"{run['run_id']}: failed ({kept}): {run['error']}"
+        else:
+            line = f"{run['run_id']}: {run['status']} at step {run['step']}/{run['total_steps']} ({run['signal']}); run the same command again to resume it"
         display.console.print(
-            f"{run['run_id']}: {run['status']} at step {run['step']}/{run['total_steps']} ({run['signal']}); run the same command again to resume it",
+            line,
             highlight=False,
             soft_wrap=True,
         )

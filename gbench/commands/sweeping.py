@@ -86,7 +86,7 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
         highlight=False,
         soft_wrap=True,
     )
-    if len(sweep_plan.runs) > variants:  # seeds that could share a population: say whether they do, and why
+    if sweep_plan.population == "auto" and len(sweep_plan.runs) > variants:  # seeds that could share a population: which, and why
         first = sweep_plan.runs[0].config
         display.console.print(population_choice(sweep_plan.population, first.device, first.precision)[1], highlight=False, soft_wrap=True)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench.commands._options import add_precision_option, add_run_options, note_slow_bf16, number_option
-from gbench.studies.storage import DEFAULT_HEARTBEAT
+from gbench.studies.storage import DEFAULT_HEARTBEAT, connection_kept
 
 if TYPE_CHECKING:
     import optuna
@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         highlight=False,
         soft_wrap=True,
     )
-    trials, ran = optimize(opened, options)
+    with connection_kept(opened.storage_url):  # the server stopping mid-tune: one line, and the same command resumes
+        trials, ran = optimize(opened, options)
     report(opened.study, registry, base, space, options, out, trials, opened.storage_url, ran)
     return 0
 
@@ -316,7 +317,7 @@ def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> 
                     live.update(render())
                     last = time.monotonic()
             live.update(render())
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or the storage lost here: no thread may be left training when the process exits (SIGABRT)
         stop.set()
         tuner.interrupt.set()
         deadline = time.monotonic() + STOP_WAIT

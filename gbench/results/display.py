@@ -42,7 +42,11 @@ def live(renderable: Any) -> Iterator[Any]:
     from rich.live import Live
 
     with Live(renderable, console=console, refresh_per_second=1, transient=False) as display:
-        yield display
+        try:
+            yield display
+        except Exception:  # an error's one line is what to show, not a table half drawn above it (Ctrl-C keeps its table)
+            display.transient = True
+            raise
     if not console.is_terminal:
         console.line()
 

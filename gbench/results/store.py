@@ -313,6 +313,8 @@ def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
         if not out.exists():
             raise GbenchError(f"results folder {str(out)!r} does not exist; give the --out folder of a gbench run (default: runs)")
         raise GbenchError(f"{str(out / RESULTS)!r} does not exist: no run has finished in {str(out)!r} yet; run `gbench run plugins.mlp --out {out}` first")
+    if not (out / RESULTS).is_file():  # a folder (or a device) by that name: reading it would be a traceback
+        raise GbenchError(f"{str(out / RESULTS)!r} is not a file; move it away: gbench keeps the table of finished runs there")
     with _shared_lock(out) as handle:
         data = (out / RESULTS).read_bytes()
         pending = _pending_append(handle) if handle is not None else None

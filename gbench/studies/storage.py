@@ -14,6 +14,7 @@ trial to RUNNING, or both fail one RUNNING trial and enqueue two retries.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import sqlite3
 import time
@@ -224,3 +225,57 @@ def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_H
                 raise GbenchError(f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {first_line(error)}") from None
             time.sleep(0.3 + random.random())
     raise AssertionError("unreachable")
+
+
+def _lost_connection(error: BaseException) -> BaseException | None:
+    """The database error under ``error`` when it says the server went away (or could not be reached), else None."""
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)) or type(current).__name__ == "OperationalError":
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextlib.contextmanager
+def connection_kept(url: str):
+    """Inside it, the storage server stopping (PostgreSQL shut down, the network gone) is one GbenchError line.
+
+    Optuna wraps the database error in StorageInternalError ("invalid data in
+    the commit"), which would be a traceback naming the wrong cause. What was
+    stored before stays: the same command resumes the study once the server is back.
+    """
+    # Optuna reads a dropped connection in get_all_trials as "too many IN variables" and logs a warning
+    # (a multi-line SQL dump) before failing anyway: drop just those, the line below says what happened.
+    rdb_logger = logging.getLogger("optuna.storages._rdb.storage")
+    quiet = _DroppedConnectionWarnings()
+    rdb_logger.addFilter(quiet)
+    try:
+        yield
+    except GbenchError:
+        raise
+    except Exception as error:
+        lost = _lost_connection(error)
+        if lost is None:
+            raise
+        reason = (str(getattr(lost, "orig", None) or lost).strip().splitlines() or [type(lost).__name__])[0][:200]
+        raise GbenchError(
+            f"lost the connection to --storage {shown_url(url)} ({reason}); bring the database server back and run the same command again: "
+            "finished trials are kept and the interrupted ones are retried"
+        ) from None
+    finally:
+        rdb_logger.removeFilter(quiet)
+
+
+#: What a dropped or refused database connection says (psycopg, sqlite's locked file excluded: that one is retried).
+LOST_CONNECTION_WORDS = ("terminating connection", "server closed the connection", "Connection refused", "connection failed", "AdminShutdown")
+
+
+class _DroppedConnectionWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(words in message for words in LOST_CONNECTION_WORDS)

@@ -7,6 +7,7 @@ progress bar, so a missing data set or a damaged checkpoint fails first, in one 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from gbench.config import RunConfig, resolve_params
@@ -45,17 +46,25 @@ def population_choice(mode: str, device: str | None, precision: str) -> tuple[bo
 
 
 def prepare_runs(
-    configs: list[RunConfig], registry: Registry, out: Path, population: str = "auto", population_size: int | None = None
+    configs: list[RunConfig],
+    registry: Registry,
+    out: Path,
+    population: str = "auto",
+    population_size: int | None = None,
+    check: Callable[[list[RunConfig], Registry, DataCache], None] | None = None,
 ) -> tuple[DataCache, list[list[RunConfig]], str | None]:
     """The runs' data, loaded once; the configs in the groups that train together; and, when seeds could
-    have shared a population, one line saying whether they do and why."""
+    have shared a population, one line saying whether they do and why. ``check``: every option against
+    the loaded data (gbench.training.preflight), before any folder is made."""
     cache = DataCache()
     preload(configs, registry, cache)
+    if check is not None:
+        check(configs, registry, cache)
     configs = check_resumable(configs, registry, out)
     together, why = population_choice(population, configs[0].device if configs else None, configs[0].precision if configs else "fp32")
     grouped = populations(configs, population_size)
     groups = grouped if together else [[config] for config in configs]
-    return cache, groups, why if any(len(group) > 1 for group in grouped) else None
+    return cache, groups, why if population == "auto" and any(len(group) > 1 for group in grouped) else None
 
 
 def preload(configs: list[RunConfig], registry: Registry, cache: DataCache) -> None:

@@ -39,13 +39,13 @@ def config_hash(config: RunConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def mark(run_dir: Path, config: RunConfig, step: int | None, total_steps: int, signal_name: str) -> None:
-    """Write the marker (atomically) after the state is saved."""
+def mark(run_dir: Path, config: RunConfig, step: int | None, total_steps: int, signal_name: str, status: str = STATUS, error: str | None = None) -> None:
+    """Write the marker (atomically) after the state is saved; ``status`` "failed" (gbench/training/failed.py) carries the ``error``."""
     clear(run_dir)
     store.write_json(
         run_dir / MARKER,
-        {"status": STATUS, "config_hash": config_hash(config), "step": step, "total_steps": total_steps, "signal": signal_name,
-         "resume": "run the same gbench command again; it resumes this run from checkpoint.pt"},
+        {"status": status, "config_hash": config_hash(config), "step": step, "total_steps": total_steps, "signal": signal_name,
+         "resume": "run the same gbench command again; it resumes this run from checkpoint.pt", **({"error": error} if error else {})},
     )  # fmt: skip
 
 
@@ -108,10 +108,11 @@ def unclaim(run_dir: Path) -> None:
 
 
 def interrupted_runs(out: str | os.PathLike) -> list[dict[str, Any]]:
-    """``{"run_id", "step", "total_steps", "signal"}`` of each interrupted run under OUT."""
+    """``{"run_id", "status", "step", "total_steps", "signal", "error"}`` of each interrupted (or failed) run under OUT."""
     found = []
     for marker in sorted(Path(out).glob(f"*/{MARKER}")):
         data = read_marker(marker.parent)
         if data:
-            found.append({"run_id": marker.parent.name, "status": STATUS, **{k: data.get(k) for k in ("step", "total_steps", "signal")}})
+            status = str(data.get("status") or STATUS)
+            found.append({"run_id": marker.parent.name, "status": status, **{k: data.get(k) for k in ("step", "total_steps", "signal", "error")}})
     return found

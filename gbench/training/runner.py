@@ -24,7 +24,7 @@ from gbench.errors import GbenchError
 from gbench.plugins.observers import Observers
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import schema, store
-from gbench.training import interrupted, signals
+from gbench.training import failed, interrupted, signals
 from gbench.training.state import TrainState
 from gbench.training.trainer import HISTORY_COLUMNS, Callbacks, TrainResult, TrainSettings, train
 
@@ -173,6 +173,7 @@ class PreparedRun:
     observers: Observers
     steps: int  # the run's total steps
     saved: dict[str, Any]  # {"step": the step of the last checkpoint written or resumed from, or None}
+    registry: Registry | None = None  # whose plugins built it: a plugin that raises is named (gbench/training/failed.py)
 
 
 def execute(
@@ -201,23 +202,28 @@ def train_solo(run: PreparedRun) -> list[TrainResult]:
     return [train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume)]
 
 
-def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainResult]]) -> list[TrainResult]:
+def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainResult]], training: int | None = None) -> list[TrainResult]:
     """Train ``runs`` (one solo run, or a population's members) with signals deferred to a step boundary.
 
     Stopped (tune's pruning, SIGTERM/Ctrl-C, a failure): each run that a signal
     stopped is marked interrupted at its last saved step, and every run's
-    observers close it with status "stopped", before the error goes on.
+    observers close it with status "stopped", before the error goes on. A
+    plugin's exception marks the first ``training`` runs (default: all) failed
+    and goes on as one GbenchError line naming the plugin (gbench/training/failed.py).
     """
     try:
         with signals.deferring():  # a signal stops the trainer at a step boundary, with every run's state saved
             return train_them()
     except BaseException as stop:  # pruned by tune, interrupted, or failed: observers still close their run
+        plugin_error = failed.handle(stop, runs, len(runs) if training is None else training)
         for run in runs:
             run_id = str(run.config.run_id)
             if isinstance(stop, KeyboardInterrupt):
                 signal_name = "SIGTERM" if isinstance(stop, signals.Terminated) else "SIGINT"
                 interrupted.mark(run.run_dir, run.config, run.saved["step"], run.steps, signal_name)
             run.observers.run_end(run_id, {"run_id": run_id, "status": "stopped"}, run.run_dir)
+        if plugin_error is not None:
+            raise plugin_error from None
         raise
 
 
@@ -291,7 +297,7 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     )
     score_kind = registry.loss(config.loss).score
     return PreparedRun(
-        config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved
+        config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved, registry
     )
 
 

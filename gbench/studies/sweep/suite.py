@@ -107,6 +107,11 @@ class Suite:
             combo = (settings.architectures[0], settings.loss, settings.schedule)
             for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
                 config.run_id = run_id(variant.name, seed)
+                if len(config.run_id.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
+                    raise GbenchError(
+                        f"{self.where()}: variant {variant.name[:40] + '...'!r} has a name of {len(variant.name)} characters; its run folder "
+                        f"{config.run_id[:40]}... would be longer than file systems allow: give the variant a name of at most {MAX_RUN_ID - 12} characters"
+                    )
                 runs.append(Run(variant.name, seed, config))
         return runs
 
@@ -130,6 +135,10 @@ def apply_changes(settings: dict[str, Any], changes: dict[str, Any]) -> None:
             settings.setdefault("params", {}).update(value)
         else:
             settings[key] = value
+
+
+#: The longest run folder name (bytes): file systems take 255, and a margin keeps temporary names beside it short enough.
+MAX_RUN_ID = 200
 
 
 def run_id(variant: str, seed: int) -> str:

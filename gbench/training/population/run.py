@@ -47,7 +47,7 @@ def execute_population(
     if reason is not None or len(pending) <= 1:
         for index, run in enumerate(pending):
             # stopped here, the runs not yet trained are marked and closed too: the same command takes their folders back
-            (result,) = train_guarded(pending[index:], functools.partial(train_solo, run))
+            (result,) = train_guarded(pending[index:], functools.partial(train_solo, run), training=1)
             rows[id(run)] = finish_run(run, result, extra_columns, population=1)
     else:
         members = [Member(run.nets, run.schedule, run.config.seed, run.callbacks, run.resume) for run in pending]

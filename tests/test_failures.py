@@ -444,7 +444,11 @@ def test_the_failures_page_names_only_real_tests():
     page = (Path(__file__).resolve().parent.parent / "docs" / "failures.md").read_text()
     named = set(re.findall(r"`(test_\w+)", page))
     here = Path(__file__).resolve().parent
-    # test_no_code_runs.py backs the page's "No file gbench reads runs code" section
-    defined = {name for file in ("test_failures.py", "test_no_code_runs.py") for name in re.findall(r"^def (test_\w+)", (here / file).read_text(), re.M)}
+    # test_no_code_runs.py backs the page's "No file gbench reads runs code" section, test_leftovers.py its "What a run leaves" one
+    defined = {
+        name
+        for file in ("test_failures.py", "test_no_code_runs.py", "test_leftovers.py")
+        for name in re.findall(r"^def (test_\w+)", (here / file).read_text(), re.M)
+    }
     assert named and named <= defined, named - defined
     assert defined - {"test_the_failures_page_names_only_real_tests"} <= named, "every test here backs a line of docs/failures.md"

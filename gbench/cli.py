@@ -25,6 +25,7 @@ from gbench.training import signals
 COMMANDS = {
     "run": "gbench.commands.run",
     "show": "gbench.commands.show",
+    "clean": "gbench.commands.clean",
     "export": "gbench.commands.export",
     "tune": "gbench.commands.tune",
     "sweep": "gbench.commands.sweep",
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as stop:
         name = "SIGTERM" if isinstance(stop, signals.Terminated) else "interrupted (SIGINT)"
-        again = masked_command(["gbench", *argv])
-        sys.stderr.write(f"gbench: stopped by {name}; finished runs are saved and unfinished ones saved their state: run `{again}` again to resume them\n")
+        from gbench.training import interrupted  # loaded already by any command that trains
+
+        sys.stderr.write(interrupted.stop_message(name, masked_command(["gbench", *argv])) + "\n")
         return signals.exit_code(stop)
     except Exception:  # a bug: keep its traceback, but a library's message may quote a --storage or --mlflow-uri URL
         sys.stderr.write(mask(traceback.format_exc()))

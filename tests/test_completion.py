@@ -39,6 +39,8 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
         ("gbench ru", ["run"]),
         ("gbench s", ["sample", "show", "sweep"]),
         ("gbench comp", ["completion"]),
+        ("gbench cl", ["clean"]),
+        ("gbench clean --d", ["--dry-run"]),
         ("gbench run --eval-s", ["--eval-samples"]),
         ("gbench run --lo", ["--log", "--log-every", "--loss"]),
         ("gbench run plugins.mlp --device ", ["auto", "cpu", "cuda"]),

@@ -287,15 +287,15 @@ def test_a_checkpoint_holding_code_stops_the_resume_in_one_line(copy, marker):
     assert checkpoint.exists() and (run_dir / "interrupted.json").exists()
 
 
-def test_an_interrupted_json_holding_a_pickle_is_ignored_by_show_and_run(copy, marker):
+def test_an_interrupted_json_holding_a_pickle_is_named_damaged_by_show_and_run(copy, marker):
     run_dir, command = make_interrupted(copy)
-    plant_pickle(run_dir / "interrupted.json", marker)
+    planted = plant_pickle(run_dir / "interrupted.json", marker)
     show = run_cli("show", str(copy / "out"))
     refused_or_ignored(show, marker, None, may_ignore=True)
-    assert show.returncode == 0 and "interrupted at step" not in show.stdout  # a damaged marker counts as none
+    assert show.returncode == 0 and f"{run_dir.name}: interrupted.json is damaged" in show.stderr, show.stderr
     rerun = run_cli(*command, env={"GBENCH_CACHE": str(copy / "cache")})
-    refused_or_ignored(rerun, marker, None, may_ignore=True)
-    assert rerun.returncode == 0 and len(list(csv.DictReader(open(copy / "out" / "results.csv")))) == 1  # a new run, the planted folder left alone
+    refused_or_ignored(rerun, marker, planted)  # one line naming it, before any training
+    assert len(list(csv.DictReader(open(copy / "out" / "results.csv")))) == 0 and planted.exists()
 
 
 @pytest.mark.parametrize("protocol", [0, pickle.DEFAULT_PROTOCOL])

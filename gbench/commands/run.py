@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="plugin: an installed plugin's name, a module path (plugins.mlp) or a path/to/file.py with @hookimpl functions")
     add_run_options(parser)
     add_population_options(parser)
+    parser.add_argument(
+        "--rerun",
+        action="store_true",
+        help="train new runs even where OUT holds finished runs with the same configuration and seed (by default they are kept, not trained again)",
+    )
 
 
 def combos_for_target(registry: Registry, owner: str, settings: RunSettings) -> list[tuple[str, str, str]]:
@@ -60,12 +65,14 @@ def run_configs(
     hooks: RunHooks | None = None,
     population: str = "auto",
     population_size: int | None = None,
+    rerun: bool = False,
 ) -> list[dict]:
-    """Run configs under one progress bar per population (or per run with --population off)."""
+    """Run configs under one progress bar per population (or per run with --population off); finished ones are kept unless ``rerun``."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
-    cache, groups, why = prepare_runs(configs, registry, out, population, population_size, check=preflight.check_runs)
-    if why:
-        display.console.print(why, highlight=False, soft_wrap=True)
+    notes: list[str] = []
+    cache, groups, why = prepare_runs(configs, registry, out, population, population_size, check=preflight.check_runs, rerun=rerun, notes=notes)
+    for line in [*notes, why] if why else notes:
+        display.console.print(line, highlight=False, soft_wrap=True)
     rows = []
     with display.progress() as progress:
         for index, group in enumerate(groups, 1):
@@ -105,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
-    rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size)
+    rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size, rerun=args.rerun)
     display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
     return 0

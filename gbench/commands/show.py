@@ -12,7 +12,7 @@ from rich.table import Table
 
 from gbench.errors import GbenchError
 from gbench.results import display, schema, store
-from gbench.training import interrupted
+from gbench.training import leftovers
 
 HELP = "Print the results of a results folder: every run when there are few, else a summary and the latest runs (--all: every run)."
 
@@ -42,13 +42,13 @@ def _count(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    stopped = interrupted.interrupted_runs(args.out)
+    unfinished = leftovers.unfinished(args.out)
     try:
         rows = store.read_results(args.out)
     except GbenchError:
-        if not stopped or (Path(args.out) / store.RESULTS).exists():
+        if not unfinished or (Path(args.out) / store.RESULTS).exists():
             raise
-        rows = []  # no run finished yet, but some were interrupted: list those
+        rows = []  # no run finished yet, but some folders hold unfinished ones: list those
     last = None if args.all or len(rows) <= args.last else args.last
     if last is None:
         display.stdout.print(display.results_table(rows, title=f"{args.out}: {len(rows)} runs"))
@@ -62,18 +62,22 @@ def run(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
-    for run in stopped:  # not in results.csv: only finished runs are
-        if run["status"] == "failed":  # a plugin raised (gbench/training/failed.py): step is that of the checkpoint kept
-            kept = f"last checkpoint at step {run['step']}/{run['total_steps']}" if run["step"] is not None else "no checkpoint"
-            line = f"{run['run_id']}: failed ({kept}): {run['error']}"
-        else:
-            line = f"{run['run_id']}: {run['status']} at step {run['step']}/{run['total_steps']} ({run['signal']}); run the same command again to resume it"
+    show_unfinished(args.out, unfinished)
+    return 0
+
+
+def show_unfinished(out: str, unfinished: list[leftovers.Folder]) -> None:
+    """A line for each folder that is not a finished run (not in results.csv), saying what the same command does with it."""
+    for folder in unfinished:
+        display.console.print(folder.describe(), highlight=False, soft_wrap=True)
+    removable = [folder for folder in unfinished if folder.state != leftovers.RUNNING]
+    if removable:
         display.console.print(
-            line,
+            f"{len(removable)} unfinished run folder{'s' if len(removable) > 1 else ''} in {out}: the same command finishes them; "
+            f"`gbench clean {out}` removes them (--dry-run lists what it would remove)",
             highlight=False,
             soft_wrap=True,
         )
-    return 0
 
 
 def status_line(out: str, rows: list[dict[str, str]]) -> str:

@@ -1,4 +1,4 @@
-"""Many runs at once, before any trains: their data loaded once, interrupted runs taken over, seeds grouped into populations.
+"""Many runs at once, before any trains: their data loaded once, finished runs kept, unfinished ones taken over, seeds grouped into populations.
 
 The command line shows the progress; everything here happens before the first
 progress bar, so a missing data set or a damaged checkpoint fails first, in one line.
@@ -15,7 +15,8 @@ from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
 from gbench.torchtools import resolve_device
 from gbench.training import interrupted
-from gbench.training.runner import DataCache, load_checkpoint
+from gbench.training.leftovers import Leftovers
+from gbench.training.runner import DataCache, load_checkpoint, new_run_id
 
 #: --population: "auto" trains seeds as one population where that is the faster choice (population_choice), "on" always, "off" never.
 POPULATION_MODES = ("auto", "on", "off")
@@ -52,15 +53,18 @@ def prepare_runs(
     population: str = "auto",
     population_size: int | None = None,
     check: Callable[[list[RunConfig], Registry, DataCache], None] | None = None,
+    rerun: bool = False,
+    notes: list[str] | None = None,
 ) -> tuple[DataCache, list[list[RunConfig]], str | None]:
     """The runs' data, loaded once; the configs in the groups that train together; and, when seeds could
     have shared a population, one line saying whether they do and why. ``check``: every option against
-    the loaded data (gbench.training.preflight), before any folder is made."""
+    the loaded data (gbench.training.preflight), before any folder is made. ``notes`` gets a line for runs
+    already finished (kept unless ``rerun``) and one for each unfinished run restarted from step 0."""
     cache = DataCache()
     preload(configs, registry, cache)
     if check is not None:
         check(configs, registry, cache)
-    configs = check_resumable(configs, registry, out)
+    configs = check_resumable(configs, registry, out, rerun, notes)
     together, why = population_choice(population, configs[0].device if configs else None, configs[0].precision if configs else "fp32")
     grouped = populations(configs, population_size)
     groups = grouped if together else [[config] for config in configs]
@@ -85,19 +89,28 @@ def populations(configs: list[RunConfig], size: int | None) -> list[list[RunConf
     return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
 
 
-def check_resumable(configs: list[RunConfig], registry: Registry, out: Path) -> list[RunConfig]:
-    """The configs, each interrupted run with these arguments taken over (its run id) and its checkpoint checked."""
-    claimed = []
+def check_resumable(configs: list[RunConfig], registry: Registry, out: Path, rerun: bool = False, notes: list[str] | None = None) -> list[RunConfig]:
+    """The configs, each with its run id: a finished run's with the same config hash is kept (unless ``rerun``), an unfinished
+    one's is taken over (its checkpoint checked), else a new one. ``notes`` gets the lines to say about them, before any training."""
+    leftovers, kept, resolved_configs = Leftovers(out), 0, []
     for config in configs:
         if not config.run_id:
             resolved = dataclasses.replace(config, params=resolve_params(registry, config))  # as execute() resolves them: the hash must match
-            config = dataclasses.replace(resolved, run_id=interrupted.claim(out, resolved))
+            wanted = interrupted.config_hash(resolved)
+            finished = None if rerun else leftovers.finished(wanted)
+            run_id, note = (finished, None) if finished else leftovers.take_over(wanted)
+            kept += finished is not None
+            if note and notes is not None:
+                notes.append(note)
+            config = dataclasses.replace(resolved, run_id=run_id or new_run_id(resolved))
         run_dir = out / str(config.run_id)
-        if config.run_id and (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists():
+        if (run_dir / "checkpoint.pt").exists() and not (run_dir / "summary.json").exists():
             try:
                 load_checkpoint(run_dir)  # a damaged one fails here, in one line
             except GbenchError:
-                interrupted.unclaim(run_dir)
+                interrupted.release(run_dir)
                 raise
-        claimed.append(config)
-    return claimed
+        resolved_configs.append(config)
+    if kept and notes is not None:
+        notes.insert(0, f"{kept} run{'s' if kept > 1 else ''} already finished in {out}, kept; --rerun trains them again")
+    return resolved_configs

@@ -24,7 +24,7 @@ from gbench.errors import GbenchError
 from gbench.plugins.observers import Observers
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import schema, store
-from gbench.training import failed, interrupted, signals
+from gbench.training import failed, interrupted, leftovers, signals
 from gbench.training.state import TrainState
 from gbench.training.trainer import HISTORY_COLUMNS, Callbacks, TrainResult, TrainSettings, train
 
@@ -230,13 +230,13 @@ def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainRe
 def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache) -> PreparedRun | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
     config.params = resolve_params(registry, config)
-    # the same arguments as an interrupted run: take its folder over (gbench/training/interrupted.py)
-    config.run_id = config.run_id or interrupted.claim(out, config) or new_run_id(config)
+    config.run_id = config.run_id or leftovers.take_over(out, config) or new_run_id(config)  # an unfinished run's folder, same arguments
     run_dir = out / config.run_id
     if (run_dir / "summary.json").exists():
         finished = store.read_json(run_dir / "summary.json")
         store.ensure_result(out, finished)
         return finished
+    interrupted.hold(run_dir)  # while it trains: show and clean leave it alone, and nobody else takes it over
     device = torchtools.resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)

@@ -380,7 +380,7 @@ def test_diverged_run_is_marked_keeps_its_files_and_exits_zero(tmp_path):
     for row in rows:
         assert row["status"] == "diverged", row
         step = int(row["diverged_step"])
-        assert 0 < step < 200 and step % 5 == 0 and int(row["steps"]) == step
+        assert 0 < step < 200 and int(row["steps"]) == step  # the step the loss went non-finite, not a log row (a multiple of 5)
         run_dir = out / row["run_id"]
         for name in ("config.json", "metrics.csv", "summary.json", "samples.png", "generator.pt"):
             assert (run_dir / name).is_file(), (row["run_id"], name)

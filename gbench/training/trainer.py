@@ -12,7 +12,9 @@ Speed notes (why it looks the way it does):
   unchanged since it was drawn) and freezes D's weights, so no weight
   gradients are computed for D during the generator's backward pass;
 - losses are summed on the device every step and read back only every
-  ``log_every`` steps: one host sync per log row, not per step.
+  ``log_every`` steps: one host sync per log row, not per step;
+- a non-finite loss is caught on the device at its step (gbench.training.divergence):
+  from it on the optimizer steps are skipped, and the log row reads when.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
+from gbench.training.divergence import DivergenceWatch, halting_step
 from gbench.training.state import LastLosses, LogWindow, TrainState
 
 #: Columns of the per-step history the trainer records (mean over the log window).
@@ -54,7 +57,7 @@ class TrainResult:
     seconds: float  # training time, evaluation during training excluded
     images: int  # real images the model consumed
     status: str = "ok"  # "ok" or "diverged"
-    diverged_step: int | None = None
+    diverged_step: int | None = None  # the step whose loss was first non-finite; the weights are from the step before
 
 
 @dataclass
@@ -149,6 +152,9 @@ def train(
     d_opt = make_adam(D.parameters(), d_lr, betas) if D is not None else None
     random = RunRandom(settings.seed, device)
     batches = BatchStream(data, batch_size, random.order)
+    watch = DivergenceWatch(device)
+    g_step = halting_step(g_opt, watch.halted)
+    d_step = halting_step(d_opt, watch.halted) if d_opt is not None else None
 
     def noise() -> torch.Tensor:
         return torch.randn(batch_size, latent_dim, device=device, generator=random.noise)
@@ -188,8 +194,10 @@ def train(
             step=step, history=list(history), seconds=elapsed(), images=images, window=copy_window(window),
         )  # fmt: skip
 
+    marks: list[tuple[int, float]] = []  # per step of the log window: images and epoch after it (a diverged row ends there)
     while step < settings.steps:
-        if D is not None and d_opt is not None:
+        alive = watch.alive()  # before this step's losses: this step's values count in the row, later ones not
+        if D is not None and d_opt is not None and d_step is not None:
             # --- discriminator: as many steps as the schedule asks, each on fresh batches
             d_terms = LossTerms(nan, nan, nan)
             fake = None
@@ -200,7 +208,8 @@ def train(
                     d_terms = loss.discriminator_loss(D, real, fake.detach())
                 d_opt.zero_grad(set_to_none=True)
                 d_terms.loss.backward()
-                d_opt.step()
+                watch.check(d_terms.loss, step + 1)
+                d_step()
                 images += batch_size
             if fake is None:  # a schedule may skip D this step
                 with autocast(device, settings.precision):
@@ -212,11 +221,13 @@ def train(
                 g_terms = loss.generator_loss(D, fake)
             g_opt.zero_grad(set_to_none=True)
             g_terms.loss.backward()
-            g_opt.step()
+            watch.check(g_terms.loss, step + 1)
+            g_step()
             D.requires_grad_(True)
             d_loss, g_loss = d_terms.loss.detach().float(), g_terms.loss.detach().float()
             window.last = LastLosses(d_loss, g_loss)
-            window.totals += torch.stack([d_loss, g_loss, scalar_or(d_terms.real_score, nan), scalar_or(d_terms.fake_score, nan)])
+            values = torch.stack([d_loss, g_loss, scalar_or(d_terms.real_score, nan), scalar_or(d_terms.fake_score, nan)])
+            window.totals += torch.where(alive, values, 0.0)
         else:
             # --- not a GAN (a VAE): the model minimises its own objective on real batches
             assert nets.objective is not None  # check_nets makes sure
@@ -224,24 +235,46 @@ def train(
                 objective, metrics = nets.objective(batches.next())
             g_opt.zero_grad(set_to_none=True)
             objective.backward()
-            g_opt.step()
+            watch.check(objective, step + 1)
+            g_step()
             images += batch_size
             g_loss = objective.detach().float()
             window.last = LastLosses(None, g_loss)
-            window.totals += torch.stack([nan, g_loss, nan, nan])
+            window.totals += torch.where(alive, torch.stack([nan, g_loss, nan, nan]), 0.0)
             for name, value in (metrics or {}).items():  # on the device: read back with the log row
-                window.metrics[name] = window.metrics.get(name, 0) + torch.as_tensor(value, device=device).detach().float().reshape(())
+                metric = torch.as_tensor(value, device=device).detach().float().reshape(())
+                window.metrics[name] = window.metrics.get(name, 0) + torch.where(alive, metric, 0.0)
         step += 1
         window.steps += 1
+        marks.append((images, batches.epoch))
+
+        # --- a loss went non-finite? Read where the loop syncs anyway (a log row, a checkpoint, a signal): the run
+        # stops with a last row up to that step; its optimizer steps were skipped from that step on, on the device.
+        is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
+        is_log = step % settings.log_every == 0 or step == settings.steps or is_eval
+        is_checkpoint = bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
+        stopping = signals.stop_requested()
+        if is_log or (is_checkpoint and callbacks.on_checkpoint) or stopping:
+            first_bad = watch.first_steps()[0]
+            if first_bad:
+                counted = first_bad - (step - window.steps)  # the window's steps up to and with the first bad one
+                images, epoch = marks[first_bad - step - 1]  # as they were after that step
+                row = log_row((window.totals / counted).tolist(), first_bad, epoch, images, elapsed())
+                row.update({name: float(total) / counted for name, total in window.metrics.items()})
+                history.append(row)
+                if callbacks.on_log:
+                    callbacks.on_log(row)
+                return TrainResult(history, first_bad, elapsed(), images, status="diverged", diverged_step=first_bad)
 
         # --- log: the one host sync every log_every steps
-        is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
-        if step % settings.log_every == 0 or step == settings.steps or is_eval:
+        if is_log:
             row = log_row((window.totals / window.steps).tolist(), step, batches.epoch, images, elapsed())
             metrics_seen = window.metrics
             row.update(zip(metrics_seen, (torch.stack(list(metrics_seen.values())) / window.steps).tolist() if metrics_seen else []))
             window = LogWindow(window.totals.zero_(), last=window.last)
-            # a NaN or infinite loss never recovers: stop at once and say when
+            marks = []
+            # every loss was finite (read above); a non-finite row still stops the run, at this row (a plugin
+            # schedule that skips every D step of a row leaves its d_loss NaN, as it always did)
             diverged = is_diverged(row, adversarial=D is not None)
             if is_eval and not diverged and callbacks.on_eval:
                 eval_started = time.perf_counter()
@@ -259,7 +292,8 @@ def train(
         # --- SIGTERM/SIGINT (gbench/training/signals.py): the handler only flags it while we train; here, at a step
         # boundary, the state is whole, so save it (resume is bit-exact from it) and raise the signal's error.
         if signals.stop_requested():
-            if callbacks.on_checkpoint:
+            healthy = stopping or not watch.first_steps()[0]  # a signal that came after the read above: read the flag now
+            if callbacks.on_checkpoint and healthy:  # a diverged state is not saved: a resume starts from the last healthy one
                 callbacks.on_checkpoint(snapshot())
             signals.raise_if_stopping()
 

@@ -6,8 +6,9 @@ What changes: every tensor has a leading member dimension; each member draws
 its noise and batches from its own generators (member i draws what the solo
 run with seed i draws); and a mask says which members take part in each
 update. A member whose adaptive schedule gives it fewer D steps sits out the
-extra ones, and one that diverges stops changing at its own log step while
-the others go on. Nothing here syncs the device per step except what a
+extra ones, and one whose loss goes non-finite stops changing at that very
+step (a flag on the device, gbench.training.divergence) and stops at the next
+log row, while the others go on. Nothing here syncs the device per step except what a
 schedule reads itself (adaptive reads the last D loss, as in a solo run).
 
 Each member keeps its own Callbacks and gets its own TrainResult; its
@@ -27,6 +28,7 @@ import torch
 
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
+from gbench.training.divergence import DivergenceWatch, KeptWeights
 from gbench.training.population.stack import Stack, StackedAdam, autocast, batched
 from gbench.training.state import LastLosses, LogWindow, TrainState
 from gbench.training.trainer import (
@@ -151,6 +153,10 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             window[index], window_steps, last[index] = saved.totals, saved.steps, saved.last
             for name, total in saved.metrics.items():
                 metric_window.setdefault(name, torch.zeros(count, device=device))[index] = total
+    watch = DivergenceWatch(device, count)
+    g_kept = KeptWeights(g_opt.params)  # after the resumes: the weights to put back start as loaded
+    d_kept = KeptWeights(d_opt.params) if d_opt is not None else None
+    marks: list[tuple[list[int], list[float]]] = []  # per step of the log window: images and epochs after it
     eval_seconds = 0.0
     started = time.perf_counter()
 
@@ -158,7 +164,8 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         return seconds_before + time.perf_counter() - started - eval_seconds
 
     while step < settings.steps and any(running):
-        if D is not None and d_opt is not None:
+        alive = watch.alive()  # before this step's losses: this step's values count in a member's row, later ones not
+        if D is not None and d_opt is not None and d_kept is not None:
             # --- discriminator: each member as many steps as its schedule asks; members past their count sit out
             d_counts = [member.schedule.discriminator_steps(step, last[i]) if running[i] else 0 for i, member in enumerate(members)]
             d_last = torch.full((count, 3), float("nan"), device=device)  # per member: its last D step's loss, D(x), D(G(z))
@@ -174,7 +181,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                     terms = d_loss(D.params, D.buffers, real, fake.detach())
                 D.zero_grad()
                 terms[0].sum().backward()  # members' weights are separate slices: the sum's gradient is each member's own
-                d_opt.step(mask, all(active))
+                watch.check(terms[0], step + 1, mask)
+                d_opt.step(mask, all(active), watch.halted)
+                d_kept.after_step(watch.halted)
                 d_last = torch.where(mask[:, None], torch.stack(terms, dim=1).detach().float(), d_last)
                 images = [done + batch_size * a for done, a in zip(images, active)]
             fresh = [running[i] and d_counts[i] == 0 for i in range(count)]  # a schedule may skip D this step
@@ -188,10 +197,12 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 g_terms = g_loss(frozen_d, D.buffers, fake)
             G.zero_grad()
             g_terms[0].sum().backward()
-            g_opt.step(masks.of(running), all(running))
+            watch.check(g_terms[0], step + 1, masks.of(running))
+            g_opt.step(masks.of(running), all(running), watch.halted)
+            g_kept.after_step(watch.halted)
             g_losses = g_terms[0].detach().float()
             last = [LastLosses(d_last[i, 0], g_losses[i]) for i in range(count)]
-            window += torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1)
+            window += torch.where(alive[:, None], torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1), 0.0)
         else:
             # --- not a GAN (a VAE): each member minimises its own objective on its own batches
             real = real_batches(running)
@@ -199,25 +210,54 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 objectives, metrics = objective(G.params, G.buffers, real)
             G.zero_grad()
             objectives.sum().backward()
-            g_opt.step(masks.of(running), all(running))
+            watch.check(objectives, step + 1, masks.of(running))
+            g_opt.step(masks.of(running), all(running), watch.halted)
+            g_kept.after_step(watch.halted)
             images = [done + batch_size * r for done, r in zip(images, running)]
             g_losses = objectives.detach().float()
             last = [LastLosses(None, g_losses[i]) for i in range(count)]
             nan = torch.full_like(g_losses, float("nan"))
-            window += torch.stack([nan, g_losses, nan, nan], dim=1)
+            window += torch.where(alive[:, None], torch.stack([nan, g_losses, nan, nan], dim=1), 0.0)
             for name, value in metrics.items():  # members sitting out add nothing, as their solo run adds nothing
-                metric_window[name] = metric_window.get(name, 0) + torch.where(masks.of(running), value.detach().float(), 0.0)
+                metric_window[name] = metric_window.get(name, 0) + torch.where(masks.of(running) & alive, value.detach().float(), 0.0)
         step += 1
         window_steps += 1
+        marks.append((list(images), [stream.epoch for stream in streams]))
+
+        # --- a member's loss went non-finite? Read where the loop syncs anyway (a log row, a checkpoint, a signal), as
+        # the solo loop does: the member's weights go back to before that step, and it stops with a last row up to it.
+        is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
+        is_log = step % settings.log_every == 0 or step == settings.steps or is_eval
+        is_checkpoint = bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
+        stopping = signals.stop_requested()
+        if is_log or (is_checkpoint and any(m.callbacks.on_checkpoint for m in members)) or stopping:
+            first_bad = watch.first_steps()
+            if any(first_bad[i] and running[i] for i in range(count)):
+                g_kept.put_back(watch.halted)
+                if d_kept is not None:
+                    d_kept.put_back(watch.halted)
+            for i in (i for i in range(count) if first_bad[i] and running[i]):
+                counted = first_bad[i] - (step - window_steps)  # the window's steps up to and with the first bad one
+                images_then, epochs_then = marks[first_bad[i] - step - 1]
+                row = log_row((window[i] / counted).tolist(), first_bad[i], epochs_then[i], images_then[i], elapsed())
+                row.update({name: float(total[i]) / counted for name, total in metric_window.items()})
+                histories[i].append(row)
+                on_log = members[i].callbacks.on_log
+                if on_log:
+                    on_log(row)
+                running[i] = False
+                results[i] = TrainResult(histories[i], first_bad[i], elapsed(), images_then[i], status="diverged", diverged_step=first_bad[i])
+            if not any(running):
+                break
 
         # --- log: one host sync for all members every log_every steps
-        is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
-        if step % settings.log_every == 0 or step == settings.steps or is_eval:
+        if is_log:
             means = (window / window_steps).tolist()
             metric_means = {name: (total / window_steps).tolist() for name, total in metric_window.items()}
             metric_window = {}
             window.zero_()
             window_steps = 0
+            marks = []
             for i, callbacks in enumerate(member.callbacks for member in members):
                 if not running[i]:
                     continue
@@ -232,7 +272,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 histories[i].append(row)
                 if callbacks.on_log:
                     callbacks.on_log(row)
-                if diverged:  # this member stops here, as its solo run would; its masked weights stay as they are now
+                if diverged:  # every loss finite, yet the row is not (a plugin schedule skipped D all row): stops here, as ever
                     running[i] = False
                     results[i] = TrainResult(histories[i], step, elapsed(), images[i], status="diverged", diverged_step=step)
 
@@ -244,8 +284,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         # --- SIGTERM/SIGINT (gbench/training/signals.py), as in the solo loop: at this step boundary every member's state is
         # whole, so each still-running member saves its own checkpoint, then the signal's error is raised.
         if signals.stop_requested():
+            late = [0] * count if stopping else watch.first_steps()  # a signal that came after the read above: read the flags now
             for i, member in enumerate(members):
-                if running[i] and member.callbacks.on_checkpoint:
+                if running[i] and not late[i] and member.callbacks.on_checkpoint:  # a diverged member saves nothing
                     member.callbacks.on_checkpoint(member_checkpoint(i))
             signals.raise_if_stopping()
 

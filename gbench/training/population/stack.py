@@ -298,11 +298,13 @@ class StackedAdam:
         self.fused_steps = [torch.zeros((), device=any_param.device) for _ in params]
 
     @torch.no_grad()
-    def step(self, active: torch.Tensor, all_active: bool = False) -> None:
-        """Update the members in ``active``; ``all_active`` (known on the host) allows the fused path."""
+    def step(self, active: torch.Tensor, all_active: bool = False, halted: torch.Tensor | None = None) -> None:
+        """Update the members in ``active``; ``all_active`` (known on the host) allows the fused path. The masked path
+        leaves ``halted`` members (on the device) out; the fused one moves them, and divergence.KeptWeights puts them back."""
         if all_active and self.in_step and self._fused():
             return
         self.in_step = False
+        active = active if halted is None else active & (halted == 0)
         beta1, beta2 = self.betas
         self.steps += active
         step_size = self.lr / (1 - beta1**self.steps)  # inf where a member has not stepped yet: masked below

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import statistics
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from unittest import mock
 
 import torch
@@ -37,18 +38,11 @@ from gbench.training.population.loop import Member, train_population
 from gbench.training.runner import DataCache, build
 from gbench.training.trainer import TrainSettings, train
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
+
 BATCH, LR = 100, 2e-4
 PARAMS = {"latent_dim": 64, "hidden_dim": 256, "batch_size": BATCH, "lr": LR}
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 @contextlib.contextmanager

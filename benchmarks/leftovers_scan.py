@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_scaling import cpu_model, run_row  # noqa: E402
+from machine import cpu_model  # noqa: E402
+from store_scaling import run_row  # noqa: E402
 
 from gbench.config import RunConfig  # noqa: E402
 from gbench.results import store  # noqa: E402

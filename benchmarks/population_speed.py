@@ -37,8 +37,9 @@ population_speedup_8_bf16=2.09 dcgan_population_speedup_8=0.94.
 from __future__ import annotations
 
 import argparse
-import platform
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,22 +54,13 @@ from gbench.training.population.loop import Member, train_population
 from gbench.training.runner import DataCache, build
 from gbench.training.trainer import TrainSettings, train
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402  (the benchmarks are scripts side by side, not a package)
+
 CELLS: dict[str, dict[str, Any]] = {
     "mlp": {"architecture": "mlp", "params": {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100}},
     "dcgan": {"architecture": "dcgan", "params": {"latent_dim": 16, "hidden_dim": 16, "batch_size": 64}},
 }
-
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def configs(registry, cell: str, seeds: range) -> list[RunConfig]:

@@ -22,7 +22,7 @@ best of ``--repeats`` (the machine may be shared).
 from __future__ import annotations
 
 import argparse
-import platform
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,15 +30,8 @@ from pathlib import Path
 
 import torch
 
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
 
 def best_seconds(work: Callable[[], object], repeats: int) -> float:

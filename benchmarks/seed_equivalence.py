@@ -32,8 +32,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from scipy import stats as scipy_stats
@@ -45,14 +47,8 @@ from gbench.torchtools import resolve_device
 from gbench.training.population.run import execute_population
 from gbench.training.runner import DataCache, execute
 
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} threads)"
-    return "unknown CPU"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
 
 def compare(name: str, left: str, a: list[float], right: str, b: list[float]) -> tuple[float, float]:

@@ -27,8 +27,8 @@ import argparse
 import functools
 import math
 import multiprocessing
-import platform
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -44,21 +44,14 @@ from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import SQLITE_BUSY_TIMEOUT, _use_wal, open_storage
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
+
 ENGINES = ("deferred", "immediate")
 CLAIM_LOCK = "immediate + claim lock"  # gbench's storage, trials claimed by gbench.studies.workers.claim under its lock file
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def storage(engine: str, path: Path) -> optuna.storages.RDBStorage:
@@ -193,7 +186,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200, help="WAITING trials two processes drain, per engine and round")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, the engines taking turns within each (a shared machine's load drifts)")
     args = parser.parse_args()
-    print(f"CPU: {cpu_model()} ({multiprocessing.cpu_count()} cores); optuna {optuna.__version__}", flush=True)
+    print(f"CPU: {cpu_model()}; optuna {optuna.__version__}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for engine in ENGINES:
             asks = double_claims(engine, "ask", args.tries, Path(folder))

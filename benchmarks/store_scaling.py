@@ -35,17 +35,10 @@ from gbench.results import schema, store
 
 LEARNING_RATES = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 HISTORY_STEPS = (100, 200, 300, 400, 500)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
+
 ACTIONS = ("show", "show-all", "export", "report", "append", "replace")
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} logical CPUs)"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_row(index: int, settings: int) -> dict:

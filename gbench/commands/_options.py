@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from gbench.config import RunSettings, check_run_options, load_toml, parse_assignments, parse_devices, settings_from_table
 from gbench.errors import GbenchError
+from gbench.evaluation.settings import check_inception_weights_option
 from gbench.plugins import observers
 
 
@@ -29,7 +29,6 @@ def number_option(kind: type, minimum: float, name: str) -> Callable[[str], Any]
 
 
 def _devices(text: str) -> list[str]:
-    from gbench.errors import GbenchError
 
     try:
         return parse_devices(text)
@@ -142,20 +141,9 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         if value is not None:
             table[key] = value
     settings = settings_from_table(table)
-    check_weights_file(settings)
+    check_inception_weights_option(settings.eval.inception_weights, settings.eval.extractor)
     from gbench.torchtools import resolve_device
 
     for device in (settings.device, *settings.devices):
         resolve_device(device)
     return settings
-
-
-def check_weights_file(settings: RunSettings) -> None:
-    """Inception weights named for the runs: a file holding code is refused before anything trains."""
-    weights = settings.eval.inception_weights
-    if weights and settings.eval.extractor in ("inception", "inception-v3-compat"):
-        if not Path(weights).is_file():
-            raise GbenchError(f"--inception-weights {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out")
-        from gbench.evaluation.extractors import check_inception_weights  # torch-fidelity: imported only when Inception weights are named
-
-        check_inception_weights(str(weights))

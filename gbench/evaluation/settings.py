@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from gbench.errors import GbenchError
 
 KID_PR_IMPLS = ("gbench", "torch-fidelity")
 #: The fewest images either side may hold: FID needs 2 for a covariance (precision/recall need more, see minimum_images).
@@ -27,3 +30,18 @@ class EvalSettings:
     # Also report FID-infinity (Chong & Forsyth 2020): FID on 15 subset sizes from a tenth of
     # num_samples to all of it, fitted to a + b/N; the intercept a. Needs kid_pr_impl="gbench".
     fid_infinity: bool = False
+
+
+def check_inception_weights_option(weights: str | None, extractor: str | None, option: str = "--inception-weights") -> None:
+    """``--inception-weights`` named for Inception FIDs: a file, holding only tensors (a file with code is refused), before anything trains.
+
+    The one check ``run``, ``tune`` and a suite's variants share (``option``: the name the user wrote, for the
+    one-line error); torch-fidelity is imported only when weights are named.
+    """
+    if not weights or extractor not in ("inception", "inception-v3-compat"):
+        return
+    if not Path(weights).expanduser().is_file():  # ~ as torch-fidelity's own path resolution takes it
+        raise GbenchError(f"{option} {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out")
+    from gbench.evaluation.extractors import check_inception_weights
+
+    check_inception_weights(str(weights))

@@ -21,6 +21,7 @@ from gbench.analysis.claims import Claim, parse_claims
 from gbench.analysis.sequential import Design, parse_auto
 from gbench.config import CONFIG_FILE_KEYS, RunConfig, configs_for, read_toml, settings_from_table
 from gbench.errors import GbenchError
+from gbench.evaluation.settings import check_inception_weights_option
 from gbench.names import suggestion
 from gbench.plugins.registry import Registry
 
@@ -97,10 +98,7 @@ class Suite:
             merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
             where = f"{self.where()}: variant {variant.name!r}: "
             settings = settings_from_table(merged, where)
-            if settings.eval.inception_weights and settings.eval.extractor in ("inception", "inception-v3-compat"):
-                from gbench.evaluation.extractors import check_inception_weights  # torch-fidelity: only when Inception weights are named
-
-                check_inception_weights(str(settings.eval.inception_weights))  # a file holding code is refused before anything trains
+            check_inception_weights_option(settings.eval.inception_weights, settings.eval.extractor, f"{where}inception_weights =")
             if len(settings.architectures) != 1:
                 raise GbenchError(f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)')
             settings.seeds = list(seeds)

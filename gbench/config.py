@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gbench.datasource import DATA_OPTIONS, DataOptions
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.plugins.registry import Hyperparameter, Registry, Value
@@ -60,6 +61,7 @@ class RunConfig:
     eval: EvalOptions = field(default_factory=EvalOptions)
     precision: str = "fp32"  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
     run_id: str | None = None
+    data: DataOptions = field(default_factory=DataOptions)  # own data's shape and content hash (gbench.datasource)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -68,6 +70,7 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         data["eval"] = EvalOptions(**data.get("eval", {}))
+        data["data"] = DataOptions(**data.get("data", {}))
         return cls(**data)
 
     def total_steps(self, train_size: int) -> int:
@@ -103,7 +106,7 @@ RUN_OPTIONS = {
         Hyperparameter("population_size", 1, low=1),
         Hyperparameter("precision", "fp32", choices=("fp32", "bf16")),
     )
-}
+} | DATA_OPTIONS  # --image-size, --channels, --holdout
 
 
 @dataclass
@@ -135,6 +138,7 @@ class RunSettings:
     population: str = "auto"  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
     population_size: int | None = None  # at most this many members per population; None: all the seeds
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
+    data: DataOptions = field(default_factory=DataOptions)
 
     def device_for(self, worker: int) -> str:
         """The device of parallel worker ``worker`` (0, 1, ...): ``devices`` in turn, else ``device``."""
@@ -183,7 +187,7 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
             extractor=_str(options.get("fid_extractor")), inception_weights=_str(options.get("inception_weights")),
         ),
         population=str(options.get("population", "auto")), population_size=_int(options.get("population_size")),
-        precision=str(options.get("precision", "fp32")),
+        precision=str(options.get("precision", "fp32")), data=DataOptions.from_options(options),
     )  # fmt: skip
 
 
@@ -216,7 +220,7 @@ def config_from_settings(settings: RunSettings, combo: tuple[str, str, str], see
         architecture=architecture, loss=loss, schedule=schedule, dataset=settings.dataset, seed=seed, epochs=settings.epochs,
         steps=settings.steps, device=settings.device, threads=settings.threads, data_root=settings.data_root,
         train_limit=settings.train_limit, log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
-        eval=dataclasses.replace(settings.eval), precision=settings.precision, run_id=run_id,
+        eval=dataclasses.replace(settings.eval), precision=settings.precision, run_id=run_id, data=dataclasses.replace(settings.data),
     )  # fmt: skip
 
 
@@ -359,6 +363,7 @@ CONFIG_FILE_KEYS = {
     "population_size",
     "precision",
     "params",
+    *DATA_OPTIONS,
 }
 
 

@@ -60,6 +60,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--checkpoint-every", type=number_option(int, 1, "--checkpoint-every"), help="save a resumable checkpoint every N steps")
     group.add_argument("--out", help="results folder (default runs)")
     group.add_argument("--config", help="TOML file of defaults for these options (options given here win)")
+    add_data_options(parser)
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument(
         "--eval-samples",
@@ -70,6 +71,35 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--fid-extractor", help="feature extractor: lenet-mnist, lenet-fashion-mnist, inception (default: the dataset's LeNet)")
     evaluation.add_argument("--inception-weights", help="path to inception-v3-compat weights (no download needed)")
     add_tracker_options(parser)
+
+
+# --- own data (issue #33): --dataset folder:PATH / npz:PATH, shaped by these; --plugin loads a dataset plugin beside TARGET
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """--image-size, --channels, --holdout (checked by gbench.datasource.DATA_OPTIONS, as a config file's keys) and --plugin."""
+    group = parser.add_argument_group("your own images (--dataset folder:PATH or npz:PATH)")
+    group.add_argument(
+        "--image-size", type=_data_option("image_size"), metavar="N", help="resize the shorter side to N and centre-crop to NxN (default: the images' own size)"
+    )
+    group.add_argument(
+        "--channels", type=_data_option("channels"), metavar="1|3", help="convert the images to 1 (grey) or 3 (RGB) channels (default: the data's)"
+    )
+    group.add_argument(
+        "--holdout", type=_data_option("holdout"), metavar="FRACTION", help="fraction held out, seeded, as the test split of data without one (default 0.1)"
+    )
+    group.add_argument("--plugin", action="append", metavar="FILE.py|MODULE", help="also load this plugin, e.g. a dataset plugin beside TARGET (repeatable)")
+
+
+def _data_option(name: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` checking the text with the option's Hyperparameter; the message names --image-size as typed."""
+    from gbench.datasource import DATA_OPTIONS
+
+    def parse(text: str) -> Any:
+        try:
+            return DATA_OPTIONS[name].parse(text)
+        except GbenchError as error:
+            raise argparse.ArgumentTypeError(str(error).replace(f"{name}=", f"--{name.replace('_', '-')} ")) from None
+
+    return parse
 
 
 def add_tracker_options(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +149,7 @@ def note_slow_bf16(settings: RunSettings) -> None:
 _SETTING_OPTIONS = (
     "architecture", "loss", "schedule", "dataset", "seeds", "epochs", "steps", "batch_size", "device", "devices", "threads", "data_root",
     "train_limit", "log_every", "checkpoint_every", "eval_samples", "eval_every", "fid_extractor", "inception_weights", "out",
-    "population", "population_size", "precision",
+    "population", "population_size", "precision", "image_size", "channels", "holdout",
 )  # fmt: skip
 
 

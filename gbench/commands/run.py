@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
+from gbench import owndata
 from gbench.commands._options import add_population_options, add_run_options, note_slow_bf16, settings_from_args
 from gbench.config import RunConfig, RunSettings, configs_for
 from gbench.errors import GbenchError
@@ -70,7 +72,9 @@ def run_configs(
     """Run configs under one progress bar per population (or per run with --population off); finished ones are kept unless ``rerun``."""
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     notes: list[str] = []
-    cache, groups, why = prepare_runs(configs, registry, out, population, population_size, check=preflight.check_runs, rerun=rerun, notes=notes)
+    cache, groups, why = prepare_runs(
+        configs, registry, out, population, population_size, check=functools.partial(preflight.check_runs, notes=notes), rerun=rerun, notes=notes
+    )
     for line in [*notes, why] if why else notes:
         display.console.print(line, highlight=False, soft_wrap=True)
     rows = []
@@ -107,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
         raise GbenchError(
             "--devices is for parallel workers (gbench tune --n-jobs N); gbench run trains one run at a time: give one device, e.g. --device cuda:1"
         )
-    plugins, owner = resolve_target(args.target)
+    plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
+    settings = owndata.resolve(plugins.registry, settings)  # folder:PATH / npz:PATH scanned and registered, its content hash in the configs
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="at most N members per population, for memory (default: all of a variant's seeds)",
     )
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    parser.add_argument(
+        "--plugin", action="append", metavar="FILE.py|MODULE", help="also load this plugin beside the suite's target, e.g. a dataset plugin (repeatable)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
             resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads
     sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
                       device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
-                      population=args.population, population_size=args.population_size)  # fmt: skip
+                      population=args.population, population_size=args.population_size, plugins=args.plugin)  # fmt: skip
     return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices)

@@ -101,7 +101,7 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
             spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
                          "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
                          "data_root": sweep_plan.overrides.get("data_root"), "threads": threads,
-                         "population": sweep_plan.population, "population_size": sweep_plan.population_size}  # fmt: skip
+                         "population": sweep_plan.population, "population_size": sweep_plan.population_size, "plugins": sweep_plan.plugins}  # fmt: skip
             device_of = lambda worker: devices[worker % len(devices)] if devices else sweep_plan.overrides.get("device")  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
             context = multiprocessing.get_context("spawn")
             workers = [

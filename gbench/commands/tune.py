@@ -85,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gbench import owndata
     from gbench.commands._options import settings_from_args
     from gbench.commands.run import combos_for_target, warn_broken
     from gbench.plugins.loading import resolve_target
@@ -101,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
         study_name=args.study_name or safe_name(f"tune-{args.target}"), heartbeat=args.heartbeat, target=args.target,
         seeds=list(settings.seeds),
     )  # fmt: skip
-    plugins, owner = resolve_target(args.target)
+    plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
     registry = plugins.registry
+    settings = owndata.resolve(registry, settings)  # folder:PATH / npz:PATH scanned and registered, its content hash in every trial's config
     registry.dataset(settings.dataset)
     combos = combos_for_target(registry, owner, settings)
     base = base_config(settings, combos[0])

@@ -33,6 +33,7 @@ from gbench.evaluation.classmetrics import NAN
 from gbench.evaluation.extractor_choice import Extractor, domain_classifier, resolve_extractor
 from gbench.evaluation.fidelity import KEY_COVERAGE, KEY_DENSITY, KEY_FID_INFINITY, PRC_NEIGHBORHOOD, GeneratorInput, ImageSet, feature_metrics, with_channels
 from gbench.evaluation.settings import KID_PR_IMPLS, MIN_IMAGES, EvalSettings
+from gbench.owndata import fid_label
 from gbench.plugins.registry import Dataset
 from gbench.torchtools import eval_mode, resolve_device
 
@@ -168,7 +169,7 @@ def evaluate_source(
         class_counts=counts,
         classes_covered=covered,
         class_kl=kl,
-        fid_extractor=extractor.label,
+        fid_extractor=fid_label(extractor.label, dataset),  # own data: "... on cats@1a2b3c4d"
         seconds=time.perf_counter() - started,
         num_samples=num_fake,
     )

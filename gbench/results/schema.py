@@ -92,6 +92,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("seeds_auto", BOOKKEEPING),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
     Column("study", BOOKKEEPING),  # gbench tune: the Optuna study and trial number
     Column("trial", BOOKKEEPING),
+    Column("data_hash", BOOKKEEPING),  # own data (--dataset folder:PATH / npz:PATH): the SHA-256 of its content (gbench.imagefiles)
+    Column("image_shape", BOOKKEEPING),  # own data: the shape it trained at, e.g. "3x32x32" (--image-size, --channels)
 )
 #: results.csv starts with these columns, in this order.
 LEADING = tuple(column.name for column in COLUMNS[: [c.name for c in COLUMNS].index("collapsed_step") + 1])

@@ -23,8 +23,13 @@ from gbench.plugins.registry import Registry
 from gbench.training.runner import DataCache
 
 
-def check_eval_options(config: RunConfig, registry: Registry) -> None:
-    """``--eval-samples``, ``--inception-weights`` and ``--fid-extractor`` of one run (nothing to check with evaluation off)."""
+def check_eval_options(config: RunConfig, registry: Registry, notes: list[str] | None = None) -> None:
+    """``--eval-samples``, ``--inception-weights`` and ``--fid-extractor`` of one run (nothing to check with evaluation off).
+
+    With no ``--fid-extractor`` given and none that fits the data (LeNet takes 1x28x28, Inception's weights
+    are not on this offline machine), the run trains without evaluation (``config.eval.samples`` becomes 0,
+    so its config.json says so) and ``notes`` gets the one line saying what to provide.
+    """
     samples = config.eval.samples
     if samples == 0:
         return
@@ -38,11 +43,27 @@ def check_eval_options(config: RunConfig, registry: Registry) -> None:
     if weights is not None and not Path(weights).expanduser().is_file():
         raise GbenchError(f"--inception-weights {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out")
     extractor = config.eval.extractor
+    dataset = registry.dataset(config.dataset)
     try:
-        resolve_extractor(extractor, registry.dataset(config.dataset), weights)
+        resolve_extractor(extractor, dataset, weights)
     except GbenchError as error:
+        if extractor is None:
+            config.eval.samples = 0
+            note = no_extractor_note(config.dataset, dataset.image_shape, str(error))
+            if notes is not None and note not in notes:
+                notes.append(note)
+            return
         asked = f"--fid-extractor {extractor}" if extractor else f"the default extractor of dataset {config.dataset!r}"
         raise GbenchError(f"{asked}: {error}") from None
+
+
+def no_extractor_note(name: str, image_shape: tuple[int, ...], why: str) -> str:
+    """The line said before training when no extractor fits: which option to give, as the user types it."""
+    shape = "x".join(map(str, image_shape))
+    return (
+        f"evaluation: no feature extractor fits dataset {name} ({shape}): {why.split('; ')[0]}; the runs train and store their rows without FID. "
+        f"For FID give --inception-weights PATH (torch-fidelity's Inception weights file), or train a LeNet on it: gbench extractor train {name}"
+    )
 
 
 def check_batch_size(config: RunConfig, registry: Registry, cache: DataCache) -> None:
@@ -57,13 +78,13 @@ def check_batch_size(config: RunConfig, registry: Registry, cache: DataCache) ->
         )
 
 
-def check_runs(configs: Iterable[RunConfig], registry: Registry, cache: DataCache) -> None:
-    """Check every run's options before the first trains (each distinct combination once)."""
-    seen: set[str] = set()
+def check_runs(configs: Iterable[RunConfig], registry: Registry, cache: DataCache, notes: list[str] | None = None) -> None:
+    """Check every run's options before the first trains (each distinct combination once); ``notes`` gets the lines to say first."""
+    samples: dict[str, int] = {}  # each distinct combination's eval samples once checked (0: no extractor fits)
     for config in configs:
         key = repr({**config.to_dict(), "seed": None, "run_id": None})
-        if key in seen:
-            continue
-        seen.add(key)
-        check_eval_options(config, registry)
-        check_batch_size(config, registry, cache)
+        if key not in samples:
+            check_eval_options(config, registry, notes)
+            check_batch_size(config, registry, cache)
+            samples[key] = config.eval.samples
+        config.eval.samples = samples[key]  # every seed of a combination that no extractor fits trains without evaluation

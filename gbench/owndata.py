@@ -34,6 +34,7 @@ HOLDOUT_SEED = 0
 BYTES_PER_PIXEL = 5
 OWNER = "gbench (own data)"
 
+
 @dataclasses.dataclass(frozen=True)
 class OwnDataset(Dataset):
     """A :class:`Dataset` read from your files; ``holdout`` is the fraction held out (None: the data has a test split)."""

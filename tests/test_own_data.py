@@ -312,3 +312,17 @@ def test_docs_name_every_new_option():
     running = (REPO / "docs" / "running.md").read_text()
     for option in ("--image-size", "--channels", "--holdout", "--plugin", "folder:", "npz:"):
         assert option in running, option
+
+
+def test_tune_and_sweep_find_the_missing_extractor_before_training(colours, tmp_path, capsys):
+    # tune optimises FID: with no extractor for the data it stops before any trial, naming the option to give
+    line = _refused(capsys, tmp_path / "tune", "tune", "plugins.mlp", "--architecture", "mlp", "--dataset", f"folder:{colours}", "--trials", "1", *TINY)
+    assert "no feature extractor fits dataset folder:" in line and "the objective needs FID: give --inception-weights PATH" in line
+    # a suite's variant on own data trains without FID, and the plan holds the line its sweep says first
+    from gbench.studies.sweep.plan import plan
+
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text(f'[suite]\nname = "own"\n[base]\narchitecture = "mlp"\ndataset = "folder:{colours}"\nimage_size = 28\n[[variants]]\nname = "a"\n')
+    planned = plan(suite_file, out=str(tmp_path / "sweep"), seeds=[0, 1])
+    assert [run.config.eval.samples for run in planned.runs] == [0, 0] and [run.config.data.image_size for run in planned.runs] == [28, 28]
+    assert len(planned.notes) == 1 and "dataset folder:" in planned.notes[0] and "(3x28x28)" in planned.notes[0]

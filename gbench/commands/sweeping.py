@@ -68,6 +68,8 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
         raise GbenchError(f"--jobs {jobs} must be at least 1")
     out = store.ensure_writable(sweep_plan.out)
     sweeper = Sweeper(sweep_plan, on_note=note)
+    for line in sweep_plan.notes:  # e.g. no extractor fits a variant's own data: said before any training
+        note(line)
     for run in sweep_plan.runs:  # missing data fails here, before any worker starts
         sweeper.cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
         if run.config.eval.samples > 0:

@@ -88,12 +88,14 @@ def run(args: argparse.Namespace) -> int:
     from gbench import owndata
     from gbench.commands._options import settings_from_args
     from gbench.commands.run import combos_for_target, warn_broken
+    from gbench.errors import GbenchError
     from gbench.plugins.loading import resolve_target
     from gbench.results import display, store
     from gbench.studies.storage import shown_url
     from gbench.studies.tune.searchspace import build_space
-    from gbench.studies.tune.tune import TuneOptions, open_study, parse_objectives, safe_name
+    from gbench.studies.tune.tune import OBJECTIVES, TuneOptions, open_study, parse_objectives, safe_name
     from gbench.studies.workers import count, counted_trials
+    from gbench.training import preflight
 
     settings = settings_from_args(args)
     options = TuneOptions(
@@ -109,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
     registry.dataset(settings.dataset)
     combos = combos_for_target(registry, owner, settings)
     base = base_config(settings, combos[0])
+    notes: list[str] = []
+    preflight.check_eval_options(base, registry, notes)  # --fid-extractor against the data, before any trial
+    if notes and any(OBJECTIVES[name] != "wall_time" for name in options.objectives):
+        raise GbenchError(notes[0].split("; the runs train")[0] + "; the objective needs FID: give --inception-weights PATH, or --objective wall_time")
+    for line in notes:  # wall time alone: the trials train without evaluation
+        display.console.print(line, highlight=False, soft_wrap=True)
     options.check(base)
     space = build_space(registry, combos, settings.params, args.space)
     out = store.ensure_writable(settings.out)

@@ -59,6 +59,7 @@ class Plan:
     population: str = "auto"  # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time; "auto": where faster
     population_size: int | None = None  # at most this many members per population (None: all of a variant's waiting seeds)
     plugins: list[str] = field(default_factory=list)  # --plugin: loaded beside the suite's target, in every worker too
+    notes: list[str] = field(default_factory=list)  # lines to say before training (no extractor fits a variant's own data)
 
     @property
     def default_storage(self) -> Path:
@@ -91,13 +92,14 @@ def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, se
             f'--seeds {adaptive.design_text(design)} compares every setting with the baseline; add baseline = "VARIANT" to [suite] of {suite.where()}'
         )
     run_seeds = list(range(design.max_seeds)) if design is not None else seeds
-    runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides)
+    notes: list[str] = []
+    runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides, notes=notes)
     folder = Path(out) if out else Path("runs") / study_name_for(suite, quick)
     population_choice(population, None, "fp32")  # an unknown mode: one line before anything runs
     if population_size is not None and population_size < 1:
         raise GbenchError(f"--population-size {population_size} must be at least 1")
     return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design,
-                population, population_size, list(plugins or ()))  # fmt: skip
+                population, population_size, list(plugins or ()), notes)  # fmt: skip
 
 
 def together(plan: Plan) -> dict[str, bool]:

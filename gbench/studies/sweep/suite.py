@@ -21,10 +21,12 @@ from gbench import owndata
 from gbench.analysis.claims import Claim, parse_claims
 from gbench.analysis.sequential import Design, parse_auto
 from gbench.config import CONFIG_FILE_KEYS, RunConfig, configs_for, read_toml, settings_from_table
+from gbench.datasource import is_own_data
 from gbench.errors import GbenchError
 from gbench.evaluation.settings import check_inception_weights_option
 from gbench.names import suggestion
 from gbench.plugins.registry import Registry
+from gbench.training.preflight import check_eval_options
 
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
 SUITE_KEYS = ("name", "title", "question", "target", "plugins", "seeds", "baseline", "figures", "full", "budget")
@@ -91,8 +93,11 @@ class Suite:
     def quick_seeds(self) -> list[int]:
         return list(self.quick.get("seeds", self.seeds[:QUICK_SEEDS]))
 
-    def runs(self, registry: Registry, quick: bool = False, seeds: list[int] | None = None, overrides: dict[str, Any] | None = None) -> list[Run]:
-        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads)."""
+    def runs(
+        self, registry: Registry, quick: bool = False, seeds: list[int] | None = None, overrides: dict[str, Any] | None = None, notes: list[str] | None = None
+    ) -> list[Run]:
+        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads);
+        ``notes`` gets the line to say before training when no extractor fits a variant's own data (it trains without FID)."""
         seeds = seeds if seeds is not None else (self.quick_seeds() if quick else self.seeds)
         runs = []
         for variant in self.variants:
@@ -110,6 +115,8 @@ class Suite:
             settings.seeds = list(seeds)
             combo = (settings.architectures[0], settings.loss, settings.schedule)
             for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
+                if is_own_data(config.dataset):  # --fid-extractor against the data's shape, before any training (gbench.training.preflight)
+                    check_eval_options(config, registry, notes)
                 config.run_id = run_id(variant.name, seed)
                 if len(config.run_id.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
                     raise GbenchError(

@@ -24,9 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gbench import owndata
 from gbench.data import SPLITS, load_split, to_uint8
-from gbench.datasource import DataOptions, is_own_data
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import store
@@ -147,8 +145,6 @@ def _load_png_folder(path: Path) -> torch.Tensor:
 
 def _split(spec: str, registry: Registry, data_root: str | None, limit: int | None) -> ImageSource:
     name, _, split = spec.partition(":")
-    if is_own_data(name) and name not in registry.tables["dataset"]:
-        owndata.register(registry, name, DataOptions())  # folder:PATH / npz:PATH at the images' own shape
     dataset = registry.dataset(name)  # unknown name: one line with the known ones
     if split not in SPLITS:
         raise GbenchError(f"unknown split {split!r} in {spec!r}; use {' or '.join(f'{name}:{s}' for s in SPLITS)}")

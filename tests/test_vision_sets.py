@@ -29,12 +29,12 @@ def images(n: int, shape: tuple[int, ...]) -> np.ndarray:
     return RNG.integers(0, 256, size=(n, *shape), dtype=np.uint8)
 
 
-def write_cifar10_python(root: Path, per_batch: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def write_cifar10_python(root: Path, per_batch: int = 4, test_size: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """torchvision's cifar-10-batches-py: five training batches and a test batch, dicts pickled with numpy data."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     train_x, train_y = images(5 * per_batch, (3, 32, 32)), RNG.integers(0, 10, 5 * per_batch)
-    test_x, test_y = images(20, (3, 32, 32)), RNG.integers(0, 10, 20)
+    test_x, test_y = images(test_size, (3, 32, 32)), RNG.integers(0, 10, test_size)
     for i in range(5):
         part = slice(i * per_batch, (i + 1) * per_batch)
         batch = {

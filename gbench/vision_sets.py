@@ -12,11 +12,13 @@ go through :class:`ArrayUnpickler`, which resolves only numpy's array
 reconstruction names and refuses every other global (``os.system`` in a
 planted file is one error line, never a call). SVHN's ``.mat`` is read with
 ``scipy.io.loadmat`` (MATLAB data, no code), STL-10 and CIFAR's binary
-version are raw bytes, CelebA is JPEG files and two text files.
+version are raw bytes, CelebA is JPEG files and two text files (its resized pixels are cached as a plain ``.npy``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -184,12 +186,43 @@ def _celeba_reader(attribute: str | None, size: int) -> Reader:
             if missing:
                 raise GbenchError(f"{str(attr_path)!r} has no row for {missing[0]} (and {len(missing) - 1} more); {fix}")
             labels = np.array([values[f] == "1" for f in files], dtype=np.int64)  # -1 means absent
-        images = np.empty((len(files), 3, size, size), dtype=np.uint8)
-        for index, filename in enumerate(files):
-            images[index] = celeba_image(images_dir / filename, size)
-        return images, labels
+        return _celeba_pixels(images_dir, files, size, f"{split}|{part_path.stat().st_mtime_ns}"), labels
 
     return read
+
+
+def _celeba_pixels(images_dir: Path, files: list[str], size: int, salt: str) -> np.ndarray:
+    """The split's resized images, from the cache when the same JPEGs were resized before.
+
+    Decoding and resizing 162,770 JPEGs takes minutes; the result is kept as a
+    plain ``.npy`` (read with ``allow_pickle=False``, so it runs no code) under
+    ``cache_dir()/"celeba"``, keyed by the folder, the size and each file's
+    name, size and mtime. A damaged or stale entry is rebuilt.
+    """
+    key = hashlib.sha256(f"{images_dir.resolve()}|{size}|{salt}".encode())
+    for filename in files:
+        stat = (images_dir / filename).stat() if (images_dir / filename).is_file() else None
+        key.update(f"{filename}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
+    cached = cache_dir() / "celeba" / f"celeba-{size}-{key.hexdigest()[:32]}.npy"
+    if cached.is_file():
+        try:
+            images = np.load(cached, allow_pickle=False)
+            if images.dtype == np.uint8 and images.shape == (len(files), 3, size, size):
+                return images
+        except (OSError, ValueError):
+            pass  # damaged: rebuilt below
+    images = np.empty((len(files), 3, size, size), dtype=np.uint8)
+    for index, filename in enumerate(files):
+        images[index] = celeba_image(images_dir / filename, size)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        with open(temp, "wb") as handle:
+            np.save(handle, images, allow_pickle=False)
+        os.replace(temp, cached)  # whole or absent: a reader never sees half a file
+    except OSError:
+        pass  # a read-only cache only costs the next load its decoding time
+    return images
 
 
 def celeba_image(path: Path, size: int) -> np.ndarray:

@@ -124,6 +124,14 @@ def test_celeba_folder_uses_the_partition_and_the_male_attribute(registry, tmp_p
         expected = np.stack([np.asarray(Image.open(folder / "img_align_celeba" / names[i]).convert("RGB"))[8:72].transpose(2, 0, 1) for i in chosen])
         assert x.shape == (len(chosen), 3, 64, 64) and np.array_equal(x.numpy(), expected)
         assert y.tolist() == [int(male[i] == 1) for i in chosen]
+    cached = sorted((Path(os.environ["GBENCH_CACHE"]) / "celeba").glob("celeba-64-*.npy"))
+    assert cached, "the resized pixels are cached"
+    x_before, _ = load_split(registry.dataset("celeba"), "test", tmp_path)
+    first = folder / "img_align_celeba" / names[3]  # partition 2: in the test split
+    Image.fromarray(np.zeros((80, 64, 3), dtype=np.uint8)).save(first)  # a changed file is read again, not served stale
+    os.utime(first, ns=(1, 1))
+    x_after, _ = load_split(registry.dataset("celeba"), "test", tmp_path)
+    assert x_after[0].max() == 0 and torch.equal(x_after[1:], x_before[1:])
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "stl10", "celeba"])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from conftest import run_cli
 
 from gbench.data import load_split
 from gbench.evaluation import extractors
@@ -85,5 +87,19 @@ def test_per_channel_fid_matches_numpy_and_is_labelled(mnist_test, lenet):
     root = scipy.linalg.sqrtm(sigma[0] @ sigma[1]).real
     expected = float(np.sum((mu[0] - mu[1]) ** 2) + np.trace(sigma[0] + sigma[1] - 2 * root))
     assert stacked_fid(fake, real, lenet) == pytest.approx(expected, rel=1e-3)
-    assert stacked_fid(real, real, lenet) == pytest.approx(0.0, abs=1e-3)
     assert stacked_fid_label() == "lenet-mnist-per-channel@" + extractors.EXTRACTOR_SHA256["lenet-mnist"][:8]
+
+
+def test_gbench_fid_on_stacked_mnist_uses_the_per_channel_lenet_and_prints_the_modes(registry, lenet):
+    """The default extractor of stacked-mnist is the per-channel LeNet (no Inception, offline); the printed numbers match the library's."""
+    result = run_cli("fid", "stacked-mnist:test", "stacked-mnist:train", "-n", "1500", "--no-kid", "--no-precision-recall")
+    assert result.returncode == 0, result.stderr
+    fid_line = dict(part.split("=", 1) for part in re.search(r"^fid=.*$", result.stdout, re.M).group(0).split())
+    modes_line = dict(part.split("=", 1) for part in re.search(r"^stacked_modes_covered=.*$", result.stdout, re.M).group(0).split())
+    fake = load_split(registry.dataset("stacked-mnist"), "test", limit=1500)[0]
+    real = load_split(registry.dataset("stacked-mnist"), "train", limit=1500)[0]
+    assert fid_line["extractor"] == stacked_fid_label()
+    assert float(fid_line["fid"]) == pytest.approx(stacked_fid(fake, real, lenet), rel=1e-3)
+    expected = stacked_mnist_modes(fake, lenet)
+    assert float(modes_line["stacked_modes_covered"]) == expected["stacked_modes_covered"] and int(modes_line["stacked_samples"]) == 1500
+    assert float(modes_line["stacked_mode_kl"]) == pytest.approx(expected["stacked_mode_kl"], rel=1e-9)

@@ -24,7 +24,11 @@ import math
 
 import numpy as np
 import torch
+import torch_fidelity
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.helpers import vassert
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gbench.errors import GbenchError
 from gbench.evaluation import extractors
@@ -44,6 +48,9 @@ STACKED_MODES = 1000
 #: Generated samples per evaluation in VEEGAN's and PacGAN's tables.
 STACKED_SAMPLES = 26_000
 _CLASSIFIER = "lenet-mnist"
+#: The torch-fidelity extractor of the per-channel features: the default FID extractor of dataset ``stacked-mnist``.
+PER_CHANNEL = "lenet-mnist-per-channel"
+STACKED_DATASET = "stacked-mnist"
 
 
 def _channels_as_digits(samples: torch.Tensor) -> torch.Tensor:
@@ -106,4 +113,42 @@ def stacked_fid(fake: torch.Tensor, real: torch.Tensor, net: extractors.LeNet | 
 
 def stacked_fid_label() -> str:
     """``"lenet-mnist-per-channel@1a2b3c4d"``: the per-channel features and the LeNet weights they come from."""
-    return extractors.extractor_label(_CLASSIFIER).replace(_CLASSIFIER, f"{_CLASSIFIER}-per-channel", 1)
+    return extractors.extractor_label(_CLASSIFIER).replace(_CLASSIFIER, PER_CHANNEL, 1)
+
+
+class PerChannelLeNet(FeatureExtractorBase):
+    """torch-fidelity's view of :func:`channel_features`: layer ``"384"``, so ``gbench fid`` and evaluations of
+    ``stacked-mnist`` get the per-channel FID (and KID, precision/recall on the same features) without Inception."""
+
+    def __init__(self, name, features_list, **kwargs):
+        super().__init__(name, features_list)
+        self.net = extractors.load_lenet(_CLASSIFIER)
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x):
+        vassert(torch.is_tensor(x) and x.dtype == torch.uint8 and tuple(x.shape[1:]) == (3, 28, 28), "expecting uint8 Bx3x28x28 Stacked MNIST images")
+        return (channel_features(x, self.net).to(x.device),)
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("384",)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return "384"
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
+
+
+def register_per_channel() -> None:
+    """Register :class:`PerChannelLeNet` with torch-fidelity; safe to call any number of times."""
+    if FEATURE_EXTRACTORS_REGISTRY.get(PER_CHANNEL) is not PerChannelLeNet:
+        FEATURE_EXTRACTORS_REGISTRY.pop(PER_CHANNEL, None)
+        torch_fidelity.register_feature_extractor(PER_CHANNEL, PerChannelLeNet)

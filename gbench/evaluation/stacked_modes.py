@@ -34,8 +34,10 @@ from gbench.errors import GbenchError
 from gbench.evaluation import extractors
 
 __all__ = [
+    "PER_CHANNEL",
     "STACKED_MODES",
     "STACKED_SAMPLES",
+    "PerChannelLeNet",
     "channel_digits",
     "channel_features",
     "mode_statistics",

@@ -147,3 +147,14 @@ def test_missing_data_and_a_planted_pickle_stop_before_training(tmp_path):
     result = run_cli("extractor", "train", "cifar10", env={"GBENCH_DATA": str(tmp_path), "GBENCH_CACHE": str(tmp_path / "cache")})
     assert_one_line_error(result, str(planted), "numpy arrays")
     assert not marker.exists() and not (tmp_path / "cache" / "extractors").exists()
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["mnist", "--epochs", "3"], ["--epochs 3", "lenet-mnist", "drop --epochs"]),
+        (["cifar10", "--install"], ["--install", "'cifar10' has none"]),
+    ],
+)
+def test_options_that_do_not_apply_are_one_line(args, needles, tmp_path):
+    assert_one_line_error(run_cli("extractor", "train", *args, env={"GBENCH_CACHE": str(tmp_path)}), *needles)

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("gbench", "gbench.errors", "gbench.names", "gbench.env", "gbench.torchtools", "gbench.memory", "gbench.secrets")),
     ("plugin API", ("gbench.plugins",)),
     ("config", ("gbench.config",)),
-    ("data", ("gbench.data",)),
+    ("data", ("gbench.data", "gbench.vision_sets", "gbench.stacked_mnist")),
     ("results", ("gbench.results",)),
     ("evaluation", ("gbench.evaluation",)),
     ("training", ("gbench.training",)),

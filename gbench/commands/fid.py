@@ -82,4 +82,21 @@ def run(args: argparse.Namespace) -> int:
     )
     display.console.print(metrics_table(title, row, caption=caption), soft_wrap=True)
     print(plain_line(row, a=len(a.images), b=len(b.images), dataset=dataset.name), flush=True)
+    _print_stacked_modes(dataset.name, a.images)
     return 0
+
+
+def _print_stacked_modes(dataset_name: str, images) -> None:
+    """Stacked MNIST: A's modes covered and KL(p_gen || uniform), the numbers of VEEGAN's and PacGAN's tables."""
+    from gbench.evaluation import stacked_modes
+
+    if dataset_name != stacked_modes.STACKED_DATASET:
+        return
+    modes = stacked_modes.stacked_mnist_modes(images.cpu())
+    note = "" if len(images) >= stacked_modes.STACKED_SAMPLES else f" (the papers use {stacked_modes.STACKED_SAMPLES:,}: -n {stacked_modes.STACKED_SAMPLES})"
+    display.console.print(
+        f"Stacked MNIST, A: {modes['stacked_modes_covered']:.0f} of 1000 modes covered, KL(p_gen || uniform) {modes['stacked_mode_kl']:.4f} nats, "
+        f"on {len(images):,} samples{note}",
+        highlight=False,
+    )
+    print(f"stacked_modes_covered={modes['stacked_modes_covered']:.0f} stacked_mode_kl={modes['stacked_mode_kl']!r} stacked_samples={len(images)}", flush=True)

@@ -38,14 +38,27 @@ def _suite_name_in(path: Path) -> str | None:
     return suite.get("name") if isinstance(suite, dict) else None
 
 
+def suite_folders() -> list[Path]:
+    """Where suites are looked for by name, and where a mistyped suite path finds its closest match: here and in gbench's source tree."""
+    return list(dict.fromkeys([Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]))
+
+
+def checked_suite_file(path: str) -> str:
+    """A suite file's path as given, when it is a file; else one line with the closest suite file names."""
+    from gbench.names import missing_file
+
+    if not Path(path).expanduser().is_file():
+        raise missing_file("suite file", path, suite_folders(), example="a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    return path
+
+
 def find_suite(name: str | None) -> Any:
     """The definition of suite ``name`` from benchmarks/suites (here or in gbench's source tree); None when not found."""
     if not name:
         return None
     from gbench.studies.sweep.suite import load_suite  # ships with gbench: a failed import is a broken install, so it is not caught
 
-    roots = [Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
-    for root in dict.fromkeys(roots):
+    for root in suite_folders():
         for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
             if _suite_name_in(path) == name:
                 try:
@@ -72,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from gbench.results.records import load_local
     from gbench.studies.sweep.suite import load_registry, load_suite
 
-    given_suite = load_suite(args.suite_file) if args.suite_file else None
+    given_suite = load_suite(checked_suite_file(args.suite_file)) if args.suite_file else None
     wanted = args.suite or (getattr(given_suite, "name", None) if given_suite is not None else None)
     if args.storage:
         records = _from_storage(args)

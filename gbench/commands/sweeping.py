@@ -19,6 +19,7 @@ import torch
 from optuna.trial import TrialState
 
 from gbench.analysis.sequential import PROCEDURE
+from gbench.commands.tune import close_study_name
 from gbench.errors import GbenchError
 from gbench.results import display, store
 from gbench.secrets import mask
@@ -74,6 +75,8 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
             sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
     shared, url = open_study(sweep_plan)
     study = shared.study
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) and (near := close_study_name(shared.storage, sweep_plan.study_name)):
+        note(f"note: study {sweep_plan.study_name!r} has no finished runs; the storage holds {near!r} (did you mean --study-name {near}?)")
     variants = len(sweep_plan.suite.variants)
     design = sweep_plan.design
     size = (
@@ -172,7 +175,7 @@ def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool 
         path = report.write_report(records, out / "report", sweep_plan.suite)
         display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
     elif records:
-        display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {sweep_plan.study_name}"))
+        display.print_results([r.row for r in records], f"sweep {sweep_plan.study_name}", out=str(out))
     display.console.print(f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)", highlight=False, soft_wrap=True)
     if missing:
         display.console.print(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench.commands._options import add_precision_option, add_run_options, note_slow_bf16, number_option
-from gbench.studies.storage import DEFAULT_HEARTBEAT, connection_kept
+from gbench.studies import DEFAULT_HEARTBEAT
 
 if TYPE_CHECKING:
     import optuna
@@ -119,12 +119,18 @@ def run(args: argparse.Namespace) -> int:
     elif options.pruning and not base.eval.every:
         console.print("note: pruning needs evaluations during training; give --eval-every N, or no trial can be pruned", highlight=False, soft_wrap=True)
     before = count(counted_trials(opened.study))
+    if opened.created and (near := close_study_name(opened.shared.storage, options.study_name)):
+        console.print(
+            f"note: study {options.study_name!r} is new; the storage holds {near!r} (did you mean --study-name {near}?)", highlight=False, soft_wrap=True
+        )
     console.print(
         f"study {options.study_name!r} in {shown_url(opened.storage_url)}: {before.done} of {options.trials} trials done"
         f"{'' if opened.created else ' (resumed)'}; searching {space.describe()}",
         highlight=False,
         soft_wrap=True,
     )
+    from gbench.studies.storage import connection_kept
+
     with connection_kept(opened.storage_url):  # the server stopping mid-tune: one line, and the same command resumes
         trials, ran = optimize(opened, options)
     report(opened.study, registry, base, space, options, out, trials, opened.storage_url, ran)
@@ -256,6 +262,15 @@ def optimize(opened: TuneStudy, options: TuneOptions) -> tuple[list[FrozenTrial]
         trials = studylib.counted_trials(opened.study)
         write_trials_csv(opened.tuner.out / "trials.csv", trials, opened.tuner.objectives)
     return trials, ran
+
+
+def close_study_name(storage: Any, name: str) -> str | None:
+    """Another study in ``storage`` whose name is close to ``name`` (a mistyped --study-name starts a new study): the closest, or None."""
+    import optuna
+
+    from gbench.names import closest
+
+    return closest(name, [other for other in optuna.get_all_study_names(storage) if other != name])
 
 
 def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> int:

@@ -149,18 +149,38 @@ class GroupProgress:
 
 @dataclass
 class StatusLines:
-    """A live table's plain stand-in in a log (sweep, tune): its status line, at most every LINE_SECONDS or LINE_FRACTION of ``total``."""
+    """A live table's plain stand-in in a log (sweep, tune): a status line at most every LINE_SECONDS or
+    LINE_FRACTION of ``total`` done (--verbose: whenever it changes). ``started``/``done_before``: for the time left."""
 
     level: int
     total: int
     console: Console = field(default_factory=lambda: display.console)
     throttle: Throttle | None = None
+    started: float = field(default_factory=time.monotonic)
+    done_before: int | None = None
+    last: str = ""
 
     @property
     def plain(self) -> bool:
+        """Whether lines are printed at all: not on a terminal (the live table is there), not with --quiet."""
         return self.level > QUIET and not self.console.is_terminal
 
-    def update(self, done: int, text: str, force: bool = False) -> None:
+    def time_left(self, done: int, total: int) -> str:
+        """Elapsed and left, from the pace since the first update (what was done before this process does not count)."""
+        elapsed = time.monotonic() - self.started
+        rate = (done - (self.done_before or 0)) / max(elapsed, 1e-9)
+        return f"{duration(elapsed)} elapsed, {duration((total - done) / rate if rate > 0 else math.inf)} left"
+
+    def update(self, done: int, text: str) -> None:
+        if self.done_before is None:
+            self.done_before = done
         self.throttle = self.throttle or Throttle(self.total, done=done)
-        if self.plain and (self.throttle.due(done) or force):
+        changed, self.last = text != self.last, text
+        if self.plain and (self.throttle.due(done) or (self.level >= VERBOSE and changed)):
             self.console.print(text, highlight=False, soft_wrap=True)
+
+
+def log_line(text: str) -> None:
+    """A line only in a log (no terminal): what a command is doing, where a terminal user sees it happen (eval, fid, report)."""
+    if not display.console.is_terminal:
+        display.console.print(text, highlight=False, soft_wrap=True)

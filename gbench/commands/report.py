@@ -7,13 +7,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from gbench.commands._options import add_verbosity_options
+from gbench.commands._progress import log_line
 from gbench.errors import GbenchError
+from gbench.names import suggestion
 from gbench.results import display
 
 HELP = "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm correction) and write report.md/report.html with figures."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_verbosity_options(parser)
     parser.add_argument("out", nargs="?", default=None, metavar="OUT", help="results folder (default runs; not needed with --storage)")
     parser.add_argument("--suite", help="report only this suite's runs (results.csv's suite column)")
     parser.add_argument(
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if wanted is not None:
         if wanted not in groups:
             known = ", ".join(str(name) for name in groups if name) or "none (these runs belong to no suite)"
-            raise GbenchError(f"no runs of suite {wanted!r} here; suites found: {known}")
+            raise GbenchError(f"no runs of suite {wanted!r} here{suggestion(wanted, [name for name in groups if name])}; suites found: {known}")
         groups = {wanted: groups[wanted]}
 
     from gbench.plugins.loading import load_plugins
@@ -119,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     for name, group in groups.items():
         suite = given_suite if given_suite is not None and getattr(given_suite, "name", None) == name else find_suite(name)
         folder = target if len(groups) == 1 else target / (name or "runs")
+        log_line(f"gbench report: {len(group)} runs{f' of suite {name}' if name else ''} into {folder}")
         for table in report_tables(group, suite):
             display.stdout.print(table)
         registry = load_registry(suite) if getattr(suite, "target", None) else installed

@@ -114,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
     level = _progress.verbosity(args)
     rows = run_configs(configs, plugins.registry, out, settings.population, settings.population_size, args.rerun, level)
     display.print_results(rows, f"gbench run {args.target}", run_ids=False, out=str(out))
-    display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
+    display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False, soft_wrap=True)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gbench.commands._options import add_tracker_options, number_option
+from gbench.commands._options import add_tracker_options, add_verbosity_options, number_option
 from gbench.studies import DEFAULT_HEARTBEAT
 
 HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
@@ -12,6 +12,7 @@ HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N proce
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", metavar="SUITE.toml", help="suite file, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    add_verbosity_options(parser)
     add_tracker_options(parser)  # --log, --mlflow-uri: reach the --jobs workers through the environment
     parser.add_argument("--out", help="results folder (default runs/SUITE-NAME, or runs/SUITE-NAME-quick with --quick)")
     parser.add_argument(
@@ -59,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.analysis.sequential import parse_auto
+    from gbench.commands._progress import verbosity
     from gbench.commands.report import checked_suite_file
     from gbench.commands.sweeping import sweep
     from gbench.config import parse_devices, parse_seeds
@@ -80,4 +82,4 @@ def run(args: argparse.Namespace) -> int:
     sweep_plan = plan(checked_suite_file(args.suite), out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
                       device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
                       population=args.population, population_size=args.population_size)  # fmt: skip
-    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices)
+    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices, level=verbosity(args))

@@ -153,4 +153,4 @@ def test_a_mistyped_study_name_says_the_closest_in_the_storage(tmp_path):
     for name in ("s1-mlp-capacity", "s3-dynamics"):
         optuna.create_study(storage=url, study_name=name)
     result = run_cli("report", "--storage", url, "--study-name", "s1-mlp-capasity")
-    assert_one_line_error(result, "no study named 's1-mlp-capasity' (did you mean 's1-mlp-capacity'?)", "studies there: s1-mlp-capacity, s3-dynamics")
+    assert_one_line_error(result, "no study named 's1-mlp-capasity' in ", "(did you mean 's1-mlp-capacity'?); studies there: s1-mlp-capacity, s3-dynamics")

@@ -74,7 +74,7 @@ def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
     except KeyError:
         names = optuna.get_all_study_names(storage)
         raise GbenchError(
-            f"no study named {study_name!r}{suggestion(study_name, names)} in {shown_url(url)}; studies there: {', '.join(names) or 'none'}"
+            f"no study named {study_name!r} in {shown_url(url)}{suggestion(study_name, names)}; studies there: {', '.join(names) or 'none'}"
         ) from None
     studylib.check_made_by_gbench(study, study_name)
     records = []

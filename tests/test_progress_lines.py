@@ -58,3 +58,21 @@ def test_duration_and_throttle():
     assert [_progress.duration(s) for s in (0, 42.4, 185, 3720, float("inf"))] == ["0s", "42s", "3m05s", "1h02m", "?"]
     throttle = _progress.Throttle(total=100)
     assert [throttle.due(done) for done in (5, 10, 15, 19, 20, 100)] == [False, True, False, False, True, True]
+
+
+def test_sweep_and_tune_status_lines_in_a_log_are_throttled_verbose_prints_each_change_and_quiet_none():
+    import io
+
+    from rich.console import Console
+
+    def lines_for(level: int) -> list[str]:
+        file = io.StringIO()  # not a terminal, as a log file
+        status = _progress.StatusLines(level, total=20, console=Console(file=file, width=200))
+        for done in range(21):
+            status.update(done, f"sweep s: {done}/20 runs done")
+            status.update(done, f"sweep s: {done}/20 runs done")  # polled again, nothing new
+        return file.getvalue().splitlines()
+
+    assert lines_for(_progress.NORMAL) == [f"sweep s: {done}/20 runs done" for done in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)]  # every 10% of the runs
+    assert lines_for(_progress.VERBOSE) == [f"sweep s: {done}/20 runs done" for done in range(21)]
+    assert lines_for(_progress.QUIET) == []

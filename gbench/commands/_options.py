@@ -147,3 +147,10 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
     for device in (settings.device, *settings.devices):
         resolve_device(device)
     return settings
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
+    """--quiet and --verbose (gbench/commands/_progress.py): how much progress the command prints on stderr."""
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final results: no progress, no notes")
+    shown.add_argument("-v", "--verbose", action="store_true", help="also print every log row (step, losses, FID) as it is recorded")

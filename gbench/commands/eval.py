@@ -9,7 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
-from gbench.commands._options import number_option
+from gbench.commands._options import add_verbosity_options, number_option
+from gbench.commands._progress import log_line
 from gbench.errors import GbenchError
 from gbench.results import display, schema, store
 
@@ -102,6 +103,7 @@ def plain_line(row: dict[str, Any], **extra: Any) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_verbosity_options(parser)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json, generator.pt, summary.json)")
     add_eval_options(parser, f"generated samples (default {DEFAULT_SAMPLES})")
 
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = eval_settings(args, args.eval_samples or DEFAULT_SAMPLES)
     seed = config.seed if args.seed is None else args.seed
+    log_line(f"gbench eval {run_dir}: evaluating {settings.num_samples} samples (seed {seed}) against {dataset.name}:test")
     result = evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, device, seed=seed, real_labels=labels)
 
     before = dict(summary)

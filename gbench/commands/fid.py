@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gbench.commands._options import add_verbosity_options
+from gbench.commands._progress import log_line
 from gbench.commands.eval import DEFAULT_SAMPLES, add_eval_options, eval_settings, metrics_table, plain_line
 from gbench.errors import GbenchError
 from gbench.results import display
@@ -18,6 +20,7 @@ SETS = "DATASET:SPLIT, a run folder, a folder of PNGs, or an .npz/.npy/.pt file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_verbosity_options(parser)
     parser.add_argument("a", metavar="A", help=f"the set to score (generated side): {SETS}")
     parser.add_argument("b", metavar="B", help=f"the reference set (real side, cached): {SETS}")
     parser.add_argument("--dataset", help="whose extractor and classifier to use (default: inferred from a split or run among A and B)")
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     settings = eval_settings(args, max(len(a.images), MIN_IMAGES))
     for source in (a, b):
         _check_count(source, settings)
+    log_line(f"gbench fid: evaluating A = {a.describe()} against B = {b.describe()}")
     result = evaluate_images(a.images, dataset, b.images, settings, device, seed=seed, real_labels=b.labels)
     row = result.as_row()
     title = f"gbench fid: A = {a.describe()} vs B = {b.describe()}, extractor {result.fid_extractor}"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from gbench.commands._options import add_tracker_options, number_option
-from gbench.studies.storage import DEFAULT_HEARTBEAT
+from gbench.commands._options import add_tracker_options, add_verbosity_options, number_option
+from gbench.studies import DEFAULT_HEARTBEAT
 
 HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", metavar="SUITE.toml", help="suite file, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    add_verbosity_options(parser)
     add_tracker_options(parser)  # --log, --mlflow-uri: reach the --jobs workers through the environment
     parser.add_argument("--out", help="results folder (default runs/SUITE-NAME, or runs/SUITE-NAME-quick with --quick)")
     parser.add_argument(
@@ -59,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gbench.analysis.sequential import parse_auto
+    from gbench.commands._progress import verbosity
+    from gbench.commands.report import checked_suite_file
     from gbench.commands.sweeping import sweep
     from gbench.config import parse_devices, parse_seeds
     from gbench.errors import GbenchError
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     for device in [args.device, *devices]:
         if device:
             resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads
-    sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
+    sweep_plan = plan(checked_suite_file(args.suite), out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
                       device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
                       population=args.population, population_size=args.population_size)  # fmt: skip
-    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices)
+    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices, level=verbosity(args))

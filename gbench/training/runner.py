@@ -24,9 +24,9 @@ from gbench.errors import GbenchError
 from gbench.plugins.observers import Observers
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import schema, store
-from gbench.training import failed, interrupted, leftovers, signals
+from gbench.training import failed, interrupted, leftovers, metrics_log, signals
 from gbench.training.state import TrainState
-from gbench.training.trainer import HISTORY_COLUMNS, Callbacks, TrainResult, TrainSettings, train
+from gbench.training.trainer import Callbacks, TrainResult, TrainSettings, train
 
 #: A run whose evaluations cover this many classes or fewer, to the end, is flagged collapsed.
 COLLAPSE_CLASSES = 2
@@ -150,6 +150,7 @@ class RunHooks:
     on_progress: Callable[[int, int], None] | None = None  # (steps done, total steps)
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
     on_resume: Callable[[str, int, int], None] | None = None  # (run id, step resumed from, total steps)
+    on_log_row: Callable[[str, dict[str, Any]], None] | None = None  # (run id, the log row just added to metrics.csv)
 
 
 @dataclass
@@ -278,6 +279,7 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
         saved["step"] = resume.step
         if hooks.on_resume:
             hooks.on_resume(config.run_id, int(resume.step), steps)
+    log = metrics_log.MetricsLog(run_dir, resume.history if resume else [], expected=(*CURVE_COLUMNS, "collapsed") if evaluator else ())
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
@@ -286,15 +288,14 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     )  # fmt: skip
 
     def on_log(row: dict[str, Any]) -> None:
+        log.append(row)  # on disk first: whoever hears of the row can read it there
+        if hooks.on_log_row:
+            hooks.on_log_row(run_id, row)
         if hooks.on_progress:
             hooks.on_progress(row["step"], steps)
         observers.log_row(run_id, row)
 
-    callbacks = Callbacks(
-        on_log=on_log,
-        on_eval=on_eval if evaluator else None,
-        on_checkpoint=on_checkpoint,
-    )
+    callbacks = Callbacks(on_log=on_log, on_eval=on_eval if evaluator else None, on_checkpoint=on_checkpoint)
     score_kind = registry.loss(config.loss).score
     return PreparedRun(
         config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved, registry
@@ -322,8 +323,7 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
     run_dir, batch_size = run.run_dir, run.settings.batch_size
     store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
     store.save_tensor_file(run_dir / "generator.pt", {k: v.cpu() for k, v in nets.generator.state_dict().items()})
-    metric_columns = sorted({key for row in result.history for key in row} - set(HISTORY_COLUMNS))
-    store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *metric_columns])
+    metrics_log.write(run_dir, result.history)
     last = result.history[-1] if result.history else {}
     status = result.status if result.status != "ok" else ("collapsed" if collapsed_step is not None else "ok")
     row = schema.results_row(

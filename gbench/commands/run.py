@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
     rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size, rerun=args.rerun)
+    args.made = (out, rows)  # what gbench.run returns (gbench/api.py)
     display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
     return 0

@@ -8,13 +8,18 @@ input's error is checked against the one line the real CLI prints for it.
 from __future__ import annotations
 
 import io
+import os
+import re
 import subprocess
 import sys
 
+import nbformat
 import optuna
 import pandas as pd
 import pytest
 from conftest import REPO, run_cli
+from nbclient import NotebookClient
+from scipy import stats
 from test_sweep import write_suite
 
 import gbench
@@ -117,3 +122,27 @@ def test_tune_returns_the_trials_runs_and_the_study_from_its_storage(tmp_path):
         row = by_run.loc[trial.user_attrs["run_id"]]
         assert trial.values[0] == pytest.approx(row["fid"])
         assert (row["hidden_dim"], row["latent_dim"]) == (trial.params["hidden_dim"], trial.params["latent_dim"])
+
+
+def test_the_example_notebook_runs_and_shows_the_comparison_and_the_plot(tmp_path):
+    """docs/examples/notebook.ipynb in a real Jupyter kernel (nbclient), in an empty folder: no cell fails, and what it shows is right."""
+    notebook = nbformat.read(REPO / "docs" / "examples" / "notebook.ipynb", as_version=4)
+    kernel_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(env=kernel_env)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    results = pd.read_csv(tmp_path / "runs-notebook" / "results.csv")
+    assert len(results) == 4 and sorted(zip(results["hidden_dim"], results["seed"])) == [(16, 0), (16, 1), (64, 0), (64, 1)]
+
+    printed = "".join(output.get("text", "") for output in code[2].outputs if output.output_type == "stream")
+    table = [line.split() for line in printed.splitlines() if re.match(r"(16|64)\s", line)]
+    assert [line[0] for line in table] == ["16", "64"]  # the comparison: two settings, one row each
+    for hidden, count, mean, _ in table:
+        fids = results.loc[results["hidden_dim"] == int(hidden), "fid"]
+        assert (int(count), float(mean)) == (2, pytest.approx(fids.mean(), rel=1e-5))
+    wide, narrow = (results.loc[results["hidden_dim"] == h, "fid"] for h in (64, 16))
+    t, p = stats.ttest_ind(wide, narrow, equal_var=False)
+    assert f"{wide.mean() - narrow.mean():+.2f} FID (Welch t = {t:.2f}, p = {p:.3f}, 2 seeds each)" in printed
+
+    assert any("image/png" in output.get("data", {}) for output in code[3].outputs)  # FID over steps, drawn
+    shown = code[4].outputs[0]["data"]["text/plain"]
+    assert all(run_id in shown for run_id in results["run_id"])

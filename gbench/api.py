@@ -65,7 +65,8 @@ def load(out: str | os.PathLike[str] = "runs") -> pd.DataFrame:
 def sweep(suite: str | os.PathLike[str], *, verbose: bool = False, **options: Any) -> pd.DataFrame:
     """``gbench sweep SUITE.toml --OPTION VALUE ...``: run the suite; the rows of its runs that are in its OUT.
 
-    A run that failed is a row whose ``status`` says so (the CLI's exit code 1).
+    Runs that did not finish (the CLI's exit code 1) are returned too where they have a row (``status``
+    says how they ended); the command run again retries them.
     With ``storage=`` several machines share the study and each keeps its own runs:
     this machine's are returned, and ``gbench report --storage`` reads them all.
     """

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("analysis", ("gbench.analysis",)),
     ("report", ("gbench.report",)),
     ("studies", ("gbench.studies",)),
-    ("edges", ("gbench.testing", "gbench.commands", "gbench.cli", "gbench.__main__")),
+    ("edges", ("gbench.testing", "gbench.commands", "gbench.cli", "gbench.__main__", "gbench.api")),
 ]
 
 #: (importer, imported) -> why. At most one.

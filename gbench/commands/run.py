@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     note_slow_bf16(settings)
     level = _progress.verbosity(args)
     rows = run_configs(configs, plugins.registry, out, settings.population, settings.population_size, args.rerun, level)
+    args.made = (out, rows)  # what gbench.run returns (gbench/api.py)
     display.print_results(rows, f"gbench run {args.target}", run_ids=False, out=str(out))
     display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False, soft_wrap=True)
     return 0

@@ -82,4 +82,5 @@ def run(args: argparse.Namespace) -> int:
     sweep_plan = plan(checked_suite_file(args.suite), out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
                       device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
                       population=args.population, population_size=args.population_size)  # fmt: skip
+    args.made = sweep_plan  # what gbench.sweep returns its runs from (gbench/api.py)
     return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices, level=verbosity(args))

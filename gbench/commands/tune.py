@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
     opened = open_study(registry, base, space, options, out)
+    args.made = opened  # what gbench.tune returns its study and runs from (gbench/api.py)
     console = display.console
     opened.tuner.on_note = lambda text: console.print(text, highlight=False, soft_wrap=True)
     if len(options.objectives) > 1 and options.pruner != "none":

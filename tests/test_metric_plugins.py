@@ -31,6 +31,8 @@ from gbench.evaluation.extractor_choice import resolve_extractor
 from gbench.plugins.loading import load_plugins
 from gbench.plugins.registry import Architecture, Hyperparameter, Metric, MetricColumn, Registry
 from gbench.results import schema, store
+from gbench.results.display import table_columns
+from gbench.results.records import load_local
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "diversity.py"
 SMALL = ["--steps", "4", "--train-limit", "400", "--eval-samples", "60", "--log-every", "2", "--device", "cpu"]
@@ -197,3 +199,22 @@ def test_the_cli_refuses_a_clashing_plugin_in_one_line_before_training(tmp_path,
     out = tmp_path / "runs"
     assert_one_line_error(run_cli("run", str(plugin), *SMALL, "--out", str(out)), *needles)
     assert not out.exists()
+
+
+def test_a_results_csv_of_the_old_layout_reads_as_before(tmp_path):
+    """Before metrics were declared, fid_extractor and fid_samples followed fid, and kid_std ... class_counts sorted after collapsed_step."""
+    header = (
+        "run_id,status,architecture,loss,schedule,dataset,seed,steps,epochs,batch_size,lr,d_loss,g_loss,d_real,d_fake,score,fid,fid_extractor,"
+        "fid_samples,kid_mean,precision,recall,density,coverage,classes_covered,train_seconds,eval_seconds,images_per_second,device,population,"
+        "train_precision,diverged_step,collapsed_step,class_counts,class_kl,created,fid_infinity,hidden_dim,inception_score,kid_std"
+    )
+    values = "r1,ok,mlp,non-saturating,k-steps,mnist,0,4,1.0,100,0.0002,1.1,0.7,0.6,0.5,probability,117.9,lenet-mnist@712ee890,60,3.1,0.1,0.0,0.04,0.0,2,"
+    values += "5.0,6.9,80.7,cpu,1,fp32,,4,0 32 0 0 28 0 0 0 0 0,1.55,2026-12-06T10:19:10,,256,1.0,0.26"
+    (tmp_path / "results.csv").write_text(header + "\n" + values + "\n")
+    (row,) = [record.row for record in load_local(tmp_path)]
+    kinds = {name: schema.kind_of(name) for name in row}
+    assert [name for name, kind in kinds.items() if kind == schema.HYPERPARAMETER] == ["batch_size", "lr", "hidden_dim"]
+    assert all(kinds[name] == schema.METRIC for name in ("fid", "fid_infinity", "kid_std", "inception_score", "class_counts", "fid_extractor"))
+    shown = [column.name for column in table_columns([row])]
+    assert {"fid", "kid_mean", "precision", "classes_covered", "fid_extractor"} <= set(shown) and "hidden_dim" in shown
+    assert row["fid"] == 117.9 and row["class_counts"] == "0 32 0 0 28 0 0 0 0 0"

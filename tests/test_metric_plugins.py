@@ -28,6 +28,7 @@ from gbench.errors import GbenchError
 from gbench.evaluation import extractors
 from gbench.evaluation.evaluate import EvalSettings, evaluate_images
 from gbench.evaluation.extractor_choice import resolve_extractor
+from gbench.plugins import columns
 from gbench.plugins.loading import load_plugins
 from gbench.plugins.registry import Architecture, Hyperparameter, Metric, MetricColumn, Registry
 from gbench.results import schema, store
@@ -218,3 +219,19 @@ def test_a_results_csv_of_the_old_layout_reads_as_before(tmp_path):
     shown = [column.name for column in table_columns([row])]
     assert {"fid", "kid_mean", "precision", "classes_covered", "fid_extractor"} <= set(shown) and "hidden_dim" in shown
     assert row["fid"] == 117.9 and row["class_counts"] == "0 32 0 0 28 0 0 0 0 0"
+
+
+def test_the_installed_plugins_columns_are_remembered_for_readers_that_load_no_plugins(tmp_path, monkeypatch):
+    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path))
+    loaded = load_plugins().registry.metric_columns()  # writes the memo of the installed plugins' columns
+    monkeypatch.setattr(columns, "_declared", None)  # a new process: nothing loaded yet
+    assert columns.remembered() == loaded and columns.declared() == loaded
+    memo = tmp_path / "metric-columns.json"
+    stored = json.loads(memo.read_text())
+    monkeypatch.setattr(columns, "_declared", None)
+    memo.write_text(json.dumps({**stored, "installed": [*stored["installed"], "other=other (other 1.0)"]}))
+    assert columns.remembered() is None  # other plugins installed since: the memo does not count
+    memo.write_text('{"installed": ')  # damaged: load the plugins instead, no error
+    assert columns.remembered() is None
+    load_plugins(extra=[str(EXAMPLE)])  # a file given on the command line is not an installed plugin: no memo of it
+    assert memo.read_text() == '{"installed": '

@@ -8,13 +8,19 @@ are not listed here: gbench's built-in ``metrics`` plugin declares them
 through ``gbench_register_metrics`` like any third-party metric, and
 :func:`declare` records the columns of the most recently loaded registry for
 the readers of stored rows (``show``, ``export``, the report), which are
-handed rows, not a registry.
+handed rows, not a registry; :func:`remembered` gives them the installed
+plugins' columns without loading the plugins.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import Any, Literal
 
 IDENTITY = "identity"
@@ -146,12 +152,52 @@ class Metric:
 _declared: tuple[Column, ...] | None = None
 
 
-def declare(metric_columns: tuple[Column, ...]) -> None:
-    """Record the metric columns of the registry just loaded (``load_plugins`` calls it)."""
+def declare(metric_columns: tuple[Column, ...], installed_only: bool) -> None:
+    """Record the metric columns of the registry just loaded (``load_plugins`` calls it); those of the
+    installed plugins alone are also remembered on disk for :func:`remembered`."""
     global _declared
     _declared = metric_columns
+    if installed_only:
+        try:
+            _memo_file().parent.mkdir(parents=True, exist_ok=True)
+            temporary = _memo_file().with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps({"installed": _installed(), "columns": [dataclasses.asdict(c) for c in metric_columns]}))
+            temporary.replace(_memo_file())  # whole or not at all, for a reader in another process
+        except OSError:  # a read-only cache: readers load the plugins instead
+            pass
 
 
 def declared() -> tuple[Column, ...] | None:
     """The metric columns of the most recently loaded registry; None before any was loaded in this process."""
     return _declared
+
+
+def remembered() -> tuple[Column, ...] | None:
+    """The metric columns the installed plugins declared when last loaded, if the same plugins are installed now.
+
+    ``gbench show`` and ``export`` read stored rows and need only the columns: loading the plugins
+    would import torch (about 2 s) for them. A plain JSON file, so reading it runs no code.
+    """
+    global _declared
+    try:
+        memo = json.loads(_memo_file().read_text())
+        if memo["installed"] != _installed():
+            return None
+        _declared = tuple(Column(**fields) for fields in memo["columns"])  # read once per process, like a load
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, damaged or of another layout: load the plugins
+        return None
+    return _declared
+
+
+def _memo_file() -> Path:
+    # gbench.data.cache_dir(), without importing gbench.data (it imports torch)
+    return Path(os.environ.get("GBENCH_CACHE") or Path.home() / ".cache" / "gbench") / "metric-columns.json"
+
+
+def _installed() -> list[str]:
+    """What decides which plugins load: the gbench entry points installed and the switches that pick among them."""
+    points = sorted(
+        f"{ep.name}={ep.value} ({ep.dist.name if ep.dist else ''} {ep.dist.version if ep.dist else ''})" for ep in metadata.entry_points(group="gbench")
+    )
+    switches = [f"{name}={os.environ.get(name, '')}" for name in ("GBENCH_PLUGINS", "GBENCH_DISABLE_PLUGIN_AUTOLOAD")]
+    return [*points, *switches]

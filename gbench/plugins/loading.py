@@ -231,7 +231,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
     for target in extra:
         if target in infos and infos[target].error:
             raise GbenchError(f"plugin {target!r}: {infos[target].error}")
-    columns.declare(registry.metric_columns())
+    columns.declare(registry.metric_columns(), installed_only=not extra)
     return Plugins(manager=manager, registry=registry, infos=infos)
 
 

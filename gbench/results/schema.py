@@ -44,8 +44,9 @@ SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision")
 
 
 def metric_columns() -> tuple[Column, ...]:
-    """The registered metrics' columns: those of the plugins loaded last in this process (the installed ones, loaded now, if none were)."""
-    declared = declarations.declared()
+    """The registered metrics' columns: those of the plugins loaded last in this process, else those the
+    installed plugins declared when last loaded, else theirs loaded now (``show`` and ``export`` load none)."""
+    declared = declarations.declared() or declarations.remembered()
     if declared is None:
         from gbench.plugins.loading import load_plugins
 

@@ -235,3 +235,16 @@ def test_the_installed_plugins_columns_are_remembered_for_readers_that_load_no_p
     assert columns.remembered() is None
     load_plugins(extra=[str(EXAMPLE)])  # a file given on the command line is not an installed plugin: no memo of it
     assert memo.read_text() == '{"installed": '
+
+
+def test_a_metric_that_fails_or_returns_other_columns_is_one_line_naming_it():
+    registry = load_plugins().registry
+    mnist = registry.dataset("mnist")
+    images = load_split(mnist, "test")[0][:60]
+    settings = EvalSettings(kid_subsets=0, precision_recall=False)
+    broken = Metric("broken", (MetricColumn("sharpness", "higher"),), lambda inputs: 1 / 0)
+    with pytest.raises(GbenchError, match="metric 'broken' failed: ZeroDivisionError: division by zero; fix its compute"):
+        evaluate_images(images, mnist, images, settings, metrics=[registry.get("metric", "fid"), broken])
+    other = Metric("other", (MetricColumn("sharpness", "higher"),), lambda inputs: {"blur": 1.0})
+    with pytest.raises(GbenchError, match=r"metric 'other' returned \['blur'\] but declares the columns \['sharpness'\]"):
+        evaluate_images(images, mnist, images, settings, metrics=[other])

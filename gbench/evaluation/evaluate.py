@@ -125,7 +125,12 @@ def registered_metrics(metrics: Sequence[Metric] | None) -> list[Metric]:
 
 
 def _metric_values(metric: Metric, inputs: MetricInputs) -> dict[str, Any]:
-    values = metric.compute(inputs)
+    try:
+        values = metric.compute(inputs)
+    except GbenchError:
+        raise
+    except Exception as error:  # a plugin's own bug: one line naming the metric, not a traceback
+        raise GbenchError(f"metric {metric.name!r} failed: {type(error).__name__}: {error}; fix its compute, or uninstall its plugin") from None
     declared = [column.name for column in metric.columns]
     if not isinstance(values, dict) or sorted(values) != sorted(declared):
         got = sorted(values) if isinstance(values, dict) else type(values).__name__

@@ -160,8 +160,9 @@ class SettingStats:
         return ", ".join(f"{self.status[k]} {k}" for k in keys)
 
 
-#: Metrics averaged over a setting's runs (FID has its own summary).
-MEAN_KEYS = tuple(name for name in schema.numeric_metrics() if name != "fid")
+def mean_keys() -> list[str]:
+    """Metrics averaged over a setting's runs (FID has its own summary): the registered metrics' too."""
+    return [name for name in schema.numeric_metrics() if name != "fid"]
 
 
 @dataclass
@@ -234,7 +235,7 @@ def _setting(name: str, records: list[Any], basis: tuple[str, int | None] | None
         status=Counter(str(r.row.get("status") or "unknown") for r in records),
         fid=summarize(fids),
         fid_values=fids,
-        means={key: mean(r.row.get(key) for r in records) for key in MEAN_KEYS},
+        means={key: mean(r.row.get(key) for r in records) for key in mean_keys()},
         params=params,
         score=scores.pop() if len(scores) == 1 else None,
     )

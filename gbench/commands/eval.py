@@ -83,7 +83,9 @@ def metrics_table(title: str, now: dict[str, Any], before: dict[str, Any] | None
     if before is not None:
         table.add_column("before", justify="right")
     table.add_column("now" if before is not None else "value", justify="right")
-    for key, label, spec in METRICS:
+    listed = {key for key, _, _ in METRICS}
+    plugins = [(c.name, c.header or c.name, c.spec) for c in schema.metric_columns() if c.name not in listed and c.name in now and not c.text]
+    for key, label, spec in (*METRICS, *plugins):  # a plugin's metric gets a row too
         cells = [display.format_cell(now.get(key), spec)]
         if before is not None:
             cells.insert(0, display.format_cell(before.get(key), spec))

@@ -30,12 +30,14 @@ import pluggy
 from gbench import env
 from gbench.errors import GbenchError
 from gbench.names import closest, missing_file
-from gbench.plugins import hookspecs
+from gbench.plugins import columns, hookspecs
 from gbench.plugins.registry import Registry
 
 GROUP = "gbench"
 #: registration hook -> the kind of thing it registers
 HOOKS = {
+    # metrics first: a hyperparameter named like a metric column is then refused on the plugin that declares it
+    "gbench_register_metrics": "metric",
     "gbench_register_architectures": "architecture",
     "gbench_register_losses": "loss",
     "gbench_register_schedules": "schedule",
@@ -238,6 +240,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
     for target in extra:
         if target in infos and infos[target].error:
             raise GbenchError(f"plugin {target!r}: {infos[target].error}")
+    columns.declare(registry.metric_columns(), installed_only=not extra)
     return Plugins(manager=manager, registry=registry, infos=infos)
 
 

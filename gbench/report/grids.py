@@ -153,10 +153,7 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     has = lambda key: any(row.means.get(key) is not None for row in table.settings)
     # means over seeds: the schema's headers, with the digits a mean needs ("classes" averages to a fraction)
     always = (("d_real", ".3f"), ("d_fake", ".3f"), ("d_loss", ".3f"), ("g_loss", ".3f"))
-    optional = (
-        ("kid_mean", ".4f"), ("fid_infinity", ".2f"), ("precision", ".3f"), ("recall", ".3f"), ("density", ".3f"), ("coverage", ".3f"),
-        ("classes_covered", ".1f"), ("class_kl", ".3f"),
-    )  # fmt: skip
+    optional = [(c.name, c.mean_spec or c.spec) for c in schema.scored_metrics() if c.name != "fid"]  # the registered metrics' (FID has its own)
     timing = (("train_seconds", ".1f"), ("images_per_second", ",.0f"))
     tail = [(key, schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
     if table.extractor is not None:

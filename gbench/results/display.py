@@ -75,7 +75,7 @@ def table_columns(rows: list[dict[str, Any]]) -> list[schema.Column]:
     """The columns a results table of these rows shows, from the schema: who ran what, every
     hyperparameter (the plugins' own first, then gbench's training knobs), steps, then the metrics."""
     present = {name for row in rows for name, value in row.items() if value not in (None, "")}
-    known = [c for c in schema.COLUMNS if c.header and c.name in present]
+    known = [c for c in schema.known_columns() if c.header and c.name in present]
     hyper = schema.hyperparameter_columns(rows)
     plugins = [schema.column(name) for name in hyper if name in present and schema.column(name) not in known]
     first = [c for c in known if c.kind == schema.IDENTITY or c.name == "status"]

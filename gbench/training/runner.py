@@ -373,7 +373,7 @@ class _Evaluator:
         real, labels = self.cache.split(self.registry, self.config.dataset, "test", self.config.data_root, None)
         dataset = self.registry.dataset(self.config.dataset)
         settings = self.final if final else self.during
-        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, dataset, real, settings, self.device, seed=seed, real_labels=labels)
+        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, dataset, real, settings, self.device, seed, labels, self.registry.metrics())
         return result.as_row()
 
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from gbench.errors import GbenchError
 from gbench.names import suggestion
-from gbench.options import BY_HAND, DEFAULT_EPOCHS, EVAL, OPTIONS, RUN, TRAINING_HYPERPARAMETERS, checkers, config_file_keys, default, parse_devices
+from gbench.options import BY_HAND, DEFAULT_EPOCHS, EVAL, OPTIONS, RUN, SETTINGS, TRAINING_HYPERPARAMETERS, checkers, config_file_keys, default, parse_devices
 from gbench.plugins.registry import Hyperparameter, Registry, Value
 
 
@@ -126,7 +126,7 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
     """RunSettings from `gbench run --config`-style keys: a ``--config`` file merged with the
     command's options, or a suite variant. Every value is checked; ``where`` prefixes a failure."""
     options = check_run_options(table, where)
-    values: dict[str, dict[str, Any]] = {RUN: {}, EVAL: {}, "settings": {}}
+    values: dict[str, dict[str, Any]] = {RUN: {}, EVAL: {}, SETTINGS: {}}
     for declared in OPTIONS:  # each option that lands in a field by itself: its checked value, else its default
         if declared.lands != BY_HAND:
             value = options.get(declared.name)
@@ -144,7 +144,7 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
     devices = table.get("devices") or []
     devices = parse_devices(devices) if isinstance(devices, str) else list(devices)
     run = RunConfig(architecture="", eval=EvalOptions(**values[EVAL]), **values[RUN])
-    return RunSettings(run=run, architectures=list(dict.fromkeys(architectures)), seeds=seeds, devices=devices, params=params, **values["settings"])
+    return RunSettings(run=run, architectures=list(dict.fromkeys(architectures)), seeds=seeds, devices=devices, params=params, **values[SETTINGS])
 
 
 def config_for(

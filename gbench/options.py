@@ -41,7 +41,7 @@ class RunOption:
     ``--name-with-dashes`` on the command line; ``help`` may say ``{default}``."""
 
     name: str
-    type: type  # int, float or str are checked against low/high/choices; list and dict options are read by hand
+    type: type  # bool (a switch on the command line), int, float or str are checked (low/high/choices); list and dict options are read by hand
     help: str
     default: Any = None  # None: not set (the help says what then happens)
     low: float | None = None
@@ -80,7 +80,7 @@ class RunOption:
 
     def checker(self) -> Hyperparameter | None:
         """The check of a typed or text value from a file or the command line; None for list and dict options."""
-        if not self.check or self.type not in (int, float, str):
+        if not self.check or self.type not in (bool, int, float, str):
             return None
         example = next((v for v in (self.default, self.example, self.low) if v is not None), "")
         return Hyperparameter(self.name, self.type(example), low=self.low, high=self.high, choices=self.choices)

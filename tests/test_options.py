@@ -173,6 +173,17 @@ def test_a_new_option_is_one_table_entry(monkeypatch, tmp_path):
     assert parse_suite({"suite": {"name": "s"}, "base": {"ema_decay": 0.9}, "variants": [{"name": "a"}]}).base == {"ema_decay": 0.9}
 
 
+def test_a_new_switch_is_one_table_entry(monkeypatch):
+    """A bool option (--quiet) is a switch on the command line and true/false in a file."""
+    quiet = RunOption("quiet", bool, "print only the results table", lands=options.BY_HAND)
+    monkeypatch.setattr(options, "OPTIONS", (*OPTIONS, quiet))
+    parser = parser_for(run_command)
+    assert parser.parse_args(["mlp", "--quiet"]).quiet is True and parser.parse_args(["mlp"]).quiet is None
+    assert check_run_options({"quiet": False, "steps": "3"}) == {"quiet": False, "steps": 3}  # checked as a plugin's bool is
+    with pytest.raises(GbenchError, match=re.escape("quiet=3 has type int, expected a bool")):
+        check_run_options({"quiet": 3})
+
+
 def test_loss_and_schedule_defaults_are_spelled_once():
     """The issue's count: "k-steps" was the default in 7 places. Now only the table says it (plugins/ registers the names)."""
     for literal in ('"k-steps"', '"non-saturating"'):

@@ -55,6 +55,9 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, declar
         kwargs["choices"] = list(declared.choices)
     if declared.repeat:
         kwargs["action"] = "append"
+    if declared.type is bool:  # a switch: --quiet, not --quiet true (its file key takes true or false)
+        kwargs["action"] = "store_true"
+        kwargs["default"] = None  # unset: a --config file's value shows through
     if declared.parse is not None and command != "sweep":
         kwargs["type"] = parsed_option(declared.parse, declared.flag)
     elif declared.type in (int, float):

@@ -176,7 +176,7 @@ def test_observer_example_hears_a_whole_run_in_order(tmp_path):
 
     plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
     config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3))
-    config.params = {"batch_size": 20}
+    config = dataclasses.replace(config, params={"batch_size": 20})
     row = execute(config, plugins.registry, tmp_path)
     events = [json.loads(line) for line in (tmp_path / row["run_id"] / "events.jsonl").read_text().splitlines()]
     # rows every 2 steps and at each evaluation step (after the evaluation, so that the row holds its fid)
@@ -200,7 +200,7 @@ def test_observer_example_hears_a_run_stopped_early(tmp_path):
 
     plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
     config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3), run_id="pruned")
-    config.params = {"batch_size": 20}
+    config = dataclasses.replace(config, params={"batch_size": 20})
     with pytest.raises(Pruned):
         execute(config, plugins.registry, tmp_path, RunHooks(on_eval=prune))
     events = [json.loads(line) for line in (tmp_path / "pruned" / "events.jsonl").read_text().splitlines()]

@@ -9,6 +9,7 @@ sees and what stays on disk.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -146,8 +147,7 @@ def test_a_run_killed_between_its_summary_and_its_results_row_is_listed_when_res
 
     def config() -> RunConfig:
         made = RunConfig(architecture="mlp", seed=0, steps=5, train_limit=200, device="cpu", run_id="mlp-s0", eval=EvalOptions(samples=0))
-        made.params = resolve_params(registry, made)
-        return made
+        return dataclasses.replace(made, params=resolve_params(registry, made))
 
     out = tmp_path / "out"
     first = execute(config(), registry, out)

@@ -1,6 +1,7 @@
 """Reports, figures and the report/interpolate commands, on real tiny runs."""
 
 import copy
+import dataclasses
 import re
 import sys
 import tomllib
@@ -37,7 +38,7 @@ def out(registry, tmp_path_factory):
         for hidden in GRID["hidden_dim"]:
             for seed in (0, 1):
                 config = RunConfig(architecture="mlp", seed=seed, steps=20, train_limit=2000, log_every=5, device="cpu", eval=EvalOptions(samples=0))
-                config.params = resolve_params(registry, config, {"latent_dim": latent, "hidden_dim": hidden})
+                config = dataclasses.replace(config, params=resolve_params(registry, config, {"latent_dim": latent, "hidden_dim": hidden}))
                 execute(config, registry, out, cache=cache)
     return out
 
@@ -333,7 +334,7 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
     cache = DataCache()
     for seed in (0, 1):  # one evaluation per run, at the end: it lands in the last history row
         config = RunConfig(architecture="mlp", seed=seed, steps=20, train_limit=2000, log_every=5, device="cpu", eval=EvalOptions(samples=200))
-        config.params = resolve_params(registry, config, {"hidden_dim": 32})
+        config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 32}))
         execute(config, registry, tmp_path / "runs", cache=cache)
     records = load_local(tmp_path / "runs")
     extractor = records[0].row["fid_extractor"]

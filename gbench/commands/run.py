@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def combos_for_target(registry: Registry, owner: str, settings: RunSettings) -> list[tuple[str, str, str]]:
     """What TARGET runs: its architectures (or those of them ``--architecture`` names); else the default MLP with its losses or schedules."""
-    loss, schedule = settings.loss, settings.schedule
+    loss, schedule = settings.run.loss, settings.run.schedule
     architectures = registry.owned_by("architecture", owner)
     for name in settings.architectures:
         if name not in architectures:

@@ -7,6 +7,7 @@ trials; owning processes and the terminal is the command's job.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import threading
@@ -21,6 +22,7 @@ from optuna.trial import TrialState
 from gbench.analysis.sequential import PROCEDURE
 from gbench.commands import _progress
 from gbench.commands.tune import close_study_name
+from gbench.config import device_for
 from gbench.errors import GbenchError
 from gbench.results import display, store
 from gbench.secrets import mask
@@ -69,6 +71,10 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
     out = store.ensure_writable(sweep_plan.out)
+    threads = max(1, (os.cpu_count() or 1) // jobs)  # with --jobs N: jobs-1 spawned processes and this one, each with cores/jobs torch threads
+    if jobs > 1:  # this process's runs take them where the suite gives none (a copy of the plan: a run config is never changed in place)
+        runs = [dataclasses.replace(run, config=dataclasses.replace(run.config, threads=run.config.threads or threads)) for run in sweep_plan.runs]
+        sweep_plan = dataclasses.replace(sweep_plan, runs=runs)
     sweeper = Sweeper(sweep_plan, on_note=note)
     for run in sweep_plan.runs:  # missing data fails here, before any worker starts
         sweeper.cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
@@ -98,16 +104,13 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
     lines = _progress.StatusLines(level, total=len(sweep_plan.runs))
     with display.live(progress_table(sweep_plan, study)) as live:
         workers: list[Any] = []
-        if jobs > 1:  # jobs-1 spawned processes, and this one: each with cores/jobs torch threads
-            threads = max(1, (os.cpu_count() or 1) // jobs)
+        if jobs > 1:
             torch.set_num_threads(threads)
-            for run in sweep_plan.runs:
-                run.config.threads = run.config.threads or threads
             spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
                          "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
                          "data_root": sweep_plan.overrides.get("data_root"), "threads": threads,
                          "population": sweep_plan.population, "population_size": sweep_plan.population_size}  # fmt: skip
-            device_of = lambda worker: devices[worker % len(devices)] if devices else sweep_plan.overrides.get("device")  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
+            device_of = lambda worker: device_for(worker, devices, sweep_plan.overrides.get("device"))  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
             context = multiprocessing.get_context("spawn")
             workers = [
                 context.Process(

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     plugins, owner = resolve_target(args.target)
     warn_broken(plugins)
     registry = plugins.registry
-    registry.dataset(settings.dataset)
+    registry.dataset(settings.run.dataset)
     combos = combos_for_target(registry, owner, settings)
     base = base_config(settings, combos[0])
     options.check(base)
@@ -209,6 +209,7 @@ def run_command(
     device and threads, evaluation, and every fixed or searched
     hyperparameter (``--batch-size`` is one of them, as ``--set batch_size=``).
     """
+    from gbench.options import default, option
     from gbench.studies.tune.searchspace import AXES
 
     seeds = seeds or [base.seed]
@@ -221,25 +222,25 @@ def run_command(
     if len(registry.owned_by("architecture", owner)) > 1:
         config_file = {"architecture": architecture}
         parts += ["--config", str(out / "best.toml")]
-    options: list[tuple[str, Any]] = [
-        ("--loss", loss if loss != "non-saturating" else None),
-        ("--schedule", schedule if schedule != "k-steps" else None),
-        ("--dataset", base.dataset if base.dataset != "mnist" else None),
-        ("--seeds", ",".join(map(str, seeds)) if seeds != [0] else None),
-        ("--steps", base.steps),
-        ("--epochs", repr(base.epochs) if isinstance(base.epochs, float) else base.epochs),
-        ("--train-limit", base.train_limit),
-        ("--device", base.device if base.device != "auto" else None),
-        ("--threads", base.threads),
-        ("--data-root", base.data_root),
-        ("--eval-samples", base.eval.samples),
-        ("--eval-every", base.eval.every),
-        ("--fid-extractor", base.eval.extractor),
-        ("--inception-weights", base.eval.inception_weights),
+    values: list[tuple[str, Any]] = [  # None, or a default that the line need not repeat, is left out
+        ("loss", loss if loss != default("loss") else None),
+        ("schedule", schedule if schedule != default("schedule") else None),
+        ("dataset", base.dataset if base.dataset != default("dataset") else None),
+        ("seeds", ",".join(map(str, seeds)) if seeds != list(default("seeds")) else None),
+        ("steps", base.steps),
+        ("epochs", repr(base.epochs) if isinstance(base.epochs, float) else base.epochs),
+        ("train_limit", base.train_limit),
+        ("device", base.device if base.device != default("device") else None),
+        ("threads", base.threads),
+        ("data_root", base.data_root),
+        ("eval_samples", base.eval.samples),
+        ("eval_every", base.eval.every),
+        ("fid_extractor", base.eval.extractor),
+        ("inception_weights", base.eval.inception_weights),
     ]
-    for option, value in options:
+    for name, value in values:
         if value is not None:
-            parts += [option, str(value)]
+            parts += [option(name).flag, str(value)]
     for name, value in params.items():
         parts += ["--set", f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}"]
     return " ".join(shlex.quote(p) for p in parts), config_file

@@ -230,9 +230,9 @@ def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainRe
 
 def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache) -> PreparedRun | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
-    config.params = resolve_params(registry, config)
-    config.run_id = config.run_id or leftovers.take_over(out, config) or new_run_id(config)  # an unfinished run's folder, same arguments
-    run_dir = out / config.run_id
+    config = dataclasses.replace(config, params=resolve_params(registry, config))
+    config = dataclasses.replace(config, run_id=config.run_id or leftovers.take_over(out, config) or new_run_id(config))  # an unfinished run's folder
+    run_dir = out / str(config.run_id)
     if (run_dir / "summary.json").exists():
         finished = store.read_json(run_dir / "summary.json")
         store.ensure_result(out, finished)
@@ -278,7 +278,7 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
         collapse.low_since = resume.extra.get("collapse_low_since")
         saved["step"] = resume.step
         if hooks.on_resume:
-            hooks.on_resume(config.run_id, int(resume.step), steps)
+            hooks.on_resume(run_id, int(resume.step), steps)
     log = metrics_log.MetricsLog(run_dir, resume.history if resume else [], expected=(*CURVE_COLUMNS, "collapsed") if evaluator else ())
 
     settings = TrainSettings(

@@ -170,6 +170,8 @@ def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answ
 
     text = answer(tables[0], (), (), sequential)
     assert f"({PROCEDURE}, 5% overall), not distinguishable from the baseline" in text and "lower than" not in text
+    tables, _, _ = analysed([r for r in records if r.seed < 3], SimpleNamespace(baseline="baseline", variants=[]))  # look 1 of 2: |z| 1.48 < 2.04
+    assert tables[0].setting("a").verdict == "undecided" and "undecided (the sweep is unfinished): a." in answer(tables[0], (), (), True)
 
 
 # -- 5. paired designs get paired tests -------------------------------------------------------------------

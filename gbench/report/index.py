@@ -28,7 +28,7 @@ from typing import Any
 from gbench.analysis.claims import ClaimResult
 from gbench.analysis.comparisons import StudyTable
 from gbench.analysis.pairing import UNPAIRED
-from gbench.analysis.sequential import PROCEDURE
+from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.errors import GbenchError
 from gbench.results import store
 from gbench.results.flags import D_WINS_TEXT
@@ -99,7 +99,10 @@ def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: S
             reference = table.setting(table.reference)
             lower = [row.name for row in table.settings if row.verdict == "lower FID"]
             higher = [row.name for row in table.settings if row.verdict == "higher FID"]
-            neither = [row.name for row in table.settings if (row.p_adjusted is not None or row.sequential) and not row.significant and not row.reference]
+            undecided = [row.name for row in table.settings if row.sequential == UNDECIDED]  # seeds auto, sweep unfinished
+            neither = [
+                row.name for row in table.settings if (row.p_adjusted is not None or row.sequential) and not row.significant and row.name not in undecided
+            ]
             named = "" if reference.name == table.reference_kind else f" {reference.name}"
             against = f"the {table.reference_kind}{named} ({_fid(reference)})"
             parts = []
@@ -109,6 +112,8 @@ def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: S
                 parts.append(f"higher{'' if lower else f' than {against}'}: {_names(higher)}")
             if neither:
                 parts.append(f"not distinguishable from {'it' if lower or higher else against}: {_names(neither)}")
+            if undecided:
+                parts.append(f"undecided (the sweep is unfinished): {_names(undecided)}")
             sentences.append(f"FID beyond seed noise ({_method(table, sequential)}), {'; '.join(parts)}.")
         collapsed = [row.name for row in table.settings if row.status.get("collapsed") or row.status.get("diverged")]
         if collapsed:

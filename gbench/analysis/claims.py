@@ -22,11 +22,13 @@ against a value::
     more_than = "latent_dim"
 
 :func:`check_claims` tests each one on the runs' final values over seeds:
-Welch's t-test of the two settings (two-sided), or the one-sample t-test of
+Welch's t-test of the two settings (two-sided; the paired t-test when they are
+the same runs trained for different lengths, :mod:`gbench.analysis.pairing`), or the one-sample t-test of
 the setting against the value; for two grid axes, the difference of their
 main-effect spreads (the largest minus the smallest mean over each value of
 the axis) with a stratified bootstrap over seeds. All claims of a report are
-Holm-adjusted together.
+Holm-adjusted together; a report adjusts them together with its results
+table's comparisons, as one family (:mod:`gbench.analysis.family`).
 A claim is **confirmed** when the adjusted p is below 5% and the difference
 lies on the claimed side, **contradicted** when it holds on the other side,
 and otherwise **not distinguishable from seed noise**. The verdicts are
@@ -45,7 +47,8 @@ import numpy as np
 from scipy import stats as _scipy
 
 from gbench.analysis.comparisons import fid_basis, setting_names
-from gbench.analysis.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, summarize, welch_difference
+from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
+from gbench.analysis.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, paired_difference, paired_t, summarize, welch_difference
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.results import schema
@@ -155,6 +158,9 @@ class ClaimResult:
     p_adjusted: float | None = None
     note: str = ""  # why there is no test
     spreads: tuple[float, float] | None = None  # an axis claim's two main-effect spreads (axis, more_than)
+    test: str = ""  # against a setting: "Welch" or "paired t"
+    family: int = 0  # hypotheses in the Holm family of p_adjusted
+    family_text: str = ""  # what that family is, when a report widened it (gbench.analysis.family)
 
     @property
     def verdict(self) -> str:
@@ -175,8 +181,16 @@ def metric_value(row: dict[str, Any], metric: str) -> Any:
     return min_class_share(row) if metric == "min_class_share" else row.get(metric)
 
 
+def _chosen(records: Sequence[Any], names: list[str], setting: str) -> list[Any]:
+    return [r for r, name in zip(records, names) if name == setting]
+
+
+def _by_seed(records: Sequence[Any], metric: str) -> dict[int, float]:
+    return {int(r.seed): v[0] for r in records if (v := finite([metric_value(r.row, metric)]))}
+
+
 def _values(records: Sequence[Any], names: list[str], setting: str, metric: str) -> tuple[list[float], set[Any]]:
-    chosen = [r for r, name in zip(records, names) if name == setting]
+    chosen = _chosen(records, names, setting)
     values = finite(metric_value(r.row, metric) for r in chosen)
     bases = {fid_basis(r) for r in chosen if r.row.get(metric) is not None} if metric == "fid" else set()
     return values, bases
@@ -259,23 +273,39 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
                 difference = float(np.mean(values) - np.mean(others))
                 results.append(ClaimResult(claim, values, others, difference, (difference, difference), 0.0 if difference else 1.0))
                 continue
-            difference, low, high = welch_difference(values, others, CONFIDENCE)
-            p = float(_scipy.ttest_ind(values, others, equal_var=False).pvalue)
-            results.append(ClaimResult(claim, values, others, difference, (low, high), p))
+            mine, theirs = _chosen(records, names, claim.setting), _chosen(records, names, str(claim.other))
+            paired = pairing([r.row for r in mine], [r.row for r in theirs])[0]
+            a, b = pairs(_by_seed(mine, claim.metric), _by_seed(theirs, claim.metric)) if paired else (values, others)
+            if paired and len(a) >= 2:
+                difference, low, high = paired_difference(a, b, CONFIDENCE)
+                p = paired_t(a, b)[1]
+            else:
+                paired = False
+                difference, low, high = welch_difference(values, others, CONFIDENCE)
+                p = float(_scipy.ttest_ind(values, others, equal_var=False).pvalue)
+            results.append(ClaimResult(claim, values, others, difference, (low, high), p, test=PAIRED if paired else UNPAIRED))
         else:
             difference, interval, p = _one_sample(values, float(claim.other))
             results.append(ClaimResult(claim, values, others, difference, interval, p))
+    tested = sum(r.p is not None for r in results)
     for result, adjusted in zip(results, holm([r.p for r in results])):
-        result.p_adjusted = adjusted
+        result.p_adjusted, result.family = adjusted, tested
     return results
 
 
 def claims_caption(results: Sequence[ClaimResult]) -> str:
     tested = sum(1 for r in results if r.p is not None)
+    family = next((r.family_text for r in results if r.family_text), "") or f"the {tested} claim{'s' if tested != 1 else ''} tested"
+    paired = [r.claim.text for r in results if r.test == PAIRED]
     return (
         "Each claim is tested on the final values of the runs over seeds: Welch's t-test (two-sided) against another setting, "
         "or the one-sample t-test against a value; difference: the setting's mean minus the other's (or minus the value), "
-        f"with its {CONFIDENCE:.0%} interval; p adj.: {CORRECTION} over the {tested} claim{'s' if tested != 1 else ''} tested. "
+        f"with its {CONFIDENCE:.0%} interval; p adj.: {CORRECTION} over {family}. "
+        + (
+            f"Paired t-test over seeds for {'; '.join(repr(t) for t in paired)}: the two settings are the same runs trained for different lengths. "
+            if paired
+            else ""
+        )
         + (
             "A claim about two grid axes compares their spreads (the largest minus the smallest mean over each value of the axis, "
             f"averaged over the other settings); its interval and p come from {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the seeds within each setting. "

@@ -86,6 +86,11 @@ AFTER_METRICS: tuple[Column, ...] = (
     Column("seeds_auto", BOOKKEEPING),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
     Column("study", BOOKKEEPING),  # gbench tune: the Optuna study and trial number
     Column("trial", BOOKKEEPING),
+    # issue #34: wall time, the winning-discriminator flag and provenance (gbench.results.flags, gbench.results.provenance)
+    Column("population_seconds", METRIC),  # the training loop's wall time (train_seconds: the run's share); reports head it "population s"
+    Column("discriminator_wins", BOOKKEEPING),  # D(x) >= 0.99 and d_loss <= 0.02 at the end (gbench.results.flags)
+    Column("hardware", BOOKKEEPING),  # GPU name, or CPU model with threads
+    Column("gbench_version", BOOKKEEPING),  # version and commit
 )
 #: The last of results.csv's leading columns; the columns after it sort alphabetically.
 LAST_LEADING = "collapsed_step"

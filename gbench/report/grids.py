@@ -18,14 +18,20 @@ from typing import Any
 from gbench.analysis import adaptive
 from gbench.analysis.claims import ClaimResult, claims_caption
 from gbench.analysis.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
+from gbench.analysis.pairing import PAIRED
 from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.analysis.stats import summarize
 from gbench.results import schema
+from gbench.results.flags import row_discriminator_wins, run_seconds
 
 # ---------------------------------------------------------------------------
 
 
 TEXT_HEADERS = ("status", "extractor", "run", "verdict")
+#: Headers that name what a column counts where the schema's short header would not (the report's glossary defines them).
+HEADERS = {"classes_covered": "classes covered", "population_seconds": "population s"}
+TIME_TEXT = "train s: each run's own training wall time, evaluation excluded (a population member's share: the population's wall time / its members)."
+POPULATION_TEXT = "population s: the wall time of the population the run trained in, shared by its members."
 
 
 @dataclass
@@ -154,8 +160,9 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     # means over seeds: the schema's headers, with the digits a mean needs ("classes" averages to a fraction)
     always = (("d_real", ".3f"), ("d_fake", ".3f"), ("d_loss", ".3f"), ("g_loss", ".3f"))
     optional = [(c.name, c.mean_spec or c.spec) for c in schema.scored_metrics() if c.name != "fid"]  # the registered metrics' (FID has its own)
-    timing = (("train_seconds", ".1f"), ("images_per_second", ",.0f"))
-    tail = [(key, schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
+    shared_loop = any(row.means.get("train_seconds") != row.means.get("population_seconds") for row in table.settings)
+    timing = (("train_seconds", ".1f"), *((("population_seconds", ".1f"),) if shared_loop else ()), ("images_per_second", ",.0f"))
+    tail = [(key, HEADERS.get(key) or schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
     if table.extractor is not None:
         comparison = ["Δ FID [Welch 95%]", "boot 95%", "P(better) [95%]", "p", "p adj.", "sig.", "MDD", "seeds", "verdict"]
         headers = ["setting", "n", "FID mean ± sd", "95% CI", *comparison, *[h for _, h, _ in tail], "status"]
@@ -174,6 +181,7 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
             spread = f"{fid.mean:.2f} ± {fid.sd:.2f}" if fid.sd is not None else format_value(fid.mean, ".2f")
             ci = f"[{fid.ci_low:.2f}, {fid.ci_high:.2f}]" if fid.ci_low is not None else "-"
             p = format_p(row.p) if row.p is not None else (row.note if not row.reference else "-")
+            p += " (paired)" if row.p is not None and row.test == PAIRED else ""
             cells = [row.name, n, spread, ci, *_comparison_cells(row, p), *means, row.status_text()]
         else:
             cells = [row.name, str(row.runs), *means, row.status_text()]
@@ -184,7 +192,7 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     caption += [
         "FID: mean ± sample sd (ddof=1) over seeds; 95% CI: Student t." if table.extractor is not None else "",
         _score_note(table),
-        "Other columns: mean over runs; train s excludes evaluation.",
+        f"Other columns: mean over runs; {TIME_TEXT}" + (f" {POPULATION_TEXT}" if shared_loop else ""),
         *table.notes,
     ]
     grid.caption = " ".join(c for c in caption if c)
@@ -222,11 +230,13 @@ def runs_grid(records: Sequence[Any]) -> Grid:
     names = setting_names(records)
     measured = ("fid", "d_real", "d_fake", "d_loss", "g_loss", "train_seconds")  # headers and digits from gbench.results.schema
     headers = ["setting", "seed", "status", *[schema.column(k).header for k in measured], "extractor", "run"]
-    grid = Grid(title="All runs", headers=headers, left=1)
+    grid = Grid(title="All runs", headers=headers, left=1, caption=f"{TIME_TEXT} Discriminator wins: see the glossary.")
     for name, record in sorted(zip(names, records), key=lambda pair: (pair[0], pair[1].seed)):
         row = record.row
-        cells = [name, str(record.seed), str(row.get("status") or "-")]
-        cells += [format_value(finite_or_none(row.get(k)), schema.column(k).spec) for k in measured]
+        status = str(row.get("status") or "-") + (", discriminator wins" if row_discriminator_wins(row) else "")
+        cells = [name, str(record.seed), status]
+        values = {**row, "train_seconds": run_seconds(row)}  # rows from before population_seconds held the population's time
+        cells += [format_value(finite_or_none(values.get(k)), schema.column(k).spec) for k in measured]
         cells += [str(extractor_of(record) or "-"), str(row.get("run_id") or "-")]
         grid.rows.append(cells)
         grid.styles.append(str(row.get("status")) if row.get("status") in ("diverged", "collapsed") else None)
@@ -282,10 +292,34 @@ def split_study_grid(grid: Grid) -> list[Grid]:
         "Other measurements, mean over seeds",
         [grid.headers[0], *grid.headers[cut:]],
         [[row[0], *row[cut:]] for row in grid.rows],
-        "Mean over each setting's runs of their final values; train s excludes evaluation; img/s: training images per second.",
+        f"Mean over each setting's runs of their final values; {TIME_TEXT}"
+        + (f" {POPULATION_TEXT}" if "population s" in grid.headers else "")
+        + " img/s: training images per second.",
         list(grid.styles),
     )
     return [comparison, others]
+
+
+def apply_sequential(tables: Sequence[StudyTable], records: Sequence[Any], suite: Any = None) -> bool:
+    """Under ``--seeds auto``, each setting's verdict against the baseline is the group-sequential test's decision
+    (the fixed-sample p adj. stays for reference); whether any verdict was set."""
+    design = adaptive.design_of(records, suite)
+    baseline = suite_attr(suite, "baseline")
+    if design is None or baseline is None:
+        return False
+    names = [n for n in dict.fromkeys(r.variant for r in records if r.variant)]
+    if baseline not in names:
+        return False
+    plan = adaptive.schedule(design, names, str(baseline), adaptive.fids_of_records(records))
+    applied = False
+    for table in tables:
+        if table.reference != baseline:
+            continue
+        for row in table.settings:
+            outcome = plan.outcomes.get(row.name)
+            if outcome is not None and not row.reference:
+                row.sequential, applied = outcome.decision, True
+    return applied
 
 
 def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] | None:

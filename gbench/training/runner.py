@@ -23,7 +23,7 @@ from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
 from gbench.plugins.observers import Observers
 from gbench.plugins.registry import Nets, Registry
-from gbench.results import schema, store
+from gbench.results import flags, provenance, schema, store
 from gbench.training import failed, interrupted, leftovers, metrics_log, signals
 from gbench.training.state import TrainState
 from gbench.training.trainer import Callbacks, TrainResult, TrainSettings, train
@@ -331,12 +331,12 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
                   "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed},
         params=config.params,
         metrics={"d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
-                 "train_seconds": round(result.seconds, 3), "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
-                 **{k: v for k, v in final_metrics.items() if k != "seconds"}},
+                 "train_seconds": round(result.seconds / population, 3), "population_seconds": round(result.seconds, 3),  # a member's share; the whole
+                 "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None, **{k: v for k, v in final_metrics.items() if k != "seconds"}},
         bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
-                     "score": run.score_kind, "device": str(device),
-                     "population": population, "train_precision": run.settings.precision, "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
-                     "created": _dt.datetime.now().isoformat(timespec="seconds"), **(extra_columns or {})},
+                     "score": run.score_kind, "device": str(device), **provenance.columns(device), "population": population, "train_precision": run.settings.precision,
+                     "discriminator_wins": flags.discriminator_wins(last.get("d_real"), last.get("d_loss"), run.score_kind), "diverged_step": result.diverged_step,
+                     "collapsed_step": collapsed_step, "created": _dt.datetime.now().isoformat(timespec="seconds"), **(extra_columns or {})},
     )  # fmt: skip
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(run.out, row)

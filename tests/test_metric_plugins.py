@@ -62,7 +62,7 @@ def test_a_metric_in_one_file_reaches_results_show_export_and_the_report(install
     summary = json.loads((out / rows[0]["run_id"] / "summary.json").read_text())
     assert summary["diversity"] == pytest.approx(values[0], rel=1e-12)
 
-    shown = run_cli("show", str(out), env=installed)
+    shown = run_cli("show", str(out), env={**installed, "COLUMNS": "400"})  # wide enough for every column
     assert shown.returncode == 0, shown.stderr
     header = next(line for line in shown.stdout.splitlines() if "FID" in line and "status" in line)
     assert "diversity" in header

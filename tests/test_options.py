@@ -28,7 +28,7 @@ from gbench.options import OPTIONS, RunOption
 from gbench.studies.sweep.suite import parse_suite
 
 #: Options of `gbench run` that are the command's own, not run options (docs/running.md lists them too).
-RUN_COMMAND_OWN = {"--rerun", "--log", "--mlflow-uri"}
+RUN_COMMAND_OWN = {"--rerun", "--log", "--mlflow-uri", "--quiet", "--verbose"}  # the command's own, not run options
 
 
 def parser_for(command) -> argparse.ArgumentParser:
@@ -174,14 +174,14 @@ def test_a_new_option_is_one_table_entry(monkeypatch, tmp_path):
 
 
 def test_a_new_switch_is_one_table_entry(monkeypatch):
-    """A bool option (--quiet) is a switch on the command line and true/false in a file."""
-    quiet = RunOption("quiet", bool, "print only the results table", lands=options.BY_HAND)
-    monkeypatch.setattr(options, "OPTIONS", (*OPTIONS, quiet))
+    """A bool option (--keep-going) is a switch on the command line and true/false in a file."""
+    keep_going = RunOption("keep_going", bool, "train the other runs when one fails", lands=options.BY_HAND)
+    monkeypatch.setattr(options, "OPTIONS", (*OPTIONS, keep_going))
     parser = parser_for(run_command)
-    assert parser.parse_args(["mlp", "--quiet"]).quiet is True and parser.parse_args(["mlp"]).quiet is None
-    assert check_run_options({"quiet": False, "steps": "3"}) == {"quiet": False, "steps": 3}  # checked as a plugin's bool is
-    with pytest.raises(GbenchError, match=re.escape("quiet=3 has type int, expected a bool")):
-        check_run_options({"quiet": 3})
+    assert parser.parse_args(["mlp", "--keep-going"]).keep_going is True and parser.parse_args(["mlp"]).keep_going is None
+    assert check_run_options({"keep_going": False, "steps": "3"}) == {"keep_going": False, "steps": 3}  # checked as a plugin's bool is
+    with pytest.raises(GbenchError, match=re.escape("keep_going=3 has type int, expected a bool")):
+        check_run_options({"keep_going": 3})
 
 
 def test_loss_and_schedule_defaults_are_spelled_once():

@@ -58,12 +58,14 @@ def precision_recall(inputs: MetricInputs) -> dict[str, Any]:
     from gbench.evaluation import featuremetrics
     from gbench.evaluation.fidelity import PRC_NEIGHBORHOOD
 
+    # Measured on unit-length features, so that images unlike any digit cannot hide near the origin (featuremetrics.unit_length).
+    fake, real = featuremetrics.unit_length(inputs.fake_features), featuremetrics.unit_length(inputs.real_features)
     if inputs.settings.kid_pr_impl == "torch-fidelity":  # torch-fidelity has no density and coverage
         from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 
-        values = prc_features_to_metric(inputs.fake_features, inputs.real_features, prc_neighborhood=PRC_NEIGHBORHOOD, save_cpu_ram=True, verbose=False)
+        values = prc_features_to_metric(fake, real, prc_neighborhood=PRC_NEIGHBORHOOD, save_cpu_ram=True, verbose=False)
         return {"precision": float(values[KEY_METRIC_PRECISION]), "recall": float(values[KEY_METRIC_RECALL]), "density": NAN, "coverage": NAN}
-    balls = featuremetrics.neighbourhood_metrics(inputs.fake_features, inputs.real_features, PRC_NEIGHBORHOOD, inputs.real_radii(PRC_NEIGHBORHOOD))
+    balls = featuremetrics.neighbourhood_metrics(fake, real, PRC_NEIGHBORHOOD, inputs.real_radii(PRC_NEIGHBORHOOD))
     return {"precision": balls.precision, "recall": balls.recall, "density": balls.density, "coverage": balls.coverage}
 
 

@@ -38,7 +38,7 @@ from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_
 
 from gbench.data import to_uint8
 from gbench.errors import GbenchError
-from gbench.evaluation import extractors, realcache
+from gbench.evaluation import extractors, featuremetrics, realcache
 from gbench.evaluation.extractor_choice import Extractor
 from gbench.evaluation.settings import EvalSettings
 
@@ -231,7 +231,8 @@ def extract_features(
         else:
             real_features, real_statistics = entry
 
-    def real_radii(k: int) -> torch.Tensor:
-        return realcache.real_radii(real_features, k, realcache.radii_cache_file(root, name, extractor, k) if settings.cache else None)
+    def real_radii(k: int) -> torch.Tensor:  # of the unit-length features, as the k-NN metrics measure (featuremetrics.unit_length)
+        unit = featuremetrics.unit_length(real_features)
+        return realcache.real_radii(unit, k, realcache.radii_cache_file(root, name, extractor, k) if settings.cache else None)
 
     return Features(fake, real_features, real_statistics, real_radii)

@@ -111,7 +111,7 @@ def real_radii(real_features: torch.Tensor, k: int, cache_file: Path | None) -> 
 
 
 def radii_cache_file(root: Path, name: str, extractor: Extractor, k: int) -> Path:
-    return root / f"{name}-{extractor.name}-knn-radii-k{k}-{extractor.layer}.pt"
+    return root / f"{name}-{extractor.name}-knn-radii-k{k}-unit-{extractor.layer}.pt"  # "unit": of unit-length features (raw ones' files are stale)
 
 
 def reference_counts(

@@ -95,8 +95,8 @@ BUILTIN = (
     Metric(
         "kid",
         (
-            MetricColumn("kid_mean", "lower", "KID", ".4f", "Kernel Inception Distance: mean over subsets (unbiased MMD², cubic kernel)"),
-            MetricColumn("kid_std", "", "", ".4f", "KID's standard deviation over subsets"),
+            MetricColumn("kid_mean", "lower", "KID×10³", "x1000:.2f", "Kernel Inception Distance: mean over subsets (unbiased MMD², cubic kernel); tables show it times 1000, as papers do"),
+            MetricColumn("kid_std", "", "", "x1000:.2f", "KID's standard deviation over subsets (tables: times 1000)"),
         ),
         kid,
         description="Kernel Inception Distance (Bińkowski et al. 2018)",

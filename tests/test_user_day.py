@@ -94,7 +94,7 @@ def test_at_200_columns_every_column_is_drawn_and_nothing_is_left_out(tmp_path):
     out = results_folder(tmp_path / "out")
     result = show(out, 200)
     header = [line for line in result.stdout.splitlines() if line.startswith("┃")][0]
-    for name in ("run", "status", "FID", "KID", "img/s", "d_loss", "classes"):
+    for name in ("run", "status", "FID", "KID×10³", "img/s", "d_loss", "classes"):
         assert f" {name} " in header
     assert "not shown" not in result.stdout
 

@@ -101,6 +101,18 @@ CORE = {column.name: column for column in (*BEFORE_METRICS, *AFTER_METRICS)}
 NEEDS = ("features", "labels", "samples")
 
 
+#: A format spec may start with a scale, "x1000:.2f": the value times 1000, then ".2f" (KID as papers print it).
+SCALE_SEPARATOR = ":"
+
+
+def format_number(number: float, spec: str) -> str:
+    """``number`` by a format ``spec``, with an optional leading scale ``xN:`` (results.csv keeps the unscaled value)."""
+    if spec.startswith("x") and SCALE_SEPARATOR in spec:
+        scale, spec = spec[1:].split(SCALE_SEPARATOR, 1)
+        number = number * float(scale)
+    return format(number, spec)
+
+
 @dataclass(frozen=True)
 class MetricColumn:
     """One results column a metric writes."""
@@ -108,7 +120,7 @@ class MetricColumn:
     name: str
     direction: Literal["lower", "higher", ""] = ""  # which way is better; "" for neither (a spread, a count)
     header: str = ""  # its header in `gbench show` tables; "" keeps it out of them (results.csv and export have it)
-    format: str = "s"  # format spec of a table cell, e.g. ".3f"
+    format: str = "s"  # format spec of a table cell, e.g. ".3f"; "x1000:.2f" shows the value times 1000 (format_number)
     description: str = ""  # one line: what it measures
     text: bool = False  # its values are text (or a list of numbers, written as text)
     mean_format: str = ""  # format of its mean over seeds in a report ("" -> format)

@@ -21,6 +21,7 @@ from gbench.analysis.comparisons import SettingStats, StudyTable, extractor_of, 
 from gbench.analysis.pairing import PAIRED
 from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.analysis.stats import summarize
+from gbench.plugins.columns import format_number
 from gbench.results import schema
 from gbench.results.flags import row_discriminator_wins, run_seconds
 
@@ -88,7 +89,7 @@ def format_value(value: Any, spec: str = ".3f") -> str:
     """A number by ``spec``; "-" when missing or not finite."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return format(value, spec)
+    return format_number(value, spec)
 
 
 def format_p(value: float | None) -> str:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gbench.plugins import columns
 from gbench.results import schema
 
 # Wide tables stay readable when piped to a file (rich assumes 80 columns there), unless COLUMNS says otherwise.
@@ -64,7 +65,7 @@ def format_cell(value: Any, spec: str) -> str:
         return str(value)
     if math.isnan(number):
         return "nan"
-    return format(number, spec)
+    return columns.format_number(number, spec)
 
 
 #: Text columns, aligned left.

@@ -95,7 +95,13 @@ BUILTIN = (
     Metric(
         "kid",
         (
-            MetricColumn("kid_mean", "lower", "KID×10³", "x1000:.2f", "Kernel Inception Distance: mean over subsets (unbiased MMD², cubic kernel); tables show it times 1000, as papers do"),
+            MetricColumn(
+                "kid_mean",
+                "lower",
+                "KID×10³",
+                "x1000:.2f",
+                "Kernel Inception Distance: mean over subsets (unbiased MMD², cubic kernel); tables show it times 1000, as papers do",
+            ),
             MetricColumn("kid_std", "", "", "x1000:.2f", "KID's standard deviation over subsets (tables: times 1000)"),
         ),
         kid,

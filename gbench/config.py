@@ -27,6 +27,8 @@ TRAINING_HYPERPARAMETERS = (
 )
 
 DEFAULT_EPOCHS = 5.0
+#: The decays --ema takes (inclusive bounds): strictly between 0 and 1.
+EMA_RANGE = (1e-6, 1 - 1e-6)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class RunConfig:
     checkpoint_every: int | None = None
     eval: EvalOptions = field(default_factory=EvalOptions)
     precision: str = "fp32"  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
+    ema: float | None = None  # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
     run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +105,8 @@ RUN_OPTIONS = {
         Hyperparameter("population", "auto", choices=("auto", "on", "off")),
         Hyperparameter("population_size", 1, low=1),
         Hyperparameter("precision", "fp32", choices=("fp32", "bf16")),
+        # --ema: a decay strictly inside (0, 1) (0 would be the raw weights, 1 the initial ones); leaving it out turns the EMA off
+        Hyperparameter("ema", 0.999, low=EMA_RANGE[0], high=EMA_RANGE[1]),
     )
 }
 
@@ -135,6 +140,7 @@ class RunSettings:
     population: str = "auto"  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
     population_size: int | None = None  # at most this many members per population; None: all the seeds
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
+    ema: float | None = None  # --ema DECAY; None: off
 
     def device_for(self, worker: int) -> str:
         """The device of parallel worker ``worker`` (0, 1, ...): ``devices`` in turn, else ``device``."""
@@ -183,7 +189,7 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
             extractor=_str(options.get("fid_extractor")), inception_weights=_str(options.get("inception_weights")),
         ),
         population=str(options.get("population", "auto")), population_size=_int(options.get("population_size")),
-        precision=str(options.get("precision", "fp32")),
+        precision=str(options.get("precision", "fp32")), ema=_float(options.get("ema")),
     )  # fmt: skip
 
 
@@ -216,7 +222,7 @@ def config_from_settings(settings: RunSettings, combo: tuple[str, str, str], see
         architecture=architecture, loss=loss, schedule=schedule, dataset=settings.dataset, seed=seed, epochs=settings.epochs,
         steps=settings.steps, device=settings.device, threads=settings.threads, data_root=settings.data_root,
         train_limit=settings.train_limit, log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
-        eval=dataclasses.replace(settings.eval), precision=settings.precision, run_id=run_id,
+        eval=dataclasses.replace(settings.eval), precision=settings.precision, ema=settings.ema, run_id=run_id,
     )  # fmt: skip
 
 
@@ -358,6 +364,7 @@ CONFIG_FILE_KEYS = {
     "population",
     "population_size",
     "precision",
+    "ema",
     "params",
 }
 

@@ -60,6 +60,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--checkpoint-every", type=number_option(int, 1, "--checkpoint-every"), help="save a resumable checkpoint every N steps")
     group.add_argument("--out", help="results folder (default runs)")
     group.add_argument("--config", help="TOML file of defaults for these options (options given here win)")
+    add_ema_option(group)
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument(
         "--eval-samples",
@@ -70,6 +71,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--fid-extractor", help="feature extractor: lenet-mnist, lenet-fashion-mnist, inception (default: the dataset's LeNet)")
     evaluation.add_argument("--inception-weights", help="path to inception-v3-compat weights (no download needed)")
     add_tracker_options(parser)
+
+
+def add_ema_option(group: argparse._ArgumentGroup) -> None:
+    """--ema DECAY (gbench.training.ema); checked with the other run options (gbench.config.RUN_OPTIONS["ema"])."""
+    group.add_argument(
+        "--ema", metavar="DECAY",
+        help="keep an exponential moving average of the generator's weights with this decay, e.g. 0.999 (0 < DECAY < 1, warmed up as "
+        "TensorFlow's EMA: min(DECAY, (1+t)/(10+t))); evaluation, samples.png and generator.pt then use it (default: off)",
+    )  # fmt: skip
 
 
 def add_tracker_options(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +129,7 @@ def note_slow_bf16(settings: RunSettings) -> None:
 _SETTING_OPTIONS = (
     "architecture", "loss", "schedule", "dataset", "seeds", "epochs", "steps", "batch_size", "device", "devices", "threads", "data_root",
     "train_limit", "log_every", "checkpoint_every", "eval_samples", "eval_every", "fid_extractor", "inception_weights", "out",
-    "population", "population_size", "precision",
+    "population", "population_size", "precision", "ema",
 )  # fmt: skip
 
 

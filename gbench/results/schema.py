@@ -78,6 +78,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("device", BOOKKEEPING),
     Column("population", BOOKKEEPING),  # how many members trained together (1: a run trained alone)
     Column("train_precision", BOOKKEEPING),  # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
+    Column("ema", BOOKKEEPING),  # --ema: the decay whose weight average was evaluated and saved; empty: the last weights. In SETUP
     Column("diverged_step", BOOKKEEPING),
     Column("collapsed_step", BOOKKEEPING),
     # not among the leading columns of results.csv (they sort alphabetically after them)
@@ -96,7 +97,7 @@ COLUMNS: tuple[Column, ...] = (
 #: results.csv starts with these columns, in this order.
 LEADING = tuple(column.name for column in COLUMNS[: [c.name for c in COLUMNS].index("collapsed_step") + 1])
 #: Columns that name what a run set up besides its hyperparameters: identity without run_id and seed.
-SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision")
+SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision", "ema")
 #: Columns whose values are text even when they look like numbers.
 TEXT_METRICS = ("fid_extractor", "class_counts")
 #: Metrics gbench does not list yet but that are measurements by name (fid_infinity, density, ...).

@@ -282,7 +282,7 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
         log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
-        seed=config.seed, precision=config.precision,
+        seed=config.seed, precision=config.precision, ema=config.ema,
     )  # fmt: skip
 
     def on_log(row: dict[str, Any]) -> None:
@@ -335,7 +335,7 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
                  **{k: v for k, v in final_metrics.items() if k != "seconds"}},
         bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
                      "score": run.score_kind, "device": str(device),
-                     "population": population, "train_precision": run.settings.precision, "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
+                     "population": population, "train_precision": run.settings.precision, "ema": run.settings.ema, "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
                      "created": _dt.datetime.now().isoformat(timespec="seconds"), **(extra_columns or {})},
     )  # fmt: skip
     store.write_json(run_dir / "summary.json", row)

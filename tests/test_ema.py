@@ -7,6 +7,7 @@ the documented formula: decay_t = min(decay, (1 + t) / (10 + t)) after step t.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -177,14 +178,15 @@ def test_sigterm_then_resume_gives_the_uninterrupted_ema_solo_and_population(reg
         assert (tensor - uninterrupted[name]).abs().max() <= STEPS * 2e-4, name
 
 
-def test_evaluation_samples_and_generator_pt_use_the_ema(registry, data, tmp_path):
-    """A whole run through the runner: generator.pt is the EMA (not the last weights), the final FID is the EMA
-    generator's (evaluated here independently), and the results row says which weights: ema = the decay."""
-    config = RunConfig("mlp", steps=STEPS, train_limit=600, log_every=10, device="cpu", eval=EvalOptions(samples=200), ema=DECAY)
+def test_evaluations_samples_and_generator_pt_use_the_ema(registry, data, tmp_path):
+    """A whole run through the runner, evaluated at step 10 and at the end: generator.pt is the EMA (not the last
+    weights), both FIDs are the EMA generator's (evaluated here independently), and the row says so: ema = the decay."""
+    config = RunConfig("mlp", steps=STEPS, train_limit=600, log_every=10, device="cpu", eval=EvalOptions(samples=200, every=10), ema=DECAY)
     config.params = resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50})
     row = execute(config, registry, tmp_path)
     assert row["ema"] == DECAY and row["status"] in ("ok", "collapsed")  # 20 steps: one blob, one class
     assert json.loads((tmp_path / row["run_id"] / "summary.json").read_text())["ema"] == DECAY
+    metrics = list(csv.DictReader(open(tmp_path / row["run_id"] / "metrics.csv")))
 
     nets, result, start, params, _ = recording_run(registry, data, seed=config.seed, architecture="mlp")
     saved = torch.load(tmp_path / row["run_id"] / "generator.pt", weights_only=True)
@@ -196,16 +198,25 @@ def test_evaluation_samples_and_generator_pt_use_the_ema(registry, data, tmp_pat
     real, labels = DataCache().split(registry, "mnist", "test", None, None)
     dataset = registry.dataset("mnist")
 
-    def fid(weights):
+    def fid(weights, seed, final):
         nets.generator.load_state_dict(weights)
-        return evaluate_generator(nets.generator, nets.latent_dim, dataset, real, EvalSettings(num_samples=200), CPU, seed=config.seed, real_labels=labels).fid
+        settings = EvalSettings(num_samples=200) if final else EvalSettings(num_samples=200, kid_subsets=0, precision_recall=False)
+        return evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, CPU, seed=seed, real_labels=labels).fid
 
-    assert row["fid"] == pytest.approx(fid(saved), rel=1e-9)  # same seed, same device: the same FID
-    last_weights = fid({**saved, **params[-1]})
+    assert row["fid"] == pytest.approx(fid(saved, config.seed, final=True), rel=1e-9)  # same seed, same device: the same FID
+    last_weights = fid({**saved, **params[-1]}, config.seed, final=True)
     assert abs(row["fid"] - last_weights) > 1e-6 * last_weights  # the last weights score otherwise (seen: 115.258 against 115.268)
 
+    # at step 10, mid-run: the EMA as the run's checkpoint holds it, then the weights go on training unchanged (generator.pt above)
+    checkpoint = {}
+    again, loss, schedule = build(registry, _config(registry, config.seed, architecture="mlp"), CPU)
+    train(again, loss, schedule, data, _settings(config, ema=DECAY, checkpoint_every=10), saving(checkpoint, 10))
+    during = float(metrics[0]["fid"])
+    assert metrics[0]["step"] == "10" and during == pytest.approx(fid(checkpoint[10].generator_ema, 10, final=False), rel=1e-9)
+    assert abs(during - fid(checkpoint[10].generator, 10, final=False)) > 1e-6 * during
 
-def test_without_ema_the_row_says_so_and_the_checkpoint_holds_none(registry, data):
+
+def test_without_ema_the_checkpoint_holds_none(registry, data):
     config = _config(registry, 0)
     nets, loss, schedule = build(registry, config, CPU)
     saved = {}

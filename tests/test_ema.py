@@ -281,3 +281,15 @@ def test_a_diverged_runs_ema_averages_the_weights_from_before_its_bad_step_solo_
         assert difference.max() <= 20 * lr, name
         differences.append(difference.flatten())
     assert torch.cat(differences).median() <= 20 * lr / 100  # as tests/test_population.py: reassociation is far below the bound
+
+
+def test_gbench_run_ema_reaches_config_json_and_results_csv(tmp_path):
+    """The option end to end: --ema into config.json (part of the run's hash) and the results.csv column; without it, empty."""
+    common = ("run", "plugins.mlp", "--architecture", "mlp", "--steps", "2", "--train-limit", "200", "--batch-size", "50", "--eval-samples", "0")
+    for out, extra in (("with", ("--ema", "0.9")), ("without", ())):
+        result = run_cli(*common, *extra, "--out", str(tmp_path / out))
+        assert result.returncode == 0, result.stderr
+    with_ema, without = (list(csv.DictReader(open(tmp_path / out / "results.csv"))) for out in ("with", "without"))
+    assert [row["ema"] for row in with_ema] == ["0.9"] and [row["ema"] for row in without] == [""]
+    [run_dir] = [path for path in (tmp_path / "with").iterdir() if (path / "config.json").exists()]
+    assert json.loads((run_dir / "config.json").read_text())["ema"] == 0.9

@@ -46,6 +46,13 @@ def lerp_all(averages: list[torch.Tensor], weights: list[torch.Tensor], decay: f
     torch._foreach_lerp_(averages, weights, 1.0 - decay_at(decay, step))
 
 
+def check_saved(average: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> None:
+    """A checkpoint's EMA names every averaged weight (one saved without --ema has none: its config's hash differs, so only damage gets here)."""
+    missing = sorted(set(average) - set(saved))
+    if missing:
+        raise GbenchError(f"the checkpoint holds no EMA for generator weights {', '.join(missing[:3])}; delete checkpoint.pt to start the run over")
+
+
 class GeneratorEMA:
     """The EMA of one generator module's parameters (a solo run)."""
 
@@ -54,9 +61,7 @@ class GeneratorEMA:
         self.live = dict(generator.named_parameters())
         self.average = {name: param.detach().clone() for name, param in self.live.items()}
         if saved is not None:  # from a checkpoint: a solo run's or a population member's, the same names
-            missing = set(self.average) - set(saved)
-            if missing:  # a checkpoint saved without --ema (its config's hash would differ) or damaged
-                raise GbenchError(f"the checkpoint holds no EMA for generator weights {', '.join(sorted(missing)[:3])}; delete it to start the run over")
+            check_saved(self.average, saved)
             with torch.no_grad():
                 for name, tensor in self.average.items():
                     tensor.copy_(saved[name])
@@ -119,5 +124,6 @@ class StackedEMA:
 
     @torch.no_grad()
     def load_member(self, index: int, saved: dict[str, torch.Tensor]) -> None:
+        check_saved(self.average, saved)
         for name, tensor in self.average.items():
             self.shaped(name, tensor)[index].copy_(saved[name])

@@ -55,6 +55,7 @@ class RunConfig:
     checkpoint_every: int | None = default("checkpoint_every")
     eval: EvalOptions = field(default_factory=EvalOptions)
     precision: str = default("precision")  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
+    ema: float | None = default("ema")  # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
     run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -142,6 +142,12 @@ OPTIONS: tuple[RunOption, ...] = (
     ),
     RunOption("config", str, "TOML file of defaults for these options (options given here win)", lands=BY_HAND, file=False),
     RunOption(
+        "ema", float,
+        "keep an exponential moving average of the generator's weights with this decay, e.g. 0.999 (0 < DECAY < 1, warmed up as "
+        "TensorFlow's EMA: min(DECAY, (1+t)/(10+t))); evaluation, samples.png and generator.pt then use it (default: off)",
+        low=1e-6, high=1 - 1e-6, example=0.999, metavar="DECAY",
+    ),
+    RunOption(
         "eval_samples", int, "generated samples for FID etc. (default {default}; 0 turns evaluation off)", 10_000, low=0,
         lands=EVAL, attribute="samples", group=EVALUATION,
     ),

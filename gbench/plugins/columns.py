@@ -77,6 +77,7 @@ AFTER_METRICS: tuple[Column, ...] = (
     Column("device", BOOKKEEPING),
     Column("population", BOOKKEEPING),  # how many members trained together (1: a run trained alone)
     Column("train_precision", BOOKKEEPING),  # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
+    Column("ema", BOOKKEEPING),  # --ema: the decay whose weight average was evaluated and saved; empty: the last weights. In SETUP
     Column("diverged_step", BOOKKEEPING),
     Column("collapsed_step", BOOKKEEPING),
     # not among the leading columns of results.csv (they sort alphabetically after them)

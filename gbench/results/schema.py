@@ -40,7 +40,7 @@ from gbench.plugins.columns import BOOKKEEPING, HYPERPARAMETER, IDENTITY, METRIC
 __all__ = ["BOOKKEEPING", "HYPERPARAMETER", "IDENTITY", "METRIC", "Column"]  # re-exported: the kinds as the readers of rows name them
 
 #: Columns that name what a run set up besides its hyperparameters: identity without run_id and seed.
-SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision")
+SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision", "ema")
 
 
 def metric_columns() -> tuple[Column, ...]:

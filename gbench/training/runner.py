@@ -284,7 +284,7 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
         log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
-        seed=config.seed, precision=config.precision,
+        seed=config.seed, precision=config.precision, ema=config.ema,
     )  # fmt: skip
 
     def on_log(row: dict[str, Any]) -> None:
@@ -334,7 +334,7 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
                  "train_seconds": round(result.seconds / population, 3), "population_seconds": round(result.seconds, 3),  # a member's share; the whole
                  "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None, **{k: v for k, v in final_metrics.items() if k != "seconds"}},
         bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
-                     "score": run.score_kind, "device": str(device), **provenance.columns(device), "population": population, "train_precision": run.settings.precision,
+                     "score": run.score_kind, "device": str(device), **provenance.columns(device), "population": population, "train_precision": run.settings.precision, "ema": run.settings.ema,
                      "discriminator_wins": flags.discriminator_wins(last.get("d_real"), last.get("d_loss"), run.score_kind), "diverged_step": result.diverged_step,
                      "collapsed_step": collapsed_step, "created": _dt.datetime.now().isoformat(timespec="seconds"), **(extra_columns or {})},
     )  # fmt: skip

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gbench import env
 from gbench.errors import GbenchError
 from gbench.names import unknown
 from gbench.secrets import mask
@@ -159,8 +160,7 @@ def _invoke(command: str, positionals: list[str], options: Mapping[str, Any], ve
     from gbench.memory import keep_freed_memory
     from gbench.plugins import observers
 
-    saved = {name: os.environ.get(name) for name in _OPTION_ENVIRONMENT}
-    try:
+    with env.kept(_OPTION_ENVIRONMENT):
         args = _parse(command, positionals, options)
         keep_freed_memory()
         with _output(verbose):
@@ -168,12 +168,6 @@ def _invoke(command: str, positionals: list[str], options: Mapping[str, Any], ve
                 _calling(command, observers.check_trackers)
             _calling(command, lambda: args._run(args))
         return args
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _calling(command: str, call: Any) -> Any:

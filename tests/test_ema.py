@@ -8,6 +8,7 @@ the documented formula: decay_t = min(decay, (1 + t) / (10 + t)) after step t.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -183,7 +184,7 @@ def test_evaluations_samples_and_generator_pt_use_the_ema(registry, data, tmp_pa
     """A whole run through the runner, evaluated at step 10 and at the end: generator.pt is the EMA (not the last
     weights), both FIDs are the EMA generator's (evaluated here independently), and the row says so: ema = the decay."""
     config = RunConfig("mlp", steps=STEPS, train_limit=600, log_every=10, device="cpu", eval=EvalOptions(samples=200, every=10), ema=DECAY)
-    config.params = resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50})
+    config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50}))
     row = execute(config, registry, tmp_path)
     assert row["ema"] == DECAY and row["status"] in ("ok", "collapsed")  # 20 steps: one blob, one class
     assert json.loads((tmp_path / row["run_id"] / "summary.json").read_text())["ema"] == DECAY

@@ -81,5 +81,5 @@ def test_pacdcgan2_trains_as_a_population_from_the_plugin_file(tmp_path):
 def test_a_batch_size_not_a_multiple_of_the_packing_is_one_line_before_training(tmp_path):
     out = tmp_path / "runs"
     result = run_cli("run", str(EXAMPLE), "--architecture", "pacdcgan3", "--dataset", "stacked-mnist", "--steps", "2", "--batch-size", "8", "--out", str(out))
-    assert_one_line_error(result, "pacdcgan3", "batch_size 8 is not a multiple of 3", "--batch-size 6")
+    assert_one_line_error(result, "pacdcgan3", "batch_size 8 is not a multiple of its packing 3", "--batch-size 6")
     assert not (out / "results.csv").exists() and not any(out.glob("*/generator.pt"))

@@ -26,7 +26,7 @@ from gbench.training.trainer import train
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "pacgan.py"
 CPU = torch.device("cpu")
 STEPS = 4
-TINY = {"latent_dim": 8, "hidden_dim": 4, "batch_size": 8}
+TINY = {"latent_dim": 8, "hidden_dim": 8, "batch_size": 8}
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +44,20 @@ def _config(registry, seed: int, architecture: str = "pacdcgan2") -> RunConfig:
     return dataclasses.replace(config, params=resolve_params(registry, config, TINY))
 
 
-def test_the_inner_discriminator_sees_packs_along_channels(pac_registry, stacked):
-    config = _config(pac_registry, 0)
+@pytest.mark.parametrize("architecture", ["pacdcgan2", "pacmlp2"])
+def test_the_inner_discriminator_sees_packs_along_channels(pac_registry, stacked, architecture):
+    config = _config(pac_registry, 0, architecture)
     nets, loss, schedule = build(pac_registry, config, CPU)
     seen = []
-    nets.discriminator.discriminator.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+    nets.discriminator.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
     result = train(nets, loss, schedule, stacked, _settings(config, 2))
-    assert result.status == "ok" and seen and set(seen) == {(4, 6, 28, 28)}
-    # one logit per image: each image of a pack gets the pack's
-    logits = nets.discriminator(stacked[:8])
+    assert result.status == "ok" and seen and {tuple(x.shape) for x in seen} == {(4, 6, 28, 28)}
+    # one logit per image, its pack's: the pack is two consecutive images side by side along channels
+    seen.clear()
+    images = stacked[:8]
+    logits = nets.discriminator(images)
     assert logits.shape == (8,) and torch.equal(logits[0::2], logits[1::2])
+    assert torch.equal(seen[0][1], torch.cat([images[2], images[3]]))
 
 
 def test_a_population_member_ends_where_its_solo_run_does(pac_registry, stacked):

@@ -114,7 +114,7 @@ def test_testing_calls_are_documented_with_their_arguments(guide, function):
 
 
 def test_there_is_one_example_per_kind():
-    assert [path.stem for path in EXAMPLES] == ["architecture", "dataset", "diversity", "loss", "observer", "schedule"]
+    assert [path.stem for path in EXAMPLES] == ["architecture", "dataset", "diversity", "loss", "observer", "pacgan", "schedule"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -107,7 +107,7 @@ def test_diversity_equals_numpy_mean_pairwise_distance_of_the_same_features(inst
 
 def test_the_built_in_metrics_come_through_the_hook_and_declare_the_columns():
     plugins = load_plugins()
-    assert plugins.registry.owned_by("metric", "metrics") == ["classes", "fid", "fid_infinity", "kid", "precision_recall"]
+    assert plugins.registry.owned_by("metric", "metrics") == ["classes", "fid", "fid_infinity", "kid", "precision_recall", "stacked_modes"]
     directions = {column.name: column.direction for column in plugins.registry.metric_columns()}
     assert directions["fid"] == "lower" and directions["precision"] == "higher" and directions["kid_std"] == ""
     assert schema.kind_of("coverage") == schema.METRIC and schema.kind_of("class_counts") == schema.METRIC

@@ -284,7 +284,10 @@ def test_there_is_a_suite_per_study():
 
 
 @pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
-def test_suite_files_use_known_keys_figures_and_hyperparameters(registry, path):
+def test_suite_files_use_known_keys_figures_and_hyperparameters(path):
+    from gbench.studies.sweep.suite import load_registry, load_suite
+
+    registry = load_registry(load_suite(path, check=False))  # the installed plugins and the suite's target
     data = tomllib.loads(path.read_text())
     suite = data["suite"]
     if "budget" in suite:  # a reduced suite holds only what differs from its full one (checked on its own) and load_suite merges them
@@ -317,11 +320,12 @@ def test_suite_files_use_known_keys_figures_and_hyperparameters(registry, path):
     assert checked == len(variants)
 
 
-def test_suite_files_load_with_gbench_suite(registry):
-    from gbench.studies.sweep.suite import load_suite  # ships with gbench: a failed import fails the test
+def test_suite_files_load_with_gbench_suite():
+    from gbench.studies.sweep.suite import load_registry, load_suite  # ships with gbench: a failed import fails the test
 
     for path in SUITES:
-        suite = load_suite(path, registry)
+        # each suite's registry: the installed plugins and its target (S7's, docs/examples/pacgan.py, adds architectures)
+        suite = load_suite(path, load_registry(load_suite(path, check=False)))
         assert suite.name == tomllib.loads(path.read_text())["suite"]["name"]
         assert check_figures(suite.figures, where=path.name)
 

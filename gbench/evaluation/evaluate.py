@@ -177,6 +177,7 @@ def evaluate_source(
         samples=fake_images(),
         settings=settings,
         seed=seed,
+        dataset=dataset.name,
     )
     values = {name: value for metric in metrics for name, value in _metric_values(metric, inputs).items()}
     return EvalResult(values=values, fid_extractor=extractor.label, seconds=time.perf_counter() - started, num_samples=num_fake)

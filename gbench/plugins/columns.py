@@ -141,7 +141,9 @@ class MetricInputs:
     ``real_radii(k)``: the real features' k-NN radii (cached); ``fake_logits``: the domain classifier's
     logits of the generated images and ``real_class_counts`` the real split's class counts (both None
     without a classifier, or when no metric needs "labels"); ``samples``: the generated uint8 images
-    (None unless a metric needs "samples"); ``settings``: the EvalSettings; ``seed``: the evaluation's seed.
+    (None unless a metric needs "samples"); ``settings``: the EvalSettings; ``seed``: the evaluation's seed;
+    ``dataset``: the name of the data set the real images come from, for a metric that applies to one data set
+    only (Stacked MNIST's modes); "" when the caller did not say.
     """
 
     fake_features: Any
@@ -153,6 +155,7 @@ class MetricInputs:
     samples: Any | None
     settings: Any
     seed: int
+    dataset: str = ""  # a default, so that a plugin's own tests that build MetricInputs keep working
 
 
 @dataclass(frozen=True)

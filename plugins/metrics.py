@@ -160,6 +160,7 @@ BUILTIN = (
         ),
         stacked_modes,
         needs=("samples",),
+        datasets=("stacked-mnist",),
         description="Stacked MNIST's modes covered and mode KL (VEEGAN, PacGAN) on every evaluated sample: --eval-samples 26000 is the papers' protocol",
     ),
 )

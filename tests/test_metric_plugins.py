@@ -248,3 +248,26 @@ def test_a_metric_that_fails_or_returns_other_columns_is_one_line_naming_it():
     other = Metric("other", (MetricColumn("sharpness", "higher"),), lambda inputs: {"blur": 1.0})
     with pytest.raises(GbenchError, match=r"metric 'other' returned \['blur'\] but declares the columns \['sharpness'\]"):
         evaluate_images(images, mnist, images, settings, metrics=[other])
+
+
+def test_a_metric_of_other_data_sets_writes_nan_and_keeps_no_samples(monkeypatch, tmp_path):
+    """``Metric.datasets``: Stacked MNIST's modes need the generated images; on MNIST nothing may keep them for it."""
+    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
+    mnist = load_plugins().registry.dataset("mnist")
+    seen: list[object] = []
+
+    def probe(inputs: columns.MetricInputs) -> dict[str, float]:
+        seen.append(inputs.samples)
+        return {"probe": 1.0}
+
+    def elsewhere(inputs: columns.MetricInputs) -> dict[str, float]:
+        raise AssertionError("computed on a data set it does not measure")
+
+    metrics = [
+        columns.Metric("probe", (columns.MetricColumn("probe", "higher"),), probe),
+        columns.Metric("elsewhere", (columns.MetricColumn("elsewhere", "higher"),), elsewhere, needs=("samples",), datasets=("stacked-mnist",)),
+    ]
+    real = load_split(mnist, "test")[0][:200]
+    result = evaluate_images(load_split(mnist, "train", limit=100)[0], mnist, real, EvalSettings(kid_subsets=0, precision_recall=False), metrics=metrics)
+    assert seen == [None] and result.values["probe"] == 1.0 and np.isnan(result.values["elsewhere"])
+    assert list(result.values) == ["probe", "elsewhere"]

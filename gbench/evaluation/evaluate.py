@@ -19,6 +19,7 @@ dataset's shipped LeNet classifier, whatever extractor the FID uses.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,7 +158,8 @@ def evaluate_source(
     """
     _check_images("real_images", real_images, dataset, minimum_images(settings))
     extractor = resolve_extractor(settings.extractor, dataset, settings.inception_weights, settings.feature_layer)
-    needs = {need for metric in metrics for need in metric.needs}
+    measured = [metric for metric in metrics if metric.applies_to(dataset.name)]  # a metric of other data sets keeps no samples here
+    needs = {need for metric in measured for need in metric.needs}
     classifier = domain_classifier(dataset, device) if "labels" in needs else None
     real = real_images.cpu()
     real_hash = content_hash(real)
@@ -179,7 +181,9 @@ def evaluate_source(
         seed=seed,
         dataset=dataset.name,
     )
-    values = {name: value for metric in metrics for name, value in _metric_values(metric, inputs).items()}
+    values: dict[str, Any] = {}
+    for metric in metrics:  # in registration order, the order of results.csv's metric columns
+        values |= _metric_values(metric, inputs) if metric in measured else {c.name: math.nan for c in metric.columns if not c.text}
     return EvalResult(values=values, fid_extractor=extractor.label, seconds=time.perf_counter() - started, num_samples=num_fake)
 
 

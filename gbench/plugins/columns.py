@@ -168,6 +168,10 @@ class Metric:
     compute: Callable[[MetricInputs], dict[str, Any]]
     needs: tuple[Literal["features", "labels", "samples"], ...] = ("features",)
     description: str = ""
+    datasets: tuple[str, ...] = ()  # the data sets it measures (empty: all); on others its columns are NaN and nothing is kept for it
+
+    def applies_to(self, dataset: str) -> bool:
+        return not self.datasets or dataset in self.datasets
 
 
 _declared: tuple[Column, ...] | None = None

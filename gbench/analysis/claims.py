@@ -21,6 +21,17 @@ against a value::
     axis = "hidden_dim"                       # two axes of the suite's [grid]
     more_than = "latent_dim"
 
+    [[claims]]
+    claim = "the baseline underfits"
+    setting = "baseline"
+    falls_over_last = 5                       # FID's slope over the last 5 evaluations is below 0
+
+    [[claims]]
+    claim = "the losses oscillate"
+    setting = "baseline"
+    metric = "d_loss"
+    oscillates = true                         # gbench.analysis.curves
+
 :func:`check_claims` tests each one on the runs' final values over seeds:
 Welch's t-test of the two settings (two-sided; the paired t-test when they are
 the same runs trained for different lengths, :mod:`gbench.analysis.pairing`), or the one-sample t-test of
@@ -47,19 +58,22 @@ import numpy as np
 from scipy import stats as _scipy
 
 from gbench.analysis.comparisons import fid_basis, setting_names
+from gbench.analysis.curves import LOGGED, MIN_EVALUATIONS, NOISE_AUTOCORRELATION, TREND_ROWS, final_slope, oscillation, reference
 from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
 from gbench.analysis.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, paired_difference, paired_t, summarize, welch_difference
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.results import schema
 
-CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below", "axis", "more_than")
+CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below", "axis", "more_than", "falls_over_last", "oscillates")
 #: Quantities a claim may test that are not results columns themselves, each computed from one run's row.
 DERIVED = {
     # "every digit present" in a count of N samples: the rarest class is expected at least once when its share is >= 1/N
     "min_class_share": "the share of the generated samples in their rarest class (from class_counts)",
 }
-RELATIONS = ("lower_than", "higher_than", "above", "below")
+RELATIONS = ("lower_than", "higher_than", "above", "below", "falls_over_last", "oscillates")
+#: Relations about a run's curve (metrics.csv), each reduced to one number per run by gbench.analysis.curves and tested against 0.
+CURVE_RELATIONS = ("falls_over_last", "oscillates")
 CONFIRMED, CONTRADICTED, UNDECIDED = "confirmed", "contradicted", "not distinguishable from seed noise"
 #: Resamples of an axis claim's bootstrap (seeded, so a report is the same every time it is written); p is at least 2 / (this + 1).
 BOOTSTRAP_RESAMPLES = 9999
@@ -80,12 +94,16 @@ class Claim:
 
     @property
     def expects_lower(self) -> bool:
-        return self.relation in ("lower_than", "below")
+        return self.relation in ("lower_than", "below", "falls_over_last")
 
     def describe(self) -> str:
         header = "rarest class share" if self.metric == "min_class_share" else schema.column(self.metric).header or self.metric
         if self.relation == "more_than":
             return f"spread of mean {header} over {self.setting} larger than over {self.other}"
+        if self.relation == "falls_over_last":
+            return f"slope of {header} of {self.setting} over its last {self.other:g} evaluations below 0 (per 1,000 steps)"
+        if self.relation == "oscillates":
+            return f"lag-1 autocorrelation of {header} of {self.setting} about its {TREND_ROWS}-row moving average above noise's {NOISE_AUTOCORRELATION:.3f}"
         words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[self.relation]
         return f"{header} of {self.setting} {words} {self.other if self.against_setting else format(self.other, 'g')}"
 
@@ -122,6 +140,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
         if len(given) != 1:
             raise GbenchError(f"{at}: give exactly one of {', '.join(RELATIONS)} (got {', '.join(given) or 'none'})")
         relation, other = given[0], table[given[0]]
+        if relation in CURVE_RELATIONS:
+            claims.append(_curve_claim(relation, other, at, text.strip(), str(setting), metric, source))
+            continue
         if relation in ("lower_than", "higher_than"):
             if other not in settings or other == setting:
                 raise GbenchError(f"{at}: {relation} = {other!r} must name another variant{suggestion(str(other), settings)}; variants: {', '.join(settings)}")
@@ -129,6 +150,25 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
             raise GbenchError(f"{at}: {relation} = {other!r} must be a number, e.g. {relation} = 0.9")
         claims.append(Claim(text.strip(), str(setting), relation, other if isinstance(other, str) else float(other), metric, source))
     return claims
+
+
+def _curve_claim(relation: str, other: Any, at: str, text: str, setting: str, metric: str, source: str) -> Claim:
+    """A ``falls_over_last = K`` or ``oscillates = true`` claim: about the setting's curves in metrics.csv."""
+    if relation == "falls_over_last":
+        if isinstance(other, bool) or not isinstance(other, int) or other < MIN_EVALUATIONS:
+            raise GbenchError(f"{at}: falls_over_last = {other!r} must be a whole number of evaluations, at least {MIN_EVALUATIONS}, e.g. falls_over_last = 5")
+        return Claim(text, setting, relation, float(other), metric, source)
+    if other is not True:
+        raise GbenchError(f"{at}: oscillates = {other!r}: write oscillates = true (a claim that a curve does not oscillate is its contradiction)")
+    if metric not in LOGGED:
+        raise GbenchError(f'{at}: oscillates needs a metric logged at every log row, one of {", ".join(LOGGED)} (got {metric!r}), e.g. metric = "d_loss"')
+    return Claim(text, setting, relation, 1.0, metric, source)
+
+
+def _curve_values(records: Sequence[Any], names: list[str], claim: Claim) -> list[float]:
+    """The per-run number a curve claim tests, over the setting's runs that have one."""
+    measure = (lambda h: final_slope(h, claim.metric, int(claim.other))) if claim.relation == "falls_over_last" else (lambda h: oscillation(h, claim.metric))
+    return finite(measure(r.history) for r in _chosen(records, names, claim.setting))
 
 
 def _axis_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str, axes: Sequence[str]) -> Claim:
@@ -255,6 +295,14 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
         if claim.relation == "more_than":
             results.append(_axis_result(records, names, claim))
             continue
+        if claim.relation in CURVE_RELATIONS:
+            curves = _curve_values(records, names, claim)
+            if len(curves) < 2:
+                results.append(ClaimResult(claim, curves, [], None, None, None, note="fewer than two runs whose metrics.csv is long enough"))
+            else:
+                difference, interval, p = _one_sample(curves, reference(claim.relation))
+                results.append(ClaimResult(claim, curves, [], difference, interval, p))
+            continue
         values, bases = _values(records, names, claim.setting, claim.metric)
         others: list[float] = []
         note = ""
@@ -310,6 +358,13 @@ def claims_caption(results: Sequence[ClaimResult]) -> str:
             "A claim about two grid axes compares their spreads (the largest minus the smallest mean over each value of the axis, "
             f"averaged over the other settings); its interval and p come from {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the seeds within each setting. "
             if any(r.claim.relation == "more_than" for r in results)
+            else ""
+        )
+        + (
+            "A claim about a curve tests one number per run from its metrics.csv (one-sample t-test): the slope over the last "
+            f"evaluations against 0 (still falling), or the lag-1 autocorrelation about a {TREND_ROWS}-row moving average against "
+            f"white noise's {NOISE_AUTOCORRELATION:.3f} (oscillates). "
+            if any(r.claim.relation in CURVE_RELATIONS for r in results)
             else ""
         )
         + f"Confirmed: holds at {ALPHA:.0%} after correction on the claimed side; contradicted: holds on the other side; "

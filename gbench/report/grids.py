@@ -262,7 +262,7 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
     grid = Grid(title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4)
     for result in results:
         spec = schema.column(result.claim.metric).spec
-        spec = spec if spec.endswith("f") else ".3f"  # "s" (as text) has no digits of its own
+        spec = spec if spec.endswith("f") and result.claim.relation != "oscillates" else ".3f"  # "s" (as text) has no digits; an autocorrelation is unitless
         measured = _spread(result.values, spec)
         if result.claim.against_setting:
             measured += f" vs {_spread(result.others, spec)}"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gbench.analysis.claims import CONFIRMED, UNDECIDED, Claim, check_claims
+from gbench.analysis.claims import CONFIRMED, CONTRADICTED, UNDECIDED, Claim, check_claims
 from gbench.analysis.curves import NOISE_AUTOCORRELATION, TREND_ROWS, final_slope, oscillation
 from gbench.analysis.readiness import TRAINED_COVERAGE
 from gbench.errors import GbenchError
@@ -181,3 +181,57 @@ def test_an_equilibrium_study_is_answered_by_the_distance_from_one_half(tmp_path
         f"from 0.5, nearest first: wide 0.61 / 0.42 ({wide_distance:.2f}); baseline 0.96 / 0.05 (0.46). Nearest: wide; farthest: baseline."
     )
     assert text.index("Distance from the equilibrium") < text.index("Lowest mean FID")
+
+
+def grid_records(spread, noise, seeds=5):
+    """Four settings whose true FIDs are 50 + spread * (0, 1, 2, 3), runs with seed noise of sd ``noise``."""
+    rng = np.random.default_rng(3)
+    return [RunRecord(f"v{i}", seed, row(f"v{i}", seed, float(50 + spread * i + rng.normal(0, noise)), 0.3)) for i in range(4) for seed in range(seeds)]
+
+
+def anova_share(records):
+    """Seeds' share by the textbook one-way ANOVA sums of squares (equal runs per setting)."""
+    groups = {}
+    for r in records:
+        groups.setdefault(r.variant, []).append(r.row["fid"])
+    values = np.array(list(groups.values()))
+    k, n = values.shape
+    grand = values.mean()
+    msw = ((values - values.mean(axis=1, keepdims=True)) ** 2).sum() / (k * (n - 1))
+    msb = n * ((values.mean(axis=1) - grand) ** 2).sum() / (k - 1)
+    between = max(0.0, (msb - msw) / n)
+    return msw / (msw + between)
+
+
+def test_seed_share_claim_against_a_textbook_anova(tmp_path):
+    claim = Claim("seeds move FID a lot", "", "seed_share_above", 0.25)
+    noisy, clean = grid_records(spread=1, noise=10), grid_records(spread=20, noise=1)
+    noisy_result, clean_result = check_claims(noisy, [claim])[0], check_claims(clean, [claim])[0]
+    assert noisy_result.values == pytest.approx([anova_share(noisy)]) and clean_result.values == pytest.approx([anova_share(clean)])
+    assert noisy_result.values[0] > 0.8 and clean_result.values[0] < 0.05
+    assert noisy_result.difference == pytest.approx(anova_share(noisy) - 0.25)
+    low, high = noisy_result.interval
+    assert low < noisy_result.difference <= high
+    assert (noisy_result.verdict, clean_result.verdict) == (CONFIRMED, CONTRADICTED)
+    variants = "".join(f'[[variants]]\nname = "v{i}"\n' for i in range(4))
+    suite = parse_suite(
+        tomllib.loads(
+            f'[suite]\nname = "g"\nfigures = []\n[base]\narchitecture = "mlp"\n{variants}[[claims]]\nclaim = "seeds move FID a lot"\nseed_share_above = 0.25\n'
+        )
+    )
+    write_report(noisy, tmp_path, suite)
+    section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1]
+    assert f"| seeds move FID a lot | - | seeds' share of the variance of FID over all settings above 0.25 | seeds' share {anova_share(noisy):.3f} |" in section
+    # two runs of one setting only: no test, and why
+    few = check_claims([r for r in clean if r.variant == "v0"], [claim])[0]
+    assert few.verdict.startswith("no test (fewer than two settings")
+
+
+def test_seed_share_claim_parses_and_fails_in_one_line():
+    suite = parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "seeds move FID a lot"\nseed_share_above = 0.25\n'))
+    assert suite.claims == [Claim("seeds move FID a lot", "", "seed_share_above", 0.25)]
+    for bad, message in (("seed_share_above = 1.5", "seed_share_above = 1.5 must be a share of the variance, 0 < value < 1"),
+                         ('seed_share_above = 0.25\nsetting = "wide"', "takes seed_share_above = VALUE alone")):  # fmt: skip
+        with pytest.raises(GbenchError) as error:
+            parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "x"\n' + bad))
+        assert message in str(error.value) and "\n" not in str(error.value)

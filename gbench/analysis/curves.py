@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gbench.errors import GbenchError
 from gbench.results.flags import finite_number
 
 #: The width, in logged rows, of the moving average an oscillation is measured about (1,050 steps at log_every 50).
@@ -76,3 +77,21 @@ def oscillation(history: Sequence[dict[str, Any]], metric: str) -> float | None:
     if scale == 0:
         return None
     return float(residual[:-1] @ residual[1:]) / scale
+
+
+def curve_claim_value(relation: str, value: Any, metric: str, at: str) -> float:
+    """A suite's ``falls_over_last = K`` (K, whole, >= MIN_EVALUATIONS) or ``oscillates = true`` (1.0, on a LOGGED metric), checked."""
+    if relation == "falls_over_last":
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_EVALUATIONS:
+            raise GbenchError(f"{at}: falls_over_last = {value!r} must be a whole number of evaluations, at least {MIN_EVALUATIONS}, e.g. falls_over_last = 5")
+        return float(value)
+    if value is not True:
+        raise GbenchError(f"{at}: oscillates = {value!r}: write oscillates = true (a claim that a curve does not oscillate is its contradiction)")
+    if metric not in LOGGED:
+        raise GbenchError(f'{at}: oscillates needs a metric logged at every log row, one of {", ".join(LOGGED)} (got {metric!r}), e.g. metric = "d_loss"')
+    return 1.0
+
+
+def run_value(history: Sequence[dict[str, Any]], relation: str, metric: str, value: float | str) -> float | None:
+    """The one number a curve claim reads from a run's history: its final slope, or its oscillation."""
+    return final_slope(history, metric, int(float(value))) if relation == "falls_over_last" else oscillation(history, metric)

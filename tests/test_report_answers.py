@@ -12,6 +12,7 @@ from gbench.analysis.curves import NOISE_AUTOCORRELATION, TREND_ROWS, final_slop
 from gbench.analysis.readiness import TRAINED_COVERAGE
 from gbench.errors import GbenchError
 from gbench.report.build import write_report
+from gbench.report.index import write_index
 from gbench.results import store
 from gbench.results.records import RunRecord, load_local
 from gbench.studies.sweep.suite import parse_suite
@@ -55,10 +56,13 @@ def test_noise_level_runs_say_they_cannot_answer(tmp_path):
     best = np.mean(coverages["wide"])
     assert best < TRAINED_COVERAGE
     assert answer_of(tmp_path / "report") == (
-        "**Answer:** Not trained enough to answer; run at budget > 0.04, e.g. the full study (full.toml). No setting's samples reach coverage 0.02 "
+        "**Answer:** Not trained enough to answer; run at budget > 0.04 (the full study: full.toml). No setting's samples reach coverage 0.02 "
         f"(the best, wide: {best:.4f}), so the FIDs below rank noise, not the settings."
     )
     assert "lower than" not in answer_of(tmp_path / "report")  # wide's 80-point lower FID is not offered as an answer
+    write_index(tmp_path)  # the index of reports says it too, instead of the lowest FID
+    index = (tmp_path / "index.md").read_text()
+    assert "| Not trained enough to answer; run at budget > 0.04 (the full study: full.toml). |" in index and "lowest FID" not in index
     # the same FIDs with one setting trained (coverage 0.3): the report answers as usual
     trained = [{**r, "coverage": 0.3 if r["variant"] == "wide" else r["coverage"]} for r in rows]
     store.write_csv(tmp_path / "trained" / "results.csv", trained, columns=list(trained[0]))

@@ -53,7 +53,7 @@ def not_trained_text(records: Sequence[Any], budget: float | None = None, full: 
     name, coverage = best
     if budget is not None and budget < 1:
         # Coverage does not grow in proportion to steps, so no budget can be promised; the full study's is the one to try.
-        advice = f"run at budget > {budget:g}, e.g. the full study{f' ({full})' if full else ''}"
+        advice = f"run at budget > {budget:g}{f' (the full study: {full})' if full else ''}"
     else:
         advice = "run at a larger budget (more epochs or steps)"
     return (

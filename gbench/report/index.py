@@ -28,6 +28,7 @@ from typing import Any
 from gbench.analysis.claims import ClaimResult
 from gbench.analysis.comparisons import StudyTable
 from gbench.analysis.pairing import UNPAIRED
+from gbench.analysis.readiness import NOT_TRAINED
 from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.errors import GbenchError
 from gbench.results import store
@@ -279,7 +280,10 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
     verdicts = [row["verdict"] for row in settings if row.get("verdict") and row.get("verdict") != "reference"]
     claims = [str(claim.get("verdict")) for claim in data.get("claims") or [] if isinstance(claim, dict)]
     verdict_text = f"settings: {_counts(verdicts) or 'no test'}" + (f"; claims: {_counts(claims)}" if claims else "")
-    return IndexRow(folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, _headline(settings), verdict_text)
+    said = str(data.get("answer") or "")
+    # a report that cannot answer (gbench.analysis.readiness) says so in the index too, not its lowest FID
+    headline = said.split(". ", 1)[0] + "." if said.startswith(NOT_TRAINED.capitalize()) else _headline(settings)
+    return IndexRow(folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, headline, verdict_text)
 
 
 _HEADERS = ("study", "question", "budget", "seeds per setting", "answer", "verdicts")

@@ -101,7 +101,7 @@ name = "wide"
 @pytest.mark.parametrize(
     "claim, message",
     [
-        ('claim = "x"\nsetting = "wide"', "give exactly one of lower_than, higher_than, above, below (got none)"),
+        ('claim = "x"\nsetting = "wide"', "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates (got none)"),
         ('claim = "x"\nsetting = "wide"\nlower_than = "baseline"\nabove = 1', "give exactly one of"),
         ('claim = "x"\nsetting = "wdie"\nlower_than = "baseline"', "setting = 'wdie' names no variant (did you mean 'wide'?)"),
         ('claim = "x"\nsetting = "wide"\nlower_than = "wide"', "lower_than = 'wide' must name another variant"),

@@ -21,6 +21,9 @@ against a value::
     axis = "hidden_dim"                       # two axes of the suite's [grid]
     more_than = "latent_dim"
 
+    # also: setting = "baseline" with falls_over_last = 5, or metric = "d_loss" with oscillates = true
+    # (a curve in metrics.csv, gbench.analysis.curves); seed_share_above = 0.25 alone (gbench.analysis.variance)
+
 :func:`check_claims` tests each one on the runs' final values over seeds:
 Welch's t-test of the two settings (two-sided; the paired t-test when they are
 the same runs trained for different lengths, :mod:`gbench.analysis.pairing`), or the one-sample t-test of
@@ -47,19 +50,37 @@ import numpy as np
 from scipy import stats as _scipy
 
 from gbench.analysis.comparisons import fid_basis, setting_names
+from gbench.analysis.curves import NOISE_AUTOCORRELATION, TREND_ROWS, curve_claim_value, reference, run_value
 from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
 from gbench.analysis.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, paired_difference, paired_t, summarize, welch_difference
+from gbench.analysis.variance import claimed_share, seed_share_interval
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.results import schema
 
-CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below", "axis", "more_than")
+CLAIM_KEYS = (
+    "claim",
+    "source",
+    "setting",
+    "metric",
+    "lower_than",
+    "higher_than",
+    "above",
+    "below",
+    "axis",
+    "more_than",
+    "falls_over_last",
+    "oscillates",
+    "seed_share_above",
+)
 #: Quantities a claim may test that are not results columns themselves, each computed from one run's row.
 DERIVED = {
     # "every digit present" in a count of N samples: the rarest class is expected at least once when its share is >= 1/N
     "min_class_share": "the share of the generated samples in their rarest class (from class_counts)",
 }
-RELATIONS = ("lower_than", "higher_than", "above", "below")
+RELATIONS = ("lower_than", "higher_than", "above", "below", "falls_over_last", "oscillates")
+#: Relations about a run's curve (metrics.csv), each reduced to one number per run by gbench.analysis.curves and tested against 0.
+CURVE_RELATIONS = ("falls_over_last", "oscillates")
 CONFIRMED, CONTRADICTED, UNDECIDED = "confirmed", "contradicted", "not distinguishable from seed noise"
 #: Resamples of an axis claim's bootstrap (seeded, so a report is the same every time it is written); p is at least 2 / (this + 1).
 BOOTSTRAP_RESAMPLES = 9999
@@ -80,12 +101,18 @@ class Claim:
 
     @property
     def expects_lower(self) -> bool:
-        return self.relation in ("lower_than", "below")
+        return self.relation in ("lower_than", "below", "falls_over_last")
 
     def describe(self) -> str:
         header = "rarest class share" if self.metric == "min_class_share" else schema.column(self.metric).header or self.metric
         if self.relation == "more_than":
             return f"spread of mean {header} over {self.setting} larger than over {self.other}"
+        if self.relation == "seed_share_above":
+            return f"seeds' share of the variance of {header} over all settings above {self.other:g}"
+        if self.relation == "falls_over_last":
+            return f"slope of {header} of {self.setting} over its last {self.other:g} evaluations below 0 (per 1,000 steps)"
+        if self.relation == "oscillates":
+            return f"lag-1 autocorrelation of {header} of {self.setting} about its {TREND_ROWS}-row moving average above noise's {NOISE_AUTOCORRELATION:.3f}"
         words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[self.relation]
         return f"{header} of {self.setting} {words} {self.other if self.against_setting else format(self.other, 'g')}"
 
@@ -113,6 +140,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
             raise GbenchError(f"{at}: source must be text")
         if metric not in metrics:
             raise GbenchError(f"{at}: metric = {metric!r} is not a numeric results column{suggestion(str(metric), metrics)}; e.g. fid, d_real, d_fake, d_loss")
+        if "seed_share_above" in table:
+            claims.append(_seed_share_claim(table, at, text.strip(), metric, source))
+            continue
         if "axis" in table or "more_than" in table:
             claims.append(_axis_claim(table, at, text.strip(), metric, source, axes))
             continue
@@ -122,6 +152,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
         if len(given) != 1:
             raise GbenchError(f"{at}: give exactly one of {', '.join(RELATIONS)} (got {', '.join(given) or 'none'})")
         relation, other = given[0], table[given[0]]
+        if relation in CURVE_RELATIONS:
+            claims.append(Claim(text.strip(), str(setting), relation, curve_claim_value(relation, other, metric, at), metric, source))
+            continue
         if relation in ("lower_than", "higher_than"):
             if other not in settings or other == setting:
                 raise GbenchError(f"{at}: {relation} = {other!r} must name another variant{suggestion(str(other), settings)}; variants: {', '.join(settings)}")
@@ -129,6 +162,32 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
             raise GbenchError(f"{at}: {relation} = {other!r} must be a number, e.g. {relation} = 0.9")
         claims.append(Claim(text.strip(), str(setting), relation, other if isinstance(other, str) else float(other), metric, source))
     return claims
+
+
+def _curve_values(records: Sequence[Any], names: list[str], claim: Claim) -> list[float]:
+    """The per-run number a curve claim tests, over the setting's runs that have one."""
+    return finite(run_value(r.history, claim.relation, claim.metric, claim.other) for r in _chosen(records, names, claim.setting))
+
+
+def _seed_share_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str) -> Claim:
+    """A ``seed_share_above = VALUE`` claim: seeds' share of the metric's variance over the whole study (gbench.analysis.variance)."""
+    if "setting" in table or any(key in table for key in (*RELATIONS, "axis", "more_than") if key != "seed_share_above"):
+        raise GbenchError(f"{at}: a claim about seed noise over the whole study takes seed_share_above = VALUE alone, no setting or other relation")
+    return Claim(text, "", "seed_share_above", claimed_share(table["seed_share_above"], at), metric, source)
+
+
+def _seed_share_result(records: Sequence[Any], names: list[str], claim: Claim) -> ClaimResult:
+    """Seeds' share of the variance minus the claimed share, with a bootstrap interval and p over the seeds within each setting."""
+    cells: dict[str, list[float]] = {}
+    for record, name in zip(records, names):
+        cells.setdefault(name, []).extend(finite([metric_value(record.row, claim.metric)]))
+    bases = {fid_basis(r) for r in records if r.row.get("fid") is not None} if claim.metric == "fid" else set()
+    values = [cell for cell in cells.values() if cell]
+    if len(bases) > 1 or len(values) < 2 or any(len(cell) < 2 for cell in values):
+        note = "FIDs of different extractors or sample counts" if len(bases) > 1 else "fewer than two settings, or a setting with under two runs with a value"
+        return ClaimResult(claim, [], [], None, None, None, note=note)
+    share, (low, high), p = seed_share_interval(values, float(claim.other), BOOTSTRAP_RESAMPLES, CONFIDENCE)
+    return ClaimResult(claim, [share], [], share - float(claim.other), (low - float(claim.other), high - float(claim.other)), p)
 
 
 def _axis_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str, axes: Sequence[str]) -> Claim:
@@ -255,6 +314,17 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
         if claim.relation == "more_than":
             results.append(_axis_result(records, names, claim))
             continue
+        if claim.relation == "seed_share_above":
+            results.append(_seed_share_result(records, names, claim))
+            continue
+        if claim.relation in CURVE_RELATIONS:
+            curves = _curve_values(records, names, claim)
+            if len(curves) < 2:
+                results.append(ClaimResult(claim, curves, [], None, None, None, note="fewer than two runs whose metrics.csv is long enough"))
+            else:
+                difference, interval, p = _one_sample(curves, reference(claim.relation))
+                results.append(ClaimResult(claim, curves, [], difference, interval, p))
+            continue
         values, bases = _values(records, names, claim.setting, claim.metric)
         others: list[float] = []
         note = ""
@@ -310,6 +380,19 @@ def claims_caption(results: Sequence[ClaimResult]) -> str:
             "A claim about two grid axes compares their spreads (the largest minus the smallest mean over each value of the axis, "
             f"averaged over the other settings); its interval and p come from {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the seeds within each setting. "
             if any(r.claim.relation == "more_than" for r in results)
+            else ""
+        )
+        + (
+            "A claim about a curve tests one number per run from its metrics.csv (one-sample t-test): the slope over the last "
+            f"evaluations against 0 (still falling), or the lag-1 autocorrelation about a {TREND_ROWS}-row moving average against "
+            f"white noise's {NOISE_AUTOCORRELATION:.3f} (oscillates). "
+            if any(r.claim.relation in CURVE_RELATIONS for r in results)
+            else ""
+        )
+        + (
+            "Seeds' share of the variance: the within-setting (between-seed) variance over it plus the between-setting variance "
+            f"(one-way random effects), its interval and p from {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the seeds within each setting. "
+            if any(r.claim.relation == "seed_share_above" for r in results)
             else ""
         )
         + f"Confirmed: holds at {ALPHA:.0%} after correction on the claimed side; contradicted: holds on the other side; "

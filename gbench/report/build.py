@@ -32,6 +32,7 @@ from gbench.analysis.claims import ClaimResult, check_claims
 from gbench.analysis.comparisons import StudyTable, setting_names
 from gbench.analysis.estimate import full_study_estimate
 from gbench.analysis.family import adjust_report
+from gbench.analysis.readiness import not_trained_text
 from gbench.errors import GbenchError
 from gbench.report.figures import FIGURES, ReportFigures, check_figures
 from gbench.report.grids import (
@@ -48,6 +49,7 @@ from gbench.report.grids import (
 from gbench.report.index import STUDY_FILE, answer, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
 from gbench.results import store
+from gbench.results.flags import finite_number
 
 if TYPE_CHECKING:
     from gbench.plugins.registry import Registry
@@ -147,12 +149,13 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost
     checked = claims_grid(claim_results) if claim_results else None
     main_table = next((t for t in tables if t.extractor is not None), None)
-    answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential)
+    budget = suite_attr(suite, "budget")
+    not_trained = not_trained_text(records, finite_number(budget), suite_attr(suite, "full"))
+    answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, not_trained)
     notes = [trained_text(records, suite), hardware_text(records)]
     if estimate is not None:
         notes.insert(0, estimate.text())
     terms = glossary(tables, sequential)
-    budget = suite_attr(suite, "budget")
     store.write_json(out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, records, claim_results, budget))
     _write_summary(out_dir / "summary.csv", tables)
 

@@ -262,10 +262,13 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
     grid = Grid(title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4)
     for result in results:
         spec = schema.column(result.claim.metric).spec
-        spec = spec if spec.endswith("f") else ".3f"  # "s" (as text) has no digits of its own
+        unitless = result.claim.relation in ("oscillates", "seed_share_above")  # an autocorrelation, a share of the variance
+        spec = spec if spec.endswith("f") and not unitless else ".3f"  # "s" (as text) has no digits of its own
         measured = _spread(result.values, spec)
         if result.claim.against_setting:
             measured += f" vs {_spread(result.others, spec)}"
+        elif result.claim.relation == "seed_share_above":
+            measured = "-" if not result.values else f"seeds' share {format(result.values[0], spec)}"
         elif result.claim.relation == "more_than":
             measured = "-" if result.spreads is None else f"spread {format(result.spreads[0], spec)} vs {format(result.spreads[1], spec)}"
         difference = "-"

@@ -28,6 +28,7 @@ from typing import Any
 from gbench.analysis.claims import ClaimResult
 from gbench.analysis.comparisons import StudyTable
 from gbench.analysis.pairing import UNPAIRED
+from gbench.analysis.readiness import NOT_TRAINED
 from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.errors import GbenchError
 from gbench.results import store
@@ -83,10 +84,42 @@ def _method(table: StudyTable, sequential: bool) -> str:
     return f"{' and '.join(tests) or 'Welch'}, {table.correction} over the report's {family} comparison{'s' if family != 1 else ''}, 5%"
 
 
-def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: Sequence[str] = (), sequential: bool = False) -> str:
+#: The discriminator outputs whose distance from the equilibrium 1/2 a study asks about (S3); claims on them make it the answer's lead.
+EQUILIBRIUM = ("d_real", "d_fake")
+
+
+def _equilibrium_sentence(table: StudyTable) -> str:
+    """Each setting's final mean D(x) and D(G(z)) and their distance from 0.5, nearest the equilibrium first."""
+    rows = []
+    for row in table.settings:
+        real, fake = row.means.get("d_real"), row.means.get("d_fake")
+        if real is not None and fake is not None:
+            rows.append((max(abs(real - 0.5), abs(fake - 0.5)), row.name, real, fake))
+    if not rows:
+        return ""
+    rows.sort()
+    shown = [f"{name} {real:.2f} / {fake:.2f} ({distance:.2f})" for distance, name, real, fake in rows[:NAMES_SHOWN]]
+    more = f", and {len(rows) - NAMES_SHOWN} more" if len(rows) > NAMES_SHOWN else ""
+    return (
+        "Distance from the equilibrium D = 0.5 at the end of training, mean D(x) / D(G(z)) over seeds and the larger of their distances from 0.5, "
+        f"nearest first: {'; '.join(shown)}{more}. Nearest: {rows[0][1]}; farthest: {rows[-1][1]}."
+    )
+
+
+def answer(
+    table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: Sequence[str] = (), sequential: bool = False, not_trained: str | None = None
+) -> str:
     """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims;
-    ``sequential``: the verdicts are the ``--seeds auto`` test's decisions."""
+    ``sequential``: the verdicts are the ``--seeds auto`` test's decisions. A study whose claims are about D(x) and
+    D(G(z)) (S3) is answered first by their distance from 0.5; ``not_trained`` (gbench.analysis.readiness) replaces
+    the whole answer when the runs are too far from trained to answer anything."""
+    if not_trained:
+        return not_trained
     sentences: list[str] = []
+    if table is not None and any(result.claim.metric in EQUILIBRIUM for result in claims):
+        equilibrium = _equilibrium_sentence(table)
+        if equilibrium:
+            sentences.append(equilibrium)
     if table is not None and table.extractor is not None:
         rows = [row for row in table.settings if row.fid.mean is not None]
         if rows:
@@ -247,7 +280,10 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
     verdicts = [row["verdict"] for row in settings if row.get("verdict") and row.get("verdict") != "reference"]
     claims = [str(claim.get("verdict")) for claim in data.get("claims") or [] if isinstance(claim, dict)]
     verdict_text = f"settings: {_counts(verdicts) or 'no test'}" + (f"; claims: {_counts(claims)}" if claims else "")
-    return IndexRow(folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, _headline(settings), verdict_text)
+    said = str(data.get("answer") or "")
+    # a report that cannot answer (gbench.analysis.readiness) says so in the index too, not its lowest FID
+    headline = said.split(". ", 1)[0] + "." if said.startswith(NOT_TRAINED.capitalize()) else _headline(settings)
+    return IndexRow(folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, headline, verdict_text)
 
 
 _HEADERS = ("study", "question", "budget", "seeds per setting", "answer", "verdicts")

@@ -3,6 +3,7 @@ covered, the winning-discriminator flag, one Holm family per report, paired test
 per run and per population, the index table and seeds needed; each against an independent computation."""
 
 import csv
+import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -205,7 +206,7 @@ def test_a_population_member_records_its_share_and_the_populations_wall_time(reg
     configs = []
     for seed in (0, 1):
         config = RunConfig(architecture="mlp", seed=seed, steps=10, train_limit=1000, log_every=5, device="cpu", eval=EvalOptions(samples=0))
-        config.params = resolve_params(registry, config, {"latent_dim": 8, "hidden_dim": 16})
+        config = dataclasses.replace(config, params=resolve_params(registry, config, {"latent_dim": 8, "hidden_dim": 16}))
         configs.append(config)
     rows, why_not = execute_population(configs, registry, tmp_path, cache=DataCache())
     assert why_not is None and [row["population"] for row in rows] == [2, 2]

@@ -187,8 +187,8 @@ def _output(verbose: bool) -> Iterator[None]:
 
     saved = display.console, display.stdout
     if verbose:
-        display.console = Console(file=sys.stderr, force_terminal=False, force_jupyter=False, width=160)
-        display.stdout = Console(file=sys.stdout, force_terminal=False, force_jupyter=False, width=240)
+        display.console = Console(file=sys.stderr, force_terminal=False, force_jupyter=False, width=160, soft_wrap=True)
+        display.stdout = Console(file=sys.stdout, force_terminal=False, force_jupyter=False, width=240, soft_wrap=True)
     else:
         display.console = display.stdout = Console(file=io.StringIO(), force_terminal=False, force_jupyter=False)
     try:

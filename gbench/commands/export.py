@@ -48,6 +48,9 @@ def frame(out: str):
     table = pd.DataFrame(rows, columns=schema.csv_columns(rows))
     # results.csv holds text: give numbers back their types for json and parquet
     for column in table.columns:
+        if len(table) and table[column].isin(("True", "False")).all():  # a flag on every row (discriminator_wins): bool, as read_csv reads it
+            table[column] = table[column] == "True"
+            continue
         converted = pd.to_numeric(table[column].replace("", None), errors="coerce")
         if converted.notna().sum() == (table[column] != "").sum():
             table[column] = converted

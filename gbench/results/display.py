@@ -16,8 +16,9 @@ from gbench.plugins import columns
 from gbench.results import schema
 
 # Wide tables stay readable when piped to a file (rich assumes 80 columns there), unless COLUMNS says otherwise.
-console = Console(stderr=True)
-stdout = Console() if Console().is_terminal or os.environ.get("COLUMNS", "").isdigit() else Console(width=240)
+# soft_wrap: a line of text (a path, a count, a command to copy) is never broken at the width; tables still fit it.
+console = Console(stderr=True, soft_wrap=True)
+stdout = Console(soft_wrap=True) if Console().is_terminal or os.environ.get("COLUMNS", "").isdigit() else Console(width=240, soft_wrap=True)
 
 
 def progress() -> Progress:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import statistics
 import sys
 import time
@@ -67,7 +68,7 @@ def images_per_second(registry, data: torch.Tensor, steps: int, members: int, de
     builds = []
     for seed in range(max(members, 1)):
         config = RunConfig(architecture="mlp", seed=seed, params=dict(PARAMS))
-        config.params = resolve_params(registry, config)
+        config = dataclasses.replace(config, params=resolve_params(registry, config))
         builds.append(build(registry, config, device))
     sync(device)
     start = time.perf_counter()

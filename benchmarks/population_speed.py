@@ -37,6 +37,7 @@ population_speedup_8_bf16=2.09 dcgan_population_speedup_8=0.94.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def configs(registry, cell: str, seeds: range) -> list[RunConfig]:
     out = []
     for seed in seeds:
         config = RunConfig(architecture=CELLS[cell]["architecture"], seed=seed)
-        config.params = resolve_params(registry, config, CELLS[cell]["params"])
+        config = dataclasses.replace(config, params=resolve_params(registry, config, CELLS[cell]["params"]))
         out.append(config)
     return out
 

@@ -79,7 +79,7 @@ def main() -> None:
         base = RunConfig(
             architecture="mlp", seed=seed, steps=args.steps, eval=EvalOptions(samples=args.eval_samples), log_every=args.steps, precision=precision
         )
-        base.params = resolve_params(registry, base, {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100, "lr": 0.0002})
+        base = dataclasses.replace(base, params=resolve_params(registry, base, {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100, "lr": 0.0002}))
         return base
 
     with tempfile.TemporaryDirectory() as out:

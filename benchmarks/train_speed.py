@@ -19,6 +19,7 @@ Last line: speedup_vs_plain=X.XX bound_ratio=Y.YY roofline=Z.ZZ
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -43,7 +44,7 @@ def sync(device):
 
 def fresh(registry, device, seed=0):
     config = RunConfig(architecture="mlp", seed=seed, params={"latent_dim": LATENT, "hidden_dim": HIDDEN, "batch_size": BATCH, "lr": LR})
-    config.params = resolve_params(registry, config)
+    config = dataclasses.replace(config, params=resolve_params(registry, config))
     return build(registry, config, device)
 
 

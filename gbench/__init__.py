@@ -8,8 +8,11 @@ import importlib.abc
 import importlib.util
 import sys
 from types import ModuleType
+from typing import Any
 
 import pluggy
+
+from gbench.errors import GbenchError  # light (no imports of its own): the type gbench.run and the others raise
 
 __version__ = "0.1.0"
 
@@ -45,4 +48,15 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
     sys.meta_path.append(_MovedModules())
 
-__all__ = ["__version__", "hookimpl"]
+#: The Python API (gbench/api.py), imported on first use: ``import gbench`` loads neither torch nor pandas.
+#: By name, not an import statement: the API is an edge that drives the commands, above every layer of the library.
+_API = ("run", "load", "sweep", "tune")
+
+
+def __getattr__(name: str) -> Any:  # Any, not object: a type checker lets a caller call gbench.run(...)
+    if name in _API:
+        return getattr(importlib.import_module("gbench.api"), name)
+    raise AttributeError(f"module 'gbench' has no attribute {name!r}")
+
+
+__all__ = ["GbenchError", "__version__", "hookimpl", *_API]

@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if getattr(args, "quiet", False):  # --quiet: errors (written below, not through rich) and the results on stdout only
+        from gbench.results import display
+
+        display.console.quiet = True
     signals.install()  # SIGTERM (SLURM, Kubernetes, timeout) stops as Ctrl-C does
     try:
         keep_freed_memory()  # no page faults on every large tensor of every step (gbench/memory.py)

@@ -1,8 +1,10 @@
 """Run configuration: typed dataclasses, ``--set`` overrides, TOML files.
 
 Hyperparameters live in one flat namespace, ``params``: the training knobs
-below plus whatever the chosen architecture, loss and schedule declare. A
+(gbench.options.TRAINING_HYPERPARAMETERS) plus whatever the chosen architecture, loss and schedule declare. A
 name declared by two of them is an error (it would be ambiguous in ``--set``).
+The run options themselves (their names, defaults, checks) are declared once,
+in :data:`gbench.options.OPTIONS`; the dataclasses here take their defaults from it.
 """
 
 from __future__ import annotations
@@ -10,56 +12,64 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from gbench.datasource import DATA_OPTIONS, DataOptions
+from gbench.datasource import DataOptions
 from gbench.errors import GbenchError
 from gbench.names import suggestion
+from gbench.options import (
+    BY_HAND,
+    DATA,
+    DEFAULT_EPOCHS,
+    EVAL,
+    OPTIONS,
+    RUN,
+    SETTINGS,
+    TRAINING_HYPERPARAMETERS,
+    checkers,
+    config_file_keys,
+    default,
+    parse_devices,
+)
 from gbench.plugins.registry import Hyperparameter, Registry, Value
 
-#: Knobs of the trainer and its Adam optimizers, settable like any plugin's.
-TRAINING_HYPERPARAMETERS = (
-    Hyperparameter("batch_size", 100, low=1, high=4096, log=True, tunable=False, help="images per batch"),
-    Hyperparameter("lr", 2e-4, low=1e-12, log=True, search=(1e-5, 1e-2), help="Adam learning rate (schedules may split it)"),
-    Hyperparameter("beta1", 0.5, low=0.0, high=0.999, help="Adam beta1"),
-    Hyperparameter("beta2", 0.999, low=0.0, high=0.9999, tunable=False, help="Adam beta2"),
-)
 
-DEFAULT_EPOCHS = 5.0
-
-
-@dataclass
+@dataclass(frozen=True)
 class EvalOptions:
     """What the evaluator measures; ``samples=0`` turns evaluation off."""
 
-    samples: int = 10_000
-    every: int | None = None  # evaluate during training every N generator steps
-    extractor: str | None = None  # None: the dataset's shipped LeNet extractor
-    inception_weights: str | None = None
+    samples: int = default("eval_samples")
+    every: int | None = default("eval_every")  # evaluate during training every N generator steps
+    extractor: str | None = default("fid_extractor")  # None: the dataset's shipped LeNet extractor
+    inception_weights: str | None = default("inception_weights")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything one training run needs; stored as the run's config.json."""
+    """Everything one training run needs; stored as the run's config.json. Never changed in place:
+    :func:`dataclasses.replace` makes the changed copy (its params, its run id)."""
 
     architecture: str
-    loss: str = "non-saturating"
-    schedule: str = "k-steps"
-    dataset: str = "mnist"
+    loss: str = default("loss")
+    schedule: str = default("schedule")
+    dataset: str = default("dataset")
     seed: int = 0
-    epochs: float | None = None  # one epoch = len(train) / batch_size generator steps
-    steps: int | None = None  # generator steps; wins over epochs when both are set
+    epochs: float | None = default("epochs")  # one epoch = len(train) / batch_size generator steps
+    steps: int | None = default("steps")  # generator steps; wins over epochs when both are set
     params: dict[str, Value] = field(default_factory=dict)
-    device: str = "auto"
-    threads: int | None = None  # torch CPU threads; None: torch's default
-    data_root: str | None = None
-    train_limit: int | None = None  # use only the first N training images
-    log_every: int = 50
-    checkpoint_every: int | None = None
+    device: str = default("device")
+    threads: int | None = default("threads")  # torch CPU threads; None: torch's default
+    data_root: str | None = default("data_root")
+    train_limit: int | None = default("train_limit")  # use only the first N training images
+    log_every: int = default("log_every")
+    checkpoint_every: int | None = default("checkpoint_every")
     eval: EvalOptions = field(default_factory=EvalOptions)
-    precision: str = "fp32"  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
+    precision: str = default("precision")  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
+    ema: float | None = default("ema")  # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
     run_id: str | None = None
     data: DataOptions = field(default_factory=DataOptions)  # own data's shape and content hash (gbench.datasource)
 
@@ -80,78 +90,48 @@ class RunConfig:
         return max(1, math.ceil(epochs * (train_size // int(self.params["batch_size"]))))
 
 
-#: The run options a `gbench run` option, a ``--config`` file or a suite table sets, each
-#: checked by :meth:`Hyperparameter.coerce` exactly as a plugin's hyperparameters are (one
-#: checker: ``steps = true`` fails the same way in every place). The defaults only give the type.
-RUN_OPTIONS = {
-    hp.name: hp
-    for hp in (
-        Hyperparameter("loss", "non-saturating"),
-        Hyperparameter("schedule", "k-steps"),
-        Hyperparameter("dataset", "mnist"),
-        Hyperparameter("epochs", DEFAULT_EPOCHS, low=1e-9),
-        Hyperparameter("steps", 1, low=1),
-        Hyperparameter("device", "auto"),
-        Hyperparameter("threads", 1, low=1),
-        Hyperparameter("data_root", "data"),
-        Hyperparameter("train_limit", 1, low=1),
-        Hyperparameter("log_every", 50, low=1),
-        Hyperparameter("checkpoint_every", 1, low=1),
-        Hyperparameter("eval_samples", 10_000, low=0),
-        Hyperparameter("eval_every", 1, low=1),
-        Hyperparameter("fid_extractor", "lenet-mnist"),
-        Hyperparameter("inception_weights", "weights.pth"),
-        Hyperparameter("out", "runs"),
-        Hyperparameter("population", "auto", choices=("auto", "on", "off")),
-        Hyperparameter("population_size", 1, low=1),
-        Hyperparameter("precision", "fp32", choices=("fp32", "bf16")),
-    )
-} | DATA_OPTIONS  # --image-size, --channels, --holdout
+_Device = TypeVar("_Device", bound="str | None")
 
 
-@dataclass
+def device_for(worker: int, devices: Sequence[str], device: _Device) -> str | _Device:
+    """The one device rule of parallel workers (tune's threads, sweep's --jobs processes): worker
+    ``worker`` (0, 1, ...) takes ``devices`` in turn; without them every worker takes ``device``."""
+    return devices[worker % len(devices)] if devices else device
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """What the commands that train (run, sweep, tune) share before an (architecture, loss,
     schedule) combination and a seed are chosen; :func:`configs_for` turns it into RunConfigs.
 
-    ``params`` holds hyperparameter overrides as given (``--set`` text or typed TOML values);
-    they are checked against each combination's declarations when its RunConfig is built.
+    ``run`` holds every run's options: each run is ``run`` with its combination, seed, params
+    and run id replaced. ``params`` holds hyperparameter overrides as given (``--set`` text or
+    typed TOML values); they are checked against each combination's declarations when its
+    RunConfig is built.
     """
 
+    run: RunConfig = field(default_factory=lambda: RunConfig(architecture=""))
     architectures: list[str] = field(default_factory=list)  # only these of the target's architectures; empty: all of them
-    loss: str = "non-saturating"
-    schedule: str = "k-steps"
-    dataset: str = "mnist"
-    seeds: list[int] = field(default_factory=lambda: [0])
-    epochs: float | None = None
-    steps: int | None = None
-    device: str = "auto"
-    devices: list[str] = field(default_factory=list)  # one per parallel worker (sweep --jobs, tune workers); empty: all use `device`
-    threads: int | None = None
-    data_root: str | None = None
-    train_limit: int | None = None
-    log_every: int = 50
-    checkpoint_every: int | None = None
-    out: str = "runs"
+    seeds: list[int] = field(default_factory=lambda: list(default("seeds")))
+    devices: list[str] = field(default_factory=list)  # one per parallel worker (sweep --jobs, tune workers); empty: all use run.device
+    out: str = default("out")
     params: dict[str, Any] = field(default_factory=dict)
-    eval: EvalOptions = field(default_factory=EvalOptions)
-    population: str = "auto"  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
-    population_size: int | None = None  # at most this many members per population; None: all the seeds
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
-    data: DataOptions = field(default_factory=DataOptions)
+    population: str = default("population")  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
+    population_size: int | None = default("population_size")  # at most this many members per population; None: all the seeds
 
     def device_for(self, worker: int) -> str:
-        """The device of parallel worker ``worker`` (0, 1, ...): ``devices`` in turn, else ``device``."""
-        return self.devices[worker % len(self.devices)] if self.devices else self.device
+        """The device of parallel worker ``worker`` (0, 1, ...): :func:`device_for` over ``devices`` and ``run.device``."""
+        return device_for(worker, self.devices, self.run.device)
 
 
 def check_run_options(table: dict[str, Any], where: str = "") -> dict[str, Value]:
     """The run options in a ``--config``-style table, each checked (``where`` prefixes a failure)."""
     checked: dict[str, Value] = {}
+    checks = checkers()  # each checked option's Hyperparameter, by key
     try:
         for key, value in table.items():
-            if key in RUN_OPTIONS and value is not None:
-                checked[key] = RUN_OPTIONS[key].coerce(value)
+            if key in checks and value is not None:
+                checked[key] = checks[key].coerce(value)
         if table.get("params") is not None and not isinstance(table["params"], dict):
             raise GbenchError("params must be a table of hyperparameters, e.g. params = { hidden_dim = 512 }")
     except GbenchError as error:
@@ -163,6 +143,11 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
     """RunSettings from `gbench run --config`-style keys: a ``--config`` file merged with the
     command's options, or a suite variant. Every value is checked; ``where`` prefixes a failure."""
     options = check_run_options(table, where)
+    values: dict[str, dict[str, Any]] = {RUN: {}, EVAL: {}, DATA: {}, SETTINGS: {}}
+    for declared in OPTIONS:  # each option that lands in a field by itself: its checked value, else its default
+        if declared.lands != BY_HAND:
+            value = options.get(declared.name)
+            values[declared.lands][declared.field] = declared.default if value is None else declared.type(value)
     params = dict(table.get("params") or {})
     if table.get("batch_size") is not None:
         params["batch_size"] = table["batch_size"]
@@ -171,36 +156,12 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
         architectures = [name.strip() for name in architectures.split(",") if name.strip()]
     if not isinstance(architectures, list) or not all(isinstance(name, str) and name for name in architectures):
         raise GbenchError(f'{where}architecture = {architectures!r} must be an architecture name, e.g. architecture = "mlp"')
-    seeds = table.get("seeds", [0])
+    seeds = table.get("seeds", list(default("seeds")))
     seeds = parse_seeds(",".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds))
     devices = table.get("devices") or []
     devices = parse_devices(devices) if isinstance(devices, str) else list(devices)
-    return RunSettings(
-        architectures=list(dict.fromkeys(architectures)), loss=str(options.get("loss", "non-saturating")),
-        schedule=str(options.get("schedule", "k-steps")), dataset=str(options.get("dataset", "mnist")), seeds=seeds,
-        epochs=_float(options.get("epochs")), steps=_int(options.get("steps")), device=str(options.get("device", "auto")), devices=devices,
-        threads=_int(options.get("threads")), data_root=_str(options.get("data_root")), train_limit=_int(options.get("train_limit")),
-        log_every=int(options.get("log_every", 50)), checkpoint_every=_int(options.get("checkpoint_every")), out=str(options.get("out", "runs")),
-        params=params,
-        eval=EvalOptions(
-            samples=int(options.get("eval_samples", 10_000)), every=_int(options.get("eval_every")),
-            extractor=_str(options.get("fid_extractor")), inception_weights=_str(options.get("inception_weights")),
-        ),
-        population=str(options.get("population", "auto")), population_size=_int(options.get("population_size")),
-        precision=str(options.get("precision", "fp32")), data=DataOptions.from_options(options),
-    )  # fmt: skip
-
-
-def _int(value: Value | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _float(value: Value | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _str(value: Value | None) -> str | None:
-    return None if value is None else str(value)
+    run = RunConfig(architecture="", eval=EvalOptions(**values[EVAL]), data=DataOptions(**values[DATA]), **values[RUN])
+    return RunSettings(run=run, architectures=list(dict.fromkeys(architectures)), seeds=seeds, devices=devices, params=params, **values[SETTINGS])
 
 
 def config_for(
@@ -209,26 +170,20 @@ def config_for(
     """One checked RunConfig: ``settings`` for the (architecture, loss, schedule) ``combo`` and
     ``seed``, with ``params`` (text or typed values) over the combination's defaults."""
     config = config_from_settings(settings, combo, seed, run_id)
-    config.params = resolve_params(registry, config, params)
-    return config
+    return dataclasses.replace(config, params=resolve_params(registry, config, params))
 
 
 def config_from_settings(settings: RunSettings, combo: tuple[str, str, str], seed: int, run_id: str | None = None) -> RunConfig:
     """``settings`` as a RunConfig for ``combo`` and ``seed``, its params not yet resolved (tune's base: each trial sets its own)."""
     architecture, loss, schedule = combo
-    return RunConfig(
-        architecture=architecture, loss=loss, schedule=schedule, dataset=settings.dataset, seed=seed, epochs=settings.epochs,
-        steps=settings.steps, device=settings.device, threads=settings.threads, data_root=settings.data_root,
-        train_limit=settings.train_limit, log_every=settings.log_every, checkpoint_every=settings.checkpoint_every,
-        eval=dataclasses.replace(settings.eval), precision=settings.precision, run_id=run_id, data=dataclasses.replace(settings.data),
-    )  # fmt: skip
+    return dataclasses.replace(settings.run, architecture=architecture, loss=loss, schedule=schedule, seed=seed, run_id=run_id)
 
 
 def configs_for(registry: Registry, settings: RunSettings, combos: list[tuple[str, str, str]], where: str = "") -> list[RunConfig]:
     """One checked RunConfig per combination and seed (seeds vary fastest): the one builder that
     `gbench run`, each suite variant of `gbench sweep`, and `gbench tune` use."""
     try:
-        registry.dataset(settings.dataset)  # an unknown dataset fails before any training
+        registry.dataset(settings.run.dataset)  # an unknown dataset fails before any training
         for _, loss, schedule in combos:
             registry.loss(loss)
             registry.schedule(schedule)
@@ -287,24 +242,6 @@ def parse_assignments(items: list[str] | None, option: str = "--set") -> dict[st
     return result
 
 
-#: What ``--devices`` may list: one device per worker.
-DEVICE_PATTERN = r"cpu|cuda(:[0-9]+)?|mps"
-
-
-def parse_devices(text: str) -> list[str]:
-    """``"cuda:0,cuda:1"`` -> ``["cuda:0", "cuda:1"]``: the devices parallel workers take in turn."""
-    import re
-
-    devices = [part.strip() for part in text.split(",") if part.strip()]
-    bad = next((d for d in devices if not re.fullmatch(DEVICE_PATTERN, d)), None)
-    if not devices or bad is not None:
-        what = f"{bad!r} is not" if bad is not None else "names no device; list"
-        raise GbenchError(f"--devices {text!r}: {what} cpu, cuda, cuda:N or mps; write for example --devices cuda:0,cuda:1")
-    if len(set(devices)) != len(devices):
-        raise GbenchError(f"--devices {text!r} names a device twice; give each device once, e.g. --devices cuda:0,cuda:1")
-    return devices
-
-
 #: The largest seed: the final evaluation seeds numpy's RandomState with the run's seed, which takes 0..2**32 - 1.
 MAX_SEED = 2**32 - 1
 #: The most seeds one option may name: each is a run (and its list is built in memory).
@@ -338,33 +275,8 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-#: Keys a ``--config FILE.toml`` may hold, mapped to the ``gbench run`` option they stand for.
-CONFIG_FILE_KEYS = {
-    "architecture",
-    "loss",
-    "schedule",
-    "dataset",
-    "seeds",
-    "epochs",
-    "steps",
-    "batch_size",
-    "device",
-    "threads",
-    "data_root",
-    "train_limit",
-    "log_every",
-    "checkpoint_every",
-    "eval_samples",
-    "eval_every",
-    "fid_extractor",
-    "inception_weights",
-    "out",
-    "population",
-    "population_size",
-    "precision",
-    "params",
-    *DATA_OPTIONS,
-}
+#: Keys a ``--config FILE.toml`` may hold: the run options that are file keys (gbench.options).
+CONFIG_FILE_KEYS = config_file_keys()
 
 
 def read_toml(path: str | Path, what: str = "config file", example: str = "a .toml file") -> dict[str, Any]:
@@ -380,9 +292,10 @@ def read_toml(path: str | Path, what: str = "config file", example: str = "a .to
         raise GbenchError(f"{what} {str(path)!r} is not a text file, so not TOML; give the path of {example}") from None
 
 
-def load_toml(path: str | Path, allowed: set[str] = CONFIG_FILE_KEYS) -> dict[str, Any]:
-    """Read a TOML config; unknown top-level keys are an error that lists the valid ones."""
+def load_toml(path: str | Path, allowed: AbstractSet[str] | None = None) -> dict[str, Any]:
+    """Read a TOML config; unknown top-level keys (not ``allowed``, by default a config file's) are an error that lists the valid ones."""
     path = Path(path)
+    allowed = config_file_keys() if allowed is None else allowed
     data = read_toml(path)
     unknown = sorted(set(data) - allowed)
     if unknown:

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from gbench.config import RunConfig, RunSettings
-from gbench.datasource import DEFAULT_HOLDOUT, PREFIXES, DataOptions, is_own_data
+from gbench.datasource import PREFIXES, DataOptions, is_own_data
 from gbench.errors import GbenchError
 from gbench.imagefiles import decode_images, load_npz, scan_folder, scan_npz
+from gbench.options import DEFAULT_HOLDOUT
 from gbench.plugins.registry import Dataset, Registry
 
 #: The held-out split is drawn with this seed, not the run's: every run of the data shares one test split
@@ -54,13 +55,13 @@ def resolve(registry: Registry, settings: RunSettings) -> RunSettings:
 
     A registered dataset with ``--image-size``, ``--channels`` or ``--holdout`` is refused: they would change nothing.
     """
-    name, options = settings.dataset, settings.data
+    name, options = settings.run.dataset, settings.run.data
     options.check_for(name)
     if not is_own_data(name):
         return settings
     dataset = register(registry, name, options)
     completed = dataclasses.replace(options, content_hash=dataset.content_hash, holdout=dataset.holdout)
-    return dataclasses.replace(settings, data=completed)
+    return dataclasses.replace(settings, run=dataclasses.replace(settings.run, data=completed))
 
 
 def register(registry: Registry, name: str, options: DataOptions, expected_hash: str | None = None) -> OwnDataset:

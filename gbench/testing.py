@@ -25,6 +25,7 @@ hook and the problem; gbench's own plugins are tested with these same calls.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -33,6 +34,7 @@ from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split
 from gbench.errors import GbenchError
 from gbench.names import with_article
+from gbench.options import default
 from gbench.plugins.registry import Architecture, Dataset, Loss, Registry, Schedule
 from gbench.torchtools import eval_mode
 from gbench.training.runner import build, check_image_range
@@ -45,7 +47,7 @@ _TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dat
 
 
 def check_architecture(
-    architecture: str | Architecture, *, dataset: str = "mnist", loss: str = "non-saturating", schedule: str = "k-steps",
+    architecture: str | Architecture, *, dataset: str = default("dataset"), loss: str = default("loss"), schedule: str = default("schedule"),
     params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
     plugin: str | None = None,
 ) -> TrainResult:  # fmt: skip
@@ -62,7 +64,7 @@ def check_architecture(
 
 
 def check_loss(
-    loss: str | Loss, *, architecture: str = "mlp", schedule: str = "k-steps", dataset: str = "mnist",
+    loss: str | Loss, *, architecture: str = "mlp", schedule: str = default("schedule"), dataset: str = default("dataset"),
     params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
     plugin: str | None = None,
 ) -> TrainResult:  # fmt: skip
@@ -73,7 +75,7 @@ def check_loss(
 
 
 def check_schedule(
-    schedule: str | Schedule, *, architecture: str = "mlp", loss: str = "non-saturating", dataset: str = "mnist",
+    schedule: str | Schedule, *, architecture: str = "mlp", loss: str = default("loss"), dataset: str = default("dataset"),
     params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
     plugin: str | None = None,
 ) -> TrainResult:  # fmt: skip
@@ -149,7 +151,7 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     validate(registry, names, dataset, overrides)
     prefix = who(registry, *subject)
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, dataset=dataset, steps=steps, device="cpu")
-    config.params = resolve_params(registry, config, overrides)
+    config = dataclasses.replace(config, params=resolve_params(registry, config, overrides))
     image_shape = tuple(registry.dataset(dataset).image_shape)
     batch_size = int(config.params["batch_size"])
     data = torch.rand(4 * batch_size, *image_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1

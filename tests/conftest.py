@@ -61,10 +61,16 @@ def run_sweep_workers(suite: Path, storage: str, outs: list[Path], timeout: int)
         assert worker.returncode == 0, stderr
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    """Exit code 2, one line on stderr naming the bad value, no traceback."""
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str, progress_first: bool = False) -> None:
+    """Exit code 2, one line on stderr naming the bad value, no traceback.
+
+    ``progress_first``: for a failure after work began (mid-training, while evaluating), the plain progress
+    lines a command prints in a log (stderr not a terminal) may come first; the error is then the last line."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    if progress_first:
+        assert lines and all(": error: " not in line and "Error" not in line for line in lines[:-1]), result.stderr
+        lines = lines[-1:]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     for needle in needles:

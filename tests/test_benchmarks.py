@@ -80,3 +80,22 @@ def test_store_scaling_builds_valid_folders_and_its_growth_is_the_ratio_of_its_t
         assert abs(float(printed.rstrip("x")) - large / small) <= 0.05 + 2e-3 * large / small
     assert len(store.read_results(tmp_path / "kept" / "runs-8")) == 13  # 8 runs and the 5 the appends added
     assert (tmp_path / "kept" / "report-8" / "report.html").is_file()
+
+
+def test_the_gpu_check_runs_its_code_on_the_cpu_at_toy_sizes(tmp_path):
+    """benchmarks/gpu_check.sh only ever runs on a lent GPU, so nothing else notices when the code it
+    drives moves (it once imported gbench.poptrain after the package split). GPU_CHECK_SMOKE=1 runs the
+    same lines on the CPU at toy sizes: every figure line must come out, and no "skipped"."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    env = {**os.environ, "GPU_CHECK_SMOKE": "1", "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("gpu: cpu (smoke)")
+    for prefix in ("solo fp32:", "population 2 fp32:", "solo bf16:", "population 2 bf16:", "inception-v3:"):
+        assert any(line.startswith(prefix) for line in lines), (prefix, result.stdout)
+    assert "skipped" not in result.stdout and "images/s" in result.stdout

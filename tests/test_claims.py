@@ -101,7 +101,7 @@ name = "wide"
 @pytest.mark.parametrize(
     "claim, message",
     [
-        ('claim = "x"\nsetting = "wide"', "give exactly one of lower_than, higher_than, above, below (got none)"),
+        ('claim = "x"\nsetting = "wide"', "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates (got none)"),
         ('claim = "x"\nsetting = "wide"\nlower_than = "baseline"\nabove = 1', "give exactly one of"),
         ('claim = "x"\nsetting = "wdie"\nlower_than = "baseline"', "setting = 'wdie' names no variant (did you mean 'wide'?)"),
         ('claim = "x"\nsetting = "wide"\nlower_than = "wide"', "lower_than = 'wide' must name another variant"),
@@ -206,8 +206,8 @@ def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
     result = run_cli("report", "--index", str(tmp_path / "studies"))
     assert result.returncode == 0, result.stderr
     md = (tmp_path / "studies" / "index.md").read_text()
-    assert md.count("## [Study ") == 2 and "(first/report.md)" in md and "> **Question:** Is wide better (second)?" in md
-    assert "**Answer (10 runs):** Lowest mean FID" in md
+    assert md.count("](first/report.md) |") == 1 and md.count("](second/report.md) |") == 1 and "| Is wide better (second)? |" in md
+    assert "| lowest FID wide (40.0 ± 1.0); higher than the best (wide): baseline, same. |" in md  # the index's one-line answer
     assert '<a href="second/report.html">Study second</a>' in (tmp_path / "studies" / "index.html").read_text()
 
     assert_one_line_error(run_cli("report", "--index", str(tmp_path / "nowhere")), "--index", "nowhere", "is not a folder")

@@ -9,6 +9,7 @@ the device: a diverging run reads the host no more often than a healthy one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -49,7 +50,7 @@ class NanFrom(torch.nn.Module):
 
 def _build(registry, seed, nan_from=NEVER, architecture="mlp"):
     config = RunConfig(architecture=architecture, seed=seed)
-    config.params = resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50})
+    config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50}))
     nets, loss, schedule = build(registry, config, CPU)
     if architecture != "vae":
         nets.generator = NanFrom(nets.generator, nan_from)

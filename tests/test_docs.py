@@ -77,8 +77,12 @@ def test_the_guide_states_the_hook_api_version(guide):
 
 
 @pytest.mark.parametrize(
-    "cls", [registry.Hyperparameter, registry.Architecture, registry.Nets, registry.Loss, registry.LossTerms, registry.Schedule, registry.Dataset]
-)
+    "cls",
+    [
+        registry.Hyperparameter, registry.Architecture, registry.Nets, registry.Loss, registry.LossTerms, registry.Schedule, registry.Dataset,
+        registry.Metric, registry.MetricColumn, registry.MetricInputs,
+    ],
+)  # fmt: skip
 def test_every_field_of_the_registry_types_is_documented(guide, cls):
     text = section(guide, f"### `gbench.registry.{cls.__name__}`")
     for field in dataclasses.fields(cls):
@@ -110,7 +114,7 @@ def test_testing_calls_are_documented_with_their_arguments(guide, function):
 
 
 def test_there_is_one_example_per_kind():
-    assert [path.stem for path in EXAMPLES] == ["architecture", "dataset", "loss", "observer", "schedule"]
+    assert [path.stem for path in EXAMPLES] == ["architecture", "dataset", "diversity", "loss", "observer", "pacgan", "schedule"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -172,7 +176,7 @@ def test_observer_example_hears_a_whole_run_in_order(tmp_path):
 
     plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
     config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3))
-    config.params = {"batch_size": 20}
+    config = dataclasses.replace(config, params={"batch_size": 20})
     row = execute(config, plugins.registry, tmp_path)
     events = [json.loads(line) for line in (tmp_path / row["run_id"] / "events.jsonl").read_text().splitlines()]
     # rows every 2 steps and at each evaluation step (after the evaluation, so that the row holds its fid)
@@ -196,7 +200,7 @@ def test_observer_example_hears_a_run_stopped_early(tmp_path):
 
     plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
     config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3), run_id="pruned")
-    config.params = {"batch_size": 20}
+    config = dataclasses.replace(config, params={"batch_size": 20})
     with pytest.raises(Pruned):
         execute(config, plugins.registry, tmp_path, RunHooks(on_eval=prune))
     events = [json.loads(line) for line in (tmp_path / "pruned" / "events.jsonl").read_text().splitlines()]
@@ -221,7 +225,8 @@ def test_json_keys_are_documented(guide):
     text = section(guide, "## `gbench plugins`")
     plugin = next(p for p in report["plugins"] if p["name"].endswith("loss.py"))  # smoothed-bce, with a hyperparameter
     dataset = next(p for p in report["plugins"] if p["datasets"])["datasets"][0]
-    keys = {*report, *plugin, *plugin["losses"][0], *plugin["losses"][0]["hyperparameters"][0], *dataset}
+    metric = next(p for p in report["plugins"] if p["metrics"])["metrics"][0]  # gbench's built-in metrics
+    keys = {*report, *plugin, *plugin["losses"][0], *plugin["losses"][0]["hyperparameters"][0], *dataset, *metric, *metric["columns"][0]}
     missing = sorted(key for key in keys if f"`{key}`" not in text)
     assert not missing, f"--json keys missing from docs/plugins.md: {missing}"
 

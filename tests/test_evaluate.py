@@ -312,9 +312,11 @@ def test_inception_offline_with_a_weights_file(mnist, test_split, train_split, n
 def test_result_row_has_the_results_csv_columns(mnist, test_split, train_split):
     result = evaluate_images(train_split[0][:500], mnist, test_split[0][:500], EvalSettings(**FAST))
     row = result.as_row()
+    # the registered metrics' columns in registration order (gbench's built-in plugin), then the evaluation's own
     assert list(row) == [
-        "fid", "fid_samples", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage",
-        "inception_score", "classes_covered", "class_kl", "class_counts", "fid_extractor", "eval_seconds",
+        "fid", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage",
+        "inception_score", "classes_covered", "class_kl", "class_counts", "stacked_modes_covered", "stacked_mode_kl",
+        "fid_extractor", "fid_samples", "eval_seconds",
     ]  # fmt: skip
     assert row["fid_samples"] == 500 and math.isnan(row["fid_infinity"]) and math.isnan(row["density"]) and math.isnan(row["coverage"])
     assert [int(c) for c in row["class_counts"].split()] == result.class_counts and sum(result.class_counts) == 500

@@ -9,6 +9,7 @@ sees and what stays on disk.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -146,8 +147,7 @@ def test_a_run_killed_between_its_summary_and_its_results_row_is_listed_when_res
 
     def config() -> RunConfig:
         made = RunConfig(architecture="mlp", seed=0, steps=5, train_limit=200, device="cpu", run_id="mlp-s0", eval=EvalOptions(samples=0))
-        made.params = resolve_params(registry, made)
-        return made
+        return dataclasses.replace(made, params=resolve_params(registry, made))
 
     out = tmp_path / "out"
     first = execute(config(), registry, out)
@@ -312,7 +312,7 @@ def test_a_full_disk_fails_the_run_in_one_line_and_keeps_every_earlier_file(out_
     command = [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--seeds", "5", *TINY, "--out", str(out_copy)]
     # 200 kB: config.json and samples.png fit, generator.pt (about 1 MB) does not
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, preexec_fn=file_size_limit(200_000))
-    assert_one_line_error(result, "generator.pt", "File too large", "free space")
+    assert_one_line_error(result, "generator.pt", "File too large", "free space", progress_first=True)  # found at the end of training
     after = snapshot_files(out_copy)
     assert {k: v for k, v in after.items() if k in before} == before  # nothing already there changed or went
     assert not [name for name in after if name.endswith(".tmp")]  # no temp file left behind

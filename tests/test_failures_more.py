@@ -131,7 +131,9 @@ def test_a_plugin_raising_mid_training_is_one_line_the_run_is_failed_and_the_sam
     out = tmp_path / "out"
     args = ["run", str(boom), *TRAIN, *PART_OPTIONS[part], "--schedule", "boom-schedule", "--seeds", seeds, "--population", "on", "--out", str(out)]
     failed = run_cli(*args, env={"BOOM_PART": part, "BOOM_STEP": "4"})
-    assert_one_line_error(failed, f"plugin {str(boom)!r}", f"hook {HOOKS[part]}", f"{part} {NAMES[part]!r}", "at step 4/8 of run", "marked failed")
+    assert_one_line_error(
+        failed, f"plugin {str(boom)!r}", f"hook {HOOKS[part]}", f"{part} {NAMES[part]!r}", "at step 4/8 of run", "marked failed", progress_first=True
+    )
     line = failed.stderr.strip()
     assert "trained one by one" not in failed.stdout + failed.stderr  # the population trained as one
     folders = sorted(path for path in out.iterdir() if path.is_dir())

@@ -11,8 +11,9 @@ from torch_fidelity.metric_prc import prc_features_to_metric
 import gbench.evaluation.evaluate as ev
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import featuremetrics
+from gbench.evaluation import extractors, featuremetrics
 from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
+from gbench.evaluation.fidelity import ImageSet
 from gbench.plugins.loading import load_plugins
 
 KID_DEFAULTS = dict(verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1.0)
@@ -125,7 +126,7 @@ def test_bad_shapes_fail_clearly():
 
 
 # ---------------------------------------------------------------------------
-# In evaluation: the default path equals torch-fidelity's calculate_metrics
+# In evaluation: the default path equals torch-fidelity's own functions and its calculate_metrics
 # ---------------------------------------------------------------------------
 
 
@@ -168,6 +169,23 @@ def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cac
     ours = evaluate_images(fake, mnist, real, EvalSettings(kid_subsets=5, kid_subset_size=400))
     reference = evaluate_images(fake, mnist, real, EvalSettings(kid_subsets=5, kid_subset_size=400, kid_pr_impl="torch-fidelity"))
     assert ours.kid_mean == pytest.approx(reference.kid_mean, rel=1e-4) and (ours.precision, ours.recall) == (reference.precision, reference.recall)
+    # and against one calculate_metrics call of torch-fidelity's own on the same images (the reference mode above
+    # shares gbench's feature extraction; this does not)
+    extractors.register_extractors()
+    theirs = torch_fidelity.calculate_metrics(
+        input1=ImageSet(fake), input2=ImageSet(real), fid=True, kid=True, prc=True, kid_subsets=5, kid_subset_size=400, feature_extractor="lenet-mnist",
+        cuda=False, cache=False, verbose=False, save_cpu_ram=True, batch_size=500, rng_seed=0,
+    )  # fmt: skip
+    assert ours.fid == pytest.approx(theirs[torch_fidelity.KEY_METRIC_FID], rel=1e-6)
+    assert ours.kid_mean == pytest.approx(theirs[torch_fidelity.KEY_METRIC_KID_MEAN], rel=1e-4)
+    # precision/recall are measured on unit-length features (featuremetrics.unit_length), which calculate_metrics
+    # does not do: torch-fidelity's own function on the LeNet's features, normalised here by hand, is the reference.
+    net = extractors.load_lenet("lenet-mnist")
+    with torch.no_grad():
+        fake_features, real_features = net(fake)[0], net(real)[0]
+    unit = lambda x: x / x.norm(dim=1, keepdim=True)  # noqa: E731
+    by_hand = prc_features_to_metric(unit(fake_features), unit(real_features), prc_neighborhood=3, save_cpu_ram=False, verbose=False)
+    assert ours.precision == pytest.approx(by_hand["precision"], abs=1e-3) and ours.recall == pytest.approx(by_hand["recall"], abs=1e-3)
 
 
 def test_real_radii_are_cached_by_content_and_rebuilt_when_unreadable(mnist, private_cache, monkeypatch):

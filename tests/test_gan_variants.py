@@ -4,6 +4,7 @@ collapse. Real parts and real MNIST throughout; every net is kept small."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import textwrap
@@ -33,7 +34,7 @@ def data(registry):
 
 def _train(registry, data, architecture="mlp", loss="non-saturating", schedule="k-steps", steps=10, seed=0, log_every=5, callbacks=None, **overrides):
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
-    config.params = resolve_params(registry, config, overrides)
+    config = dataclasses.replace(config, params=resolve_params(registry, config, overrides))
     nets, loss_fn, schedule_fn = build(registry, config, CPU)
     settings = TrainSettings(
         steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=log_every,
@@ -180,7 +181,7 @@ def test_dcgan_spectral_norm_trains_with_wgan_gp(registry, data):
     nets, result = _train(registry, data, "dcgan", loss="wgan-gp", steps=3, batch_size=64, **sizes)
     assert result.status == "ok" and result.steps == 3 and all(math.isfinite(result.history[-1][k]) for k in ("d_loss", "g_loss"))
     config = RunConfig(architecture="dcgan", loss="wgan-gp")
-    config.params = resolve_params(registry, config, sizes)
+    config = dataclasses.replace(config, params=resolve_params(registry, config, sizes))
     untrained, loss, _ = build(registry, config, torch.device("cpu"))
     u = untrained.discriminator.net[0].parametrizations.weight[0]._u
     before = u.clone()
@@ -351,7 +352,7 @@ def test_vae_objective_decreases_in_the_same_harness(registry, data):
 
 def test_vae_run_is_stored_with_an_elbo_loss_column(registry, tmp_path):
     config = RunConfig(architecture="vae", steps=5, train_limit=2000, log_every=5, device="cpu", params={"latent_dim": 8, "hidden_dim": 32})
-    config.eval.samples = 0
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, samples=0))
     row = execute(config, registry, tmp_path)
     assert row["status"] == "ok" and row["loss"] == "elbo" and row["d_loss"] is None and row["g_loss"] > 0
     stored = store.read_results(tmp_path)
@@ -361,7 +362,7 @@ def test_vae_run_is_stored_with_an_elbo_loss_column(registry, tmp_path):
 def test_the_metrics_an_objective_returns_are_recorded_as_curves(registry, tmp_path):
     """Nets.objective's metrics dict (the VAE's reconstruction and KL) goes into every history row and metrics.csv."""
     config = RunConfig(architecture="vae", steps=20, train_limit=2000, log_every=5, device="cpu", params={"latent_dim": 8, "hidden_dim": 32})
-    config.eval.samples = 0
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, samples=0))
     row = execute(config, registry, tmp_path)
     rows = store.read_csv(tmp_path / row["run_id"] / "metrics.csv")
     assert len(rows) == 4 and all(float(r["reconstruction"]) > 0 and float(r["kl"]) >= 0 for r in rows)
@@ -478,7 +479,7 @@ def test_one_image_generator_is_flagged_collapsed(data, small_mnist_root, tmp_pa
         config = RunConfig(
             architecture=architecture, steps=10, train_limit=2000, log_every=5, device="cpu", data_root=str(small_mnist_root), params={"batch_size": 50}
         )  # fmt: skip
-        config.eval.samples, config.eval.every = 500, eval_every
+        config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, samples=500, every=eval_every))
         rows[architecture] = execute(config, registry, out)
     collapsed, healthy = rows["one-image"], rows["replay"]
     assert collapsed["status"] == "collapsed" and collapsed["classes_covered"] <= 2

@@ -21,15 +21,15 @@ from test_layout import PACKAGE, imported_modules, is_cli, reaches_cli
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("gbench", "gbench.errors", "gbench.names", "gbench.env", "gbench.torchtools", "gbench.memory", "gbench.secrets")),
     ("plugin API", ("gbench.plugins",)),
-    ("config", ("gbench.config", "gbench.datasource")),
-    ("data", ("gbench.data", "gbench.imagefiles", "gbench.owndata")),
+    ("config", ("gbench.options", "gbench.config", "gbench.datasource")),
+    ("data", ("gbench.data", "gbench.vision_sets", "gbench.stacked_mnist", "gbench.imagefiles", "gbench.owndata")),
     ("results", ("gbench.results",)),
     ("evaluation", ("gbench.evaluation",)),
     ("training", ("gbench.training",)),
     ("analysis", ("gbench.analysis",)),
     ("report", ("gbench.report",)),
     ("studies", ("gbench.studies",)),
-    ("edges", ("gbench.testing", "gbench.commands", "gbench.cli", "gbench.__main__")),
+    ("edges", ("gbench.testing", "gbench.commands", "gbench.cli", "gbench.__main__", "gbench.api")),
 ]
 
 #: (importer, imported) -> why. At most one.

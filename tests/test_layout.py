@@ -22,9 +22,10 @@ def modules() -> list[Path]:
 
 
 def is_cli(path: Path) -> bool:
-    """The command line: gbench/commands/, cli.py, and __main__.py (``python -m gbench``, which only calls cli.main)."""
+    """The command line: gbench/commands/, cli.py, __main__.py (``python -m gbench``, which only calls cli.main),
+    and api.py (gbench.run and the others: the commands run in-process)."""
     relative = path.relative_to(PACKAGE)
-    return relative.parts[0] == "commands" or relative in (Path("cli.py"), Path("__main__.py"))
+    return relative.parts[0] == "commands" or relative in (Path("cli.py"), Path("__main__.py"), Path("api.py"))
 
 
 def imported_modules(path: Path, source: str | None = None) -> list[tuple[int, str]]:

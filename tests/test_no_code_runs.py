@@ -71,13 +71,14 @@ def plant_npy(path: Path, marker: Path) -> Path:
     return path
 
 
-def refused_or_ignored(result: subprocess.CompletedProcess, marker: Path, planted: Path | None, may_ignore: bool = False) -> None:
-    """No code ran; the command refused in one line naming ``planted`` (or, when allowed, ignored it and succeeded)."""
+def refused_or_ignored(result: subprocess.CompletedProcess, marker: Path, planted: Path | None, may_ignore: bool = False, progress_first: bool = False) -> None:
+    """No code ran; the command refused in one line naming ``planted`` (or, when allowed, ignored it and succeeded).
+    ``progress_first``: eval and fid say what they evaluate before they open the extractor and the cache."""
     assert not marker.exists(), f"a planted pickle ran its code: {result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
     if may_ignore and result.returncode == 0:
         return
-    assert_one_line_error(result, *([str(planted)] if planted is not None else []))
+    assert_one_line_error(result, *([str(planted)] if planted is not None else []), progress_first=progress_first)
 
 
 @pytest.fixture
@@ -167,7 +168,7 @@ def test_a_pickle_in_the_real_split_cache_is_refused_by_eval_and_fid(copy, marke
     for command in reading_the_cache(copy):
         result = run_cli(*command, env={"GBENCH_CACHE": str(copy / "cache")})
         # k-NN radii are gbench's KID/PR's alone, class counts only for sets without labels: the others never open those
-        refused_or_ignored(result, marker, None, may_ignore=True)
+        refused_or_ignored(result, marker, None, may_ignore=True, progress_first=True)
         if result.returncode == 2:
             refusals += 1
             assert any(str(path) in result.stderr for path in planted) and "delete it" in result.stderr, result.stderr
@@ -202,7 +203,7 @@ def test_inception_weights_holding_code_are_refused_by_fid_eval_and_run_before_t
         ("run", "plugins.mlp", "--config", str(copy / "mlp.toml"), *TINY_RUN, *inception, "--out", str(tmp_path / "new")),
     ):
         result = run_cli(*command, env=env)
-        refused_or_ignored(result, marker, evil)
+        refused_or_ignored(result, marker, evil, progress_first=command[0] in ("fid", "eval"))  # run: before any line
     assert not (tmp_path / "new").exists() or not [p for p in (tmp_path / "new").iterdir() if p.is_dir()]  # refused before any run started
 
 
@@ -213,7 +214,7 @@ def test_inception_weights_in_torch_hub_holding_code_are_refused(copy, marker, t
     np.savez(images, images=np.zeros((20, 1, 28, 28), dtype=np.uint8))
     env = {"GBENCH_CACHE": str(copy / "cache"), "TORCH_HOME": str(tmp_path / "torch"), "GBENCH_OFFLINE": "1"}
     result = run_cli("fid", str(images), "mnist:test", "-n", "20", "--fid-extractor", "inception", env=env)
-    refused_or_ignored(result, marker, hub)
+    refused_or_ignored(result, marker, hub, progress_first=True)
 
 
 def test_lenet_weights_holding_code_are_refused(marker, tmp_path, monkeypatch):

@@ -252,21 +252,36 @@ def test_every_mismatch_is_refused_before_training(colours, tmp_path, capsys):
     line = _refused(capsys, out, "run", "plugins.dcgan", "--dataset", folder, "--image-size", "48", *TINY)
     assert "dcgan serves 28, 32 and 64 pixel square images with 1 or 3 channels, not 3x48x48" in line
     line = _refused(capsys, out, "run", "plugins.mlp", "--architecture", "mlp", "--dataset", folder, "--fid-extractor", "lenet", *TINY)
-    assert "--fid-extractor lenet" in line and "no shipped weights for dataset" in line
+    assert "--fid-extractor lenet" in line and "no shipped or trained weights for dataset" in line
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--fid-extractor", "lenet-mnist", *TINY)
     assert "takes 1x28x28 images" in line and "3x32x32" in line
-    assert "--image-size 0 is outside its range 1..4096" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--image-size", "0")
-    assert "--channels 2 is not one of {1, 3}" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--channels", "2")
-    assert "--holdout 1.5 is outside its range 0.001..0.9" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--holdout", "1.5")
+    assert "--image-size '0' must be at least 1" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--image-size", "0")
+    assert "--channels: invalid choice: 2 (choose from 1, 3)" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--channels", "2")
+    assert "--holdout '1.5' must be at most 0.9" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--holdout", "1.5")
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", "mnist", "--image-size", "32")
     assert "--image-size shapes your own images" in line and "dataset 'mnist' has its fixed shape" in line
-    line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", "cifar10")
-    assert "unknown dataset 'cifar10'" in line and "fashion-mnist, mnist" in line and "--dataset folder:PATH" in line and "--plugin FILE.py" in line
+    line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", "my-photos")
+    assert "unknown dataset 'my-photos'" in line and "fashion-mnist, mnist" in line and "--dataset folder:PATH" in line and "--plugin FILE.py" in line
     damaged = tmp_path / "damaged"
     shutil.copytree(colours, damaged)
     (damaged / "red" / "007.png").write_bytes((damaged / "red" / "007.png").read_bytes()[:60])  # cut short after its header
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", f"folder:{damaged}", *TINY)
     assert str(damaged / "red" / "007.png") in line and "not a readable PNG" in line
+
+
+def test_a_lenet_trained_on_own_images_is_their_default_extractor(colours, tmp_path, capsys, monkeypatch):
+    """`gbench extractor train folder:PATH` with the runs' own shape options: the runs on that data then take its FID by default."""
+    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))  # this test's registry of domain LeNets only
+    folder, shape = f"folder:{colours}", ("--image-size", "28", "--holdout", "0.5")
+    code, out, err = _main(capsys, "extractor", "train", folder, *shape, "--epochs", "1")
+    assert code == 0 and "registered as lenet-folder_" in out, err
+    code, _, err = _main(capsys, "extractor", "train", "mnist", "--image-size", "28")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--image-size shapes your own images" in err
+    runs = tmp_path / "runs"
+    code, _, err = _main(capsys, "run", "plugins.mlp", "--architecture", "mlp", "--dataset", folder, *shape, *TINY, "--eval-samples", "20", "--out", str(runs))
+    assert code == 0 and "no feature extractor fits" not in err, err
+    (row,) = json.loads(_export(capsys, runs))
+    assert row["fid"] is not None and row["fid_extractor"].startswith("lenet-folder_") and row["fid_extractor"].endswith(f"on colours@{row['data_hash'][:8]}")
 
 
 DATA_PLUGIN = """

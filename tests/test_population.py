@@ -11,6 +11,7 @@ far below that bound (the median difference is checked at 1/100 of it).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import signal
@@ -40,7 +41,7 @@ def data(registry):
 
 def _config(registry, seed, architecture="mlp", loss="non-saturating", schedule="k-steps", **overrides):
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
-    config.params = resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50, **overrides})
+    config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50, **overrides}))
     return config
 
 

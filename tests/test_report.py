@@ -1,6 +1,7 @@
 """Reports, figures and the report/interpolate commands, on real tiny runs."""
 
 import copy
+import dataclasses
 import re
 import sys
 import tomllib
@@ -37,7 +38,7 @@ def out(registry, tmp_path_factory):
         for hidden in GRID["hidden_dim"]:
             for seed in (0, 1):
                 config = RunConfig(architecture="mlp", seed=seed, steps=20, train_limit=2000, log_every=5, device="cpu", eval=EvalOptions(samples=0))
-                config.params = resolve_params(registry, config, {"latent_dim": latent, "hidden_dim": hidden})
+                config = dataclasses.replace(config, params=resolve_params(registry, config, {"latent_dim": latent, "hidden_dim": hidden}))
                 execute(config, registry, out, cache=cache)
     return out
 
@@ -283,7 +284,10 @@ def test_there_is_a_suite_per_study():
 
 
 @pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
-def test_suite_files_use_known_keys_figures_and_hyperparameters(registry, path):
+def test_suite_files_use_known_keys_figures_and_hyperparameters(path):
+    from gbench.studies.sweep.suite import load_registry, load_suite
+
+    registry = load_registry(load_suite(path, check=False))  # the installed plugins and the suite's target
     data = tomllib.loads(path.read_text())
     suite = data["suite"]
     if "budget" in suite:  # a reduced suite holds only what differs from its full one (checked on its own) and load_suite merges them
@@ -316,11 +320,12 @@ def test_suite_files_use_known_keys_figures_and_hyperparameters(registry, path):
     assert checked == len(variants)
 
 
-def test_suite_files_load_with_gbench_suite(registry):
-    from gbench.studies.sweep.suite import load_suite  # ships with gbench: a failed import fails the test
+def test_suite_files_load_with_gbench_suite():
+    from gbench.studies.sweep.suite import load_registry, load_suite  # ships with gbench: a failed import fails the test
 
     for path in SUITES:
-        suite = load_suite(path, registry)
+        # each suite's registry: the installed plugins and its target (S7's, docs/examples/pacgan.py, adds architectures)
+        suite = load_suite(path, load_registry(load_suite(path, check=False)))
         assert suite.name == tomllib.loads(path.read_text())["suite"]["name"]
         assert check_figures(suite.figures, where=path.name)
 
@@ -333,7 +338,7 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
     cache = DataCache()
     for seed in (0, 1):  # one evaluation per run, at the end: it lands in the last history row
         config = RunConfig(architecture="mlp", seed=seed, steps=20, train_limit=2000, log_every=5, device="cpu", eval=EvalOptions(samples=200))
-        config.params = resolve_params(registry, config, {"hidden_dim": 32})
+        config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 32}))
         execute(config, registry, tmp_path / "runs", cache=cache)
     records = load_local(tmp_path / "runs")
     extractor = records[0].row["fid_extractor"]

@@ -88,7 +88,7 @@ def test_hyperparameters_of_one_plugin_only_show_as_missing_for_the_others():
     names = [column.name for column in table_columns([row("a", 2), other])]
     assert names.index("blocks") < names.index("lr") < names.index("d_real")  # the plugins' own knobs first, then gbench's
     assert "hidden_dim" in names
-    table = results_table([row("a", 2), other])
+    table = results_table([row("a", 2), other], width=1000)  # every column: this test is about the cells, not the fit
     cells = list(table.columns[headers(table).index("hidden_dim")].cells)
     assert cells == ["-", "64"]
 
@@ -127,3 +127,17 @@ def test_gbench_run_and_show_show_a_third_party_hyperparameter(tmp_path):
     header = next(line for line in shown.stdout.splitlines() if "blocks" in line and "status" in line)
     assert "dropout" not in header
     assert "dropout 0.25" in shown.stdout and "latent_dim 8" in shown.stdout
+
+
+def test_kid_is_shown_times_1000_as_papers_print_it_and_stored_as_computed():
+    """Issue #34 point 6: KID on the scale papers use (x 10^3), named in the header; results.csv keeps the value."""
+    from gbench.plugins.columns import format_number
+    from gbench.report.grids import format_value
+    from gbench.results.display import format_cell
+
+    kid = schema.column("kid_mean")
+    assert kid.header == "KID×10³" and kid.spec == "x1000:.2f"
+    assert format_cell(0.001234, kid.spec) == "1.23" == format_value(0.001234, kid.spec)
+    assert format_number(-0.0004, kid.spec) == "-0.40" and format_number(2.5, ".1f") == "2.5"
+    table = results_table([{"run_id": "r", "status": "ok", "architecture": "mlp", "seed": 0, "kid_mean": 0.001234}], width=1000)
+    assert "KID×10³" in headers(table) and list(table.columns[headers(table).index("KID×10³")].cells) == ["1.23"]

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -18,7 +19,7 @@ def data(registry):
 
 def _train(registry, data, architecture="mlp", steps=30, seed=0, loss="non-saturating", schedule="k-steps", resume=None, callbacks=None, **overrides):
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
-    config.params = resolve_params(registry, config, overrides)
+    config = dataclasses.replace(config, params=resolve_params(registry, config, overrides))
     nets, loss_fn, schedule_fn = build(registry, config, CPU)
     settings = TrainSettings(
         steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=10, checkpoint_every=10, seed=seed
@@ -78,7 +79,7 @@ def test_resume_from_checkpoint_matches_uninterrupted(registry, data):
 
 def test_divergence_stops_and_is_marked(registry, data):
     config = RunConfig(architecture="mlp")
-    config.params = resolve_params(registry, config)
+    config = dataclasses.replace(config, params=resolve_params(registry, config))
     nets, loss_fn, schedule_fn = build(registry, config, CPU)
     settings = TrainSettings(steps=200, batch_size=100, lr=1e30, log_every=10)
     result = train(nets, loss_fn, schedule_fn, data, settings)

@@ -4,6 +4,7 @@ MNIST subset, real PostgreSQL and real worker processes (one of them killed)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import shlex
 import signal
@@ -443,7 +444,7 @@ def test_each_worker_thread_trains_on_its_own_device_with_devices(registry, tmp_
         thread.join()
     assert seen == {0: "cuda:0", 1: "cuda:1", 2: "cuda:0"}
     same = [tuner.config(("mlp", "non-saturating", "k-steps"), {}) for _ in range(2)]
-    same[1].device = "cuda:1"
+    same[1] = dataclasses.replace(same[1], device="cuda:1")
     assert run_key(same[0]) == run_key(same[1])  # the same run on another GPU is a repeat, not a new point
     assert (
         Tuner(registry, RunConfig(architecture="mlp", device="cpu"), space, "s", ["fid"], tmp_path, False)

@@ -21,12 +21,17 @@ against a value::
     axis = "hidden_dim"                       # two axes of the suite's [grid]
     more_than = "latent_dim"
 
+    # also: setting = "baseline" with falls_over_last = 5, or metric = "d_loss" with oscillates = true
+    # (a curve in metrics.csv, gbench.analysis.curves); seed_share_above = 0.25 alone (gbench.analysis.variance)
+
 :func:`check_claims` tests each one on the runs' final values over seeds:
-Welch's t-test of the two settings (two-sided), or the one-sample t-test of
+Welch's t-test of the two settings (two-sided; the paired t-test when they are
+the same runs trained for different lengths, :mod:`gbench.analysis.pairing`), or the one-sample t-test of
 the setting against the value; for two grid axes, the difference of their
 main-effect spreads (the largest minus the smallest mean over each value of
 the axis) with a stratified bootstrap over seeds. All claims of a report are
-Holm-adjusted together.
+Holm-adjusted together; a report adjusts them together with its results
+table's comparisons, as one family (:mod:`gbench.analysis.family`).
 A claim is **confirmed** when the adjusted p is below 5% and the difference
 lies on the claimed side, **contradicted** when it holds on the other side,
 and otherwise **not distinguishable from seed noise**. The verdicts are
@@ -45,18 +50,37 @@ import numpy as np
 from scipy import stats as _scipy
 
 from gbench.analysis.comparisons import fid_basis, setting_names
-from gbench.analysis.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, summarize, welch_difference
+from gbench.analysis.curves import NOISE_AUTOCORRELATION, TREND_ROWS, curve_claim_value, reference, run_value
+from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
+from gbench.analysis.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, paired_difference, paired_t, summarize, welch_difference
+from gbench.analysis.variance import claimed_share, seed_share_interval
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.results import schema
 
-CLAIM_KEYS = ("claim", "source", "setting", "metric", "lower_than", "higher_than", "above", "below", "axis", "more_than")
+CLAIM_KEYS = (
+    "claim",
+    "source",
+    "setting",
+    "metric",
+    "lower_than",
+    "higher_than",
+    "above",
+    "below",
+    "axis",
+    "more_than",
+    "falls_over_last",
+    "oscillates",
+    "seed_share_above",
+)
 #: Quantities a claim may test that are not results columns themselves, each computed from one run's row.
 DERIVED = {
     # "every digit present" in a count of N samples: the rarest class is expected at least once when its share is >= 1/N
     "min_class_share": "the share of the generated samples in their rarest class (from class_counts)",
 }
-RELATIONS = ("lower_than", "higher_than", "above", "below")
+RELATIONS = ("lower_than", "higher_than", "above", "below", "falls_over_last", "oscillates")
+#: Relations about a run's curve (metrics.csv), each reduced to one number per run by gbench.analysis.curves and tested against 0.
+CURVE_RELATIONS = ("falls_over_last", "oscillates")
 CONFIRMED, CONTRADICTED, UNDECIDED = "confirmed", "contradicted", "not distinguishable from seed noise"
 #: Resamples of an axis claim's bootstrap (seeded, so a report is the same every time it is written); p is at least 2 / (this + 1).
 BOOTSTRAP_RESAMPLES = 9999
@@ -77,12 +101,18 @@ class Claim:
 
     @property
     def expects_lower(self) -> bool:
-        return self.relation in ("lower_than", "below")
+        return self.relation in ("lower_than", "below", "falls_over_last")
 
     def describe(self) -> str:
         header = "rarest class share" if self.metric == "min_class_share" else schema.column(self.metric).header or self.metric
         if self.relation == "more_than":
             return f"spread of mean {header} over {self.setting} larger than over {self.other}"
+        if self.relation == "seed_share_above":
+            return f"seeds' share of the variance of {header} over all settings above {self.other:g}"
+        if self.relation == "falls_over_last":
+            return f"slope of {header} of {self.setting} over its last {self.other:g} evaluations below 0 (per 1,000 steps)"
+        if self.relation == "oscillates":
+            return f"lag-1 autocorrelation of {header} of {self.setting} about its {TREND_ROWS}-row moving average above noise's {NOISE_AUTOCORRELATION:.3f}"
         words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[self.relation]
         return f"{header} of {self.setting} {words} {self.other if self.against_setting else format(self.other, 'g')}"
 
@@ -110,6 +140,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
             raise GbenchError(f"{at}: source must be text")
         if metric not in metrics:
             raise GbenchError(f"{at}: metric = {metric!r} is not a numeric results column{suggestion(str(metric), metrics)}; e.g. fid, d_real, d_fake, d_loss")
+        if "seed_share_above" in table:
+            claims.append(_seed_share_claim(table, at, text.strip(), metric, source))
+            continue
         if "axis" in table or "more_than" in table:
             claims.append(_axis_claim(table, at, text.strip(), metric, source, axes))
             continue
@@ -119,6 +152,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
         if len(given) != 1:
             raise GbenchError(f"{at}: give exactly one of {', '.join(RELATIONS)} (got {', '.join(given) or 'none'})")
         relation, other = given[0], table[given[0]]
+        if relation in CURVE_RELATIONS:
+            claims.append(Claim(text.strip(), str(setting), relation, curve_claim_value(relation, other, metric, at), metric, source))
+            continue
         if relation in ("lower_than", "higher_than"):
             if other not in settings or other == setting:
                 raise GbenchError(f"{at}: {relation} = {other!r} must name another variant{suggestion(str(other), settings)}; variants: {', '.join(settings)}")
@@ -126,6 +162,32 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
             raise GbenchError(f"{at}: {relation} = {other!r} must be a number, e.g. {relation} = 0.9")
         claims.append(Claim(text.strip(), str(setting), relation, other if isinstance(other, str) else float(other), metric, source))
     return claims
+
+
+def _curve_values(records: Sequence[Any], names: list[str], claim: Claim) -> list[float]:
+    """The per-run number a curve claim tests, over the setting's runs that have one."""
+    return finite(run_value(r.history, claim.relation, claim.metric, claim.other) for r in _chosen(records, names, claim.setting))
+
+
+def _seed_share_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str) -> Claim:
+    """A ``seed_share_above = VALUE`` claim: seeds' share of the metric's variance over the whole study (gbench.analysis.variance)."""
+    if "setting" in table or any(key in table for key in (*RELATIONS, "axis", "more_than") if key != "seed_share_above"):
+        raise GbenchError(f"{at}: a claim about seed noise over the whole study takes seed_share_above = VALUE alone, no setting or other relation")
+    return Claim(text, "", "seed_share_above", claimed_share(table["seed_share_above"], at), metric, source)
+
+
+def _seed_share_result(records: Sequence[Any], names: list[str], claim: Claim) -> ClaimResult:
+    """Seeds' share of the variance minus the claimed share, with a bootstrap interval and p over the seeds within each setting."""
+    cells: dict[str, list[float]] = {}
+    for record, name in zip(records, names):
+        cells.setdefault(name, []).extend(finite([metric_value(record.row, claim.metric)]))
+    bases = {fid_basis(r) for r in records if r.row.get("fid") is not None} if claim.metric == "fid" else set()
+    values = [cell for cell in cells.values() if cell]
+    if len(bases) > 1 or len(values) < 2 or any(len(cell) < 2 for cell in values):
+        note = "FIDs of different extractors or sample counts" if len(bases) > 1 else "fewer than two settings, or a setting with under two runs with a value"
+        return ClaimResult(claim, [], [], None, None, None, note=note)
+    share, (low, high), p = seed_share_interval(values, float(claim.other), BOOTSTRAP_RESAMPLES, CONFIDENCE)
+    return ClaimResult(claim, [share], [], share - float(claim.other), (low - float(claim.other), high - float(claim.other)), p)
 
 
 def _axis_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str, axes: Sequence[str]) -> Claim:
@@ -155,6 +217,9 @@ class ClaimResult:
     p_adjusted: float | None = None
     note: str = ""  # why there is no test
     spreads: tuple[float, float] | None = None  # an axis claim's two main-effect spreads (axis, more_than)
+    test: str = ""  # against a setting: "Welch" or "paired t"
+    family: int = 0  # hypotheses in the Holm family of p_adjusted
+    family_text: str = ""  # what that family is, when a report widened it (gbench.analysis.family)
 
     @property
     def verdict(self) -> str:
@@ -175,8 +240,16 @@ def metric_value(row: dict[str, Any], metric: str) -> Any:
     return min_class_share(row) if metric == "min_class_share" else row.get(metric)
 
 
+def _chosen(records: Sequence[Any], names: list[str], setting: str) -> list[Any]:
+    return [r for r, name in zip(records, names) if name == setting]
+
+
+def _by_seed(records: Sequence[Any], metric: str) -> dict[int, float]:
+    return {int(r.seed): v[0] for r in records if (v := finite([metric_value(r.row, metric)]))}
+
+
 def _values(records: Sequence[Any], names: list[str], setting: str, metric: str) -> tuple[list[float], set[Any]]:
-    chosen = [r for r, name in zip(records, names) if name == setting]
+    chosen = _chosen(records, names, setting)
     values = finite(metric_value(r.row, metric) for r in chosen)
     bases = {fid_basis(r) for r in chosen if r.row.get(metric) is not None} if metric == "fid" else set()
     return values, bases
@@ -241,6 +314,17 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
         if claim.relation == "more_than":
             results.append(_axis_result(records, names, claim))
             continue
+        if claim.relation == "seed_share_above":
+            results.append(_seed_share_result(records, names, claim))
+            continue
+        if claim.relation in CURVE_RELATIONS:
+            curves = _curve_values(records, names, claim)
+            if len(curves) < 2:
+                results.append(ClaimResult(claim, curves, [], None, None, None, note="fewer than two runs whose metrics.csv is long enough"))
+            else:
+                difference, interval, p = _one_sample(curves, reference(claim.relation))
+                results.append(ClaimResult(claim, curves, [], difference, interval, p))
+            continue
         values, bases = _values(records, names, claim.setting, claim.metric)
         others: list[float] = []
         note = ""
@@ -259,27 +343,56 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
                 difference = float(np.mean(values) - np.mean(others))
                 results.append(ClaimResult(claim, values, others, difference, (difference, difference), 0.0 if difference else 1.0))
                 continue
-            difference, low, high = welch_difference(values, others, CONFIDENCE)
-            p = float(_scipy.ttest_ind(values, others, equal_var=False).pvalue)
-            results.append(ClaimResult(claim, values, others, difference, (low, high), p))
+            mine, theirs = _chosen(records, names, claim.setting), _chosen(records, names, str(claim.other))
+            paired = pairing([r.row for r in mine], [r.row for r in theirs])[0]
+            a, b = pairs(_by_seed(mine, claim.metric), _by_seed(theirs, claim.metric)) if paired else (values, others)
+            if paired and len(a) >= 2:
+                difference, low, high = paired_difference(a, b, CONFIDENCE)
+                p = paired_t(a, b)[1]
+            else:
+                paired = False
+                difference, low, high = welch_difference(values, others, CONFIDENCE)
+                p = float(_scipy.ttest_ind(values, others, equal_var=False).pvalue)
+            results.append(ClaimResult(claim, values, others, difference, (low, high), p, test=PAIRED if paired else UNPAIRED))
         else:
             difference, interval, p = _one_sample(values, float(claim.other))
             results.append(ClaimResult(claim, values, others, difference, interval, p))
+    tested = sum(r.p is not None for r in results)
     for result, adjusted in zip(results, holm([r.p for r in results])):
-        result.p_adjusted = adjusted
+        result.p_adjusted, result.family = adjusted, tested
     return results
 
 
 def claims_caption(results: Sequence[ClaimResult]) -> str:
     tested = sum(1 for r in results if r.p is not None)
+    family = next((r.family_text for r in results if r.family_text), "") or f"the {tested} claim{'s' if tested != 1 else ''} tested"
+    paired = [r.claim.text for r in results if r.test == PAIRED]
     return (
         "Each claim is tested on the final values of the runs over seeds: Welch's t-test (two-sided) against another setting, "
         "or the one-sample t-test against a value; difference: the setting's mean minus the other's (or minus the value), "
-        f"with its {CONFIDENCE:.0%} interval; p adj.: {CORRECTION} over the {tested} claim{'s' if tested != 1 else ''} tested. "
+        f"with its {CONFIDENCE:.0%} interval; p adj.: {CORRECTION} over {family}. "
+        + (
+            f"Paired t-test over seeds for {'; '.join(repr(t) for t in paired)}: the two settings are the same runs trained for different lengths. "
+            if paired
+            else ""
+        )
         + (
             "A claim about two grid axes compares their spreads (the largest minus the smallest mean over each value of the axis, "
             f"averaged over the other settings); its interval and p come from {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the seeds within each setting. "
             if any(r.claim.relation == "more_than" for r in results)
+            else ""
+        )
+        + (
+            "A claim about a curve tests one number per run from its metrics.csv (one-sample t-test): the slope over the last "
+            f"evaluations against 0 (still falling), or the lag-1 autocorrelation about a {TREND_ROWS}-row moving average against "
+            f"white noise's {NOISE_AUTOCORRELATION:.3f} (oscillates). "
+            if any(r.claim.relation in CURVE_RELATIONS for r in results)
+            else ""
+        )
+        + (
+            "Seeds' share of the variance: the within-setting (between-seed) variance over it plus the between-setting variance "
+            f"(one-way random effects), its interval and p from {BOOTSTRAP_RESAMPLES:,} bootstrap resamples of the seeds within each setting. "
+            if any(r.claim.relation == "seed_share_above" for r in results)
             else ""
         )
         + f"Confirmed: holds at {ALPHA:.0%} after correction on the claimed side; contradicted: holds on the other side; "

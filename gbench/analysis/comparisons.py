@@ -10,9 +10,13 @@ setting with the best (lowest) mean FID, by:
   bootstrap 95% interval over seeds;
 - the probability of improvement P(FID of the setting < FID of the
   reference), with its bootstrap interval;
-- Welch's t-test (unequal variances); with several comparisons the p-values
+- Welch's t-test (unequal variances), or the paired t-test where the setting
+  and the reference are the same runs trained for different lengths
+  (:mod:`gbench.analysis.pairing`); with several comparisons the p-values
   are adjusted with the Holm-Bonferroni step-down method, which controls the
-  chance of any false "significant" at 5% in the whole table (``*``);
+  chance of any false "significant" at 5% in the whole table (``*``); a
+  report widens the family to every comparison it makes
+  (:mod:`gbench.analysis.family`);
 - power: the smallest difference the seeds at hand detect at 80% power (two-
   sided 5% Welch test, t approximation, observed sds), and the seeds per
   setting the observed difference would need. A difference that does not hold
@@ -34,9 +38,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gbench.analysis.pairing import PAIRED, UNPAIRED, describe_paired, pairing, pairs
+from gbench.analysis.sequential import DIFFERENT
 from gbench.analysis.stats import (
     ALPHA,
     CORRECTION,
+    MIN_SEEDS_NEEDED,
     POWER,
     Summary,
     bootstrap_difference,
@@ -44,6 +51,7 @@ from gbench.analysis.stats import (
     finite,
     holm,
     mean,
+    paired_t,
     probability_of_improvement,
     seeds_needed,
     summarize,
@@ -51,6 +59,7 @@ from gbench.analysis.stats import (
     welch_difference,
 )  # fmt: skip
 from gbench.results import schema
+from gbench.results.flags import population_seconds, row_discriminator_wins, run_seconds
 
 __all__ = ["SettingStats", "StudyTable", "study_tables"]  # the public API (docs/api.md)
 
@@ -138,10 +147,22 @@ class SettingStats:
     detectable: float | None = None  # smallest difference detectable at 80% power with these seeds
     seeds_needed: int | None = None  # seeds per setting at which diff would be detectable at 80% power
     relevant: float | None = None  # the difference the power verdict asks about
+    fid_by_seed: dict[int, float] = field(default_factory=dict)
+    run_rows: list[dict[str, Any]] = field(default_factory=list)  # the runs' rows, for pairing
+    test: str = ""  # the test behind p: "Welch" or "paired t" (gbench.analysis.pairing)
+    pairing_note: str = ""  # why the comparison is paired or not
+    family: int = 0  # comparisons in the Holm family of p_adjusted
+    discriminator_wins: int = 0  # runs flagged (gbench.results.flags), whatever their status
+    sequential: str = ""  # --seeds auto: the group-sequential test's decision, which gives the verdict
 
     @property
     def verdict(self) -> str:
-        """'lower FID' or 'higher FID' (holds after correction), 'null result', 'too few seeds', or '' (no test)."""
+        """'lower FID' or 'higher FID' (holds after correction), 'null result', 'too few seeds', or '' (no test);
+        under ``--seeds auto`` the sequential test's decision: lower/higher FID, 'not distinguishable' or 'undecided'."""
+        if self.sequential:
+            if self.sequential == DIFFERENT and self.diff is not None:
+                return "lower FID" if self.diff < 0 else "higher FID"
+            return self.sequential
         if self.p_adjusted is None or self.diff is None:
             return ""
         if self.significant:
@@ -152,16 +173,20 @@ class SettingStats:
 
     @property
     def significant(self) -> bool:
+        if self.sequential:
+            return self.sequential == DIFFERENT
         return self.p_adjusted is not None and self.p_adjusted < ALPHA
 
     def status_text(self) -> str:
         order = ["ok", "collapsed", "diverged"]
         keys = [k for k in order if self.status.get(k)] + sorted(k for k in self.status if k not in order)
-        return ", ".join(f"{self.status[k]} {k}" for k in keys)
+        flag = f"; discriminator wins in {self.discriminator_wins}" if self.discriminator_wins else ""
+        return ", ".join(f"{self.status[k]} {k}" for k in keys) + flag
 
 
-#: Metrics averaged over a setting's runs (FID has its own summary).
-MEAN_KEYS = tuple(name for name in schema.numeric_metrics() if name != "fid")
+def mean_keys() -> list[str]:
+    """Metrics averaged over a setting's runs (FID has its own summary): the registered metrics' too."""
+    return [name for name in schema.numeric_metrics() if name != "fid"]
 
 
 @dataclass
@@ -179,6 +204,7 @@ class StudyTable:
     alpha: float = ALPHA
     notes: list[str] = field(default_factory=list)
     fid_samples: int | None = None  # generated samples behind every FID in this table
+    family_text: str = ""  # what the Holm family is, when wider than this table (gbench.analysis.family)
 
     @property
     def fid_label(self) -> str:
@@ -210,20 +236,35 @@ class StudyTable:
 
     def explanations(self, against: str) -> list[str]:
         """One sentence per column of the comparison."""
+        paired = [row for row in self.settings if row.test == PAIRED]
+        unpaired = [row for row in self.settings if row.test == UNPAIRED]
+        pairing_text = []
+        if paired:
+            pairing_text.append(
+                f"(paired): {', '.join(row.name for row in paired)}: the paired t-test over seeds instead, because {paired[0].pairing_note} "
+                "(interval, bootstrap, MDD and seeds from the seed-by-seed differences);"
+            )
+        if paired and unpaired:
+            pairing_text.append(f"the others are not paired: {'; '.join(f'{row.name}: {row.pairing_note}' for row in unpaired)};")
+        family = self.family_text or f"the {self.tests} comparison{'s' if self.tests != 1 else ''} in this table"
         return [
             "Δ FID: the setting's mean FID minus the reference's, with Welch's 95% interval (t with Welch-Satterthwaite df);",
             "boot 95%: the same difference's percentile bootstrap interval, seeds resampled within each setting (too narrow at 2 to 5 seeds);",
             "P(better): the probability that one seed of the setting gets a lower FID than one of the reference (Mann-Whitney U / (n·n_ref), as rliable), with its bootstrap 95% interval;",
             f"p: Welch's t-test (two-sided, unequal variances) of each setting's FIDs over seeds against {against};",
-            f"p adj.: {self.correction}-adjusted over the {self.tests} comparison{'s' if self.tests != 1 else ''} in this table; * = difference holds at {self.alpha:.0%} after correction;",
-            f"MDD: the smallest true difference these seeds detect with {POWER:.0%} power in a two-sided {self.alpha:.0%} Welch test (t approximation with the observed sds, optimistic at 3 seeds);",
-            f"seeds: seeds per setting the observed Δ would need for {POWER:.0%} power;",
-            f"verdict: a difference that does not hold is a null result when MDD is at most {self.relevant_text}, else too few seeds; n<2: fewer than two FIDs, no test.",
+            *pairing_text,
+            f"p adj.: {self.correction}-adjusted over {family}; * = difference holds at {self.alpha:.0%} after correction;",
+            f"MDD: the smallest true difference these seeds detect with {POWER:.0%} power in a two-sided {self.alpha:.0%} Welch test (t approximation with the observed sds, optimistic at few seeds: about 69% real power at 3 seeds, 78% at 5);",
+            f"seeds: seeds per setting the observed Δ would need for {POWER:.0%} power (never fewer than {MIN_SEEDS_NEEDED}: 2 seeds have about 45% real power);",
+            f"verdict: a difference that does not hold is a null result when MDD is at most {self.relevant_text}, else too few seeds; n<2: fewer than two FIDs, no test."
+            if not any(row.sequential for row in self.settings)
+            else "verdict: the group-sequential test's decision at the look where each setting stopped (seeds auto; see Seeds), not the p adj. column, which is the fixed-sample test for reference.",
         ]
 
 
 def _setting(name: str, records: list[Any], basis: tuple[str, int | None] | None) -> SettingStats:
-    fids = [float(r.row["fid"]) for r in records if basis is not None and fid_basis(r) == basis]
+    chosen = [r for r in records if basis is not None and fid_basis(r) == basis]
+    fids = [float(r.row["fid"]) for r in chosen]
     scores = {r.row.get("score") for r in records if r.row.get("score")}
     first = records[0].row
     params = {k: v for k, v in first.items() if schema.is_setting_column(k)}
@@ -234,9 +275,13 @@ def _setting(name: str, records: list[Any], basis: tuple[str, int | None] | None
         status=Counter(str(r.row.get("status") or "unknown") for r in records),
         fid=summarize(fids),
         fid_values=fids,
-        means={key: mean(r.row.get(key) for r in records) for key in MEAN_KEYS},
+        means={key: mean(r.row.get(key) for r in records) for key in mean_keys()}
+        | {"train_seconds": mean(run_seconds(r.row) for r in records), "population_seconds": mean(population_seconds(r.row) for r in records)},
         params=params,
         score=scores.pop() if len(scores) == 1 else None,
+        fid_by_seed={int(r.seed): float(r.row["fid"]) for r in chosen},
+        run_rows=[r.row for r in records],
+        discriminator_wins=sum(row_discriminator_wins(r.row) for r in records),
     )
 
 
@@ -322,22 +367,25 @@ def _compare(table: StudyTable, baseline: str | None, relevant: float | None = N
         elif row.fid.sd == 0 and reference.fid.sd == 0:  # no spread on either side: the t statistic is undefined
             row.note = "sd=0"
         else:
-            t, p = welch(row.fid_values, reference.fid_values)
+            paired, row.pairing_note = pairing(row.run_rows, reference.run_rows)
+            a, b = pairs(row.fid_by_seed, reference.fid_by_seed) if paired else (row.fid_values, reference.fid_values)
+            paired = paired and len(a) >= 2
+            row.test = PAIRED if paired else UNPAIRED
+            t, p = paired_t(a, b) if paired else welch(a, b)
             if math.isnan(p):
                 row.note, p = "no test", None
             else:
                 row.t, row.p = t, p
-                _describe_difference(row, reference, table.relevant)
+                (describe_paired if paired else _describe_difference)(row, reference, table.relevant, a, b)
         pvalues.append(p)
     table.tests = sum(p is not None for p in pvalues)
     for row, adjusted in zip(rows, holm(pvalues)):
-        row.p_adjusted = adjusted
+        row.p_adjusted, row.family = adjusted, table.tests
     return table
 
 
-def _describe_difference(row: SettingStats, reference: SettingStats, relevant: float | None) -> None:
+def _describe_difference(row: SettingStats, reference: SettingStats, relevant: float | None, a: list[float], b: list[float]) -> None:
     """Intervals, probability of improvement and power of one tested comparison."""
-    a, b = row.fid_values, reference.fid_values
     _, low, high = welch_difference(a, b)
     row.diff_welch = (low, high)
     row.diff_bootstrap = bootstrap_difference(a, b)

@@ -19,6 +19,7 @@ from typing import Any
 from gbench.analysis.comparisons import setting_names
 from gbench.analysis.stats import finite
 from gbench.config import DEFAULT_EPOCHS, EvalOptions
+from gbench.results.flags import run_seconds
 
 
 @dataclass
@@ -72,12 +73,6 @@ def _evals(steps: float, settings: dict[str, Any]) -> int:
     return 1 + (int(steps // int(every)) if every else 0)
 
 
-def _own_seconds(row: dict[str, Any]) -> float | None:
-    seconds = finite([row.get("train_seconds")])
-    members = finite([row.get("population")]) or [1.0]
-    return seconds[0] / max(1.0, members[0]) if seconds else None
-
-
 def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
     """The estimate for ``suite``'s full study (its ``full`` suite file), or None when it names none."""
     # the suite loads its own full file (gbench.studies.sweep.suite): analysis never imports the studies above it
@@ -89,8 +84,8 @@ def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
     costs, missing = [], []
     for variant in full.variants:
         rows = [r.row for r, name in zip(records, names) if name == variant.name]
-        # a population's members each record the whole population's training time: a run's own cost is 1/population of it
-        measured = [(finite([_own_seconds(row)]), finite([row.get("steps")]), finite([row.get("epochs")]), finite([row.get("eval_seconds")])) for row in rows]
+        # a population's wall time is shared by its members: a run's own cost is its share (gbench.results.flags)
+        measured = [(finite([run_seconds(row)]), finite([row.get("steps")]), finite([row.get("epochs")]), finite([row.get("eval_seconds")])) for row in rows]
         measured = [m for m in measured if m[0] and m[1]]
         if not measured:
             missing.append(variant.name)

@@ -12,9 +12,16 @@ The numbers only; :mod:`gbench.analysis.comparisons` applies them to the setting
   rliable (Agarwal et al. 2021) does, with its bootstrap interval.
 - :func:`detectable_difference` and :func:`seeds_needed`: power of the Welch
   test by the t approximation (the noncentral t replaced by a shifted central
-  t with Welch-Satterthwaite degrees of freedom). At 3 seeds it is optimistic:
-  simulated Welch tests reach about 70% power where it promises 80%; from 5
-  seeds on it is within 2 points.
+  t with Welch-Satterthwaite degrees of freedom). It is optimistic at few
+  seeds: at the difference it calls detectable with 80% power, simulated
+  two-sided Welch tests at 5% (equal sds, 40,000 draws each,
+  ``python benchmarks/seeds_power.py``) reject in 45% of draws at 2 seeds,
+  69% at 3, 78% at 5 and 80% at 10. So :func:`seeds_needed` never answers
+  fewer than :data:`MIN_SEEDS_NEEDED` (3) seeds.
+- :func:`paired_t` and :func:`paired_difference`: the paired t-test
+  (scipy.stats.ttest_rel) and its interval, for settings whose runs share
+  their seeds' initial weights and batch order
+  (:func:`gbench.analysis.comparisons.pairing` says when).
 - :func:`holm`: Holm-Bonferroni adjusted p-values.
 """
 
@@ -35,6 +42,8 @@ __all__ = [
     "bootstrap_interval",
     "detectable_difference",
     "holm",
+    "paired_difference",
+    "paired_t",
     "probability_of_improvement",
     "seeds_needed",
     "summarize",
@@ -51,6 +60,8 @@ BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
 #: seeds_needed searches up to this many seeds per setting.
 MAX_SEEDS = 1000
+#: seeds_needed never answers fewer: at 2 seeds the promised 80% power is about 45% (benchmarks/seeds_power.py).
+MIN_SEEDS_NEEDED = 3
 
 # ---------------------------------------------------------------------------
 # Numbers
@@ -110,6 +121,37 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     """Welch's two-sided t-test: (t statistic, p-value); NaN when it cannot be computed."""
     result = _scipy.ttest_ind(list(a), list(b), equal_var=False)
     return float(result.statistic), float(result.pvalue)
+
+
+def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """The paired two-sided t-test of ``a[i]`` against ``b[i]`` (the same seed): (t statistic, p-value); NaN when undefined."""
+    result = _scipy.ttest_rel(list(a), list(b))
+    return float(result.statistic), float(result.pvalue)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """mean(a - b) over the pairs and the paired t interval of it: (difference, low, high); NaN where undefined."""
+    interval = _scipy.ttest_rel(list(a), list(b)).confidence_interval(confidence)
+    return float(np.mean(np.subtract(a, b))), float(interval.low), float(interval.high)
+
+
+def paired_detectable_difference(sd_differences: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float | None:
+    """The smallest true mean difference a two-sided paired t-test at ``alpha`` detects with ``power`` over ``n`` pairs
+    (t approximation, n - 1 df, ``sd_differences`` the sd of the pairs' differences); None below 2 pairs or without spread."""
+    if n < 2 or sd_differences == 0:
+        return None
+    return float((_scipy.t.ppf(1 - alpha / 2, n - 1) + _scipy.t.ppf(power, n - 1)) * sd_differences / math.sqrt(n))
+
+
+def paired_seeds_needed(difference: float, sd_differences: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS) -> int | None:
+    """Pairs (seeds) at which a paired test detects ``difference`` with ``power``; at least :data:`MIN_SEEDS_NEEDED`; None above ``most``."""
+    if difference == 0 or not math.isfinite(difference):
+        return None
+    for n in range(MIN_SEEDS_NEEDED, most + 1):
+        detectable = paired_detectable_difference(sd_differences, n, alpha, power)
+        if detectable is None or detectable <= abs(difference):
+            return n
+    return None
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
@@ -207,6 +249,7 @@ def bootstrap_interval(
     statistic: Callable[..., np.ndarray],
     confidence: float = CONFIDENCE,
     resamples: int = BOOTSTRAP_RESAMPLES,
+    paired: bool = False,
 ) -> tuple[float, float]:
     """A percentile bootstrap interval of ``statistic(a, b)``, each sample resampled on its own (seeds within a setting).
 
@@ -220,14 +263,14 @@ def bootstrap_interval(
     batch = None if resamples * values_per_resample <= BOOTSTRAP_BATCH_VALUES else max(1, BOOTSTRAP_BATCH_VALUES // values_per_resample)
     result = _scipy.bootstrap(
         (np.asarray(a, float), np.asarray(b, float)), statistic, n_resamples=resamples, confidence_level=confidence,
-        method="percentile", vectorized=True, paired=False, random_state=np.random.default_rng(BOOTSTRAP_SEED), batch=batch,
+        method="percentile", vectorized=True, paired=paired, random_state=np.random.default_rng(BOOTSTRAP_SEED), batch=batch,
     )  # fmt: skip
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def bootstrap_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(a) - mean(b), resampling seeds within each setting."""
-    return bootstrap_interval(a, b, _mean_difference, confidence)
+def bootstrap_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, paired: bool = False) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(a) - mean(b), resampling seeds within each setting (``paired``: the same seeds for both)."""
+    return bootstrap_interval(a, b, _mean_difference, confidence, paired=paired)
 
 
 def probability_of_improvement(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
@@ -272,13 +315,16 @@ def detectable_difference(sd_a: float, n_a: int, sd_b: float, n_b: int, alpha: f
 
 
 def seeds_needed(difference: float, sd_a: float, sd_b: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS) -> int | None:
-    """Seeds per setting (the same on both sides) for which ``difference`` is detectable with ``power``; None above ``most``."""
+    """Seeds per setting (the same on both sides) for which ``difference`` is detectable with ``power``; None above ``most``.
+
+    At least :data:`MIN_SEEDS_NEEDED`: the t approximation promises power that 2 seeds do not have.
+    """
     if difference == 0 or not math.isfinite(difference):
         return None
-    for n in range(2, most + 1):
+    for n in range(MIN_SEEDS_NEEDED, most + 1):
         detectable = detectable_difference(sd_a, n, sd_b, n, alpha, power)
-        if detectable is None:  # no spread at all: any difference shows with two seeds
-            return 2
+        if detectable is None:  # no spread at all: any difference shows with the fewest seeds
+            return MIN_SEEDS_NEEDED
         if detectable <= abs(difference):
             return n
     return None

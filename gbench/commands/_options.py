@@ -7,99 +7,78 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from gbench.config import RunSettings, check_run_options, load_toml, parse_assignments, parse_devices, settings_from_table
+from gbench import options
+from gbench.config import RunSettings, check_run_options, load_toml, parse_assignments, settings_from_table
 from gbench.errors import GbenchError
 from gbench.evaluation.settings import check_inception_weights_option
 from gbench.plugins import observers
 
 
-def number_option(kind: type, minimum: float, name: str) -> Callable[[str], Any]:
-    """An argparse ``type=`` for a number of ``kind`` (int or float) of at least ``minimum``."""
+def number_option(kind: type, minimum: float | None, name: str, maximum: float | None = None) -> Callable[[str], Any]:
+    """An argparse ``type=`` for a number of ``kind`` (int or float) in ``minimum``..``maximum``."""
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}") from None
-        if value < minimum:
+        if minimum is not None and value < minimum:
             raise argparse.ArgumentTypeError(f"{name} {text!r} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{name} {text!r} must be at most {maximum}")
         return value
 
     return parse
 
 
-def _devices(text: str) -> list[str]:
+def parsed_option(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a parser that raises GbenchError (``--devices 'x': why``): argparse's line says the why."""
 
-    try:
-        return parse_devices(text)
-    except GbenchError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--devices {text!r}: ")) from None
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except GbenchError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{name} {text!r}: ")) from None
+
+    return convert
+
+
+def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, declared: options.RunOption, command: str = "run") -> None:
+    """``declared`` as an argparse option of ``command``: its flag, help, metavar, choices and check, all from the table.
+
+    `gbench sweep` reads list options (--seeds auto, --devices) itself, after parsing, and names them in its own line.
+    """
+    kwargs: dict[str, Any] = {"help": declared.help_text(command).replace("%", "%%")}  # argparse %-formats help: a literal "%" must not break it
+    if declared.metavar and command != "sweep":
+        kwargs["metavar"] = declared.metavar
+    if declared.choices:
+        kwargs["choices"] = list(declared.choices)
+    if declared.repeat:
+        kwargs["action"] = "append"
+    if declared.type is bool:  # a switch: --quiet, not --quiet true (its file key takes true or false)
+        kwargs["action"] = "store_true"
+        kwargs["default"] = None  # unset: a --config file's value shows through
+    if declared.parse is not None and command != "sweep":
+        kwargs["type"] = parsed_option(declared.parse, declared.flag)
+    elif declared.type in (int, float):
+        kwargs["type"] = number_option(declared.type, declared.low, declared.flag, declared.high)
+    parser.add_argument(declared.flag, **kwargs)
+
+
+def add_option_group(parser: argparse.ArgumentParser, group: str) -> argparse._ArgumentGroup:
+    """The table's options of ``group``, in a --help section of that name."""
+    section = parser.add_argument_group(group)
+    for declared in options.OPTIONS:
+        if declared.group == group:
+            add_option(section, declared)
+    return section
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("training")
-    group.add_argument("--architecture", metavar="NAME[,NAME]", help="train only these of the target's architectures (default: all it provides)")
-    group.add_argument("--dataset", help="dataset name (default mnist; see `gbench plugins`)")
-    group.add_argument("--epochs", type=number_option(float, 1e-9, "--epochs"), help="training length in epochs (default 5)")
-    group.add_argument("--steps", type=number_option(int, 1, "--steps"), help="training length in generator steps (wins over --epochs)")
-    group.add_argument("--batch-size", type=number_option(int, 1, "--batch-size"), help="images per batch (default 100)")
-    group.add_argument("--seeds", help="one run per seed: 0,1,2 or 0-4 (default 0)")
-    group.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="set any hyperparameter of the architecture, loss, schedule or optimizer (repeatable)"
-    )
-    group.add_argument("--loss", help="loss name (default non-saturating)")
-    group.add_argument("--schedule", help="discriminator step schedule (default k-steps)")
-    group.add_argument("--device", metavar="DEVICE", help="training device: auto (default: cuda when present), cpu, cuda, cuda:N or mps")
-    group.add_argument(
-        "--devices", type=_devices, metavar="DEV[,DEV]", help="parallel workers take these devices in turn, e.g. cuda:0,cuda:1 (one GPU per worker)"
-    )
-    group.add_argument("--threads", type=number_option(int, 1, "--threads"), help="CPU threads per run (default: torch's)")
-    group.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
-    group.add_argument("--train-limit", type=number_option(int, 1, "--train-limit"), help="train on the first N training images only")
-    group.add_argument("--log-every", type=number_option(int, 1, "--log-every"), help="record metrics every N steps (default 50)")
-    group.add_argument("--checkpoint-every", type=number_option(int, 1, "--checkpoint-every"), help="save a resumable checkpoint every N steps")
-    group.add_argument("--out", help="results folder (default runs)")
-    group.add_argument("--config", help="TOML file of defaults for these options (options given here win)")
-    add_data_options(parser)
-    evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument(
-        "--eval-samples",
-        type=number_option(int, 0, "--eval-samples"),
-        help="generated samples for FID etc. (default 10000; 0 turns evaluation off)",
-    )
-    evaluation.add_argument("--eval-every", type=number_option(int, 1, "--eval-every"), help="also evaluate every N steps during training (an FID curve)")
-    evaluation.add_argument("--fid-extractor", help="feature extractor: lenet-mnist, lenet-fashion-mnist, inception (default: the dataset's LeNet)")
-    evaluation.add_argument("--inception-weights", help="path to inception-v3-compat weights (no download needed)")
+    add_option_group(parser, options.TRAINING)
+    add_option_group(parser, options.OWN_DATA)  # --image-size, --channels, --holdout shape --dataset folder:PATH; --plugin
+    add_option_group(parser, options.EVALUATION)
     add_tracker_options(parser)
-
-
-# --- own data (issue #33): --dataset folder:PATH / npz:PATH, shaped by these; --plugin loads a dataset plugin beside TARGET
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """--image-size, --channels, --holdout (checked by gbench.datasource.DATA_OPTIONS, as a config file's keys) and --plugin."""
-    group = parser.add_argument_group("your own images (--dataset folder:PATH or npz:PATH)")
-    group.add_argument(
-        "--image-size", type=_data_option("image_size"), metavar="N", help="resize the shorter side to N and centre-crop to NxN (default: the images' own size)"
-    )
-    group.add_argument(
-        "--channels", type=_data_option("channels"), metavar="1|3", help="convert the images to 1 (grey) or 3 (RGB) channels (default: the data's)"
-    )
-    group.add_argument(
-        "--holdout", type=_data_option("holdout"), metavar="FRACTION", help="fraction held out, seeded, as the test split of data without one (default 0.1)"
-    )
-    group.add_argument("--plugin", action="append", metavar="FILE.py|MODULE", help="also load this plugin, e.g. a dataset plugin beside TARGET (repeatable)")
-
-
-def _data_option(name: str) -> Callable[[str], Any]:
-    """An argparse ``type=`` checking the text with the option's Hyperparameter; the message names --image-size as typed."""
-    from gbench.datasource import DATA_OPTIONS
-
-    def parse(text: str) -> Any:
-        try:
-            return DATA_OPTIONS[name].parse(text)
-        except GbenchError as error:
-            raise argparse.ArgumentTypeError(str(error).replace(f"{name}=", f"--{name.replace('_', '-')} ")) from None
-
-    return parse
 
 
 def add_tracker_options(parser: argparse.ArgumentParser) -> None:
@@ -117,22 +96,12 @@ def add_tracker_options(parser: argparse.ArgumentParser) -> None:
 
 def add_population_options(parser: argparse.ArgumentParser) -> None:
     """How seeds train: together as one batched population (the default), and in which precision."""
-    group = parser.add_argument_group("populations and precision")
-    group.add_argument(
-        "--population",
-        choices=["auto", "on", "off"],
-        help="auto (default): the seeds of a configuration train as one population where that is faster (a GPU, or bf16; "
-        "one by one on a CPU in fp32), and a line says which and why; on: always as one population; off: one by one",
-    )
-    group.add_argument(
-        "--population-size", type=number_option(int, 1, "--population-size"), help="at most N members per population (for memory; default all seeds)"
-    )
-    add_precision_option(group)
+    add_option_group(parser, options.POPULATIONS)
 
 
 def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--precision, as run and tune take it."""
-    parser.add_argument("--precision", choices=["fp32", "bf16"], help="fp32 (default) or bf16: autocast the forward passes (weights, Adam state stay float32)")
+    """--precision, as tune takes it (run takes it with the population options)."""
+    add_option(parser, options.option("precision"))
 
 
 def note_slow_bf16(settings: RunSettings) -> None:
@@ -141,16 +110,12 @@ def note_slow_bf16(settings: RunSettings) -> None:
     from gbench.torchtools import resolve_device
     from gbench.training.population.stack import bf16_note
 
-    if settings.precision == "bf16" and (note := bf16_note(resolve_device(settings.device))):
+    if settings.run.precision == "bf16" and (note := bf16_note(resolve_device(settings.run.device))):
         display.console.print(note, highlight=False)
 
 
-#: ``args`` attributes that are settings, under their config-file key
-_SETTING_OPTIONS = (
-    "architecture", "loss", "schedule", "dataset", "seeds", "epochs", "steps", "batch_size", "device", "devices", "threads", "data_root",
-    "train_limit", "log_every", "checkpoint_every", "eval_samples", "eval_every", "fid_extractor", "inception_weights", "out",
-    "population", "population_size", "precision", "image_size", "channels", "holdout",
-)  # fmt: skip
+#: The options settings_from_args reads itself (the file under the others, the hyperparameters it adds to params) or leaves to the command.
+_READ_HERE = ("config", "set", "plugin")  # --plugin: read by the command, which loads the plugins
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
@@ -166,14 +131,21 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
     params: dict[str, Any] = dict(table.get("params") or {})
     params.update(parse_assignments(getattr(args, "set", None)))
     table["params"] = params
-    for key in _SETTING_OPTIONS:
-        value = getattr(args, key, None)
-        if value is not None:
-            table[key] = value
+    for declared in options.OPTIONS:
+        value = getattr(args, declared.name, None)
+        if declared.group is not None and declared.name not in _READ_HERE and value is not None:
+            table[declared.name] = value
     settings = settings_from_table(table)
-    check_inception_weights_option(settings.eval.inception_weights, settings.eval.extractor)
+    check_inception_weights_option(settings.run.eval.inception_weights, settings.run.eval.extractor)
     from gbench.torchtools import resolve_device
 
-    for device in (settings.device, *settings.devices):
+    for device in (settings.run.device, *settings.devices):
         resolve_device(device)
     return settings
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
+    """--quiet and --verbose (gbench/commands/_progress.py): how much progress the command prints on stderr."""
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final results: no progress, no notes")
+    shown.add_argument("-v", "--verbose", action="store_true", help="also print every log row (step, losses, FID) as it is recorded")

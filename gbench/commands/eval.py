@@ -9,7 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
-from gbench.commands._options import number_option
+from gbench.commands._options import add_verbosity_options, number_option
+from gbench.commands._progress import log_line
 from gbench.errors import GbenchError
 from gbench.results import display, schema, store
 
@@ -22,8 +23,8 @@ METRICS = (
     ("fid", "FID", ".4f"),
     ("fid_samples", "FID samples (N)", ".0f"),
     ("fid_infinity", "FID-infinity (N -> inf)", ".4f"),
-    ("kid_mean", "KID mean", ".5f"),
-    ("kid_std", "KID std", ".5f"),
+    ("kid_mean", "KID mean ×10³", "x1000:.3f"),
+    ("kid_std", "KID std ×10³", "x1000:.3f"),
     ("precision", "precision", ".4f"),
     ("recall", "recall", ".4f"),
     ("density", "density", ".4f"),
@@ -82,7 +83,9 @@ def metrics_table(title: str, now: dict[str, Any], before: dict[str, Any] | None
     if before is not None:
         table.add_column("before", justify="right")
     table.add_column("now" if before is not None else "value", justify="right")
-    for key, label, spec in METRICS:
+    listed = {key for key, _, _ in METRICS}
+    plugins = [(c.name, c.header or c.name, c.spec) for c in schema.metric_columns() if c.name not in listed and c.name in now and not c.text]
+    for key, label, spec in (*METRICS, *plugins):  # a plugin's metric gets a row too
         cells = [display.format_cell(now.get(key), spec)]
         if before is not None:
             cells.insert(0, display.format_cell(before.get(key), spec))
@@ -102,6 +105,7 @@ def plain_line(row: dict[str, Any], **extra: Any) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_verbosity_options(parser)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json, generator.pt, summary.json)")
     add_eval_options(parser, f"generated samples (default {DEFAULT_SAMPLES})")
 
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = eval_settings(args, args.eval_samples or DEFAULT_SAMPLES)
     seed = config.seed if args.seed is None else args.seed
+    log_line(f"gbench eval {run_dir}: evaluating {settings.num_samples} samples (seed {seed}) against {dataset.name}:test")
     result = evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, device, seed=seed, real_labels=labels)
 
     before = dict(summary)

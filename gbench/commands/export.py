@@ -16,8 +16,29 @@ FORMATS = ("csv", "json", "parquet")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", nargs="?", default="runs", help="results folder (default runs)")
-    parser.add_argument("--format", choices=FORMATS, help="default: from -o's suffix, else csv")
+    parser.add_argument("--format", type=_format, metavar="{" + ",".join(FORMATS) + "}", help="default: from -o's suffix, else csv")
     parser.add_argument("-o", "--output", help="file to write (default: stdout for csv/json)")
+
+
+def _format(text: str) -> str:
+    from gbench.names import unknown
+
+    if text.lower() not in FORMATS:
+        raise argparse.ArgumentTypeError(str(unknown("format", text, FORMATS)))
+    return text.lower()
+
+
+def format_for(output: str | None) -> str:
+    """-o's format from its suffix: csv when it has none or another (results.txt), but a near miss (.jsn, .parq) is refused."""
+    from gbench.names import closest
+
+    suffix = Path(output).suffix.lstrip(".").lower() if output else ""
+    if suffix in FORMATS or not suffix:
+        return suffix or "csv"
+    near = closest(suffix, FORMATS)
+    if near:
+        raise GbenchError(f"-o {output!r}: unknown suffix .{suffix} (did you mean .{near}?); name the file *.{near}, or give --format {near}")
+    return "csv"
 
 
 def frame(out: str):
@@ -27,6 +48,9 @@ def frame(out: str):
     table = pd.DataFrame(rows, columns=schema.csv_columns(rows))
     # results.csv holds text: give numbers back their types for json and parquet
     for column in table.columns:
+        if len(table) and table[column].isin(("True", "False")).all():  # a flag on every row (discriminator_wins): bool, as read_csv reads it
+            table[column] = table[column] == "True"
+            continue
         converted = pd.to_numeric(table[column].replace("", None), errors="coerce")
         if converted.notna().sum() == (table[column] != "").sum():
             table[column] = converted
@@ -46,7 +70,7 @@ def check_output(output: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    fmt = args.format or (Path(args.output).suffix.lstrip(".") if args.output and Path(args.output).suffix.lstrip(".") in FORMATS else "csv")
+    fmt = args.format or format_for(args.output)
     if fmt == "parquet" and not args.output:
         raise GbenchError("parquet is binary: give a file with -o, e.g. -o results.parquet")
     target = check_output(args.output) if args.output else None

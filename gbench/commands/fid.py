@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gbench.commands._options import add_verbosity_options
+from gbench.commands._progress import log_line
 from gbench.commands.eval import DEFAULT_SAMPLES, add_eval_options, eval_settings, metrics_table, plain_line
 from gbench.errors import GbenchError
 from gbench.results import display
@@ -18,6 +20,7 @@ SETS = "DATASET:SPLIT, a run folder, a folder of PNGs, or an .npz/.npy/.pt file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_verbosity_options(parser)
     parser.add_argument("a", metavar="A", help=f"the set to score (generated side): {SETS}")
     parser.add_argument("b", metavar="B", help=f"the reference set (real side, cached): {SETS}")
     parser.add_argument("--dataset", help="whose extractor and classifier to use (default: inferred from a split or run among A and B)")
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     settings = eval_settings(args, max(len(a.images), MIN_IMAGES))
     for source in (a, b):
         _check_count(source, settings)
+    log_line(f"gbench fid: evaluating A = {a.describe()} against B = {b.describe()}")
     result = evaluate_images(a.images, dataset, b.images, settings, device, seed=seed, real_labels=b.labels)
     row = result.as_row()
     title = f"gbench fid: A = {a.describe()} vs B = {b.describe()}, extractor {result.fid_extractor}"
@@ -82,4 +86,21 @@ def run(args: argparse.Namespace) -> int:
     )
     display.console.print(metrics_table(title, row, caption=caption), soft_wrap=True)
     print(plain_line(row, a=len(a.images), b=len(b.images), dataset=dataset.name), flush=True)
+    _print_stacked_modes(dataset.name, a.images)
     return 0
+
+
+def _print_stacked_modes(dataset_name: str, images) -> None:
+    """Stacked MNIST: A's modes covered and KL(p_gen || uniform), the numbers of VEEGAN's and PacGAN's tables."""
+    from gbench.evaluation import stacked_modes
+
+    if dataset_name != stacked_modes.STACKED_DATASET:
+        return
+    modes = stacked_modes.stacked_mnist_modes(images.cpu())
+    note = "" if len(images) >= stacked_modes.STACKED_SAMPLES else f" (the papers use {stacked_modes.STACKED_SAMPLES:,}: -n {stacked_modes.STACKED_SAMPLES})"
+    display.console.print(
+        f"Stacked MNIST, A: {modes['stacked_modes_covered']:.0f} of 1000 modes covered, KL(p_gen || uniform) {modes['stacked_mode_kl']:.4f} nats, "
+        f"on {len(images):,} samples{note}",
+        highlight=False,
+    )
+    print(f"stacked_modes_covered={modes['stacked_modes_covered']:.0f} stacked_mode_kl={modes['stacked_mode_kl']!r} stacked_samples={len(images)}", flush=True)

@@ -15,10 +15,10 @@ from gbench.plugins.loading import GROUP, PluginInfo, Plugins, load_plugins
 from gbench.plugins.registry import KINDS, Hyperparameter
 from gbench.results import display
 
-HELP = "List the loaded plugins: version, origin, and the architectures, losses, schedules and datasets each provides."
+HELP = "List the loaded plugins: version, origin, and the architectures, losses, schedules, datasets and metrics each provides."
 
 #: kind -> its key in --json output (and its heading in the table)
-PLURAL = {"architecture": "architectures", "loss": "losses", "schedule": "schedules", "dataset": "datasets"}
+PLURAL = {"architecture": "architectures", "loss": "losses", "schedule": "schedules", "dataset": "datasets", "metric": "metrics"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +83,9 @@ def _thing(kind: str, spec: Any) -> dict[str, Any]:
     if kind == "dataset":
         thing.update(image_shape=list(spec.image_shape), num_classes=spec.num_classes, class_names=list(spec.class_names))
         return thing
+    if kind == "metric":
+        thing.update(needs=list(spec.needs), columns=[{"name": c.name, "direction": c.direction, "description": c.description} for c in spec.columns])
+        return thing
     if kind == "loss":
         thing["score"] = spec.score
     thing["hyperparameters"] = [_hyperparameter(hp) for hp in spec.hyperparameters]
@@ -127,6 +130,9 @@ def table(report: dict[str, Any]) -> Table:
                     lines.append(f"[bold]{kind}[/] [cyan]{thing['name']}[/]" + (f": {_escape(thing['description'])}" if thing["description"] else ""))
                     if kind == "dataset":
                         lines.append(f"  image shape {'x'.join(map(str, thing['image_shape']))}, {thing['num_classes']} classes")
+                    for column in thing.get("columns", []):
+                        better = f" ({column['direction']} is better)" if column["direction"] else ""
+                        lines.append(f"  column {column['name']}{better}  [dim]{_escape(column['description'])}[/]")
                     for hp in thing.get("hyperparameters", []):
                         searched = f", searched {hp['search'][0]:g}..{hp['search'][1]:g}" if hp["search"] else ""
                         lines.append(f"  {hp['name']}={hp['default']}  [dim]{hp['type']} in {_escape(hp['range'])}{searched}[/]")

@@ -7,13 +7,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from gbench.commands._options import add_verbosity_options
+from gbench.commands._progress import log_line
 from gbench.errors import GbenchError
+from gbench.names import suggestion
 from gbench.results import display
 
 HELP = "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm correction) and write report.md/report.html with figures."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_verbosity_options(parser)
     parser.add_argument("out", nargs="?", default=None, metavar="OUT", help="results folder (default runs; not needed with --storage)")
     parser.add_argument("--suite", help="report only this suite's runs (results.csv's suite column)")
     parser.add_argument(
@@ -38,14 +42,27 @@ def _suite_name_in(path: Path) -> str | None:
     return suite.get("name") if isinstance(suite, dict) else None
 
 
+def suite_folders() -> list[Path]:
+    """Where suites are looked for by name, and where a mistyped suite path finds its closest match: here and in gbench's source tree."""
+    return list(dict.fromkeys([Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]))
+
+
+def checked_suite_file(path: str) -> str:
+    """A suite file's path as given, when it is a file; else one line with the closest suite file names."""
+    from gbench.names import missing_file
+
+    if not Path(path).expanduser().is_file():
+        raise missing_file("suite file", path, suite_folders(), example="a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    return path
+
+
 def find_suite(name: str | None) -> Any:
     """The definition of suite ``name`` from benchmarks/suites (here or in gbench's source tree); None when not found."""
     if not name:
         return None
     from gbench.studies.sweep.suite import load_suite  # ships with gbench: a failed import is a broken install, so it is not caught
 
-    roots = [Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
-    for root in dict.fromkeys(roots):
+    for root in suite_folders():
         for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
             if _suite_name_in(path) == name:
                 try:
@@ -72,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from gbench.results.records import load_local
     from gbench.studies.sweep.suite import load_registry, load_suite
 
-    given_suite = load_suite(args.suite_file) if args.suite_file else None
+    given_suite = load_suite(checked_suite_file(args.suite_file)) if args.suite_file else None
     wanted = args.suite or (getattr(given_suite, "name", None) if given_suite is not None else None)
     if args.storage:
         records = _from_storage(args)
@@ -92,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if wanted is not None:
         if wanted not in groups:
             known = ", ".join(str(name) for name in groups if name) or "none (these runs belong to no suite)"
-            raise GbenchError(f"no runs of suite {wanted!r} here; suites found: {known}")
+            raise GbenchError(f"no runs of suite {wanted!r} here{suggestion(wanted, [name for name in groups if name])}; suites found: {known}")
         groups = {wanted: groups[wanted]}
 
     from gbench.plugins.loading import load_plugins
@@ -106,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     for name, group in groups.items():
         suite = given_suite if given_suite is not None and getattr(given_suite, "name", None) == name else find_suite(name)
         folder = target if len(groups) == 1 else target / (name or "runs")
+        log_line(f"gbench report: {len(group)} runs{f' of suite {name}' if name else ''} into {folder}")
         for table in report_tables(group, suite):
             display.stdout.print(table)
         registry = load_registry(suite) if getattr(suite, "target", None) else installed

@@ -5,20 +5,18 @@ from __future__ import annotations
 import argparse
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gbench import owndata
-from gbench.commands._options import add_population_options, add_run_options, note_slow_bf16, settings_from_args
-from gbench.config import RunConfig, RunSettings, configs_for
+from gbench.commands import _progress
+from gbench.commands._options import add_population_options, add_run_options, add_verbosity_options, note_slow_bf16, settings_from_args
 from gbench.errors import GbenchError
 from gbench.names import suggestion
-from gbench.plugins.loading import Plugins, resolve_target
-from gbench.plugins.registry import Registry
 from gbench.results import display, store
-from gbench.training import preflight
-from gbench.training.batch import prepare_runs
-from gbench.training.population.run import execute_population
-from gbench.training.runner import RunHooks
-from gbench.training.validate import validate_configs
+
+if TYPE_CHECKING:  # training imports torch: loaded when a run starts, so that `gbench --help` does not wait on it
+    from gbench.config import RunConfig, RunSettings
+    from gbench.plugins.loading import Plugins
+    from gbench.plugins.registry import Registry
 
 HELP = "Train and evaluate every architecture a plugin provides (one run per seed), and store the results."
 
@@ -27,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="plugin: an installed plugin's name, a module path (plugins.mlp) or a path/to/file.py with @hookimpl functions")
     add_run_options(parser)
     add_population_options(parser)
+    add_verbosity_options(parser)
     parser.add_argument(
         "--rerun",
         action="store_true",
@@ -36,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def combos_for_target(registry: Registry, owner: str, settings: RunSettings) -> list[tuple[str, str, str]]:
     """What TARGET runs: its architectures (or those of them ``--architecture`` names); else the default MLP with its losses or schedules."""
-    loss, schedule = settings.loss, settings.schedule
+    loss, schedule = settings.run.loss, settings.run.schedule
     architectures = registry.owned_by("architecture", owner)
     for name in settings.architectures:
         if name not in architectures:
@@ -64,48 +63,48 @@ def run_configs(
     configs: list[RunConfig],
     registry: Registry,
     out: Path,
-    hooks: RunHooks | None = None,
     population: str = "auto",
     population_size: int | None = None,
     rerun: bool = False,
+    level: int = _progress.NORMAL,
 ) -> list[dict]:
-    """Run configs under one progress bar per population (or per run with --population off); finished ones are kept unless ``rerun``."""
+    """Run configs under one progress bar (or plain lines in a log) per population, or per run with --population off;
+    finished ones are kept unless ``rerun``."""
+    from gbench.training import preflight
+    from gbench.training.batch import prepare_runs
+    from gbench.training.population.run import execute_population
+    from gbench.training.runner import RunHooks
+    from gbench.training.validate import validate_configs
+
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     notes: list[str] = []
     cache, groups, why = prepare_runs(
         configs, registry, out, population, population_size, check=functools.partial(preflight.check_runs, notes=notes), rerun=rerun, notes=notes
     )
-    for line in [*notes, why] if why else notes:
-        display.console.print(line, highlight=False, soft_wrap=True)
     rows = []
-    with display.progress() as progress:
+    with _progress.RunProgress(level) as progress:
+        for line in [*notes, why] if why else notes:
+            progress.say(line)
         for index, group in enumerate(groups, 1):
             first = group[0]
             seeds = ",".join(str(config.seed) for config in group)
             label = f"[{index}/{len(groups)}] {first.architecture} {first.loss} {first.schedule} seed{'s' if len(group) > 1 else ''} {seeds}"
-            task = progress.add_task(label, total=None)
-
-            def on_progress(done: int, total: int, _task=task) -> None:
-                progress.update(_task, completed=done, total=total)
-
-            def on_resume(run_id: str, step: int, total: int) -> None:
-                progress.console.print(f"resumed interrupted run {run_id} from step {step}/{total}", highlight=False, soft_wrap=True)
-
-            run_hooks = RunHooks(on_progress=on_progress, on_eval=hooks.on_eval if hooks else None, on_resume=on_resume)
-            try:
-                group_rows, reason = execute_population(group, registry, out, run_hooks, cache)
-            except GbenchError:
-                progress.live.transient = True  # the error is the one line to show, not a half-drawn bar above it
-                raise
+            train_images = cache.split(registry, first.dataset, "train", first.data_root, first.train_limit)[0]  # loaded already (prepare_runs)
+            shown = progress.group(label, first.total_steps(len(train_images)), len(group))
+            hooks = RunHooks(on_progress=shown.on_progress, on_resume=shown.on_resume, on_log_row=shown.on_log_row)
+            group_rows, reason = execute_population(group, registry, out, hooks, cache)
             if reason:
-                progress.console.print(f"seeds {seeds} trained one by one, not as a population: {reason}", highlight=False, soft_wrap=True)
-            statuses = ",".join(sorted({row["status"] for row in group_rows}))
-            progress.update(task, description=progress.tasks[task].description + f" [{statuses}]")
+                progress.say(f"seeds {seeds} trained one by one, not as a population: {reason}")
+            shown.end(group_rows)
             rows.extend(group_rows)
     return rows
 
 
 def run(args: argparse.Namespace) -> int:
+    from gbench import owndata
+    from gbench.config import configs_for
+    from gbench.plugins.loading import resolve_target
+
     settings = settings_from_args(args)
     if settings.devices:
         raise GbenchError(
@@ -117,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
-    rows = run_configs(configs, plugins.registry, out, population=settings.population, population_size=settings.population_size, rerun=args.rerun)
-    display.stdout.print(display.results_table(rows, title=f"gbench run {args.target}", run_ids=False))
-    display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False)
+    level = _progress.verbosity(args)
+    rows = run_configs(configs, plugins.registry, out, settings.population, settings.population_size, args.rerun, level)
+    args.made = (out, rows)  # what gbench.run returns (gbench/api.py)
+    display.print_results(rows, f"gbench run {args.target}", run_ids=False, out=str(out))
+    display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False, soft_wrap=True)
     return 0

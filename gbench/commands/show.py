@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shown.add_argument(
         "--last", type=_count, metavar="N", default=LATEST, help=f"draw the N latest runs' rows (default {LATEST}); above N runs a summary comes first"
     )
+    parser.add_argument(
+        "--columns",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        metavar="NAME[,NAME]",
+        help="draw these results.csv columns (or headers), in this order (default: those that fit the terminal, who ran what first, then FID and status)",
+    )
 
 
 def _count(text: str) -> int:
@@ -51,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
         rows = []  # no run finished yet, but some folders hold unfinished ones: list those
     last = None if args.all or len(rows) <= args.last else args.last
     if last is None:
-        display.stdout.print(display.results_table(rows, title=f"{args.out}: {len(rows)} runs"))
+        display.print_results(rows, f"{args.out}: {len(rows)} runs", columns=args.columns, out=args.out)
     else:
         display.stdout.print(status_line(args.out, rows), highlight=False, soft_wrap=True)
         display.stdout.print(settings_table(rows))
-        display.stdout.print(display.results_table(rows, title=f"the latest {last} of {len(rows)} runs", last=last))
+        display.print_results(rows, f"the latest {last} of {len(rows)} runs", last=last, columns=args.columns, out=args.out)
         display.stdout.print(
             f"{len(rows) - last} earlier runs not drawn: `gbench show {args.out} --all` draws every run, `--last N` the latest N; "
             f"`gbench export {args.out}` writes them all",

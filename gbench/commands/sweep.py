@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from gbench.commands._options import add_tracker_options, number_option
-from gbench.studies.storage import DEFAULT_HEARTBEAT
+from gbench.commands._options import add_option, add_tracker_options, add_verbosity_options, number_option
+from gbench.options import default, option
+from gbench.studies import DEFAULT_HEARTBEAT
 
 HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", metavar="SUITE.toml", help="suite file, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+    add_verbosity_options(parser)
     add_tracker_options(parser)  # --log, --mlflow-uri: reach the --jobs workers through the environment
-    parser.add_argument("--out", help="results folder (default runs/SUITE-NAME, or runs/SUITE-NAME-quick with --quick)")
+    add_option(parser, option("out"), "sweep")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -25,13 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="runs at once on this machine, each in its own process with cpu_count/N torch threads (default 1)",
     )
-    parser.add_argument(
-        "--seeds",
-        help="seeds to run instead of the suite's: 0,1,2 or 0-4; or auto[:MAX]: 3 seeds, then more only where the comparison with the baseline is undecided, up to MAX (default 10)",
-    )
-    parser.add_argument("--device", help="training device: auto, cpu, cuda, cuda:N or mps (default: the suite's, else auto)")
-    parser.add_argument("--devices", help="with --jobs N: the workers take these devices in turn, e.g. --devices cuda:0,cuda:1 (one GPU per worker)")
-    parser.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
+    for name in ("seeds", "device", "devices", "data_root"):  # overrides of the suite's; None: the suite's
+        add_option(parser, option(name), "sweep")
     parser.add_argument(
         "--storage", help="Optuna storage URL that workers on several machines share, e.g. postgresql://user@host/db (default: sqlite:///OUT/sweep.db)"
     )
@@ -42,28 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_HEARTBEAT,
         help=f"seconds between a running run's heartbeats; a worker silent for 3 of them is dead and its run is taken over (default {DEFAULT_HEARTBEAT})",
     )
-    parser.add_argument(
-        "--population",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="auto (default): a worker takes the waiting seeds of a variant together and trains them as one population where that is faster "
-        "(a GPU, or bf16; one by one on a CPU in fp32); on: always; off: one run at a time",
-    )
-    parser.add_argument(
-        "--population-size",
-        type=number_option(int, 1, "--population-size"),
-        help="at most N members per population, for memory (default: all of a variant's seeds)",
-    )
+    add_option(parser, option("population"), "sweep")
+    add_option(parser, option("population_size"), "sweep")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
-    parser.add_argument(
-        "--plugin", action="append", metavar="FILE.py|MODULE", help="also load this plugin beside the suite's target, e.g. a dataset plugin (repeatable)"
-    )
+    add_option(parser, option("plugin"), "sweep")
 
 
 def run(args: argparse.Namespace) -> int:
     from gbench.analysis.sequential import parse_auto
+    from gbench.commands._progress import verbosity
+    from gbench.commands.report import checked_suite_file
     from gbench.commands.sweeping import sweep
-    from gbench.config import parse_devices, parse_seeds
+    from gbench.config import device_for, parse_devices, parse_seeds
     from gbench.errors import GbenchError
     from gbench.studies.sweep.plan import plan
     from gbench.torchtools import resolve_device
@@ -79,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     for device in [args.device, *devices]:
         if device:
             resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads
-    sweep_plan = plan(args.suite, out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
-                      device=devices[0] if devices else args.device, data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
-                      population=args.population, population_size=args.population_size, plugins=args.plugin)  # fmt: skip
-    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices)
+    sweep_plan = plan(checked_suite_file(args.suite), out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
+                      device=device_for(0, devices, args.device), data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
+                      population=args.population or default("population"), population_size=args.population_size, plugins=args.plugin)  # fmt: skip
+    args.made = sweep_plan  # what gbench.sweep returns its runs from (gbench/api.py)
+    return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices, level=verbosity(args))

@@ -7,6 +7,7 @@ trials; owning processes and the terminal is the command's job.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import threading
@@ -19,6 +20,9 @@ import torch
 from optuna.trial import TrialState
 
 from gbench.analysis.sequential import PROCEDURE
+from gbench.commands import _progress
+from gbench.commands.tune import close_study_name
+from gbench.config import device_for
 from gbench.errors import GbenchError
 from gbench.results import display, store
 from gbench.secrets import mask
@@ -62,11 +66,15 @@ def _worker_process(spec: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: Sequence[str] = ()) -> int:
+def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: Sequence[str] = (), level: int = _progress.NORMAL) -> int:
     """Run a planned sweep to the end; 0 when every run finished."""
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
     out = store.ensure_writable(sweep_plan.out)
+    threads = max(1, (os.cpu_count() or 1) // jobs)  # with --jobs N: jobs-1 spawned processes and this one, each with cores/jobs torch threads
+    if jobs > 1:  # this process's runs take them where the suite gives none (a copy of the plan: a run config is never changed in place)
+        runs = [dataclasses.replace(run, config=dataclasses.replace(run.config, threads=run.config.threads or threads)) for run in sweep_plan.runs]
+        sweep_plan = dataclasses.replace(sweep_plan, runs=runs)
     sweeper = Sweeper(sweep_plan, on_note=note)
     for line in sweep_plan.notes:  # e.g. no extractor fits a variant's own data: said before any training
         note(line)
@@ -76,6 +84,8 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
             sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
     shared, url = open_study(sweep_plan)
     study = shared.study
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) and (near := close_study_name(shared.storage, sweep_plan.study_name)):
+        note(f"note: study {sweep_plan.study_name!r} has no finished runs; the storage holds {near!r} (did you mean --study-name {near}?)")
     variants = len(sweep_plan.suite.variants)
     design = sweep_plan.design
     size = (
@@ -93,18 +103,16 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
         display.console.print(population_choice(sweep_plan.population, first.device, first.precision)[1], highlight=False, soft_wrap=True)
 
     errors: list[BaseException] = []
+    lines = _progress.StatusLines(level, total=len(sweep_plan.runs))
     with display.live(progress_table(sweep_plan, study)) as live:
         workers: list[Any] = []
-        if jobs > 1:  # jobs-1 spawned processes, and this one: each with cores/jobs torch threads
-            threads = max(1, (os.cpu_count() or 1) // jobs)
+        if jobs > 1:
             torch.set_num_threads(threads)
-            for run in sweep_plan.runs:
-                run.config.threads = run.config.threads or threads
             spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
                          "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
                          "data_root": sweep_plan.overrides.get("data_root"), "threads": threads,
                          "population": sweep_plan.population, "population_size": sweep_plan.population_size, "plugins": sweep_plan.plugins}  # fmt: skip
-            device_of = lambda worker: devices[worker % len(devices)] if devices else sweep_plan.overrides.get("device")  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
+            device_of = lambda worker: device_for(worker, devices, sweep_plan.overrides.get("device"))  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
             context = multiprocessing.get_context("spawn")
             workers = [
                 context.Process(
@@ -125,6 +133,8 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
                 with sweeper.lock:
                     progress = dict(sweeper.progress)
                 live.update(progress_table(sweep_plan, study, progress))
+                if lines.plain:
+                    lines.update(*status_line(sweep_plan, study, progress, lines))
         except KeyboardInterrupt as stop:
             sweeper.interrupt.set()  # this process's run is given back; the --jobs workers got the Ctrl-C themselves
             from gbench.training import signals
@@ -147,6 +157,14 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
     if errors:
         raise errors[0]
     return finish(sweep_plan, study, out, write_report)
+
+
+def status_line(sweep_plan: Plan, study: optuna.Study, progress: dict[str, str], lines: _progress.StatusLines) -> tuple[int, str]:
+    """Runs done, and the progress table's one-line form for a log: done, running (with their steps), time left."""
+    chosen, total = trial_per_key(study), len(sweep_plan.keys(study))
+    done = sum(trial.state == TrialState.COMPLETE for trial in chosen.values())
+    running = "; ".join(f"{key.replace('|', ' seed ')} {state}" for key, state in sorted(progress.items()))
+    return done, f"sweep {sweep_plan.study_name}: {done}/{total} runs done{', running ' + running if running else ''}; {lines.time_left(done, total)}"
 
 
 def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: Any) -> None:
@@ -174,7 +192,7 @@ def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool 
         path = report.write_report(records, out / "report", sweep_plan.suite)
         display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
     elif records:
-        display.stdout.print(display.results_table([r.row for r in records], title=f"sweep {sweep_plan.study_name}"))
+        display.print_results([r.row for r in records], f"sweep {sweep_plan.study_name}", out=str(out))
     display.console.print(f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)", highlight=False, soft_wrap=True)
     if missing:
         display.console.print(

@@ -8,14 +8,16 @@ study and its workers :mod:`gbench.studies.tune.tune`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gbench.commands._options import add_precision_option, add_run_options, note_slow_bf16, number_option
-from gbench.studies.storage import DEFAULT_HEARTBEAT, connection_kept
+from gbench.commands import _progress
+from gbench.commands._options import add_precision_option, add_run_options, add_verbosity_options, note_slow_bf16, number_option
+from gbench.studies import DEFAULT_HEARTBEAT
 
 if TYPE_CHECKING:
     import optuna
@@ -71,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--sampler-seed", type=int, help="seed of the TPE sampler, for a repeatable search")
     group.add_argument("--n-jobs", type=number_option(int, 1, "--n-jobs"), default=1, help="trials at once in this process (threads; default 1)")
+    add_verbosity_options(parser)
     study = parser.add_argument_group("study storage")
     study.add_argument("--storage", help="Optuna storage URL shared by workers, e.g. postgresql://user@host/db (default: sqlite:///OUT/tune.db)")
     study.add_argument("--study-name", help="study name in the storage (default: tune-TARGET)")
@@ -108,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
     warn_broken(plugins)
     registry = plugins.registry
     settings = owndata.resolve(registry, settings)  # folder:PATH / npz:PATH scanned and registered, its content hash in every trial's config
-    registry.dataset(settings.dataset)
+    registry.dataset(settings.run.dataset)
     combos = combos_for_target(registry, owner, settings)
     base = base_config(settings, combos[0])
     notes: list[str] = []
-    preflight.check_eval_options(base, registry, notes)  # --fid-extractor against the data, before any trial
+    base = preflight.check_eval_options(base, registry, notes)  # --fid-extractor against the data, before any trial (no extractor fits: no FID)
     if notes and any(OBJECTIVES[name] != "wall_time" for name in options.objectives):
         raise GbenchError(notes[0].split("; the runs train")[0] + "; the objective needs FID: give --inception-weights PATH, or --objective wall_time")
     for line in notes:  # wall time alone: the trials train without evaluation
@@ -122,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
     opened = open_study(registry, base, space, options, out)
+    args.made = opened  # what gbench.tune returns its study and runs from (gbench/api.py)
     console = display.console
     opened.tuner.on_note = lambda text: console.print(text, highlight=False, soft_wrap=True)
     if len(options.objectives) > 1 and options.pruner != "none":
@@ -129,14 +133,20 @@ def run(args: argparse.Namespace) -> int:
     elif options.pruning and not base.eval.every:
         console.print("note: pruning needs evaluations during training; give --eval-every N, or no trial can be pruned", highlight=False, soft_wrap=True)
     before = count(counted_trials(opened.study))
+    if opened.created and (near := close_study_name(opened.shared.storage, options.study_name)):
+        console.print(
+            f"note: study {options.study_name!r} is new; the storage holds {near!r} (did you mean --study-name {near}?)", highlight=False, soft_wrap=True
+        )
     console.print(
         f"study {options.study_name!r} in {shown_url(opened.storage_url)}: {before.done} of {options.trials} trials done"
         f"{'' if opened.created else ' (resumed)'}; searching {space.describe()}",
         highlight=False,
         soft_wrap=True,
     )
+    from gbench.studies.storage import connection_kept
+
     with connection_kept(opened.storage_url):  # the server stopping mid-tune: one line, and the same command resumes
-        trials, ran = optimize(opened, options)
+        trials, ran = optimize(opened, options, _progress.verbosity(args))
     report(opened.study, registry, base, space, options, out, trials, opened.storage_url, ran)
     return 0
 
@@ -209,6 +219,7 @@ def run_command(
     device and threads, evaluation, and every fixed or searched
     hyperparameter (``--batch-size`` is one of them, as ``--set batch_size=``).
     """
+    from gbench.options import default, option
     from gbench.studies.tune.searchspace import AXES
 
     seeds = seeds or [base.seed]
@@ -221,25 +232,25 @@ def run_command(
     if len(registry.owned_by("architecture", owner)) > 1:
         config_file = {"architecture": architecture}
         parts += ["--config", str(out / "best.toml")]
-    options: list[tuple[str, Any]] = [
-        ("--loss", loss if loss != "non-saturating" else None),
-        ("--schedule", schedule if schedule != "k-steps" else None),
-        ("--dataset", base.dataset if base.dataset != "mnist" else None),
-        ("--seeds", ",".join(map(str, seeds)) if seeds != [0] else None),
-        ("--steps", base.steps),
-        ("--epochs", repr(base.epochs) if isinstance(base.epochs, float) else base.epochs),
-        ("--train-limit", base.train_limit),
-        ("--device", base.device if base.device != "auto" else None),
-        ("--threads", base.threads),
-        ("--data-root", base.data_root),
-        ("--eval-samples", base.eval.samples),
-        ("--eval-every", base.eval.every),
-        ("--fid-extractor", base.eval.extractor),
-        ("--inception-weights", base.eval.inception_weights),
+    values: list[tuple[str, Any]] = [  # None, or a default that the line need not repeat, is left out
+        ("loss", loss if loss != default("loss") else None),
+        ("schedule", schedule if schedule != default("schedule") else None),
+        ("dataset", base.dataset if base.dataset != default("dataset") else None),
+        ("seeds", ",".join(map(str, seeds)) if seeds != list(default("seeds")) else None),
+        ("steps", base.steps),
+        ("epochs", repr(base.epochs) if isinstance(base.epochs, float) else base.epochs),
+        ("train_limit", base.train_limit),
+        ("device", base.device if base.device != default("device") else None),
+        ("threads", base.threads),
+        ("data_root", base.data_root),
+        ("eval_samples", base.eval.samples),
+        ("eval_every", base.eval.every),
+        ("fid_extractor", base.eval.extractor),
+        ("inception_weights", base.eval.inception_weights),
     ]
-    for option, value in options:
+    for name, value in values:
         if value is not None:
-            parts += [option, str(value)]
+            parts += [option(name).flag, str(value)]
     for name, value in params.items():
         parts += ["--set", f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}"]
     return " ".join(shlex.quote(p) for p in parts), config_file
@@ -252,7 +263,7 @@ def run_command(
 STOP_WAIT = 60  # seconds Ctrl-C waits for running trials to reach a step and give themselves back
 
 
-def optimize(opened: TuneStudy, options: TuneOptions) -> tuple[list[FrozenTrial], int]:
+def optimize(opened: TuneStudy, options: TuneOptions, level: int = _progress.NORMAL) -> tuple[list[FrozenTrial], int]:
     """Run the workers until the study has ``options.trials`` trials; (its counted trials, how many ran here).
 
     trials.csv is written whatever happens, Ctrl-C included.
@@ -261,14 +272,23 @@ def optimize(opened: TuneStudy, options: TuneOptions) -> tuple[list[FrozenTrial]
     from gbench.studies.tune.trials import write_trials_csv
 
     try:
-        ran = run_workers(opened.shared, opened.tuner, options.trials, options.n_jobs)
+        ran = run_workers(opened.shared, opened.tuner, options.trials, options.n_jobs, level)
     finally:
         trials = studylib.counted_trials(opened.study)
         write_trials_csv(opened.tuner.out / "trials.csv", trials, opened.tuner.objectives)
     return trials, ran
 
 
-def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> int:
+def close_study_name(storage: Any, name: str) -> str | None:
+    """Another study in ``storage`` whose name is close to ``name`` (a mistyped --study-name starts a new study): the closest, or None."""
+    import optuna
+
+    from gbench.names import closest
+
+    return closest(name, [other for other in optuna.get_all_study_names(storage) if other != name])
+
+
+def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int, level: int = _progress.NORMAL) -> int:
     """n_jobs worker threads on one study, under a live table of its trials.
 
     Ctrl-C (KeyboardInterrupt in this, the main thread) sets the tuner's
@@ -315,6 +335,19 @@ def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> 
             progress = dict(tuner.progress)
         return trial_table(trials, tuner.objectives, title, progress)
 
+    lines = _progress.StatusLines(level, total=target)
+
+    def status() -> None:  # the live table's one-line form, for a log
+        counts = studylib.count(studylib.counted_trials(study))
+        with tuner.lock:
+            running = "; ".join(f"trial {number} {note}" for number, note in sorted(tuner.progress.items()))
+        best = ""
+        if len(tuner.objectives) == 1 and counts.done:
+            with contextlib.suppress(ValueError):  # no complete trial yet (all pruned)
+                best = f", best {tuner.objectives[0]} {study.best_value:.4g} (trial {study.best_trial.number})"
+        text = f"gbench tune: {counts.done}/{target} trials done ({counts.pruned} pruned){best}{', running ' + running if running else ''}"
+        lines.update(counts.done, f"{text}; {lines.time_left(counts.done, target)}")
+
     threads = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"tune-worker-{i}") for i in range(n_jobs)]
     try:
         with display.live(render()) as live:
@@ -325,6 +358,8 @@ def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int) -> 
                 time.sleep(0.5)
                 if time.monotonic() - last > 2:
                     live.update(render())
+                    if lines.plain:
+                        status()
                     last = time.monotonic()
             live.update(render())
     except BaseException:  # Ctrl-C, or the storage lost here: no thread may be left training when the process exits (SIGABRT)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import torch
 
+from gbench.results.flags import COVERED_SHARE
+
 NAN = float("nan")
 
 
@@ -33,8 +35,8 @@ def classifier_inception_score(logits: torch.Tensor) -> float:
 def mode_coverage(predicted: torch.Tensor, reference_counts: Sequence[int]) -> tuple[list[int], int, float]:
     """Per-class counts of the predicted labels, classes covered, KL(generated || reference).
 
-    A class is covered when it gets at least half the samples it would get
-    under the reference distribution. The KL divergence is in nats and runs
+    A class is covered when it gets at least half (:data:`COVERED_SHARE`) the
+    samples it would get under the reference distribution. The KL divergence is in nats and runs
     from the generated class distribution to the reference one, so it stays
     finite when the generator drops classes (a full collapse onto class c
     gives -log q_c).
@@ -44,7 +46,7 @@ def mode_coverage(predicted: torch.Tensor, reference_counts: Sequence[int]) -> t
     n = int(counts.sum())
     q = reference / reference.sum()
     p = counts.double() / max(n, 1)
-    covered = int(((counts.double() >= 0.5 * q * n) & (q > 0)).sum())
+    covered = int(((counts.double() >= COVERED_SHARE * q * n) & (q > 0)).sum())
     support = p > 0
     kl = float((p[support] * (p[support] / q[support]).log()).sum()) if n else NAN
     return [int(c) for c in counts], covered, kl

@@ -1,13 +1,14 @@
-"""Evaluate a generator or an image set: FID, KID, precision/recall, mode coverage, classifier IS.
+"""Evaluate a generator or an image set with every registered metric (FID, KID, precision/recall, mode coverage, ...).
 
 One core, :func:`evaluate_source`, runs the steps every evaluation shares
-(check, choose the extractor, hash the real split, compute the feature
-metrics, the class metrics, the result); :func:`evaluate_generator` and
-:func:`evaluate_images` only build its fake side. The parts live by
-responsibility:
+(check, choose the extractor, hash the real split, extract the features once,
+label the samples when a metric needs it, run each registered metric, the
+result); :func:`evaluate_generator` and :func:`evaluate_images` only build its
+fake side. The metrics are plugins (``gbench_register_metrics``; gbench's own in
+``plugins/metrics.py``). The parts live by responsibility:
 
 - :mod:`gbench.evaluation.extractor_choice`: which extractor (``EvalSettings.extractor``);
-- :mod:`gbench.evaluation.fidelity`: torch-fidelity's inputs, checked arguments and call;
+- :mod:`gbench.evaluation.fidelity`: torch-fidelity's inputs, checked arguments and the features;
 - :mod:`gbench.evaluation.realcache`: the real split's features, statistics, radii, class counts;
 - :mod:`gbench.evaluation.featuremetrics`: KID and precision/recall in batched torch;
 - :mod:`gbench.evaluation.classmetrics`: coverage, class KL and the classifier-based IS.
@@ -18,23 +19,22 @@ dataset's shipped LeNet classifier, whatever extractor the FID uses.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch_fidelity
 
 from gbench.data import content_hash
 from gbench.errors import GbenchError
 from gbench.evaluation import classmetrics, realcache
-from gbench.evaluation.classmetrics import NAN
 from gbench.evaluation.extractor_choice import Extractor, domain_classifier, resolve_extractor
-from gbench.evaluation.fidelity import KEY_COVERAGE, KEY_DENSITY, KEY_FID_INFINITY, PRC_NEIGHBORHOOD, GeneratorInput, ImageSet, feature_metrics, with_channels
+from gbench.evaluation.fidelity import PRC_NEIGHBORHOOD, GeneratorInput, ImageSet, extract_features, with_channels
 from gbench.evaluation.settings import KID_PR_IMPLS, MIN_IMAGES, EvalSettings
 from gbench.owndata import fid_label
-from gbench.plugins.registry import Dataset
+from gbench.plugins.registry import Dataset, Metric, MetricInputs
 from gbench.torchtools import eval_mode, resolve_device
 
 __all__ = ["EvalResult", "EvalSettings", "evaluate_generator", "evaluate_images", "evaluate_source", "minimum_images"]  # the public API (docs/api.md)
@@ -42,41 +42,23 @@ __all__ = ["EvalResult", "EvalSettings", "evaluate_generator", "evaluate_images"
 
 @dataclass
 class EvalResult:
-    fid: float
-    kid_mean: float
-    kid_std: float
-    precision: float
-    recall: float
-    inception_score: float  # classifier-based, from the domain classifier
-    class_counts: list[int]
-    classes_covered: int  # NaN (a float) when the dataset has no domain classifier
-    class_kl: float
-    fid_extractor: str  # e.g. "lenet-mnist@1a2b3c4d"
+    """One evaluation: every registered metric's columns in ``values`` (``result.fid`` reads ``values["fid"]``)."""
+
+    values: dict[str, Any]  # column -> value, in the metrics' registration order; NaN where a metric did not apply
+    fid_extractor: str  # e.g. "lenet-mnist@1a2b3c4d": the extractor of every feature metric
     seconds: float
     num_samples: int = 0  # generated (fake-side) images the metrics saw: FID depends on it (biased upwards at small N)
-    density: float = NAN  # Naeem et al. 2020, same features and k as precision/recall; NaN with kid_pr_impl="torch-fidelity"
-    coverage: float = NAN
-    fid_infinity: float = NAN  # extrapolated FID at infinitely many samples; NaN unless EvalSettings.fid_infinity
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or metric column {name!r}")
 
     def as_row(self) -> dict:
-        """Flat columns for results.csv."""
-        return {
-            "fid": self.fid,
-            "fid_samples": self.num_samples,
-            "fid_infinity": self.fid_infinity,
-            "kid_mean": self.kid_mean,
-            "kid_std": self.kid_std,
-            "precision": self.precision,
-            "recall": self.recall,
-            "density": self.density,
-            "coverage": self.coverage,
-            "inception_score": self.inception_score,
-            "classes_covered": self.classes_covered,
-            "class_kl": self.class_kl,
-            "class_counts": " ".join(str(count) for count in self.class_counts),
-            "fid_extractor": self.fid_extractor,
-            "eval_seconds": round(self.seconds, 3),
-        }
+        """Flat columns for results.csv: the metrics' columns (a list as space-separated text), then the evaluation's own."""
+        row = {name: " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value for name, value in self.values.items()}
+        return {**row, "fid_extractor": self.fid_extractor, "fid_samples": self.num_samples, "eval_seconds": round(self.seconds, 3)}
 
 
 def minimum_images(settings: EvalSettings) -> int:
@@ -125,8 +107,37 @@ def _torch_fidelity_device(device: torch.device | str) -> torch.device:
     return resolved
 
 
-#: Builds the fake side for the chosen extractor and classifier: (torch-fidelity input1, a function giving the fake logits afterwards).
-FakeSide = Callable[[Extractor, "torch.nn.Module | None"], tuple[Any, Callable[[], "torch.Tensor | None"]]]
+#: Builds the fake side for the chosen extractor, classifier and whether the generated images are kept: (torch-fidelity
+#: input1, a function giving the fake logits afterwards, one giving the generated uint8 images or None).
+FakeParts = tuple[Any, Callable[[], "torch.Tensor | None"], Callable[[], "torch.Tensor | None"]]
+FakeSide = Callable[[Extractor, "torch.nn.Module | None", bool], FakeParts]
+
+
+def registered_metrics(metrics: Sequence[Metric] | None) -> list[Metric]:
+    """``metrics``, or those of the installed plugins (gbench's built-in ones among them) when None."""
+    if metrics is None:
+        from gbench.plugins.loading import load_plugins
+
+        metrics = load_plugins().registry.metrics()
+    if not metrics:
+        raise GbenchError(
+            "no metrics are registered: gbench's built-in plugin 'metrics' did not load; reinstall gbench (pip install -e .) so its entry points are current"
+        )
+    return list(metrics)
+
+
+def _metric_values(metric: Metric, inputs: MetricInputs) -> dict[str, Any]:
+    try:
+        values = metric.compute(inputs)
+    except GbenchError:
+        raise
+    except Exception as error:  # a plugin's own bug: one line naming the metric, not a traceback
+        raise GbenchError(f"metric {metric.name!r} failed: {type(error).__name__}: {error}; fix its compute, or uninstall its plugin") from None
+    declared = [column.name for column in metric.columns]
+    if not isinstance(values, dict) or sorted(values) != sorted(declared):
+        got = sorted(values) if isinstance(values, dict) else type(values).__name__
+        raise GbenchError(f"metric {metric.name!r} returned {got} but declares the columns {declared}; return one value per declared column")
+    return {name: values[name] for name in declared}
 
 
 def evaluate_source(
@@ -139,40 +150,43 @@ def evaluate_source(
     seed: int,
     real_labels: torch.Tensor | None,
     started: float,
+    metrics: Sequence[Metric],
 ) -> EvalResult:
-    """The steps every evaluation shares; the caller has checked its own inputs and ``settings``."""
+    """The steps every evaluation shares; the caller has checked its own inputs and ``settings``.
+
+    The features are extracted once; every metric in ``metrics`` reads them (and the classifier's
+    labels, the generated images, when it ``needs`` them).
+    """
     _check_images("real_images", real_images, dataset, minimum_images(settings))
     extractor = resolve_extractor(settings.extractor, dataset, settings.inception_weights, settings.feature_layer)
-    classifier = domain_classifier(dataset, device)
+    measured = [metric for metric in metrics if metric.applies_to(dataset.name)]  # a metric of other data sets keeps no samples here
+    needs = {need for metric in measured for need in metric.needs}
+    classifier = domain_classifier(dataset, device) if "labels" in needs else None
     real = real_images.cpu()
     real_hash = content_hash(real)
-    input1, fake_logits = fake_side(extractor, classifier)
-    metrics = feature_metrics(input1, num_fake, real, real_hash, extractor, settings, device, seed)
+    input1, fake_logits, fake_images = fake_side(extractor, classifier, "samples" in needs)
+    features = extract_features(input1, num_fake, real, real_hash, extractor, settings, device, seed)
     logits = fake_logits()
+    reference = None
     if logits is not None and classifier is not None:
         reference = realcache.reference_counts(real, real_hash, real_labels, classifier, dataset, settings.cache, settings.batch_size, device)
-        counts, covered, kl = classmetrics.mode_coverage(logits.argmax(dim=1), reference)
-        score: float = classmetrics.classifier_inception_score(logits)
-    else:
-        counts, covered, kl, score = [], NAN, NAN, NAN  # type: ignore[assignment]
-    has_kid = settings.kid_subsets > 0
-    return EvalResult(
-        fid=float(metrics[torch_fidelity.KEY_METRIC_FID]),
-        kid_mean=float(metrics[torch_fidelity.KEY_METRIC_KID_MEAN]) if has_kid else NAN,
-        kid_std=float(metrics[torch_fidelity.KEY_METRIC_KID_STD]) if has_kid else NAN,
-        precision=float(metrics.get(torch_fidelity.KEY_METRIC_PRECISION, NAN)),
-        recall=float(metrics.get(torch_fidelity.KEY_METRIC_RECALL, NAN)),
-        density=float(metrics.get(KEY_DENSITY, NAN)),
-        coverage=float(metrics.get(KEY_COVERAGE, NAN)),
-        fid_infinity=float(metrics.get(KEY_FID_INFINITY, NAN)),
-        inception_score=score,
-        class_counts=counts,
-        classes_covered=covered,
-        class_kl=kl,
-        fid_extractor=fid_label(extractor.label, dataset),  # own data: "... on cats@1a2b3c4d"
-        seconds=time.perf_counter() - started,
-        num_samples=num_fake,
+    inputs = MetricInputs(
+        fake_features=features.fake,
+        real_features=features.real,
+        real_statistics=features.real_statistics,
+        real_radii=features.real_radii,
+        fake_logits=logits if reference is not None else None,
+        real_class_counts=reference,
+        samples=fake_images(),
+        settings=settings,
+        seed=seed,
+        dataset=dataset.name,
     )
+    values: dict[str, Any] = {}
+    for metric in metrics:  # in registration order, the order of results.csv's metric columns
+        values |= _metric_values(metric, inputs) if metric in measured else {c.name: math.nan for c in metric.columns if not c.text}
+    label = fid_label(extractor.label, dataset)  # own data: "... on cats@1a2b3c4d"
+    return EvalResult(values=values, fid_extractor=label, seconds=time.perf_counter() - started, num_samples=num_fake)
 
 
 def evaluate_generator(
@@ -184,6 +198,7 @@ def evaluate_generator(
     device: torch.device | str = "cpu",
     seed: int = 0,
     real_labels: torch.Tensor | None = None,
+    metrics: Sequence[Metric] | None = None,
 ) -> EvalResult:
     """Sample ``settings.num_samples`` images from ``generator`` and compare them with ``real_images``.
 
@@ -197,7 +212,7 @@ def evaluate_generator(
     classifier even when the FID uses Inception; they are NaN for datasets
     without a shipped LeNet. The reference class distribution is that of
     ``real_labels`` when given, else the classifier's labelling of
-    ``real_images``.
+    ``real_images``. ``metrics``: what to compute (default: every metric the installed plugins register).
     """
     started = time.perf_counter()
     settings = settings or EvalSettings()
@@ -213,12 +228,14 @@ def evaluate_generator(
             f"num_samples={settings.num_samples} is too few for precision/recall; give at least {minimum_images(settings)} or set precision_recall=False"
         )
 
-    def fake_side(extractor: Extractor, classifier: torch.nn.Module | None) -> tuple[Any, Callable[[], torch.Tensor | None]]:
-        source = GeneratorInput(generator, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier)
-        return source, lambda: torch.cat(source.logits) if classifier is not None else None
+    def fake_side(extractor: Extractor, classifier: torch.nn.Module | None, keep: bool) -> FakeParts:
+        source = GeneratorInput(generator, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier, keep)
+        return source, lambda: torch.cat(source.logits) if classifier is not None else None, lambda: torch.cat(source.images) if keep else None
 
     with eval_mode(generator):
-        return evaluate_source(fake_side, settings.num_samples, dataset, real_images, settings, resolved, seed, real_labels, started)
+        return evaluate_source(
+            fake_side, settings.num_samples, dataset, real_images, settings, resolved, seed, real_labels, started, registered_metrics(metrics)
+        )
 
 
 def evaluate_images(
@@ -229,6 +246,7 @@ def evaluate_images(
     device: torch.device | str = "cpu",
     seed: int = 0,
     real_labels: torch.Tensor | None = None,
+    metrics: Sequence[Metric] | None = None,
 ) -> EvalResult:
     """Compare two uint8 image sets (all of ``fake_images``; ``settings.num_samples`` is not used).
 
@@ -243,8 +261,8 @@ def evaluate_images(
     _check_images("fake_images", fake_images, dataset, minimum_images(settings))
     fake = fake_images.cpu()
 
-    def fake_side(extractor: Extractor, classifier: torch.nn.Module | None) -> tuple[Any, Callable[[], torch.Tensor | None]]:
+    def fake_side(extractor: Extractor, classifier: torch.nn.Module | None, keep: bool) -> FakeParts:
         logits = (lambda: classmetrics.classify(classifier, fake, settings.batch_size, resolved)) if classifier is not None else (lambda: None)
-        return ImageSet(with_channels(fake, extractor.channels)), logits
+        return ImageSet(with_channels(fake, extractor.channels)), logits, lambda: fake if keep else None
 
-    return evaluate_source(fake_side, len(fake), dataset, real_images, settings, resolved, seed, real_labels, started)
+    return evaluate_source(fake_side, len(fake), dataset, real_images, settings, resolved, seed, real_labels, started, registered_metrics(metrics))

@@ -3,7 +3,9 @@
 ``EvalSettings.extractor`` names it: None (the dataset's shipped LeNet when
 it has one, else Inception), ``"lenet"`` (the dataset's LeNet, or an error
 when there is none), ``"inception"`` / ``"inception-v3-compat"``, or a LeNet
-by its full name. The result is an :class:`Extractor`: everything the
+by its full name. A dataset without a shipped LeNet uses the domain LeNet
+``gbench extractor train DATASET`` registered for the same data (content
+hash), when there is one (:mod:`gbench.evaluation.domain_extractors`). The result is an :class:`Extractor`: everything the
 torch-fidelity call and the cache key need.
 """
 
@@ -16,7 +18,7 @@ import torch
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gbench.errors import GbenchError
-from gbench.evaluation import extractors
+from gbench.evaluation import domain_extractors, extractors, stacked_modes
 from gbench.plugins.registry import Dataset
 
 
@@ -33,23 +35,51 @@ class Extractor:
 
 
 def known_extractors() -> list[str]:
-    return sorted(["inception", extractors.INCEPTION, "lenet", *extractors.LENET_DATASETS])
+    return sorted(["inception", extractors.INCEPTION, "lenet", *extractors.LENET_DATASETS, stacked_modes.PER_CHANNEL])
 
 
-def resolve_extractor(wanted: str | None, dataset: Dataset, inception_weights: str | None = None, feature_layer: str | None = None) -> Extractor:
-    """Turn an extractor name (see the module docstring) into an :class:`Extractor`; GbenchError names the bad value."""
+def resolve_extractor(
+    wanted: str | None, dataset: Dataset, inception_weights: str | None = None, feature_layer: str | None = None, real_hash: str | None = None
+) -> Extractor:
+    """Turn an extractor name (see the module docstring) into an :class:`Extractor`; GbenchError names the bad value.
+
+    ``real_hash``, the content hash of the real images, picks the domain LeNet trained on them;
+    without it, that of the dataset's test split as the default search finds it.
+    """
     extractors.register_extractors()
-    shipped = extractors.shipped_lenet(dataset.name)
+    # Stacked MNIST's shipped extractor is the MNIST LeNet on each channel (VEEGAN/PacGAN's protocol).
+    shipped = extractors.shipped_lenet(dataset.name) or (stacked_modes.PER_CHANNEL if dataset.name == stacked_modes.STACKED_DATASET else None)
+    domain = (
+        None
+        if shipped or wanted not in (None, "lenet", domain_extractors.domain_name(dataset.name))
+        else domain_extractors.default_domain_lenet(dataset, real_hash)
+    )
     asked = wanted
     if wanted is None:
-        wanted = shipped or "inception"
+        wanted = shipped or (domain.name if domain else "inception")
     elif wanted == "lenet":
-        if shipped is None:
+        if shipped is None and domain is None:
             raise GbenchError(
-                f"extractor 'lenet' has no shipped weights for dataset {dataset.name!r}; use one of {', '.join(extractors.LENET_DATASETS)} or 'inception'"
+                f"extractor 'lenet' has no shipped or trained weights for dataset {dataset.name!r}; train one with `gbench extractor train {dataset.name}`, "
+                f"or use one of {', '.join(extractors.LENET_DATASETS)} or 'inception'"
             )
-        wanted = shipped
-    if wanted in ("inception", extractors.INCEPTION):
+        wanted = shipped or domain.name  # type: ignore[union-attr]
+    if domain is not None and wanted == domain.name:
+        weights = domain.checked_weights()
+        extractors.register_domain_lenet(domain.name)
+        name, channels, pass_weights = domain.name, dataset.image_shape[0], True
+    elif wanted == domain_extractors.domain_name(dataset.name) and shipped is None:
+        raise GbenchError(f"no {wanted} is trained on this {dataset.name} data (its content hash); train one with `gbench extractor train {dataset.name}`")
+    elif wanted == stacked_modes.PER_CHANNEL:
+        if tuple(dataset.image_shape) != (3, 28, 28):
+            raise GbenchError(
+                f"extractor {wanted!r} takes 3x28x28 Stacked MNIST images; dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}"
+            )
+        stacked_modes.register_per_channel()
+        weights = extractors.lenet_weights_path("lenet-mnist")
+        extractors.load_lenet("lenet-mnist")  # fails early, with a fix, when the shipped file is missing or altered
+        name, channels, pass_weights = wanted, 3, False
+    elif wanted in ("inception", extractors.INCEPTION):
         if dataset.image_shape[0] not in (1, 3):
             raise GbenchError(f"extractor 'inception' takes 1- or 3-channel images; dataset {dataset.name!r} has {dataset.image_shape[0]} channels")
         weights = extractors.resolve_inception_weights(inception_weights)
@@ -68,7 +98,8 @@ def resolve_extractor(wanted: str | None, dataset: Dataset, inception_weights: s
     layer = feature_layer or FEATURE_EXTRACTORS_REGISTRY[name].get_default_feature_layer_for_metric("fid")
     if layer not in provided:
         raise GbenchError(f"feature_layer {layer!r} is not a layer of {name}; choose one of {', '.join(provided)}")
-    return Extractor(name, weights, extractors.extractor_label(name, weights), layer, channels, pass_weights)
+    label = stacked_modes.stacked_fid_label() if name == stacked_modes.PER_CHANNEL else extractors.extractor_label(name, weights)
+    return Extractor(name, weights, label, layer, channels, pass_weights)
 
 
 def domain_classifier(dataset: Dataset, device: torch.device) -> extractors.LeNet | None:

@@ -82,16 +82,20 @@ class LeNet(nn.Module):
     2-core CPU, and the weights stay near 300 KB.
     """
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
+        channels, height, width = image_shape
+        if min(height, width) < 16:
+            raise GbenchError(f"a LeNet extractor needs images of at least 16x16, not {height}x{width}")
+        self.image_shape = tuple(image_shape)  # the domain LeNet of a colour set takes its C x H x W as they are
         self.channels_last = False  # set by load_lenet: about 1.5x faster convolutions on CPU
-        self.conv1 = nn.Conv2d(1, 16, 5)  # 28 -> 24, pooled to 12
+        self.conv1 = nn.Conv2d(channels, 16, 5)  # 28 -> 24, pooled to 12
         self.conv2 = nn.Conv2d(16, 32, 5)  # 12 -> 8, pooled to 4
-        self.fc1 = nn.Linear(32 * 4 * 4, 128)
+        self.fc1 = nn.Linear(32 * (((height - 4) // 2 - 4) // 2) * (((width - 4) // 2 - 4) // 2), 128)
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, images_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 ``(B, 1, 28, 28)`` -> (features ``(B, 128)``, logits ``(B, classes)``)."""
+        """uint8 ``(B, C, H, W)`` (the shipped ones: ``(B, 1, 28, 28)``) -> (features ``(B, 128)``, logits ``(B, classes)``)."""
         x = images_u8.to(self.fc1.weight.dtype) * (1.0 / 255.0)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -184,12 +188,19 @@ def weights_argument(extractor: Any) -> dict[str, Any]:
     return {"feature_extractor_weights_path": buffer}
 
 
+#: The key of a domain LeNet's weights file that holds its input ``(C, H, W)``; the shipped files lack it (1x28x28).
+IMAGE_SHAPE_KEY = "gbench_image_shape"
+
+
 def _from_file(path: str | os.PathLike) -> LeNet:
-    net = LeNet()
     fix = "give LeNet weights written by `gbench extractor train`"
+    state = dict(verified_state_dict(path, fix))
+    shape = state.pop(IMAGE_SHAPE_KEY, torch.tensor([1, 28, 28]))
+    classes = state.get("fc2.bias", torch.zeros(10)).shape[0]
     try:
-        net.load_state_dict(verified_state_dict(path, fix))
-    except RuntimeError as error:  # other keys or shapes: torch's message is many lines
+        net = LeNet(classes, tuple(int(v) for v in shape.flatten()[:3]))  # type: ignore[arg-type]
+        net.load_state_dict(state)
+    except (RuntimeError, ValueError) as error:  # other keys or shapes: torch's message is many lines
         raise GbenchError(f"{str(path)!r} does not fit the LeNet extractor ({str(error).splitlines()[0][:120]}); {fix}") from None
     return net
 
@@ -207,6 +218,8 @@ def extractor_label(name: str, weights_path: str | os.PathLike | None = None) ->
         path = weights_path or lenet_weights_path(name)
     elif name == INCEPTION:
         path = weights_path or inception_hub_path()
+    elif name.startswith("lenet-") and weights_path is not None:  # a domain LeNet trained by `gbench extractor train`
+        path = weights_path
     else:
         raise GbenchError(f"unknown extractor {name!r}; known: {', '.join(sorted(LENET_DATASETS) + [INCEPTION])}")
     if not Path(path).is_file():
@@ -238,8 +251,12 @@ class LeNetFeatureExtractor(FeatureExtractorBase):
 
     def forward(self, x):
         vassert(torch.is_tensor(x) and x.dtype == torch.uint8, "Expecting image as torch.Tensor with dtype=torch.uint8")
-        vassert(x.dim() == 4 and tuple(x.shape[1:]) in ((1, 28, 28), (3, 28, 28)), f"LeNet extractors take Bx1x28x28 images, got {tuple(x.shape)}")
-        if x.shape[1] == 3:
+        channels, height, width = self.net.image_shape
+        vassert(
+            x.dim() == 4 and tuple(x.shape[2:]) == (height, width) and x.shape[1] in (channels, 3),
+            f"this LeNet extractor takes Bx{channels}x{height}x{width} images, got {tuple(x.shape)}",
+        )
+        if x.shape[1] != channels:
             # torch-fidelity reads a folder of PNGs as RGB (PIL's convert("RGB") repeats a grey
             # image's one channel), so `gbench sample -o DIR` output reaches us with 3 equal channels.
             vassert(bool((x[:, 1:] == x[:, :1]).all()), "LeNet extractors take grey images; these RGB images have channels that differ")
@@ -277,6 +294,17 @@ def register_extractors() -> None:
                 f"remove that registration, gbench needs the name"
             )
         torch_fidelity.register_feature_extractor(name, LeNetFeatureExtractor)
+
+
+def register_domain_lenet(name: str) -> None:
+    """Register a trained domain LeNet's name with torch-fidelity (it gets its weights path at each use)."""
+    existing = FEATURE_EXTRACTORS_REGISTRY.get(name)
+    if existing is None:
+        torch_fidelity.register_feature_extractor(name, LeNetFeatureExtractor)
+    elif existing is not LeNetFeatureExtractor:
+        raise GbenchError(
+            f"torch-fidelity already has a feature extractor named {name!r} ({existing.__module__}.{existing.__name__}); retrain under another dataset name"
+        )
 
 
 # ---------------------------------------------------------------------------

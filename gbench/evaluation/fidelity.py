@@ -1,13 +1,14 @@
-"""The torch-fidelity side of an evaluation: its inputs, its checked arguments, the metrics call.
+"""The torch-fidelity side of an evaluation: its inputs, its checked arguments, the features.
 
-FID, KID and precision/recall come from torch-fidelity's ``calculate_metrics``
+The features every metric reads come from torch-fidelity's ``calculate_metrics``
 arguments and steps: the fake side is ``input1`` (a ``GenerativeModelBase``
 wrapper of the generator, or an :class:`ImageSet`), the real split is
-``input2``, with its feature extractor, its feature cache and its FID. By
-default KID and precision/recall are then computed by ``gbench.evaluation.featuremetrics``
+``input2``, with its feature extractor and its feature cache. The metrics
+themselves are plugins (gbench's built-in ones in ``plugins/metrics.py``): by
+default KID and precision/recall there come from ``gbench.evaluation.featuremetrics``
 (the same subsets and k-NN rule, in batched torch: ~1.5 s instead of ~9 s at
-10,000 samples); ``kid_pr_impl="torch-fidelity"`` makes the one
-``calculate_metrics`` call do everything. torch-fidelity's pitfalls handled here:
+10,000 samples); ``kid_pr_impl="torch-fidelity"`` makes torch-fidelity's own
+functions compute them from the same features. torch-fidelity's pitfalls handled here:
 
 - it has no device option, only ``cuda``: gbench passes ``cuda=False`` on CPU
   and runs it inside ``torch.cuda.device(device)`` on a GPU;
@@ -15,38 +16,35 @@ default KID and precision/recall are then computed by ``gbench.evaluation.featur
 - unknown keyword arguments are silently ignored: every name gbench passes is
   checked against a list (and against torch-fidelity's own defaults);
 - it loads its feature cache and its Inception weights with
-  ``torch.load(weights_only=False)``, which runs a pickle's code: it never
-  sees a file gbench did not just write from safely loaded tensors (the real
-  split's cache is gbench's, :mod:`gbench.evaluation.realcache`; the weights come as
-  bytes from :func:`gbench.evaluation.extractors.weights_argument`).
+  ``torch.load(weights_only=False)``, which runs a pickle's code: its cache
+  stays off (the real split's cache is gbench's, :mod:`gbench.evaluation.realcache`)
+  and the weights come as bytes from :func:`gbench.evaluation.extractors.weights_argument`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch_fidelity
 from torch_fidelity.defaults import DEFAULTS as FIDELITY_DEFAULTS
 from torch_fidelity.generative_model_base import GenerativeModelBase
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_fid import fid_features_to_statistics
 from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached
 
 from gbench.data import to_uint8
 from gbench.errors import GbenchError
 from gbench.evaluation import extractors, featuremetrics, realcache
 from gbench.evaluation.extractor_choice import Extractor
-from gbench.evaluation.fidinfinity import fid_infinity
 from gbench.evaluation.settings import EvalSettings
 
 #: torch-fidelity's default k for precision/recall. Density and coverage use the same k and the
 #: same cached real radii (prdc's own default is 5; one k keeps one cache entry and one meaning of "ball").
 PRC_NEIGHBORHOOD = 3
-KEY_DENSITY, KEY_COVERAGE = "density", "coverage"  # torch-fidelity has neither
-KEY_FID_INFINITY = "fid_infinity"
 
 
 def with_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -80,17 +78,26 @@ class GeneratorInput(GenerativeModelBase):
     The generator and the classifier are kept out of the module tree:
     torch-fidelity calls ``.cuda()`` on its input, which would move the
     caller's generator to the default GPU. Noise moves to ``device`` here.
-    Each batch is also labelled by the domain classifier, for coverage and IS.
+    Each batch is also labelled by the domain classifier (for coverage and IS) and kept, when metrics need them.
     """
 
     def __init__(
-        self, generator: torch.nn.Module, latent_dim: int, device: torch.device, image_shape: tuple, channels: int, classifier: torch.nn.Module | None
+        self,
+        generator: torch.nn.Module,
+        latent_dim: int,
+        device: torch.device,
+        image_shape: tuple,
+        channels: int,
+        classifier: torch.nn.Module | None,
+        keep_images: bool = False,
     ):
         super().__init__()
         object.__setattr__(self, "_generator", generator)
         object.__setattr__(self, "_classifier", classifier)
         self._latent_dim, self._device, self._shape, self._channels = latent_dim, device, tuple(image_shape), channels
+        self._keep_images = keep_images
         self.logits: list[torch.Tensor] = []
+        self.images: list[torch.Tensor] = []  # the generated uint8 images, on the CPU, when a metric needs "samples"
 
     @property
     def z_size(self):
@@ -114,6 +121,8 @@ class GeneratorInput(GenerativeModelBase):
         images = to_uint8(fake)
         if self._classifier is not None:
             self.logits.append(self._classifier(images)[1].float().cpu())
+        if self._keep_images:
+            self.images.append(images.cpu())
         return with_channels(images, self._channels)
 
 
@@ -124,8 +133,7 @@ FIDELITY_KWARGS = frozenset(
     {
         "input1", "input2", "cuda", "batch_size", "fid", "kid", "prc", "feature_extractor",
         "feature_layer_fid", "feature_layer_kid", "feature_layer_prc", "feature_extractor_weights_path",
-        "kid_subsets", "kid_subset_size", "prc_neighborhood", "save_cpu_ram", "cache", "cache_root",
-        "input2_cache_name", "input1_model_num_samples", "rng_seed", "verbose",
+        "kid_subsets", "kid_subset_size", "prc_neighborhood", "save_cpu_ram", "cache", "input1_model_num_samples", "rng_seed", "verbose",
     }
 )  # fmt: skip
 
@@ -167,8 +175,7 @@ def fidelity_kwargs(
         "save_cpu_ram": True,
         "rng_seed": seed,
         "verbose": False,
-        # torch-fidelity's cache unpickles with weights_only=False: gbench keeps the real split's
-        # cache itself (realcache) and turns torch-fidelity's on only for a private copy of it.
+        # torch-fidelity's cache unpickles with weights_only=False: gbench keeps the real split's cache itself (realcache).
         "cache": False,
         **extractors.weights_argument(extractor),
     }
@@ -177,10 +184,26 @@ def fidelity_kwargs(
     return checked_kwargs(kwargs)
 
 
-def feature_metrics(
+@dataclass(frozen=True)
+class Features:
+    """One evaluation's features, computed once for every registered metric (gbench.plugins.registry.MetricInputs)."""
+
+    fake: torch.Tensor  # (N, D) float32, CPU
+    real: torch.Tensor
+    real_statistics: dict[str, Any]  # torch-fidelity's FID statistics of the real side: {"mu", "sigma"}
+    real_radii: Callable[[int], torch.Tensor]  # k -> the real features' k-NN radii, cached next to the features
+
+
+def extract_features(
     input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int
-) -> dict[str, float]:
-    """FID, KID (unless kid_subsets=0), precision/recall (unless off) from one set of features."""
+) -> Features:
+    """The extractor's features of both sides, as inside torch-fidelity's ``calculate_metrics``.
+
+    The features come from torch-fidelity's extractor exactly as inside
+    calculate_metrics (``calculate_metrics_one_feature_extractor``), the real
+    split's from gbench's cache when ``settings.cache`` (computed and stored
+    on the first call), with torch-fidelity's FID statistics of them.
+    """
     cuda = device.type == "cuda"
     real = with_channels(real, extractor.channels)
     kwargs = fidelity_kwargs(input1, n1, real, real_hash, extractor, settings, device, seed)
@@ -195,51 +218,21 @@ def feature_metrics(
             file=sys.stderr,
             flush=True,
         )
+    layer = extractor.layer
     # On a GPU, make `device` the current one: torch-fidelity's .cuda() calls go there.
     with torch.cuda.device(device) if cuda else contextlib.nullcontext():
         if settings.cache and entry is None:
             entry = realcache.ensure_real_cache(real, name, extractor, root, cuda, settings.batch_size)
-        if settings.kid_pr_impl == "torch-fidelity":
-            if entry is None:
-                return dict(torch_fidelity.calculate_metrics(**kwargs))
-            with realcache.fidelity_cache_copy(entry, name, extractor) as private_root:
-                cached = {"cache": True, "cache_root": str(private_root), "input2_cache_name": name}
-                return dict(torch_fidelity.calculate_metrics(**checked_kwargs({**kwargs, **cached})))
-        radii_file = realcache.radii_cache_file(root, name, extractor, PRC_NEIGHBORHOOD) if settings.cache else None
-        return _metrics_with_gbench_kid_pr(kwargs, extractor, entry, radii_file, settings.fid_infinity)
+        model = create_feature_extractor(extractor.name, [layer], **kwargs)
+        fake = extract_featuresdict_from_input_id_cached(1, model, **kwargs)[layer].cpu()
+        if entry is None:
+            real_features = extract_featuresdict_from_input_id_cached(2, model, **kwargs)[layer].cpu()
+            real_statistics = fid_features_to_statistics(real_features)
+        else:
+            real_features, real_statistics = entry
 
+    def real_radii(k: int) -> torch.Tensor:  # of the unit-length features, as the k-NN metrics measure (featuremetrics.unit_length)
+        unit = featuremetrics.unit_length(real_features)
+        return realcache.real_radii(unit, k, realcache.radii_cache_file(root, name, extractor, k) if settings.cache else None)
 
-def _metrics_with_gbench_kid_pr(
-    kwargs: dict[str, Any], extractor: Extractor, entry: realcache.RealEntry | None, radii_file: Path | None, with_fid_infinity: bool = False
-) -> dict[str, float]:
-    """calculate_metrics' own steps for FID, then KID and precision/recall from gbench.evaluation.featuremetrics.
-
-    The features come from torch-fidelity's extractor exactly as inside
-    calculate_metrics (``calculate_metrics_one_feature_extractor``), the real
-    split's from gbench's cache ``entry`` when given, and the FID from
-    torch-fidelity's statistics functions; only KID and precision/recall,
-    which cost ~9 s of a 10,000-sample evaluation there, run in torch instead,
-    with density and coverage from the same distance blocks. The real split's
-    k-NN radii are cached in ``radii_file`` next to its features.
-    """
-    layer = extractor.layer
-    model = create_feature_extractor(extractor.name, [layer], **kwargs)
-    fake = extract_featuresdict_from_input_id_cached(1, model, **kwargs)[layer].cpu()
-    fake_statistics = fid_features_to_statistics(fake)
-    if entry is None:
-        real = extract_featuresdict_from_input_id_cached(2, model, **kwargs)[layer].cpu()
-        real_statistics = fid_features_to_statistics(real)
-    else:
-        real, real_statistics = entry
-    metrics: dict[str, float] = dict(fid_statistics_to_metric(fake_statistics, real_statistics, False))
-    if with_fid_infinity:
-        metrics[KEY_FID_INFINITY] = fid_infinity(fake, real_statistics, seed=kwargs["rng_seed"])
-    if kwargs["kid"]:
-        mean, std = featuremetrics.kid(fake, real, kwargs["kid_subsets"], kwargs["kid_subset_size"], seed=kwargs["rng_seed"])
-        metrics[torch_fidelity.KEY_METRIC_KID_MEAN], metrics[torch_fidelity.KEY_METRIC_KID_STD] = mean, std
-    if kwargs["prc"]:
-        radii = realcache.real_radii(real, PRC_NEIGHBORHOOD, radii_file)
-        balls = featuremetrics.neighbourhood_metrics(fake, real, PRC_NEIGHBORHOOD, radii)
-        metrics[torch_fidelity.KEY_METRIC_PRECISION], metrics[torch_fidelity.KEY_METRIC_RECALL] = balls.precision, balls.recall
-        metrics[KEY_DENSITY], metrics[KEY_COVERAGE] = balls.density, balls.coverage
-    return metrics
+    return Features(fake, real_features, real_statistics, real_radii)

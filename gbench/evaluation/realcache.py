@@ -12,16 +12,12 @@ torch-fidelity never reads this folder: its cache lookup unpickles with
 reads every entry itself through :func:`gbench.results.store.load_tensor_file`
 (tensors and plain values only), and the FID statistics are stored as
 tensors, not the numpy arrays torch-fidelity pickles, so that safe loader can
-read them. For ``kid_pr_impl="torch-fidelity"``, :func:`fidelity_cache_copy`
-hands torch-fidelity a private copy written from the verified tensors.
+read them; torch-fidelity's own metric functions get the tensors, never the files.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -101,23 +97,6 @@ def ensure_real_cache(real: torch.Tensor, name: str, extractor: Extractor, root:
     return features, stats
 
 
-@contextlib.contextmanager
-def fidelity_cache_copy(entry: RealEntry, name: str, extractor: Extractor) -> Iterator[Path]:
-    """A private folder holding the entry in torch-fidelity's own cache layout, removed afterwards.
-
-    For ``kid_pr_impl="torch-fidelity"``: torch-fidelity unpickles its cache
-    with ``weights_only=False``, so it gets only files gbench has just written
-    from tensors it loaded safely, in a folder only this user can write to
-    (``mkdtemp`` makes it mode 0700).
-    """
-    features, stats = entry
-    with tempfile.TemporaryDirectory(prefix="gbench-fidelity-cache-") as folder:
-        features_path, stats_path = real_cache_files(name, extractor, Path(folder))
-        torch.save(features, features_path)
-        torch.save(stats, stats_path)
-        yield Path(folder)
-
-
 def real_radii(real_features: torch.Tensor, k: int, cache_file: Path | None) -> torch.Tensor:
     """The real split's k-NN radii (precision/recall, density/coverage): from ``cache_file`` when given and sound, else computed."""
     if cache_file is None:
@@ -132,7 +111,7 @@ def real_radii(real_features: torch.Tensor, k: int, cache_file: Path | None) -> 
 
 
 def radii_cache_file(root: Path, name: str, extractor: Extractor, k: int) -> Path:
-    return root / f"{name}-{extractor.name}-knn-radii-k{k}-{extractor.layer}.pt"
+    return root / f"{name}-{extractor.name}-knn-radii-k{k}-unit-{extractor.layer}.pt"  # "unit": of unit-length features (raw ones' files are stale)
 
 
 def reference_counts(

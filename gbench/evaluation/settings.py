@@ -25,7 +25,7 @@ class EvalSettings:
     cache: bool = True  # cache the real split's features and statistics
     # "gbench": KID and precision/recall from gbench.evaluation.featuremetrics (same subsets and
     # k-NN rule as torch-fidelity, ~8 s faster at 10,000 samples); "torch-fidelity":
-    # the whole calculate_metrics call, its own KID and precision/recall included.
+    # torch-fidelity's own kid_features_to_metric and prc_features_to_metric, on the same features.
     kid_pr_impl: str = "gbench"
     # Also report FID-infinity (Chong & Forsyth 2020): FID on 15 subset sizes from a tenth of
     # num_samples to all of it, fitted to a + b/N; the intercept a. Needs kid_pr_impl="gbench".

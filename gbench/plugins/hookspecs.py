@@ -4,7 +4,7 @@ A plugin is a plain module with ``@gbench.hookimpl`` functions named after
 these specs. Each registration hook receives a ``register`` callback and
 calls it once per thing it provides (as simonw/llm's ``register_models``
 does), so one plugin may provide any number of architectures, losses,
-schedules or datasets, and gbench knows which plugin owns each name. The
+schedules, datasets or metrics, and gbench knows which plugin owns each name. The
 lifecycle hooks at the end let a plugin observe every run instead
 (:mod:`gbench.plugins.observers` calls them).
 
@@ -24,13 +24,13 @@ import pluggy
 if TYPE_CHECKING:
     import torch
 
-    from gbench.plugins.registry import Architecture, Dataset, Loss, Schedule
+    from gbench.plugins.registry import Architecture, Dataset, Loss, Metric, Schedule
 
 hookspec = pluggy.HookspecMarker("gbench")
 
 #: Version of the hook API described here. A change that breaks existing
 #: plugins bumps the major number; new optional hooks bump the minor one.
-HOOK_API_VERSION = "1.1"
+HOOK_API_VERSION = "1.2"
 
 
 # ---------------------------------------------------------------------------
@@ -85,6 +85,21 @@ def gbench_register_datasets(register: Callable[[Dataset], None]) -> None:
         images of shape ``(N, *image_shape)`` and int64 labels, read from the
         first of ``roots`` that holds the files; :func:`gbench.data.idx_dataset`
         builds one for datasets stored as IDX files.
+    """
+
+
+@hookspec
+def gbench_register_metrics(register: Callable[[Metric], None]) -> None:
+    """Register evaluation metrics: FID, KID and the other built-in ones come through this hook too.
+
+    :param register: call ``register(Metric(...))`` once per metric.
+        ``Metric.compute(inputs)`` receives a
+        :class:`gbench.plugins.registry.MetricInputs` (the extractor's features of
+        the generated and the real images, computed once per evaluation, and
+        what ``Metric.needs`` asks for) and returns one value per declared
+        ``MetricColumn``. Its columns appear in results.csv, ``gbench show``,
+        ``gbench export`` and report tables; a column named like another column
+        of the results row is refused here.
     """
 
 

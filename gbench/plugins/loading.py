@@ -29,13 +29,15 @@ import pluggy
 
 from gbench import env
 from gbench.errors import GbenchError
-from gbench.names import closest
-from gbench.plugins import hookspecs
+from gbench.names import closest, missing_file
+from gbench.plugins import columns, hookspecs
 from gbench.plugins.registry import Registry
 
 GROUP = "gbench"
 #: registration hook -> the kind of thing it registers
 HOOKS = {
+    # metrics first: a hyperparameter named like a metric column is then refused on the plugin that declares it
+    "gbench_register_metrics": "metric",
     "gbench_register_architectures": "architecture",
     "gbench_register_losses": "loss",
     "gbench_register_schedules": "schedule",
@@ -126,7 +128,7 @@ def import_target(target: str) -> tuple[ModuleType, str]:
     if target.endswith(".py") or os.sep in target or "/" in target:
         path = Path(target)
         if not path.is_file():
-            raise GbenchError(f"plugin file {target!r} does not exist; give a path to a .py file with @hookimpl functions, or a module name")
+            raise missing_file("plugin file", target, example="a .py file with @hookimpl functions, or a module name")
         module_name = f"gbench_file_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
@@ -143,11 +145,20 @@ def import_target(target: str) -> tuple[ModuleType, str]:
         module = importlib.import_module(target)
     except ModuleNotFoundError as error:
         if error.name and target.startswith(error.name):
-            raise GbenchError(f"no plugin or module named {target!r}") from None
+            raise unknown_target(target) from None
         raise GbenchError(f'Error importing plugin "{target}": {type(error).__name__}: {error}') from None
     except Exception as error:
         raise GbenchError(f'Error importing plugin "{target}": {type(error).__name__}: {error}') from None
     return module, f"module {target}"
+
+
+def unknown_target(target: str) -> GbenchError:
+    """No plugin or module ``target``: the closest installed plugin or module (``plugins.mpl``: plugins.mlp), else the list of them."""
+    known = sorted({name for ep in _entry_points() for name in (ep.name, ep.module)})
+    close = closest(target, known)
+    if close:
+        return GbenchError(f"no plugin or module named {target!r} (did you mean {close!r}?)")
+    return GbenchError(f"no plugin or module named {target!r}; installed plugins and their modules: {', '.join(known)}; or give a path/to/plugin.py")
 
 
 def _same_code(module: ModuleType, other: object) -> bool:
@@ -229,6 +240,7 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
     for target in extra:
         if target in infos and infos[target].error:
             raise GbenchError(f"plugin {target!r}: {infos[target].error}")
+    columns.declare(registry.metric_columns(), installed_only=not extra)
     return Plugins(manager=manager, registry=registry, infos=infos)
 
 

@@ -110,21 +110,15 @@ def check_trackers() -> None:
         return
     from mlflow.tracking import MlflowClient
 
-    saved = {name: os.environ.get(name) for name in MLFLOW_PROBE}
-    os.environ.update(MLFLOW_PROBE)
-    try:
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-    except Exception as error:  # MlflowException, requests' errors, a bad scheme: MLflow's messages quote the URI
-        raise GbenchError(
-            f"--mlflow-uri {mask(uri)!r} cannot be reached ({first_line(error)}); start the tracking server or fix the URI, "
-            "or leave out --mlflow-uri for the local store"
-        ) from None
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with env.kept(MLFLOW_PROBE):
+        os.environ.update(MLFLOW_PROBE)
+        try:
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception as error:  # MlflowException, requests' errors, a bad scheme: MLflow's messages quote the URI
+            raise GbenchError(
+                f"--mlflow-uri {mask(uri)!r} cannot be reached ({first_line(error)}); start the tracking server or fix the URI, "
+                "or leave out --mlflow-uri for the local store"
+            ) from None
     for name, value in MLFLOW_RUNS.items():
         os.environ.setdefault(name, value)
 

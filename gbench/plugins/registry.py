@@ -1,8 +1,9 @@
-"""Name-to-constructor tables for architectures, losses, schedules, datasets.
+"""Name-to-constructor tables for architectures, losses, schedules, datasets and metrics.
 
 Plugins fill a :class:`Registry` through the hooks in :mod:`gbench.plugins.hookspecs`.
 A duplicate name fails naming both owners; an unknown name fails listing what
-exists and suggesting the closest match.
+exists and suggesting the closest match. A hyperparameter or metric column
+named like another column of the results row fails at registration, naming both.
 """
 
 from __future__ import annotations
@@ -15,8 +16,23 @@ from typing import Any, Literal, cast
 
 from gbench.errors import GbenchError
 from gbench.names import unknown, with_article
+from gbench.plugins import columns
+from gbench.plugins.columns import NEEDS, Metric, MetricColumn, MetricInputs
 
-__all__ = ["Architecture", "Dataset", "Hyperparameter", "KINDS", "Loss", "LossTerms", "Nets", "Registry", "Schedule"]  # the public API (docs/api.md)
+__all__ = [
+    "Architecture",
+    "Dataset",
+    "Hyperparameter",
+    "KINDS",
+    "Loss",
+    "LossTerms",
+    "Metric",
+    "MetricColumn",
+    "MetricInputs",
+    "Nets",
+    "Registry",
+    "Schedule",
+]  # the public API (docs/api.md)
 
 Value = int | float | bool | str
 
@@ -227,8 +243,8 @@ class Dataset:
     description: str = ""
 
 
-KINDS = ("architecture", "loss", "schedule", "dataset")
-_TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dataset": Dataset}
+KINDS = ("architecture", "loss", "schedule", "dataset", "metric")
+_TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dataset": Dataset, "metric": Metric}
 
 
 # ---------------------------------------------------------------------------
@@ -257,11 +273,58 @@ class Registry:
         if name in self.tables[kind]:
             raise GbenchError(f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them")
         for hp in getattr(spec, "hyperparameters", ()):
-            problem = hp.problem()
+            problem = hp.problem() or self._column_clash(hp.name, f"hyperparameter {hp.name!r}", "the hyperparameter")
             if problem:
                 raise GbenchError(f"plugin {owner!r}, {kind} {name!r}: {problem}")
+        if isinstance(spec, Metric):
+            problem = self._metric_problem(spec)
+            if problem:
+                raise GbenchError(f"plugin {owner!r}, metric {name!r}: {problem}")
         self.tables[kind][name] = spec
         self.owners[(kind, name)] = owner
+
+    def _column_clash(self, name: str, what: str, fix: str, metric: bool = False) -> str | None:
+        """Why a new results column ``name`` cannot be, or None: gbench's own columns and every metric's are taken,
+        and for a ``metric`` column also every hyperparameter's (specs may share a hyperparameter: ``latent_dim``)."""
+        if name in columns.CORE:
+            return f"{what} has the name of gbench's {columns.CORE[name].kind} column {name!r}; rename {fix}"
+        for other in self.tables["metric"].values():
+            if name in (column.name for column in other.columns):
+                return f"{what} has the name of column {name!r} of metric {other.name!r} (plugin {self.owners[('metric', other.name)]!r}); rename {fix}"
+        for kind in ("architecture", "loss", "schedule") if metric else ():
+            for spec in self.tables[kind].values():
+                if name in (hp.name for hp in spec.hyperparameters):
+                    return f"{what} has the name of a hyperparameter of {kind} {spec.name!r} (plugin {self.owners[(kind, spec.name)]!r}); rename {fix}"
+        return None
+
+    def _metric_problem(self, metric: Metric) -> str | None:
+        if not metric.columns or not all(isinstance(column, MetricColumn) for column in metric.columns):
+            return "columns must be a non-empty tuple of gbench.plugins.registry.MetricColumn"
+        if not callable(metric.compute):
+            return "compute must be a function of MetricInputs returning {column: value}"
+        unknown_needs = [need for need in metric.needs if need not in NEEDS]
+        if unknown_needs:
+            return f"needs {unknown_needs[0]!r} is unknown; give some of {', '.join(NEEDS)}"
+        names = [column.name for column in metric.columns]
+        for column in metric.columns:
+            if not column.name.isidentifier():
+                return f"column name {column.name!r} is invalid; use letters, digits and underscores"
+            if column.direction not in columns.DIRECTIONS:
+                return f"column {column.name!r} has direction {column.direction!r}; give 'lower', 'higher' or ''"
+            if names.count(column.name) > 1:
+                return f"column {column.name!r} is declared twice"
+            clash = self._column_clash(column.name, f"column {column.name!r}", "the metric's column", metric=True)
+            if clash:
+                return clash
+        return None
+
+    def metrics(self) -> list[Metric]:
+        """The registered metrics in registration order (gbench's built-in ones first)."""
+        return list(self.tables["metric"].values())
+
+    def metric_columns(self) -> tuple[columns.Column, ...]:
+        """Every registered metric's columns as results columns, in registration order."""
+        return tuple(column.as_column() for metric in self.metrics() for column in metric.columns)
 
     def unregister_owner(self, owner: str) -> None:
         """Drop everything a plugin registered (used when it turns out broken)."""

@@ -28,15 +28,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gbench import __version__
-from gbench.analysis.claims import check_claims
+from gbench.analysis.claims import ClaimResult, check_claims
 from gbench.analysis.comparisons import StudyTable, setting_names
 from gbench.analysis.estimate import full_study_estimate
+from gbench.analysis.family import adjust_report
+from gbench.analysis.readiness import not_trained_text
 from gbench.errors import GbenchError
 from gbench.report.figures import FIGURES, ReportFigures, check_figures
-from gbench.report.grids import claims_grid, grid_axes, runs_grid, seeds_section, split_study_grid, study_grid, suite_attr, tables_for
+from gbench.report.grids import (
+    apply_sequential,
+    claims_grid,
+    grid_axes,
+    runs_grid,
+    seeds_section,
+    split_study_grid,
+    study_grid,
+    suite_attr,
+    tables_for,
+)
 from gbench.report.index import STUDY_FILE, answer, study_entry
+from gbench.report.notes import glossary, hardware_text, trained_text
 from gbench.results import store
+from gbench.results.flags import finite_number
 
 if TYPE_CHECKING:
     from gbench.plugins.registry import Registry
@@ -51,10 +64,19 @@ def _title(records: Sequence[Any], suite: Any) -> str:
     return f"gbench report: {name}" if name else "gbench report"
 
 
+def analysed(records: Sequence[Any], suite: Any = None) -> tuple[list[StudyTable], list[ClaimResult], bool]:
+    """The study tables and checked claims with one Holm family over both (gbench.analysis.family), and under
+    ``--seeds auto`` the verdicts from the sequential test; the last value says whether they are."""
+    tables = tables_for(records, suite)
+    claim_results = check_claims(records, suite_attr(suite, "claims") or [])
+    adjust_report(tables, claim_results)
+    return tables, claim_results, apply_sequential(tables, records, suite)
+
+
 def report_tables(records: Sequence[Any], suite: Any = None) -> list:
     """The report's study tables as rich tables (one per feature extractor)."""
     records = _check(records)
-    tables = [study_grid(table).rich() for table in tables_for(records, suite)]
+    tables = [study_grid(table).rich() for table in analysed(records, suite)[0]]
     seeds = seeds_section(records, suite)  # --seeds auto: how many seeds each setting got, and why
     if seeds is not None:
         tables.append(seeds[1].rich() if seeds[1] is not None else seeds[0])
@@ -84,6 +106,7 @@ caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom
 th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; } th { background: #eef1f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.reference td { font-weight: bold; background: #f3f8ee; } tr.diverged td { color: #b00; } tr.collapsed td { color: #a60; }
+dt { font-weight: bold; } dd { margin: 0 0 0.5em 1.5em; color: #333; font-size: 0.9em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; } figcaption { color: #555; font-size: 0.9em; }
 """
 
@@ -100,7 +123,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     records = _check(records)
     check_figures(suite_attr(suite, "figures"))
     out_dir = store.ensure_writable(out_dir)
-    tables = tables_for(records, suite)
+    tables, claim_results, sequential = analysed(records, suite)
     figures = ReportFigures(records, tables, suite, out_dir / "figures", registry)
     drawn = figures.draw()
 
@@ -116,7 +139,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         f"{len(records)} runs of {settings} setting{'s' if settings != 1 else ''}, seeds {', '.join(map(str, seeds))}; "
         f"status: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}; "
         f"FID features: {', '.join(extractors) if extractors else 'none (no evaluation)'}. "
-        f"Written {_dt.datetime.now().isoformat(timespec='seconds')} by gbench {__version__}."
+        f"Written {_dt.datetime.now().isoformat(timespec='seconds')}."
     )
     if suite_attr(suite, "name"):
         meta = f"Suite {suite.name}: " + meta
@@ -124,10 +147,16 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     appendix = runs_grid(records)
     auto_seeds = seeds_section(records, suite)  # None unless the sweep used --seeds auto
     estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost
-    claim_results = check_claims(records, suite_attr(suite, "claims") or [])
     checked = claims_grid(claim_results) if claim_results else None
-    answer_text = answer(next((t for t in tables if t.extractor is not None), None), claim_results, grid_axes(records, suite))
-    store.write_json(out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, len(records), claim_results))
+    main_table = next((t for t in tables if t.extractor is not None), None)
+    budget = suite_attr(suite, "budget")
+    not_trained = not_trained_text(records, finite_number(budget), suite_attr(suite, "full"))
+    answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, not_trained)
+    notes = [trained_text(records, suite), hardware_text(records)]
+    if estimate is not None:
+        notes.insert(0, estimate.text())
+    terms = glossary(tables, sequential)
+    store.write_json(out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, records, claim_results, budget))
     _write_summary(out_dir / "summary.csv", tables)
 
     relative = lambda figure: figure.path.relative_to(out_dir).as_posix()
@@ -136,8 +165,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     if question:
         md += [f"> **Question:** {question}", ""]
     md += [meta, ""]
-    if estimate is not None:
-        md += [f"> {estimate.text()}", ""]
+    md += [line for note in notes for line in (f"> {note}", ">")][:-1] + [""]
     md += [f"**Answer:** {answer_text}", "", "## Results", ""]
     for grid in grids:
         md += [grid.markdown(), ""]
@@ -151,6 +179,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         md += [f"### {figure.title}", "", f"![{figure.title}]({relative(figure)})", "", figure.caption, ""]
     for skipped in figures.skipped:
         md += [f"- Not drawn: {skipped}"]
+    md += ["", "## Glossary", "", *[f"- **{term}**: {text}" for term, text in terms]]
     md += ["", "## All runs", "", appendix.markdown(), ""]
     store.atomic_write_text(out_dir / "report.md", "\n".join(md))
 
@@ -160,6 +189,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         body.append(f'<p class="question"><b>Question:</b> {html.escape(str(question))}</p>')
     body += [
         f'<p class="meta">{html.escape(meta)}</p>',
+        *[f'<p class="note">{html.escape(note)}</p>' for note in notes],
         f'<p class="answer"><b>Answer:</b> {html.escape(answer_text)}</p>',
         "<h2>Results</h2>",
         *[grid.html() for grid in grids],
@@ -177,6 +207,7 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
         )
     if figures.skipped:
         body.append("<ul>" + "".join(f'<li class="note">Not drawn: {html.escape(s)}</li>' for s in figures.skipped) + "</ul>")
+    body += ["<h2>Glossary</h2>", "<dl>" + "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" for term, text in terms) + "</dl>"]
     body += ["<h2>All runs</h2>", f"<details><summary>{len(records)} runs, one row each</summary>", appendix.html(), "</details>"]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n'
@@ -195,12 +226,12 @@ def _write_summary(path: Path, tables: list[StudyTable]) -> None:
                 "setting": row.name, "runs": row.runs, "seeds": " ".join(map(str, row.seeds)), "fid_extractor": table.extractor, "fid_samples": table.fid_samples,
                 "fid_n": row.fid.n, "fid_mean": row.fid.mean, "fid_sd": row.fid.sd, "fid_ci_low": row.fid.ci_low, "fid_ci_high": row.fid.ci_high,
                 "reference": table.reference, "reference_kind": table.reference_kind, "fid_diff": row.diff, "welch_t": row.t, "p": row.p,
-                "p_adjusted": row.p_adjusted, "correction": table.correction if table.tests else None, "significant": row.significant if row.p_adjusted is not None else None,
+                "test": row.test or None, "p_adjusted": row.p_adjusted, "family": row.family or None, "correction": table.correction if table.tests else None, "significant": row.significant if row.p_adjusted is not None else None,
                 "fid_diff_welch_low": _end(row.diff_welch, 0), "fid_diff_welch_high": _end(row.diff_welch, 1),
                 "fid_diff_bootstrap_low": _end(row.diff_bootstrap, 0), "fid_diff_bootstrap_high": _end(row.diff_bootstrap, 1),
                 "p_better": row.p_better, "p_better_low": _end(row.p_better_interval, 0), "p_better_high": _end(row.p_better_interval, 1),
                 "detectable_difference": row.detectable, "seeds_needed": row.seeds_needed, "relevant_difference": row.relevant, "verdict": row.verdict,
-                "note": row.note, **{f"mean_{k}": v for k, v in row.means.items()}, "status": row.status_text(),
+                "note": row.note, **{f"mean_{k}": v for k, v in row.means.items()}, "status": row.status_text(), "discriminator_wins": row.discriminator_wins,
             })  # fmt: skip
     store.write_csv(path, rows, columns=list(rows[0]) if rows else ["setting"])
 

@@ -228,7 +228,7 @@ class ReportFigures:
             self._add(
                 f"class_histograms{suffix}.png",
                 f"Predicted classes of generated samples ({dataset})",
-                f"Share of generated samples the classifier assigns to each class, summed over seeds, against {real_text} (black ticks). Missing bars are modes the generator dropped.",
+                f"Share of generated samples the classifier assigns to each class, summed over seeds, against {real_text} (black ticks). Missing bars are modes the generator dropped. Panel titles: classes covered and classes present, over the samples summed over seeds (see the glossary).",
                 partial(plots.class_histograms, items, real=real, class_names=class_names),
             )
 

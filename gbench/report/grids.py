@@ -18,14 +18,21 @@ from typing import Any
 from gbench.analysis import adaptive
 from gbench.analysis.claims import ClaimResult, claims_caption
 from gbench.analysis.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
+from gbench.analysis.pairing import PAIRED
 from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.analysis.stats import summarize
+from gbench.plugins.columns import format_number
 from gbench.results import schema
+from gbench.results.flags import row_discriminator_wins, run_seconds
 
 # ---------------------------------------------------------------------------
 
 
 TEXT_HEADERS = ("status", "extractor", "run", "verdict")
+#: Headers that name what a column counts where the schema's short header would not (the report's glossary defines them).
+HEADERS = {"classes_covered": "classes covered", "population_seconds": "population s"}
+TIME_TEXT = "train s: each run's own training wall time, evaluation excluded (a population member's share: the population's wall time / its members)."
+POPULATION_TEXT = "population s: the wall time of the population the run trained in, shared by its members."
 
 
 @dataclass
@@ -82,7 +89,7 @@ def format_value(value: Any, spec: str = ".3f") -> str:
     """A number by ``spec``; "-" when missing or not finite."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return format(value, spec)
+    return format_number(value, spec)
 
 
 def format_p(value: float | None) -> str:
@@ -153,12 +160,10 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     has = lambda key: any(row.means.get(key) is not None for row in table.settings)
     # means over seeds: the schema's headers, with the digits a mean needs ("classes" averages to a fraction)
     always = (("d_real", ".3f"), ("d_fake", ".3f"), ("d_loss", ".3f"), ("g_loss", ".3f"))
-    optional = (
-        ("kid_mean", ".4f"), ("fid_infinity", ".2f"), ("precision", ".3f"), ("recall", ".3f"), ("density", ".3f"), ("coverage", ".3f"),
-        ("classes_covered", ".1f"), ("class_kl", ".3f"),
-    )  # fmt: skip
-    timing = (("train_seconds", ".1f"), ("images_per_second", ",.0f"))
-    tail = [(key, schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
+    optional = [(c.name, c.mean_spec or c.spec) for c in schema.scored_metrics() if c.name != "fid"]  # the registered metrics' (FID has its own)
+    shared_loop = any(row.means.get("train_seconds") != row.means.get("population_seconds") for row in table.settings)
+    timing = (("train_seconds", ".1f"), *((("population_seconds", ".1f"),) if shared_loop else ()), ("images_per_second", ",.0f"))
+    tail = [(key, HEADERS.get(key) or schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
     if table.extractor is not None:
         comparison = ["Δ FID [Welch 95%]", "boot 95%", "P(better) [95%]", "p", "p adj.", "sig.", "MDD", "seeds", "verdict"]
         headers = ["setting", "n", "FID mean ± sd", "95% CI", *comparison, *[h for _, h, _ in tail], "status"]
@@ -177,6 +182,7 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
             spread = f"{fid.mean:.2f} ± {fid.sd:.2f}" if fid.sd is not None else format_value(fid.mean, ".2f")
             ci = f"[{fid.ci_low:.2f}, {fid.ci_high:.2f}]" if fid.ci_low is not None else "-"
             p = format_p(row.p) if row.p is not None else (row.note if not row.reference else "-")
+            p += " (paired)" if row.p is not None and row.test == PAIRED else ""
             cells = [row.name, n, spread, ci, *_comparison_cells(row, p), *means, row.status_text()]
         else:
             cells = [row.name, str(row.runs), *means, row.status_text()]
@@ -187,7 +193,7 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     caption += [
         "FID: mean ± sample sd (ddof=1) over seeds; 95% CI: Student t." if table.extractor is not None else "",
         _score_note(table),
-        "Other columns: mean over runs; train s excludes evaluation.",
+        f"Other columns: mean over runs; {TIME_TEXT}" + (f" {POPULATION_TEXT}" if shared_loop else ""),
         *table.notes,
     ]
     grid.caption = " ".join(c for c in caption if c)
@@ -225,11 +231,13 @@ def runs_grid(records: Sequence[Any]) -> Grid:
     names = setting_names(records)
     measured = ("fid", "d_real", "d_fake", "d_loss", "g_loss", "train_seconds")  # headers and digits from gbench.results.schema
     headers = ["setting", "seed", "status", *[schema.column(k).header for k in measured], "extractor", "run"]
-    grid = Grid(title="All runs", headers=headers, left=1)
+    grid = Grid(title="All runs", headers=headers, left=1, caption=f"{TIME_TEXT} Discriminator wins: see the glossary.")
     for name, record in sorted(zip(names, records), key=lambda pair: (pair[0], pair[1].seed)):
         row = record.row
-        cells = [name, str(record.seed), str(row.get("status") or "-")]
-        cells += [format_value(finite_or_none(row.get(k)), schema.column(k).spec) for k in measured]
+        status = str(row.get("status") or "-") + (", discriminator wins" if row_discriminator_wins(row) else "")
+        cells = [name, str(record.seed), status]
+        values = {**row, "train_seconds": run_seconds(row)}  # rows from before population_seconds held the population's time
+        cells += [format_value(finite_or_none(values.get(k)), schema.column(k).spec) for k in measured]
         cells += [str(extractor_of(record) or "-"), str(row.get("run_id") or "-")]
         grid.rows.append(cells)
         grid.styles.append(str(row.get("status")) if row.get("status") in ("diverged", "collapsed") else None)
@@ -254,10 +262,13 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
     grid = Grid(title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4)
     for result in results:
         spec = schema.column(result.claim.metric).spec
-        spec = spec if spec.endswith("f") else ".3f"  # "s" (as text) has no digits of its own
+        unitless = result.claim.relation in ("oscillates", "seed_share_above")  # an autocorrelation, a share of the variance
+        spec = spec if spec.endswith("f") and not unitless else ".3f"  # "s" (as text) has no digits of its own
         measured = _spread(result.values, spec)
         if result.claim.against_setting:
             measured += f" vs {_spread(result.others, spec)}"
+        elif result.claim.relation == "seed_share_above":
+            measured = "-" if not result.values else f"seeds' share {format(result.values[0], spec)}"
         elif result.claim.relation == "more_than":
             measured = "-" if result.spreads is None else f"spread {format(result.spreads[0], spec)} vs {format(result.spreads[1], spec)}"
         difference = "-"
@@ -285,10 +296,34 @@ def split_study_grid(grid: Grid) -> list[Grid]:
         "Other measurements, mean over seeds",
         [grid.headers[0], *grid.headers[cut:]],
         [[row[0], *row[cut:]] for row in grid.rows],
-        "Mean over each setting's runs of their final values; train s excludes evaluation; img/s: training images per second.",
+        f"Mean over each setting's runs of their final values; {TIME_TEXT}"
+        + (f" {POPULATION_TEXT}" if "population s" in grid.headers else "")
+        + " img/s: training images per second.",
         list(grid.styles),
     )
     return [comparison, others]
+
+
+def apply_sequential(tables: Sequence[StudyTable], records: Sequence[Any], suite: Any = None) -> bool:
+    """Under ``--seeds auto``, each setting's verdict against the baseline is the group-sequential test's decision
+    (the fixed-sample p adj. stays for reference); whether any verdict was set."""
+    design = adaptive.design_of(records, suite)
+    baseline = suite_attr(suite, "baseline")
+    if design is None or baseline is None:
+        return False
+    names = [n for n in dict.fromkeys(r.variant for r in records if r.variant)]
+    if baseline not in names:
+        return False
+    plan = adaptive.schedule(design, names, str(baseline), adaptive.fids_of_records(records))
+    applied = False
+    for table in tables:
+        if table.reference != baseline:
+            continue
+        for row in table.settings:
+            outcome = plan.outcomes.get(row.name)
+            if outcome is not None and not row.reference:
+                row.sequential, applied = outcome.decision, True
+    return applied
 
 
 def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] | None:

@@ -5,7 +5,11 @@ numbers alone, which setting has the lowest mean FID, which settings differ
 from the reference beyond seed noise and which do not, and how the claims
 fared. ``gbench report`` writes it into ``study.json`` beside each report;
 :func:`write_index` gathers every ``*/study.json`` under a folder into
-``index.md`` and ``index.html``, one entry per study (question, answer, link).
+``index.md`` and ``index.html``: one table, a row per report (question, a
+one-line answer, budget, seeds per setting, verdict counts, link), ordered by
+study number (S1 to S6) and by budget within a study. The rows are derived
+from each report's study.json and summary.csv, so the index of published
+reports can be rebuilt without their runs.
 """
 
 from __future__ import annotations
@@ -13,15 +17,22 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from gbench.analysis.claims import ClaimResult
 from gbench.analysis.comparisons import StudyTable
+from gbench.analysis.pairing import UNPAIRED
+from gbench.analysis.readiness import NOT_TRAINED
+from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.errors import GbenchError
 from gbench.results import store
+from gbench.results.flags import D_WINS_TEXT
 
 STUDY_FILE = "study.json"
 
@@ -64,9 +75,51 @@ def _grid_sentence(table: StudyTable, axes: Sequence[str]) -> str:
     return f"Mean FID over the grid {'; '.join(parts)}; {widest} moves FID most."
 
 
-def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: Sequence[str] = ()) -> str:
-    """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims."""
+def _method(table: StudyTable, sequential: bool) -> str:
+    """How the verdicts were reached, for the answer: the test(s), the correction and its family, or the sequential procedure."""
+    if sequential:
+        return f"{PROCEDURE}, 5% overall"
+    tests = sorted({row.test for row in table.settings if row.test}, key=lambda t: t != UNPAIRED)
+    family = max((row.family for row in table.settings), default=0)
+    return f"{' and '.join(tests) or 'Welch'}, {table.correction} over the report's {family} comparison{'s' if family != 1 else ''}, 5%"
+
+
+#: The discriminator outputs whose distance from the equilibrium 1/2 a study asks about (S3); claims on them make it the answer's lead.
+EQUILIBRIUM = ("d_real", "d_fake")
+
+
+def _equilibrium_sentence(table: StudyTable) -> str:
+    """Each setting's final mean D(x) and D(G(z)) and their distance from 0.5, nearest the equilibrium first."""
+    rows = []
+    for row in table.settings:
+        real, fake = row.means.get("d_real"), row.means.get("d_fake")
+        if real is not None and fake is not None:
+            rows.append((max(abs(real - 0.5), abs(fake - 0.5)), row.name, real, fake))
+    if not rows:
+        return ""
+    rows.sort()
+    shown = [f"{name} {real:.2f} / {fake:.2f} ({distance:.2f})" for distance, name, real, fake in rows[:NAMES_SHOWN]]
+    more = f", and {len(rows) - NAMES_SHOWN} more" if len(rows) > NAMES_SHOWN else ""
+    return (
+        "Distance from the equilibrium D = 0.5 at the end of training, mean D(x) / D(G(z)) over seeds and the larger of their distances from 0.5, "
+        f"nearest first: {'; '.join(shown)}{more}. Nearest: {rows[0][1]}; farthest: {rows[-1][1]}."
+    )
+
+
+def answer(
+    table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: Sequence[str] = (), sequential: bool = False, not_trained: str | None = None
+) -> str:
+    """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims;
+    ``sequential``: the verdicts are the ``--seeds auto`` test's decisions. A study whose claims are about D(x) and
+    D(G(z)) (S3) is answered first by their distance from 0.5; ``not_trained`` (gbench.analysis.readiness) replaces
+    the whole answer when the runs are too far from trained to answer anything."""
+    if not_trained:
+        return not_trained
     sentences: list[str] = []
+    if table is not None and any(result.claim.metric in EQUILIBRIUM for result in claims):
+        equilibrium = _equilibrium_sentence(table)
+        if equilibrium:
+            sentences.append(equilibrium)
     if table is not None and table.extractor is not None:
         rows = [row for row in table.settings if row.fid.mean is not None]
         if rows:
@@ -79,7 +132,10 @@ def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: S
             reference = table.setting(table.reference)
             lower = [row.name for row in table.settings if row.verdict == "lower FID"]
             higher = [row.name for row in table.settings if row.verdict == "higher FID"]
-            neither = [row.name for row in table.settings if row.p_adjusted is not None and not row.significant]
+            undecided = [row.name for row in table.settings if row.sequential == UNDECIDED]  # seeds auto, sweep unfinished
+            neither = [
+                row.name for row in table.settings if (row.p_adjusted is not None or row.sequential) and not row.significant and row.name not in undecided
+            ]
             named = "" if reference.name == table.reference_kind else f" {reference.name}"
             against = f"the {table.reference_kind}{named} ({_fid(reference)})"
             parts = []
@@ -89,29 +145,38 @@ def answer(table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: S
                 parts.append(f"higher{'' if lower else f' than {against}'}: {_names(higher)}")
             if neither:
                 parts.append(f"not distinguishable from {'it' if lower or higher else against}: {_names(neither)}")
-            sentences.append(f"FID beyond seed noise (Welch, {table.correction}, 5%), {'; '.join(parts)}.")
+            if undecided:
+                parts.append(f"undecided (the sweep is unfinished): {_names(undecided)}")
+            sentences.append(f"FID beyond seed noise ({_method(table, sequential)}), {'; '.join(parts)}.")
         collapsed = [row.name for row in table.settings if row.status.get("collapsed") or row.status.get("diverged")]
         if collapsed:
             sentences.append(f"Collapsed or diverged runs in: {_names(collapsed)}.")
+        won = [f"{row.name} ({row.discriminator_wins} of {row.runs} runs)" for row in table.settings if row.discriminator_wins]
+        if won:
+            sentences.append(f"The {D_WINS_TEXT} in: {_names(won)}.")
     if claims:
         verdicts = Counter(result.verdict for result in claims)
         sentences.append("Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + ".")
     return " ".join(sentences) or "No FID to compare."
 
 
-def study_entry(title: str, question: str, answer_text: str, runs: int, claims: Sequence[ClaimResult]) -> dict[str, Any]:
-    """What study.json holds: enough for the index page, no statistics to recompute."""
+def study_entry(
+    title: str, question: str, answer_text: str, records: Sequence[Any], claims: Sequence[ClaimResult], budget: float | None = None
+) -> dict[str, Any]:
+    """What study.json holds: enough for the index page (with summary.csv beside it), no statistics to recompute."""
     return {
         "title": title,
         "question": question,
         "answer": answer_text,
-        "runs": runs,
+        "runs": len(records),
+        "budget": budget,  # the suite's fraction of its full study's budget; None: the full study
         "claims": [{"claim": r.claim.text, "verdict": r.verdict, "p_adjusted": r.p_adjusted} for r in claims],
     }
 
 
 def write_index(folder: str | os.PathLike) -> Path:
-    """index.md and index.html for every report under ``folder`` (each a sub-folder with study.json); index.html's path."""
+    """index.md and index.html: one table of every report under ``folder`` (each a sub-folder with study.json and
+    summary.csv), ordered by study number and by budget within a study; index.html's path."""
     folder = Path(folder)
     entries = []
     for path in sorted(folder.glob(f"*/{STUDY_FILE}")):
@@ -121,28 +186,149 @@ def write_index(folder: str | os.PathLike) -> Path:
             raise GbenchError(f"{path}: {error}; write that report again with gbench report") from None
         if not isinstance(data, dict) or not isinstance(data.get("title"), str):
             raise GbenchError(f"{path} is not a study summary gbench wrote; write that report again with gbench report")
-        entries.append((path.parent.name, data))
+        summary = path.parent / "summary.csv"
+        try:
+            settings = store.read_csv(summary) if summary.is_file() else []
+        except GbenchError as error:
+            raise GbenchError(f"{summary}: {error}; write that report again with gbench report") from None
+        entries.append(index_row(path.parent.name, data, settings))
     if not entries:
         raise GbenchError(f"no reports under {str(folder)!r} (none of its sub-folders holds {STUDY_FILE}); write them with gbench report RUNS -o {folder}/NAME")
-    lead = f"{len(entries)} {'study' if len(entries) == 1 else 'studies'}; each link opens the full report (tables over seeds, tests, figures)."
-    md = ["# Studies", "", lead, ""]
-    body = ["<h1>Studies</h1>", f'<p class="meta">{html.escape(lead)}</p>']
-    for name, data in entries:
-        question, text = str(data.get("question") or ""), str(data.get("answer") or "")
-        md += [f"## [{data['title']}]({name}/report.md)", ""]
-        if question:
-            md += [f"> **Question:** {question}", ""]
-        md += [f"**Answer ({data.get('runs', '?')} runs):** {text}", ""]
-        body += [f'<h2><a href="{html.escape(name)}/report.html">{html.escape(data["title"])}</a></h2>']
-        if question:
-            body.append(f'<p class="question"><b>Question:</b> {html.escape(question)}</p>')
-        body.append(f"<p><b>Answer ({html.escape(str(data.get('runs', '?')))} runs):</b> {html.escape(text)}</p>")
-    store.atomic_write_text(folder / "index.md", "\n".join(md))
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Studies</title><style>'
-        'body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 900px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.5; }'
-        " h2 { font-size: 1.2em; margin-top: 1.6em; } .question { background: #f4f6fa; border-left: 4px solid #4a6fa5; padding: 0.4em 0.8em; } .meta { color: #555; }"
-        "</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
-    store.atomic_write_text(folder / "index.html", page)
+    entries.sort(key=lambda entry: entry.order)
+    store.atomic_write_text(folder / "index.md", index_markdown(entries))
+    store.atomic_write_text(folder / "index.html", index_html(entries))
     return folder / "index.html"
+
+
+# ---------------------------------------------------------------------------
+# The index table
+# ---------------------------------------------------------------------------
+
+#: "S1 (quarter: 50 of 200 epochs). Capacity of ..." -> study, budget words, topic
+_TITLE = re.compile(r"^(?P<study>S\d+)\s*(?:\((?P<budget>[^)]*)\))?\.\s*(?P<topic>.*)$")
+_FRACTION = re.compile(r"([\d,]+) of ([\d,]+)")
+_SHORT_VERDICTS = {"lower FID": "lower", "higher FID": "higher", "not distinguishable from seed noise": "not distinguishable"}
+
+
+@dataclass
+class IndexRow:
+    folder: str
+    study: str  # "S1"; "" when the title names none
+    topic: str
+    question: str
+    budget: Fraction  # of the full study's budget
+    budget_text: str
+    seeds: str  # seeds per setting: "5", or "3-10"
+    headline: str  # the answer in one line
+    verdicts: str  # the settings' verdict counts; the claims' verdict counts
+
+    @property
+    def order(self) -> tuple[float, Fraction, str]:
+        number = float(self.study[1:]) if self.study else math.inf
+        return number, self.budget, self.topic
+
+
+def _budget(data: dict[str, Any], words: str | None) -> tuple[Fraction, str]:
+    """The fraction of the full budget (study.json's budget, else the title's "N of M"), and how to say it."""
+    found = _FRACTION.search(words or "")
+    given = data.get("budget")
+    if isinstance(given, (int, float)) and not isinstance(given, bool) and 0 < given:
+        fraction = Fraction(given).limit_denominator(1000)
+    elif found:
+        fraction = Fraction(int(found.group(1).replace(",", "")), int(found.group(2).replace(",", "")))
+    else:
+        fraction = Fraction(1)
+    if fraction == 1:
+        return fraction, "full"
+    said = words.split(":", 1)[-1].strip() if words else "of the full budget"
+    return fraction, f"{fraction} ({said})"
+
+
+def _headline(settings: list[dict[str, str]]) -> str:
+    """Best setting and the settings that differ from the reference, from summary.csv's rows (its first FID table)."""
+    extractors = [row.get("fid_extractor") for row in settings if row.get("fid_extractor")]
+    rows = [row for row in settings if extractors and row.get("fid_extractor") == extractors[0] and row.get("fid_mean")]
+    if not rows:
+        return "No FID to compare."
+    best = min(rows, key=lambda row: float(row["fid_mean"]))
+    sd = f" ± {float(best['fid_sd']):.1f}" if best.get("fid_sd") else ""
+    parts = [f"lowest FID {best['setting']} ({float(best['fid_mean']):.1f}{sd})"]
+    reference, kind = rows[0].get("reference") or "", rows[0].get("reference_kind") or ""
+    against = f"the {kind} ({reference})" if kind and kind != reference else f"the {kind or 'reference'}"
+    for verdict, word in (("lower FID", "lower than"), ("higher FID", "higher than")):
+        names = [row["setting"] for row in rows if row.get("verdict") == verdict]
+        if names:
+            shown = ", ".join(names) if len(names) <= 3 else f"{len(names)} settings"
+            parts.append(f"{word} {against}: {shown}")
+    if len(parts) == 1 and any(row.get("verdict") for row in rows if row["setting"] != reference):
+        parts.append(f"none differs from {against} beyond seed noise")
+    return "; ".join(parts) + "."
+
+
+def _counts(values: Sequence[str]) -> str:
+    return ", ".join(f"{n} {_SHORT_VERDICTS.get(v, v)}" for v, n in Counter(values).most_common())
+
+
+def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]]) -> IndexRow:
+    """One study's row of the index, from its study.json (``data``) and summary.csv rows (``settings``)."""
+    title = str(data["title"])
+    match = _TITLE.match(title)
+    study, words, topic = (match.group("study"), match.group("budget"), match.group("topic")) if match else ("", None, title)
+    fraction, budget_text = _budget(data, words)
+    seeds = sorted({len(str(row.get("seeds") or "").split()) for row in settings if row.get("seeds")})
+    seeds_text = "-" if not seeds else str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    verdicts = [row["verdict"] for row in settings if row.get("verdict") and row.get("verdict") != "reference"]
+    claims = [str(claim.get("verdict")) for claim in data.get("claims") or [] if isinstance(claim, dict)]
+    verdict_text = f"settings: {_counts(verdicts) or 'no test'}" + (f"; claims: {_counts(claims)}" if claims else "")
+    said = str(data.get("answer") or "")
+    # a report that cannot answer (gbench.analysis.readiness) says so in the index too, not its lowest FID
+    headline = said.split(". ", 1)[0] + "." if said.startswith(NOT_TRAINED.capitalize()) else _headline(settings)
+    return IndexRow(folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, headline, verdict_text)
+
+
+_HEADERS = ("study", "question", "budget", "seeds per setting", "answer", "verdicts")
+_LEAD = "{n} studies, S1 to S6 and by budget within a study; each study links to its full report (tables over seeds, tests, figures, glossary)."
+
+
+def index_markdown(rows: Sequence[IndexRow]) -> str:
+    cell = lambda text: str(text).replace("|", "\\|")
+    lines = ["# Studies", "", _LEAD.format(n=len(rows)), "", "| " + " | ".join(_HEADERS) + " |", "|" + "|".join(":---" for _ in _HEADERS) + "|"]
+    previous = None
+    for row in rows:
+        question = "(as above)" if row.question == previous else row.question
+        previous = row.question
+        study = f"[{cell(' '.join(filter(None, (row.study, row.topic))))}]({row.folder}/report.md)"
+        lines.append("| " + " | ".join([study, cell(question), cell(row.budget_text), row.seeds, cell(row.headline), cell(row.verdicts)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_INDEX_CSS = (
+    'body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0.8em; color: #222; font-size: 12px; line-height: 1.3; }'
+    " h1 { font-size: 1.4em; margin: 0 0 0.2em; } .meta { color: #555; margin: 0 0 0.5em; }"
+    " table { border-collapse: collapse; width: 100%; } th, td { border: 1px solid #ccc; padding: 0.2em 0.4em; vertical-align: top; text-align: left; }"
+    " th { background: #eef1f5; } td.question { background: #f4f6fa; width: 22%; } td.answer { width: 30%; } td.seeds { text-align: right; }"
+)
+
+
+def index_html(rows: Sequence[IndexRow]) -> str:
+    body = ["<h1>Studies</h1>", f'<p class="meta">{html.escape(_LEAD.format(n=len(rows)))}</p>', "<table>"]
+    body.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in _HEADERS) + "</tr></thead><tbody>")
+    for index, row in enumerate(rows):
+        study = html.escape(" ".join(filter(None, (row.study, row.topic))))
+        cells = [f'<td><a href="{html.escape(row.folder)}/report.html">{study}</a></td>']
+        if index == 0 or rows[index - 1].question != row.question:  # one question cell for a study's consecutive budgets
+            span = next((n for n in range(1, len(rows) - index + 1) if index + n == len(rows) or rows[index + n].question != row.question), 1)
+            cells.append(f'<td class="question" rowspan="{span}">{html.escape(row.question)}</td>')
+        cells += [
+            f"<td>{html.escape(row.budget_text)}</td>",
+            f'<td class="seeds">{html.escape(row.seeds)}</td>',
+            f'<td class="answer">{html.escape(row.headline)}</td>',
+            f"<td>{html.escape(row.verdicts)}</td>",
+        ]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    body.append("</tbody></table>")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Studies</title><style>{_INDEX_CSS}</style></head>\n<body>\n'
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )

@@ -29,6 +29,7 @@ import numpy as np
 
 from gbench.errors import GbenchError
 from gbench.results import store
+from gbench.results.flags import covered_classes, present_classes
 
 if TYPE_CHECKING:
     from gbench.plugins.registry import Registry
@@ -323,14 +324,20 @@ def class_histograms(
         share = counts / counts.sum() if counts.sum() > 0 else counts
         ax.bar(positions[: len(share)], share, color="tab:blue", alpha=0.8, label="generated")
         ax.scatter(positions[: len(expected)], expected, marker="_", s=200, color="black", linewidths=2, label=real_label, zorder=3)
-        covered = int((counts > 0).sum())
-        ax.set_title(f"{name}\n{covered}/{classes} classes, {int(counts.sum())} samples", fontsize=8)
+        ax.set_title(histogram_title(name, counts.tolist(), expected.tolist()), fontsize=8)
         ax.set_xticks(positions, names, fontsize=7, rotation=45 if max(len(n) for n in names) > 2 else 0)
         ax.set_ylabel("share of samples", fontsize=8)
     axes[0].legend(fontsize=7, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=11)
     return save(fig, path)
+
+
+def histogram_title(name: str, counts: Sequence[float], expected: Sequence[float]) -> str:
+    """A class histogram panel's title: the setting, its classes covered and classes present (the glossary's two counts), its samples."""
+    classes = len(expected)
+    covered, present = covered_classes(counts, expected), present_classes(counts)
+    return f"{name}\n{covered}/{classes} covered, {present}/{classes} present, {int(sum(counts)):,} samples"
 
 
 def parse_counts(value: Any) -> list[int] | None:

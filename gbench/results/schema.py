@@ -9,120 +9,85 @@ Every column of a row is of one of four kinds:
   ``beta1``, ``beta2``) declare, so the schema cannot list them: in a stored
   row, a hyperparameter is any column that is neither identity, metric nor
   bookkeeping;
-- **metric**: what training and evaluation measured (``fid``, ``d_real``, ...);
+- **metric**: what training and evaluation measured (``d_real``, ``fid``, ...);
 - **bookkeeping**: how the run went and where it belongs (``status``,
   ``steps``, ``device``, ``suite``, ...).
 
+gbench's own columns are declared in :mod:`gbench.plugins.columns`; the
+evaluation metrics' columns are declared by the registered metrics
+(``gbench_register_metrics``: gbench's built-in FID, KID, ... and any
+plugin's), so a new metric's columns reach results.csv, ``gbench show``,
+``gbench export`` and the report without an edit here. A hyperparameter is
+any other column: a name the plugins declare, which registration keeps apart
+from every column above (no name patterns decide a kind). A column of a
+stored row that nothing declares now (a metric of a plugin not loaded) reads
+as a hyperparameter.
+
 :func:`results_row` builds a row from the four parts, so the runner and tune
 write the same columns; display, stats, the store and the report read the
-kinds from here instead of keeping their own lists. A new metric column must
-be added to :data:`COLUMNS` (or start with one of :data:`METRIC_PREFIXES`),
-else it would be taken for a hyperparameter.
+kinds from here instead of keeping their own lists.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-IDENTITY = "identity"
-HYPERPARAMETER = "hyperparameter"
-METRIC = "metric"
-BOOKKEEPING = "bookkeeping"
+from gbench.plugins import columns as declarations
+from gbench.plugins.columns import BOOKKEEPING, HYPERPARAMETER, IDENTITY, METRIC, Column
 
+__all__ = ["BOOKKEEPING", "HYPERPARAMETER", "IDENTITY", "METRIC", "Column"]  # re-exported: the kinds as the readers of rows name them
 
-@dataclass(frozen=True)
-class Column:
-    """One known column: its kind, and how terminal tables show it."""
-
-    name: str
-    kind: str
-    header: str = ""  # its header in results tables; "" keeps it out of them
-    spec: str = "s"  # format spec of a cell ("s": as text)
-    shared: bool = False  # moves to the table's caption when every row has the same value
-
-
-#: The columns gbench itself writes, in results.csv's order (any others follow alphabetically).
-COLUMNS: tuple[Column, ...] = (
-    Column("run_id", IDENTITY, "run"),
-    Column("status", BOOKKEEPING, "status"),
-    Column("architecture", IDENTITY, "arch"),
-    Column("loss", IDENTITY, "loss", shared=True),
-    Column("schedule", IDENTITY, "schedule", shared=True),
-    Column("dataset", IDENTITY, "dataset", shared=True),
-    Column("seed", IDENTITY, "seed", shared=True),
-    Column("steps", BOOKKEEPING, "steps", shared=True),
-    Column("epochs", BOOKKEEPING),
-    # gbench's own training knobs: declared in gbench.config like any plugin's hyperparameter
-    Column("batch_size", HYPERPARAMETER, "batch", shared=True),
-    Column("lr", HYPERPARAMETER, "lr", "g", shared=True),
-    Column("d_loss", METRIC, "d_loss", ".3f"),
-    Column("g_loss", METRIC, "g_loss", ".3f"),
-    Column("d_real", METRIC, "D(x)", ".3f"),
-    Column("d_fake", METRIC, "D(G(z))", ".3f"),
-    Column("score", BOOKKEEPING),  # "probability" or "critic": what d_real and d_fake hold
-    Column("fid", METRIC, "FID", ".2f"),
-    Column("fid_extractor", METRIC, "extractor", shared=True),
-    Column("fid_samples", METRIC, "FID samples", ",.0f", shared=True),  # FID depends on it: every FID names its count
-    Column("kid_mean", METRIC, "KID", ".4f"),
-    Column("precision", METRIC, "prec", ".3f"),
-    Column("recall", METRIC, "recall", ".3f"),
-    Column("density", METRIC, "density", ".3f"),
-    Column("coverage", METRIC, "cover", ".3f"),
-    Column("classes_covered", METRIC, "classes"),
-    Column("train_seconds", METRIC, "train s", ".1f"),
-    Column("eval_seconds", METRIC, "eval s", ".1f"),
-    Column("images_per_second", METRIC, "img/s", ",.0f"),
-    Column("device", BOOKKEEPING),
-    Column("population", BOOKKEEPING),  # how many members trained together (1: a run trained alone)
-    Column("train_precision", BOOKKEEPING),  # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
-    Column("diverged_step", BOOKKEEPING),
-    Column("collapsed_step", BOOKKEEPING),
-    # not among the leading columns of results.csv (they sort alphabetically after them)
-    Column("kid_std", METRIC),
-    Column("fid_infinity", METRIC, "FID∞", ".2f"),
-    Column("inception_score", METRIC),
-    Column("class_kl", METRIC),
-    Column("class_counts", METRIC),  # text: "15 7 6 ...", one count per class
-    Column("created", BOOKKEEPING),
-    Column("suite", BOOKKEEPING),  # gbench sweep: the suite and its variant
-    Column("variant", BOOKKEEPING),
-    Column("seeds_auto", BOOKKEEPING),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
-    Column("study", BOOKKEEPING),  # gbench tune: the Optuna study and trial number
-    Column("trial", BOOKKEEPING),
-    Column("data_hash", BOOKKEEPING),  # own data (--dataset folder:PATH / npz:PATH): the SHA-256 of its content (gbench.imagefiles)
-    Column("image_shape", BOOKKEEPING),  # own data: the shape it trained at, e.g. "3x32x32" (--image-size, --channels)
-)
-#: results.csv starts with these columns, in this order.
-LEADING = tuple(column.name for column in COLUMNS[: [c.name for c in COLUMNS].index("collapsed_step") + 1])
 #: Columns that name what a run set up besides its hyperparameters: identity without run_id and seed.
-SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision")
-#: Columns whose values are text even when they look like numbers.
-TEXT_METRICS = ("fid_extractor", "class_counts")
-#: Metrics gbench does not list yet but that are measurements by name (fid_infinity, density, ...).
-METRIC_PREFIXES = ("fid", "kid", "precision", "recall", "class", "inception", "eval_", "train_", "density", "coverage")
+SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision", "ema")
 
-_BY_NAME = {column.name: column for column in COLUMNS}
+
+def metric_columns() -> tuple[Column, ...]:
+    """The registered metrics' columns: those of the plugins loaded last in this process, else those the
+    installed plugins declared when last loaded, else theirs loaded now (``show`` and ``export`` load none)."""
+    declared = declarations.declared() or declarations.remembered()
+    if declared is None:
+        from gbench.plugins.loading import load_plugins
+
+        declared = load_plugins().registry.metric_columns()
+    return declared
+
+
+def known_columns() -> tuple[Column, ...]:
+    """Every column the schema knows, in results.csv's order: gbench's own with the registered metrics' in between."""
+    return (*declarations.BEFORE_METRICS, *metric_columns(), *declarations.AFTER_METRICS)
+
+
+def leading() -> list[str]:
+    """results.csv starts with these columns, in this order: up to ``collapsed_step``, the metrics with a table header among them."""
+    after = [column.name for column in declarations.AFTER_METRICS]
+    shown = [column.name for column in metric_columns() if column.header]
+    return [column.name for column in declarations.BEFORE_METRICS] + shown + after[: after.index(declarations.LAST_LEADING) + 1]
+
+
+_index: tuple[tuple[Column, ...], dict[str, Column]] = ((), {})
+
+
+def _by_name() -> dict[str, Column]:
+    """Every known column by name, rebuilt only when another registry declared its metrics (tables ask per cell)."""
+    global _index
+    metrics = metric_columns()
+    if _index[0] is not metrics:
+        _index = (metrics, {column.name: column for column in (*declarations.BEFORE_METRICS, *metrics, *declarations.AFTER_METRICS)})
+    return _index[1]
 
 
 def kind_of(name: str) -> str:
     """The kind of a column: identity, hyperparameter, metric or bookkeeping."""
-    column = _BY_NAME.get(name)
-    if column is not None:
-        return column.kind
-    return METRIC if name.startswith(METRIC_PREFIXES) else HYPERPARAMETER
+    column = _by_name().get(name)
+    return column.kind if column is not None else HYPERPARAMETER
 
 
 def column(name: str) -> Column:
-    """The known column; for one the schema does not know, a hyperparameter headed by its own name
-    (as ``--set`` takes it), or an unshown metric."""
-    known = _BY_NAME.get(name)
-    if known is not None:
-        return known
-    kind = kind_of(name)
-    return Column(name, kind, name if kind == HYPERPARAMETER else "", "s", kind == HYPERPARAMETER)
+    """The known column; for one the schema does not know, a hyperparameter headed by its own name (as ``--set`` takes it)."""
+    known = _by_name().get(name)
+    return known if known is not None else Column(name, HYPERPARAMETER, name, "s", True)
 
 
 def is_hyperparameter(name: str) -> bool:
@@ -146,14 +111,19 @@ def hyperparameter_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def numeric_metrics() -> list[str]:
     """The known metrics that are numbers (averaged over seeds in study tables)."""
-    return [c.name for c in COLUMNS if c.kind == METRIC and c.name not in TEXT_METRICS]
+    return [c.name for c in known_columns() if c.kind == METRIC and not c.text]
+
+
+def scored_metrics() -> list[Column]:
+    """The registered metrics' numeric columns with a better direction: the ones a report compares settings by."""
+    return [c for c in metric_columns() if c.direction and not c.text]
 
 
 def csv_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The columns of results.csv for these rows: :data:`LEADING` first, the rest alphabetically."""
+    """The columns of results.csv for these rows: :func:`leading` first, the rest alphabetically."""
     seen = {name for row in rows for name in row}
-    leading = [name for name in LEADING if name in seen]
-    return leading + sorted(seen - set(leading))
+    leading_present = [name for name in leading() if name in seen]
+    return leading_present + sorted(seen - set(leading_present))
 
 
 def json_safe(value: Any) -> Any:
@@ -184,7 +154,7 @@ def results_row(
     column the schema does not know, is a bug in gbench or a plugin, so it
     raises ValueError instead of writing a row that tables would misread.
     """
-    wanted = [c.name for c in COLUMNS if c.kind == IDENTITY]
+    wanted = [c.name for c in declarations.BEFORE_METRICS if c.kind == IDENTITY]
     if sorted(identity) != sorted(wanted):
         raise ValueError(f"results row: identity columns {sorted(identity)} should be {sorted(wanted)}")
     for name in params:
@@ -193,6 +163,8 @@ def results_row(
     for part, kind in ((metrics or {}, METRIC), (bookkeeping or {}, BOOKKEEPING)):
         for name in part:
             if kind_of(name) != kind:
-                raise ValueError(f"results row: {name!r} is not a {kind} column of gbench.results.schema; add it to schema.COLUMNS")
+                raise ValueError(
+                    f"results row: {name!r} is not a {kind} column of gbench.results.schema; declare it (a metric's columns, or gbench.plugins.columns)"
+                )
     ordered = {name: identity[name] for name in wanted}
     return json_safe({**ordered, **(bookkeeping or {}), **params, **(metrics or {})})

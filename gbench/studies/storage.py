@@ -26,10 +26,8 @@ import optuna
 
 from gbench.errors import GbenchError
 from gbench.secrets import first_line, mask
+from gbench.studies import DEFAULT_HEARTBEAT, GRACE_FACTOR  # noqa: F401 - DEFAULT_HEARTBEAT: storage's callers take it from here too
 
-#: Seconds between heartbeats of a running trial; it is declared dead after GRACE_FACTOR of them.
-DEFAULT_HEARTBEAT = 20
-GRACE_FACTOR = 3
 CONNECT_TIMEOUT = 5  # seconds to reach a database server before giving up
 SQLITE_BUSY_TIMEOUT = 60  # seconds a SQLite transaction waits for another process's write before "database is locked"
 IMMEDIATE_PLUGIN = "gbench_sqlite_immediate"  # the name SQLAlchemy knows ImmediateSQLiteTransactions by

@@ -23,10 +23,10 @@ from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
 from gbench.plugins.observers import Observers
 from gbench.plugins.registry import Nets, Registry
-from gbench.results import schema, store
-from gbench.training import failed, interrupted, leftovers, signals
+from gbench.results import flags, provenance, schema, store
+from gbench.training import failed, interrupted, leftovers, metrics_log, signals
 from gbench.training.state import TrainState
-from gbench.training.trainer import HISTORY_COLUMNS, Callbacks, TrainResult, TrainSettings, train
+from gbench.training.trainer import Callbacks, TrainResult, TrainSettings, train
 
 #: A run whose evaluations cover this many classes or fewer, to the end, is flagged collapsed.
 COLLAPSE_CLASSES = 2
@@ -150,6 +150,7 @@ class RunHooks:
     on_progress: Callable[[int, int], None] | None = None  # (steps done, total steps)
     on_eval: Callable[[int, dict[str, Any]], None] | None = None  # (step, metrics); may raise to stop (tune's pruning)
     on_resume: Callable[[str, int, int], None] | None = None  # (run id, step resumed from, total steps)
+    on_log_row: Callable[[str, dict[str, Any]], None] | None = None  # (run id, the log row just added to metrics.csv)
 
 
 @dataclass
@@ -229,9 +230,9 @@ def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainRe
 
 def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache) -> PreparedRun | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
-    config.params = resolve_params(registry, config)
-    config.run_id = config.run_id or leftovers.take_over(out, config) or new_run_id(config)  # an unfinished run's folder, same arguments
-    run_dir = out / config.run_id
+    config = dataclasses.replace(config, params=resolve_params(registry, config))
+    config = dataclasses.replace(config, run_id=config.run_id or leftovers.take_over(out, config) or new_run_id(config))  # an unfinished run's folder
+    run_dir = out / str(config.run_id)
     if (run_dir / "summary.json").exists():
         finished = store.read_json(run_dir / "summary.json")
         store.ensure_result(out, finished)
@@ -277,24 +278,24 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
         collapse.low_since = resume.extra.get("collapse_low_since")
         saved["step"] = resume.step
         if hooks.on_resume:
-            hooks.on_resume(config.run_id, int(resume.step), steps)
+            hooks.on_resume(run_id, int(resume.step), steps)
+    log = metrics_log.MetricsLog(run_dir, resume.history if resume else [], expected=(*CURVE_COLUMNS, "collapsed") if evaluator else ())
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
         log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
-        seed=config.seed, precision=config.precision,
+        seed=config.seed, precision=config.precision, ema=config.ema,
     )  # fmt: skip
 
     def on_log(row: dict[str, Any]) -> None:
+        log.append(row)  # on disk first: whoever hears of the row can read it there
+        if hooks.on_log_row:
+            hooks.on_log_row(run_id, row)
         if hooks.on_progress:
             hooks.on_progress(row["step"], steps)
         observers.log_row(run_id, row)
 
-    callbacks = Callbacks(
-        on_log=on_log,
-        on_eval=on_eval if evaluator else None,
-        on_checkpoint=on_checkpoint,
-    )
+    callbacks = Callbacks(on_log=on_log, on_eval=on_eval if evaluator else None, on_checkpoint=on_checkpoint)
     score_kind = registry.loss(config.loss).score
     return PreparedRun(
         config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved, registry
@@ -318,12 +319,10 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
             result.history[-1].update({**{k: final_metrics[k] for k in CURVE_COLUMNS if k in final_metrics}, "collapsed": int(collapsed)})
     collapsed_step = collapse.low_since if final_metrics else None
 
-    # --- store: pictures and weights, then the tables
-    run_dir, batch_size = run.run_dir, run.settings.batch_size
+    run_dir, batch_size = run.run_dir, run.settings.batch_size  # --- store: pictures and weights, then the tables
     store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
     store.save_tensor_file(run_dir / "generator.pt", {k: v.cpu() for k, v in nets.generator.state_dict().items()})
-    metric_columns = sorted({key for row in result.history for key in row} - set(HISTORY_COLUMNS))
-    store.write_csv(run_dir / "metrics.csv", result.history, columns=[*HISTORY_COLUMNS, *metric_columns])
+    metrics_log.write(run_dir, result.history)
     last = result.history[-1] if result.history else {}
     status = result.status if result.status != "ok" else ("collapsed" if collapsed_step is not None else "ok")
     row = schema.results_row(
@@ -331,12 +330,13 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
                   "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed},
         params=config.params,
         metrics={"d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
-                 "train_seconds": round(result.seconds, 3), "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None,
-                 **{k: v for k, v in final_metrics.items() if k != "seconds"}},
+                 "train_seconds": round(result.seconds / population, 3), "population_seconds": round(result.seconds, 3),  # a member's share; the whole
+                 "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None, **{k: v for k, v in final_metrics.items() if k != "seconds"}},
         bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
-                     "score": run.score_kind, "device": str(device),
-                     "population": population, "train_precision": run.settings.precision, "diverged_step": result.diverged_step, "collapsed_step": collapsed_step,
-                     "created": _dt.datetime.now().isoformat(timespec="seconds"), **owndata.result_columns(config.data, run.data.shape), **(extra_columns or {})},
+                     "score": run.score_kind, "device": str(device), **provenance.columns(device), "population": population, "train_precision": run.settings.precision, "ema": run.settings.ema,
+                     "discriminator_wins": flags.discriminator_wins(last.get("d_real"), last.get("d_loss"), run.score_kind), "diverged_step": result.diverged_step,
+                     "collapsed_step": collapsed_step, "created": _dt.datetime.now().isoformat(timespec="seconds"), **owndata.result_columns(config.data, run.data.shape),
+                     **(extra_columns or {})},
     )  # fmt: skip
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(run.out, row)
@@ -373,7 +373,7 @@ class _Evaluator:
         real, labels = self.cache.split(self.registry, self.config.dataset, "test", self.config.data_root, None)
         dataset = self.registry.dataset(self.config.dataset)
         settings = self.final if final else self.during
-        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, dataset, real, settings, self.device, seed=seed, real_labels=labels)
+        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, dataset, real, settings, self.device, seed, labels, self.registry.metrics())
         return result.as_row()
 
 

@@ -55,6 +55,7 @@ class TrainState:
     seconds: float
     images: int
     window: LogWindow
+    generator_ema: dict[str, torch.Tensor] | None = None  # --ema: the averaged generator parameters (gbench.training.ema)
     extra: dict[str, Any] = field(default_factory=dict)  # the caller's own (the runner's collapse watch)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,9 +76,10 @@ class TrainState:
     def from_dict(cls, state: Any, where: str = "checkpoint") -> TrainState:
         """A state from its file form; ``where`` names the file in the one-line error a foreign dict gets."""
         names = [f.name for f in dataclasses.fields(cls) if f.name not in ("window", "extra")]
+        required = [f.name for f in dataclasses.fields(cls) if f.name in names and f.default is dataclasses.MISSING]  # a run without --ema saves no EMA
         window_keys = ("window", "window_steps", "metric_window", "last_d", "last_g")
-        if not isinstance(state, dict) or any(name not in state for name in names):
-            missing = [name for name in names if not isinstance(state, dict) or name not in state]
+        if not isinstance(state, dict) or any(name not in state for name in required):
+            missing = [name for name in required if not isinstance(state, dict) or name not in state]
             raise GbenchError(f"{where} is not a gbench training checkpoint (it lacks {', '.join(missing[:4])})")
         window = LogWindow(
             totals=state.get("window", torch.zeros(4)),
@@ -86,7 +88,7 @@ class TrainState:
             last=LastLosses(state.get("last_d"), state.get("last_g")),
         )
         extra = {key: value for key, value in state.items() if key not in names and key not in window_keys}
-        return cls(**{name: state[name] for name in names}, window=window, extra=extra)
+        return cls(**{name: state[name] for name in names if name in state}, window=window, extra=extra)
 
     def save(self, path: Path) -> None:
         store.save_tensor_file(path, self.to_dict())

@@ -14,11 +14,14 @@ Speed notes (why it looks the way it does):
 - losses are summed on the device every step and read back only every
   ``log_every`` steps: one host sync per log row, not per step;
 - a non-finite loss is caught on the device at its step (gbench.training.divergence):
-  from it on the optimizer steps are skipped, and the log row reads when.
+  from it on the optimizer steps are skipped, and the log row reads when;
+- ``--ema``: after each generator step one fused lerp updates the weights' average
+  (gbench.training.ema), which evaluation, samples and generator.pt then use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +33,7 @@ import torch
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
 from gbench.training.divergence import DivergenceWatch, halting_step
+from gbench.training.ema import GeneratorEMA
 from gbench.training.state import LastLosses, LogWindow, TrainState
 
 #: Columns of the per-step history the trainer records (mean over the log window).
@@ -48,6 +52,7 @@ class TrainSettings:
     checkpoint_every: int | None = None
     seed: int = 0  # seeds the run's own noise and batch-order generators
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
+    ema: float | None = None  # --ema: the decay of the generator weights' moving average (gbench.training.ema); None: off
 
 
 @dataclass
@@ -175,6 +180,7 @@ def train(
         step, history, seconds_before, images = resume.step, resume.history, resume.seconds, resume.images
         restore_global_rng(resume, device)
         window = on_device(resume.window, device)
+    ema = GeneratorEMA(G, settings.ema, (resume.generator_ema or {}) if resume is not None else None) if settings.ema is not None else None
 
     G.train()
     if D is not None:
@@ -192,7 +198,14 @@ def train(
             discriminator=D.state_dict() if D is not None else None, d_opt=d_opt.state_dict() if d_opt is not None else None,
             batches=batches.state(), rng_noise=random.noise.get_state(), rng_order=random.order.get_state(), rng_cpu=torch.get_rng_state(), rng_cuda=cuda_rng(device),
             step=step, history=list(history), seconds=elapsed(), images=images, window=copy_window(window),
+            generator_ema=ema.state() if ema is not None else None,
         )  # fmt: skip
+
+    def finished(result: TrainResult) -> TrainResult:
+        """The result, with the EMA weights in the generator when --ema is on (what evaluation, samples, generator.pt use)."""
+        if ema is not None:
+            ema.put_in()
+        return result
 
     marks: list[tuple[int, float]] = []  # per step of the log window: images and epoch after it (a diverged row ends there)
     while step < settings.steps:
@@ -244,6 +257,8 @@ def train(
             for name, value in (metrics or {}).items():  # on the device: read back with the log row
                 metric = torch.as_tensor(value, device=device).detach().float().reshape(())
                 window.metrics[name] = window.metrics.get(name, 0) + torch.where(alive, metric, 0.0)
+        if ema is not None:
+            ema.update(step)  # after the generator's step: a halted run's weights stay, as its population member's kept ones do
         step += 1
         window.steps += 1
         marks.append((images, batches.epoch))
@@ -264,7 +279,7 @@ def train(
                 history.append(row)
                 if callbacks.on_log:
                     callbacks.on_log(row)
-                return TrainResult(history, first_bad, elapsed(), images, status="diverged", diverged_step=first_bad)
+                return finished(TrainResult(history, first_bad, elapsed(), images, status="diverged", diverged_step=first_bad))
 
         # --- log: the one host sync every log_every steps
         if is_log:
@@ -278,13 +293,14 @@ def train(
             diverged = is_diverged(row, adversarial=D is not None)
             if is_eval and not diverged and callbacks.on_eval:
                 eval_started = time.perf_counter()
-                row.update(callbacks.on_eval(step))
+                with ema.in_use() if ema is not None else contextlib.nullcontext():
+                    row.update(callbacks.on_eval(step))
                 eval_seconds += time.perf_counter() - eval_started
             history.append(row)
             if callbacks.on_log:
                 callbacks.on_log(row)
             if diverged:
-                return TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step)
+                return finished(TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step))
 
         if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps and callbacks.on_checkpoint:
             callbacks.on_checkpoint(snapshot())
@@ -297,7 +313,7 @@ def train(
                 callbacks.on_checkpoint(snapshot())
             signals.raise_if_stopping()
 
-    return TrainResult(history, step, elapsed(), images)
+    return finished(TrainResult(history, step, elapsed(), images))
 
 
 def log_row(means: list[float], step: int, epoch: float, images: int, seconds: float) -> dict[str, Any]:

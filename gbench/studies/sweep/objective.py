@@ -9,6 +9,7 @@ ordinary run into the sweep's folder, and each trial gets its run's record.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -82,11 +83,13 @@ class Sweeper:
         """Train the runs these trials name (seeds of one variant) as one population; each trial's FID, in order."""
         keys = [str(trial.user_attrs[studylib.KEY_ATTR]) for trial in trials]
         runs = [self.run_for(key) for key in keys]
+        configs = []
         for trial, run in zip(trials, runs):
             config = run.config
             total = config.total_steps(len(self.cache.training_tensor(self.plan.registry, config, resolve_device(config.device))))
             if config.checkpoint_every is None:
-                config.checkpoint_every = max(CHECKPOINT_MIN, int(total * CHECKPOINT_FRACTION))
+                config = dataclasses.replace(config, checkpoint_every=max(CHECKPOINT_MIN, int(total * CHECKPOINT_FRACTION)))
+            configs.append(config)
             trial.set_user_attr("run_id", config.run_id)
 
         def on_progress(done: int, steps: int) -> None:
@@ -99,9 +102,7 @@ class Sweeper:
         started = time.perf_counter()
         hooks = RunHooks(on_progress=on_progress)
         try:
-            rows, reason = execute_population(
-                [run.config for run in runs], self.plan.registry, self.plan.out, hooks, self.cache, extra_columns=self.columns(runs[0])
-            )
+            rows, reason = execute_population(configs, self.plan.registry, self.plan.out, hooks, self.cache, extra_columns=self.columns(runs[0]))
         finally:
             with self.lock:
                 for key in keys:

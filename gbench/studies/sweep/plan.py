@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from gbench.analysis import adaptive
 from gbench.analysis.sequential import Design
 from gbench.errors import GbenchError
+from gbench.options import default
 from gbench.plugins.registry import Registry
 from gbench.studies import workers as studylib
 from gbench.studies.storage import DEFAULT_HEARTBEAT
@@ -56,7 +57,8 @@ class Plan:
     overrides: dict[str, Any]  # device, data_root, threads from the command line
     seeds: list[int] | None
     design: Design | None = None  # seeds auto: runs holds every seed up to its maximum, keys() the wanted ones
-    population: str = "auto"  # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time; "auto": where faster
+    # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time; "auto": where faster
+    population: str = default("population")
     population_size: int | None = None  # at most this many members per population (None: all of a variant's waiting seeds)
     plugins: list[str] = field(default_factory=list)  # --plugin: loaded beside the suite's target, in every worker too
     notes: list[str] = field(default_factory=list)  # lines to say before training (no extractor fits a variant's own data)
@@ -77,7 +79,7 @@ class Plan:
 
 def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
          study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
-         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None, population: str = "auto", population_size: int | None = None,
+         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None, population: str = default("population"), population_size: int | None = None,
          plugins: list[str] | None = None) -> Plan:  # fmt: skip
     """``seeds`` (a list) or ``auto`` (``--seeds auto``) replace the suite's seeds; with neither, a suite's ``seeds = "auto"``
     holds unless ``quick`` (a smoke test takes its [quick] seeds or the first two)."""
@@ -94,7 +96,7 @@ def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, se
     run_seeds = list(range(design.max_seeds)) if design is not None else seeds
     notes: list[str] = []
     runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides, notes=notes)
-    folder = Path(out) if out else Path("runs") / study_name_for(suite, quick)
+    folder = Path(out) if out else Path(default("out")) / study_name_for(suite, quick)
     population_choice(population, None, "fp32")  # an unknown mode: one line before anything runs
     if population_size is not None and population_size < 1:
         raise GbenchError(f"--population-size {population_size} must be at least 1")

@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from rich.table import Table
 
 from gbench.errors import GbenchError
+from gbench.names import suggestion
 from gbench.results.records import RunRecord, load_local
 from gbench.studies import workers as studylib
 from gbench.studies.storage import open_storage, shown_url
@@ -72,7 +73,9 @@ def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         names = optuna.get_all_study_names(storage)
-        raise GbenchError(f"no study named {study_name!r} in {shown_url(url)}; studies there: {', '.join(names) or 'none'}") from None
+        raise GbenchError(
+            f"no study named {study_name!r} in {shown_url(url)}{suggestion(study_name, names)}; studies there: {', '.join(names) or 'none'}"
+        ) from None
     studylib.check_made_by_gbench(study, study_name)
     records = []
     for trial in trial_per_key(study).values():

@@ -10,6 +10,7 @@ architecture, or an empty grid fails in one line before anything trains. :meth:`
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -20,11 +21,12 @@ from typing import Any
 from gbench import owndata
 from gbench.analysis.claims import Claim, parse_claims
 from gbench.analysis.sequential import Design, parse_auto
-from gbench.config import CONFIG_FILE_KEYS, RunConfig, configs_for, read_toml, settings_from_table
+from gbench.config import RunConfig, configs_for, read_toml, settings_from_table
 from gbench.datasource import is_own_data
 from gbench.errors import GbenchError
 from gbench.evaluation.settings import check_inception_weights_option
 from gbench.names import suggestion
+from gbench.options import suite_keys
 from gbench.plugins.registry import Registry
 from gbench.training.preflight import check_eval_options
 
@@ -32,9 +34,6 @@ TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
 SUITE_KEYS = ("name", "title", "question", "target", "plugins", "seeds", "baseline", "figures", "full", "budget")
 #: What budget = FRACTION scales in [base], the variants and the grid: the training length.
 BUDGET_KEYS = ("epochs", "steps")
-#: What [base], a variant and a grid axis may set: a `gbench run --config` file's keys.
-BASE_KEYS = tuple(sorted(CONFIG_FILE_KEYS - {"seeds", "out"}))
-QUICK_KEYS = (*BASE_KEYS, "seeds")
 #: What --quick uses when the suite's [quick] table does not say otherwise.
 QUICK_DEFAULTS: dict[str, Any] = {"steps": 20, "eval_samples": 300, "eval_every": None, "train_limit": 2000}
 QUICK_SEEDS = 2
@@ -104,26 +103,25 @@ class Suite:
             merged = self.settings(variant, quick)
             merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
             where = f"{self.where()}: variant {variant.name!r}: "
-            settings = settings_from_table(merged, where)
+            settings = dataclasses.replace(settings_from_table(merged, where), seeds=list(seeds))
             try:
                 settings = owndata.resolve(registry, settings)  # folder:PATH / npz:PATH, registered with its content hash
             except GbenchError as error:
                 raise GbenchError(f"{where}{error}") from None
-            check_inception_weights_option(settings.eval.inception_weights, settings.eval.extractor, f"{where}inception_weights =")
+            check_inception_weights_option(settings.run.eval.inception_weights, settings.run.eval.extractor, f"{where}inception_weights =")
             if len(settings.architectures) != 1:
                 raise GbenchError(f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)')
-            settings.seeds = list(seeds)
-            combo = (settings.architectures[0], settings.loss, settings.schedule)
+            combo = (settings.architectures[0], settings.run.loss, settings.run.schedule)
             for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
                 if is_own_data(config.dataset):  # --fid-extractor against the data's shape, before any training (gbench.training.preflight)
-                    check_eval_options(config, registry, notes)
-                config.run_id = run_id(variant.name, seed)
-                if len(config.run_id.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
+                    config = check_eval_options(config, registry, notes)  # no extractor fits: a copy without evaluation
+                folder = run_id(variant.name, seed)
+                if len(folder.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
                     raise GbenchError(
                         f"{self.where()}: variant {variant.name[:40] + '...'!r} has a name of {len(variant.name)} characters; its run folder "
-                        f"{config.run_id[:40]}... would be longer than file systems allow: give the variant a name of at most {MAX_RUN_ID - 12} characters"
+                        f"{folder[:40]}... would be longer than file systems allow: give the variant a name of at most {MAX_RUN_ID - 12} characters"
                     )
-                runs.append(Run(variant.name, seed, config))
+                runs.append(Run(variant.name, seed, dataclasses.replace(config, run_id=folder)))
         return runs
 
     def where(self) -> str:
@@ -175,8 +173,9 @@ def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _changes(table: dict[str, Any], where: str, allowed: tuple[str, ...] = BASE_KEYS) -> dict[str, Any]:
-    _unknown(table, allowed, where)
+def _changes(table: dict[str, Any], where: str, quick: bool = False) -> dict[str, Any]:
+    """[base], a variant or [quick] (which may also set the seeds): the run options that are suite keys (gbench.options.suite_keys)."""
+    _unknown(table, (*suite_keys(), "seeds") if quick else suite_keys(), where)
     if "params" in table and not isinstance(table["params"], dict):
         raise GbenchError(f"{where}: params must be a table of hyperparameters, e.g. params = {{ hidden_dim = 512 }}")
     return dict(table)
@@ -302,7 +301,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         for combination in itertools.product(*grid_axes.values()):
             changes: dict[str, Any] = {"params": {}}
             for axis, value in zip(grid_axes, combination):
-                if axis in BASE_KEYS:
+                if axis in suite_keys():
                     changes[axis] = value
                 else:
                     changes["params"][axis] = value
@@ -318,12 +317,12 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
                 raise GbenchError(f'{where}: variant {index + 1} has no name; add name = "..." to it')
             if any(v.name == vname for v in variants):
                 raise GbenchError(f"{where}: two variants are named {vname!r}; variant names must be unique")
-            changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}", BASE_KEYS)
+            changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}")
             variants.append(Variant(vname, changes))
     else:
         raise GbenchError(f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a [grid]')
 
-    quick = _changes(_table(data, "quick", where), f"{where} [quick]", QUICK_KEYS)
+    quick = _changes(_table(data, "quick", where), f"{where} [quick]", quick=True)
     if "seeds" in quick:
         quick["seeds"] = _seeds(quick["seeds"], f"{where} [quick]")
     baseline = head.get("baseline")

@@ -29,7 +29,7 @@ import numpy as np
 import optuna
 from optuna.trial import Trial, TrialState
 
-from gbench.config import RunConfig, resolve_params
+from gbench.config import RunConfig, device_for, resolve_params
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
 from gbench.results import schema, store
@@ -152,16 +152,14 @@ class Tuner:
 
     def device(self) -> str:
         """The calling worker thread's device: its own GPU with --devices, else the base config's."""
-        index = getattr(self.worker, "index", 0)
-        return self.devices[index % len(self.devices)] if self.devices else self.base.device
+        return device_for(getattr(self.worker, "index", 0), self.devices, self.base.device)
 
     def config(self, combo: Combo, params: dict[str, Any], run_id: str | None = None) -> RunConfig:
         architecture, loss, schedule = combo
         config = dataclasses.replace(
             self.base, architecture=architecture, loss=loss, schedule=schedule, params=dict(params), run_id=run_id, device=self.device()
         )
-        config.params = resolve_params(self.registry, config)
-        return config
+        return dataclasses.replace(config, params=resolve_params(self.registry, config))
 
     def preload(self) -> None:
         """Check the fixed values of every combination and load the data once for every thread (bad input fails before any trial)."""

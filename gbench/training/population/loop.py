@@ -29,6 +29,7 @@ import torch
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
 from gbench.training.divergence import DivergenceWatch, KeptWeights
+from gbench.training.ema import StackedEMA
 from gbench.training.population.stack import Stack, StackedAdam, autocast, batched
 from gbench.training.state import LastLosses, LogWindow, TrainState
 from gbench.training.trainer import (
@@ -74,6 +75,7 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         first = data[:batch_size]
         D.lay_out_for_gradients(first.expand(count, *first.shape))
     g_opt = StackedAdam(G, g_lr, betas)
+    ema = StackedEMA(G.leaves, G.shaped, settings.ema) if settings.ema is not None else None  # after the layout: the EMA takes it
     d_opt = StackedAdam(D, d_lr, betas) if D is not None else None
     randoms = [RunRandom(member.seed, device) for member in members]
     streams = [BatchStream(data, batch_size, random.order) for random in randoms]
@@ -108,6 +110,8 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             state = member.resume
             G.load_member(index, state.generator)
             g_opt.load_member(index, state.g_opt)
+            if ema is not None:
+                ema.load_member(index, state.generator_ema or {})
             if D is not None and d_opt is not None:
                 assert state.discriminator is not None and state.d_opt is not None  # the config's hash matched: the same nets
                 D.load_member(index, state.discriminator)
@@ -132,12 +136,13 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             batches=streams[index].state(), rng_noise=randoms[index].noise.get_state(), rng_order=randoms[index].order.get_state(), rng_cpu=torch.get_rng_state(), rng_cuda=cuda_rng(device),
             step=step, history=list(histories[index]), seconds=elapsed(), images=images[index],
             window=LogWindow(window[index].clone(), window_steps, {name: total[index].clone() for name, total in metric_window.items()}, last[index]),
+            generator_ema=ema.member(index) if ema is not None else None,
         )  # fmt: skip
 
     def write_back(index: int) -> None:
-        """Member ``index``'s weights into its own solo modules (for evaluation, samples, generator.pt)."""
+        """Member ``index``'s weights into its own solo modules (for evaluation, samples, generator.pt): its EMA with --ema."""
         nets = members[index].nets
-        nets.generator.load_state_dict(G.member_state(index))
+        nets.generator.load_state_dict({**G.member_state(index), **(ema.member(index) if ema is not None else {})})
         if D is not None and nets.discriminator is not None:
             nets.discriminator.load_state_dict(D.member_state(index))
 
@@ -220,6 +225,8 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             window += torch.where(alive[:, None], torch.stack([nan, g_losses, nan, nan], dim=1), 0.0)
             for name, value in metrics.items():  # members sitting out add nothing, as their solo run adds nothing
                 metric_window[name] = metric_window.get(name, 0) + torch.where(masks.of(running) & alive, value.detach().float(), 0.0)
+        if ema is not None:  # towards the kept weights: a halted member's stay as before its bad step, as its solo run's do
+            ema.update(g_kept.kept, step, None if all(running) else masks.of(running))
         step += 1
         window_steps += 1
         marks.append((list(images), [stream.epoch for stream in streams]))

@@ -9,6 +9,7 @@ members cannot train batched, they train one by one and the reason comes back.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from pathlib import Path
@@ -52,6 +53,9 @@ def execute_population(
     else:
         members = [Member(run.nets, run.schedule, run.config.seed, run.callbacks, run.resume) for run in pending]
         results = train_guarded(pending, lambda: train_population(members, pending[0].loss, pending[0].data, pending[0].settings))
+        # each result's clock was read as it was packed, a moment apart: the population's wall time is the last one, the same for every member
+        wall = max(result.seconds for result in results)
+        results = [dataclasses.replace(result, seconds=wall) for result in results]
         for run, result in zip(pending, results):
             rows[id(run)] = finish_run(run, result, extra_columns, population=len(pending))
     return [rows[id(run)] if isinstance(run, PreparedRun) else run for run in runs], reason

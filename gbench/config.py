@@ -18,9 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gbench.datasource import DataOptions
 from gbench.errors import GbenchError
 from gbench.names import suggestion
-from gbench.options import BY_HAND, DEFAULT_EPOCHS, EVAL, OPTIONS, RUN, SETTINGS, TRAINING_HYPERPARAMETERS, checkers, config_file_keys, default, parse_devices
+from gbench.options import (
+    BY_HAND,
+    DATA,
+    DEFAULT_EPOCHS,
+    EVAL,
+    OPTIONS,
+    RUN,
+    SETTINGS,
+    TRAINING_HYPERPARAMETERS,
+    checkers,
+    config_file_keys,
+    default,
+    parse_devices,
+)
 from gbench.plugins.registry import Hyperparameter, Registry, Value
 
 
@@ -57,6 +71,7 @@ class RunConfig:
     precision: str = default("precision")  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
     ema: float | None = default("ema")  # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
     run_id: str | None = None
+    data: DataOptions = field(default_factory=DataOptions)  # own data's shape and content hash (gbench.datasource)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -65,6 +80,7 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         data["eval"] = EvalOptions(**data.get("eval", {}))
+        data["data"] = DataOptions(**data.get("data", {}))
         return cls(**data)
 
     def total_steps(self, train_size: int) -> int:
@@ -127,7 +143,7 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
     """RunSettings from `gbench run --config`-style keys: a ``--config`` file merged with the
     command's options, or a suite variant. Every value is checked; ``where`` prefixes a failure."""
     options = check_run_options(table, where)
-    values: dict[str, dict[str, Any]] = {RUN: {}, EVAL: {}, SETTINGS: {}}
+    values: dict[str, dict[str, Any]] = {RUN: {}, EVAL: {}, DATA: {}, SETTINGS: {}}
     for declared in OPTIONS:  # each option that lands in a field by itself: its checked value, else its default
         if declared.lands != BY_HAND:
             value = options.get(declared.name)
@@ -144,7 +160,7 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
     seeds = parse_seeds(",".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds))
     devices = table.get("devices") or []
     devices = parse_devices(devices) if isinstance(devices, str) else list(devices)
-    run = RunConfig(architecture="", eval=EvalOptions(**values[EVAL]), **values[RUN])
+    run = RunConfig(architecture="", eval=EvalOptions(**values[EVAL]), data=DataOptions(**values[DATA]), **values[RUN])
     return RunSettings(run=run, architectures=list(dict.fromkeys(architectures)), seeds=seeds, devices=devices, params=params, **values[SETTINGS])
 
 

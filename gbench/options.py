@@ -30,9 +30,13 @@ TRAINING_HYPERPARAMETERS = (
 #: The training length when neither epochs nor steps is given (RunConfig.total_steps).
 DEFAULT_EPOCHS = 5.0
 
-#: Where an option's value lands: a RunConfig field, an EvalOptions field (RunConfig.eval), a RunSettings
-#: field, or nowhere by itself (read by hand: architecture, seeds, devices, batch_size, set, config, params).
-RUN, EVAL, SETTINGS, BY_HAND = "run", "eval", "settings", ""
+#: The fraction of own data without a test split held out as its test split (``--holdout``'s, where not given).
+DEFAULT_HOLDOUT = 0.1
+
+#: Where an option's value lands: a RunConfig field, an EvalOptions field (RunConfig.eval), a DataOptions field
+#: (RunConfig.data: own data's shape), a RunSettings field, or nowhere by itself (read by hand: architecture, seeds,
+#: devices, batch_size, set, config, params, plugin).
+RUN, EVAL, DATA, SETTINGS, BY_HAND = "run", "eval", "data", "settings", ""
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class RunOption:
     default: Any = None  # None: not set (the help says what then happens)
     low: float | None = None
     high: float | None = None
-    choices: tuple[str, ...] | None = None
+    choices: tuple[Value, ...] | None = None  # text or numbers (--channels 1 or 3)
     example: Value | None = None  # what an error suggests where the default is None and low is no good example
     lands: str = RUN
     attribute: str | None = None  # the field it lands in, when not ``name`` (eval_samples -> RunConfig.eval.samples)
@@ -103,6 +107,7 @@ def parse_devices(text: str) -> list[str]:
 
 
 TRAINING, EVALUATION, POPULATIONS = "training", "evaluation", "populations and precision"
+OWN_DATA = "your own images (--dataset folder:PATH or npz:PATH)"
 
 #: Every run option, in the order of `gbench run --help`.
 # fmt: off
@@ -146,6 +151,23 @@ OPTIONS: tuple[RunOption, ...] = (
         "keep an exponential moving average of the generator's weights with this decay, e.g. 0.999 (0 < DECAY < 1, warmed up as "
         "TensorFlow's EMA: min(DECAY, (1+t)/(10+t))); evaluation, samples.png and generator.pt then use it (default: off)",
         low=1e-6, high=1 - 1e-6, example=0.999, metavar="DECAY",
+    ),
+    RunOption(
+        "image_size", int, "resize the shorter side to N and centre-crop to NxN (default: the images' own size)", low=1, high=4096,
+        metavar="N", lands=DATA, group=OWN_DATA,
+    ),
+    RunOption(
+        "channels", int, "convert the images to 1 (grey) or 3 (RGB) channels (default: the data's)", choices=(1, 3), example=3,
+        metavar="1|3", lands=DATA, group=OWN_DATA,
+    ),
+    RunOption(  # a test split needs 2 images at least, a training split most of the data: 0.001..0.9
+        "holdout", float, f"fraction held out, seeded, as the test split of data without one (default {DEFAULT_HOLDOUT:g})", low=0.001, high=0.9,
+        example=DEFAULT_HOLDOUT, metavar="FRACTION", lands=DATA, group=OWN_DATA,
+    ),
+    RunOption(
+        "plugin", list, "also load this plugin, e.g. a dataset plugin beside TARGET (repeatable)", metavar="FILE.py|MODULE",
+        repeat=True, lands=BY_HAND, file=False, group=OWN_DATA,
+        sweep_help="also load this plugin beside the suite's target, e.g. a dataset plugin (repeatable; a suite's [suite] plugins = [...] lists its own)",
     ),
     RunOption(
         "eval_samples", int, "generated samples for FID etc. (default {default}; 0 turns evaluation off)", 10_000, low=0,

@@ -1,4 +1,4 @@
-"""DCGAN architecture (Radford et al., 2016) for 28x28 images: the nets of study S2.
+"""DCGAN architecture (Radford et al., 2016) for 28x28 images (the nets of study S2), and 32x32 and 64x64.
 
 Generator: ``Linear(latent, 2h*7*7)`` -> ``(2h, 7, 7)`` -> ConvTranspose to
 ``(h, 14, 14)`` -> ConvTranspose to ``(C, 28, 28)`` -> Tanh, with BatchNorm and
@@ -13,6 +13,9 @@ its three weight layers in spectral normalisation (Miyato et al., 2018).
 ``h`` is ``hidden_dim``: S2 sweeps latent 9..144 x hidden 9..144, batch 64.
 Kernels are 4x4, stride 2, padding 1: each layer doubles or halves the side
 exactly, the cheapest DCGAN layout that fits 28x28 (no cropping, no 5x5).
+32x32 starts from 8x8 instead of 7x7; 64x64 adds a third doubling (G 4h -> 2h -> h
+-> C, D C -> h -> 2h -> 4h). 1 or 3 channels; any other shape is refused in one line
+naming the sizes served (see LAYOUTS).
 """
 
 import torch
@@ -72,43 +75,46 @@ def _spectral_norm(layer):
     return layer
 
 
+#: Image sides dcgan serves -> the side its generator starts from and the doublings to reach it
+#: (4x4 kernels, stride 2, padding 1: each layer doubles or halves the side exactly).
+LAYOUTS = {28: (7, 2), 32: (8, 2), 64: (8, 3)}
+CHANNELS = (1, 3)
+
+
+def _widths(hidden_dim: int, doublings: int) -> list[int]:
+    """Channels from the smallest feature map up: 2h, h for two doublings (the 28x28 layout of S2), 4h, 2h, h for three."""
+    return [hidden_dim * 2 ** (doublings - 1 - i) for i in range(doublings)]
+
+
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, hidden_dim: int, channels: int, batchnorm: bool):
+    def __init__(self, latent_dim: int, hidden_dim: int, channels: int, batchnorm: bool, side: int = 28):
         super().__init__()
-        h = hidden_dim
+        start, doublings = LAYOUTS[side]
+        widths = _widths(hidden_dim, doublings)
 
         def norm(width):
             return [nn.BatchNorm2d(width)] if batchnorm else []
 
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, 2 * h * 7 * 7, bias=not batchnorm),
-            nn.Unflatten(1, (2 * h, 7, 7)),
-            *norm(2 * h),
-            nn.ReLU(),
-            nn.ConvTranspose2d(2 * h, h, 4, stride=2, padding=1, bias=not batchnorm),  # 7 -> 14
-            *norm(h),
-            nn.ReLU(),
-            nn.ConvTranspose2d(h, channels, 4, stride=2, padding=1),  # 14 -> 28
-            nn.Tanh(),
-        )
+        layers = [nn.Linear(latent_dim, widths[0] * start * start, bias=not batchnorm), nn.Unflatten(1, (widths[0], start, start)), *norm(widths[0]), nn.ReLU()]
+        for wide, narrow in zip(widths, widths[1:]):  # 7 -> 14 (-> 28 ...): all but the last doubling
+            layers += [nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=not batchnorm), *norm(narrow), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, stride=2, padding=1), nn.Tanh()]  # the last doubling, to the image
+        self.net = nn.Sequential(*layers)
 
     def forward(self, z):
         return self.net(z)
 
 
 class Discriminator(nn.Module):
-    def __init__(self, hidden_dim: int, channels: int, spectral_norm: bool):
+    def __init__(self, hidden_dim: int, channels: int, spectral_norm: bool, side: int = 28):
         super().__init__()
-        h = hidden_dim
+        start, doublings = LAYOUTS[side]
+        widths = _widths(hidden_dim, doublings)[::-1]  # h, 2h (, 4h): the generator's mirror
         wrap = _spectral_norm if spectral_norm else (lambda layer: layer)
-        self.net = nn.Sequential(
-            wrap(nn.Conv2d(channels, h, 4, stride=2, padding=1)),  # 28 -> 14
-            nn.LeakyReLU(0.2),
-            wrap(nn.Conv2d(h, 2 * h, 4, stride=2, padding=1)),  # 14 -> 7
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            wrap(nn.Linear(2 * h * 7 * 7, 1)),
-        )
+        layers = []
+        for narrow, wide in zip([channels, *widths], widths):  # 28 -> 14 -> 7, halving each time
+            layers += [wrap(nn.Conv2d(narrow, wide, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers, nn.Flatten(), wrap(nn.Linear(widths[-1] * start * start, 1)))
 
     def forward(self, x):
         return self.net(x)
@@ -116,11 +122,16 @@ class Discriminator(nn.Module):
 
 def build_dcgan(params, image_shape):
     channels, height, width = image_shape
-    if (height, width) != (28, 28):
-        raise ValueError(f"dcgan is laid out for 28x28 images, got {height}x{width}; use a 28x28 dataset such as mnist or fashion-mnist")
+    if height != width or height not in LAYOUTS or channels not in CHANNELS:
+        sides = list(map(str, LAYOUTS))
+        sizes = f"{', '.join(sides[:-1])} and {sides[-1]}"
+        raise ValueError(
+            f"dcgan serves {sizes} pixel square images with 1 or 3 channels, not {channels}x{height}x{width}; "
+            f"give --image-size {' or '.join(map(str, LAYOUTS))} (and --channels 1 or 3), or use mlp or vae, which take any shape"
+        )
     return Nets(
-        generator=Generator(params["latent_dim"], params["hidden_dim"], channels, params["batchnorm"]),
-        discriminator=Discriminator(params["hidden_dim"], channels, params["spectral_norm"]),
+        generator=Generator(params["latent_dim"], params["hidden_dim"], channels, params["batchnorm"], height),
+        discriminator=Discriminator(params["hidden_dim"], channels, params["spectral_norm"], height),
         latent_dim=params["latent_dim"],
     )
 
@@ -132,6 +143,6 @@ def gbench_register_architectures(register):
             "dcgan",
             build_dcgan,
             (LATENT_DIM, HIDDEN_DIM, BATCHNORM, SPECTRAL_NORM),
-            "S2's convolutional GAN for 28x28: G Linear->ConvT->ConvT (BatchNorm optional), D Conv->Conv->Linear (spectral norm optional)",
+            "S2's convolutional GAN for 28, 32 and 64 px, 1 or 3 channels: G Linear->ConvT->ConvT(->ConvT) (BatchNorm optional), D Conv->Conv(->Conv)->Linear (spectral norm optional)",
         )
     )

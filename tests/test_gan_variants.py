@@ -147,9 +147,15 @@ def test_dcgan_batchnorm_and_spectral_norm_options(registry):
     assert torch.linalg.matrix_norm(last.weight, ord=2).item() == pytest.approx(1.0, abs=1e-3)
 
 
-def test_dcgan_rejects_other_image_sizes(registry):
-    with pytest.raises(ValueError, match="28x28"):
-        registry.architecture("dcgan").build({"latent_dim": 100, "hidden_dim": 64, "batchnorm": True, "spectral_norm": False}, (3, 32, 32))
+def test_dcgan_serves_28_32_and_64_pixels_and_names_them_for_any_other_size(registry):
+    params = {"latent_dim": 8, "hidden_dim": 4, "batchnorm": True, "spectral_norm": False}
+    for shape in [(1, 28, 28), (3, 28, 28), (1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 64, 64)]:
+        nets = registry.architecture("dcgan").build(params, shape)
+        images = nets.generator(torch.randn(2, 8))
+        assert tuple(images.shape) == (2, *shape) and nets.discriminator(images).shape == (2, 1)
+    for shape in [(3, 48, 48), (3, 32, 28), (2, 32, 32)]:
+        with pytest.raises(ValueError, match=f"dcgan serves 28, 32 and 64 pixel square images with 1 or 3 channels, not {'x'.join(map(str, shape))}"):
+            registry.architecture("dcgan").build(params, shape)
 
 
 @pytest.mark.parametrize("loss", ["non-saturating", "lsgan", "wgan-gp", "hinge"])

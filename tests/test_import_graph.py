@@ -21,8 +21,8 @@ from test_layout import PACKAGE, imported_modules, is_cli, reaches_cli
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("gbench", "gbench.errors", "gbench.names", "gbench.env", "gbench.torchtools", "gbench.memory", "gbench.secrets")),
     ("plugin API", ("gbench.plugins",)),
-    ("config", ("gbench.options", "gbench.config")),
-    ("data", ("gbench.data", "gbench.vision_sets", "gbench.stacked_mnist")),
+    ("config", ("gbench.options", "gbench.config", "gbench.datasource")),
+    ("data", ("gbench.data", "gbench.vision_sets", "gbench.stacked_mnist", "gbench.imagefiles", "gbench.owndata")),
     ("results", ("gbench.results",)),
     ("evaluation", ("gbench.evaluation",)),
     ("training", ("gbench.training",)),

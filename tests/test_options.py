@@ -23,6 +23,7 @@ from gbench.commands import run as run_command
 from gbench.commands import sweep as sweep_command
 from gbench.commands import tune as tune_command
 from gbench.config import EvalOptions, RunConfig, RunSettings, check_run_options, device_for, load_toml, settings_from_table
+from gbench.datasource import DataOptions
 from gbench.errors import GbenchError
 from gbench.options import OPTIONS, RunOption
 from gbench.studies.sweep.suite import parse_suite
@@ -46,7 +47,7 @@ def sections(parser: argparse.ArgumentParser) -> dict[str, dict[str, argparse.Ac
 
 def test_run_help_is_the_table_section_by_section_in_its_order():
     found = sections(parser_for(run_command))
-    for section in (options.TRAINING, options.EVALUATION, options.POPULATIONS):
+    for section in (options.TRAINING, options.OWN_DATA, options.EVALUATION, options.POPULATIONS):
         declared = [o for o in OPTIONS if o.group == section]
         assert list(found[section]) == [o.flag for o in declared]
         for o in declared:
@@ -119,7 +120,7 @@ def test_file_values_are_checked_by_the_table_in_one_line():
 
 def test_the_dataclasses_take_their_fields_defaults_from_the_table():
     """Every option that lands in a field has that field, of its type, with its default; and every such field is an option."""
-    holders = {options.RUN: RunConfig, options.EVAL: EvalOptions, options.SETTINGS: RunSettings}
+    holders = {options.RUN: RunConfig, options.EVAL: EvalOptions, options.DATA: DataOptions, options.SETTINGS: RunSettings}
     for o in OPTIONS:
         if o.lands == options.BY_HAND:
             continue
@@ -129,9 +130,11 @@ def test_the_dataclasses_take_their_fields_defaults_from_the_table():
         hints = typing.get_type_hints(holder)
         assert hints[o.field] in (o.type, o.type | None), o.name
         assert fields[o.field].default == o.default, o.name
-    own = {"architecture", "seed", "params", "eval", "run_id"}  # what each run sets, not an option
+    own = {"architecture", "seed", "params", "eval", "data", "run_id"}  # what each run sets, not an option
     run_fields = {f.name for f in dataclasses.fields(RunConfig)} - own
     assert run_fields == {o.field for o in OPTIONS if o.lands == options.RUN}
+    data_fields = {f.name for f in dataclasses.fields(DataOptions)} - {"content_hash"}  # read from the files, not an option
+    assert data_fields == {o.field for o in OPTIONS if o.lands == options.DATA}
     assert RunSettings().seeds == [0] and settings_from_table({}) == RunSettings()
 
 
@@ -141,6 +144,7 @@ def test_every_option_reaches_its_field(tmp_path):
         "dataset": "fashion-mnist", "epochs": 2.5, "steps": 7, "loss": "minimax", "schedule": "ttur", "device": "cpu", "threads": 2,
         "data_root": "d", "train_limit": 300, "log_every": 3, "checkpoint_every": 4, "out": "o", "eval_samples": 9, "eval_every": 5,
         "fid_extractor": "inception", "inception_weights": "w.pth", "population": "off", "population_size": 2, "precision": "bf16", "ema": 0.99,
+        "image_size": 32, "channels": 1, "holdout": 0.25,
     }  # fmt: skip
     assert set(values) == {o.name for o in OPTIONS if o.lands != options.BY_HAND}
     path = tmp_path / "all.toml"
@@ -149,7 +153,7 @@ def test_every_option_reaches_its_field(tmp_path):
     run = settings.run
     for o in OPTIONS:
         if o.lands != options.BY_HAND:
-            holder = {options.RUN: run, options.EVAL: run.eval, options.SETTINGS: settings}[o.lands]
+            holder = {options.RUN: run, options.EVAL: run.eval, options.DATA: run.data, options.SETTINGS: settings}[o.lands]
             assert getattr(holder, o.field) == values[o.name], o.name
     assert settings.architectures == ["mlp"] and settings.seeds == [1, 2] and settings.params == {"batch_size": 20}
     built = config.config_from_settings(settings, ("mlp", "minimax", "ttur"), 2, "r")

@@ -76,6 +76,7 @@ def add_option_group(parser: argparse.ArgumentParser, group: str) -> argparse._A
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_option_group(parser, options.TRAINING)
+    add_option_group(parser, options.OWN_DATA)  # --image-size, --channels, --holdout shape --dataset folder:PATH; --plugin
     add_option_group(parser, options.EVALUATION)
     add_tracker_options(parser)
 
@@ -113,8 +114,8 @@ def note_slow_bf16(settings: RunSettings) -> None:
         display.console.print(note, highlight=False)
 
 
-#: The options settings_from_args reads itself: the file under the others, and the hyperparameters it adds to params.
-_READ_HERE = ("config", "set")
+#: The options settings_from_args reads itself (the file under the others, the hyperparameters it adds to params) or leaves to the command.
+_READ_HERE = ("config", "set", "plugin")  # --plugin: read by the command, which loads the plugins
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:

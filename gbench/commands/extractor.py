@@ -6,8 +6,9 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from gbench.commands._options import number_option
+from gbench.commands._options import add_option, number_option
 from gbench.errors import GbenchError
+from gbench.options import DATA, OPTIONS
 from gbench.results import display, store
 
 HELP = (
@@ -26,12 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "For any other labelled dataset it trains a domain LeNet for the data's channels and size and registers it in the cache "
         "(cache/extractors/), so FIDs on the same data (the same content hash of its test split) use it by default.",
     )
-    train.add_argument("dataset", metavar="DATASET", help="mnist, fashion-mnist, or any labelled dataset (cifar10, svhn, a plugin's)")
+    train.add_argument("dataset", metavar="DATASET", help="mnist, fashion-mnist, or any labelled dataset (cifar10, svhn, a plugin's, folder:PATH or npz:PATH)")
     train.add_argument("--epochs", type=number_option(int, 1, "--epochs"), help="epochs for a domain LeNet (default 10); the shipped ones use their recipe")
     train.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="training seed (default 0, that of the shipped weights)")
     train.add_argument("-o", "--output", metavar="PATH", help="write the trained weights to PATH (a .pt state dict)")
     train.add_argument("--install", action="store_true", help="replace the shipped weights file, only when the SHA-256 matches the shipped one")
     train.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
+    for declared in OPTIONS:  # --image-size, --channels, --holdout: own data shaped as the runs that will use the LeNet shape it
+        if declared.lands == DATA:
+            add_option(train, declared)
 
 
 def _check_output(output: str | None, shipped: Path, install: bool) -> Path | None:
@@ -48,9 +52,16 @@ def _check_output(output: str | None, shipped: Path, install: bool) -> Path | No
 
 def run(args: argparse.Namespace) -> int:
     # argparse lets only the "train" action through (required subparsers), so there is no other action to handle.
+    from gbench import owndata
+    from gbench.datasource import DataOptions, is_own_data
     from gbench.plugins.loading import load_plugins
 
-    dataset = load_plugins().registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
+    registry = load_plugins().registry
+    data = DataOptions(**{o.field: getattr(args, o.name) for o in OPTIONS if o.lands == DATA})
+    data.check_for(args.dataset)  # --image-size on mnist: refused, as gbench run refuses it
+    if is_own_data(args.dataset):  # folder:PATH / npz:PATH: scanned and registered under the name as typed
+        owndata.register(registry, args.dataset, data)
+    dataset = registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
     from gbench.evaluation import extractor_training, extractors  # imports torch-fidelity (seconds): after the cheap checks
 
     name = extractors.shipped_lenet(dataset.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,7 +78,9 @@ def run_configs(
 
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     notes: list[str] = []
-    cache, groups, why = prepare_runs(configs, registry, out, population, population_size, check=preflight.check_runs, rerun=rerun, notes=notes)
+    cache, groups, why = prepare_runs(
+        configs, registry, out, population, population_size, check=functools.partial(preflight.check_runs, notes=notes), rerun=rerun, notes=notes
+    )
     rows = []
     with _progress.RunProgress(level) as progress:
         for line in [*notes, why] if why else notes:
@@ -98,6 +101,7 @@ def run_configs(
 
 
 def run(args: argparse.Namespace) -> int:
+    from gbench import owndata
     from gbench.config import configs_for
     from gbench.plugins.loading import resolve_target
 
@@ -106,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
         raise GbenchError(
             "--devices is for parallel workers (gbench tune --n-jobs N); gbench run trains one run at a time: give one device, e.g. --device cuda:1"
         )
-    plugins, owner = resolve_target(args.target)
+    plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
+    settings = owndata.resolve(plugins.registry, settings)  # folder:PATH / npz:PATH scanned and registered, its content hash in the configs
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)

@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(parser, option("population"), "sweep")
     add_option(parser, option("population_size"), "sweep")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    add_option(parser, option("plugin"), "sweep")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +68,6 @@ def run(args: argparse.Namespace) -> int:
             resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads
     sweep_plan = plan(checked_suite_file(args.suite), out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
                       device=device_for(0, devices, args.device), data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
-                      population=args.population or default("population"), population_size=args.population_size)  # fmt: skip
+                      population=args.population or default("population"), population_size=args.population_size, plugins=args.plugin)  # fmt: skip
     args.made = sweep_plan  # what gbench.sweep returns its runs from (gbench/api.py)
     return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices, level=verbosity(args))

@@ -76,6 +76,8 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
         runs = [dataclasses.replace(run, config=dataclasses.replace(run.config, threads=run.config.threads or threads)) for run in sweep_plan.runs]
         sweep_plan = dataclasses.replace(sweep_plan, runs=runs)
     sweeper = Sweeper(sweep_plan, on_note=note)
+    for line in sweep_plan.notes:  # e.g. no extractor fits a variant's own data: said before any training
+        note(line)
     for run in sweep_plan.runs:  # missing data fails here, before any worker starts
         sweeper.cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
         if run.config.eval.samples > 0:
@@ -109,7 +111,7 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
             spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
                          "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
                          "data_root": sweep_plan.overrides.get("data_root"), "threads": threads,
-                         "population": sweep_plan.population, "population_size": sweep_plan.population_size}  # fmt: skip
+                         "population": sweep_plan.population, "population_size": sweep_plan.population_size, "plugins": sweep_plan.plugins}  # fmt: skip
             device_of = lambda worker: device_for(worker, devices, sweep_plan.overrides.get("device"))  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
             context = multiprocessing.get_context("spawn")
             workers = [

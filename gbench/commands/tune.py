@@ -88,14 +88,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gbench import owndata
     from gbench.commands._options import settings_from_args
     from gbench.commands.run import combos_for_target, warn_broken
+    from gbench.errors import GbenchError
     from gbench.plugins.loading import resolve_target
     from gbench.results import display, store
     from gbench.studies.storage import shown_url
     from gbench.studies.tune.searchspace import build_space
-    from gbench.studies.tune.tune import TuneOptions, open_study, parse_objectives, safe_name
+    from gbench.studies.tune.tune import OBJECTIVES, TuneOptions, open_study, parse_objectives, safe_name
     from gbench.studies.workers import count, counted_trials
+    from gbench.training import preflight
 
     settings = settings_from_args(args)
     options = TuneOptions(
@@ -104,12 +107,19 @@ def run(args: argparse.Namespace) -> int:
         study_name=args.study_name or safe_name(f"tune-{args.target}"), heartbeat=args.heartbeat, target=args.target,
         seeds=list(settings.seeds),
     )  # fmt: skip
-    plugins, owner = resolve_target(args.target)
+    plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
     registry = plugins.registry
+    settings = owndata.resolve(registry, settings)  # folder:PATH / npz:PATH scanned and registered, its content hash in every trial's config
     registry.dataset(settings.run.dataset)
     combos = combos_for_target(registry, owner, settings)
     base = base_config(settings, combos[0])
+    notes: list[str] = []
+    base = preflight.check_eval_options(base, registry, notes)  # --fid-extractor against the data, before any trial (no extractor fits: no FID)
+    if notes and any(OBJECTIVES[name] != "wall_time" for name in options.objectives):
+        raise GbenchError(notes[0].split("; the runs train")[0] + "; the objective needs FID: give --inception-weights PATH, or --objective wall_time")
+    for line in notes:  # wall time alone: the trials train without evaluation
+        display.console.print(line, highlight=False, soft_wrap=True)
     options.check(base)
     space = build_space(registry, combos, settings.params, args.space)
     out = store.ensure_writable(settings.out)

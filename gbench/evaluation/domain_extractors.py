@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,8 +44,9 @@ def domain_dir() -> Path:
 
 
 def domain_name(dataset_name: str) -> str:
-    """The extractor name of a dataset's domain LeNet: ``lenet-cifar10``, as the shipped ``lenet-mnist``."""
-    return f"lenet-{dataset_name}"
+    """The extractor name of a dataset's domain LeNet: ``lenet-cifar10``, as the shipped ``lenet-mnist``; own data's path
+    (``folder:PATH``) in characters a file name and an extractor name may hold: ``lenet-folder_data_cats``."""
+    return "lenet-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name).strip("_") or "data")
 
 
 @dataclass(frozen=True)

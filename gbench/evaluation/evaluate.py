@@ -33,6 +33,7 @@ from gbench.evaluation import classmetrics, realcache
 from gbench.evaluation.extractor_choice import Extractor, domain_classifier, resolve_extractor
 from gbench.evaluation.fidelity import PRC_NEIGHBORHOOD, GeneratorInput, ImageSet, extract_features, with_channels
 from gbench.evaluation.settings import KID_PR_IMPLS, MIN_IMAGES, EvalSettings
+from gbench.owndata import fid_label
 from gbench.plugins.registry import Dataset, Metric, MetricInputs
 from gbench.torchtools import eval_mode, resolve_device
 
@@ -184,7 +185,8 @@ def evaluate_source(
     values: dict[str, Any] = {}
     for metric in metrics:  # in registration order, the order of results.csv's metric columns
         values |= _metric_values(metric, inputs) if metric in measured else {c.name: math.nan for c in metric.columns if not c.text}
-    return EvalResult(values=values, fid_extractor=extractor.label, seconds=time.perf_counter() - started, num_samples=num_fake)
+    label = fid_label(extractor.label, dataset)  # own data: "... on cats@1a2b3c4d"
+    return EvalResult(values=values, fid_extractor=label, seconds=time.perf_counter() - started, num_samples=num_fake)
 
 
 def evaluate_generator(

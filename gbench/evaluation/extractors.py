@@ -335,13 +335,13 @@ def resolve_inception_weights(path: str | os.PathLike | None) -> Path:
     if hub.is_file():
         return hub
     if flag("GBENCH_OFFLINE"):
-        raise GbenchError(f"Inception weights are not at {hub} and GBENCH_OFFLINE is set; pass inception_weights=PATH")
+        raise GbenchError(f"Inception weights are not at {hub} and GBENCH_OFFLINE is set; give --inception-weights PATH")
     hub.parent.mkdir(parents=True, exist_ok=True)
     print(f"gbench: downloading Inception weights to {hub}", file=sys.stderr)
     try:
         torch.hub.download_url_to_file(INCEPTION_URL, str(hub), progress=False)
     except OSError as error:  # URLError is an OSError
-        raise GbenchError(f"could not download Inception weights from {INCEPTION_URL} ({error}); pass inception_weights=PATH") from None
+        raise GbenchError(f"could not download Inception weights from {INCEPTION_URL} ({error}); give --inception-weights PATH") from None
     return hub
 
 

@@ -92,6 +92,9 @@ AFTER_METRICS: tuple[Column, ...] = (
     Column("discriminator_wins", BOOKKEEPING),  # D(x) >= 0.99 and d_loss <= 0.02 at the end (gbench.results.flags)
     Column("hardware", BOOKKEEPING),  # GPU name, or CPU model with threads
     Column("gbench_version", BOOKKEEPING),  # version and commit
+    # issue #33: own data (--dataset folder:PATH / npz:PATH; gbench.owndata.result_columns)
+    Column("data_hash", BOOKKEEPING),  # the SHA-256 of its content (gbench.imagefiles)
+    Column("image_shape", BOOKKEEPING),  # the shape it trained at, e.g. "3x32x32" (--image-size, --channels)
 )
 #: The last of results.csv's leading columns; the columns after it sort alphabetically.
 LAST_LEADING = "collapsed_step"

@@ -254,9 +254,10 @@ def plugin_name_for_target(plugins: Plugins, target: str) -> str:
     raise GbenchError(f"no plugin named {target!r}; installed: {', '.join(sorted(plugins.infos))}")
 
 
-def resolve_target(target: str) -> tuple[Plugins, str]:
-    """Load plugins so that ``target`` (entry-point name, module or file) is among them."""
-    plugins = load_plugins()
+def resolve_target(target: str, extra: list[str] | tuple[str, ...] = ()) -> tuple[Plugins, str]:
+    """Load plugins so that ``target`` (entry-point name, module or file) is among them, and the ``extra``
+    ones (``--plugin FILE.py``, a suite's ``plugins``: a dataset plugin beside any target)."""
+    plugins = load_plugins(extra=list(extra))
     if target in plugins.infos:
         info = plugins.infos[target]
         if info.error:
@@ -271,7 +272,7 @@ def resolve_target(target: str) -> tuple[Plugins, str]:
         else:
             why = f"GBENCH_PLUGINS={os.environ.get('GBENCH_PLUGINS', '')} does not name it; add {target} to it or unset it"
         raise GbenchError(f"plugin {target!r} is installed but was not loaded: {why}")
-    plugins = load_plugins(extra=[target])
+    plugins = load_plugins(extra=[*extra, target])
     return plugins, plugin_name_for_target(plugins, target)
 
 

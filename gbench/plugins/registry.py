@@ -355,4 +355,13 @@ class Registry:
         return self.get("schedule", name)
 
     def dataset(self, name: str) -> Dataset:
-        return self.get("dataset", name)
+        if name in self.tables["dataset"]:
+            return self.tables["dataset"][name]
+        raise unknown("dataset", name, self.tables["dataset"], fix=f"; {ADD_A_DATASET}")
+
+
+#: How to get a dataset that is not registered: the end of the unknown-dataset message.
+ADD_A_DATASET = (
+    "to use your own images give --dataset folder:PATH (class subfolders become labels) or --dataset npz:PATH (uint8 x, optional y), "
+    "or register one in a plugin's gbench_register_datasets hook and load it with --plugin FILE.py (docs/plugins.md)"
+)

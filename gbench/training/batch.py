@@ -52,18 +52,18 @@ def prepare_runs(
     out: Path,
     population: str = "auto",
     population_size: int | None = None,
-    check: Callable[[list[RunConfig], Registry, DataCache], None] | None = None,
+    check: Callable[[list[RunConfig], Registry, DataCache], list[RunConfig]] | None = None,
     rerun: bool = False,
     notes: list[str] | None = None,
 ) -> tuple[DataCache, list[list[RunConfig]], str | None]:
     """The runs' data, loaded once; the configs in the groups that train together; and, when seeds could
     have shared a population, one line saying whether they do and why. ``check``: every option against
-    the loaded data (gbench.training.preflight), before any folder is made. ``notes`` gets a line for runs
+    the loaded data (gbench.training.preflight), before any folder is made, returning the configs to run. ``notes`` gets a line for runs
     already finished (kept unless ``rerun``) and one for each unfinished run restarted from step 0."""
     cache = DataCache()
     preload(configs, registry, cache)
     if check is not None:
-        check(configs, registry, cache)
+        configs = check(configs, registry, cache)
     configs = check_resumable(configs, registry, out, rerun, notes)
     together, why = population_choice(population, configs[0].device if configs else None, configs[0].precision if configs else "fp32")
     grouped = populations(configs, population_size)

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import torch
 
-from gbench import torchtools
+from gbench import owndata, torchtools
 from gbench.config import RunConfig, resolve_params
 from gbench.data import load_split, to_training_tensor
 from gbench.errors import GbenchError
@@ -37,7 +37,7 @@ SAMPLE_GRID_SEED = 1234  # fixed noise for samples.png, independent of the run's
 
 def new_run_id(config: RunConfig) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{config.architecture}-{config.dataset}-s{config.seed}-{stamp}-{secrets.token_hex(3)}"
+    return f"{config.architecture}-{owndata.run_name(config.dataset, config.data)}-s{config.seed}-{stamp}-{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -63,7 +63,7 @@ class DataCache:
 def build(registry: Registry, config: RunConfig, device: torch.device) -> tuple[Nets, Any, Any]:
     """Build the nets (checked against the dataset's shape), loss and schedule."""
     params = config.params
-    image_shape = cast(tuple[int, int, int], tuple(registry.dataset(config.dataset).image_shape))
+    image_shape = cast(tuple[int, int, int], tuple(owndata.dataset_for(registry, config).image_shape))  # a finished run's own data: scanned again
     owner = registry.owners[("architecture", config.architecture)]
     torch.manual_seed(config.seed)
     try:
@@ -319,8 +319,7 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
             result.history[-1].update({**{k: final_metrics[k] for k in CURVE_COLUMNS if k in final_metrics}, "collapsed": int(collapsed)})
     collapsed_step = collapse.low_since if final_metrics else None
 
-    # --- store: pictures and weights, then the tables
-    run_dir, batch_size = run.run_dir, run.settings.batch_size
+    run_dir, batch_size = run.run_dir, run.settings.batch_size  # --- store: pictures and weights, then the tables
     store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
     store.save_tensor_file(run_dir / "generator.pt", {k: v.cpu() for k, v in nets.generator.state_dict().items()})
     metrics_log.write(run_dir, result.history)
@@ -336,7 +335,8 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
         bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
                      "score": run.score_kind, "device": str(device), **provenance.columns(device), "population": population, "train_precision": run.settings.precision, "ema": run.settings.ema,
                      "discriminator_wins": flags.discriminator_wins(last.get("d_real"), last.get("d_loss"), run.score_kind), "diverged_step": result.diverged_step,
-                     "collapsed_step": collapsed_step, "created": _dt.datetime.now().isoformat(timespec="seconds"), **(extra_columns or {})},
+                     "collapsed_step": collapsed_step, "created": _dt.datetime.now().isoformat(timespec="seconds"), **owndata.result_columns(config.data, run.data.shape),
+                     **(extra_columns or {})},
     )  # fmt: skip
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(run.out, row)

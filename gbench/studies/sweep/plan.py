@@ -6,7 +6,7 @@ the plan without importing the sweep that runs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ class Plan:
     # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time; "auto": where faster
     population: str = default("population")
     population_size: int | None = None  # at most this many members per population (None: all of a variant's waiting seeds)
+    plugins: list[str] = field(default_factory=list)  # --plugin: loaded beside the suite's target, in every worker too
+    notes: list[str] = field(default_factory=list)  # lines to say before training (no extractor fits a variant's own data)
 
     @property
     def default_storage(self) -> Path:
@@ -77,11 +79,12 @@ class Plan:
 
 def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
          study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
-         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None, population: str = default("population"), population_size: int | None = None) -> Plan:  # fmt: skip
+         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None, population: str = default("population"), population_size: int | None = None,
+         plugins: list[str] | None = None) -> Plan:  # fmt: skip
     """``seeds`` (a list) or ``auto`` (``--seeds auto``) replace the suite's seeds; with neither, a suite's ``seeds = "auto"``
     holds unless ``quick`` (a smoke test takes its [quick] seeds or the first two)."""
     suite = load_suite(suite_path, check=False)
-    registry = load_registry(suite)
+    registry = load_registry(suite, plugins or ())
     overrides = {"device": device, "data_root": data_root, "threads": threads}
     design = auto if seeds is None else None
     if design is None and seeds is None and not quick:
@@ -91,13 +94,14 @@ def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, se
             f'--seeds {adaptive.design_text(design)} compares every setting with the baseline; add baseline = "VARIANT" to [suite] of {suite.where()}'
         )
     run_seeds = list(range(design.max_seeds)) if design is not None else seeds
-    runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides)
+    notes: list[str] = []
+    runs = suite.runs(registry, quick=quick, seeds=run_seeds, overrides=overrides, notes=notes)
     folder = Path(out) if out else Path(default("out")) / study_name_for(suite, quick)
     population_choice(population, None, "fp32")  # an unknown mode: one line before anything runs
     if population_size is not None and population_size < 1:
         raise GbenchError(f"--population-size {population_size} must be at least 1")
     return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design,
-                population, population_size)  # fmt: skip
+                population, population_size, list(plugins or ()), notes)  # fmt: skip
 
 
 def together(plan: Plan) -> dict[str, bool]:

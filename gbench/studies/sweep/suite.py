@@ -18,17 +18,20 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from gbench import owndata
 from gbench.analysis.claims import Claim, parse_claims
 from gbench.analysis.sequential import Design, parse_auto
 from gbench.config import RunConfig, configs_for, read_toml, settings_from_table
+from gbench.datasource import is_own_data
 from gbench.errors import GbenchError
 from gbench.evaluation.settings import check_inception_weights_option
 from gbench.names import suggestion
 from gbench.options import suite_keys
 from gbench.plugins.registry import Registry
+from gbench.training.preflight import check_eval_options
 
 TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
-SUITE_KEYS = ("name", "title", "question", "target", "seeds", "baseline", "figures", "full", "budget")
+SUITE_KEYS = ("name", "title", "question", "target", "plugins", "seeds", "baseline", "figures", "full", "budget")
 #: What budget = FRACTION scales in [base], the variants and the grid: the training length.
 BUDGET_KEYS = ("epochs", "steps")
 #: What --quick uses when the suite's [quick] table does not say otherwise.
@@ -75,6 +78,7 @@ class Suite:
     claims: list[Claim] = field(default_factory=list)  # [[claims]]: others' findings the report checks (gbench.analysis.claims)
     full: str | None = None  # a reduced-budget suite: the full study's suite file, beside this one (gbench.analysis.estimate)
     budget: float | None = None  # budget = FRACTION: the full suite's, its epochs and steps scaled by FRACTION
+    plugins: list[str] = field(default_factory=list)  # plugins = [...]: loaded beside the target (a dataset plugin); files relative to the suite
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -88,8 +92,11 @@ class Suite:
     def quick_seeds(self) -> list[int]:
         return list(self.quick.get("seeds", self.seeds[:QUICK_SEEDS]))
 
-    def runs(self, registry: Registry, quick: bool = False, seeds: list[int] | None = None, overrides: dict[str, Any] | None = None) -> list[Run]:
-        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads)."""
+    def runs(
+        self, registry: Registry, quick: bool = False, seeds: list[int] | None = None, overrides: dict[str, Any] | None = None, notes: list[str] | None = None
+    ) -> list[Run]:
+        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads);
+        ``notes`` gets the line to say before training when no extractor fits a variant's own data (it trains without FID)."""
         seeds = seeds if seeds is not None else (self.quick_seeds() if quick else self.seeds)
         runs = []
         for variant in self.variants:
@@ -97,11 +104,17 @@ class Suite:
             merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
             where = f"{self.where()}: variant {variant.name!r}: "
             settings = dataclasses.replace(settings_from_table(merged, where), seeds=list(seeds))
+            try:
+                settings = owndata.resolve(registry, settings)  # folder:PATH / npz:PATH, registered with its content hash
+            except GbenchError as error:
+                raise GbenchError(f"{where}{error}") from None
             check_inception_weights_option(settings.run.eval.inception_weights, settings.run.eval.extractor, f"{where}inception_weights =")
             if len(settings.architectures) != 1:
                 raise GbenchError(f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)')
             combo = (settings.architectures[0], settings.run.loss, settings.run.schedule)
             for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
+                if is_own_data(config.dataset):  # --fid-extractor against the data's shape, before any training (gbench.training.preflight)
+                    config = check_eval_options(config, registry, notes)  # no extractor fits: a copy without evaluation
                 folder = run_id(variant.name, seed)
                 if len(folder.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
                     raise GbenchError(
@@ -332,6 +345,11 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     target = head.get("target")
     if target is not None and (not isinstance(target, str) or not target.strip()):
         raise GbenchError(f'{where}: target = {target!r} must be a plugin name or module path, e.g. target = "plugins.mlp"')
+    plugins = head.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) and p.strip() for p in plugins):
+        raise GbenchError(f'{where}: plugins = {plugins!r} must be a list of plugin files or modules, e.g. plugins = ["my_data.py"]')
+    if path is not None:  # a file is relative to the suite's folder, as full = is
+        plugins = [str(path.parent / p) if p.endswith(".py") and not Path(p).is_absolute() else p for p in plugins]
     for key in ("title", "question", "full"):
         if key in head and not isinstance(head[key], str):
             raise GbenchError(f"{where}: {key} must be text")
@@ -342,12 +360,12 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     return Suite(
         budget=budget, name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
         baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
-        seeds_auto=seeds_auto, full=head.get("full"), claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
+        seeds_auto=seeds_auto, full=head.get("full"), plugins=plugins, claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
     )  # fmt: skip
 
 
-def load_registry(suite: Suite) -> Registry:
-    """The plugins a suite's runs need: the installed ones plus its target.
+def load_registry(suite: Suite, extra: list[str] | tuple[str, ...] = ()) -> Registry:
+    """The plugins a suite's runs need: the installed ones plus its target, its ``plugins`` and ``extra`` (``--plugin``).
 
     For the command's edge (``gbench sweep``, a user's script): library functions
     take the registry this returns and never load plugins themselves.
@@ -356,11 +374,11 @@ def load_registry(suite: Suite) -> Registry:
 
     if suite.target:
         try:
-            plugins, _ = resolve_target(suite.target)
+            plugins, _ = resolve_target(suite.target, [*suite.plugins, *extra])
         except GbenchError as error:
             raise GbenchError(f"{suite.where()}: target: {error}") from None
         return plugins.registry
-    return load_plugins().registry
+    return load_plugins(extra=[*suite.plugins, *extra]).registry
 
 
 def load_suite(path: str | Path, registry: Registry | None = None, check: bool = True) -> Suite:

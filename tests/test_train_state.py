@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pytest
 import torch
@@ -61,6 +62,12 @@ def test_a_population_member_stopped_mid_run_resumes_alone_to_the_same_weights(t
     out = tmp_path / "out"
     process = start_gbench(*base, "--seeds", "0,1,2", "--population", "on", "--out", str(out))
     wait_until_training(process, out)
+    # config.json comes before the data and the nets: under load a second later may still be before step 1.
+    # metrics.csv gains a row at each log row while the run trains (gbench.training.metrics_log): that is mid-run.
+    deadline = time.monotonic() + 180
+    while len([f for f in out.glob("*/metrics.csv") if len(f.read_text().splitlines()) > 1]) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr

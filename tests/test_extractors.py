@@ -92,7 +92,7 @@ def test_missing_inception_weights_file_names_the_path(tmp_path):
 def test_offline_without_inception_weights_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("GBENCH_OFFLINE", "1")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(GbenchError, match="inception_weights"):
+    with pytest.raises(GbenchError, match="give --inception-weights PATH"):
         extractors.resolve_inception_weights(None)
 
 

@@ -273,7 +273,7 @@ def test_installed_example_passes_its_own_tests(sn_mlp):
 
 
 def test_gbench_plugins_table_lists_the_example_package_and_broken_ones(sn_mlp, broken_root):
-    result = cli_with_broken(broken_root, "plugins")
+    result = cli_with_broken(broken_root, "plugins", env={"COLUMNS": "250"})  # wide: this test reads the cells, not the fit
     assert result.returncode == 0, result.stderr
     assert "sn-mlp" in result.stdout and "gbench-sn-mlp (gbench_sn_mlp)" in result.stdout
     assert "power_iterations=1" in result.stdout and "int in 1..10" in result.stdout
@@ -301,7 +301,7 @@ def test_gbench_plugins_json(sn_mlp):
     ]  # fmt: skip
     assert plugins["mlp"]["builtin"] is True and plugins["mlp"]["distribution"] == "gbench"
     assert {a["name"] for a in plugins["mlp"]["architectures"]} >= {"mlp", "mlp-batchnorm", "deep-leakyrelu"}
-    assert plugins["datasets"]["datasets"][0]["image_shape"] == [1, 28, 28]
+    assert next(d for d in plugins["datasets"]["datasets"] if d["name"] == "mnist")["image_shape"] == [1, 28, 28]
 
 
 def test_gbench_run_trains_the_example_package(sn_mlp, tmp_path):

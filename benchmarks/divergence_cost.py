@@ -77,7 +77,12 @@ def images_per_second(registry, data: torch.Tensor, steps: int, members: int, de
         result = train(nets, loss, schedule, data, settings)
         images = result.images
     else:
-        results = train_population([Member(nets, schedule, seed) for seed, (nets, _, schedule) in enumerate(builds)], builds[0][1], data, settings)
+        results = train_population(
+            [Member(nets, schedule, seed) for seed, (nets, _, schedule) in enumerate(builds)],
+            builds[0][1],
+            data,
+            settings,
+        )
         images = sum(result.images for result in results)
     sync(device)
     assert images == steps * BATCH * max(members, 1)  # healthy: every step taken
@@ -94,9 +99,14 @@ def main() -> None:
     device = resolve_device(args.device)
     registry = load_plugins().registry
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp"), device)
-    print(f"CPU: {cpu_model()}; device {device}; torch {torch.__version__}; {args.steps} steps, best of {args.rounds} rounds")
+    print(
+        f"CPU: {cpu_model()}; device {device}; torch {torch.__version__}; {args.steps} steps, best of {args.rounds} rounds"
+    )
 
-    for members in (0, args.members):  # warm-up, untimed: the first run of a process pays for allocations and thread pools
+    for members in (
+        0,
+        args.members,
+    ):  # warm-up, untimed: the first run of a process pays for allocations and thread pools
         images_per_second(registry, data, 5, members, device)
     best: dict[tuple[str, bool], float] = {}
     ratios: dict[str, list[float]] = {"solo": [], "population": []}
@@ -107,12 +117,16 @@ def main() -> None:
                 with contextlib.nullcontext() if flag else flag_off():
                     rates[flag] = images_per_second(registry, data, args.steps, members, device)
                 best[kind, flag] = max(best.get((kind, flag), 0.0), rates[flag])
-            ratios[kind].append(rates[True] / rates[False])  # back to back: the shared machine's load changes less in between
+            ratios[kind].append(
+                rates[True] / rates[False]
+            )  # back to back: the shared machine's load changes less in between
     for kind in ("solo", "population"):
         print(
             f"{kind:10s}  best with the flag {best[kind, True]:7.0f} images/s, without {best[kind, False]:7.0f}; median pair ratio {statistics.median(ratios[kind]):.3f}"
         )
-    print(f"solo_ratio={statistics.median(ratios['solo']):.3f} population_ratio={statistics.median(ratios['population']):.3f}")
+    print(
+        f"solo_ratio={statistics.median(ratios['solo']):.3f} population_ratio={statistics.median(ratios['population']):.3f}"
+    )
 
 
 if __name__ == "__main__":

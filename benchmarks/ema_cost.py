@@ -43,7 +43,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def images_per_second(registry, data: torch.Tensor, steps: int, members: int, device: torch.device, ema: float | None) -> float:
+def images_per_second(
+    registry, data: torch.Tensor, steps: int, members: int, device: torch.device, ema: float | None
+) -> float:
     """One run (``members`` 0) or one population, timed from the first step to the last (the EMA put in at the end included)."""
     settings = TrainSettings(steps=steps, batch_size=BATCH, lr=LR, log_every=100, ema=ema)
     builds = []
@@ -57,7 +59,12 @@ def images_per_second(registry, data: torch.Tensor, steps: int, members: int, de
         nets, loss, schedule = builds[0]
         images = train(nets, loss, schedule, data, settings).images
     else:
-        results = train_population([Member(nets, schedule, seed) for seed, (nets, _, schedule) in enumerate(builds)], builds[0][1], data, settings)
+        results = train_population(
+            [Member(nets, schedule, seed) for seed, (nets, _, schedule) in enumerate(builds)],
+            builds[0][1],
+            data,
+            settings,
+        )
         images = sum(result.images for result in results)
     sync(device)
     assert images == steps * BATCH * max(members, 1)  # healthy: every step taken
@@ -73,11 +80,16 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    print(f"CPU: {cpu_model()}; device {device}; torch {torch.__version__}; {args.steps} steps, {args.rounds} rounds, --ema {args.decay}")
+    print(
+        f"CPU: {cpu_model()}; device {device}; torch {torch.__version__}; {args.steps} steps, {args.rounds} rounds, --ema {args.decay}"
+    )
     registry = load_plugins().registry
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp"), device)
 
-    for members in (0, args.members):  # warm-up, untimed: the first run of a process pays for allocations and thread pools
+    for members in (
+        0,
+        args.members,
+    ):  # warm-up, untimed: the first run of a process pays for allocations and thread pools
         for ema in (args.decay, None):
             images_per_second(registry, data, 5, members, device, ema)
     best: dict[tuple[str, bool], float] = {}
@@ -86,14 +98,20 @@ def main() -> None:
         for kind, members in (("solo", 0), ("population", args.members)):
             rates = {}
             for with_ema in (True, False) if round_number % 2 == 0 else (False, True):  # neither always goes first
-                rates[with_ema] = images_per_second(registry, data, args.steps, members, device, args.decay if with_ema else None)
+                rates[with_ema] = images_per_second(
+                    registry, data, args.steps, members, device, args.decay if with_ema else None
+                )
                 best[kind, with_ema] = max(best.get((kind, with_ema), 0.0), rates[with_ema])
-            ratios[kind].append(rates[True] / rates[False])  # back to back: the shared machine's load changes less in between
+            ratios[kind].append(
+                rates[True] / rates[False]
+            )  # back to back: the shared machine's load changes less in between
     for kind in ("solo", "population"):
         print(
             f"{kind:10s}  best with --ema {best[kind, True]:7.0f} images/s, without {best[kind, False]:7.0f}; median pair ratio {statistics.median(ratios[kind]):.3f}"
         )
-    print(f"solo_ratio={statistics.median(ratios['solo']):.3f} population_ratio={statistics.median(ratios['population']):.3f}")
+    print(
+        f"solo_ratio={statistics.median(ratios['solo']):.3f} population_ratio={statistics.median(ratios['population']):.3f}"
+    )
 
 
 if __name__ == "__main__":

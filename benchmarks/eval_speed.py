@@ -64,7 +64,10 @@ def main() -> int:
     dataset = registry.dataset("mnist")
     real, _ = load_split(dataset, "test")
     generator, latent_dim = _generator(registry, dataset.image_shape)
-    print(f"torch threads: {torch.get_num_threads()}, CPUs: {os.cpu_count()}, samples: {args.samples}, real: {len(real)}", flush=True)
+    print(
+        f"torch threads: {torch.get_num_threads()}, CPUs: {os.cpu_count()}, samples: {args.samples}, real: {len(real)}",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["GBENCH_CACHE"] = scratch  # an empty cache: the first run computes the real statistics
@@ -92,7 +95,9 @@ def main() -> int:
             "cached, KID + PR by torch-fidelity": EvalSettings(num_samples=args.samples, kid_pr_impl="torch-fidelity"),
         }
         for name, settings in variants.items():
-            figures[name] = min(evaluate_generator(generator, latent_dim, dataset, real, settings).seconds for _ in range(args.repeats))
+            figures[name] = min(
+                evaluate_generator(generator, latent_dim, dataset, real, settings).seconds for _ in range(args.repeats)
+            )
         print(
             f"result: fid={first[0].fid:.3f} kid={first[0].kid_mean:.4f} precision={first[0].precision:.3f} recall={first[0].recall:.3f} extractor={first[0].fid_extractor}"
         )

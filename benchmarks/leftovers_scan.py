@@ -39,12 +39,16 @@ def build(out: Path, size: int) -> None:
     for row in rows:
         folder = out / row["run_id"]
         folder.mkdir()
-        config = RunConfig(architecture="mlp", seed=int(row["seed"]), params={"lr": row["lr"], "batch_size": 64}, run_id=row["run_id"])
+        config = RunConfig(
+            architecture="mlp", seed=int(row["seed"]), params={"lr": row["lr"], "batch_size": 64}, run_id=row["run_id"]
+        )
         (folder / "config.json").write_text(json.dumps(config.to_dict()))
         (folder / "summary.json").write_text(json.dumps(row))
     killed = out / "mlp-mnist-s999-killed"
     killed.mkdir()
-    (killed / "config.json").write_text(json.dumps(RunConfig(architecture="mlp", seed=999, run_id=killed.name).to_dict()))
+    (killed / "config.json").write_text(
+        json.dumps(RunConfig(architecture="mlp", seed=999, run_id=killed.name).to_dict())
+    )
     store.write_csv(out / store.RESULTS, rows)
 
 
@@ -63,7 +67,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}")
-    print(f"{'runs':>6} {'read_results s':>15} {'run scan s':>11} {'run/read':>9} {'show scan s':>12} {'show/read':>10}")
+    print(
+        f"{'runs':>6} {'read_results s':>15} {'run scan s':>11} {'run/read':>9} {'show scan s':>12} {'show/read':>10}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             out = Path(tmp) / f"out-{size}"
@@ -72,7 +78,10 @@ def main() -> None:
             scan = best(leftovers.Leftovers, out, args.repeats)
             show = best(leftovers.unfinished, out, args.repeats)
             assert [folder.state for folder in leftovers.unfinished(out)] == [leftovers.KILLED]
-            print(f"{size:>6} {read:>15.4f} {scan:>11.4f} {scan / read:>9.2f} {show:>12.4f} {show / read:>10.2f}", flush=True)
+            print(
+                f"{size:>6} {read:>15.4f} {scan:>11.4f} {scan / read:>9.2f} {show:>12.4f} {show / read:>10.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -62,11 +62,15 @@ def main() -> int:
     settings = EvalSettings(num_samples=args.samples)
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["GBENCH_CACHE"] = scratch
-        evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, metrics=builtin)  # warm-up: fills the real cache
+        evaluate_generator(
+            nets.generator, nets.latent_dim, dataset, real, settings, metrics=builtin
+        )  # warm-up: fills the real cache
         best = {"built-in": float("inf"), "built-in + diversity": float("inf")}
         for _ in range(args.repeats):  # alternating, so that both see the same load on a shared machine
             for name, metrics in (("built-in", builtin), ("built-in + diversity", with_plugin)):
-                seconds_taken = evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, metrics=metrics).seconds
+                seconds_taken = evaluate_generator(
+                    nets.generator, nets.latent_dim, dataset, real, settings, metrics=metrics
+                ).seconds
                 best[name] = min(best[name], seconds_taken)
     print(f"samples: {args.samples}, real: {len(real)}, torch threads: {torch.get_num_threads()}")
     for name, value in best.items():
@@ -75,7 +79,9 @@ def main() -> int:
         print(f"  compute of {name:25s} {value:6.2f} s")
     ratio = best["built-in + diversity"] / best["built-in"]
     print(f"diversity adds {ratio:.2f}x to an evaluation")
-    print(f"METRIC_COST samples={args.samples} builtin_s={best['built-in']:.3f} with_diversity_s={best['built-in + diversity']:.3f} ratio={ratio:.3f}")
+    print(
+        f"METRIC_COST samples={args.samples} builtin_s={best['built-in']:.3f} with_diversity_s={best['built-in + diversity']:.3f} ratio={ratio:.3f}"
+    )
     return 0
 
 

@@ -69,8 +69,12 @@ def main() -> None:
         pixels = write_images(root, args.images, args.size)
         files = sorted((root / "images").rglob("*.png"))
         on_disk = sum(path.stat().st_size for path in files)
-        print(f"wrote {len(files):,} PNG files of {args.size}x{args.size} RGB noise ({on_disk / 2**20:.1f} MiB) in {time.perf_counter() - started:.1f} s")
-        print(f"in memory: {pixels.nbytes / 2**20:.1f} MiB uint8, {pixels.nbytes * 4 / 2**20:.1f} MiB as the float32 training copy")
+        print(
+            f"wrote {len(files):,} PNG files of {args.size}x{args.size} RGB noise ({on_disk / 2**20:.1f} MiB) in {time.perf_counter() - started:.1f} s"
+        )
+        print(
+            f"in memory: {pixels.nbytes / 2**20:.1f} MiB uint8, {pixels.nbytes * 4 / 2**20:.1f} MiB as the float32 training copy"
+        )
         timings: dict[str, list[float]] = {"folder": [], "npz": [], "mnist": []}
         loaders: dict[str, Callable[[], tuple[float, float]]] = {
             "folder": lambda: load_own(f"folder:{root / 'images'}"),

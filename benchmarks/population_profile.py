@@ -44,9 +44,26 @@ from gbench.training.runner import DataCache, build  # noqa: E402
 
 GROUPS = ("matmul", "cast", "optimizer", "random", "other")  # "random": noise and batch gathering; "other": the rest
 # Names as __torch_dispatch__ sees them: composite ops (linear, matmul) arrive already decomposed into these.
-_MATMUL = {"mm", "bmm", "addmm", "baddbmm", "matmul", "convolution", "_convolution", "convolution_backward", "mkldnn_convolution"}
+_MATMUL = {
+    "mm",
+    "bmm",
+    "addmm",
+    "baddbmm",
+    "matmul",
+    "convolution",
+    "_convolution",
+    "convolution_backward",
+    "mkldnn_convolution",
+}
 _CAST = {"_to_copy", "copy_", "clone", "contiguous"}
-_RANDOM = {"randn", "normal_", "uniform_", "randperm", "index_select", "stack"}  # stack: members' noise and batches into one
+_RANDOM = {
+    "randn",
+    "normal_",
+    "uniform_",
+    "randperm",
+    "index_select",
+    "stack",
+}  # stack: members' noise and batches into one
 
 
 def group_of(op_name: str) -> str:
@@ -71,7 +88,9 @@ class OpTimer(TorchDispatchMode):
         self.op_seconds: dict[str, float] = defaultdict(float)
         self.op_calls: dict[str, int] = defaultdict(int)
 
-    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         started = time.perf_counter()
         result = func(*args, **(kwargs or {}))
         name = func._overloadpacket.__name__
@@ -113,26 +132,39 @@ def main() -> None:
     parser.add_argument("--cell", choices=sorted(speed.CELLS), default="mlp")
     parser.add_argument("--steps", type=int, default=40, help="generator steps per timed run (after a warm-up)")
     parser.add_argument("--ops", type=int, default=0, metavar="N", help="also list the N operations that took longest")
-    parser.add_argument("--device", default="cpu", help="cpu only: CUDA operations run asynchronously, so their own times are not measurable this way")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu only: CUDA operations run asynchronously, so their own times are not measurable this way",
+    )
     args = parser.parse_args()
     if args.members < 1 or args.steps < 1 or args.ops < 0:
-        parser.error(f"--members {args.members}, --steps {args.steps} and --ops {args.ops}: give --members and --steps at least 1, --ops 0 or more")
+        parser.error(
+            f"--members {args.members}, --steps {args.steps} and --ops {args.ops}: give --members and --steps at least 1, --ops 0 or more"
+        )
     try:
         device = resolve_device(args.device)
     except GbenchError as error:
         parser.error(str(error))
     if device.type != "cpu":
-        parser.error(f"--device {args.device}: this profile times each CPU operation; on CUDA use torch.profiler or nsys")
+        parser.error(
+            f"--device {args.device}: this profile times each CPU operation; on CUDA use torch.profiler or nsys"
+        )
     try:
         keep_freed_memory()  # as the gbench command does
     except GbenchError as error:
         parser.error(str(error))
     registry = load_plugins().registry
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=10_000), device)
-    print(f"machine: {speed.machine(device)}; torch {torch.__version__}; {args.cell}, {args.members} members, {args.precision}, {args.steps} steps", flush=True)
+    print(
+        f"machine: {speed.machine(device)}; torch {torch.__version__}; {args.cell}, {args.members} members, {args.precision}, {args.steps} steps",
+        flush=True,
+    )
 
     speed.time_population(registry, data, args.cell, args.members, 3, args.precision)  # warm-up
-    plain_rate = max(speed.time_population(registry, data, args.cell, args.members, args.steps, args.precision) for _ in range(3))
+    plain_rate = max(
+        speed.time_population(registry, data, args.cell, args.members, args.steps, args.precision) for _ in range(3)
+    )
     images = args.members * args.steps * int(speed.configs(registry, args.cell, range(1))[0].params["batch_size"])
     wall = images / plain_rate  # seconds of one plain run, the best of 3
     timer = profile_population(registry, data, args.cell, args.members, args.steps, args.precision)
@@ -145,15 +177,23 @@ def main() -> None:
     print(f"plain run: {plain_rate:,.0f} images/s, {wall / args.steps * 1e3:.1f} ms per step")
     print(f"{'group':16} {'ms/step':>8} {'share':>6} {'calls/step':>10}")
     for group in GROUPS:
-        print(f"{group:16} {seconds[group] / args.steps * 1e3:8.2f} {shares[group]:6.2f} {calls[group] / args.steps:10.1f}")
+        print(
+            f"{group:16} {seconds[group] / args.steps * 1e3:8.2f} {shares[group]:6.2f} {calls[group] / args.steps:10.1f}"
+        )
     print(f"{'python+autograd':16} {outside * wall / args.steps * 1e3:8.2f} {outside:6.2f} {'':>10}")
     for name in sorted(timer.op_seconds, key=lambda name: -timer.op_seconds[name])[: args.ops]:
-        print(f"  {name:24} {group_of(name):16} {timer.op_seconds[name] / args.steps * 1e3:8.2f} ms/step {timer.op_calls[name] / args.steps:6.1f} calls/step")
+        print(
+            f"  {name:24} {group_of(name):16} {timer.op_seconds[name] / args.steps * 1e3:8.2f} ms/step {timer.op_calls[name] / args.steps:6.1f} calls/step"
+        )
     print(
         f"matmuls: {flops / seconds['matmul'] / 1e9:.0f} GFLOP/s against a {args.precision} batched-matmul peak of {peak / 1e9:.0f} "
         f"(S1's shapes, {args.members} members); the counted FLOPs at that peak would take {flops / peak / wall:.2f} of the step"
     )
-    print(f"profile_{args.members}_{args.precision} " + " ".join(f"{group}={shares[group]:.2f}" for group in GROUPS) + f" python={outside:.2f}")
+    print(
+        f"profile_{args.members}_{args.precision} "
+        + " ".join(f"{group}={shares[group]:.2f}" for group in GROUPS)
+        + f" python={outside:.2f}"
+    )
 
 
 if __name__ == "__main__":

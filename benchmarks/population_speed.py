@@ -75,7 +75,12 @@ def configs(registry, cell: str, seeds: range) -> list[RunConfig]:
 
 def settings(config: RunConfig, steps: int, precision: str) -> TrainSettings:
     return TrainSettings(
-        steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=steps, seed=config.seed, precision=precision
+        steps=steps,
+        batch_size=int(config.params["batch_size"]),
+        lr=float(config.params["lr"]),
+        log_every=steps,
+        seed=config.seed,
+        precision=precision,
     )
 
 
@@ -163,7 +168,10 @@ def bmm_against_mm(members: int, repeats: int = 20, rounds: int = 3) -> list[flo
     for m, k, n in ((100, 784, 256), (100, 256, 256), (784, 100, 256), (256, 100, 784)):
         x, w = torch.randn(members, m, k), torch.randn(members, k, n)
         batched = best_seconds(lambda x=x, w=w: torch.bmm(x, w), cpu, repeats, rounds)
-        ratios.append(batched / best_seconds(lambda x=x, w=w: [torch.mm(x[i], w[i]) for i in range(members)], cpu, repeats, rounds))
+        ratios.append(
+            batched
+            / best_seconds(lambda x=x, w=w: [torch.mm(x[i], w[i]) for i in range(members)], cpu, repeats, rounds)
+        )
     return ratios
 
 
@@ -173,7 +181,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; each figure is its best round")
     parser.add_argument("--sizes", default="1,3,8,32", help="population sizes to time")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--quick", action="store_true", help="sizes 1,8, 20 steps, one round: a smoke test of the script")
+    parser.add_argument(
+        "--quick", action="store_true", help="sizes 1,8, 20 steps, one round: a smoke test of the script"
+    )
     args = parser.parse_args()
     try:
         kept = keep_freed_memory()  # as the gbench command does: what users get
@@ -215,14 +225,20 @@ def main() -> None:
             peaks[precision] = max(peaks[precision], bmm_rate(8, dtype, device))
         print(f"round {round_number + 1}/{args.rounds} done", flush=True)
 
-    print(f"{'cell':6} {'precision':9} {'members':>7} {'solo img/s':>11} {'population img/s':>17} {'ratio':>6} {'vs fp32 solo':>12}")
+    print(
+        f"{'cell':6} {'precision':9} {'members':>7} {'solo img/s':>11} {'population img/s':>17} {'ratio':>6} {'vs fp32 solo':>12}"
+    )
     for cell, precision, size in jobs:
         solo, population = best[(cell, precision, "solo", size)], best[(cell, precision, "population", size)]
         fp32_solo = best[(cell, "fp32", "solo", size)]
-        print(f"{cell:6} {precision:9} {size:7d} {solo:11.0f} {population:17.0f} {population / solo:6.2f} {population / fp32_solo:12.2f}")
+        print(
+            f"{cell:6} {precision:9} {size:7d} {solo:11.0f} {population:17.0f} {population / solo:6.2f} {population / fp32_solo:12.2f}"
+        )
 
     def ratio(cell: str, precision: str) -> float:
-        return best.get((cell, precision, "population", 8), float("nan")) / best.get((cell, "fp32", "solo", 8), float("nan"))
+        return best.get((cell, precision, "population", 8), float("nan")) / best.get(
+            (cell, "fp32", "solo", 8), float("nan")
+        )
 
     if 8 in sizes:  # what no population of 8 can pass here: every counted FLOP at the batched matmul's peak
         solo_rate = best[("mlp", "fp32", "solo", 8)] * per_image
@@ -230,10 +246,17 @@ def main() -> None:
             f"ceiling: the MLP's {per_image / 1e6:.2f} MFLOP per image; 8 fp32 solo runs did {solo_rate / 1e9:.0f} GFLOP/s; "
             f"peak batched matmul {peaks['fp32'] / 1e9:.0f} GFLOP/s fp32, {peaks['bf16'] / 1e9:.0f} bf16"
         )
-        print(f"population_ceiling_8={peaks['fp32'] / solo_rate:.2f} population_ceiling_8_bf16={peaks['bf16'] / solo_rate:.2f}")
-    if data.device.type == "cpu":  # why small populations can lose on a CPU: how torch's bmm shares a batch among threads
+        print(
+            f"population_ceiling_8={peaks['fp32'] / solo_rate:.2f} population_ceiling_8_bf16={peaks['bf16'] / solo_rate:.2f}"
+        )
+    if (
+        data.device.type == "cpu"
+    ):  # why small populations can lose on a CPU: how torch's bmm shares a batch among threads
         ratios = {size: bmm_against_mm(size) for size in sizes if size <= 8}
-        print("fp32 bmm over the same matmuls one by one, MLP shapes: " + "; ".join(f"{size} members {min(r):.2f}-{max(r):.2f}" for size, r in ratios.items()))
+        print(
+            "fp32 bmm over the same matmuls one by one, MLP shapes: "
+            + "; ".join(f"{size} members {min(r):.2f}-{max(r):.2f}" for size, r in ratios.items())
+        )
     if 1 in sizes and 3 in sizes:
         one_seed = best[("mlp", "fp32", "solo", 1)]
         print(

@@ -62,7 +62,9 @@ def main() -> int:
         extractor = Extractor(extractors.INCEPTION, weights, "x", "2048", 3, True)
 
         def unsafe_build() -> object:
-            return FeatureExtractorInceptionV3(extractors.INCEPTION, ["2048"], feature_extractor_weights_path=str(weights))
+            return FeatureExtractorInceptionV3(
+                extractors.INCEPTION, ["2048"], feature_extractor_weights_path=str(weights)
+            )
 
         def safe_build() -> object:
             return FeatureExtractorInceptionV3(extractors.INCEPTION, ["2048"], **extractors.weights_argument(extractor))
@@ -82,7 +84,9 @@ def main() -> int:
         store.save_tensor_file(numpy_stats, statistics)
 
         def unsafe_read() -> object:
-            return torch.load(features_path, map_location="cpu", weights_only=False), torch.load(numpy_stats, map_location="cpu", weights_only=False)
+            return torch.load(features_path, map_location="cpu", weights_only=False), torch.load(
+                numpy_stats, map_location="cpu", weights_only=False
+            )
 
         def safe_read() -> object:
             return realcache.load_real_cache("gbench-bench", extractor, root)

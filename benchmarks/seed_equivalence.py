@@ -72,31 +72,49 @@ def main() -> None:
 
     registry = load_plugins().registry
     device = resolve_device("auto")
-    print(f"device: {machine(device)}; torch {torch.__version__}; S1 baseline, {args.steps} steps, FID on {args.eval_samples:,} samples")
+    print(
+        f"device: {machine(device)}; torch {torch.__version__}; S1 baseline, {args.steps} steps, FID on {args.eval_samples:,} samples"
+    )
     cache = DataCache()
 
     def config(seed: int, precision: str = "fp32") -> RunConfig:
         base = RunConfig(
-            architecture="mlp", seed=seed, steps=args.steps, eval=EvalOptions(samples=args.eval_samples), log_every=args.steps, precision=precision
+            architecture="mlp",
+            seed=seed,
+            steps=args.steps,
+            eval=EvalOptions(samples=args.eval_samples),
+            log_every=args.steps,
+            precision=precision,
         )
-        base = dataclasses.replace(base, params=resolve_params(registry, base, {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100, "lr": 0.0002}))
+        base = dataclasses.replace(
+            base,
+            params=resolve_params(
+                registry, base, {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100, "lr": 0.0002}
+            ),
+        )
         return base
 
     with tempfile.TemporaryDirectory() as out:
         seeds = range(args.population_seeds)
         together, _ = execute_population([config(s) for s in seeds], registry, out + "/population", cache=cache)
         alone = [execute(dataclasses.replace(config(s)), registry, out + "/solo", cache=cache) for s in seeds]
-        pop_diff, pop_p = compare("population against solo", "solo", [r["fid"] for r in alone], "population", [r["fid"] for r in together])
+        pop_diff, pop_p = compare(
+            "population against solo", "solo", [r["fid"] for r in alone], "population", [r["fid"] for r in together]
+        )
 
         seeds = range(args.precision_seeds)
         timed = {}
         fids = {}
         for precision in ("fp32", "bf16"):
             started = time.perf_counter()
-            rows, reason = execute_population([config(s, precision) for s in seeds], registry, f"{out}/{precision}", cache=cache)
+            rows, reason = execute_population(
+                [config(s, precision) for s in seeds], registry, f"{out}/{precision}", cache=cache
+            )
             timed[precision] = sum(r["train_seconds"] for r in rows) / len(rows)
             fids[precision] = [r["fid"] for r in rows]
-            print(f"{precision}: train seconds per member {timed[precision]:.1f} (wall {time.perf_counter() - started:.1f} s){'; ' + reason if reason else ''}")
+            print(
+                f"{precision}: train seconds per member {timed[precision]:.1f} (wall {time.perf_counter() - started:.1f} s){'; ' + reason if reason else ''}"
+            )
         bf16_diff, bf16_p = compare("bf16 against fp32", "fp32", fids["fp32"], "bf16", fids["bf16"])
     print(
         f"population_fid_diff={pop_diff:+.2f} p={pop_p:.3f} bf16_fid_diff={bf16_diff:+.2f} p={bf16_p:.3f} "

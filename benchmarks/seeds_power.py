@@ -50,7 +50,9 @@ def main() -> None:
     for n in SEEDS:
         difference, power = simulated_power(n, args.trials, rng)
         se = 1 / np.sqrt(args.trials) * np.sqrt(power * (1 - power))
-        print(f"{n:>3} seeds: detectable difference {difference:.3f} sd, promised power {POWER:.2f}, simulated {power:.3f} (± {1.96 * se:.3f})")
+        print(
+            f"{n:>3} seeds: detectable difference {difference:.3f} sd, promised power {POWER:.2f}, simulated {power:.3f} (± {1.96 * se:.3f})"
+        )
         powers[n] = power
     print(" ".join(f"power_{n}={p:.3f}" for n, p in powers.items()))
 

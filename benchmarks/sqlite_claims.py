@@ -48,7 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
 ENGINES = ("deferred", "immediate")
-CLAIM_LOCK = "immediate + claim lock"  # gbench's storage, trials claimed by gbench.studies.workers.claim under its lock file
+CLAIM_LOCK = (
+    "immediate + claim lock"  # gbench's storage, trials claimed by gbench.studies.workers.claim under its lock file
+)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
@@ -60,7 +62,9 @@ def storage(engine: str, path: Path) -> optuna.storages.RDBStorage:
     _use_wal(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}, heartbeat_interval=60)
+        return optuna.storages.RDBStorage(
+            f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}, heartbeat_interval=60
+        )
 
 
 def worker(engine: str, path: Path) -> SharedStudy:
@@ -125,7 +129,9 @@ def drain(engine: str, path: Path, results: Any) -> None:
             if not waiting:
                 break
             trial = shared.study.ask()
-            if "key" not in trial.user_attrs:  # the other worker took the last WAITING one, so ask() made a fresh trial: not a claim
+            if (
+                "key" not in trial.user_attrs
+            ):  # the other worker took the last WAITING one, so ask() made a fresh trial: not a claim
                 shared.study.tell(trial, state=TrialState.FAIL)
                 continue
             shared.record_heartbeat(shared.trial_id(trial.number))
@@ -165,7 +171,9 @@ def throughput(engine: str, trials: int, folder: Path) -> tuple[float, float, in
     for index in range(trials):
         first.study.enqueue_trial({}, user_attrs={"key": f"k{index}"}, skip_if_exists=False)
     results: Any = multiprocessing.get_context("fork").Queue()
-    processes = [multiprocessing.get_context("fork").Process(target=drain, args=(engine, path, results)) for _ in range(2)]
+    processes = [
+        multiprocessing.get_context("fork").Process(target=drain, args=(engine, path, results)) for _ in range(2)
+    ]
     started = time.perf_counter()
     for process in processes:
         process.start()
@@ -175,7 +183,9 @@ def throughput(engine: str, trials: int, folder: Path) -> tuple[float, float, in
         process.join()
     claims = sum(o[0] for o in outcomes)
     reads = sum(o[2] for o in outcomes)
-    mean_read_ms = 1000 * sum(o[1] for o in outcomes) / reads if reads else math.nan  # nan: the claim-lock workers time no reads
+    mean_read_ms = (
+        1000 * sum(o[1] for o in outcomes) / reads if reads else math.nan
+    )  # nan: the claim-lock workers time no reads
     finished = len([t for t in first.study.get_trials(states=(TrialState.COMPLETE,)) if "key" in t.user_attrs])
     return claims / seconds, mean_read_ms, sum(o[3] for o in outcomes), claims - finished
 
@@ -183,15 +193,24 @@ def throughput(engine: str, trials: int, folder: Path) -> tuple[float, float, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=20, help="races per engine and claim kind")
-    parser.add_argument("--trials", type=int, default=200, help="WAITING trials two processes drain, per engine and round")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, the engines taking turns within each (a shared machine's load drifts)")
+    parser.add_argument(
+        "--trials", type=int, default=200, help="WAITING trials two processes drain, per engine and round"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="throughput rounds, the engines taking turns within each (a shared machine's load drifts)",
+    )
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}; optuna {optuna.__version__}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for engine in ENGINES:
             asks = double_claims(engine, "ask", args.tries, Path(folder))
             by_id = double_claims(engine, "claim_waiting", args.tries, Path(folder))
-            print(f"{engine:9s}: double claims ask() {asks}/{args.tries}, claim_waiting {by_id}/{args.tries}", flush=True)
+            print(
+                f"{engine:9s}: double claims ask() {asks}/{args.tries}, claim_waiting {by_id}/{args.tries}", flush=True
+            )
         rates: dict[str, list[float]] = {engine: [] for engine in (*ENGINES, CLAIM_LOCK)}
         for round_ in range(args.rounds):
             for engine in rates:
@@ -203,7 +222,10 @@ def main() -> None:
                 )
         for engine in (*ENGINES[1:], CLAIM_LOCK):
             ratios = sorted(mine / theirs for mine, theirs in zip(rates[engine], rates["deferred"]))
-            print(f"{engine}/deferred claim throughput: median {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})", flush=True)
+            print(
+                f"{engine}/deferred claim throughput: median {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -35,11 +35,15 @@ def main() -> None:
     mnist_s = best_of(3, lambda: load_split(mnist, "train"))
     stacked_s = best_of(3, lambda: load_split(stacked, "train"))
     print(f"load MNIST train (60,000 x 1x28x28): {mnist_s:.3f} s")
-    print(f"build Stacked MNIST train (128,000 x 3x28x28, 301 MB): {stacked_s:.3f} s = {stacked_s / mnist_s:.1f}x the MNIST load")
+    print(
+        f"build Stacked MNIST train (128,000 x 3x28x28, 301 MB): {stacked_s:.3f} s = {stacked_s / mnist_s:.1f}x the MNIST load"
+    )
     images, labels = load_split(mnist, "test")
     samples, _ = stack_digits(images, labels, stacked_indices(len(images), STACKED_SAMPLES, seed=2))
     modes_s = best_of(1, lambda: stacked_mnist_modes(samples))
-    print(f"modes covered + KL on {STACKED_SAMPLES:,} samples (78,000 LeNet digits): {modes_s:.2f} s = {modes_s / mnist_s:.1f}x the MNIST load")
+    print(
+        f"modes covered + KL on {STACKED_SAMPLES:,} samples (78,000 LeNet digits): {modes_s:.2f} s = {modes_s / mnist_s:.1f}x the MNIST load"
+    )
 
 
 if __name__ == "__main__":

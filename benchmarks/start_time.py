@@ -74,13 +74,17 @@ def measure(argv: list[str], preload: tuple[str, ...], repeats: int) -> tuple[fl
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     for _ in range(repeats):
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", PROGRAM, ",".join(preload), *argv], capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [sys.executable, "-c", PROGRAM, ",".join(preload), *argv], capture_output=True, text=True, env=env
+        )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"gbench {' '.join(argv)} failed: {done.stderr.strip().splitlines()[-1:]}")
         if seconds < best:
             best = seconds
-            memory = int(next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("maxrss_kb"))) // 1024
+            memory = (
+                int(next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("maxrss_kb"))) // 1024
+            )
     return best, memory
 
 

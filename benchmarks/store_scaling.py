@@ -71,14 +71,30 @@ def build(out: Path, size: int, settings: int) -> list[dict]:
     rows = [run_row(index, settings) for index in range(size)]
     png = samples_png()
     history = [
-        {"step": s, "epoch": s / 1000, "images": 64 * s, "seconds": s / 40, "d_loss": 1.2, "g_loss": 0.9, "d_real": 0.55, "d_fake": 0.45} for s in HISTORY_STEPS
+        {
+            "step": s,
+            "epoch": s / 1000,
+            "images": 64 * s,
+            "seconds": s / 40,
+            "d_loss": 1.2,
+            "g_loss": 0.9,
+            "d_real": 0.55,
+            "d_fake": 0.45,
+        }
+        for s in HISTORY_STEPS
     ]
     for row in rows:
         folder = out / row["run_id"]
         folder.mkdir()
-        (folder / "config.json").write_text(json.dumps({key: row[key] for key in ("architecture", "loss", "dataset", "seed", "lr", "batch_size")}))
+        (folder / "config.json").write_text(
+            json.dumps({key: row[key] for key in ("architecture", "loss", "dataset", "seed", "lr", "batch_size")})
+        )
         (folder / "summary.json").write_text(json.dumps(row))
-        (folder / "metrics.csv").write_text(store.csv_text([{**line, "fid": row["fid"] if line["step"] == HISTORY_STEPS[-1] else None} for line in history]))
+        (folder / "metrics.csv").write_text(
+            store.csv_text(
+                [{**line, "fid": row["fid"] if line["step"] == HISTORY_STEPS[-1] else None} for line in history]
+            )
+        )
         (folder / "samples.png").write_bytes(png)
     store.write_csv(out / store.RESULTS, rows)
     return rows
@@ -102,7 +118,9 @@ def measure(command: list[str], env: dict) -> tuple[float, float, str]:
     """(seconds, peak MiB, stdout) of one process; /usr/bin/time reports its maximum resident set size."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         start = time.perf_counter()
-        result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *command], capture_output=True, text=True, env=env)
+        result = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *command], capture_output=True, text=True, env=env
+        )
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
@@ -113,8 +131,12 @@ def measure_size(folder: Path, size: int, settings: int, env: dict) -> dict[str,
     gbench = [sys.executable, "-m", "gbench"]
     figures: dict[str, tuple[float, float]] = {}
     figures["show"] = measure([*gbench, "show", str(folder)], env)[:2]
-    figures["show-all"] = measure([*gbench, "show", str(folder), "--all"], env)[:2]  # every row drawn: what show did before
-    figures["export"] = measure([*gbench, "export", str(folder), "--format", "csv", "-o", str(folder.parent / f"export-{size}.csv")], env)[:2]
+    figures["show-all"] = measure([*gbench, "show", str(folder), "--all"], env)[
+        :2
+    ]  # every row drawn: what show did before
+    figures["export"] = measure(
+        [*gbench, "export", str(folder), "--format", "csv", "-o", str(folder.parent / f"export-{size}.csv")], env
+    )[:2]
     figures["report"] = measure([*gbench, "report", str(folder), "-o", str(folder.parent / f"report-{size}")], env)[:2]
     # the upsert itself, timed inside its process (Python's start-up is not the store's); its peak memory is the process's
     for action, first in (("append", size), ("replace", 0)):
@@ -127,13 +149,22 @@ def measure_size(folder: Path, size: int, settings: int, env: dict) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--settings", type=int, default=5, help="settings the runs are spread over (seeds per setting: size / settings)")
-    parser.add_argument("--keep", type=Path, help="build the folders here and keep them (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--settings", type=int, default=5, help="settings the runs are spread over (seeds per setting: size / settings)"
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="build the folders here and keep them (default: a temporary folder, removed)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="store-scaling-")) if args.keep is None else args.keep
     repository = Path(__file__).resolve().parents[1]  # the gbench measured is this checkout's
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repository), os.environ.get("PYTHONPATH", "")]))}
-    print(f"CPU: {cpu_model()}; Python {platform.python_version()}; {args.settings} settings; times in seconds, peak memory in MiB (max RSS)")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(repository), os.environ.get("PYTHONPATH", "")])),
+    }
+    print(
+        f"CPU: {cpu_model()}; Python {platform.python_version()}; {args.settings} settings; times in seconds, peak memory in MiB (max RSS)"
+    )
     print(f"{'runs':>7} " + " ".join(f"{action + ' s':>10} {action + ' MiB':>11}" for action in ACTIONS))
     results: dict[int, dict[str, tuple[float, float]]] = {}
     try:
@@ -141,13 +172,19 @@ def main() -> None:
             folder = root / f"runs-{size}"
             build(folder, size, args.settings)
             results[size] = measure_size(folder, size, args.settings, env)
-            print(f"{size:>7} " + " ".join(f"{results[size][a][0]:>10.4g} {results[size][a][1]:>11.0f}" for a in ACTIONS), flush=True)
+            print(
+                f"{size:>7} " + " ".join(f"{results[size][a][0]:>10.4g} {results[size][a][1]:>11.0f}" for a in ACTIONS),
+                flush=True,
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     sizes = sorted(results)
     for small, large in zip(sizes, sizes[1:], strict=False):
-        print(f"growth {small} -> {large} runs ({large / small:g}x): " + ", ".join(f"{a} {results[large][a][0] / results[small][a][0]:.1f}x" for a in ACTIONS))
+        print(
+            f"growth {small} -> {large} runs ({large / small:g}x): "
+            + ", ".join(f"{a} {results[large][a][0] / results[small][a][0]:.1f}x" for a in ACTIONS)
+        )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,20 @@ def sweep(suite: Path, out: Path, runs: int, jobs: int, threads: int | None) -> 
         env["OMP_NUM_THREADS"] = str(threads)
     else:
         env.pop("OMP_NUM_THREADS", None)
-    command = [sys.executable, "-m", "gbench", "sweep", str(suite), "--out", str(out), "--seeds", f"0-{runs - 1}", "--jobs", str(jobs), "--no-report"]
+    command = [
+        sys.executable,
+        "-m",
+        "gbench",
+        "sweep",
+        str(suite),
+        "--out",
+        str(out),
+        "--seeds",
+        f"0-{runs - 1}",
+        "--jobs",
+        str(jobs),
+        "--no-report",
+    ]
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -72,7 +85,10 @@ def sweep(suite: Path, out: Path, runs: int, jobs: int, threads: int | None) -> 
     if len(rows) != runs:
         sys.exit(f"gbench sweep --jobs {jobs} finished {len(rows)} runs, expected {runs}")
     train = sum(float(r["train_seconds"]) for r in rows)
-    print(f"jobs={jobs}: {seconds:.1f} s wall for {runs} runs ({train:.1f} s of training in total, {train / runs:.1f} s per run)", flush=True)
+    print(
+        f"jobs={jobs}: {seconds:.1f} s wall for {runs} runs ({train:.1f} s of training in total, {train / runs:.1f} s per run)",
+        flush=True,
+    )
     return seconds
 
 
@@ -81,7 +97,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8, help="runs in the sweep (seeds 0..RUNS-1; default 8)")
     parser.add_argument("--steps", type=int, default=2000, help="generator steps per run (default 2000)")
     parser.add_argument("--eval-samples", type=int, default=0, help="samples per final evaluation (default 0: off)")
-    parser.add_argument("--jobs1-threads", type=int, help="torch threads of the --jobs 1 sweep (default: torch's, all cores)")
+    parser.add_argument(
+        "--jobs1-threads", type=int, help="torch threads of the --jobs 1 sweep (default: torch's, all cores)"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="gbench-sweep-jobs-"))

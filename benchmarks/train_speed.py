@@ -43,7 +43,11 @@ def sync(device):
 
 
 def fresh(registry, device, seed=0):
-    config = RunConfig(architecture="mlp", seed=seed, params={"latent_dim": LATENT, "hidden_dim": HIDDEN, "batch_size": BATCH, "lr": LR})
+    config = RunConfig(
+        architecture="mlp",
+        seed=seed,
+        params={"latent_dim": LATENT, "hidden_dim": HIDDEN, "batch_size": BATCH, "lr": LR},
+    )
     config = dataclasses.replace(config, params=resolve_params(registry, config))
     return build(registry, config, device)
 
@@ -53,7 +57,9 @@ def plain_step(G, D, g_opt, d_opt, real, device):
     ones = torch.ones(real.shape[0], device=device)
     zeros = torch.zeros(real.shape[0], device=device)
     fake = G(torch.randn(real.shape[0], LATENT, device=device))
-    d_loss = F.binary_cross_entropy_with_logits(D(real).reshape(-1), ones) + F.binary_cross_entropy_with_logits(D(fake.detach()).reshape(-1), zeros)
+    d_loss = F.binary_cross_entropy_with_logits(D(real).reshape(-1), ones) + F.binary_cross_entropy_with_logits(
+        D(fake.detach()).reshape(-1), zeros
+    )
     d_opt.zero_grad()
     d_loss.backward()
     d_opt.step()
@@ -79,7 +85,10 @@ def time_plain(registry, steps, device):
 
     root = next((r for r in search_roots() if (r / "MNIST" / "raw").is_dir()), None)
     dataset = torchvision.datasets.MNIST(
-        str(root), train=True, download=False, transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+        str(root),
+        train=True,
+        download=False,
+        transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]),
     )
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True)
     nets, _, _ = fresh(registry, device)

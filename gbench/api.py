@@ -83,7 +83,9 @@ def tune(target: str = "mlp", *, verbose: bool = False, **options: Any) -> tuple
     args = _invoke("tune", [str(target)], options, verbose)
     opened = args.made
     study = optuna.load_study(study_name=opened.study.study_name, storage=opened.storage_url)
-    ids = [run_id for trial in study.trials for run_id in str(trial.user_attrs.get("run_id") or "").split(",") if run_id]
+    ids = [
+        run_id for trial in study.trials for run_id in str(trial.user_attrs.get("run_id") or "").split(",") if run_id
+    ]
     return _rows(opened.tuner.out, list(dict.fromkeys(ids)), missing_ok=True), study
 
 
@@ -202,8 +204,12 @@ def _rows(out: Path, run_ids: list[str], missing_ok: bool = False) -> pd.DataFra
     from gbench.commands import export
 
     table = export.frame(str(out))
-    where = {run_id: index for index, run_id in enumerate(table["run_id"].astype(str))} if "run_id" in table.columns else {}
+    where = (
+        {run_id: index for index, run_id in enumerate(table["run_id"].astype(str))} if "run_id" in table.columns else {}
+    )
     lost = [run_id for run_id in run_ids if run_id not in where]
     if lost and not missing_ok:
-        raise GbenchError(f"runs {', '.join(lost)} have no row in {out / 'results.csv'}; was the file changed while they ran?")
+        raise GbenchError(
+            f"runs {', '.join(lost)} have no row in {out / 'results.csv'}; was the file changed while they ran?"
+        )
     return table.iloc[[where[run_id] for run_id in run_ids if run_id in where]].reset_index(drop=True)

@@ -68,8 +68,12 @@ class RunConfig:
     log_every: int = default("log_every")
     checkpoint_every: int | None = default("checkpoint_every")
     eval: EvalOptions = field(default_factory=EvalOptions)
-    precision: str = default("precision")  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
-    ema: float | None = default("ema")  # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
+    precision: str = default(
+        "precision"
+    )  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
+    ema: float | None = default(
+        "ema"
+    )  # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
     run_id: str | None = None
     data: DataOptions = field(default_factory=DataOptions)  # own data's shape and content hash (gbench.datasource)
 
@@ -111,13 +115,21 @@ class RunSettings:
     """
 
     run: RunConfig = field(default_factory=lambda: RunConfig(architecture=""))
-    architectures: list[str] = field(default_factory=list)  # only these of the target's architectures; empty: all of them
+    architectures: list[str] = field(
+        default_factory=list
+    )  # only these of the target's architectures; empty: all of them
     seeds: list[int] = field(default_factory=lambda: list(default("seeds")))
-    devices: list[str] = field(default_factory=list)  # one per parallel worker (sweep --jobs, tune workers); empty: all use run.device
+    devices: list[str] = field(
+        default_factory=list
+    )  # one per parallel worker (sweep --jobs, tune workers); empty: all use run.device
     out: str = default("out")
     params: dict[str, Any] = field(default_factory=dict)
-    population: str = default("population")  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
-    population_size: int | None = default("population_size")  # at most this many members per population; None: all the seeds
+    population: str = default(
+        "population"
+    )  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
+    population_size: int | None = default(
+        "population_size"
+    )  # at most this many members per population; None: all the seeds
 
     def device_for(self, worker: int) -> str:
         """The device of parallel worker ``worker`` (0, 1, ...): :func:`device_for` over ``devices`` and ``run.device``."""
@@ -155,17 +167,31 @@ def settings_from_table(table: dict[str, Any], where: str = "") -> RunSettings:
     if isinstance(architectures, str):
         architectures = [name.strip() for name in architectures.split(",") if name.strip()]
     if not isinstance(architectures, list) or not all(isinstance(name, str) and name for name in architectures):
-        raise GbenchError(f'{where}architecture = {architectures!r} must be an architecture name, e.g. architecture = "mlp"')
+        raise GbenchError(
+            f'{where}architecture = {architectures!r} must be an architecture name, e.g. architecture = "mlp"'
+        )
     seeds = table.get("seeds", list(default("seeds")))
     seeds = parse_seeds(",".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds))
     devices = table.get("devices") or []
     devices = parse_devices(devices) if isinstance(devices, str) else list(devices)
     run = RunConfig(architecture="", eval=EvalOptions(**values[EVAL]), data=DataOptions(**values[DATA]), **values[RUN])
-    return RunSettings(run=run, architectures=list(dict.fromkeys(architectures)), seeds=seeds, devices=devices, params=params, **values[SETTINGS])
+    return RunSettings(
+        run=run,
+        architectures=list(dict.fromkeys(architectures)),
+        seeds=seeds,
+        devices=devices,
+        params=params,
+        **values[SETTINGS],
+    )
 
 
 def config_for(
-    registry: Registry, settings: RunSettings, combo: tuple[str, str, str], seed: int, params: dict[str, Any], run_id: str | None = None
+    registry: Registry,
+    settings: RunSettings,
+    combo: tuple[str, str, str],
+    seed: int,
+    params: dict[str, Any],
+    run_id: str | None = None,
 ) -> RunConfig:
     """One checked RunConfig: ``settings`` for the (architecture, loss, schedule) ``combo`` and
     ``seed``, with ``params`` (text or typed values) over the combination's defaults."""
@@ -173,13 +199,19 @@ def config_for(
     return dataclasses.replace(config, params=resolve_params(registry, config, params))
 
 
-def config_from_settings(settings: RunSettings, combo: tuple[str, str, str], seed: int, run_id: str | None = None) -> RunConfig:
+def config_from_settings(
+    settings: RunSettings, combo: tuple[str, str, str], seed: int, run_id: str | None = None
+) -> RunConfig:
     """``settings`` as a RunConfig for ``combo`` and ``seed``, its params not yet resolved (tune's base: each trial sets its own)."""
     architecture, loss, schedule = combo
-    return dataclasses.replace(settings.run, architecture=architecture, loss=loss, schedule=schedule, seed=seed, run_id=run_id)
+    return dataclasses.replace(
+        settings.run, architecture=architecture, loss=loss, schedule=schedule, seed=seed, run_id=run_id
+    )
 
 
-def configs_for(registry: Registry, settings: RunSettings, combos: list[tuple[str, str, str]], where: str = "") -> list[RunConfig]:
+def configs_for(
+    registry: Registry, settings: RunSettings, combos: list[tuple[str, str, str]], where: str = ""
+) -> list[RunConfig]:
     """One checked RunConfig per combination and seed (seeds vary fastest): the one builder that
     `gbench run`, each suite variant of `gbench sweep`, and `gbench tune` use."""
     try:
@@ -187,7 +219,9 @@ def configs_for(registry: Registry, settings: RunSettings, combos: list[tuple[st
         for _, loss, schedule in combos:
             registry.loss(loss)
             registry.schedule(schedule)
-        return [config_for(registry, settings, combo, seed, settings.params) for combo in combos for seed in settings.seeds]
+        return [
+            config_for(registry, settings, combo, seed, settings.params) for combo in combos for seed in settings.seeds
+        ]
     except GbenchError as error:
         raise GbenchError(f"{where}{error}") from None
 
@@ -203,7 +237,9 @@ def hyperparameters_for(registry: Registry, architecture: str, loss: str, schedu
     for owner, hyperparameters in sources:
         for hp in hyperparameters:
             if hp.name in merged:
-                raise GbenchError(f"hyperparameter {hp.name!r} is declared by both {owners[hp.name]} and {owner}; one of the plugins must rename it")
+                raise GbenchError(
+                    f"hyperparameter {hp.name!r} is declared by both {owners[hp.name]} and {owner}; one of the plugins must rename it"
+                )
             merged[hp.name] = hp
             owners[hp.name] = owner
     return merged
@@ -212,7 +248,9 @@ def hyperparameters_for(registry: Registry, architecture: str, loss: str, schedu
 def check_override_keys(keys: list[str] | set[str], known: dict[str, Hyperparameter], context: str = "") -> None:
     for key in keys:
         if key not in known:
-            raise GbenchError(f"unknown hyperparameter {key!r}{context}{suggestion(key, known)}; valid keys: {', '.join(sorted(known))}")
+            raise GbenchError(
+                f"unknown hyperparameter {key!r}{context}{suggestion(key, known)}; valid keys: {', '.join(sorted(known))}"
+            )
 
 
 def resolve_params(registry: Registry, config: RunConfig, overrides: dict[str, Any] | None = None) -> dict[str, Value]:
@@ -220,7 +258,11 @@ def resolve_params(registry: Registry, config: RunConfig, overrides: dict[str, A
     known = hyperparameters_for(registry, config.architecture, config.loss, config.schedule)
     given = dict(config.params)
     given.update(overrides or {})
-    check_override_keys(list(given), known, f" for architecture {config.architecture!r}, loss {config.loss!r}, schedule {config.schedule!r}")
+    check_override_keys(
+        list(given),
+        known,
+        f" for architecture {config.architecture!r}, loss {config.loss!r}, schedule {config.schedule!r}",
+    )
     resolved: dict[str, Value] = {}
     for name, hp in known.items():
         if name in given:
@@ -261,17 +303,29 @@ def parse_seeds(text: str) -> list[int]:
             elif part:
                 seeds.append(int(part))
     except ValueError:
-        raise GbenchError(f"--seeds {text!r} is not a list of integers; write for example --seeds 0,1,2 or --seeds 0-4") from None
+        raise GbenchError(
+            f"--seeds {text!r} is not a list of integers; write for example --seeds 0,1,2 or --seeds 0-4"
+        ) from None
     if not seeds or any(seed < 0 for seed in seeds):
         raise GbenchError(f"--seeds {text!r} must name at least one non-negative integer, for example --seeds 0,1,2")
     too_large = next((seed for seed in seeds if seed > MAX_SEED), None)
     if len(seeds) > MAX_RANGE:
-        raise GbenchError(f"--seeds {text!r} names over {MAX_RANGE} seeds; name at most {MAX_RANGE}, for example --seeds 0-99")
-    if too_large is not None:  # torch.manual_seed overflows past 2**64 - 1, and the evaluation seeds numpy with it (< 2**32)
-        raise GbenchError(f"--seeds {text!r}: seed {too_large} is too large; seeds go from 0 to {MAX_SEED}, for example --seeds 0-4")
+        raise GbenchError(
+            f"--seeds {text!r} names over {MAX_RANGE} seeds; name at most {MAX_RANGE}, for example --seeds 0-99"
+        )
+    if (
+        too_large is not None
+    ):  # torch.manual_seed overflows past 2**64 - 1, and the evaluation seeds numpy with it (< 2**32)
+        raise GbenchError(
+            f"--seeds {text!r}: seed {too_large} is too large; seeds go from 0 to {MAX_SEED}, for example --seeds 0-4"
+        )
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
-    if repeated:  # two runs of one seed are the same run: they would share a folder, or a population would train it twice
-        raise GbenchError(f"--seeds {text!r} repeats seed {', '.join(map(str, repeated))}; name each seed once, e.g. --seeds 0,1,2")
+    if (
+        repeated
+    ):  # two runs of one seed are the same run: they would share a folder, or a population would train it twice
+        raise GbenchError(
+            f"--seeds {text!r} repeats seed {', '.join(map(str, repeated))}; name each seed once, e.g. --seeds 0,1,2"
+        )
     return seeds
 
 
@@ -299,7 +353,11 @@ def load_toml(path: str | Path, allowed: AbstractSet[str] | None = None) -> dict
     data = read_toml(path)
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise GbenchError(f"config file {str(path)!r}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(allowed))}")
+        raise GbenchError(
+            f"config file {str(path)!r}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(allowed))}"
+        )
     if "params" in data and not isinstance(data["params"], dict):
-        raise GbenchError(f"config file {str(path)!r}: 'params' must be a table of hyperparameters, e.g. [params] latent_dim = 128")
+        raise GbenchError(
+            f"config file {str(path)!r}: 'params' must be a table of hyperparameters, e.g. [params] latent_dim = 128"
+        )
     return data

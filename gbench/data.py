@@ -23,7 +23,14 @@ from gbench import env
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Dataset
 
-__all__ = ["cache_dir", "content_hash", "idx_dataset", "load_split", "read_idx", "to_uint8"]  # the public API (docs/api.md)
+__all__ = [
+    "cache_dir",
+    "content_hash",
+    "idx_dataset",
+    "load_split",
+    "read_idx",
+    "to_uint8",
+]  # the public API (docs/api.md)
 
 SPLITS = ("train", "test")
 
@@ -68,7 +75,9 @@ def read_idx(path: Path) -> np.ndarray:
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise GbenchError(f"{path} is truncated ({data.size} bytes of data, expected {int(np.prod(dims))}); replace it with the original file")
+        raise GbenchError(
+            f"{path} is truncated ({data.size} bytes of data, expected {int(np.prod(dims))}); replace it with the original file"
+        )
     return data.reshape(dims)
 
 
@@ -129,10 +138,19 @@ def idx_dataset(
         images = torch.from_numpy(read_idx(paths[0]).copy()).reshape(-1, *image_shape)
         labels = torch.from_numpy(read_idx(paths[1]).astype(np.int64))
         if len(images) != len(labels):
-            raise GbenchError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds {len(labels)} labels; replace the damaged file")
+            raise GbenchError(
+                f"{paths[0]} holds {len(images)} images but {paths[1]} holds {len(labels)} labels; replace the damaged file"
+            )
         return images, labels
 
-    return Dataset(name=name, load=load, image_shape=image_shape, num_classes=len(class_names) or 10, class_names=class_names, description=description)
+    return Dataset(
+        name=name,
+        load=load,
+        image_shape=image_shape,
+        num_classes=len(class_names) or 10,
+        class_names=class_names,
+        description=description,
+    )
 
 
 def _try_download(torchvision_class: str, root: Path) -> None:
@@ -146,7 +164,9 @@ def _try_download(torchvision_class: str, root: Path) -> None:
         pass
 
 
-def load_split(dataset: Dataset, split: str, data_root: str | os.PathLike | None = None, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(
+    dataset: Dataset, split: str, data_root: str | os.PathLike | None = None, limit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images ``(N, C, H, W)`` and int64 labels of one split, the first ``limit`` if given."""
     images, labels = dataset.load(split, search_roots(data_root))
     if images.dtype != torch.uint8 or tuple(images.shape[1:]) != tuple(dataset.image_shape):

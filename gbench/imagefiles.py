@@ -78,11 +78,21 @@ def scan_folder(root: Path) -> FolderScan:
 
 def _class_names(folder: Path) -> tuple[str, ...]:
     """Sorted subfolders that hold images: the classes; none: an unlabelled folder."""
-    return tuple(sorted(path.name for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".") and any(_image_paths(path))))
+    return tuple(
+        sorted(
+            path.name
+            for path in folder.iterdir()
+            if path.is_dir() and not path.name.startswith(".") and any(_image_paths(path))
+        )
+    )
 
 
 def _image_paths(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not path.name.startswith("."))
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not path.name.startswith(".")
+    )
 
 
 def _images_of(folder: Path, class_names: tuple[str, ...]) -> list[ImageFile]:
@@ -91,13 +101,28 @@ def _images_of(folder: Path, class_names: tuple[str, ...]) -> list[ImageFile]:
     else:
         loose = [path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
         if loose:
-            raise GbenchError(f"{str(loose[0])!r} lies beside class subfolders of {str(folder)!r}; move it into a class subfolder, or remove it")
-        unknown = sorted(path.name for path in folder.iterdir() if path.is_dir() and path.name not in class_names and any(_image_paths(path)))
+            raise GbenchError(
+                f"{str(loose[0])!r} lies beside class subfolders of {str(folder)!r}; move it into a class subfolder, or remove it"
+            )
+        unknown = sorted(
+            path.name
+            for path in folder.iterdir()
+            if path.is_dir() and path.name not in class_names and any(_image_paths(path))
+        )
         if unknown:
-            raise GbenchError(f"class folder {str(folder / unknown[0])!r} is not a class of the training split ({', '.join(class_names)}); rename or remove it")
-        paths = [(path, label) for label, name in enumerate(class_names) if (folder / name).is_dir() for path in _image_paths(folder / name)]
+            raise GbenchError(
+                f"class folder {str(folder / unknown[0])!r} is not a class of the training split ({', '.join(class_names)}); rename or remove it"
+            )
+        paths = [
+            (path, label)
+            for label, name in enumerate(class_names)
+            if (folder / name).is_dir()
+            for path in _image_paths(folder / name)
+        ]
     if not paths:
-        raise GbenchError(f"{str(folder)!r} holds no PNG, JPEG or WebP images; put the images there, in class subfolders or flat")
+        raise GbenchError(
+            f"{str(folder)!r} holds no PNG, JPEG or WebP images; put the images there, in class subfolders or flat"
+        )
     images = [_scan_image(path, label) for path, label in paths]
     return sorted(images, key=lambda image: (image.label, image.digest))
 
@@ -117,7 +142,9 @@ def _scan_image(path: Path, label: int) -> ImageFile:
 
 def _unreadable(path: Path, error: Exception) -> GbenchError:
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
-    return GbenchError(f"{str(path)!r} is not a readable PNG, JPEG or WebP image ({reason}); replace it or remove it from the folder")
+    return GbenchError(
+        f"{str(path)!r} is not a readable PNG, JPEG or WebP image ({reason}); replace it or remove it from the folder"
+    )
 
 
 def decode_images(images: list[ImageFile], shape: tuple[int, int, int]) -> torch.Tensor:
@@ -173,15 +200,21 @@ def scan_npz(path: Path) -> NpzScan:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
-        raise GbenchError(f"{str(path)!r} is not a .npz file ({error}); save the images with numpy.savez(path, x=images, y=labels)") from None
+        raise GbenchError(
+            f"{str(path)!r} is not a .npz file ({error}); save the images with numpy.savez(path, x=images, y=labels)"
+        ) from None
     with archive:
         members = {Path(name).stem: name for name in archive.namelist() if name.endswith(".npy")}
         if "x" not in members:
             held = ", ".join(sorted(members)) or "no arrays"
-            raise GbenchError(f"{str(path)!r} has no array 'x' (it holds {held}); save the uint8 images as x: numpy.savez(path, x=images, y=labels)")
+            raise GbenchError(
+                f"{str(path)!r} has no array 'x' (it holds {held}); save the uint8 images as x: numpy.savez(path, x=images, y=labels)"
+            )
         extra = sorted(set(members) - set(NPZ_ARRAYS))
         if extra:
-            raise GbenchError(f"{str(path)!r} holds an array {extra[0]!r} gbench does not read; keep only {', '.join(NPZ_ARRAYS)}")
+            raise GbenchError(
+                f"{str(path)!r} holds an array {extra[0]!r} gbench does not read; keep only {', '.join(NPZ_ARRAYS)}"
+            )
         shapes: dict[str, tuple[int, ...]] = {}
         digest = hashlib.sha256()
         for name in [n for n in NPZ_ARRAYS if n in members]:
@@ -192,7 +225,9 @@ def scan_npz(path: Path) -> NpzScan:
                 while chunk := handle.read(_READ_CHUNK):
                     digest.update(chunk)
     if ("x_test" in shapes) != ("y_test" in shapes) and "y" in shapes:
-        raise GbenchError(f"{str(path)!r} has labels y but its test split x_test has none; save y_test beside x_test, or leave y out")
+        raise GbenchError(
+            f"{str(path)!r} has labels y but its test split x_test has none; save y_test beside x_test, or leave y out"
+        )
     channels_last = _channels_last(path, shapes["x"])
     scan = NpzScan(shapes, channels_last, digest.hexdigest())
     for images, labels in (("x", "y"), ("x_test", "y_test")):
@@ -213,10 +248,14 @@ def _npy_header(path: Path, name: str, handle) -> tuple[int, ...]:
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(handle)
     except ValueError as error:
-        raise GbenchError(f"{str(path)!r}: array {name!r} is damaged ({error}); save it again with numpy.savez") from None
+        raise GbenchError(
+            f"{str(path)!r}: array {name!r} is damaged ({error}); save it again with numpy.savez"
+        ) from None
     wanted = "uint8" if name.startswith("x") else "integers"
     if dtype.hasobject or (dtype != np.uint8 if name.startswith("x") else dtype.kind not in "iu"):
-        raise GbenchError(f"{str(path)!r}: array {name!r} has dtype {dtype}; gbench reads {wanted} only (never pickled objects): save {name} as {wanted}")
+        raise GbenchError(
+            f"{str(path)!r}: array {name!r} has dtype {dtype}; gbench reads {wanted} only (never pickled objects): save {name} as {wanted}"
+        )
     if name.startswith("x") and len(shape) not in (3, 4):
         raise GbenchError(f"{str(path)!r}: array {name!r} has shape {shape}; give images as (N, H, W), NHWC or NCHW")
     return tuple(int(side) for side in shape)
@@ -227,7 +266,9 @@ def _channels_last(path: Path, shape: tuple[int, ...]) -> bool:
         return True
     if shape[1] in (1, 3):
         return False
-    raise GbenchError(f"{str(path)!r}: x has shape {shape}: neither NHWC nor NCHW with 1 or 3 channels; save it as (N, H, W, C) or (N, C, H, W)")
+    raise GbenchError(
+        f"{str(path)!r}: x has shape {shape}: neither NHWC nor NCHW with 1 or 3 channels; save it as (N, H, W, C) or (N, C, H, W)"
+    )
 
 
 def _text(shape: tuple[int, ...]) -> str:
@@ -245,7 +286,9 @@ def load_npz(path: Path, scan: NpzScan, shape: tuple[int, int, int]) -> dict[str
     for name, array in loaded.items():
         if name.startswith("y"):
             if len(array) and array.min() < 0:
-                raise GbenchError(f"{str(path)!r}: {name} holds the negative label {int(array.min())}; labels are class numbers 0, 1, ...")
+                raise GbenchError(
+                    f"{str(path)!r}: {name} holds the negative label {int(array.min())}; labels are class numbers 0, 1, ..."
+                )
             tensors[name] = torch.from_numpy(array.astype(np.int64))
             continue
         if array.ndim == 3:
@@ -256,6 +299,11 @@ def load_npz(path: Path, scan: NpzScan, shape: tuple[int, int, int]) -> dict[str
             tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
         else:  # through PIL, exactly as a folder's images
             mode = "L" if array.shape[1] == 1 else "RGB"
-            fitted = [fit_image(Image.fromarray(image[0] if mode == "L" else image.transpose(1, 2, 0), mode), shape) for image in array]
-            tensors[name] = torch.from_numpy(np.stack(fitted)) if fitted else torch.empty((0, *shape), dtype=torch.uint8)
+            fitted = [
+                fit_image(Image.fromarray(image[0] if mode == "L" else image.transpose(1, 2, 0), mode), shape)
+                for image in array
+            ]
+            tensors[name] = (
+                torch.from_numpy(np.stack(fitted)) if fitted else torch.empty((0, *shape), dtype=torch.uint8)
+            )
     return tensors

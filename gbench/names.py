@@ -45,8 +45,17 @@ def missing_file(what: str, path: str, folders: Iterable[Path] = (), example: st
     folders = list(folders)
 
     def files(places: list[Path]) -> dict[str, str]:  # as shown (relative to here when under it) -> file name
-        found = (file for place in places if place.is_dir() for file in sorted(place.glob(f"*{wanted.suffix or '.*'}")) if file.is_file())
-        return {(os.path.relpath(file) if file.resolve().is_relative_to(Path.cwd()) else str(file)): file.name for file in found}
+        found = (
+            file
+            for place in places
+            if place.is_dir()
+            for file in sorted(place.glob(f"*{wanted.suffix or '.*'}"))
+            if file.is_file()
+        )
+        return {
+            (os.path.relpath(file) if file.resolve().is_relative_to(Path.cwd()) else str(file)): file.name
+            for file in found
+        }
 
     candidates = files([wanted.parent, *folders])
     close = difflib.get_close_matches(wanted.name, list(candidates.values()), n=1)

@@ -22,7 +22,9 @@ BATCH_SIZE = Hyperparameter("batch_size", 100, low=1, high=4096, log=True, tunab
 #: Knobs of the trainer and its Adam optimizers, settable like any plugin's.
 TRAINING_HYPERPARAMETERS = (
     BATCH_SIZE,
-    Hyperparameter("lr", 2e-4, low=1e-12, log=True, search=(1e-5, 1e-2), help="Adam learning rate (schedules may split it)"),
+    Hyperparameter(
+        "lr", 2e-4, low=1e-12, log=True, search=(1e-5, 1e-2), help="Adam learning rate (schedules may split it)"
+    ),
     Hyperparameter("beta1", 0.5, low=0.0, high=0.999, help="Adam beta1"),
     Hyperparameter("beta2", 0.999, low=0.0, high=0.9999, tunable=False, help="Adam beta2"),
 )
@@ -61,7 +63,9 @@ class RunOption:
     file: bool = True  # a key of a --config file
     suite: bool = True  # a key of a suite's [base], variants, [grid] and [quick] (only where ``file`` too)
     check: bool = True  # checked by this table (False: by what reads it, e.g. batch_size by its hyperparameter)
-    sweep_help: str | None = None  # its help in `gbench sweep` (an override of the suite's), where it differs from ``help``
+    sweep_help: str | None = (
+        None  # its help in `gbench sweep` (an override of the suite's), where it differs from ``help``
+    )
 
     @property
     def flag(self) -> str:
@@ -100,9 +104,13 @@ def parse_devices(text: str) -> list[str]:
     bad = next((d for d in devices if not re.fullmatch(DEVICE_PATTERN, d)), None)
     if not devices or bad is not None:
         what = f"{bad!r} is not" if bad is not None else "names no device; list"
-        raise GbenchError(f"--devices {text!r}: {what} cpu, cuda, cuda:N or mps; write for example --devices cuda:0,cuda:1")
+        raise GbenchError(
+            f"--devices {text!r}: {what} cpu, cuda, cuda:N or mps; write for example --devices cuda:0,cuda:1"
+        )
     if len(set(devices)) != len(devices):
-        raise GbenchError(f"--devices {text!r} names a device twice; give each device once, e.g. --devices cuda:0,cuda:1")
+        raise GbenchError(
+            f"--devices {text!r} names a device twice; give each device once, e.g. --devices cuda:0,cuda:1"
+        )
     return devices
 
 

@@ -80,7 +80,9 @@ def register(registry: Registry, name: str, options: DataOptions, expected_hash:
         if (existing.image_shape, getattr(existing, "content_hash", None), getattr(existing, "holdout", None)) != (
             dataset.image_shape, dataset.content_hash, dataset.holdout,
         ):  # fmt: skip
-            raise GbenchError(f"dataset {name} is used with two shapes in one command; give it one --image-size, --channels and --holdout")
+            raise GbenchError(
+                f"dataset {name} is used with two shapes in one command; give it one --image-size, --channels and --holdout"
+            )
         return existing
     # set directly, not through Registry.register: a path may hold spaces, which a plugin's name may not
     registry.tables["dataset"][name] = dataset
@@ -116,14 +118,30 @@ def _folder_dataset(name: str, path: Path, options: DataOptions, memory: int | N
 
     def load_all() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         if holdout is None:
-            return {split: _with_labels(decode_images(images, shape), [i.label for i in images]) for split, images in scan.splits.items()}
+            return {
+                split: _with_labels(decode_images(images, shape), [i.label for i in images])
+                for split, images in scan.splits.items()
+            }
         images = scan.splits["all"]
         order = held_out_order(len(images), holdout)
         decoded = decode_images([images[i] for i in order], shape)
-        return _split(decoded, torch.tensor([images[i].label for i in order], dtype=torch.int64), len(images) - _test_count(len(images), holdout))
+        return _split(
+            decoded,
+            torch.tensor([images[i].label for i in order], dtype=torch.int64),
+            len(images) - _test_count(len(images), holdout),
+        )
 
     classes = scan.class_names
-    return _dataset(name, path, shape, scan.content_hash, holdout, classes, _once(load_all), f"{count:,} images of {_text(shape)} from {path}")
+    return _dataset(
+        name,
+        path,
+        shape,
+        scan.content_hash,
+        holdout,
+        classes,
+        _once(load_all),
+        f"{count:,} images of {_text(shape)} from {path}",
+    )
 
 
 def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None) -> OwnDataset:
@@ -142,7 +160,10 @@ def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None
     def load_all() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         arrays = load_npz(path, scan, shape)
         if holdout is None:
-            return {"train": (arrays["x"], labels_for(arrays, "x", "y")), "test": (arrays["x_test"], labels_for(arrays, "x_test", "y_test"))}
+            return {
+                "train": (arrays["x"], labels_for(arrays, "x", "y")),
+                "test": (arrays["x_test"], labels_for(arrays, "x_test", "y_test")),
+            }
         total = len(arrays["x"])
         order = torch.tensor(held_out_order(total, holdout))
         return _split(arrays["x"][order], labels_for(arrays, "x", "y")[order], total - _test_count(total, holdout))
@@ -152,7 +173,16 @@ def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None
         with np.load(path, allow_pickle=False) as arrays:
             top = max([int(arrays[a].max()) for a in ("y", "y_test") if a in scan.shapes and len(arrays[a])] or [0])
         classes = tuple(str(label) for label in range(top + 1))
-    return _dataset(name, path, shape, scan.content_hash, holdout, classes, _once(load_all), f"{count:,} images of {_text(shape)} from {path}")
+    return _dataset(
+        name,
+        path,
+        shape,
+        scan.content_hash,
+        holdout,
+        classes,
+        _once(load_all),
+        f"{count:,} images of {_text(shape)} from {path}",
+    )
 
 
 def _dataset(
@@ -188,7 +218,9 @@ def _image_shape(name: str, options: DataOptions, sizes: list[tuple[int, int]], 
 def check_holdout(name: str, count: int, holdout: float | None) -> None:
     """At scan time: the held-out split (2 images at least) must leave one image or more to train on."""
     if holdout is not None and count - _test_count(count, holdout) < 1:
-        raise GbenchError(f"{name} holds {count} images, too few to hold out --holdout {holdout} of them (2 at least) and train on the rest; add images")
+        raise GbenchError(
+            f"{name} holds {count} images, too few to hold out --holdout {holdout} of them (2 at least) and train on the rest; add images"
+        )
 
 
 def held_out_order(count: int, holdout: float) -> list[int]:

@@ -23,7 +23,9 @@ MASK = "***"
 # in a path after a port) is harmless; masking too little is the leak this module exists to stop.
 _USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*):(?P<password>[^\s@'\"]+)@")
 # libpq and others also take the password as a query parameter: ?password=... or &password=...
-_QUERY = re.compile(r"(?P<head>[?&](?:password|passwd|pwd|token|secret|api_key|access_token)=)(?P<value>[^&\s'\"#]+)", re.IGNORECASE)
+_QUERY = re.compile(
+    r"(?P<head>[?&](?:password|passwd|pwd|token|secret|api_key|access_token)=)(?P<value>[^&\s'\"#]+)", re.IGNORECASE
+)
 
 
 def mask(text: str) -> str:

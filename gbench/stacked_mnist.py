@@ -31,7 +31,9 @@ def stacked_indices(source_size: int, count: int, seed: int) -> torch.Tensor:
     return torch.randint(0, source_size, (count, 3), generator=generator)
 
 
-def stack_digits(images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def stack_digits(
+    images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 ``(N, 3, 28, 28)`` images whose channel c is digit ``indices[:, c]``, and their modes ``100*d0 + 10*d1 + d2``."""
     stacked = images[:, 0][indices]  # (N, 3, 28, 28): a gather, no copy per channel
     digits = labels[indices]

@@ -107,9 +107,13 @@ def check_dataset(
     except Exception as error:
         raise GbenchError(f"{prefix}: load({split!r}, roots) failed: {type(error).__name__}: {error}") from None
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != (len(images),):
-        raise GbenchError(f"{prefix}: labels must be an int64 tensor of shape ({len(images)},), one per image; got {_shape(labels)}")
+        raise GbenchError(
+            f"{prefix}: labels must be an int64 tensor of shape ({len(images)},), one per image; got {_shape(labels)}"
+        )
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= spec.num_classes):
-        raise GbenchError(f"{prefix}: labels span {int(labels.min())}..{int(labels.max())}, outside 0..{spec.num_classes - 1} (num_classes={spec.num_classes})")
+        raise GbenchError(
+            f"{prefix}: labels span {int(labels.min())}..{int(labels.max())}, outside 0..{spec.num_classes - 1} (num_classes={spec.num_classes})"
+        )
     return images, labels
 
 
@@ -119,7 +123,9 @@ def check_dataset(
 def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str | None) -> tuple[Registry, str]:
     """The registry to check in, and the name to check: a spec replaces any same-named entry in a copy."""
     if registry is not None and plugin is not None:
-        raise GbenchError(f"check_{kind}: give registry= or plugin=, not both (plugin= loads the installed plugins plus that one)")
+        raise GbenchError(
+            f"check_{kind}: give registry= or plugin=, not both (plugin= loads the installed plugins plus that one)"
+        )
     if registry is None:
         from gbench.plugins.loading import load_plugins
 
@@ -135,7 +141,9 @@ def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str
             ) from None
         return registry, thing
     if not isinstance(thing, _TYPES[kind]):
-        raise GbenchError(f"check_{kind} takes {with_article(kind)} name or a gbench.plugins.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}")
+        raise GbenchError(
+            f"check_{kind} takes {with_article(kind)} name or a gbench.plugins.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}"
+        )
     spec: Any = thing  # one of the four spec types, each with a name
     copy = Registry(tables={k: dict(table) for k, table in registry.tables.items()}, owners=dict(registry.owners))
     copy.tables[kind].pop(spec.name, None)
@@ -150,7 +158,9 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     overrides = {"batch_size": batch_size, **(params or {})}
     validate(registry, names, dataset, overrides)
     prefix = who(registry, *subject)
-    config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, dataset=dataset, steps=steps, device="cpu")
+    config = RunConfig(
+        architecture=architecture, loss=loss, schedule=schedule, dataset=dataset, steps=steps, device="cpu"
+    )
     config = dataclasses.replace(config, params=resolve_params(registry, config, overrides))
     image_shape = tuple(registry.dataset(dataset).image_shape)
     batch_size = int(config.params["batch_size"])
@@ -166,7 +176,9 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     except GbenchError:
         raise
     except Exception as error:
-        raise GbenchError(f"{prefix}: training {architecture}/{loss}/{schedule} on random images failed: {type(error).__name__}: {error}") from None
+        raise GbenchError(
+            f"{prefix}: training {architecture}/{loss}/{schedule} on random images failed: {type(error).__name__}: {error}"
+        ) from None
     if result.status != "ok":
         row = result.history[-1] if result.history else {}
         raise GbenchError(
@@ -175,11 +187,17 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     if result.steps != steps:
         raise GbenchError(f"{prefix}: training stopped after {result.steps} of {steps} steps")
     if not any(not torch.equal(old, new.detach()) for old, new in zip(before, nets.generator.parameters())):
-        raise GbenchError(f"{prefix}: {steps} training steps left the generator's weights unchanged; its loss does not reach them")
+        raise GbenchError(
+            f"{prefix}: {steps} training steps left the generator's weights unchanged; its loss does not reach them"
+        )
     with torch.no_grad(), eval_mode(nets.generator):
         check_image_range(nets.generator(torch.randn(4, nets.latent_dim)), prefix, f"after {steps} training steps")
     return result
 
 
 def _shape(value: Any) -> str:
-    return f"{value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return (
+        f"{value.dtype} tensor of shape {tuple(value.shape)}"
+        if isinstance(value, torch.Tensor)
+        else type(value).__name__
+    )

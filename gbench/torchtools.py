@@ -25,13 +25,17 @@ def resolve_device(name: str | torch.device) -> torch.device:
         raise GbenchError(f"--device {name!r} is not one of {DEVICE_CHOICES}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise GbenchError(f"--device {name} was asked for but torch sees no CUDA device; use --device cpu or --device auto")
+            raise GbenchError(
+                f"--device {name} was asked for but torch sees no CUDA device; use --device cpu or --device auto"
+            )
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
             raise GbenchError(f"--device {name}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
     elif device.type == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise GbenchError(f"--device {name} was asked for but this torch build or machine has no MPS (Apple-silicon) support; use --device cpu")
+            raise GbenchError(
+                f"--device {name} was asked for but this torch build or machine has no MPS (Apple-silicon) support; use --device cpu"
+            )
     elif device.type != "cpu":
         raise GbenchError(f"--device {name!r} is not one of {DEVICE_CHOICES}")
     return device

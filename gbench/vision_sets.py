@@ -64,7 +64,9 @@ def safe_unpickle(path: Path, fix: str) -> Any:
         with open(path, "rb") as handle:
             return ArrayUnpickler(handle, encoding="latin1").load()
     except pickle.UnpicklingError as error:
-        raise GbenchError(f"{str(path)!r} holds objects other than plain data and numpy arrays ({error}), so gbench will not load it; {fix}") from None
+        raise GbenchError(
+            f"{str(path)!r} holds objects other than plain data and numpy arrays ({error}), so gbench will not load it; {fix}"
+        ) from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as error:
         raise GbenchError(f"{str(path)!r} is damaged ({type(error).__name__}: {str(error)[:80]}); {fix}") from None
 
@@ -75,7 +77,15 @@ def safe_unpickle(path: Path, fix: str) -> Any:
 
 #: name -> (python folder, binary folder, train files, test files, label key, binary label bytes, classes)
 _CIFAR = {
-    "cifar10": ("cifar-10-batches-py", "cifar-10-batches-bin", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 1, 10),
+    "cifar10": (
+        "cifar-10-batches-py",
+        "cifar-10-batches-bin",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        "labels",
+        1,
+        10,
+    ),
     "cifar100": ("cifar-100-python", "cifar-100-binary", ["train"], ["test"], "fine_labels", 2, 100),
 }
 
@@ -84,8 +94,16 @@ def _cifar_python_batch(path: Path, label_key: str, fix: str) -> Split:
     batch = safe_unpickle(path, fix)
     data = batch.get("data") if isinstance(batch, dict) else None
     labels = batch.get(label_key) if isinstance(batch, dict) else None
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072 and isinstance(labels, list)):
-        raise GbenchError(f"{str(path)!r} is not a CIFAR batch (a dict with uint8 'data' of N x 3072 and a list {label_key!r}); {fix}")
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == 3072
+        and isinstance(labels, list)
+    ):
+        raise GbenchError(
+            f"{str(path)!r} is not a CIFAR batch (a dict with uint8 'data' of N x 3072 and a list {label_key!r}); {fix}"
+        )
     if len(labels) != len(data) or not all(isinstance(label, int) for label in labels):
         raise GbenchError(f"{str(path)!r} holds {len(data)} images but {len(labels)} integer labels; {fix}")
     return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
@@ -96,7 +114,9 @@ def _cifar_binary_batch(path: Path, label_bytes: int, fix: str) -> Split:
     raw = np.fromfile(path, dtype=np.uint8)
     record = label_bytes + 3072
     if raw.size == 0 or raw.size % record:
-        raise GbenchError(f"{str(path)!r} is {raw.size} bytes, not a whole number of {record}-byte CIFAR records; {fix}")
+        raise GbenchError(
+            f"{str(path)!r} is {raw.size} bytes, not a whole number of {record}-byte CIFAR records; {fix}"
+        )
     rows = raw.reshape(-1, record)
     return rows[:, label_bytes:].reshape(-1, 3, 32, 32), rows[:, label_bytes - 1].astype(np.int64)
 
@@ -135,10 +155,17 @@ def _svhn_read(folder: Path, split: str) -> Split | None:
     except (ValueError, TypeError, OSError, NotImplementedError) as error:
         raise GbenchError(f"{str(path)!r} is not a readable .mat file ({str(error)[:80]}); {fix}") from None
     images, labels = mat.get("X"), mat.get("y")
-    if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4 and images.shape[:3] == (32, 32, 3)):
+    if not (
+        isinstance(images, np.ndarray)
+        and images.dtype == np.uint8
+        and images.ndim == 4
+        and images.shape[:3] == (32, 32, 3)
+    ):
         raise GbenchError(f"{str(path)!r} has no uint8 'X' of shape 32x32x3xN; {fix}")
     if not (isinstance(labels, np.ndarray) and labels.size == images.shape[3]):
-        raise GbenchError(f"{str(path)!r} has {images.shape[3]} images but 'y' holds {getattr(labels, 'size', 0)} labels; {fix}")
+        raise GbenchError(
+            f"{str(path)!r} has {images.shape[3]} images but 'y' holds {getattr(labels, 'size', 0)} labels; {fix}"
+        )
     labels = labels.reshape(-1).astype(np.int64) % 10  # SVHN writes the digit 0 as label 10
     return np.ascontiguousarray(images.transpose(3, 2, 0, 1)), labels
 
@@ -151,7 +178,9 @@ def _stl10_read(folder: Path, split: str) -> Split | None:
     raw = np.fromfile(images_path, dtype=np.uint8)
     labels = np.fromfile(labels_path, dtype=np.uint8).astype(np.int64) - 1  # stored 1..10
     if raw.size % (3 * 96 * 96) or raw.size // (3 * 96 * 96) != labels.size:
-        raise GbenchError(f"{str(images_path)!r} holds {raw.size / (3 * 96 * 96):g} images of 3x96x96 but {str(labels_path)!r} {labels.size} labels; {fix}")
+        raise GbenchError(
+            f"{str(images_path)!r} holds {raw.size / (3 * 96 * 96):g} images of 3x96x96 but {str(labels_path)!r} {labels.size} labels; {fix}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise GbenchError(f"{str(labels_path)!r} holds labels outside 1..10; {fix}")
     # Each image is stored column-major (MATLAB order): channel planes of 96 columns of 96 pixels.
@@ -168,12 +197,20 @@ CELEBA_PARTITIONS = {"train": "0", "test": "2"}
 
 def _celeba_reader(attribute: str | None, size: int) -> Reader:
     def read(folder: Path, split: str) -> Split | None:
-        images_dir, attr_path, part_path = folder / "img_align_celeba", folder / "list_attr_celeba.txt", folder / "list_eval_partition.txt"
+        images_dir, attr_path, part_path = (
+            folder / "img_align_celeba",
+            folder / "list_attr_celeba.txt",
+            folder / "list_eval_partition.txt",
+        )
         if not (images_dir.is_dir() and attr_path.is_file() and part_path.is_file()):
             return None
         fix = "replace it with the file of torchvision's CelebA download"
         wanted = CELEBA_PARTITIONS[split]
-        files = [parts[0] for parts in (line.split() for line in part_path.read_text().splitlines()) if len(parts) == 2 and parts[1] == wanted]
+        files = [
+            parts[0]
+            for parts in (line.split() for line in part_path.read_text().splitlines())
+            if len(parts) == 2 and parts[1] == wanted
+        ]
         labels = np.zeros(len(files), dtype=np.int64)
         if attribute is not None:
             lines = attr_path.read_text().splitlines()
@@ -181,10 +218,16 @@ def _celeba_reader(attribute: str | None, size: int) -> Reader:
             if attribute not in names:
                 raise GbenchError(f"{str(attr_path)!r} has no attribute {attribute!r} on its second line; {fix}")
             column = names.index(attribute) + 1
-            values = {parts[0]: parts[column] for parts in (line.split() for line in lines[2:]) if len(parts) == len(names) + 1}
+            values = {
+                parts[0]: parts[column]
+                for parts in (line.split() for line in lines[2:])
+                if len(parts) == len(names) + 1
+            }
             missing = [f for f in files if f not in values]
             if missing:
-                raise GbenchError(f"{str(attr_path)!r} has no row for {missing[0]} (and {len(missing) - 1} more); {fix}")
+                raise GbenchError(
+                    f"{str(attr_path)!r} has no row for {missing[0]} (and {len(missing) - 1} more); {fix}"
+                )
             labels = np.array([values[f] == "1" for f in files], dtype=np.int64)  # -1 means absent
         return _celeba_pixels(images_dir, files, size, f"{split}|{part_path.stat().st_mtime_ns}"), labels
 
@@ -259,7 +302,12 @@ def _download(torchvision_class: str, root: Path, split: str) -> None:
         if torchvision_class in ("CIFAR10", "CIFAR100"):
             cls(root=str(root), train=split == "train", download=True)
         else:  # SVHN, STL10, CelebA take a split name
-            cls(root=str(root), split=split, download=True, **({"target_type": "attr"} if torchvision_class == "CelebA" else {}))
+            cls(
+                root=str(root),
+                split=split,
+                download=True,
+                **({"target_type": "attr"} if torchvision_class == "CelebA" else {}),
+            )
     except Exception:  # no network, a mirror down, a quota hit: the caller reports the missing files
         pass
 
@@ -295,7 +343,11 @@ def vision_dataset(
             _download(torchvision_class, download_root, split)
             found = find(split, list(dict.fromkeys([*roots, cache_dir() / "data"])))
         if found is None:
-            places = " or ".join(str(Path(roots[0]) / sub) if sub else str(roots[0]) for sub in subdirs) if roots else str(download_root)
+            places = (
+                " or ".join(str(Path(roots[0]) / sub) if sub else str(roots[0]) for sub in subdirs)
+                if roots
+                else str(download_root)
+            )
             if isinstance(roots, ExplicitRoot):
                 how = "put them there, or leave --data-root out to search $GBENCH_DATA and the cache"
             else:
@@ -305,7 +357,14 @@ def vision_dataset(
         images, labels = found
         return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
 
-    return Dataset(name=name, load=load, image_shape=image_shape, num_classes=len(class_names), class_names=class_names, description=description)
+    return Dataset(
+        name=name,
+        load=load,
+        image_shape=image_shape,
+        num_classes=len(class_names),
+        class_names=class_names,
+        description=description,
+    )
 
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

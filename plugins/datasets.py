@@ -30,7 +30,18 @@ def gbench_register_datasets(register):
             subdirs=("FashionMNIST/raw", "fashion-mnist", ""),
             system_dirs=("/usr/share/datasets/fashion-mnist",),
             torchvision_class="FashionMNIST",
-            class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            class_names=(
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ),
             description="Fashion-MNIST clothing images, 60,000 train + 10,000 test, 1x28x28",
         )
     )

@@ -28,10 +28,16 @@ from torch.nn.utils.parametrizations import _SpectralNorm
 from gbench import hookimpl
 from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
-LATENT_DIM = Hyperparameter("latent_dim", 100, low=2, high=1024, log=True, search=(9, 144), help="size of the noise vector z")
-HIDDEN_DIM = Hyperparameter("hidden_dim", 64, low=4, high=512, log=True, search=(9, 144), help="channels h: G 2h -> h -> C, D C -> h -> 2h")
+LATENT_DIM = Hyperparameter(
+    "latent_dim", 100, low=2, high=1024, log=True, search=(9, 144), help="size of the noise vector z"
+)
+HIDDEN_DIM = Hyperparameter(
+    "hidden_dim", 64, low=4, high=512, log=True, search=(9, 144), help="channels h: G 2h -> h -> C, D C -> h -> 2h"
+)
 BATCHNORM = Hyperparameter("batchnorm", True, choices=(True, False), help="BatchNorm in the generator's hidden layers")
-SPECTRAL_NORM = Hyperparameter("spectral_norm", False, choices=(True, False), help="spectral normalisation of the discriminator's layers")
+SPECTRAL_NORM = Hyperparameter(
+    "spectral_norm", False, choices=(True, False), help="spectral normalisation of the discriminator's layers"
+)
 
 
 class _BatchableSpectralNorm(_SpectralNorm):
@@ -71,7 +77,9 @@ def _grad_transform_level():
 
 def _spectral_norm(layer):
     """Like torch.nn.utils.parametrizations.spectral_norm for Conv2d and Linear (dim 0); same state_dict keys."""
-    parametrize.register_parametrization(layer, "weight", _BatchableSpectralNorm(layer.weight, n_power_iterations=1, dim=0, eps=1e-12))
+    parametrize.register_parametrization(
+        layer, "weight", _BatchableSpectralNorm(layer.weight, n_power_iterations=1, dim=0, eps=1e-12)
+    )
     return layer
 
 
@@ -95,10 +103,22 @@ class Generator(nn.Module):
         def norm(width):
             return [nn.BatchNorm2d(width)] if batchnorm else []
 
-        layers = [nn.Linear(latent_dim, widths[0] * start * start, bias=not batchnorm), nn.Unflatten(1, (widths[0], start, start)), *norm(widths[0]), nn.ReLU()]
+        layers = [
+            nn.Linear(latent_dim, widths[0] * start * start, bias=not batchnorm),
+            nn.Unflatten(1, (widths[0], start, start)),
+            *norm(widths[0]),
+            nn.ReLU(),
+        ]
         for wide, narrow in zip(widths, widths[1:]):  # 7 -> 14 (-> 28 ...): all but the last doubling
-            layers += [nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=not batchnorm), *norm(narrow), nn.ReLU()]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, stride=2, padding=1), nn.Tanh()]  # the last doubling, to the image
+            layers += [
+                nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=not batchnorm),
+                *norm(narrow),
+                nn.ReLU(),
+            ]
+        layers += [
+            nn.ConvTranspose2d(widths[-1], channels, 4, stride=2, padding=1),
+            nn.Tanh(),
+        ]  # the last doubling, to the image
         self.net = nn.Sequential(*layers)
 
     def forward(self, z):

@@ -125,13 +125,27 @@ class HingeLoss:
         return LossTerms(-fake_out.mean(), None, fake_out.detach().mean())
 
 
-GP_WEIGHT = Hyperparameter("gp_weight", 10.0, low=0.0, high=1000.0, search=(1.0, 100.0), log=False, help="weight of WGAN-GP's gradient penalty")
+GP_WEIGHT = Hyperparameter(
+    "gp_weight", 10.0, low=0.0, high=1000.0, search=(1.0, 100.0), log=False, help="weight of WGAN-GP's gradient penalty"
+)
 
 
 @hookimpl
 def gbench_register_losses(register):
-    register(Loss("non-saturating", lambda params: BCELoss(saturating=False), description="BCE; generator maximises log D(G(z)) (the default)"))
-    register(Loss("minimax", lambda params: BCELoss(saturating=True), description="BCE; generator minimises log(1 - D(G(z))), the original saturating game"))
+    register(
+        Loss(
+            "non-saturating",
+            lambda params: BCELoss(saturating=False),
+            description="BCE; generator maximises log D(G(z)) (the default)",
+        )
+    )
+    register(
+        Loss(
+            "minimax",
+            lambda params: BCELoss(saturating=True),
+            description="BCE; generator minimises log(1 - D(G(z))), the original saturating game",
+        )
+    )
     register(
         Loss(
             "lsgan",
@@ -149,4 +163,11 @@ def gbench_register_losses(register):
             description="Wasserstein critic with gradient penalty gp_weight*(|grad D(x_hat)|-1)^2 (WGAN-GP)",
         )
     )
-    register(Loss("hinge", lambda params: HingeLoss(), score="critic", description="hinge: D minimises relu(1-D(x)) + relu(1+D(G(z))); G maximises D(G(z))"))
+    register(
+        Loss(
+            "hinge",
+            lambda params: HingeLoss(),
+            score="critic",
+            description="hinge: D minimises relu(1-D(x)) + relu(1+D(G(z))); G maximises D(G(z))",
+        )
+    )

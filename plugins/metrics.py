@@ -40,11 +40,20 @@ def kid(inputs: MetricInputs) -> dict[str, Any]:
     if settings.kid_subsets == 0:
         return {"kid_mean": NAN, "kid_std": NAN}
     fake, real = inputs.fake_features, inputs.real_features
-    subset_size = min(settings.kid_subset_size, len(fake), len(real))  # torch-fidelity raises when a subset is larger than a set
+    subset_size = min(
+        settings.kid_subset_size, len(fake), len(real)
+    )  # torch-fidelity raises when a subset is larger than a set
     if settings.kid_pr_impl == "torch-fidelity":
         from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
-        values = kid_features_to_metric(fake, real, kid_subsets=settings.kid_subsets, kid_subset_size=subset_size, rng_seed=inputs.seed, verbose=False)
+        values = kid_features_to_metric(
+            fake,
+            real,
+            kid_subsets=settings.kid_subsets,
+            kid_subset_size=subset_size,
+            rng_seed=inputs.seed,
+            verbose=False,
+        )
         return {"kid_mean": float(values[KEY_METRIC_KID_MEAN]), "kid_std": float(values[KEY_METRIC_KID_STD])}
     from gbench.evaluation import featuremetrics
 
@@ -64,7 +73,12 @@ def precision_recall(inputs: MetricInputs) -> dict[str, Any]:
         from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 
         values = prc_features_to_metric(fake, real, prc_neighborhood=PRC_NEIGHBORHOOD, save_cpu_ram=True, verbose=False)
-        return {"precision": float(values[KEY_METRIC_PRECISION]), "recall": float(values[KEY_METRIC_RECALL]), "density": NAN, "coverage": NAN}
+        return {
+            "precision": float(values[KEY_METRIC_PRECISION]),
+            "recall": float(values[KEY_METRIC_RECALL]),
+            "density": NAN,
+            "coverage": NAN,
+        }
     balls = featuremetrics.neighbourhood_metrics(fake, real, PRC_NEIGHBORHOOD, inputs.real_radii(PRC_NEIGHBORHOOD))
     return {"precision": balls.precision, "recall": balls.recall, "density": balls.density, "coverage": balls.coverage}
 
@@ -91,13 +105,25 @@ def stacked_modes(inputs: MetricInputs) -> dict[str, Any]:
 BUILTIN = (
     Metric(
         "fid",
-        (MetricColumn("fid", "lower", "FID", ".2f", "Fréchet distance between the real and generated feature distributions"),),
+        (
+            MetricColumn(
+                "fid", "lower", "FID", ".2f", "Fréchet distance between the real and generated feature distributions"
+            ),
+        ),
         fid,
         description="Fréchet Inception Distance (Heusel et al. 2017), on the chosen extractor's features",
     ),
     Metric(
         "fid_infinity",
-        (MetricColumn("fid_infinity", "lower", "FID∞", ".2f", "FID extrapolated to infinitely many samples; NaN unless --fid-infinity"),),
+        (
+            MetricColumn(
+                "fid_infinity",
+                "lower",
+                "FID∞",
+                ".2f",
+                "FID extrapolated to infinitely many samples; NaN unless --fid-infinity",
+            ),
+        ),
         fid_infinity,
         description="FID-infinity (Chong & Forsyth 2020): the intercept of FID = a + b/N over 15 subset sizes",
     ),
@@ -119,10 +145,16 @@ BUILTIN = (
     Metric(
         "precision_recall",
         (
-            MetricColumn("precision", "higher", "prec", ".3f", "share of generated samples inside the real k-NN balls (k=3)"),
+            MetricColumn(
+                "precision", "higher", "prec", ".3f", "share of generated samples inside the real k-NN balls (k=3)"
+            ),
             MetricColumn("recall", "higher", "recall", ".3f", "share of real samples inside the generated k-NN balls"),
-            MetricColumn("density", "higher", "density", ".3f", "mean number of real balls a generated sample falls in, over k"),
-            MetricColumn("coverage", "higher", "cover", ".3f", "share of real samples whose ball holds a generated one"),
+            MetricColumn(
+                "density", "higher", "density", ".3f", "mean number of real balls a generated sample falls in, over k"
+            ),
+            MetricColumn(
+                "coverage", "higher", "cover", ".3f", "share of real samples whose ball holds a generated one"
+            ),
         ),
         precision_recall,
         description="improved precision/recall (Kynkäänniemi et al. 2019), density/coverage (Naeem et al. 2020)",
@@ -130,10 +162,21 @@ BUILTIN = (
     Metric(
         "classes",
         (
-            MetricColumn("inception_score", "higher", "", ".3f", "Inception Score of the domain classifier's predictions"),
-            MetricColumn("classes_covered", "higher", "classes", "s", "classes getting at least half their expected share", mean_format=".1f"),
+            MetricColumn(
+                "inception_score", "higher", "", ".3f", "Inception Score of the domain classifier's predictions"
+            ),
+            MetricColumn(
+                "classes_covered",
+                "higher",
+                "classes",
+                "s",
+                "classes getting at least half their expected share",
+                mean_format=".1f",
+            ),
             MetricColumn("class_kl", "lower", "", ".3f", "KL(generated || real class distribution), nats"),
-            MetricColumn("class_counts", "", "", "s", "generated samples per predicted class, space-separated", text=True),
+            MetricColumn(
+                "class_counts", "", "", "s", "generated samples per predicted class, space-separated", text=True
+            ),
         ),
         classes,
         needs=("labels",),

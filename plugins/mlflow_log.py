@@ -77,8 +77,13 @@ def gbench_run_start(run_id: str, config: dict[str, Any], run_dir: Path) -> None
     client = MlflowClient(tracking_uri=tracking_uri(run_dir))
     with _lock:  # the experiment is created once, not by two threads at a time
         experiment = _experiment_id(client, run_dir)
-    run = client.create_run(experiment, run_name=run_id, tags={"gbench.run_id": run_id, "gbench.run_dir": mask(str(run_dir.resolve()))})
-    client.log_batch(run.info.run_id, params=[Param(key, mask(str(value))) for key, value in observers.hyperparameters(config).items()])
+    run = client.create_run(
+        experiment, run_name=run_id, tags={"gbench.run_id": run_id, "gbench.run_dir": mask(str(run_dir.resolve()))}
+    )
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(key, mask(str(value))) for key, value in observers.hyperparameters(config).items()],
+    )
     with _lock:
         _runs[run_id] = (client, run.info.run_id)
 
@@ -119,7 +124,9 @@ def gbench_run_end(run_id: str, row: dict[str, Any], run_dir: Path) -> None:
         client.set_tag(mlflow_run, "gbench.status", "stopped")
         client.set_terminated(mlflow_run, status="KILLED")
         return
-    _log_metrics(client, mlflow_run, observers.numbers({k: row.get(k) for k in SUMMARY_METRICS}), int(row.get("steps") or 0))
+    _log_metrics(
+        client, mlflow_run, observers.numbers({k: row.get(k) for k in SUMMARY_METRICS}), int(row.get("steps") or 0)
+    )
     for name in ("samples.png", "generator.pt"):
         if (run_dir / name).is_file():
             client.log_artifact(mlflow_run, str(run_dir / name))

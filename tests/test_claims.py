@@ -54,7 +54,9 @@ def test_comparison_claims_against_hand_computed_welch_and_holm():
     assert results[0].interval == pytest.approx((diff - half, diff + half), rel=1e-6)
     # Holm over 3 claims: the two 'wide' claims share the smallest p (x3, x3 after the running max), 'same' gets x1
     p_wide, p_same = results[0].p, results[2].p
-    assert results[0].p_adjusted == pytest.approx(min(1, 3 * p_wide)) and results[1].p_adjusted == pytest.approx(min(1, 3 * p_wide))
+    assert results[0].p_adjusted == pytest.approx(min(1, 3 * p_wide)) and results[1].p_adjusted == pytest.approx(
+        min(1, 3 * p_wide)
+    )
     assert results[2].p_adjusted == pytest.approx(max(3 * p_wide, p_same))
     assert [r.verdict for r in results] == [CONFIRMED, CONTRADICTED, UNDECIDED]
 
@@ -101,12 +103,21 @@ name = "wide"
 @pytest.mark.parametrize(
     "claim, message",
     [
-        ('claim = "x"\nsetting = "wide"', "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates (got none)"),
+        (
+            'claim = "x"\nsetting = "wide"',
+            "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates (got none)",
+        ),
         ('claim = "x"\nsetting = "wide"\nlower_than = "baseline"\nabove = 1', "give exactly one of"),
-        ('claim = "x"\nsetting = "wdie"\nlower_than = "baseline"', "setting = 'wdie' names no variant (did you mean 'wide'?)"),
+        (
+            'claim = "x"\nsetting = "wdie"\nlower_than = "baseline"',
+            "setting = 'wdie' names no variant (did you mean 'wide'?)",
+        ),
         ('claim = "x"\nsetting = "wide"\nlower_than = "wide"', "lower_than = 'wide' must name another variant"),
         ('claim = "x"\nsetting = "wide"\nabove = "high"', "above = 'high' must be a number"),
-        ('claim = "x"\nsetting = "wide"\nmetric = "fdi"\nabove = 1', "metric = 'fdi' is not a numeric results column (did you mean 'fid'?)"),
+        (
+            'claim = "x"\nsetting = "wide"\nmetric = "fdi"\nabove = 1',
+            "metric = 'fdi' is not a numeric results column (did you mean 'fid'?)",
+        ),
         ('setting = "wide"\nabove = 1', "give the claim's words"),
         ('claim = "x"\nsetting = "wide"\nabove = 1\nsauce = "y"', "unknown key 'sauce' (did you mean 'source'?)"),
     ],
@@ -122,7 +133,12 @@ def test_bad_claims_fail_in_one_line(claim, message):
 def test_claims_parse_from_a_suite():
     import tomllib
 
-    suite = parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "wide helps"\nsource = "a report"\nsetting = "wide"\nlower_than = "baseline"\n'))
+    suite = parse_suite(
+        tomllib.loads(
+            SUITE
+            + '\n[[claims]]\nclaim = "wide helps"\nsource = "a report"\nsetting = "wide"\nlower_than = "baseline"\n'
+        )
+    )
     assert suite.claims == [Claim("wide helps", "wide", "lower_than", "baseline", "fid", "a report")]
     assert parse_claims(None, "w", ["a"]) == []
 
@@ -136,14 +152,19 @@ def test_the_report_has_a_claims_section(tmp_path):
     write_report(records(), tmp_path, suite)
     md = (tmp_path / "report.md").read_text()
     section = md.split("## Claims checked", 1)[1].split("\n## ", 1)[0]
-    assert "| wide helps | hand-made: 40 against 51 | FID of wide lower than baseline | 40.00 ± 1.58 (n 5) vs 51.00 ± 1.58 (n 5) | -11.00 [" in section
+    assert (
+        "| wide helps | hand-made: 40 against 51 | FID of wide lower than baseline | 40.00 ± 1.58 (n 5) vs 51.00 ± 1.58 (n 5) | -11.00 ["
+        in section
+    )
     assert "| confirmed |" in section and f"| {UNDECIDED} |" in section
     html = (tmp_path / "report.html").read_text()
     assert "<h2>Claims checked</h2>" in html and "wide helps" in html
     # the study table comes in two halves a page can hold: the FID comparison to its verdict, then the other measurements
     results = md.split("## Results", 1)[1].split("## Claims checked", 1)[0]
     first, second = [block for block in results.split("\n\n") if block.startswith("| setting |")]
-    assert first.splitlines()[0].endswith("| verdict |") and second.splitlines()[0].startswith("| setting | D(x) | D(G(z)) |")
+    assert first.splitlines()[0].endswith("| verdict |") and second.splitlines()[0].startswith(
+        "| setting | D(x) | D(G(z)) |"
+    )
     assert "**Other measurements, mean over seeds**" in results and '<div class="scroll"><table>' in html
 
 
@@ -152,9 +173,19 @@ def test_every_shipped_suite_with_claims_loads():
 
     from gbench.studies.sweep.suite import load_suite
 
-    counts = {p.name: len(load_suite(p).claims) for p in sorted((Path(__file__).parents[1] / "benchmarks" / "suites").glob("*.toml"))}
+    counts = {
+        p.name: len(load_suite(p).claims)
+        for p in sorted((Path(__file__).parents[1] / "benchmarks" / "suites").glob("*.toml"))
+    }
     assert all(
-        counts[name] > 0 for name in ("s1_mlp_capacity.toml", "s2_latent_hidden_2x2.toml", "s3_dynamics.toml", "s5_mode_collapse.toml", "s6_fashion.toml")
+        counts[name] > 0
+        for name in (
+            "s1_mlp_capacity.toml",
+            "s2_latent_hidden_2x2.toml",
+            "s3_dynamics.toml",
+            "s5_mode_collapse.toml",
+            "s6_fashion.toml",
+        )
     )
 
 
@@ -167,7 +198,9 @@ def test_the_answer_says_best_and_what_differs(tmp_path):
 
     (table,) = tables_for(records(), type("S", (), {"baseline": "baseline"})())
     text = answer(table, check_claims(records(), [Claim("wide helps", "wide", "lower_than", "baseline")]))
-    assert text.startswith("Lowest mean FID (lenet-mnist@1a2b3c4d features, 1,000 samples): wide, 40.0 ± 1.6 over 5 seeds.")
+    assert text.startswith(
+        "Lowest mean FID (lenet-mnist@1a2b3c4d features, 1,000 samples): wide, 40.0 ± 1.6 over 5 seeds."
+    )
     assert "lower than the baseline (51.0 ± 1.6): wide; not distinguishable from it: same." in text
     assert text.endswith("Claims checked: 1 confirmed.")
 
@@ -181,8 +214,15 @@ def test_a_grid_answer_gives_each_axis_marginal_means_and_counts_long_lists():
         for hidden in (16, 64, 100, 144):
             for seed in range(3):  # FID falls with hidden (30 per step), barely with latent (1)
                 fid = 100.0 - 30 * [16, 64, 100, 144].index(hidden) - (1 if latent == 100 else 0) + seed
-                rows.append(record(f"latent_dim={latent},hidden_dim={hidden}", seed, fid, latent_dim=latent, hidden_dim=hidden))
-    (table,) = tables_for(rows, type("S", (), {"baseline": None, "grid_axes": {"latent_dim": [16, 36, 100], "hidden_dim": [16, 64, 100, 144]}})())
+                rows.append(
+                    record(f"latent_dim={latent},hidden_dim={hidden}", seed, fid, latent_dim=latent, hidden_dim=hidden)
+                )
+    (table,) = tables_for(
+        rows,
+        type(
+            "S", (), {"baseline": None, "grid_axes": {"latent_dim": [16, 36, 100], "hidden_dim": [16, 64, 100, 144]}}
+        )(),
+    )
     text = answer(table, (), ["latent_dim", "hidden_dim"])
     # marginal means: hidden 16 -> (101 + 101 + 100) / 3 = 100.67, 64 -> 70.67, ...; latent 16 -> mean(101, 71, 41, 11) = 56, 100 -> 55
     assert (
@@ -201,16 +241,30 @@ def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
     from conftest import assert_one_line_error, run_cli
 
     for name in ("first", "second"):
-        suite = parse_suite(tomllib.loads(SUITE.replace('name = "s"', f'name = "{name}"\ntitle = "Study {name}"\nquestion = "Is wide better ({name})?"')))
+        suite = parse_suite(
+            tomllib.loads(
+                SUITE.replace(
+                    'name = "s"', f'name = "{name}"\ntitle = "Study {name}"\nquestion = "Is wide better ({name})?"'
+                )
+            )
+        )
         write_report(records()[:10], tmp_path / "studies" / name, suite)
     result = run_cli("report", "--index", str(tmp_path / "studies"))
     assert result.returncode == 0, result.stderr
     md = (tmp_path / "studies" / "index.md").read_text()
-    assert md.count("](first/report.md) |") == 1 and md.count("](second/report.md) |") == 1 and "| Is wide better (second)? |" in md
-    assert "| lowest FID wide (40.0 ± 1.0); higher than the best (wide): baseline, same. |" in md  # the index's one-line answer
+    assert (
+        md.count("](first/report.md) |") == 1
+        and md.count("](second/report.md) |") == 1
+        and "| Is wide better (second)? |" in md
+    )
+    assert (
+        "| lowest FID wide (40.0 ± 1.0); higher than the best (wide): baseline, same. |" in md
+    )  # the index's one-line answer
     assert '<a href="second/report.html">Study second</a>' in (tmp_path / "studies" / "index.html").read_text()
 
-    assert_one_line_error(run_cli("report", "--index", str(tmp_path / "nowhere")), "--index", "nowhere", "is not a folder")
+    assert_one_line_error(
+        run_cli("report", "--index", str(tmp_path / "nowhere")), "--index", "nowhere", "is not a folder"
+    )
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_cli("report", "--index", str(tmp_path / "empty")), "no reports under", "study.json")
     (tmp_path / "studies" / "second" / "study.json").write_text("{not json")
@@ -225,7 +279,9 @@ def test_every_digit_present_is_the_rarest_class_share_from_class_counts():
     hand = "15 7 6 16 2 3 10 10 12 19"  # the hand-made count of STUDIES.md: the rarest digit 2 of 100
     assert min_class_share({"class_counts": hand}) == pytest.approx(0.02) and min_class_share({}) is None
     rows = [record("baseline", s, 50.0 + s, class_counts=hand) for s in range(3)]
-    rows += [record("wide", s, 40.0 + s, class_counts=f"0 {100 - s} 3 4 5 6 7 8 9 {10 + s}") for s in range(3)]  # digit 0 dropped
+    rows += [
+        record("wide", s, 40.0 + s, class_counts=f"0 {100 - s} 3 4 5 6 7 8 9 {10 + s}") for s in range(3)
+    ]  # digit 0 dropped
     claim = lambda setting: Claim("every digit present", setting, "above", 0.01, metric="min_class_share")
     present, dropped = check_claims(rows, [claim("baseline"), claim("wide")])
     assert present.values == pytest.approx([0.02] * 3) and present.verdict == CONFIRMED
@@ -243,7 +299,9 @@ def grid_records(hidden_step, latent_step, noise, seeds=5, rng=None, latents=(16
         for j, hidden in enumerate(hiddens):
             for seed in range(seeds):
                 fid = 100.0 - hidden_step * j - latent_step * i + noise * rng.standard_normal()
-                rows.append(record(f"latent_dim={latent},hidden_dim={hidden}", seed, fid, latent_dim=latent, hidden_dim=hidden))
+                rows.append(
+                    record(f"latent_dim={latent},hidden_dim={hidden}", seed, fid, latent_dim=latent, hidden_dim=hidden)
+                )
     return rows
 
 
@@ -277,7 +335,11 @@ def test_an_axis_claim_compares_main_effect_spreads_as_pandas_computes_them():
     assert (hidden.verdict, latent.verdict) == (CONFIRMED, CONTRADICTED)
     assert "spread of mean FID over hidden_dim larger than over latent_dim" == hidden.claim.describe()
     again = check_claims(rows, AXIS_CLAIMS[:1])[0]
-    assert (again.difference, again.interval, again.p) == (hidden.difference, hidden.interval, hidden.p)  # seeded: the same report every time
+    assert (again.difference, again.interval, again.p) == (
+        hidden.difference,
+        hidden.interval,
+        hidden.p,
+    )  # seeded: the same report every time
 
 
 def test_an_axis_claim_without_an_effect_is_rarely_decided():
@@ -285,7 +347,9 @@ def test_an_axis_claim_without_an_effect_is_rarely_decided():
     rng = np.random.default_rng(7)
     decided = 0
     for _ in range(200):
-        rows = grid_records(hidden_step=0, latent_step=0, noise=5, rng=rng, latents=(16, 36, 100), hiddens=(16, 64, 100))
+        rows = grid_records(
+            hidden_step=0, latent_step=0, noise=5, rng=rng, latents=(16, 36, 100), hiddens=(16, 64, 100)
+        )
         (result,) = check_claims(rows, AXIS_CLAIMS[:1])
         decided += result.p < 0.05
     assert decided <= 20, decided  # 10%: twice the nominal rate, a margin for 200 draws (binomial sd about 3)
@@ -293,7 +357,11 @@ def test_an_axis_claim_without_an_effect_is_rarely_decided():
 
 def test_an_axis_claim_without_noise_is_exact_and_needs_two_runs_per_setting():
     exact = check_claims(grid_records(hidden_step=10, latent_step=2, noise=0), AXIS_CLAIMS[:1])[0]
-    assert exact.difference == pytest.approx(30 - 4) and exact.interval == pytest.approx((26, 26)) and exact.verdict == CONFIRMED
+    assert (
+        exact.difference == pytest.approx(30 - 4)
+        and exact.interval == pytest.approx((26, 26))
+        and exact.verdict == CONFIRMED
+    )
     flat = check_claims(grid_records(hidden_step=0, latent_step=0, noise=0), AXIS_CLAIMS[:1])[0]
     assert flat.difference == 0 and flat.p == 1.0 and flat.verdict == UNDECIDED
     single = check_claims(grid_records(hidden_step=10, latent_step=2, noise=1, seeds=1), AXIS_CLAIMS[:1])[0]
@@ -319,8 +387,14 @@ hidden_dim = [16, 100]
             "axis = 'hiden_dim' names no grid axis (did you mean 'hidden_dim'?); grid axes: latent_dim, hidden_dim",
         ),
         ('claim = "x"\naxis = "hidden_dim"', 'give more_than = "AXIS", one of the grid axes: latent_dim, hidden_dim'),
-        ('claim = "x"\naxis = "hidden_dim"\nmore_than = "hidden_dim"', "more_than = 'hidden_dim' must name another grid axis than axis = 'hidden_dim'"),
-        ('claim = "x"\naxis = "hidden_dim"\nmore_than = "latent_dim"\nlower_than = "a"', 'takes axis = "..." and more_than = "...", not setting'),
+        (
+            'claim = "x"\naxis = "hidden_dim"\nmore_than = "hidden_dim"',
+            "more_than = 'hidden_dim' must name another grid axis than axis = 'hidden_dim'",
+        ),
+        (
+            'claim = "x"\naxis = "hidden_dim"\nmore_than = "latent_dim"\nlower_than = "a"',
+            'takes axis = "..." and more_than = "...", not setting',
+        ),
     ],
 )
 def test_bad_axis_claims_fail_in_one_line(claim, message):
@@ -337,12 +411,18 @@ def test_the_report_shows_an_axis_claim_with_both_spreads(tmp_path):
     import tomllib
 
     suite = parse_suite(
-        tomllib.loads(GRID_SUITE + '\n[[claims]]\nclaim = "hidden size matters more than latent size"\naxis = "hidden_dim"\nmore_than = "latent_dim"\n')
+        tomllib.loads(
+            GRID_SUITE
+            + '\n[[claims]]\nclaim = "hidden size matters more than latent size"\naxis = "hidden_dim"\nmore_than = "latent_dim"\n'
+        )
     )
     assert suite.claims == [Claim("hidden size matters more than latent size", "hidden_dim", "more_than", "latent_dim")]
     rows = grid_records(hidden_step=30, latent_step=1, noise=2, latents=(16, 100), hiddens=(16, 100))
     write_report(rows, tmp_path, suite)
     section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1].split("\n## ", 1)[0]
     spreads = f"spread {spread_by_pandas(rows, 'hidden_dim'):.2f} vs {spread_by_pandas(rows, 'latent_dim'):.2f}"
-    assert f"| hidden size matters more than latent size | - | spread of mean FID over hidden_dim larger than over latent_dim | {spreads} | +" in section
+    assert (
+        f"| hidden size matters more than latent size | - | spread of mean FID over hidden_dim larger than over latent_dim | {spreads} | +"
+        in section
+    )
     assert "| confirmed |" in section and "9,999 bootstrap resamples" in section

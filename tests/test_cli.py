@@ -30,7 +30,13 @@ def test_run_writes_the_store_and_prints_a_table(finished):
     assert all(row["hidden_dim"] == "32" and row["status"] == "ok" for row in rows)
     for row in rows:
         run_dir = out / row["run_id"]
-        assert {p.name for p in run_dir.iterdir()} == {"config.json", "metrics.csv", "summary.json", "samples.png", "generator.pt"}
+        assert {p.name for p in run_dir.iterdir()} == {
+            "config.json",
+            "metrics.csv",
+            "summary.json",
+            "samples.png",
+            "generator.pt",
+        }
         assert (run_dir / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         config = json.loads((run_dir / "config.json").read_text())
         assert config["params"]["hidden_dim"] == 32 and config["steps"] == 20
@@ -63,7 +69,9 @@ def test_show_and_export(finished, tmp_path):
         assert exported.returncode == 0, exported.stderr
         import pandas as pd
 
-        table = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[fmt](target)
+        table = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[
+            fmt
+        ](target)
         assert len(table) == 6 and "d_real" in table.columns
         assert table["d_real"].between(0, 1).all()
 
@@ -91,7 +99,12 @@ def test_show_on_many_runs_draws_a_summary_and_the_latest_rows(tmp_path):
         fids = [row["fid"] for row in rows if row["lr"] == lr]
         ok = sum(row["status"] == "ok" for row in rows if row["lr"] == lr)
         line = next(line for line in shown.stdout.splitlines() if f"lr={lr} " in line)
-        assert line.split("│")[2:6] == [f" {len(fids):>4} ", f" {ok:>2} ", f" {min(fids):8.2f} ", f" {sum(fids) / len(fids):8.2f} "], line
+        assert line.split("│")[2:6] == [
+            f" {len(fids):>4} ",
+            f" {ok:>2} ",
+            f" {min(fids):8.2f} ",
+            f" {sum(fids) / len(fids):8.2f} ",
+        ], line
     default = run_cli("show", str(tmp_path))
     assert [row["run_id"] for row in rows if row["run_id"] in default.stdout] == [f"run-{i:03d}" for i in range(25, 45)]
     every = run_cli("show", str(tmp_path), "--all")
@@ -119,10 +132,14 @@ def test_config_file_and_options(tmp_path):
     config.write_text(
         'steps = 10\ntrain_limit = 1000\neval_samples = 0\nlog_every = 5\ndataset = "fashion-mnist"\n[params]\nlatent_dim = 16\nhidden_dim = 16\n'
     )
-    result = run_cli("run", "plugins.mlp", "--config", str(config), "--set", "latent_dim=8", "--out", str(tmp_path / "o"))
+    result = run_cli(
+        "run", "plugins.mlp", "--config", str(config), "--set", "latent_dim=8", "--out", str(tmp_path / "o")
+    )
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
-    assert {(r["dataset"], r["latent_dim"], r["hidden_dim"], r["steps"]) for r in rows} == {("fashion-mnist", "8", "16", "10")}
+    assert {(r["dataset"], r["latent_dim"], r["hidden_dim"], r["steps"]) for r in rows} == {
+        ("fashion-mnist", "8", "16", "10")
+    }
 
 
 def test_file_plugin_target(tmp_path):
@@ -141,7 +158,10 @@ def test_file_plugin_target(tmp_path):
     "args, needles",
     [
         (["run", "plugins.nope"], ["plugins.nope"]),
-        (["run", "plugins.mlp", "--set", "hiden_dim=3"], ["unknown hyperparameter 'hiden_dim'", "did you mean 'hidden_dim'", "valid keys"]),
+        (
+            ["run", "plugins.mlp", "--set", "hiden_dim=3"],
+            ["unknown hyperparameter 'hiden_dim'", "did you mean 'hidden_dim'", "valid keys"],
+        ),
         (["run", "plugins.mlp", "--set", "hidden_dim=abc"], ["hidden_dim='abc' is not a valid int"]),
         (["run", "plugins.mlp", "--set", "hidden_dim"], ["--set 'hidden_dim' is not of the form key=value"]),
         (["run", "plugins.mlp", "--steps", "0"], ["--steps '0' must be at least 1"]),
@@ -178,13 +198,21 @@ def test_missing_data_names_the_files_and_the_fix(tmp_path):
 def test_unwritable_out(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert_one_line_error(run_cli("run", "plugins.mlp", *SMALL, "--out", str(blocker / "sub")), "cannot write to --out", str(blocker / "sub"))
+    assert_one_line_error(
+        run_cli("run", "plugins.mlp", *SMALL, "--out", str(blocker / "sub")),
+        "cannot write to --out",
+        str(blocker / "sub"),
+    )
 
 
 def test_bad_toml_key(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 3\n")
-    assert_one_line_error(run_cli("run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path)), "unknown key 'stepz'", "valid keys")
+    assert_one_line_error(
+        run_cli("run", "plugins.mlp", "--config", str(config), "--out", str(tmp_path)),
+        "unknown key 'stepz'",
+        "valid keys",
+    )
 
 
 def test_every_command_has_working_help(capsys):
@@ -210,7 +238,9 @@ BOOL_AS_INT = "latent_dim=True has type bool, expected an int in 2..1024"
 
 def test_true_is_no_int_in_set_config_file_and_suite_alike(tmp_path, capsys):
     # --set, through the real command
-    assert_one_line_error(run_cli("run", "plugins.mlp", "--set", "latent_dim=True", "--out", str(tmp_path / "o")), BOOL_AS_INT)
+    assert_one_line_error(
+        run_cli("run", "plugins.mlp", "--set", "latent_dim=True", "--out", str(tmp_path / "o")), BOOL_AS_INT
+    )
     # a --config file's [params] and its run options
     config = tmp_path / "run.toml"
     config.write_text("[params]\nlatent_dim = true\n")
@@ -221,7 +251,9 @@ def test_true_is_no_int_in_set_config_file_and_suite_alike(tmp_path, capsys):
     assert code == 2 and f"config file {str(config)!r}: steps=True has type bool, expected an int in 1..inf" in err, err
     # a suite file: the same message, after where it is
     suite = tmp_path / "s.toml"
-    suite.write_text('[suite]\nname = "t"\n[base]\narchitecture = "mlp"\n[[variants]]\nname = "a"\nparams = { latent_dim = true }\n')
+    suite.write_text(
+        '[suite]\nname = "t"\n[base]\narchitecture = "mlp"\n[[variants]]\nname = "a"\nparams = { latent_dim = true }\n'
+    )
     code, err = _main_error(capsys, "sweep", str(suite), "--out", str(tmp_path / "o"))
     assert code == 2 and err.count("\n") == 0 and f"suite {str(suite)!r}: variant 'a': {BOOL_AS_INT}" in err, err
     suite.write_text('[suite]\nname = "t"\n[base]\narchitecture = "mlp"\nsteps = true\n[[variants]]\nname = "a"\n')
@@ -231,12 +263,23 @@ def test_true_is_no_int_in_set_config_file_and_suite_alike(tmp_path, capsys):
 
 
 def test_architecture_picks_some_of_the_targets_architectures(tmp_path, capsys):
-    result = run_cli("run", "plugins.mlp", *SMALL, "--architecture", "deep-leakyrelu,mlp-batchnorm", "--out", str(tmp_path / "o"))
+    result = run_cli(
+        "run", "plugins.mlp", *SMALL, "--architecture", "deep-leakyrelu,mlp-batchnorm", "--out", str(tmp_path / "o")
+    )
     assert result.returncode == 0, result.stderr
-    assert sorted(r["architecture"] for r in csv.DictReader(open(tmp_path / "o" / "results.csv"))) == ["deep-leakyrelu", "mlp-batchnorm"]
-    code, err = _main_error(capsys, "run", "plugins.mlp", "--architecture", "mlp,mlp-batchnrom", "--out", str(tmp_path / "x"))
+    assert sorted(r["architecture"] for r in csv.DictReader(open(tmp_path / "o" / "results.csv"))) == [
+        "deep-leakyrelu",
+        "mlp-batchnorm",
+    ]
+    code, err = _main_error(
+        capsys, "run", "plugins.mlp", "--architecture", "mlp,mlp-batchnrom", "--out", str(tmp_path / "x")
+    )
     assert code == 2 and err.count("\n") == 0, err
-    for needle in ("architecture 'mlp-batchnrom'", "did you mean 'mlp-batchnorm'", "its architectures: deep-leakyrelu, mlp, mlp-batchnorm"):
+    for needle in (
+        "architecture 'mlp-batchnrom'",
+        "did you mean 'mlp-batchnorm'",
+        "its architectures: deep-leakyrelu, mlp, mlp-batchnorm",
+    ):
         assert needle in err, (needle, err)
 
 
@@ -279,4 +322,6 @@ def test_devices_are_parsed_into_the_settings_for_workers():
     from gbench.config import RunSettings
 
     two = RunSettings(devices=["cuda:0", "cuda:1"])
-    assert [two.device_for(i) for i in range(3)] == ["cuda:0", "cuda:1", "cuda:0"] and RunSettings().device_for(5) == "auto"
+    assert [two.device_for(i) for i in range(3)] == ["cuda:0", "cuda:1", "cuda:0"] and RunSettings().device_for(
+        5
+    ) == "auto"

@@ -37,7 +37,11 @@ KEYS = sorted(f"{variant}|{seed}" for variant in ("baseline", "hidden-48") for s
 
 def script_command() -> list[str]:
     """The script's gbench command line, as words."""
-    line = next(line for line in SCRIPT.read_text().splitlines() if " gbench sweep " in line and not line.lstrip().startswith("#"))
+    line = next(
+        line
+        for line in SCRIPT.read_text().splitlines()
+        if " gbench sweep " in line and not line.lstrip().startswith("#")
+    )
     words = shlex.split(line)
     return words[words.index("gbench") :]
 
@@ -89,7 +93,13 @@ def start_task(task: int, suite: Path, storage: str, root: Path, bin_dir: Path) 
         "SLURM_ARRAY_TASK_ID": str(task),
     }
     return subprocess.Popen(
-        ["bash", str(SCRIPT), str(suite)], env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        ["bash", str(SCRIPT), str(suite)],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -139,8 +149,21 @@ def test_array_tasks_on_postgres_one_preempted_and_requeued_finish_every_run_onc
     # the report, from any machine: the study alone, no worker's folder
     elsewhere = tmp_path / "laptop"
     elsewhere.mkdir()
-    report = run_cli("report", "--storage", postgres_url, "--study-name", "t-sweep", "--suite-file", str(suite), "-o", str(elsewhere / "report"), cwd=elsewhere)
+    report = run_cli(
+        "report",
+        "--storage",
+        postgres_url,
+        "--study-name",
+        "t-sweep",
+        "--suite-file",
+        str(suite),
+        "-o",
+        str(elsewhere / "report"),
+        cwd=elsewhere,
+    )
     assert report.returncode == 0, report.stderr
     assert (elsewhere / "report" / "report.md").is_file()
-    written = (elsewhere / "report" / "report.md").read_text()  # the table on stdout fits the terminal; the report has every column
+    written = (
+        elsewhere / "report" / "report.md"
+    ).read_text()  # the table on stdout fits the terminal; the report has every column
     assert all(variant in written for variant in ("baseline", "hidden-48"))

@@ -53,7 +53,9 @@ def test_bash_completes_commands_options_and_choices(bash_script, line, offered)
 
 
 def test_the_bash_script_registers_itself_for_gbench(bash_script):
-    result = subprocess.run(["bash", "-c", f"source {bash_script}; complete -p gbench"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "-c", f"source {bash_script}; complete -p gbench"], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == "complete -o bashdefault -F _shtab_gbench gbench"
 
 

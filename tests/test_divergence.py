@@ -75,7 +75,10 @@ def test_a_solo_run_stops_at_the_step_its_loss_turns_nan_with_the_weights_from_b
     result = train(nets, loss, schedule, data, _settings(30, lr))
     assert result.status == "diverged" and result.diverged_step == 11 and result.steps == 11
     assert result.images == 11 * 50
-    assert [row["step"] for row in result.history] == [10, 11]  # the last row is step 11's alone, not the log row's window
+    assert [row["step"] for row in result.history] == [
+        10,
+        11,
+    ]  # the last row is step 11's alone, not the log row's window
     assert math.isnan(result.history[-1]["g_loss"]) and result.history[-1]["images"] == 11 * 50
 
     ten, loss, schedule, _ = _build(registry, 0)
@@ -147,7 +150,14 @@ def test_a_checkpoint_step_reads_the_flag_and_saves_nothing_diverged(registry, d
 
     saved = []
     nets, loss, schedule, lr = _build(registry, 0, nan_from=3)
-    result = train(nets, loss, schedule, data, _settings(30, lr, checkpoint_every=5), Callbacks(on_checkpoint=lambda state: saved.append(state.step)))
+    result = train(
+        nets,
+        loss,
+        schedule,
+        data,
+        _settings(30, lr, checkpoint_every=5),
+        Callbacks(on_checkpoint=lambda state: saved.append(state.step)),
+    )
     assert result.diverged_step == 3 and [row["step"] for row in result.history] == [3] and saved == []
 
 

@@ -86,7 +86,9 @@ def test_the_guide_states_the_hook_api_version(guide):
 def test_every_field_of_the_registry_types_is_documented(guide, cls):
     text = section(guide, f"### `gbench.registry.{cls.__name__}`")
     for field in dataclasses.fields(cls):
-        assert f"`{field.name}`" in text, f"field {field.name!r} of {cls.__name__} is missing from its section of docs/plugins.md"
+        assert f"`{field.name}`" in text, (
+            f"field {field.name!r} of {cls.__name__} is missing from its section of docs/plugins.md"
+        )
 
 
 def test_every_argument_of_idx_dataset_is_documented(guide):
@@ -95,7 +97,11 @@ def test_every_argument_of_idx_dataset_is_documented(guide):
         assert f"`{name}`" in text, name
 
     def written(p: inspect.Parameter) -> str:
-        return p.name if p.default is p.empty else f"{p.name}={json.dumps(p.default) if isinstance(p.default, str) else repr(p.default)}"
+        return (
+            p.name
+            if p.default is p.empty
+            else f"{p.name}={json.dumps(p.default) if isinstance(p.default, str) else repr(p.default)}"
+        )
 
     signature = f"idx_dataset({', '.join(map(written, inspect.signature(idx_dataset).parameters.values()))}) -> Dataset"
     assert signature in code_blocks(text, "python")
@@ -114,13 +120,23 @@ def test_testing_calls_are_documented_with_their_arguments(guide, function):
 
 
 def test_there_is_one_example_per_kind():
-    assert [path.stem for path in EXAMPLES] == ["architecture", "dataset", "diversity", "loss", "observer", "pacgan", "schedule"]
+    assert [path.stem for path in EXAMPLES] == [
+        "architecture",
+        "dataset",
+        "diversity",
+        "loss",
+        "observer",
+        "pacgan",
+        "schedule",
+    ]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_is_in_the_guide_verbatim_and_short(guide, path):
     text = path.read_text().strip("\n")
-    assert text in code_blocks(guide, "python"), f"docs/plugins.md must include {path.name} verbatim in a ```python block"
+    assert text in code_blocks(guide, "python"), (
+        f"docs/plugins.md must include {path.name} verbatim in a ```python block"
+    )
     assert len(text.splitlines()) < 40
 
 
@@ -175,7 +191,9 @@ def test_observer_example_hears_a_whole_run_in_order(tmp_path):
     from gbench.training.runner import execute
 
     plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
-    config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3))
+    config = RunConfig(
+        "mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3)
+    )
     config = dataclasses.replace(config, params={"batch_size": 20})
     row = execute(config, plugins.registry, tmp_path)
     events = [json.loads(line) for line in (tmp_path / row["run_id"] / "events.jsonl").read_text().splitlines()]
@@ -199,7 +217,15 @@ def test_observer_example_hears_a_run_stopped_early(tmp_path):
         raise Pruned
 
     plugins = load_plugins(extra=[str(REPO / "docs" / "examples" / "observer.py")])
-    config = RunConfig("mlp", steps=6, train_limit=200, log_every=2, device="cpu", eval=EvalOptions(samples=100, every=3), run_id="pruned")
+    config = RunConfig(
+        "mlp",
+        steps=6,
+        train_limit=200,
+        log_every=2,
+        device="cpu",
+        eval=EvalOptions(samples=100, every=3),
+        run_id="pruned",
+    )
     config = dataclasses.replace(config, params={"batch_size": 20})
     with pytest.raises(Pruned):
         execute(config, plugins.registry, tmp_path, RunHooks(on_eval=prune))
@@ -217,16 +243,30 @@ def test_entry_point_section_is_five_lines_the_example_package_uses(guide):
     assert len(lines) == 5
     pyproject = (PACKAGE / "pyproject.toml").read_text()
     assert all(line in pyproject.splitlines() for line in lines)
-    assert pyproject.strip("\n") in code_blocks(guide, "toml"), "the guide shows the example package's pyproject.toml verbatim"
+    assert pyproject.strip("\n") in code_blocks(guide, "toml"), (
+        "the guide shows the example package's pyproject.toml verbatim"
+    )
 
 
 def test_json_keys_are_documented(guide):
-    report = describe(load_plugins(extra=[str(REPO / "docs" / "examples" / "loss.py"), str(REPO / "docs" / "examples" / "dataset.py")]))
+    report = describe(
+        load_plugins(
+            extra=[str(REPO / "docs" / "examples" / "loss.py"), str(REPO / "docs" / "examples" / "dataset.py")]
+        )
+    )
     text = section(guide, "## `gbench plugins`")
     plugin = next(p for p in report["plugins"] if p["name"].endswith("loss.py"))  # smoothed-bce, with a hyperparameter
     dataset = next(p for p in report["plugins"] if p["datasets"])["datasets"][0]
     metric = next(p for p in report["plugins"] if p["metrics"])["metrics"][0]  # gbench's built-in metrics
-    keys = {*report, *plugin, *plugin["losses"][0], *plugin["losses"][0]["hyperparameters"][0], *dataset, *metric, *metric["columns"][0]}
+    keys = {
+        *report,
+        *plugin,
+        *plugin["losses"][0],
+        *plugin["losses"][0]["hyperparameters"][0],
+        *dataset,
+        *metric,
+        *metric["columns"][0],
+    }
     missing = sorted(key for key in keys if f"`{key}`" not in text)
     assert not missing, f"--json keys missing from docs/plugins.md: {missing}"
 

@@ -36,7 +36,12 @@ def run_options() -> list[str]:
 
     parser = build_parser("run")
     commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
-    return [option for action in commands.choices["run"]._actions for option in action.option_strings if option.startswith("--") and option != "--help"]
+    return [
+        option
+        for action in commands.choices["run"]._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    ]
 
 
 def undocumented(options: list[str], page: str) -> list[str]:
@@ -63,7 +68,9 @@ def test_the_readme_opens_with_the_two_commands_ci_runs():
     first_block = text.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert first_block[:2] == [INSTALL_COMMAND, TEST_COMMAND]
     ci = (REPO / ".ci" / "run").read_text()
-    assert 'pip install -q -c constraints.txt -e ".[test]"' in ci and "\ntox\n" in ci  # what CI runs is the README's first two lines
+    assert (
+        'pip install -q -c constraints.txt -e ".[test]"' in ci and "\ntox\n" in ci
+    )  # what CI runs is the README's first two lines
 
 
 def anchors(path: Path) -> set[str]:
@@ -79,7 +86,11 @@ def anchors(path: Path) -> set[str]:
 
 
 def readme_links() -> list[str]:
-    return [target for target in LINK.findall(README.read_text()) if not target.startswith(("http://", "https://", "mailto:"))]
+    return [
+        target
+        for target in LINK.findall(README.read_text())
+        if not target.startswith(("http://", "https://", "mailto:"))
+    ]
 
 
 def test_every_relative_link_of_the_readme_resolves():

@@ -38,9 +38,13 @@ def write_learnable_cifar(root: Path, seed: int) -> tuple[np.ndarray, np.ndarray
     folder.mkdir(parents=True)
     for i in range(1, 6):
         x, y = split(TRAIN_PER_BATCH)
-        (folder / f"data_batch_{i}").write_bytes(pickle.dumps({"data": x.reshape(len(x), -1), "labels": [int(v) for v in y]}, protocol=2))
+        (folder / f"data_batch_{i}").write_bytes(
+            pickle.dumps({"data": x.reshape(len(x), -1), "labels": [int(v) for v in y]}, protocol=2)
+        )
     test_x, test_y = split(TEST_SIZE)
-    (folder / "test_batch").write_bytes(pickle.dumps({"data": test_x.reshape(len(test_x), -1), "labels": [int(v) for v in test_y]}, protocol=2))
+    (folder / "test_batch").write_bytes(
+        pickle.dumps({"data": test_x.reshape(len(test_x), -1), "labels": [int(v) for v in test_y]}, protocol=2)
+    )
     return test_x, test_y
 
 
@@ -50,7 +54,9 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("domain")
     data, cache = base / "A", base / "cache"
     test_x, _ = write_learnable_cifar(data, seed=0)
-    result = run_cli("extractor", "train", "cifar10", "--epochs", "8", env={"GBENCH_DATA": str(data), "GBENCH_CACHE": str(cache)})
+    result = run_cli(
+        "extractor", "train", "cifar10", "--epochs", "8", env={"GBENCH_DATA": str(data), "GBENCH_CACHE": str(cache)}
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout, data, cache, test_x
 
@@ -66,14 +72,19 @@ def using(monkeypatch):
 
 def test_training_writes_hashed_weights_and_a_record_of_the_data(trained):
     stdout, _, cache, test_x = trained
-    match = re.search(r"lenet-cifar10: test accuracy ([\d.]+), sha256 ([0-9a-f]{64}); registered as lenet-cifar10@([0-9a-f]{8})", stdout)
+    match = re.search(
+        r"lenet-cifar10: test accuracy ([\d.]+), sha256 ([0-9a-f]{64}); registered as lenet-cifar10@([0-9a-f]{8})",
+        stdout,
+    )
     assert match, stdout
     accuracy, sha, short = float(match.group(1)), match.group(2), match.group(3)
     assert accuracy > 0.3  # ten red levels are learnable: it trained (chance is 0.1)
     weights = cache / "extractors" / f"lenet-cifar10-{short}.pt"
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == sha and sha.startswith(short)
     record = json.loads((cache / "extractors" / f"lenet-cifar10-{short}.json").read_text())
-    digest = hashlib.sha256(str(test_x.shape).encode() + test_x.tobytes()).hexdigest()  # the test split's content, hashed here
+    digest = hashlib.sha256(
+        str(test_x.shape).encode() + test_x.tobytes()
+    ).hexdigest()  # the test split's content, hashed here
     assert record["test_hash"] == digest and record["image_shape"] == [3, 32, 32] and record["epochs"] == 8
     net = extractors._from_file(weights)
     assert net.image_shape == (3, 32, 32) and net.conv1.in_channels == 3 and net.fc1.in_features == 32 * 5 * 5
@@ -99,7 +110,14 @@ def test_it_is_the_default_for_that_data_and_no_other(trained, using, registry, 
 def test_fid_names_it_and_matches_numpy(trained, using, registry):
     _, data, cache, _ = trained
     result = run_cli(
-        "fid", "cifar10:train", "cifar10:test", "-n", "200", "--no-kid", "--no-precision-recall", env={"GBENCH_DATA": str(data), "GBENCH_CACHE": str(cache)}
+        "fid",
+        "cifar10:train",
+        "cifar10:test",
+        "-n",
+        "200",
+        "--no-kid",
+        "--no-precision-recall",
+        env={"GBENCH_DATA": str(data), "GBENCH_CACHE": str(cache)},
     )
     assert result.returncode == 0, result.stderr
     line = dict(part.split("=", 1) for part in re.search(r"^fid=.*$", result.stdout, re.M).group(0).split())
@@ -111,7 +129,9 @@ def test_fid_names_it_and_matches_numpy(trained, using, registry):
     with torch.inference_mode():
         features = [net(x)[0].double().numpy() for x in (a, b)]
     mu, sigma = [f.mean(0) for f in features], [np.cov(f, rowvar=False) for f in features]
-    expected = np.sum((mu[0] - mu[1]) ** 2) + np.trace(sigma[0] + sigma[1] - 2 * scipy.linalg.sqrtm(sigma[0] @ sigma[1]).real)
+    expected = np.sum((mu[0] - mu[1]) ** 2) + np.trace(
+        sigma[0] + sigma[1] - 2 * scipy.linalg.sqrtm(sigma[0] @ sigma[1]).real
+    )
     assert float(line["fid"]) == pytest.approx(expected, rel=1e-3)
 
 
@@ -132,7 +152,9 @@ def test_altered_weights_are_refused_in_one_line(trained, using, registry, tmp_p
 
 
 def test_missing_data_and_a_planted_pickle_stop_before_training(tmp_path):
-    result = run_cli("extractor", "train", "svhn", env={"GBENCH_DATA": str(tmp_path), "GBENCH_CACHE": str(tmp_path / "cache")})
+    result = run_cli(
+        "extractor", "train", "svhn", env={"GBENCH_DATA": str(tmp_path), "GBENCH_CACHE": str(tmp_path / "cache")}
+    )
     assert_one_line_error(result, "svhn train data not found", str(tmp_path), "unset GBENCH_OFFLINE")
 
     write_learnable_cifar(tmp_path, seed=2)
@@ -144,7 +166,9 @@ def test_missing_data_and_a_planted_pickle_stop_before_training(tmp_path):
 
     planted = tmp_path / "cifar-10-batches-py" / "data_batch_3"
     planted.write_bytes(pickle.dumps({"data": Payload(), "labels": []}, protocol=2))
-    result = run_cli("extractor", "train", "cifar10", env={"GBENCH_DATA": str(tmp_path), "GBENCH_CACHE": str(tmp_path / "cache")})
+    result = run_cli(
+        "extractor", "train", "cifar10", env={"GBENCH_DATA": str(tmp_path), "GBENCH_CACHE": str(tmp_path / "cache")}
+    )
     assert_one_line_error(result, str(planted), "numpy arrays")
     assert not marker.exists() and not (tmp_path / "cache" / "extractors").exists()
 

@@ -37,7 +37,9 @@ def data(registry):
     return DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=600), CPU)
 
 
-def hand_ema(start: dict[str, torch.Tensor], after_each_step: list[dict[str, torch.Tensor]], decay: float) -> dict[str, torch.Tensor]:
+def hand_ema(
+    start: dict[str, torch.Tensor], after_each_step: list[dict[str, torch.Tensor]], decay: float
+) -> dict[str, torch.Tensor]:
     """The documented formula, step by step, in float64."""
     ema = {name: tensor.double() for name, tensor in start.items()}
     for t, weights in enumerate(after_each_step):
@@ -68,7 +70,10 @@ def test_a_solo_runs_ema_is_the_formula_applied_to_its_weights_after_each_step(r
     nets, result, start, params, buffers = recording_run(registry, data, precision=precision)
     assert result.steps == STEPS == len(params)
     expected = hand_ema(start, params, DECAY)
-    for name, param in nets.generator.named_parameters():  # the generator now holds the EMA: what evaluation and generator.pt use
+    for (
+        name,
+        param,
+    ) in nets.generator.named_parameters():  # the generator now holds the EMA: what evaluation and generator.pt use
         assert param.dtype == torch.float32
         assert torch.allclose(param.double(), expected[name], rtol=0, atol=1e-6), name
         assert not torch.allclose(param, params[-1][name], rtol=0, atol=1e-6), name  # and not the last weights
@@ -95,9 +100,13 @@ def test_a_population_members_ema_equals_its_solo_runs(registry, data):
             difference = (param - mine[name]).abs().detach()
             assert difference.max() <= STEPS * lr, name
             differences.append(difference.flatten())
-        assert torch.cat(differences).median() <= STEPS * lr / 100  # reassociation only (the last weights are ~lr from the EMA)
+        assert (
+            torch.cat(differences).median() <= STEPS * lr / 100
+        )  # reassociation only (the last weights are ~lr from the EMA)
     # and the members differ from one another: each has its own EMA
-    assert not torch.equal(members[0].nets.generator.state_dict()["0.weight"], members[1].nets.generator.state_dict()["0.weight"])
+    assert not torch.equal(
+        members[0].nets.generator.state_dict()["0.weight"], members[1].nets.generator.state_dict()["0.weight"]
+    )
 
 
 class SignalAt7:
@@ -149,7 +158,11 @@ def test_sigterm_then_resume_gives_the_uninterrupted_ema_solo_and_population(reg
     nets, loss, schedule = build(registry, config, CPU)
     terminated(lambda: train(nets, loss, SignalAt7(schedule), data, settings, saving(saved, "solo")))
     state = saved["solo"]
-    assert state.step == 7 and state.generator_ema is not None and state.generator_ema.keys() == dict(nets.generator.named_parameters()).keys()
+    assert (
+        state.step == 7
+        and state.generator_ema is not None
+        and state.generator_ema.keys() == dict(nets.generator.named_parameters()).keys()
+    )
     assert not torch.equal(state.generator_ema["0.weight"], state.generator["0.weight"])  # the checkpoint holds both
     nets, loss, schedule = build(registry, config, CPU)
     train(nets, loss, schedule, data, settings, resume=state)
@@ -159,7 +172,15 @@ def test_sigterm_then_resume_gives_the_uninterrupted_ema_solo_and_population(reg
         members = []
         for index, seed in enumerate((0, 1)):
             nets, loss, schedule = build(registry, _config(registry, seed), CPU)
-            members.append(Member(nets, schedule, seed, callbacks[index] if callbacks else Callbacks(), resumes[index] if resumes else None))
+            members.append(
+                Member(
+                    nets,
+                    schedule,
+                    seed,
+                    callbacks[index] if callbacks else Callbacks(),
+                    resumes[index] if resumes else None,
+                )
+            )
         return members, loss
 
     reference, loss = population()
@@ -183,7 +204,15 @@ def test_sigterm_then_resume_gives_the_uninterrupted_ema_solo_and_population(reg
 def test_evaluations_samples_and_generator_pt_use_the_ema(registry, data, tmp_path):
     """A whole run through the runner, evaluated at step 10 and at the end: generator.pt is the EMA (not the last
     weights), both FIDs are the EMA generator's (evaluated here independently), and the row says so: ema = the decay."""
-    config = RunConfig("mlp", steps=STEPS, train_limit=600, log_every=10, device="cpu", eval=EvalOptions(samples=200, every=10), ema=DECAY)
+    config = RunConfig(
+        "mlp",
+        steps=STEPS,
+        train_limit=600,
+        log_every=10,
+        device="cpu",
+        eval=EvalOptions(samples=200, every=10),
+        ema=DECAY,
+    )
     config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50}))
     row = execute(config, registry, tmp_path)
     assert row["ema"] == DECAY and row["status"] in ("ok", "collapsed")  # 20 steps: one blob, one class
@@ -202,19 +231,31 @@ def test_evaluations_samples_and_generator_pt_use_the_ema(registry, data, tmp_pa
 
     def fid(weights, seed, final):
         nets.generator.load_state_dict(weights)
-        settings = EvalSettings(num_samples=200) if final else EvalSettings(num_samples=200, kid_subsets=0, precision_recall=False)
-        return evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, CPU, seed=seed, real_labels=labels).fid
+        settings = (
+            EvalSettings(num_samples=200)
+            if final
+            else EvalSettings(num_samples=200, kid_subsets=0, precision_recall=False)
+        )
+        return evaluate_generator(
+            nets.generator, nets.latent_dim, dataset, real, settings, CPU, seed=seed, real_labels=labels
+        ).fid
 
-    assert row["fid"] == pytest.approx(fid(saved, config.seed, final=True), rel=1e-9)  # same seed, same device: the same FID
+    assert row["fid"] == pytest.approx(
+        fid(saved, config.seed, final=True), rel=1e-9
+    )  # same seed, same device: the same FID
     last_weights = fid({**saved, **params[-1]}, config.seed, final=True)
-    assert abs(row["fid"] - last_weights) > 1e-6 * last_weights  # the last weights score otherwise (seen: 115.258 against 115.268)
+    assert (
+        abs(row["fid"] - last_weights) > 1e-6 * last_weights
+    )  # the last weights score otherwise (seen: 115.258 against 115.268)
 
     # at step 10, mid-run: the EMA as the run's checkpoint holds it, then the weights go on training unchanged (generator.pt above)
     checkpoint = {}
     again, loss, schedule = build(registry, _config(registry, config.seed, architecture="mlp"), CPU)
     train(again, loss, schedule, data, _settings(config, ema=DECAY, checkpoint_every=10), saving(checkpoint, 10))
     during = float(metrics[0]["fid"])
-    assert metrics[0]["step"] == "10" and during == pytest.approx(fid(checkpoint[10].generator_ema, 10, final=False), rel=1e-9)
+    assert metrics[0]["step"] == "10" and during == pytest.approx(
+        fid(checkpoint[10].generator_ema, 10, final=False), rel=1e-9
+    )
     assert abs(during - fid(checkpoint[10].generator, 10, final=False)) > 1e-6 * during
 
 
@@ -227,13 +268,29 @@ def test_without_ema_the_checkpoint_holds_none(registry, data):
     # such a checkpoint never meets --ema (the run's config hash differs); given one anyway, either loop says so in one line
     for resume in (lambda nets, loss, schedule: train(nets, loss, schedule, data, _settings(config, ema=DECAY), resume=saved["solo"]),
                    lambda nets, loss, schedule: train_population([Member(nets, schedule, 0, resume=saved["solo"]), Member(*build(registry, _config(registry, 1), CPU)[::2], 1)], loss, data, _settings(config, ema=DECAY))):  # fmt: skip
-        with pytest.raises(GbenchError, match="the checkpoint holds no EMA for generator weights 0.bias, 0.weight, 2.bias; delete checkpoint.pt"):
+        with pytest.raises(
+            GbenchError,
+            match="the checkpoint holds no EMA for generator weights 0.bias, 0.weight, 2.bias; delete checkpoint.pt",
+        ):
             resume(*build(registry, config, CPU))
 
 
 @pytest.mark.parametrize("decay", ["1.5", "0", "-1"])
 def test_a_decay_outside_0_to_1_is_one_line_before_training(tmp_path, decay):
-    result = run_cli("run", "plugins.mlp", "--architecture", "mlp", "--ema", decay, "--steps", "1", "--eval-samples", "0", "--out", str(tmp_path))
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--ema",
+        decay,
+        "--steps",
+        "1",
+        "--eval-samples",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
     assert_one_line_error(result, f"--ema {decay!r} must be at", "1e-06" if float(decay) < 1 else "0.999999")
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
 
@@ -241,7 +298,18 @@ def test_a_decay_outside_0_to_1_is_one_line_before_training(tmp_path, decay):
 def test_a_config_files_ema_is_checked_the_same_way(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('architecture = "mlp"\nema = 1.5\n')
-    result = run_cli("run", "plugins.mlp", "--config", str(config), "--steps", "1", "--eval-samples", "0", "--out", str(tmp_path / "out"))
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(config),
+        "--steps",
+        "1",
+        "--eval-samples",
+        "0",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert_one_line_error(result, str(config), "ema=1.5", "outside its range")
 
 
@@ -280,19 +348,39 @@ def test_a_diverged_runs_ema_averages_the_weights_from_before_its_bad_step_solo_
 
     members, results = population(30)
     assert [r.status for r in results] == ["ok", "diverged", "ok"] and [r.steps for r in results] == [30, 11, 30]
-    twenty, _ = population(20)  # member 1 stops at step 20's row either way: steps 21..30 of the others leave its EMA alone
-    assert all(torch.equal(tensor, twenty[1].nets.generator.state_dict()[name]) for name, tensor in members[1].nets.generator.state_dict().items())
+    twenty, _ = population(
+        20
+    )  # member 1 stops at step 20's row either way: steps 21..30 of the others leave its EMA alone
+    assert all(
+        torch.equal(tensor, twenty[1].nets.generator.state_dict()[name])
+        for name, tensor in members[1].nets.generator.state_dict().items()
+    )
     differences = []
     for name, param in members[1].nets.generator.named_parameters():
         difference = (param - solo[name]).abs().detach()
         assert difference.max() <= 20 * lr, name
         differences.append(difference.flatten())
-    assert torch.cat(differences).median() <= 20 * lr / 100  # as tests/test_population.py: reassociation is far below the bound
+    assert (
+        torch.cat(differences).median() <= 20 * lr / 100
+    )  # as tests/test_population.py: reassociation is far below the bound
 
 
 def test_gbench_run_ema_reaches_config_json_and_results_csv(tmp_path):
     """The option end to end: --ema into config.json (part of the run's hash) and the results.csv column; without it, empty."""
-    common = ("run", "plugins.mlp", "--architecture", "mlp", "--steps", "2", "--train-limit", "200", "--batch-size", "50", "--eval-samples", "0")
+    common = (
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--steps",
+        "2",
+        "--train-limit",
+        "200",
+        "--batch-size",
+        "50",
+        "--eval-samples",
+        "0",
+    )
     for out, extra in (("with", ("--ema", "0.9")), ("without", ())):
         result = run_cli(*common, *extra, "--out", str(tmp_path / out))
         assert result.returncode == 0, result.stderr

@@ -32,13 +32,24 @@ name = "never-ran"
 
 def suites(tmp_path, full_line='full = "full.toml"'):
     (tmp_path / "full.toml").write_text(FULL)
-    short = FULL.replace('name = "full"', f'name = "short"\n{full_line}').replace("epochs = 200", "epochs = 10").replace("epochs = 300", "epochs = 15")
+    short = (
+        FULL.replace('name = "full"', f'name = "short"\n{full_line}')
+        .replace("epochs = 200", "epochs = 10")
+        .replace("epochs = 300", "epochs = 15")
+    )
     (tmp_path / "short.toml").write_text(short.replace("steps = 5000", "steps = 500"))
     return load_suite(tmp_path / "short.toml")
 
 
 def record(variant, seed, train_seconds, steps, epochs=None, eval_seconds=None):
-    row = {"run_id": f"{variant}-s{seed}", "status": "ok", "architecture": "mlp", "seed": seed, "train_seconds": train_seconds, "steps": steps}
+    row = {
+        "run_id": f"{variant}-s{seed}",
+        "status": "ok",
+        "architecture": "mlp",
+        "seed": seed,
+        "train_seconds": train_seconds,
+        "steps": steps,
+    }
     if epochs is not None:
         row["epochs"] = epochs
     if eval_seconds is not None:
@@ -60,7 +71,11 @@ def test_each_setting_scales_by_its_own_seconds_per_step_and_evaluation(tmp_path
     costs = {cost.name: cost for cost in estimate.settings}
     baseline = costs["baseline"]
     # seconds per step: mean of 20/6000 and 22/6000; 200 epochs x 600 steps; 1 + 120000 // 6000 evaluations of 2 s; 5 seeds
-    assert baseline.seconds_per_step == pytest.approx(21 / 6000) and baseline.steps_full == 120_000 and baseline.evals_full == 21
+    assert (
+        baseline.seconds_per_step == pytest.approx(21 / 6000)
+        and baseline.steps_full == 120_000
+        and baseline.evals_full == 21
+    )
     assert baseline.seconds == pytest.approx(5 * (21 / 6000 * 120_000 + 2.0 * 21))
     assert costs["long"].steps_full == 180_000 and costs["long"].evals_full == 31
     assert costs["long"].seconds == pytest.approx(5 * (33 / 9000 * 180_000 + 3.0 * 31))
@@ -68,7 +83,11 @@ def test_each_setting_scales_by_its_own_seconds_per_step_and_evaluation(tmp_path
     assert costs["fixed-steps"].seconds == pytest.approx(5 * 5.0 / 500 * 5000)
     assert estimate.missing == ["never-ran"]
     text = estimate.text()
-    assert f"gbench sweep {tmp_path / 'full.toml'}" in text and "15 runs" in text and f"about {estimate.seconds / 3600:.1f} hours" in text
+    assert (
+        f"gbench sweep {tmp_path / 'full.toml'}" in text
+        and "15 runs" in text
+        and f"about {estimate.seconds / 3600:.1f} hours" in text
+    )
     assert "Not estimated (no runs here): never-ran." in text
 
 
@@ -87,7 +106,9 @@ def test_a_full_suite_that_is_not_there_fails_in_one_line(tmp_path):
 def test_a_population_members_share_of_the_training_time_is_what_a_run_costs(tmp_path):
     rows = records()
     for record_ in rows:
-        if record_.variant == "baseline":  # trained as a population of 2: each row holds the population's time, twice its own
+        if (
+            record_.variant == "baseline"
+        ):  # trained as a population of 2: each row holds the population's time, twice its own
             record_.row.update(train_seconds=2 * record_.row["train_seconds"], population=2)
     costs = {cost.name: cost for cost in full_study_estimate(rows, suites(tmp_path)).settings}
     assert costs["baseline"].seconds_per_step == pytest.approx(21 / 6000)

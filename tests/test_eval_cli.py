@@ -15,7 +15,9 @@ from PIL import Image
 import gbench
 
 FAST = ["--no-kid", "--no-precision-recall"]
-SHIPPED = Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"  # gbench.evaluation.extractors.lenet_weights_path, without importing torch-fidelity
+SHIPPED = (
+    Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"
+)  # gbench.evaluation.extractors.lenet_weights_path, without importing torch-fidelity
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,20 @@ def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval-cli")
     config = root / "run.toml"
     config.write_text('architecture = "mlp"\n')
-    result = run_cli("run", "plugins.mlp", "--config", str(config), "--steps", "30", "--train-limit", "2000", "--eval-samples", "0", "--out", str(root / "out"))
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(config),
+        "--steps",
+        "30",
+        "--train-limit",
+        "2000",
+        "--eval-samples",
+        "0",
+        "--out",
+        str(root / "out"),
+    )
     assert result.returncode == 0, result.stderr
     (folder,) = [p for p in (root / "out").iterdir() if p.is_dir()]
     return folder
@@ -53,7 +68,9 @@ def test_eval_updates_the_row_and_keeps_the_rest(run_dir):
     assert after["run_id"] == before["run_id"] == run_dir.name
     assert float(after["fid"]) > 0 and after["fid_extractor"].startswith("lenet-mnist@")
     assert after["classes_covered"] != "" and len(after["class_counts"].split()) == 10
-    assert after["fid_samples"] == "300" and after["density"] == after["coverage"] == after["fid_infinity"] == ""  # skipped: empty, not 0
+    assert (
+        after["fid_samples"] == "300" and after["density"] == after["coverage"] == after["fid_infinity"] == ""
+    )  # skipped: empty, not 0
     for column in ("status", "architecture", "steps", "train_seconds", "created", "hidden_dim"):
         assert after[column] == before[column], column
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -109,7 +126,11 @@ def test_fid_kid_pr_impls_agree():
         assert result.returncode == 0, result.stderr
         lines[impl] = dict(part.split("=", 1) for part in re.search(r"^fid=.*$", result.stdout, re.M).group(0).split())
     ours, reference = lines["gbench"], lines["torch-fidelity"]
-    assert (ours["fid"], ours["precision"], ours["recall"]) == (reference["fid"], reference["precision"], reference["recall"])
+    assert (ours["fid"], ours["precision"], ours["recall"]) == (
+        reference["fid"],
+        reference["precision"],
+        reference["recall"],
+    )
     assert float(ours["kid_mean"]) == pytest.approx(float(reference["kid_mean"]), rel=1e-4)
     assert 0.5 < float(ours["precision"]) <= 1 and 0.5 < float(ours["recall"]) <= 1  # real against real
 
@@ -149,7 +170,12 @@ def test_fid_accepts_what_the_library_accepts(tmp_path):
     result = run_cli("fid", str(two), "mnist:test", "-n", "500", *FAST)
     assert result.returncode == 0, result.stderr  # the command used to demand 4
     assert re.search(r"^fid=\S+ .* a=2 ", result.stdout, re.M), result.stdout
-    assert_one_line_error(run_cli("fid", str(three), "mnist:test", "-n", "500", "--no-kid"), "holds 3 images", "at least 4", "--no-precision-recall")
+    assert_one_line_error(
+        run_cli("fid", str(three), "mnist:test", "-n", "500", "--no-kid"),
+        "holds 3 images",
+        "at least 4",
+        "--no-precision-recall",
+    )
 
 
 def test_extractor_actions_other_than_train_are_refused_by_argparse():
@@ -172,7 +198,9 @@ def test_fid_prints_the_sample_count_density_coverage_and_fid_infinity():
     assert result.returncode == 0, result.stderr
     line = dict(part.split("=", 1) for part in re.search(r"^fid=.*$", result.stdout, re.M).group(0).split())
     assert line["fid_samples"] == "1000" and line["a"] == "1000"
-    assert float(line["fid_infinity"]) < float(line["fid"]) < 10  # real against real: small, and less once the 1/N bias is gone
+    assert (
+        float(line["fid_infinity"]) < float(line["fid"]) < 10
+    )  # real against real: small, and less once the 1/N bias is gone
     assert 0.5 < float(line["density"]) < 1.5 and 0.3 < float(line["coverage"]) < 1
     assert "FID samples (N)" in result.stderr and "FID-infinity" in result.stderr  # the table
 
@@ -193,7 +221,14 @@ def test_torch_fidelity_on_the_png_folder_gives_gbench_s_fid(samples, tmp_path):
     ours = fid_of(run_cli("fid", str(pngs), str(real_dir), "--dataset", "mnist", *FAST))
     extractors.register_extractors()
     theirs = torch_fidelity.calculate_metrics(
-        input1=str(pngs), input2=str(real_dir), fid=True, feature_extractor="lenet-mnist", cuda=False, cache=False, verbose=False, save_cpu_ram=True
+        input1=str(pngs),
+        input2=str(real_dir),
+        fid=True,
+        feature_extractor="lenet-mnist",
+        cuda=False,
+        cache=False,
+        verbose=False,
+        save_cpu_ram=True,
     )[torch_fidelity.KEY_METRIC_FID]
     # PNG is lossless uint8: the same pixels through the same network. Only the batch size differs
     # (torch-fidelity 64, gbench 500), which can move float32 sums in the last bits.

@@ -108,7 +108,9 @@ def test_fid_is_symmetric_and_independent_of_sample_order(mnist, test_split, tra
     a, b = train_split[0][:1000], test_split[0][:1000]
     ab = evaluate_images(a, mnist, b, settings).fid
     ba = evaluate_images(b, mnist, a, settings).fid
-    shuffled = evaluate_images(a[torch.randperm(len(a), generator=torch.Generator().manual_seed(1))], mnist, b, settings).fid
+    shuffled = evaluate_images(
+        a[torch.randperm(len(a), generator=torch.Generator().manual_seed(1))], mnist, b, settings
+    ).fid
     assert ab == pytest.approx(ba, rel=1e-5)
     assert ab == pytest.approx(shuffled, rel=1e-5)
 
@@ -128,13 +130,17 @@ def test_kid_of_a_set_against_itself_is_about_zero(mnist, test_split, noise):
 # ---------------------------------------------------------------------------
 
 
-def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(mnist, test_split, train_split, private_cache, monkeypatch):
+def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(
+    mnist, test_split, train_split, private_cache, monkeypatch
+):
     generator = BankGenerator(train_split[0])
     real = test_split[0][:1000]
     settings = EvalSettings(num_samples=500, kid_subsets=10, kid_subset_size=500)
     first = evaluate_generator(generator, 8, mnist, real, settings)
     files = sorted(p.name for p in private_cache.iterdir())
-    assert len(files) == 4 and not [name for name in files if name.endswith(".tmp")]  # features, FID stats, k-NN radii, class counts
+    assert len(files) == 4 and not [
+        name for name in files if name.endswith(".tmp")
+    ]  # features, FID stats, k-NN radii, class counts
 
     # A warm cache must not touch the real images: torch-fidelity would read them through ImageSet.
     def refuse(*args):
@@ -145,7 +151,9 @@ def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(mnist, 
         patch.setattr(fidelity.ImageSet, "__getitems__", refuse)
         patch.setattr(realcache, "ensure_real_cache", refuse)
         second = evaluate_generator(generator, 8, mnist, real, settings)
-    uncached = evaluate_generator(generator, 8, mnist, real, EvalSettings(num_samples=500, kid_subsets=10, kid_subset_size=500, cache=False))
+    uncached = evaluate_generator(
+        generator, 8, mnist, real, EvalSettings(num_samples=500, kid_subsets=10, kid_subset_size=500, cache=False)
+    )
     for field in ("fid", "kid_mean", "precision", "recall"):
         assert getattr(second, field) == getattr(first, field)
         assert getattr(uncached, field) == pytest.approx(getattr(first, field), rel=1e-5)
@@ -170,7 +178,9 @@ def test_cuda_flag_follows_the_device(mnist, test_split):
     extractor = resolve_extractor(None, mnist)
     real = test_split[0][:100]
     for device, expected in (("cpu", False), ("cuda", True), ("cuda:1", True)):
-        kwargs = fidelity.fidelity_kwargs(fidelity.ImageSet(real), 100, real, "hash", extractor, EvalSettings(), torch.device(device), 0)
+        kwargs = fidelity.fidelity_kwargs(
+            fidelity.ImageSet(real), 100, real, "hash", extractor, EvalSettings(), torch.device(device), 0
+        )
         assert kwargs["cuda"] is expected
 
 
@@ -185,7 +195,9 @@ def test_kid_subset_size_is_capped_at_the_sample_counts(mnist, test_split, train
 
     monkeypatch.setattr(fidelity, "extract_featuresdict_from_input_id_cached", spy)
     monkeypatch.setattr(torch_fidelity.metrics, "extract_featuresdict_from_input_id_cached", spy)
-    settings = EvalSettings(num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl)  # kid_subset_size stays 1000
+    settings = EvalSettings(
+        num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl
+    )  # kid_subset_size stays 1000
     result = evaluate_generator(BankGenerator(train_split[0]), 8, mnist, test_split[0][:2000], settings)
     assert seen["kid_subset_size"] == 300 and math.isfinite(result.kid_mean)
     evaluate_images(train_split[0][:500], mnist, test_split[0][:200], settings)
@@ -214,13 +226,17 @@ def test_mode_coverage_matches_a_hand_computation():
     counts, covered, kl = classmetrics.mode_coverage(predicted, reference)
     assert counts == [0, 4, 10, 86]
     assert covered == 2  # class 1 has 4 < 5; class 2 has exactly 10 >= 10; class 3 has 86 >= 30
-    assert kl == pytest.approx(0.04 * math.log(0.04 / 0.1) + 0.10 * math.log(0.10 / 0.2) + 0.86 * math.log(0.86 / 0.6), rel=1e-12)
+    assert kl == pytest.approx(
+        0.04 * math.log(0.04 / 0.1) + 0.10 * math.log(0.10 / 0.2) + 0.86 * math.log(0.86 / 0.6), rel=1e-12
+    )
 
 
 def test_classifier_inception_score_matches_hand_and_torch_fidelity():
     one_hot = torch.eye(10).repeat(30, 1) * 60.0
     assert classmetrics.classifier_inception_score(one_hot) == pytest.approx(10.0, rel=1e-6)
-    assert classmetrics.classifier_inception_score(one_hot[::10]) == pytest.approx(1.0, rel=1e-6)  # every sample class 0
+    assert classmetrics.classifier_inception_score(one_hot[::10]) == pytest.approx(
+        1.0, rel=1e-6
+    )  # every sample class 0
     logits = torch.randn(500, 10, generator=torch.Generator().manual_seed(0)) * 3
     reference = isc_features_to_metric(logits, splits=1, shuffle=False)["inception_score_mean"]
     assert classmetrics.classifier_inception_score(logits) == pytest.approx(reference, rel=1e-9)
@@ -262,7 +278,10 @@ def test_generator_runs_in_eval_mode_deterministically_and_keeps_its_modes(mnist
 @pytest.mark.parametrize(
     "change, needle",
     [
-        (dict(extractor="vgg"), "unknown extractor 'vgg'; known: inception, inception-v3-compat, lenet, lenet-fashion-mnist, lenet-mnist"),
+        (
+            dict(extractor="vgg"),
+            "unknown extractor 'vgg'; known: inception, inception-v3-compat, lenet, lenet-fashion-mnist, lenet-mnist",
+        ),
         (dict(extractor="inception", inception_weights="/no/such/inception.pth"), "/no/such/inception.pth"),
         (dict(num_samples=1), "num_samples=1"),
         (dict(num_samples=3), "precision_recall=False"),
@@ -297,7 +316,9 @@ def test_bad_images_and_generators_raise_clear_errors(mnist, test_split):
 def test_inception_offline_with_a_weights_file(mnist, test_split, train_split, noise, tmp_path, capsys):
     weights = extractors.write_random_inception_weights(tmp_path / "inception.pt", seed=0)
     # Random weights collapse the 2048-d features; the early "64" layer still separates digits from noise.
-    settings = EvalSettings(extractor="inception", inception_weights=str(weights), feature_layer="64", batch_size=30, kid_subsets=5)
+    settings = EvalSettings(
+        extractor="inception", inception_weights=str(weights), feature_layer="64", batch_size=30, kid_subsets=5
+    )
     real = test_split[0][:30]
     good = evaluate_images(train_split[0][:30], mnist, real, settings)
     assert "Inception on CPU: 60 images" in capsys.readouterr().err  # the estimate comes first
@@ -318,7 +339,12 @@ def test_result_row_has_the_results_csv_columns(mnist, test_split, train_split):
         "inception_score", "classes_covered", "class_kl", "class_counts", "stacked_modes_covered", "stacked_mode_kl",
         "fid_extractor", "fid_samples", "eval_seconds",
     ]  # fmt: skip
-    assert row["fid_samples"] == 500 and math.isnan(row["fid_infinity"]) and math.isnan(row["density"]) and math.isnan(row["coverage"])
+    assert (
+        row["fid_samples"] == 500
+        and math.isnan(row["fid_infinity"])
+        and math.isnan(row["density"])
+        and math.isnan(row["coverage"])
+    )
     assert [int(c) for c in row["class_counts"].split()] == result.class_counts and sum(result.class_counts) == 500
     assert math.isnan(row["kid_mean"]) and math.isnan(row["precision"])  # skipped metrics are NaN, not 0
     assert row["fid_extractor"].startswith("lenet-mnist@") and row["eval_seconds"] > 0
@@ -360,4 +386,6 @@ def test_fid_infinity_of_train_against_test_is_near_zero(mnist, test_split):
     small = evaluate_images(train[:1000], mnist, test_split[0], EvalSettings(**FAST))
     assert small.fid > 4 * abs(result.fid_infinity)  # the bias it removed is real
     with pytest.raises(GbenchError, match="fid_infinity=True needs kid_pr_impl='gbench'"):
-        evaluate_images(train[:100], mnist, test_split[0], EvalSettings(fid_infinity=True, kid_pr_impl="torch-fidelity", **FAST))
+        evaluate_images(
+            train[:100], mnist, test_split[0], EvalSettings(fid_infinity=True, kid_pr_impl="torch-fidelity", **FAST)
+        )

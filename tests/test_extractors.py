@@ -102,13 +102,20 @@ def test_random_inception_weights_have_the_right_shapes(tmp_path):
     model = FeatureExtractorInceptionV3("inception-v3-compat", ["64"], feature_extractor_weights_path=str(path))
     (features,) = model(torch.randint(0, 256, (2, 3, 28, 28), dtype=torch.uint8))
     assert features.shape == (2, 64) and torch.isfinite(features).all()
-    assert extractors.extractor_label("inception-v3-compat", path) == f"inception-v3-compat@{extractors.file_sha256(path)[:8]}"
+    assert (
+        extractors.extractor_label("inception-v3-compat", path)
+        == f"inception-v3-compat@{extractors.file_sha256(path)[:8]}"
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("GBENCH_SLOW_TESTS"), reason="retrains the MNIST extractor (minutes); set GBENCH_SLOW_TESTS=1")
+@pytest.mark.skipif(
+    not os.environ.get("GBENCH_SLOW_TESTS"), reason="retrains the MNIST extractor (minutes); set GBENCH_SLOW_TESTS=1"
+)
 def test_training_reproduces_the_shipped_mnist_weights():
-    state, accuracy = extractor_training.train_extractor(load_plugins().registry.dataset("mnist"), seed=0, verbose=False)
+    state, accuracy = extractor_training.train_extractor(
+        load_plugins().registry.dataset("mnist"), seed=0, verbose=False
+    )
     assert accuracy >= 0.99
     assert hashlib.sha256(extractors.state_dict_bytes(state)).hexdigest() == extractors.EXTRACTOR_SHA256["lenet-mnist"]
 

@@ -42,7 +42,9 @@ def test_data_root_without_the_files_names_them_even_when_gbench_data_has_them(t
     partial = tmp_path / "partial" / "MNIST" / "raw"
     partial.mkdir(parents=True)
     shutil.copy(MNIST_RAW / "train-images-idx3-ubyte", partial)  # the labels file is missing
-    result = run_cli("run", "plugins.mlp", *TINY, "--data-root", str(tmp_path / "partial"), "--out", str(tmp_path / "o"))
+    result = run_cli(
+        "run", "plugins.mlp", *TINY, "--data-root", str(tmp_path / "partial"), "--out", str(tmp_path / "o")
+    )
     assert_one_line_error(result, str(tmp_path / "partial"), "train-labels-idx1-ubyte", "train-images-idx3-ubyte")
     assert not (tmp_path / "o" / "results.csv").exists()
 
@@ -59,7 +61,16 @@ def test_a_data_root_holding_the_files_trains(tmp_path):
     root.mkdir(parents=True)
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
         (root / name).symlink_to(MNIST_RAW / name)
-    result = run_cli("run", "plugins.mlp", *TINY, "--data-root", str(tmp_path / "root"), "--out", str(tmp_path / "o"), env={"GBENCH_DATA": str(tmp_path / "x")})
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        *TINY,
+        "--data-root",
+        str(tmp_path / "root"),
+        "--out",
+        str(tmp_path / "o"),
+        env={"GBENCH_DATA": str(tmp_path / "x")},
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o" / "results.csv").read_text().count("\n") == 4  # header + the plugin's three architectures
 
@@ -71,7 +82,9 @@ ONE_MLP = ("--train-limit", "1000", "--eval-samples", "0", "--log-every", "10")
 
 def start_gbench(*args: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "gbench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gbench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_until_training(process: subprocess.Popen, out: Path, timeout: float = 180) -> None:
@@ -101,7 +114,17 @@ def metrics_without_time(path: Path) -> list[dict]:
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_saves_the_state_and_the_same_command_resumes_it_exactly(tmp_path, sig, code):
     steps = "300"
-    command = ("run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--steps", steps, *ONE_MLP, "--out", str(tmp_path / "out"))
+    command = (
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(mlp_config(tmp_path)),
+        "--steps",
+        steps,
+        *ONE_MLP,
+        "--out",
+        str(tmp_path / "out"),
+    )
     process = start_gbench(*command)
     wait_until_training(process, tmp_path / "out")
     process.send_signal(sig)
@@ -118,12 +141,16 @@ def test_a_signal_saves_the_state_and_the_same_command_resumes_it_exactly(tmp_pa
     assert not (run_dir / "summary.json").exists() and not (tmp_path / "out" / "results.csv").exists()
 
     shown = run_cli("show", str(tmp_path / "out"))  # labelled, not counted as a run
-    assert shown.returncode == 0 and f"{run_dir.name}: interrupted at step {marker['step']}/300" in shown.stderr, shown.stderr
+    assert shown.returncode == 0 and f"{run_dir.name}: interrupted at step {marker['step']}/300" in shown.stderr, (
+        shown.stderr
+    )
 
     resumed = run_cli(*command)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed interrupted run {run_dir.name} from step {marker['step']}/300" in resumed.stderr
-    assert [p.name for p in (tmp_path / "out").iterdir() if p.is_dir()] == [run_dir.name]  # the same folder, not a second one
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.is_dir()] == [
+        run_dir.name
+    ]  # the same folder, not a second one
     assert not (run_dir / "interrupted.json").exists() and not (run_dir / "checkpoint.pt").exists()
     [row] = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
     assert row["run_id"] == run_dir.name and row["steps"] == "300"
@@ -146,7 +173,15 @@ def test_a_run_killed_between_its_summary_and_its_results_row_is_listed_when_res
     from gbench.training.runner import execute
 
     def config() -> RunConfig:
-        made = RunConfig(architecture="mlp", seed=0, steps=5, train_limit=200, device="cpu", run_id="mlp-s0", eval=EvalOptions(samples=0))
+        made = RunConfig(
+            architecture="mlp",
+            seed=0,
+            steps=5,
+            train_limit=200,
+            device="cpu",
+            run_id="mlp-s0",
+            eval=EvalOptions(samples=0),
+        )
         return dataclasses.replace(made, params=resolve_params(registry, made))
 
     out = tmp_path / "out"
@@ -169,7 +204,9 @@ def finished_out(tmp_path_factory) -> Path:
     """One finished two-step run of the plain MLP (a real run folder to break copies of)."""
     out = tmp_path_factory.mktemp("finished") / "out"
     config = mlp_config(out.parent)
-    result = run_cli("run", "plugins.mlp", "--config", str(config), "--seeds", "0,1", *TINY, "--log-every", "1", "--out", str(out))
+    result = run_cli(
+        "run", "plugins.mlp", "--config", str(config), "--seeds", "0,1", *TINY, "--log-every", "1", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -211,7 +248,17 @@ def test_a_damaged_generator_pt_is_one_line_for_eval_sample_and_interpolate(out_
 
 @pytest.mark.parametrize("damage", ["truncated", "pickled-code"])
 def test_a_damaged_checkpoint_stops_the_resume_in_one_line(tmp_path, damage):
-    command = ("run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--steps", "300", *ONE_MLP, "--out", str(tmp_path / "out"))
+    command = (
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(mlp_config(tmp_path)),
+        "--steps",
+        "300",
+        *ONE_MLP,
+        "--out",
+        str(tmp_path / "out"),
+    )
     process = start_gbench(*command)
     wait_until_training(process, tmp_path / "out")
     process.send_signal(signal.SIGTERM)
@@ -277,7 +324,9 @@ def test_an_optuna_study_gbench_did_not_make_is_one_line(tmp_path):
         str(tmp_path / "o"),
     )
     assert_one_line_error(tune, "'theirs'", "not made by gbench")
-    assert_one_line_error(run_cli("report", "--storage", url, "--study-name", "theirs"), "'theirs'", "not made by gbench")
+    assert_one_line_error(
+        run_cli("report", "--storage", url, "--study-name", "theirs"), "'theirs'", "not made by gbench"
+    )
     assert len(optuna.load_study(storage=url, study_name="theirs").trials) == 2  # their study is left as it was
 
 
@@ -303,16 +352,37 @@ def file_size_limit(limit: int):
 
 
 def snapshot_files(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != ".results.lock"}
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != ".results.lock"
+    }
 
 
 def test_a_full_disk_fails_the_run_in_one_line_and_keeps_every_earlier_file(out_copy, tmp_path):
     before = snapshot_files(out_copy)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--config", str(mlp_config(tmp_path)), "--seeds", "5", *TINY, "--out", str(out_copy)]
+    command = [
+        sys.executable,
+        "-m",
+        "gbench",
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(mlp_config(tmp_path)),
+        "--seeds",
+        "5",
+        *TINY,
+        "--out",
+        str(out_copy),
+    ]
     # 200 kB: config.json and samples.png fit, generator.pt (about 1 MB) does not
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, preexec_fn=file_size_limit(200_000))
-    assert_one_line_error(result, "generator.pt", "File too large", "free space", progress_first=True)  # found at the end of training
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, preexec_fn=file_size_limit(200_000)
+    )
+    assert_one_line_error(
+        result, "generator.pt", "File too large", "free space", progress_first=True
+    )  # found at the end of training
     after = snapshot_files(out_copy)
     assert {k: v for k, v in after.items() if k in before} == before  # nothing already there changed or went
     assert not [name for name in after if name.endswith(".tmp")]  # no temp file left behind
@@ -331,9 +401,16 @@ def test_a_full_disk_while_rewriting_results_csv_keeps_the_old_table(out_copy):
         "except GbenchError as error:\n    print(error); sys.exit(2)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(out_copy)], capture_output=True, text=True, timeout=60, preexec_fn=file_size_limit(len(before) + 1000)
+        [sys.executable, "-c", script, str(out_copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=file_size_limit(len(before) + 1000),
     )
-    assert result.returncode == 2 and "results.csv" in result.stdout and "File too large" in result.stdout, (result.stdout, result.stderr)
+    assert result.returncode == 2 and "results.csv" in result.stdout and "File too large" in result.stdout, (
+        result.stdout,
+        result.stderr,
+    )
     assert (out_copy / "results.csv").read_bytes() == before
     assert not list(out_copy.glob(".results.csv.*.tmp"))
 
@@ -346,7 +423,10 @@ def test_four_writers_and_looping_readers_see_every_row_once_and_never_a_partial
     out = tmp_path / "out"
     config = mlp_config(tmp_path)
     seeds = ["0-24", "25-49", "50-74", "75-99"]  # 100 runs in all
-    writers = [start_gbench("run", "plugins.mlp", "--config", str(config), "--seeds", s, *TINY, "--out", str(out)) for s in seeds]
+    writers = [
+        start_gbench("run", "plugins.mlp", "--config", str(config), "--seeds", s, *TINY, "--out", str(out))
+        for s in seeds
+    ]
     reads, seen = 0, 0
     while any(w.poll() is None for w in writers) or reads < 4:
         for command in (("export", str(out), "--format", "csv"), ("show", str(out))):
@@ -414,13 +494,19 @@ def test_a_sweep_stopped_by_sigterm_releases_its_trial_and_resumes_it_once(tmp_p
     assert 0 < step < 300 and (stopped / "checkpoint.pt").exists()
     study = optuna.load_study(study_name="t-term", storage=f"sqlite:///{out / 'sweep.db'}")
     [released] = [t for t in study.trials if t.state == TrialState.FAIL]  # the stopped run's trial, given back
-    [retry] = [t for t in study.trials if t.state == TrialState.WAITING and t.user_attrs.get("key") == released.user_attrs["key"]]
+    [retry] = [
+        t
+        for t in study.trials
+        if t.state == TrialState.WAITING and t.user_attrs.get("key") == released.user_attrs["key"]
+    ]
     assert retry.system_attrs.get("failed_trial") == released.number  # Optuna's retry of it, not a new trial
 
     resumed = run_cli("sweep", str(suite), "--out", str(out), "--no-report")
     assert resumed.returncode == 0, resumed.stderr
     rows = list(csv.DictReader(open(out / "results.csv")))
-    assert sorted(row["run_id"] for row in rows) == ["baseline-s0", "hidden-48-s0"] and all(row["steps"] == "300" for row in rows)
+    assert sorted(row["run_id"] for row in rows) == ["baseline-s0", "hidden-48-s0"] and all(
+        row["steps"] == "300" for row in rows
+    )
     study = optuna.load_study(study_name="t-term", storage=f"sqlite:///{out / 'sweep.db'}")
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert sorted(t.user_attrs["key"] for t in complete) == ["baseline|0", "hidden-48|0"]  # each run counted once
@@ -432,7 +518,9 @@ def test_a_sweep_stopped_by_sigterm_releases_its_trial_and_resumes_it_once(tmp_p
 def test_a_damaged_config_or_summary_json_is_one_line(out_copy, tmp_path, name):
     run_dir = run_dirs(out_copy)[0]
     truncate(run_dir / name)
-    assert_one_line_error(run_cli("eval", str(run_dir), "-n", "50", "--no-kid", "--no-precision-recall"), str(run_dir / name))
+    assert_one_line_error(
+        run_cli("eval", str(run_dir), "-n", "50", "--no-kid", "--no-precision-recall"), str(run_dir / name)
+    )
 
 
 # --- 7. docs/failures.md names only tests that exist --------------------------------
@@ -443,8 +531,14 @@ def test_the_failures_page_names_only_real_tests():
 
     page = (Path(__file__).resolve().parent.parent / "docs" / "failures.md").read_text()
     named = set(re.findall(r"`(test_\w+)", page))
-    here = Path(__file__).resolve().parent  # the page's sections are backed by several test files (no_code_runs, failures_more, secrets, store)
-    defined = {name for file in here.glob("test_*.py") for name in re.findall(r"^def (test_\w+)", file.read_text(), re.M)}
+    here = (
+        Path(__file__).resolve().parent
+    )  # the page's sections are backed by several test files (no_code_runs, failures_more, secrets, store)
+    defined = {
+        name for file in here.glob("test_*.py") for name in re.findall(r"^def (test_\w+)", file.read_text(), re.M)
+    }
     assert named and named <= defined, named - defined
     own = set(re.findall(r"^def (test_\w+)", Path(__file__).read_text(), re.M))
-    assert own - {"test_the_failures_page_names_only_real_tests"} <= named, "every test here backs a line of docs/failures.md"
+    assert own - {"test_the_failures_page_names_only_real_tests"} <= named, (
+        "every test here backs a line of docs/failures.md"
+    )

@@ -102,7 +102,11 @@ def gbench_register_datasets(register):
 """
 
 TRAIN = ("--steps", "8", "--train-limit", "100", "--batch-size", "20", "--eval-samples", "0", "--checkpoint-every", "2")
-HOOKS = {"architecture": "gbench_register_architectures", "loss": "gbench_register_losses", "schedule": "gbench_register_schedules"}
+HOOKS = {
+    "architecture": "gbench_register_architectures",
+    "loss": "gbench_register_losses",
+    "schedule": "gbench_register_schedules",
+}
 PART_OPTIONS = {"architecture": [], "loss": ["--loss", "boom-loss"], "schedule": []}
 NAMES = {"architecture": "boom-net", "loss": "boom-loss", "schedule": "boom-schedule"}
 
@@ -127,12 +131,33 @@ def results(out: Path) -> list[dict]:
 
 @pytest.mark.parametrize("part", ["architecture", "loss", "schedule"])
 @pytest.mark.parametrize("seeds", ["0", "0,1"], ids=["solo", "population"])
-def test_a_plugin_raising_mid_training_is_one_line_the_run_is_failed_and_the_same_command_retries_it(boom, tmp_path, part, seeds):
+def test_a_plugin_raising_mid_training_is_one_line_the_run_is_failed_and_the_same_command_retries_it(
+    boom, tmp_path, part, seeds
+):
     out = tmp_path / "out"
-    args = ["run", str(boom), *TRAIN, *PART_OPTIONS[part], "--schedule", "boom-schedule", "--seeds", seeds, "--population", "on", "--out", str(out)]
+    args = [
+        "run",
+        str(boom),
+        *TRAIN,
+        *PART_OPTIONS[part],
+        "--schedule",
+        "boom-schedule",
+        "--seeds",
+        seeds,
+        "--population",
+        "on",
+        "--out",
+        str(out),
+    ]
     failed = run_cli(*args, env={"BOOM_PART": part, "BOOM_STEP": "4"})
     assert_one_line_error(
-        failed, f"plugin {str(boom)!r}", f"hook {HOOKS[part]}", f"{part} {NAMES[part]!r}", "at step 4/8 of run", "marked failed", progress_first=True
+        failed,
+        f"plugin {str(boom)!r}",
+        f"hook {HOOKS[part]}",
+        f"{part} {NAMES[part]!r}",
+        "at step 4/8 of run",
+        "marked failed",
+        progress_first=True,
     )
     line = failed.stderr.strip()
     assert "trained one by one" not in failed.stdout + failed.stderr  # the population trained as one
@@ -145,9 +170,13 @@ def test_a_plugin_raising_mid_training_is_one_line_the_run_is_failed_and_the_sam
     assert results(out) == []
     shown = run_cli("show", str(out))
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.count(": failed (last checkpoint at step 2/8)") + shown.stderr.count(": failed (last checkpoint at step 2/8)") == len(folders)
+    assert shown.stdout.count(": failed (last checkpoint at step 2/8)") + shown.stderr.count(
+        ": failed (last checkpoint at step 2/8)"
+    ) == len(folders)
 
-    again = run_cli(*args, env={"BOOM_PART": part, "BOOM_STEP": "0"})  # the plugin fixed: the same command retries in the same folders
+    again = run_cli(
+        *args, env={"BOOM_PART": part, "BOOM_STEP": "0"}
+    )  # the plugin fixed: the same command retries in the same folders
     assert again.returncode == 0, again.stderr
     assert sorted(path for path in out.iterdir() if path.is_dir()) == folders
     assert sorted(row["run_id"] for row in results(out)) == [folder.name for folder in folders]
@@ -178,9 +207,15 @@ BAD_OPTIONS = [
     (["--seeds", "0-99999999999999999999"], "--seeds"),
     (["--seeds", "-3"], "--seeds"),
     (["--eval-samples", "100", "--fid-extractor", "nope"], "--fid-extractor nope"),
-    (["--eval-samples", "100", "--fid-extractor", "lenet-mnist", "--dataset", "tiny-rgb"], "--fid-extractor lenet-mnist"),
+    (
+        ["--eval-samples", "100", "--fid-extractor", "lenet-mnist", "--dataset", "tiny-rgb"],
+        "--fid-extractor lenet-mnist",
+    ),
     (["--eval-samples", "100", "--dataset", "tiny-rgb", "--fid-extractor", "lenet"], "--fid-extractor lenet"),
-    (["--eval-samples", "100", "--fid-extractor", "inception", "--inception-weights", "/no/such/weights.pth"], "--inception-weights"),
+    (
+        ["--eval-samples", "100", "--fid-extractor", "inception", "--inception-weights", "/no/such/weights.pth"],
+        "--inception-weights",
+    ),
     (["--dataset", "nope"], "dataset 'nope'"),
     (["--device", "tpu"], "--device"),
     (["--population", "sometimes"], "--population"),
@@ -223,7 +258,20 @@ def test_a_results_csv_that_is_a_folder_is_one_line_for_show_and_export(tmp_path
 @pytest.fixture(scope="module")
 def finished_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("finished")
-    result = run_cli("run", "plugins.mlp", "--architecture", "mlp", "--steps", "2", "--train-limit", "200", "--eval-samples", "0", "--out", str(out))
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--steps",
+        "2",
+        "--train-limit",
+        "200",
+        "--eval-samples",
+        "0",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -276,9 +324,22 @@ def test_postgres_stopping_mid_tune_is_one_line_and_the_same_command_resumes_wit
 
     pg_ctl, options, log = _server_control(postgres_url)
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "gbench", "tune", "plugins.mlp", "--storage", postgres_url, "--study-name", "lost", *TUNE]
+    args = [
+        sys.executable,
+        "-m",
+        "gbench",
+        "tune",
+        "plugins.mlp",
+        "--storage",
+        postgres_url,
+        "--study-name",
+        "lost",
+        *TUNE,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    tune = subprocess.Popen([*args, "--out", str(out)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tune = subprocess.Popen(
+        [*args, "--out", str(out)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240
     while not list(out.glob("*/checkpoint.pt")) and time.monotonic() < deadline and tune.poll() is None:
         time.sleep(0.2)  # a trial is training
@@ -293,7 +354,10 @@ def test_postgres_stopping_mid_tune_is_one_line_and_the_same_command_resumes_wit
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 2 and lines[0].startswith("study 'lost'"), stderr
     assert "Traceback" not in stderr and "terminate called" not in stderr, stderr
-    assert lines[1].startswith("gbench tune: error: lost the connection to --storage") and "run the same command again" in lines[1], lines[1]
+    assert (
+        lines[1].startswith("gbench tune: error: lost the connection to --storage")
+        and "run the same command again" in lines[1]
+    ), lines[1]
 
     again = subprocess.run([*args, "--out", str(out)], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr

@@ -16,21 +16,29 @@ from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluat
 from gbench.evaluation.fidelity import ImageSet
 from gbench.plugins.loading import load_plugins
 
-KID_DEFAULTS = dict(verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1.0)
+KID_DEFAULTS = dict(
+    verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1.0
+)
 
 
 def features(n: int, shift: float, seed: int, width: int = 32) -> torch.Tensor:
     # A mixture of blobs: k-NN balls of different sizes, so precision and recall lie strictly between 0 and 1.
     centres = torch.randn(6, width, generator=torch.Generator().manual_seed(0)) * 4  # one distribution for every seed
     generator = torch.Generator().manual_seed(seed)
-    points = centres[torch.randint(0, 6, (n,), generator=generator)] + torch.randn(n, width, generator=generator) * torch.rand(n, 1, generator=generator)
+    points = centres[torch.randint(0, 6, (n,), generator=generator)] + torch.randn(
+        n, width, generator=generator
+    ) * torch.rand(n, 1, generator=generator)
     return points + shift
 
 
-@pytest.mark.parametrize("n_fake, n_real, subsets, size, seed", [(600, 900, 7, 300, 0), (500, 500, 3, 500, 123), (2000, 1500, 12, 1000, 7)])
+@pytest.mark.parametrize(
+    "n_fake, n_real, subsets, size, seed", [(600, 900, 7, 300, 0), (500, 500, 3, 500, 123), (2000, 1500, 12, 1000, 7)]
+)
 def test_kid_equals_torch_fidelity_on_the_same_subsets(n_fake, n_real, subsets, size, seed):
     fake, real = features(n_fake, 0.3, seed), features(n_real, 0.0, seed + 1)
-    reference = kid_features_to_metric(fake, real, kid_subsets=subsets, kid_subset_size=size, rng_seed=seed, **KID_DEFAULTS)
+    reference = kid_features_to_metric(
+        fake, real, kid_subsets=subsets, kid_subset_size=size, rng_seed=seed, **KID_DEFAULTS
+    )
     mean, std = featuremetrics.kid(fake, real, subsets, size, seed)
     assert mean == pytest.approx(reference[torch_fidelity.KEY_METRIC_KID_MEAN], rel=1e-4)
     # When a subset is the whole set (500 of 500) every subset gives the same MMD and the
@@ -50,7 +58,9 @@ def test_kid_of_identical_distributions_is_near_zero_and_grows_with_the_shift():
 def test_precision_recall_equal_torch_fidelity(n_fake, n_real, k, monkeypatch):
     monkeypatch.setattr(featuremetrics, "ROWS_PER_BLOCK", 256)  # several blocks, as at 10,000 samples
     fake, real = features(n_fake, 0.7, 3), features(n_real, 0.0, 4)
-    reference = prc_features_to_metric(fake, real, prc_neighborhood=k, prc_batch_size=10000, save_cpu_ram=False, verbose=False)
+    reference = prc_features_to_metric(
+        fake, real, prc_neighborhood=k, prc_batch_size=10000, save_cpu_ram=False, verbose=False
+    )
     precision, recall = featuremetrics.precision_recall(fake, real, k)
     assert (precision, recall) == (reference["precision"], reference["recall"])
     assert 0 < precision < 1 and 0 < recall < 1
@@ -156,7 +166,12 @@ def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cac
     settings = EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600)
     ours = evaluate_generator(bank, 8, mnist, real, settings, seed=3)
     reference = evaluate_generator(
-        bank, 8, mnist, real, EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600, kid_pr_impl="torch-fidelity"), seed=3
+        bank,
+        8,
+        mnist,
+        real,
+        EvalSettings(num_samples=1200, kid_subsets=15, kid_subset_size=600, kid_pr_impl="torch-fidelity"),
+        seed=3,
     )
     assert ours.fid == pytest.approx(reference.fid, rel=1e-6)
     assert ours.kid_mean == pytest.approx(reference.kid_mean, rel=1e-4)
@@ -167,8 +182,13 @@ def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cac
     # The same for two image sets (gbench fid A B).
     fake = load_split(mnist, "train", limit=1000)[0]
     ours = evaluate_images(fake, mnist, real, EvalSettings(kid_subsets=5, kid_subset_size=400))
-    reference = evaluate_images(fake, mnist, real, EvalSettings(kid_subsets=5, kid_subset_size=400, kid_pr_impl="torch-fidelity"))
-    assert ours.kid_mean == pytest.approx(reference.kid_mean, rel=1e-4) and (ours.precision, ours.recall) == (reference.precision, reference.recall)
+    reference = evaluate_images(
+        fake, mnist, real, EvalSettings(kid_subsets=5, kid_subset_size=400, kid_pr_impl="torch-fidelity")
+    )
+    assert ours.kid_mean == pytest.approx(reference.kid_mean, rel=1e-4) and (ours.precision, ours.recall) == (
+        reference.precision,
+        reference.recall,
+    )
     # and against one calculate_metrics call of torch-fidelity's own on the same images (the reference mode above
     # shares gbench's feature extraction; this does not)
     extractors.register_extractors()
@@ -184,8 +204,12 @@ def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cac
     with torch.no_grad():
         fake_features, real_features = net(fake)[0], net(real)[0]
     unit = lambda x: x / x.norm(dim=1, keepdim=True)  # noqa: E731
-    by_hand = prc_features_to_metric(unit(fake_features), unit(real_features), prc_neighborhood=3, save_cpu_ram=False, verbose=False)
-    assert ours.precision == pytest.approx(by_hand["precision"], abs=1e-3) and ours.recall == pytest.approx(by_hand["recall"], abs=1e-3)
+    by_hand = prc_features_to_metric(
+        unit(fake_features), unit(real_features), prc_neighborhood=3, save_cpu_ram=False, verbose=False
+    )
+    assert ours.precision == pytest.approx(by_hand["precision"], abs=1e-3) and ours.recall == pytest.approx(
+        by_hand["recall"], abs=1e-3
+    )
 
 
 def test_real_radii_are_cached_by_content_and_rebuilt_when_unreadable(mnist, private_cache, monkeypatch):
@@ -194,7 +218,9 @@ def test_real_radii_are_cached_by_content_and_rebuilt_when_unreadable(mnist, pri
     settings = EvalSettings(kid_subsets=0)
     calls = []
     knn_radii = featuremetrics.knn_radii
-    monkeypatch.setattr(featuremetrics, "knn_radii", lambda features, k: calls.append(len(features)) or knn_radii(features, k))
+    monkeypatch.setattr(
+        featuremetrics, "knn_radii", lambda features, k: calls.append(len(features)) or knn_radii(features, k)
+    )
     first = evaluate_images(fake, mnist, real, settings)
     assert calls == [800, 600]  # real, then fake
     (radii_file,) = private_cache.glob("*-knn-radii-k3-*.pt")

@@ -32,7 +32,18 @@ def data(registry):
     return DataCache().training_tensor(registry, config, CPU)
 
 
-def _train(registry, data, architecture="mlp", loss="non-saturating", schedule="k-steps", steps=10, seed=0, log_every=5, callbacks=None, **overrides):
+def _train(
+    registry,
+    data,
+    architecture="mlp",
+    loss="non-saturating",
+    schedule="k-steps",
+    steps=10,
+    seed=0,
+    log_every=5,
+    callbacks=None,
+    **overrides,
+):
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
     config = dataclasses.replace(config, params=resolve_params(registry, config, overrides))
     nets, loss_fn, schedule_fn = build(registry, config, CPU)
@@ -64,7 +75,13 @@ def test_new_parts_load_through_the_entry_points(registry):
     for (kind, name), owner in expected.items():
         assert registry.owners[(kind, name)] == owner, (kind, name)
     scores = {name: registry.loss(name).score for name in ("non-saturating", "minimax", "lsgan", "wgan-gp", "hinge")}
-    assert scores == {"non-saturating": "probability", "minimax": "probability", "lsgan": "critic", "wgan-gp": "critic", "hinge": "critic"}
+    assert scores == {
+        "non-saturating": "probability",
+        "minimax": "probability",
+        "lsgan": "critic",
+        "wgan-gp": "critic",
+        "hinge": "critic",
+    }
 
 
 def test_builtins_doc_lists_every_builtin_and_its_hyperparameters(registry):
@@ -83,12 +100,20 @@ def test_builtins_doc_lists_every_builtin_and_its_hyperparameters(registry):
 
 def test_declared_hyperparameters(registry):
     dcgan = {hp.name: hp for hp in registry.architecture("dcgan").hyperparameters}
-    assert {name: hp.default for name, hp in dcgan.items()} == {"latent_dim": 100, "hidden_dim": 64, "batchnorm": True, "spectral_norm": False}
+    assert {name: hp.default for name, hp in dcgan.items()} == {
+        "latent_dim": 100,
+        "hidden_dim": 64,
+        "batchnorm": True,
+        "spectral_norm": False,
+    }
     for name in ("latent_dim", "hidden_dim"):  # S2's grid, 9..144, is valid and searched by default
         assert dcgan[name].log and dcgan[name].check(9) == 9 and dcgan[name].check(144) == 144
         low, high = dcgan[name].search_range()
         assert low <= 9 and high >= 144
-    assert registry.loss("wgan-gp").hyperparameters[0].name == "gp_weight" and registry.loss("wgan-gp").hyperparameters[0].default == 10.0
+    assert (
+        registry.loss("wgan-gp").hyperparameters[0].name == "gp_weight"
+        and registry.loss("wgan-gp").hyperparameters[0].default == 10.0
+    )
     ttur = {hp.name: hp.default for hp in registry.schedule("ttur").hyperparameters}
     assert ttur == {"d_lr": 4e-4, "g_lr": 1e-4}
     adaptive = {hp.name: hp.default for hp in registry.schedule("adaptive").hyperparameters}
@@ -102,7 +127,19 @@ def test_bad_values_fail_in_one_line(registry, tmp_path):
         resolve_params(registry, config, {"gp_weight": "-1"})
     with pytest.raises(GbenchError, match="d_lr=0.0 is outside its range"):
         resolve_params(registry, config, {"d_lr": "0"})
-    result = run_cli("run", "plugins.dcgan", "--set", "spectral_norm=maybe", "--steps", "1", "--eval-samples", "0", "--out", str(tmp_path), env=BUILTINS_ONLY)
+    result = run_cli(
+        "run",
+        "plugins.dcgan",
+        "--set",
+        "spectral_norm=maybe",
+        "--steps",
+        "1",
+        "--eval-samples",
+        "0",
+        "--out",
+        str(tmp_path),
+        env=BUILTINS_ONLY,
+    )
     assert_one_line_error(result, "spectral_norm='maybe'", "bool")
 
 
@@ -132,7 +169,9 @@ def test_dcgan_batchnorm_and_spectral_norm_options(registry):
         return sum(isinstance(m, nn.BatchNorm2d) for m in module.modules())
 
     def spectral(module):
-        return [parametrize.is_parametrized(m, "weight") for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        return [
+            parametrize.is_parametrized(m, "weight") for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+        ]
 
     assert batchnorms(plain.generator) == 0 and batchnorms(fancy.generator) == 2
     assert batchnorms(fancy.discriminator) == 0  # a WGAN-GP critic must not mix images through batch statistics
@@ -154,7 +193,10 @@ def test_dcgan_serves_28_32_and_64_pixels_and_names_them_for_any_other_size(regi
         images = nets.generator(torch.randn(2, 8))
         assert tuple(images.shape) == (2, *shape) and nets.discriminator(images).shape == (2, 1)
     for shape in [(3, 48, 48), (3, 32, 28), (2, 32, 32)]:
-        with pytest.raises(ValueError, match=f"dcgan serves 28, 32 and 64 pixel square images with 1 or 3 channels, not {'x'.join(map(str, shape))}"):
+        with pytest.raises(
+            ValueError,
+            match=f"dcgan serves 28, 32 and 64 pixel square images with 1 or 3 channels, not {'x'.join(map(str, shape))}",
+        ):
             registry.architecture("dcgan").build(params, shape)
 
 
@@ -170,7 +212,17 @@ def test_dcgan_trains_with_each_loss(registry, data, loss):
 
 
 def test_dcgan_spectral_norm_trains_with_hinge(registry, data):
-    _, result = _train(registry, data, "dcgan", loss="hinge", steps=6, batch_size=64, spectral_norm=True, batchnorm=False, **SMALL_DCGAN)
+    _, result = _train(
+        registry,
+        data,
+        "dcgan",
+        loss="hinge",
+        steps=6,
+        batch_size=64,
+        spectral_norm=True,
+        batchnorm=False,
+        **SMALL_DCGAN,
+    )
     assert result.status == "ok" and all(math.isfinite(result.history[-1][k]) for k in ("d_loss", "g_loss"))
 
 
@@ -179,7 +231,11 @@ def test_dcgan_spectral_norm_trains_with_wgan_gp(registry, data):
     run takes the penalty's gradient with autograd, under which that runs (torch.func.grad refused it)."""
     sizes = {**SMALL_DCGAN, "spectral_norm": True, "batchnorm": False}
     nets, result = _train(registry, data, "dcgan", loss="wgan-gp", steps=3, batch_size=64, **sizes)
-    assert result.status == "ok" and result.steps == 3 and all(math.isfinite(result.history[-1][k]) for k in ("d_loss", "g_loss"))
+    assert (
+        result.status == "ok"
+        and result.steps == 3
+        and all(math.isfinite(result.history[-1][k]) for k in ("d_loss", "g_loss"))
+    )
     config = RunConfig(architecture="dcgan", loss="wgan-gp")
     config = dataclasses.replace(config, params=resolve_params(registry, config, sizes))
     untrained, loss, _ = build(registry, config, torch.device("cpu"))
@@ -249,7 +305,9 @@ def test_wgan_gp_penalty_of_a_linear_critic(registry):
     torch.manual_seed(0)
     real, fake = torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2)
     assert loss.gradient_penalty(critic, real, fake).item() == pytest.approx(2.5 * 16, rel=1e-5)
-    assert loss.gradient_penalty(_linear_critic([0.6, 0.8, 0.0, 0.0]), real, fake).item() == pytest.approx(0.0, abs=1e-5)
+    assert loss.gradient_penalty(_linear_critic([0.6, 0.8, 0.0, 0.0]), real, fake).item() == pytest.approx(
+        0.0, abs=1e-5
+    )
 
     w = torch.tensor([3.0, 0.0, 4.0, 0.0])
     mean_real, mean_fake = real.flatten(1).mean(0), fake.flatten(1).mean(0)
@@ -276,7 +334,9 @@ def test_wgan_gp_penalty_is_taken_between_real_and_fake(registry):
             return 0.5 * x.flatten(1).square().sum(1)
 
     image = torch.tensor([[[[3.0, 4.0]]]])  # |x| = 5
-    assert loss.gradient_penalty(Quadratic(), image.repeat(4, 1, 1, 1), image.repeat(4, 1, 1, 1)).item() == pytest.approx(160.0, rel=1e-5)
+    assert loss.gradient_penalty(
+        Quadratic(), image.repeat(4, 1, 1, 1), image.repeat(4, 1, 1, 1)
+    ).item() == pytest.approx(160.0, rel=1e-5)
     # between 0 and an image of norm 5 the norms are mix * 5, so the penalty lies in [0, 10 * 16]
     penalty = loss.gradient_penalty(Quadratic(), image.repeat(64, 1, 1, 1), torch.zeros(64, 1, 1, 2)).item()
     assert 0 < penalty < 160
@@ -295,7 +355,16 @@ def test_ttur_learning_rates_reach_the_optimizers(registry, data):
         optimizers["g"] = [group["lr"] for group in state.g_opt["param_groups"]]
 
     _, result = _train(
-        registry, data, "mlp", schedule="ttur", steps=2, callbacks=Callbacks(on_checkpoint=on_checkpoint), hidden_dim=16, d_lr=3e-4, g_lr=5e-5, lr=1e-2
+        registry,
+        data,
+        "mlp",
+        schedule="ttur",
+        steps=2,
+        callbacks=Callbacks(on_checkpoint=on_checkpoint),
+        hidden_dim=16,
+        d_lr=3e-4,
+        g_lr=5e-5,
+        lr=1e-2,
     )
     assert result.status == "ok" and result.images == 2 * 100  # one D step per G step
     assert optimizers == {"d": [3e-4], "g": [5e-5]}  # the base lr is not used
@@ -315,7 +384,9 @@ def test_adaptive_steps_follow_the_last_d_loss(registry):
 def test_adaptive_gives_more_d_steps_while_d_loses(registry, data):
     # BCE's d_loss is always positive: threshold 0 means D always counts as losing
     _, losing = _train(registry, data, "mlp", schedule="adaptive", steps=6, hidden_dim=16, threshold=0.0, max_d_steps=3)
-    _, winning = _train(registry, data, "mlp", schedule="adaptive", steps=6, hidden_dim=16, threshold=100.0, max_d_steps=3)
+    _, winning = _train(
+        registry, data, "mlp", schedule="adaptive", steps=6, hidden_dim=16, threshold=100.0, max_d_steps=3
+    )
     assert losing.images == (1 + 5 * 3) * 100  # step 0 has no previous loss: one D step
     assert winning.images == 6 * 100
 
@@ -343,7 +414,9 @@ def test_vae_builds_decoder_and_objective(registry, data):
 
 
 def test_vae_objective_decreases_in_the_same_harness(registry, data):
-    nets, result = _train(registry, data, "vae", steps=60, log_every=10, lr=1e-3, batch_size=100, latent_dim=8, hidden_dim=64)
+    nets, result = _train(
+        registry, data, "vae", steps=60, log_every=10, lr=1e-3, batch_size=100, latent_dim=8, hidden_dim=64
+    )
     assert result.status == "ok" and result.steps == 60
     elbo = [row["g_loss"] for row in result.history]
     assert all(math.isfinite(value) for value in elbo) and all(math.isnan(row["d_loss"]) for row in result.history)
@@ -351,7 +424,14 @@ def test_vae_objective_decreases_in_the_same_harness(registry, data):
 
 
 def test_vae_run_is_stored_with_an_elbo_loss_column(registry, tmp_path):
-    config = RunConfig(architecture="vae", steps=5, train_limit=2000, log_every=5, device="cpu", params={"latent_dim": 8, "hidden_dim": 32})
+    config = RunConfig(
+        architecture="vae",
+        steps=5,
+        train_limit=2000,
+        log_every=5,
+        device="cpu",
+        params={"latent_dim": 8, "hidden_dim": 32},
+    )
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, samples=0))
     row = execute(config, registry, tmp_path)
     assert row["status"] == "ok" and row["loss"] == "elbo" and row["d_loss"] is None and row["g_loss"] > 0
@@ -361,7 +441,14 @@ def test_vae_run_is_stored_with_an_elbo_loss_column(registry, tmp_path):
 
 def test_the_metrics_an_objective_returns_are_recorded_as_curves(registry, tmp_path):
     """Nets.objective's metrics dict (the VAE's reconstruction and KL) goes into every history row and metrics.csv."""
-    config = RunConfig(architecture="vae", steps=20, train_limit=2000, log_every=5, device="cpu", params={"latent_dim": 8, "hidden_dim": 32})
+    config = RunConfig(
+        architecture="vae",
+        steps=20,
+        train_limit=2000,
+        log_every=5,
+        device="cpu",
+        params={"latent_dim": 8, "hidden_dim": 32},
+    )
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, samples=0))
     row = execute(config, registry, tmp_path)
     rows = store.read_csv(tmp_path / row["run_id"] / "metrics.csv")
@@ -387,7 +474,9 @@ def test_diverged_run_is_marked_keeps_its_files_and_exits_zero(tmp_path):
     for row in rows:
         assert row["status"] == "diverged", row
         step = int(row["diverged_step"])
-        assert 0 < step < 200 and int(row["steps"]) == step  # the step the loss went non-finite, not a log row (a multiple of 5)
+        assert (
+            0 < step < 200 and int(row["steps"]) == step
+        )  # the step the loss went non-finite, not a log row (a multiple of 5)
         run_dir = out / row["run_id"]
         for name in ("config.json", "metrics.csv", "summary.json", "samples.png", "generator.pt"):
             assert (run_dir / name).is_file(), (row["run_id"], name)
@@ -490,4 +579,6 @@ def test_one_image_generator_is_flagged_collapsed(data, small_mnist_root, tmp_pa
     assert stored == {"one-image": ("collapsed", "5"), "replay": ("ok", "")}
     history = store.read_csv(out / collapsed["run_id"] / "metrics.csv")
     assert [(int(r["step"]), int(float(r["classes_covered"]))) for r in history] == [(5, 1), (10, 1)]
-    assert (out / collapsed["run_id"] / "samples.png").is_file() and (out / collapsed["run_id"] / "generator.pt").is_file()
+    assert (out / collapsed["run_id"] / "samples.png").is_file() and (
+        out / collapsed["run_id"] / "generator.pt"
+    ).is_file()

@@ -19,7 +19,18 @@ from test_layout import PACKAGE, imported_modules, is_cli, reaches_cli
 
 #: Bottom to top. A module may import modules of its own layer and of the layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("gbench", "gbench.errors", "gbench.names", "gbench.env", "gbench.torchtools", "gbench.memory", "gbench.secrets")),
+    (
+        "core",
+        (
+            "gbench",
+            "gbench.errors",
+            "gbench.names",
+            "gbench.env",
+            "gbench.torchtools",
+            "gbench.memory",
+            "gbench.secrets",
+        ),
+    ),
     ("plugin API", ("gbench.plugins",)),
     ("config", ("gbench.options", "gbench.config", "gbench.datasource")),
     ("data", ("gbench.data", "gbench.vision_sets", "gbench.stacked_mnist", "gbench.imagefiles", "gbench.owndata")),
@@ -34,7 +45,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 
 #: (importer, imported) -> why. At most one.
 BACK_UP = {
-    ("gbench.evaluation.imagesets", "gbench.training.runner"): "a run folder as an image set needs its generator loaded as the run saved it",
+    (
+        "gbench.evaluation.imagesets",
+        "gbench.training.runner",
+    ): "a run folder as an image set needs its generator loaded as the run saved it",
 }
 
 
@@ -59,7 +73,9 @@ def import_graph(package: Path = PACKAGE) -> dict[str, dict[str, int]]:
         graph[name] = edges
     # a package's __init__ imported only because "from gbench.pkg import module" names it: not an edge of its own
     for edges in graph.values():
-        for target in [t for t in edges if paths[t].name == "__init__.py" and any(o.startswith(t + ".") for o in edges)]:
+        for target in [
+            t for t in edges if paths[t].name == "__init__.py" and any(o.startswith(t + ".") for o in edges)
+        ]:
             del edges[target]
     return graph
 
@@ -138,11 +154,16 @@ def test_hidden_imports_are_edges(tmp_path):
     package = tmp_path / "gbench"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "one.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gbench.two import B\n")
+    (package / "one.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gbench.two import B\n"
+    )
     (package / "two.py").write_text("def f():\n    from gbench import one\n")
     graph = {
         module: edges
-        for module, edges in ((f"gbench.{p.stem}" if p.stem != "__init__" else "gbench", _edges(p, package)) for p in sorted(package.glob("*.py")))
+        for module, edges in (
+            (f"gbench.{p.stem}" if p.stem != "__init__" else "gbench", _edges(p, package))
+            for p in sorted(package.glob("*.py"))
+        )
     }
     assert cycles(graph) == [["gbench.one", "gbench.two"]]
 
@@ -159,7 +180,9 @@ def imported_modules_at(path: Path, package: Path) -> list[tuple[int, str]]:
 
 def test_no_import_circle():
     found = cycles(import_graph())
-    assert not found, "import circles (TYPE_CHECKING and function-level imports count):\n" + "\n".join(" <-> ".join(c) for c in found)
+    assert not found, "import circles (TYPE_CHECKING and function-level imports count):\n" + "\n".join(
+        " <-> ".join(c) for c in found
+    )
 
 
 def test_every_module_has_a_layer():
@@ -170,7 +193,11 @@ def test_every_module_has_a_layer():
 def test_packages_stack_in_one_order():
     """Imports point down or sideways; the one that points back up is listed with its reason, and its line says why."""
     found = back_up_imports(import_graph())
-    unexplained = [f"{a}:{line} imports {b} (layer {LAYERS[layer_of(b)][0]} above {LAYERS[layer_of(a)][0]})" for a, b, line in found if (a, b) not in BACK_UP]
+    unexplained = [
+        f"{a}:{line} imports {b} (layer {LAYERS[layer_of(b)][0]} above {LAYERS[layer_of(a)][0]})"
+        for a, b, line in found
+        if (a, b) not in BACK_UP
+    ]
     assert not unexplained, "imports that point back up:\n" + "\n".join(unexplained)
     assert len(BACK_UP) <= 1
     for a, _, line in found:
@@ -182,7 +209,12 @@ def test_packages_stack_in_one_order():
 
 def test_the_library_never_imports_the_commands():
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    edges = [f"{a} imports {b}" for a, targets in import_graph().items() for b in targets if reaches_cli(b) and not is_cli(paths[a])]
+    edges = [
+        f"{a} imports {b}"
+        for a, targets in import_graph().items()
+        for b in targets
+        if reaches_cli(b) and not is_cli(paths[a])
+    ]
     assert not edges, edges
 
 

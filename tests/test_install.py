@@ -27,7 +27,20 @@ def test_tox_runs_the_tests_in_the_interpreter_that_runs_tox():
 
 
 def test_installed_cli_trains_and_evaluates_a_tiny_run(tmp_path):
-    result = run_cli("run", "plugins.mlp", "--steps", "20", "--train-limit", "500", "--eval-samples", "200", "--seeds", "0", "--out", str(tmp_path))
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        "--steps",
+        "20",
+        "--train-limit",
+        "500",
+        "--eval-samples",
+        "200",
+        "--seeds",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 3  # header + the three MLP architectures

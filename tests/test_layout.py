@@ -68,7 +68,10 @@ def test_the_import_check_sees_every_form():
     for source, expected in forms.items():
         names = [name for _, name in imported_modules(where, source)]
         assert expected in names and any(reaches_cli(n) for n in names), (source, names)
-    assert not any(reaches_cli(name) for _, name in imported_modules(where, "import gbench.config\nfrom gbench import commandsx, store"))
+    assert not any(
+        reaches_cli(name)
+        for _, name in imported_modules(where, "import gbench.config\nfrom gbench import commandsx, store")
+    )
 
 
 def test_the_library_never_imports_the_commands():
@@ -79,7 +82,10 @@ def test_the_library_never_imports_the_commands():
         for line, name in imported_modules(path)
         if reaches_cli(name)
     ]
-    assert not offenders, "the library reaches up into the CLI (move the call into the command and pass its result down):\n" + "\n".join(offenders)
+    assert not offenders, (
+        "the library reaches up into the CLI (move the call into the command and pass its result down):\n"
+        + "\n".join(offenders)
+    )
 
 
 def long_modules() -> dict[str, int]:
@@ -89,4 +95,6 @@ def long_modules() -> dict[str, int]:
 
 def test_no_module_is_over_400_lines():
     offenders = long_modules()
-    assert not offenders, f"modules over {MAX_LINES} lines: " + ", ".join(f"{name} ({count})" for name, count in sorted(offenders.items()))
+    assert not offenders, f"modules over {MAX_LINES} lines: " + ", ".join(
+        f"{name} ({count})" for name, count in sorted(offenders.items())
+    )

@@ -58,7 +58,9 @@ def gbench_register_architectures(register):
 
 def start_gbench(*args: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "gbench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gbench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:
@@ -107,15 +109,23 @@ def test_a_run_killed_by_sigkill_is_listed_by_show_and_restarted_in_its_folder(t
     kill_hard_while_training(command, out, lambda: bool(list(out.glob("*/config.json"))))
     [run_dir] = [path for path in out.iterdir() if path.is_dir()]
     left = {p.name for p in run_dir.iterdir() if not p.name.startswith(".")}
-    assert left - {"metrics.csv"} == {"config.json"}  # what SIGKILL leaves (metrics.csv, if it was opened yet, holds its header)
+    assert left - {"metrics.csv"} == {
+        "config.json"
+    }  # what SIGKILL leaves (metrics.csv, if it was opened yet, holds its header)
 
     shown = run_cli("show", str(out))
     assert shown.returncode == 0, shown.stderr
-    assert f"{run_dir.name}: unfinished, killed before it saved any state (only config.json); the same command restarts it from step 0" in shown.stderr
+    assert (
+        f"{run_dir.name}: unfinished, killed before it saved any state (only config.json); the same command restarts it from step 0"
+        in shown.stderr
+    )
 
     again = run_cli(*command)
     assert again.returncode == 0, again.stderr
-    assert f"run {run_dir.name} was killed (only config.json was left) before it saved any state: restarting it from step 0 in its folder" in again.stderr
+    assert (
+        f"run {run_dir.name} was killed (only config.json was left) before it saved any state: restarting it from step 0 in its folder"
+        in again.stderr
+    )
     assert [p for p in out.iterdir() if p.is_dir()] == [run_dir]  # the same folder, not a second one
     [row] = rows(out)
     assert row["run_id"] == run_dir.name and row["steps"] == "300" and row["seed"] == "0"
@@ -124,24 +134,34 @@ def test_a_run_killed_by_sigkill_is_listed_by_show_and_restarted_in_its_folder(t
 
 def test_the_same_command_after_a_kill_keeps_finished_seeds_resumes_the_killed_one_and_rerun_trains_again(tmp_path):
     out = tmp_path / "out"
-    command = mlp_command(tmp_path, "--steps", "200", "--seeds", "0,1", "--checkpoint-every", "20", "--population", "off")
+    command = mlp_command(
+        tmp_path, "--steps", "200", "--seeds", "0,1", "--checkpoint-every", "20", "--population", "off"
+    )
 
     def seed_1_saved_a_checkpoint() -> bool:  # seed 0 finished (its row written) and seed 1 wrote a checkpoint
-        return (out / "results.csv").exists() and any(not (path.parent / "summary.json").exists() for path in out.glob("*/checkpoint.pt"))
+        return (out / "results.csv").exists() and any(
+            not (path.parent / "summary.json").exists() for path in out.glob("*/checkpoint.pt")
+        )
 
     kill_hard_while_training(command, out, seed_1_saved_a_checkpoint)
     [finished_row] = rows(out)
     assert finished_row["seed"] == "0"
     killed = run_folders(out)[1][0]
     shown = run_cli("show", str(out))
-    assert f"{killed.name}: unfinished, killed (no summary.json, no interrupted.json); the same command resumes it from its checkpoint.pt" in shown.stderr
+    assert (
+        f"{killed.name}: unfinished, killed (no summary.json, no interrupted.json); the same command resumes it from its checkpoint.pt"
+        in shown.stderr
+    )
 
     again = run_cli(*command)
     assert again.returncode == 0, again.stderr
     assert f"1 run already finished in {out}, kept; --rerun trains them again" in again.stderr
     assert f"resumed interrupted run {killed.name} from step" in again.stderr
     after = rows(out)
-    assert sorted(row["seed"] for row in after) == ["0", "1"]  # one row per seed: the finished seed was not trained again
+    assert sorted(row["seed"] for row in after) == [
+        "0",
+        "1",
+    ]  # one row per seed: the finished seed was not trained again
     assert after[0] == finished_row
 
     rerun = run_cli(*command, "--rerun")
@@ -151,7 +171,9 @@ def test_the_same_command_after_a_kill_keeps_finished_seeds_resumes_the_killed_o
     by_seed = run_folders(out)
     assert [len(by_seed[0]), len(by_seed[1])] == [2, 2]
     # the run resumed after SIGKILL ends where a fresh, uninterrupted one (--rerun's) does
-    resumed, fresh = (torch.load(path / "generator.pt", weights_only=True) for path in sorted(by_seed[1], key=lambda p: p != killed))
+    resumed, fresh = (
+        torch.load(path / "generator.pt", weights_only=True) for path in sorted(by_seed[1], key=lambda p: p != killed)
+    )
     assert resumed.keys() == fresh.keys() and all(torch.equal(resumed[key], fresh[key]) for key in resumed)
 
     assert run_cli(*command).returncode == 0 and len(rows(out)) == 4  # finished twice over: nothing trains
@@ -162,7 +184,9 @@ def stop_twice(command: tuple[str, ...], out: Path, after_checkpoint: bool) -> s
     wait_for(process, lambda: bool(list(out.glob("*/checkpoint.pt" if after_checkpoint else "*/config.json"))))
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
-    time.sleep(0.1)  # inside the same step (each sleeps ~0.45 s in D): the second signal stops it mid-step, with no new checkpoint
+    time.sleep(
+        0.1
+    )  # inside the same step (each sleeps ~0.45 s in D): the second signal stops it mid-step, with no new checkpoint
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
@@ -175,15 +199,28 @@ def test_a_double_sigterm_before_any_checkpoint_says_so_and_the_run_restarts(tmp
     assert stopped.returncode == 143, stopped.stderr
     [run_dir] = [path for path in out.iterdir() if path.is_dir()]
     last = stopped.stderr.strip().splitlines()[-1]
-    assert f"stopped before saving any state, will restart from step 0: {run_dir.name}" in last and "saved state:" not in last, last
+    assert (
+        f"stopped before saving any state, will restart from step 0: {run_dir.name}" in last
+        and "saved state:" not in last
+    ), last
     marker = json.loads((run_dir / "interrupted.json").read_text())
-    assert marker["step"] is None and "restarts from step 0" in marker["resume"] and not (run_dir / "checkpoint.pt").exists()
+    assert (
+        marker["step"] is None
+        and "restarts from step 0" in marker["resume"]
+        and not (run_dir / "checkpoint.pt").exists()
+    )
     shown = run_cli("show", str(out))
-    assert f"{run_dir.name}: interrupted (SIGTERM) before it saved any state; the same command restarts it from step 0" in shown.stderr
+    assert (
+        f"{run_dir.name}: interrupted (SIGTERM) before it saved any state; the same command restarts it from step 0"
+        in shown.stderr
+    )
 
     again = run_cli(*command)
     assert again.returncode == 0, again.stderr
-    assert f"run {run_dir.name} was stopped by SIGTERM before it saved any state: restarting it from step 0 in its folder" in again.stderr
+    assert (
+        f"run {run_dir.name} was stopped by SIGTERM before it saved any state: restarting it from step 0 in its folder"
+        in again.stderr
+    )
     [row] = rows(out)
     assert row["run_id"] == run_dir.name and row["steps"] == "12"
     assert not (run_dir / "interrupted.json").exists()
@@ -200,7 +237,9 @@ def test_a_double_sigterm_after_a_checkpoint_names_the_step_it_saved(tmp_path):
     assert marker["step"] == saved and saved % 2 == 0  # the marker names the checkpoint that is there
     assert f"saved state: {run_dir.name} at step {saved}" in stopped.stderr.strip().splitlines()[-1]
     again = run_cli(*command)
-    assert again.returncode == 0 and f"resumed interrupted run {run_dir.name} from step {saved}/12" in again.stderr, again.stderr
+    assert again.returncode == 0 and f"resumed interrupted run {run_dir.name} from step {saved}/12" in again.stderr, (
+        again.stderr
+    )
 
 
 def test_a_damaged_marker_is_named_in_one_line_before_any_training(tmp_path):
@@ -218,13 +257,19 @@ def test_a_damaged_marker_is_named_in_one_line_before_any_training(tmp_path):
     before = sorted(p.name for p in run_dir.iterdir())
 
     shown = run_cli("show", str(out))
-    assert shown.returncode == 0 and f"{run_dir.name}: interrupted.json is damaged (JSONDecodeError" in shown.stderr, shown.stderr
+    assert shown.returncode == 0 and f"{run_dir.name}: interrupted.json is damaged (JSONDecodeError" in shown.stderr, (
+        shown.stderr
+    )
     assert_one_line_error(run_cli(*command), str(marker), "damaged", "delete it")
-    assert sorted(p.name for p in run_dir.iterdir()) == before and not (out / "results.csv").exists()  # nothing trained, nothing lost
+    assert (
+        sorted(p.name for p in run_dir.iterdir()) == before and not (out / "results.csv").exists()
+    )  # nothing trained, nothing lost
 
     marker.unlink()  # the fix the line gives
     again = run_cli(*command)
-    assert again.returncode == 0 and f"resumed interrupted run {run_dir.name} from step {step}/12" in again.stderr, again.stderr
+    assert again.returncode == 0 and f"resumed interrupted run {run_dir.name} from step {step}/12" in again.stderr, (
+        again.stderr
+    )
     assert [row["run_id"] for row in rows(out)] == [run_dir.name]
 
 
@@ -232,7 +277,9 @@ def test_clean_removes_unfinished_folders_only_and_dry_run_only_lists_them(tmp_p
     out = tmp_path / "out"
     assert run_cli(*mlp_command(tmp_path, "--steps", "2", "--seeds", "0")).returncode == 0
     [finished] = [path for path in out.iterdir() if path.is_dir()]
-    kill_hard_while_training(mlp_command(tmp_path, "--steps", "300", "--seeds", "1"), out, lambda: len(list(out.glob("*/config.json"))) == 2)
+    kill_hard_while_training(
+        mlp_command(tmp_path, "--steps", "300", "--seeds", "1"), out, lambda: len(list(out.glob("*/config.json"))) == 2
+    )
     [killed] = [path for path in out.iterdir() if path.is_dir() and path != finished]
     table, finished_files = (out / "results.csv").read_bytes(), sorted(p.name for p in finished.iterdir())
 
@@ -247,10 +294,17 @@ def test_clean_removes_unfinished_folders_only_and_dry_run_only_lists_them(tmp_p
         [running] = [path for path in out.iterdir() if path.is_dir() and path not in (finished, killed)]
         cleaned = run_cli("clean", str(out))
         assert cleaned.returncode == 0, cleaned.stderr
-        assert f"removed {killed}  (killed)" in cleaned.stdout and f"removed 1 unfinished run folder from {out}" in cleaned.stdout
+        assert (
+            f"removed {killed}  (killed)" in cleaned.stdout
+            and f"removed 1 unfinished run folder from {out}" in cleaned.stdout
+        )
         assert f"kept {running.name}: running now" in cleaned.stderr and running.is_dir()
     finally:
         live.send_signal(signal.SIGKILL)
         live.communicate(timeout=60)
-    assert not killed.exists() and (out / "results.csv").read_bytes() == table and sorted(p.name for p in finished.iterdir()) == finished_files
+    assert (
+        not killed.exists()
+        and (out / "results.csv").read_bytes() == table
+        and sorted(p.name for p in finished.iterdir()) == finished_files
+    )
     assert_one_line_error(run_cli("clean", str(tmp_path / "nowhere")), str(tmp_path / "nowhere"))

@@ -32,8 +32,12 @@ print(kept, faults() - start)
 
 
 def faults(**env: str) -> tuple[bool, int]:
-    environment = {key: value for key, value in os.environ.items() if key not in ("GLIBC_TUNABLES", "GBENCH_MALLOC")} | env
-    out = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, env=environment, check=True).stdout.split()
+    environment = {
+        key: value for key, value in os.environ.items() if key not in ("GLIBC_TUNABLES", "GBENCH_MALLOC")
+    } | env
+    out = subprocess.run(
+        [sys.executable, "-c", PROGRAM], capture_output=True, text=True, env=environment, check=True
+    ).stdout.split()
     return out[0] == "True", int(out[1])
 
 
@@ -53,7 +57,9 @@ def test_a_users_own_malloc_settings_are_left_alone() -> None:
 
 def test_a_misspelt_gbench_malloc_is_one_line_and_exit_2() -> None:
     environment = {**os.environ, "GBENCH_MALLOC": "sytem"}
-    result = subprocess.run([sys.executable, "-m", "gbench", "plugins"], capture_output=True, text=True, env=environment)
+    result = subprocess.run(
+        [sys.executable, "-m", "gbench", "plugins"], capture_output=True, text=True, env=environment
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "gbench plugins: error: GBENCH_MALLOC='sytem' is not a malloc setting; unset it (freed memory kept for reuse) or set GBENCH_MALLOC=system (glibc's defaults)"

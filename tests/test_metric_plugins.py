@@ -53,7 +53,9 @@ def installed(tmp_path_factory) -> dict[str, str]:
 
 def test_a_metric_in_one_file_reaches_results_show_export_and_the_report(installed, tmp_path):
     out = tmp_path / "runs"
-    trained = run_cli("run", "plugins.mlp", "--architecture", "mlp", *SMALL, "--seeds", "0,1", "--out", str(out), env=installed)
+    trained = run_cli(
+        "run", "plugins.mlp", "--architecture", "mlp", *SMALL, "--seeds", "0,1", "--out", str(out), env=installed
+    )
     assert trained.returncode == 0, trained.stderr
     rows = store.read_results(out)
     assert len(rows) == 2 and "diversity" in store.read_csv(out / "results.csv")[0]
@@ -77,7 +79,9 @@ def test_a_metric_in_one_file_reaches_results_show_export_and_the_report(install
     result = run_cli("report", str(out), "-o", str(report), env=installed)
     assert result.returncode == 0, result.stderr
     lines = (report / "report.md").read_text().splitlines()
-    header = next(index for index, line in enumerate(lines) if "| diversity |" in line)  # a study table: one row per setting
+    header = next(
+        index for index, line in enumerate(lines) if "| diversity |" in line
+    )  # a study table: one row per setting
     column = [cell.strip() for cell in lines[header].split("|")].index("diversity")
     row = [cell.strip() for cell in lines[header + 2].split("|")]  # under the |---| line
     assert row[column] == f"{np.mean(values):.2f}"  # the mean over the two seeds, in the metric's declared format
@@ -92,22 +96,35 @@ def test_diversity_equals_numpy_mean_pairwise_distance_of_the_same_features(inst
     result = evaluate_images(fake, mnist, real, settings, metrics=registry.metrics())
     # the extractor's features computed here, apart from the evaluation's batches, and the distances in numpy
     extractor = resolve_extractor(None, mnist)
-    model = create_feature_extractor(extractor.name, [extractor.layer], cuda=False, verbose=False, **extractors.weights_argument(extractor))
+    model = create_feature_extractor(
+        extractor.name, [extractor.layer], cuda=False, verbose=False, **extractors.weights_argument(extractor)
+    )
     with torch.no_grad():
         features = model(fake)[0].numpy().astype(np.float64)
     assert result.diversity == pytest.approx(pdist(features).mean(), rel=1e-6)
     assert result.as_row()["diversity"] == result.diversity and np.isfinite(result.fid)
     # a collapsed "generator" (one image 300 times) has no diversity at all
     collapsed = evaluate_images(fake[:1].repeat(300, 1, 1, 1), mnist, real, settings, metrics=registry.metrics())
-    assert collapsed.diversity < 1e-5 * result.diversity and result.diversity > 1.0  # cdist's matrix-product path leaves ~1e-7
+    assert (
+        collapsed.diversity < 1e-5 * result.diversity and result.diversity > 1.0
+    )  # cdist's matrix-product path leaves ~1e-7
     # only what is asked for is computed: without the class metrics' "labels" they are NaN, and the row has no diversity
-    only = evaluate_images(fake, mnist, real, settings, metrics=[registry.get("metric", "fid"), registry.get("metric", "diversity")])
+    only = evaluate_images(
+        fake, mnist, real, settings, metrics=[registry.get("metric", "fid"), registry.get("metric", "diversity")]
+    )
     assert list(only.as_row())[:2] == ["fid", "diversity"] and only.fid == result.fid
 
 
 def test_the_built_in_metrics_come_through_the_hook_and_declare_the_columns():
     plugins = load_plugins()
-    assert plugins.registry.owned_by("metric", "metrics") == ["classes", "fid", "fid_infinity", "kid", "precision_recall", "stacked_modes"]
+    assert plugins.registry.owned_by("metric", "metrics") == [
+        "classes",
+        "fid",
+        "fid_infinity",
+        "kid",
+        "precision_recall",
+        "stacked_modes",
+    ]
     directions = {column.name: column.direction for column in plugins.registry.metric_columns()}
     assert directions["fid"] == "lower" and directions["precision"] == "higher" and directions["kid_std"] == ""
     assert schema.kind_of("coverage") == schema.METRIC and schema.kind_of("class_counts") == schema.METRIC
@@ -126,8 +143,17 @@ def _net_builder(params, image_shape):
 @pytest.mark.parametrize(
     ("hyperparameter", "needles"),
     [
-        ("fid", ["hyperparameter 'fid' has the name of column 'fid' of metric 'fid' (plugin 'metrics')", "rename the hyperparameter"]),
-        ("steps", ["hyperparameter 'steps' has the name of gbench's bookkeeping column 'steps'", "rename the hyperparameter"]),
+        (
+            "fid",
+            [
+                "hyperparameter 'fid' has the name of column 'fid' of metric 'fid' (plugin 'metrics')",
+                "rename the hyperparameter",
+            ],
+        ),
+        (
+            "steps",
+            ["hyperparameter 'steps' has the name of gbench's bookkeeping column 'steps'", "rename the hyperparameter"],
+        ),
     ],
 )
 def test_a_hyperparameter_named_like_a_column_is_refused_at_registration(hyperparameter, needles):
@@ -135,7 +161,11 @@ def test_a_hyperparameter_named_like_a_column_is_refused_at_registration(hyperpa
     for metric in load_plugins().registry.metrics():
         registry.register("metric", metric, "metrics")
     with pytest.raises(GbenchError) as error:
-        registry.register("architecture", Architecture("odd", _net_builder, (Hyperparameter(hyperparameter, 1, low=0, high=9),)), "third")
+        registry.register(
+            "architecture",
+            Architecture("odd", _net_builder, (Hyperparameter(hyperparameter, 1, low=0, high=9),)),
+            "third",
+        )
     assert all(needle in str(error.value) for needle in needles) and "\n" not in str(error.value)
     assert registry.names("architecture") == []
 
@@ -143,16 +173,28 @@ def test_a_hyperparameter_named_like_a_column_is_refused_at_registration(hyperpa
 def test_a_metric_column_that_clashes_is_refused_naming_both():
     registry = Registry()
     with pytest.raises(
-        GbenchError, match="plugin 'a', metric 'mine': column 'score' has the name of gbench's bookkeeping column 'score'; rename the metric's column"
+        GbenchError,
+        match="plugin 'a', metric 'mine': column 'score' has the name of gbench's bookkeeping column 'score'; rename the metric's column",
     ):
-        registry.register("metric", Metric("mine", (MetricColumn("score", "higher"),), lambda inputs: {"score": 1.0}), "a")
-    registry.register("metric", Metric("mine", (MetricColumn("sharpness", "higher"),), lambda inputs: {"sharpness": 1.0}), "a")
+        registry.register(
+            "metric", Metric("mine", (MetricColumn("score", "higher"),), lambda inputs: {"score": 1.0}), "a"
+        )
+    registry.register(
+        "metric", Metric("mine", (MetricColumn("sharpness", "higher"),), lambda inputs: {"sharpness": 1.0}), "a"
+    )
     with pytest.raises(
-        GbenchError, match=r"plugin 'b', metric 'theirs': column 'sharpness' has the name of column 'sharpness' of metric 'mine' \(plugin 'a'\)"
+        GbenchError,
+        match=r"plugin 'b', metric 'theirs': column 'sharpness' has the name of column 'sharpness' of metric 'mine' \(plugin 'a'\)",
     ):
-        registry.register("metric", Metric("theirs", (MetricColumn("sharpness", "higher"),), lambda inputs: {"sharpness": 2.0}), "b")
-    registry.register("architecture", Architecture("net", _net_builder, (Hyperparameter("width", 4, low=1, high=8),)), "c")
-    with pytest.raises(GbenchError, match="column 'width' has the name of a hyperparameter of architecture 'net' \\(plugin 'c'\\)"):
+        registry.register(
+            "metric", Metric("theirs", (MetricColumn("sharpness", "higher"),), lambda inputs: {"sharpness": 2.0}), "b"
+        )
+    registry.register(
+        "architecture", Architecture("net", _net_builder, (Hyperparameter("width", 4, low=1, high=8),)), "c"
+    )
+    with pytest.raises(
+        GbenchError, match="column 'width' has the name of a hyperparameter of architecture 'net' \\(plugin 'c'\\)"
+    ):
         registry.register("metric", Metric("wide", (MetricColumn("width"),), lambda inputs: {"width": 1}), "d")
     with pytest.raises(GbenchError, match="direction 'up'"):
         registry.register("metric", Metric("up", (MetricColumn("upness", "up"),), lambda inputs: {"upness": 1}), "d")  # type: ignore[arg-type]
@@ -189,8 +231,20 @@ METRIC_PLUGIN = textwrap.dedent(
 @pytest.mark.parametrize(
     ("source", "needles"),
     [
-        (HYPERPARAMETER_PLUGIN, ["hyperparameter 'fid' has the name of column 'fid' of metric 'fid' (plugin 'metrics')", "rename the hyperparameter"]),
-        (METRIC_PLUGIN, ["column 'kid_mean' has the name of column 'kid_mean' of metric 'kid' (plugin 'metrics')", "rename the metric's column"]),
+        (
+            HYPERPARAMETER_PLUGIN,
+            [
+                "hyperparameter 'fid' has the name of column 'fid' of metric 'fid' (plugin 'metrics')",
+                "rename the hyperparameter",
+            ],
+        ),
+        (
+            METRIC_PLUGIN,
+            [
+                "column 'kid_mean' has the name of column 'kid_mean' of metric 'kid' (plugin 'metrics')",
+                "rename the metric's column",
+            ],
+        ),
     ],
     ids=["hyperparameter", "metric"],
 )
@@ -215,7 +269,10 @@ def test_a_results_csv_of_the_old_layout_reads_as_before(tmp_path):
     (row,) = [record.row for record in load_local(tmp_path)]
     kinds = {name: schema.kind_of(name) for name in row}
     assert [name for name, kind in kinds.items() if kind == schema.HYPERPARAMETER] == ["batch_size", "lr", "hidden_dim"]
-    assert all(kinds[name] == schema.METRIC for name in ("fid", "fid_infinity", "kid_std", "inception_score", "class_counts", "fid_extractor"))
+    assert all(
+        kinds[name] == schema.METRIC
+        for name in ("fid", "fid_infinity", "kid_std", "inception_score", "class_counts", "fid_extractor")
+    )
     shown = [column.name for column in table_columns([row])]
     assert {"fid", "kid_mean", "precision", "classes_covered", "fid_extractor"} <= set(shown) and "hidden_dim" in shown
     assert row["fid"] == 117.9 and row["class_counts"] == "0 32 0 0 28 0 0 0 0 0"
@@ -243,10 +300,14 @@ def test_a_metric_that_fails_or_returns_other_columns_is_one_line_naming_it():
     images = load_split(mnist, "test")[0][:60]
     settings = EvalSettings(kid_subsets=0, precision_recall=False)
     broken = Metric("broken", (MetricColumn("sharpness", "higher"),), lambda inputs: 1 / 0)
-    with pytest.raises(GbenchError, match="metric 'broken' failed: ZeroDivisionError: division by zero; fix its compute"):
+    with pytest.raises(
+        GbenchError, match="metric 'broken' failed: ZeroDivisionError: division by zero; fix its compute"
+    ):
         evaluate_images(images, mnist, images, settings, metrics=[registry.get("metric", "fid"), broken])
     other = Metric("other", (MetricColumn("sharpness", "higher"),), lambda inputs: {"blur": 1.0})
-    with pytest.raises(GbenchError, match=r"metric 'other' returned \['blur'\] but declares the columns \['sharpness'\]"):
+    with pytest.raises(
+        GbenchError, match=r"metric 'other' returned \['blur'\] but declares the columns \['sharpness'\]"
+    ):
         evaluate_images(images, mnist, images, settings, metrics=[other])
 
 
@@ -265,9 +326,21 @@ def test_a_metric_of_other_data_sets_writes_nan_and_keeps_no_samples(monkeypatch
 
     metrics = [
         columns.Metric("probe", (columns.MetricColumn("probe", "higher"),), probe),
-        columns.Metric("elsewhere", (columns.MetricColumn("elsewhere", "higher"),), elsewhere, needs=("samples",), datasets=("stacked-mnist",)),
+        columns.Metric(
+            "elsewhere",
+            (columns.MetricColumn("elsewhere", "higher"),),
+            elsewhere,
+            needs=("samples",),
+            datasets=("stacked-mnist",),
+        ),
     ]
     real = load_split(mnist, "test")[0][:200]
-    result = evaluate_images(load_split(mnist, "train", limit=100)[0], mnist, real, EvalSettings(kid_subsets=0, precision_recall=False), metrics=metrics)
+    result = evaluate_images(
+        load_split(mnist, "train", limit=100)[0],
+        mnist,
+        real,
+        EvalSettings(kid_subsets=0, precision_recall=False),
+        metrics=metrics,
+    )
     assert seen == [None] and result.values["probe"] == 1.0 and np.isnan(result.values["elsewhere"])
     assert list(result.values) == ["probe", "elsewhere"]

@@ -21,8 +21,21 @@ from gbench.training.metrics_log import MetricsLog, columns_for
 
 STEPS, LOG_EVERY = 300, 10
 #: One MLP on 1000 images, no evaluation: ~300 steps a second on one core, so the test can catch it mid-run.
-COMMAND = ("run", "plugins.mlp", "--steps", str(STEPS), "--train-limit", "1000", "--eval-samples", "0", "--log-every", str(LOG_EVERY))
-UNINTERRUPTED = list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))  # the trainer logs every LOG_EVERY steps, the last step included
+COMMAND = (
+    "run",
+    "plugins.mlp",
+    "--steps",
+    str(STEPS),
+    "--train-limit",
+    "1000",
+    "--eval-samples",
+    "0",
+    "--log-every",
+    str(LOG_EVERY),
+)
+UNINTERRUPTED = list(
+    range(LOG_EVERY, STEPS + 1, LOG_EVERY)
+)  # the trainer logs every LOG_EVERY steps, the last step included
 
 
 def steps_in(path: Path) -> list[int]:
@@ -59,13 +72,25 @@ def test_metrics_csv_grows_while_training_and_a_resumed_run_has_each_step_once(t
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed interrupted run" in resumed.stderr
     steps = steps_in(metrics)
-    assert steps == UNINTERRUPTED  # strictly increasing, each once, no gap: where the stopped attempt's rows were past its checkpoint too
+    assert (
+        steps == UNINTERRUPTED
+    )  # strictly increasing, each once, no gap: where the stopped attempt's rows were past its checkpoint too
     assert len(set(steps)) == len(steps)
 
 
 def test_population_members_write_their_rows_as_they_train(tmp_path):
     out = tmp_path / "out"
-    command = (*COMMAND, "--config", str(mlp_config(tmp_path)), "--seeds", "0,1", "--population", "on", "--out", str(out))
+    command = (
+        *COMMAND,
+        "--config",
+        str(mlp_config(tmp_path)),
+        "--seeds",
+        "0,1",
+        "--population",
+        "on",
+        "--out",
+        str(out),
+    )
     process = start_gbench(*command)
     deadline = time.monotonic() + 180
     while len(files := list(out.glob("*/metrics.csv"))) < 2 or min(len(store.read_csv(f)) for f in files) < 2:
@@ -84,7 +109,11 @@ def test_a_row_with_a_new_column_rewrites_the_file_with_the_wider_header(tmp_pat
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0].split(",") == columns_for([])
     log.append({"step": 3, "d_loss": 0.125, "fid": 42.0})
     rows = store.read_csv(tmp_path / "metrics.csv")
-    assert [(row["step"], row["d_loss"], row["fid"]) for row in rows] == [("1", "0.5", ""), ("2", "0.25", ""), ("3", "0.125", "42.0")]
+    assert [(row["step"], row["d_loss"], row["fid"]) for row in rows] == [
+        ("1", "0.5", ""),
+        ("2", "0.25", ""),
+        ("3", "0.125", "42.0"),
+    ]
     # a resume starts from the checkpoint's history: rows past it (logged after the checkpoint) go
     MetricsLog(tmp_path, history=[{"step": 1, "d_loss": 0.5}], expected=["fid"])
     assert [row["step"] for row in store.read_csv(tmp_path / "metrics.csv")] == ["1"]

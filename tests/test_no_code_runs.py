@@ -71,7 +71,13 @@ def plant_npy(path: Path, marker: Path) -> Path:
     return path
 
 
-def refused_or_ignored(result: subprocess.CompletedProcess, marker: Path, planted: Path | None, may_ignore: bool = False, progress_first: bool = False) -> None:
+def refused_or_ignored(
+    result: subprocess.CompletedProcess,
+    marker: Path,
+    planted: Path | None,
+    may_ignore: bool = False,
+    progress_first: bool = False,
+) -> None:
     """No code ran; the command refused in one line naming ``planted`` (or, when allowed, ignored it and succeeded).
     ``progress_first``: eval and fid say what they evaluate before they open the extractor and the cache."""
     assert not marker.exists(), f"a planted pickle ran its code: {result.stderr}"
@@ -115,7 +121,18 @@ def world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("world")
     (root / "mlp.toml").write_text('architecture = "mlp"\n')
     env = {"GBENCH_CACHE": str(root / "cache")}
-    result = run_cli("run", "plugins.mlp", "--config", str(root / "mlp.toml"), *TINY_RUN, "--eval-samples", "200", "--out", str(root / "out"), env=env)
+    result = run_cli(
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(root / "mlp.toml"),
+        *TINY_RUN,
+        "--eval-samples",
+        "200",
+        "--out",
+        str(root / "out"),
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     np.savez(root / "real.npz", images=load_split(load_plugins().registry.dataset("mnist"), "test")[0][:300].numpy())
     for command in reading_the_cache(root):
@@ -200,11 +217,22 @@ def test_inception_weights_holding_code_are_refused_by_fid_eval_and_run_before_t
         ("fid", str(images), "mnist:test", "-n", "20", *inception),
         ("fid", str(images), "mnist:test", "-n", "20", *inception, "--kid-pr-impl", "torch-fidelity"),
         ("eval", str(the_run(copy)), "-n", "20", *inception),
-        ("run", "plugins.mlp", "--config", str(copy / "mlp.toml"), *TINY_RUN, *inception, "--out", str(tmp_path / "new")),
+        (
+            "run",
+            "plugins.mlp",
+            "--config",
+            str(copy / "mlp.toml"),
+            *TINY_RUN,
+            *inception,
+            "--out",
+            str(tmp_path / "new"),
+        ),
     ):
         result = run_cli(*command, env=env)
         refused_or_ignored(result, marker, evil, progress_first=command[0] in ("fid", "eval"))  # run: before any line
-    assert not (tmp_path / "new").exists() or not [p for p in (tmp_path / "new").iterdir() if p.is_dir()]  # refused before any run started
+    assert not (tmp_path / "new").exists() or not [
+        p for p in (tmp_path / "new").iterdir() if p.is_dir()
+    ]  # refused before any run started
 
 
 def test_inception_weights_in_torch_hub_holding_code_are_refused(copy, marker, tmp_path):
@@ -235,7 +263,9 @@ def test_lenet_weights_holding_code_are_refused(marker, tmp_path, monkeypatch):
 def test_verified_inception_weights_reach_torch_fidelity_as_the_same_tensors(tmp_path):
     """The bytes torch-fidelity gets hold exactly the file's tensors, so a sound file gives the same extractor."""
     path = extractors.write_random_inception_weights(tmp_path / "inception.pt", seed=1)
-    source = extractors.weights_argument(Extractor(extractors.INCEPTION, path, "x", "64", 3, True))["feature_extractor_weights_path"]
+    source = extractors.weights_argument(Extractor(extractors.INCEPTION, path, "x", "64", 3, True))[
+        "feature_extractor_weights_path"
+    ]
     handed = torch.load(source, weights_only=True)
     original = torch.load(path, weights_only=True)
     assert handed.keys() == original.keys() and all(torch.equal(handed[k], original[k]) for k in original)
@@ -277,7 +307,17 @@ def make_interrupted(root: Path) -> tuple[Path, tuple[str, ...]]:
     results = root / "out" / "results.csv"
     results.write_text(results.read_text().splitlines()[0] + "\n")  # the header alone
     interrupted.mark(run_dir, config, 1, 2, "SIGTERM")
-    command = ("run", "plugins.mlp", "--config", str(root / "mlp.toml"), *TINY_RUN, "--eval-samples", "200", "--out", str(root / "out"))
+    command = (
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(root / "mlp.toml"),
+        *TINY_RUN,
+        "--eval-samples",
+        "200",
+        "--out",
+        str(root / "out"),
+    )
     return run_dir, command
 
 
@@ -304,7 +344,11 @@ def test_a_results_csv_holding_a_pickle_is_refused_by_show_export_and_report(cop
     """Protocol 0 is plain text, so the CSV parser sees it: refused as not gbench's table, not unpickled."""
     out = copy / "out"
     results = plant_pickle(out / "results.csv", marker, protocol)
-    for command in (("show", str(out)), ("export", str(out), "--format", "json"), ("report", str(out), "-o", str(copy / "report"))):
+    for command in (
+        ("show", str(out)),
+        ("export", str(out), "--format", "json"),
+        ("report", str(out), "-o", str(copy / "report")),
+    ):
         refused_or_ignored(run_cli(*command), marker, results)
 
 
@@ -329,7 +373,13 @@ def test_a_config_or_suite_toml_holding_a_pickle_is_refused(marker, tmp_path, pr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-IMAGE_SETS = {"evil.pt": plant_torch, "evil.npz": plant_npy, "evil.npy": plant_npy, "pickle.npz": plant_pickle, "pickle.pt": plant_pickle}
+IMAGE_SETS = {
+    "evil.pt": plant_torch,
+    "evil.npz": plant_npy,
+    "evil.npy": plant_npy,
+    "pickle.npz": plant_pickle,
+    "pickle.pt": plant_pickle,
+}
 
 
 @pytest.mark.parametrize("name", sorted(IMAGE_SETS))

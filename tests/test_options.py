@@ -22,7 +22,15 @@ from gbench import config, options
 from gbench.commands import run as run_command
 from gbench.commands import sweep as sweep_command
 from gbench.commands import tune as tune_command
-from gbench.config import EvalOptions, RunConfig, RunSettings, check_run_options, device_for, load_toml, settings_from_table
+from gbench.config import (
+    EvalOptions,
+    RunConfig,
+    RunSettings,
+    check_run_options,
+    device_for,
+    load_toml,
+    settings_from_table,
+)
 from gbench.datasource import DataOptions
 from gbench.errors import GbenchError
 from gbench.options import OPTIONS, RunOption
@@ -41,7 +49,10 @@ def parser_for(command) -> argparse.ArgumentParser:
 def sections(parser: argparse.ArgumentParser) -> dict[str, dict[str, argparse.Action]]:
     """--help section title -> {flag: its action}."""
     return {
-        str(group.title): {action.option_strings[-1]: action for action in group._group_actions if action.option_strings} for group in parser._action_groups
+        str(group.title): {
+            action.option_strings[-1]: action for action in group._group_actions if action.option_strings
+        }
+        for group in parser._action_groups
     }
 
 
@@ -65,7 +76,9 @@ def test_tune_takes_the_run_options_and_precision_and_sweep_its_overrides():
     tune = {flag for section in sections(parser_for(tune_command)).values() for flag in section}
     assert {o.flag for o in OPTIONS if o.group in (options.TRAINING, options.EVALUATION)} | {"--precision"} <= tune
     assert not {o.flag for o in OPTIONS if o.group == options.POPULATIONS} - {"--precision"} & tune
-    sweep = {flag: action for section in sections(parser_for(sweep_command)).values() for flag, action in section.items()}
+    sweep = {
+        flag: action for section in sections(parser_for(sweep_command)).values() for flag, action in section.items()
+    }
     for name in ("out", "seeds", "device", "devices", "data_root", "population", "population_size"):
         o = options.option(name)
         assert sweep[o.flag].help == o.help_text("sweep") and sweep[o.flag].default is None, name
@@ -88,7 +101,9 @@ def test_the_command_line_checks_come_from_the_table():
 
 def test_config_file_and_suite_keys_are_the_tables(tmp_path):
     file_keys = {o.name for o in OPTIONS if o.file}
-    assert config.CONFIG_FILE_KEYS == file_keys and "seeds" in file_keys and not {"set", "config", "devices"} & file_keys
+    assert (
+        config.CONFIG_FILE_KEYS == file_keys and "seeds" in file_keys and not {"set", "config", "devices"} & file_keys
+    )
     bad = tmp_path / "bad.toml"
     bad.write_text("stepz = 3\n")
     with pytest.raises(GbenchError) as error:
@@ -120,7 +135,12 @@ def test_file_values_are_checked_by_the_table_in_one_line():
 
 def test_the_dataclasses_take_their_fields_defaults_from_the_table():
     """Every option that lands in a field has that field, of its type, with its default; and every such field is an option."""
-    holders = {options.RUN: RunConfig, options.EVAL: EvalOptions, options.DATA: DataOptions, options.SETTINGS: RunSettings}
+    holders = {
+        options.RUN: RunConfig,
+        options.EVAL: EvalOptions,
+        options.DATA: DataOptions,
+        options.SETTINGS: RunSettings,
+    }
     for o in OPTIONS:
         if o.lands == options.BY_HAND:
             continue
@@ -133,7 +153,9 @@ def test_the_dataclasses_take_their_fields_defaults_from_the_table():
     own = {"architecture", "seed", "params", "eval", "data", "run_id"}  # what each run sets, not an option
     run_fields = {f.name for f in dataclasses.fields(RunConfig)} - own
     assert run_fields == {o.field for o in OPTIONS if o.lands == options.RUN}
-    data_fields = {f.name for f in dataclasses.fields(DataOptions)} - {"content_hash"}  # read from the files, not an option
+    data_fields = {f.name for f in dataclasses.fields(DataOptions)} - {
+        "content_hash"
+    }  # read from the files, not an option
     assert data_fields == {o.field for o in OPTIONS if o.lands == options.DATA}
     assert RunSettings().seeds == [0] and settings_from_table({}) == RunSettings()
 
@@ -148,24 +170,42 @@ def test_every_option_reaches_its_field(tmp_path):
     }  # fmt: skip
     assert set(values) == {o.name for o in OPTIONS if o.lands != options.BY_HAND}
     path = tmp_path / "all.toml"
-    path.write_text("".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items()) + 'architecture = "mlp"\nseeds = [1, 2]\nbatch_size = 20\n')
+    path.write_text(
+        "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items())
+        + 'architecture = "mlp"\nseeds = [1, 2]\nbatch_size = 20\n'
+    )
     settings = settings_from_table(load_toml(path))
     run = settings.run
     for o in OPTIONS:
         if o.lands != options.BY_HAND:
-            holder = {options.RUN: run, options.EVAL: run.eval, options.DATA: run.data, options.SETTINGS: settings}[o.lands]
+            holder = {options.RUN: run, options.EVAL: run.eval, options.DATA: run.data, options.SETTINGS: settings}[
+                o.lands
+            ]
             assert getattr(holder, o.field) == values[o.name], o.name
     assert settings.architectures == ["mlp"] and settings.seeds == [1, 2] and settings.params == {"batch_size": 20}
     built = config.config_from_settings(settings, ("mlp", "minimax", "ttur"), 2, "r")
-    assert dataclasses.replace(built, architecture="", seed=0, run_id=None) == run and (built.seed, built.run_id) == (2, "r")
+    assert dataclasses.replace(built, architecture="", seed=0, run_id=None) == run and (built.seed, built.run_id) == (
+        2,
+        "r",
+    )
 
 
 def test_a_new_option_is_one_table_entry(monkeypatch, tmp_path):
     """Added to OPTIONS alone, an option is a checked flag, a config file key and a suite key."""
-    ema = RunOption("ema_decay", float, "decay of the generator's moving average (default {default}; 0 turns it off)", 0.0, low=0.0, high=1.0)
+    ema = RunOption(
+        "ema_decay",
+        float,
+        "decay of the generator's moving average (default {default}; 0 turns it off)",
+        0.0,
+        low=0.0,
+        high=1.0,
+    )
     monkeypatch.setattr(options, "OPTIONS", (*OPTIONS, dataclasses.replace(ema, lands=options.BY_HAND)))
     parser = parser_for(run_command)
-    assert sections(parser)[options.TRAINING]["--ema-decay"].help == "decay of the generator's moving average (default 0; 0 turns it off)"
+    assert (
+        sections(parser)[options.TRAINING]["--ema-decay"].help
+        == "decay of the generator's moving average (default 0; 0 turns it off)"
+    )
     assert parser.parse_args(["mlp", "--ema-decay", "0.99"]).ema_decay == 0.99
     with pytest.raises(argparse.ArgumentError, match=re.escape("--ema-decay '2' must be at most 1.0")):
         parser.parse_args(["mlp", "--ema-decay", "2"])
@@ -174,7 +214,9 @@ def test_a_new_option_is_one_table_entry(monkeypatch, tmp_path):
     assert load_toml(path) == {"ema_decay": 0.5}
     with pytest.raises(GbenchError, match=re.escape("ema_decay=1.5 is outside its range 0.0..1.0")):
         check_run_options({"ema_decay": 1.5})
-    assert parse_suite({"suite": {"name": "s"}, "base": {"ema_decay": 0.9}, "variants": [{"name": "a"}]}).base == {"ema_decay": 0.9}
+    assert parse_suite({"suite": {"name": "s"}, "base": {"ema_decay": 0.9}, "variants": [{"name": "a"}]}).base == {
+        "ema_decay": 0.9
+    }
 
 
 def test_a_new_switch_is_one_table_entry(monkeypatch):
@@ -182,8 +224,13 @@ def test_a_new_switch_is_one_table_entry(monkeypatch):
     keep_going = RunOption("keep_going", bool, "train the other runs when one fails", lands=options.BY_HAND)
     monkeypatch.setattr(options, "OPTIONS", (*OPTIONS, keep_going))
     parser = parser_for(run_command)
-    assert parser.parse_args(["mlp", "--keep-going"]).keep_going is True and parser.parse_args(["mlp"]).keep_going is None
-    assert check_run_options({"keep_going": False, "steps": "3"}) == {"keep_going": False, "steps": 3}  # checked as a plugin's bool is
+    assert (
+        parser.parse_args(["mlp", "--keep-going"]).keep_going is True and parser.parse_args(["mlp"]).keep_going is None
+    )
+    assert check_run_options({"keep_going": False, "steps": "3"}) == {
+        "keep_going": False,
+        "steps": 3,
+    }  # checked as a plugin's bool is
     with pytest.raises(GbenchError, match=re.escape("keep_going=3 has type int, expected a bool")):
         check_run_options({"keep_going": 3})
 
@@ -191,7 +238,9 @@ def test_a_new_switch_is_one_table_entry(monkeypatch):
 def test_loss_and_schedule_defaults_are_spelled_once():
     """The issue's count: "k-steps" was the default in 7 places. Now only the table says it (plugins/ registers the names)."""
     for literal in ('"k-steps"', '"non-saturating"'):
-        holders = [p.relative_to(REPO).as_posix() for p in sorted((REPO / "gbench").rglob("*.py")) if literal in p.read_text()]
+        holders = [
+            p.relative_to(REPO).as_posix() for p in sorted((REPO / "gbench").rglob("*.py")) if literal in p.read_text()
+        ]
         assert holders == ["gbench/options.py"], literal
 
 
@@ -202,13 +251,20 @@ def test_running_md_shows_each_default():
     for o in OPTIONS:
         if o.group is not None and o.default is not None:
             [row] = [row for row in rows if re.search(rf"`{re.escape(o.flag)}\b", row.split(" | ")[0])]
-            shown = re.search(rf"(?<![\w.-]){re.escape(o.shown_default)}(?![\w-])", row.split(" | ", 1)[1])  # "0" not in "10000"
+            shown = re.search(
+                rf"(?<![\w.-]){re.escape(o.shown_default)}(?![\w-])", row.split(" | ", 1)[1]
+            )  # "0" not in "10000"
             assert shown, f"docs/running.md's row of {o.flag} does not give its default {o.shown_default}"
 
 
 def test_a_run_config_is_never_changed_in_place():
     run = RunConfig("mlp", steps=5)
-    for thing, name, value in [(run, "params", {}), (run, "run_id", "x"), (run.eval, "samples", 0), (RunSettings(), "seeds", [1])]:
+    for thing, name, value in [
+        (run, "params", {}),
+        (run, "run_id", "x"),
+        (run.eval, "samples", 0),
+        (RunSettings(), "seeds", [1]),
+    ]:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(thing, name, value)
     assert dataclasses.replace(run, run_id="x").run_id == "x" and run.run_id is None
@@ -216,6 +272,10 @@ def test_a_run_config_is_never_changed_in_place():
 
 def test_one_device_rule_for_parallel_workers():
     assert [device_for(i, ["cuda:0", "cuda:1"], "cpu") for i in range(3)] == ["cuda:0", "cuda:1", "cuda:0"]
-    assert device_for(4, [], None) is None and device_for(4, [], "cpu") == "cpu"  # sweep: None is the suite's own device
+    assert (
+        device_for(4, [], None) is None and device_for(4, [], "cpu") == "cpu"
+    )  # sweep: None is the suite's own device
     settings = RunSettings(run=RunConfig("", device="cpu"), devices=["cuda:1"])
-    assert [settings.device_for(i) for i in range(2)] == ["cuda:1", "cuda:1"] and RunSettings().device_for(3) == options.default("device")
+    assert [settings.device_for(i) for i in range(2)] == ["cuda:1", "cuda:1"] and RunSettings().device_for(
+        3
+    ) == options.default("device")

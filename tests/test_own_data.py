@@ -80,8 +80,15 @@ def test_folder_loads_every_image_with_its_class_label(colours):
     test, test_labels = dataset.load("test", [])
     assert train.dtype == torch.uint8 and len(test) == 4 and len(train) == 2 * PER_CLASS - 4  # round(40 * 0.1) held out
     # every file's pixels, read by PIL here, appear once, under the label of its folder
-    expected = {np.asarray(Image.open(path)).transpose(2, 0, 1).tobytes(): label for label, name in enumerate(CLASSES) for path in (colours / name).iterdir()}
-    loaded = {image.numpy().tobytes(): int(label) for image, label in zip(torch.cat([train, test]), torch.cat([train_labels, test_labels]))}
+    expected = {
+        np.asarray(Image.open(path)).transpose(2, 0, 1).tobytes(): label
+        for label, name in enumerate(CLASSES)
+        for path in (colours / name).iterdir()
+    }
+    loaded = {
+        image.numpy().tobytes(): int(label)
+        for image, label in zip(torch.cat([train, test]), torch.cat([train_labels, test_labels]))
+    }
     assert loaded == expected
     # the held-out split is seeded: a second scan of the same files splits them the same way
     again = own_dataset(f"folder:{colours}", DataOptions())
@@ -97,7 +104,12 @@ def test_image_size_crops_the_centre_and_channels_converts(tmp_path):
     assert dataset.image_shape == (1, 16, 16) and dataset.class_names == ()
     images = torch.cat([dataset.load("train", [])[0], dataset.load("test", [])[0]])
     # independently: grey, the centred 30x30 square (x from 5 to 35), resized to 16x16
-    expected = {np.asarray(Image.open(tmp_path / n).convert("L").crop((5, 0, 35, 30)).resize((16, 16), Image.Resampling.BICUBIC)).tobytes() for n in names}
+    expected = {
+        np.asarray(
+            Image.open(tmp_path / n).convert("L").crop((5, 0, 35, 30)).resize((16, 16), Image.Resampling.BICUBIC)
+        ).tobytes()
+        for n in names
+    }
     assert {image[0].numpy().tobytes() for image in images} == expected
     # without --image-size the images' own (non-square) size holds
     assert own_dataset(f"folder:{tmp_path}", DataOptions(holdout=0.5)).image_shape == (3, 30, 40)
@@ -112,14 +124,18 @@ def test_npz_nhwc_and_nchw_load_alike_and_a_test_split_is_kept(tmp_path):
     first, second = (own_dataset(f"npz:{tmp_path / n}", DataOptions()) for n in ("nhwc.npz", "nchw.npz"))
     assert first.image_shape == second.image_shape == (3, 8, 8) and first.class_names == ("0", "1", "2")
     for split in ("train", "test"):
-        assert torch.equal(first.load(split, [])[0], second.load(split, [])[0]) and torch.equal(first.load(split, [])[1], second.load(split, [])[1])
+        assert torch.equal(first.load(split, [])[0], second.load(split, [])[0]) and torch.equal(
+            first.load(split, [])[1], second.load(split, [])[1]
+        )
     images, labels = first.load("train", [])
     for image, label in zip(images, labels):  # each loaded image is one of x, with its own label
         index = next(i for i in range(12) if np.array_equal(x[i].transpose(2, 0, 1), image.numpy()))
         assert y[index] == label
     np.savez(tmp_path / "split.npz", x=x[:10], x_test=x[10:])
     split = own_dataset(f"npz:{tmp_path / 'split.npz'}", DataOptions())
-    assert split.holdout is None and torch.equal(split.load("test", [])[0], torch.from_numpy(x[10:].transpose(0, 3, 1, 2).copy()))
+    assert split.holdout is None and torch.equal(
+        split.load("test", [])[0], torch.from_numpy(x[10:].transpose(0, 3, 1, 2).copy())
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -200,22 +216,43 @@ def test_a_set_too_large_for_memory_is_refused_before_loading(colours):
 
 def test_colour_folder_trains_mlp_and_dcgan_and_shows_in_show_export_and_report(colours, tmp_path, capsys):
     out = tmp_path / "runs"
-    result = run_cli("run", "plugins.dcgan", "--dataset", f"folder:{colours}", *TINY, "--eval-samples", "100", "--out", str(out))
+    result = run_cli(
+        "run", "plugins.dcgan", "--dataset", f"folder:{colours}", *TINY, "--eval-samples", "100", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     note = "evaluation: no feature extractor fits dataset folder:"
     err = " ".join(result.stderr.split())  # rich wraps long lines at the terminal's width
     assert note in err and "--inception-weights PATH" in err and "gbench extractor train folder:" in err
     assert err.index(note) < err.index("[1/1] dcgan")  # said before the progress bar
-    code, _, err = _main(capsys, "run", "plugins.mlp", "--architecture", "mlp", "--dataset", f"folder:{colours}", *TINY, "--out", str(out))
+    code, _, err = _main(
+        capsys,
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--dataset",
+        f"folder:{colours}",
+        *TINY,
+        "--out",
+        str(out),
+    )
     assert code == 0, err
     rows = {row["architecture"]: row for row in json.loads(_export(capsys, out))}
     assert sorted(rows) == ["dcgan", "mlp"]
     digest = scan_folder(colours).content_hash
     for row in rows.values():
-        assert row["dataset"] == f"folder:{colours}" and row["data_hash"] == digest and row["image_shape"] == "3x32x32" and row.get("fid") is None
+        assert (
+            row["dataset"] == f"folder:{colours}"
+            and row["data_hash"] == digest
+            and row["image_shape"] == "3x32x32"
+            and row.get("fid") is None
+        )
         assert row["status"] == "ok" and f"-colours-{digest[:8]}-s0-" in row["run_id"]
         config = json.loads((out / row["run_id"] / "config.json").read_text())
-        assert config["data"] == {"image_size": None, "channels": None, "holdout": 0.1, "content_hash": digest} and config["eval"]["samples"] == 0
+        assert (
+            config["data"] == {"image_size": None, "channels": None, "holdout": 0.1, "content_hash": digest}
+            and config["eval"]["samples"] == 0
+        )
     code, shown, err = _main(capsys, "show", str(out))
     assert code == 0 and all(row["run_id"] in shown for row in rows.values()), err
     code, _, err = _main(capsys, "report", str(out), "-o", str(tmp_path / "report"))
@@ -237,13 +274,27 @@ def test_npz_digits_get_an_fid_labelled_with_the_data(tmp_path, capsys):
     digits, labels = load_split(load_plugins().registry.dataset("mnist"), "test", limit=400)
     np.savez(tmp_path / "digits.npz", x=digits[:, 0].numpy(), y=labels.numpy())  # (N, 28, 28): one channel
     out = tmp_path / "runs"
-    argv = ("run", "plugins.mlp", "--architecture", "mlp", "--dataset", f"npz:{tmp_path / 'digits.npz'}", *TINY, "--fid-extractor", "lenet-mnist")
+    argv = (
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--dataset",
+        f"npz:{tmp_path / 'digits.npz'}",
+        *TINY,
+        "--fid-extractor",
+        "lenet-mnist",
+    )
     code, _, err = _main(capsys, *argv, "--eval-samples", "40", "--out", str(out))
     assert code == 0, err
     (row,) = json.loads(_export(capsys, out))
     scan_hash = own_dataset(f"npz:{tmp_path / 'digits.npz'}", DataOptions()).content_hash
-    assert row["fid"] is not None and row["fid"] > 0 and row["image_shape"] == "1x28x28" and row["data_hash"] == scan_hash
-    assert row["fid_extractor"].startswith("lenet-mnist@") and row["fid_extractor"].endswith(f" on digits@{scan_hash[:8]}")
+    assert (
+        row["fid"] is not None and row["fid"] > 0 and row["image_shape"] == "1x28x28" and row["data_hash"] == scan_hash
+    )
+    assert row["fid_extractor"].startswith("lenet-mnist@") and row["fid_extractor"].endswith(
+        f" on digits@{scan_hash[:8]}"
+    )
 
 
 def test_every_mismatch_is_refused_before_training(colours, tmp_path, capsys):
@@ -251,20 +302,45 @@ def test_every_mismatch_is_refused_before_training(colours, tmp_path, capsys):
     out = tmp_path / "out"
     line = _refused(capsys, out, "run", "plugins.dcgan", "--dataset", folder, "--image-size", "48", *TINY)
     assert "dcgan serves 28, 32 and 64 pixel square images with 1 or 3 channels, not 3x48x48" in line
-    line = _refused(capsys, out, "run", "plugins.mlp", "--architecture", "mlp", "--dataset", folder, "--fid-extractor", "lenet", *TINY)
+    line = _refused(
+        capsys,
+        out,
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--dataset",
+        folder,
+        "--fid-extractor",
+        "lenet",
+        *TINY,
+    )
     assert "--fid-extractor lenet" in line and "no shipped or trained weights for dataset" in line
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--fid-extractor", "lenet-mnist", *TINY)
     assert "takes 1x28x28 images" in line and "3x32x32" in line
-    assert "--image-size '0' must be at least 1" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--image-size", "0")
-    assert "--channels: invalid choice: 2 (choose from 1, 3)" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--channels", "2")
-    assert "--holdout '1.5' must be at most 0.9" in _refused(capsys, out, "run", "plugins.mlp", "--dataset", folder, "--holdout", "1.5")
+    assert "--image-size '0' must be at least 1" in _refused(
+        capsys, out, "run", "plugins.mlp", "--dataset", folder, "--image-size", "0"
+    )
+    assert "--channels: invalid choice: 2 (choose from 1, 3)" in _refused(
+        capsys, out, "run", "plugins.mlp", "--dataset", folder, "--channels", "2"
+    )
+    assert "--holdout '1.5' must be at most 0.9" in _refused(
+        capsys, out, "run", "plugins.mlp", "--dataset", folder, "--holdout", "1.5"
+    )
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", "mnist", "--image-size", "32")
     assert "--image-size shapes your own images" in line and "dataset 'mnist' has its fixed shape" in line
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", "my-photos")
-    assert "unknown dataset 'my-photos'" in line and "fashion-mnist, mnist" in line and "--dataset folder:PATH" in line and "--plugin FILE.py" in line
+    assert (
+        "unknown dataset 'my-photos'" in line
+        and "fashion-mnist, mnist" in line
+        and "--dataset folder:PATH" in line
+        and "--plugin FILE.py" in line
+    )
     damaged = tmp_path / "damaged"
     shutil.copytree(colours, damaged)
-    (damaged / "red" / "007.png").write_bytes((damaged / "red" / "007.png").read_bytes()[:60])  # cut short after its header
+    (damaged / "red" / "007.png").write_bytes(
+        (damaged / "red" / "007.png").read_bytes()[:60]
+    )  # cut short after its header
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", f"folder:{damaged}", *TINY)
     assert str(damaged / "red" / "007.png") in line and "not a readable PNG" in line
 
@@ -278,10 +354,28 @@ def test_a_lenet_trained_on_own_images_is_their_default_extractor(colours, tmp_p
     code, _, err = _main(capsys, "extractor", "train", "mnist", "--image-size", "28")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--image-size shapes your own images" in err
     runs = tmp_path / "runs"
-    code, _, err = _main(capsys, "run", "plugins.mlp", "--architecture", "mlp", "--dataset", folder, *shape, *TINY, "--eval-samples", "20", "--out", str(runs))
+    code, _, err = _main(
+        capsys,
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--dataset",
+        folder,
+        *shape,
+        *TINY,
+        "--eval-samples",
+        "20",
+        "--out",
+        str(runs),
+    )
     assert code == 0 and "no feature extractor fits" not in err, err
     (row,) = json.loads(_export(capsys, runs))
-    assert row["fid"] is not None and row["fid_extractor"].startswith("lenet-folder_") and row["fid_extractor"].endswith(f"on colours@{row['data_hash'][:8]}")
+    assert (
+        row["fid"] is not None
+        and row["fid_extractor"].startswith("lenet-folder_")
+        and row["fid_extractor"].endswith(f"on colours@{row['data_hash'][:8]}")
+    )
 
 
 DATA_PLUGIN = """
@@ -306,7 +400,20 @@ def test_a_dataset_plugin_loads_beside_any_target(tmp_path, capsys):
     plugin.write_text(DATA_PLUGIN)
     out = tmp_path / "runs"
     code, _, err = _main(
-        capsys, "run", "plugins.mlp", "--architecture", "mlp", "--plugin", str(plugin), "--dataset", "my-data", *TINY, "--eval-samples", "0", "--out", str(out)
+        capsys,
+        "run",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--plugin",
+        str(plugin),
+        "--dataset",
+        "my-data",
+        *TINY,
+        "--eval-samples",
+        "0",
+        "--out",
+        str(out),
     )
     assert code == 0, err
     (row,) = json.loads(_export(capsys, out))
@@ -331,13 +438,32 @@ def test_docs_name_every_new_option():
 
 def test_tune_and_sweep_find_the_missing_extractor_before_training(colours, tmp_path, capsys):
     # tune optimises FID: with no extractor for the data it stops before any trial, naming the option to give
-    line = _refused(capsys, tmp_path / "tune", "tune", "plugins.mlp", "--architecture", "mlp", "--dataset", f"folder:{colours}", "--trials", "1", *TINY)
-    assert "no feature extractor fits dataset folder:" in line and "the objective needs FID: give --inception-weights PATH" in line
+    line = _refused(
+        capsys,
+        tmp_path / "tune",
+        "tune",
+        "plugins.mlp",
+        "--architecture",
+        "mlp",
+        "--dataset",
+        f"folder:{colours}",
+        "--trials",
+        "1",
+        *TINY,
+    )
+    assert (
+        "no feature extractor fits dataset folder:" in line
+        and "the objective needs FID: give --inception-weights PATH" in line
+    )
     # a suite's variant on own data trains without FID, and the plan holds the line its sweep says first
     from gbench.studies.sweep.plan import plan
 
     suite_file = tmp_path / "suite.toml"
-    suite_file.write_text(f'[suite]\nname = "own"\n[base]\narchitecture = "mlp"\ndataset = "folder:{colours}"\nimage_size = 28\n[[variants]]\nname = "a"\n')
+    suite_file.write_text(
+        f'[suite]\nname = "own"\n[base]\narchitecture = "mlp"\ndataset = "folder:{colours}"\nimage_size = 28\n[[variants]]\nname = "a"\n'
+    )
     planned = plan(suite_file, out=str(tmp_path / "sweep"), seeds=[0, 1])
-    assert [run.config.eval.samples for run in planned.runs] == [0, 0] and [run.config.data.image_size for run in planned.runs] == [28, 28]
+    assert [run.config.eval.samples for run in planned.runs] == [0, 0] and [
+        run.config.data.image_size for run in planned.runs
+    ] == [28, 28]
     assert len(planned.notes) == 1 and "dataset folder:" in planned.notes[0] and "(3x28x28)" in planned.notes[0]

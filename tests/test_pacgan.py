@@ -36,7 +36,9 @@ def pac_registry():
 
 @pytest.fixture(scope="module")
 def stacked(pac_registry):
-    return DataCache().training_tensor(pac_registry, RunConfig(architecture="pacdcgan2", dataset="stacked-mnist", train_limit=200), CPU)
+    return DataCache().training_tensor(
+        pac_registry, RunConfig(architecture="pacdcgan2", dataset="stacked-mnist", train_limit=200), CPU
+    )
 
 
 def _config(registry, seed: int, architecture: str = "pacdcgan2") -> RunConfig:
@@ -49,7 +51,9 @@ def test_the_inner_discriminator_sees_packs_along_channels(pac_registry, stacked
     config = _config(pac_registry, 0, architecture)
     nets, loss, schedule = build(pac_registry, config, CPU)
     seen = []
-    nets.discriminator.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    nets.discriminator.discriminator.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].detach().clone())
+    )
     result = train(nets, loss, schedule, stacked, _settings(config, 2))
     assert result.status == "ok" and seen and {tuple(x.shape) for x in seen} == {(4, 6, 28, 28)}
     # one logit per image, its pack's: the pack is two consecutive images side by side along channels
@@ -74,16 +78,57 @@ def test_a_population_member_ends_where_its_solo_run_does(pac_registry, stacked)
 
 def test_pacdcgan2_trains_as_a_population_from_the_plugin_file(tmp_path):
     out = tmp_path / "runs"
-    args = ["--dataset", "stacked-mnist", "--steps", "2", "--batch-size", "8", "--train-limit", "200", "--eval-samples", "0", "--set", "hidden_dim=8"]
-    result = run_cli("run", str(EXAMPLE), "--architecture", "pacdcgan2", *args, "--seeds", "0,1", "--population", "on", "--out", str(out))
+    args = [
+        "--dataset",
+        "stacked-mnist",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--train-limit",
+        "200",
+        "--eval-samples",
+        "0",
+        "--set",
+        "hidden_dim=8",
+    ]
+    result = run_cli(
+        "run",
+        str(EXAMPLE),
+        "--architecture",
+        "pacdcgan2",
+        *args,
+        "--seeds",
+        "0,1",
+        "--population",
+        "on",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     assert "not as a population" not in result.stdout + result.stderr
     rows = store.read_results(out)
-    assert sorted((row["architecture"], str(row["population"]), row["status"]) for row in rows) == [("pacdcgan2", "2", "ok")] * 2
+    assert (
+        sorted((row["architecture"], str(row["population"]), row["status"]) for row in rows)
+        == [("pacdcgan2", "2", "ok")] * 2
+    )
 
 
 def test_a_batch_size_not_a_multiple_of_the_packing_is_one_line_before_training(tmp_path):
     out = tmp_path / "runs"
-    result = run_cli("run", str(EXAMPLE), "--architecture", "pacdcgan3", "--dataset", "stacked-mnist", "--steps", "2", "--batch-size", "8", "--out", str(out))
+    result = run_cli(
+        "run",
+        str(EXAMPLE),
+        "--architecture",
+        "pacdcgan3",
+        "--dataset",
+        "stacked-mnist",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        str(out),
+    )
     assert_one_line_error(result, "pacdcgan3", "batch_size 8 is not a multiple of its packing 3", "--batch-size 6")
     assert not (out / "results.csv").exists() and not any(out.glob("*/generator.pt"))

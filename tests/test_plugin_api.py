@@ -137,7 +137,9 @@ def broken_root(tmp_path_factory) -> Path:
     dist_info = root / "gbench_broken_plugins-0.0.1.dist-info"
     dist_info.mkdir()
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: gbench-broken-plugins\nVersion: 0.0.1\n")
-    (dist_info / "entry_points.txt").write_text("[gbench]\n" + "".join(f"{name} = gbench_test_{name}\n" for name in BROKEN_MODULES))
+    (dist_info / "entry_points.txt").write_text(
+        "[gbench]\n" + "".join(f"{name} = gbench_test_{name}\n" for name in BROKEN_MODULES)
+    )
     for name, source in BROKEN_MODULES.items():
         (root / f"gbench_test_{name}.py").write_text(textwrap.dedent(source))
     return root
@@ -179,13 +181,20 @@ def test_the_data_sets_left_out_here_are_loaded_from_their_real_formats_elsewher
         assert name in _LOADED.registry.names("dataset") and f'"{name}"' in vision_tests, name
 
 
-CHECKS = {"architecture": testing.check_architecture, "loss": testing.check_loss, "schedule": testing.check_schedule, "dataset": testing.check_dataset}
+CHECKS = {
+    "architecture": testing.check_architecture,
+    "loss": testing.check_loss,
+    "schedule": testing.check_schedule,
+    "dataset": testing.check_dataset,
+}
 
 
 def test_the_builtins_cover_every_kind():
     kinds = {kind for kind, _ in BUILTINS}
     assert kinds == {"architecture", "loss", "schedule", "dataset"}
-    assert {("architecture", "mlp"), ("loss", "minimax"), ("schedule", "k-steps"), ("dataset", "fashion-mnist")} <= set(BUILTINS)
+    assert {("architecture", "mlp"), ("loss", "minimax"), ("schedule", "k-steps"), ("dataset", "fashion-mnist")} <= set(
+        BUILTINS
+    )
 
 
 @pytest.mark.parametrize(("kind", "name"), BUILTINS, ids=[f"{kind}-{name}" for kind, name in BUILTINS])
@@ -273,7 +282,9 @@ def test_installed_example_passes_its_own_tests(sn_mlp):
 
 
 def test_gbench_plugins_table_lists_the_example_package_and_broken_ones(sn_mlp, broken_root):
-    result = cli_with_broken(broken_root, "plugins", env={"COLUMNS": "250"})  # wide: this test reads the cells, not the fit
+    result = cli_with_broken(
+        broken_root, "plugins", env={"COLUMNS": "250"}
+    )  # wide: this test reads the cells, not the fit
     assert result.returncode == 0, result.stderr
     assert "sn-mlp" in result.stdout and "gbench-sn-mlp (gbench_sn_mlp)" in result.stdout
     assert "power_iterations=1" in result.stdout and "int in 1..10" in result.stdout
@@ -292,7 +303,11 @@ def test_gbench_plugins_json(sn_mlp):
     assert all(plugin["status"] == "ok" and plugin["error"] is None for plugin in plugins.values())
     sn = plugins["sn-mlp"]
     assert (sn["version"], sn["status"], sn["error"], sn["builtin"]) == (sn_mlp.version, "ok", None, False)
-    assert (sn["distribution"], sn["module"], sn["hooks"]) == ("gbench-sn-mlp", "gbench_sn_mlp", ["gbench_register_architectures"])
+    assert (sn["distribution"], sn["module"], sn["hooks"]) == (
+        "gbench-sn-mlp",
+        "gbench_sn_mlp",
+        ["gbench_register_architectures"],
+    )
     assert Path(sn["path"]).resolve() == (PACKAGE / "gbench_sn_mlp.py").resolve()
     [architecture] = sn["architectures"]
     assert architecture["name"] == "sn-mlp" and sn["losses"] == sn["schedules"] == sn["datasets"] == []
@@ -305,7 +320,9 @@ def test_gbench_plugins_json(sn_mlp):
 
 
 def test_gbench_run_trains_the_example_package(sn_mlp, tmp_path):
-    result = run_cli("run", "sn-mlp", "--steps", "10", "--train-limit", "2000", "--eval-samples", "0", "--out", str(tmp_path))
+    result = run_cli(
+        "run", "sn-mlp", "--steps", "10", "--train-limit", "2000", "--eval-samples", "0", "--out", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "results.csv") as handle:
         [row] = list(csv.DictReader(handle))
@@ -378,7 +395,11 @@ def test_gbench_run_works_beside_broken_plugins(broken_root, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "warning: plugin 'boom' is broken and was skipped" in result.stderr
     with open(tmp_path / "results.csv") as handle:
-        assert sorted(row["architecture"] for row in csv.DictReader(handle)) == ["deep-leakyrelu", "mlp", "mlp-batchnorm"]
+        assert sorted(row["architecture"] for row in csv.DictReader(handle)) == [
+            "deep-leakyrelu",
+            "mlp",
+            "mlp-batchnorm",
+        ]
 
 
 @pytest.mark.parametrize("name", LOAD_ERRORS)
@@ -391,8 +412,13 @@ def test_asking_for_a_broken_plugin_names_it_and_the_reason(with_broken, name):
 
 def test_gbench_run_validates_before_training(broken_root, tmp_path):
     # GBENCH_PLUGINS=flatgen: the six broken plugins beside it do not even load, so no warnings precede the one line
-    result = cli_with_broken(broken_root, "run", "flatgen", *TINY_RUN, "--out", str(tmp_path), env={"GBENCH_PLUGINS": "flatgen"})
-    assert_one_line_error(result, "plugin 'flatgen', hook gbench_register_architectures, architecture 'flat-gen': generator output has shape (2, 784)")
+    result = cli_with_broken(
+        broken_root, "run", "flatgen", *TINY_RUN, "--out", str(tmp_path), env={"GBENCH_PLUGINS": "flatgen"}
+    )
+    assert_one_line_error(
+        result,
+        "plugin 'flatgen', hook gbench_register_architectures, architecture 'flat-gen': generator output has shape (2, 784)",
+    )
     assert not (tmp_path / "results.csv").exists() and not any(tmp_path.glob("flat-gen-*"))
 
 
@@ -424,8 +450,16 @@ def test_gbench_plugins_names_only_these(sn_mlp, broken_root, monkeypatch):
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("GBENCH_PLUGINS", "other", "plugin 'sn-mlp' is installed but was not loaded: GBENCH_PLUGINS=other does not name it; add sn-mlp to it or unset it"),
-        ("GBENCH_DISABLE_PLUGIN_AUTOLOAD", "1", "plugin 'sn-mlp' is installed but was not loaded: GBENCH_DISABLE_PLUGIN_AUTOLOAD is set; unset it"),
+        (
+            "GBENCH_PLUGINS",
+            "other",
+            "plugin 'sn-mlp' is installed but was not loaded: GBENCH_PLUGINS=other does not name it; add sn-mlp to it or unset it",
+        ),
+        (
+            "GBENCH_DISABLE_PLUGIN_AUTOLOAD",
+            "1",
+            "plugin 'sn-mlp' is installed but was not loaded: GBENCH_DISABLE_PLUGIN_AUTOLOAD is set; unset it",
+        ),
     ],
 )
 def test_asking_for_a_plugin_a_switch_left_out_says_which(sn_mlp, monkeypatch, variable, value, message):

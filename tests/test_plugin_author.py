@@ -56,7 +56,10 @@ def test_an_uninstalled_file_plugin_is_tested_with_plugin_equals_its_path(tmp_pa
     with pytest.raises(GbenchError) as caught:
         testing.check_architecture("res-mlp")  # not installed, no plugin=: the message says what to do
     message = str(caught.value)
-    assert "unknown architecture 'res-mlp'" in message and "check_architecture('res-mlp', plugin=\"path/to/file.py\")" in message
+    assert (
+        "unknown architecture 'res-mlp'" in message
+        and "check_architecture('res-mlp', plugin=\"path/to/file.py\")" in message
+    )
     with pytest.raises(GbenchError, match="plugin .*res_mlp.py' registers no loss 'res-mlp'"):
         testing.check_loss("res-mlp", plugin=path)
     with pytest.raises(GbenchError, match="give registry= or plugin=, not both"):
@@ -68,7 +71,10 @@ def test_a_generator_without_tanh_fails_gbench_run_before_training_with_the_test
     with pytest.raises(GbenchError) as caught:
         testing.check_architecture("res-mlp", plugin=path)
     line = str(caught.value)
-    assert "architecture 'res-mlp': the generator's images span" in line and "keep them in [-1, 1] (end with nn.Tanh())" in line
+    assert (
+        "architecture 'res-mlp': the generator's images span" in line
+        and "keep them in [-1, 1] (end with nn.Tanh())" in line
+    )
     out = tmp_path / "out"
     result = run_cli("run", path, "--steps", "5", "--train-limit", "1000", "--eval-samples", "0", "--out", str(out))
     assert_one_line_error(result, line)
@@ -79,12 +85,17 @@ def test_an_int_knob_written_as_a_float_fails_at_registration_naming_it_and_its_
     with pytest.raises(GbenchError) as caught:
         load_plugins(extra=[_plugin(tmp_path, blocks="2.0")])
     message = str(caught.value)
-    assert "hyperparameter 'blocks' has the float default 2.0 but int bounds 1..8" in message and "write the default as 2" in message
+    assert (
+        "hyperparameter 'blocks' has the float default 2.0 but int bounds 1..8" in message
+        and "write the default as 2" in message
+    )
     # without bounds the declaration is a valid float knob; the build failure then names it
     with pytest.raises(GbenchError) as caught:
         testing.check_architecture("res-mlp", plugin=_plugin(tmp_path, blocks="2.0", bounds=""))
     assert "build failed: TypeError" in str(caught.value)
-    assert "hyperparameter 'blocks' is a float because its default is written 2.0: write 2 to make it an int" in str(caught.value)
+    assert "hyperparameter 'blocks' is a float because its default is written 2.0: write 2 to make it an int" in str(
+        caught.value
+    )
 
 
 def test_generated_messages_use_an_before_a_vowel():

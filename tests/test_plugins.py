@@ -60,7 +60,10 @@ def test_misspelt_hook_is_an_error_not_silence(tmp_path):
             pass
     """,
     )
-    with pytest.raises(GbenchError, match="gbench_register_architecture .did you mean gbench_register_architectures.. matches no gbench hookspec"):
+    with pytest.raises(
+        GbenchError,
+        match="gbench_register_architecture .did you mean gbench_register_architectures.. matches no gbench hookspec",
+    ):
         resolve_target(path)
 
 

@@ -41,13 +41,22 @@ def data(registry):
 
 def _config(registry, seed, architecture="mlp", loss="non-saturating", schedule="k-steps", **overrides):
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
-    config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50, **overrides}))
+    config = dataclasses.replace(
+        config, params=resolve_params(registry, config, {"hidden_dim": 16, "batch_size": 50, **overrides})
+    )
     return config
 
 
 def _settings(config, steps=STEPS, **extra):
     params = config.params
-    return TrainSettings(steps=steps, batch_size=int(params["batch_size"]), lr=float(params["lr"]), log_every=10, seed=config.seed, **extra)
+    return TrainSettings(
+        steps=steps,
+        batch_size=int(params["batch_size"]),
+        lr=float(params["lr"]),
+        log_every=10,
+        seed=config.seed,
+        **extra,
+    )
 
 
 def _solo_and_population(registry, data, seeds=(0, 1, 2), steps=STEPS, prepare=None, **kwargs):
@@ -69,7 +78,11 @@ def _solo_and_population(registry, data, seeds=(0, 1, 2), steps=STEPS, prepare=N
 
 def _assert_close_to_solo(solo, members, results, lr=2e-4, steps=STEPS):
     for (solo_nets, solo_result), member, result in zip(solo, members, results):
-        assert result.images == solo_result.images and result.steps == solo_result.steps and result.status == solo_result.status
+        assert (
+            result.images == solo_result.images
+            and result.steps == solo_result.steps
+            and result.status == solo_result.status
+        )
         for module in ("generator", "discriminator"):
             a, b = getattr(solo_nets, module), getattr(member.nets, module)
             if a is None:
@@ -105,25 +118,39 @@ def test_members_start_from_the_solo_runs_weights_noise_and_batches(registry, da
 def test_stacked_weights_are_laid_out_as_their_gradients_arrive():
     """A batched Linear's weight gradient arrives as a transposed matrix: the stack stores the weight so,
     and autograd then takes each gradient as it comes (no copy). Values, buffers and the random state stay."""
-    modules = [torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 16)) for _ in range(3)]
+    modules = [
+        torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 16))
+        for _ in range(3)
+    ]
     stack = Stack(modules)
     values = {name: tensor.clone() for name, tensor in stack.params.items()}
     buffers = {name: tensor.clone() for name, tensor in stack.buffers.items()}
     inputs, rng = torch.randn(3, 5, 8), torch.get_rng_state()
     stack.lay_out_for_gradients(inputs)
-    assert set(stack.orders) == {"0.weight", "3.weight"}  # the two Linear weights moved; biases and BatchNorm did not need to
+    assert set(stack.orders) == {
+        "0.weight",
+        "3.weight",
+    }  # the two Linear weights moved; biases and BatchNorm did not need to
     assert torch.equal(torch.get_rng_state(), rng) and all(leaf.grad is None for leaf in stack.leaves.values())
-    assert all(torch.equal(stack.buffers[name], tensor) for name, tensor in buffers.items())  # BatchNorm's statistics untouched
+    assert all(
+        torch.equal(stack.buffers[name], tensor) for name, tensor in buffers.items()
+    )  # BatchNorm's statistics untouched
     for name, tensor in values.items():  # the same values, shaped as the module's parameters
         assert torch.equal(stack.params[name], tensor) and stack.leaves[name].is_contiguous()
     for index, module in enumerate(modules):
-        assert all(torch.equal(module.state_dict()[name], t) and t.is_contiguous() for name, t in stack.member_state(index).items())
+        assert all(
+            torch.equal(module.state_dict()[name], t) and t.is_contiguous()
+            for name, t in stack.member_state(index).items()
+        )
 
     arrived = {}
     for name, leaf in stack.leaves.items():
         leaf.register_hook(lambda grad, name=name: arrived.__setitem__(name, grad.stride()))
     batched(lambda p, b, x: stack.module(p, b)(x))(stack.params, stack.buffers, inputs).square().sum().backward()
-    for name, leaf in stack.leaves.items():  # what autograd's AccumulateGrad needs to keep the gradient instead of copying it
+    for (
+        name,
+        leaf,
+    ) in stack.leaves.items():  # what autograd's AccumulateGrad needs to keep the gradient instead of copying it
         assert all(a == b for size, a, b in zip(leaf.shape, arrived[name], leaf.stride()) if size > 1), name
 
 
@@ -139,12 +166,21 @@ def test_stacked_weights_are_laid_out_as_their_gradients_arrive():
     ids=lambda kwargs: "-".join(map(str, kwargs.values())),
 )
 def test_population_matches_solo_runs(registry, data, kwargs):
-    _assert_close_to_solo(*_solo_and_population(registry, data, **kwargs), lr=max(2e-4, 4e-4 if kwargs.get("schedule") == "ttur" else 0))
+    _assert_close_to_solo(
+        *_solo_and_population(registry, data, **kwargs), lr=max(2e-4, 4e-4 if kwargs.get("schedule") == "ttur" else 0)
+    )
 
 
 @pytest.mark.parametrize("batchnorm,spectral_norm", [(True, False), (False, True)])
 def test_dcgan_population_matches_solo_runs(registry, data, batchnorm, spectral_norm):
-    kwargs = {"architecture": "dcgan", "latent_dim": 8, "hidden_dim": 4, "batch_size": 16, "batchnorm": batchnorm, "spectral_norm": spectral_norm}
+    kwargs = {
+        "architecture": "dcgan",
+        "latent_dim": 8,
+        "hidden_dim": 4,
+        "batch_size": 16,
+        "batchnorm": batchnorm,
+        "spectral_norm": spectral_norm,
+    }
     _assert_close_to_solo(*_solo_and_population(registry, data, seeds=(0, 1), steps=10, **kwargs), steps=10)
 
 
@@ -178,9 +214,14 @@ def test_vae_population(registry, data):
     for (_, solo_result), result in zip(solo, results):
         # the reparameterisation noise is drawn per member inside vmap (not the solo stream): close, not equal
         assert result.images == solo_result.images
-        assert abs(result.history[-1]["g_loss"] - solo_result.history[-1]["g_loss"]) < 0.01 * abs(solo_result.history[-1]["g_loss"])
+        assert abs(result.history[-1]["g_loss"] - solo_result.history[-1]["g_loss"]) < 0.01 * abs(
+            solo_result.history[-1]["g_loss"]
+        )
         for key in ("reconstruction", "kl"):  # the objective's own metrics, per member, as in its solo run
-            assert abs(result.history[-1][key] - solo_result.history[-1][key]) < 0.05 * abs(solo_result.history[-1][key]) + 0.5
+            assert (
+                abs(result.history[-1][key] - solo_result.history[-1][key])
+                < 0.05 * abs(solo_result.history[-1][key]) + 0.5
+            )
 
 
 def test_a_diverging_member_stops_at_its_own_step_and_the_others_go_on(registry, data):
@@ -227,9 +268,18 @@ def test_a_member_checkpoint_resumes_as_a_solo_run(registry, data):
     # by reassociation only. (A weight update stays within lr whatever the moments, so the check above
     # would not see a transposed moment of the square hidden-to-hidden weight; this one does.)
     nets, loss, schedule = build(registry, _config(registry, 1), CPU)
-    train(nets, loss, schedule, data, _settings(_config(registry, 1), checkpoint_every=10), Callbacks(on_checkpoint=keep("solo")))
+    train(
+        nets,
+        loss,
+        schedule,
+        data,
+        _settings(_config(registry, 1), checkpoint_every=10),
+        Callbacks(on_checkpoint=keep("solo")),
+    )
     solo = torch.load(io.BytesIO(saved[("solo", 10)]), weights_only=False)
-    member = torch.load(io.BytesIO(saved[(1, 10)]), weights_only=False)  # afresh: the resumed run above moved its tensors on
+    member = torch.load(
+        io.BytesIO(saved[(1, 10)]), weights_only=False
+    )  # afresh: the resumed run above moved its tensors on
     for which in ("g_opt", "d_opt"):
         for position, moments in solo[which]["state"].items():
             for key in ("exp_avg", "exp_avg_sq"):
@@ -248,7 +298,15 @@ def test_sigterm_saves_every_member_and_the_population_resumes_bit_exactly(regis
         members = []
         for index, seed in enumerate((0, 1, 2)):
             nets, loss, schedule = build(registry, _config(registry, seed), CPU)
-            members.append(Member(nets, schedule, seed, callbacks[index] if callbacks else Callbacks(), resumes[index] if resumes else None))
+            members.append(
+                Member(
+                    nets,
+                    schedule,
+                    seed,
+                    callbacks[index] if callbacks else Callbacks(),
+                    resumes[index] if resumes else None,
+                )
+            )
         return members, loss
 
     members, loss = population()
@@ -316,7 +374,9 @@ def test_probe_names_what_cannot_be_batched():
     assert unbatchable_reason([torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)], inputs, "generator") is None
     assert "Python attribute 'calls'" in unbatchable_reason([_Counting(), _Counting()], inputs, "generator")
     # torch's own spectral norm updates its buffers with out=, which vmap cannot batch
-    reason = unbatchable_reason([torch.nn.Sequential(spectral_norm(torch.nn.Linear(4, 2))) for _ in range(2)], inputs, "discriminator")
+    reason = unbatchable_reason(
+        [torch.nn.Sequential(spectral_norm(torch.nn.Linear(4, 2))) for _ in range(2)], inputs, "discriminator"
+    )
     assert "cannot run under torch.func.vmap" in reason
 
 
@@ -352,13 +412,29 @@ def test_cli_trains_seeds_as_one_population(tmp_path):
     config = tmp_path / "mlp.toml"
     config.write_text('architecture = "mlp"\n')
     out = tmp_path / "runs"
-    args = ("--seeds", "0-2", "--steps", "30", "--train-limit", "600", "--eval-samples", "0", "--set", "hidden_dim=32", "--out", str(out))
+    args = (
+        "--seeds",
+        "0-2",
+        "--steps",
+        "30",
+        "--train-limit",
+        "600",
+        "--eval-samples",
+        "0",
+        "--set",
+        "hidden_dim=32",
+        "--out",
+        str(out),
+    )
     result = run_cli("run", "plugins.mlp", "--config", str(config), *args, "--population", "on")
     assert result.returncode == 0, result.stderr
     folders = sorted(path for path in out.iterdir() if path.is_dir())
     assert len(folders) == 3
     for folder in folders:
-        assert all((folder / name).is_file() for name in ("metrics.csv", "samples.png", "generator.pt", "summary.json", "config.json"))
+        assert all(
+            (folder / name).is_file()
+            for name in ("metrics.csv", "samples.png", "generator.pt", "summary.json", "config.json")
+        )
         state = torch.load(folder / "generator.pt", weights_only=True)
         assert all(tensor.dim() <= 2 for tensor in state.values())  # a plain solo state_dict, no member dimension
     rows = _rows(out)
@@ -371,7 +447,20 @@ def test_cli_falls_back_to_one_by_one_with_a_reason(tmp_path):
     plugin.write_text(textwrap.dedent(COUNTING_PLUGIN))
     out = tmp_path / "runs"
     result = run_cli(
-        "run", str(plugin), "--seeds", "0,1", "--steps", "5", "--train-limit", "300", "--eval-samples", "0", "--out", str(out), "--population", "on"
+        "run",
+        str(plugin),
+        "--seeds",
+        "0,1",
+        "--steps",
+        "5",
+        "--train-limit",
+        "300",
+        "--eval-samples",
+        "0",
+        "--out",
+        str(out),
+        "--population",
+        "on",
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -390,7 +479,9 @@ def test_spectral_norm_with_wgan_gp_trains_as_a_population(tmp_path):
         "--set", "hidden_dim=4", "--set", "latent_dim=8", "--batch-size", "16", "--train-limit", "300", "--eval-samples", "0", "--out", str(out), "--population", "on",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stdout + result.stderr and "not as a population" not in result.stdout + result.stderr
+    assert (
+        "Traceback" not in result.stdout + result.stderr and "not as a population" not in result.stdout + result.stderr
+    )
     rows = _rows(out)
     assert [row["population"] for row in rows] == ["2", "2"] and {row["status"] for row in rows} == {"ok"}
 
@@ -414,7 +505,9 @@ def test_a_spectral_norm_members_penalty_iterates_as_its_solo_run_does(registry)
         for name, solo in n.discriminator.state_dict().items():
             if name.endswith(("._u", "._v")):
                 assert torch.allclose(stack.buffers[name][index], solo, atol=1e-6), name
-        assert not torch.equal(n.discriminator.state_dict()["net.0.parametrizations.weight.0._u"], before[index])  # it iterated
+        assert not torch.equal(
+            n.discriminator.state_dict()["net.0.parametrizations.weight.0._u"], before[index]
+        )  # it iterated
 
 
 class _ItemLoss:
@@ -446,7 +539,9 @@ def test_a_batched_step_that_fails_is_reported_not_raised(registry, data):
     assert reason.endswith(" ...)") and len(reason) < 240  # torch's long message, cut at a word
     assert torch.equal(members[0].nets.generator.state_dict()["net.0.weight"], before)  # the trial trained copies
     assert trial_step_failure(members, loss, data, _settings(config)) is None
-    assert trial_step_failure(members, loss, data, _settings(config, precision="bf16")) is None  # BatchNorm2d in bf16 too
+    assert (
+        trial_step_failure(members, loss, data, _settings(config, precision="bf16")) is None
+    )  # BatchNorm2d in bf16 too
 
 
 @pytest.mark.parametrize("architecture", ["mlp", "mlp-batchnorm", "dcgan"])
@@ -494,7 +589,12 @@ def _casts_in_graph(output: torch.Tensor) -> int:
 
 
 @pytest.mark.parametrize(
-    "architecture, extra", [("mlp", {}), ("dcgan", {"latent_dim": 8, "hidden_dim": 8}), ("dcgan", {"latent_dim": 8, "hidden_dim": 8, "spectral_norm": True})]
+    "architecture, extra",
+    [
+        ("mlp", {}),
+        ("dcgan", {"latent_dim": 8, "hidden_dim": 8}),
+        ("dcgan", {"latent_dim": 8, "hidden_dim": 8, "spectral_norm": True}),
+    ],
 )
 def test_a_bf16_population_casts_each_weight_once_per_region_as_autocast_does_solo(registry, data, architecture, extra):
     """torch's autocast casts a solo module's weights once per autocast region (D(real) and D(fake) share
@@ -525,7 +625,15 @@ def test_a_bf16_population_casts_each_weight_once_per_region_as_autocast_does_so
 class _HostReads(TorchFunctionMode):
     """Counts what reads a tensor's value on the host (on a GPU, each waits for the device)."""
 
-    READS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.cpu, torch.Tensor.numpy}
+    READS = {
+        torch.Tensor.item,
+        torch.Tensor.tolist,
+        torch.Tensor.__bool__,
+        torch.Tensor.__float__,
+        torch.Tensor.__int__,
+        torch.Tensor.cpu,
+        torch.Tensor.numpy,
+    }
 
     def __init__(self):
         super().__init__()
@@ -582,7 +690,9 @@ _ARCHITECTURES = [
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("loss_name", ["non-saturating", "minimax", "lsgan", "wgan-gp", "hinge"])
 @pytest.mark.parametrize("architecture, extra", _ARCHITECTURES)
-def test_every_builtin_combination_trains_solo_and_as_a_population(registry, data, architecture, extra, loss_name, precision):
+def test_every_builtin_combination_trains_solo_and_as_a_population(
+    registry, data, architecture, extra, loss_name, precision
+):
     """Every built-in architecture (dcgan with and without BatchNorm and spectral norm) with every loss, in both
     precisions: a solo step runs, and the population's trial step finds nothing to fall back for (spectral norm
     with WGAN-GP once raised in both)."""

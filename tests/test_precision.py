@@ -15,7 +15,18 @@ from gbench.config import RunConfig
 from gbench.results.records import load_local
 from gbench.training.interrupted import config_hash
 
-SMALL = ("--steps", "10", "--train-limit", "500", "--eval-samples", "0", "--set", "hidden_dim=16", "--set", "latent_dim=8")
+SMALL = (
+    "--steps",
+    "10",
+    "--train-limit",
+    "500",
+    "--eval-samples",
+    "0",
+    "--set",
+    "hidden_dim=16",
+    "--set",
+    "latent_dim=8",
+)
 
 
 def _rows(out: Path) -> list[dict]:
@@ -27,13 +38,17 @@ def test_precision_is_in_the_interrupted_runs_hash():
     fp32 = RunConfig(architecture="mlp", steps=10, params={"hidden_dim": 16})
     bf16 = RunConfig(architecture="mlp", steps=10, params={"hidden_dim": 16}, precision="bf16")
     assert config_hash(fp32) != config_hash(bf16)  # an fp32 command never takes over a bf16 run's folder
-    assert RunConfig.from_dict({k: v for k, v in fp32.to_dict().items() if k != "precision"}).precision == "fp32"  # older config.json
+    assert (
+        RunConfig.from_dict({k: v for k, v in fp32.to_dict().items() if k != "precision"}).precision == "fp32"
+    )  # older config.json
 
 
 def test_run_fp32_and_bf16_are_two_settings(tmp_path):
     out = tmp_path / "runs"
     for precision in ("fp32", "bf16"):
-        result = run_cli("run", "plugins.mlp", "--architecture", "mlp", *SMALL, "--precision", precision, "--out", str(out))
+        result = run_cli(
+            "run", "plugins.mlp", "--architecture", "mlp", *SMALL, "--precision", precision, "--out", str(out)
+        )
         assert result.returncode == 0, result.stderr
     rows = _rows(out)
     assert sorted(row["train_precision"] for row in rows) == ["bf16", "fp32"]
@@ -77,7 +92,20 @@ def test_tune_precision(tmp_path):
     out = tmp_path / "runs"
     space = ("--space", "architecture=mlp", "--space", "hidden_dim=16:32")
     result = run_cli(
-        "tune", "plugins.mlp", "--trials", "1", "--pruner", "none", *SMALL[:4], "--eval-samples", "50", *space, "--precision", "bf16", "--out", str(out)
+        "tune",
+        "plugins.mlp",
+        "--trials",
+        "1",
+        "--pruner",
+        "none",
+        *SMALL[:4],
+        "--eval-samples",
+        "50",
+        *space,
+        "--precision",
+        "bf16",
+        "--out",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     assert [row["train_precision"] for row in _rows(out)] == ["bf16"]

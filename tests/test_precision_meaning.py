@@ -42,7 +42,9 @@ def test_noise_and_checkerboards_are_not_precise_and_real_digits_are(mnist):
     generator = torch.Generator().manual_seed(0)
     real = load_split(mnist, "test")[0]
     settings = EvalSettings(kid_subsets=0)
-    noise = evaluate_images(torch.randint(0, 256, (N, 1, 28, 28), dtype=torch.uint8, generator=generator), mnist, real, settings)
+    noise = evaluate_images(
+        torch.randint(0, 256, (N, 1, 28, 28), dtype=torch.uint8, generator=generator), mnist, real, settings
+    )
     boards = evaluate_images(checkerboards(generator), mnist, real, settings)
     digits = evaluate_images(load_split(mnist, "train", limit=N)[0], mnist, real, settings)
     assert noise.precision < 0.1 and noise.recall < 0.05, (noise.precision, noise.recall)

@@ -15,7 +15,20 @@ from gbench.commands import _progress
 from gbench.results import store
 
 STEPS = 20
-TINY = ("run", "plugins.mlp", "--architecture", "mlp", "--steps", str(STEPS), "--train-limit", "500", "--eval-samples", "200", "--log-every", "2")
+TINY = (
+    "run",
+    "plugins.mlp",
+    "--architecture",
+    "mlp",
+    "--steps",
+    str(STEPS),
+    "--train-limit",
+    "500",
+    "--eval-samples",
+    "200",
+    "--log-every",
+    "2",
+)
 
 
 def run_into_log(tmp_path: Path, *extra: str) -> tuple[str, Path]:
@@ -24,7 +37,13 @@ def run_into_log(tmp_path: Path, *extra: str) -> tuple[str, Path]:
     with open(log, "w") as file:  # stdout and stderr both to the file: not a terminal
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         env.pop("COLUMNS", None)
-        code = subprocess.run([sys.executable, "-m", "gbench", *TINY, "--out", str(out), *extra], stdout=file, stderr=subprocess.STDOUT, env=env, timeout=300)
+        code = subprocess.run(
+            [sys.executable, "-m", "gbench", *TINY, "--out", str(out), *extra],
+            stdout=file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=300,
+        )
     assert code.returncode == 0, log.read_text()
     return log.read_text(), out
 
@@ -34,12 +53,16 @@ def test_a_run_into_a_log_file_prints_a_start_line_progress_lines_and_an_end_lin
     [row] = store.read_results(out)
     label = f"[1/1] mlp {row['loss']} {row['schedule']} seed 0"
     assert f"{label}: started, {STEPS} steps" in text
-    progress = re.findall(rf"^{re.escape(label)}: step (\d+)/{STEPS} \((\d+)%\), (\d+) images/s, (\S+) left$", text, flags=re.MULTILINE)
+    progress = re.findall(
+        rf"^{re.escape(label)}: step (\d+)/{STEPS} \((\d+)%\), (\d+) images/s, (\S+) left$", text, flags=re.MULTILINE
+    )
     assert progress, text
     steps = [int(step) for step, *_ in progress]
     assert steps == sorted(steps) and len(steps) <= 1 / _progress.LINE_FRACTION  # at most one line per 10% of the steps
     assert all(0 < int(images) for _, _, images, _ in progress)
-    assert f"{label}: done in " in text and f"seed 0 FID {float(row['fid']):.2f} ({row['status']})" in text  # the FID results.csv holds
+    assert (
+        f"{label}: done in " in text and f"seed 0 FID {float(row['fid']):.2f} ({row['status']})" in text
+    )  # the FID results.csv holds
     assert "━" not in text.split("gbench run plugins.mlp")[0]  # no bar drawn above the table
 
 
@@ -49,7 +72,9 @@ def test_quiet_prints_no_progress_and_verbose_prints_every_log_row(tmp_path):
     assert "gbench run plugins.mlp" in quiet and "FID" in quiet  # the final table still comes
     verbose, out = run_into_log(tmp_path / "v", "--verbose")
     [row] = store.read_results(out)
-    logged = re.findall(rf"^{re.escape(row['run_id'])} step (\d+)/{STEPS}: .*d_loss \S+ g_loss ", verbose, flags=re.MULTILINE)
+    logged = re.findall(
+        rf"^{re.escape(row['run_id'])} step (\d+)/{STEPS}: .*d_loss \S+ g_loss ", verbose, flags=re.MULTILINE
+    )
     assert [int(step) for step in logged] == list(range(2, STEPS + 1, 2))  # every log row: what metrics.csv holds
     assert [int(r["step"]) for r in store.read_csv(out / row["run_id"] / "metrics.csv")] == list(range(2, STEPS + 1, 2))
 
@@ -73,6 +98,8 @@ def test_sweep_and_tune_status_lines_in_a_log_are_throttled_verbose_prints_each_
             status.update(done, f"sweep s: {done}/20 runs done")  # polled again, nothing new
         return file.getvalue().splitlines()
 
-    assert lines_for(_progress.NORMAL) == [f"sweep s: {done}/20 runs done" for done in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)]  # every 10% of the runs
+    assert lines_for(_progress.NORMAL) == [
+        f"sweep s: {done}/20 runs done" for done in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)
+    ]  # every 10% of the runs
     assert lines_for(_progress.VERBOSE) == [f"sweep s: {done}/20 runs done" for done in range(21)]
     assert lines_for(_progress.QUIET) == []

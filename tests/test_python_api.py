@@ -27,7 +27,14 @@ import gbench
 from gbench import GbenchError
 
 #: A few seconds a run: 20 steps on 1,000 images, FID from 100 samples at the end.
-TINY = {"steps": 20, "train_limit": 1000, "eval_samples": 100, "log_every": 10, "architecture": "mlp", "set": {"latent_dim": 8, "hidden_dim": 16}}
+TINY = {
+    "steps": 20,
+    "train_limit": 1000,
+    "eval_samples": 100,
+    "log_every": 10,
+    "architecture": "mlp",
+    "set": {"latent_dim": 8, "hidden_dim": 16},
+}
 
 
 #: cli.main on each argv in one fresh process (the console script's entry point; one torch import for them all)
@@ -49,7 +56,9 @@ print(json.dumps(found))
 
 def cli_error_lines(argvs: list[list[str]]) -> list[str]:
     """The line the CLI prints for each bad command line (a warning above it, e.g. for a broken plugin installed here, is not part of it)."""
-    result = subprocess.run([sys.executable, "-c", CLI_PROBE, json.dumps(argvs)], capture_output=True, text=True, cwd=REPO, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CLI_PROBE, json.dumps(argvs)], capture_output=True, text=True, cwd=REPO, check=True
+    )
     lines = []
     for argv, (code, stderr) in zip(argvs, json.loads(result.stdout)):
         assert code == 2 and "Traceback" not in stderr, (argv, code, stderr)
@@ -98,9 +107,18 @@ def test_verbose_prints_the_commands_lines_as_plain_text(tmp_path, capsys):
 def test_a_bad_value_raises_the_cli_s_own_line(tmp_path):
     out = str(tmp_path)
     cases = [
-        (lambda: gbench.run("plugins.mlp", out=out, steps=0), ["run", "plugins.mlp", "--out", out, "--steps", "0"]),  # refused by the parser
-        (lambda: gbench.run("plugins.mlp", out=out, seeds="1-x"), ["run", "plugins.mlp", "--out", out, "--seeds", "1-x"]),  # by the settings
-        (lambda: gbench.run("plugins.mlp", out=out, architecture="mlq"), ["run", "plugins.mlp", "--out", out, "--architecture", "mlq"]),  # the plugin
+        (
+            lambda: gbench.run("plugins.mlp", out=out, steps=0),
+            ["run", "plugins.mlp", "--out", out, "--steps", "0"],
+        ),  # refused by the parser
+        (
+            lambda: gbench.run("plugins.mlp", out=out, seeds="1-x"),
+            ["run", "plugins.mlp", "--out", out, "--seeds", "1-x"],
+        ),  # by the settings
+        (
+            lambda: gbench.run("plugins.mlp", out=out, architecture="mlq"),
+            ["run", "plugins.mlp", "--out", out, "--architecture", "mlq"],
+        ),  # the plugin
         (lambda: gbench.sweep(tmp_path / "missing.toml"), ["sweep", str(tmp_path / "missing.toml")]),
         (lambda: gbench.tune(objective="fdi", out=out), ["tune", "--objective", "fdi", "--out", out]),
         (lambda: gbench.load(tmp_path / "missing"), ["export", str(tmp_path / "missing")]),
@@ -113,7 +131,9 @@ def test_a_bad_value_raises_the_cli_s_own_line(tmp_path):
 
 
 def test_an_unknown_option_or_a_flag_given_a_value_is_one_clear_error():
-    with pytest.raises(GbenchError, match=r"^gbench.run\(\): unknown option 'step' \(did you mean 'steps'\?\); known: architecture, "):
+    with pytest.raises(
+        GbenchError, match=r"^gbench.run\(\): unknown option 'step' \(did you mean 'steps'\?\); known: architecture, "
+    ):
         gbench.run("plugins.mlp", step=20)
     with pytest.raises(GbenchError, match=r"^gbench.sweep\(\): quick=1 is a flag; give quick=True"):
         gbench.sweep("suite.toml", quick=1)
@@ -124,14 +144,21 @@ def test_sweep_returns_every_variant_and_seed_once(tmp_path):
     out = tmp_path / "sweep"
     rows = gbench.sweep(suite, out=out, no_report=True)
     pd.testing.assert_frame_equal(rows, pd.read_csv(out / "results.csv"))
-    assert sorted(zip(rows["variant"], rows["seed"])) == [("baseline", 0), ("baseline", 1), ("hidden-48", 0), ("hidden-48", 1)]
+    assert sorted(zip(rows["variant"], rows["seed"])) == [
+        ("baseline", 0),
+        ("baseline", 1),
+        ("hidden-48", 0),
+        ("hidden-48", 1),
+    ]
     assert set(rows["status"]) <= {"ok", "collapsed"} and set(rows["hidden_dim"]) == {32, 48}
 
 
 def test_tune_returns_the_trials_runs_and_the_study_from_its_storage(tmp_path):
     out = tmp_path / "tune"
     space = ["architecture=mlp", "hidden_dim=16:48", "latent_dim=8:32:log"]
-    rows, study = gbench.tune("plugins.mlp", trials=2, pruner="none", sampler_seed=1, space=space, out=out, **{**TINY, "set": None})
+    rows, study = gbench.tune(
+        "plugins.mlp", trials=2, pruner="none", sampler_seed=1, space=space, out=out, **{**TINY, "set": None}
+    )
     assert isinstance(study, optuna.Study) and study.study_name == "tune-plugins.mlp"
     stored = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{out / 'tune.db'}")
     assert [t.number for t in stored.trials] == [t.number for t in study.trials] == [0, 1]
@@ -146,11 +173,22 @@ def test_tune_returns_the_trials_runs_and_the_study_from_its_storage(tmp_path):
 def test_the_example_notebook_runs_and_shows_the_comparison_and_the_plot(tmp_path):
     """docs/examples/notebook.ipynb in a real Jupyter kernel (nbclient), in an empty folder: no cell fails, and what it shows is right."""
     notebook = nbformat.read(REPO / "docs" / "examples" / "notebook.ipynb", as_version=4)
-    kernel_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(env=kernel_env)
+    kernel_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute(env=kernel_env)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     results = pd.read_csv(tmp_path / "runs-notebook" / "results.csv")
-    assert len(results) == 4 and sorted(zip(results["hidden_dim"], results["seed"])) == [(16, 0), (16, 1), (64, 0), (64, 1)]
+    assert len(results) == 4 and sorted(zip(results["hidden_dim"], results["seed"])) == [
+        (16, 0),
+        (16, 1),
+        (64, 0),
+        (64, 1),
+    ]
 
     printed = "".join(output.get("text", "") for output in code[2].outputs if output.output_type == "stream")
     table = [line.split() for line in printed.splitlines() if re.match(r"(16|64)\s", line)]

@@ -37,8 +37,18 @@ def out(registry, tmp_path_factory):
     for latent in GRID["latent_dim"]:
         for hidden in GRID["hidden_dim"]:
             for seed in (0, 1):
-                config = RunConfig(architecture="mlp", seed=seed, steps=20, train_limit=2000, log_every=5, device="cpu", eval=EvalOptions(samples=0))
-                config = dataclasses.replace(config, params=resolve_params(registry, config, {"latent_dim": latent, "hidden_dim": hidden}))
+                config = RunConfig(
+                    architecture="mlp",
+                    seed=seed,
+                    steps=20,
+                    train_limit=2000,
+                    log_every=5,
+                    device="cpu",
+                    eval=EvalOptions(samples=0),
+                )
+                config = dataclasses.replace(
+                    config, params=resolve_params(registry, config, {"latent_dim": latent, "hidden_dim": hidden})
+                )
                 execute(config, registry, out, cache=cache)
     return out
 
@@ -53,7 +63,12 @@ def hand_fid(records):
     records = copy.deepcopy(records)
     for record in records:
         latent, hidden = record.row["latent_dim"], record.row["hidden_dim"]
-        record.row.update(fid=100.0 - hidden - latent + 2 * record.seed, fid_extractor=EXTRACTOR, classes_covered=9, class_counts="5 0 7 9 3 6 4 8 2 6")
+        record.row.update(
+            fid=100.0 - hidden - latent + 2 * record.seed,
+            fid_extractor=EXTRACTOR,
+            classes_covered=9,
+            class_counts="5 0 7 9 3 6 4 8 2 6",
+        )
         for index, row in enumerate(record.history):
             row["fid"] = 200.0 - 10 * index
     return records
@@ -61,7 +76,13 @@ def hand_fid(records):
 
 def grid_suite(**changes):
     fields = dict(
-        name="s2-test", title="S2 test grid", question="Which of latent and hidden size matters?", baseline=None, variants=[], grid_axes=GRID, figures=[]
+        name="s2-test",
+        title="S2 test grid",
+        question="Which of latent and hidden size matters?",
+        baseline=None,
+        variants=[],
+        grid_axes=GRID,
+        figures=[],
     )
     return SimpleNamespace(**{**fields, **changes})
 
@@ -119,7 +140,10 @@ def test_report_with_fid_names_the_extractor_and_draws_every_figure(registry, re
     from PIL import Image
 
     strip = next(folder / name for name in images if name.startswith("figures/interpolation-"))
-    assert Image.open(strip).size == (10 * (3 * 28 + 2) + 2, 2 * (3 * 28 + 2) + 2)  # drawn at 3x: a 28-pixel digit is a speck on a page
+    assert Image.open(strip).size == (
+        10 * (3 * 28 + 2) + 2,
+        2 * (3 * 28 + 2) + 2,
+    )  # drawn at 3x: a 28-pixel digit is a speck on a page
     summary = store.read_csv(folder / "summary.csv")
     assert [row["setting"] for row in summary] == [f"hidden_dim={h},latent_dim={l}" for l in (8, 16) for h in (16, 32)]
     assert {row["fid_extractor"] for row in summary} == {EXTRACTOR}
@@ -130,7 +154,9 @@ def test_heatmap_cells_of_a_2x2_grid(records):
     (table,) = tables_for(records, grid_suite())
     cells = grid_cells(table, records, "hidden_dim", "latent_dim")
     # mean of seeds 0 and 1: 100 - hidden - latent + 1
-    assert {key: value[0] for key, value in cells.items()} == {(h, l): pytest.approx(101.0 - h - l) for l in (8, 16) for h in (16, 32)}
+    assert {key: value[0] for key, value in cells.items()} == {
+        (h, l): pytest.approx(101.0 - h - l) for l in (8, 16) for h in (16, 32)
+    }
     assert all(n == 2 for _, _, n in cells.values())
     from gbench.report.plots import heatmap_matrix
 
@@ -173,7 +199,9 @@ def test_every_comparison_shows_intervals_probability_of_improvement_and_power(r
 
 
 def test_bad_figure_names_and_empty_input_are_one_line_errors(records, tmp_path):
-    with pytest.raises(GbenchError, match=r"unknown figure 'heatmapp' \(did you mean 'heatmap'\?\); valid figures: heatmap, dynamics"):
+    with pytest.raises(
+        GbenchError, match=r"unknown figure 'heatmapp' \(did you mean 'heatmap'\?\); valid figures: heatmap, dynamics"
+    ):
         write_report(records, tmp_path / "x", grid_suite(figures=["heatmapp"]))
     with pytest.raises(GbenchError, match="no runs to report on"):
         write_report([], tmp_path / "y")
@@ -189,7 +217,10 @@ def test_the_report_library_never_loads_plugins(records, tmp_path, monkeypatch):
     monkeypatch.setattr(gbench.plugins.loading, "load_plugins", refuse)
     folder = write_report(hand_fid(records), tmp_path / "r", grid_suite(figures=list(FIGURES))).parent
     md = (folder / "report.md").read_text()
-    assert "Not drawn: interpolation: rebuilding a generator needs the plugins' registry; pass registry= to write_report" in md
+    assert (
+        "Not drawn: interpolation: rebuilding a generator needs the plugins' registry; pass registry= to write_report"
+        in md
+    )
     assert "against the uniform distribution (no plugin registry was given" in md
     assert "figures/class_histograms.png" in linked_images(folder)
 
@@ -264,12 +295,16 @@ def test_interpolation_ends_are_the_two_latent_vectors(registry, out):
     _, nets = load_run(run_dir, registry)
     images, alphas = interpolation_images(nets.generator, nets.latent_dim, steps=10, seed=5)
     assert images.shape == (20, 1, 28, 28)
-    assert alphas[:10] == pytest.approx([i / 9 for i in range(10)]) and alphas[10:] == pytest.approx([-1 + i / 3 for i in range(10)])
+    assert alphas[:10] == pytest.approx([i / 9 for i in range(10)]) and alphas[10:] == pytest.approx(
+        [-1 + i / 3 for i in range(10)]
+    )
     ends = torch.randn(2, nets.latent_dim, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         expected = nets.generator(ends)
     assert torch.allclose(images[0], expected[0], atol=1e-5) and torch.allclose(images[9], expected[1], atol=1e-5)
-    assert torch.allclose(images[13], expected[0], atol=1e-5) and torch.allclose(images[16], expected[1], atol=1e-5)  # alpha 0 and 1
+    assert torch.allclose(images[13], expected[0], atol=1e-5) and torch.allclose(
+        images[16], expected[1], atol=1e-5
+    )  # alpha 0 and 1
 
 
 # --- the study suites
@@ -280,7 +315,15 @@ SUITES = sorted((REPO / "benchmarks" / "suites").glob("*.toml"))
 
 def test_there_is_a_suite_per_study():
     names = {path.stem for path in SUITES}
-    assert {"s1_mlp_capacity", "s2_latent_hidden_2x2", "s2_latent_hidden_6x6", "s3_dynamics", "s4_interpolation", "s5_mode_collapse", "s6_fashion"} <= names
+    assert {
+        "s1_mlp_capacity",
+        "s2_latent_hidden_2x2",
+        "s2_latent_hidden_6x6",
+        "s3_dynamics",
+        "s4_interpolation",
+        "s5_mode_collapse",
+        "s6_fashion",
+    } <= names
 
 
 @pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
@@ -290,8 +333,14 @@ def test_suite_files_use_known_keys_figures_and_hyperparameters(path):
     registry = load_registry(load_suite(path, check=False))  # the installed plugins and the suite's target
     data = tomllib.loads(path.read_text())
     suite = data["suite"]
-    if "budget" in suite:  # a reduced suite holds only what differs from its full one (checked on its own) and load_suite merges them
-        assert {"name", "title", "full"} <= set(suite) and set(data) <= {"suite", "base", "claims"} and set(data.get("base", {})) <= CONFIG_FILE_KEYS
+    if (
+        "budget" in suite
+    ):  # a reduced suite holds only what differs from its full one (checked on its own) and load_suite merges them
+        assert (
+            {"name", "title", "full"} <= set(suite)
+            and set(data) <= {"suite", "base", "claims"}
+            and set(data.get("base", {})) <= CONFIG_FILE_KEYS
+        )
         assert (path.parent / suite["full"]).is_file() and 0 < suite["budget"] <= 1
         return
     assert {"name", "title", "question", "seeds"} <= set(suite) and suite["seeds"]
@@ -314,14 +363,21 @@ def test_suite_files_use_known_keys_figures_and_hyperparameters(path):
         if "batch_size" in settings:
             params["batch_size"] = settings["batch_size"]
         registry.dataset(settings.get("dataset", "mnist"))
-        config = RunConfig(architecture=settings["architecture"], loss=settings.get("loss", "non-saturating"), schedule=settings.get("schedule", "k-steps"))
+        config = RunConfig(
+            architecture=settings["architecture"],
+            loss=settings.get("loss", "non-saturating"),
+            schedule=settings.get("schedule", "k-steps"),
+        )
         resolve_params(registry, config, params)
         checked += 1
     assert checked == len(variants)
 
 
 def test_suite_files_load_with_gbench_suite():
-    from gbench.studies.sweep.suite import load_registry, load_suite  # ships with gbench: a failed import fails the test
+    from gbench.studies.sweep.suite import (
+        load_registry,
+        load_suite,
+    )  # ships with gbench: a failed import fails the test
 
     for path in SUITES:
         # each suite's registry: the installed plugins and its target (S7's, docs/examples/pacgan.py, adds architectures)
@@ -337,7 +393,15 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
     assert lenet_weights_path("lenet-mnist").is_file(), lenet_weights_path("lenet-mnist")
     cache = DataCache()
     for seed in (0, 1):  # one evaluation per run, at the end: it lands in the last history row
-        config = RunConfig(architecture="mlp", seed=seed, steps=20, train_limit=2000, log_every=5, device="cpu", eval=EvalOptions(samples=200))
+        config = RunConfig(
+            architecture="mlp",
+            seed=seed,
+            steps=20,
+            train_limit=2000,
+            log_every=5,
+            device="cpu",
+            eval=EvalOptions(samples=200),
+        )
         config = dataclasses.replace(config, params=resolve_params(registry, config, {"hidden_dim": 32}))
         execute(config, registry, tmp_path / "runs", cache=cache)
     records = load_local(tmp_path / "runs")
@@ -346,7 +410,9 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
     suite = SimpleNamespace(name="evaluated", figures=["fid_over_steps", "class_histograms", "samples"])
     folder = write_report(records, tmp_path / "report", suite, registry=registry).parent
     md = (folder / "report.md").read_text()
-    assert f"**FID on {extractor} features, 200 samples, over seeds (lower is better)**" in md  # every FID names its extractor and count
+    assert (
+        f"**FID on {extractor} features, 200 samples, over seeds (lower is better)**" in md
+    )  # every FID names its extractor and count
     assert "Not drawn" not in md
     images = linked_images(folder)
     assert images == {"figures/fid_over_steps.png", "figures/class_histograms.png", "figures/samples.png"}
@@ -360,7 +426,9 @@ def test_eleven_settings_get_ten_distinct_hues_then_their_light_pairs():
 
     palette = colors(11)
     assert len(set(palette[:10])) == 10 and palette[:10] == [colormaps["tab20"](2 * i) for i in range(10)]
-    assert palette[10] == colormaps["tab20"](1)  # the light blue of the first setting's dark blue, not a neighbour's look-alike
+    assert palette[10] == colormaps["tab20"](
+        1
+    )  # the light blue of the first setting's dark blue, not a neighbour's look-alike
 
 
 def test_a_small_heatmaps_title_fits_its_figure():
@@ -393,7 +461,9 @@ def test_sample_grid_of_36_settings_stays_small_and_shows_16_samples_each(record
     items = [(f"latent_dim={i},hidden_dim={i} (seed 0)", pngs[i % len(pngs)]) for i in range(36)]
     path = plots.sample_grid(items, tmp_path / "samples.png")
     with Image.open(path) as image:
-        assert image.mode == "L" and image.size[0] >= 6 * 122, image.size  # six tiles across, each at least its 122 source pixels
+        assert image.mode == "L" and image.size[0] >= 6 * 122, (
+            image.size
+        )  # six tiles across, each at least its 122 source pixels
     assert path.stat().st_size < 1_000_000, path.stat().st_size
     with Image.open(pngs[0]) as image:
         full = np.asarray(image.convert("L"))

@@ -44,8 +44,15 @@ def answer_of(folder):
 def test_noise_level_runs_say_they_cannot_answer(tmp_path):
     """All FIDs noise-level and no setting reaching coverage 0.02: the answer box says so, with the budget to run at."""
     rng = np.random.default_rng(1)
-    coverages = {"baseline": [0.001, 0.003, 0.002], "wide": [0.010, 0.012, 0.014]}  # wide: mean 0.012, the best, still below 0.02
-    rows = [row(v, s, float(300 + rng.normal(0, 20) - 80 * (v == "wide")), coverages[v][s]) for v in coverages for s in range(3)]
+    coverages = {
+        "baseline": [0.001, 0.003, 0.002],
+        "wide": [0.010, 0.012, 0.014],
+    }  # wide: mean 0.012, the best, still below 0.02
+    rows = [
+        row(v, s, float(300 + rng.normal(0, 20) - 80 * (v == "wide")), coverages[v][s])
+        for v in coverages
+        for s in range(3)
+    ]
     store.write_csv(tmp_path / "runs" / "results.csv", rows, columns=list(rows[0]))
     records = load_local(tmp_path / "runs")  # read back as `gbench report` reads a folder
     (tmp_path / "full.toml").write_text(SUITE.replace("[base]", "[base]\nsteps = 5000"))
@@ -62,12 +69,17 @@ def test_noise_level_runs_say_they_cannot_answer(tmp_path):
     assert "lower than" not in answer_of(tmp_path / "report")  # wide's 80-point lower FID is not offered as an answer
     write_index(tmp_path)  # the index of reports says it too, instead of the lowest FID
     index = (tmp_path / "index.md").read_text()
-    assert "| Not trained enough to answer; run at budget > 0.04 (the full study: full.toml). |" in index and "lowest FID" not in index
+    assert (
+        "| Not trained enough to answer; run at budget > 0.04 (the full study: full.toml). |" in index
+        and "lowest FID" not in index
+    )
     # the same FIDs with one setting trained (coverage 0.3): the report answers as usual
     trained = [{**r, "coverage": 0.3 if r["variant"] == "wide" else r["coverage"]} for r in rows]
     store.write_csv(tmp_path / "trained" / "results.csv", trained, columns=list(trained[0]))
     write_report(load_local(tmp_path / "trained"), tmp_path / "report2", suite)
-    assert "Not trained enough" not in answer_of(tmp_path / "report2") and "Lowest mean FID" in answer_of(tmp_path / "report2")
+    assert "Not trained enough" not in answer_of(tmp_path / "report2") and "Lowest mean FID" in answer_of(
+        tmp_path / "report2"
+    )
 
 
 def history(values, metric, every=50):
@@ -76,7 +88,9 @@ def history(values, metric, every=50):
 
 def test_final_slope_is_the_least_squares_slope_of_the_last_evaluations():
     fid = [100.0, 80.0, 70.0, 64.0, 61.0, 59.0]  # the last 4 at steps 3000..6000 (every 1000)
-    rows = [{"step": 1000 * (i + 1), "fid": v} for i, v in enumerate(fid)] + [{"step": 6500, "fid": None, "d_loss": 1.0}]
+    rows = [{"step": 1000 * (i + 1), "fid": v} for i, v in enumerate(fid)] + [
+        {"step": 6500, "fid": None, "d_loss": 1.0}
+    ]
     steps, last = np.array([3.0, 4.0, 5.0, 6.0]), np.array(fid[-4:])
     by_hand = ((steps - steps.mean()) @ (last - last.mean())) / ((steps - steps.mean()) @ (steps - steps.mean()))
     assert final_slope(rows, "fid", 4) == pytest.approx(by_hand) == pytest.approx(-3.6)
@@ -87,10 +101,16 @@ def test_oscillation_separates_a_swinging_loss_from_a_settling_one():
     rng = np.random.default_rng(0)
     t = np.arange(300)
     settling = 0.7 + 0.6 * np.exp(-t / 60) + rng.normal(0, 0.05, t.size)
-    swinging = settling + 0.15 * np.sin(2 * np.pi * t / 8)  # period 8 rows: faster than the 21-row trend, slower than noise
-    residual = swinging[TREND_ROWS // 2 : -(TREND_ROWS // 2)] - np.convolve(swinging, np.ones(TREND_ROWS) / TREND_ROWS, "valid")
+    swinging = settling + 0.15 * np.sin(
+        2 * np.pi * t / 8
+    )  # period 8 rows: faster than the 21-row trend, slower than noise
+    residual = swinging[TREND_ROWS // 2 : -(TREND_ROWS // 2)] - np.convolve(
+        swinging, np.ones(TREND_ROWS) / TREND_ROWS, "valid"
+    )
     residual -= residual.mean()
-    assert oscillation(history(swinging, "d_loss"), "d_loss") == pytest.approx(residual[:-1] @ residual[1:] / (residual @ residual))
+    assert oscillation(history(swinging, "d_loss"), "d_loss") == pytest.approx(
+        residual[:-1] @ residual[1:] / (residual @ residual)
+    )
     assert oscillation(history(swinging, "d_loss"), "d_loss") > 0.4
     assert abs(oscillation(history(settling, "d_loss"), "d_loss")) < 0.15
     assert oscillation(history(settling[:TREND_ROWS], "d_loss"), "d_loss") is None  # too short to take a trend out
@@ -108,7 +128,9 @@ def curve_records():
         settling = 0.7 + 0.6 * np.exp(-t / 60) + rng.normal(0, 0.05, t.size)
         swinging = settling + 0.15 * np.sin(2 * np.pi * t / 8)
         for variant, fid, loss in (("baseline", falling, swinging), ("wide", flat, settling)):
-            rows = [{"step": int(s), "fid": float(f)} for s, f in zip(steps, fid)] + [{"step": 20 * (i + 1), "d_loss": float(v)} for i, v in enumerate(loss)]
+            rows = [{"step": int(s), "fid": float(f)} for s, f in zip(steps, fid)] + [
+                {"step": 20 * (i + 1), "d_loss": float(v)} for i, v in enumerate(loss)
+            ]
             records.append(RunRecord(variant, seed, row(variant, seed, float(fid[-1]), 0.3), history=rows))
     return records
 
@@ -146,24 +168,35 @@ def test_curve_claims_parse_and_reach_the_report(tmp_path):
     ]
     runs = tmp_path / "runs"
     written = curve_records()
-    for record in written:  # real files: results.csv and each run's metrics.csv, read back as `gbench report` reads them
+    for (
+        record
+    ) in written:  # real files: results.csv and each run's metrics.csv, read back as `gbench report` reads them
         store.write_csv(runs / record.row["run_id"] / "metrics.csv", record.history, columns=["step", "d_loss", "fid"])
     store.write_csv(runs / "results.csv", [r.row for r in written], columns=list(written[0].row))
     loaded = load_local(runs)
     assert [len(r.history) for r in loaded] == [len(r.history) for r in written]
     write_report(loaded, tmp_path, suite)
     section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1].split("\n## ", 1)[0]
-    assert "| the baseline underfits | - | slope of FID of baseline over its last 5 evaluations below 0 (per 1,000 steps) |" in section
+    assert (
+        "| the baseline underfits | - | slope of FID of baseline over its last 5 evaluations below 0 (per 1,000 steps) |"
+        in section
+    )
     assert section.count(f"| {CONFIRMED} |") == 2
 
 
 @pytest.mark.parametrize(
     "claim, message",
     [
-        ('setting = "wide"\nfalls_over_last = 2', "falls_over_last = 2 must be a whole number of evaluations, at least 3"),
+        (
+            'setting = "wide"\nfalls_over_last = 2',
+            "falls_over_last = 2 must be a whole number of evaluations, at least 3",
+        ),
         ('setting = "wide"\nfalls_over_last = 4.5', "falls_over_last = 4.5 must be a whole number"),
         ('setting = "wide"\nmetric = "d_loss"\noscillates = false', "write oscillates = true"),
-        ('setting = "wide"\noscillates = true', "oscillates needs a metric logged at every log row, one of d_loss, g_loss, d_real, d_fake (got 'fid')"),
+        (
+            'setting = "wide"\noscillates = true',
+            "oscillates needs a metric logged at every log row, one of d_loss, g_loss, d_real, d_fake (got 'fid')",
+        ),
     ],
 )
 def test_bad_curve_claims_fail_in_one_line(claim, message):
@@ -175,8 +208,17 @@ def test_bad_curve_claims_fail_in_one_line(claim, message):
 def test_an_equilibrium_study_is_answered_by_the_distance_from_one_half(tmp_path):
     """S3 asks how far D(x) and D(G(z)) sit from 0.5: its answer leads with that, per setting, not with FID."""
     d = {"baseline": (0.95, 0.05), "wide": (0.6, 0.42)}
-    records = [RunRecord(v, s, row(v, s, 30.0 + s + 5 * (v == "wide"), 0.3, d_real=d[v][0] + 0.01 * s, d_fake=d[v][1])) for v in d for s in range(3)]
-    suite = parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "D(x) drifts to about 1"\nsetting = "baseline"\nmetric = "d_real"\nabove = 0.9\n'))
+    records = [
+        RunRecord(v, s, row(v, s, 30.0 + s + 5 * (v == "wide"), 0.3, d_real=d[v][0] + 0.01 * s, d_fake=d[v][1]))
+        for v in d
+        for s in range(3)
+    ]
+    suite = parse_suite(
+        tomllib.loads(
+            SUITE
+            + '\n[[claims]]\nclaim = "D(x) drifts to about 1"\nsetting = "baseline"\nmetric = "d_real"\nabove = 0.9\n'
+        )
+    )
     write_report(records, tmp_path, suite)
     text = answer_of(tmp_path)
     wide_distance = max(abs(0.61 - 0.5), abs(0.42 - 0.5))  # mean D(x) 0.61 over seeds
@@ -190,7 +232,11 @@ def test_an_equilibrium_study_is_answered_by_the_distance_from_one_half(tmp_path
 def grid_records(spread, noise, seeds=5):
     """Four settings whose true FIDs are 50 + spread * (0, 1, 2, 3), runs with seed noise of sd ``noise``."""
     rng = np.random.default_rng(3)
-    return [RunRecord(f"v{i}", seed, row(f"v{i}", seed, float(50 + spread * i + rng.normal(0, noise)), 0.3)) for i in range(4) for seed in range(seeds)]
+    return [
+        RunRecord(f"v{i}", seed, row(f"v{i}", seed, float(50 + spread * i + rng.normal(0, noise)), 0.3))
+        for i in range(4)
+        for seed in range(seeds)
+    ]
 
 
 def anova_share(records):
@@ -211,7 +257,9 @@ def test_seed_share_claim_against_a_textbook_anova(tmp_path):
     claim = Claim("seeds move FID a lot", "", "seed_share_above", 0.25)
     noisy, clean = grid_records(spread=1, noise=10), grid_records(spread=20, noise=1)
     noisy_result, clean_result = check_claims(noisy, [claim])[0], check_claims(clean, [claim])[0]
-    assert noisy_result.values == pytest.approx([anova_share(noisy)]) and clean_result.values == pytest.approx([anova_share(clean)])
+    assert noisy_result.values == pytest.approx([anova_share(noisy)]) and clean_result.values == pytest.approx(
+        [anova_share(clean)]
+    )
     assert noisy_result.values[0] > 0.8 and clean_result.values[0] < 0.05
     assert noisy_result.difference == pytest.approx(anova_share(noisy) - 0.25)
     low, high = noisy_result.interval
@@ -225,14 +273,19 @@ def test_seed_share_claim_against_a_textbook_anova(tmp_path):
     )
     write_report(noisy, tmp_path, suite)
     section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1]
-    assert f"| seeds move FID a lot | - | seeds' share of the variance of FID over all settings above 0.25 | seeds' share {anova_share(noisy):.3f} |" in section
+    assert (
+        f"| seeds move FID a lot | - | seeds' share of the variance of FID over all settings above 0.25 | seeds' share {anova_share(noisy):.3f} |"
+        in section
+    )
     # two runs of one setting only: no test, and why
     few = check_claims([r for r in clean if r.variant == "v0"], [claim])[0]
     assert few.verdict.startswith("no test (fewer than two settings")
 
 
 def test_seed_share_claim_parses_and_fails_in_one_line():
-    suite = parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "seeds move FID a lot"\nseed_share_above = 0.25\n'))
+    suite = parse_suite(
+        tomllib.loads(SUITE + '\n[[claims]]\nclaim = "seeds move FID a lot"\nseed_share_above = 0.25\n')
+    )
     assert suite.claims == [Claim("seeds move FID a lot", "", "seed_share_above", 0.25)]
     for bad, message in (("seed_share_above = 1.5", "seed_share_above = 1.5 must be a share of the variance, 0 < value < 1"),
                          ('seed_share_above = 0.25\nsetting = "wide"', "takes seed_share_above = VALUE alone")):  # fmt: skip

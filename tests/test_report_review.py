@@ -37,7 +37,15 @@ EXTRACTOR = "lenet-mnist@1a2b3c4d"
 
 
 def record(variant, seed, fid, **row):
-    base = {"status": "ok", "architecture": "mlp", "seed": seed, "fid": fid, "fid_extractor": EXTRACTOR, "fid_samples": 1000, "score": "probability"}
+    base = {
+        "status": "ok",
+        "architecture": "mlp",
+        "seed": seed,
+        "fid": fid,
+        "fid_extractor": EXTRACTOR,
+        "fid_samples": 1000,
+        "score": "probability",
+    }
     return RunRecord(variant=variant, seed=seed, row={**base, **row})
 
 
@@ -73,7 +81,9 @@ def test_both_pages_carry_the_budget_note_what_each_setting_trained_and_the_hard
     md, page = (tmp_path / "report" / "report.md").read_text(), (tmp_path / "report" / "report.html").read_text()
     for text in (md, page.replace("&#x27;", "'")):
         assert "Reduced budget. The full study is `gbench sweep" in text
-        assert "25 epochs (15,000 steps): epochs-100" in text and "50 epochs (30,000 steps): baseline" in text  # the name says 100, it ran 25
+        assert (
+            "25 epochs (15,000 steps): epochs-100" in text and "50 epochs (30,000 steps): baseline" in text
+        )  # the name says 100, it ran 25
         assert "at 0.25 of the full study's budget" in text
         assert f"Runs trained on {machine} (6 runs), with gbench 0.1.0 (commit abc123) (6 runs)" in text
         assert "this report was written by gbench 0.1.0" in text and "threads of" in text
@@ -89,12 +99,17 @@ def test_histogram_titles_and_tables_use_the_two_named_glossary_counts(tmp_path)
     _, covered, _ = mode_coverage(labels, [1000] * 10)  # the evaluator's own count, from labels
     assert covered == 1 and title == "k-5\n1/10 covered, 10/10 present, 50,000 samples"
     records = [
-        record(name, seed, 40.0 + seed, classes_covered=c, class_counts=" ".join(map(str, counts))) for name, c in (("a", 1), ("b", 9)) for seed in range(2)
+        record(name, seed, 40.0 + seed, classes_covered=c, class_counts=" ".join(map(str, counts)))
+        for name, c in (("a", 1), ("b", 9))
+        for seed in range(2)
     ]
     assert "classes covered" in study_grid(study_tables(records)[0]).headers
     write_report(records, tmp_path / "r")
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "- **classes covered**: classes that get at least 50% of their expected share" in md and "- **classes present**: classes with at least one" in md
+    assert (
+        "- **classes covered**: classes that get at least 50% of their expected share" in md
+        and "- **classes present**: classes with at least one" in md
+    )
 
 
 # -- 3. a discriminator that wins is flagged ----------------------------------------------------------
@@ -105,15 +120,24 @@ def test_a_winning_discriminator_is_flagged_in_rows_tables_answer_and_summary(tm
     assert flags.discriminator_wins(0.98, 0.01) is False and flags.discriminator_wins(0.995, 0.03) is False
     assert flags.discriminator_wins(0.995, 0.01, "critic") is None and flags.discriminator_wins(None, 0.01) is None
     records = [record("baseline", s, 50.0 + s, d_real=0.7, d_loss=0.9) for s in range(3)]
-    records += [record("strong-d", s, 60.0 + s, d_real=0.995 if s < 2 else 0.8, d_loss=0.01 if s < 2 else 0.5) for s in range(3)]
+    records += [
+        record("strong-d", s, 60.0 + s, d_real=0.995 if s < 2 else 0.8, d_loss=0.01 if s < 2 else 0.5) for s in range(3)
+    ]
     write_report(records, tmp_path / "r", SimpleNamespace(baseline="baseline"))
     md = (tmp_path / "r" / "report.md").read_text()
     assert "3 ok; discriminator wins in 2" in md and "| strong-d | 0 | ok, discriminator wins |" in md
-    assert "The discriminator wins (D(x) >= 0.99 and d_loss <= 0.02 at the end of training) in: strong-d (2 of 3 runs)." in md
+    assert (
+        "The discriminator wins (D(x) >= 0.99 and d_loss <= 0.02 at the end of training) in: strong-d (2 of 3 runs)."
+        in md
+    )
     summary = {row["setting"]: row for row in csv.DictReader(open(tmp_path / "r" / "summary.csv"))}
     assert summary["strong-d"]["discriminator_wins"] == "2" and summary["baseline"]["discriminator_wins"] == "0"
     docs = (REPO / "docs" / "results.md").read_text()
-    assert f"D(x) >= {flags.D_WINS_REAL}" in docs and f"d_loss <= {flags.D_WINS_LOSS}" in docs and "discriminator_wins" in docs
+    assert (
+        f"D(x) >= {flags.D_WINS_REAL}" in docs
+        and f"d_loss <= {flags.D_WINS_LOSS}" in docs
+        and "discriminator_wins" in docs
+    )
 
 
 # -- 4. one comparison, one verdict ---------------------------------------------------------------------
@@ -145,34 +169,55 @@ def test_a_pair_in_the_results_and_the_claims_gets_one_adjusted_p_and_one_verdic
     assert old_table.setting("a").p_adjusted < 0.05 <= old_claims[0].p_adjusted
     tables, results, _ = analysed(records, suite)
     row = tables[0].setting("a")
-    assert row.p_adjusted == results[0].p_adjusted and row.family == results[0].family == 5  # 2 table pairs + 3 value claims; 2 claims are table pairs
+    assert (
+        row.p_adjusted == results[0].p_adjusted and row.family == results[0].family == 5
+    )  # 2 table pairs + 3 value claims; 2 claims are table pairs
     ps = [tables[0].setting("a").p, tables[0].setting("b").p, *(r.p for r in results[2:])]
     by_hand = sorted(ps)
     running, adjusted = 0.0, {}
     for rank, p in enumerate(by_hand):
         running = max(running, min(1.0, (len(ps) - rank) * p))
         adjusted[p] = running
-    assert row.p_adjusted == pytest.approx(adjusted[row.p]) and results[3].p_adjusted == pytest.approx(adjusted[results[3].p])
+    assert row.p_adjusted == pytest.approx(adjusted[row.p]) and results[3].p_adjusted == pytest.approx(
+        adjusted[results[3].p]
+    )
     assert (row.verdict == "lower FID") == (results[0].verdict == CONFIRMED)
     write_report(records, tmp_path / "r", suite)
     md = (tmp_path / "r" / "report.md").read_text()
-    assert md.count("over the 5 distinct comparisons of this report (2 in the results table, 5 claims; 2 claims test a pair of the table and count once)") == 2
+    assert (
+        md.count(
+            "over the 5 distinct comparisons of this report (2 in the results table, 5 claims; 2 claims test a pair of the table and count once)"
+        )
+        == 2
+    )
 
 
 def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answer():
     base, a = [50.0, 52.0, 49.0, 51.0], [48.1, 48.8, 48.0, 45.4]
-    records = [record("baseline", s, base[s], seeds_auto="auto:4") for s in range(4)] + [record("a", s, a[s], seeds_auto="auto:4") for s in range(4)]
+    records = [record("baseline", s, base[s], seeds_auto="auto:4") for s in range(4)] + [
+        record("a", s, a[s], seeds_auto="auto:4") for s in range(4)
+    ]
     outcome = replay(Design(3, 4), a, base)
-    assert outcome.decision == "not distinguishable" and scipy_stats.ttest_ind(a, base, equal_var=False).pvalue < 0.05  # fixed-sample Welch says "lower"
+    assert (
+        outcome.decision == "not distinguishable" and scipy_stats.ttest_ind(a, base, equal_var=False).pvalue < 0.05
+    )  # fixed-sample Welch says "lower"
     assert study_tables(records, baseline="baseline")[0].setting("a").verdict == "lower FID"
     tables, _, sequential = analysed(records, SimpleNamespace(baseline="baseline", variants=[]))
-    assert sequential and tables[0].setting("a").verdict == "not distinguishable" and not tables[0].setting("a").significant
+    assert (
+        sequential
+        and tables[0].setting("a").verdict == "not distinguishable"
+        and not tables[0].setting("a").significant
+    )
     from gbench.report.index import answer
 
     text = answer(tables[0], (), (), sequential)
     assert f"({PROCEDURE}, 5% overall), not distinguishable from the baseline" in text and "lower than" not in text
-    tables, _, _ = analysed([r for r in records if r.seed < 3], SimpleNamespace(baseline="baseline", variants=[]))  # look 1 of 2: |z| 1.48 < 2.04
-    assert tables[0].setting("a").verdict == "undecided" and "undecided (the sweep is unfinished): a." in answer(tables[0], (), (), True)
+    tables, _, _ = analysed(
+        [r for r in records if r.seed < 3], SimpleNamespace(baseline="baseline", variants=[])
+    )  # look 1 of 2: |z| 1.48 < 2.04
+    assert tables[0].setting("a").verdict == "undecided" and "undecided (the sweep is unfinished): a." in answer(
+        tables[0], (), (), True
+    )
 
 
 # -- 5. paired designs get paired tests -------------------------------------------------------------------
@@ -180,7 +225,9 @@ def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answ
 
 def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path):
     base = [50.0, 55.0, 47.0, 52.0, 58.0]
-    shorter = [b + d for b, d in zip(base, [3.1, 2.4, 3.6, 2.9, 3.3])]  # the same runs stopped earlier: worse by about 3, seed by seed
+    shorter = [
+        b + d for b, d in zip(base, [3.1, 2.4, 3.6, 2.9, 3.3])
+    ]  # the same runs stopped earlier: worse by about 3, seed by seed
     records = [record("baseline", s, base[s], epochs=50, hidden_dim=256) for s in range(5)]
     records += [record("epochs-100", s, shorter[s], epochs=25, hidden_dim=256) for s in range(5)]
     records += [record("hidden-512", s, shorter[s], epochs=50, hidden_dim=512) for s in range(5)]
@@ -188,15 +235,27 @@ def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path)
     paired, welch = table.setting("epochs-100"), table.setting("hidden-512")
     differences = np.subtract(shorter, base)
     t = differences.mean() / (differences.std(ddof=1) / math.sqrt(5))  # by hand
-    assert paired.test == PAIRED and paired.t == pytest.approx(t) and paired.p == pytest.approx(2 * scipy_stats.t.sf(abs(t), 4))
+    assert (
+        paired.test == PAIRED
+        and paired.t == pytest.approx(t)
+        and paired.p == pytest.approx(2 * scipy_stats.t.sf(abs(t), 4))
+    )
     assert paired.p == pytest.approx(scipy_stats.ttest_rel(shorter, base).pvalue) and paired.p < 0.001
-    assert welch.test == UNPAIRED and welch.p == pytest.approx(scipy_stats.ttest_ind(shorter, base, equal_var=False).pvalue) and welch.p > 0.05
+    assert (
+        welch.test == UNPAIRED
+        and welch.p == pytest.approx(scipy_stats.ttest_ind(shorter, base, equal_var=False).pvalue)
+        and welch.p > 0.05
+    )
     assert "differ in hidden_dim" in welch.pairing_note and "trained for different lengths" in paired.pairing_note
     claim = check_claims(records, [Claim("fewer epochs hurt", "epochs-100", "higher_than", "baseline")])[0]
     assert claim.test == PAIRED and claim.p == pytest.approx(paired.p)
     write_report(records, tmp_path / "r", SimpleNamespace(baseline="baseline"))
     md = (tmp_path / "r" / "report.md").read_text()
-    assert " (paired) |" in md and "(paired): epochs-100: the paired t-test over seeds instead" in md and "hidden-512: they differ in hidden_dim" in md
+    assert (
+        " (paired) |" in md
+        and "(paired): epochs-100: the paired t-test over seeds instead" in md
+        and "hidden-512: they differ in hidden_dim" in md
+    )
 
 
 # -- 7. wall time: a run's share and the population's ------------------------------------------------------
@@ -205,20 +264,43 @@ def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path)
 def test_a_population_member_records_its_share_and_the_populations_wall_time(registry, tmp_path):
     configs = []
     for seed in (0, 1):
-        config = RunConfig(architecture="mlp", seed=seed, steps=10, train_limit=1000, log_every=5, device="cpu", eval=EvalOptions(samples=0))
-        config = dataclasses.replace(config, params=resolve_params(registry, config, {"latent_dim": 8, "hidden_dim": 16}))
+        config = RunConfig(
+            architecture="mlp",
+            seed=seed,
+            steps=10,
+            train_limit=1000,
+            log_every=5,
+            device="cpu",
+            eval=EvalOptions(samples=0),
+        )
+        config = dataclasses.replace(
+            config, params=resolve_params(registry, config, {"latent_dim": 8, "hidden_dim": 16})
+        )
         configs.append(config)
     rows, why_not = execute_population(configs, registry, tmp_path, cache=DataCache())
     assert why_not is None and [row["population"] for row in rows] == [2, 2]
     assert rows[0]["population_seconds"] == rows[1]["population_seconds"] > 0
     for row in rows:
         assert row["train_seconds"] == pytest.approx(row["population_seconds"] / 2, abs=1e-3)
-        assert "threads of" in row["hardware"] and row["gbench_version"].startswith("0.1.0") and row["discriminator_wins"] in (True, False)
+        assert (
+            "threads of" in row["hardware"]
+            and row["gbench_version"].startswith("0.1.0")
+            and row["discriminator_wins"] in (True, False)
+        )
     stored = load_local(tmp_path)[0].row
-    assert flags.run_seconds(stored) == pytest.approx(stored["train_seconds"]) and flags.population_seconds(stored) == stored["population_seconds"]
+    assert (
+        flags.run_seconds(stored) == pytest.approx(stored["train_seconds"])
+        and flags.population_seconds(stored) == stored["population_seconds"]
+    )
     grid = study_grid(study_tables(load_local(tmp_path))[0])
-    shares, whole = grid.headers.index("train s"), grid.headers.index("population s")  # named apart, in the table and its caption
-    assert grid.rows[0][shares] == f"{rows[0]['train_seconds']:.1f}" and grid.rows[0][whole] == f"{rows[0]['population_seconds']:.1f}"
+    shares, whole = (
+        grid.headers.index("train s"),
+        grid.headers.index("population s"),
+    )  # named apart, in the table and its caption
+    assert (
+        grid.rows[0][shares] == f"{rows[0]['train_seconds']:.1f}"
+        and grid.rows[0][whole] == f"{rows[0]['population_seconds']:.1f}"
+    )
     assert "population s: the wall time of the population the run trained in" in grid.caption
     old = {"train_seconds": 147.8, "population": 3}  # a row from before population_seconds: the population's time
     assert flags.run_seconds(old) == pytest.approx(147.8 / 3) and flags.population_seconds(old) == 147.8
@@ -246,12 +328,28 @@ def test_the_index_of_the_published_studies_is_one_table_in_study_and_budget_ord
     summary = list(csv.DictReader(open(tmp_path / "s1-mlp-capacity-quarter" / "summary.csv")))
     lower = [row["setting"] for row in summary if row["verdict"] == "lower FID"]
     best = min(summary, key=lambda row: float(row["fid_mean"]))
-    assert f"| 1/4 (50 of 200 epochs) | 5 | lowest FID {best['setting']} ({float(best['fid_mean']):.1f} ± {float(best['fid_sd']):.1f})" in quarter
+    assert (
+        f"| 1/4 (50 of 200 epochs) | 5 | lowest FID {best['setting']} ({float(best['fid_mean']):.1f} ± {float(best['fid_sd']):.1f})"
+        in quarter
+    )
     assert (
         f"lower than the baseline: {', '.join(lower)}." in quarter
-        and "| settings: 5 too few seeds, 2 lower; claims: 4 not distinguishable, 1 confirmed, 1 contradicted |" in quarter
+        and "| settings: 5 too few seeds, 2 lower; claims: 4 not distinguishable, 1 confirmed, 1 contradicted |"
+        in quarter
     )
-    assert [row.count("| (as above) |") for row in rows] == [0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0]  # S2's 6x6 grid asks its own question
+    assert [row.count("| (as above) |") for row in rows] == [
+        0,
+        1,
+        1,
+        0,
+        0,
+        1,
+        1,
+        0,
+        0,
+        0,
+        0,
+    ]  # S2's 6x6 grid asks its own question
 
 
 # -- 11. seeds needed ---------------------------------------------------------------------------------------
@@ -261,5 +359,7 @@ def test_seeds_needed_never_says_two_and_the_docstring_states_the_simulated_powe
     assert seeds_needed(100.0, 1.0, 1.0) == 3 and seeds_needed(1.0, 0.0, 0.0) == 3
     assert stats.paired_seeds_needed(100.0, 1.0) == 3
     assert seeds_needed(1.0, 1.0, 1.0) == 17  # above the floor the power table is unchanged (Cohen: d = 1 needs 17)
-    assert "45% of draws at 2 seeds" in stats.__doc__ and "69% at 3, 78% at 5 and 80% at 10" in " ".join(stats.__doc__.split())
+    assert "45% of draws at 2 seeds" in stats.__doc__ and "69% at 3, 78% at 5 and 80% at 10" in " ".join(
+        stats.__doc__.split()
+    )
     assert holm([0.01, None]) == [0.01, None]

@@ -45,8 +45,25 @@ PLUGIN = textwrap.dedent(
 
 
 def row(run_id, blocks, dropout=0.25, **more):
-    base = {"run_id": run_id, "status": "ok", "architecture": "res-blocks", "loss": "non-saturating", "schedule": "k-steps", "dataset": "mnist"}
-    return {**base, "seed": 0, "steps": 20, "batch_size": 100, "lr": 0.0002, "blocks": blocks, "dropout": dropout, "d_real": 0.5, **more}
+    base = {
+        "run_id": run_id,
+        "status": "ok",
+        "architecture": "res-blocks",
+        "loss": "non-saturating",
+        "schedule": "k-steps",
+        "dataset": "mnist",
+    }
+    return {
+        **base,
+        "seed": 0,
+        "steps": 20,
+        "batch_size": 100,
+        "lr": 0.0002,
+        "blocks": blocks,
+        "dropout": dropout,
+        "d_real": 0.5,
+        **more,
+    }
 
 
 def text_of(table) -> str:
@@ -66,8 +83,18 @@ def test_the_kind_of_every_column():
     # not listed: a plugin's hyperparameter, and metrics named like metrics (another issue adds them)
     assert schema.kind_of("blocks") == "hyperparameter" and schema.is_setting_column("blocks")
     assert schema.kind_of("fid_infinity") == "metric" and schema.kind_of("density") == "metric"
-    assert schema.is_setting_column("architecture") and not schema.is_setting_column("seed") and not schema.is_setting_column("trial")
-    assert schema.hyperparameter_columns([row("a", 2), {"hidden_dim": 4}]) == ["batch_size", "lr", "blocks", "dropout", "hidden_dim"]
+    assert (
+        schema.is_setting_column("architecture")
+        and not schema.is_setting_column("seed")
+        and not schema.is_setting_column("trial")
+    )
+    assert schema.hyperparameter_columns([row("a", 2), {"hidden_dim": 4}]) == [
+        "batch_size",
+        "lr",
+        "blocks",
+        "dropout",
+        "hidden_dim",
+    ]
 
 
 def test_a_plugin_hyperparameter_that_differs_gets_a_column_and_a_shared_one_the_caption():
@@ -86,7 +113,9 @@ def test_a_plugin_hyperparameter_that_differs_gets_a_column_and_a_shared_one_the
 def test_hyperparameters_of_one_plugin_only_show_as_missing_for_the_others():
     other = {"run_id": "c", "status": "ok", "architecture": "mlp", "seed": 0, "hidden_dim": 64}
     names = [column.name for column in table_columns([row("a", 2), other])]
-    assert names.index("blocks") < names.index("lr") < names.index("d_real")  # the plugins' own knobs first, then gbench's
+    assert (
+        names.index("blocks") < names.index("lr") < names.index("d_real")
+    )  # the plugins' own knobs first, then gbench's
     assert "hidden_dim" in names
     table = results_table([row("a", 2), other], width=1000)  # every column: this test is about the cells, not the fit
     cells = list(table.columns[headers(table).index("hidden_dim")].cells)
@@ -99,9 +128,30 @@ def test_plain_runs_are_named_by_the_plugin_hyperparameter_that_differs():
 
 
 def test_results_row_orders_cleans_and_checks_its_parts():
-    identity = {"run_id": "r", "architecture": "res-blocks", "loss": "non-saturating", "schedule": "k-steps", "dataset": "mnist", "seed": 1}
-    built = schema.results_row(identity, {"blocks": 2}, {"fid": math.nan, "d_real": 0.5}, {"status": "ok", "suite": "s"})
-    assert list(built) == ["run_id", "architecture", "loss", "schedule", "dataset", "seed", "status", "suite", "blocks", "fid", "d_real"]
+    identity = {
+        "run_id": "r",
+        "architecture": "res-blocks",
+        "loss": "non-saturating",
+        "schedule": "k-steps",
+        "dataset": "mnist",
+        "seed": 1,
+    }
+    built = schema.results_row(
+        identity, {"blocks": 2}, {"fid": math.nan, "d_real": 0.5}, {"status": "ok", "suite": "s"}
+    )
+    assert list(built) == [
+        "run_id",
+        "architecture",
+        "loss",
+        "schedule",
+        "dataset",
+        "seed",
+        "status",
+        "suite",
+        "blocks",
+        "fid",
+        "d_real",
+    ]
     assert built["fid"] is None
     with pytest.raises(ValueError, match="hyperparameter 'fid' has the name of a metric column"):
         schema.results_row(identity, {"fid": 2})
@@ -109,7 +159,16 @@ def test_results_row_orders_cleans_and_checks_its_parts():
         schema.results_row(identity, {}, {"reconstruction": 1.0})
     with pytest.raises(ValueError, match="identity columns"):
         schema.results_row({"run_id": "r"}, {})
-    assert schema.csv_columns([built])[:8] == ["run_id", "status", "architecture", "loss", "schedule", "dataset", "seed", "d_real"]
+    assert schema.csv_columns([built])[:8] == [
+        "run_id",
+        "status",
+        "architecture",
+        "loss",
+        "schedule",
+        "dataset",
+        "seed",
+        "d_real",
+    ]
 
 
 def test_gbench_run_and_show_show_a_third_party_hyperparameter(tmp_path):
@@ -139,5 +198,7 @@ def test_kid_is_shown_times_1000_as_papers_print_it_and_stored_as_computed():
     assert kid.header == "KID×10³" and kid.spec == "x1000:.2f"
     assert format_cell(0.001234, kid.spec) == "1.23" == format_value(0.001234, kid.spec)
     assert format_number(-0.0004, kid.spec) == "-0.40" and format_number(2.5, ".1f") == "2.5"
-    table = results_table([{"run_id": "r", "status": "ok", "architecture": "mlp", "seed": 0, "kid_mean": 0.001234}], width=1000)
+    table = results_table(
+        [{"run_id": "r", "status": "ok", "architecture": "mlp", "seed": 0, "kid_mean": 0.001234}], width=1000
+    )
     assert "KID×10³" in headers(table) and list(table.columns[headers(table).index("KID×10³")].cells) == ["1.23"]

@@ -39,7 +39,20 @@ log_every = 5
 [[variants]]
 name = "baseline"
 """
-TINY_TUNE = ["--trials", "1", "--steps", "10", "--train-limit", "500", "--eval-samples", "200", "--log-every", "5", "--space", "hidden_dim=16:32"]
+TINY_TUNE = [
+    "--trials",
+    "1",
+    "--steps",
+    "10",
+    "--train-limit",
+    "500",
+    "--eval-samples",
+    "200",
+    "--log-every",
+    "5",
+    "--space",
+    "hidden_dim=16:32",
+]
 
 
 def assert_no_password(result: subprocess.CompletedProcess, out: Path | None = None) -> None:
@@ -89,7 +102,9 @@ def test_mask_hides_every_password_inside_any_text_and_leaves_the_rest(text, exp
 
 
 def test_the_resume_command_line_is_masked():
-    shown = masked_command(["gbench", "sweep", "suite.toml", "--storage", f"postgresql://me:{PASSWORD}@db/x", "--out", "my runs"])
+    shown = masked_command(
+        ["gbench", "sweep", "suite.toml", "--storage", f"postgresql://me:{PASSWORD}@db/x", "--out", "my runs"]
+    )
     assert shown == "gbench sweep suite.toml --storage postgresql://me:***@db/x --out 'my runs'"
 
 
@@ -100,10 +115,24 @@ def test_the_resume_command_line_is_masked():
 def test_an_unreachable_mlflow_server_fails_at_the_start_in_one_line_without_its_password(command, tmp_path):
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE)
-    target = {"run": ["plugins.mlp", "--architecture", "mlp", "--steps", "10"], "tune": ["plugins.mlp", *TINY_TUNE], "sweep": [str(suite)]}[command]
+    target = {
+        "run": ["plugins.mlp", "--architecture", "mlp", "--steps", "10"],
+        "tune": ["plugins.mlp", *TINY_TUNE],
+        "sweep": [str(suite)],
+    }[command]
     out = tmp_path / "out"
     started = time.monotonic()
-    result = run_cli(command, *target, "--out", str(out), "--log", "mlflow", "--mlflow-uri", f"http://user:{PASSWORD}@{CLOSED}/", timeout=120)
+    result = run_cli(
+        command,
+        *target,
+        "--out",
+        str(out),
+        "--log",
+        "mlflow",
+        "--mlflow-uri",
+        f"http://user:{PASSWORD}@{CLOSED}/",
+        timeout=120,
+    )
     elapsed = time.monotonic() - started
     assert_one_line_error(result, "--mlflow-uri 'http://user:***@127.0.0.1:9/' cannot be reached", "Connection refused")
     assert elapsed < 30, elapsed
@@ -116,7 +145,9 @@ def test_an_unreachable_postgres_storage_fails_in_one_line_without_its_password(
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE)
     storage = f"postgresql://gbench:{PASSWORD}@{CLOSED}/studies"
-    target = {"tune": ["plugins.mlp", *TINY_TUNE], "sweep": [str(suite)], "report": ["--study-name", "secret-sweep"]}[command]
+    target = {"tune": ["plugins.mlp", *TINY_TUNE], "sweep": [str(suite)], "report": ["--study-name", "secret-sweep"]}[
+        command
+    ]
     out = tmp_path / "out"
     started = time.monotonic()
     result = run_cli(command, *target, "--storage", storage, "--out", str(out), timeout=120)
@@ -127,7 +158,15 @@ def test_an_unreachable_postgres_storage_fails_in_one_line_without_its_password(
 
 
 def test_a_storage_url_without_a_scheme_is_refused_without_its_password(tmp_path):
-    result = run_cli("tune", "plugins.mlp", *TINY_TUNE, "--storage", f"gbench:{PASSWORD}@db.example.org/studies", "--out", str(tmp_path))
+    result = run_cli(
+        "tune",
+        "plugins.mlp",
+        *TINY_TUNE,
+        "--storage",
+        f"gbench:{PASSWORD}@db.example.org/studies",
+        "--out",
+        str(tmp_path),
+    )
     assert_one_line_error(result, "'...@db.example.org/studies' is not a database URL")
     assert_no_password(result, tmp_path)
 
@@ -147,7 +186,17 @@ def test_tune_and_sweep_on_postgres_show_the_storage_masked_and_write_no_passwor
     shown = mask(secret_postgres_url)
     assert PASSWORD not in shown and ":***@" in shown
 
-    tuned = run_cli("tune", "plugins.mlp", *TINY_TUNE, "--storage", secret_postgres_url, "--study-name", "secret-tune", "--out", str(tmp_path / "tune"))
+    tuned = run_cli(
+        "tune",
+        "plugins.mlp",
+        *TINY_TUNE,
+        "--storage",
+        secret_postgres_url,
+        "--study-name",
+        "secret-tune",
+        "--out",
+        str(tmp_path / "tune"),
+    )
     assert tuned.returncode == 0, tuned.stderr
     assert_no_password(tuned, tmp_path / "tune")
     assert f"in {shown}" in tuned.stdout + tuned.stderr  # the study line names the storage, masked
@@ -161,11 +210,15 @@ def test_tune_and_sweep_on_postgres_show_the_storage_masked_and_write_no_passwor
     assert f"study in {shown}" in swept.stdout + swept.stderr
     assert (tmp_path / "sweep" / "results.csv").is_file()
 
-    reported = run_cli("report", "--storage", secret_postgres_url, "--study-name", "secret-sweep", "--out", str(tmp_path / "report"))
+    reported = run_cli(
+        "report", "--storage", secret_postgres_url, "--study-name", "secret-sweep", "--out", str(tmp_path / "report")
+    )
     assert reported.returncode == 0, reported.stderr
     assert_no_password(reported, tmp_path / "report")
 
-    missing = run_cli("report", "--storage", secret_postgres_url, "--study-name", "no-such-sweep", "--out", str(tmp_path / "report"))
+    missing = run_cli(
+        "report", "--storage", secret_postgres_url, "--study-name", "no-such-sweep", "--out", str(tmp_path / "report")
+    )
     assert_one_line_error(missing, f"no study named 'no-such-sweep' in {shown}", "secret-sweep")
     assert_no_password(missing)
 
@@ -188,7 +241,9 @@ def _start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
     )  # fmt: skip
     import urllib.request
 
-    deadline = time.monotonic() + 240  # importing MLflow's server and creating its tables takes a minute on a busy machine
+    deadline = (
+        time.monotonic() + 240
+    )  # importing MLflow's server and creating its tables takes a minute on a busy machine
     while True:
         assert server.poll() is None, (folder / "server.log").read_text()
         try:
@@ -203,7 +258,9 @@ def _start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
 
 def _stop(server: subprocess.Popen) -> None:
     if server.poll() is None:
-        os.killpg(server.pid, signal.SIGKILL)  # the group this test started: the server and its workers die at once, as a crash
+        os.killpg(
+            server.pid, signal.SIGKILL
+        )  # the group this test started: the server and its workers die at once, as a crash
     server.wait(timeout=30)
 
 
@@ -357,7 +414,9 @@ def test_a_tensorboard_folder_that_cannot_be_written_warns_once_and_the_hooks_go
     for run_id in ("first", "second"):  # the second run finds the tracker off: no second warning
         tensorboard_log.gbench_run_start(run_id=run_id, config=config, run_dir=blocked / run_id)
         tensorboard_log.gbench_log_row(run_id=run_id, row={"step": 10, "d_loss": 0.7})
-        tensorboard_log.gbench_evaluation(run_id=run_id, step=10, metrics={"fid": 1.0}, samples=torch.zeros(4, 1, 28, 28))
+        tensorboard_log.gbench_evaluation(
+            run_id=run_id, step=10, metrics={"fid": 1.0}, samples=torch.zeros(4, 1, 28, 28)
+        )
         tensorboard_log.gbench_run_end(run_id=run_id, row={"status": "ok"}, run_dir=blocked / run_id)
     stderr = capsys.readouterr().err
     warnings = [line for line in stderr.splitlines() if "warning: --log tensorboard failed" in line]

@@ -65,7 +65,9 @@ def expected_counts(rows: list[dict], design: Design) -> dict[str, int]:
     for row in rows:
         fids.setdefault(row["variant"], {})[int(row["seed"])] = float(row["fid"]) if row["fid"] else math.nan
     series = {name: [by_seed[s] for s in sorted(by_seed)] for name, by_seed in fids.items()}
-    outcomes = {name: replay(design, values, series["baseline"]) for name, values in series.items() if name != "baseline"}
+    outcomes = {
+        name: replay(design, values, series["baseline"]) for name, values in series.items() if name != "baseline"
+    }
     assert all(o.decision != UNDECIDED for o in outcomes.values()), outcomes
     return {"baseline": max(o.seeds for o in outcomes.values()), **{name: o.seeds for name, o in outcomes.items()}}
 
@@ -80,7 +82,11 @@ def test_rounds_add_a_seed_to_the_undecided_settings_and_the_baseline_only():
 
     design = Design(start=3, max_seeds=5)
     names = ["baseline", "far", "same"]
-    values = {"baseline": [50.0, 50.6, 49.5, 50.2, 49.9], "far": [80.0, 80.5, 79.6], "same": [50.1, 50.4, 49.7, 50.0, 50.3]}
+    values = {
+        "baseline": [50.0, 50.6, 49.5, 50.2, 49.9],
+        "far": [80.0, 80.5, 79.6],
+        "same": [50.1, 50.4, 49.7, 50.0, 50.3],
+    }
     fids: dict[str, float] = {}
     first = schedule(design, names, "baseline", fids)
     assert sorted(first.pending) == sorted(f"{n}|{s}" for n in names for s in range(3)) and not first.done
@@ -90,7 +96,9 @@ def test_rounds_add_a_seed_to_the_undecided_settings_and_the_baseline_only():
     assert sorted(second.pending) == ["baseline|3", "same|3"]
     fids.update({"baseline|3": values["baseline"][3], "same|3": values["same"][3]})
     assert sorted(schedule(design, names, "baseline", fids).pending) == ["baseline|4", "same|4"]
-    fids.update({"baseline|4": values["baseline"][4], "same|4": float("nan")})  # a diverged run: NaN, dropped from the look
+    fids.update(
+        {"baseline|4": values["baseline"][4], "same|4": float("nan")}
+    )  # a diverged run: NaN, dropped from the look
     last = schedule(design, names, "baseline", fids)
     assert last.done and last.wanted == {"baseline": 5, "far": 3, "same": 5}
     assert last.outcomes["same"].decision == NOT_DISTINGUISHABLE and "maximum, 5 seeds" in last.outcomes["same"].why
@@ -148,7 +156,9 @@ def test_an_auto_sweep_adds_seeds_where_undecided_resumes_from_results_and_repor
     counts = {name: sum(r["variant"] == name for r in rows) for name in ("baseline", "batchnorm", "hidden-48")}
     assert counts == expected_counts(rows, Design(3, 4))
     assert counts["batchnorm"] == 3  # the large difference was decided at the first look
-    assert sorted(int(r["seed"]) for r in rows if r["variant"] == "baseline") == list(range(counts["baseline"]))  # seeds in order
+    assert sorted(int(r["seed"]) for r in rows if r["variant"] == "baseline") == list(
+        range(counts["baseline"])
+    )  # seeds in order
     assert {r["seeds_auto"] for r in rows if int(r["seed"]) >= 3} <= {"auto:4"}
     for summary, stamp in stamps.items():  # round 1 came from the stored results, not trained again
         assert summary.stat().st_mtime_ns == stamp

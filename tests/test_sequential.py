@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gbench.analysis.sequential import DIFFERENT, NOT_DISTINGUISHABLE, UNDECIDED, Design, boundaries, parse_auto, replay, spent_alpha
+from gbench.analysis.sequential import (
+    DIFFERENT,
+    NOT_DISTINGUISHABLE,
+    UNDECIDED,
+    Design,
+    boundaries,
+    parse_auto,
+    replay,
+    spent_alpha,
+)
 from gbench.errors import GbenchError
 
 

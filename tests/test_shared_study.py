@@ -41,7 +41,10 @@ def test_trial_ids_are_looked_up_in_this_study_not_taken_from_numbers(tmp_path):
     for shared, tag in ((first, "first"), (first, "first"), (second, "second")):
         shared.study.enqueue_trial({}, user_attrs={"study": tag})
     assert second.trial_id(0) != 0
-    assert [(t.number, t.user_attrs["study"]) for t in (second.frozen(0), first.frozen(1))] == [(0, "second"), (1, "first")]
+    assert [(t.number, t.user_attrs["study"]) for t in (second.frozen(0), first.frozen(1))] == [
+        (0, "second"),
+        (1, "first"),
+    ]
 
 
 def test_fail_and_retry_fails_the_trial_and_enqueues_one_retry_that_optuna_links_to_the_first(tmp_path):
@@ -79,12 +82,17 @@ def test_a_recorded_heartbeat_is_the_one_optuna_reads_and_its_silence_gets_the_t
     beating, silent = study.ask(), study.ask()
     shared.record_heartbeat(shared.trial_id(beating.number))
     optuna.storages.fail_stale_trials(study)
-    assert {t.number: t.state for t in study.get_trials()} == {beating.number: TrialState.RUNNING, silent.number: TrialState.RUNNING}
+    assert {t.number: t.state for t in study.get_trials()} == {
+        beating.number: TrialState.RUNNING,
+        silent.number: TrialState.RUNNING,
+    }
     time.sleep(4.5)
     optuna.storages.fail_stale_trials(study)
     states = {t.number: t.state for t in study.get_trials()}
     assert states[beating.number] == TrialState.FAIL and states[silent.number] == TrialState.RUNNING
-    assert [t.state for t in retries_of(study, beating.number)] == [TrialState.WAITING]  # Optuna's retry, linked as gbench's are
+    assert [t.state for t in retries_of(study, beating.number)] == [
+        TrialState.WAITING
+    ]  # Optuna's retry, linked as gbench's are
 
 
 # The races below on PostgreSQL; tests/test_sqlite_race.py runs them, repeated, on a SQLite file, where
@@ -92,11 +100,15 @@ def test_a_recorded_heartbeat_is_the_one_optuna_reads_and_its_silence_gets_the_t
 
 
 @pytest.mark.postgres
-def test_of_two_workers_claiming_one_waiting_trial_exactly_one_gets_it_and_the_queue_is_untouched(postgres_url, tmp_path):
+def test_of_two_workers_claiming_one_waiting_trial_exactly_one_gets_it_and_the_queue_is_untouched(
+    postgres_url, tmp_path
+):
     workers = [open_worker(postgres_url, tmp_path / "s.db") for _ in range(2)]
     for key in ("a|0", "b|0", "a|1"):
         workers[0].study.enqueue_trial({}, user_attrs={"key": key})
-    chosen = [t for t in workers[0].study.get_trials(states=(TrialState.WAITING,)) if t.user_attrs["key"] == "a|1"][0]  # not the oldest
+    chosen = [t for t in workers[0].study.get_trials(states=(TrialState.WAITING,)) if t.user_attrs["key"] == "a|1"][
+        0
+    ]  # not the oldest
     start = threading.Barrier(2)
     claimed: list = [None, None]
 

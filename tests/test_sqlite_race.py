@@ -73,11 +73,15 @@ def test_of_two_storages_asking_at_once_exactly_one_gets_the_waiting_trial_every
         workers[0].study.enqueue_trial({}, user_attrs={"key": f"k|{attempt}"})
         [waiting] = workers[1].study.get_trials(states=(TrialState.WAITING,))
         asked = race(workers, lambda worker: worker.study.ask().number)
-        assert sorted(asked).count(waiting.number) == 1, f"try {attempt}: trials {asked} asked, the waiting one is {waiting.number}"
+        assert sorted(asked).count(waiting.number) == 1, (
+            f"try {attempt}: trials {asked} asked, the waiting one is {waiting.number}"
+        )
         for number in asked:
             workers[0].study.tell(number, 1.0)
     trials = workers[1].study.get_trials()
-    assert len(trials) == 2 * RACES and {t.state for t in trials} == {TrialState.COMPLETE}  # the loser of each race got a fresh trial
+    assert len(trials) == 2 * RACES and {t.state for t in trials} == {
+        TrialState.COMPLETE
+    }  # the loser of each race got a fresh trial
     assert sum(1 for t in trials if "key" in t.user_attrs) == RACES
 
 
@@ -109,7 +113,9 @@ def test_a_worker_waits_for_another_process_s_write_instead_of_failing_locked(tm
     """BEGIN IMMEDIATE makes reads queue behind a writer too: they wait (the busy timeout), with no "database is locked"."""
     worker = open_worker(None, tmp_path / "s.db")
     worker.study.enqueue_trial({})
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_WRITE, str(tmp_path / "s.db"), "1.5"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_WRITE, str(tmp_path / "s.db"), "1.5"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         started = time.monotonic()
@@ -134,7 +140,12 @@ ROUNDS = 3
 def start_tune(*args: str, out: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "gbench", "tune", *args, "--out", str(out)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "gbench", "tune", *args, "--out", str(out)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -152,7 +163,9 @@ def test_two_tune_processes_on_one_sqlite_study_end_with_exactly_the_trials_aske
         trials = study.get_trials()
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         assert len(complete) == 4, f"round {round_}: {[(t.number, t.state.name) for t in trials]}"
-        failed = [t for t in trials if t.state == TrialState.FAIL]  # not even a stood-down claim: on SQLite, workers count and claim one at a time
+        failed = [
+            t for t in trials if t.state == TrialState.FAIL
+        ]  # not even a stood-down claim: on SQLite, workers count and claim one at a time
         assert not failed, f"round {round_}: failed trials {[(t.number, t.user_attrs) for t in failed]}"
         assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         # no trial run twice or lost: one results row per trial, across both processes

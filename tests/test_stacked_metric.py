@@ -23,7 +23,20 @@ from gbench.evaluation.stacked_modes import STACKED_MODES, channel_digits
 from gbench.results import store
 from plugins.mlp import build_mlp
 
-SMALL = ["--steps", "2", "--train-limit", "400", "--eval-samples", "300", "--batch-size", "50", "--set", "hidden_dim=32", "--device", "cpu"]
+SMALL = [
+    "--steps",
+    "2",
+    "--train-limit",
+    "400",
+    "--eval-samples",
+    "300",
+    "--batch-size",
+    "50",
+    "--set",
+    "hidden_dim=32",
+    "--device",
+    "cpu",
+]
 
 
 def _run_folder(out: Path) -> Path:
@@ -33,7 +46,9 @@ def _run_folder(out: Path) -> Path:
 
 def test_a_stacked_mnist_row_holds_the_modes_of_its_own_samples(tmp_path):
     out = tmp_path / "runs"
-    trained = run_cli("run", "plugins.mlp", "--architecture", "mlp", "--dataset", "stacked-mnist", *SMALL, "--out", str(out))
+    trained = run_cli(
+        "run", "plugins.mlp", "--architecture", "mlp", "--dataset", "stacked-mnist", *SMALL, "--out", str(out)
+    )
     assert trained.returncode == 0, trained.stderr
     (row,) = store.read_results(out)
     assert row["fid_samples"] in (300, "300")
@@ -49,8 +64,12 @@ def test_a_stacked_mnist_row_holds_the_modes_of_its_own_samples(tmp_path):
     counts = np.bincount(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2], minlength=STACKED_MODES)
     p = counts / counts.sum()
     assert float(row["stacked_modes_covered"]) == np.count_nonzero(counts)
-    assert math.isclose(float(row["stacked_mode_kl"]), entropy(p, np.full(STACKED_MODES, 1 / STACKED_MODES)), rel_tol=1e-9)
-    assert 0 < float(row["stacked_mode_kl"]) < math.log(STACKED_MODES)  # neither uniform nor a single mode after 2 steps
+    assert math.isclose(
+        float(row["stacked_mode_kl"]), entropy(p, np.full(STACKED_MODES, 1 / STACKED_MODES)), rel_tol=1e-9
+    )
+    assert (
+        0 < float(row["stacked_mode_kl"]) < math.log(STACKED_MODES)
+    )  # neither uniform nor a single mode after 2 steps
 
 
 def test_an_mnist_row_leaves_the_stacked_columns_empty(tmp_path):

@@ -77,11 +77,15 @@ def test_one_repeated_image_covers_one_mode(mnist_test, lenet):
 def test_per_channel_fid_matches_numpy_and_is_labelled(mnist_test, lenet):
     images, labels = mnist_test
     real, _ = stack_digits(images, labels, stacked_indices(len(images), 1500, seed=7))
-    fake, _ = stack_digits(images, labels, stacked_indices(len(images) // 2, 1500, seed=8))  # only the first half of the digits
+    fake, _ = stack_digits(
+        images, labels, stacked_indices(len(images) // 2, 1500, seed=8)
+    )  # only the first half of the digits
     features = [channel_features(x, lenet).double().numpy() for x in (fake, real)]
     assert features[0].shape == (1500, 384)
     with torch.inference_mode():
-        assert np.allclose(features[0][:, 128:256], lenet(fake[:, 1:2].contiguous())[0].numpy(), atol=1e-6)  # the G channel's own features
+        assert np.allclose(
+            features[0][:, 128:256], lenet(fake[:, 1:2].contiguous())[0].numpy(), atol=1e-6
+        )  # the G channel's own features
     mu = [f.mean(0) for f in features]
     sigma = [np.cov(f, rowvar=False) for f in features]
     root = scipy.linalg.sqrtm(sigma[0] @ sigma[1]).real
@@ -92,14 +96,21 @@ def test_per_channel_fid_matches_numpy_and_is_labelled(mnist_test, lenet):
 
 def test_gbench_fid_on_stacked_mnist_uses_the_per_channel_lenet_and_prints_the_modes(registry, lenet):
     """The default extractor of stacked-mnist is the per-channel LeNet (no Inception, offline); the printed numbers match the library's."""
-    result = run_cli("fid", "stacked-mnist:test", "stacked-mnist:train", "-n", "1500", "--no-kid", "--no-precision-recall")
+    result = run_cli(
+        "fid", "stacked-mnist:test", "stacked-mnist:train", "-n", "1500", "--no-kid", "--no-precision-recall"
+    )
     assert result.returncode == 0, result.stderr
     fid_line = dict(part.split("=", 1) for part in re.search(r"^fid=.*$", result.stdout, re.M).group(0).split())
-    modes_line = dict(part.split("=", 1) for part in re.search(r"^stacked_modes_covered=.*$", result.stdout, re.M).group(0).split())
+    modes_line = dict(
+        part.split("=", 1) for part in re.search(r"^stacked_modes_covered=.*$", result.stdout, re.M).group(0).split()
+    )
     fake = load_split(registry.dataset("stacked-mnist"), "test", limit=1500)[0]
     real = load_split(registry.dataset("stacked-mnist"), "train", limit=1500)[0]
     assert fid_line["extractor"] == stacked_fid_label()
     assert float(fid_line["fid"]) == pytest.approx(stacked_fid(fake, real, lenet), rel=1e-3)
     expected = stacked_mnist_modes(fake, lenet)
-    assert float(modes_line["stacked_modes_covered"]) == expected["stacked_modes_covered"] and int(modes_line["stacked_samples"]) == 1500
+    assert (
+        float(modes_line["stacked_modes_covered"]) == expected["stacked_modes_covered"]
+        and int(modes_line["stacked_samples"]) == 1500
+    )
     assert float(modes_line["stacked_mode_kl"]) == pytest.approx(expected["stacked_mode_kl"], rel=1e-9)

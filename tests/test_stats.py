@@ -124,7 +124,9 @@ def test_each_setting_is_tested_against_the_baseline_with_holm():
 
 def test_holm_makes_a_borderline_difference_disappear():
     # alone, 'b' differs at 5%; among four comparisons, Holm's factor 4 on the smallest p removes the mark
-    rows = [record("base", s, f) for s, f in enumerate([10.0, 10.5, 11.0])] + [record("b", s, f) for s, f in enumerate([11.4, 11.9, 12.2])]
+    rows = [record("base", s, f) for s, f in enumerate([10.0, 10.5, 11.0])] + [
+        record("b", s, f) for s, f in enumerate([11.4, 11.9, 12.2])
+    ]
     (alone,) = study_tables(rows, baseline="base")
     assert alone.setting("b").p < 0.05 and alone.setting("b").significant
     noise = [record(f"n{i}", s, 10.5 + 0.01 * i + 0.5 * s) for i in range(3) for s in range(3)]
@@ -142,14 +144,21 @@ def test_without_baseline_every_setting_is_compared_with_the_best():
     (table,) = study_tables(rows, baseline=None)
     assert table.reference == "better" and table.reference_kind == "best"
     assert "best setting 'better'" in table.comparison_text()
-    assert table.setting("baseline").p == pytest.approx(scipy_stats.ttest_ind([10.0, 11.0, 12.0], [5.0, 6.0, 7.0], equal_var=False).pvalue)
+    assert table.setting("baseline").p == pytest.approx(
+        scipy_stats.ttest_ind([10.0, 11.0, 12.0], [5.0, 6.0, 7.0], equal_var=False).pvalue
+    )
 
 
 def test_a_baseline_without_fid_falls_back_to_the_best_and_says_so():
-    rows = [record("baseline", 0, None, status="diverged")] + [r for r in _study() if r.variant in ("better", "similar")]
+    rows = [record("baseline", 0, None, status="diverged")] + [
+        r for r in _study() if r.variant in ("better", "similar")
+    ]
     tables = study_tables(rows, baseline="baseline")
     assert tables[0].reference == "better" and tables[0].reference_kind == "best"
-    assert "The baseline 'baseline' has no FID on these features; settings are compared with the best one instead." in tables[0].notes
+    assert (
+        "The baseline 'baseline' has no FID on these features; settings are compared with the best one instead."
+        in tables[0].notes
+    )
     assert tables[1].extractor is None and [row.name for row in tables[1].settings] == ["baseline"]
 
 
@@ -162,7 +171,9 @@ def test_fids_of_different_extractors_are_never_ranked_together():
     lenet, inception = tables
     assert [row.name for row in lenet.settings] == ["a"] and lenet.setting("a").fid_values == [30.0, 31.0]
     assert inception.setting("a").fid_values == [90.0, 95.0] and inception.setting("b").fid_values == [5.0, 6.0]
-    assert inception.setting("b").p == pytest.approx(scipy_stats.ttest_ind([5.0, 6.0], [90.0, 95.0], equal_var=False).pvalue)
+    assert inception.setting("b").p == pytest.approx(
+        scipy_stats.ttest_ind([5.0, 6.0], [90.0, 95.0], equal_var=False).pvalue
+    )
     assert all("not comparable" in " ".join(t.notes) for t in tables)
 
 
@@ -172,10 +183,15 @@ def test_fids_of_different_sample_counts_are_never_ranked_together():
     rows += [record("b", s, f, fid_samples=10_000) for s, f in enumerate([40.0, 41.0])]
     rows += [record("b", s, f, fid_samples=2_000) for s, f in enumerate([60.0, 62.0], start=2)]
     tables = study_tables(rows, baseline="a")
-    assert [(t.extractor, t.fid_samples) for t in tables] == [("lenet-mnist@1a2b3c4d", 10_000), ("lenet-mnist@1a2b3c4d", 2_000)]
+    assert [(t.extractor, t.fid_samples) for t in tables] == [
+        ("lenet-mnist@1a2b3c4d", 10_000),
+        ("lenet-mnist@1a2b3c4d", 2_000),
+    ]
     large, small = tables
     assert large.setting("b").fid_values == [40.0, 41.0] and [row.name for row in small.settings] == ["b"]
-    assert small.setting("b").fid_values == [60.0, 62.0] and small.setting("b").p is None  # nothing of its count to compare with
+    assert (
+        small.setting("b").fid_values == [60.0, 62.0] and small.setting("b").p is None
+    )  # nothing of its count to compare with
     assert large.fid_label == "lenet-mnist@1a2b3c4d features, 10,000 samples"
     assert all("different sample counts (10,000, 2,000)" in " ".join(t.notes) for t in tables)
 
@@ -191,9 +207,21 @@ def test_equal_samples_without_spread_get_no_test():
 
 def test_plain_runs_are_named_by_what_differs_between_them():
     rows = [
-        RunRecord("", 0, {"architecture": "mlp", "latent_dim": 16, "hidden_dim": 100, "fid": 3.0, "d_loss": 1.0, "run_id": "x"}),
-        RunRecord("", 1, {"architecture": "mlp", "latent_dim": 16, "hidden_dim": 100, "fid": 4.0, "d_loss": 2.0, "run_id": "y"}),
-        RunRecord("", 0, {"architecture": "mlp", "latent_dim": 100, "hidden_dim": 100, "fid": 5.0, "d_loss": 3.0, "run_id": "z"}),
+        RunRecord(
+            "",
+            0,
+            {"architecture": "mlp", "latent_dim": 16, "hidden_dim": 100, "fid": 3.0, "d_loss": 1.0, "run_id": "x"},
+        ),
+        RunRecord(
+            "",
+            1,
+            {"architecture": "mlp", "latent_dim": 16, "hidden_dim": 100, "fid": 4.0, "d_loss": 2.0, "run_id": "y"},
+        ),
+        RunRecord(
+            "",
+            0,
+            {"architecture": "mlp", "latent_dim": 100, "hidden_dim": 100, "fid": 5.0, "d_loss": 3.0, "run_id": "z"},
+        ),
     ]
     assert setting_names(rows) == ["latent_dim=16", "latent_dim=16", "latent_dim=100"]
     assert setting_names(rows[:2]) == ["mlp", "mlp"]
@@ -214,7 +242,11 @@ def test_welch_interval_of_the_difference_matches_the_hand_formula():
 
 def _exact_bootstrap(a, b, statistic):
     """Every resample of a and of b, each equally likely: the distribution the bootstrap samples from."""
-    values = [statistic(np.array(x), np.array(y)) for x in itertools.product(a, repeat=len(a)) for y in itertools.product(b, repeat=len(b))]
+    values = [
+        statistic(np.array(x), np.array(y))
+        for x in itertools.product(a, repeat=len(a))
+        for y in itertools.product(b, repeat=len(b))
+    ]
     return np.quantile(values, [0.025, 0.975])
 
 
@@ -230,7 +262,10 @@ def test_probability_of_improvement_counts_pairs_and_its_interval_matches_enumer
     # pairs (a, b) with a < b: 1<2, 1<4, 1<5, 2<4, 2<5, 3<4, 3<5 = 7, and the tie 2=2 counts one half
     estimate, _, _ = probability_of_improvement([1.0, 2.0, 3.0], [2.0, 4.0, 5.0])
     assert estimate == pytest.approx(7.5 / 9)
-    assert probability_of_improvement([5.0, 6.0], [1.0, 2.0])[0] == 0.0 and probability_of_improvement([1.0, 2.0], [5.0, 6.0])[0] == 1.0
+    assert (
+        probability_of_improvement([5.0, 6.0], [1.0, 2.0])[0] == 0.0
+        and probability_of_improvement([1.0, 2.0], [5.0, 6.0])[0] == 1.0
+    )
     a, b = [1.0, 2.3, 4.1], [3.2, 7.7, 8.05]
     share = lambda x, y: np.mean(x[:, None] < y[None, :]) + 0.5 * np.mean(x[:, None] == y[None, :])
     exact = _exact_bootstrap(a, b, share)
@@ -242,7 +277,9 @@ def test_probability_of_improvement_counts_pairs_and_its_interval_matches_enumer
 def _pairwise_share_lower(x, y, axis=-1):
     """The pairwise definition (every x against every y), the independent computation for the rank-based one."""
     x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
-    return (x[..., :, None] < y[..., None, :]).mean(axis=(-2, -1)) + 0.5 * (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
+    return (x[..., :, None] < y[..., None, :]).mean(axis=(-2, -1)) + 0.5 * (x[..., :, None] == y[..., None, :]).mean(
+        axis=(-2, -1)
+    )
 
 
 def test_probability_of_improvement_from_ranks_equals_the_pairwise_formula_with_ties():
@@ -250,7 +287,10 @@ def test_probability_of_improvement_from_ranks_equals_the_pairwise_formula_with_
     for _ in range(200):  # batches of resamples with many ties (values from 0 to 4), sizes 1 to 8
         x = rng.integers(0, 5, (int(rng.integers(1, 40)), int(rng.integers(1, 9)))).astype(float)
         y = rng.integers(0, 5, (x.shape[0], int(rng.integers(1, 9)))).astype(float)
-        x[rng.random(x.shape) < 0.05], y[rng.random(y.shape) < 0.05] = np.nan, np.inf  # NaN: below, above and equal to nothing
+        x[rng.random(x.shape) < 0.05], y[rng.random(y.shape) < 0.05] = (
+            np.nan,
+            np.inf,
+        )  # NaN: below, above and equal to nothing
         assert np.array_equal(stats_module._share_lower(x, y), _pairwise_share_lower(x, y))
         assert np.array_equal(stats_module._share_lower(x.T, y.T, axis=0), _pairwise_share_lower(x.T, y.T, axis=0))
     for a, b in (
@@ -264,7 +304,9 @@ def test_probability_of_improvement_from_ranks_equals_the_pairwise_formula_with_
         )  # fmt: skip
         estimate, low, high = probability_of_improvement(a, b)
         assert (low, high) == (pairwise.confidence_interval.low, pairwise.confidence_interval.high)
-        assert estimate == pytest.approx(_pairwise_share_lower(np.array(a), np.array(b)), rel=1e-15)  # U / (nA nB): one rounding apart
+        assert estimate == pytest.approx(
+            _pairwise_share_lower(np.array(a), np.array(b)), rel=1e-15
+        )  # U / (nA nB): one rounding apart
 
 
 def test_probability_of_improvement_at_2500_seeds_a_side_runs_in_bounded_memory():
@@ -277,7 +319,13 @@ def test_probability_of_improvement_at_2500_seeds_a_side_runs_in_bounded_memory(
         "tracemalloc.start()\n"
         "print(*probability_of_improvement(a, b), tracemalloc.get_traced_memory()[1])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr
     # tracemalloc sees numpy's arrays; ru_maxrss would not do: it keeps the forking parent's peak across exec
     estimate, low, high, peak_bytes = (float(word) for word in result.stdout.split())
@@ -315,7 +363,9 @@ def _null_and_too_few():
     rng = np.random.default_rng(0)
     base = 50 + rng.normal(0, 0.5, 12)
     same = 50 + rng.normal(0, 0.5, 12)  # same distribution, 12 seeds, small spread: well powered
-    rows = [record("base", s, float(f)) for s, f in enumerate(base)] + [record("same", s, float(f)) for s, f in enumerate(same)]
+    rows = [record("base", s, float(f)) for s, f in enumerate(base)] + [
+        record("same", s, float(f)) for s, f in enumerate(same)
+    ]
     rows += [record("noisy", s, f) for s, f in enumerate([40.0, 60.0, 52.0])]  # 3 seeds, sd 10: too few
     return rows
 
@@ -329,8 +379,13 @@ def test_not_distinguishable_says_null_result_or_too_few_seeds():
     assert noisy.detectable > table.relevant and noisy.verdict == "too few seeds"
     assert noisy.seeds_needed is None or noisy.seeds_needed > 3
     assert "null result when MDD is at most 10% of the reference's mean FID" in table.comparison_text()
-    (strict,) = study_tables(_null_and_too_few(), baseline="base", relevant=0.01)  # a tighter relevant difference: not enough seeds
-    assert strict.setting("same").verdict == "too few seeds" and "relevant difference 0.01 given" in strict.comparison_text()
+    (strict,) = study_tables(
+        _null_and_too_few(), baseline="base", relevant=0.01
+    )  # a tighter relevant difference: not enough seeds
+    assert (
+        strict.setting("same").verdict == "too few seeds"
+        and "relevant difference 0.01 given" in strict.comparison_text()
+    )
 
 
 def test_each_comparison_carries_its_intervals_and_power():
@@ -346,16 +401,29 @@ def test_each_comparison_carries_its_intervals_and_power():
     for name in ("baseline", "single"):
         assert table.setting(name).diff_welch is None and table.setting(name).p_better is None
     sentences = table.comparison_text()
-    for term in ("Welch's 95% interval", "bootstrap", "P(better)", "Mann-Whitney", "p adj.", "80% power", "t approximation"):
+    for term in (
+        "Welch's 95% interval",
+        "bootstrap",
+        "P(better)",
+        "Mann-Whitney",
+        "p adj.",
+        "80% power",
+        "t approximation",
+    ):
         assert term in sentences
 
 
 def test_study_grid_shows_density_and_coverage_means_when_the_runs_have_them():
     from gbench.report.grids import study_grid
 
-    rows = [record("a", s, f, density=d, coverage=c) for s, (f, d, c) in enumerate([(30.0, 0.8, 0.6), (31.0, 1.0, 0.7)])]
+    rows = [
+        record("a", s, f, density=d, coverage=c) for s, (f, d, c) in enumerate([(30.0, 0.8, 0.6), (31.0, 1.0, 0.7)])
+    ]
     rows += [record("b", s, f, density=0.5, coverage=0.4) for s, f in enumerate([40.0, 41.0])]
     grid = study_grid(study_tables(rows, baseline="a")[0])
     density, coverage = grid.headers.index("density"), grid.headers.index("cover")
-    assert [r[density] for r in grid.rows] == ["0.900", "0.500"] and [r[coverage] for r in grid.rows] == ["0.650", "0.400"]
+    assert [r[density] for r in grid.rows] == ["0.900", "0.500"] and [r[coverage] for r in grid.rows] == [
+        "0.650",
+        "0.400",
+    ]
     assert "density" not in study_grid(study_tables([record("a", s, f) for s, f in enumerate([1.0, 2.0])])[0]).headers

@@ -165,10 +165,14 @@ store.upsert_result(sys.argv[1], {"run_id": "killed", "status": "ok", "fid": 3.0
 def test_a_writer_killed_mid_append_leaves_no_half_row(tmp_path):
     store.upsert_result(tmp_path, {**ROW, "run_id": "a"})
     before = (tmp_path / store.RESULTS).read_bytes()
-    result = subprocess.run([sys.executable, "-c", KILLED_MID_APPEND, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_APPEND, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr
     damaged = (tmp_path / store.RESULTS).read_bytes()
-    assert damaged.startswith(before) and len(damaged) > len(before) and not damaged.endswith(b"\n")  # the half row is on disk
+    assert (
+        damaged.startswith(before) and len(damaged) > len(before) and not damaged.endswith(b"\n")
+    )  # the half row is on disk
     assert _rows(tmp_path) == [("a", "1.5")]  # readers skip it
     store.upsert_result(tmp_path, {**ROW, "run_id": "b"})  # the next writer cuts it off first
     assert (tmp_path / store.RESULTS).read_bytes() == before + b"b,ok,1.5,\n"
@@ -196,7 +200,10 @@ def test_a_full_disk_mid_append_keeps_the_table_as_it_was(tmp_path, room):
     limit = len(before) + 4096 if room == "part of the row" else 4  # 4 bytes: the lock file's note is cut
     command = [sys.executable, "-c", FULL_DISK_APPEND, str(tmp_path), str(limit)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "results.csv" in result.stdout and "File too large" in result.stdout, (result.stdout, result.stderr)
+    assert result.returncode == 2 and "results.csv" in result.stdout and "File too large" in result.stdout, (
+        result.stdout,
+        result.stderr,
+    )
     assert (tmp_path / store.RESULTS).read_bytes() == before and (tmp_path / store.LOCK).read_text() == ""
     assert _rows(tmp_path) == [("a", "1.5")]
 

@@ -33,7 +33,12 @@ def test_a_group_is_the_waiting_seeds_of_one_variant_up_to_the_limit(tmp_path):
     assert claim_group(shared, variant, limit=10) == studylib.WAIT  # nothing waiting, five running
     for trials in (first, last):
         run_group(shared, trials, lambda group: [1.0] * len(group))
-    assert sorted(keys_of(t for t in shared.study.trials if t.state == TrialState.COMPLETE)) == ["a|0", "a|1", "b|0", "b|1"]
+    assert sorted(keys_of(t for t in shared.study.trials if t.state == TrialState.COMPLETE)) == [
+        "a|0",
+        "a|1",
+        "b|0",
+        "b|1",
+    ]
 
 
 def test_a_trial_another_worker_took_first_is_left_out_and_the_queue_is_untouched(tmp_path):
@@ -47,8 +52,12 @@ def test_a_trial_another_worker_took_first_is_left_out_and_the_queue_is_untouche
 
     group = claim_group(shared, group_of, limit=10)
     assert keys_of(group) == ["a|0"] and keys_of(taken) == ["a|1"]
-    assert not [t for t in shared.study.trials if t.state == TrialState.FAIL]  # b|0 was never claimed, so never handed back
-    assert [(t.number, t.user_attrs[studylib.KEY_ATTR]) for t in shared.study.get_trials(states=(TrialState.WAITING,))] == [(2, "b|0")]
+    assert not [
+        t for t in shared.study.trials if t.state == TrialState.FAIL
+    ]  # b|0 was never claimed, so never handed back
+    assert [
+        (t.number, t.user_attrs[studylib.KEY_ATTR]) for t in shared.study.get_trials(states=(TrialState.WAITING,))
+    ] == [(2, "b|0")]
     assert keys_of(claim_group(shared, variant, limit=10)) == ["b|0"]
 
 
@@ -57,10 +66,16 @@ def test_a_group_takes_its_retries_from_the_end_of_the_queue_and_stands_down_a_d
     group = claim_group(shared, variant, limit=10)
     assert keys_of(group) == ["a|0", "a|1"]
     surplus = [t for t in shared.study.trials if t.state == TrialState.FAIL]
-    assert [t.number for t in surplus] == [3] and studylib.is_surplus(surplus[0]) and studylib.count(shared.study.trials).failed == 0
+    assert (
+        [t.number for t in surplus] == [3]
+        and studylib.is_surplus(surplus[0])
+        and studylib.count(shared.study.trials).failed == 0
+    )
     assert keys_of(shared.study.get_trials(states=(TrialState.WAITING,))) == ["b|0"]
     run_group(shared, group, lambda trials: [1.0, 2.0])
-    assert {t.user_attrs[studylib.KEY_ATTR]: t.value for t in shared.study.trials if t.state == TrialState.COMPLETE} == {"a|0": 1.0, "a|1": 2.0}
+    assert {
+        t.user_attrs[studylib.KEY_ATTR]: t.value for t in shared.study.trials if t.state == TrialState.COMPLETE
+    } == {"a|0": 1.0, "a|1": 2.0}
 
 
 def test_a_failing_group_fails_every_member(tmp_path):

@@ -41,4 +41,6 @@ def test_a_fresh_file_another_process_is_writing_to_is_waited_for_not_locked(tmp
     assert len(study.trials) == 1
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert connection.execute("SELECT x FROM other_worker").fetchall() == [(1,)]  # the other process's write was not lost
+        assert connection.execute("SELECT x FROM other_worker").fetchall() == [
+            (1,)
+        ]  # the other process's write was not lost

@@ -79,7 +79,9 @@ def test_the_benchmark_suites_exist():
 def test_every_shipped_suite_parses_and_validates(path):
     from gbench.studies.sweep.suite import load_registry, load_suite
 
-    registry = load_registry(load_suite(path, check=False))  # the installed plugins and the suite's target (S7's: docs/examples/pacgan.py)
+    registry = load_registry(
+        load_suite(path, check=False)
+    )  # the installed plugins and the suite's target (S7's: docs/examples/pacgan.py)
     suite = load_suite(path, registry=registry)
     assert suite.name and suite.title and suite.seeds and suite.variants
     assert len({v.name for v in suite.variants}) == len(suite.variants)
@@ -108,21 +110,34 @@ def test_a_suite_gives_one_config_per_variant_and_seed(tmp_path, registry):
     }
 
     suite = load_suite(
-        write_suite(tmp_path, steps=300, more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n'), registry=registry
+        write_suite(
+            tmp_path,
+            steps=300,
+            more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n',
+        ),
+        registry=registry,
     )
     configs = {(r.variant, r.seed): r.config for r in suite.runs(registry)}
     assert configs[("hidden-48", 1)].params["hidden_dim"] == 48 and configs[("hidden-48", 1)].params["latent_dim"] == 16
     assert configs[("batchnorm", 0)].architecture == "mlp-batchnorm" and configs[("batchnorm", 0)].steps == 100
     assert configs[("baseline", 0)].steps == 300 and configs[("baseline", 0)].checkpoint_every == 10
     quick = {(r.variant, r.seed): r.config for r in suite.runs(registry, quick=True)}
-    assert quick[("batchnorm", 1)].steps == 20 and quick[("batchnorm", 1)].eval.samples == 200 and quick[("batchnorm", 1)].train_limit == 2000
+    assert (
+        quick[("batchnorm", 1)].steps == 20
+        and quick[("batchnorm", 1)].eval.samples == 200
+        and quick[("batchnorm", 1)].train_limit == 2000
+    )
 
 
 @pytest.mark.parametrize(
     "change, needles, real_cli",
     [
         (("[base]", "[base]\nepocs = 3"), ["unknown key 'epocs'", "did you mean 'epochs'"], True),
-        (("params = { hidden_dim = 48 }", "params = { hiden_dim = 48 }"), ["variant 'hidden-48'", "unknown hyperparameter 'hiden_dim'"], True),
+        (
+            ("params = { hidden_dim = 48 }", "params = { hiden_dim = 48 }"),
+            ["variant 'hidden-48'", "unknown hyperparameter 'hiden_dim'"],
+            True,
+        ),
         (
             ('[[variants]]\nname = "baseline"', '[[variants]]\nname = "baseline"\narchitecture = "mlpp"'),
             ["variant 'baseline'", "unknown architecture 'mlpp'"],
@@ -155,7 +170,10 @@ def test_bad_suites_fail_in_one_line(tmp_path, capsys, change, needles, real_cli
 
 def test_an_empty_grid_fails_in_one_line(tmp_path):
     head = SUITE.split("[[variants]]")[0].format(steps=20, checkpoint=10).replace('baseline = "baseline"\n', "")
-    for grid, needle in (("[grid]\n", "[grid] is empty"), ("[grid]\nlatent_dim = []\n", "latent_dim = [] must be a non-empty list")):
+    for grid, needle in (
+        ("[grid]\n", "[grid] is empty"),
+        ("[grid]\nlatent_dim = []\n", "latent_dim = [] must be a non-empty list"),
+    ):
         path = write_suite(tmp_path, text=head + grid)
         assert_one_line_error(run_cli("sweep", str(path), "--out", str(tmp_path / "out")), needle)
     assert_one_line_error(run_cli("sweep", str(tmp_path / "missing.toml")), "missing.toml", "does not exist")
@@ -171,22 +189,42 @@ def test_a_budget_suite_is_its_full_suite_with_epochs_and_steps_scaled(tmp_path,
     from gbench.studies.sweep.suite import load_suite
 
     claim = '\n[[claims]]\nclaim = "wider helps"\nsetting = "hidden-48"\nlower_than = "baseline"\n'
-    full = write_suite(tmp_path, steps=300, more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n' + claim)
-    reduced = write_reduced(tmp_path, f'[suite]\nname = "t-tenth"\nfull = "{full.name}"\nbudget = 0.1\n\n[base]\neval_every = 10\n')
+    full = write_suite(
+        tmp_path,
+        steps=300,
+        more='\n[[variants]]\nname = "batchnorm"\narchitecture = "mlp-batchnorm"\nsteps = 100\n' + claim,
+    )
+    reduced = write_reduced(
+        tmp_path, f'[suite]\nname = "t-tenth"\nfull = "{full.name}"\nbudget = 0.1\n\n[base]\neval_every = 10\n'
+    )
     suite = load_suite(reduced, registry=registry)
-    assert (suite.name, suite.title, suite.full, suite.budget) == ("t-tenth", "A test sweep (at 1/10 of its budget)", "suite.toml", 0.1)
+    assert (suite.name, suite.title, suite.full, suite.budget) == (
+        "t-tenth",
+        "A test sweep (at 1/10 of its budget)",
+        "suite.toml",
+        0.1,
+    )
     assert suite.seeds == [0, 1] and suite.baseline == "baseline" and [c.text for c in suite.claims] == ["wider helps"]
     configs = {(r.variant, r.seed): r.config for r in suite.runs(registry)}
-    assert configs[("baseline", 0)].steps == 30 and configs[("batchnorm", 1)].steps == 10  # [base] and a variant's own steps, both scaled
+    assert (
+        configs[("baseline", 0)].steps == 30 and configs[("batchnorm", 1)].steps == 10
+    )  # [base] and a variant's own steps, both scaled
     assert configs[("hidden-48", 0)].params["hidden_dim"] == 48 and configs[("baseline", 1)].eval.every == 10
     assert configs[("baseline", 0)].checkpoint_every == 10  # what is not training length stays as in the full suite
     assert all(r.config.steps == 20 for r in suite.runs(registry, quick=True))  # the full suite's [quick]
 
     head = SUITE.split("[[variants]]")[0].format(steps=20, checkpoint=10).replace('baseline = "baseline"\n', "")
-    grid = write_suite(tmp_path, text=head.replace("steps = 20\n", "") + "[grid]\nsteps = [100, 250]\nhidden_dim = [16, 32]\n")
-    reduced = write_reduced(tmp_path, f'[suite]\nname = "t-grid-fifth"\ntitle = "fifth"\nfull = "{grid.name}"\nbudget = 0.2\n')
+    grid = write_suite(
+        tmp_path, text=head.replace("steps = 20\n", "") + "[grid]\nsteps = [100, 250]\nhidden_dim = [16, 32]\n"
+    )
+    reduced = write_reduced(
+        tmp_path, f'[suite]\nname = "t-grid-fifth"\ntitle = "fifth"\nfull = "{grid.name}"\nbudget = 0.2\n'
+    )
     suite = load_suite(reduced, registry=registry)
-    assert [v.name for v in suite.variants][:2] == ["steps=20,hidden_dim=16", "steps=20,hidden_dim=32"] and suite.grid_axes == {
+    assert [v.name for v in suite.variants][:2] == [
+        "steps=20,hidden_dim=16",
+        "steps=20,hidden_dim=32",
+    ] and suite.grid_axes == {
         "steps": [20, 50],
         "hidden_dim": [16, 32],
     }
@@ -201,7 +239,10 @@ def test_a_budget_suite_is_its_full_suite_with_epochs_and_steps_scaled(tmp_path,
         ('name = "r"\nbudget = 0.5', ["budget = 0.5 scales the full study", 'full = "s1_mlp_capacity.toml"']),
         ('full = "suite.toml"\nbudget = 0.5', ["needs its own name"]),
         ('name = "r"\nfull = "nosuch.toml"\nbudget = 0.5', ["nosuch.toml", "does not exist"]),
-        ('name = "r"\nfull = "suite.toml"\nbudget = 0.5\n[[variants]]\nname = "x"', ["takes its [variants] from 'suite.toml'", "remove [variants] here"]),
+        (
+            'name = "r"\nfull = "suite.toml"\nbudget = 0.5\n[[variants]]\nname = "x"',
+            ["takes its [variants] from 'suite.toml'", "remove [variants] here"],
+        ),
         ('name = "r"\nfull = "suite.toml"\nbudjet = 0.5', ["unknown key 'budjet'", "did you mean 'budget'"]),
     ],
 )
@@ -227,7 +268,12 @@ def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_pat
     result = run_cli("sweep", str(path), "--quick", "--out", str(out), "--population", "on")
     assert result.returncode == 0, result.stderr
     rows = results(out)
-    assert sorted((r["variant"], r["seed"]) for r in rows) == [("baseline", "0"), ("baseline", "1"), ("hidden-48", "0"), ("hidden-48", "1")]
+    assert sorted((r["variant"], r["seed"]) for r in rows) == [
+        ("baseline", "0"),
+        ("baseline", "1"),
+        ("hidden-48", "0"),
+        ("hidden-48", "1"),
+    ]
     assert {r["suite"] for r in rows} == {"t-sweep"} and {r["steps"] for r in rows} == {"20"}
     assert all(float(r["fid"]) > 0 and r["fid_extractor"].startswith("lenet-mnist@") for r in rows)
     assert sorted(r["run_id"] for r in rows) == ["baseline-s0", "baseline-s1", "hidden-48-s0", "hidden-48-s1"]
@@ -248,7 +294,12 @@ def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_pat
     from gbench.studies.sweep.sweep import load_records_from_storage
 
     records = load_records_from_storage(f"sqlite:///{out / 'sweep.db'}", "t-sweep-quick")
-    assert sorted((r.variant, r.seed) for r in records) == [("baseline", 0), ("baseline", 1), ("hidden-48", 0), ("hidden-48", 1)]
+    assert sorted((r.variant, r.seed) for r in records) == [
+        ("baseline", 0),
+        ("baseline", 1),
+        ("hidden-48", 0),
+        ("hidden-48", 1),
+    ]
     by_run = {r.row["run_id"]: r for r in records}
     for row in rows:
         assert by_run[row["run_id"]].row["fid"] == pytest.approx(float(row["fid"]))
@@ -289,7 +340,20 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     assert stamps and cut_off
 
     # a heartbeat grace period of 30 minutes: only seeing at once that the worker's process is gone lets this finish in time
-    resumed = run_cli("sweep", str(path), "--out", str(out), "--no-report", "--jobs", "2", "--heartbeat", "600", "--population", "on", timeout=240)
+    resumed = run_cli(
+        "sweep",
+        str(path),
+        "--out",
+        str(out),
+        "--no-report",
+        "--jobs",
+        "2",
+        "--heartbeat",
+        "600",
+        "--population",
+        "on",
+        timeout=240,
+    )
     assert resumed.returncode == 0, resumed.stderr
     rows = results(out)
     assert sorted(r["run_id"] for r in rows) == ["baseline-s0", "baseline-s1", "hidden-48-s0", "hidden-48-s1"]
@@ -304,7 +368,11 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     # the killed worker held a whole group (both seeds of the variant it was training): each member was retried once
     dead = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
     # (a member whose folder was already finished when the kill came is taken as it is, not trained again: see the stamps above)
-    assert {t.user_attrs["run_id"] for t in dead} >= cut_off and len(dead) == 2 and len({t.user_attrs["variant"] for t in dead}) == 1
+    assert (
+        {t.user_attrs["run_id"] for t in dead} >= cut_off
+        and len(dead) == 2
+        and len({t.user_attrs["variant"] for t in dead}) == 1
+    )
     for trial in dead:
         retry = next(t for t in complete if t.user_attrs["key"] == trial.user_attrs["key"])
         assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == trial.number
@@ -331,7 +399,10 @@ def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
     study = optuna.load_study(study_name="t-sweep", storage=f"sqlite:///{out / 'sweep.db'}")
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     given_back = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
-    assert sorted(t.user_attrs["key"] for t in given_back) == ["baseline|0", "baseline|1"]  # the population in training: both seeds
+    assert sorted(t.user_attrs["key"] for t in given_back) == [
+        "baseline|0",
+        "baseline|1",
+    ]  # the population in training: both seeds
     for trial in given_back:
         retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number]
         assert [(t.state, t.user_attrs["key"]) for t in retries] == [(TrialState.WAITING, trial.user_attrs["key"])]
@@ -339,7 +410,9 @@ def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
 
 @pytest.mark.postgres
 def test_two_sweep_workers_on_postgres_run_every_variant_and_seed_once(postgres_url, tmp_path):
-    path = write_suite(tmp_path, steps=600, checkpoint=1000, more='\n[[variants]]\nname = "latent-8"\nparams = { latent_dim = 8 }\n')
+    path = write_suite(
+        tmp_path, steps=600, checkpoint=1000, more='\n[[variants]]\nname = "latent-8"\nparams = { latent_dim = 8 }\n'
+    )
     run_sweep_workers(path, postgres_url, [tmp_path / f"m{i}" for i in range(2)], timeout=400)
     keys = sorted(f"{v}|{s}" for v in ("baseline", "hidden-48", "latent-8") for s in (0, 1))
     study = optuna.load_study(study_name="t-sweep", storage=postgres_url)
@@ -374,7 +447,12 @@ def finished_study(tmp_path: Path, seeds: list[int]):
         trial = study.ask()
         key = trial.user_attrs["key"]
         variant, _, seed = key.rpartition("|")
-        record = RunRecord(variant=variant, seed=int(seed), row={"run_id": f"{variant}-s{seed}", "status": "ok", "fid": 10.0 + int(seed)}, history=[])
+        record = RunRecord(
+            variant=variant,
+            seed=int(seed),
+            row={"run_id": f"{variant}-s{seed}", "status": "ok", "fid": 10.0 + int(seed)},
+            history=[],
+        )
         trial.set_user_attr("record", record.to_json())
         study.tell(trial, 10.0 + int(seed))
     return study
@@ -403,7 +481,9 @@ def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path
     import gbench.report
 
     monkeypatch.setitem(sys.modules, "gbench.report.build", None)  # as when its import of scipy fails
-    monkeypatch.delattr(gbench.report, "build", raising=False)  # the package's attribute would hand the module over regardless
+    monkeypatch.delattr(
+        gbench.report, "build", raising=False
+    )  # the package's attribute would hand the module over regardless
     (tmp_path / "out").mkdir(exist_ok=True)
     with pytest.raises(ImportError):
         finish(planned, study, tmp_path / "out")
@@ -414,19 +494,33 @@ def test_device_options_are_checked_in_one_line_before_any_run(tmp_path):
     path = write_suite(tmp_path)
     out = tmp_path / "out"
     assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--device", "mps"), "--device mps", "no MPS")
-    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cuda:0,cuda:0", "--jobs", "2"), "names a device twice")
-    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1"), "2 devices for --jobs 1", "--jobs 2")
-    assert_one_line_error(run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1", "--jobs", "2"), "cuda:1")
+    assert_one_line_error(
+        run_cli("sweep", str(path), "--out", str(out), "--devices", "cuda:0,cuda:0", "--jobs", "2"),
+        "names a device twice",
+    )
+    assert_one_line_error(
+        run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1"), "2 devices for --jobs 1", "--jobs 2"
+    )
+    assert_one_line_error(
+        run_cli("sweep", str(path), "--out", str(out), "--devices", "cpu,cuda:1", "--jobs", "2"), "cuda:1"
+    )
     assert not (out / "results.csv").exists()
 
 
 def test_population_options(tmp_path):
     path = write_suite(tmp_path)
     assert_one_line_error(
-        run_cli("sweep", str(path), "--quick", "--population-size", "0", "--out", str(tmp_path / "a")), "--population-size '0' must be at least 1"
+        run_cli("sweep", str(path), "--quick", "--population-size", "0", "--out", str(tmp_path / "a")),
+        "--population-size '0' must be at least 1",
     )
-    assert_one_line_error(run_cli("sweep", str(path), "--quick", "--population", "some", "--out", str(tmp_path / "a")), "--population", "'some'")
-    capped = run_cli("sweep", str(path), "--quick", "--population-size", "1", "--no-report", "--out", str(tmp_path / "b"))
+    assert_one_line_error(
+        run_cli("sweep", str(path), "--quick", "--population", "some", "--out", str(tmp_path / "a")),
+        "--population",
+        "'some'",
+    )
+    capped = run_cli(
+        "sweep", str(path), "--quick", "--population-size", "1", "--no-report", "--out", str(tmp_path / "b")
+    )
     assert capped.returncode == 0, capped.stderr
     assert {r["population"] for r in results(tmp_path / "b")} == {"1"} and len(results(tmp_path / "b")) == 4
 
@@ -439,5 +533,10 @@ def test_fewer_seeds_on_a_resumed_study_that_waits_for_more_is_an_error_not_extr
     out = tmp_path / "out"
     open_study(plan(path, out=str(out), seeds=[0, 1, 2]))  # the study, its six runs waiting
     result = run_cli("sweep", str(path), "--seeds", "0,1", "--out", str(out), "--no-report")
-    assert_one_line_error(result, "study 't-sweep' still waits for 2 runs that --seeds 0,1 does not name", "baseline seed 2", "another --study-name")
+    assert_one_line_error(
+        result,
+        "study 't-sweep' still waits for 2 runs that --seeds 0,1 does not name",
+        "baseline seed 2",
+        "another --study-name",
+    )
     assert not results(out)

@@ -38,7 +38,15 @@ def test_tensorboard_has_the_curves_the_grid_and_the_hyperparameters(tracked):
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     scalars = events.Tags()["scalars"]
-    for tag in ("train/d_loss", "train/g_loss", "train/D(x)", "train/D(G(z))", "eval/fid", "eval/kid_mean", "eval/classes_covered"):
+    for tag in (
+        "train/d_loss",
+        "train/g_loss",
+        "train/D(x)",
+        "train/D(G(z))",
+        "eval/fid",
+        "eval/kid_mean",
+        "eval/classes_covered",
+    ):
         assert tag in scalars, (tag, scalars)
     assert [s.step for s in events.Scalars("train/d_loss")] == [5, 10, 15, 20]
     assert [s.value for s in events.Scalars("train/D(x)")][-1] == pytest.approx(summary["d_real"], rel=1e-5)
@@ -49,7 +57,9 @@ def test_tensorboard_has_the_curves_the_grid_and_the_hyperparameters(tracked):
     assert [image.step for image in images] == [EVAL_EVERY, STEPS]
     assert images[0].width == images[0].height == 8 * 28 + 9 * 2  # an 8x8 grid of 28x28 images, 2-pixel padding
 
-    start = plugin_data_pb2.HParamsPluginData.FromString(events.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    )
     hparams = start.session_start_info.hparams
     assert hparams["architecture"].string_value == "mlp"
     assert hparams["lr"].number_value == pytest.approx(2e-4)
@@ -61,7 +71,9 @@ def test_mlflow_has_parameters_metrics_over_steps_and_artifacts(tracked):
     from mlflow.tracking import MlflowClient
 
     out, run_dir, summary = tracked
-    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")  # the default local store, beside the run folders
+    client = MlflowClient(
+        tracking_uri=f"sqlite:///{out / 'mlflow.db'}"
+    )  # the default local store, beside the run folders
     experiment = client.get_experiment_by_name("gbench")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == summary["run_id"] and run.info.status == "FINISHED"
@@ -105,7 +117,9 @@ def test_an_unknown_tracker_is_one_line_with_the_known_ones():
 def test_a_missing_tracker_package_says_which_extra_to_install(monkeypatch, capsys):
     from gbench.cli import main
 
-    monkeypatch.setitem(observers.TRACKERS, "tensorboard", "gbench_no_such_package")  # as if tensorboard were not installed
+    monkeypatch.setitem(
+        observers.TRACKERS, "tensorboard", "gbench_no_such_package"
+    )  # as if tensorboard were not installed
     with pytest.raises(SystemExit) as stopped:
         main(["run", "plugins.mlp", "--log", "tensorboard"])
     assert stopped.value.code == 2

@@ -34,12 +34,20 @@ def test_the_file_form_round_trips_and_loads_without_code(tmp_path):
     back = TrainState.load(path)
     assert back.step == 7 and back.images == 700 and back.history == [{"step": 5, "g_loss": 1.0}]
     assert torch.equal(back.window.totals, torch.arange(4.0)) and back.window.steps == 2
-    assert float(back.window.metrics["kl"]) == 3.0 and float(back.window.last.g_loss) == 0.5 and back.window.last.d_loss is None
+    assert (
+        float(back.window.metrics["kl"]) == 3.0
+        and float(back.window.last.g_loss) == 0.5
+        and back.window.last.d_loss is None
+    )
     assert back.extra == {"collapse_low_since": None}
 
 
 def test_a_checkpoint_saved_before_the_log_window_was_kept_still_loads():
-    old = {k: v for k, v in a_state().to_dict().items() if k not in ("window", "window_steps", "metric_window", "last_d", "last_g")}
+    old = {
+        k: v
+        for k, v in a_state().to_dict().items()
+        if k not in ("window", "window_steps", "metric_window", "last_d", "last_g")
+    }
     state = TrainState.from_dict(old)
     assert state.window.steps == 0 and torch.equal(state.window.totals, torch.zeros(4)) and state.window.metrics == {}
 
@@ -50,7 +58,12 @@ def test_a_foreign_file_is_one_line_naming_it(tmp_path):
     with pytest.raises(GbenchError) as error:
         TrainState.load(path, fix="delete it to start over")
     message = str(error.value)
-    assert "\n" not in message and str(path) in message and "not a gbench training checkpoint" in message and "delete it" in message
+    assert (
+        "\n" not in message
+        and str(path) in message
+        and "not a gbench training checkpoint" in message
+        and "delete it" in message
+    )
 
 
 @pytest.mark.slow
@@ -84,10 +97,16 @@ def test_a_population_member_stopped_mid_run_resumes_alone_to_the_same_weights(t
 
     reference = run_cli(*base, "--seeds", "0,1,2", "--population", "on", "--out", str(tmp_path / "ref"))
     assert reference.returncode == 0, reference.stderr
-    [ref_dir] = [d for d in (tmp_path / "ref").iterdir() if d.is_dir() and json.loads((d / "config.json").read_text())["seed"] == 1]
+    [ref_dir] = [
+        d
+        for d in (tmp_path / "ref").iterdir()
+        if d.is_dir() and json.loads((d / "config.json").read_text())["seed"] == 1
+    ]
     mine, theirs = state_dict(runs[1] / "generator.pt"), state_dict(ref_dir / "generator.pt")
     assert mine.keys() == theirs.keys()
-    for name in mine:  # as tests/test_population.py: a member and a solo run differ by reassociation, at most lr per step
+    for (
+        name
+    ) in mine:  # as tests/test_population.py: a member and a solo run differ by reassociation, at most lr per step
         assert (mine[name] - theirs[name]).abs().max() <= steps * 2e-4, name
 
 
@@ -114,7 +133,9 @@ def test_gbench_run_says_which_population_choice_it_made(tmp_path):
     assert bf16.returncode == 0, bf16.stderr
     assert "--population auto: seeds train as one population on a CPU in bf16" in bf16.stderr
     assert {row["population"] for row in _rows(tmp_path / "bf16")} == {"2"}
-    alone = run_cli(*base[:-2], "--seeds", "0", "--out", str(tmp_path / "one"))  # one seed: nothing to choose, nothing said
+    alone = run_cli(
+        *base[:-2], "--seeds", "0", "--out", str(tmp_path / "one")
+    )  # one seed: nothing to choose, nothing said
     assert alone.returncode == 0 and "--population" not in alone.stderr
 
 

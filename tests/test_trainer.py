@@ -17,12 +17,28 @@ def data(registry):
     return DataCache().training_tensor(registry, config, CPU)
 
 
-def _train(registry, data, architecture="mlp", steps=30, seed=0, loss="non-saturating", schedule="k-steps", resume=None, callbacks=None, **overrides):
+def _train(
+    registry,
+    data,
+    architecture="mlp",
+    steps=30,
+    seed=0,
+    loss="non-saturating",
+    schedule="k-steps",
+    resume=None,
+    callbacks=None,
+    **overrides,
+):
     config = RunConfig(architecture=architecture, loss=loss, schedule=schedule, seed=seed)
     config = dataclasses.replace(config, params=resolve_params(registry, config, overrides))
     nets, loss_fn, schedule_fn = build(registry, config, CPU)
     settings = TrainSettings(
-        steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=10, checkpoint_every=10, seed=seed
+        steps=steps,
+        batch_size=int(config.params["batch_size"]),
+        lr=float(config.params["lr"]),
+        log_every=10,
+        checkpoint_every=10,
+        seed=seed,
     )
     return nets, train(nets, loss_fn, schedule_fn, data, settings, callbacks, resume=resume)
 

@@ -21,7 +21,18 @@ from optuna.trial import TrialState
 
 # One cheap trial: the MLP, fixed but for a narrow space, 20 steps on 2,000 images, FID from 200 samples at the end.
 SMALL = ["--steps", "20", "--train-limit", "2000", "--eval-samples", "200", "--log-every", "10"]
-SPACE = ["--space", "architecture=mlp", "--space", "hidden_dim=16:48", "--space", "latent_dim=8:32:log", "--space", "k=1:2", "--set", "beta1=0.5"]
+SPACE = [
+    "--space",
+    "architecture=mlp",
+    "--space",
+    "hidden_dim=16:48",
+    "--space",
+    "latent_dim=8:32:log",
+    "--space",
+    "k=1:2",
+    "--set",
+    "beta1=0.5",
+]
 
 
 def counted(study: optuna.Study) -> list:
@@ -49,7 +60,9 @@ def test_study_completes_and_resuming_adds_exactly_the_missing_trials(tmp_path):
 
     second = run_cli("tune", "--trials", "3", "--n-jobs", "2", "--pruner", "none", *SMALL, *SPACE, "--out", str(out))
     assert second.returncode == 0, second.stderr
-    assert ran_here(second.stdout) == 1  # two threads, one missing trial: exactly one more (and it ran alone: reproducible)
+    assert (
+        ran_here(second.stdout) == 1
+    )  # two threads, one missing trial: exactly one more (and it ran alone: reproducible)
     assert "(resumed)" in second.stderr
     study = optuna.load_study(study_name="tune-mlp", storage=storage)
     done = counted(study)
@@ -75,7 +88,9 @@ def test_study_completes_and_resuming_adds_exactly_the_missing_trials(tmp_path):
     best = min(done, key=lambda t: t.value)
     line = next(l for l in second.stdout.splitlines() if l.startswith("gbench run "))
     words = shlex.split(line)
-    assert f"hidden_dim={best.params['hidden_dim']}" in words and f"k={best.params['k']}" in words and "beta1=0.5" in words
+    assert (
+        f"hidden_dim={best.params['hidden_dim']}" in words and f"k={best.params['k']}" in words and "beta1=0.5" in words
+    )
     rerun = run_cli(*words[1:], "--out", str(tmp_path / "rerun"), "--eval-samples", "200")
     assert rerun.returncode == 0, rerun.stderr
     [again] = results(tmp_path / "rerun")
@@ -87,7 +102,9 @@ def test_the_printed_run_line_alone_reproduces_the_best_trial(tmp_path):
     out = tmp_path / "runs"
     # Warm the real-split statistics cache first: computing them consumes torch's global RNG (a DataLoader draws a
     # seed), so a run whose first mid-training evaluation fills a cold cache trains on differently (reported to #11.5).
-    warm = run_cli("run", "mlp", "--steps", "1", "--train-limit", "1000", "--eval-samples", "10", "--out", str(tmp_path / "warm"))
+    warm = run_cli(
+        "run", "mlp", "--steps", "1", "--train-limit", "1000", "--eval-samples", "10", "--out", str(tmp_path / "warm")
+    )
     assert warm.returncode == 0, warm.stderr
     options = [
         "--steps",
@@ -111,7 +128,13 @@ def test_the_printed_run_line_alone_reproduces_the_best_trial(tmp_path):
     best = min(counted(study), key=lambda t: t.value)
     line = next(l for l in result.stdout.splitlines() if l.startswith("gbench run "))
     words = shlex.split(line)
-    for option, value in (("--steps", "30"), ("--train-limit", "1000"), ("--eval-samples", "300"), ("--eval-every", "15"), ("--seeds", "3")):
+    for option, value in (
+        ("--steps", "30"),
+        ("--train-limit", "1000"),
+        ("--eval-samples", "300"),
+        ("--eval-every", "15"),
+        ("--seeds", "3"),
+    ):
         assert words[words.index(option) + 1] == value, line
     assert "batch_size=50" in words and "beta1=0.5" in words, line
 
@@ -127,7 +150,20 @@ def test_the_printed_run_line_alone_reproduces_the_best_trial(tmp_path):
 def test_a_repeated_point_reuses_the_earlier_run_instead_of_training_again(tmp_path):
     """Two points in the space (k=1 or 2), four trials: the repeats take the earlier run's values, untrained."""
     out = tmp_path / "runs"
-    fixed = ["--space", "architecture=mlp", "--space", "k=1,2", "--set", "hidden_dim=16", "--set", "latent_dim=8", "--set", "beta1=0.5", "--set", "lr=0.0002"]
+    fixed = [
+        "--space",
+        "architecture=mlp",
+        "--space",
+        "k=1,2",
+        "--set",
+        "hidden_dim=16",
+        "--set",
+        "latent_dim=8",
+        "--set",
+        "beta1=0.5",
+        "--set",
+        "lr=0.0002",
+    ]
     result = run_cli("tune", "--trials", "4", "--pruner", "none", *SMALL, *fixed, "--out", str(out))
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{out / 'tune.db'}")
@@ -150,7 +186,9 @@ def test_a_repeated_point_reuses_the_earlier_run_instead_of_training_again(tmp_p
     assert result.stderr.endswith("\n")  # off a terminal rich ends the live table's last frame without one
 
     # a different training length is a different run: nothing is reused across it
-    longer = run_cli("tune", "--trials", "5", "--pruner", "none", *SMALL[:1], "25", *SMALL[2:], *fixed, "--out", str(out))
+    longer = run_cli(
+        "tune", "--trials", "5", "--pruner", "none", *SMALL[:1], "25", *SMALL[2:], *fixed, "--out", str(out)
+    )
     assert longer.returncode == 0, longer.stderr
     study = optuna.load_study(study_name="tune-mlp", storage=f"sqlite:///{out / 'tune.db'}")
     [fifth] = [t for t in counted(study) if t.number == 4]
@@ -168,7 +206,12 @@ def study_with_two_good_trials(out: Path, rung_attrs: bool = False) -> str:
         # Hyperband keeps each trial's value at a rung in a system attribute, as it would have recorded it.
         system_attrs = {"completed_rung_0": value} if rung_attrs else {}
         study.add_trial(
-            optuna.trial.create_trial(state=TrialState.COMPLETE, value=value, intermediate_values={10: value, 20: value}, system_attrs=system_attrs)
+            optuna.trial.create_trial(
+                state=TrialState.COMPLETE,
+                value=value,
+                intermediate_values={10: value, 20: value},
+                system_attrs=system_attrs,
+            )
         )
     return storage
 
@@ -177,7 +220,21 @@ def test_median_pruner_prunes_a_clearly_worse_trial(tmp_path):
     """Two earlier trials reached FID 1.0 by step 10; the next real trial (FID ~100 at step 10) is pruned there."""
     out = tmp_path / "runs"
     storage = study_with_two_good_trials(out)
-    result = run_cli("tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out))
+    result = run_cli(
+        "tune",
+        "--trials",
+        "3",
+        "--pruner",
+        "median",
+        "--pruner-startup",
+        "2",
+        "--eval-every",
+        "10",
+        *SMALL,
+        *SPACE,
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(study_name="tune-mlp", storage=storage)
     [trial] = [t for t in study.trials if t.number == 2]
@@ -204,7 +261,9 @@ def test_seeds_train_each_trial_as_one_population_scored_by_the_mean_fid(tmp_pat
     for trial in counted(study):
         members = [rows[f"tune-mlp-t{trial.number:04d}-s{seed}"] for seed in (0, 1, 2)]
         assert [m["seed"] for m in members] == ["0", "1", "2"] and {m["population"] for m in members} == {"3"}
-        assert trial.value == pytest.approx(sum(float(m["fid"]) for m in members) / 3)  # the objective: the mean over seeds
+        assert trial.value == pytest.approx(
+            sum(float(m["fid"]) for m in members) / 3
+        )  # the objective: the mean over seeds
         assert trial.user_attrs["fid_seeds"] == pytest.approx([float(m["fid"]) for m in members])
     assert len(rows) == 6 and "--seeds 0,1,2" in result.stdout  # the printed run line trains the same seeds
 
@@ -213,7 +272,21 @@ def test_with_seeds_the_pruner_sees_the_mean_of_the_members(tmp_path):
     out = tmp_path / "runs"
     storage = study_with_two_good_trials(out)
     result = run_cli(
-        "tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--eval-every", "10", "--seeds", "0,1", *SMALL, *SPACE, "--out", str(out)
+        "tune",
+        "--trials",
+        "3",
+        "--pruner",
+        "median",
+        "--pruner-startup",
+        "2",
+        "--eval-every",
+        "10",
+        "--seeds",
+        "0,1",
+        *SMALL,
+        *SPACE,
+        "--out",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(study_name="tune-mlp", storage=storage)
@@ -229,7 +302,21 @@ def test_no_trial_is_pruned_before_the_warmup_step(tmp_path):
     out = tmp_path / "runs"
     storage = study_with_two_good_trials(out)
     result = run_cli(
-        "tune", "--trials", "3", "--pruner", "median", "--pruner-startup", "2", "--pruner-warmup", "20", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out)
+        "tune",
+        "--trials",
+        "3",
+        "--pruner",
+        "median",
+        "--pruner-startup",
+        "2",
+        "--pruner-warmup",
+        "20",
+        "--eval-every",
+        "10",
+        *SMALL,
+        *SPACE,
+        "--out",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     [trial] = [t for t in optuna.load_study(study_name="tune-mlp", storage=storage).trials if t.number == 2]
@@ -241,7 +328,9 @@ def test_hyperband_prunes_a_clearly_worse_trial_at_its_first_rung(tmp_path):
     """Trials of 20 steps and a first rung at 10 (--eval-every) make one bracket; FID ~100 is not in its top third."""
     out = tmp_path / "runs"
     storage = study_with_two_good_trials(out, rung_attrs=True)
-    result = run_cli("tune", "--trials", "3", "--pruner", "hyperband", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out))
+    result = run_cli(
+        "tune", "--trials", "3", "--pruner", "hyperband", "--eval-every", "10", *SMALL, *SPACE, "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     [trial] = [t for t in optuna.load_study(study_name="tune-mlp", storage=storage).trials if t.number == 2]
     assert trial.state == TrialState.PRUNED and trial.user_attrs["pruned_step"] == 10
@@ -315,7 +404,12 @@ def test_ctrl_c_gives_the_running_trial_back_and_resuming_counts_it_once(tmp_pat
 def start_worker(*args: str, host: str, out: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GBENCH_WORKER_HOST": host}
     return subprocess.Popen(
-        [sys.executable, "-m", "gbench", "tune", *args, "--out", str(out)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "gbench", "tune", *args, "--out", str(out)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -393,7 +487,10 @@ def test_a_killed_workers_trial_is_retried_by_another_and_counted_once(postgres_
         (["--storage", "not-a-url"], ["'not-a-url'", "not a database URL"]),
         (["--storage", "postgresql://postgres@127.0.0.1:notaport/db"], ["not a valid database URL"]),
         (["--storage", "nosuchdb://x/y"], ["unknown database type 'nosuchdb'"]),
-        (["--storage", "postgresql://postgres@127.0.0.1:1/db"], ["cannot reach storage 'postgresql://postgres@127.0.0.1:1/db'"]),
+        (
+            ["--storage", "postgresql://postgres@127.0.0.1:1/db"],
+            ["cannot reach storage 'postgresql://postgres@127.0.0.1:1/db'"],
+        ),
         (["--objective", "fid,speed"], ["'speed'", "fid, kid, wall_time"]),
         (["--eval-samples", "0"], ["--eval-samples", "needs FID"]),
         (["--devices", "cuda:7"], ["cuda:7"]),
@@ -430,7 +527,16 @@ def test_each_worker_thread_trains_on_its_own_device_with_devices(registry, tmp_
     from gbench.studies.tune.tune import Tuner, run_key
 
     space = build_space(registry, [("mlp", "non-saturating", "k-steps")], {}, None)
-    tuner = Tuner(registry, RunConfig(architecture="mlp", device="cpu"), space, "s", ["fid"], tmp_path, False, devices=["cuda:0", "cuda:1"])
+    tuner = Tuner(
+        registry,
+        RunConfig(architecture="mlp", device="cpu"),
+        space,
+        "s",
+        ["fid"],
+        tmp_path,
+        False,
+        devices=["cuda:0", "cuda:1"],
+    )
     seen = {}
 
     def worker(index: int) -> None:

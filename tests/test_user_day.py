@@ -57,14 +57,31 @@ print(code, heavy[:5])
 
 
 @pytest.mark.parametrize(
-    "command", [["--help"], ["run", "--help"], ["tune", "--help"], ["show"], ["export"], ["export", "--format", "json"], ["completion", "bash"]]
+    "command",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["tune", "--help"],
+        ["show"],
+        ["export"],
+        ["export", "--format", "json"],
+        ["completion", "bash"],
+    ],
 )
 def test_these_commands_start_without_importing_torch(tmp_path, command):
     out = str(results_folder(tmp_path / "out"))
     argv = [*command, out] if command[0] in ("show", "export") else command
-    result = subprocess.run([sys.executable, "-c", NO_TORCH, *argv], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split(maxsplit=1) == ["0", "[]\n"], result.stdout  # exit code 0, and no torch, torchvision or Optuna module loaded
+    assert result.stdout.split(maxsplit=1) == ["0", "[]\n"], (
+        result.stdout
+    )  # exit code 0, and no torch, torchvision or Optuna module loaded
 
 
 # --- 4. tables that fit --------------------------------------------------------------
@@ -87,7 +104,9 @@ def test_at_80_columns_the_table_fits_keeps_identity_fid_and_status_and_names_wh
     # the left-out columns are what --columns shows
     shown = show(out, 80, "--columns", ",".join(left_out[:2]))
     header = [line for line in shown.stdout.splitlines() if line.startswith("┃")][0]
-    assert [cell.strip() for cell in header.strip("┃").split("┃")] == [schema.column(name).header for name in left_out[:2]]
+    assert [cell.strip() for cell in header.strip("┃").split("┃")] == [
+        schema.column(name).header for name in left_out[:2]
+    ]
 
 
 def test_at_200_columns_every_column_is_drawn_and_nothing_is_left_out(tmp_path):
@@ -102,22 +121,33 @@ def test_at_200_columns_every_column_is_drawn_and_nothing_is_left_out(tmp_path):
 def test_fit_columns_keeps_identity_then_fid_then_status_in_table_order():
     columns = [schema.column(name) for name in ("run_id", "status", "architecture", "d_loss", "fid")]
     widths = {"run_id": 10, "status": 6, "architecture": 4, "d_loss": 6, "fid": 6}
-    kept, left = display.fit_columns(columns, widths, width=1 + 7 + 9 + 9)  # architecture, fid and status, with their rules
-    assert [c.name for c in kept] == ["status", "architecture", "fid"] and [c.name for c in left] == ["run_id", "d_loss"]
+    kept, left = display.fit_columns(
+        columns, widths, width=1 + 7 + 9 + 9
+    )  # architecture, fid and status, with their rules
+    assert [c.name for c in kept] == ["status", "architecture", "fid"] and [c.name for c in left] == [
+        "run_id",
+        "d_loss",
+    ]
     kept, left = display.fit_columns(columns, widths, width=1 + 7 + 9 + 9 + 13 + 9)  # and the run id, and d_loss
     assert kept == columns and left == []
 
 
 def test_an_unknown_column_name_says_the_closest(tmp_path):
     out = results_folder(tmp_path / "out")
-    assert_one_line_error(run_cli("show", str(out), "--columns", "fidd"), "unknown column 'fidd'", "did you mean 'fid'?")
+    assert_one_line_error(
+        run_cli("show", str(out), "--columns", "fidd"), "unknown column 'fidd'", "did you mean 'fid'?"
+    )
 
 
 # --- 5. did you mean -----------------------------------------------------------------
 
 
 def test_a_mistyped_plugin_module_says_the_closest_and_a_far_one_lists_them(tmp_path):
-    assert_one_line_error(run_cli("run", "plugins.mpl", "--out", str(tmp_path)), "no plugin or module named 'plugins.mpl'", "did you mean 'plugins.mlp'?")
+    assert_one_line_error(
+        run_cli("run", "plugins.mpl", "--out", str(tmp_path)),
+        "no plugin or module named 'plugins.mpl'",
+        "did you mean 'plugins.mlp'?",
+    )
     far = run_cli("run", "zzzzzz", "--out", str(tmp_path))
     assert_one_line_error(far, "no plugin or module named 'zzzzzz'", "plugins.mlp", "plugins.dcgan", "mlp")
     near_file = run_cli("run", "plugins/mpl.py", "--out", str(tmp_path), cwd=REPO)
@@ -126,7 +156,11 @@ def test_a_mistyped_plugin_module_says_the_closest_and_a_far_one_lists_them(tmp_
 
 def test_a_mistyped_suite_file_says_the_closest_suite_and_a_far_one_lists_them(tmp_path):
     result = run_cli("sweep", "s3_dynamic_short.toml", cwd=REPO)
-    assert_one_line_error(result, "suite file 's3_dynamic_short.toml' does not exist", "did you mean 'benchmarks/suites/s3_dynamics_short.toml'?")
+    assert_one_line_error(
+        result,
+        "suite file 's3_dynamic_short.toml' does not exist",
+        "did you mean 'benchmarks/suites/s3_dynamics_short.toml'?",
+    )
     beside = tmp_path / "mine.toml"
     beside.write_text("")
     result = run_cli("report", str(tmp_path / "out"), "--suite-file", str(tmp_path / "mien.toml"))
@@ -137,13 +171,21 @@ def test_a_mistyped_suite_file_says_the_closest_suite_and_a_far_one_lists_them(t
 
 def test_a_mistyped_export_format_or_suffix_says_the_closest(tmp_path):
     out = results_folder(tmp_path / "out")
-    assert_one_line_error(run_cli("export", str(out), "--format", "jsn"), "unknown format 'jsn'", "did you mean 'json'?")
-    assert_one_line_error(run_cli("export", str(out), "--format", "xml"), "unknown format 'xml'", "known: csv, json, parquet")
-    assert_one_line_error(run_cli("export", str(out), "-o", str(tmp_path / "all.jsn")), "unknown suffix .jsn", "did you mean .json?")
+    assert_one_line_error(
+        run_cli("export", str(out), "--format", "jsn"), "unknown format 'jsn'", "did you mean 'json'?"
+    )
+    assert_one_line_error(
+        run_cli("export", str(out), "--format", "xml"), "unknown format 'xml'", "known: csv, json, parquet"
+    )
+    assert_one_line_error(
+        run_cli("export", str(out), "-o", str(tmp_path / "all.jsn")), "unknown suffix .jsn", "did you mean .json?"
+    )
     assert not (tmp_path / "all.jsn").exists()
     assert run_cli("export", str(out), "--format", "JSON").returncode == 0
     written = run_cli("export", str(out), "-o", str(tmp_path / "all.json"))
-    assert written.returncode == 0 and [row["run_id"] for row in json.loads((tmp_path / "all.json").read_text())] == list(RUN_IDS)
+    assert written.returncode == 0 and [
+        row["run_id"] for row in json.loads((tmp_path / "all.json").read_text())
+    ] == list(RUN_IDS)
 
 
 def test_a_mistyped_study_name_says_the_closest_in_the_storage(tmp_path):
@@ -153,4 +195,8 @@ def test_a_mistyped_study_name_says_the_closest_in_the_storage(tmp_path):
     for name in ("s1-mlp-capacity", "s3-dynamics"):
         optuna.create_study(storage=url, study_name=name)
     result = run_cli("report", "--storage", url, "--study-name", "s1-mlp-capasity")
-    assert_one_line_error(result, "no study named 's1-mlp-capasity' in ", "(did you mean 's1-mlp-capacity'?); studies there: s1-mlp-capacity, s3-dynamics")
+    assert_one_line_error(
+        result,
+        "no study named 's1-mlp-capasity' in ",
+        "(did you mean 's1-mlp-capacity'?); studies there: s1-mlp-capacity, s3-dynamics",
+    )

@@ -29,7 +29,9 @@ def images(n: int, shape: tuple[int, ...]) -> np.ndarray:
     return RNG.integers(0, 256, size=(n, *shape), dtype=np.uint8)
 
 
-def write_cifar10_python(root: Path, per_batch: int = 4, test_size: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def write_cifar10_python(
+    root: Path, per_batch: int = 4, test_size: int = 20
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """torchvision's cifar-10-batches-py: five training batches and a test batch, dicts pickled with numpy data."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
@@ -44,7 +46,9 @@ def write_cifar10_python(root: Path, per_batch: int = 4, test_size: int = 20) ->
             "filenames": ["x.png"] * per_batch,
         }
         (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps(batch, protocol=2))
-    (folder / "test_batch").write_bytes(pickle.dumps({"labels": [int(v) for v in test_y], "data": test_x.reshape(-1, 3072)}, protocol=2))
+    (folder / "test_batch").write_bytes(
+        pickle.dumps({"labels": [int(v) for v in test_y], "data": test_x.reshape(-1, 3072)}, protocol=2)
+    )
     return train_x, train_y, test_x, test_y
 
 
@@ -63,7 +67,9 @@ def test_cifar100_binary_records_round_trip(registry, tmp_path):
     folder.mkdir()
     for split in ("train", "test"):
         x, fine, coarse = images(20, (3, 32, 32)), RNG.integers(0, 100, 20), RNG.integers(0, 20, 20)
-        records = np.concatenate([coarse[:, None].astype(np.uint8), fine[:, None].astype(np.uint8), x.reshape(20, -1)], axis=1)
+        records = np.concatenate(
+            [coarse[:, None].astype(np.uint8), fine[:, None].astype(np.uint8), x.reshape(20, -1)], axis=1
+        )
         (folder / f"{split}.bin").write_bytes(records.tobytes())
         got_x, got_y = load_split(registry.dataset("cifar100"), split, tmp_path)
         assert np.array_equal(got_x.numpy(), x) and np.array_equal(got_y.numpy(), fine)
@@ -101,7 +107,9 @@ def test_stl10_column_major_binary_round_trips(registry, tmp_path):
     folder = tmp_path / "stl10_binary"
     folder.mkdir()
     x, labels = images(3, (3, 96, 96)), np.array([0, 9, 4])
-    (folder / "train_X.bin").write_bytes(np.ascontiguousarray(x.transpose(0, 1, 3, 2)).tobytes())  # columns first, as STL-10 stores them
+    (folder / "train_X.bin").write_bytes(
+        np.ascontiguousarray(x.transpose(0, 1, 3, 2)).tobytes()
+    )  # columns first, as STL-10 stores them
     (folder / "train_y.bin").write_bytes((labels + 1).astype(np.uint8).tobytes())
     got_x, got_y = load_split(registry.dataset("stl10"), "train", tmp_path)
     assert np.array_equal(got_x.numpy(), x) and np.array_equal(got_y.numpy(), labels)
@@ -121,7 +129,12 @@ def test_celeba_folder_uses_the_partition_and_the_male_attribute(registry, tmp_p
         chosen = [i for i, p in enumerate(partitions) if p == code]
         x, y = load_split(registry.dataset("celeba"), split, tmp_path)
         # the central 64x64 of each 64-wide, 80-high image, decoded by PIL on its own
-        expected = np.stack([np.asarray(Image.open(folder / "img_align_celeba" / names[i]).convert("RGB"))[8:72].transpose(2, 0, 1) for i in chosen])
+        expected = np.stack(
+            [
+                np.asarray(Image.open(folder / "img_align_celeba" / names[i]).convert("RGB"))[8:72].transpose(2, 0, 1)
+                for i in chosen
+            ]
+        )
         assert x.shape == (len(chosen), 3, 64, 64) and np.array_equal(x.numpy(), expected)
         assert y.tolist() == [int(male[i] == 1) for i in chosen]
     cached = sorted((Path(os.environ["GBENCH_CACHE"]) / "celeba").glob("celeba-64-*.npy"))

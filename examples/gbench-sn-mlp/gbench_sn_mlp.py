@@ -18,7 +18,9 @@ __version__ = "0.1.0"
 HYPERPARAMETERS = (
     Hyperparameter("latent_dim", 64, low=2, high=1024, log=True, help="size of the noise vector z"),
     Hyperparameter("hidden_dim", 256, low=8, high=2048, log=True, help="width of the hidden layers"),
-    Hyperparameter("power_iterations", 1, low=1, high=10, tunable=False, help="power-iteration steps per forward pass of D"),
+    Hyperparameter(
+        "power_iterations", 1, low=1, high=10, tunable=False, help="power-iteration steps per forward pass of D"
+    ),
 )
 
 
@@ -46,4 +48,8 @@ def build(params, image_shape):
 
 @hookimpl
 def gbench_register_architectures(register):
-    register(Architecture("sn-mlp", build, HYPERPARAMETERS, "MLP GAN with spectral normalisation on every discriminator layer"))
+    register(
+        Architecture(
+            "sn-mlp", build, HYPERPARAMETERS, "MLP GAN with spectral normalisation on every discriminator layer"
+        )
+    )

@@ -66,7 +66,9 @@ def schedule(design: Design, settings: Sequence[str], baseline: str, fids: Mappi
     wanted = {name: design.start for name in settings}
     outcomes: dict[str, Outcome] = {}
     while True:
-        pending = [k for k in (key(name, seed) for name, count in wanted.items() for seed in range(count)) if k not in fids]
+        pending = [
+            k for k in (key(name, seed) for name, count in wanted.items() for seed in range(count)) if k not in fids
+        ]
         if pending:
             return Schedule(design, baseline, wanted, pending, outcomes)
 
@@ -85,7 +87,11 @@ def schedule(design: Design, settings: Sequence[str], baseline: str, fids: Mappi
 
 def fid_value(value: Any) -> float:
     """A stored FID as a float, NaN when the run has none (diverged, or evaluation off)."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else math.nan
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else math.nan
+    )
 
 
 def fids_of_records(records: Sequence[Any]) -> dict[str, float]:

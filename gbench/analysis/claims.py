@@ -52,7 +52,17 @@ from scipy import stats as _scipy
 from gbench.analysis.comparisons import fid_basis, setting_names
 from gbench.analysis.curves import NOISE_AUTOCORRELATION, TREND_ROWS, curve_claim_value, reference, run_value
 from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
-from gbench.analysis.stats import ALPHA, CONFIDENCE, CORRECTION, finite, holm, paired_difference, paired_t, summarize, welch_difference
+from gbench.analysis.stats import (
+    ALPHA,
+    CONFIDENCE,
+    CORRECTION,
+    finite,
+    holm,
+    paired_difference,
+    paired_t,
+    summarize,
+    welch_difference,
+)
 from gbench.analysis.variance import claimed_share, seed_share_interval
 from gbench.errors import GbenchError
 from gbench.names import suggestion
@@ -104,7 +114,11 @@ class Claim:
         return self.relation in ("lower_than", "below", "falls_over_last")
 
     def describe(self) -> str:
-        header = "rarest class share" if self.metric == "min_class_share" else schema.column(self.metric).header or self.metric
+        header = (
+            "rarest class share"
+            if self.metric == "min_class_share"
+            else schema.column(self.metric).header or self.metric
+        )
         if self.relation == "more_than":
             return f"spread of mean {header} over {self.setting} larger than over {self.other}"
         if self.relation == "seed_share_above":
@@ -113,7 +127,9 @@ class Claim:
             return f"slope of {header} of {self.setting} over its last {self.other:g} evaluations below 0 (per 1,000 steps)"
         if self.relation == "oscillates":
             return f"lag-1 autocorrelation of {header} of {self.setting} about its {TREND_ROWS}-row moving average above noise's {NOISE_AUTOCORRELATION:.3f}"
-        words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[self.relation]
+        words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}[
+            self.relation
+        ]
         return f"{header} of {self.setting} {words} {self.other if self.against_setting else format(self.other, 'g')}"
 
 
@@ -122,7 +138,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise GbenchError(f'{where}: claims must be a list of tables ([[claims]] with claim = "...", setting = "...", lower_than = "baseline")')
+        raise GbenchError(
+            f'{where}: claims must be a list of tables ([[claims]] with claim = "...", setting = "...", lower_than = "baseline")'
+        )
     metrics = [*schema.numeric_metrics(), *DERIVED]
     claims = []
     for index, table in enumerate(raw, 1):
@@ -131,7 +149,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
             raise GbenchError(f"{at} must be a table ([[claims]] followed by key = value lines)")
         for key in table:
             if key not in CLAIM_KEYS:
-                raise GbenchError(f"{at}: unknown key {key!r}{suggestion(key, CLAIM_KEYS)}; valid keys: {', '.join(CLAIM_KEYS)}")
+                raise GbenchError(
+                    f"{at}: unknown key {key!r}{suggestion(key, CLAIM_KEYS)}; valid keys: {', '.join(CLAIM_KEYS)}"
+                )
         text, setting, metric = table.get("claim"), table.get("setting"), table.get("metric", "fid")
         if not isinstance(text, str) or not text.strip():
             raise GbenchError(f'{at}: give the claim\'s words, e.g. claim = "hidden 512 lowers FID"')
@@ -139,7 +159,9 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
         if not isinstance(source, str):
             raise GbenchError(f"{at}: source must be text")
         if metric not in metrics:
-            raise GbenchError(f"{at}: metric = {metric!r} is not a numeric results column{suggestion(str(metric), metrics)}; e.g. fid, d_real, d_fake, d_loss")
+            raise GbenchError(
+                f"{at}: metric = {metric!r} is not a numeric results column{suggestion(str(metric), metrics)}; e.g. fid, d_real, d_fake, d_loss"
+            )
         if "seed_share_above" in table:
             claims.append(_seed_share_claim(table, at, text.strip(), metric, source))
             continue
@@ -147,32 +169,50 @@ def parse_claims(raw: Any, where: str, settings: Sequence[str], axes: Sequence[s
             claims.append(_axis_claim(table, at, text.strip(), metric, source, axes))
             continue
         if setting not in settings:
-            raise GbenchError(f"{at}: setting = {setting!r} names no variant{suggestion(str(setting), settings)}; variants: {', '.join(settings)}")
+            raise GbenchError(
+                f"{at}: setting = {setting!r} names no variant{suggestion(str(setting), settings)}; variants: {', '.join(settings)}"
+            )
         given = [key for key in RELATIONS if key in table]
         if len(given) != 1:
             raise GbenchError(f"{at}: give exactly one of {', '.join(RELATIONS)} (got {', '.join(given) or 'none'})")
         relation, other = given[0], table[given[0]]
         if relation in CURVE_RELATIONS:
-            claims.append(Claim(text.strip(), str(setting), relation, curve_claim_value(relation, other, metric, at), metric, source))
+            claims.append(
+                Claim(
+                    text.strip(), str(setting), relation, curve_claim_value(relation, other, metric, at), metric, source
+                )
+            )
             continue
         if relation in ("lower_than", "higher_than"):
             if other not in settings or other == setting:
-                raise GbenchError(f"{at}: {relation} = {other!r} must name another variant{suggestion(str(other), settings)}; variants: {', '.join(settings)}")
+                raise GbenchError(
+                    f"{at}: {relation} = {other!r} must name another variant{suggestion(str(other), settings)}; variants: {', '.join(settings)}"
+                )
         elif isinstance(other, bool) or not isinstance(other, (int, float)) or not math.isfinite(other):
             raise GbenchError(f"{at}: {relation} = {other!r} must be a number, e.g. {relation} = 0.9")
-        claims.append(Claim(text.strip(), str(setting), relation, other if isinstance(other, str) else float(other), metric, source))
+        claims.append(
+            Claim(
+                text.strip(), str(setting), relation, other if isinstance(other, str) else float(other), metric, source
+            )
+        )
     return claims
 
 
 def _curve_values(records: Sequence[Any], names: list[str], claim: Claim) -> list[float]:
     """The per-run number a curve claim tests, over the setting's runs that have one."""
-    return finite(run_value(r.history, claim.relation, claim.metric, claim.other) for r in _chosen(records, names, claim.setting))
+    return finite(
+        run_value(r.history, claim.relation, claim.metric, claim.other) for r in _chosen(records, names, claim.setting)
+    )
 
 
 def _seed_share_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str) -> Claim:
     """A ``seed_share_above = VALUE`` claim: seeds' share of the metric's variance over the whole study (gbench.analysis.variance)."""
-    if "setting" in table or any(key in table for key in (*RELATIONS, "axis", "more_than") if key != "seed_share_above"):
-        raise GbenchError(f"{at}: a claim about seed noise over the whole study takes seed_share_above = VALUE alone, no setting or other relation")
+    if "setting" in table or any(
+        key in table for key in (*RELATIONS, "axis", "more_than") if key != "seed_share_above"
+    ):
+        raise GbenchError(
+            f"{at}: a claim about seed noise over the whole study takes seed_share_above = VALUE alone, no setting or other relation"
+        )
     return Claim(text, "", "seed_share_above", claimed_share(table["seed_share_above"], at), metric, source)
 
 
@@ -184,25 +224,37 @@ def _seed_share_result(records: Sequence[Any], names: list[str], claim: Claim) -
     bases = {fid_basis(r) for r in records if r.row.get("fid") is not None} if claim.metric == "fid" else set()
     values = [cell for cell in cells.values() if cell]
     if len(bases) > 1 or len(values) < 2 or any(len(cell) < 2 for cell in values):
-        note = "FIDs of different extractors or sample counts" if len(bases) > 1 else "fewer than two settings, or a setting with under two runs with a value"
+        note = (
+            "FIDs of different extractors or sample counts"
+            if len(bases) > 1
+            else "fewer than two settings, or a setting with under two runs with a value"
+        )
         return ClaimResult(claim, [], [], None, None, None, note=note)
     share, (low, high), p = seed_share_interval(values, float(claim.other), BOOTSTRAP_RESAMPLES, CONFIDENCE)
-    return ClaimResult(claim, [share], [], share - float(claim.other), (low - float(claim.other), high - float(claim.other)), p)
+    return ClaimResult(
+        claim, [share], [], share - float(claim.other), (low - float(claim.other), high - float(claim.other)), p
+    )
 
 
 def _axis_claim(table: dict[str, Any], at: str, text: str, metric: str, source: str, axes: Sequence[str]) -> Claim:
     """An ``axis = A, more_than = B`` claim: A's values move the metric more than B's."""
     if "setting" in table or any(key in table for key in RELATIONS):
-        raise GbenchError(f'{at}: a claim about grid axes takes axis = "..." and more_than = "...", not setting or {", ".join(RELATIONS)}')
+        raise GbenchError(
+            f'{at}: a claim about grid axes takes axis = "..." and more_than = "...", not setting or {", ".join(RELATIONS)}'
+        )
     known = ", ".join(axes) or "none (the suite has no [grid])"
     for key in ("axis", "more_than"):
         value = table.get(key)
         if value is None:
             raise GbenchError(f'{at}: give {key} = "AXIS", one of the grid axes: {known}')
         if value not in axes:
-            raise GbenchError(f"{at}: {key} = {value!r} names no grid axis{suggestion(str(value), axes)}; grid axes: {known}")
+            raise GbenchError(
+                f"{at}: {key} = {value!r} names no grid axis{suggestion(str(value), axes)}; grid axes: {known}"
+            )
     if table["axis"] == table["more_than"]:
-        raise GbenchError(f"{at}: more_than = {table['more_than']!r} must name another grid axis than axis = {table['axis']!r}")
+        raise GbenchError(
+            f"{at}: more_than = {table['more_than']!r} must name another grid axis than axis = {table['axis']!r}"
+        )
     return Claim(text, table["axis"], "more_than", table["more_than"], metric, source)
 
 
@@ -296,7 +348,12 @@ def _axis_result(records: Sequence[Any], names: list[str], claim: Claim) -> Clai
     axis, other = [levels[n][0] for n in settings], [levels[n][1] for n in settings]
     point = np.array([[np.mean(cells[n]) for n in settings]])
     rng = np.random.default_rng(0)
-    draws = np.column_stack([np.asarray(cells[n])[rng.integers(0, len(cells[n]), (BOOTSTRAP_RESAMPLES, len(cells[n])))].mean(axis=1) for n in settings])
+    draws = np.column_stack(
+        [
+            np.asarray(cells[n])[rng.integers(0, len(cells[n]), (BOOTSTRAP_RESAMPLES, len(cells[n])))].mean(axis=1)
+            for n in settings
+        ]
+    )
     spread_axis, spread_other = float(_spreads(point, axis)[0]), float(_spreads(point, other)[0])
     differences = _spreads(draws, axis) - _spreads(draws, other)
     low, high = (float(q) for q in np.quantile(differences, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]))
@@ -320,7 +377,11 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
         if claim.relation in CURVE_RELATIONS:
             curves = _curve_values(records, names, claim)
             if len(curves) < 2:
-                results.append(ClaimResult(claim, curves, [], None, None, None, note="fewer than two runs whose metrics.csv is long enough"))
+                results.append(
+                    ClaimResult(
+                        claim, curves, [], None, None, None, note="fewer than two runs whose metrics.csv is long enough"
+                    )
+                )
             else:
                 difference, interval, p = _one_sample(curves, reference(claim.relation))
                 results.append(ClaimResult(claim, curves, [], difference, interval, p))
@@ -341,7 +402,9 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
         if claim.against_setting:
             if np.std(values) == 0 and np.std(others) == 0:
                 difference = float(np.mean(values) - np.mean(others))
-                results.append(ClaimResult(claim, values, others, difference, (difference, difference), 0.0 if difference else 1.0))
+                results.append(
+                    ClaimResult(claim, values, others, difference, (difference, difference), 0.0 if difference else 1.0)
+                )
                 continue
             mine, theirs = _chosen(records, names, claim.setting), _chosen(records, names, str(claim.other))
             paired = pairing([r.row for r in mine], [r.row for r in theirs])[0]
@@ -353,7 +416,9 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
                 paired = False
                 difference, low, high = welch_difference(values, others, CONFIDENCE)
                 p = float(_scipy.ttest_ind(values, others, equal_var=False).pvalue)
-            results.append(ClaimResult(claim, values, others, difference, (low, high), p, test=PAIRED if paired else UNPAIRED))
+            results.append(
+                ClaimResult(claim, values, others, difference, (low, high), p, test=PAIRED if paired else UNPAIRED)
+            )
         else:
             difference, interval, p = _one_sample(values, float(claim.other))
             results.append(ClaimResult(claim, values, others, difference, interval, p))
@@ -365,7 +430,10 @@ def check_claims(records: Sequence[Any], claims: Sequence[Claim]) -> list[ClaimR
 
 def claims_caption(results: Sequence[ClaimResult]) -> str:
     tested = sum(1 for r in results if r.p is not None)
-    family = next((r.family_text for r in results if r.family_text), "") or f"the {tested} claim{'s' if tested != 1 else ''} tested"
+    family = (
+        next((r.family_text for r in results if r.family_text), "")
+        or f"the {tested} claim{'s' if tested != 1 else ''} tested"
+    )
     paired = [r.claim.text for r in results if r.test == PAIRED]
     return (
         "Each claim is tested on the final values of the runs over seeds: Welch's t-test (two-sided) against another setting, "

@@ -131,7 +131,9 @@ class SettingStats:
     status: Counter  # status -> count
     fid: Summary
     fid_values: list[float]
-    means: dict[str, float | None]  # d_real, d_fake, d_loss, g_loss, train_seconds, ... averaged over runs that have them
+    means: dict[
+        str, float | None
+    ]  # d_real, d_fake, d_loss, g_loss, train_seconds, ... averaged over runs that have them
     params: dict[str, Any]  # the setting's set-up keys and hyperparameters (from its first run)
     score: str | None = None  # "probability" | "critic" | None (mixed or unknown)
     reference: bool = False
@@ -245,7 +247,9 @@ class StudyTable:
                 "(interval, bootstrap, MDD and seeds from the seed-by-seed differences);"
             )
         if paired and unpaired:
-            pairing_text.append(f"the others are not paired: {'; '.join(f'{row.name}: {row.pairing_note}' for row in unpaired)};")
+            pairing_text.append(
+                f"the others are not paired: {'; '.join(f'{row.name}: {row.pairing_note}' for row in unpaired)};"
+            )
         family = self.family_text or f"the {self.tests} comparison{'s' if self.tests != 1 else ''} in this table"
         return [
             "Δ FID: the setting's mean FID minus the reference's, with Welch's 95% interval (t with Welch-Satterthwaite df);",
@@ -276,7 +280,10 @@ def _setting(name: str, records: list[Any], basis: tuple[str, int | None] | None
         fid=summarize(fids),
         fid_values=fids,
         means={key: mean(r.row.get(key) for r in records) for key in mean_keys()}
-        | {"train_seconds": mean(run_seconds(r.row) for r in records), "population_seconds": mean(population_seconds(r.row) for r in records)},
+        | {
+            "train_seconds": mean(run_seconds(r.row) for r in records),
+            "population_seconds": mean(population_seconds(r.row) for r in records),
+        },
         params=params,
         score=scores.pop() if len(scores) == 1 else None,
         fid_by_seed={int(r.seed): float(r.row["fid"]) for r in chosen},
@@ -285,7 +292,12 @@ def _setting(name: str, records: list[Any], basis: tuple[str, int | None] | None
     )
 
 
-def study_tables(records: Sequence[Any], baseline: str | None = None, order: Sequence[str] | None = None, relevant: float | None = None) -> list[StudyTable]:
+def study_tables(
+    records: Sequence[Any],
+    baseline: str | None = None,
+    order: Sequence[str] | None = None,
+    relevant: float | None = None,
+) -> list[StudyTable]:
     """Tables of per-setting statistics, one per FID extractor (plus one for settings without FID).
 
     :param baseline: name of the reference setting; None (or a name with no
@@ -313,7 +325,9 @@ def study_tables(records: Sequence[Any], baseline: str | None = None, order: Seq
     for basis in bases:
         members = [n for n in ordered if any(fid_basis(r) == basis for r in by_name[n])]
         placed.update(members)
-        table = StudyTable(basis[0], [_setting(n, by_name[n], basis) for n in members], None, "none", fid_samples=basis[1])
+        table = StudyTable(
+            basis[0], [_setting(n, by_name[n], basis) for n in members], None, "none", fid_samples=basis[1]
+        )
         tables.append(_compare(table, baseline, relevant))
     rest = [n for n in ordered if n not in placed]
     if rest:
@@ -331,7 +345,9 @@ def study_tables(records: Sequence[Any], baseline: str | None = None, order: Seq
     if len(counts) > 1:
         shown = ", ".join(f"{n:,}" if n else "unrecorded" for n in counts)
         for table in tables:
-            table.notes.append(f"These runs' FIDs used different sample counts ({shown}); FID depends on the count, so each count has its own table.")
+            table.notes.append(
+                f"These runs' FIDs used different sample counts ({shown}); FID depends on the count, so each count has its own table."
+            )
     return tables
 
 
@@ -343,7 +359,9 @@ def _compare(table: StudyTable, baseline: str | None, relevant: float | None = N
         reference, kind = table.setting(baseline), "baseline"
     else:
         if baseline is not None:
-            table.notes.append(f"The baseline {baseline!r} has no FID on these features; settings are compared with the best one instead.")
+            table.notes.append(
+                f"The baseline {baseline!r} has no FID on these features; settings are compared with the best one instead."
+            )
         candidates = [row for row in rows if row.fid.n >= 2] or [row for row in rows if row.fid.n >= 1]
         if not candidates:
             return table
@@ -384,7 +402,9 @@ def _compare(table: StudyTable, baseline: str | None, relevant: float | None = N
     return table
 
 
-def _describe_difference(row: SettingStats, reference: SettingStats, relevant: float | None, a: list[float], b: list[float]) -> None:
+def _describe_difference(
+    row: SettingStats, reference: SettingStats, relevant: float | None, a: list[float], b: list[float]
+) -> None:
     """Intervals, probability of improvement and power of one tested comparison."""
     _, low, high = welch_difference(a, b)
     row.diff_welch = (low, high)

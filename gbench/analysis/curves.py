@@ -45,7 +45,10 @@ LOGGED = ("d_loss", "g_loss", "d_real", "d_fake")
 def curve(history: Sequence[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of the rows of a run's metrics.csv that hold a finite value of ``metric``, in step order."""
     points = sorted(
-        (step, value) for row in history if (step := finite_number(row.get("step"))) is not None and (value := finite_number(row.get(metric))) is not None
+        (step, value)
+        for row in history
+        if (step := finite_number(row.get("step"))) is not None
+        and (value := finite_number(row.get(metric))) is not None
     )
     return np.array([p[0] for p in points], dtype=float), np.array([p[1] for p in points], dtype=float)
 
@@ -83,15 +86,25 @@ def curve_claim_value(relation: str, value: Any, metric: str, at: str) -> float:
     """A suite's ``falls_over_last = K`` (K, whole, >= MIN_EVALUATIONS) or ``oscillates = true`` (1.0, on a LOGGED metric), checked."""
     if relation == "falls_over_last":
         if isinstance(value, bool) or not isinstance(value, int) or value < MIN_EVALUATIONS:
-            raise GbenchError(f"{at}: falls_over_last = {value!r} must be a whole number of evaluations, at least {MIN_EVALUATIONS}, e.g. falls_over_last = 5")
+            raise GbenchError(
+                f"{at}: falls_over_last = {value!r} must be a whole number of evaluations, at least {MIN_EVALUATIONS}, e.g. falls_over_last = 5"
+            )
         return float(value)
     if value is not True:
-        raise GbenchError(f"{at}: oscillates = {value!r}: write oscillates = true (a claim that a curve does not oscillate is its contradiction)")
+        raise GbenchError(
+            f"{at}: oscillates = {value!r}: write oscillates = true (a claim that a curve does not oscillate is its contradiction)"
+        )
     if metric not in LOGGED:
-        raise GbenchError(f'{at}: oscillates needs a metric logged at every log row, one of {", ".join(LOGGED)} (got {metric!r}), e.g. metric = "d_loss"')
+        raise GbenchError(
+            f'{at}: oscillates needs a metric logged at every log row, one of {", ".join(LOGGED)} (got {metric!r}), e.g. metric = "d_loss"'
+        )
     return 1.0
 
 
 def run_value(history: Sequence[dict[str, Any]], relation: str, metric: str, value: float | str) -> float | None:
     """The one number a curve claim reads from a run's history: its final slope, or its oscillation."""
-    return final_slope(history, metric, int(float(value))) if relation == "falls_over_last" else oscillation(history, metric)
+    return (
+        final_slope(history, metric, int(float(value)))
+        if relation == "falls_over_last"
+        else oscillation(history, metric)
+    )

@@ -85,7 +85,15 @@ def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
     for variant in full.variants:
         rows = [r.row for r, name in zip(records, names) if name == variant.name]
         # a population's wall time is shared by its members: a run's own cost is its share (gbench.results.flags)
-        measured = [(finite([run_seconds(row)]), finite([row.get("steps")]), finite([row.get("epochs")]), finite([row.get("eval_seconds")])) for row in rows]
+        measured = [
+            (
+                finite([run_seconds(row)]),
+                finite([row.get("steps")]),
+                finite([row.get("epochs")]),
+                finite([row.get("eval_seconds")]),
+            )
+            for row in rows
+        ]
         measured = [m for m in measured if m[0] and m[1]]
         if not measured:
             missing.append(variant.name)
@@ -94,10 +102,16 @@ def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
         per_step = sum(m[0][0] / m[1][0] for m in measured) / len(measured)
         epochs = [m[2][0] for m in measured if m[2]]
         steps_per_epoch = steps_here / (sum(epochs) / len(epochs)) if epochs else steps_here
-        per_eval = sum((m[3][0] if m[3] else 0.0) for m in measured) / len(measured)  # a row's eval_seconds: its final evaluation's
+        per_eval = sum((m[3][0] if m[3] else 0.0) for m in measured) / len(
+            measured
+        )  # a row's eval_seconds: its final evaluation's
         target = full.settings(variant)
         steps_full = _steps(target, steps_per_epoch)
-        costs.append(SettingCost(variant.name, steps_here, steps_full, per_step, per_eval, _evals(steps_full, target), len(full.seeds)))
+        costs.append(
+            SettingCost(
+                variant.name, steps_here, steps_full, per_step, per_eval, _evals(steps_full, target), len(full.seeds)
+            )
+        )
     try:
         shown = path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:

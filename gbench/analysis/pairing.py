@@ -50,16 +50,24 @@ def pairing(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
     if differ:
         return False, f"they differ in {', '.join(differ)}, so a seed draws each its own initial weights"
     if _lengths(rows_a) == _lengths(rows_b):
-        return False, "their recorded set-up and length are the same, so what tells them apart is not recorded and pairing is not assumed"
+        return (
+            False,
+            "their recorded set-up and length are the same, so what tells them apart is not recorded and pairing is not assumed",
+        )
     seeds_a, seeds_b = {int(row.get("seed") or 0) for row in rows_a}, {int(row.get("seed") or 0) for row in rows_b}
     if seeds_a != seeds_b:
         return False, "they ran different seeds"
-    return True, "the same runs (set-up, hyperparameters, seeds) trained for different lengths share initial weights and batch order seed by seed"
+    return (
+        True,
+        "the same runs (set-up, hyperparameters, seeds) trained for different lengths share initial weights and batch order seed by seed",
+    )
 
 
 def pairs(values_a: Mapping[int, float], values_b: Mapping[int, float]) -> tuple[list[float], list[float]]:
     """The values of the seeds both sides have a finite value for, in seed order."""
-    seeds = sorted(s for s in set(values_a) & set(values_b) if math.isfinite(values_a[s]) and math.isfinite(values_b[s]))
+    seeds = sorted(
+        s for s in set(values_a) & set(values_b) if math.isfinite(values_a[s]) and math.isfinite(values_b[s])
+    )
     return [values_a[s] for s in seeds], [values_b[s] for s in seeds]
 
 

@@ -148,9 +148,13 @@ class Design:
 
     def __post_init__(self) -> None:
         if not isinstance(self.start, int) or isinstance(self.start, bool) or self.start < 2:
-            raise GbenchError(f"seeds auto: start={self.start!r} must be an integer >= 2 (a t-test needs two seeds per setting)")
+            raise GbenchError(
+                f"seeds auto: start={self.start!r} must be an integer >= 2 (a t-test needs two seeds per setting)"
+            )
         if not isinstance(self.max_seeds, int) or isinstance(self.max_seeds, bool) or self.max_seeds < self.start:
-            raise GbenchError(f"seeds auto:{self.max_seeds!r}: the maximum must be an integer >= {self.start}; write auto or auto:10")
+            raise GbenchError(
+                f"seeds auto:{self.max_seeds!r}: the maximum must be an integer >= {self.start}; write auto or auto:10"
+            )
         if not 0 < self.alpha < 1:
             raise GbenchError(f"alpha={self.alpha!r} must lie between 0 and 1")
 

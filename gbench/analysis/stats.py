@@ -129,13 +129,17 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """mean(a - b) over the pairs and the paired t interval of it: (difference, low, high); NaN where undefined."""
     interval = _scipy.ttest_rel(list(a), list(b)).confidence_interval(confidence)
     return float(np.mean(np.subtract(a, b))), float(interval.low), float(interval.high)
 
 
-def paired_detectable_difference(sd_differences: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float | None:
+def paired_detectable_difference(
+    sd_differences: float, n: int, alpha: float = ALPHA, power: float = POWER
+) -> float | None:
     """The smallest true mean difference a two-sided paired t-test at ``alpha`` detects with ``power`` over ``n`` pairs
     (t approximation, n - 1 df, ``sd_differences`` the sd of the pairs' differences); None below 2 pairs or without spread."""
     if n < 2 or sd_differences == 0:
@@ -143,7 +147,9 @@ def paired_detectable_difference(sd_differences: float, n: int, alpha: float = A
     return float((_scipy.t.ppf(1 - alpha / 2, n - 1) + _scipy.t.ppf(power, n - 1)) * sd_differences / math.sqrt(n))
 
 
-def paired_seeds_needed(difference: float, sd_differences: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS) -> int | None:
+def paired_seeds_needed(
+    difference: float, sd_differences: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS
+) -> int | None:
     """Pairs (seeds) at which a paired test detects ``difference`` with ``power``; at least :data:`MIN_SEEDS_NEEDED`; None above ``most``."""
     if difference == 0 or not math.isfinite(difference):
         return None
@@ -176,7 +182,9 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
 # ---------------------------------------------------------------------------
 
 
-def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def welch_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """mean(a) - mean(b) and Welch's confidence interval for it: (difference, low, high); NaN where undefined."""
     result = _scipy.ttest_ind(list(a), list(b), equal_var=False)
     interval = result.confidence_interval(confidence)
@@ -260,7 +268,11 @@ def bootstrap_interval(
     # One batch draws the same resamples as scipy's default; many seeds are drawn in
     # batches so that memory stays bounded (the statistic's work per value is a few arrays).
     values_per_resample = max(1, len(a) + len(b))
-    batch = None if resamples * values_per_resample <= BOOTSTRAP_BATCH_VALUES else max(1, BOOTSTRAP_BATCH_VALUES // values_per_resample)
+    batch = (
+        None
+        if resamples * values_per_resample <= BOOTSTRAP_BATCH_VALUES
+        else max(1, BOOTSTRAP_BATCH_VALUES // values_per_resample)
+    )
     result = _scipy.bootstrap(
         (np.asarray(a, float), np.asarray(b, float)), statistic, n_resamples=resamples, confidence_level=confidence,
         method="percentile", vectorized=True, paired=paired, random_state=np.random.default_rng(BOOTSTRAP_SEED), batch=batch,
@@ -268,12 +280,16 @@ def bootstrap_interval(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def bootstrap_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, paired: bool = False) -> tuple[float, float]:
+def bootstrap_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, paired: bool = False
+) -> tuple[float, float]:
     """Percentile bootstrap interval of mean(a) - mean(b), resampling seeds within each setting (``paired``: the same seeds for both)."""
     return bootstrap_interval(a, b, _mean_difference, confidence, paired=paired)
 
 
-def probability_of_improvement(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def probability_of_improvement(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """P(a value of ``a`` is lower than one of ``b``): (estimate, bootstrap low, high).
 
     The estimate is U / (nA * nB) with U the Mann-Whitney statistic of b
@@ -299,7 +315,9 @@ def _welch_se_df(sd_a: float, n_a: int, sd_b: float, n_b: int) -> tuple[float, f
     return math.sqrt(se2), se2**2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
 
 
-def detectable_difference(sd_a: float, n_a: int, sd_b: float, n_b: int, alpha: float = ALPHA, power: float = POWER) -> float | None:
+def detectable_difference(
+    sd_a: float, n_a: int, sd_b: float, n_b: int, alpha: float = ALPHA, power: float = POWER
+) -> float | None:
     """The smallest true difference of means a two-sided Welch test at ``alpha`` detects with ``power``.
 
     t approximation: (t_{1-alpha/2, df} + t_{power, df}) * SE, with SE and df
@@ -314,7 +332,9 @@ def detectable_difference(sd_a: float, n_a: int, sd_b: float, n_b: int, alpha: f
     return float((_scipy.t.ppf(1 - alpha / 2, df) + _scipy.t.ppf(power, df)) * se)
 
 
-def seeds_needed(difference: float, sd_a: float, sd_b: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS) -> int | None:
+def seeds_needed(
+    difference: float, sd_a: float, sd_b: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS
+) -> int | None:
     """Seeds per setting (the same on both sides) for which ``difference`` is detectable with ``power``; None above ``most``.
 
     At least :data:`MIN_SEEDS_NEEDED`: the t approximation promises power that 2 seeds do not have.

@@ -31,7 +31,9 @@ from gbench.errors import GbenchError
 def claimed_share(value: object, at: str) -> float:
     """A suite's ``seed_share_above = VALUE``, checked: a share of the variance strictly between 0 and 1."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise GbenchError(f"{at}: seed_share_above = {value!r} must be a share of the variance, 0 < value < 1, e.g. seed_share_above = 0.25")
+        raise GbenchError(
+            f"{at}: seed_share_above = {value!r} must be a share of the variance, 0 < value < 1, e.g. seed_share_above = 0.25"
+        )
     return float(value)
 
 
@@ -46,7 +48,9 @@ def seed_share(values: Sequence[np.ndarray]) -> np.ndarray:
     return np.divide(within, total, out=np.ones_like(total), where=total > 0)
 
 
-def seed_share_interval(cells: Sequence[Sequence[float]], claimed: float, resamples: int, confidence: float) -> tuple[float, tuple[float, float], float]:
+def seed_share_interval(
+    cells: Sequence[Sequence[float]], claimed: float, resamples: int, confidence: float
+) -> tuple[float, tuple[float, float], float]:
     """Seeds' share of the variance over ``cells`` (each setting's values over seeds), its bootstrap interval, and
     the two-sided p of the share against ``claimed``; every cell needs two values or more, and two cells or more."""
     point = float(seed_share([np.asarray(c, dtype=float)[None, :] for c in cells])[0])

@@ -21,7 +21,9 @@ def number_option(kind: type, minimum: float | None, name: str, maximum: float |
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}") from None
+            raise argparse.ArgumentTypeError(
+                f"{name} {text!r} is not a{'n integer' if kind is int else ' number'}"
+            ) from None
         if minimum is not None and value < minimum:
             raise argparse.ArgumentTypeError(f"{name} {text!r} must be at least {minimum}")
         if maximum is not None and value > maximum:
@@ -43,12 +45,16 @@ def parsed_option(parse: Callable[[str], Any], name: str) -> Callable[[str], Any
     return convert
 
 
-def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, declared: options.RunOption, command: str = "run") -> None:
+def add_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, declared: options.RunOption, command: str = "run"
+) -> None:
     """``declared`` as an argparse option of ``command``: its flag, help, metavar, choices and check, all from the table.
 
     `gbench sweep` reads list options (--seeds auto, --devices) itself, after parsing, and names them in its own line.
     """
-    kwargs: dict[str, Any] = {"help": declared.help_text(command).replace("%", "%%")}  # argparse %-formats help: a literal "%" must not break it
+    kwargs: dict[str, Any] = {
+        "help": declared.help_text(command).replace("%", "%%")
+    }  # argparse %-formats help: a literal "%" must not break it
     if declared.metavar and command != "sweep":
         kwargs["metavar"] = declared.metavar
     if declared.choices:
@@ -76,7 +82,9 @@ def add_option_group(parser: argparse.ArgumentParser, group: str) -> argparse._A
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_option_group(parser, options.TRAINING)
-    add_option_group(parser, options.OWN_DATA)  # --image-size, --channels, --holdout shape --dataset folder:PATH; --plugin
+    add_option_group(
+        parser, options.OWN_DATA
+    )  # --image-size, --channels, --holdout shape --dataset folder:PATH; --plugin
     add_option_group(parser, options.EVALUATION)
     add_tracker_options(parser)
 
@@ -147,5 +155,9 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
     """--quiet and --verbose (gbench/commands/_progress.py): how much progress the command prints on stderr."""
     shown = parser.add_mutually_exclusive_group()
-    shown.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final results: no progress, no notes")
-    shown.add_argument("-v", "--verbose", action="store_true", help="also print every log row (step, losses, FID) as it is recorded")
+    shown.add_argument(
+        "-q", "--quiet", action="store_true", help="print only errors and the final results: no progress, no notes"
+    )
+    shown.add_argument(
+        "-v", "--verbose", action="store_true", help="also print every log row (step, losses, FID) as it is recorded"
+    )

@@ -121,7 +121,12 @@ class GroupProgress:
         self.latest[run_id] = row
         if self.owner.level >= VERBOSE:
             self.owner.say(f"{run_id} step {row['step']}/{self.steps}: {row_text(row)}")
-        elif self.owner.plain and self.owner.level > QUIET and int(row["step"]) < self.steps and self.throttle.due(self.done()):
+        elif (
+            self.owner.plain
+            and self.owner.level > QUIET
+            and int(row["step"]) < self.steps
+            and self.throttle.due(self.done())
+        ):
             self.owner.say(self.progress_line(int(row["step"])))
 
     def done(self) -> int:
@@ -141,9 +146,14 @@ class GroupProgress:
     def end(self, rows: list[dict[str, Any]]) -> None:
         statuses = ",".join(sorted({str(row.get("status")) for row in rows}))
         if self.owner.bars is not None and self.task is not None:
-            self.owner.bars.update(self.task, description=self.owner.bars.tasks[self.task].description + f" [{statuses}]")
+            self.owner.bars.update(
+                self.task, description=self.owner.bars.tasks[self.task].description + f" [{statuses}]"
+            )
         if self.owner.plain:
-            fids = ", ".join(f"seed {row.get('seed')} FID {display.format_cell(row.get('fid'), '.2f')} ({row.get('status')})" for row in rows)
+            fids = ", ".join(
+                f"seed {row.get('seed')} FID {display.format_cell(row.get('fid'), '.2f')} ({row.get('status')})"
+                for row in rows
+            )
             self.owner.say(f"{self.label}: done in {duration(time.monotonic() - self.started)}: {fids}")
 
 

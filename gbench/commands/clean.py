@@ -32,5 +32,9 @@ def run(args: argparse.Namespace) -> int:
     for folder in removed:
         display.stdout.print(f"{verb} {folder.path}  ({folder.state})", highlight=False, soft_wrap=True)
     summary = f"{verb} {len(removed)} unfinished run folder{'' if len(removed) == 1 else 's'} from {args.out}; finished runs and results.csv kept"
-    display.stdout.print(summary + ("; run without --dry-run to remove them" if args.dry_run and removed else ""), highlight=False, soft_wrap=True)
+    display.stdout.print(
+        summary + ("; run without --dry-run to remove them" if args.dry_run and removed else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0

@@ -40,11 +40,17 @@ METRICS = (
 def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None:
     """The evaluation options shared by ``gbench eval`` and ``gbench fid``."""
     group = parser.add_argument_group("evaluation")
-    group.add_argument("-n", "--eval-samples", type=number_option(int, 2, "--eval-samples"), metavar="N", help=samples_help)
     group.add_argument(
-        "--fid-extractor", metavar="NAME", help="feature extractor: lenet-mnist, lenet-fashion-mnist, lenet, inception (default: the dataset's LeNet)"
+        "-n", "--eval-samples", type=number_option(int, 2, "--eval-samples"), metavar="N", help=samples_help
     )
-    group.add_argument("--inception-weights", metavar="PATH", help="path to inception-v3-compat weights (no download needed)")
+    group.add_argument(
+        "--fid-extractor",
+        metavar="NAME",
+        help="feature extractor: lenet-mnist, lenet-fashion-mnist, lenet, inception (default: the dataset's LeNet)",
+    )
+    group.add_argument(
+        "--inception-weights", metavar="PATH", help="path to inception-v3-compat weights (no download needed)"
+    )
     group.add_argument(
         "--fid-infinity",
         action="store_true",
@@ -59,7 +65,12 @@ def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None
         help="who computes KID and precision/recall from the features: gbench's batched torch code (default) or torch-fidelity's own (same numbers, ~8 s slower at 10,000 samples)",
     )
     group.add_argument("--seed", type=number_option(int, 0, "--seed"), help="noise seed for generated samples")
-    group.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator and the extractor (default auto)")
+    group.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="device for the generator and the extractor (default auto)",
+    )
     group.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
 
 
@@ -77,14 +88,20 @@ def eval_settings(args: argparse.Namespace, num_samples: int):
     )
 
 
-def metrics_table(title: str, now: dict[str, Any], before: dict[str, Any] | None = None, caption: str | None = None) -> Table:
+def metrics_table(
+    title: str, now: dict[str, Any], before: dict[str, Any] | None = None, caption: str | None = None
+) -> Table:
     table = Table(title=title, header_style="bold", caption=caption)
     table.add_column("metric")
     if before is not None:
         table.add_column("before", justify="right")
     table.add_column("now" if before is not None else "value", justify="right")
     listed = {key for key, _, _ in METRICS}
-    plugins = [(c.name, c.header or c.name, c.spec) for c in schema.metric_columns() if c.name not in listed and c.name in now and not c.text]
+    plugins = [
+        (c.name, c.header or c.name, c.spec)
+        for c in schema.metric_columns()
+        if c.name not in listed and c.name in now and not c.text
+    ]
     for key, label, spec in (*METRICS, *plugins):  # a plugin's metric gets a row too
         cells = [display.format_cell(now.get(key), spec)]
         if before is not None:
@@ -96,9 +113,21 @@ def metrics_table(title: str, now: dict[str, Any], before: dict[str, Any] | None
 def plain_line(row: dict[str, Any], **extra: Any) -> str:
     """``fid=12.3456 kid_mean=... extractor=lenet-mnist@712ee890 ...``: one line for scripts."""
     parts = []
-    for key in ("fid", "fid_samples", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage"):
+    for key in (
+        "fid",
+        "fid_samples",
+        "fid_infinity",
+        "kid_mean",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    ):
         value = row.get(key)
-        parts.append(f"{key}={'nan' if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, '.6g')}")
+        parts.append(
+            f"{key}={'nan' if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, '.6g')}"
+        )
     parts.append(f"extractor={row['fid_extractor']}")
     parts.extend(f"{key}={value}" for key, value in extra.items())
     return " ".join(parts)
@@ -106,7 +135,9 @@ def plain_line(row: dict[str, Any], **extra: Any) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_verbosity_options(parser)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json, generator.pt, summary.json)")
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json, generator.pt, summary.json)"
+    )
     add_eval_options(parser, f"generated samples (default {DEFAULT_SAMPLES})")
 
 
@@ -121,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
     registry = load_plugins().registry
     config, nets = load_run(run_dir, registry, str(device))
     if not (run_dir / "summary.json").is_file():
-        raise GbenchError(f"{str(run_dir)!r} has no summary.json: the run did not finish; resume it with `gbench run` first")
+        raise GbenchError(
+            f"{str(run_dir)!r} has no summary.json: the run did not finish; resume it with `gbench run` first"
+        )
     summary = store.read_json(run_dir / "summary.json")
     dataset = registry.dataset(config.dataset)
     real, labels = load_split(dataset, "test", args.data_root or config.data_root)
@@ -129,8 +162,12 @@ def run(args: argparse.Namespace) -> int:
 
     settings = eval_settings(args, args.eval_samples or DEFAULT_SAMPLES)
     seed = config.seed if args.seed is None else args.seed
-    log_line(f"gbench eval {run_dir}: evaluating {settings.num_samples} samples (seed {seed}) against {dataset.name}:test")
-    result = evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, device, seed=seed, real_labels=labels)
+    log_line(
+        f"gbench eval {run_dir}: evaluating {settings.num_samples} samples (seed {seed}) against {dataset.name}:test"
+    )
+    result = evaluate_generator(
+        nets.generator, nets.latent_dim, dataset, real, settings, device, seed=seed, real_labels=labels
+    )
 
     before = dict(summary)
     row = schema.json_safe({**summary, **result.as_row()})
@@ -141,5 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
     title = f"gbench eval {row['run_id']}: {result.num_samples} samples (seed {seed}) vs {dataset.name}:test, extractor {result.fid_extractor}"
     display.stdout.print(metrics_table(title, row, before), soft_wrap=True)
-    display.console.print(f"updated {run_dir / 'summary.json'} and {out / store.RESULTS}", highlight=False, soft_wrap=True)
+    display.console.print(
+        f"updated {run_dir / 'summary.json'} and {out / store.RESULTS}", highlight=False, soft_wrap=True
+    )
     return 0

@@ -16,7 +16,9 @@ FORMATS = ("csv", "json", "parquet")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", nargs="?", default="runs", help="results folder (default runs)")
-    parser.add_argument("--format", type=_format, metavar="{" + ",".join(FORMATS) + "}", help="default: from -o's suffix, else csv")
+    parser.add_argument(
+        "--format", type=_format, metavar="{" + ",".join(FORMATS) + "}", help="default: from -o's suffix, else csv"
+    )
     parser.add_argument("-o", "--output", help="file to write (default: stdout for csv/json)")
 
 
@@ -37,7 +39,9 @@ def format_for(output: str | None) -> str:
         return suffix or "csv"
     near = closest(suffix, FORMATS)
     if near:
-        raise GbenchError(f"-o {output!r}: unknown suffix .{suffix} (did you mean .{near}?); name the file *.{near}, or give --format {near}")
+        raise GbenchError(
+            f"-o {output!r}: unknown suffix .{suffix} (did you mean .{near}?); name the file *.{near}, or give --format {near}"
+        )
     return "csv"
 
 
@@ -48,7 +52,9 @@ def frame(out: str):
     table = pd.DataFrame(rows, columns=schema.csv_columns(rows))
     # results.csv holds text: give numbers back their types for json and parquet
     for column in table.columns:
-        if len(table) and table[column].isin(("True", "False")).all():  # a flag on every row (discriminator_wins): bool, as read_csv reads it
+        if (
+            len(table) and table[column].isin(("True", "False")).all()
+        ):  # a flag on every row (discriminator_wins): bool, as read_csv reads it
             table[column] = table[column] == "True"
             continue
         converted = pd.to_numeric(table[column].replace("", None), errors="coerce")
@@ -63,7 +69,9 @@ def check_output(output: str) -> Path:
     if target.is_dir():
         raise GbenchError(f"-o {output!r} is a folder; give a file name, e.g. -o {str(target / 'results.csv')!r}")
     if not target.parent.is_dir():
-        raise GbenchError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist; create it or pick another -o")
+        raise GbenchError(
+            f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist; create it or pick another -o"
+        )
     if not os.access(target.parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise GbenchError(f"cannot write -o {output!r}: permission denied; pick a file in a folder you can write")
     return target
@@ -86,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             store.atomic_write_bytes(target, buffer.getvalue())
         except OSError as error:  # root passes os.access; a read-only mount or an ACL may still refuse
-            raise GbenchError(f"cannot write -o {args.output!r} ({error.strerror}); pick a file in a folder you can write") from None
+            raise GbenchError(
+                f"cannot write -o {args.output!r} ({error.strerror}); pick a file in a folder you can write"
+            ) from None
     else:
         import sys
 

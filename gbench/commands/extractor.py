@@ -27,13 +27,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "For any other labelled dataset it trains a domain LeNet for the data's channels and size and registers it in the cache "
         "(cache/extractors/), so FIDs on the same data (the same content hash of its test split) use it by default.",
     )
-    train.add_argument("dataset", metavar="DATASET", help="mnist, fashion-mnist, or any labelled dataset (cifar10, svhn, a plugin's, folder:PATH or npz:PATH)")
-    train.add_argument("--epochs", type=number_option(int, 1, "--epochs"), help="epochs for a domain LeNet (default 10); the shipped ones use their recipe")
-    train.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="training seed (default 0, that of the shipped weights)")
+    train.add_argument(
+        "dataset",
+        metavar="DATASET",
+        help="mnist, fashion-mnist, or any labelled dataset (cifar10, svhn, a plugin's, folder:PATH or npz:PATH)",
+    )
+    train.add_argument(
+        "--epochs",
+        type=number_option(int, 1, "--epochs"),
+        help="epochs for a domain LeNet (default 10); the shipped ones use their recipe",
+    )
+    train.add_argument(
+        "--seed",
+        type=number_option(int, 0, "--seed"),
+        default=0,
+        help="training seed (default 0, that of the shipped weights)",
+    )
     train.add_argument("-o", "--output", metavar="PATH", help="write the trained weights to PATH (a .pt state dict)")
-    train.add_argument("--install", action="store_true", help="replace the shipped weights file, only when the SHA-256 matches the shipped one")
+    train.add_argument(
+        "--install",
+        action="store_true",
+        help="replace the shipped weights file, only when the SHA-256 matches the shipped one",
+    )
     train.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
-    for declared in OPTIONS:  # --image-size, --channels, --holdout: own data shaped as the runs that will use the LeNet shape it
+    for (
+        declared
+    ) in OPTIONS:  # --image-size, --channels, --holdout: own data shaped as the runs that will use the LeNet shape it
         if declared.lands == DATA:
             add_option(train, declared)
 
@@ -45,7 +64,11 @@ def _check_output(output: str | None, shipped: Path, install: bool) -> Path | No
     if path.is_dir():
         raise GbenchError(f"-o {output!r} is a folder; give a file path such as -o lenet-retrained.pt")
     if path.resolve() == shipped.resolve():
-        fix = "drop -o: --install alone replaces it (when the SHA-256 matches)" if install else "write elsewhere, or use --install to replace it"
+        fix = (
+            "drop -o: --install alone replaces it (when the SHA-256 matches)"
+            if install
+            else "write elsewhere, or use --install to replace it"
+        )
         raise GbenchError(f"-o {output!r} is the shipped weights file; {fix}")
     return path
 
@@ -62,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if is_own_data(args.dataset):  # folder:PATH / npz:PATH: scanned and registered under the name as typed
         owndata.register(registry, args.dataset, data)
     dataset = registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
-    from gbench.evaluation import extractor_training, extractors  # imports torch-fidelity (seconds): after the cheap checks
+    from gbench.evaluation import (
+        extractor_training,
+        extractors,
+    )  # imports torch-fidelity (seconds): after the cheap checks
 
     name = extractors.shipped_lenet(dataset.name)
     if name is None or dataset.name not in extractor_training.RECIPES:
@@ -106,7 +132,9 @@ def _train_domain(args: argparse.Namespace, dataset) -> int:
     from gbench.evaluation import domain_extractors, extractor_training, extractors
 
     if args.install:
-        raise GbenchError(f"--install replaces shipped weights, and {dataset.name!r} has none; drop it: the trained LeNet is registered in the cache")
+        raise GbenchError(
+            f"--install replaces shipped weights, and {dataset.name!r} has none; drop it: the trained LeNet is registered in the cache"
+        )
     output = _check_output(args.output, domain_extractors.domain_dir() / "none", False)
     train_x, train_y = load_split(dataset, "train", args.data_root)  # missing files: one line naming where it looked
     test_x, test_y = load_split(dataset, "test", args.data_root)
@@ -116,15 +144,24 @@ def _train_domain(args: argparse.Namespace, dataset) -> int:
         f"training {domain_extractors.domain_name(dataset.name)} ({shape}, {dataset.num_classes} classes) from seed {args.seed}, {epochs} epochs",
         highlight=False,
     )
-    state, accuracy = extractor_training.train_extractor(dataset, seed=args.seed, epochs=epochs, splits=(train_x, train_y, test_x, test_y))
-    entry = domain_extractors.register_domain_lenet(dataset, state, accuracy, content_hash(train_x), content_hash(test_x), args.seed, epochs)
+    state, accuracy = extractor_training.train_extractor(
+        dataset, seed=args.seed, epochs=epochs, splits=(train_x, train_y, test_x, test_y)
+    )
+    entry = domain_extractors.register_domain_lenet(
+        dataset, state, accuracy, content_hash(train_x), content_hash(test_x), args.seed, epochs
+    )
     label = extractors.extractor_label(entry.name, entry.weights_path)
-    print(f"{entry.name}: test accuracy {accuracy:.4f}, sha256 {entry.sha256}; registered as {label} for {dataset.name} data {entry.test_hash[:8]}", flush=True)
+    print(
+        f"{entry.name}: test accuracy {accuracy:.4f}, sha256 {entry.sha256}; registered as {label} for {dataset.name} data {entry.test_hash[:8]}",
+        flush=True,
+    )
     display.console.print(f"wrote {entry.weights_path}; FIDs on this data now use {label} by default", highlight=False)
     if output is not None:
         try:
             store.atomic_write_bytes(output, entry.weights_path.read_bytes())
         except OSError as error:
-            raise GbenchError(f"cannot write the weights ({error.strerror or error}); give a writable -o PATH") from None
+            raise GbenchError(
+                f"cannot write the weights ({error.strerror or error}); give a writable -o PATH"
+            ) from None
         display.console.print(f"wrote {output}", highlight=False)
     return 0

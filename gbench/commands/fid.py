@@ -23,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_verbosity_options(parser)
     parser.add_argument("a", metavar="A", help=f"the set to score (generated side): {SETS}")
     parser.add_argument("b", metavar="B", help=f"the reference set (real side, cached): {SETS}")
-    parser.add_argument("--dataset", help="whose extractor and classifier to use (default: inferred from a split or run among A and B)")
-    add_eval_options(parser, f"samples drawn from a run (default {DEFAULT_SAMPLES}); every other set is cut to its first N images")
+    parser.add_argument(
+        "--dataset", help="whose extractor and classifier to use (default: inferred from a split or run among A and B)"
+    )
+    add_eval_options(
+        parser, f"samples drawn from a run (default {DEFAULT_SAMPLES}); every other set is cut to its first N images"
+    )
 
 
 def pick_dataset(explicit: str | None, a, b) -> str:
@@ -34,8 +38,12 @@ def pick_dataset(explicit: str | None, a, b) -> str:
     if len(known) == 1:
         return known.pop()
     if not known:
-        raise GbenchError(f"cannot tell which dataset {a.spec!r} and {b.spec!r} belong to (neither is a split or a run); pass --dataset, e.g. --dataset mnist")
-    raise GbenchError(f"{a.spec!r} is {a.dataset} but {b.spec!r} is {b.dataset}; pass --dataset to choose whose extractor to use")
+        raise GbenchError(
+            f"cannot tell which dataset {a.spec!r} and {b.spec!r} belong to (neither is a split or a run); pass --dataset, e.g. --dataset mnist"
+        )
+    raise GbenchError(
+        f"{a.spec!r} is {a.dataset} but {b.spec!r} is {b.dataset}; pass --dataset to choose whose extractor to use"
+    )
 
 
 def _check_shape(source, dataset) -> None:
@@ -54,7 +62,9 @@ def _check_count(source, settings) -> None:
     minimum = minimum_images(settings)
     if len(source.images) < minimum:
         hint = f"; --no-precision-recall needs only {MIN_IMAGES}" if minimum > MIN_IMAGES else ""
-        raise GbenchError(f"{source.spec!r} holds {len(source.images)} images; the metrics need at least {minimum}{hint}")
+        raise GbenchError(
+            f"{source.spec!r} holds {len(source.images)} images; the metrics need at least {minimum}{hint}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
     dataset = registry.dataset(pick_dataset(args.dataset, a, b))
     for source in (a, b):
         _check_shape(source, dataset)
-    from gbench.evaluation.evaluate import MIN_IMAGES, evaluate_images  # torch-fidelity takes seconds to import: not before the inputs are checked
+    from gbench.evaluation.evaluate import (
+        MIN_IMAGES,
+        evaluate_images,
+    )  # torch-fidelity takes seconds to import: not before the inputs are checked
 
     settings = eval_settings(args, max(len(a.images), MIN_IMAGES))
     for source in (a, b):
@@ -82,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     row = result.as_row()
     title = f"gbench fid: A = {a.describe()} vs B = {b.describe()}, extractor {result.fid_extractor}"
     caption = (
-        "class metrics: the dataset's classifier on A, against B's labels" if b.labels is not None else "class metrics: the dataset's classifier on A and on B"
+        "class metrics: the dataset's classifier on A, against B's labels"
+        if b.labels is not None
+        else "class metrics: the dataset's classifier on A and on B"
     )
     display.console.print(metrics_table(title, row, caption=caption), soft_wrap=True)
     print(plain_line(row, a=len(a.images), b=len(b.images), dataset=dataset.name), flush=True)
@@ -97,10 +112,17 @@ def _print_stacked_modes(dataset_name: str, images) -> None:
     if dataset_name != stacked_modes.STACKED_DATASET:
         return
     modes = stacked_modes.stacked_mnist_modes(images.cpu())
-    note = "" if len(images) >= stacked_modes.STACKED_SAMPLES else f" (the papers use {stacked_modes.STACKED_SAMPLES:,}: -n {stacked_modes.STACKED_SAMPLES})"
+    note = (
+        ""
+        if len(images) >= stacked_modes.STACKED_SAMPLES
+        else f" (the papers use {stacked_modes.STACKED_SAMPLES:,}: -n {stacked_modes.STACKED_SAMPLES})"
+    )
     display.console.print(
         f"Stacked MNIST, A: {modes['stacked_modes_covered']:.0f} of 1000 modes covered, KL(p_gen || uniform) {modes['stacked_mode_kl']:.4f} nats, "
         f"on {len(images):,} samples{note}",
         highlight=False,
     )
-    print(f"stacked_modes_covered={modes['stacked_modes_covered']:.0f} stacked_mode_kl={modes['stacked_mode_kl']!r} stacked_samples={len(images)}", flush=True)
+    print(
+        f"stacked_modes_covered={modes['stacked_modes_covered']:.0f} stacked_mode_kl={modes['stacked_mode_kl']!r} stacked_samples={len(images)}",
+        flush=True,
+    )

@@ -13,10 +13,16 @@ HELP = "Draw images along a line between two latent vectors of a finished run (a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)"
+    )
     parser.add_argument("-o", "--output", metavar="FILE.png", help="PNG to write (default RUN_DIR/interpolation.png)")
-    parser.add_argument("--steps", type=number_option(int, 2, "--steps"), default=10, help="images per row (default 10)")
-    parser.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="seed of the two latent vectors (default 0)")
+    parser.add_argument(
+        "--steps", type=number_option(int, 2, "--steps"), default=10, help="images per row (default 10)"
+    )
+    parser.add_argument(
+        "--seed", type=number_option(int, 0, "--seed"), default=0, help="seed of the two latent vectors (default 0)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         path = write_interpolation(args.run_dir, output, load_plugins().registry, steps=args.steps, seed=args.seed)
     except OSError as error:
-        raise GbenchError(f"cannot write {str(output)!r} ({error.strerror or error}); give a writable path with -o") from None
-    display.console.print(f"wrote {path}: top row alpha 0 to 1, bottom row alpha -1 to 2, {args.steps} images each", highlight=False)
+        raise GbenchError(
+            f"cannot write {str(output)!r} ({error.strerror or error}); give a writable path with -o"
+        ) from None
+    display.console.print(
+        f"wrote {path}: top row alpha 0 to 1, bottom row alpha -1 to 2, {args.steps} images each", highlight=False
+    )
     return 0

@@ -18,14 +18,27 @@ from gbench.results import display
 HELP = "List the loaded plugins: version, origin, and the architectures, losses, schedules, datasets and metrics each provides."
 
 #: kind -> its key in --json output (and its heading in the table)
-PLURAL = {"architecture": "architectures", "loss": "losses", "schedule": "schedules", "dataset": "datasets", "metric": "metrics"}
+PLURAL = {
+    "architecture": "architectures",
+    "loss": "losses",
+    "schedule": "schedules",
+    "dataset": "datasets",
+    "metric": "metrics",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "targets", nargs="*", metavar="TARGET", help="also load these module paths or path/to/file.py plugins (to check one before packaging it)"
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="also load these module paths or path/to/file.py plugins (to check one before packaging it)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table (keys are stable; see docs/plugins.md)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON for scripts instead of a table (keys are stable; see docs/plugins.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +72,9 @@ def describe(plugins: Plugins) -> dict[str, Any]:
 
 def _plugin(plugins: Plugins, info: PluginInfo, ep: metadata.EntryPoint | None) -> dict[str, Any]:
     module = plugins.manager.get_plugin(info.name)
-    loaded_from = ep if ep is not None and info.source.endswith(f"({ep.value})") else None  # None: a module or file target
+    loaded_from = (
+        ep if ep is not None and info.source.endswith(f"({ep.value})") else None
+    )  # None: a module or file target
     entry: dict[str, Any] = {
         "name": info.name,
         "version": info.version or None,
@@ -81,10 +96,15 @@ def _plugin(plugins: Plugins, info: PluginInfo, ep: metadata.EntryPoint | None) 
 def _thing(kind: str, spec: Any) -> dict[str, Any]:
     thing: dict[str, Any] = {"name": spec.name, "description": spec.description}
     if kind == "dataset":
-        thing.update(image_shape=list(spec.image_shape), num_classes=spec.num_classes, class_names=list(spec.class_names))
+        thing.update(
+            image_shape=list(spec.image_shape), num_classes=spec.num_classes, class_names=list(spec.class_names)
+        )
         return thing
     if kind == "metric":
-        thing.update(needs=list(spec.needs), columns=[{"name": c.name, "direction": c.direction, "description": c.description} for c in spec.columns])
+        thing.update(
+            needs=list(spec.needs),
+            columns=[{"name": c.name, "direction": c.direction, "description": c.description} for c in spec.columns],
+        )
         return thing
     if kind == "loss":
         thing["score"] = spec.score
@@ -112,7 +132,9 @@ def table(report: dict[str, Any]) -> Table:
     plugins = report["plugins"]
     broken = sum(plugin["status"] == "broken" for plugin in plugins)
     title = (
-        f"gbench {report['gbench_version']}: {len(plugins)} plugins" + (f", {broken} broken" if broken else "") + f" (hook API {report['hook_api_version']})"
+        f"gbench {report['gbench_version']}: {len(plugins)} plugins"
+        + (f", {broken} broken" if broken else "")
+        + f" (hook API {report['hook_api_version']})"
     )
     result = Table(title=title, header_style="bold", show_lines=True)
     result.add_column("plugin", no_wrap=True)
@@ -127,17 +149,29 @@ def table(report: dict[str, Any]) -> Table:
             lines = []
             for kind in KINDS:
                 for thing in plugin[PLURAL[kind]]:
-                    lines.append(f"[bold]{kind}[/] [cyan]{thing['name']}[/]" + (f": {_escape(thing['description'])}" if thing["description"] else ""))
+                    lines.append(
+                        f"[bold]{kind}[/] [cyan]{thing['name']}[/]"
+                        + (f": {_escape(thing['description'])}" if thing["description"] else "")
+                    )
                     if kind == "dataset":
-                        lines.append(f"  image shape {'x'.join(map(str, thing['image_shape']))}, {thing['num_classes']} classes")
+                        lines.append(
+                            f"  image shape {'x'.join(map(str, thing['image_shape']))}, {thing['num_classes']} classes"
+                        )
                     for column in thing.get("columns", []):
                         better = f" ({column['direction']} is better)" if column["direction"] else ""
                         lines.append(f"  column {column['name']}{better}  [dim]{_escape(column['description'])}[/]")
                     for hp in thing.get("hyperparameters", []):
                         searched = f", searched {hp['search'][0]:g}..{hp['search'][1]:g}" if hp["search"] else ""
-                        lines.append(f"  {hp['name']}={hp['default']}  [dim]{hp['type']} in {_escape(hp['range'])}{searched}[/]")
+                        lines.append(
+                            f"  {hp['name']}={hp['default']}  [dim]{hp['type']} in {_escape(hp['range'])}{searched}[/]"
+                        )
             provides = "\n".join(lines) or "[dim]nothing (no registration hook)[/]"
-        result.add_row(("[red]" if plugin["status"] == "broken" else "") + _escape(plugin["name"]), plugin["version"] or "-", _escape(origin), provides)
+        result.add_row(
+            ("[red]" if plugin["status"] == "broken" else "") + _escape(plugin["name"]),
+            plugin["version"] or "-",
+            _escape(origin),
+            provides,
+        )
     if not report["autoload"]:
         result.caption = "GBENCH_DISABLE_PLUGIN_AUTOLOAD is set: only gbench's built-in plugins were loaded"
     elif report["only"]:

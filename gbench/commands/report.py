@@ -18,14 +18,24 @@ HELP = "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm corre
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_verbosity_options(parser)
-    parser.add_argument("out", nargs="?", default=None, metavar="OUT", help="results folder (default runs; not needed with --storage)")
+    parser.add_argument(
+        "out", nargs="?", default=None, metavar="OUT", help="results folder (default runs; not needed with --storage)"
+    )
     parser.add_argument("--suite", help="report only this suite's runs (results.csv's suite column)")
     parser.add_argument(
-        "--suite-file", metavar="FILE.toml", help="the suite definition (title, question, baseline, grid, figures); default: found by name in benchmarks/suites"
+        "--suite-file",
+        metavar="FILE.toml",
+        help="the suite definition (title, question, baseline, grid, figures); default: found by name in benchmarks/suites",
     )
-    parser.add_argument("--storage", metavar="URL", help="read the runs of a sweep from its Optuna storage (e.g. postgresql://... or sqlite:///sweep.db)")
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="read the runs of a sweep from its Optuna storage (e.g. postgresql://... or sqlite:///sweep.db)",
+    )
     parser.add_argument("--study-name", help="the sweep's study name in --storage")
-    parser.add_argument("-o", "--output", metavar="DIR", help="folder for report.md, report.html and figures/ (default OUT/report)")
+    parser.add_argument(
+        "-o", "--output", metavar="DIR", help="folder for report.md, report.html and figures/ (default OUT/report)"
+    )
     parser.add_argument(
         "--index",
         metavar="DIR",
@@ -44,7 +54,11 @@ def _suite_name_in(path: Path) -> str | None:
 
 def suite_folders() -> list[Path]:
     """Where suites are looked for by name, and where a mistyped suite path finds its closest match: here and in gbench's source tree."""
-    return list(dict.fromkeys([Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]))
+    return list(
+        dict.fromkeys(
+            [Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
+        )
+    )
 
 
 def checked_suite_file(path: str) -> str:
@@ -52,7 +66,9 @@ def checked_suite_file(path: str) -> str:
     from gbench.names import missing_file
 
     if not Path(path).expanduser().is_file():
-        raise missing_file("suite file", path, suite_folders(), example="a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml")
+        raise missing_file(
+            "suite file", path, suite_folders(), example="a suite .toml, e.g. benchmarks/suites/s1_mlp_capacity.toml"
+        )
     return path
 
 
@@ -60,7 +76,9 @@ def find_suite(name: str | None) -> Any:
     """The definition of suite ``name`` from benchmarks/suites (here or in gbench's source tree); None when not found."""
     if not name:
         return None
-    from gbench.studies.sweep.suite import load_suite  # ships with gbench: a failed import is a broken install, so it is not caught
+    from gbench.studies.sweep.suite import (
+        load_suite,
+    )  # ships with gbench: a failed import is a broken install, so it is not caught
 
     for root in suite_folders():
         for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
@@ -79,7 +97,9 @@ def _from_storage(args: argparse.Namespace) -> list:
 
     records = load_records_from_storage(args.storage, args.study_name)
     if not records:
-        raise GbenchError(f"study {args.study_name!r} in --storage has no finished runs yet; wait for the sweep or check --study-name")
+        raise GbenchError(
+            f"study {args.study_name!r} in --storage has no finished runs yet; wait for the sweep or check --study-name"
+        )
     return records
 
 
@@ -96,11 +116,15 @@ def run(args: argparse.Namespace) -> int:
         default_dir = Path(args.out) / "report" if args.out else Path(f"report-{args.study_name}")
     else:
         if args.study_name:
-            raise GbenchError("--study-name is only used with --storage URL; give both, or neither to read a local results folder")
+            raise GbenchError(
+                "--study-name is only used with --storage URL; give both, or neither to read a local results folder"
+            )
         out = Path(args.out or "runs")
         records = load_local(out)
         if not records:
-            raise GbenchError(f"{str(out / 'results.csv')!r} holds no runs; run `gbench run` or `gbench sweep` with --out {out} first")
+            raise GbenchError(
+                f"{str(out / 'results.csv')!r} holds no runs; run `gbench run` or `gbench sweep` with --out {out} first"
+            )
         default_dir = out / "report"
 
     groups: dict[str | None, list] = {}
@@ -109,11 +133,16 @@ def run(args: argparse.Namespace) -> int:
     if wanted is not None:
         if wanted not in groups:
             known = ", ".join(str(name) for name in groups if name) or "none (these runs belong to no suite)"
-            raise GbenchError(f"no runs of suite {wanted!r} here{suggestion(wanted, [name for name in groups if name])}; suites found: {known}")
+            raise GbenchError(
+                f"no runs of suite {wanted!r} here{suggestion(wanted, [name for name in groups if name])}; suites found: {known}"
+            )
         groups = {wanted: groups[wanted]}
 
     from gbench.plugins.loading import load_plugins
-    from gbench.report.build import report_tables, write_report  # scipy and matplotlib: only once there is something to report
+    from gbench.report.build import (
+        report_tables,
+        write_report,
+    )  # scipy and matplotlib: only once there is something to report
 
     # loaded once here and passed down, so the figures that need datasets or generators all see this set
     # (a suite with its own target plugin gets the registry its runs were built with)
@@ -121,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
 
     target = Path(args.output) if args.output else default_dir
     for name, group in groups.items():
-        suite = given_suite if given_suite is not None and getattr(given_suite, "name", None) == name else find_suite(name)
+        suite = (
+            given_suite if given_suite is not None and getattr(given_suite, "name", None) == name else find_suite(name)
+        )
         folder = target if len(groups) == 1 else target / (name or "runs")
         log_line(f"gbench report: {len(group)} runs{f' of suite {name}' if name else ''} into {folder}")
         for table in report_tables(group, suite):
@@ -136,7 +167,9 @@ def _index(folder: Path) -> int:
     from gbench.report.index import write_index
 
     if not folder.is_dir():
-        raise GbenchError(f"--index {str(folder)!r} is not a folder; give the folder whose sub-folders hold the reports, e.g. --index docs/studies")
+        raise GbenchError(
+            f"--index {str(folder)!r} is not a folder; give the folder whose sub-folders hold the reports, e.g. --index docs/studies"
+        )
     path = write_index(folder)
     display.console.print(f"index: {path} (and index.md beside it)", highlight=False)
     return 0

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gbench.commands import _progress
-from gbench.commands._options import add_population_options, add_run_options, add_verbosity_options, note_slow_bf16, settings_from_args
+from gbench.commands._options import (
+    add_population_options,
+    add_run_options,
+    add_verbosity_options,
+    note_slow_bf16,
+    settings_from_args,
+)
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.results import display, store
@@ -22,7 +28,10 @@ HELP = "Train and evaluate every architecture a plugin provides (one run per see
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="plugin: an installed plugin's name, a module path (plugins.mlp) or a path/to/file.py with @hookimpl functions")
+    parser.add_argument(
+        "target",
+        help="plugin: an installed plugin's name, a module path (plugins.mlp) or a path/to/file.py with @hookimpl functions",
+    )
     add_run_options(parser)
     add_population_options(parser)
     add_verbosity_options(parser)
@@ -51,12 +60,18 @@ def combos_for_target(registry: Registry, owner: str, settings: RunSettings) -> 
         return [("mlp", name, schedule) for name in registry.owned_by("loss", owner)]
     if registry.owned_by("schedule", owner):
         return [("mlp", loss, name) for name in registry.owned_by("schedule", owner)]
-    raise GbenchError(f"plugin {owner!r} provides no architecture, loss or schedule to run; try `gbench run plugins.mlp`")
+    raise GbenchError(
+        f"plugin {owner!r} provides no architecture, loss or schedule to run; try `gbench run plugins.mlp`"
+    )
 
 
 def warn_broken(plugins: Plugins) -> None:
     for info in plugins.broken:
-        display.console.print(f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}", highlight=False, soft_wrap=True)
+        display.console.print(
+            f"[yellow]warning:[/] plugin {info.name!r} is broken and was skipped: {info.error}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def run_configs(
@@ -79,7 +94,14 @@ def run_configs(
     validate_configs(registry, configs)  # build and check every combination on the CPU before any run trains
     notes: list[str] = []
     cache, groups, why = prepare_runs(
-        configs, registry, out, population, population_size, check=functools.partial(preflight.check_runs, notes=notes), rerun=rerun, notes=notes
+        configs,
+        registry,
+        out,
+        population,
+        population_size,
+        check=functools.partial(preflight.check_runs, notes=notes),
+        rerun=rerun,
+        notes=notes,
     )
     rows = []
     with _progress.RunProgress(level) as progress:
@@ -89,7 +111,9 @@ def run_configs(
             first = group[0]
             seeds = ",".join(str(config.seed) for config in group)
             label = f"[{index}/{len(groups)}] {first.architecture} {first.loss} {first.schedule} seed{'s' if len(group) > 1 else ''} {seeds}"
-            train_images = cache.split(registry, first.dataset, "train", first.data_root, first.train_limit)[0]  # loaded already (prepare_runs)
+            train_images = cache.split(registry, first.dataset, "train", first.data_root, first.train_limit)[
+                0
+            ]  # loaded already (prepare_runs)
             shown = progress.group(label, first.total_steps(len(train_images)), len(group))
             hooks = RunHooks(on_progress=shown.on_progress, on_resume=shown.on_resume, on_log_row=shown.on_log_row)
             group_rows, reason = execute_population(group, registry, out, hooks, cache)
@@ -112,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
         )
     plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
-    settings = owndata.resolve(plugins.registry, settings)  # folder:PATH / npz:PATH scanned and registered, its content hash in the configs
+    settings = owndata.resolve(
+        plugins.registry, settings
+    )  # folder:PATH / npz:PATH scanned and registered, its content hash in the configs
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
@@ -120,5 +146,7 @@ def run(args: argparse.Namespace) -> int:
     rows = run_configs(configs, plugins.registry, out, settings.population, settings.population_size, args.rerun, level)
     args.made = (out, rows)  # what gbench.run returns (gbench/api.py)
     display.print_results(rows, f"gbench run {args.target}", run_ids=False, out=str(out))
-    display.console.print(f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False, soft_wrap=True)
+    display.console.print(
+        f"results: {out / store.RESULTS}  (run folders under {out}/)", highlight=False, soft_wrap=True
+    )
     return 0

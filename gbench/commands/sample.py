@@ -16,25 +16,44 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)")
-    parser.add_argument("-n", "--num-samples", type=number_option(int, 1, "-n"), required=True, metavar="N", help="how many samples")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE.npz|DIR", help="an .npz file, or a new or empty folder for PNGs")
-    parser.add_argument("--seed", type=number_option(int, 0, "--seed"), default=0, help="noise seed (default 0): the same seed gives the same images")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator (default auto)")
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a finished run's folder (holds config.json and generator.pt)"
+    )
+    parser.add_argument(
+        "-n", "--num-samples", type=number_option(int, 1, "-n"), required=True, metavar="N", help="how many samples"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="FILE.npz|DIR", help="an .npz file, or a new or empty folder for PNGs"
+    )
+    parser.add_argument(
+        "--seed",
+        type=number_option(int, 0, "--seed"),
+        default=0,
+        help="noise seed (default 0): the same seed gives the same images",
+    )
+    parser.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator (default auto)"
+    )
 
 
 def _target(output: str) -> tuple[Path, str]:
     path = Path(output).expanduser()
     if path.suffix.lower() == ".npz":
         if path.is_dir():
-            raise GbenchError(f"-o {output!r} is a folder; give a file name ending in .npz, or a folder name without .npz")
+            raise GbenchError(
+                f"-o {output!r} is a folder; give a file name ending in .npz, or a folder name without .npz"
+            )
         return path, "npz"
     if path.exists() and not path.is_dir():
         raise GbenchError(f"-o {output!r} is an existing file that is not .npz; give FILE.npz or a folder for PNGs")
     if path.suffix and not path.exists():
-        raise GbenchError(f"-o {output!r} ends in {path.suffix!r}; give FILE.npz, or a folder (create it first if its name has a dot)")
+        raise GbenchError(
+            f"-o {output!r} ends in {path.suffix!r}; give FILE.npz, or a folder (create it first if its name has a dot)"
+        )
     if path.is_dir() and any(p.suffix.lower() == ".png" for p in path.iterdir()):
-        raise GbenchError(f"-o {output!r} already holds PNG files; give a new or empty folder so old images do not mix with new ones")
+        raise GbenchError(
+            f"-o {output!r} already holds PNG files; give a new or empty folder so old images do not mix with new ones"
+        )
     return path, "png"
 
 
@@ -54,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_png_folder(target, images)
     except OSError as error:
-        raise GbenchError(f"cannot write {str(target)!r} ({error.strerror or error}); give a writable path with -o") from None
+        raise GbenchError(
+            f"cannot write {str(target)!r} ({error.strerror or error}); give a writable path with -o"
+        ) from None
     shape = "x".join(map(str, images.shape))
     where = f"{target} (key 'images')" if kind == "npz" else f"{target}/ as {len(images)} PNG files"
     display.console.print(f"wrote {shape} uint8 samples (seed {args.seed}) to {where}", highlight=False, soft_wrap=True)

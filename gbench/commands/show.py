@@ -27,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument("--all", action="store_true", help="draw every run's row")
     shown.add_argument(
-        "--last", type=_count, metavar="N", default=LATEST, help=f"draw the N latest runs' rows (default {LATEST}); above N runs a summary comes first"
+        "--last",
+        type=_count,
+        metavar="N",
+        default=LATEST,
+        help=f"draw the N latest runs' rows (default {LATEST}); above N runs a summary comes first",
     )
     parser.add_argument(
         "--columns",
@@ -43,7 +47,9 @@ def _count(text: str) -> int:
     except ValueError:
         value = -1
     if value < 1:
-        raise argparse.ArgumentTypeError(f"--last takes a whole number of runs, at least 1, not {text!r}; e.g. --last 50")
+        raise argparse.ArgumentTypeError(
+            f"--last takes a whole number of runs, at least 1, not {text!r}; e.g. --last 50"
+        )
     return value
 
 
@@ -61,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         display.stdout.print(status_line(args.out, rows), highlight=False, soft_wrap=True)
         display.stdout.print(settings_table(rows))
-        display.print_results(rows, f"the latest {last} of {len(rows)} runs", last=last, columns=args.columns, out=args.out)
+        display.print_results(
+            rows, f"the latest {last} of {len(rows)} runs", last=last, columns=args.columns, out=args.out
+        )
         display.stdout.print(
             f"{len(rows) - last} earlier runs not drawn: `gbench show {args.out} --all` draws every run, `--last N` the latest N; "
             f"`gbench export {args.out}` writes them all",
@@ -94,11 +102,18 @@ def status_line(out: str, rows: list[dict[str, str]]) -> str:
 
 def setting_groups(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
     """Rows by setting: a sweep's variant, else the set-up and hyperparameter values that differ among the rows."""
-    keys = [key for key in (rows[0] if rows else {}) if schema.is_setting_column(key)]  # every row of a CSV has its columns
+    keys = [
+        key for key in (rows[0] if rows else {}) if schema.is_setting_column(key)
+    ]  # every row of a CSV has its columns
     varying = [key for key in keys if len({row.get(key) for row in rows}) > 1]
     groups: dict[str, list[dict[str, str]]] = {}
     for row in rows:
-        name = row.get("variant") or ",".join(f"{key}={row.get(key) or '-'}" for key in varying) or row.get("architecture") or "run"
+        name = (
+            row.get("variant")
+            or ",".join(f"{key}={row.get(key) or '-'}" for key in varying)
+            or row.get("architecture")
+            or "run"
+        )
         groups.setdefault(name, []).append(row)
     return groups
 
@@ -118,13 +133,25 @@ def settings_table(rows: list[dict[str, str]]) -> Table:
     for name, members in groups.items():
         fids = [fid for fid in map(_fid, members) if fid is not None]
         ok = sum(row.get("status") == "ok" for row in members)
-        summaries.append((min(fids) if fids else math.inf, name, len(members), ok, sum(fids) / len(fids) if fids else None))
+        summaries.append(
+            (min(fids) if fids else math.inf, name, len(members), ok, sum(fids) / len(fids) if fids else None)
+        )
     summaries.sort(key=lambda item: (item[0], item[1]))
     shown = summaries[:BEST_SETTINGS]
-    title = "best FID per setting" if len(summaries) <= BEST_SETTINGS else f"best FID per setting: the {len(shown)} lowest of {len(summaries)} settings"
+    title = (
+        "best FID per setting"
+        if len(summaries) <= BEST_SETTINGS
+        else f"best FID per setting: the {len(shown)} lowest of {len(summaries)} settings"
+    )
     table = Table(title=title, header_style="bold")
     for header in ("setting", "runs", "ok", "best FID", "mean FID"):
         table.add_column(header, justify="left" if header == "setting" else "right", overflow="fold")
     for best, name, count, ok, mean in shown:
-        table.add_row(name, str(count), str(ok), display.format_cell(best if math.isfinite(best) else None, ".2f"), display.format_cell(mean, ".2f"))
+        table.add_row(
+            name,
+            str(count),
+            str(ok),
+            display.format_cell(best if math.isfinite(best) else None, ".2f"),
+            display.format_cell(mean, ".2f"),
+        )
     return table

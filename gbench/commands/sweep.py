@@ -30,9 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in ("seeds", "device", "devices", "data_root"):  # overrides of the suite's; None: the suite's
         add_option(parser, option(name), "sweep")
     parser.add_argument(
-        "--storage", help="Optuna storage URL that workers on several machines share, e.g. postgresql://user@host/db (default: sqlite:///OUT/sweep.db)"
+        "--storage",
+        help="Optuna storage URL that workers on several machines share, e.g. postgresql://user@host/db (default: sqlite:///OUT/sweep.db)",
     )
-    parser.add_argument("--study-name", help="study name in the storage (default: the suite's name, plus -quick with --quick)")
+    parser.add_argument(
+        "--study-name", help="study name in the storage (default: the suite's name, plus -quick with --quick)"
+    )
     parser.add_argument(
         "--heartbeat",
         type=number_option(int, 1, "--heartbeat"),
@@ -62,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds and auto is None else None
     devices = parse_devices(args.devices) if args.devices else []
     if len(devices) > args.jobs:
-        raise GbenchError(f"--devices names {len(devices)} devices for --jobs {args.jobs}; give --jobs {len(devices)} so each device gets a worker")
+        raise GbenchError(
+            f"--devices names {len(devices)} devices for --jobs {args.jobs}; give --jobs {len(devices)} so each device gets a worker"
+        )
     for device in [args.device, *devices]:
         if device:
             resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads

@@ -66,26 +66,45 @@ def _worker_process(spec: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: Sequence[str] = (), level: int = _progress.NORMAL) -> int:
+def sweep(
+    sweep_plan: Plan,
+    jobs: int = 1,
+    write_report: bool = True,
+    devices: Sequence[str] = (),
+    level: int = _progress.NORMAL,
+) -> int:
     """Run a planned sweep to the end; 0 when every run finished."""
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
     out = store.ensure_writable(sweep_plan.out)
-    threads = max(1, (os.cpu_count() or 1) // jobs)  # with --jobs N: jobs-1 spawned processes and this one, each with cores/jobs torch threads
-    if jobs > 1:  # this process's runs take them where the suite gives none (a copy of the plan: a run config is never changed in place)
-        runs = [dataclasses.replace(run, config=dataclasses.replace(run.config, threads=run.config.threads or threads)) for run in sweep_plan.runs]
+    threads = max(
+        1, (os.cpu_count() or 1) // jobs
+    )  # with --jobs N: jobs-1 spawned processes and this one, each with cores/jobs torch threads
+    if (
+        jobs > 1
+    ):  # this process's runs take them where the suite gives none (a copy of the plan: a run config is never changed in place)
+        runs = [
+            dataclasses.replace(run, config=dataclasses.replace(run.config, threads=run.config.threads or threads))
+            for run in sweep_plan.runs
+        ]
         sweep_plan = dataclasses.replace(sweep_plan, runs=runs)
     sweeper = Sweeper(sweep_plan, on_note=note)
     for line in sweep_plan.notes:  # e.g. no extractor fits a variant's own data: said before any training
         note(line)
     for run in sweep_plan.runs:  # missing data fails here, before any worker starts
-        sweeper.cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
+        sweeper.cache.split(
+            sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit
+        )
         if run.config.eval.samples > 0:
             sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
     shared, url = open_study(sweep_plan)
     study = shared.study
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) and (near := close_study_name(shared.storage, sweep_plan.study_name)):
-        note(f"note: study {sweep_plan.study_name!r} has no finished runs; the storage holds {near!r} (did you mean --study-name {near}?)")
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) and (
+        near := close_study_name(shared.storage, sweep_plan.study_name)
+    ):
+        note(
+            f"note: study {sweep_plan.study_name!r} has no finished runs; the storage holds {near!r} (did you mean --study-name {near}?)"
+        )
     variants = len(sweep_plan.suite.variants)
     design = sweep_plan.design
     size = (
@@ -98,9 +117,13 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
         highlight=False,
         soft_wrap=True,
     )
-    if sweep_plan.population == "auto" and len(sweep_plan.runs) > variants:  # seeds that could share a population: which, and why
+    if (
+        sweep_plan.population == "auto" and len(sweep_plan.runs) > variants
+    ):  # seeds that could share a population: which, and why
         first = sweep_plan.runs[0].config
-        display.console.print(population_choice(sweep_plan.population, first.device, first.precision)[1], highlight=False, soft_wrap=True)
+        display.console.print(
+            population_choice(sweep_plan.population, first.device, first.precision)[1], highlight=False, soft_wrap=True
+        )
 
     errors: list[BaseException] = []
     lines = _progress.StatusLines(level, total=len(sweep_plan.runs))
@@ -116,14 +139,22 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
             context = multiprocessing.get_context("spawn")
             workers = [
                 context.Process(
-                    target=_worker_process, args=({"plan": {**spec_plan, "device": device_of(i + 1)}, "threads": threads},), name=f"gbench-sweep-{i}"
+                    target=_worker_process,
+                    args=({"plan": {**spec_plan, "device": device_of(i + 1)}, "threads": threads},),
+                    name=f"gbench-sweep-{i}",
                 )
                 for i in range(jobs - 1)
             ]
             for worker in workers:
                 worker.start()
-        ended = threading.Event()  # not Thread.is_alive: see gbench.commands.tune.run_workers (a Ctrl-C inside join() breaks it)
-        thread = threading.Thread(target=lambda: _guard(errors, ended, run_worker, sweep_plan, shared, sweeper), daemon=True, name="sweep-worker")
+        ended = (
+            threading.Event()
+        )  # not Thread.is_alive: see gbench.commands.tune.run_workers (a Ctrl-C inside join() breaks it)
+        thread = threading.Thread(
+            target=lambda: _guard(errors, ended, run_worker, sweep_plan, shared, sweeper),
+            daemon=True,
+            name="sweep-worker",
+        )
         thread.start()
         try:
             while not ended.is_set() or any(w.is_alive() for w in workers):
@@ -159,12 +190,17 @@ def sweep(sweep_plan: Plan, jobs: int = 1, write_report: bool = True, devices: S
     return finish(sweep_plan, study, out, write_report)
 
 
-def status_line(sweep_plan: Plan, study: optuna.Study, progress: dict[str, str], lines: _progress.StatusLines) -> tuple[int, str]:
+def status_line(
+    sweep_plan: Plan, study: optuna.Study, progress: dict[str, str], lines: _progress.StatusLines
+) -> tuple[int, str]:
     """Runs done, and the progress table's one-line form for a log: done, running (with their steps), time left."""
     chosen, total = trial_per_key(study), len(sweep_plan.keys(study))
     done = sum(trial.state == TrialState.COMPLETE for trial in chosen.values())
     running = "; ".join(f"{key.replace('|', ' seed ')} {state}" for key, state in sorted(progress.items()))
-    return done, f"sweep {sweep_plan.study_name}: {done}/{total} runs done{', running ' + running if running else ''}; {lines.time_left(done, total)}"
+    return (
+        done,
+        f"sweep {sweep_plan.study_name}: {done}/{total} runs done{', running ' + running if running else ''}; {lines.time_left(done, total)}",
+    )
 
 
 def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: Any) -> None:
@@ -193,7 +229,11 @@ def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool 
         display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
     elif records:
         display.print_results([r.row for r in records], f"sweep {sweep_plan.study_name}", out=str(out))
-    display.console.print(f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)", highlight=False, soft_wrap=True)
+    display.console.print(
+        f"results: {out / store.RESULTS}  ({len(wanted) - len(missing)} of {len(wanted)} runs done)",
+        highlight=False,
+        soft_wrap=True,
+    )
     if missing:
         display.console.print(
             f"{len(missing)} runs did not finish ({', '.join(k.replace('|', ' seed ') for k in missing[:5])}{' ...' if len(missing) > 5 else ''}); run the same command again to retry them",

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench.commands import _progress
-from gbench.commands._options import add_precision_option, add_run_options, add_verbosity_options, note_slow_bf16, number_option
+from gbench.commands._options import (
+    add_precision_option,
+    add_run_options,
+    add_verbosity_options,
+    note_slow_bf16,
+    number_option,
+)
 from gbench.studies import DEFAULT_HEARTBEAT
 
 if TYPE_CHECKING:
@@ -29,7 +35,11 @@ if TYPE_CHECKING:
     from gbench.studies.tune.searchspace import SearchSpace
     from gbench.studies.tune.tune import TuneOptions, Tuner, TuneStudy
 
-PRUNER_CHOICES = ["median", "hyperband", "none"]  # gbench.studies.tune.tune.PRUNERS; not imported here: `gbench tune --help` stays light
+PRUNER_CHOICES = [
+    "median",
+    "hyperband",
+    "none",
+]  # gbench.studies.tune.tune.PRUNERS; not imported here: `gbench tune --help` stays light
 
 HELP = "Search hyperparameters with Optuna: every trial is a gbench run; prunes bad trials early; resumable and shareable across workers."
 
@@ -43,7 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group = parser.add_argument_group("search")
     group.add_argument(
-        "--trials", type=int, default=50, help="trials to reach in the study, complete plus pruned, across all workers (default 50); running again resumes"
+        "--trials",
+        type=int,
+        default=50,
+        help="trials to reach in the study, complete plus pruned, across all workers (default 50); running again resumes",
     )
     group.add_argument(
         "--space",
@@ -51,7 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=LOW:HIGH[:log]|KEY=A,B,C",
         help="narrow or replace a search range (repeatable); architecture, loss and schedule may be searched too: --space architecture=mlp,mlp-batchnorm",
     )
-    group.add_argument("--objective", default="fid", help="what to minimise: fid (default), kid, wall_time, or two of them for a Pareto front: fid,wall_time")
+    group.add_argument(
+        "--objective",
+        default="fid",
+        help="what to minimise: fid (default), kid, wall_time, or two of them for a Pareto front: fid,wall_time",
+    )
     group.add_argument(
         "--pruner",
         choices=PRUNER_CHOICES,
@@ -72,10 +89,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prune no trial before this generator step (median: Optuna's n_warmup_steps; hyperband: its min_resource); default 0",
     )
     group.add_argument("--sampler-seed", type=int, help="seed of the TPE sampler, for a repeatable search")
-    group.add_argument("--n-jobs", type=number_option(int, 1, "--n-jobs"), default=1, help="trials at once in this process (threads; default 1)")
+    group.add_argument(
+        "--n-jobs",
+        type=number_option(int, 1, "--n-jobs"),
+        default=1,
+        help="trials at once in this process (threads; default 1)",
+    )
     add_verbosity_options(parser)
     study = parser.add_argument_group("study storage")
-    study.add_argument("--storage", help="Optuna storage URL shared by workers, e.g. postgresql://user@host/db (default: sqlite:///OUT/tune.db)")
+    study.add_argument(
+        "--storage",
+        help="Optuna storage URL shared by workers, e.g. postgresql://user@host/db (default: sqlite:///OUT/tune.db)",
+    )
     study.add_argument("--study-name", help="study name in the storage (default: tune-TARGET)")
     study.add_argument(
         "--heartbeat",
@@ -110,14 +135,21 @@ def run(args: argparse.Namespace) -> int:
     plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
     registry = plugins.registry
-    settings = owndata.resolve(registry, settings)  # folder:PATH / npz:PATH scanned and registered, its content hash in every trial's config
+    settings = owndata.resolve(
+        registry, settings
+    )  # folder:PATH / npz:PATH scanned and registered, its content hash in every trial's config
     registry.dataset(settings.run.dataset)
     combos = combos_for_target(registry, owner, settings)
     base = base_config(settings, combos[0])
     notes: list[str] = []
-    base = preflight.check_eval_options(base, registry, notes)  # --fid-extractor against the data, before any trial (no extractor fits: no FID)
+    base = preflight.check_eval_options(
+        base, registry, notes
+    )  # --fid-extractor against the data, before any trial (no extractor fits: no FID)
     if notes and any(OBJECTIVES[name] != "wall_time" for name in options.objectives):
-        raise GbenchError(notes[0].split("; the runs train")[0] + "; the objective needs FID: give --inception-weights PATH, or --objective wall_time")
+        raise GbenchError(
+            notes[0].split("; the runs train")[0]
+            + "; the objective needs FID: give --inception-weights PATH, or --objective wall_time"
+        )
     for line in notes:  # wall time alone: the trials train without evaluation
         display.console.print(line, highlight=False, soft_wrap=True)
     options.check(base)
@@ -129,13 +161,21 @@ def run(args: argparse.Namespace) -> int:
     console = display.console
     opened.tuner.on_note = lambda text: console.print(text, highlight=False, soft_wrap=True)
     if len(options.objectives) > 1 and options.pruner != "none":
-        console.print("note: Optuna cannot prune multi-objective trials; running without pruning", highlight=False, soft_wrap=True)
+        console.print(
+            "note: Optuna cannot prune multi-objective trials; running without pruning", highlight=False, soft_wrap=True
+        )
     elif options.pruning and not base.eval.every:
-        console.print("note: pruning needs evaluations during training; give --eval-every N, or no trial can be pruned", highlight=False, soft_wrap=True)
+        console.print(
+            "note: pruning needs evaluations during training; give --eval-every N, or no trial can be pruned",
+            highlight=False,
+            soft_wrap=True,
+        )
     before = count(counted_trials(opened.study))
     if opened.created and (near := close_study_name(opened.shared.storage, options.study_name)):
         console.print(
-            f"note: study {options.study_name!r} is new; the storage holds {near!r} (did you mean --study-name {near}?)", highlight=False, soft_wrap=True
+            f"note: study {options.study_name!r} is new; the storage holds {near!r} (did you mean --study-name {near}?)",
+            highlight=False,
+            soft_wrap=True,
         )
     console.print(
         f"study {options.study_name!r} in {shown_url(opened.storage_url)}: {before.done} of {options.trials} trials done"
@@ -183,11 +223,25 @@ def report(
     stdout = display.stdout
     if len(objectives) > 1:
         front = sorted(study.best_trials, key=lambda t: tuple(t.values)) if complete else []
-        stdout.print(trial_table(front, objectives, f"Pareto front ({len(front)} of {len(complete)} complete trials): {', '.join(objectives)}", limit=None))
+        stdout.print(
+            trial_table(
+                front,
+                objectives,
+                f"Pareto front ({len(front)} of {len(complete)} complete trials): {', '.join(objectives)}",
+                limit=None,
+            )
+        )
         best = front[0] if front else None
     else:
         top = sorted(complete, key=lambda t: t.values[0])[:5]
-        stdout.print(trial_table(top, objectives, f"top {len(top)} of {len(complete)} complete trials (lowest {objectives[0].upper()} first)", limit=None))
+        stdout.print(
+            trial_table(
+                top,
+                objectives,
+                f"top {len(top)} of {len(complete)} complete trials (lowest {objectives[0].upper()} first)",
+                limit=None,
+            )
+        )
         best = top[0] if top else None
     stdout.print(
         f"{counts.done} trials counted ({counts.complete} complete, {counts.pruned} pruned; {counts.failed} failed, not counted); this process ran {ran}",
@@ -198,7 +252,8 @@ def report(
         if config_file:
             store.atomic_write_text(out / "best.toml", "".join(f'{k} = "{v}"\n' for k, v in config_file.items()))
         stdout.print(
-            f"best trial #{best.number} ({', '.join(f'{n}={format_cell(v)}' for n, v in zip(objectives, best.values))}); run it with:", highlight=False
+            f"best trial #{best.number} ({', '.join(f'{n}={format_cell(v)}' for n, v in zip(objectives, best.values))}); run it with:",
+            highlight=False,
         )
         stdout.print(line, highlight=False, soft_wrap=True, markup=False)
     stdout.print(
@@ -210,7 +265,12 @@ def report(
 
 
 def run_command(
-    trial: FrozenTrial, registry: Registry, base: RunConfig, space: SearchSpace, out: Path, seeds: list[int] | None = None
+    trial: FrozenTrial,
+    registry: Registry,
+    base: RunConfig,
+    space: SearchSpace,
+    out: Path,
+    seeds: list[int] | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """A ready-to-paste ``gbench run`` line that reproduces a trial, and a config file it needs (if any).
 
@@ -226,7 +286,10 @@ def run_command(
 
     architecture, loss, schedule = (str(trial.params.get(axis, space.axes[axis][0])) for axis in AXES)
     owner = registry.owners[("architecture", architecture)]
-    params = {**space.fixed_for((architecture, loss, schedule)), **{k: v for k, v in trial.params.items() if k not in AXES}}
+    params = {
+        **space.fixed_for((architecture, loss, schedule)),
+        **{k: v for k, v in trial.params.items() if k not in AXES},
+    }
     parts = ["gbench", "run", owner]
     config_file = None
     if len(registry.owned_by("architecture", owner)) > 1:
@@ -362,7 +425,9 @@ def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int, lev
                         status()
                     last = time.monotonic()
             live.update(render())
-    except BaseException:  # Ctrl-C, or the storage lost here: no thread may be left training when the process exits (SIGABRT)
+    except (
+        BaseException
+    ):  # Ctrl-C, or the storage lost here: no thread may be left training when the process exits (SIGABRT)
         stop.set()
         tuner.interrupt.set()
         deadline = time.monotonic() + STOP_WAIT

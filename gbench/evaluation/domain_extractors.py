@@ -73,7 +73,9 @@ class DomainLeNet:
         """The weights file, after checking that its SHA-256 is the registered one."""
         path = self.weights_path
         if not path.is_file():
-            raise GbenchError(f"weights of {self.name} are missing at {path}; train again with `gbench extractor train {self.dataset}`")
+            raise GbenchError(
+                f"weights of {self.name} are missing at {path}; train again with `gbench extractor train {self.dataset}`"
+            )
         actual = extractors.weights_sha256(path)
         if actual != self.sha256:
             raise GbenchError(f"{path} has SHA-256 {actual[:8]}..., not the registered {self.sha256[:8]}...; {_FIX}")
@@ -81,7 +83,13 @@ class DomainLeNet:
 
 
 def register_domain_lenet(
-    dataset: Dataset, state: dict[str, torch.Tensor], test_accuracy: float, train_hash: str, test_hash: str, seed: int, epochs: int
+    dataset: Dataset,
+    state: dict[str, torch.Tensor],
+    test_accuracy: float,
+    train_hash: str,
+    test_hash: str,
+    seed: int,
+    epochs: int,
 ) -> DomainLeNet:
     """Write a trained domain LeNet's weights and record, and return the record."""
     blob = extractors.state_dict_bytes({**state, extractors.IMAGE_SHAPE_KEY: torch.tensor(list(dataset.image_shape))})
@@ -89,13 +97,25 @@ def register_domain_lenet(
     name = domain_name(dataset.name)
     stem = f"{name}-{sha[:8]}"
     entry = DomainLeNet(
-        name, dataset.name, sha, f"{stem}.pt", dataset.image_shape, int(state["fc2.bias"].shape[0]), train_hash, test_hash, test_accuracy, seed, epochs
+        name,
+        dataset.name,
+        sha,
+        f"{stem}.pt",
+        dataset.image_shape,
+        int(state["fc2.bias"].shape[0]),
+        train_hash,
+        test_hash,
+        test_accuracy,
+        seed,
+        epochs,
     )
     try:
         store.atomic_write_bytes(domain_dir() / entry.weights, blob)
         store.atomic_write_text(domain_dir() / f"{stem}.json", json.dumps(asdict(entry), indent=2) + "\n")
     except OSError as error:
-        raise GbenchError(f"cannot write the extractor into {domain_dir()} ({error.strerror or error}); make it writable or set GBENCH_CACHE") from None
+        raise GbenchError(
+            f"cannot write the extractor into {domain_dir()} ({error.strerror or error}); make it writable or set GBENCH_CACHE"
+        ) from None
     return entry
 
 
@@ -105,7 +125,11 @@ def _read_record(path: Path) -> DomainLeNet:
         entry = DomainLeNet(**{**record, "image_shape": tuple(record["image_shape"])})
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise GbenchError(f"{str(path)!r} is not a domain extractor record ({type(error).__name__}); {_FIX}") from None
-    if not (isinstance(entry.weights, str) and entry.weights == Path(entry.weights).name and entry.name == domain_name(entry.dataset)):
+    if not (
+        isinstance(entry.weights, str)
+        and entry.weights == Path(entry.weights).name
+        and entry.name == domain_name(entry.dataset)
+    ):
         raise GbenchError(f"{str(path)!r} names a weights file outside its folder or another extractor; {_FIX}")
     return entry
 
@@ -115,7 +139,9 @@ def domain_lenets(dataset_name: str) -> list[DomainLeNet]:
     folder = domain_dir()
     if not folder.is_dir():
         return []
-    records = sorted(folder.glob(f"{domain_name(dataset_name)}-*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    records = sorted(
+        folder.glob(f"{domain_name(dataset_name)}-*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True
+    )
     return [entry for entry in map(_read_record, records) if entry.dataset == dataset_name]
 
 

@@ -37,7 +37,14 @@ from gbench.owndata import fid_label
 from gbench.plugins.registry import Dataset, Metric, MetricInputs
 from gbench.torchtools import eval_mode, resolve_device
 
-__all__ = ["EvalResult", "EvalSettings", "evaluate_generator", "evaluate_images", "evaluate_source", "minimum_images"]  # the public API (docs/api.md)
+__all__ = [
+    "EvalResult",
+    "EvalSettings",
+    "evaluate_generator",
+    "evaluate_images",
+    "evaluate_source",
+    "minimum_images",
+]  # the public API (docs/api.md)
 
 
 @dataclass
@@ -57,8 +64,16 @@ class EvalResult:
 
     def as_row(self) -> dict:
         """Flat columns for results.csv: the metrics' columns (a list as space-separated text), then the evaluation's own."""
-        row = {name: " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value for name, value in self.values.items()}
-        return {**row, "fid_extractor": self.fid_extractor, "fid_samples": self.num_samples, "eval_seconds": round(self.seconds, 3)}
+        row = {
+            name: " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+            for name, value in self.values.items()
+        }
+        return {
+            **row,
+            "fid_extractor": self.fid_extractor,
+            "fid_samples": self.num_samples,
+            "eval_seconds": round(self.seconds, 3),
+        }
 
 
 def minimum_images(settings: EvalSettings) -> int:
@@ -79,7 +94,9 @@ def _check_settings(settings: EvalSettings) -> None:
     if settings.kid_pr_impl not in KID_PR_IMPLS:
         raise GbenchError(f"kid_pr_impl={settings.kid_pr_impl!r} is unknown; give one of {', '.join(KID_PR_IMPLS)}")
     if settings.fid_infinity and settings.kid_pr_impl != "gbench":
-        raise GbenchError("fid_infinity=True needs kid_pr_impl='gbench' (it refits FID on gbench's copy of the features); drop one of the two")
+        raise GbenchError(
+            "fid_infinity=True needs kid_pr_impl='gbench' (it refits FID on gbench's copy of the features); drop one of the two"
+        )
 
 
 def _check_seed(seed: Any) -> None:
@@ -90,7 +107,11 @@ def _check_seed(seed: Any) -> None:
 
 def _check_images(what: str, images: Any, dataset: Dataset, minimum: int) -> None:
     if not torch.is_tensor(images) or images.dtype != torch.uint8 or images.dim() != 4:
-        got = f"{images.dtype} tensor of shape {tuple(images.shape)}" if torch.is_tensor(images) else type(images).__name__
+        got = (
+            f"{images.dtype} tensor of shape {tuple(images.shape)}"
+            if torch.is_tensor(images)
+            else type(images).__name__
+        )
         raise GbenchError(f"{what} must be a uint8 (N, C, H, W) tensor, got {got}; convert with gbench.data.to_uint8")
     if tuple(images.shape[1:]) != tuple(dataset.image_shape):
         raise GbenchError(
@@ -132,11 +153,15 @@ def _metric_values(metric: Metric, inputs: MetricInputs) -> dict[str, Any]:
     except GbenchError:
         raise
     except Exception as error:  # a plugin's own bug: one line naming the metric, not a traceback
-        raise GbenchError(f"metric {metric.name!r} failed: {type(error).__name__}: {error}; fix its compute, or uninstall its plugin") from None
+        raise GbenchError(
+            f"metric {metric.name!r} failed: {type(error).__name__}: {error}; fix its compute, or uninstall its plugin"
+        ) from None
     declared = [column.name for column in metric.columns]
     if not isinstance(values, dict) or sorted(values) != sorted(declared):
         got = sorted(values) if isinstance(values, dict) else type(values).__name__
-        raise GbenchError(f"metric {metric.name!r} returned {got} but declares the columns {declared}; return one value per declared column")
+        raise GbenchError(
+            f"metric {metric.name!r} returned {got} but declares the columns {declared}; return one value per declared column"
+        )
     return {name: values[name] for name in declared}
 
 
@@ -159,7 +184,9 @@ def evaluate_source(
     """
     _check_images("real_images", real_images, dataset, minimum_images(settings))
     extractor = resolve_extractor(settings.extractor, dataset, settings.inception_weights, settings.feature_layer)
-    measured = [metric for metric in metrics if metric.applies_to(dataset.name)]  # a metric of other data sets keeps no samples here
+    measured = [
+        metric for metric in metrics if metric.applies_to(dataset.name)
+    ]  # a metric of other data sets keeps no samples here
     needs = {need for metric in measured for need in metric.needs}
     classifier = domain_classifier(dataset, device) if "labels" in needs else None
     real = real_images.cpu()
@@ -169,7 +196,9 @@ def evaluate_source(
     logits = fake_logits()
     reference = None
     if logits is not None and classifier is not None:
-        reference = realcache.reference_counts(real, real_hash, real_labels, classifier, dataset, settings.cache, settings.batch_size, device)
+        reference = realcache.reference_counts(
+            real, real_hash, real_labels, classifier, dataset, settings.cache, settings.batch_size, device
+        )
     inputs = MetricInputs(
         fake_features=features.fake,
         real_features=features.real,
@@ -184,7 +213,11 @@ def evaluate_source(
     )
     values: dict[str, Any] = {}
     for metric in metrics:  # in registration order, the order of results.csv's metric columns
-        values |= _metric_values(metric, inputs) if metric in measured else {c.name: math.nan for c in metric.columns if not c.text}
+        values |= (
+            _metric_values(metric, inputs)
+            if metric in measured
+            else {c.name: math.nan for c in metric.columns if not c.text}
+        )
     label = fid_label(extractor.label, dataset)  # own data: "... on cats@1a2b3c4d"
     return EvalResult(values=values, fid_extractor=label, seconds=time.perf_counter() - started, num_samples=num_fake)
 
@@ -229,12 +262,27 @@ def evaluate_generator(
         )
 
     def fake_side(extractor: Extractor, classifier: torch.nn.Module | None, keep: bool) -> FakeParts:
-        source = GeneratorInput(generator, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier, keep)
-        return source, lambda: torch.cat(source.logits) if classifier is not None else None, lambda: torch.cat(source.images) if keep else None
+        source = GeneratorInput(
+            generator, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier, keep
+        )
+        return (
+            source,
+            lambda: torch.cat(source.logits) if classifier is not None else None,
+            lambda: torch.cat(source.images) if keep else None,
+        )
 
     with eval_mode(generator):
         return evaluate_source(
-            fake_side, settings.num_samples, dataset, real_images, settings, resolved, seed, real_labels, started, registered_metrics(metrics)
+            fake_side,
+            settings.num_samples,
+            dataset,
+            real_images,
+            settings,
+            resolved,
+            seed,
+            real_labels,
+            started,
+            registered_metrics(metrics),
         )
 
 
@@ -262,7 +310,22 @@ def evaluate_images(
     fake = fake_images.cpu()
 
     def fake_side(extractor: Extractor, classifier: torch.nn.Module | None, keep: bool) -> FakeParts:
-        logits = (lambda: classmetrics.classify(classifier, fake, settings.batch_size, resolved)) if classifier is not None else (lambda: None)
+        logits = (
+            (lambda: classmetrics.classify(classifier, fake, settings.batch_size, resolved))
+            if classifier is not None
+            else (lambda: None)
+        )
         return ImageSet(with_channels(fake, extractor.channels)), logits, lambda: fake if keep else None
 
-    return evaluate_source(fake_side, len(fake), dataset, real_images, settings, resolved, seed, real_labels, started, registered_metrics(metrics))
+    return evaluate_source(
+        fake_side,
+        len(fake),
+        dataset,
+        real_images,
+        settings,
+        resolved,
+        seed,
+        real_labels,
+        started,
+        registered_metrics(metrics),
+    )

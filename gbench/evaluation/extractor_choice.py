@@ -39,7 +39,11 @@ def known_extractors() -> list[str]:
 
 
 def resolve_extractor(
-    wanted: str | None, dataset: Dataset, inception_weights: str | None = None, feature_layer: str | None = None, real_hash: str | None = None
+    wanted: str | None,
+    dataset: Dataset,
+    inception_weights: str | None = None,
+    feature_layer: str | None = None,
+    real_hash: str | None = None,
 ) -> Extractor:
     """Turn an extractor name (see the module docstring) into an :class:`Extractor`; GbenchError names the bad value.
 
@@ -48,7 +52,9 @@ def resolve_extractor(
     """
     extractors.register_extractors()
     # Stacked MNIST's shipped extractor is the MNIST LeNet on each channel (VEEGAN/PacGAN's protocol).
-    shipped = extractors.shipped_lenet(dataset.name) or (stacked_modes.PER_CHANNEL if dataset.name == stacked_modes.STACKED_DATASET else None)
+    shipped = extractors.shipped_lenet(dataset.name) or (
+        stacked_modes.PER_CHANNEL if dataset.name == stacked_modes.STACKED_DATASET else None
+    )
     domain = (
         None
         if shipped or wanted not in (None, "lenet", domain_extractors.domain_name(dataset.name))
@@ -69,7 +75,9 @@ def resolve_extractor(
         extractors.register_domain_lenet(domain.name)
         name, channels, pass_weights = domain.name, dataset.image_shape[0], True
     elif wanted == domain_extractors.domain_name(dataset.name) and shipped is None:
-        raise GbenchError(f"no {wanted} is trained on this {dataset.name} data (its content hash); train one with `gbench extractor train {dataset.name}`")
+        raise GbenchError(
+            f"no {wanted} is trained on this {dataset.name} data (its content hash); train one with `gbench extractor train {dataset.name}`"
+        )
     elif wanted == stacked_modes.PER_CHANNEL:
         if tuple(dataset.image_shape) != (3, 28, 28):
             raise GbenchError(
@@ -81,7 +89,9 @@ def resolve_extractor(
         name, channels, pass_weights = wanted, 3, False
     elif wanted in ("inception", extractors.INCEPTION):
         if dataset.image_shape[0] not in (1, 3):
-            raise GbenchError(f"extractor 'inception' takes 1- or 3-channel images; dataset {dataset.name!r} has {dataset.image_shape[0]} channels")
+            raise GbenchError(
+                f"extractor 'inception' takes 1- or 3-channel images; dataset {dataset.name!r} has {dataset.image_shape[0]} channels"
+            )
         weights = extractors.resolve_inception_weights(inception_weights)
         name, channels, pass_weights = extractors.INCEPTION, 3, True
     elif wanted in extractors.LENET_DATASETS:
@@ -98,7 +108,11 @@ def resolve_extractor(
     layer = feature_layer or FEATURE_EXTRACTORS_REGISTRY[name].get_default_feature_layer_for_metric("fid")
     if layer not in provided:
         raise GbenchError(f"feature_layer {layer!r} is not a layer of {name}; choose one of {', '.join(provided)}")
-    label = stacked_modes.stacked_fid_label() if name == stacked_modes.PER_CHANNEL else extractors.extractor_label(name, weights)
+    label = (
+        stacked_modes.stacked_fid_label()
+        if name == stacked_modes.PER_CHANNEL
+        else extractors.extractor_label(name, weights)
+    )
     return Extractor(name, weights, label, layer, channels, pass_weights)
 
 

@@ -75,12 +75,19 @@ def train_extractor(
     """
     recipe_epochs, lr = RECIPES.get(dataset.name, DOMAIN_RECIPE)
     epochs = epochs or recipe_epochs
-    train_x, train_y, test_x, test_y = splits or (*load_split(dataset, "train", data_root), *load_split(dataset, "test", data_root))
+    train_x, train_y, test_x, test_y = splits or (
+        *load_split(dataset, "train", data_root),
+        *load_split(dataset, "test", data_root),
+    )
     if len(train_x) == 0 or len(test_x) == 0:
-        raise GbenchError(f"dataset {dataset.name!r} has an empty train or test split; a LeNet extractor needs labelled images in both")
+        raise GbenchError(
+            f"dataset {dataset.name!r} has an empty train or test split; a LeNet extractor needs labelled images in both"
+        )
     classes = dataset.num_classes
     if int(train_y.max()) >= classes or int(train_y.min()) < 0:
-        raise GbenchError(f"dataset {dataset.name!r} has labels outside 0..{classes - 1}; a LeNet extractor needs class labels")
+        raise GbenchError(
+            f"dataset {dataset.name!r} has labels outside 0..{classes - 1}; a LeNet extractor needs class labels"
+        )
 
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(_THREADS)
@@ -108,7 +115,10 @@ def train_extractor(
                     optimizer.step()
                     schedule.step()
                 if verbose:
-                    print(f"epoch {epoch + 1}/{epochs}: test accuracy {accuracy(net, test_x, test_y):.4f} ({time.time() - started:.0f} s)", file=sys.stderr)
+                    print(
+                        f"epoch {epoch + 1}/{epochs}: test accuracy {accuracy(net, test_x, test_y):.4f} ({time.time() - started:.0f} s)",
+                        file=sys.stderr,
+                    )
             _normalise_features(net, train_x)
     finally:
         torch.set_num_threads(threads)

@@ -148,7 +148,9 @@ def load_lenet(name: str, device: torch.device | str = "cpu") -> LeNet:
         raise GbenchError(f"unknown LeNet extractor {name!r}; known: {', '.join(sorted(LENET_DATASETS))}")
     path = lenet_weights_path(name)
     if not path.is_file():
-        raise GbenchError(f"weights of {name} are missing at {path}; reinstall gbench or run `gbench extractor train {LENET_DATASETS[name]}`")
+        raise GbenchError(
+            f"weights of {name} are missing at {path}; reinstall gbench or run `gbench extractor train {LENET_DATASETS[name]}`"
+        )
     expected = EXTRACTOR_SHA256.get(name)
     if expected and weights_sha256(path) != expected:
         raise GbenchError(
@@ -158,10 +160,16 @@ def load_lenet(name: str, device: torch.device | str = "cpu") -> LeNet:
     return _ready(_from_file(path), device)
 
 
-def verified_state_dict(path: str | os.PathLike, fix: str = "give a state dict of tensors saved with torch.save") -> dict[str, torch.Tensor]:
+def verified_state_dict(
+    path: str | os.PathLike, fix: str = "give a state dict of tensors saved with torch.save"
+) -> dict[str, torch.Tensor]:
     """A weights file's state dict, loaded with ``weights_only=True``: a file holding code is one GbenchError line naming it."""
     state = store.load_tensor_file(Path(path), fix=fix)
-    if not isinstance(state, dict) or not state or not all(isinstance(key, str) and torch.is_tensor(value) for key, value in state.items()):
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(key, str) and torch.is_tensor(value) for key, value in state.items())
+    ):
         raise GbenchError(f"{str(path)!r} is not a state dict of tensors; {fix}")
     return state
 
@@ -201,7 +209,9 @@ def _from_file(path: str | os.PathLike) -> LeNet:
         net = LeNet(classes, tuple(int(v) for v in shape.flatten()[:3]))  # type: ignore[arg-type]
         net.load_state_dict(state)
     except (RuntimeError, ValueError) as error:  # other keys or shapes: torch's message is many lines
-        raise GbenchError(f"{str(path)!r} does not fit the LeNet extractor ({str(error).splitlines()[0][:120]}); {fix}") from None
+        raise GbenchError(
+            f"{str(path)!r} does not fit the LeNet extractor ({str(error).splitlines()[0][:120]}); {fix}"
+        ) from None
     return net
 
 
@@ -259,7 +269,10 @@ class LeNetFeatureExtractor(FeatureExtractorBase):
         if x.shape[1] != channels:
             # torch-fidelity reads a folder of PNGs as RGB (PIL's convert("RGB") repeats a grey
             # image's one channel), so `gbench sample -o DIR` output reaches us with 3 equal channels.
-            vassert(bool((x[:, 1:] == x[:, :1]).all()), "LeNet extractors take grey images; these RGB images have channels that differ")
+            vassert(
+                bool((x[:, 1:] == x[:, :1]).all()),
+                "LeNet extractors take grey images; these RGB images have channels that differ",
+            )
             x = x[:, :1]
         features, logits = self.net(x.to(self.net.fc1.weight.device))
         out = {FEATURES: features, LOGITS: logits}
@@ -335,13 +348,17 @@ def resolve_inception_weights(path: str | os.PathLike | None) -> Path:
     if hub.is_file():
         return hub
     if flag("GBENCH_OFFLINE"):
-        raise GbenchError(f"Inception weights are not at {hub} and GBENCH_OFFLINE is set; give --inception-weights PATH")
+        raise GbenchError(
+            f"Inception weights are not at {hub} and GBENCH_OFFLINE is set; give --inception-weights PATH"
+        )
     hub.parent.mkdir(parents=True, exist_ok=True)
     print(f"gbench: downloading Inception weights to {hub}", file=sys.stderr)
     try:
         torch.hub.download_url_to_file(INCEPTION_URL, str(hub), progress=False)
     except OSError as error:  # URLError is an OSError
-        raise GbenchError(f"could not download Inception weights from {INCEPTION_URL} ({error}); give --inception-weights PATH") from None
+        raise GbenchError(
+            f"could not download Inception weights from {INCEPTION_URL} ({error}); give --inception-weights PATH"
+        ) from None
     return hub
 
 
@@ -357,7 +374,9 @@ def check_inception_weights(path: str) -> None:
     stat = resolved.stat()
     key = (str(resolved.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _VERIFIED_WEIGHTS:
-        verified_state_dict(resolved, f"give torch-fidelity's {os.path.basename(INCEPTION_URL)} (a state dict of tensors)")
+        verified_state_dict(
+            resolved, f"give torch-fidelity's {os.path.basename(INCEPTION_URL)} (a state dict of tensors)"
+        )
         _VERIFIED_WEIGHTS.add(key)
 
 

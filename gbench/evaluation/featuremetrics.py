@@ -31,7 +31,9 @@ import torch
 ROWS_PER_BLOCK = 2500  # distance rows per block: 2,500 x 10,000 floats = 100 MB
 
 
-def kid_subset_indices(n_fake: int, n_real: int, subsets: int, subset_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def kid_subset_indices(
+    n_fake: int, n_real: int, subsets: int, subset_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """torch-fidelity's KID subsets: for each subset one draw from fake, then one from real."""
     rng = np.random.RandomState(seed)
     fake, real = [], []
@@ -61,9 +63,13 @@ def kid(
 ) -> tuple[float, float]:
     """KID's mean and standard deviation over ``subsets`` random subsets (unbiased MMD^2, polynomial kernel)."""
     if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
-        raise ValueError(f"kid needs two (N, D) feature tensors of one width, got {tuple(fake.shape)} and {tuple(real.shape)}")
+        raise ValueError(
+            f"kid needs two (N, D) feature tensors of one width, got {tuple(fake.shape)} and {tuple(real.shape)}"
+        )
     if not 2 <= subset_size <= min(len(fake), len(real)):
-        raise ValueError(f"subset_size={subset_size} must be between 2 and the smaller sample count ({min(len(fake), len(real))})")
+        raise ValueError(
+            f"subset_size={subset_size} must be between 2 and the smaller sample count ({min(len(fake), len(real))})"
+        )
     m = subset_size
     gamma = 1.0 / fake.shape[1] if gamma is None else gamma
     fake_index, real_index = kid_subset_indices(len(fake), len(real), subsets, m, seed)
@@ -96,7 +102,10 @@ def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     if not 1 <= k < len(features):
         raise ValueError(f"k={k} needs at least {k + 1} points, got {len(features)}")
     features = features.float()
-    radii = [torch.cdist(block, features).topk(k + 1, dim=1, largest=False).values.amax(dim=1) for block in features.split(ROWS_PER_BLOCK)]
+    radii = [
+        torch.cdist(block, features).topk(k + 1, dim=1, largest=False).values.amax(dim=1)
+        for block in features.split(ROWS_PER_BLOCK)
+    ]
     return torch.cat(radii)
 
 
@@ -110,7 +119,9 @@ class Neighbourhoods:
     coverage: float
 
 
-def neighbourhood_metrics(fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None) -> Neighbourhoods:
+def neighbourhood_metrics(
+    fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None
+) -> Neighbourhoods:
     """All four k-NN-ball metrics from one pass over the fake x real distances.
 
     Precision: the share of fake points inside some real point's ball;
@@ -122,7 +133,9 @@ def neighbourhood_metrics(fake: torch.Tensor, real: torch.Tensor, k: int = 3, re
     ``knn_radii(real, k)``) may come from a cache.
     """
     if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
-        raise ValueError(f"precision_recall needs two (N, D) feature tensors of one width, got {tuple(fake.shape)} and {tuple(real.shape)}")
+        raise ValueError(
+            f"precision_recall needs two (N, D) feature tensors of one width, got {tuple(fake.shape)} and {tuple(real.shape)}"
+        )
     fake, real = fake.float(), real.float()
     real_radii = knn_radii(real, k) if real_radii is None else real_radii
     if real_radii.shape != (len(real),):
@@ -147,7 +160,9 @@ def neighbourhood_metrics(fake: torch.Tensor, real: torch.Tensor, k: int = 3, re
     )
 
 
-def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None) -> tuple[float, float]:
+def precision_recall(
+    fake: torch.Tensor, real: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls; see :func:`neighbourhood_metrics`."""
     metrics = neighbourhood_metrics(fake, real, k, real_radii)
     return metrics.precision, metrics.recall

@@ -141,7 +141,9 @@ FIDELITY_KWARGS = frozenset(
 def checked_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     for name in kwargs:
         if name not in FIDELITY_KWARGS:
-            raise GbenchError(f"calculate_metrics argument {name!r} is not on gbench's checked list; add it to FIDELITY_KWARGS once its meaning is verified")
+            raise GbenchError(
+                f"calculate_metrics argument {name!r} is not on gbench's checked list; add it to FIDELITY_KWARGS once its meaning is verified"
+            )
         if name not in FIDELITY_DEFAULTS:
             raise GbenchError(
                 f"torch-fidelity {torch_fidelity.__version__} has no argument {name!r} (it would be ignored silently); install the torch-fidelity 0.4 series"
@@ -150,7 +152,14 @@ def checked_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def fidelity_kwargs(
-    input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int
+    input1: Any,
+    n1: int,
+    real: torch.Tensor,
+    real_hash: str,
+    extractor: Extractor,
+    settings: EvalSettings,
+    device: torch.device,
+    seed: int,
 ) -> dict[str, Any]:
     """The checked keyword arguments of the calculate_metrics call (``real`` already has the extractor's channels)."""
     kwargs: dict[str, Any] = {
@@ -195,7 +204,14 @@ class Features:
 
 
 def extract_features(
-    input1: Any, n1: int, real: torch.Tensor, real_hash: str, extractor: Extractor, settings: EvalSettings, device: torch.device, seed: int
+    input1: Any,
+    n1: int,
+    real: torch.Tensor,
+    real_hash: str,
+    extractor: Extractor,
+    settings: EvalSettings,
+    device: torch.device,
+    seed: int,
 ) -> Features:
     """The extractor's features of both sides, as inside torch-fidelity's ``calculate_metrics``.
 
@@ -231,8 +247,12 @@ def extract_features(
         else:
             real_features, real_statistics = entry
 
-    def real_radii(k: int) -> torch.Tensor:  # of the unit-length features, as the k-NN metrics measure (featuremetrics.unit_length)
+    def real_radii(
+        k: int,
+    ) -> torch.Tensor:  # of the unit-length features, as the k-NN metrics measure (featuremetrics.unit_length)
         unit = featuremetrics.unit_length(real_features)
-        return realcache.real_radii(unit, k, realcache.radii_cache_file(root, name, extractor, k) if settings.cache else None)
+        return realcache.real_radii(
+            unit, k, realcache.radii_cache_file(root, name, extractor, k) if settings.cache else None
+        )
 
     return Features(fake, real_features, real_statistics, real_radii)

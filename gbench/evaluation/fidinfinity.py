@@ -29,7 +29,9 @@ def subset_sizes(n: int, points: int = POINTS, smallest_share: float = SMALLEST_
     low = max(2, int(round(n * smallest_share)))
     sizes = sorted({int(round(size)) for size in np.linspace(low, n, points)})
     if len(sizes) < MIN_SIZES:
-        raise GbenchError(f"fid_infinity needs at least {MIN_SIZES} different subset sizes; {n} samples give {len(sizes)}: evaluate 30 or more samples")
+        raise GbenchError(
+            f"fid_infinity needs at least {MIN_SIZES} different subset sizes; {n} samples give {len(sizes)}: evaluate 30 or more samples"
+        )
     return sizes
 
 
@@ -42,7 +44,9 @@ def fit_intercept(sizes: list[int] | np.ndarray, fids: list[float] | np.ndarray)
     x = 1.0 / np.asarray(sizes, dtype=np.float64)
     y = np.asarray(fids, dtype=np.float64)
     if x.shape != y.shape or len(x) < 2 or np.ptp(x) == 0:
-        raise ValueError(f"fit_intercept needs at least two different sizes with one FID each, got sizes {list(sizes)} and {len(y)} FIDs")
+        raise ValueError(
+            f"fit_intercept needs at least two different sizes with one FID each, got sizes {list(sizes)} and {len(y)} FIDs"
+        )
     dx = x - x.mean()
     slope = float((dx * (y - y.mean())).sum() / (dx * dx).sum())
     return float(y.mean() - slope * x.mean()), slope

@@ -56,7 +56,9 @@ def is_run_dir(path: Path) -> bool:
 
 
 @torch.no_grad()
-def generate(nets: Nets, count: int, seed: int, device: torch.device | str = "cpu", batch: int = SAMPLE_BATCH) -> torch.Tensor:
+def generate(
+    nets: Nets, count: int, seed: int, device: torch.device | str = "cpu", batch: int = SAMPLE_BATCH
+) -> torch.Tensor:
     """``count`` uint8 samples of the generator from N(0, 1) noise drawn with ``seed`` (CPU generator, so any device gives the same noise)."""
     noise_source = torch.Generator().manual_seed(seed)
     parts = []
@@ -81,7 +83,9 @@ def _as_images(array, where: str) -> torch.Tensor:
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(1)
     if tensor.dim() != 4 or tensor.shape[1] not in (1, 3):
-        raise GbenchError(f"{where} has shape {tuple(tensor.shape)}; give images shaped (N, 1, H, W), (N, 3, H, W) or (N, H, W)")
+        raise GbenchError(
+            f"{where} has shape {tuple(tensor.shape)}; give images shaped (N, 1, H, W), (N, 3, H, W) or (N, H, W)"
+        )
     return tensor.contiguous()
 
 
@@ -91,20 +95,28 @@ def _load_array_file(path: Path) -> torch.Tensor:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
                 if not archive.files:
-                    raise GbenchError(f"{str(path)!r} holds no arrays; save the images with numpy.savez(path, images=array)")
+                    raise GbenchError(
+                        f"{str(path)!r} holds no arrays; save the images with numpy.savez(path, images=array)"
+                    )
                 key = "images" if "images" in archive.files else archive.files[0]
                 array = archive[key]
         elif suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         else:
-            obj = store.load_tensor_file(path, fix="give a .npz/.npy/.pt file of uint8 images")  # weights_only: a .pt never runs code
+            obj = store.load_tensor_file(
+                path, fix="give a .npz/.npy/.pt file of uint8 images"
+            )  # weights_only: a .pt never runs code
             if isinstance(obj, dict):
                 tensors = {k: v for k, v in obj.items() if torch.is_tensor(v)}
                 if not tensors:
-                    raise GbenchError(f"{str(path)!r} holds a dict without tensors; save the images tensor itself, or under key 'images'")
+                    raise GbenchError(
+                        f"{str(path)!r} holds a dict without tensors; save the images tensor itself, or under key 'images'"
+                    )
                 obj = tensors.get("images", next(iter(tensors.values())))
             if not torch.is_tensor(obj):
-                raise GbenchError(f"{str(path)!r} holds a {type(obj).__name__}, not a tensor; save a uint8 image tensor with torch.save")
+                raise GbenchError(
+                    f"{str(path)!r} holds a {type(obj).__name__}, not a tensor; save a uint8 image tensor with torch.save"
+                )
             array = obj
     except GbenchError:
         raise
@@ -129,7 +141,9 @@ def _load_png_folder(path: Path) -> torch.Tensor:
         try:
             with Image.open(file) as opened:
                 bands = opened.getbands()
-                array = np.asarray(opened.convert("L" if len(bands) == 1 or bands == ("L", "A") else "RGB"), dtype=np.uint8)
+                array = np.asarray(
+                    opened.convert("L" if len(bands) == 1 or bands == ("L", "A") else "RGB"), dtype=np.uint8
+                )
         except OSError as error:
             raise GbenchError(f"cannot read {str(file)!r} as a PNG ({error}); remove or replace it") from None
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
@@ -152,7 +166,14 @@ def _split(spec: str, registry: Registry, data_root: str | None, limit: int | No
     return ImageSource(images, labels, dataset.name, "split", spec)
 
 
-def load_image_set(spec: str, registry: Registry, count: int | None = None, seed: int = 0, data_root: str | None = None, device: str = "cpu") -> ImageSource:
+def load_image_set(
+    spec: str,
+    registry: Registry,
+    count: int | None = None,
+    seed: int = 0,
+    data_root: str | None = None,
+    device: str = "cpu",
+) -> ImageSource:
     """The images ``spec`` names (see the module docstring).
 
     ``count`` is the number of samples drawn from a run (default 10,000) and
@@ -162,9 +183,13 @@ def load_image_set(spec: str, registry: Registry, count: int | None = None, seed
     if not path.exists():
         if ":" in spec and os.sep not in spec.partition(":")[0]:
             return _split(spec, registry, data_root, count)
-        raise GbenchError(f"{spec!r} does not exist; give a run folder, a folder of PNGs, an .npz/.npy/.pt file, or DATASET:SPLIT such as mnist:test")
+        raise GbenchError(
+            f"{spec!r} does not exist; give a run folder, a folder of PNGs, an .npz/.npy/.pt file, or DATASET:SPLIT such as mnist:test"
+        )
     if is_run_dir(path):
-        from gbench.training.runner import load_run  # points back up: a run folder is read as the run saved its generator
+        from gbench.training.runner import (
+            load_run,
+        )  # points back up: a run folder is read as the run saved its generator
 
         config, nets = load_run(path, registry, device)
         images = generate(nets, count or 10_000, seed, device)
@@ -176,7 +201,9 @@ def load_image_set(spec: str, registry: Registry, count: int | None = None, seed
         images = _load_array_file(path)
         kind = "array file"
     else:
-        raise GbenchError(f"{spec!r} has suffix {path.suffix or '(none)'!r}; image files must be .npz, .npy or .pt (or give a folder of PNGs)")
+        raise GbenchError(
+            f"{spec!r} has suffix {path.suffix or '(none)'!r}; image files must be .npz, .npy or .pt (or give a folder of PNGs)"
+        )
     if count is not None:
         images = images[:count]
     return ImageSource(images, None, None, kind, spec)

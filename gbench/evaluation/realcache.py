@@ -75,19 +75,29 @@ def load_real_cache(name: str, extractor: Extractor, root: Path) -> RealEntry | 
     stats = store.load_tensor_file(stats_path, fix=CACHE_FIX)
     width = features.shape[1]
     shapes = {"mu": (width,), "sigma": (width, width)}
-    if not (isinstance(stats, dict) and set(stats) == set(shapes) and all(torch.is_tensor(stats[k]) and stats[k].shape == shapes[k] for k in shapes)):
-        raise GbenchError(f"{str(stats_path)!r} is not gbench's FID statistics (tensors mu and sigma of width {width}); {CACHE_FIX}")
+    if not (
+        isinstance(stats, dict)
+        and set(stats) == set(shapes)
+        and all(torch.is_tensor(stats[k]) and stats[k].shape == shapes[k] for k in shapes)
+    ):
+        raise GbenchError(
+            f"{str(stats_path)!r} is not gbench's FID statistics (tensors mu and sigma of width {width}); {CACHE_FIX}"
+        )
     return features, {key: stats[key].numpy() for key in shapes}
 
 
-def ensure_real_cache(real: torch.Tensor, name: str, extractor: Extractor, root: Path, cuda: bool, batch_size: int) -> RealEntry:
+def ensure_real_cache(
+    real: torch.Tensor, name: str, extractor: Extractor, root: Path, cuda: bool, batch_size: int
+) -> RealEntry:
     """Compute and store the cache entry of the real split (its features and FID statistics), and return it.
 
     The features come from the same extractor class torch-fidelity builds, in
     the same batches, so the entry equals what torch-fidelity would compute.
     """
     features_path, stats_path = real_cache_files(name, extractor, root)
-    model = create_feature_extractor(extractor.name, [extractor.layer], cuda=cuda, verbose=False, **extractors.weights_argument(extractor))
+    model = create_feature_extractor(
+        extractor.name, [extractor.layer], cuda=cuda, verbose=False, **extractors.weights_argument(extractor)
+    )
     with torch.no_grad():
         parts = [model(batch.cuda() if cuda else batch)[0].cpu() for batch in real.split(batch_size)]
     features = torch.cat(parts)
@@ -111,7 +121,9 @@ def real_radii(real_features: torch.Tensor, k: int, cache_file: Path | None) -> 
 
 
 def radii_cache_file(root: Path, name: str, extractor: Extractor, k: int) -> Path:
-    return root / f"{name}-{extractor.name}-knn-radii-k{k}-unit-{extractor.layer}.pt"  # "unit": of unit-length features (raw ones' files are stale)
+    return (
+        root / f"{name}-{extractor.name}-knn-radii-k{k}-unit-{extractor.layer}.pt"
+    )  # "unit": of unit-length features (raw ones' files are stale)
 
 
 def reference_counts(
@@ -127,12 +139,17 @@ def reference_counts(
     """The test split's class counts: from its labels when given, else as the classifier labels it (cached)."""
     if labels is not None:
         if len(labels) != len(real):
-            raise GbenchError(f"real_labels has {len(labels)} entries for {len(real)} real images; pass the labels of the same split")
+            raise GbenchError(
+                f"real_labels has {len(labels)} entries for {len(real)} real images; pass the labels of the same split"
+            )
         return torch.bincount(labels.long().cpu(), minlength=dataset.num_classes).tolist()
     name = extractors.shipped_lenet(dataset.name)
     assert name is not None, "a domain classifier exists only for datasets with a shipped LeNet"
     sha = extractors.weights_sha256(extractors.lenet_weights_path(name))
-    path = fid_cache_root() / f"gbench-classes-{hashlib.sha256(f'v{CACHE_VERSION}|{real_hash}|{sha}'.encode()).hexdigest()[:32]}.pt"
+    path = (
+        fid_cache_root()
+        / f"gbench-classes-{hashlib.sha256(f'v{CACHE_VERSION}|{real_hash}|{sha}'.encode()).hexdigest()[:32]}.pt"
+    )
     if cache and path.is_file():
         cached = store.load_tensor_file(path, fix=CACHE_FIX)
         if torch.is_tensor(cached) and cached.shape == (dataset.num_classes,):  # else stale: rebuilt below

@@ -15,7 +15,9 @@ MIN_IMAGES = 2
 @dataclass
 class EvalSettings:
     num_samples: int = 10_000
-    extractor: str | None = None  # None -> the dataset's shipped LeNet when it has one, "inception" (inception-v3-compat) otherwise
+    extractor: str | None = (
+        None  # None -> the dataset's shipped LeNet when it has one, "inception" (inception-v3-compat) otherwise
+    )
     inception_weights: str | None = None
     kid_subset_size: int = 1000
     batch_size: int = 500
@@ -32,7 +34,9 @@ class EvalSettings:
     fid_infinity: bool = False
 
 
-def check_inception_weights_option(weights: str | None, extractor: str | None, option: str = "--inception-weights") -> None:
+def check_inception_weights_option(
+    weights: str | None, extractor: str | None, option: str = "--inception-weights"
+) -> None:
     """``--inception-weights`` named for Inception FIDs: a file, holding only tensors (a file with code is refused), before anything trains.
 
     The one check ``run``, ``tune`` and a suite's variants share (``option``: the name the user wrote, for the
@@ -41,7 +45,9 @@ def check_inception_weights_option(weights: str | None, extractor: str | None, o
     if not weights or extractor not in ("inception", "inception-v3-compat"):
         return
     if not Path(weights).expanduser().is_file():  # ~ as torch-fidelity's own path resolution takes it
-        raise GbenchError(f"{option} {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out")
+        raise GbenchError(
+            f"{option} {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out"
+        )
     from gbench.evaluation.extractors import check_inception_weights
 
     check_inception_weights(str(weights))

@@ -68,7 +68,9 @@ def _lenet(classifier: extractors.LeNet | None) -> extractors.LeNet:
     return classifier if classifier is not None else extractors.load_lenet(_CLASSIFIER)
 
 
-def channel_digits(samples: torch.Tensor, classifier: extractors.LeNet | None = None, batch_size: int = 3000) -> torch.Tensor:
+def channel_digits(
+    samples: torch.Tensor, classifier: extractors.LeNet | None = None, batch_size: int = 3000
+) -> torch.Tensor:
     """``(N, 3)`` int64: the digit the MNIST LeNet reads in each channel of each sample."""
     net, digits = _lenet(classifier), _channels_as_digits(samples)
     device = net.fc1.weight.device
@@ -88,13 +90,17 @@ def mode_statistics(modes: torch.Tensor) -> dict[str, float]:
     return {"stacked_modes_covered": float(int(present.sum())), "stacked_mode_kl": kl}
 
 
-def stacked_mnist_modes(samples: torch.Tensor, classifier: extractors.LeNet | None = None, batch_size: int = 3000) -> dict[str, float]:
+def stacked_mnist_modes(
+    samples: torch.Tensor, classifier: extractors.LeNet | None = None, batch_size: int = 3000
+) -> dict[str, float]:
     """uint8 ``(N, 3, 28, 28)`` samples -> ``{"stacked_modes_covered": ..., "stacked_mode_kl": ...}`` (see the module docstring)."""
     digits = channel_digits(samples, classifier, batch_size)
     return mode_statistics(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2])
 
 
-def channel_features(samples: torch.Tensor, net: extractors.LeNet | None = None, batch_size: int = 3000) -> torch.Tensor:
+def channel_features(
+    samples: torch.Tensor, net: extractors.LeNet | None = None, batch_size: int = 3000
+) -> torch.Tensor:
     """``(N, 384)`` float32: the LeNet's 128-d features of the R, G and B channels, side by side."""
     lenet, digits = _lenet(net), _channels_as_digits(samples)
     device = lenet.fc1.weight.device
@@ -129,7 +135,10 @@ class PerChannelLeNet(FeatureExtractorBase):
         self.eval()
 
     def forward(self, x):
-        vassert(torch.is_tensor(x) and x.dtype == torch.uint8 and tuple(x.shape[1:]) == (3, 28, 28), "expecting uint8 Bx3x28x28 Stacked MNIST images")
+        vassert(
+            torch.is_tensor(x) and x.dtype == torch.uint8 and tuple(x.shape[1:]) == (3, 28, 28),
+            "expecting uint8 Bx3x28x28 Stacked MNIST images",
+        )
         return (channel_features(x, self.net).to(x.device),)
 
     @staticmethod

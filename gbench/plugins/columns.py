@@ -76,19 +76,27 @@ AFTER_METRICS: tuple[Column, ...] = (
     Column("images_per_second", METRIC, "img/s", ",.0f"),
     Column("device", BOOKKEEPING),
     Column("population", BOOKKEEPING),  # how many members trained together (1: a run trained alone)
-    Column("train_precision", BOOKKEEPING),  # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
-    Column("ema", BOOKKEEPING),  # --ema: the decay whose weight average was evaluated and saved; empty: the last weights. In SETUP
+    Column(
+        "train_precision", BOOKKEEPING
+    ),  # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
+    Column(
+        "ema", BOOKKEEPING
+    ),  # --ema: the decay whose weight average was evaluated and saved; empty: the last weights. In SETUP
     Column("diverged_step", BOOKKEEPING),
     Column("collapsed_step", BOOKKEEPING),
     # not among the leading columns of results.csv (they sort alphabetically after them)
     Column("created", BOOKKEEPING),
     Column("suite", BOOKKEEPING),  # gbench sweep: the suite and its variant
     Column("variant", BOOKKEEPING),
-    Column("seeds_auto", BOOKKEEPING),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
+    Column(
+        "seeds_auto", BOOKKEEPING
+    ),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
     Column("study", BOOKKEEPING),  # gbench tune: the Optuna study and trial number
     Column("trial", BOOKKEEPING),
     # issue #34: wall time, the winning-discriminator flag and provenance (gbench.results.flags, gbench.results.provenance)
-    Column("population_seconds", METRIC),  # the training loop's wall time (train_seconds: the run's share); reports head it "population s"
+    Column(
+        "population_seconds", METRIC
+    ),  # the training loop's wall time (train_seconds: the run's share); reports head it "population s"
     Column("discriminator_wins", BOOKKEEPING),  # D(x) >= 0.99 and d_loss <= 0.02 at the end (gbench.results.flags)
     Column("hardware", BOOKKEEPING),  # GPU name, or CPU model with threads
     Column("gbench_version", BOOKKEEPING),  # version and commit
@@ -131,7 +139,14 @@ class MetricColumn:
 
     def as_column(self) -> Column:
         return Column(
-            self.name, METRIC, self.header, self.format, direction=self.direction, description=self.description, text=self.text, mean_spec=self.mean_format
+            self.name,
+            METRIC,
+            self.header,
+            self.format,
+            direction=self.direction,
+            description=self.description,
+            text=self.text,
+            mean_spec=self.mean_format,
         )
 
 
@@ -171,7 +186,9 @@ class Metric:
     compute: Callable[[MetricInputs], dict[str, Any]]
     needs: tuple[Literal["features", "labels", "samples"], ...] = ("features",)
     description: str = ""
-    datasets: tuple[str, ...] = ()  # the data sets it measures (empty: all); on others its columns are NaN and nothing is kept for it
+    datasets: tuple[
+        str, ...
+    ] = ()  # the data sets it measures (empty: all); on others its columns are NaN and nothing is kept for it
 
     def applies_to(self, dataset: str) -> bool:
         return not self.datasets or dataset in self.datasets
@@ -189,7 +206,9 @@ def declare(metric_columns: tuple[Column, ...], installed_only: bool) -> None:
         try:
             _memo_file().parent.mkdir(parents=True, exist_ok=True)
             temporary = _memo_file().with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(json.dumps({"installed": _installed(), "columns": [dataclasses.asdict(c) for c in metric_columns]}))
+            temporary.write_text(
+                json.dumps({"installed": _installed(), "columns": [dataclasses.asdict(c) for c in metric_columns]})
+            )
             temporary.replace(_memo_file())  # whole or not at all, for a reader in another process
         except OSError:  # a read-only cache: readers load the plugins instead
             pass
@@ -225,7 +244,8 @@ def _memo_file() -> Path:
 def _installed() -> list[str]:
     """What decides which plugins load: the gbench entry points installed and the switches that pick among them."""
     points = sorted(
-        f"{ep.name}={ep.value} ({ep.dist.name if ep.dist else ''} {ep.dist.version if ep.dist else ''})" for ep in metadata.entry_points(group="gbench")
+        f"{ep.name}={ep.value} ({ep.dist.name if ep.dist else ''} {ep.dist.version if ep.dist else ''})"
+        for ep in metadata.entry_points(group="gbench")
     )
     switches = [f"{name}={os.environ.get(name, '')}" for name in ("GBENCH_PLUGINS", "GBENCH_DISABLE_PLUGIN_AUTOLOAD")]
     return [*points, *switches]

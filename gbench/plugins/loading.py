@@ -120,7 +120,9 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
-    return sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.dist.name != "gbench" if ep.dist else True, ep.name))
+    return sorted(
+        metadata.entry_points(group=GROUP), key=lambda ep: (ep.dist.name != "gbench" if ep.dist else True, ep.name)
+    )
 
 
 def import_target(target: str) -> tuple[ModuleType, str]:
@@ -132,7 +134,9 @@ def import_target(target: str) -> tuple[ModuleType, str]:
         module_name = f"gbench_file_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
-            raise GbenchError(f"plugin file {target!r} cannot be imported as Python; give a path to a .py file with @hookimpl functions")
+            raise GbenchError(
+                f"plugin file {target!r} cannot be imported as Python; give a path to a .py file with @hookimpl functions"
+            )
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
@@ -158,7 +162,9 @@ def unknown_target(target: str) -> GbenchError:
     close = closest(target, known)
     if close:
         return GbenchError(f"no plugin or module named {target!r} (did you mean {close!r}?)")
-    return GbenchError(f"no plugin or module named {target!r}; installed plugins and their modules: {', '.join(known)}; or give a path/to/plugin.py")
+    return GbenchError(
+        f"no plugin or module named {target!r}; installed plugins and their modules: {', '.join(known)}; or give a path/to/plugin.py"
+    )
 
 
 def _same_code(module: ModuleType, other: object) -> bool:
@@ -189,7 +195,12 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
         if not builtin and (no_autoload or (only and ep.name not in only)):
             continue
         dist = f"distribution {ep.dist.name} {ep.dist.version}" if ep.dist else "entry point"
-        info = PluginInfo(name=ep.name, source=f"{dist} ({ep.value})", version=ep.dist.version if ep.dist else "", distribution=ep.dist.name if ep.dist else "")
+        info = PluginInfo(
+            name=ep.name,
+            source=f"{dist} ({ep.value})",
+            version=ep.dist.version if ep.dist else "",
+            distribution=ep.dist.name if ep.dist else "",
+        )
         infos[ep.name] = info
         try:
             module = ep.load()
@@ -234,7 +245,11 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
                 impl.function(register=register)
             except Exception as error:
                 # a registry error already starts "plugin 'name', ...": the prefix below names the plugin once
-                reason = str(error).removeprefix(f"plugin {impl.plugin_name!r}, ") if isinstance(error, GbenchError) else f"{type(error).__name__}: {error}"
+                reason = (
+                    str(error).removeprefix(f"plugin {impl.plugin_name!r}, ")
+                    if isinstance(error, GbenchError)
+                    else f"{type(error).__name__}: {error}"
+                )
                 info.error = f"hook {hook_name} failed: {reason}"
                 registry.unregister_owner(impl.plugin_name)
     for target in extra:
@@ -283,6 +298,8 @@ def signature_of(hook_name: str) -> str:
     def text(annotation: Any) -> str:
         return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
 
-    params = ", ".join(p.name if p.annotation is p.empty else f"{p.name}: {text(p.annotation)}" for p in signature.parameters.values())
+    params = ", ".join(
+        p.name if p.annotation is p.empty else f"{p.name}: {text(p.annotation)}" for p in signature.parameters.values()
+    )
     returns = "" if signature.return_annotation is signature.empty else f" -> {text(signature.return_annotation)}"
     return f"{hook_name}({params}){returns}"

@@ -50,7 +50,11 @@ TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
 #: 7 retries with growing back-off, about 5 minutes before an unreachable server is reported).
 MLFLOW_PROBE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 #: ... and for the runs, unless the user set them: a server that dies mid-run costs seconds, not minutes, once.
-MLFLOW_RUNS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+MLFLOW_RUNS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 _failed: set[str] = set()  # trackers that broke in this process: off for the rest of it
 _failed_lock = threading.Lock()
@@ -132,14 +136,22 @@ def parse_trackers(text: str) -> list[str]:
         if name not in TRACKERS:
             raise argparse.ArgumentTypeError(str(names.unknown("tracker", name, TRACKERS)))
         if importlib.util.find_spec(TRACKERS[name]) is None:
-            raise argparse.ArgumentTypeError(f'--log {name} needs the {TRACKERS[name]} package: pip install "gbench[{name}]"')
+            raise argparse.ArgumentTypeError(
+                f'--log {name} needs the {TRACKERS[name]} package: pip install "gbench[{name}]"'
+            )
     return chosen
 
 
 class EnableTrackers(argparse.Action):
     """``--log``: put the trackers in the environment, where every run (and sweep's workers) reads them."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         os.environ[LOG_ENV] = ",".join(values)
         setattr(namespace, self.dest, values)
 
@@ -147,7 +159,13 @@ class EnableTrackers(argparse.Action):
 class SetMlflowUri(argparse.Action):
     """``--mlflow-uri``: MLflow's own variable, so MLflow's tools and sweep's workers see the same server."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         os.environ["MLFLOW_TRACKING_URI"] = str(values)
         setattr(namespace, self.dest, values)
 
@@ -179,7 +197,10 @@ class Observers:
         """Whether any plugin implements a lifecycle hook (else the sample grid need not be drawn)."""
         if self.hook is None:
             return False
-        return any(getattr(self.hook, name).get_hookimpls() for name in ("gbench_run_start", "gbench_log_row", "gbench_evaluation", "gbench_run_end"))
+        return any(
+            getattr(self.hook, name).get_hookimpls()
+            for name in ("gbench_run_start", "gbench_log_row", "gbench_evaluation", "gbench_run_end")
+        )
 
 
 def grid_image(samples: torch.Tensor, nrow: int = 8) -> np.ndarray:
@@ -187,13 +208,17 @@ def grid_image(samples: torch.Tensor, nrow: int = 8) -> np.ndarray:
     import torch
     from torchvision.utils import make_grid
 
-    grid = make_grid(samples.detach().cpu().float(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, pad_value=1.0)
+    grid = make_grid(
+        samples.detach().cpu().float(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, pad_value=1.0
+    )
     return grid.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
     """The finite-or-not numeric values of a row (bools and text left out), for metric APIs."""
-    return {k: float(v) for k, v in row.items() if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        k: float(v) for k, v in row.items() if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:

@@ -92,21 +92,31 @@ class Hyperparameter:
             return f"hyperparameter {self.name!r} is log-scaled but its low end {self.low} is not positive"
         if self.search is not None:
             low, high = self.search
-            if not low < high or (self.low is not None and low < self.low) or (self.high is not None and high > self.high):
+            if (
+                not low < high
+                or (self.low is not None and low < self.low)
+                or (self.high is not None and high > self.high)
+            ):
                 return f"hyperparameter {self.name!r} has a search range {self.search} that is empty or outside its range {self.describe_range()}"
         return None
 
     def _integral_float_with_int_bounds(self) -> bool:
         """``default=2.0, low=1, high=8``: an int knob whose default was written as a float (its type would be float)."""
         bounds = (self.low, self.high)
-        return isinstance(self.default, float) and self.default.is_integer() and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+        return (
+            isinstance(self.default, float)
+            and self.default.is_integer()
+            and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+        )
 
     def describe_range(self) -> str:
         if self.choices is not None:
             return "{" + ", ".join(map(str, self.choices)) + "}"
         if self.low is None and self.high is None:
             return "any"
-        return f"{self.low if self.low is not None else '-inf'}..{self.high if self.high is not None else 'inf'}" + (" (log)" if self.log else "")
+        return f"{self.low if self.low is not None else '-inf'}..{self.high if self.high is not None else 'inf'}" + (
+            " (log)" if self.log else ""
+        )
 
     def parse(self, text: str) -> Value:
         """Turn command-line text into a checked value of this type."""
@@ -149,7 +159,9 @@ class Hyperparameter:
             value = int(value)
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             where = "" if self.describe_range() == "any" else f" in {self.describe_range()}"
-            raise GbenchError(f"{self.name}={value!r} has type {type(value).__name__}, expected {with_article(kind.__name__)}{where}")
+            raise GbenchError(
+                f"{self.name}={value!r} has type {type(value).__name__}, expected {with_article(kind.__name__)}{where}"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             raise GbenchError(f"{self.name}={value!r} is not a finite number")
         if self.choices is not None and value not in self.choices:
@@ -269,9 +281,13 @@ class Registry:
             )
         name = getattr(spec, "name", None)
         if not isinstance(name, str) or not name or name != name.strip() or " " in name:
-            raise GbenchError(f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; use a non-empty name without spaces")
+            raise GbenchError(
+                f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; use a non-empty name without spaces"
+            )
         if name in self.tables[kind]:
-            raise GbenchError(f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them")
+            raise GbenchError(
+                f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them"
+            )
         for hp in getattr(spec, "hyperparameters", ()):
             problem = hp.problem() or self._column_clash(hp.name, f"hyperparameter {hp.name!r}", "the hyperparameter")
             if problem:

@@ -86,7 +86,9 @@ def report_tables(records: Sequence[Any], suite: Any = None) -> list:
 def _check(records: Sequence[Any]) -> list[Any]:
     records = list(records)
     if not records:
-        raise GbenchError("no runs to report on; run a suite first (gbench sweep SUITE.toml) or point at a folder that holds finished runs")
+        raise GbenchError(
+            "no runs to report on; run a suite first (gbench sweep SUITE.toml) or point at a folder that holds finished runs"
+        )
     return records
 
 
@@ -111,7 +113,9 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 """
 
 
-def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any = None, registry: Registry | None = None) -> Path:
+def write_report(
+    records: Sequence[Any], out_dir: str | os.PathLike, suite: Any = None, registry: Registry | None = None
+) -> Path:
     """Write report.md, report.html, summary.csv and figures/*.png into ``out_dir``; return report.html's path.
 
     :param registry: the plugins' registry (``load_plugins().registry``, loaded
@@ -133,7 +137,9 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     seeds = sorted({r.seed for r in records})
     statuses: dict[str, int] = {}
     for record in records:
-        statuses[str(record.row.get("status") or "unknown")] = statuses.get(str(record.row.get("status") or "unknown"), 0) + 1
+        statuses[str(record.row.get("status") or "unknown")] = (
+            statuses.get(str(record.row.get("status") or "unknown"), 0) + 1
+        )
     extractors = [t.extractor for t in tables if t.extractor]
     meta = (
         f"{len(records)} runs of {settings} setting{'s' if settings != 1 else ''}, seeds {', '.join(map(str, seeds))}; "
@@ -156,7 +162,9 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     if estimate is not None:
         notes.insert(0, estimate.text())
     terms = glossary(tables, sequential)
-    store.write_json(out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, records, claim_results, budget))
+    store.write_json(
+        out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, records, claim_results, budget)
+    )
     _write_summary(out_dir / "summary.csv", tables)
 
     relative = lambda figure: figure.path.relative_to(out_dir).as_posix()
@@ -197,7 +205,10 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
     if checked is not None:
         body += ["<h2>Claims checked</h2>", checked.html()]
     if auto_seeds is not None:
-        body += ["<h2>Seeds</h2>", auto_seeds[1].html() if auto_seeds[1] is not None else f'<p class="note">{html.escape(auto_seeds[0])}</p>']
+        body += [
+            "<h2>Seeds</h2>",
+            auto_seeds[1].html() if auto_seeds[1] is not None else f'<p class="note">{html.escape(auto_seeds[0])}</p>',
+        ]
     if drawn or figures.skipped:
         body.append("<h2>Figures</h2>")
     for figure in drawn:
@@ -206,9 +217,19 @@ def write_report(records: Sequence[Any], out_dir: str | os.PathLike, suite: Any 
             f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
         )
     if figures.skipped:
-        body.append("<ul>" + "".join(f'<li class="note">Not drawn: {html.escape(s)}</li>' for s in figures.skipped) + "</ul>")
-    body += ["<h2>Glossary</h2>", "<dl>" + "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" for term, text in terms) + "</dl>"]
-    body += ["<h2>All runs</h2>", f"<details><summary>{len(records)} runs, one row each</summary>", appendix.html(), "</details>"]
+        body.append(
+            "<ul>" + "".join(f'<li class="note">Not drawn: {html.escape(s)}</li>' for s in figures.skipped) + "</ul>"
+        )
+    body += [
+        "<h2>Glossary</h2>",
+        "<dl>" + "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(text)}</dd>" for term, text in terms) + "</dl>",
+    ]
+    body += [
+        "<h2>All runs</h2>",
+        f"<details><summary>{len(records)} runs, one row each</summary>",
+        appendix.html(),
+        "</details>",
+    ]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n'
         + "\n".join(body)

@@ -75,7 +75,9 @@ class ReportFigures:
         compare with the uniform distribution and interpolations are skipped.
     """
 
-    def __init__(self, records: list[Any], tables: list[StudyTable], suite: Any, folder: Path, registry: Registry | None = None):
+    def __init__(
+        self, records: list[Any], tables: list[StudyTable], suite: Any, folder: Path, registry: Registry | None = None
+    ):
         self.records, self.tables, self.suite, self.folder, self.registry = records, tables, suite, folder, registry
         self.names = setting_names(records)
         self.groups: dict[str, list[Any]] = {}
@@ -121,7 +123,9 @@ class ReportFigures:
     def _heatmap(self) -> None:
         axes = grid_axes(self.records, self.suite)
         if len(axes) != 2:
-            raise GbenchError(f"a heatmap needs a grid with exactly two axes; this study has {len(axes) or 'no'} grid axes")
+            raise GbenchError(
+                f"a heatmap needs a grid with exactly two axes; this study has {len(axes) or 'no'} grid axes"
+            )
         x_name, y_name = axes[1], axes[0]  # the suite's first axis runs up the side
         fid_tables = [t for t in self.tables if t.extractor is not None]
         if not fid_tables:
@@ -145,11 +149,16 @@ class ReportFigures:
         groups = {n: hs for n, hs in groups.items() if plots.has_series(hs, "d_real")}
         caption = "Mean over seeds (band: min to max over seeds) of the discriminator's output on real (D(x)) and generated (D(G(z))) batches and of both losses, every logged step."
         if probabilities:
-            caption += " The dotted line is the equilibrium D = 1/2, where the discriminator cannot tell real from generated."
+            caption += (
+                " The dotted line is the equilibrium D = 1/2, where the discriminator cannot tell real from generated."
+            )
         if len(scores) > 1:
             caption += " Some losses report critic outputs, which have no 0.5 equilibrium."
         self._add(
-            "dynamics.png", "Training dynamics: D(x), D(G(z)) and losses", caption, lambda path: plots.dynamics(groups, path, probabilities=probabilities)
+            "dynamics.png",
+            "Training dynamics: D(x), D(G(z)) and losses",
+            caption,
+            lambda path: plots.dynamics(groups, path, probabilities=probabilities),
         )
 
     def _fid_over_steps(self) -> None:
@@ -158,7 +167,9 @@ class ReportFigures:
         for table in fid_tables:
             groups: dict[str, list[list[dict[str, Any]]]] = {}
             for row in table.settings:
-                histories = [r.history for r in self.groups[row.name] if fid_basis(r) == (table.extractor, table.fid_samples)]
+                histories = [
+                    r.history for r in self.groups[row.name] if fid_basis(r) == (table.extractor, table.fid_samples)
+                ]
                 if plots.has_series(histories, "fid"):
                     groups[row.name] = histories
             if not groups:
@@ -186,7 +197,9 @@ class ReportFigures:
     def _samples(self) -> None:
         items = self._sample_items()
         if not items:
-            raise GbenchError("no run folder with samples.png (runs read from storage have none; report from the local results folder)")
+            raise GbenchError(
+                "no run folder with samples.png (runs read from storage have none; report from the local results folder)"
+            )
         shown = plots.samples_per_setting(len(items))
         self._add(
             "samples.png",
@@ -222,7 +235,11 @@ class ReportFigures:
             except GbenchError:
                 class_names = None
             suffix = "" if len(by_dataset) == 1 else f"-{slug(dataset)}"
-            real_text = f"the class shares of {dataset}'s test split" if real is not None else "the uniform distribution (the test labels could not be loaded)"
+            real_text = (
+                f"the class shares of {dataset}'s test split"
+                if real is not None
+                else "the uniform distribution (the test labels could not be loaded)"
+            )
             if registry is None:
                 real_text = "the uniform distribution (no plugin registry was given, so the test labels were not read)"
             self._add(
@@ -235,13 +252,22 @@ class ReportFigures:
     def _interpolation(self) -> None:
         registry = self.registry
         if registry is None:
-            raise GbenchError("rebuilding a generator needs the plugins' registry; pass registry= to write_report (gbench report does)")
+            raise GbenchError(
+                "rebuilding a generator needs the plugins' registry; pass registry= to write_report (gbench report does)"
+            )
         done = 0
         for name, records in self.groups.items():
             if done >= MAX_INTERPOLATIONS:
                 self.skipped.append(f"interpolation: only the first {MAX_INTERPOLATIONS} settings are drawn")
                 break
-            run = next((r for r in sorted(records, key=lambda r: r.seed) if r.run_dir is not None and (Path(r.run_dir) / "generator.pt").is_file()), None)
+            run = next(
+                (
+                    r
+                    for r in sorted(records, key=lambda r: r.seed)
+                    if r.run_dir is not None and (Path(r.run_dir) / "generator.pt").is_file()
+                ),
+                None,
+            )
             if run is None:
                 continue
             try:
@@ -249,16 +275,22 @@ class ReportFigures:
                     f"interpolation-{slug(name)}.png",
                     f"Latent interpolation: {name} (seed {run.seed})",
                     "Top row: generated images along the straight line from z0 to z1 (alpha 0 to 1, 10 steps). Bottom row: the same line extended, alpha from -1 to 2 (alpha 0 and 1 are z0 and z1). Smooth change without foreign digits suggests a well-behaved latent space.",
-                    partial(write_interpolation, run.run_dir, registry=registry, steps=10, seed=0, scale=INTERPOLATION_SCALE),
+                    partial(
+                        write_interpolation, run.run_dir, registry=registry, steps=10, seed=0, scale=INTERPOLATION_SCALE
+                    ),
                 )
                 done += 1
             except GbenchError as error:
                 self.skipped.append(f"interpolation of {name}: {error}")
         if not done:
-            raise GbenchError("no run folder with generator.pt (runs read from storage have none; report from the local results folder)")
+            raise GbenchError(
+                "no run folder with generator.pt (runs read from storage have none; report from the local results folder)"
+            )
 
 
-def grid_cells(table: StudyTable, records: Sequence[Any], x_name: str, y_name: str) -> dict[tuple[Any, Any], tuple[float, float | None, int]]:
+def grid_cells(
+    table: StudyTable, records: Sequence[Any], x_name: str, y_name: str
+) -> dict[tuple[Any, Any], tuple[float, float | None, int]]:
     """(x value, y value) -> (mean FID, sd, n) of each setting in the table that has an FID."""
     first: dict[str, dict[str, Any]] = {}
     for name, record in zip(setting_names(records), records):

@@ -78,7 +78,13 @@ class Grid:
         out.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in self.headers) + "</tr></thead><tbody>")
         for row, style in zip(self.rows, self.styles):
             cls = f' class="{style}"' if style else ""
-            out.append(f"<tr{cls}>" + "".join(f"<td{'' if self.is_left(i) else ' class=num'}>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
+            out.append(
+                f"<tr{cls}>"
+                + "".join(
+                    f"<td{'' if self.is_left(i) else ' class=num'}>{html.escape(c)}</td>" for i, c in enumerate(row)
+                )
+                + "</tr>"
+            )
         out.append("</tbody></table></div>")
         if self.caption:
             out.append(f'<p class="caption">{html.escape(self.caption)}</p>')
@@ -160,12 +166,31 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
     has = lambda key: any(row.means.get(key) is not None for row in table.settings)
     # means over seeds: the schema's headers, with the digits a mean needs ("classes" averages to a fraction)
     always = (("d_real", ".3f"), ("d_fake", ".3f"), ("d_loss", ".3f"), ("g_loss", ".3f"))
-    optional = [(c.name, c.mean_spec or c.spec) for c in schema.scored_metrics() if c.name != "fid"]  # the registered metrics' (FID has its own)
+    optional = [
+        (c.name, c.mean_spec or c.spec) for c in schema.scored_metrics() if c.name != "fid"
+    ]  # the registered metrics' (FID has its own)
     shared_loop = any(row.means.get("train_seconds") != row.means.get("population_seconds") for row in table.settings)
-    timing = (("train_seconds", ".1f"), *((("population_seconds", ".1f"),) if shared_loop else ()), ("images_per_second", ",.0f"))
-    tail = [(key, HEADERS.get(key) or schema.column(key).header or key, spec) for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)]
+    timing = (
+        ("train_seconds", ".1f"),
+        *((("population_seconds", ".1f"),) if shared_loop else ()),
+        ("images_per_second", ",.0f"),
+    )
+    tail = [
+        (key, HEADERS.get(key) or schema.column(key).header or key, spec)
+        for key, spec in (*always, *[o for o in optional if has(o[0])], *timing)
+    ]
     if table.extractor is not None:
-        comparison = ["Δ FID [Welch 95%]", "boot 95%", "P(better) [95%]", "p", "p adj.", "sig.", "MDD", "seeds", "verdict"]
+        comparison = [
+            "Δ FID [Welch 95%]",
+            "boot 95%",
+            "P(better) [95%]",
+            "p",
+            "p adj.",
+            "sig.",
+            "MDD",
+            "seeds",
+            "verdict",
+        ]
         headers = ["setting", "n", "FID mean ± sd", "95% CI", *comparison, *[h for _, h, _ in tail], "status"]
         title = f"FID on {table.fid_label}, over seeds (lower is better)"
     else:
@@ -187,7 +212,15 @@ def study_grid(table: StudyTable, records_title: str = "") -> Grid:
         else:
             cells = [row.name, str(row.runs), *means, row.status_text()]
         grid.rows.append(cells)
-        style = "reference" if row.reference else "diverged" if row.status.get("diverged") == row.runs else "collapsed" if row.status.get("collapsed") else None
+        style = (
+            "reference"
+            if row.reference
+            else "diverged"
+            if row.status.get("diverged") == row.runs
+            else "collapsed"
+            if row.status.get("collapsed")
+            else None
+        )
         grid.styles.append(style)
     caption = [table.comparison_text()] if table.extractor is not None else []
     caption += [
@@ -211,8 +244,12 @@ def _comparison_cells(row: SettingStats, p: str) -> list[str]:
     diff = format_value(row.diff, "+.2f")
     if row.diff_welch is not None:
         diff += f" {_interval(row.diff_welch, '+.2f')}"
-    better = f"{format_value(row.p_better, '.2f')} {_interval(row.p_better_interval)}" if row.p_better is not None else "-"
-    seeds = str(row.seeds_needed) if row.seeds_needed is not None else ("-" if row.p is None or not row.diff else ">1000")
+    better = (
+        f"{format_value(row.p_better, '.2f')} {_interval(row.p_better_interval)}" if row.p_better is not None else "-"
+    )
+    seeds = (
+        str(row.seeds_needed) if row.seeds_needed is not None else ("-" if row.p is None or not row.diff else ">1000")
+    )
     return [
         diff,
         _interval(row.diff_bootstrap, "+.2f"),
@@ -229,14 +266,24 @@ def _comparison_cells(row: SettingStats, p: str) -> list[str]:
 def runs_grid(records: Sequence[Any]) -> Grid:
     """Every run, one row each (the report's appendix)."""
     names = setting_names(records)
-    measured = ("fid", "d_real", "d_fake", "d_loss", "g_loss", "train_seconds")  # headers and digits from gbench.results.schema
+    measured = (
+        "fid",
+        "d_real",
+        "d_fake",
+        "d_loss",
+        "g_loss",
+        "train_seconds",
+    )  # headers and digits from gbench.results.schema
     headers = ["setting", "seed", "status", *[schema.column(k).header for k in measured], "extractor", "run"]
     grid = Grid(title="All runs", headers=headers, left=1, caption=f"{TIME_TEXT} Discriminator wins: see the glossary.")
     for name, record in sorted(zip(names, records), key=lambda pair: (pair[0], pair[1].seed)):
         row = record.row
         status = str(row.get("status") or "-") + (", discriminator wins" if row_discriminator_wins(row) else "")
         cells = [name, str(record.seed), status]
-        values = {**row, "train_seconds": run_seconds(row)}  # rows from before population_seconds held the population's time
+        values = {
+            **row,
+            "train_seconds": run_seconds(row),
+        }  # rows from before population_seconds held the population's time
         cells += [format_value(finite_or_none(values.get(k)), schema.column(k).spec) for k in measured]
         cells += [str(extractor_of(record) or "-"), str(row.get("run_id") or "-")]
         grid.rows.append(cells)
@@ -245,7 +292,11 @@ def runs_grid(records: Sequence[Any]) -> Grid:
 
 
 def finite_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else None
+    )
 
 
 def _spread(values: Sequence[float], spec: str) -> str:
@@ -259,10 +310,15 @@ def _spread(values: Sequence[float], spec: str) -> str:
 
 def claims_grid(results: Sequence[ClaimResult]) -> Grid:
     """One row per claim: what it says, what was measured, the difference with its interval, adjusted p, verdict."""
-    grid = Grid(title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4)
+    grid = Grid(
+        title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4
+    )
     for result in results:
         spec = schema.column(result.claim.metric).spec
-        unitless = result.claim.relation in ("oscillates", "seed_share_above")  # an autocorrelation, a share of the variance
+        unitless = result.claim.relation in (
+            "oscillates",
+            "seed_share_above",
+        )  # an autocorrelation, a share of the variance
         spec = spec if spec.endswith("f") and not unitless else ".3f"  # "s" (as text) has no digits of its own
         measured = _spread(result.values, spec)
         if result.claim.against_setting:
@@ -270,13 +326,25 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
         elif result.claim.relation == "seed_share_above":
             measured = "-" if not result.values else f"seeds' share {format(result.values[0], spec)}"
         elif result.claim.relation == "more_than":
-            measured = "-" if result.spreads is None else f"spread {format(result.spreads[0], spec)} vs {format(result.spreads[1], spec)}"
+            measured = (
+                "-"
+                if result.spreads is None
+                else f"spread {format(result.spreads[0], spec)} vs {format(result.spreads[1], spec)}"
+            )
         difference = "-"
         if result.difference is not None and result.interval is not None:
             signed = "+" + spec.lstrip("+")
             difference = f"{format(result.difference, signed)} [{format(result.interval[0], signed)}, {format(result.interval[1], signed)}]"
         grid.rows.append(
-            [result.claim.text, result.claim.source or "-", result.claim.describe(), measured, difference, format_p(result.p_adjusted), result.verdict]
+            [
+                result.claim.text,
+                result.claim.source or "-",
+                result.claim.describe(),
+                measured,
+                difference,
+                format_p(result.p_adjusted),
+                result.verdict,
+            ]
         )
         grid.styles.append(None)
     grid.caption = claims_caption(results)
@@ -338,7 +406,10 @@ def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] 
     baseline = getattr(suite, "baseline", None) if suite is not None else ("baseline" if "baseline" in names else None)
     head = f"Seeds chosen by the {PROCEDURE} (seeds auto: {design.start} to {design.max_seeds} per setting, alpha {design.alpha:g} per comparison)"
     if baseline not in names:
-        return f"{head}; the baseline is not known without the suite file, so the decisions are not shown (give --suite-file).", None
+        return (
+            f"{head}; the baseline is not known without the suite file, so the decisions are not shown (give --suite-file).",
+            None,
+        )
     plan = adaptive.schedule(design, names, str(baseline), adaptive.fids_of_records(records))
     sentence = (
         f"{head}: seeds were added, in order, only to settings whose comparison with the baseline {baseline!r} was still undecided; "
@@ -346,15 +417,26 @@ def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] 
     )
     if plan.pending:
         sentence += f" The sweep is not finished: {len(plan.pending)} wanted runs have no result yet."
-    grid = Grid(title="Seeds per setting (seeds auto)", headers=["setting", "seeds", "decision", "why it stopped"], left=4)
+    grid = Grid(
+        title="Seeds per setting (seeds auto)", headers=["setting", "seeds", "decision", "why it stopped"], left=4
+    )
     for name in names:
         if name == baseline:
-            grid.rows.append([name, str(plan.wanted[name]), "baseline", "one seed more with every look that still had an undecided setting"])
+            grid.rows.append(
+                [
+                    name,
+                    str(plan.wanted[name]),
+                    "baseline",
+                    "one seed more with every look that still had an undecided setting",
+                ]
+            )
             grid.styles.append("reference")
             continue
         outcome = plan.outcomes.get(name)
         if outcome is None:
-            grid.rows.append([name, str(plan.wanted[name]), UNDECIDED, f"the first {design.start} seeds are not all finished"])
+            grid.rows.append(
+                [name, str(plan.wanted[name]), UNDECIDED, f"the first {design.start} seeds are not all finished"]
+            )
         else:
             grid.rows.append([name, str(outcome.seeds), outcome.decision, outcome.why])
         grid.styles.append(None)

@@ -58,7 +58,9 @@ def _marginal(table: StudyTable, axis: str) -> dict[str, float]:
     for row in table.settings:
         if row.fid.mean is not None and axis in row.params:
             by_value.setdefault(str(row.params[axis]), []).append(row.fid.mean)
-    order = sorted(by_value, key=lambda v: (float(v), v) if v.replace(".", "", 1).lstrip("-").isdigit() else (math.inf, v))
+    order = sorted(
+        by_value, key=lambda v: (float(v), v) if v.replace(".", "", 1).lstrip("-").isdigit() else (math.inf, v)
+    )
     return {value: sum(by_value[value]) / len(by_value[value]) for value in order}
 
 
@@ -70,7 +72,10 @@ def _grid_sentence(table: StudyTable, axes: Sequence[str]) -> str:
             spans.append((max(means.values()) - min(means.values()), axis, means))
     if not spans:
         return ""
-    parts = [f"by {axis}: {', '.join(f'{v} {m:.1f}' for v, m in means.items())} (spread {spread:.1f})" for spread, axis, means in spans]
+    parts = [
+        f"by {axis}: {', '.join(f'{v} {m:.1f}' for v, m in means.items())} (spread {spread:.1f})"
+        for spread, axis, means in spans
+    ]
     widest = max(spans)[1]
     return f"Mean FID over the grid {'; '.join(parts)}; {widest} moves FID most."
 
@@ -107,7 +112,11 @@ def _equilibrium_sentence(table: StudyTable) -> str:
 
 
 def answer(
-    table: StudyTable | None, claims: Sequence[ClaimResult] = (), axes: Sequence[str] = (), sequential: bool = False, not_trained: str | None = None
+    table: StudyTable | None,
+    claims: Sequence[ClaimResult] = (),
+    axes: Sequence[str] = (),
+    sequential: bool = False,
+    not_trained: str | None = None,
 ) -> str:
     """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims;
     ``sequential``: the verdicts are the ``--seeds auto`` test's decisions. A study whose claims are about D(x) and
@@ -132,9 +141,13 @@ def answer(
             reference = table.setting(table.reference)
             lower = [row.name for row in table.settings if row.verdict == "lower FID"]
             higher = [row.name for row in table.settings if row.verdict == "higher FID"]
-            undecided = [row.name for row in table.settings if row.sequential == UNDECIDED]  # seeds auto, sweep unfinished
+            undecided = [
+                row.name for row in table.settings if row.sequential == UNDECIDED
+            ]  # seeds auto, sweep unfinished
             neither = [
-                row.name for row in table.settings if (row.p_adjusted is not None or row.sequential) and not row.significant and row.name not in undecided
+                row.name
+                for row in table.settings
+                if (row.p_adjusted is not None or row.sequential) and not row.significant and row.name not in undecided
             ]
             named = "" if reference.name == table.reference_kind else f" {reference.name}"
             against = f"the {table.reference_kind}{named} ({_fid(reference)})"
@@ -151,17 +164,28 @@ def answer(
         collapsed = [row.name for row in table.settings if row.status.get("collapsed") or row.status.get("diverged")]
         if collapsed:
             sentences.append(f"Collapsed or diverged runs in: {_names(collapsed)}.")
-        won = [f"{row.name} ({row.discriminator_wins} of {row.runs} runs)" for row in table.settings if row.discriminator_wins]
+        won = [
+            f"{row.name} ({row.discriminator_wins} of {row.runs} runs)"
+            for row in table.settings
+            if row.discriminator_wins
+        ]
         if won:
             sentences.append(f"The {D_WINS_TEXT} in: {_names(won)}.")
     if claims:
         verdicts = Counter(result.verdict for result in claims)
-        sentences.append("Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + ".")
+        sentences.append(
+            "Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + "."
+        )
     return " ".join(sentences) or "No FID to compare."
 
 
 def study_entry(
-    title: str, question: str, answer_text: str, records: Sequence[Any], claims: Sequence[ClaimResult], budget: float | None = None
+    title: str,
+    question: str,
+    answer_text: str,
+    records: Sequence[Any],
+    claims: Sequence[ClaimResult],
+    budget: float | None = None,
 ) -> dict[str, Any]:
     """What study.json holds: enough for the index page (with summary.csv beside it), no statistics to recompute."""
     return {
@@ -193,7 +217,9 @@ def write_index(folder: str | os.PathLike) -> Path:
             raise GbenchError(f"{summary}: {error}; write that report again with gbench report") from None
         entries.append(index_row(path.parent.name, data, settings))
     if not entries:
-        raise GbenchError(f"no reports under {str(folder)!r} (none of its sub-folders holds {STUDY_FILE}); write them with gbench report RUNS -o {folder}/NAME")
+        raise GbenchError(
+            f"no reports under {str(folder)!r} (none of its sub-folders holds {STUDY_FILE}); write them with gbench report RUNS -o {folder}/NAME"
+        )
     entries.sort(key=lambda entry: entry.order)
     store.atomic_write_text(folder / "index.md", index_markdown(entries))
     store.atomic_write_text(folder / "index.html", index_html(entries))
@@ -207,7 +233,11 @@ def write_index(folder: str | os.PathLike) -> Path:
 #: "S1 (quarter: 50 of 200 epochs). Capacity of ..." -> study, budget words, topic
 _TITLE = re.compile(r"^(?P<study>S\d+)\s*(?:\((?P<budget>[^)]*)\))?\.\s*(?P<topic>.*)$")
 _FRACTION = re.compile(r"([\d,]+) of ([\d,]+)")
-_SHORT_VERDICTS = {"lower FID": "lower", "higher FID": "higher", "not distinguishable from seed noise": "not distinguishable"}
+_SHORT_VERDICTS = {
+    "lower FID": "lower",
+    "higher FID": "higher",
+    "not distinguishable from seed noise": "not distinguishable",
+}
 
 
 @dataclass
@@ -273,7 +303,9 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
     """One study's row of the index, from its study.json (``data``) and summary.csv rows (``settings``)."""
     title = str(data["title"])
     match = _TITLE.match(title)
-    study, words, topic = (match.group("study"), match.group("budget"), match.group("topic")) if match else ("", None, title)
+    study, words, topic = (
+        (match.group("study"), match.group("budget"), match.group("topic")) if match else ("", None, title)
+    )
     fraction, budget_text = _budget(data, words)
     seeds = sorted({len(str(row.get("seeds") or "").split()) for row in settings if row.get("seeds")})
     seeds_text = "-" if not seeds else str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
@@ -283,7 +315,9 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
     said = str(data.get("answer") or "")
     # a report that cannot answer (gbench.analysis.readiness) says so in the index too, not its lowest FID
     headline = said.split(". ", 1)[0] + "." if said.startswith(NOT_TRAINED.capitalize()) else _headline(settings)
-    return IndexRow(folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, headline, verdict_text)
+    return IndexRow(
+        folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, headline, verdict_text
+    )
 
 
 _HEADERS = ("study", "question", "budget", "seeds per setting", "answer", "verdicts")
@@ -292,13 +326,26 @@ _LEAD = "{n} studies, S1 to S6 and by budget within a study; each study links to
 
 def index_markdown(rows: Sequence[IndexRow]) -> str:
     cell = lambda text: str(text).replace("|", "\\|")
-    lines = ["# Studies", "", _LEAD.format(n=len(rows)), "", "| " + " | ".join(_HEADERS) + " |", "|" + "|".join(":---" for _ in _HEADERS) + "|"]
+    lines = [
+        "# Studies",
+        "",
+        _LEAD.format(n=len(rows)),
+        "",
+        "| " + " | ".join(_HEADERS) + " |",
+        "|" + "|".join(":---" for _ in _HEADERS) + "|",
+    ]
     previous = None
     for row in rows:
         question = "(as above)" if row.question == previous else row.question
         previous = row.question
         study = f"[{cell(' '.join(filter(None, (row.study, row.topic))))}]({row.folder}/report.md)"
-        lines.append("| " + " | ".join([study, cell(question), cell(row.budget_text), row.seeds, cell(row.headline), cell(row.verdicts)]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [study, cell(question), cell(row.budget_text), row.seeds, cell(row.headline), cell(row.verdicts)]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -316,8 +363,17 @@ def index_html(rows: Sequence[IndexRow]) -> str:
     for index, row in enumerate(rows):
         study = html.escape(" ".join(filter(None, (row.study, row.topic))))
         cells = [f'<td><a href="{html.escape(row.folder)}/report.html">{study}</a></td>']
-        if index == 0 or rows[index - 1].question != row.question:  # one question cell for a study's consecutive budgets
-            span = next((n for n in range(1, len(rows) - index + 1) if index + n == len(rows) or rows[index + n].question != row.question), 1)
+        if (
+            index == 0 or rows[index - 1].question != row.question
+        ):  # one question cell for a study's consecutive budgets
+            span = next(
+                (
+                    n
+                    for n in range(1, len(rows) - index + 1)
+                    if index + n == len(rows) or rows[index + n].question != row.question
+                ),
+                1,
+            )
             cells.append(f'<td class="question" rowspan="{span}">{html.escape(row.question)}</td>')
         cells += [
             f"<td>{html.escape(row.budget_text)}</td>",

@@ -30,8 +30,12 @@ def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int 
         raise GbenchError(f"--steps {steps} is too few; an interpolation needs at least 2 steps, e.g. --steps 10")
     ends = torch.randn(2, latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     # in float64 so that alpha 0 and 1 fall exactly on the grid (-1 + 3 * 3/9 == 0.0)
-    alphas = torch.tensor([i / (steps - 1) for i in range(steps)] + [-1 + 3 * i / (steps - 1) for i in range(steps)], dtype=torch.float64)
-    noise = ((1 - alphas)[:, None] * ends[0].double().cpu() + alphas[:, None] * ends[1].double().cpu()).float().to(device)
+    alphas = torch.tensor(
+        [i / (steps - 1) for i in range(steps)] + [-1 + 3 * i / (steps - 1) for i in range(steps)], dtype=torch.float64
+    )
+    noise = (
+        ((1 - alphas)[:, None] * ends[0].double().cpu() + alphas[:, None] * ends[1].double().cpu()).float().to(device)
+    )
     from gbench.torchtools import eval_mode  # torch only once there is a generator to run
 
     with eval_mode(generator), torch.no_grad():
@@ -39,7 +43,14 @@ def interpolation_images(generator, latent_dim: int, steps: int = 10, seed: int 
     return images, alphas.tolist()
 
 
-def write_interpolation(run_dir: str | os.PathLike, path: str | os.PathLike, registry: Registry, steps: int = 10, seed: int = 0, scale: int = 1) -> Path:
+def write_interpolation(
+    run_dir: str | os.PathLike,
+    path: str | os.PathLike,
+    registry: Registry,
+    steps: int = 10,
+    seed: int = 0,
+    scale: int = 1,
+) -> Path:
     """Load a finished run's generator and write its interpolation strip.
 
     ``registry`` rebuilds the generator: the plugins the caller loaded (library

@@ -51,7 +51,9 @@ def hardware_text(records: Sequence[Any]) -> str:
     if versions:
         parts.append("with gbench " + "; ".join(f"{version} ({n} runs)" for version, n in versions.most_common()))
     if unrecorded:
-        parts.append(f"{unrecorded} of {len(records)} runs do not record their hardware or gbench version (written before gbench recorded them)")
+        parts.append(
+            f"{unrecorded} of {len(records)} runs do not record their hardware or gbench version (written before gbench recorded them)"
+        )
     parts.append(f"this report was written by gbench {provenance.gbench_version()} on {provenance.hardware()}")
     return "Hardware and software: " + ", ".join(parts) + "."
 
@@ -65,7 +67,10 @@ def glossary(tables: Sequence[Any], sequential: bool) -> list[tuple[str, str]]:
             f"classes that get at least {COVERED_SHARE:.0%} of their expected share of the generated samples, the expected share being the class's share "
             "of the dataset's test split (by the dataset's classifier). Tables: per run, averaged over a setting's runs; histogram titles: over the samples summed over seeds.",
         ),
-        ("classes present", "classes with at least one generated sample (histogram titles). Much weaker than covered: one sample in 50,000 is present."),
+        (
+            "classes present",
+            "classes with at least one generated sample (histogram titles). Much weaker than covered: one sample in 50,000 is present.",
+        ),
         (
             "discriminator wins",
             f"a flag, not a status: at the end of training D(x) >= {D_WINS_REAL} and d_loss <= {D_WINS_LOSS} (BCE losses only); the generator gets next to no "
@@ -86,7 +91,11 @@ def glossary(tables: Sequence[Any], sequential: bool) -> list[tuple[str, str]]:
             "verdict",
             "lower / higher FID: the difference holds after correction; null result: it does not, and the seeds could detect a relevant difference; "
             "too few seeds: it does not, and they could not."
-            + (f" Under seeds auto the {PROCEDURE} decides: different (lower / higher FID), not distinguishable, or undecided." if sequential else ""),
+            + (
+                f" Under seeds auto the {PROCEDURE} decides: different (lower / higher FID), not distinguishable, or undecided."
+                if sequential
+                else ""
+            ),
         ),
         (
             "MDD, seeds",

@@ -67,7 +67,9 @@ def colors(count: int) -> list:
 
     if count <= 10:
         return [colormaps["tab10"](i) for i in range(count)]
-    if count <= 20:  # tab20's dark shades first: the first ten settings get ten distinct hues, the rest their light pairs
+    if (
+        count <= 20
+    ):  # tab20's dark shades first: the first ten settings get ten distinct hues, the rest their light pairs
         return [colormaps["tab20"](2 * i if i < 10 else 2 * (i - 10) + 1) for i in range(count)]
     return [colormaps["viridis"](i / max(1, count - 1)) for i in range(count)]
 
@@ -109,8 +111,20 @@ def fid_heatmap(
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0
     small = len(xs) * len(ys) > 16
     for (x, y), (value, sd, n) in cells.items():
-        text = f"{value:.1f}" + (f"\n±{sd:.1f}" if sd is not None and not small else "") + (f"\nn={n}" if not small else "")
-        ax.text(xs.index(x), ys.index(y), text, ha="center", va="center", fontsize=7 if small else 9, color="white" if value > middle else "black")
+        text = (
+            f"{value:.1f}"
+            + (f"\n±{sd:.1f}" if sd is not None and not small else "")
+            + (f"\nn={n}" if not small else "")
+        )
+        ax.text(
+            xs.index(x),
+            ys.index(y),
+            text,
+            ha="center",
+            va="center",
+            fontsize=7 if small else 9,
+            color="white" if value > middle else "black",
+        )
     ax.set_title(fit_title(title, width), fontsize=10)
     return save(fig, path)
 
@@ -144,7 +158,9 @@ def _sort_key(value: Any):
 # ---------------------------------------------------------------------------
 
 
-def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str = "step") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _series(
+    histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str = "step"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean, min and max of ``key`` over runs at each step (x = mean of ``x_key`` there)."""
     by_step: dict[Any, list[tuple[float, float]]] = {}
     for history in histories:
@@ -155,7 +171,12 @@ def _series(histories: Sequence[Sequence[dict[str, Any]]], key: str, x_key: str 
     steps = sorted(by_step)
     xs = np.array([np.mean([x for x, _ in by_step[s]]) for s in steps])
     values = [[v for _, v in by_step[s]] for s in steps]
-    return xs, np.array([np.mean(v) for v in values]), np.array([min(v) for v in values]), np.array([max(v) for v in values])
+    return (
+        xs,
+        np.array([np.mean(v) for v in values]),
+        np.array([min(v) for v in values]),
+        np.array([max(v) for v in values]),
+    )
 
 
 def is_finite_number(value: Any) -> TypeGuard[int | float]:
@@ -171,13 +192,20 @@ def _plot_series(ax, histories, key, color, label, style="-", x_key="step", band
     xs, mean, low, high = _series(histories, key, x_key)
     if not len(xs):
         return False
-    ax.plot(xs, mean, style, color=color, label=label, linewidth=1.4, marker="o" if len(xs) <= 3 else None, markersize=3)
+    ax.plot(
+        xs, mean, style, color=color, label=label, linewidth=1.4, marker="o" if len(xs) <= 3 else None, markersize=3
+    )
     if band and len(histories) > 1:
         ax.fill_between(xs, low, high, color=color, alpha=0.15, linewidth=0)
     return True
 
 
-def dynamics(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, probabilities: bool = True, title: str = "") -> Path:
+def dynamics(
+    groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]],
+    path: str | os.PathLike,
+    probabilities: bool = True,
+    title: str = "",
+) -> Path:
     """D(x), D(G(z)) and both losses over training, per setting (mean over seeds, band = min..max).
 
     :param groups: setting name -> the metrics.csv rows of each of its runs.
@@ -202,7 +230,9 @@ def dynamics(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str
     right.set_xlabel("generator step")
     right.set_ylabel("loss")
     if len(groups) > 8:  # many settings: one legend beside both panels
-        fig.legend(*left.get_legend_handles_labels(), loc="outside right upper", fontsize=7, ncol=1 if len(groups) <= 24 else 2)
+        fig.legend(
+            *left.get_legend_handles_labels(), loc="outside right upper", fontsize=7, ncol=1 if len(groups) <= 24 else 2
+        )
     else:
         _legend(left, len(groups) + probabilities)
     if title:
@@ -210,7 +240,9 @@ def dynamics(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str
     return save(fig, path)
 
 
-def fid_curves(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = "") -> Path:
+def fid_curves(
+    groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = ""
+) -> Path:
     """FID over generator steps and over training seconds, per setting (quality against cost)."""
     fig = _figure(11 if len(groups) <= 8 else 13, 4.2)
     by_step, by_time = fig.subplots(1, 2)
@@ -227,7 +259,12 @@ def fid_curves(groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: s
     by_step.set_title("FID over steps", fontsize=10)
     by_time.set_title("FID over training time: quality against cost", fontsize=10)
     if len(groups) > 8:
-        fig.legend(*by_step.get_legend_handles_labels(), loc="outside right upper", fontsize=7, ncol=1 if len(groups) <= 24 else 2)
+        fig.legend(
+            *by_step.get_legend_handles_labels(),
+            loc="outside right upper",
+            fontsize=7,
+            ncol=1 if len(groups) <= 24 else 2,
+        )
     else:
         _legend(by_step, len(groups))
     if title:
@@ -323,7 +360,16 @@ def class_histograms(
         counts = np.asarray(given, dtype=float)
         share = counts / counts.sum() if counts.sum() > 0 else counts
         ax.bar(positions[: len(share)], share, color="tab:blue", alpha=0.8, label="generated")
-        ax.scatter(positions[: len(expected)], expected, marker="_", s=200, color="black", linewidths=2, label=real_label, zorder=3)
+        ax.scatter(
+            positions[: len(expected)],
+            expected,
+            marker="_",
+            s=200,
+            color="black",
+            linewidths=2,
+            label=real_label,
+            zorder=3,
+        )
         ax.set_title(histogram_title(name, counts.tolist(), expected.tolist()), fontsize=8)
         ax.set_xticks(positions, names, fontsize=7, rotation=45 if max(len(n) for n in names) > 2 else 0)
         ax.set_ylabel("share of samples", fontsize=8)

@@ -18,7 +18,11 @@ from gbench.results import schema
 # Wide tables stay readable when piped to a file (rich assumes 80 columns there), unless COLUMNS says otherwise.
 # soft_wrap: a line of text (a path, a count, a command to copy) is never broken at the width; tables still fit it.
 console = Console(stderr=True, soft_wrap=True)
-stdout = Console(soft_wrap=True) if Console().is_terminal or os.environ.get("COLUMNS", "").isdigit() else Console(width=240, soft_wrap=True)
+stdout = (
+    Console(soft_wrap=True)
+    if Console().is_terminal or os.environ.get("COLUMNS", "").isdigit()
+    else Console(width=240, soft_wrap=True)
+)
 
 
 def progress() -> Progress:
@@ -47,7 +51,9 @@ def live(renderable: Any) -> Iterator[Any]:
     with Live(renderable, console=console, refresh_per_second=1, transient=False) as display:
         try:
             yield display
-        except Exception:  # an error's one line is what to show, not a table half drawn above it (Ctrl-C keeps its table)
+        except (
+            Exception
+        ):  # an error's one line is what to show, not a table half drawn above it (Ctrl-C keeps its table)
             display.transient = True
             raise
     if not console.is_terminal:
@@ -136,7 +142,10 @@ def results_and_left_out(
                 shared.append(f"{label} {format_cell(rows[0].get(column.name), column.spec)}")
     scores = {row.get("score") for row in rows if row.get("score")}
     drawn = rows if last is None else rows[len(rows) - last :]
-    headers = {column.name: column.header + (" critic" if column.name in ("d_real", "d_fake") and scores == {"critic"} else "") for column in shown}
+    headers = {
+        column.name: column.header + (" critic" if column.name in ("d_real", "d_fake") and scores == {"critic"} else "")
+        for column in shown
+    }
     cells = {column.name: [format_cell(row.get(column.name), column.spec) for row in drawn] for column in shown}
     left_out: list[schema.Column] = []
     if columns is not None:
@@ -147,13 +156,17 @@ def results_and_left_out(
         widths = {name: max(len(headers[name]), *map(len, cells[name])) for name in headers}
         shown, left_out = fit_columns(shown, widths, width or stdout.width)
     for column in shown:
-        table.add_column(headers[column.name], justify="left" if column.name in LEFT else "right", no_wrap=True, overflow="ellipsis")
+        table.add_column(
+            headers[column.name], justify="left" if column.name in LEFT else "right", no_wrap=True, overflow="ellipsis"
+        )
     for index, row in enumerate(drawn):
         style = {"diverged": "red", "collapsed": "yellow"}.get(str(row.get("status")), None)
         table.add_row(*[cells[column.name][index] for column in shown], style=style)
     notes = ["all runs: " + ", ".join(shared)] if shared else []
     if len(scores) > 1:
-        notes.append("D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others (column 'score' in the CSV)")
+        notes.append(
+            "D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others (column 'score' in the CSV)"
+        )
     elif scores == {"critic"}:
         notes.append("D(x), D(G(z)) are mean critic outputs, not probabilities")
     table.caption = "\n".join(notes) or None
@@ -173,7 +186,9 @@ def priority(column: schema.Column) -> int:
     return 0 if column.kind == schema.IDENTITY else 1 if column.name == "fid" else 2 if column.name == "status" else 4
 
 
-def fit_columns(columns: list[schema.Column], widths: dict[str, int], width: int) -> tuple[list[schema.Column], list[schema.Column]]:
+def fit_columns(
+    columns: list[schema.Column], widths: dict[str, int], width: int
+) -> tuple[list[schema.Column], list[schema.Column]]:
     """The columns that fit ``width`` at their full ``widths`` (in table order), taken by :func:`priority`; and those left out.
 
     A rich table with borders takes a cell's width plus 3 (a space each side, a rule), plus 1 for the last rule.

@@ -39,7 +39,9 @@ COVERED_SHARE = 0.5
 def covered_classes(counts: Sequence[float], expected_shares: Sequence[float]) -> int:
     """Classes covered: those whose count is at least :data:`COVERED_SHARE` of their expected share of all the counts."""
     total = sum(counts)
-    return sum(1 for count, share in zip(counts, expected_shares) if share > 0 and count >= COVERED_SHARE * share * total)
+    return sum(
+        1 for count, share in zip(counts, expected_shares) if share > 0 and count >= COVERED_SHARE * share * total
+    )
 
 
 def present_classes(counts: Sequence[float]) -> int:

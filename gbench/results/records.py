@@ -27,7 +27,9 @@ class RunRecord:
     run_dir: Path | None = None  # local folder with samples.png and generator.pt, when there is one
 
     def to_json(self) -> str:
-        return json.dumps(schema.json_safe({"variant": self.variant, "seed": self.seed, "row": self.row, "history": self.history}))
+        return json.dumps(
+            schema.json_safe({"variant": self.variant, "seed": self.seed, "row": self.row, "history": self.history})
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
@@ -60,7 +62,11 @@ def load_local(out: str | Path, suite: str | None = None) -> list[RunRecord]:
         history = [{k: typed_value(v) for k, v in line.items()} for line in store.read_csv(run_dir / "metrics.csv")]
         records.append(
             RunRecord(
-                variant=str(row.get("variant") or ""), seed=int(row.get("seed") or 0), row=row, history=history, run_dir=run_dir if run_dir.is_dir() else None
+                variant=str(row.get("variant") or ""),
+                seed=int(row.get("seed") or 0),
+                row=row,
+                history=history,
+                run_dir=run_dir if run_dir.is_dir() else None,
             )
         )
     return records

@@ -37,7 +37,13 @@ from typing import Any
 from gbench.plugins import columns as declarations
 from gbench.plugins.columns import BOOKKEEPING, HYPERPARAMETER, IDENTITY, METRIC, Column
 
-__all__ = ["BOOKKEEPING", "HYPERPARAMETER", "IDENTITY", "METRIC", "Column"]  # re-exported: the kinds as the readers of rows name them
+__all__ = [
+    "BOOKKEEPING",
+    "HYPERPARAMETER",
+    "IDENTITY",
+    "METRIC",
+    "Column",
+]  # re-exported: the kinds as the readers of rows name them
 
 #: Columns that name what a run set up besides its hyperparameters: identity without run_id and seed.
 SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision", "ema")
@@ -63,7 +69,11 @@ def leading() -> list[str]:
     """results.csv starts with these columns, in this order: up to ``collapsed_step``, the metrics with a table header among them."""
     after = [column.name for column in declarations.AFTER_METRICS]
     shown = [column.name for column in metric_columns() if column.header]
-    return [column.name for column in declarations.BEFORE_METRICS] + shown + after[: after.index(declarations.LAST_LEADING) + 1]
+    return (
+        [column.name for column in declarations.BEFORE_METRICS]
+        + shown
+        + after[: after.index(declarations.LAST_LEADING) + 1]
+    )
 
 
 _index: tuple[tuple[Column, ...], dict[str, Column]] = ((), {})
@@ -74,7 +84,10 @@ def _by_name() -> dict[str, Column]:
     global _index
     metrics = metric_columns()
     if _index[0] is not metrics:
-        _index = (metrics, {column.name: column for column in (*declarations.BEFORE_METRICS, *metrics, *declarations.AFTER_METRICS)})
+        _index = (
+            metrics,
+            {column.name: column for column in (*declarations.BEFORE_METRICS, *metrics, *declarations.AFTER_METRICS)},
+        )
     return _index[1]
 
 
@@ -159,7 +172,9 @@ def results_row(
         raise ValueError(f"results row: identity columns {sorted(identity)} should be {sorted(wanted)}")
     for name in params:
         if not is_hyperparameter(name):
-            raise ValueError(f"results row: hyperparameter {name!r} has the name of a {kind_of(name)} column; rename the hyperparameter")
+            raise ValueError(
+                f"results row: hyperparameter {name!r} has the name of a {kind_of(name)} column; rename the hyperparameter"
+            )
     for part, kind in ((metrics or {}, METRIC), (bookkeeping or {}, BOOKKEEPING)):
         for name in part:
             if kind_of(name) != kind:

@@ -49,7 +49,9 @@ def ensure_writable(out: str | os.PathLike) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
             pass
     except OSError as error:
-        raise GbenchError(f"cannot write to --out {str(path)!r} ({error.strerror or error}); choose a writable folder, e.g. --out runs") from None
+        raise GbenchError(
+            f"cannot write to --out {str(path)!r} ({error.strerror or error}); choose a writable folder, e.g. --out runs"
+        ) from None
     return path
 
 
@@ -79,7 +81,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        if isinstance(error, OSError) and error.errno in DISK_FULL:  # the old file, if any, is untouched: the temp file took the hit
+        if (
+            isinstance(error, OSError) and error.errno in DISK_FULL
+        ):  # the old file, if any, is untouched: the temp file took the hit
             raise _disk_full(path, error) from None
         raise
 
@@ -154,14 +158,18 @@ def parse_csv(path: Path, data: bytes) -> list[dict[str, str]]:
     header = lines[0]
     for number, line in enumerate(lines[1:], start=2):
         if len(line) != len(header):
-            raise GbenchError(f"{str(path)!r} row {number} has {len(line)} fields, the header {len(header)}: the file is damaged; {fix}")
+            raise GbenchError(
+                f"{str(path)!r} row {number} has {len(line)} fields, the header {len(header)}: the file is damaged; {fix}"
+            )
     return [dict(zip(header, line, strict=True)) for line in lines[1:]]
 
 
 @contextlib.contextmanager
 def locked(out: Path) -> Iterator[IO[bytes]]:
     """An exclusive lock on OUT's results table, across processes; a row a killed writer left half appended is cut off first."""
-    with open(Path(out) / LOCK, "a+b", buffering=0) as handle:  # unbuffered: a failed write leaves nothing to flush at close
+    with open(
+        Path(out) / LOCK, "a+b", buffering=0
+    ) as handle:  # unbuffered: a failed write leaves nothing to flush at close
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             _finish_interrupted_append(Path(out) / RESULTS, handle)
@@ -185,7 +193,9 @@ def _finish_interrupted_append(path: Path, handle: IO[bytes]) -> None:
     before, length = pending
     with contextlib.suppress(FileNotFoundError):
         size = path.stat().st_size
-        if size != before + length and size > before:  # the row is not whole: its run is unlisted, as if killed before the append
+        if (
+            size != before + length and size > before
+        ):  # the row is not whole: its run is unlisted, as if killed before the append
             os.truncate(path, before)
     _set_pending(handle, "")
 
@@ -200,7 +210,9 @@ def _set_pending(handle: IO[bytes], note: str) -> None:
 
 def _encoded_row(row: dict[str, Any], columns: list[str]) -> bytes:
     buffer = io.StringIO()
-    csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n").writerow({k: ("" if v is None else v) for k, v in row.items()})
+    csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n").writerow(
+        {k: ("" if v is None else v) for k, v in row.items()}
+    )
     return buffer.getvalue().encode()
 
 
@@ -311,14 +323,22 @@ def read_results(out: str | os.PathLike) -> list[dict[str, str]]:
     out = Path(out)
     if not (out / RESULTS).exists():
         if not out.exists():
-            raise GbenchError(f"results folder {str(out)!r} does not exist; give the --out folder of a gbench run (default: runs)")
-        raise GbenchError(f"{str(out / RESULTS)!r} does not exist: no run has finished in {str(out)!r} yet; run `gbench run plugins.mlp --out {out}` first")
+            raise GbenchError(
+                f"results folder {str(out)!r} does not exist; give the --out folder of a gbench run (default: runs)"
+            )
+        raise GbenchError(
+            f"{str(out / RESULTS)!r} does not exist: no run has finished in {str(out)!r} yet; run `gbench run plugins.mlp --out {out}` first"
+        )
     if not (out / RESULTS).is_file():  # a folder (or a device) by that name: reading it would be a traceback
-        raise GbenchError(f"{str(out / RESULTS)!r} is not a file; move it away: gbench keeps the table of finished runs there")
+        raise GbenchError(
+            f"{str(out / RESULTS)!r} is not a file; move it away: gbench keeps the table of finished runs there"
+        )
     with _shared_lock(out) as handle:
         data = (out / RESULTS).read_bytes()
         pending = _pending_append(handle) if handle is not None else None
-    if pending is not None and len(data) != sum(pending) and len(data) > pending[0]:  # a writer killed mid-append: its half row is not a row
+    if (
+        pending is not None and len(data) != sum(pending) and len(data) > pending[0]
+    ):  # a writer killed mid-append: its half row is not a row
         data = data[: pending[0]]
     rows = parse_csv(out / RESULTS, data)
     check_results_header(out / RESULTS)
@@ -356,11 +376,17 @@ def load_tensor_file(path: Path, map_location: Any = "cpu", fix: str = "delete t
     except FileNotFoundError:
         raise GbenchError(f"{str(path)!r} does not exist; {fix}") from None
     except pickle.UnpicklingError:  # weights_only=True refused an object: never run a file's code
-        raise GbenchError(f"{str(path)!r} holds objects other than tensors and plain values, so it is not a gbench file; {fix}") from None
+        raise GbenchError(
+            f"{str(path)!r} holds objects other than tensors and plain values, so it is not a gbench file; {fix}"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, KeyError) as error:
         # torch reports a truncated zip as RuntimeError ("failed finding central directory"), an empty file as EOFError
         text = str(error)
-        reason = "cut short, or not a torch file" if "zip" in text or "central directory" in text or isinstance(error, EOFError) else text.splitlines()[0][:120]
+        reason = (
+            "cut short, or not a torch file"
+            if "zip" in text or "central directory" in text or isinstance(error, EOFError)
+            else text.splitlines()[0][:120]
+        )
         raise GbenchError(f"{str(path)!r} is damaged ({reason}); {fix}") from None
 
 
@@ -379,7 +405,9 @@ def save_image_grid(path: Path, images: torch.Tensor, nrow: int = 8) -> None:
     from PIL import Image
     from torchvision.utils import make_grid
 
-    grid = make_grid(images.detach().cpu().float(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, pad_value=1.0)
+    grid = make_grid(
+        images.detach().cpu().float(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, pad_value=1.0
+    )
     array = grid.mul(255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     if array.shape[2] == 1:
         array = array[:, :, 0]

@@ -40,7 +40,9 @@ def _claim_keyed(shared: SharedStudy, waiting: FrozenTrial) -> Trial | None:
         return None
     shared.record_heartbeat(shared.trial_id(trial.number))
     trial.set_user_attr(studylib.WORKER_ATTR, liveness.worker_identity(trial.number))
-    if studylib.taken_by_another(trial, shared.study.get_trials(deepcopy=False)):  # a copy of a key enqueued twice by racing top-ups
+    if studylib.taken_by_another(
+        trial, shared.study.get_trials(deepcopy=False)
+    ):  # a copy of a key enqueued twice by racing top-ups
         studylib.stand_down(shared.study, trial)
         return None
     return trial
@@ -58,7 +60,9 @@ def claim_group(shared: SharedStudy, group_of: Callable[[str], str], limit: int)
         return first
     group = group_of(str(first.user_attrs[studylib.KEY_ATTR]))
     trials = [first]
-    for waiting in sorted(shared.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number):
+    for waiting in sorted(
+        shared.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number
+    ):
         if len(trials) >= limit:
             break
         key = waiting.user_attrs.get(studylib.KEY_ATTR)

@@ -112,7 +112,10 @@ class SharedStudy:
         """
         try:
             self.study.tell(number, state=TrialState.FAIL)
-        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # ValueError: "Cannot tell a FAIL trial"; the other: lost the race inside tell
+        except (
+            ValueError,
+            optuna.exceptions.UpdateFinishedTrialError,
+        ):  # ValueError: "Cannot tell a FAIL trial"; the other: lost the race inside tell
             return False
         retry = self.storage.get_heartbeat_stale_trial_callback()
         if retry is not None:
@@ -134,5 +137,7 @@ def claim_lock_file(url: str) -> Path | None:
 def retried_from(trial: FrozenTrial) -> int | None:
     """The number of the first trial of which this one is a retry; None for an original."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental since Optuna 2.8, unchanged since
+        warnings.simplefilter(
+            "ignore", optuna.exceptions.ExperimentalWarning
+        )  # experimental since Optuna 2.8, unchanged since
         return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)

@@ -70,7 +70,9 @@ def immediate_transactions_plugin() -> str:
         def engine_created(self, engine: sqlalchemy.engine.Engine) -> None:
             @sqlalchemy.event.listens_for(engine, "connect")
             def leave_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:
-                dbapi_connection.isolation_level = None  # sqlite3 emits no BEGIN of its own (it would emit a deferred one, late)
+                dbapi_connection.isolation_level = (
+                    None  # sqlite3 emits no BEGIN of its own (it would emit a deferred one, late)
+                )
 
             @sqlalchemy.event.listens_for(engine, "begin")
             def begin_immediate(connection: sqlalchemy.engine.Connection) -> None:
@@ -88,7 +90,9 @@ def shown_url(url: str) -> str:
 
 def _sqlite_file(url: str, database: str | None) -> Path:
     if not database or database == ":memory:":
-        raise GbenchError(f"storage {url!r} names no database file; give e.g. sqlite:///runs/tune.db (a file several processes can share)")
+        raise GbenchError(
+            f"storage {url!r} names no database file; give e.g. sqlite:///runs/tune.db (a file several processes can share)"
+        )
     return Path(database)
 
 
@@ -102,10 +106,14 @@ def _check_reachable(url: Any, connect_args: dict[str, Any], shown: str) -> None
             pass
         engine.dispose()
     except ModuleNotFoundError as error:
-        raise GbenchError(f"storage {shown!r} needs the Python module {error.name!r}; pip install it, or use sqlite:///FILE") from None
+        raise GbenchError(
+            f"storage {shown!r} needs the Python module {error.name!r}; pip install it, or use sqlite:///FILE"
+        ) from None
     except Exception as error:  # OperationalError, DBAPI errors: unreachable host, refused, no such database
         reason = first_line(getattr(error, "orig", None) or error)  # a driver may quote the URL it was given
-        raise GbenchError(f"cannot reach storage {shown!r} ({reason}); check the host, port, database and user, and that the server runs") from None
+        raise GbenchError(
+            f"cannot reach storage {shown!r} ({reason}); check the host, port, database and user, and that the server runs"
+        ) from None
 
 
 def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tuple[str, dict[str, Any]]:
@@ -116,19 +124,29 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
     if url is None:
         url = f"sqlite:///{Path(default_file).resolve()}"
     if "://" not in url:
-        shown = mask(url) if "@" not in url else f"...@{url.rsplit('@', 1)[1]}"  # no scheme: mask() cannot tell user:password from a host
-        raise GbenchError(f"--storage {shown!r} is not a database URL; give e.g. sqlite:///runs/tune.db or postgresql://user@host/dbname")
+        shown = (
+            mask(url) if "@" not in url else f"...@{url.rsplit('@', 1)[1]}"
+        )  # no scheme: mask() cannot tell user:password from a host
+        raise GbenchError(
+            f"--storage {shown!r} is not a database URL; give e.g. sqlite:///runs/tune.db or postgresql://user@host/dbname"
+        )
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise GbenchError(f"--storage {mask(url)!r} is not a valid database URL ({mask(str(error))}); give e.g. postgresql://user@host:5432/dbname") from None
+        raise GbenchError(
+            f"--storage {mask(url)!r} is not a valid database URL ({mask(str(error))}); give e.g. postgresql://user@host:5432/dbname"
+        ) from None
     shown = parsed.render_as_string(hide_password=True)
     try:
         dialect = parsed.get_dialect()
     except NoSuchModuleError:
-        raise GbenchError(f"--storage {shown!r}: unknown database type {parsed.drivername!r}; use sqlite:///FILE, postgresql://... or mysql://...") from None
+        raise GbenchError(
+            f"--storage {shown!r}: unknown database type {parsed.drivername!r}; use sqlite:///FILE, postgresql://... or mysql://..."
+        ) from None
     except ModuleNotFoundError as error:
-        raise GbenchError(f"--storage {shown!r} needs the Python module {error.name!r}; pip install it (for PostgreSQL: psycopg[binary])") from None
+        raise GbenchError(
+            f"--storage {shown!r} needs the Python module {error.name!r}; pip install it (for PostgreSQL: psycopg[binary])"
+        ) from None
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
@@ -141,8 +159,12 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
             path.parent.mkdir(parents=True, exist_ok=True)
             _use_wal(path)
         except (OSError, sqlite3.Error) as error:
-            raise GbenchError(f"cannot open storage {shown!r} ({error}); give a writable path, e.g. sqlite:///runs/tune.db") from None
-        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}  # wait for other processes' writes, do not fail
+            raise GbenchError(
+                f"cannot open storage {shown!r} ({error}); give a writable path, e.g. sqlite:///runs/tune.db"
+            ) from None
+        engine_kwargs["connect_args"] = {
+            "timeout": SQLITE_BUSY_TIMEOUT
+        }  # wait for other processes' writes, do not fail
         return parsed.render_as_string(hide_password=False), engine_kwargs
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql" and dialect.driver == "psycopg2":
@@ -183,7 +205,9 @@ def _retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
         return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
 
 
-def _immediate_sqlite_storage(url: str, engine_kwargs: dict[str, Any], kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+def _immediate_sqlite_storage(
+    url: str, engine_kwargs: dict[str, Any], kwargs: dict[str, Any]
+) -> optuna.storages.RDBStorage:
     """The storage again, on an engine whose transactions all begin IMMEDIATE, once a plain one has set the file up.
 
     Setting up is left to the plain engine because Optuna nests a second
@@ -193,10 +217,14 @@ def _immediate_sqlite_storage(url: str, engine_kwargs: dict[str, Any], kwargs: d
     itself until the busy timeout. The checks have passed, so they are skipped.
     """
     immediate = {**engine_kwargs, "plugins": [immediate_transactions_plugin()]}
-    return optuna.storages.RDBStorage(url, engine_kwargs=immediate, skip_table_creation=True, skip_compatibility_check=True, **kwargs)
+    return optuna.storages.RDBStorage(
+        url, engine_kwargs=immediate, skip_table_creation=True, skip_compatibility_check=True, **kwargs
+    )
 
 
-def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_HEARTBEAT, create: bool = True) -> optuna.storages.RDBStorage:
+def open_storage(
+    url: str | None, default_file: Path, heartbeat: int = DEFAULT_HEARTBEAT, create: bool = True
+) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats and retry of dead workers' trials.
 
     ``url=None``: a SQLite file at ``default_file`` (WAL mode), which several
@@ -213,14 +241,20 @@ def open_storage(url: str | None, default_file: Path, heartbeat: int = DEFAULT_H
     for attempt in range(6):
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable in practice since Optuna 2.9
+                warnings.simplefilter(
+                    "ignore", optuna.exceptions.ExperimentalWarning
+                )  # heartbeats: stable in practice since Optuna 2.9
                 storage = optuna.storages.RDBStorage(full_url, engine_kwargs=engine_kwargs, **kwargs)
                 if full_url.startswith("sqlite"):
                     storage = _immediate_sqlite_storage(full_url, engine_kwargs, kwargs)
                 return storage
-        except Exception as error:  # first use of an empty database from several processes at once: table creation races
+        except (
+            Exception
+        ) as error:  # first use of an empty database from several processes at once: table creation races
             if attempt == 5:
-                raise GbenchError(f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {first_line(error)}") from None
+                raise GbenchError(
+                    f"cannot open storage {shown_url(full_url)!r}: {type(error).__name__}: {first_line(error)}"
+                ) from None
             time.sleep(0.3 + random.random())
     raise AssertionError("unreachable")
 
@@ -233,7 +267,10 @@ def _lost_connection(error: BaseException) -> BaseException | None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)) or type(current).__name__ == "OperationalError":
+        if (
+            isinstance(current, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError))
+            or type(current).__name__ == "OperationalError"
+        ):
             return current
         current = current.__cause__ or current.__context__
     return None
@@ -270,7 +307,13 @@ def connection_kept(url: str):
 
 
 #: What a dropped or refused database connection says (psycopg, sqlite's locked file excluded: that one is retried).
-LOST_CONNECTION_WORDS = ("terminating connection", "server closed the connection", "Connection refused", "connection failed", "AdminShutdown")
+LOST_CONNECTION_WORDS = (
+    "terminating connection",
+    "server closed the connection",
+    "Connection refused",
+    "connection failed",
+    "AdminShutdown",
+)
 
 
 class _DroppedConnectionWarnings(logging.Filter):

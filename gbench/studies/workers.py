@@ -100,7 +100,11 @@ def create_or_load(
     directions = list(directions)
     try:
         study = optuna.create_study(
-            storage=storage, study_name=name, directions=[optuna.study.StudyDirection[d.upper()] for d in directions], sampler=sampler, pruner=pruner
+            storage=storage,
+            study_name=name,
+            directions=[optuna.study.StudyDirection[d.upper()] for d in directions],
+            sampler=sampler,
+            pruner=pruner,
         )
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
@@ -137,7 +141,9 @@ def _check_loaded(study: optuna.Study, name: str, directions: list[str], kind: s
     while True:
         attrs = study.user_attrs
         if attrs.get(KIND_ATTR) not in (None, kind):
-            raise GbenchError(f"study {name!r} in this storage was made by `gbench {attrs[KIND_ATTR]}`, not `gbench {kind}`; choose another --study-name")
+            raise GbenchError(
+                f"study {name!r} in this storage was made by `gbench {attrs[KIND_ATTR]}`, not `gbench {kind}`; choose another --study-name"
+            )
         check_made_by_gbench(study, name, waited=ready_timeout - (deadline - time.monotonic()))
         if attrs.get(READY_ATTR) or time.monotonic() > deadline:
             break
@@ -161,7 +167,9 @@ def reclaim(shared: SharedStudy) -> list[int]:
     failed: list[int] = []
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in running:
-        if liveness.dead_here(trial, WORKER_ATTR) and shared.fail_and_retry(trial.number):  # False: another worker got there first
+        if liveness.dead_here(trial, WORKER_ATTR) and shared.fail_and_retry(
+            trial.number
+        ):  # False: another worker got there first
             failed.append(trial.number)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -272,18 +280,30 @@ def _claim(shared: SharedStudy, target: int | None) -> Trial | str | None:
         if not counts.waiting:
             return WAIT if counts.running else None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Heartbeat of storage is supposed to be used with Study.optimize": we beat ourselves
+        warnings.simplefilter(
+            "ignore"
+        )  # "Heartbeat of storage is supposed to be used with Study.optimize": we beat ourselves
         trial = study.ask()
-    shared.record_heartbeat(shared.trial_id(trial.number))  # from the first moment: a worker dying right here is still detected
+    shared.record_heartbeat(
+        shared.trial_id(trial.number)
+    )  # from the first moment: a worker dying right here is still detected
     trial.set_user_attr(WORKER_ATTR, liveness.worker_identity(trial.number))
     trials = study.get_trials(deepcopy=False)
     if target is not None:
-        ahead = sum(1 for t in trials if t.number < trial.number and not is_surplus(t) and t.state in (*COUNTED, TrialState.RUNNING, TrialState.WAITING))
+        ahead = sum(
+            1
+            for t in trials
+            if t.number < trial.number
+            and not is_surplus(t)
+            and t.state in (*COUNTED, TrialState.RUNNING, TrialState.WAITING)
+        )
         if ahead >= target:
             stand_down(study, trial)
             return WAIT
         return trial
-    if trial.user_attrs.get(KEY_ATTR) is None or taken_by_another(trial, trials):  # keyless: no WAITING trial was left, ask() made a fresh one
+    if trial.user_attrs.get(KEY_ATTR) is None or taken_by_another(
+        trial, trials
+    ):  # keyless: no WAITING trial was left, ask() made a fresh one
         stand_down(study, trial)
         return WAIT
     return trial
@@ -324,7 +344,10 @@ def run_one(shared: SharedStudy, trial: Trial, objective: Callable[[Trial], floa
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
-        except (Interrupted, KeyboardInterrupt):  # asked to stop, or Ctrl-C / SIGTERM (gbench/training/signals.py): the run saved its state
+        except (
+            Interrupted,
+            KeyboardInterrupt,
+        ):  # asked to stop, or Ctrl-C / SIGTERM (gbench/training/signals.py): the run saved its state
             with contextlib.suppress(Exception):
                 shared.fail_and_retry(trial.number)  # no user attr set: the retry copies them all
             raise

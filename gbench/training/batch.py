@@ -37,9 +37,15 @@ def population_choice(mode: str, device: str | None, precision: str) -> tuple[bo
         return mode == "on", f"--population {mode}"
     kind = resolve_device(device or "auto").type
     if kind != "cpu":
-        return True, f"--population auto: seeds train as one population on {kind}, where one small run leaves the device idle"
+        return (
+            True,
+            f"--population auto: seeds train as one population on {kind}, where one small run leaves the device idle",
+        )
     if precision == "bf16":
-        return True, "--population auto: seeds train as one population on a CPU in bf16, 1.2x as fast as one by one (docs/speed.md)"
+        return (
+            True,
+            "--population auto: seeds train as one population on a CPU in bf16, 1.2x as fast as one by one (docs/speed.md)",
+        )
     return (
         False,
         "--population auto: seeds train one by one on a CPU in fp32, as fast as one population or faster (docs/speed.md); --population on batches them",
@@ -65,7 +71,9 @@ def prepare_runs(
     if check is not None:
         configs = check(configs, registry, cache)
     configs = check_resumable(configs, registry, out, rerun, notes)
-    together, why = population_choice(population, configs[0].device if configs else None, configs[0].precision if configs else "fp32")
+    together, why = population_choice(
+        population, configs[0].device if configs else None, configs[0].precision if configs else "fp32"
+    )
     grouped = populations(configs, population_size)
     groups = grouped if together else [[config] for config in configs]
     return cache, groups, why if population == "auto" and any(len(group) > 1 for group in grouped) else None
@@ -89,13 +97,17 @@ def populations(configs: list[RunConfig], size: int | None) -> list[list[RunConf
     return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
 
 
-def check_resumable(configs: list[RunConfig], registry: Registry, out: Path, rerun: bool = False, notes: list[str] | None = None) -> list[RunConfig]:
+def check_resumable(
+    configs: list[RunConfig], registry: Registry, out: Path, rerun: bool = False, notes: list[str] | None = None
+) -> list[RunConfig]:
     """The configs, each with its run id: a finished run's with the same config hash is kept (unless ``rerun``), an unfinished
     one's is taken over (its checkpoint checked), else a new one. ``notes`` gets the lines to say about them, before any training."""
     leftovers, kept, resolved_configs = Leftovers(out), 0, []
     for config in configs:
         if not config.run_id:
-            resolved = dataclasses.replace(config, params=resolve_params(registry, config))  # as execute() resolves them: the hash must match
+            resolved = dataclasses.replace(
+                config, params=resolve_params(registry, config)
+            )  # as execute() resolves them: the hash must match
             wanted = interrupted.config_hash(resolved)
             finished = None if rerun else leftovers.finished(wanted)
             run_id, note = (finished, None) if finished else leftovers.take_over(wanted)
@@ -112,5 +124,7 @@ def check_resumable(configs: list[RunConfig], registry: Registry, out: Path, rer
                 raise
         resolved_configs.append(config)
     if kept and notes is not None:
-        notes.insert(0, f"{kept} run{'s' if kept > 1 else ''} already finished in {out}, kept; --rerun trains them again")
+        notes.insert(
+            0, f"{kept} run{'s' if kept > 1 else ''} already finished in {out}, kept; --rerun trains them again"
+        )
     return resolved_configs

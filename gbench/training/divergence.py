@@ -59,7 +59,9 @@ def halting_step(optimizer: torch.optim.Optimizer, halted: torch.Tensor) -> Call
     def restoring_step() -> None:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         fresh = [p for p in params if not optimizer.state.get(p)]
-        tensors = params + [v for state in optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
+        tensors = params + [
+            v for state in optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)
+        ]
         saved = [tensor.detach().clone() for tensor in tensors]
         optimizer.step()
         with torch.no_grad():

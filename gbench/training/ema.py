@@ -50,7 +50,9 @@ def check_saved(average: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]
     """A checkpoint's EMA names every averaged weight (one saved without --ema has none: its config's hash differs, so only damage gets here)."""
     missing = sorted(set(average) - set(saved))
     if missing:
-        raise GbenchError(f"the checkpoint holds no EMA for generator weights {', '.join(missing[:3])}; delete checkpoint.pt to start the run over")
+        raise GbenchError(
+            f"the checkpoint holds no EMA for generator weights {', '.join(missing[:3])}; delete checkpoint.pt to start the run over"
+        )
 
 
 class GeneratorEMA:
@@ -102,7 +104,9 @@ class StackedEMA:
     before its bad step, as its solo run's generator stays at them).
     """
 
-    def __init__(self, leaves: dict[str, torch.Tensor], shaped: Callable[[str, torch.Tensor], torch.Tensor], decay: float):
+    def __init__(
+        self, leaves: dict[str, torch.Tensor], shaped: Callable[[str, torch.Tensor], torch.Tensor], decay: float
+    ):
         self.decay, self.shaped = decay, shaped  # shaped: Stack.shaped, a leaf-layout tensor as the module's parameter
         self.average = {name: leaf.detach().clone() for name, leaf in leaves.items()}  # clone keeps the leaf's layout
 
@@ -114,13 +118,18 @@ class StackedEMA:
         if running is None:
             lerp_all(averages, weights, self.decay, step)
             return
-        rate = running.to(averages[0].dtype) * (1.0 - decay_at(self.decay, step))  # 0 for a stopped member: lerp leaves it exactly
+        rate = running.to(averages[0].dtype) * (
+            1.0 - decay_at(self.decay, step)
+        )  # 0 for a stopped member: lerp leaves it exactly
         for average, weight in zip(averages, weights):
             average.lerp_(weight, rate.view(-1, *([1] * (average.dim() - 1))))
 
     def member(self, index: int) -> dict[str, torch.Tensor]:
         """Member ``index``'s EMA as a solo run's (named like the module's parameters, in their plain layout)."""
-        return {name: self.shaped(name, tensor)[index].detach().clone(memory_format=torch.contiguous_format) for name, tensor in self.average.items()}
+        return {
+            name: self.shaped(name, tensor)[index].detach().clone(memory_format=torch.contiguous_format)
+            for name, tensor in self.average.items()
+        }
 
     @torch.no_grad()
     def load_member(self, index: int, saved: dict[str, torch.Tensor]) -> None:

@@ -45,7 +45,11 @@ class PreparedRun(Protocol):
 
 STATUS = "failed"
 #: The parts of a run a plugin provides, and the hook that registers each.
-PARTS = {"architecture": "gbench_register_architectures", "loss": "gbench_register_losses", "schedule": "gbench_register_schedules"}
+PARTS = {
+    "architecture": "gbench_register_architectures",
+    "loss": "gbench_register_losses",
+    "schedule": "gbench_register_schedules",
+}
 #: The loops whose local ``step`` counts the steps finished when a plugin raised.
 TRAINING_LOOPS = {"train", "train_population"}
 
@@ -95,7 +99,9 @@ def describe(error: BaseException, run: PreparedRun, registry: Registry) -> str 
     files = {kind: plugin_file(registry, kind, name) for kind, name in names.items()}
     frames = _frames(error.__traceback__)
     summary = traceback.extract_tb(error.__traceback__)
-    inside = [index for index, frame in enumerate(frames) if str(Path(frame.f_code.co_filename).resolve()) in files.values()]
+    inside = [
+        index for index, frame in enumerate(frames) if str(Path(frame.f_code.co_filename).resolve()) in files.values()
+    ]
     if not inside:
         return None
     # the plugin code entered first (outermost) says which part was called; its innermost frame is where it raised
@@ -104,14 +110,24 @@ def describe(error: BaseException, run: PreparedRun, registry: Registry) -> str 
     candidates = [kind for kind, file in files.items() if file == str(Path(frames[first].f_code.co_filename).resolve())]
     caller_line = (summary[first - 1].line or "") if first > 0 else ""
     kind = _kind_of(frames[first], caller_line, run, candidates)
-    loops = [frame for frame in frames if frame.f_code.co_name in TRAINING_LOOPS and isinstance(frame.f_locals.get("step"), int)]
+    loops = [
+        frame
+        for frame in frames
+        if frame.f_code.co_name in TRAINING_LOOPS and isinstance(frame.f_locals.get("step"), int)
+    ]
     finished = int(loops[-1].f_locals["step"]) if loops else 0
     in_eval = any(frame.f_code.co_name == "on_eval" for frame in frames)
-    step = finished if in_eval else finished + 1  # an evaluation runs after its step; a training failure is inside the next one
+    step = (
+        finished if in_eval else finished + 1
+    )  # an evaluation runs after its step; a training failure is inside the next one
     owner = registry.owners.get((kind, names[kind]), "?")
     reason = (str(error).strip().splitlines() or [""])[0][:200]
     saved = run.saved["step"]
-    kept = f"keeps its checkpoint of step {saved}" if saved is not None else "has no checkpoint (use --checkpoint-every N to keep one)"
+    kept = (
+        f"keeps its checkpoint of step {saved}"
+        if saved is not None
+        else "has no checkpoint (use --checkpoint-every N to keep one)"
+    )
     return (
         f"plugin {owner!r} ({raised_file}:{frames[last].f_lineno}), hook {PARTS[kind]}, {kind} {names[kind]!r} raised "
         f"{type(error).__name__}{': ' + reason if reason else ''} at step {step}/{run.steps} of run {config.run_id}; "
@@ -121,7 +137,9 @@ def describe(error: BaseException, run: PreparedRun, registry: Registry) -> str 
 
 def mark(run: PreparedRun, message: str) -> None:
     """Mark the run failed (the interrupted marker with status "failed"): not finished, listed by show, retried by the same command."""
-    interrupted.mark(run.run_dir, run.config, run.saved["step"], run.steps, "plugin error", status=STATUS, error=message)
+    interrupted.mark(
+        run.run_dir, run.config, run.saved["step"], run.steps, "plugin error", status=STATUS, error=message
+    )
 
 
 def handle(error: BaseException, runs: Sequence[PreparedRun], training: int) -> GbenchError | None:
@@ -140,5 +158,11 @@ def handle(error: BaseException, runs: Sequence[PreparedRun], training: int) -> 
     for run in runs[:training]:
         mark(run, message)
     for run in runs[training:]:
-        interrupted.mark(run.run_dir, run.config, run.saved["step"], run.steps, f"run {runs[0].config.run_id} failed before it started")
+        interrupted.mark(
+            run.run_dir,
+            run.config,
+            run.saved["step"],
+            run.steps,
+            f"run {runs[0].config.run_id} failed before it started",
+        )
     return GbenchError(message)

@@ -51,13 +51,25 @@ def config_hash(config: RunConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def mark(run_dir: Path, config: RunConfig, step: int | None, total_steps: int, signal_name: str, status: str = STATUS, error: str | None = None) -> None:
+def mark(
+    run_dir: Path,
+    config: RunConfig,
+    step: int | None,
+    total_steps: int,
+    signal_name: str,
+    status: str = STATUS,
+    error: str | None = None,
+) -> None:
     """Write the marker (atomically) after the state is saved; ``step`` None: no checkpoint was ever written.
     ``status`` "failed" (gbench/training/failed.py) carries the ``error``."""
     clear(run_dir)
     if step is None:
         (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # none of this run's: it never saved one
-    again = "it resumes this run from checkpoint.pt" if step is not None else "this run saved no state, so it restarts from step 0"
+    again = (
+        "it resumes this run from checkpoint.pt"
+        if step is not None
+        else "this run saved no state, so it restarts from step 0"
+    )
     store.write_json(
         run_dir / MARKER,
         {"status": status, "config_hash": config_hash(config), "step": step, "total_steps": total_steps, "signal": signal_name,

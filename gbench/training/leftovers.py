@@ -33,7 +33,14 @@ from gbench.config import RunConfig
 from gbench.errors import GbenchError
 from gbench.training import interrupted
 
-FINISHED, RUNNING, INTERRUPTED, FAILED, KILLED, DAMAGED = "finished", "running", "interrupted", "failed", "killed", "damaged"
+FINISHED, RUNNING, INTERRUPTED, FAILED, KILLED, DAMAGED = (
+    "finished",
+    "running",
+    "interrupted",
+    "failed",
+    "killed",
+    "damaged",
+)
 
 
 @dataclass
@@ -42,7 +49,9 @@ class Folder:
 
     path: Path
     state: str
-    step: int | None = None  # the saved step it resumes from (a marker's); None with a checkpoint means "its checkpoint's step"
+    step: int | None = (
+        None  # the saved step it resumes from (a marker's); None with a checkpoint means "its checkpoint's step"
+    )
     total_steps: int | None = None
     signal: str | None = None
     problem: str | None = None  # why a damaged folder's file cannot be read
@@ -58,12 +67,16 @@ class Folder:
         name = self.path.name
         if self.state == RUNNING:
             return f"{name}: running now (another gbench process holds it); left alone"
-        if self.state == DAMAGED and self.config_hash is None:  # without its config the run cannot be matched to a command
+        if (
+            self.state == DAMAGED and self.config_hash is None
+        ):  # without its config the run cannot be matched to a command
             return f"{name}: {self.problem}; restore it, or `gbench clean` removes the folder"
         if self.state == DAMAGED:
             return f"{name}: {self.problem}; delete that file and the same command takes the run over, or `gbench clean` removes the folder"
         if self.state == FAILED:  # a plugin raised: step is that of the checkpoint kept
-            kept = f"last checkpoint at step {self.step}/{self.total_steps}" if self.step is not None else "no checkpoint"
+            kept = (
+                f"last checkpoint at step {self.step}/{self.total_steps}" if self.step is not None else "no checkpoint"
+            )
             return f"{name}: failed ({kept}): {self.error}"
         if self.state == INTERRUPTED and self.step is not None:
             return f"{name}: interrupted at step {self.step}/{self.total_steps} ({self.signal}); the same command resumes it from step {self.step}"
@@ -88,7 +101,9 @@ def inspect(run_dir: Path, with_hash: bool = False) -> Folder:
     folder = Folder(run_dir, FINISHED if finished else KILLED)
     if with_hash or not finished:
         try:
-            folder.config_hash = interrupted.config_hash(RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())))
+            folder.config_hash = interrupted.config_hash(
+                RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+            )
         except (OSError, ValueError, TypeError, AttributeError) as error:
             folder.problem = f"config.json is damaged ({type(error).__name__})"
     if finished:
@@ -104,7 +119,11 @@ def inspect(run_dir: Path, with_hash: bool = False) -> Folder:
     marker = interrupted.read_marker(run_dir)
     if marker is not None:
         failed = marker.get("status") == "failed"
-        folder.state, folder.signal, folder.total_steps = FAILED if failed else INTERRUPTED, marker.get("signal"), marker.get("total_steps")
+        folder.state, folder.signal, folder.total_steps = (
+            FAILED if failed else INTERRUPTED,
+            marker.get("signal"),
+            marker.get("total_steps"),
+        )
         folder.error = marker.get("error") if failed else None
         step = marker.get("step")
         folder.step = step if isinstance(step, int) and folder.has_checkpoint else None
@@ -120,7 +139,11 @@ def unfinished(out: str | Path) -> list[Folder]:
     if not Path(out).is_dir():
         return []
     with os.scandir(out) as entries:
-        candidates = sorted(Path(entry.path) for entry in entries if entry.is_dir() and not os.path.exists(os.path.join(entry.path, "summary.json")))
+        candidates = sorted(
+            Path(entry.path)
+            for entry in entries
+            if entry.is_dir() and not os.path.exists(os.path.join(entry.path, "summary.json"))
+        )
     return [inspect(path) for path in candidates if (path / "config.json").is_file()]
 
 
@@ -154,8 +177,13 @@ class Leftovers:
             self.taken.add(folder.path)
             if folder.has_checkpoint:
                 return folder.path.name, None  # the runner says "resumed interrupted run ... from step N"
-            how = {INTERRUPTED: f"stopped by {folder.signal}", FAILED: "failed (a plugin raised)"}.get(folder.state, "killed (only config.json was left)")
-            return folder.path.name, f"run {folder.path.name} was {how} before it saved any state: restarting it from step 0 in its folder"
+            how = {INTERRUPTED: f"stopped by {folder.signal}", FAILED: "failed (a plugin raised)"}.get(
+                folder.state, "killed (only config.json was left)"
+            )
+            return (
+                folder.path.name,
+                f"run {folder.path.name} was {how} before it saved any state: restarting it from step 0 in its folder",
+            )
         return None, None
 
 

@@ -45,7 +45,9 @@ def check_eval_options(config: RunConfig, registry: Registry, notes: list[str] |
         )
     weights = config.eval.inception_weights
     if weights is not None and not Path(weights).expanduser().is_file():
-        raise GbenchError(f"--inception-weights {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out")
+        raise GbenchError(
+            f"--inception-weights {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out"
+        )
     extractor = config.eval.extractor
     dataset = registry.dataset(config.dataset)
     try:
@@ -65,7 +67,11 @@ def no_extractor_note(name: str, image_shape: tuple[int, ...], why: str, data: D
     """The line said before training when no extractor fits: which option to give, as the user types it
     (``gbench extractor train`` with the run's own --image-size and --channels: a LeNet of the shape the runs train at)."""
     shape = "x".join(map(str, image_shape))
-    shaping = "".join(f" {o.flag} {getattr(data, o.field)}" for o in OPTIONS if o.lands == DATA and data is not None and getattr(data, o.field) is not None)
+    shaping = "".join(
+        f" {o.flag} {getattr(data, o.field)}"
+        for o in OPTIONS
+        if o.lands == DATA and data is not None and getattr(data, o.field) is not None
+    )
     return (
         f"evaluation: no feature extractor fits dataset {name} ({shape}): {why.split('; ')[0]}; the runs train and store their rows without FID. "
         f"For FID give --inception-weights PATH (torch-fidelity's Inception weights file), or train a LeNet on it: gbench extractor train {name}{shaping}"
@@ -84,7 +90,9 @@ def check_batch_size(config: RunConfig, registry: Registry, cache: DataCache) ->
         )
 
 
-def check_runs(configs: Iterable[RunConfig], registry: Registry, cache: DataCache, notes: list[str] | None = None) -> list[RunConfig]:
+def check_runs(
+    configs: Iterable[RunConfig], registry: Registry, cache: DataCache, notes: list[str] | None = None
+) -> list[RunConfig]:
     """Check every run's options before the first trains (each distinct combination once); the configs to run
     (those no extractor fits train without evaluation: :func:`check_eval_options`). ``notes`` gets the lines to say first."""
     checked: dict[str, RunConfig] = {}  # each distinct combination's config once checked
@@ -94,5 +102,7 @@ def check_runs(configs: Iterable[RunConfig], registry: Registry, cache: DataCach
         if key not in checked:
             checked[key] = check_eval_options(config, registry, notes)
             check_batch_size(config, registry, cache)
-        runs.append(dataclasses.replace(config, eval=checked[key].eval))  # every seed of a combination as its first was checked
+        runs.append(
+            dataclasses.replace(config, eval=checked[key].eval)
+        )  # every seed of a combination as its first was checked
     return runs

@@ -46,14 +46,23 @@ class DataCache:
 
     tensors: dict[tuple, Any] = field(default_factory=dict)
 
-    def split(self, registry: Registry, dataset: str, split: str, data_root: str | None, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def split(
+        self, registry: Registry, dataset: str, split: str, data_root: str | None, limit: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         key = (dataset, split, data_root, os.environ.get("GBENCH_DATA"), limit)
         if key not in self.tensors:
             self.tensors[key] = load_split(registry.dataset(dataset), split, data_root, limit)
         return self.tensors[key]
 
     def training_tensor(self, registry: Registry, config: RunConfig, device: torch.device) -> torch.Tensor:
-        key = ("float", config.dataset, config.data_root, os.environ.get("GBENCH_DATA"), config.train_limit, str(device))
+        key = (
+            "float",
+            config.dataset,
+            config.data_root,
+            os.environ.get("GBENCH_DATA"),
+            config.train_limit,
+            str(device),
+        )
         if key not in self.tensors:
             images, _ = self.split(registry, config.dataset, "train", config.data_root, config.train_limit)
             self.tensors[key] = to_training_tensor(images, device)
@@ -63,13 +72,17 @@ class DataCache:
 def build(registry: Registry, config: RunConfig, device: torch.device) -> tuple[Nets, Any, Any]:
     """Build the nets (checked against the dataset's shape), loss and schedule."""
     params = config.params
-    image_shape = cast(tuple[int, int, int], tuple(owndata.dataset_for(registry, config).image_shape))  # a finished run's own data: scanned again
+    image_shape = cast(
+        tuple[int, int, int], tuple(owndata.dataset_for(registry, config).image_shape)
+    )  # a finished run's own data: scanned again
     owner = registry.owners[("architecture", config.architecture)]
     torch.manual_seed(config.seed)
     try:
         nets = registry.architecture(config.architecture).build(params, image_shape)
     except Exception as error:
-        raise GbenchError(f"plugin {owner!r}, architecture {config.architecture!r}: build failed: {type(error).__name__}: {error}") from None
+        raise GbenchError(
+            f"plugin {owner!r}, architecture {config.architecture!r}: build failed: {type(error).__name__}: {error}"
+        ) from None
     check_nets(nets, image_shape, f"plugin {owner!r}, architecture {config.architecture!r}")
     nets.generator.to(device)
     if nets.discriminator is not None:
@@ -91,15 +104,23 @@ def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
             images = nets.generator(torch.randn(2, nets.latent_dim))
             if not isinstance(images, torch.Tensor) or tuple(images.shape) != (2, *image_shape):
                 shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-                raise GbenchError(f"{who}: generator output has shape {shape} for 2 noise vectors; expected (2, {', '.join(map(str, image_shape))})")
+                raise GbenchError(
+                    f"{who}: generator output has shape {shape} for 2 noise vectors; expected (2, {', '.join(map(str, image_shape))})"
+                )
             # Far-out noise shows a missing final Tanh at once: an untrained linear-ReLU stack keeps
             # N(0, 1) noise inside [-1, 1] (max ~0.5) but not noise ten times larger (max ~4).
-            check_image_range(nets.generator(10 * torch.randn(16, nets.latent_dim)), who, "for noise vectors of norm ~10x a typical one")
+            check_image_range(
+                nets.generator(10 * torch.randn(16, nets.latent_dim)),
+                who,
+                "for noise vectors of norm ~10x a typical one",
+            )
             if nets.discriminator is not None:
                 logits = nets.discriminator(images)
                 if not isinstance(logits, torch.Tensor) or logits.numel() != 2 or logits.shape[0] != 2:
                     shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-                    raise GbenchError(f"{who}: discriminator output has shape {shape} for 2 images; expected one logit per image, (2,) or (2, 1)")
+                    raise GbenchError(
+                        f"{who}: discriminator output has shape {shape} for 2 images; expected one logit per image, (2,) or (2, 1)"
+                    )
     except GbenchError:
         raise
     except Exception as error:
@@ -135,7 +156,9 @@ class CollapseWatch:
     low_since: int | None = None
 
     def see(self, step: int, metrics: dict[str, Any]) -> bool:
-        collapsed = metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES  # NaN (no classifier) is never collapsed
+        collapsed = (
+            metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES
+        )  # NaN (no classifier) is never collapsed
         if not collapsed:
             self.low_since = None
         elif self.low_since is None:
@@ -174,7 +197,9 @@ class PreparedRun:
     observers: Observers
     steps: int  # the run's total steps
     saved: dict[str, Any]  # {"step": the step of the last checkpoint written or resumed from, or None}
-    registry: Registry | None = None  # whose plugins built it: a plugin that raises is named (gbench/training/failed.py)
+    registry: Registry | None = (
+        None  # whose plugins built it: a plugin that raises is named (gbench/training/failed.py)
+    )
 
 
 def execute(
@@ -203,7 +228,9 @@ def train_solo(run: PreparedRun) -> list[TrainResult]:
     return [train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume)]
 
 
-def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainResult]], training: int | None = None) -> list[TrainResult]:
+def train_guarded(
+    runs: list[PreparedRun], train_them: Callable[[], list[TrainResult]], training: int | None = None
+) -> list[TrainResult]:
     """Train ``runs`` (one solo run, or a population's members) with signals deferred to a step boundary.
 
     Stopped (tune's pruning, SIGTERM/Ctrl-C, a failure): each run that a signal
@@ -228,10 +255,14 @@ def train_guarded(runs: list[PreparedRun], train_them: Callable[[], list[TrainRe
         raise
 
 
-def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache) -> PreparedRun | dict[str, Any]:
+def prepare_run(
+    config: RunConfig, registry: Registry, out: Path, hooks: RunHooks, cache: DataCache
+) -> PreparedRun | dict[str, Any]:
     """Build one run and its callbacks (or return its row when it finished before)."""
     config = dataclasses.replace(config, params=resolve_params(registry, config))
-    config = dataclasses.replace(config, run_id=config.run_id or leftovers.take_over(out, config) or new_run_id(config))  # an unfinished run's folder
+    config = dataclasses.replace(
+        config, run_id=config.run_id or leftovers.take_over(out, config) or new_run_id(config)
+    )  # an unfinished run's folder
     run_dir = out / str(config.run_id)
     if (run_dir / "summary.json").exists():
         finished = store.read_json(run_dir / "summary.json")
@@ -249,7 +280,10 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     steps = config.total_steps(len(data))
     nets, loss, schedule = build(registry, config, device)
     store.write_json(run_dir / "config.json", config.to_dict())
-    observers, run_id = Observers(registry.hook), str(config.run_id)  # the lifecycle hooks: trackers and other observer plugins
+    observers, run_id = (
+        Observers(registry.hook),
+        str(config.run_id),
+    )  # the lifecycle hooks: trackers and other observer plugins
     observers.run_start(run_id, config.to_dict(), run_dir)
 
     evaluator = _Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
@@ -279,7 +313,9 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
         saved["step"] = resume.step
         if hooks.on_resume:
             hooks.on_resume(run_id, int(resume.step), steps)
-    log = metrics_log.MetricsLog(run_dir, resume.history if resume else [], expected=(*CURVE_COLUMNS, "collapsed") if evaluator else ())
+    log = metrics_log.MetricsLog(
+        run_dir, resume.history if resume else [], expected=(*CURVE_COLUMNS, "collapsed") if evaluator else ()
+    )
 
     settings = TrainSettings(
         steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
@@ -298,13 +334,39 @@ def prepare_run(config: RunConfig, registry: Registry, out: Path, hooks: RunHook
     callbacks = Callbacks(on_log=on_log, on_eval=on_eval if evaluator else None, on_checkpoint=on_checkpoint)
     score_kind = registry.loss(config.loss).score
     return PreparedRun(
-        config, run_dir, out, nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind, resume, observers, steps, saved, registry
+        config,
+        run_dir,
+        out,
+        nets,
+        loss,
+        schedule,
+        data,
+        settings,
+        callbacks,
+        collapse,
+        evaluator,
+        hooks,
+        score_kind,
+        resume,
+        observers,
+        steps,
+        saved,
+        registry,
     )
 
 
-def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, Any] | None, population: int) -> dict[str, Any]:
+def finish_run(
+    run: PreparedRun, result: TrainResult, extra_columns: dict[str, Any] | None, population: int
+) -> dict[str, Any]:
     """Evaluate the trained generator and store the run: pictures, weights, tables; return its row."""
-    config, nets, collapse, evaluator, hooks, device = run.config, run.nets, run.collapse, run.evaluator, run.hooks, run.data.device
+    config, nets, collapse, evaluator, hooks, device = (
+        run.config,
+        run.nets,
+        run.collapse,
+        run.evaluator,
+        run.hooks,
+        run.data.device,
+    )
     observers, run_id = run.observers, str(run.config.run_id)
     # --- evaluate the finished generator (a diverged one has nothing worth measuring)
     final_metrics: dict[str, Any] = {}
@@ -312,11 +374,15 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
         final_metrics = evaluator(seed=config.seed, final=True)
         collapsed = collapse.see(result.steps, final_metrics)
         if observers.listening:
-            observers.evaluation(run_id, result.steps, final_metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
+            observers.evaluation(
+                run_id, result.steps, final_metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device))
+            )
         if hooks.on_eval:
             hooks.on_eval(result.steps, final_metrics)
         if result.history:
-            result.history[-1].update({**{k: final_metrics[k] for k in CURVE_COLUMNS if k in final_metrics}, "collapsed": int(collapsed)})
+            result.history[-1].update(
+                {**{k: final_metrics[k] for k in CURVE_COLUMNS if k in final_metrics}, "collapsed": int(collapsed)}
+            )
     collapsed_step = collapse.low_since if final_metrics else None
 
     run_dir, batch_size = run.run_dir, run.settings.batch_size  # --- store: pictures and weights, then the tables
@@ -348,7 +414,9 @@ def finish_run(run: PreparedRun, result: TrainResult, extra_columns: dict[str, A
 
 def load_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> TrainState:
     """A run's checkpoint.pt (weights_only, like every file gbench loads), checked: damage is one GbenchError line."""
-    return TrainState.load(run_dir / "checkpoint.pt", device, fix=f"delete it to start run {run_dir.name} over, or restore it")
+    return TrainState.load(
+        run_dir / "checkpoint.pt", device, fix=f"delete it to start run {run_dir.name} over, or restore it"
+    )
 
 
 class _Evaluator:
@@ -364,7 +432,11 @@ class _Evaluator:
         from gbench.evaluation.evaluate import EvalSettings
 
         self.config, self.registry, self.cache, self.device, self.nets = config, registry, cache, device, nets
-        self.final = EvalSettings(num_samples=config.eval.samples, extractor=config.eval.extractor, inception_weights=config.eval.inception_weights)
+        self.final = EvalSettings(
+            num_samples=config.eval.samples,
+            extractor=config.eval.extractor,
+            inception_weights=config.eval.inception_weights,
+        )
         self.during = dataclasses.replace(self.final, kid_subsets=0, precision_recall=False)
 
     def __call__(self, seed: int, final: bool) -> dict[str, Any]:
@@ -373,7 +445,17 @@ class _Evaluator:
         real, labels = self.cache.split(self.registry, self.config.dataset, "test", self.config.data_root, None)
         dataset = self.registry.dataset(self.config.dataset)
         settings = self.final if final else self.during
-        result = evaluate_generator(self.nets.generator, self.nets.latent_dim, dataset, real, settings, self.device, seed, labels, self.registry.metrics())
+        result = evaluate_generator(
+            self.nets.generator,
+            self.nets.latent_dim,
+            dataset,
+            real,
+            settings,
+            self.device,
+            seed,
+            labels,
+            self.registry.metrics(),
+        )
         return result.as_row()
 
 
@@ -385,10 +467,14 @@ def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu"
     """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "generator.pt").is_file():
-        raise GbenchError(f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out")
+        raise GbenchError(
+            f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out"
+        )
     config = RunConfig.from_dict(store.read_json(run_dir / "config.json"))
     nets, _, _ = build(registry, config, torch.device(device))
-    weights = store.load_tensor_file(run_dir / "generator.pt", device, fix=f"run {run_dir.name} again to rebuild it, or restore the file")
+    weights = store.load_tensor_file(
+        run_dir / "generator.pt", device, fix=f"run {run_dir.name} again to rebuild it, or restore the file"
+    )
     try:
         nets.generator.load_state_dict(weights)
     except (RuntimeError, TypeError, AttributeError) as error:  # another architecture's weights, or not a state dict

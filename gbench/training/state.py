@@ -55,7 +55,9 @@ class TrainState:
     seconds: float
     images: int
     window: LogWindow
-    generator_ema: dict[str, torch.Tensor] | None = None  # --ema: the averaged generator parameters (gbench.training.ema)
+    generator_ema: dict[str, torch.Tensor] | None = (
+        None  # --ema: the averaged generator parameters (gbench.training.ema)
+    )
     extra: dict[str, Any] = field(default_factory=dict)  # the caller's own (the runner's collapse watch)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,7 +78,9 @@ class TrainState:
     def from_dict(cls, state: Any, where: str = "checkpoint") -> TrainState:
         """A state from its file form; ``where`` names the file in the one-line error a foreign dict gets."""
         names = [f.name for f in dataclasses.fields(cls) if f.name not in ("window", "extra")]
-        required = [f.name for f in dataclasses.fields(cls) if f.name in names and f.default is dataclasses.MISSING]  # a run without --ema saves no EMA
+        required = [
+            f.name for f in dataclasses.fields(cls) if f.name in names and f.default is dataclasses.MISSING
+        ]  # a run without --ema saves no EMA
         window_keys = ("window", "window_steps", "metric_window", "last_d", "last_g")
         if not isinstance(state, dict) or any(name not in state for name in required):
             missing = [name for name in required if not isinstance(state, dict) or name not in state]

@@ -52,7 +52,9 @@ class TrainSettings:
     checkpoint_every: int | None = None
     seed: int = 0  # seeds the run's own noise and batch-order generators
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
-    ema: float | None = None  # --ema: the decay of the generator weights' moving average (gbench.training.ema); None: off
+    ema: float | None = (
+        None  # --ema: the decay of the generator weights' moving average (gbench.training.ema); None: off
+    )
 
 
 @dataclass
@@ -142,7 +144,13 @@ class BatchStream:
 
 
 def train(
-    nets: Nets, loss: Any, schedule: Any, data: torch.Tensor, settings: TrainSettings, callbacks: Callbacks | None = None, resume: TrainState | None = None
+    nets: Nets,
+    loss: Any,
+    schedule: Any,
+    data: torch.Tensor,
+    settings: TrainSettings,
+    callbacks: Callbacks | None = None,
+    resume: TrainState | None = None,
 ) -> TrainResult:
     """Train ``nets`` on ``data`` (float images in [-1, 1] on the training device)."""
     callbacks = callbacks or Callbacks()
@@ -172,7 +180,9 @@ def train(
         G.load_state_dict(resume.generator)
         g_opt.load_state_dict(resume.g_opt)
         if D is not None and d_opt is not None:
-            assert resume.discriminator is not None and resume.d_opt is not None  # the config's hash matched: the same nets
+            assert (
+                resume.discriminator is not None and resume.d_opt is not None
+            )  # the config's hash matched: the same nets
             D.load_state_dict(resume.discriminator)
             d_opt.load_state_dict(resume.d_opt)
         batches.load_state(resume.batches)
@@ -180,7 +190,11 @@ def train(
         step, history, seconds_before, images = resume.step, resume.history, resume.seconds, resume.images
         restore_global_rng(resume, device)
         window = on_device(resume.window, device)
-    ema = GeneratorEMA(G, settings.ema, (resume.generator_ema or {}) if resume is not None else None) if settings.ema is not None else None
+    ema = (
+        GeneratorEMA(G, settings.ema, (resume.generator_ema or {}) if resume is not None else None)
+        if settings.ema is not None
+        else None
+    )
 
     G.train()
     if D is not None:
@@ -207,7 +221,9 @@ def train(
             ema.put_in()
         return result
 
-    marks: list[tuple[int, float]] = []  # per step of the log window: images and epoch after it (a diverged row ends there)
+    marks: list[
+        tuple[int, float]
+    ] = []  # per step of the log window: images and epoch after it (a diverged row ends there)
     while step < settings.steps:
         alive = watch.alive()  # before this step's losses: this step's values count in the row, later ones not
         if D is not None and d_opt is not None and d_step is not None:
@@ -239,7 +255,9 @@ def train(
             D.requires_grad_(True)
             d_loss, g_loss = d_terms.loss.detach().float(), g_terms.loss.detach().float()
             window.last = LastLosses(d_loss, g_loss)
-            values = torch.stack([d_loss, g_loss, scalar_or(d_terms.real_score, nan), scalar_or(d_terms.fake_score, nan)])
+            values = torch.stack(
+                [d_loss, g_loss, scalar_or(d_terms.real_score, nan), scalar_or(d_terms.fake_score, nan)]
+            )
             window.totals += torch.where(alive, values, 0.0)
         else:
             # --- not a GAN (a VAE): the model minimises its own objective on real batches
@@ -258,7 +276,9 @@ def train(
                 metric = torch.as_tensor(value, device=device).detach().float().reshape(())
                 window.metrics[name] = window.metrics.get(name, 0) + torch.where(alive, metric, 0.0)
         if ema is not None:
-            ema.update(step)  # after the generator's step: a halted run's weights stay, as its population member's kept ones do
+            ema.update(
+                step
+            )  # after the generator's step: a halted run's weights stay, as its population member's kept ones do
         step += 1
         window.steps += 1
         marks.append((images, batches.epoch))
@@ -267,7 +287,9 @@ def train(
         # stops with a last row up to that step; its optimizer steps were skipped from that step on, on the device.
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         is_log = step % settings.log_every == 0 or step == settings.steps or is_eval
-        is_checkpoint = bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
+        is_checkpoint = (
+            bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
+        )
         stopping = signals.stop_requested()
         if is_log or (is_checkpoint and callbacks.on_checkpoint) or stopping:
             first_bad = watch.first_steps()[0]
@@ -279,13 +301,20 @@ def train(
                 history.append(row)
                 if callbacks.on_log:
                     callbacks.on_log(row)
-                return finished(TrainResult(history, first_bad, elapsed(), images, status="diverged", diverged_step=first_bad))
+                return finished(
+                    TrainResult(history, first_bad, elapsed(), images, status="diverged", diverged_step=first_bad)
+                )
 
         # --- log: the one host sync every log_every steps
         if is_log:
             row = log_row((window.totals / window.steps).tolist(), step, batches.epoch, images, elapsed())
             metrics_seen = window.metrics
-            row.update(zip(metrics_seen, (torch.stack(list(metrics_seen.values())) / window.steps).tolist() if metrics_seen else []))
+            row.update(
+                zip(
+                    metrics_seen,
+                    (torch.stack(list(metrics_seen.values())) / window.steps).tolist() if metrics_seen else [],
+                )
+            )
             window = LogWindow(window.totals.zero_(), last=window.last)
             marks = []
             # every loss was finite (read above); a non-finite row still stops the run, at this row (a plugin
@@ -302,14 +331,23 @@ def train(
             if diverged:
                 return finished(TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step))
 
-        if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps and callbacks.on_checkpoint:
+        if (
+            settings.checkpoint_every
+            and step % settings.checkpoint_every == 0
+            and step < settings.steps
+            and callbacks.on_checkpoint
+        ):
             callbacks.on_checkpoint(snapshot())
 
         # --- SIGTERM/SIGINT (gbench/training/signals.py): the handler only flags it while we train; here, at a step
         # boundary, the state is whole, so save it (resume is bit-exact from it) and raise the signal's error.
         if signals.stop_requested():
-            healthy = stopping or not watch.first_steps()[0]  # a signal that came after the read above: read the flag now
-            if callbacks.on_checkpoint and healthy:  # a diverged state is not saved: a resume starts from the last healthy one
+            healthy = (
+                stopping or not watch.first_steps()[0]
+            )  # a signal that came after the read above: read the flag now
+            if (
+                callbacks.on_checkpoint and healthy
+            ):  # a diverged state is not saved: a resume starts from the last healthy one
                 callbacks.on_checkpoint(snapshot())
             signals.raise_if_stopping()
 
@@ -348,9 +386,16 @@ def restore_global_rng(state: TrainState, device: torch.device) -> None:
 def on_device(window: LogWindow, device: torch.device) -> LogWindow:
     """A saved log window's tensors on the training device."""
     last = LastLosses(*(None if t is None else t.to(device) for t in (window.last.d_loss, window.last.g_loss)))
-    return LogWindow(window.totals.to(device), window.steps, {name: total.to(device) for name, total in window.metrics.items()}, last)
+    return LogWindow(
+        window.totals.to(device), window.steps, {name: total.to(device) for name, total in window.metrics.items()}, last
+    )
 
 
 def copy_window(window: LogWindow) -> LogWindow:
     """The window as it is now (the loop goes on adding to its tensors)."""
-    return LogWindow(window.totals.clone(), window.steps, {name: total.clone() for name, total in window.metrics.items()}, window.last)
+    return LogWindow(
+        window.totals.clone(),
+        window.steps,
+        {name: total.clone() for name, total in window.metrics.items()},
+        window.last,
+    )

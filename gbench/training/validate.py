@@ -36,7 +36,9 @@ def who(registry: Registry, kind: str, name: str) -> str:
     return f"plugin {owner!r}, hook {HOOK_OF[kind]}, {kind} {name!r}"
 
 
-def default_params(registry: Registry, names: Iterable[tuple[str, str]], overrides: dict[str, Any] | None = None) -> dict[str, Value]:
+def default_params(
+    registry: Registry, names: Iterable[tuple[str, str]], overrides: dict[str, Any] | None = None
+) -> dict[str, Value]:
     """Training knobs and each named thing's hyperparameters at their defaults, then ``overrides``
     (strings parsed as ``--set`` does where a name is declared; other keys passed on unchecked,
     since :func:`gbench.config.resolve_params` is what rejects unknown keys)."""
@@ -54,7 +56,12 @@ def default_params(registry: Registry, names: Iterable[tuple[str, str]], overrid
     return params
 
 
-def validate(registry: Registry, names: str | Iterable[tuple[str, str]], dataset: str = "mnist", params: dict[str, Any] | None = None) -> None:
+def validate(
+    registry: Registry,
+    names: str | Iterable[tuple[str, str]],
+    dataset: str = "mnist",
+    params: dict[str, Any] | None = None,
+) -> None:
     """Build and check everything a plugin provides, or the given ``(kind, name)`` pairs.
 
     :param names: a plugin name (everything it registered) or ``(kind, name)`` pairs.
@@ -108,11 +115,15 @@ def check_dataset_spec(registry: Registry, name: str) -> tuple[int, int, int]:
     if not isinstance(spec.num_classes, int) or spec.num_classes < 1:
         raise GbenchError(f"{who(registry, 'dataset', name)}: num_classes {spec.num_classes!r} must be a positive int")
     if spec.class_names and len(spec.class_names) != spec.num_classes:
-        raise GbenchError(f"{who(registry, 'dataset', name)}: {len(spec.class_names)} class_names for num_classes={spec.num_classes}; give one name per class")
+        raise GbenchError(
+            f"{who(registry, 'dataset', name)}: {len(spec.class_names)} class_names for num_classes={spec.num_classes}; give one name per class"
+        )
     return shape
 
 
-def check_architecture_spec(registry: Registry, name: str, image_shape: tuple[int, ...], params: dict[str, Value]) -> None:
+def check_architecture_spec(
+    registry: Registry, name: str, image_shape: tuple[int, ...], params: dict[str, Value]
+) -> None:
     """Build on the CPU; the generator maps noise to images, the discriminator gives one logit each."""
     prefix = who(registry, "architecture", name)
     try:
@@ -121,13 +132,19 @@ def check_architecture_spec(registry: Registry, name: str, image_shape: tuple[in
         hint = float_default_hint(error, registry.architecture(name).hyperparameters)
         raise GbenchError(f"{prefix}: build failed: {type(error).__name__}: {error}{hint}") from None
     check_nets(nets, tuple(image_shape), prefix)
-    if nets.discriminator is None and nets.objective is not None:  # not a GAN (check_nets saw an objective): the trainer minimises it
+    if (
+        nets.discriminator is None and nets.objective is not None
+    ):  # not a GAN (check_nets saw an objective): the trainer minimises it
         try:
             result = nets.objective(torch.rand(2, *image_shape) * 2 - 1)
         except Exception as error:
             raise GbenchError(f"{prefix}: objective failed on 2 images: {type(error).__name__}: {error}") from None
-        if not (isinstance(result, tuple) and len(result) == 2 and _is_scalar(result[0]) and isinstance(result[1], dict)):
-            raise GbenchError(f"{prefix}: objective(real) returned {_describe(result)}; expected (scalar loss tensor, dict of metrics)")
+        if not (
+            isinstance(result, tuple) and len(result) == 2 and _is_scalar(result[0]) and isinstance(result[1], dict)
+        ):
+            raise GbenchError(
+                f"{prefix}: objective(real) returned {_describe(result)}; expected (scalar loss tensor, dict of metrics)"
+            )
         if not result[0].requires_grad:
             raise GbenchError(
                 f"{prefix}: objective's loss has no gradient; compute it from the generator module's parameters without torch.no_grad or .detach()"
@@ -162,12 +179,18 @@ def check_loss_spec(registry: Registry, name: str, image_shape: tuple[int, ...],
         raise GbenchError(f"{prefix}: build failed: {type(error).__name__}: {error}") from None
     for method in ("discriminator_loss", "generator_loss"):
         if not callable(getattr(loss, method, None)):
-            raise GbenchError(f"{prefix}: build returned {type(loss).__name__}, which has no {method} method; see docs/plugins.md")
+            raise GbenchError(
+                f"{prefix}: build returned {type(loss).__name__}, which has no {method} method; see docs/plugins.md"
+            )
     generator, discriminator = _tiny_nets(image_shape)
     real = torch.rand(4, *image_shape) * 2 - 1
     fake = generator(torch.randn(4, 8))
     for side, net, call in (
-        ("discriminator_loss(D, real, fake)", discriminator, lambda: loss.discriminator_loss(discriminator, real, fake.detach())),
+        (
+            "discriminator_loss(D, real, fake)",
+            discriminator,
+            lambda: loss.discriminator_loss(discriminator, real, fake.detach()),
+        ),
         ("generator_loss(D, fake)", generator, lambda: loss.generator_loss(discriminator, fake)),
     ):
         try:
@@ -175,19 +198,25 @@ def check_loss_spec(registry: Registry, name: str, image_shape: tuple[int, ...],
         except Exception as error:
             raise GbenchError(f"{prefix}: {side} failed on a batch of 4: {type(error).__name__}: {error}") from None
         if not isinstance(terms, LossTerms):
-            raise GbenchError(f"{prefix}: {side} returned {_describe(terms)}; expected gbench.plugins.registry.LossTerms(loss, real_score, fake_score)")
+            raise GbenchError(
+                f"{prefix}: {side} returned {_describe(terms)}; expected gbench.plugins.registry.LossTerms(loss, real_score, fake_score)"
+            )
         if not _is_scalar(terms.loss) or not torch.isfinite(terms.loss).all():
             raise GbenchError(f"{prefix}: {side} gave loss {_describe(terms.loss)}; expected a finite scalar tensor")
         for field in ("real_score", "fake_score"):
             score = getattr(terms, field)
             if score is not None and not _is_scalar(score):
-                raise GbenchError(f"{prefix}: {side} gave {field} {_describe(score)}; expected None or a scalar tensor (the mean D output)")
+                raise GbenchError(
+                    f"{prefix}: {side} gave {field} {_describe(score)}; expected None or a scalar tensor (the mean D output)"
+                )
         net.zero_grad(set_to_none=True)
         if terms.loss.requires_grad:
             terms.loss.backward(retain_graph=True)
         if not any(p.grad is not None for p in net.parameters()):
             whose = "D's" if net is discriminator else "G's"
-            raise GbenchError(f"{prefix}: {side}'s loss has no gradient for {whose} weights; compute it from D's outputs without .detach() or torch.no_grad")
+            raise GbenchError(
+                f"{prefix}: {side}'s loss has no gradient for {whose} weights; compute it from D's outputs without .detach() or torch.no_grad"
+            )
 
 
 def check_schedule_spec(registry: Registry, name: str, params: dict[str, Value]) -> None:
@@ -198,13 +227,19 @@ def check_schedule_spec(registry: Registry, name: str, params: dict[str, Value])
         rates = schedule.learning_rates(float(params.get("lr", 2e-4)))
     except Exception as error:
         raise GbenchError(f"{prefix}: build or learning_rates(lr) failed: {type(error).__name__}: {error}") from None
-    if not (isinstance(rates, (tuple, list)) and len(rates) == 2 and all(_is_number(r) and 0 < r < math.inf for r in rates)):
-        raise GbenchError(f"{prefix}: learning_rates(lr) returned {rates!r}; expected (discriminator_lr, generator_lr), two positive numbers")
+    if not (
+        isinstance(rates, (tuple, list)) and len(rates) == 2 and all(_is_number(r) and 0 < r < math.inf for r in rates)
+    ):
+        raise GbenchError(
+            f"{prefix}: learning_rates(lr) returned {rates!r}; expected (discriminator_lr, generator_lr), two positive numbers"
+        )
     for step, last in ((0, LastLosses()), (1, LastLosses(torch.tensor(1.3), torch.tensor(0.7)))):
         try:
             count = schedule.discriminator_steps(step, last)
         except Exception as error:
-            raise GbenchError(f"{prefix}: discriminator_steps({step}, last) failed: {type(error).__name__}: {error}") from None
+            raise GbenchError(
+                f"{prefix}: discriminator_steps({step}, last) failed: {type(error).__name__}: {error}"
+            ) from None
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise GbenchError(f"{prefix}: discriminator_steps({step}, last) returned {count!r}; expected an int >= 0")
 

@@ -16,7 +16,9 @@ def test_sn_mlp_trains_with_other_hyperparameters():
 def test_every_discriminator_layer_has_spectral_norm_one():
     plugins = load_plugins()
     assert plugins.infos["sn-mlp"].source.startswith("distribution gbench-sn-mlp")
-    nets = plugins.registry.architecture("sn-mlp").build({"latent_dim": 8, "hidden_dim": 16, "power_iterations": 1}, (1, 28, 28))
+    nets = plugins.registry.architecture("sn-mlp").build(
+        {"latent_dim": 8, "hidden_dim": 16, "power_iterations": 1}, (1, 28, 28)
+    )
     for _ in range(20):  # each forward pass in training mode refines the estimate
         nets.discriminator(torch.rand(4, 1, 28, 28))
     linears = [module for module in nets.discriminator.modules() if isinstance(module, torch.nn.Linear)]

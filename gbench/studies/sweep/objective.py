@@ -60,7 +60,9 @@ class Sweeper:
     cache: DataCache = field(default_factory=DataCache)
     progress: dict[str, str] = field(default_factory=dict)  # key -> "step 40/200", this process's runs
     lock: threading.Lock = field(default_factory=threading.Lock)
-    interrupt: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: the running run gives itself back
+    interrupt: threading.Event = field(
+        default_factory=threading.Event
+    )  # set on Ctrl-C: the running run gives itself back
     on_note: Callable[[str], None] | None = None  # a line for the user (the command prints it; the library never does)
 
     def run_for(self, key: str) -> Run:
@@ -73,7 +75,11 @@ class Sweeper:
             raise GbenchError(
                 f"study {self.plan.study_name!r} holds a run of variant {variant!r}, which {self.plan.suite.where()} no longer has; restore it or use another --study-name"
             )
-        return next(r for r in self.plan.suite.runs(self.plan.registry, self.plan.quick, [int(seed)], self.plan.overrides) if r.variant == variant)
+        return next(
+            r
+            for r in self.plan.suite.runs(self.plan.registry, self.plan.quick, [int(seed)], self.plan.overrides)
+            if r.variant == variant
+        )
 
     def __call__(self, trial: Trial) -> float:
         """Train the one run a trial names (``--population off``)."""
@@ -86,9 +92,13 @@ class Sweeper:
         configs = []
         for trial, run in zip(trials, runs):
             config = run.config
-            total = config.total_steps(len(self.cache.training_tensor(self.plan.registry, config, resolve_device(config.device))))
+            total = config.total_steps(
+                len(self.cache.training_tensor(self.plan.registry, config, resolve_device(config.device)))
+            )
             if config.checkpoint_every is None:
-                config = dataclasses.replace(config, checkpoint_every=max(CHECKPOINT_MIN, int(total * CHECKPOINT_FRACTION)))
+                config = dataclasses.replace(
+                    config, checkpoint_every=max(CHECKPOINT_MIN, int(total * CHECKPOINT_FRACTION))
+                )
             configs.append(config)
             trial.set_user_attr("run_id", config.run_id)
 
@@ -102,7 +112,9 @@ class Sweeper:
         started = time.perf_counter()
         hooks = RunHooks(on_progress=on_progress)
         try:
-            rows, reason = execute_population(configs, self.plan.registry, self.plan.out, hooks, self.cache, extra_columns=self.columns(runs[0]))
+            rows, reason = execute_population(
+                configs, self.plan.registry, self.plan.out, hooks, self.cache, extra_columns=self.columns(runs[0])
+            )
         finally:
             with self.lock:
                 for key in keys:
@@ -116,7 +128,9 @@ class Sweeper:
     def columns(self, run: Run) -> dict[str, Any]:
         """The results columns a sweep adds to its runs' rows."""
         extra = {"suite": self.plan.suite.name, "variant": run.variant}
-        if self.plan.design is not None:  # the report replays the design from the results alone (gbench.analysis.adaptive.design_of)
+        if (
+            self.plan.design is not None
+        ):  # the report replays the design from the results alone (gbench.analysis.adaptive.design_of)
             extra[adaptive.COLUMN] = adaptive.design_text(self.plan.design)
         return extra
 

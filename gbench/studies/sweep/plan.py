@@ -26,7 +26,13 @@ from gbench.training.batch import population_choice
 
 def trial_per_key(study: optuna.Study) -> dict[str, FrozenTrial]:
     """The trial that stands for each key: COMPLETE first, then RUNNING, WAITING, the latest FAIL."""
-    rank = {TrialState.COMPLETE: 4, TrialState.RUNNING: 3, TrialState.WAITING: 2, TrialState.PRUNED: 1, TrialState.FAIL: 0}
+    rank = {
+        TrialState.COMPLETE: 4,
+        TrialState.RUNNING: 3,
+        TrialState.WAITING: 2,
+        TrialState.PRUNED: 1,
+        TrialState.FAIL: 0,
+    }
     chosen: dict[str, FrozenTrial] = {}
     for trial in studylib.counted_trials(study):
         key = trial.user_attrs.get(studylib.KEY_ATTR)
@@ -59,9 +65,13 @@ class Plan:
     design: Design | None = None  # seeds auto: runs holds every seed up to its maximum, keys() the wanted ones
     # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time; "auto": where faster
     population: str = default("population")
-    population_size: int | None = None  # at most this many members per population (None: all of a variant's waiting seeds)
+    population_size: int | None = (
+        None  # at most this many members per population (None: all of a variant's waiting seeds)
+    )
     plugins: list[str] = field(default_factory=list)  # --plugin: loaded beside the suite's target, in every worker too
-    notes: list[str] = field(default_factory=list)  # lines to say before training (no extractor fits a variant's own data)
+    notes: list[str] = field(
+        default_factory=list
+    )  # lines to say before training (no extractor fits a variant's own data)
 
     @property
     def default_storage(self) -> Path:
@@ -69,7 +79,11 @@ class Plan:
 
     def schedule(self, study: optuna.Study) -> adaptive.Schedule:
         assert self.design is not None and self.suite.baseline is not None
-        fids = {k: adaptive.fid_value(t.user_attrs.get("fid")) for k, t in trial_per_key(study).items() if t.state == TrialState.COMPLETE}
+        fids = {
+            k: adaptive.fid_value(t.user_attrs.get("fid"))
+            for k, t in trial_per_key(study).items()
+            if t.state == TrialState.COMPLETE
+        }
         return adaptive.schedule(self.design, [v.name for v in self.suite.variants], self.suite.baseline, fids)
 
     def keys(self, study: optuna.Study) -> list[str]:

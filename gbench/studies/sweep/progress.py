@@ -24,7 +24,10 @@ def progress_table(plan: Plan, study: optuna.Study, progress: dict[str, str] | N
     keys += [k for k in chosen if k not in keys]
     done = sum(1 for k in keys if k in chosen and chosen[k].state == TrialState.COMPLETE)
     running = [k for k in keys if k in chosen and chosen[k].state == TrialState.RUNNING]
-    table = Table(title=f"gbench sweep {plan.study_name}: {done}/{len(keys)} runs done, {len(running)} running", header_style="bold")
+    table = Table(
+        title=f"gbench sweep {plan.study_name}: {done}/{len(keys)} runs done, {len(running)} running",
+        header_style="bold",
+    )
     for name in ("variant", "seed", "state", "FID", "wall s", "worker"):
         table.add_column(name, justify="right" if name in ("seed", "FID", "wall s") else "left")
     order = running + [k for k in keys if k not in running]
@@ -37,8 +40,18 @@ def progress_table(plan: Plan, study: optuna.Study, progress: dict[str, str] | N
         fid = trial.user_attrs.get("fid") if trial else None
         wall = trial.user_attrs.get("wall_time") if trial else None
         worker = str(trial.user_attrs.get(studylib.WORKER_ATTR, "")).split("|")[0] if trial else ""
-        style = {"complete": "green", "fail": "red"}.get(state) or ("cyan" if state.startswith("step") or state == "running" else None)
-        table.add_row(variant, seed, state, "-" if fid is None else f"{fid:.2f}", "-" if wall is None else f"{wall:.1f}", worker, style=style)
+        style = {"complete": "green", "fail": "red"}.get(state) or (
+            "cyan" if state.startswith("step") or state == "running" else None
+        )
+        table.add_row(
+            variant,
+            seed,
+            state,
+            "-" if fid is None else f"{fid:.2f}",
+            "-" if wall is None else f"{wall:.1f}",
+            worker,
+            style=style,
+        )
     if len(order) > limit:
         table.caption = f"... and {len(order) - limit} more"
     return table

@@ -74,11 +74,19 @@ class Suite:
     figures: list[str]
     quick: dict[str, Any]
     path: Path | None = None
-    seeds_auto: Design | None = None  # seeds = "auto[:MAX]": seeds in rounds (gbench.analysis.adaptive); seeds then holds the first round's
-    claims: list[Claim] = field(default_factory=list)  # [[claims]]: others' findings the report checks (gbench.analysis.claims)
-    full: str | None = None  # a reduced-budget suite: the full study's suite file, beside this one (gbench.analysis.estimate)
+    seeds_auto: Design | None = (
+        None  # seeds = "auto[:MAX]": seeds in rounds (gbench.analysis.adaptive); seeds then holds the first round's
+    )
+    claims: list[Claim] = field(
+        default_factory=list
+    )  # [[claims]]: others' findings the report checks (gbench.analysis.claims)
+    full: str | None = (
+        None  # a reduced-budget suite: the full study's suite file, beside this one (gbench.analysis.estimate)
+    )
     budget: float | None = None  # budget = FRACTION: the full suite's, its epochs and steps scaled by FRACTION
-    plugins: list[str] = field(default_factory=list)  # plugins = [...]: loaded beside the target (a dataset plugin); files relative to the suite
+    plugins: list[str] = field(
+        default_factory=list
+    )  # plugins = [...]: loaded beside the target (a dataset plugin); files relative to the suite
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -93,7 +101,12 @@ class Suite:
         return list(self.quick.get("seeds", self.seeds[:QUICK_SEEDS]))
 
     def runs(
-        self, registry: Registry, quick: bool = False, seeds: list[int] | None = None, overrides: dict[str, Any] | None = None, notes: list[str] | None = None
+        self,
+        registry: Registry,
+        quick: bool = False,
+        seeds: list[int] | None = None,
+        overrides: dict[str, Any] | None = None,
+        notes: list[str] | None = None,
     ) -> list[Run]:
         """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads);
         ``notes`` gets the line to say before training when no extractor fits a variant's own data (it trains without FID)."""
@@ -105,15 +118,23 @@ class Suite:
             where = f"{self.where()}: variant {variant.name!r}: "
             settings = dataclasses.replace(settings_from_table(merged, where), seeds=list(seeds))
             try:
-                settings = owndata.resolve(registry, settings)  # folder:PATH / npz:PATH, registered with its content hash
+                settings = owndata.resolve(
+                    registry, settings
+                )  # folder:PATH / npz:PATH, registered with its content hash
             except GbenchError as error:
                 raise GbenchError(f"{where}{error}") from None
-            check_inception_weights_option(settings.run.eval.inception_weights, settings.run.eval.extractor, f"{where}inception_weights =")
+            check_inception_weights_option(
+                settings.run.eval.inception_weights, settings.run.eval.extractor, f"{where}inception_weights ="
+            )
             if len(settings.architectures) != 1:
-                raise GbenchError(f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)')
+                raise GbenchError(
+                    f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)'
+                )
             combo = (settings.architectures[0], settings.run.loss, settings.run.schedule)
             for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
-                if is_own_data(config.dataset):  # --fid-extractor against the data's shape, before any training (gbench.training.preflight)
+                if is_own_data(
+                    config.dataset
+                ):  # --fid-extractor against the data's shape, before any training (gbench.training.preflight)
                     config = check_eval_options(config, registry, notes)  # no extractor fits: a copy without evaluation
                 folder = run_id(variant.name, seed)
                 if len(folder.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
@@ -163,13 +184,17 @@ def run_id(variant: str, seed: int) -> str:
 def _unknown(keys: Any, allowed: tuple[str, ...], where: str) -> None:
     for key in keys:
         if key not in allowed:
-            raise GbenchError(f"{where}: unknown key {key!r}{suggestion(key, allowed)}; valid keys: {', '.join(allowed)}")
+            raise GbenchError(
+                f"{where}: unknown key {key!r}{suggestion(key, allowed)}; valid keys: {', '.join(allowed)}"
+            )
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        raise GbenchError(f"{where}: [{key}] must be a table, e.g. [{key}] on a line of its own followed by key = value lines")
+        raise GbenchError(
+            f"{where}: [{key}] must be a table, e.g. [{key}] on a line of its own followed by key = value lines"
+        )
     return value
 
 
@@ -190,13 +215,21 @@ def _seeds_auto(value: Any, where: str) -> Design | None:
     except GbenchError as error:
         raise GbenchError(f"{where}: {error}") from None
     if design is None:
-        raise GbenchError(f'{where}: seeds = {value!r} must be a list of seeds, e.g. seeds = [0, 1, 2], or "auto" / "auto:MAX" (seeds added while undecided)')
+        raise GbenchError(
+            f'{where}: seeds = {value!r} must be a list of seeds, e.g. seeds = [0, 1, 2], or "auto" / "auto:MAX" (seeds added while undecided)'
+        )
     return design
 
 
 def _seeds(value: Any, where: str) -> list[int]:
-    if not isinstance(value, list) or not value or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value):
-        raise GbenchError(f"{where}: seeds = {value!r} must be a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]")
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value)
+    ):
+        raise GbenchError(
+            f"{where}: seeds = {value!r} must be a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]"
+        )
     if len(set(value)) != len(value):
         raise GbenchError(f"{where}: seeds = {value!r} repeats a seed")
     return list(value)
@@ -231,14 +264,22 @@ def _reduced(data: dict[str, Any], path: Path | None, where: str) -> dict[str, A
     head = data["suite"]
     budget = head["budget"]
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
-        raise GbenchError(f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, e.g. budget = 0.25")
+        raise GbenchError(
+            f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, e.g. budget = 0.25"
+        )
     if "name" not in head:
-        raise GbenchError(f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not join the full study\'s')
+        raise GbenchError(
+            f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not join the full study\'s'
+        )
     if not head.get("full") or path is None:
-        raise GbenchError(f'{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "s1_mlp_capacity.toml"')
+        raise GbenchError(
+            f'{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "s1_mlp_capacity.toml"'
+        )
     for key in ("variants", "grid", "quick"):
         if key in data:
-            raise GbenchError(f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here (or remove budget)")
+            raise GbenchError(
+                f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here (or remove budget)"
+            )
     full_path = path.parent / str(head["full"])
     full = read_toml(full_path, "suite file", "the full study's suite .toml, beside this one")
     if "budget" in full.get("suite", {}):
@@ -246,7 +287,9 @@ def _reduced(data: dict[str, Any], path: Path | None, where: str) -> dict[str, A
     merged = copy.deepcopy(full)
     merged["suite"] = {**merged.get("suite", {}), **{k: v for k, v in head.items() if k != "budget"}}
     if "title" not in head:
-        merged["suite"]["title"] = f"{full.get('suite', {}).get('title', head['name'])} (at {budget_text(budget)} of its budget)"
+        merged["suite"]["title"] = (
+            f"{full.get('suite', {}).get('title', head['name'])} (at {budget_text(budget)} of its budget)"
+        )
     base = merged.setdefault("base", {})
     _scale_training(base, budget, f"{where} [base]")
     for variant in merged.get("variants", []) if isinstance(merged.get("variants"), list) else []:
@@ -292,7 +335,9 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         grid_axes = {}
         for axis, values in grid_raw.items():
             if not isinstance(values, list) or not values:
-                raise GbenchError(f"{where}: [grid] {axis} = {values!r} must be a non-empty list of values, e.g. {axis} = [16, 100]")
+                raise GbenchError(
+                    f"{where}: [grid] {axis} = {values!r} must be a non-empty list of values, e.g. {axis} = [16, 100]"
+                )
             if axis in ("params", "seeds", "out"):
                 raise GbenchError(f"{where}: [grid] cannot vary {axis!r}; give hyperparameters or run options as axes")
             if len({repr(v) for v in values}) != len(values):
@@ -305,7 +350,9 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
                     changes[axis] = value
                 else:
                     changes["params"][axis] = value
-            variants.append(Variant(",".join(f"{axis}={value}" for axis, value in zip(grid_axes, combination)), changes))
+            variants.append(
+                Variant(",".join(f"{axis}={value}" for axis, value in zip(grid_axes, combination)), changes)
+            )
     elif variants_raw is not None:
         if not isinstance(variants_raw, list) or not variants_raw:
             raise GbenchError(f'{where}: [[variants]] is empty; give at least one, e.g. [[variants]] name = "baseline"')
@@ -320,7 +367,9 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
             changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}")
             variants.append(Variant(vname, changes))
     else:
-        raise GbenchError(f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a [grid]')
+        raise GbenchError(
+            f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a [grid]'
+        )
 
     quick = _changes(_table(data, "quick", where), f"{where} [quick]", quick=True)
     if "seeds" in quick:
@@ -328,14 +377,18 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     baseline = head.get("baseline")
     if baseline is not None and baseline not in [v.name for v in variants]:
         hint = suggestion(baseline, [v.name for v in variants])
-        raise GbenchError(f"{where}: baseline = {baseline!r} names no variant{hint}; variants: {', '.join(v.name for v in variants)}")
+        raise GbenchError(
+            f"{where}: baseline = {baseline!r} names no variant{hint}; variants: {', '.join(v.name for v in variants)}"
+        )
     if seeds_auto is not None and baseline is None:
         raise GbenchError(
             f'{where}: seeds = {head["seeds"]!r} adds seeds while a setting\'s comparison with the baseline is undecided; add baseline = "VARIANT" to [suite]'
         )
     figures = head.get("figures", [])
     if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
-        raise GbenchError(f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", "fid_over_steps"]')
+        raise GbenchError(
+            f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", "fid_over_steps"]'
+        )
     try:
         from gbench.report.build import check_figures
     except ImportError:  # the report module is optional
@@ -344,10 +397,14 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         figures = check_figures(figures, f"{where} [suite] figures")
     target = head.get("target")
     if target is not None and (not isinstance(target, str) or not target.strip()):
-        raise GbenchError(f'{where}: target = {target!r} must be a plugin name or module path, e.g. target = "plugins.mlp"')
+        raise GbenchError(
+            f'{where}: target = {target!r} must be a plugin name or module path, e.g. target = "plugins.mlp"'
+        )
     plugins = head.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) and p.strip() for p in plugins):
-        raise GbenchError(f'{where}: plugins = {plugins!r} must be a list of plugin files or modules, e.g. plugins = ["my_data.py"]')
+        raise GbenchError(
+            f'{where}: plugins = {plugins!r} must be a list of plugin files or modules, e.g. plugins = ["my_data.py"]'
+        )
     if path is not None:  # a file is relative to the suite's folder, as full = is
         plugins = [str(path.parent / p) if p.endswith(".py") and not Path(p).is_absolute() else p for p in plugins]
     for key in ("title", "question", "full"):

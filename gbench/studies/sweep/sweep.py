@@ -52,7 +52,9 @@ __all__ = ["Plan", "Sweeper", "load_records_from_storage", "open_study", "plan",
 
 def _enqueue(study: optuna.Study, runs: list[Run]) -> None:
     for run in runs:
-        study.enqueue_trial({}, user_attrs={studylib.KEY_ATTR: run.key, "variant": run.variant, "seed": run.seed}, skip_if_exists=False)
+        study.enqueue_trial(
+            {}, user_attrs={studylib.KEY_ATTR: run.key, "variant": run.variant, "seed": run.seed}, skip_if_exists=False
+        )
 
 
 def enqueue_missing(plan: Plan, study: optuna.Study) -> int:
@@ -80,7 +82,9 @@ def open_study(plan: Plan) -> tuple[SharedStudy, str]:
     def setup(new: optuna.Study) -> None:
         enqueue_missing(plan, new)
 
-    shared, created = studylib.create_or_load(storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=setup)
+    shared, created = studylib.create_or_load(
+        storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=setup
+    )
     if created:
         shared.study.set_user_attr("suite", plan.suite.name)
     else:
@@ -97,7 +101,11 @@ def _check_no_other_waiting_runs(plan: Plan, study: optuna.Study) -> None:
         return
     wanted = set(plan.keys(study))
     others = sorted(
-        {str(t.user_attrs.get(studylib.KEY_ATTR)) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) if not studylib.is_surplus(t)}
+        {
+            str(t.user_attrs.get(studylib.KEY_ATTR))
+            for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if not studylib.is_surplus(t)
+        }
         - wanted
     )
     if others:
@@ -108,19 +116,25 @@ def _check_no_other_waiting_runs(plan: Plan, study: optuna.Study) -> None:
         )
 
 
-def run_worker(plan: Plan, shared: SharedStudy, sweeper: Sweeper | None = None, stop: threading.Event | None = None) -> int:
+def run_worker(
+    plan: Plan, shared: SharedStudy, sweeper: Sweeper | None = None, stop: threading.Event | None = None
+) -> int:
     """Pull runs until none is wanted: with seeds auto, each time the queue runs dry (work() waits while
     any run is in flight, so the round is over), enqueue the next round the results call for."""
     sweeper = sweeper or Sweeper(plan)
     ran = 0
     batched = together(plan)
 
-    def group_of(key: str) -> str:  # a variant that trains one by one is a group of one per seed: its key is its own group
+    def group_of(
+        key: str,
+    ) -> str:  # a variant that trains one by one is a group of one per seed: its key is its own group
         variant = key.rpartition("|")[0]
         return variant if batched.get(variant, True) else key
 
     while True:
-        if any(batched.values()):  # the waiting seeds of one variant share shapes: one population (gbench.training.population.run)
+        if any(
+            batched.values()
+        ):  # the waiting seeds of one variant share shapes: one population (gbench.training.population.run)
             limit = plan.population_size or len(plan.runs)
             ran += study_groups.work_groups(shared, sweeper.group, group_of, limit, stop=stop)
         else:

@@ -100,7 +100,12 @@ def parse_dimension(name: str, spec: str, hp: Hyperparameter) -> Dimension:
             raise GbenchError(
                 f"--space {name}={spec!r}: {name} takes a list of values (one of {hp.describe_range()}), not a range; write e.g. --space {name}=a,b"
             )
-        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "linear")) or not parts[0] or not parts[1]:
+        if (
+            len(parts) not in (2, 3)
+            or (len(parts) == 3 and parts[2] not in ("log", "linear"))
+            or not parts[0]
+            or not parts[1]
+        ):
             raise GbenchError(f"--space {name}={spec!r} is not low:high or low:high:log; for example {example}")
         low, high = hp.parse(parts[0]), hp.parse(parts[1])
         log = parts[2] == "log" if len(parts) == 3 else hp.log
@@ -109,7 +114,9 @@ def parse_dimension(name: str, spec: str, hp: Hyperparameter) -> Dimension:
                 f"--space {name}={spec!r} is an empty or inverted range ({low} is not below {high}); give low < high, or fix a value with --set {name}={low}"
             )
         if log and low <= 0:
-            raise GbenchError(f"--space {name}={spec!r}: a log range needs a positive low end; drop ':log' or raise {low}")
+            raise GbenchError(
+                f"--space {name}={spec!r}: a log range needs a positive low end; drop ':log' or raise {low}"
+            )
         return Dimension(name, float(low), float(high), log=log, integer=hp.type is int)
     items = [item.strip() for item in spec.split(",")]
     if not spec.strip() or any(not item for item in items):
@@ -161,7 +168,10 @@ class SearchSpace:
 
     def suggest(self, trial: Trial) -> tuple[Combo, dict[str, Any]]:
         """(architecture, loss, schedule) and the hyperparameters of one trial."""
-        architecture, loss, schedule = (str(trial.suggest_categorical(axis, values)) if len(values) > 1 else values[0] for axis, values in self.axes.items())
+        architecture, loss, schedule = (
+            str(trial.suggest_categorical(axis, values)) if len(values) > 1 else values[0]
+            for axis, values in self.axes.items()
+        )
         combo = (architecture, loss, schedule)
         params = self.fixed_for(combo)
         for dim in self.dimensions(combo):
@@ -179,9 +189,11 @@ class SearchSpace:
 
 
 def _kind(distribution: BaseDistribution) -> str:
-    return {"CategoricalDistribution": "a list of choices", "IntDistribution": "an integer range", "FloatDistribution": "a float range"}.get(
-        type(distribution).__name__, type(distribution).__name__
-    )
+    return {
+        "CategoricalDistribution": "a list of choices",
+        "IntDistribution": "an integer range",
+        "FloatDistribution": "a float range",
+    }.get(type(distribution).__name__, type(distribution).__name__)
 
 
 def check_compatible(study: optuna.Study, space: SearchSpace) -> None:
@@ -190,7 +202,9 @@ def check_compatible(study: optuna.Study, space: SearchSpace) -> None:
     for trial in study.get_trials(deepcopy=False):
         for name, distribution in trial.distributions.items():
             seen.setdefault(name, distribution)
-    searched: dict[str, BaseDistribution] = {axis: CategoricalDistribution(values) for axis, values in space.axes.items() if len(values) > 1}
+    searched: dict[str, BaseDistribution] = {
+        axis: CategoricalDistribution(values) for axis, values in space.axes.items() if len(values) > 1
+    }
     for combo in space.combos():
         for dim in space.dimensions(combo):
             searched.setdefault(dim.name, dim.distribution())
@@ -201,7 +215,9 @@ def check_compatible(study: optuna.Study, space: SearchSpace) -> None:
         if type(old) is not type(distribution):
             problem = f"as {_kind(old)}, and Optuna cannot change it to {_kind(distribution)}"
         elif (
-            isinstance(old, CategoricalDistribution) and isinstance(distribution, CategoricalDistribution) and tuple(old.choices) != tuple(distribution.choices)
+            isinstance(old, CategoricalDistribution)
+            and isinstance(distribution, CategoricalDistribution)
+            and tuple(old.choices) != tuple(distribution.choices)
         ):
             problem = f"among {{{', '.join(map(str, old.choices))}}}, and Optuna cannot change a list of choices"
         elif (
@@ -217,7 +233,9 @@ def check_compatible(study: optuna.Study, space: SearchSpace) -> None:
         )
 
 
-def build_space(registry: Registry, combos: list[Combo], fixed: dict[str, Any], space_items: list[str] | None) -> SearchSpace:
+def build_space(
+    registry: Registry, combos: list[Combo], fixed: dict[str, Any], space_items: list[str] | None
+) -> SearchSpace:
     """The space of one ``gbench tune``: the target's combinations, ``--set`` values and ``--space`` items, all checked."""
     axes: dict[str, list[str]] = {axis: [] for axis in AXES}
     for combo in combos:
@@ -229,7 +247,9 @@ def build_space(registry: Registry, combos: list[Combo], fixed: dict[str, Any], 
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise GbenchError(f"--space {item!r} is not of the form key=low:high[:log] or key=a,b,c; for example --space lr=1e-4:1e-3:log")
+            raise GbenchError(
+                f"--space {item!r} is not of the form key=low:high[:log] or key=a,b,c; for example --space lr=1e-4:1e-3:log"
+            )
         if name in raw:
             raise GbenchError(f"--space names {name!r} twice; give one range or list per hyperparameter")
         raw[name] = spec.strip()
@@ -237,7 +257,9 @@ def build_space(registry: Registry, combos: list[Combo], fixed: dict[str, Any], 
         if axis in raw:
             names = [n.strip() for n in raw.pop(axis).split(",")]
             if not names or any(not n for n in names):
-                raise GbenchError(f"--space {axis}= needs a comma-separated list of {axis} names, for example --space architecture=mlp,mlp-batchnorm")
+                raise GbenchError(
+                    f"--space {axis}= needs a comma-separated list of {axis} names, for example --space architecture=mlp,mlp-batchnorm"
+                )
             for name in names:
                 registry.get(axis, name)  # unknown: one line listing the known ones
             axes[axis] = list(dict.fromkeys(names))
@@ -247,8 +269,12 @@ def build_space(registry: Registry, combos: list[Combo], fixed: dict[str, Any], 
     for name, spec in raw.items():
         if name not in known:
             hint = suggestion(name, [*known, *AXES])
-            raise GbenchError(f"--space names unknown hyperparameter {name!r}{hint}; searchable: {', '.join([*AXES, *sorted(known)])}")
+            raise GbenchError(
+                f"--space names unknown hyperparameter {name!r}{hint}; searchable: {', '.join([*AXES, *sorted(known)])}"
+            )
         if name in space.fixed:
-            raise GbenchError(f"{name!r} is both fixed (--set {name}=...) and searched (--space {name}=...); give only one of them")
+            raise GbenchError(
+                f"{name!r} is both fixed (--set {name}=...) and searched (--space {name}=...); give only one of them"
+            )
         space.narrowed[name] = parse_dimension(name, spec, known[name])
     return space

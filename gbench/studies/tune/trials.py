@@ -37,7 +37,13 @@ def param_columns(trials: list[FrozenTrial]) -> list[str]:
     return [n for n in AXES if n in names] + sorted(n for n in names if n not in AXES)
 
 
-def trial_table(trials: list[FrozenTrial], objectives: list[str], title: str, progress: dict[int, str] | None = None, limit: int | None = 25) -> Table:
+def trial_table(
+    trials: list[FrozenTrial],
+    objectives: list[str],
+    title: str,
+    progress: dict[int, str] | None = None,
+    limit: int | None = 25,
+) -> Table:
     """The trials (the last ``limit`` of them) with their parameters, objectives and state; ``progress``: notes for running ones."""
     shown = trials[-limit:] if limit else trials
     names = param_columns(shown)

@@ -59,12 +59,16 @@ class TuneOptions:
     pruner_warmup: int = 0  # no trial is pruned before this generator step
     sampler_seed: int | None = None
     n_jobs: int = 1  # worker threads in this process
-    devices: list[str] = field(default_factory=list)  # worker i trains on devices[i % len]; empty: the base config's device
+    devices: list[str] = field(
+        default_factory=list
+    )  # worker i trains on devices[i % len]; empty: the base config's device
     storage: str | None = None  # None: sqlite:///OUT/tune.db
     study_name: str = "tune-mlp"
     heartbeat: int = DEFAULT_HEARTBEAT
     target: str = "mlp"  # recorded with the study
-    seeds: list[int] = field(default_factory=list)  # --seeds 0,1,2: each trial trains these as one population, scored by the mean; empty: the base seed
+    seeds: list[int] = field(
+        default_factory=list
+    )  # --seeds 0,1,2: each trial trains these as one population, scored by the mean; empty: the base seed
 
     @property
     def pruning(self) -> bool:
@@ -83,18 +87,24 @@ class TuneOptions:
         if self.pruner not in PRUNERS:
             raise GbenchError(f"--pruner {self.pruner!r}: choose from {', '.join(PRUNERS)}")
         if any(OBJECTIVES[name] != "wall_time" for name in self.objectives) and base.eval.samples <= 0:
-            raise GbenchError("--eval-samples 0 turns evaluation off, but the objective needs FID; give --eval-samples N (e.g. 1000)")
+            raise GbenchError(
+                "--eval-samples 0 turns evaluation off, but the objective needs FID; give --eval-samples N (e.g. 1000)"
+            )
 
 
 def parse_objectives(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",")]
     if not names or any(n not in OBJECTIVES for n in names) or len(set(names)) != len(names):
         bad = next((n for n in names if n not in OBJECTIVES), text)
-        raise GbenchError(f"--objective {text!r}: unknown or repeated objective {bad!r}; choose from {', '.join(OBJECTIVES)}, e.g. --objective fid,wall_time")
+        raise GbenchError(
+            f"--objective {text!r}: unknown or repeated objective {bad!r}; choose from {', '.join(OBJECTIVES)}, e.g. --objective fid,wall_time"
+        )
     return names
 
 
-def make_pruner(name: str, startup: int, eval_every: int | None, objectives: list[str], warmup: int = 0) -> optuna.pruners.BasePruner:
+def make_pruner(
+    name: str, startup: int, eval_every: int | None, objectives: list[str], warmup: int = 0
+) -> optuna.pruners.BasePruner:
     """The study's pruner; no trial is pruned before step ``warmup``.
 
     A warmup matters: in the S6 benchmark the median pruner stopped, at the
@@ -106,7 +116,9 @@ def make_pruner(name: str, startup: int, eval_every: int | None, objectives: lis
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup, interval_steps=1)
     # Hyperband's first rung is its warmup: nothing is pruned before min_resource steps.
-    return optuna.pruners.HyperbandPruner(min_resource=max(eval_every or 1, warmup), max_resource="auto", reduction_factor=3)
+    return optuna.pruners.HyperbandPruner(
+        min_resource=max(eval_every or 1, warmup), max_resource="auto", reduction_factor=3
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -116,8 +128,12 @@ def make_pruner(name: str, startup: int, eval_every: int | None, objectives: lis
 
 def run_key(config: RunConfig) -> str:
     """A hash of what decides a run's result: not its name, data folder or logging."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("run_id", "data_root", "log_every", "checkpoint_every")}
-    settings["device"] = str(settings.get("device", "")).split(":")[0]  # cuda:0 and cuda:1 (tune --devices) give the same run
+    settings = {
+        k: v for k, v in config.to_dict().items() if k not in ("run_id", "data_root", "log_every", "checkpoint_every")
+    }
+    settings["device"] = str(settings.get("device", "")).split(":")[
+        0
+    ]  # cuda:0 and cuda:1 (tune --devices) give the same run
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -144,9 +160,13 @@ class Tuner:
     cache: DataCache = field(default_factory=DataCache)
     progress: dict[int, str] = field(default_factory=dict)  # trial number -> "step 40/200", this process's trials
     lock: threading.Lock = field(default_factory=threading.Lock)
-    interrupt: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: running trials give themselves back
+    interrupt: threading.Event = field(
+        default_factory=threading.Event
+    )  # set on Ctrl-C: running trials give themselves back
     devices: list[str] = field(default_factory=list)  # worker i trains on devices[i % len]
-    worker: threading.local = field(default_factory=threading.local)  # this thread's worker number (run_workers sets it)
+    worker: threading.local = field(
+        default_factory=threading.local
+    )  # this thread's worker number (run_workers sets it)
     seeds: list[int] = field(default_factory=lambda: [0])  # a trial's runs: one per seed, trained as one population
     on_note: Callable[[str], None] | None = None  # a line for the user (the command prints it; the library never does)
 
@@ -157,7 +177,13 @@ class Tuner:
     def config(self, combo: Combo, params: dict[str, Any], run_id: str | None = None) -> RunConfig:
         architecture, loss, schedule = combo
         config = dataclasses.replace(
-            self.base, architecture=architecture, loss=loss, schedule=schedule, params=dict(params), run_id=run_id, device=self.device()
+            self.base,
+            architecture=architecture,
+            loss=loss,
+            schedule=schedule,
+            params=dict(params),
+            run_id=run_id,
+            device=self.device(),
         )
         return dataclasses.replace(config, params=resolve_params(self.registry, config))
 
@@ -183,15 +209,23 @@ class Tuner:
         if earlier is not None:
             return earlier
         # several seeds: one run per seed (run id ...-tNNNN-sS), trained together, the trial scored by their mean
-        configs = [config] if len(self.seeds) == 1 else [dataclasses.replace(config, seed=s, run_id=f"{config.run_id}-s{s}") for s in self.seeds]
+        configs = (
+            [config]
+            if len(self.seeds) == 1
+            else [dataclasses.replace(config, seed=s, run_id=f"{config.run_id}-s{s}") for s in self.seeds]
+        )
         trial.set_user_attr("run_id", ",".join(str(c.run_id) for c in configs))
-        total = config.total_steps(len(self.cache.training_tensor(self.registry, config, resolve_device(config.device))))
+        total = config.total_steps(
+            len(self.cache.training_tensor(self.registry, config, resolve_device(config.device)))
+        )
         trial.set_user_attr("total_steps", total)
         last: dict[str, Any] = {}
         reported: dict[int, dict[int, tuple[float, Any]]] = {}  # step -> member -> (objective value, FID) there
 
         def on_progress(done: int, steps: int) -> None:
-            if self.interrupt.is_set():  # Ctrl-C: give the trial back at this logged step (gbench.studies.workers.run_one)
+            if (
+                self.interrupt.is_set()
+            ):  # Ctrl-C: give the trial back at this logged step (gbench.studies.workers.run_one)
                 raise studylib.Interrupted(f"trial {trial.number} interrupted at step {done}")
             with self.lock:
                 self.progress[trial.number] = f"step {done}/{steps}"
@@ -204,7 +238,9 @@ class Tuner:
             seen[member] = (float(value) if value is not None else math.nan, metrics.get("fid"))
             if len(seen) < len(configs):
                 return  # the other members evaluate at this step next
-            mean = float(np.mean([v for v, _ in seen.values()]))  # a diverged member's NaN or inf makes the mean so: no report
+            mean = float(
+                np.mean([v for v, _ in seen.values()])
+            )  # a diverged member's NaN or inf makes the mean so: no report
             mean_fid = float(np.mean([f if f is not None else math.nan for _, f in seen.values()]))
             last.update(step=step, fid=finite_or_none(mean_fid), member_fids={i: f for i, (_, f) in seen.items()})
             with self.lock:
@@ -246,7 +282,9 @@ class Tuner:
         for name in self.objectives:
             column = [wall] if name == "wall_time" else [row.get(OBJECTIVES[name]) for row in rows]
             finite = [float(v) for v in column if v is not None and math.isfinite(float(v))]
-            values.append(float(np.mean(finite)) if len(finite) == len(column) else math.inf)  # a diverged member: the trial is worst
+            values.append(
+                float(np.mean(finite)) if len(finite) == len(column) else math.inf
+            )  # a diverged member: the trial is worst
         return values
 
     def earlier_result(self, trial: Trial, key: str) -> list[float] | None:
@@ -272,9 +310,19 @@ class Tuner:
         """A pruned trial is still a run in the results store, with status 'pruned'."""
         identity = {"run_id": config.run_id, "architecture": config.architecture, "loss": config.loss, "schedule": config.schedule,
                     "dataset": config.dataset, "seed": config.seed}  # fmt: skip
-        bookkeeping = {"status": "pruned", "steps": last.get("step"), "created": dt.datetime.now().isoformat(timespec="seconds"), **extra}
+        bookkeeping = {
+            "status": "pruned",
+            "steps": last.get("step"),
+            "created": dt.datetime.now().isoformat(timespec="seconds"),
+            **extra,
+        }
         # the same builder as every finished run's row: a column the schema does not know is refused here, not in a table later
-        row = schema.results_row(identity, config.params, {"fid": finite_or_none(last.get("fid")), "train_seconds": round(wall, 3)}, bookkeeping)
+        row = schema.results_row(
+            identity,
+            config.params,
+            {"fid": finite_or_none(last.get("fid")), "train_seconds": round(wall, 3)},
+            bookkeeping,
+        )
         store.write_json(self.out / str(config.run_id) / "summary.json", row)
         store.upsert_result(self.out, row)
 
@@ -306,9 +354,13 @@ def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options:
     tuner.preload()
     storage = open_storage(options.storage, out / "tune.db", heartbeat=options.heartbeat)
     sampler = optuna.samplers.TPESampler(seed=options.sampler_seed, constant_liar=True)
-    pruner = make_pruner(options.pruner, options.pruner_startup, base.eval.every, options.objectives, options.pruner_warmup)
+    pruner = make_pruner(
+        options.pruner, options.pruner_startup, base.eval.every, options.objectives, options.pruner_warmup
+    )
     directions = ["minimize"] * len(options.objectives)
-    shared, created = studylib.create_or_load(storage, options.study_name, directions, "tune", sampler=sampler, pruner=pruner)
+    shared, created = studylib.create_or_load(
+        storage, options.study_name, directions, "tune", sampler=sampler, pruner=pruner
+    )
     if created:
         shared.study.set_user_attr("objectives", options.objectives)
         shared.study.set_user_attr("target", options.target)

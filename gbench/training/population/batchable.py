@@ -36,7 +36,12 @@ def unbatchable_reason(modules: list[nn.Module], inputs: torch.Tensor, name: str
     for attempt in range(2):
         before = [_python_state(module) for module in solo]
         expected = [module(x) for module, x in zip(solo, inputs)]
-        changed = [path for module, state in zip(solo, before) for path, value in _python_state(module).items() if state.get(path) != value]
+        changed = [
+            path
+            for module, state in zip(solo, before)
+            for path, value in _python_state(module).items()
+            if state.get(path) != value
+        ]
         if changed:
             return f"its {name} changes the Python attribute {changed[0]!r} in a forward pass (state a stacked module cannot keep per member)"
         try:
@@ -58,7 +63,9 @@ def unbatchable_reason(modules: list[nn.Module], inputs: torch.Tensor, name: str
                     return f"its {name}'s gradients for {param_name!r} differ batched from member by member"
         for buffer_name, tensor in stack.buffers.items():
             solo_buffers = torch.stack([dict(module.named_buffers())[buffer_name] for module in solo])
-            if not torch.allclose(tensor.to(solo_buffers.dtype), solo_buffers, rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE):
+            if not torch.allclose(
+                tensor.to(solo_buffers.dtype), solo_buffers, rtol=PROBE_TOLERANCE, atol=PROBE_TOLERANCE
+            ):
                 return f"its {name} updates the buffer {buffer_name!r} differently batched than member by member"
     return None
 
@@ -69,7 +76,12 @@ def _python_state(module: nn.Module) -> dict[str, str]:
     state = {}
     for path, submodule in module.named_modules():
         for key, value in vars(submodule).items():
-            if key in skip or key.startswith("_") and key.endswith("hooks") or isinstance(value, (torch.Tensor, nn.Module)):
+            if (
+                key in skip
+                or key.startswith("_")
+                and key.endswith("hooks")
+                or isinstance(value, (torch.Tensor, nn.Module))
+            ):
                 continue
             with contextlib.suppress(Exception):
                 state[f"{path}.{key}" if path else key] = repr(value)

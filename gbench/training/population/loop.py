@@ -59,14 +59,20 @@ class Member:
     resume: TrainState | None = None
 
 
-def train_population(members: list[Member], loss: Any, data: torch.Tensor, settings: TrainSettings) -> list[TrainResult]:
+def train_population(
+    members: list[Member], loss: Any, data: torch.Tensor, settings: TrainSettings
+) -> list[TrainResult]:
     """Train every member's nets on ``data``; ``settings.seed`` is ignored (each member has its own)."""
     device, count = data.device, len(members)
     adversarial = members[0].nets.discriminator is not None
     batch_size, latent_dim = settings.batch_size, members[0].nets.latent_dim
     betas = (settings.beta1, settings.beta2)
     G = Stack([member.nets.generator for member in members])
-    D = Stack([member.nets.discriminator for member in members if member.nets.discriminator is not None]) if adversarial else None
+    D = (
+        Stack([member.nets.discriminator for member in members if member.nets.discriminator is not None])
+        if adversarial
+        else None
+    )
 
     # --- optimizers over the stacked weights; each member its own noise and batch order
     d_lr, g_lr = members[0].schedule.learning_rates(settings.lr)
@@ -75,7 +81,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         first = data[:batch_size]
         D.lay_out_for_gradients(first.expand(count, *first.shape))
     g_opt = StackedAdam(G, g_lr, betas)
-    ema = StackedEMA(G.leaves, G.shaped, settings.ema) if settings.ema is not None else None  # after the layout: the EMA takes it
+    ema = (
+        StackedEMA(G.leaves, G.shaped, settings.ema) if settings.ema is not None else None
+    )  # after the layout: the EMA takes it
     d_opt = StackedAdam(D, d_lr, betas) if D is not None else None
     randoms = [RunRandom(member.seed, device) for member in members]
     streams = [BatchStream(data, batch_size, random.order) for random in randoms]
@@ -83,7 +91,12 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
 
     def noise(active: list[bool]) -> torch.Tensor:  # members sitting out draw nothing, as their solo run draws nothing
         zeros = torch.zeros(batch_size, latent_dim, device=device)
-        return torch.stack([torch.randn(batch_size, latent_dim, device=device, generator=r.noise) if a else zeros for r, a in zip(randoms, active)])
+        return torch.stack(
+            [
+                torch.randn(batch_size, latent_dim, device=device, generator=r.noise) if a else zeros
+                for r, a in zip(randoms, active)
+            ]
+        )
 
     def real_batches(active: list[bool]) -> torch.Tensor:
         return torch.stack([stream.next() if a else data[:batch_size] for stream, a in zip(streams, active)])
@@ -113,7 +126,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             if ema is not None:
                 ema.load_member(index, state.generator_ema or {})
             if D is not None and d_opt is not None:
-                assert state.discriminator is not None and state.d_opt is not None  # the config's hash matched: the same nets
+                assert (
+                    state.discriminator is not None and state.d_opt is not None
+                )  # the config's hash matched: the same nets
                 D.load_member(index, state.discriminator)
                 d_opt.load_member(index, state.d_opt)
             streams[index].load_state(state.batches)
@@ -148,10 +163,14 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
 
     running = [True] * count  # False once diverged
     results: list[TrainResult | None] = [None] * count
-    window = torch.zeros(count, 4, device=device)  # per member: summed d_loss, g_loss, d_real, d_fake since the last log row
+    window = torch.zeros(
+        count, 4, device=device
+    )  # per member: summed d_loss, g_loss, d_real, d_fake since the last log row
     window_steps = 0
     last = [LastLosses() for _ in members]
-    metric_window: dict[str, torch.Tensor] = {}  # per member: the objective's own metrics (a VAE's kl), summed since the last log row
+    metric_window: dict[
+        str, torch.Tensor
+    ] = {}  # per member: the objective's own metrics (a VAE's kl), summed since the last log row
     for index, member in enumerate(members):  # saved mid log window (at a signal): the next row's means stay exact
         if member.resume is not None:
             saved = on_device(member.resume.window, device)
@@ -172,8 +191,13 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         alive = watch.alive()  # before this step's losses: this step's values count in a member's row, later ones not
         if D is not None and d_opt is not None and d_kept is not None:
             # --- discriminator: each member as many steps as its schedule asks; members past their count sit out
-            d_counts = [member.schedule.discriminator_steps(step, last[i]) if running[i] else 0 for i, member in enumerate(members)]
-            d_last = torch.full((count, 3), float("nan"), device=device)  # per member: its last D step's loss, D(x), D(G(z))
+            d_counts = [
+                member.schedule.discriminator_steps(step, last[i]) if running[i] else 0
+                for i, member in enumerate(members)
+            ]
+            d_last = torch.full(
+                (count, 3), float("nan"), device=device
+            )  # per member: its last D step's loss, D(x), D(G(z))
             fake: torch.Tensor | None = None
             for substep in range(max(d_counts)):
                 active = [steps > substep for steps in d_counts]
@@ -185,7 +209,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 with autocast(device, settings.precision), D.buffers_kept_unless(mask, all(active)):
                     terms = d_loss(D.params, D.buffers, real, fake.detach())
                 D.zero_grad()
-                terms[0].sum().backward()  # members' weights are separate slices: the sum's gradient is each member's own
+                terms[
+                    0
+                ].sum().backward()  # members' weights are separate slices: the sum's gradient is each member's own
                 watch.check(terms[0], step + 1, mask)
                 d_opt.step(mask, all(active), watch.halted)
                 d_kept.after_step(watch.halted)
@@ -198,7 +224,11 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 fake = new_fake if fake is None else torch.where(_per_member(masks.of(fresh), new_fake), new_fake, fake)
 
             # --- generator: one step against the updated D, D's weights frozen
-            with D.frozen() as frozen_d, autocast(device, settings.precision), D.buffers_kept_unless(masks.of(running), all(running)):
+            with (
+                D.frozen() as frozen_d,
+                autocast(device, settings.precision),
+                D.buffers_kept_unless(masks.of(running), all(running)),
+            ):
                 g_terms = g_loss(frozen_d, D.buffers, fake)
             G.zero_grad()
             g_terms[0].sum().backward()
@@ -207,7 +237,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             g_kept.after_step(watch.halted)
             g_losses = g_terms[0].detach().float()
             last = [LastLosses(d_last[i, 0], g_losses[i]) for i in range(count)]
-            window += torch.where(alive[:, None], torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1), 0.0)
+            window += torch.where(
+                alive[:, None], torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1), 0.0
+            )
         else:
             # --- not a GAN (a VAE): each member minimises its own objective on its own batches
             real = real_batches(running)
@@ -224,8 +256,12 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
             nan = torch.full_like(g_losses, float("nan"))
             window += torch.where(alive[:, None], torch.stack([nan, g_losses, nan, nan], dim=1), 0.0)
             for name, value in metrics.items():  # members sitting out add nothing, as their solo run adds nothing
-                metric_window[name] = metric_window.get(name, 0) + torch.where(masks.of(running) & alive, value.detach().float(), 0.0)
-        if ema is not None:  # towards the kept weights: a halted member's stay as before its bad step, as its solo run's do
+                metric_window[name] = metric_window.get(name, 0) + torch.where(
+                    masks.of(running) & alive, value.detach().float(), 0.0
+                )
+        if (
+            ema is not None
+        ):  # towards the kept weights: a halted member's stay as before its bad step, as its solo run's do
             ema.update(g_kept.kept, step, None if all(running) else masks.of(running))
         step += 1
         window_steps += 1
@@ -235,7 +271,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         # the solo loop does: the member's weights go back to before that step, and it stops with a last row up to it.
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         is_log = step % settings.log_every == 0 or step == settings.steps or is_eval
-        is_checkpoint = bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
+        is_checkpoint = (
+            bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
+        )
         stopping = signals.stop_requested()
         if is_log or (is_checkpoint and any(m.callbacks.on_checkpoint for m in members)) or stopping:
             first_bad = watch.first_steps()
@@ -253,7 +291,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 if on_log:
                     on_log(row)
                 running[i] = False
-                results[i] = TrainResult(histories[i], first_bad[i], elapsed(), images_then[i], status="diverged", diverged_step=first_bad[i])
+                results[i] = TrainResult(
+                    histories[i], first_bad[i], elapsed(), images_then[i], status="diverged", diverged_step=first_bad[i]
+                )
             if not any(running):
                 break
 
@@ -279,9 +319,13 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
                 histories[i].append(row)
                 if callbacks.on_log:
                     callbacks.on_log(row)
-                if diverged:  # every loss finite, yet the row is not (a plugin schedule skipped D all row): stops here, as ever
+                if (
+                    diverged
+                ):  # every loss finite, yet the row is not (a plugin schedule skipped D all row): stops here, as ever
                     running[i] = False
-                    results[i] = TrainResult(histories[i], step, elapsed(), images[i], status="diverged", diverged_step=step)
+                    results[i] = TrainResult(
+                        histories[i], step, elapsed(), images[i], status="diverged", diverged_step=step
+                    )
 
         if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
             for i, member in enumerate(members):
@@ -291,7 +335,9 @@ def train_population(members: list[Member], loss: Any, data: torch.Tensor, setti
         # --- SIGTERM/SIGINT (gbench/training/signals.py), as in the solo loop: at this step boundary every member's state is
         # whole, so each still-running member saves its own checkpoint, then the signal's error is raised.
         if signals.stop_requested():
-            late = [0] * count if stopping else watch.first_steps()  # a signal that came after the read above: read the flags now
+            late = (
+                [0] * count if stopping else watch.first_steps()
+            )  # a signal that came after the read above: read the flags now
             for i, member in enumerate(members):
                 if running[i] and not late[i] and member.callbacks.on_checkpoint:  # a diverged member saves nothing
                     member.callbacks.on_checkpoint(member_checkpoint(i))
@@ -314,10 +360,17 @@ def trial_step_failure(members: list[Member], loss: Any, data: torch.Tensor, set
     devices = [data.device] if data.device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices):
-            train_population(copies, loss, data, TrainSettings(steps=1, batch_size=settings.batch_size, lr=settings.lr, precision=settings.precision))
+            train_population(
+                copies,
+                loss,
+                data,
+                TrainSettings(steps=1, batch_size=settings.batch_size, lr=settings.lr, precision=settings.precision),
+            )
     except Exception as error:
         text = str(error).strip().splitlines()
-        first = textwrap.shorten(text[0], 164, placeholder=" ...") if text else ""  # torch's messages run long: cut at a word, and say so
+        first = (
+            textwrap.shorten(text[0], 164, placeholder=" ...") if text else ""
+        )  # torch's messages run long: cut at a word, and say so
         return f"one batched training step failed ({type(error).__name__}: {first})"
     return None
 

@@ -40,7 +40,9 @@ def execute_population(
     ``hooks``: one RunHooks for every member, or a list with one per config.
     """
     cache = cache or DataCache()
-    per_run = hooks if isinstance(hooks, list) else [hooks or RunHooks()] * len(configs)  # a list: each member's own hooks
+    per_run = (
+        hooks if isinstance(hooks, list) else [hooks or RunHooks()] * len(configs)
+    )  # a list: each member's own hooks
     runs = [prepare_run(config, registry, Path(out), run_hooks, cache) for config, run_hooks in zip(configs, per_run)]
     pending = [run for run in runs if isinstance(run, PreparedRun)]
     reason = _population_problem(pending) if len(pending) > 1 else None
@@ -52,7 +54,9 @@ def execute_population(
             rows[id(run)] = finish_run(run, result, extra_columns, population=1)
     else:
         members = [Member(run.nets, run.schedule, run.config.seed, run.callbacks, run.resume) for run in pending]
-        results = train_guarded(pending, lambda: train_population(members, pending[0].loss, pending[0].data, pending[0].settings))
+        results = train_guarded(
+            pending, lambda: train_population(members, pending[0].loss, pending[0].data, pending[0].settings)
+        )
         # each result's clock was read as it was packed, a moment apart: the population's wall time is the last one, the same for every member
         wall = max(result.seconds for result in results)
         results = [dataclasses.replace(result, seconds=wall) for result in results]
@@ -72,7 +76,9 @@ def _population_problem(runs: list[PreparedRun]) -> str | None:
     reason = unbatchable_reason([run.nets.generator for run in runs], noise, "generator")
     if reason is None and first.nets.discriminator is not None:
         images = (torch.rand(len(runs), 4, *image_shape, generator=generator) * 2 - 1).to(first.data.device)
-        reason = unbatchable_reason([run.nets.discriminator for run in runs if run.nets.discriminator is not None], images, "discriminator")
+        reason = unbatchable_reason(
+            [run.nets.discriminator for run in runs if run.nets.discriminator is not None], images, "discriminator"
+        )
     if reason is None:
         members = [Member(run.nets, run.schedule, run.config.seed) for run in runs]
         reason = trial_step_failure(members, first.loss, first.data, first.settings)

@@ -54,8 +54,12 @@ class Stack:
         params, buffers = stack_module_state(modules)
         self.leaves: dict[str, torch.Tensor] = params
         self.buffers: dict[str, torch.Tensor] = buffers
-        self.orders: dict[str, tuple[int, ...]] = {}  # leaf name -> the permute that shapes it as the module's parameter
-        self.skeleton = copy.deepcopy(modules[0]).to("meta")  # its own tensors are never used: each call swaps in a member's
+        self.orders: dict[
+            str, tuple[int, ...]
+        ] = {}  # leaf name -> the permute that shapes it as the module's parameter
+        self.skeleton = copy.deepcopy(modules[0]).to(
+            "meta"
+        )  # its own tensors are never used: each call swaps in a member's
         self.skeleton.train()
 
     @property
@@ -89,7 +93,13 @@ class Stack:
         try:
             with torch.random.fork_rng(devices=[inputs.device] if inputs.device.type == "cuda" else []):
                 outputs = batched(lambda p, b, x: self.module(p, b)(x))(self.leaves, buffers, inputs)
-                torch.stack([out.float().sum() for out in pytree.tree_leaves(outputs) if isinstance(out, torch.Tensor) and out.requires_grad]).sum().backward()
+                torch.stack(
+                    [
+                        out.float().sum()
+                        for out in pytree.tree_leaves(outputs)
+                        if isinstance(out, torch.Tensor) and out.requires_grad
+                    ]
+                ).sum().backward()
         except Exception:  # only speed rides on this: a module this probe cannot drive keeps the plain layout
             arrived = {}
         finally:
@@ -98,7 +108,9 @@ class Stack:
             self.zero_grad()
         for name, strides in arrived.items():
             leaf = self.leaves[name]
-            order = sorted(range(leaf.dim()), key=lambda dim: (-strides[dim], dim))  # the arrival layout's dimensions, outermost first
+            order = sorted(
+                range(leaf.dim()), key=lambda dim: (-strides[dim], dim)
+            )  # the arrival layout's dimensions, outermost first
             if _same_layout(leaf.shape, strides, leaf.stride()) or not _dense(leaf.shape, strides) or order[0] != 0:
                 continue  # already so, not a plain layout, or the member dimension not outermost (masks index it first)
             self.leaves[name] = leaf.detach().permute(order).contiguous().requires_grad_(leaf.requires_grad)
@@ -108,7 +120,9 @@ class Stack:
         """Member-level view for inside a vmapped function: call the skeleton with one member's tensors."""
         return lambda *args: functional_call(self.skeleton, (params, buffers), args)
 
-    def method(self, name: str, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]) -> Callable[..., Any]:
+    def method(
+        self, name: str, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]
+    ) -> Callable[..., Any]:
         """Like :meth:`module`, for another method of the module (a VAE's objective)."""
         wrapper = _Method(self.skeleton, name)
         prefixed = {f"module.{key}": value for key, value in {**params, **buffers}.items()}
@@ -191,7 +205,9 @@ class BatchedAutocast(TorchFunctionMode):
         self.dtype, self.device_type = dtype, device_type
         self.weights: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}  # id -> (weight, its version, its cast)
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         if func in _LOWER:
             return func(*self._lower(args), **self._lower(kwargs))
@@ -231,7 +247,12 @@ def _cast(values: Any, dtype: torch.dtype, weight_cast: Callable[[torch.Tensor],
         return {key: _cast(value, dtype, weight_cast) for key, value in values.items()}
     if isinstance(values, (tuple, list)):
         return type(values)(_cast(value, dtype, weight_cast) for value in values)
-    if weight_cast is not None and isinstance(values, torch.Tensor) and values.dtype == torch.float32 and _is_stacked_weight(values):
+    if (
+        weight_cast is not None
+        and isinstance(values, torch.Tensor)
+        and values.dtype == torch.float32
+        and _is_stacked_weight(values)
+    ):
         return weight_cast(values)
     if isinstance(values, torch.Tensor) and values.is_floating_point() and values.dtype != torch.float64:
         return values.to(dtype)
@@ -263,7 +284,9 @@ def _contiguous_copy(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _same_layout(shape: torch.Size, strides: tuple[int, ...], other: tuple[int, ...]) -> bool:
-    return all(a == b for size, a, b in zip(shape, strides, other) if size != 1)  # a size-1 dimension's stride means nothing
+    return all(
+        a == b for size, a, b in zip(shape, strides, other) if size != 1
+    )  # a size-1 dimension's stride means nothing
 
 
 def _dense(shape: torch.Size, strides: tuple[int, ...]) -> bool:
@@ -386,7 +409,11 @@ class StackedAdam:
 def bf16_note(device: torch.device) -> str | None:
     """One line when this hardware has no fast bfloat16 (bf16 still runs, emulated, usually slower)."""
     if device.type == "cuda":
-        return None if torch.cuda.is_bf16_supported() else f"note: {torch.cuda.get_device_name(device)} has no fast bfloat16; --precision bf16 will be slow"
+        return (
+            None
+            if torch.cuda.is_bf16_supported()
+            else f"note: {torch.cuda.get_device_name(device)} has no fast bfloat16; --precision bf16 will be slow"
+        )
     if device.type == "cpu":
         try:
             flags = open("/proc/cpuinfo").read()

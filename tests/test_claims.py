@@ -105,7 +105,8 @@ name = "wide"
     [
         (
             'claim = "x"\nsetting = "wide"',
-            "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates (got none)",
+            "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates, seed_share_above, "
+            "or axis with more_than (got none)",
         ),
         ('claim = "x"\nsetting = "wide"\nlower_than = "baseline"\nabove = 1', "give exactly one of"),
         (
@@ -393,7 +394,8 @@ hidden_dim = [16, 100]
         ),
         (
             'claim = "x"\naxis = "hidden_dim"\nmore_than = "latent_dim"\nlower_than = "a"',
-            'takes axis = "..." and more_than = "...", not setting',
+            "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates, seed_share_above, "
+            "or axis with more_than (got lower_than, axis, more_than)",
         ),
     ],
 )

@@ -435,12 +435,12 @@ def test_a_small_heatmaps_title_fits_its_figure():
     # A 2 x 2 grid's heatmap is 4.4 inches wide: S2's title ("mean FID over seeds (lenet-mnist@... features, 10,000 samples)") was clipped
     import numpy as np
 
-    from gbench.report.plots import _figure, fit_title
+    from gbench.report.plots import fit_title, new_figure
 
     title = "mean FID over seeds (lenet-mnist@712ee890 features, 10,000 samples)"
 
     def right_edge(text: str) -> tuple[float, float]:
-        fig = _figure(4.4, 3.2)
+        fig = new_figure(4.4, 3.2)
         ax = fig.add_subplot()
         fig.colorbar(ax.imshow(np.zeros((2, 2))), ax=ax)
         shown = ax.set_title(text, fontsize=10)

@@ -23,9 +23,9 @@ from gbench.analysis.stats import holm, seeds_needed
 from gbench.config import EvalOptions, RunConfig, resolve_params
 from gbench.evaluation.classmetrics import mode_coverage
 from gbench.report.build import analysed, write_report
+from gbench.report.classplots import histogram_title
 from gbench.report.grids import study_grid
 from gbench.report.index import write_index
-from gbench.report.plots import histogram_title
 from gbench.results import flags
 from gbench.results.records import RunRecord, load_local
 from gbench.studies.sweep.suite import load_suite

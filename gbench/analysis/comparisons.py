@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gbench.analysis.grouping import fid_basis, setting_names
 from gbench.analysis.pairing import PAIRED, UNPAIRED, describe_paired, pairing, pairs
 from gbench.analysis.sequential import DIFFERENT
 from gbench.analysis.stats import (
@@ -48,7 +49,6 @@ from gbench.analysis.stats import (
     Summary,
     bootstrap_difference,
     detectable_difference,
-    finite,
     holm,
     mean,
     paired_t,
@@ -65,60 +65,6 @@ __all__ = ["SettingStats", "StudyTable", "study_tables"]  # the public API (docs
 
 #: Without a stated relevant difference, one of 10% of the reference's mean FID counts as relevant.
 RELEVANT_FRACTION = 0.10
-
-
-def setting_names(records: Sequence[Any]) -> list[str]:
-    """A name per record: its variant, or for plain runs the settings that tell it apart.
-
-    Plain ``gbench run`` results have no variant name; they are named by the
-    set-up keys and hyperparameters whose values differ among the records
-    ("architecture=mlp,latent_dim=16"), or by the architecture when none do.
-    """
-    if all(record.variant for record in records):
-        return [record.variant for record in records]
-    keys: list[str] = []
-    for record in records:
-        for key in record.row:
-            if schema.is_setting_column(key) and key not in keys:
-                keys.append(key)
-    varying = [key for key in keys if len({_text(record.row.get(key)) for record in records}) > 1]
-    names = []
-    for record in records:
-        if record.variant:
-            names.append(record.variant)
-        elif varying:
-            names.append(",".join(f"{key}={_text(record.row.get(key))}" for key in varying))
-        else:
-            names.append(str(record.row.get("architecture") or "run"))
-    return names
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return "-" if value is None else str(value)
-
-
-def extractor_of(record: Any) -> str | None:
-    """The feature extractor of a record's FID, None when it has no FID."""
-    if not finite([record.row.get("fid")]):
-        return None
-    return str(record.row.get("fid_extractor") or "unknown extractor")
-
-
-def fid_basis(record: Any) -> tuple[str, int | None] | None:
-    """What a record's FID was measured with: its extractor and its generated sample count.
-
-    FID falls as the sample count grows (Chong and Forsyth 2020), so FIDs of
-    different counts are different quantities, like FIDs of different
-    extractors: each basis gets its own table. None: no FID; count None: a
-    row from before gbench recorded ``fid_samples``.
-    """
-    extractor = extractor_of(record)
-    if extractor is None:
-        return None
-    samples = finite([record.row.get("fid_samples")])
-    return extractor, int(samples[0]) if samples else None
 
 
 @dataclass

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gbench.analysis.comparisons import setting_names
+from gbench.analysis.grouping import setting_names
 from gbench.results.flags import finite_number
 
 #: A study answers only when some setting's mean prdc coverage reaches this (docs/reports.md).

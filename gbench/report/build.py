@@ -29,18 +29,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gbench.analysis.claims import ClaimResult, check_claims
-from gbench.analysis.comparisons import StudyTable, setting_names
+from gbench.analysis.comparisons import StudyTable
 from gbench.analysis.estimate import full_study_estimate
 from gbench.analysis.family import adjust_report
+from gbench.analysis.grouping import setting_names
 from gbench.analysis.readiness import not_trained_text
 from gbench.errors import GbenchError
 from gbench.report.figures import FIGURES, ReportFigures, check_figures
 from gbench.report.grids import (
-    apply_sequential,
     claims_grid,
     grid_axes,
     runs_grid,
-    seeds_section,
     split_study_grid,
     study_grid,
     suite_attr,
@@ -48,6 +47,7 @@ from gbench.report.grids import (
 )
 from gbench.report.index import STUDY_FILE, answer, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
+from gbench.report.seeds import apply_sequential, seeds_section
 from gbench.results import store
 from gbench.results.flags import finite_number
 

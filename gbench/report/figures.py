@@ -15,10 +15,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gbench.analysis.comparisons import StudyTable, fid_basis, setting_names
+from gbench.analysis.comparisons import StudyTable
+from gbench.analysis.grouping import fid_basis, setting_names
 from gbench.errors import GbenchError
 from gbench.names import suggestion
-from gbench.report import plots
+from gbench.report import classplots, plots
 from gbench.report.grids import grid_axes, suite_attr
 from gbench.report.interpolation import write_interpolation
 
@@ -102,7 +103,7 @@ class ReportFigures:
             default.append("fid_over_steps")
         if self._sample_items():
             default.append("samples")
-        if any(plots.parse_counts(r.row.get("class_counts")) for r in self.records):
+        if any(classplots.parse_counts(r.row.get("class_counts")) for r in self.records):
             default.append("class_histograms")
         return default
 
@@ -219,7 +220,7 @@ class ReportFigures:
             total: list[int] | None = None
             dataset = "mnist"
             for record in records:
-                counts = plots.parse_counts(record.row.get("class_counts"))
+                counts = classplots.parse_counts(record.row.get("class_counts"))
                 if counts:
                     total = counts if total is None else [a + b for a, b in zip(total, counts)]
                     dataset = str(record.row.get("dataset") or "mnist")
@@ -229,7 +230,7 @@ class ReportFigures:
             raise GbenchError("no run has class_counts (they come from the dataset's classifier at evaluation)")
         registry = self.registry
         for dataset, items in by_dataset.items():
-            real = plots.real_class_distribution(dataset, registry) if registry is not None else None
+            real = classplots.real_class_distribution(dataset, registry) if registry is not None else None
             try:
                 class_names = registry.dataset(dataset).class_names if registry is not None else None
             except GbenchError:
@@ -246,7 +247,7 @@ class ReportFigures:
                 f"class_histograms{suffix}.png",
                 f"Predicted classes of generated samples ({dataset})",
                 f"Share of generated samples the classifier assigns to each class, summed over seeds, against {real_text} (black ticks). Missing bars are modes the generator dropped. Panel titles: classes covered and classes present, over the samples summed over seeds (see the glossary).",
-                partial(plots.class_histograms, items, real=real, class_names=class_names),
+                partial(classplots.class_histograms, items, real=real, class_names=class_names),
             )
 
     def _interpolation(self) -> None:

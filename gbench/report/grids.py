@@ -1,5 +1,5 @@
-"""The report's tables: a neutral :class:`Grid` drawn as rich, Markdown and HTML, built from
-:mod:`gbench.analysis.stats`' study tables (one row per setting) and from the runs themselves (one row per run).
+"""The report's tables (:class:`gbench.report.tabular.Grid`), built from :mod:`gbench.analysis.comparisons`'
+study tables (one row per setting), from the checked claims and from the runs themselves (one row per run).
 
 Also what a suite asks of the report (its baseline, variant order and grid axes), since
 the tables and the figures both read it. A suite is any object; only these attributes are
@@ -9,100 +9,24 @@ read, each may be missing: ``name``, ``title``, ``question``, ``baseline``, ``va
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from gbench.analysis import adaptive
 from gbench.analysis.claims import ClaimResult, claims_caption
-from gbench.analysis.comparisons import SettingStats, StudyTable, extractor_of, setting_names, study_tables
+from gbench.analysis.claimtypes import claim_column
+from gbench.analysis.comparisons import SettingStats, StudyTable, study_tables
+from gbench.analysis.grouping import extractor_of, setting_names
 from gbench.analysis.pairing import PAIRED
-from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.analysis.stats import summarize
-from gbench.plugins.columns import format_number
+from gbench.report.tabular import Grid, format_p, format_value
 from gbench.results import schema
 from gbench.results.flags import row_discriminator_wins, run_seconds
 
-# ---------------------------------------------------------------------------
-
-
-TEXT_HEADERS = ("status", "extractor", "run", "verdict")
 #: Headers that name what a column counts where the schema's short header would not (the report's glossary defines them).
 HEADERS = {"classes_covered": "classes covered", "population_seconds": "population s"}
 TIME_TEXT = "train s: each run's own training wall time, evaluation excluded (a population member's share: the population's wall time / its members)."
 POPULATION_TEXT = "population s: the wall time of the population the run trained in, shared by its members."
-
-
-@dataclass
-class Grid:
-    title: str
-    headers: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    caption: str = ""
-    styles: list[str | None] = field(default_factory=list)  # per row: None, "reference", "diverged", "collapsed"
-    left: int = 1  # leading columns aligned left (and the text columns named in TEXT_HEADERS)
-
-    def is_left(self, index: int) -> bool:
-        return index < self.left or self.headers[index] in TEXT_HEADERS
-
-    def rich(self):
-        from rich.table import Table
-
-        table = Table(title=self.title, caption=self.caption or None, header_style="bold", caption_justify="left")
-        for index, header in enumerate(self.headers):
-            table.add_column(header, justify="left" if self.is_left(index) else "right", overflow="fold")
-        for row, style in zip(self.rows, self.styles):
-            table.add_row(*row, style={"reference": "bold", "diverged": "red", "collapsed": "yellow"}.get(style or ""))
-        return table
-
-    def markdown(self) -> str:
-        cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
-        lines = [f"**{cell(self.title)}**", ""] if self.title else []
-        lines.append("| " + " | ".join(cell(h) for h in self.headers) + " |")
-        lines.append("|" + "|".join(":---" if self.is_left(i) else "---:" for i in range(len(self.headers))) + "|")
-        for row, style in zip(self.rows, self.styles):
-            cells = [cell(c) for c in row]
-            if style == "reference":
-                cells[0] = f"**{cells[0]}**"
-            lines.append("| " + " | ".join(cells) + " |")
-        if self.caption:
-            lines += ["", self.caption]
-        return "\n".join(lines)
-
-    def html(self) -> str:
-        out = ['<div class="scroll"><table>']  # a wide table scrolls inside the page instead of running off it
-        if self.title:
-            out.append(f"<caption>{html.escape(self.title)}</caption>")
-        out.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in self.headers) + "</tr></thead><tbody>")
-        for row, style in zip(self.rows, self.styles):
-            cls = f' class="{style}"' if style else ""
-            out.append(
-                f"<tr{cls}>"
-                + "".join(
-                    f"<td{'' if self.is_left(i) else ' class=num'}>{html.escape(c)}</td>" for i, c in enumerate(row)
-                )
-                + "</tr>"
-            )
-        out.append("</tbody></table></div>")
-        if self.caption:
-            out.append(f'<p class="caption">{html.escape(self.caption)}</p>')
-        return "\n".join(out)
-
-
-def format_value(value: Any, spec: str = ".3f") -> str:
-    """A number by ``spec``; "-" when missing or not finite."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return format_number(value, spec)
-
-
-def format_p(value: float | None) -> str:
-    """A p-value with the digits that matter: 0.034, 0.0021, <0.0001."""
-    if value is None:
-        return "-"
-    return "<0.0001" if value < 1e-4 else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
 
 
 # ---------------------------------------------------------------------------
@@ -314,7 +238,7 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
         title="", headers=["claim", "source", "tested", "measured", "difference [95%]", "p adj.", "verdict"], left=4
     )
     for result in results:
-        spec = schema.column(result.claim.metric).spec
+        spec = claim_column(result.claim.metric).spec
         unitless = result.claim.relation in (
             "oscillates",
             "seed_share_above",
@@ -370,75 +294,3 @@ def split_study_grid(grid: Grid) -> list[Grid]:
         list(grid.styles),
     )
     return [comparison, others]
-
-
-def apply_sequential(tables: Sequence[StudyTable], records: Sequence[Any], suite: Any = None) -> bool:
-    """Under ``--seeds auto``, each setting's verdict against the baseline is the group-sequential test's decision
-    (the fixed-sample p adj. stays for reference); whether any verdict was set."""
-    design = adaptive.design_of(records, suite)
-    baseline = suite_attr(suite, "baseline")
-    if design is None or baseline is None:
-        return False
-    names = [n for n in dict.fromkeys(r.variant for r in records if r.variant)]
-    if baseline not in names:
-        return False
-    plan = adaptive.schedule(design, names, str(baseline), adaptive.fids_of_records(records))
-    applied = False
-    for table in tables:
-        if table.reference != baseline:
-            continue
-        for row in table.settings:
-            outcome = plan.outcomes.get(row.name)
-            if outcome is not None and not row.reference:
-                row.sequential, applied = outcome.decision, True
-    return applied
-
-
-def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] | None:
-    """(a sentence, a :class:`gbench.report.grids.Grid`) saying how many seeds each setting got and why;
-    None when the runs did not come from ``--seeds auto``."""
-    design = adaptive.design_of(records, suite)
-    if design is None:
-        return None
-    names = list(dict.fromkeys(r.variant for r in records if r.variant))
-    order = [str(getattr(v, "name", v)) for v in (getattr(suite, "variants", None) or [])]
-    names = [n for n in order if n in names] + [n for n in names if n not in order]
-    baseline = getattr(suite, "baseline", None) if suite is not None else ("baseline" if "baseline" in names else None)
-    head = f"Seeds chosen by the {PROCEDURE} (seeds auto: {design.start} to {design.max_seeds} per setting, alpha {design.alpha:g} per comparison)"
-    if baseline not in names:
-        return (
-            f"{head}; the baseline is not known without the suite file, so the decisions are not shown (give --suite-file).",
-            None,
-        )
-    plan = adaptive.schedule(design, names, str(baseline), adaptive.fids_of_records(records))
-    sentence = (
-        f"{head}: seeds were added, in order, only to settings whose comparison with the baseline {baseline!r} was still undecided; "
-        f"a setting stops when it crosses the boundary of its look or at {design.max_seeds} seeds."
-    )
-    if plan.pending:
-        sentence += f" The sweep is not finished: {len(plan.pending)} wanted runs have no result yet."
-    grid = Grid(
-        title="Seeds per setting (seeds auto)", headers=["setting", "seeds", "decision", "why it stopped"], left=4
-    )
-    for name in names:
-        if name == baseline:
-            grid.rows.append(
-                [
-                    name,
-                    str(plan.wanted[name]),
-                    "baseline",
-                    "one seed more with every look that still had an undecided setting",
-                ]
-            )
-            grid.styles.append("reference")
-            continue
-        outcome = plan.outcomes.get(name)
-        if outcome is None:
-            grid.rows.append(
-                [name, str(plan.wanted[name]), UNDECIDED, f"the first {design.start} seeds are not all finished"]
-            )
-        else:
-            grid.rows.append([name, str(outcome.seeds), outcome.decision, outcome.why])
-        grid.styles.append(None)
-    grid.caption = sentence
-    return sentence, grid

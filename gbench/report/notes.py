@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from gbench.analysis.comparisons import setting_names
+from gbench.analysis.grouping import setting_names
 from gbench.analysis.pairing import PAIRED
 from gbench.analysis.sequential import PROCEDURE
 from gbench.analysis.stats import CORRECTION, MIN_SEEDS_NEEDED

@@ -11,8 +11,8 @@ returns the path it wrote. :mod:`gbench.report.figures` decides which to draw.
   (quality against cost).
 - :func:`sample_grid`: each setting's ``samples.png`` tiled with its name
   (grayscale; 16 samples each past 16 settings).
-- :func:`class_histograms`: predicted-class shares against the real class
-  distribution (study S5).
+
+Class histograms (study S5) are in :mod:`gbench.report.classplots`.
 """
 
 from __future__ import annotations
@@ -23,21 +23,17 @@ import os
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from gbench.errors import GbenchError
 from gbench.results import store
-from gbench.results.flags import covered_classes, present_classes
-
-if TYPE_CHECKING:
-    from gbench.plugins.registry import Registry
 
 DPI = 100
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
@@ -99,7 +95,7 @@ def fid_heatmap(
     """
     xs, ys, grid = heatmap_matrix(cells)
     width = max(4.0, 1.1 * len(xs) + 2.2)
-    fig = _figure(width, max(3.0, 0.8 * len(ys) + 1.6))
+    fig = new_figure(width, max(3.0, 0.8 * len(ys) + 1.6))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", origin="lower", aspect="auto")
     fig.colorbar(image, ax=ax, label=f"{value_label} (lower is better)", shrink=0.9)
@@ -212,7 +208,7 @@ def dynamics(
     :param probabilities: the scores are BCE probabilities, so draw the
         equilibrium D = 1/2; critic scores (LSGAN, WGAN-GP, hinge) have none.
     """
-    fig = _figure(11 if len(groups) <= 8 else 13, 4.2)
+    fig = new_figure(11 if len(groups) <= 8 else 13, 4.2)
     left, right = fig.subplots(1, 2)
     palette = colors(len(groups))
     for color, (name, histories) in zip(palette, groups.items()):
@@ -244,7 +240,7 @@ def fid_curves(
     groups: Mapping[str, Sequence[Sequence[dict[str, Any]]]], path: str | os.PathLike, extractor: str, title: str = ""
 ) -> Path:
     """FID over generator steps and over training seconds, per setting (quality against cost)."""
-    fig = _figure(11 if len(groups) <= 8 else 13, 4.2)
+    fig = new_figure(11 if len(groups) <= 8 else 13, 4.2)
     by_step, by_time = fig.subplots(1, 2)
     palette = colors(len(groups))
     drawn = 0
@@ -316,7 +312,7 @@ def sample_grid(items: Sequence[tuple[str, str | os.PathLike]], path: str | os.P
     rows = math.ceil(len(items) / columns)
     tile = 2.6 if shown == 64 else 1.5  # inches: 242 or 122 pixels of samples at about 1:1
     lines = 1 if shown == 64 else max(name.count(",") + 1 for name, _ in items)
-    fig = _figure(tile * columns, (tile + 0.2 + 0.13 * lines) * rows + (0.3 if title else 0))
+    fig = new_figure(tile * columns, (tile + 0.2 + 0.13 * lines) * rows + (0.3 if title else 0))
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes:
         ax.axis("off")
@@ -328,85 +324,3 @@ def sample_grid(items: Sequence[tuple[str, str | os.PathLike]], path: str | os.P
     if title:
         fig.suptitle(title, fontsize=11)
     return save(fig, path, grayscale=True)
-
-
-def class_histograms(
-    items: Sequence[tuple[str, Sequence[float]]],
-    path: str | os.PathLike,
-    real: Sequence[float] | None = None,
-    class_names: Sequence[str] | None = None,
-    title: str = "",
-) -> Path:
-    """Per setting, the share of generated samples the classifier puts in each class.
-
-    :param items: setting name -> class counts (summed over its seeds).
-    :param real: the real class distribution (shares summing to 1), drawn as
-        black ticks; None draws the uniform distribution.
-    """
-    if not items:
-        raise GbenchError("no run has class_counts; class histograms need evaluated runs")
-    classes = max(len(counts) for _, counts in items)
-    real_label = "uniform" if real is None else "real test split"
-    expected = np.full(classes, 1 / classes) if real is None else np.asarray(real, dtype=float)
-    names = list(class_names or [str(i) for i in range(classes)])[:classes]
-    columns = min(len(items), 4)
-    rows = math.ceil(len(items) / columns)
-    fig = _figure(3.4 * columns, 2.8 * rows + 0.3)
-    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False, sharey=True)).ravel()
-    for ax in axes[len(items) :]:
-        ax.axis("off")
-    positions = np.arange(classes)
-    for ax, (name, given) in zip(axes, items):
-        counts = np.asarray(given, dtype=float)
-        share = counts / counts.sum() if counts.sum() > 0 else counts
-        ax.bar(positions[: len(share)], share, color="tab:blue", alpha=0.8, label="generated")
-        ax.scatter(
-            positions[: len(expected)],
-            expected,
-            marker="_",
-            s=200,
-            color="black",
-            linewidths=2,
-            label=real_label,
-            zorder=3,
-        )
-        ax.set_title(histogram_title(name, counts.tolist(), expected.tolist()), fontsize=8)
-        ax.set_xticks(positions, names, fontsize=7, rotation=45 if max(len(n) for n in names) > 2 else 0)
-        ax.set_ylabel("share of samples", fontsize=8)
-    axes[0].legend(fontsize=7, loc="upper right")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return save(fig, path)
-
-
-def histogram_title(name: str, counts: Sequence[float], expected: Sequence[float]) -> str:
-    """A class histogram panel's title: the setting, its classes covered and classes present (the glossary's two counts), its samples."""
-    classes = len(expected)
-    covered, present = covered_classes(counts, expected), present_classes(counts)
-    return f"{name}\n{covered}/{classes} covered, {present}/{classes} present, {int(sum(counts)):,} samples"
-
-
-def parse_counts(value: Any) -> list[int] | None:
-    """``"15 7 6 ..."`` (results.csv's class_counts) -> ``[15, 7, 6, ...]``; None when absent or malformed."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (list, tuple)):
-        parts = list(value)
-    else:
-        parts = str(value).replace(",", " ").split()
-    try:
-        return [int(float(part)) for part in parts]
-    except ValueError:
-        return None
-
-
-def real_class_distribution(dataset: str, registry: Registry, data_root: str | None = None) -> list[float] | None:
-    """Class shares of the dataset's test split; None when the labels cannot be loaded."""
-    from gbench.data import load_split
-
-    try:
-        _, labels = load_split(registry.dataset(dataset), "test", data_root, None)
-    except GbenchError:
-        return None
-    counts = np.bincount(labels.numpy(), minlength=registry.dataset(dataset).num_classes)
-    return (counts / counts.sum()).tolist()

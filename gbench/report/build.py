@@ -45,9 +45,11 @@ from gbench.report.grids import (
     suite_attr,
     tables_for,
 )
+from gbench.report.headline import headline_section
 from gbench.report.index import STUDY_FILE, answer, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
 from gbench.report.seeds import apply_sequential, seeds_section
+from gbench.report.walks import wants_walks, with_walk_measures
 from gbench.results import store
 from gbench.results.flags import finite_number
 
@@ -127,6 +129,9 @@ def write_report(
     records = _check(records)
     check_figures(suite_attr(suite, "figures"))
     out_dir = store.ensure_writable(out_dir)
+    walked: list[str] = []  # S4: runs' generators walked along latent lines, measured (gbench.report.walks)
+    if registry is not None and wants_walks(suite_attr(suite, "claims") or []):
+        records, walked = with_walk_measures(records, registry)
     tables, claim_results, sequential = analysed(records, suite)
     figures = ReportFigures(records, tables, suite, out_dir / "figures", registry)
     drawn = figures.draw()
@@ -157,8 +162,11 @@ def write_report(
     main_table = next((t for t in tables if t.extractor is not None), None)
     budget = suite_attr(suite, "budget")
     not_trained = not_trained_text(records, finite_number(budget), suite_attr(suite, "full"))
-    answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, not_trained)
-    notes = [trained_text(records, suite), hardware_text(records)]
+    fids = {row.name: row.fid for row in main_table.settings} if main_table is not None else {}
+    lead, headline = headline_section(records, claim_results, suite, fids)  # a study about another metric than FID
+    answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, not_trained, lead)
+    grids = ([headline] if headline is not None else []) + grids
+    notes = [trained_text(records, suite), hardware_text(records), *walked]
     if estimate is not None:
         notes.insert(0, estimate.text())
     terms = glossary(tables, sequential)

@@ -117,14 +117,16 @@ def answer(
     axes: Sequence[str] = (),
     sequential: bool = False,
     not_trained: str | None = None,
+    lead: Sequence[str] = (),
 ) -> str:
     """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims;
     ``sequential``: the verdicts are the ``--seeds auto`` test's decisions. A study whose claims are about D(x) and
     D(G(z)) (S3) is answered first by their distance from 0.5; ``not_trained`` (gbench.analysis.readiness) replaces
-    the whole answer when the runs are too far from trained to answer anything."""
+    the whole answer when the runs are too far from trained to answer anything. ``lead``: a headline study's
+    sentences about its own metric (gbench.report.headline), before FID's."""
     if not_trained:
         return not_trained
-    sentences: list[str] = []
+    sentences: list[str] = list(lead)
     if table is not None and any(result.claim.metric in EQUILIBRIUM for result in claims):
         equilibrium = _equilibrium_sentence(table)
         if equilibrium:

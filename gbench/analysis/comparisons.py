@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gbench.analysis.grouping import fid_basis, setting_names
+from gbench.analysis.grouping import fid_basis, is_setting_column, setting_names
 from gbench.analysis.pairing import PAIRED, UNPAIRED, describe_paired, pairing, pairs
 from gbench.analysis.sequential import DIFFERENT
 from gbench.analysis.stats import (
@@ -217,7 +217,7 @@ def _setting(name: str, records: list[Any], basis: tuple[str, int | None] | None
     fids = [float(r.row["fid"]) for r in chosen]
     scores = {r.row.get("score") for r in records if r.row.get("score")}
     first = records[0].row
-    params = {k: v for k, v in first.items() if schema.is_setting_column(k)}
+    params = {k: v for k, v in first.items() if is_setting_column(k)}
     return SettingStats(
         name=name,
         runs=len(records),

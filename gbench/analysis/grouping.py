@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from gbench.analysis.stats import finite
+from gbench.analysis.transitions import MEASURES
 from gbench.results import schema
+
+
+def is_setting_column(key: str) -> bool:
+    """Whether a row's column says what its run set up (schema.is_setting_column), and is not one of the measures a
+    report adds to the row (S4's walk measures, gbench.report.walks), which the schema cannot know as metrics."""
+    return schema.is_setting_column(key) and key not in MEASURES
 
 
 def setting_names(records: Sequence[Any]) -> list[str]:
@@ -25,7 +32,7 @@ def setting_names(records: Sequence[Any]) -> list[str]:
     keys: list[str] = []
     for record in records:
         for key in record.row:
-            if schema.is_setting_column(key) and key not in keys:
+            if is_setting_column(key) and key not in keys:
                 keys.append(key)
     varying = [key for key in keys if len({_text(record.row.get(key)) for record in records}) > 1]
     names = []

@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gbench.analysis.grouping import is_setting_column
 from gbench.analysis.stats import (
     bootstrap_difference,
     paired_detectable_difference,
@@ -28,7 +29,6 @@ from gbench.analysis.stats import (
     probability_of_improvement,
     summarize,
 )  # fmt: skip
-from gbench.results import schema
 
 #: Bookkeeping columns that say how long a run trained.
 LENGTH_COLUMNS = ("steps", "epochs")
@@ -36,7 +36,7 @@ PAIRED, UNPAIRED = "paired t", "Welch"
 
 
 def _setting_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return {k: v for k, v in rows[0].items() if schema.is_setting_column(k)} if rows else {}
+    return {k: v for k, v in rows[0].items() if is_setting_column(k)} if rows else {}
 
 
 def _lengths(rows: Sequence[Mapping[str, Any]]) -> set[tuple[Any, ...]]:

@@ -16,7 +16,7 @@ from typing import Any
 from gbench.analysis.claims import ClaimResult, claims_caption
 from gbench.analysis.claimtypes import claim_column
 from gbench.analysis.comparisons import SettingStats, StudyTable, study_tables
-from gbench.analysis.grouping import extractor_of, setting_names
+from gbench.analysis.grouping import extractor_of, is_setting_column, setting_names
 from gbench.analysis.pairing import PAIRED
 from gbench.analysis.stats import summarize
 from gbench.report.tabular import Grid, format_p, format_value
@@ -57,7 +57,7 @@ def grid_axes(records: Sequence[Any], suite: Any = None) -> list[str]:
         return list(axes)
     if suite is not None or not records:
         return []
-    keys = [k for k in records[0].row if schema.is_setting_column(k)]
+    keys = [k for k in records[0].row if is_setting_column(k)]
     varying = [k for k in keys if len({str(r.row.get(k)) for r in records}) > 1]
     if len(varying) != 2:
         return []

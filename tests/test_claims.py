@@ -105,7 +105,8 @@ name = "wide"
     [
         (
             'claim = "x"\nsetting = "wide"',
-            "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates, seed_share_above, "
+            "give exactly one of lower_than, higher_than, no_more_than, no_less_than, above, below, falls_over_last, "
+            "oscillates, seed_share_above, "
             "or axis with more_than (got none)",
         ),
         ('claim = "x"\nsetting = "wide"\nlower_than = "baseline"\nabove = 1', "give exactly one of"),
@@ -194,8 +195,8 @@ def test_every_shipped_suite_with_claims_loads():
 
 
 def test_the_answer_says_best_and_what_differs(tmp_path):
+    from gbench.report.answer import answer
     from gbench.report.grids import tables_for
-    from gbench.report.index import answer
 
     (table,) = tables_for(records(), type("S", (), {"baseline": "baseline"})())
     text = answer(table, check_claims(records(), [Claim("wide helps", "wide", "lower_than", "baseline")]))
@@ -207,8 +208,8 @@ def test_the_answer_says_best_and_what_differs(tmp_path):
 
 
 def test_a_grid_answer_gives_each_axis_marginal_means_and_counts_long_lists():
+    from gbench.report.answer import answer
     from gbench.report.grids import tables_for
-    from gbench.report.index import answer
 
     rows = []
     for latent in (16, 36, 100):
@@ -394,7 +395,8 @@ hidden_dim = [16, 100]
         ),
         (
             'claim = "x"\naxis = "hidden_dim"\nmore_than = "latent_dim"\nlower_than = "a"',
-            "give exactly one of lower_than, higher_than, above, below, falls_over_last, oscillates, seed_share_above, "
+            "give exactly one of lower_than, higher_than, no_more_than, no_less_than, above, below, falls_over_last, "
+            "oscillates, seed_share_above, "
             "or axis with more_than (got lower_than, axis, more_than)",
         ),
     ],

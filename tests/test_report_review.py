@@ -208,7 +208,7 @@ def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answ
         and tables[0].setting("a").verdict == "not distinguishable"
         and not tables[0].setting("a").significant
     )
-    from gbench.report.index import answer
+    from gbench.report.answer import answer
 
     text = answer(tables[0], (), (), sequential)
     assert f"({PROCEDURE}, 5% overall), not distinguishable from the baseline" in text and "lower than" not in text

@@ -217,3 +217,51 @@ def test_without_a_generator_the_walks_are_skipped_with_the_reason(registry, s4_
     assert skipped == [
         "walk measures not taken: runs read from storage have no generator.pt; report from the local results folder"
     ]
+
+
+def test_a_claim_within_a_margin_tests_the_difference_less_the_margin():
+    """no_more_than = "baseline" with margin = 0.05: Welch's test of (setting - margin) against the baseline."""
+    from scipy import stats as scipy_stats
+
+    from gbench.analysis.claimtypes import CONFIRMED, CONTRADICTED, UNDECIDED
+    from gbench.results.records import RunRecord
+
+    def records(wide):
+        base = [0.10, 0.12, 0.08, 0.11, 0.09]
+        return [
+            RunRecord(
+                v,
+                s,
+                {
+                    "variant": v,
+                    "seed": s,
+                    "status": "ok",
+                    "latent_dim": 64 if v == "baseline" else 128,
+                    "foreign_interpolation": x,
+                },
+            )
+            for v, xs in (("baseline", base), ("wide", wide))
+            for s, x in enumerate(xs)
+        ]
+
+    table = {
+        "claim": "wide no more foreign",
+        "setting": "wide",
+        "metric": "foreign_interpolation",
+        "no_more_than": "baseline",
+        "margin": 0.05,
+    }
+    (claim,) = parse_claims([table], "t", ["baseline", "wide"])
+    assert claim.margin == 0.05 and "minus baseline's below +0.05" in claim.describe()
+    for wide, verdict in (
+        ([0.11, 0.10, 0.12, 0.09, 0.11], CONFIRMED),  # 0.006 above the baseline: well inside the margin
+        ([0.20, 0.22, 0.19, 0.21, 0.20], CONTRADICTED),  # 0.104 above it: beyond the margin
+        ([0.05, 0.25, 0.10, 0.22, 0.12], UNDECIDED),
+    ):
+        (result,) = check_claims(records(wide), [claim])
+        base = [0.10, 0.12, 0.08, 0.11, 0.09]
+        assert result.difference == pytest.approx(np.mean(wide) - np.mean(base) - 0.05)
+        p = scipy_stats.ttest_ind(np.array(wide) - 0.05, base, equal_var=False).pvalue
+        assert result.p == pytest.approx(p) and result.test == "Welch" and result.verdict == verdict
+    with pytest.raises(Exception, match="needs margin = VALUE >= 0"):
+        parse_claims([{**table, "margin": -1}], "t", ["baseline", "wide"])

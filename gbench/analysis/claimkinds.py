@@ -66,38 +66,56 @@ def _relation(table: dict[str, Any], kind: ClaimKind) -> tuple[str, Any]:
 # --- against another setting: Welch's t-test, or paired by seed -----------------------------------------------------
 
 
-def _parse_against_setting(table: dict[str, Any], claim: Claim, context: ClaimContext) -> Claim:
+def _parse_against_setting(table: dict[str, Any], claim: Claim, context: ClaimContext, kind: str = "setting") -> Claim:
     setting = _setting(table, claim, context)
-    relation, other = _relation(table, KINDS["setting"])
+    relation, other = _relation(table, KINDS[kind])
     if other not in context.settings or other == setting:
         raise GbenchError(
-            f"{context.at}: {relation} = {other!r} must name another variant{suggestion(str(other), context.settings)}; "
+            f"{context.at}: {relation} = {other!r} must name another "
+            f"variant{suggestion(str(other), context.settings)}; "
             f"variants: {', '.join(context.settings)}"
         )
     return _with(claim, setting, relation, str(other))
 
 
 def _test_against_setting(records: Sequence[Any], names: list[str], claim: Claim) -> ClaimResult:
+    """Welch's (or the paired) t-test of the setting's values, less the claim's shift (a margin), against the
+    other's."""
     values, bases = setting_values(records, names, claim.setting, claim.metric)
     others, other_bases = setting_values(records, names, str(claim.other), claim.metric)
     if len(bases | other_bases) > 1:
         return ClaimResult(claim, values, others, None, None, None, note=MIXED_FIDS)
     if len(values) < 2 or len(others) < 2:
         return ClaimResult(claim, values, others, None, None, None, note="fewer than two runs with a value")
+    shifted = [v - claim.shift for v in values]
     if np.std(values) == 0 and np.std(others) == 0:
-        difference = float(np.mean(values) - np.mean(others))
+        difference = float(np.mean(shifted) - np.mean(others))
         return ClaimResult(claim, values, others, difference, (difference, difference), 0.0 if difference else 1.0)
     mine, theirs = chosen(records, names, claim.setting), chosen(records, names, str(claim.other))
     paired = pairing([r.row for r in mine], [r.row for r in theirs])[0]
-    a, b = pairs(by_seed(mine, claim.metric), by_seed(theirs, claim.metric)) if paired else (values, others)
+    mine_by_seed = {seed: v - claim.shift for seed, v in by_seed(mine, claim.metric).items()}
+    a, b = pairs(mine_by_seed, by_seed(theirs, claim.metric)) if paired else (shifted, others)
     if paired and len(a) >= 2:
         difference, low, high = paired_difference(a, b, CONFIDENCE)
         p = paired_t(a, b)[1]
     else:
         paired = False
-        difference, low, high = welch_difference(values, others, CONFIDENCE)
-        p = float(_scipy.ttest_ind(values, others, equal_var=False).pvalue)
+        difference, low, high = welch_difference(shifted, others, CONFIDENCE)
+        p = float(_scipy.ttest_ind(shifted, others, equal_var=False).pvalue)
     return ClaimResult(claim, values, others, difference, (low, high), p, test=PAIRED if paired else UNPAIRED)
+
+
+# --- against another setting within a margin: the same test of the difference less the margin ------------------------
+
+
+def _parse_margin(table: dict[str, Any], claim: Claim, context: ClaimContext) -> Claim:
+    margin = table.get("margin")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
+        raise GbenchError(
+            f"{context.at}: a claim of no more (or no less) than another setting needs margin = VALUE >= 0, how far "
+            f"past it still counts, in the metric's units (got {margin!r}), e.g. margin = 0.05"
+        )
+    return replace(_parse_against_setting(table, claim, context, "margin"), margin=float(margin))
 
 
 # --- against a value: the one-sample t-test -------------------------------------------------------------------------
@@ -178,7 +196,8 @@ def _parse_axes(table: dict[str, Any], claim: Claim, context: ClaimContext) -> C
 
 
 def _spreads(means: np.ndarray, levels: list[Any]) -> np.ndarray:
-    """Largest minus smallest mean over each axis value: ``means`` is (draws, settings), ``levels`` each setting's value."""
+    """Largest minus smallest mean over each axis value: ``means`` is (draws, settings), ``levels`` each setting's
+    value."""
     marginal = np.column_stack([means[:, [v == level for v in levels]].mean(axis=1) for level in dict.fromkeys(levels)])
     return marginal.max(axis=1) - marginal.min(axis=1)
 
@@ -259,6 +278,13 @@ def _with(claim: Claim, setting: str, relation: str, other: str | float) -> Clai
 
 KINDS: dict[str, ClaimKind] = {
     "setting": ClaimKind(("lower_than", "higher_than"), _parse_against_setting, _test_against_setting, ""),
+    "margin": ClaimKind(
+        ("no_more_than", "no_less_than"),
+        _parse_margin,
+        _test_against_setting,
+        "No more (less) than another setting within a margin: the same test of the difference less (plus) the "
+        "margin against 0, confirmed when the difference stays below (above) the margin beyond seed noise. ",
+    ),
     "value": ClaimKind(("above", "below"), _parse_against_value, _test_against_value, ""),
     "curve": ClaimKind(
         ("falls_over_last", "oscillates"),

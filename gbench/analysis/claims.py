@@ -83,7 +83,7 @@ __all__ = [
 ]
 
 #: Keys every claim may take besides its kind's relation keys (and ``setting``, which most kinds need).
-COMMON_KEYS = ("claim", "source", "setting", "metric", "headline", "published")
+COMMON_KEYS = ("claim", "source", "setting", "metric", "headline", "published", "margin")
 CLAIM_KEYS = (*COMMON_KEYS, *KIND_OF)
 
 
@@ -128,6 +128,8 @@ def _parse_claim(table: Any, at: str, settings: Sequence[str], axes: Sequence[st
         single = ", ".join(key for kind in KINDS.values() if kind.one for key in kind.relations)
         pairs = " or ".join(" with ".join(kind.relations) for kind in KINDS.values() if not kind.one)
         raise GbenchError(f"{at}: give exactly one of {single}, or {pairs} (got {', '.join(given) or 'none'})")
+    if "margin" in table and not any(key in table for key in KINDS["margin"].relations):
+        raise GbenchError(f'{at}: margin goes with no_more_than or no_less_than = "SETTING"')
     blank = Claim(text.strip(), "", given[0], "", str(metric), source, headline)
     claim = KIND_OF[given[0]].parse(table, blank, ClaimContext(at, settings, axes))
     return _published(table, claim, at)

@@ -53,14 +53,25 @@ class Claim:
     source: str = ""
     headline: bool = False  # its metric leads the report (gbench.report.headline)
     published: tuple[float, ...] = ()  # the source's own figures: the setting's, then the other setting's
+    margin: float = 0.0  # no_more_than / no_less_than: how far past the other setting still counts as no more
+
+    @property
+    def with_margin(self) -> bool:
+        return self.relation in ("no_more_than", "no_less_than")
+
+    @property
+    def shift(self) -> float:
+        """What a margin claim's test subtracts from the setting's values: the difference it tests is then
+        mean - other's mean - margin (no more than) or + margin (no less than), against 0."""
+        return self.margin if self.relation == "no_more_than" else -self.margin if self.with_margin else 0.0
 
     @property
     def against_setting(self) -> bool:
-        return self.relation in ("lower_than", "higher_than")
+        return self.relation in ("lower_than", "higher_than", "no_more_than", "no_less_than")
 
     @property
     def expects_lower(self) -> bool:
-        return self.relation in ("lower_than", "below", "falls_over_last")
+        return self.relation in ("lower_than", "below", "falls_over_last", "no_more_than")
 
     def describe(self) -> str:
         header = claim_column(self.metric).header or self.metric
@@ -77,6 +88,13 @@ class Claim:
             return (
                 f"lag-1 autocorrelation of {header} of {self.setting} about its {TREND_ROWS}-row moving average "
                 f"above noise's {NOISE_AUTOCORRELATION:.3f}"
+            )
+        if self.with_margin:
+            below = self.relation == "no_more_than"
+            return (
+                f"{header} of {self.setting} minus {self.other}'s {'below' if below else 'above'} "
+                f"{'+' if below else '-'}{self.margin:g} (no {'more' if below else 'less'} than {self.other}, "
+                f"within {self.margin:g})"
             )
         words = {"lower_than": "lower than", "higher_than": "higher than", "above": "above", "below": "below"}
         other = self.other if self.against_setting else format(self.other, "g")

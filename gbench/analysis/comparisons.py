@@ -57,7 +57,7 @@ from gbench.analysis.stats import (
     summarize,
     welch,
     welch_difference,
-)  # fmt: skip
+)
 from gbench.results import schema
 from gbench.results.flags import population_seconds, row_discriminator_wins, run_seconds
 
@@ -106,7 +106,8 @@ class SettingStats:
     @property
     def verdict(self) -> str:
         """'lower FID' or 'higher FID' (holds after correction), 'null result', 'too few seeds', or '' (no test);
-        under ``--seeds auto`` the sequential test's decision: lower/higher FID, 'not distinguishable' or 'undecided'."""
+        under ``--seeds auto`` the sequential test's decision: lower/higher FID, 'not distinguishable' or
+        'undecided'."""
         if self.sequential:
             if self.sequential == DIFFERENT and self.diff is not None:
                 return "lower FID" if self.diff < 0 else "higher FID"
@@ -175,10 +176,14 @@ class StudyTable:
         if len(self.settings) == 1:
             return "One setting only: nothing to compare it with, so no test."
         if self.tests == 0:
-            return f"No setting could be tested against {self.reference!r}: each needs two or more FIDs with some spread (n<2: fewer than two; sd=0: no spread on either side)."
+            return (
+                f"No setting could be tested against {self.reference!r}: each needs two or more FIDs with some "
+                "spread (n<2: fewer than two; sd=0: no spread on either side)."
+            )
         against = {
             "baseline": f"the baseline {self.reference!r}",
-            "best": f"the best setting {self.reference!r} (lowest mean FID; picked after seeing the data, so the p-values are optimistic)",
+            "best": f"the best setting {self.reference!r} (lowest mean FID; picked after seeing the data, "
+            "so the p-values are optimistic)",
         }[self.reference_kind]
         return " ".join(self.explanations(against))
 
@@ -189,7 +194,8 @@ class StudyTable:
         pairing_text = []
         if paired:
             pairing_text.append(
-                f"(paired): {', '.join(row.name for row in paired)}: the paired t-test over seeds instead, because {paired[0].pairing_note} "
+                f"(paired): {', '.join(row.name for row in paired)}: the paired t-test over seeds instead, because "
+                f"{paired[0].pairing_note} "
                 "(interval, bootstrap, MDD and seeds from the seed-by-seed differences);"
             )
         if paired and unpaired:
@@ -198,17 +204,26 @@ class StudyTable:
             )
         family = self.family_text or f"the {self.tests} comparison{'s' if self.tests != 1 else ''} in this table"
         return [
-            "Δ FID: the setting's mean FID minus the reference's, with Welch's 95% interval (t with Welch-Satterthwaite df);",
-            "boot 95%: the same difference's percentile bootstrap interval, seeds resampled within each setting (too narrow at 2 to 5 seeds);",
-            "P(better): the probability that one seed of the setting gets a lower FID than one of the reference (Mann-Whitney U / (n·n_ref), as rliable), with its bootstrap 95% interval;",
+            "Δ FID: the setting's mean FID minus the reference's, with Welch's 95% interval (t with "
+            "Welch-Satterthwaite df);",
+            "boot 95%: the same difference's percentile bootstrap interval, seeds resampled within each setting (too "
+            "narrow at 2 to 5 seeds);",
+            "P(better): the probability that one seed of the setting gets a lower FID than one of the reference "
+            "(Mann-Whitney U / (n·n_ref), as rliable), with its bootstrap 95% interval;",
             f"p: Welch's t-test (two-sided, unequal variances) of each setting's FIDs over seeds against {against};",
             *pairing_text,
-            f"p adj.: {self.correction}-adjusted over {family}; * = difference holds at {self.alpha:.0%} after correction;",
-            f"MDD: the smallest true difference these seeds detect with {POWER:.0%} power in a two-sided {self.alpha:.0%} Welch test (t approximation with the observed sds, optimistic at few seeds: about 69% real power at 3 seeds, 78% at 5);",
-            f"seeds: seeds per setting the observed Δ would need for {POWER:.0%} power (never fewer than {MIN_SEEDS_NEEDED}: 2 seeds have about 45% real power);",
-            f"verdict: a difference that does not hold is a null result when MDD is at most {self.relevant_text}, else too few seeds; n<2: fewer than two FIDs, no test."
+            f"p adj.: {self.correction}-adjusted over {family}; * = difference holds at {self.alpha:.0%} after "
+            "correction;",
+            f"MDD: the smallest true difference these seeds detect with {POWER:.0%} power in a two-sided "
+            f"{self.alpha:.0%} Welch test (t approximation with the observed sds, optimistic at few seeds: about 69% "
+            "real power at 3 seeds, 78% at 5);",
+            f"seeds: seeds per setting the observed Δ would need for {POWER:.0%} power (never fewer than "
+            f"{MIN_SEEDS_NEEDED}: 2 seeds have about 45% real power);",
+            f"verdict: a difference that does not hold is a null result when MDD is at most {self.relevant_text}, else "
+            "too few seeds; n<2: fewer than two FIDs, no test."
             if not any(row.sequential for row in self.settings)
-            else "verdict: the group-sequential test's decision at the look where each setting stopped (seeds auto; see Seeds), not the p adj. column, which is the fixed-sample test for reference.",
+            else "verdict: the group-sequential test's decision at the look where each setting stopped (seeds auto; "
+            "see Seeds), not the p adj. column, which is the fixed-sample test for reference.",
         ]
 
 
@@ -285,14 +300,16 @@ def study_tables(
     if len(extractors) > 1:
         for table in tables:
             table.notes.append(
-                f"These runs used {len(extractors)} feature extractors ({', '.join(extractors)}); their FIDs are not comparable, so each has its own table."
+                f"These runs used {len(extractors)} feature extractors ({', '.join(extractors)}); their FIDs are not "
+                "comparable, so each has its own table."
             )
     counts = list(dict.fromkeys(samples for _, samples in bases))
     if len(counts) > 1:
         shown = ", ".join(f"{n:,}" if n else "unrecorded" for n in counts)
         for table in tables:
             table.notes.append(
-                f"These runs' FIDs used different sample counts ({shown}); FID depends on the count, so each count has its own table."
+                f"These runs' FIDs used different sample counts ({shown}); FID depends on the count, so each count has "
+                "its own table."
             )
     return tables
 
@@ -306,7 +323,8 @@ def _compare(table: StudyTable, baseline: str | None, relevant: float | None = N
     else:
         if baseline is not None:
             table.notes.append(
-                f"The baseline {baseline!r} has no FID on these features; settings are compared with the best one instead."
+                f"The baseline {baseline!r} has no FID on these features; settings are compared with the best one "
+                "instead."
             )
         candidates = [row for row in rows if row.fid.n >= 2] or [row for row in rows if row.fid.n >= 1]
         if not candidates:

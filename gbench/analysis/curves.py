@@ -34,7 +34,8 @@ from gbench.results.flags import finite_number
 
 #: The width, in logged rows, of the moving average an oscillation is measured about (1,050 steps at log_every 50).
 TREND_ROWS = 21
-#: Lag-1 autocorrelation of white noise about its centred moving average of TREND_ROWS rows: an oscillation claim's reference.
+#: Lag-1 autocorrelation of white noise about its centred moving average of TREND_ROWS rows:
+#: an oscillation claim's reference.
 NOISE_AUTOCORRELATION = -(TREND_ROWS + 1) / (TREND_ROWS * (TREND_ROWS - 1))
 #: A slope needs at least this many evaluations.
 MIN_EVALUATIONS = 3
@@ -68,7 +69,8 @@ def final_slope(history: Sequence[dict[str, Any]], metric: str, last: int) -> fl
 
 
 def oscillation(history: Sequence[dict[str, Any]], metric: str) -> float | None:
-    """Lag-1 autocorrelation of ``metric`` about its centred moving average of TREND_ROWS rows; None when too short or constant."""
+    """Lag-1 autocorrelation of ``metric`` about its centred moving average of TREND_ROWS rows; None when too short or
+    constant."""
     values = curve(history, metric)[1]
     if len(values) < TREND_ROWS + 2:
         return None
@@ -83,20 +85,24 @@ def oscillation(history: Sequence[dict[str, Any]], metric: str) -> float | None:
 
 
 def curve_claim_value(relation: str, value: Any, metric: str, at: str) -> float:
-    """A suite's ``falls_over_last = K`` (K, whole, >= MIN_EVALUATIONS) or ``oscillates = true`` (1.0, on a LOGGED metric), checked."""
+    """A suite's ``falls_over_last = K`` (K, whole, >= MIN_EVALUATIONS) or ``oscillates = true`` (1.0, on a LOGGED
+    metric), checked."""
     if relation == "falls_over_last":
         if isinstance(value, bool) or not isinstance(value, int) or value < MIN_EVALUATIONS:
             raise GbenchError(
-                f"{at}: falls_over_last = {value!r} must be a whole number of evaluations, at least {MIN_EVALUATIONS}, e.g. falls_over_last = 5"
+                f"{at}: falls_over_last = {value!r} must be a whole number of evaluations, at least {MIN_EVALUATIONS}, "
+                "e.g. falls_over_last = 5"
             )
         return float(value)
     if value is not True:
         raise GbenchError(
-            f"{at}: oscillates = {value!r}: write oscillates = true (a claim that a curve does not oscillate is its contradiction)"
+            f"{at}: oscillates = {value!r}: write oscillates = true (a claim that a curve does not oscillate is its "
+            "contradiction)"
         )
     if metric not in LOGGED:
         raise GbenchError(
-            f'{at}: oscillates needs a metric logged at every log row, one of {", ".join(LOGGED)} (got {metric!r}), e.g. metric = "d_loss"'
+            f"{at}: oscillates needs a metric logged at every log row, one of {', '.join(LOGGED)} (got {metric!r}), "
+            'e.g. metric = "d_loss"'
         )
     return 1.0
 

@@ -46,7 +46,8 @@ def adjust_report(tables: Sequence[StudyTable], claims: Sequence[ClaimResult]) -
             continue
         claim = result.claim
         key: Hashable = ("claim", index)
-        if claim.metric == "fid" and claim.against_setting:
+        # a claim on a pair of the table tests the table's hypothesis, unless a margin moves it
+        if claim.metric == "fid" and claim.against_setting and not claim.with_margin:
             same = _table_of(tables, claim.setting, str(claim.other))
             if same is not None:
                 key = ("fid", same.extractor, same.fid_samples, frozenset((claim.setting, str(claim.other))))
@@ -56,9 +57,13 @@ def adjust_report(tables: Sequence[StudyTable], claims: Sequence[ClaimResult]) -
         claim_tests += 1
     keys = list(p_of)
     size = len(keys)
-    text = f"the {size} distinct comparison{'s' if size != 1 else ''} of this report ({table_tests} in the results table, {claim_tests} claim{'s' if claim_tests != 1 else ''}"
+    text = (
+        f"the {size} distinct comparison{'s' if size != 1 else ''} of this report ({table_tests} in the results "
+        f"table, {claim_tests} claim{'s' if claim_tests != 1 else ''}"
+    )
     text += (
-        f"; {shared} claim{'s' if shared != 1 else ''} test{'s' if shared == 1 else ''} a pair of the table and count{'s' if shared == 1 else ''} once)"
+        f"; {shared} claim{'s' if shared != 1 else ''} test{'s' if shared == 1 else ''} a pair of the table and "
+        f"count{'s' if shared == 1 else ''} once)"
         if shared
         else ")"
     )

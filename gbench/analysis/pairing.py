@@ -28,7 +28,7 @@ from gbench.analysis.stats import (
     paired_seeds_needed,
     probability_of_improvement,
     summarize,
-)  # fmt: skip
+)
 
 #: Bookkeeping columns that say how long a run trained.
 LENGTH_COLUMNS = ("steps", "epochs")
@@ -52,14 +52,16 @@ def pairing(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
     if _lengths(rows_a) == _lengths(rows_b):
         return (
             False,
-            "their recorded set-up and length are the same, so what tells them apart is not recorded and pairing is not assumed",
+            "their recorded set-up and length are the same, so what tells them apart is not recorded and pairing is "
+            "not assumed",
         )
     seeds_a, seeds_b = {int(row.get("seed") or 0) for row in rows_a}, {int(row.get("seed") or 0) for row in rows_b}
     if seeds_a != seeds_b:
         return False, "they ran different seeds"
     return (
         True,
-        "the same runs (set-up, hyperparameters, seeds) trained for different lengths share initial weights and batch order seed by seed",
+        "the same runs (set-up, hyperparameters, seeds) trained for different lengths share initial weights and batch "
+        "order seed by seed",
     )
 
 
@@ -72,8 +74,8 @@ def pairs(values_a: Mapping[int, float], values_b: Mapping[int, float]) -> tuple
 
 
 def describe_paired(row: Any, reference: Any, relevant: float | None, a: list[float], b: list[float]) -> None:
-    """:func:`gbench.analysis.comparisons._describe_difference` for a paired comparison: the paired interval, a bootstrap of seeds drawn for both
-    sides at once, and power from the sd of the seed-by-seed differences."""
+    """:func:`gbench.analysis.comparisons._describe_difference` for a paired comparison: the paired interval, a
+    bootstrap of seeds drawn for both sides at once, and power from the sd of the seed-by-seed differences."""
     row.diff, low, high = paired_difference(a, b)
     row.diff_welch = (low, high)
     row.diff_bootstrap = bootstrap_difference(a, b, paired=True)

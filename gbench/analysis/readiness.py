@@ -46,13 +46,15 @@ def best_coverage(records: Sequence[Any]) -> tuple[str, float] | None:
 
 
 def not_trained_text(records: Sequence[Any], budget: float | None = None, full: str | None = None) -> str | None:
-    """The answer that replaces a report's when no setting reaches TRAINED_COVERAGE; None when one does (or none was measured)."""
+    """The answer that replaces a report's when no setting reaches TRAINED_COVERAGE; None when one does (or none was
+    measured)."""
     best = best_coverage(records)
     if best is None or best[1] >= TRAINED_COVERAGE:
         return None
     name, coverage = best
     if budget is not None and budget < 1:
-        # Coverage does not grow in proportion to steps, so no budget can be promised; the full study's is the one to try.
+        # Coverage does not grow in proportion to steps, so no budget can be promised;
+        # the full study's is the one to try.
         advice = f"run at budget > {budget:g}{f' (the full study: {full})' if full else ''}"
     else:
         advice = "run at a larger budget (more epochs or steps)"

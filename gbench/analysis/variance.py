@@ -32,7 +32,8 @@ def claimed_share(value: object, at: str) -> float:
     """A suite's ``seed_share_above = VALUE``, checked: a share of the variance strictly between 0 and 1."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise GbenchError(
-            f"{at}: seed_share_above = {value!r} must be a share of the variance, 0 < value < 1, e.g. seed_share_above = 0.25"
+            f"{at}: seed_share_above = {value!r} must be a share of the variance, 0 < value < 1, "
+            "e.g. seed_share_above = 0.25"
         )
     return float(value)
 
@@ -57,6 +58,7 @@ def seed_share_interval(
     rng = np.random.default_rng(0)
     draws = seed_share([np.asarray(c, dtype=float)[rng.integers(0, len(c), (resamples, len(c)))] for c in cells])
     low, high = (float(q) for q in np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2]))
-    # how often a resample puts the share on the other side of the claimed value (at least one resample's worth, never 0)
+    # how often a resample puts the share on the other side of the claimed value
+    # (at least one resample's worth, never 0)
     tail = min(int((draws <= claimed).sum()), int((draws >= claimed).sum()))
     return point, (low, high), min(1.0, 2 * (tail + 1) / (resamples + 1))

@@ -35,6 +35,7 @@ from gbench.analysis.family import adjust_report
 from gbench.analysis.grouping import setting_names
 from gbench.analysis.readiness import not_trained_text
 from gbench.errors import GbenchError
+from gbench.report.answer import answer
 from gbench.report.figures import FIGURES, ReportFigures, check_figures
 from gbench.report.grids import (
     claims_grid,
@@ -46,7 +47,7 @@ from gbench.report.grids import (
     tables_for,
 )
 from gbench.report.headline import headline_section
-from gbench.report.index import STUDY_FILE, answer, study_entry
+from gbench.report.index import STUDY_FILE, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
 from gbench.report.seeds import apply_sequential, seeds_section
 from gbench.report.walks import wants_walks, with_walk_measures
@@ -89,7 +90,8 @@ def _check(records: Sequence[Any]) -> list[Any]:
     records = list(records)
     if not records:
         raise GbenchError(
-            "no runs to report on; run a suite first (gbench sweep SUITE.toml) or point at a folder that holds finished runs"
+            "no runs to report on; run a suite first (gbench sweep SUITE.toml) or point at a folder that holds "
+            "finished runs"
         )
     return records
 
@@ -99,8 +101,10 @@ def _check(records: Sequence[Any]) -> list[Any]:
 # ---------------------------------------------------------------------------
 
 _CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05em; }
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1200px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05em; }
 .answer { background: #f3f8ee; border-left: 4px solid #5a8f3a; padding: 0.5em 0.8em; }
 .question { font-size: 1.1em; background: #f4f6fa; border-left: 4px solid #4a6fa5; padding: 0.5em 0.8em; }
 .meta, .caption, .note { color: #555; font-size: 0.9em; }
@@ -109,9 +113,11 @@ table { border-collapse: collapse; margin: 0.8em 0 0.3em; font-size: 0.85em; }
 caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: 0.3em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; } th { background: #eef1f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.reference td { font-weight: bold; background: #f3f8ee; } tr.diverged td { color: #b00; } tr.collapsed td { color: #a60; }
+tr.reference td { font-weight: bold; background: #f3f8ee; } tr.diverged td { color: #b00; } tr.collapsed td
+{ color: #a60; }
 dt { font-weight: bold; } dd { margin: 0 0 0.5em 1.5em; color: #333; font-size: 0.9em; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; } figcaption { color: #555; font-size: 0.9em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; } figcaption
+{ color: #555; font-size: 0.9em; }
 """
 
 
@@ -221,7 +227,8 @@ def write_report(
         body.append("<h2>Figures</h2>")
     for figure in drawn:
         body.append(
-            f'<figure><h3>{html.escape(figure.title)}</h3><img src="{html.escape(relative(figure))}" alt="{html.escape(figure.title)}">'
+            f"<figure><h3>{html.escape(figure.title)}</h3>"
+            f'<img src="{html.escape(relative(figure))}" alt="{html.escape(figure.title)}">'
             f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
         )
     if figures.skipped:
@@ -239,7 +246,8 @@ def write_report(
         "</details>",
     ]
     page = (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n'
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
     )
@@ -251,17 +259,45 @@ def _write_summary(path: Path, tables: list[StudyTable]) -> None:
     rows = []
     for table in tables:
         for row in table.settings:
-            rows.append({
-                "setting": row.name, "runs": row.runs, "seeds": " ".join(map(str, row.seeds)), "fid_extractor": table.extractor, "fid_samples": table.fid_samples,
-                "fid_n": row.fid.n, "fid_mean": row.fid.mean, "fid_sd": row.fid.sd, "fid_ci_low": row.fid.ci_low, "fid_ci_high": row.fid.ci_high,
-                "reference": table.reference, "reference_kind": table.reference_kind, "fid_diff": row.diff, "welch_t": row.t, "p": row.p,
-                "test": row.test or None, "p_adjusted": row.p_adjusted, "family": row.family or None, "correction": table.correction if table.tests else None, "significant": row.significant if row.p_adjusted is not None else None,
-                "fid_diff_welch_low": _end(row.diff_welch, 0), "fid_diff_welch_high": _end(row.diff_welch, 1),
-                "fid_diff_bootstrap_low": _end(row.diff_bootstrap, 0), "fid_diff_bootstrap_high": _end(row.diff_bootstrap, 1),
-                "p_better": row.p_better, "p_better_low": _end(row.p_better_interval, 0), "p_better_high": _end(row.p_better_interval, 1),
-                "detectable_difference": row.detectable, "seeds_needed": row.seeds_needed, "relevant_difference": row.relevant, "verdict": row.verdict,
-                "note": row.note, **{f"mean_{k}": v for k, v in row.means.items()}, "status": row.status_text(), "discriminator_wins": row.discriminator_wins,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "setting": row.name,
+                    "runs": row.runs,
+                    "seeds": " ".join(map(str, row.seeds)),
+                    "fid_extractor": table.extractor,
+                    "fid_samples": table.fid_samples,
+                    "fid_n": row.fid.n,
+                    "fid_mean": row.fid.mean,
+                    "fid_sd": row.fid.sd,
+                    "fid_ci_low": row.fid.ci_low,
+                    "fid_ci_high": row.fid.ci_high,
+                    "reference": table.reference,
+                    "reference_kind": table.reference_kind,
+                    "fid_diff": row.diff,
+                    "welch_t": row.t,
+                    "p": row.p,
+                    "test": row.test or None,
+                    "p_adjusted": row.p_adjusted,
+                    "family": row.family or None,
+                    "correction": table.correction if table.tests else None,
+                    "significant": row.significant if row.p_adjusted is not None else None,
+                    "fid_diff_welch_low": _end(row.diff_welch, 0),
+                    "fid_diff_welch_high": _end(row.diff_welch, 1),
+                    "fid_diff_bootstrap_low": _end(row.diff_bootstrap, 0),
+                    "fid_diff_bootstrap_high": _end(row.diff_bootstrap, 1),
+                    "p_better": row.p_better,
+                    "p_better_low": _end(row.p_better_interval, 0),
+                    "p_better_high": _end(row.p_better_interval, 1),
+                    "detectable_difference": row.detectable,
+                    "seeds_needed": row.seeds_needed,
+                    "relevant_difference": row.relevant,
+                    "verdict": row.verdict,
+                    "note": row.note,
+                    **{f"mean_{k}": v for k, v in row.means.items()},
+                    "status": row.status_text(),
+                    "discriminator_wins": row.discriminator_wins,
+                }
+            )
     store.write_csv(path, rows, columns=list(rows[0]) if rows else ["setting"])
 
 

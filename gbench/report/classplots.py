@@ -74,7 +74,8 @@ def class_histograms(
 
 
 def histogram_title(name: str, counts: Sequence[float], expected: Sequence[float]) -> str:
-    """A class histogram panel's title: the setting, its classes covered and classes present (the glossary's two counts), its samples."""
+    """A class histogram panel's title: the setting, its classes covered and classes present (the glossary's two
+    counts), its samples."""
     classes = len(expected)
     covered, present = covered_classes(counts, expected), present_classes(counts)
     return f"{name}\n{covered}/{classes} covered, {present}/{classes} present, {int(sum(counts)):,} samples"

@@ -137,7 +137,8 @@ class ReportFigures:
             self._add(
                 f"heatmap{suffix}.png",
                 f"Mean FID over the {y_name} x {x_name} grid ({table.fid_label})",
-                f"Each cell: mean FID over seeds (± sd, n seeds) on {table.fid_label}; lighter (yellow) is better. Whether two cells really differ: see the p-values in the table.",
+                f"Each cell: mean FID over seeds (± sd, n seeds) on {table.fid_label}; lighter (yellow) is better. "
+                "Whether two cells really differ: see the p-values in the table.",
                 partial(plots.fid_heatmap, cells, x_name, y_name, title=f"mean FID over seeds ({table.fid_label})"),
             )
 
@@ -148,7 +149,10 @@ class ReportFigures:
         scores = {r.row.get("score") for r in self.records if r.row.get("score")}
         probabilities = "critic" not in scores
         groups = {n: hs for n, hs in groups.items() if plots.has_series(hs, "d_real")}
-        caption = "Mean over seeds (band: min to max over seeds) of the discriminator's output on real (D(x)) and generated (D(G(z))) batches and of both losses, every logged step."
+        caption = (
+            "Mean over seeds (band: min to max over seeds) of the discriminator's output on real (D(x)) and "
+            "generated (D(G(z))) batches and of both losses, every logged step."
+        )
         if probabilities:
             caption += (
                 " The dotted line is the equilibrium D = 1/2, where the discriminator cannot tell real from generated."
@@ -179,7 +183,8 @@ class ReportFigures:
             self._add(
                 f"fid_over_steps{suffix}.png",
                 f"FID over training steps and seconds ({table.fid_label})",
-                f"FID on {table.fid_label} at each evaluation during training, mean over seeds (band: min to max). Right: against training wall-clock seconds, so quality can be weighed against cost.",
+                f"FID on {table.fid_label} at each evaluation during training, mean over seeds (band: min to max). "
+                "Right: against training wall-clock seconds, so quality can be weighed against cost.",
                 partial(plots.fid_curves, groups, extractor=str(table.extractor)),
             )
             drawn = True
@@ -199,7 +204,8 @@ class ReportFigures:
         items = self._sample_items()
         if not items:
             raise GbenchError(
-                "no run folder with samples.png (runs read from storage have none; report from the local results folder)"
+                "no run folder with samples.png (runs read from storage have none; report from the local results "
+                "folder)"
             )
         shown = plots.samples_per_setting(len(items))
         self._add(
@@ -209,7 +215,8 @@ class ReportFigures:
             + (
                 "."
                 if shown == 64
-                else f" (the first {shown} of the 64 in its run folder's samples.png; past {plots.SAMPLE_GRID_FULL} settings, to keep the page light)."
+                else f" (the first {shown} of the 64 in its run folder's samples.png; past {plots.SAMPLE_GRID_FULL} "
+                "settings, to keep the page light)."
             ),
             lambda path: plots.sample_grid(items, path),
         )
@@ -246,7 +253,9 @@ class ReportFigures:
             self._add(
                 f"class_histograms{suffix}.png",
                 f"Predicted classes of generated samples ({dataset})",
-                f"Share of generated samples the classifier assigns to each class, summed over seeds, against {real_text} (black ticks). Missing bars are modes the generator dropped. Panel titles: classes covered and classes present, over the samples summed over seeds (see the glossary).",
+                "Share of generated samples the classifier assigns to each class, summed over seeds, against "
+                f"{real_text} (black ticks). Missing bars are modes the generator dropped. Panel titles: classes "
+                "covered and classes present, over the samples summed over seeds (see the glossary).",
                 partial(classplots.class_histograms, items, real=real, class_names=class_names),
             )
 
@@ -254,7 +263,8 @@ class ReportFigures:
         registry = self.registry
         if registry is None:
             raise GbenchError(
-                "rebuilding a generator needs the plugins' registry; pass registry= to write_report (gbench report does)"
+                "rebuilding a generator needs the plugins' registry; pass registry= to write_report (gbench report "
+                "does)"
             )
         done = 0
         for name, records in self.groups.items():
@@ -275,7 +285,9 @@ class ReportFigures:
                 self._add(
                     f"interpolation-{slug(name)}.png",
                     f"Latent interpolation: {name} (seed {run.seed})",
-                    "Top row: generated images along the straight line from z0 to z1 (alpha 0 to 1, 10 steps). Bottom row: the same line extended, alpha from -1 to 2 (alpha 0 and 1 are z0 and z1). Smooth change without foreign digits suggests a well-behaved latent space.",
+                    "Top row: generated images along the straight line from z0 to z1 (alpha 0 to 1, 10 steps). Bottom "
+                    "row: the same line extended, alpha from -1 to 2 (alpha 0 and 1 are z0 and z1). Smooth change "
+                    "without foreign digits suggests a well-behaved latent space.",
                     partial(
                         write_interpolation, run.run_dir, registry=registry, steps=10, seed=0, scale=INTERPOLATION_SCALE
                     ),
@@ -285,7 +297,8 @@ class ReportFigures:
                 self.skipped.append(f"interpolation of {name}: {error}")
         if not done:
             raise GbenchError(
-                "no run folder with generator.pt (runs read from storage have none; report from the local results folder)"
+                "no run folder with generator.pt (runs read from storage have none; report from the local results "
+                "folder)"
             )
 
 

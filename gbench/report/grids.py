@@ -23,9 +23,13 @@ from gbench.report.tabular import Grid, format_p, format_value
 from gbench.results import schema
 from gbench.results.flags import row_discriminator_wins, run_seconds
 
-#: Headers that name what a column counts where the schema's short header would not (the report's glossary defines them).
+#: Headers that name what a column counts where the schema's short header would not (the report's glossary defines
+#: them).
 HEADERS = {"classes_covered": "classes covered", "population_seconds": "population s"}
-TIME_TEXT = "train s: each run's own training wall time, evaluation excluded (a population member's share: the population's wall time / its members)."
+TIME_TEXT = (
+    "train s: each run's own training wall time, evaluation excluded (a population member's share: the "
+    "population's wall time / its members)."
+)
 POPULATION_TEXT = "population s: the wall time of the population the run trained in, shared by its members."
 
 
@@ -82,7 +86,10 @@ def _score_note(table: StudyTable) -> str:
         return "D(x), D(G(z)): mean critic outputs (not probabilities)."
     if "critic" in scores:
         return "D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others."
-    return "D(x), D(G(z)): mean discriminator probability on real and generated batches at the end of training (equilibrium 0.5)."
+    return (
+        "D(x), D(G(z)): mean discriminator probability on real and generated batches at the end of training "
+        "(equilibrium 0.5)."
+    )
 
 
 def study_grid(table: StudyTable, records_title: str = "") -> Grid:
@@ -258,7 +265,10 @@ def claims_grid(results: Sequence[ClaimResult]) -> Grid:
         difference = "-"
         if result.difference is not None and result.interval is not None:
             signed = "+" + spec.lstrip("+")
-            difference = f"{format(result.difference, signed)} [{format(result.interval[0], signed)}, {format(result.interval[1], signed)}]"
+            difference = (
+                f"{format(result.difference, signed)} [{format(result.interval[0], signed)}, "
+                f"{format(result.interval[1], signed)}]"
+            )
         grid.rows.append(
             [
                 result.claim.text,

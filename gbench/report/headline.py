@@ -132,7 +132,8 @@ def headline_grid(found: Sequence[Headline], fid: dict[str, Summary], budget: st
             if sources
             else ""
         )
-        + " Whether two settings differ beyond seed noise: the claims checked below (one Holm family with the FID table)."
+        + " Whether two settings differ beyond seed noise: the claims checked below (one Holm family with the FID "
+        "table)."
     )
     return grid
 

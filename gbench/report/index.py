@@ -1,9 +1,6 @@
-"""A study's answer in a few sentences, and one index page for a folder of studies.
+"""One index page for a folder of studies, from each report's study.json (its answer: gbench.report.answer).
 
-:func:`answer` reads a study table (and the checked claims) and says, from the
-numbers alone, which setting has the lowest mean FID, which settings differ
-from the reference beyond seed noise and which do not, and how the claims
-fared. ``gbench report`` writes it into ``study.json`` beside each report;
+``gbench report`` writes ``study.json`` beside each report;
 :func:`write_index` gathers every ``*/study.json`` under a folder into
 ``index.md`` and ``index.html``: one table, a row per report (question, a
 one-line answer, budget, seeds per setting, verdict counts, link), ordered by
@@ -26,159 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from gbench.analysis.claims import ClaimResult
-from gbench.analysis.comparisons import StudyTable
-from gbench.analysis.pairing import UNPAIRED
 from gbench.analysis.readiness import NOT_TRAINED
-from gbench.analysis.sequential import PROCEDURE, UNDECIDED
 from gbench.errors import GbenchError
 from gbench.results import store
-from gbench.results.flags import D_WINS_TEXT
 
 STUDY_FILE = "study.json"
-
-
-def _fid(row: Any) -> str:
-    spread = f" ± {row.fid.sd:.1f}" if row.fid.sd is not None else ""
-    return f"{row.fid.mean:.1f}{spread}"
-
-
-#: An answer names at most this many settings in one list; longer lists give a count and the first few.
-NAMES_SHOWN = 6
-
-
-def _names(names: Sequence[str]) -> str:
-    if len(names) <= NAMES_SHOWN:
-        return ", ".join(names)
-    return f"{len(names)} settings ({', '.join(names[:3])}, ...)"
-
-
-def _marginal(table: StudyTable, axis: str) -> dict[str, float]:
-    """Mean of the settings' mean FIDs for each value of a grid axis (averaged over the other axes), in value order."""
-    by_value: dict[str, list[float]] = {}
-    for row in table.settings:
-        if row.fid.mean is not None and axis in row.params:
-            by_value.setdefault(str(row.params[axis]), []).append(row.fid.mean)
-    order = sorted(
-        by_value, key=lambda v: (float(v), v) if v.replace(".", "", 1).lstrip("-").isdigit() else (math.inf, v)
-    )
-    return {value: sum(by_value[value]) / len(by_value[value]) for value in order}
-
-
-def _grid_sentence(table: StudyTable, axes: Sequence[str]) -> str:
-    spans = []
-    for axis in axes:
-        means = _marginal(table, axis)
-        if len(means) >= 2:
-            spans.append((max(means.values()) - min(means.values()), axis, means))
-    if not spans:
-        return ""
-    parts = [
-        f"by {axis}: {', '.join(f'{v} {m:.1f}' for v, m in means.items())} (spread {spread:.1f})"
-        for spread, axis, means in spans
-    ]
-    widest = max(spans)[1]
-    return f"Mean FID over the grid {'; '.join(parts)}; {widest} moves FID most."
-
-
-def _method(table: StudyTable, sequential: bool) -> str:
-    """How the verdicts were reached, for the answer: the test(s), the correction and its family, or the sequential procedure."""
-    if sequential:
-        return f"{PROCEDURE}, 5% overall"
-    tests = sorted({row.test for row in table.settings if row.test}, key=lambda t: t != UNPAIRED)
-    family = max((row.family for row in table.settings), default=0)
-    return f"{' and '.join(tests) or 'Welch'}, {table.correction} over the report's {family} comparison{'s' if family != 1 else ''}, 5%"
-
-
-#: The discriminator outputs whose distance from the equilibrium 1/2 a study asks about (S3); claims on them make it the answer's lead.
-EQUILIBRIUM = ("d_real", "d_fake")
-
-
-def _equilibrium_sentence(table: StudyTable) -> str:
-    """Each setting's final mean D(x) and D(G(z)) and their distance from 0.5, nearest the equilibrium first."""
-    rows = []
-    for row in table.settings:
-        real, fake = row.means.get("d_real"), row.means.get("d_fake")
-        if real is not None and fake is not None:
-            rows.append((max(abs(real - 0.5), abs(fake - 0.5)), row.name, real, fake))
-    if not rows:
-        return ""
-    rows.sort()
-    shown = [f"{name} {real:.2f} / {fake:.2f} ({distance:.2f})" for distance, name, real, fake in rows[:NAMES_SHOWN]]
-    more = f", and {len(rows) - NAMES_SHOWN} more" if len(rows) > NAMES_SHOWN else ""
-    return (
-        "Distance from the equilibrium D = 0.5 at the end of training, mean D(x) / D(G(z)) over seeds and the larger of their distances from 0.5, "
-        f"nearest first: {'; '.join(shown)}{more}. Nearest: {rows[0][1]}; farthest: {rows[-1][1]}."
-    )
-
-
-def answer(
-    table: StudyTable | None,
-    claims: Sequence[ClaimResult] = (),
-    axes: Sequence[str] = (),
-    sequential: bool = False,
-    not_trained: str | None = None,
-    lead: Sequence[str] = (),
-) -> str:
-    """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims;
-    ``sequential``: the verdicts are the ``--seeds auto`` test's decisions. A study whose claims are about D(x) and
-    D(G(z)) (S3) is answered first by their distance from 0.5; ``not_trained`` (gbench.analysis.readiness) replaces
-    the whole answer when the runs are too far from trained to answer anything. ``lead``: a headline study's
-    sentences about its own metric (gbench.report.headline), before FID's."""
-    if not_trained:
-        return not_trained
-    sentences: list[str] = list(lead)
-    if table is not None and any(result.claim.metric in EQUILIBRIUM for result in claims):
-        equilibrium = _equilibrium_sentence(table)
-        if equilibrium:
-            sentences.append(equilibrium)
-    if table is not None and table.extractor is not None:
-        rows = [row for row in table.settings if row.fid.mean is not None]
-        if rows:
-            best = min(rows, key=lambda row: row.fid.mean if row.fid.mean is not None else math.inf)
-            sentences.append(f"Lowest mean FID ({table.fid_label}): {best.name}, {_fid(best)} over {best.fid.n} seeds.")
-        grid = _grid_sentence(table, axes)
-        if grid:
-            sentences.append(grid)
-        if table.reference is not None and table.tests:
-            reference = table.setting(table.reference)
-            lower = [row.name for row in table.settings if row.verdict == "lower FID"]
-            higher = [row.name for row in table.settings if row.verdict == "higher FID"]
-            undecided = [
-                row.name for row in table.settings if row.sequential == UNDECIDED
-            ]  # seeds auto, sweep unfinished
-            neither = [
-                row.name
-                for row in table.settings
-                if (row.p_adjusted is not None or row.sequential) and not row.significant and row.name not in undecided
-            ]
-            named = "" if reference.name == table.reference_kind else f" {reference.name}"
-            against = f"the {table.reference_kind}{named} ({_fid(reference)})"
-            parts = []
-            if lower:
-                parts.append(f"lower than {against}: {_names(lower)}")
-            if higher:
-                parts.append(f"higher{'' if lower else f' than {against}'}: {_names(higher)}")
-            if neither:
-                parts.append(f"not distinguishable from {'it' if lower or higher else against}: {_names(neither)}")
-            if undecided:
-                parts.append(f"undecided (the sweep is unfinished): {_names(undecided)}")
-            sentences.append(f"FID beyond seed noise ({_method(table, sequential)}), {'; '.join(parts)}.")
-        collapsed = [row.name for row in table.settings if row.status.get("collapsed") or row.status.get("diverged")]
-        if collapsed:
-            sentences.append(f"Collapsed or diverged runs in: {_names(collapsed)}.")
-        won = [
-            f"{row.name} ({row.discriminator_wins} of {row.runs} runs)"
-            for row in table.settings
-            if row.discriminator_wins
-        ]
-        if won:
-            sentences.append(f"The {D_WINS_TEXT} in: {_names(won)}.")
-    if claims:
-        verdicts = Counter(result.verdict for result in claims)
-        sentences.append(
-            "Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + "."
-        )
-    return " ".join(sentences) or "No FID to compare."
 
 
 def study_entry(
@@ -220,7 +69,8 @@ def write_index(folder: str | os.PathLike) -> Path:
         entries.append(index_row(path.parent.name, data, settings))
     if not entries:
         raise GbenchError(
-            f"no reports under {str(folder)!r} (none of its sub-folders holds {STUDY_FILE}); write them with gbench report RUNS -o {folder}/NAME"
+            f"no reports under {str(folder)!r} (none of its sub-folders holds {STUDY_FILE}); write them with gbench "
+            f"report RUNS -o {folder}/NAME"
         )
     entries.sort(key=lambda entry: entry.order)
     store.atomic_write_text(folder / "index.md", index_markdown(entries))
@@ -323,7 +173,10 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
 
 
 _HEADERS = ("study", "question", "budget", "seeds per setting", "answer", "verdicts")
-_LEAD = "{n} studies, S1 to S6 and by budget within a study; each study links to its full report (tables over seeds, tests, figures, glossary)."
+_LEAD = (
+    "{n} studies, S1 to S6 and by budget within a study; each study links to its full report (tables over seeds, "
+    "tests, figures, glossary)."
+)
 
 
 def index_markdown(rows: Sequence[IndexRow]) -> str:
@@ -352,10 +205,13 @@ def index_markdown(rows: Sequence[IndexRow]) -> str:
 
 
 _INDEX_CSS = (
-    'body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0.8em; color: #222; font-size: 12px; line-height: 1.3; }'
+    'body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0.8em; color: #222;'
+    " font-size: 12px; line-height: 1.3; }"
     " h1 { font-size: 1.4em; margin: 0 0 0.2em; } .meta { color: #555; margin: 0 0 0.5em; }"
-    " table { border-collapse: collapse; width: 100%; } th, td { border: 1px solid #ccc; padding: 0.2em 0.4em; vertical-align: top; text-align: left; }"
-    " th { background: #eef1f5; } td.question { background: #f4f6fa; width: 22%; } td.answer { width: 30%; } td.seeds { text-align: right; }"
+    " table { border-collapse: collapse; width: 100%; } th, td "
+    "{ border: 1px solid #ccc; padding: 0.2em 0.4em; vertical-align: top; text-align: left; }"
+    " th { background: #eef1f5; } td.question { background: #f4f6fa; width: 22%; } td.answer { width: 30%; } td.seeds "
+    "{ text-align: right; }"
 )
 
 
@@ -386,7 +242,6 @@ def index_html(rows: Sequence[IndexRow]) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     body.append("</tbody></table>")
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Studies</title><style>{_INDEX_CSS}</style></head>\n<body>\n'
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Studies</title><style>{_INDEX_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

@@ -35,7 +35,10 @@ def trained_text(records: Sequence[Any], suite: Any = None) -> str:
     budget = finite_number(suite_attr(suite, "budget"))
     head = "What ran"
     if budget is not None and budget != 1:
-        head += f" (at {budget:g} of the full study's budget: settings keep the full study's names, so a name such as epochs-100 gives the full length, not this one)"
+        head += (
+            f" (at {budget:g} of the full study's budget: settings keep the full study's names, so a name such as "
+            "epochs-100 gives the full length, not this one)"
+        )
     groups = [f"{length}: {', '.join(names)}" for length, names in by_length.items()]
     return f"{head}: " + "; ".join(groups) + "."
 
@@ -52,7 +55,8 @@ def hardware_text(records: Sequence[Any]) -> str:
         parts.append("with gbench " + "; ".join(f"{version} ({n} runs)" for version, n in versions.most_common()))
     if unrecorded:
         parts.append(
-            f"{unrecorded} of {len(records)} runs do not record their hardware or gbench version (written before gbench recorded them)"
+            f"{unrecorded} of {len(records)} runs do not record their hardware or gbench version (written before "
+            "gbench recorded them)"
         )
     parts.append(f"this report was written by gbench {provenance.gbench_version()} on {provenance.hardware()}")
     return "Hardware and software: " + ", ".join(parts) + "."
@@ -64,46 +68,57 @@ def glossary(tables: Sequence[Any], sequential: bool) -> list[tuple[str, str]]:
     terms = [
         (
             "classes covered",
-            f"classes that get at least {COVERED_SHARE:.0%} of their expected share of the generated samples, the expected share being the class's share "
-            "of the dataset's test split (by the dataset's classifier). Tables: per run, averaged over a setting's runs; histogram titles: over the samples summed over seeds.",
+            f"classes that get at least {COVERED_SHARE:.0%} of their expected share of the generated samples, the "
+            "expected share being the class's share "
+            "of the dataset's test split (by the dataset's classifier). Tables: per run, averaged over a setting's "
+            "runs; histogram titles: over the samples summed over seeds.",
         ),
         (
             "classes present",
-            "classes with at least one generated sample (histogram titles). Much weaker than covered: one sample in 50,000 is present.",
+            "classes with at least one generated sample (histogram titles). Much weaker than covered: one sample in "
+            "50,000 is present.",
         ),
         (
             "discriminator wins",
-            f"a flag, not a status: at the end of training D(x) >= {D_WINS_REAL} and d_loss <= {D_WINS_LOSS} (BCE losses only); the generator gets next to no "
+            f"a flag, not a status: at the end of training D(x) >= {D_WINS_REAL} and d_loss <= {D_WINS_LOSS} (BCE "
+            "losses only); the generator gets next to no "
             "gradient, though it may still cover the classes. Status columns say 'discriminator wins in N'.",
         ),
         (
             "family",
-            f"the comparisons whose p-values are {CORRECTION}-adjusted together: every comparison this report makes, its results table and its claims, "
-            "a claim on the same pair and FID as a table row counting once, so each pair has one adjusted p and one verdict.",
+            f"the comparisons whose p-values are {CORRECTION}-adjusted together: every comparison this report makes, "
+            "its results table and its claims, "
+            "a claim on the same pair and FID as a table row counting once, so each pair has one adjusted p and one "
+            "verdict.",
         ),
         (
             "Welch / paired t",
-            "Welch's t-test compares settings whose runs are unrelated; the paired t-test (scipy.stats.ttest_rel on seed-by-seed differences) compares the same runs "
+            "Welch's t-test compares settings whose runs are unrelated; the paired t-test (scipy.stats.ttest_rel on "
+            "seed-by-seed differences) compares the same runs "
             "trained for different lengths, which share initial weights and batch order seed by seed"
             + (" (marked '(paired)' in the table)." if paired else "; no comparison in this report is paired."),
         ),
         (
             "verdict",
-            "lower / higher FID: the difference holds after correction; null result: it does not, and the seeds could detect a relevant difference; "
+            "lower / higher FID: the difference holds after correction; null result: it does not, and the seeds could "
+            "detect a relevant difference; "
             "too few seeds: it does not, and they could not."
             + (
-                f" Under seeds auto the {PROCEDURE} decides: different (lower / higher FID), not distinguishable, or undecided."
+                f" Under seeds auto the {PROCEDURE} decides: different (lower / higher FID), not distinguishable, or "
+                "undecided."
                 if sequential
                 else ""
             ),
         ),
         (
             "MDD, seeds",
-            f"the smallest difference the seeds detect with 80% power, and the seeds the observed difference would need (at least {MIN_SEEDS_NEEDED}).",
+            "the smallest difference the seeds detect with 80% power, and the seeds the observed difference would "
+            f"need (at least {MIN_SEEDS_NEEDED}).",
         ),
         (
             "train s, population s",
-            "train s: a run's own training wall time (a population member's share); population s: the wall time of the population it trained in.",
+            "train s: a run's own training wall time (a population member's share); population s: the wall time of the "
+            "population it trained in.",
         ),
     ]
     return terms

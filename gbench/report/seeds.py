@@ -48,15 +48,20 @@ def seeds_section(records: Sequence[Any], suite: Any = None) -> tuple[str, Any] 
     order = [str(getattr(v, "name", v)) for v in (getattr(suite, "variants", None) or [])]
     names = [n for n in order if n in names] + [n for n in names if n not in order]
     baseline = getattr(suite, "baseline", None) if suite is not None else ("baseline" if "baseline" in names else None)
-    head = f"Seeds chosen by the {PROCEDURE} (seeds auto: {design.start} to {design.max_seeds} per setting, alpha {design.alpha:g} per comparison)"
+    head = (
+        f"Seeds chosen by the {PROCEDURE} (seeds auto: {design.start} to {design.max_seeds} per setting, alpha "
+        f"{design.alpha:g} per comparison)"
+    )
     if baseline not in names:
         return (
-            f"{head}; the baseline is not known without the suite file, so the decisions are not shown (give --suite-file).",
+            f"{head}; the baseline is not known without the suite file, so the decisions are not shown (give "
+            "--suite-file).",
             None,
         )
     plan = adaptive.schedule(design, names, str(baseline), adaptive.fids_of_records(records))
     sentence = (
-        f"{head}: seeds were added, in order, only to settings whose comparison with the baseline {baseline!r} was still undecided; "
+        f"{head}: seeds were added, in order, only to settings whose comparison with the baseline {baseline!r} was "
+        "still undecided; "
         f"a setting stops when it crosses the boundary of its look or at {design.max_seeds} seeds."
     )
     if plan.pending:

@@ -1,4 +1,5 @@
-"""One table of a report, drawn alike as a rich table (the terminal), Markdown and HTML, and the number formats its cells use.
+"""One table of a report, drawn alike as a rich table (the terminal), Markdown and HTML, and the number formats its
+cells use.
 
 :mod:`gbench.report.grids` fills :class:`Grid` from a study's statistics; this module knows nothing of statistics.
 """

@@ -265,3 +265,24 @@ def test_a_claim_within_a_margin_tests_the_difference_less_the_margin():
         assert result.p == pytest.approx(p) and result.test == "Welch" and result.verdict == verdict
     with pytest.raises(Exception, match="needs margin = VALUE >= 0"):
         parse_claims([{**table, "margin": -1}], "t", ["baseline", "wide"])
+
+
+def test_without_the_registry_the_report_says_why_the_walks_were_not_taken(s4_runs, tmp_path):
+    settings = ["latent_dim=8", "latent_dim=16"]
+    suite = SimpleNamespace(
+        name="s4-tiny",
+        title="S4 tiny",
+        question="q",
+        baseline=None,
+        variants=[],
+        grid_axes=None,
+        figures=[],
+        claims=parse_claims(CLAIMS, "test", settings),
+    )
+    write_report(load_local(s4_runs), tmp_path, suite)  # as gbench sweep's own report: no registry
+    text = (tmp_path / "report.md").read_text()
+    assert "> walk measures not taken: rebuilding generators needs the plugins' registry (gbench report)" in text
+    table = [line for line in text.splitlines() if line.startswith("| ") and "no test" in line]
+    assert len(table) == len(CLAIMS) and all(
+        line.endswith("| no test (fewer than two runs with a value) |") for line in table
+    )

@@ -136,8 +136,15 @@ def write_report(
     check_figures(suite_attr(suite, "figures"))
     out_dir = store.ensure_writable(out_dir)
     walked: list[str] = []  # S4: runs' generators walked along latent lines, measured (gbench.report.walks)
-    if registry is not None and wants_walks(suite_attr(suite, "claims") or []):
-        records, walked = with_walk_measures(records, registry)
+    if wants_walks(suite_attr(suite, "claims") or []):
+        records, walked = (
+            with_walk_measures(records, registry)
+            if registry is not None
+            else (
+                records,
+                ["walk measures not taken: rebuilding generators needs the plugins' registry (gbench report)"],
+            )
+        )
     tables, claim_results, sequential = analysed(records, suite)
     figures = ReportFigures(records, tables, suite, out_dir / "figures", registry)
     drawn = figures.draw()

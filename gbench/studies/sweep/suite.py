@@ -14,7 +14,6 @@ import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,12 @@ from gbench.evaluation.settings import check_inception_weights_option
 from gbench.names import suggestion
 from gbench.options import suite_keys
 from gbench.plugins.registry import Registry
+from gbench.studies.sweep.reduced import apply_changes, reduced
+from gbench.studies.sweep.searchtable import SearchSpec, comparison_groups, parse_search
 from gbench.training.preflight import check_eval_options
 
-TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
+TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims", "search")
 SUITE_KEYS = ("name", "title", "question", "target", "plugins", "seeds", "baseline", "figures", "full", "budget")
-#: What budget = FRACTION scales in [base], the variants and the grid: the training length.
-BUDGET_KEYS = ("epochs", "steps")
 #: What --quick uses when the suite's [quick] table does not say otherwise.
 QUICK_DEFAULTS: dict[str, Any] = {"steps": 20, "eval_samples": 300, "eval_every": None, "train_limit": 2000}
 QUICK_SEEDS = 2
@@ -87,6 +86,8 @@ class Suite:
     plugins: list[str] = field(
         default_factory=list
     )  # plugins = [...]: loaded beside the target (a dataset plugin); files relative to the suite
+    # [search]: each variant is a candidate, tuned on this budget before its best is retrained over the seeds
+    search: SearchSpec | None = None
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -145,6 +146,11 @@ class Suite:
                 runs.append(Run(variant.name, seed, dataclasses.replace(config, run_id=folder)))
         return runs
 
+    def comparison_groups(self) -> dict[str, tuple[list[str], str | None]]:
+        """A search suite's data sets: each one's candidates and the one they are compared with (searchtable)."""
+        settings = {variant.name: self.settings(variant) for variant in self.variants}
+        return comparison_groups(settings, self.baseline, self.where())
+
     def where(self) -> str:
         return f"suite {str(self.path) if self.path else self.name!r}"
 
@@ -156,15 +162,6 @@ class Suite:
         if not path.is_file():
             raise GbenchError(f"{self.where()}: full = {self.full!r}: no such suite file next to it ({path})")
         return load_suite(path)
-
-
-def apply_changes(settings: dict[str, Any], changes: dict[str, Any]) -> None:
-    """Set ``changes``' keys in ``settings``; params merge by hyperparameter, as a variant's do over [base]."""
-    for key, value in changes.items():
-        if key == "params":
-            settings.setdefault("params", {}).update(value)
-        else:
-            settings[key] = value
 
 
 #: The longest run folder name (bytes): file systems take 255, and a margin keeps temporary names beside it short enough.
@@ -235,75 +232,6 @@ def _seeds(value: Any, where: str) -> list[int]:
     return list(value)
 
 
-def _scaled(value: Any, budget: float, where: str) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GbenchError(f"{where}: {value!r} must be a number to scale by budget")
-    return max(1, round(value * budget))
-
-
-def _scale_training(table: dict[str, Any], budget: float, where: str) -> None:
-    for key in BUDGET_KEYS:
-        if key in table:
-            table[key] = _scaled(table[key], budget, f"{where} {key}")
-
-
-def budget_text(budget: float) -> str:
-    """0.25 as "1/4": how reports and titles name a fraction of a budget."""
-    fraction = Fraction(budget).limit_denominator(1000)
-    return f"{fraction.numerator}/{fraction.denominator}"
-
-
-def _reduced(data: dict[str, Any], path: Path | None, where: str) -> dict[str, Any]:
-    """A ``budget = FRACTION`` suite as the full suite it names (``full``), its training length scaled.
-
-    The reduced file holds only what differs: its [suite] keys replace the full
-    suite's, its [base] keys are set after scaling (e.g. eval_every), and its
-    [[claims]], when it has any, replace the full suite's. Variants, grid and
-    [quick] are the full suite's, so the two cannot drift apart.
-    """
-    head = data["suite"]
-    budget = head["budget"]
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
-        raise GbenchError(
-            f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, e.g. budget = 0.25"
-        )
-    if "name" not in head:
-        raise GbenchError(
-            f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not join the full study\'s'
-        )
-    if not head.get("full") or path is None:
-        raise GbenchError(
-            f'{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "s1_mlp_capacity.toml"'
-        )
-    for key in ("variants", "grid", "quick"):
-        if key in data:
-            raise GbenchError(
-                f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here (or remove budget)"
-            )
-    full_path = path.parent / str(head["full"])
-    full = read_toml(full_path, "suite file", "the full study's suite .toml, beside this one")
-    if "budget" in full.get("suite", {}):
-        raise GbenchError(f"{where}: full = {head['full']!r} is itself a budget suite; name the full study's file")
-    merged = copy.deepcopy(full)
-    merged["suite"] = {**merged.get("suite", {}), **{k: v for k, v in head.items() if k != "budget"}}
-    if "title" not in head:
-        merged["suite"]["title"] = (
-            f"{full.get('suite', {}).get('title', head['name'])} (at {budget_text(budget)} of its budget)"
-        )
-    base = merged.setdefault("base", {})
-    _scale_training(base, budget, f"{where} [base]")
-    for variant in merged.get("variants", []) if isinstance(merged.get("variants"), list) else []:
-        if isinstance(variant, dict):
-            _scale_training(variant, budget, f"{where} variant {variant.get('name')!r}")
-    for axis in BUDGET_KEYS:
-        if isinstance(merged.get("grid"), dict) and isinstance(merged["grid"].get(axis), list):
-            merged["grid"][axis] = [_scaled(v, budget, f"{where} [grid] {axis}") for v in merged["grid"][axis]]
-    apply_changes(base, _changes(_table(data, "base", where), f"{where} [base]"))
-    if "claims" in data:
-        merged["claims"] = data["claims"]
-    return merged
-
-
 def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     """Check a suite's structure (no plugins needed)."""
     where = f"suite {str(path) if path else '<text>'!r}"
@@ -312,7 +240,7 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     _unknown(head, SUITE_KEYS, f"{where} [suite]")
     budget = head.get("budget")
     if budget is not None:
-        data = _reduced(data, path, where)
+        data = reduced(data, path, where, _changes(_table(data, "base", where), f"{where} [base]"))
         head = data["suite"]
     name = head.get("name")
     if not isinstance(name, str) or not name.strip() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -414,11 +342,20 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         raise GbenchError(
             f'{where}: full = {head["full"]!r} names no suite file next to it; give the full study\'s file name, e.g. full = "s1_mlp_capacity.toml"'
         )
-    return Suite(
-        budget=budget, name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
+    search = parse_search(data.get("search"), where, seeds, seeds_auto.max_seeds if seeds_auto else None)
+    suite = Suite(
+        budget=budget, search=search, name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
         baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
         seeds_auto=seeds_auto, full=head.get("full"), plugins=plugins, claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
     )  # fmt: skip
+    if search is not None:
+        groups = suite.comparison_groups()  # a data set without the baseline's loss: one line now
+        if seeds_auto is not None and len(groups) > 1:
+            raise GbenchError(
+                f"{where}: seeds = {head['seeds']!r} decides each candidate against one baseline, but the candidates train on "
+                f"{len(groups)} data sets ({', '.join(groups)}); give a list of seeds, e.g. seeds = [0, 1, 2, 3, 4], or one data set"
+            )
+    return suite
 
 
 def load_registry(suite: Suite, extra: list[str] | tuple[str, ...] = ()) -> Registry:

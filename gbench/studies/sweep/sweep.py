@@ -40,6 +40,7 @@ from gbench.studies.storage import open_storage
 from gbench.studies.sweep.objective import Sweeper
 from gbench.studies.sweep.plan import Plan, plan, together
 from gbench.studies.sweep.progress import load_records_from_storage, sweep_records
+from gbench.studies.sweep.search import check_bests
 from gbench.studies.sweep.suite import Run
 
 __all__ = ["Plan", "Sweeper", "load_records_from_storage", "open_study", "plan", "run_worker", "sweep_records"]
@@ -91,6 +92,8 @@ def open_study(plan: Plan) -> tuple[SharedStudy, str]:
         studylib.reclaim(shared)
         _check_no_other_waiting_runs(plan, shared.study)
         enqueue_missing(plan, shared.study)
+    if plan.suite.search is not None:  # a search suite's retrain: the bests it was planned with still hold
+        check_bests(plan, shared.study)
     return shared, storage.url
 
 

@@ -48,10 +48,12 @@ from gbench.report.grids import (
 )
 from gbench.report.index import STUDY_FILE, answer, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
+from gbench.report.search import SearchSection, search_tables
 from gbench.results import store
 from gbench.results.flags import finite_number
 
 if TYPE_CHECKING:
+    from gbench.analysis.search_budget import SearchSummary
     from gbench.plugins.registry import Registry
 
 __all__ = ["FIGURES", "check_figures", "report_tables", "tables_for", "write_report"]
@@ -67,7 +69,8 @@ def _title(records: Sequence[Any], suite: Any) -> str:
 def analysed(records: Sequence[Any], suite: Any = None) -> tuple[list[StudyTable], list[ClaimResult], bool]:
     """The study tables and checked claims with one Holm family over both (gbench.analysis.family), and under
     ``--seeds auto`` the verdicts from the sequential test; the last value says whether they are."""
-    tables = tables_for(records, suite)
+    # a search suite compares its candidates within each data set (gbench.report.search)
+    tables = search_tables(records, suite) if suite_attr(suite, "search") is not None else tables_for(records, suite)
     claim_results = check_claims(records, suite_attr(suite, "claims") or [])
     adjust_report(tables, claim_results)
     return tables, claim_results, apply_sequential(tables, records, suite)
@@ -114,7 +117,11 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 
 
 def write_report(
-    records: Sequence[Any], out_dir: str | os.PathLike, suite: Any = None, registry: Registry | None = None
+    records: Sequence[Any],
+    out_dir: str | os.PathLike,
+    suite: Any = None,
+    registry: Registry | None = None,
+    search: SearchSummary | None = None,
 ) -> Path:
     """Write report.md, report.html, summary.csv and figures/*.png into ``out_dir``; return report.html's path.
 
@@ -123,6 +130,7 @@ def write_report(
         class names through it, interpolations rebuild generators with it.
         Without it those two figures are drawn without labels or skipped,
         with the reason in the report.
+    :param search: a search suite's searches (gbench.studies.sweep.search): their section of the report.
     """
     records = _check(records)
     check_figures(suite_attr(suite, "figures"))
@@ -130,6 +138,7 @@ def write_report(
     tables, claim_results, sequential = analysed(records, suite)
     figures = ReportFigures(records, tables, suite, out_dir / "figures", registry)
     drawn = figures.draw()
+    searched = SearchSection(search, records, tables, out_dir / "figures") if search is not None else None
 
     title = _title(records, suite)
     question = suite_attr(suite, "question")
@@ -167,7 +176,7 @@ def write_report(
     )
     _write_summary(out_dir / "summary.csv", tables)
 
-    relative = lambda figure: figure.path.relative_to(out_dir).as_posix()
+    relative = lambda path: path.relative_to(out_dir).as_posix()
     # Markdown
     md = [f"# {title}", ""]
     if question:
@@ -177,6 +186,8 @@ def write_report(
     md += [f"**Answer:** {answer_text}", "", "## Results", ""]
     for grid in grids:
         md += [grid.markdown(), ""]
+    if searched is not None:
+        md += searched.markdown(relative)
     if checked is not None:
         md += ["## Claims checked", "", checked.markdown(), ""]
     if auto_seeds is not None:
@@ -184,7 +195,7 @@ def write_report(
     if drawn or figures.skipped:
         md += ["## Figures", ""]
     for figure in drawn:
-        md += [f"### {figure.title}", "", f"![{figure.title}]({relative(figure)})", "", figure.caption, ""]
+        md += [f"### {figure.title}", "", f"![{figure.title}]({relative(figure.path)})", "", figure.caption, ""]
     for skipped in figures.skipped:
         md += [f"- Not drawn: {skipped}"]
     md += ["", "## Glossary", "", *[f"- **{term}**: {text}" for term, text in terms]]
@@ -202,6 +213,8 @@ def write_report(
         "<h2>Results</h2>",
         *[grid.html() for grid in grids],
     ]
+    if searched is not None:
+        body += searched.html(relative)
     if checked is not None:
         body += ["<h2>Claims checked</h2>", checked.html()]
     if auto_seeds is not None:
@@ -213,7 +226,7 @@ def write_report(
         body.append("<h2>Figures</h2>")
     for figure in drawn:
         body.append(
-            f'<figure><h3>{html.escape(figure.title)}</h3><img src="{html.escape(relative(figure))}" alt="{html.escape(figure.title)}">'
+            f'<figure><h3>{html.escape(figure.title)}</h3><img src="{html.escape(relative(figure.path))}" alt="{html.escape(figure.title)}">'
             f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
         )
     if figures.skipped:

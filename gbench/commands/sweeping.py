@@ -239,7 +239,8 @@ def search_phase(
     devices: Sequence[str],
     level: int = _progress.NORMAL,
 ) -> None:
-    """Phase 1 of a search suite: every candidate's search to its trials, with --jobs N processes, under a live table."""
+    """Phase 1 of a search suite: every candidate's search to its trials, with --jobs N processes, under a live
+    table."""
     spec = sweep_plan.suite.search
     assert spec is not None and searches
     url = searches[0].shared.storage.url

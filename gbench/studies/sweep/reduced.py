@@ -46,20 +46,24 @@ def reduced(data: dict[str, Any], path: Path | None, where: str, base: dict[str,
     budget = head["budget"]
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
         raise GbenchError(
-            f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, e.g. budget = 0.25"
+            f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, "
+            "e.g. budget = 0.25"
         )
     if "name" not in head:
         raise GbenchError(
-            f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not join the full study\'s'
+            f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not '
+            "join the full study's"
         )
     if not head.get("full") or path is None:
         raise GbenchError(
-            f'{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "s1_mlp_capacity.toml"'
+            f"{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "
+            '"s1_mlp_capacity.toml"'
         )
     for key in ("variants", "grid", "quick"):
         if key in data:
             raise GbenchError(
-                f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here (or remove budget)"
+                f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here "
+                "(or remove budget)"
             )
     full_path = path.parent / str(head["full"])
     full = read_toml(full_path, "suite file", "the full study's suite .toml, beside this one")

@@ -209,7 +209,8 @@ def retrain_plan(plan: Plan, searches: list[CandidateSearch]) -> Plan:
     found = bests(searches)
     if plan.suite.baseline is not None and plan.suite.baseline not in found:
         raise GbenchError(
-            f"the baseline {plan.suite.baseline!r} ended its search without one finished FID (every trial pruned or diverged); "
+            f"the baseline {plan.suite.baseline!r} ended its search without one finished FID (every trial pruned or "
+            "diverged); "
             "widen its [search] space, raise trials or pruner_startup, and run again with another --study-name"
         )
     variants = [

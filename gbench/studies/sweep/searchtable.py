@@ -82,7 +82,8 @@ def parse_search(raw: Any, where: str, seeds: list[int], max_seeds: int | None) 
     for key in raw:
         if key not in SEARCH_KEYS:
             raise GbenchError(
-                f"{where} [search]: unknown key {key!r}{suggestion(key, SEARCH_KEYS)}; valid keys: {', '.join(SEARCH_KEYS)}"
+                f"{where} [search]: unknown key {key!r}{suggestion(key, SEARCH_KEYS)}; valid keys: "
+                f"{', '.join(SEARCH_KEYS)}"
             )
     if "trials" not in raw:
         raise GbenchError(f"{where} [search]: trials is missing; give the trials per candidate, e.g. trials = 50")
@@ -95,7 +96,8 @@ def parse_search(raw: Any, where: str, seeds: list[int], max_seeds: int | None) 
     objective = raw.get("objective", "fid")
     if objective != "fid":
         raise GbenchError(
-            f'{where} [search] objective = {objective!r}: a search study minimises FID; write objective = "fid" or leave it out'
+            f'{where} [search] objective = {objective!r}: a search study minimises FID; write objective = "fid" or '
+            "leave it out"
         )
     spec = SearchSpec(
         trials=_integer(raw, "trials", 50, 1, where),
@@ -116,7 +118,8 @@ def parse_search(raw: Any, where: str, seeds: list[int], max_seeds: int | None) 
     retrain = range(max_seeds) if max_seeds is not None else seeds
     if spec.seed in retrain:
         raise GbenchError(
-            f"{where} [search] seed = {spec.seed} is also a retrain seed; give a seed outside them (default {SEARCH_SEED}), "
+            f"{where} [search] seed = {spec.seed} is also a retrain seed; give a seed outside them (default "
+            f"{SEARCH_SEED}), "
             "so that a retrained best is not the very run that won its search"
         )
     return spec
@@ -142,7 +145,8 @@ def comparison_groups(
             matches = [name for name in names if combo(name) == combo(baseline)]
             if not matches:
                 raise GbenchError(
-                    f"{where}: no candidate on {dataset!r} trains as the baseline {baseline!r} does ({'/'.join(map(str, combo(baseline)))}); "
+                    f"{where}: no candidate on {dataset!r} trains as the baseline {baseline!r} does "
+                    f"({'/'.join(map(str, combo(baseline)))}); "
                     "add one, so that the report compares within each data set"
                 )
             reference = matches[0]

@@ -19,7 +19,7 @@ from typing import Any
 
 from gbench import owndata
 from gbench.analysis.claims import Claim, parse_claims
-from gbench.analysis.sequential import Design, parse_auto
+from gbench.analysis.sequential import Design
 from gbench.config import RunConfig, configs_for, read_toml, settings_from_table
 from gbench.datasource import is_own_data
 from gbench.errors import GbenchError
@@ -27,6 +27,7 @@ from gbench.evaluation.settings import check_inception_weights_option
 from gbench.names import suggestion
 from gbench.options import suite_keys
 from gbench.plugins.registry import Registry
+from gbench.studies.sweep.checks import changes_of, seeds_auto_of, seeds_of, table_of, unknown
 from gbench.studies.sweep.reduced import apply_changes, reduced
 from gbench.studies.sweep.searchtable import SearchSpec, comparison_groups, parse_search
 from gbench.training.preflight import check_eval_options
@@ -98,7 +99,7 @@ class Suite:
             apply_changes(merged, {k: v for k, v in {**QUICK_DEFAULTS, **self.quick}.items() if k != "seeds"})
         return merged
 
-    def quick_seeds(self) -> list[int]:
+    def quickseeds_of(self) -> list[int]:
         return list(self.quick.get("seeds", self.seeds[:QUICK_SEEDS]))
 
     def runs(
@@ -109,9 +110,10 @@ class Suite:
         overrides: dict[str, Any] | None = None,
         notes: list[str] | None = None,
     ) -> list[Run]:
-        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads);
-        ``notes`` gets the line to say before training when no extractor fits a variant's own data (it trains without FID)."""
-        seeds = seeds if seeds is not None else (self.quick_seeds() if quick else self.seeds)
+        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root,
+        threads); ``notes`` gets the line to say before training when no extractor fits a variant's own data (it
+        trains without FID)."""
+        seeds = seeds if seeds is not None else (self.quickseeds_of() if quick else self.seeds)
         runs = []
         for variant in self.variants:
             merged = self.settings(variant, quick)
@@ -129,7 +131,8 @@ class Suite:
             )
             if len(settings.architectures) != 1:
                 raise GbenchError(
-                    f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)'
+                    f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] '
+                    "axis may vary it)"
                 )
             combo = (settings.architectures[0], settings.run.loss, settings.run.schedule)
             for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
@@ -140,8 +143,10 @@ class Suite:
                 folder = run_id(variant.name, seed)
                 if len(folder.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
                     raise GbenchError(
-                        f"{self.where()}: variant {variant.name[:40] + '...'!r} has a name of {len(variant.name)} characters; its run folder "
-                        f"{folder[:40]}... would be longer than file systems allow: give the variant a name of at most {MAX_RUN_ID - 12} characters"
+                        f"{self.where()}: variant {variant.name[:40] + '...'!r} has a name of {len(variant.name)} "
+                        "characters; its run folder "
+                        f"{folder[:40]}... would be longer than file systems allow: give the variant a name of at "
+                        f"most {MAX_RUN_ID - 12} characters"
                     )
                 runs.append(Run(variant.name, seed, dataclasses.replace(config, run_id=folder)))
         return runs
@@ -164,7 +169,8 @@ class Suite:
         return load_suite(path)
 
 
-#: The longest run folder name (bytes): file systems take 255, and a margin keeps temporary names beside it short enough.
+#: The longest run folder name (bytes): file systems take 255, and a margin keeps temporary names beside it short
+#: enough.
 MAX_RUN_ID = 200
 
 
@@ -178,78 +184,25 @@ def run_id(variant: str, seed: int) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _unknown(keys: Any, allowed: tuple[str, ...], where: str) -> None:
-    for key in keys:
-        if key not in allowed:
-            raise GbenchError(
-                f"{where}: unknown key {key!r}{suggestion(key, allowed)}; valid keys: {', '.join(allowed)}"
-            )
-
-
-def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise GbenchError(
-            f"{where}: [{key}] must be a table, e.g. [{key}] on a line of its own followed by key = value lines"
-        )
-    return value
-
-
-def _changes(table: dict[str, Any], where: str, quick: bool = False) -> dict[str, Any]:
-    """[base], a variant or [quick] (which may also set the seeds): the run options that are suite keys (gbench.options.suite_keys)."""
-    _unknown(table, (*suite_keys(), "seeds") if quick else suite_keys(), where)
-    if "params" in table and not isinstance(table["params"], dict):
-        raise GbenchError(f"{where}: params must be a table of hyperparameters, e.g. params = {{ hidden_dim = 512 }}")
-    return dict(table)
-
-
-def _seeds_auto(value: Any, where: str) -> Design | None:
-    """seeds = "auto" or "auto:MAX" as a Design; None for a list."""
-    if not isinstance(value, str):
-        return None
-    try:
-        design = parse_auto(value)
-    except GbenchError as error:
-        raise GbenchError(f"{where}: {error}") from None
-    if design is None:
-        raise GbenchError(
-            f'{where}: seeds = {value!r} must be a list of seeds, e.g. seeds = [0, 1, 2], or "auto" / "auto:MAX" (seeds added while undecided)'
-        )
-    return design
-
-
-def _seeds(value: Any, where: str) -> list[int]:
-    if (
-        not isinstance(value, list)
-        or not value
-        or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value)
-    ):
-        raise GbenchError(
-            f"{where}: seeds = {value!r} must be a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]"
-        )
-    if len(set(value)) != len(value):
-        raise GbenchError(f"{where}: seeds = {value!r} repeats a seed")
-    return list(value)
-
-
 def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     """Check a suite's structure (no plugins needed)."""
     where = f"suite {str(path) if path else '<text>'!r}"
-    _unknown(data, TOP_KEYS, where)
-    head = _table(data, "suite", where)
-    _unknown(head, SUITE_KEYS, f"{where} [suite]")
+    unknown(data, TOP_KEYS, where)
+    head = table_of(data, "suite", where)
+    unknown(head, SUITE_KEYS, f"{where} [suite]")
     budget = head.get("budget")
     if budget is not None:
-        data = reduced(data, path, where, _changes(_table(data, "base", where), f"{where} [base]"))
+        data = reduced(data, path, where, changes_of(table_of(data, "base", where), f"{where} [base]"))
         head = data["suite"]
     name = head.get("name")
     if not isinstance(name, str) or not name.strip() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise GbenchError(
-            f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and the default --out runs/NAME)"
+            f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and "
+            "the default --out runs/NAME)"
         )
-    seeds_auto = _seeds_auto(head.get("seeds"), f"{where} [suite]")
-    seeds = list(range(seeds_auto.start)) if seeds_auto else _seeds(head.get("seeds", [0]), f"{where} [suite]")
-    base = _changes(_table(data, "base", where), f"{where} [base]")
+    seeds_auto = seeds_auto_of(head.get("seeds"), f"{where} [suite]")
+    seeds = list(range(seeds_auto.start)) if seeds_auto else seeds_of(head.get("seeds", [0]), f"{where} [suite]")
+    base = changes_of(table_of(data, "base", where), f"{where} [base]")
 
     variants_raw = data.get("variants")
     grid_raw = data.get("grid")
@@ -292,16 +245,17 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
                 raise GbenchError(f'{where}: variant {index + 1} has no name; add name = "..." to it')
             if any(v.name == vname for v in variants):
                 raise GbenchError(f"{where}: two variants are named {vname!r}; variant names must be unique")
-            changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}")
+            changes = changes_of({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}")
             variants.append(Variant(vname, changes))
     else:
         raise GbenchError(
-            f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a [grid]'
+            f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a '
+            "[grid]"
         )
 
-    quick = _changes(_table(data, "quick", where), f"{where} [quick]", quick=True)
+    quick = changes_of(table_of(data, "quick", where), f"{where} [quick]", quick=True)
     if "seeds" in quick:
-        quick["seeds"] = _seeds(quick["seeds"], f"{where} [quick]")
+        quick["seeds"] = seeds_of(quick["seeds"], f"{where} [quick]")
     baseline = head.get("baseline")
     if baseline is not None and baseline not in [v.name for v in variants]:
         hint = suggestion(baseline, [v.name for v in variants])
@@ -310,12 +264,14 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         )
     if seeds_auto is not None and baseline is None:
         raise GbenchError(
-            f'{where}: seeds = {head["seeds"]!r} adds seeds while a setting\'s comparison with the baseline is undecided; add baseline = "VARIANT" to [suite]'
+            f"{where}: seeds = {head['seeds']!r} adds seeds while a setting's comparison with the baseline is "
+            'undecided; add baseline = "VARIANT" to [suite]'
         )
     figures = head.get("figures", [])
     if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
         raise GbenchError(
-            f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", "fid_over_steps"]'
+            f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", '
+            '"fid_over_steps"]'
         )
     try:
         from gbench.report.build import check_figures
@@ -340,26 +296,46 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
             raise GbenchError(f"{where}: {key} must be text")
     if head.get("full") and path is not None and not (path.parent / head["full"]).is_file():
         raise GbenchError(
-            f'{where}: full = {head["full"]!r} names no suite file next to it; give the full study\'s file name, e.g. full = "s1_mlp_capacity.toml"'
+            f"{where}: full = {head['full']!r} names no suite file next to it; give the full study's file name, e.g. "
+            'full = "s1_mlp_capacity.toml"'
         )
     search = parse_search(data.get("search"), where, seeds, seeds_auto.max_seeds if seeds_auto else None)
+    claims = parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ()))
     suite = Suite(
-        budget=budget, search=search, name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
-        baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
-        seeds_auto=seeds_auto, full=head.get("full"), plugins=plugins, claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
-    )  # fmt: skip
+        name=name,
+        title=head.get("title", name),
+        question=head.get("question", ""),
+        target=target,
+        seeds=seeds,
+        baseline=baseline,
+        base=base,
+        variants=variants,
+        grid_axes=grid_axes,
+        figures=list(figures),
+        quick=quick,
+        path=path,
+        seeds_auto=seeds_auto,
+        claims=claims,
+        full=head.get("full"),
+        budget=budget,
+        plugins=plugins,
+        search=search,
+    )
     if search is not None:
         groups = suite.comparison_groups()  # a data set without the baseline's loss: one line now
         if seeds_auto is not None and len(groups) > 1:
             raise GbenchError(
-                f"{where}: seeds = {head['seeds']!r} decides each candidate against one baseline, but the candidates train on "
-                f"{len(groups)} data sets ({', '.join(groups)}); give a list of seeds, e.g. seeds = [0, 1, 2, 3, 4], or one data set"
+                f"{where}: seeds = {head['seeds']!r} decides each candidate against one baseline, but the candidates "
+                "train on "
+                f"{len(groups)} data sets ({', '.join(groups)}); give a list of seeds, e.g. seeds = [0, 1, 2, 3, 4], "
+                "or one data set"
             )
     return suite
 
 
 def load_registry(suite: Suite, extra: list[str] | tuple[str, ...] = ()) -> Registry:
-    """The plugins a suite's runs need: the installed ones plus its target, its ``plugins`` and ``extra`` (``--plugin``).
+    """The plugins a suite's runs need: the installed ones plus its target, its ``plugins`` and ``extra``
+    (``--plugin``).
 
     For the command's edge (``gbench sweep``, a user's script): library functions
     take the registry this returns and never load plugins themselves.
@@ -384,5 +360,5 @@ def load_suite(path: str | Path, registry: Registry | None = None, check: bool =
     suite = parse_suite(data, path)
     if check and registry is not None:
         suite.runs(registry, quick=False, seeds=suite.seeds[:1])
-        suite.runs(registry, quick=True, seeds=suite.quick_seeds()[:1])
+        suite.runs(registry, quick=True, seeds=suite.quickseeds_of()[:1])
     return suite

@@ -76,7 +76,8 @@ def enqueue_missing(plan: Plan, study: optuna.Study) -> int:
 
 
 def open_study(plan: Plan) -> tuple[SharedStudy, str]:
-    """Create the sweep's study (enqueueing every run, or seeds auto's first round) or load it and enqueue what is missing."""
+    """Create the sweep's study (enqueueing every run, or seeds auto's first round) or load it and enqueue what is
+    missing."""
     storage = open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
     sampler = optuna.samplers.RandomSampler(seed=0)  # no parameters are sampled; keeps Optuna from building TPE
 
@@ -114,7 +115,8 @@ def _check_no_other_waiting_runs(plan: Plan, study: optuna.Study) -> None:
     if others:
         shown = ", ".join(k.replace("|", " seed ") for k in others[:4]) + (" ..." if len(others) > 4 else "")
         raise GbenchError(
-            f"study {plan.study_name!r} still waits for {len(others)} runs that --seeds {','.join(map(str, plan.seeds))} does not name ({shown}); "
+            f"study {plan.study_name!r} still waits for {len(others)} runs that --seeds "
+            f"{','.join(map(str, plan.seeds))} does not name ({shown}); "
             "run without --seeds to finish them, or give another --study-name"
         )
 

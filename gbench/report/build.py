@@ -48,7 +48,7 @@ from gbench.report.grids import (
 )
 from gbench.report.index import STUDY_FILE, answer, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
-from gbench.report.search import SearchSection, search_tables
+from gbench.report.search import SearchSection, full_search_estimate, search_tables
 from gbench.results import store
 from gbench.results.flags import finite_number
 
@@ -161,7 +161,8 @@ def write_report(
     grids = [half for table in tables for half in split_study_grid(study_grid(table))]
     appendix = runs_grid(records)
     auto_seeds = seeds_section(records, suite)  # None unless the sweep used --seeds auto
-    estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost
+    searching = suite_attr(suite, "search") is not None  # a search suite's full study has its trials too
+    estimate = full_study_estimate(records, suite) if not searching else None  # a reduced suite: the full one's cost
     checked = claims_grid(claim_results) if claim_results else None
     main_table = next((t for t in tables if t.extractor is not None), None)
     budget = suite_attr(suite, "budget")
@@ -170,6 +171,8 @@ def write_report(
     notes = [trained_text(records, suite), hardware_text(records)]
     if estimate is not None:
         notes.insert(0, estimate.text())
+    elif searching and (searched_estimate := full_search_estimate(records, suite)):
+        notes.insert(0, searched_estimate)
     terms = glossary(tables, sequential)
     store.write_json(
         out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, records, claim_results, budget)

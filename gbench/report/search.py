@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gbench.analysis.comparisons import StudyTable, study_tables
+from gbench.analysis.estimate import full_study_estimate
 from gbench.analysis.search_budget import BudgetCurve, SearchSummary
 from gbench.report.grids import Grid, format_p, format_value
 from gbench.results.flags import run_seconds
@@ -42,6 +43,29 @@ def search_tables(records: Sequence[Any], suite: Any) -> list[StudyTable]:
             table.notes.append(f"Data set {dataset}: compared with {reference!r} of the same data set.")
             tables.append(table)
     return tables
+
+
+def full_search_estimate(records: Sequence[Any], suite: Any) -> str | None:
+    """A reduced search suite's estimate of its full study: each candidate's runs, search trials and retrain seeds,
+    priced as its retrained best measured here scaled to the full length (gbench.analysis.estimate); None without
+    a full suite. An upper bound: a pruned trial stops early."""
+    estimate = full_study_estimate(records, suite)
+    full = suite.full_suite() if estimate is not None else None
+    if estimate is None or full is None or full.search is None:
+        return None
+    runs = full.search.trials + len(full.seeds)
+    hours = sum(cost.seconds / cost.seeds * runs for cost in estimate.settings) / 3600
+    text = (
+        f"Reduced budget. The full study is `{estimate.command}`: {len(full.variants)} candidates x "
+        f"({full.search.trials} search trials + {len(full.seeds)} seeds) = {len(full.variants) * runs} runs, "
+        f"about {hours:.0f} hours of one worker on the machine these runs used ({hours / 2:.0f} with --jobs 2 on 2 "
+        "cores), "
+        "each run priced as its candidate's retrained best measured here, scaled to the full steps and evaluations; "
+        "pruned trials stop early, so this is an upper bound."
+    )
+    if estimate.missing:
+        text += f" Not estimated (no runs here): {', '.join(estimate.missing)}."
+    return text
 
 
 def _interval(curve: BudgetCurve, index: int) -> str:

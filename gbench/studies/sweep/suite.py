@@ -99,7 +99,7 @@ class Suite:
             apply_changes(merged, {k: v for k, v in {**QUICK_DEFAULTS, **self.quick}.items() if k != "seeds"})
         return merged
 
-    def quickseeds_of(self) -> list[int]:
+    def quick_seeds(self) -> list[int]:
         return list(self.quick.get("seeds", self.seeds[:QUICK_SEEDS]))
 
     def runs(
@@ -113,7 +113,7 @@ class Suite:
         """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root,
         threads); ``notes`` gets the line to say before training when no extractor fits a variant's own data (it
         trains without FID)."""
-        seeds = seeds if seeds is not None else (self.quickseeds_of() if quick else self.seeds)
+        seeds = seeds if seeds is not None else (self.quick_seeds() if quick else self.seeds)
         runs = []
         for variant in self.variants:
             merged = self.settings(variant, quick)
@@ -360,5 +360,5 @@ def load_suite(path: str | Path, registry: Registry | None = None, check: bool =
     suite = parse_suite(data, path)
     if check and registry is not None:
         suite.runs(registry, quick=False, seeds=suite.seeds[:1])
-        suite.runs(registry, quick=True, seeds=suite.quickseeds_of()[:1])
+        suite.runs(registry, quick=True, seeds=suite.quick_seeds()[:1])
     return suite

@@ -255,3 +255,13 @@ def test_two_workers_on_postgres_share_the_searches_and_the_retrain_exactly(post
     retrain = optuna.load_study(study_name="t-search", storage=postgres_url)
     assert sorted(t.user_attrs["key"] for t in retrain.trials if t.state == TrialState.COMPLETE) == KEYS
     assert sorted(f"{r['variant']}|{r['seed']}" for r in rows if r.get("variant")) == KEYS
+
+
+def test_retrain_seeds_on_the_command_line_may_not_hold_the_search_seed(tmp_path):
+    from gbench.studies.sweep.plan import plan
+    from gbench.studies.sweep.search import open_searches
+
+    made = plan(write_suite(tmp_path), out=str(tmp_path / "out"), seeds=[0, 1000])
+    with pytest.raises(GbenchError, match="--seeds 0,1000 holds the search seed 1000"):
+        open_searches(made)
+    assert not (tmp_path / "out").exists()  # refused before any study or run was made

@@ -118,6 +118,11 @@ def open_searches(
     in one line, before any trial trains."""
     spec = plan.suite.search
     assert spec is not None, "open_searches needs a suite with a [search] table"
+    if plan.seeds is not None and spec.seed in plan.seeds:  # --seeds: the suite's own seeds were checked already
+        raise GbenchError(
+            f"--seeds {','.join(map(str, plan.seeds))} holds the search seed {spec.seed}; give retrain seeds "
+            "without it (or another [search] seed), so that a retrained best is not the very run that won its search"
+        )
     cache = cache or DataCache()
     interrupt = interrupt or threading.Event()
     storage = open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)

@@ -265,3 +265,21 @@ def test_retrain_seeds_on_the_command_line_may_not_hold_the_search_seed(tmp_path
     with pytest.raises(GbenchError, match="--seeds 0,1000 holds the search seed 1000"):
         open_searches(made)
     assert not (tmp_path / "out").exists()  # refused before any study or run was made
+
+
+def test_a_retrain_study_refuses_bests_that_changed_since_it_was_planned(tmp_path):
+    import dataclasses
+
+    from gbench.studies.sweep.plan import plan
+    from gbench.studies.sweep.search import check_bests
+    from gbench.studies.sweep.suite import Variant
+
+    made = plan(write_suite(tmp_path), out=str(tmp_path / "out"))
+    study = optuna.create_study(study_name="t-search")  # in memory: the attr is what is checked
+    first = [Variant(v.name, {**v.changes, "params": {"lr": 0.001}}) for v in made.suite.variants]
+    planned = dataclasses.replace(made, suite=dataclasses.replace(made.suite, variants=first))
+    check_bests(planned, study)
+    check_bests(planned, study)  # the same bests: resumed as it is
+    moved = [Variant(v.name, {**v.changes, "params": {"lr": 0.002}}) for v in made.suite.variants]
+    with pytest.raises(GbenchError, match="give another --study-name"):
+        check_bests(dataclasses.replace(made, suite=dataclasses.replace(made.suite, variants=moved)), study)

@@ -338,7 +338,7 @@ def test_suite_files_use_known_keys_figures_and_hyperparameters(path):
     ):  # a reduced suite holds only what differs from its full one (checked on its own) and load_suite merges them
         assert (
             {"name", "title", "full"} <= set(suite)
-            and set(data) <= {"suite", "base", "claims"}
+            and set(data) <= {"suite", "base", "claims", "search"}
             and set(data.get("base", {})) <= CONFIG_FILE_KEYS
         )
         assert (path.parent / suite["full"]).is_file() and 0 < suite["budget"] <= 1

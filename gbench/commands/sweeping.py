@@ -19,6 +19,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from gbench.analysis.search_budget import SearchSummary
 from gbench.analysis.sequential import PROCEDURE
 from gbench.commands import _progress
 from gbench.commands.tune import close_study_name
@@ -28,11 +29,13 @@ from gbench.results import display, store
 from gbench.secrets import mask
 from gbench.studies import workers as studylib
 from gbench.studies.storage import shown_url
+from gbench.studies.sweep import search
 from gbench.studies.sweep.objective import Sweeper
 from gbench.studies.sweep.plan import Plan, plan, trial_per_key
 from gbench.studies.sweep.progress import progress_table, sweep_records
 from gbench.studies.sweep.sweep import open_study, run_worker
 from gbench.training.batch import population_choice
+from gbench.training.runner import DataCache
 
 
 def note(text: str) -> None:
@@ -52,6 +55,12 @@ def _worker_process(spec: dict[str, Any]) -> None:
     signals.install()  # a worker stopped by SIGTERM saves its run's state and releases its trial, as Ctrl-C does
     try:
         worker_plan = plan(**spec["plan"])
+        if worker_plan.suite.search is not None:  # a search suite: this phase's searches, or the retrain of their bests
+            searches = search.open_searches(worker_plan)
+            if spec.get("phase") == "search":
+                search.work_searches(searches)
+                return
+            worker_plan = search.retrain_plan(worker_plan, searches)
         shared, _ = open_study(worker_plan)
         run_worker(worker_plan, shared, Sweeper(worker_plan, on_note=note))
     except GbenchError as error:
@@ -80,6 +89,21 @@ def sweep(
     threads = max(
         1, (os.cpu_count() or 1) // jobs
     )  # with --jobs N: jobs-1 spawned processes and this one, each with cores/jobs torch threads
+    cache = DataCache()
+    for line in sweep_plan.notes:  # e.g. no extractor fits a variant's own data: said before any training
+        note(line)
+    for run in sweep_plan.runs:  # missing data fails here, before any worker starts
+        cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
+        if run.config.eval.samples > 0:
+            cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
+    searches: list[search.CandidateSearch] = []
+    if sweep_plan.suite.search is not None:  # phase 1: tune every candidate; then retrain each best (below)
+        searches = search.open_searches(sweep_plan, cache)
+        search_phase(sweep_plan, searches, jobs, threads, devices, level)
+        sweep_plan = search.retrain_plan(sweep_plan, searches)
+        dropped = [s.variant for s in searches if s.variant not in {v.name for v in sweep_plan.suite.variants}]
+        if dropped:
+            note(f"not retrained, no search trial of theirs finished with a FID: {', '.join(dropped)}")
     if (
         jobs > 1
     ):  # this process's runs take them where the suite gives none (a copy of the plan: a run config is never changed in place)
@@ -88,19 +112,13 @@ def sweep(
             for run in sweep_plan.runs
         ]
         sweep_plan = dataclasses.replace(sweep_plan, runs=runs)
-    sweeper = Sweeper(sweep_plan, on_note=note)
-    for line in sweep_plan.notes:  # e.g. no extractor fits a variant's own data: said before any training
-        note(line)
-    for run in sweep_plan.runs:  # missing data fails here, before any worker starts
-        sweeper.cache.split(
-            sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit
-        )
-        if run.config.eval.samples > 0:
-            sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
+    sweeper = Sweeper(sweep_plan, cache=cache, on_note=note)
     shared, url = open_study(sweep_plan)
     study = shared.study
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) and (
-        near := close_study_name(shared.storage, sweep_plan.study_name)
+    if (
+        not searches  # a search suite's storage holds its searches' studies beside this one: no typo to guess
+        and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        and (near := close_study_name(shared.storage, sweep_plan.study_name))
     ):
         note(
             f"note: study {sweep_plan.study_name!r} has no finished runs; the storage holds {near!r} (did you mean --study-name {near}?)"
@@ -131,22 +149,7 @@ def sweep(
         workers: list[Any] = []
         if jobs > 1:
             torch.set_num_threads(threads)
-            spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
-                         "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
-                         "data_root": sweep_plan.overrides.get("data_root"), "threads": threads,
-                         "population": sweep_plan.population, "population_size": sweep_plan.population_size, "plugins": sweep_plan.plugins}  # fmt: skip
-            device_of = lambda worker: device_for(worker, devices, sweep_plan.overrides.get("device"))  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
-            context = multiprocessing.get_context("spawn")
-            workers = [
-                context.Process(
-                    target=_worker_process,
-                    args=({"plan": {**spec_plan, "device": device_of(i + 1)}, "threads": threads},),
-                    name=f"gbench-sweep-{i}",
-                )
-                for i in range(jobs - 1)
-            ]
-            for worker in workers:
-                worker.start()
+            workers = _start_workers(sweep_plan, url, jobs, threads, devices, phase="retrain")
         ended = (
             threading.Event()
         )  # not Thread.is_alive: see gbench.commands.tune.run_workers (a Ctrl-C inside join() breaks it)
@@ -187,7 +190,136 @@ def sweep(
         live.update(progress_table(sweep_plan, study))
     if errors:
         raise errors[0]
-    return finish(sweep_plan, study, out, write_report)
+    summary = search.search_summary(sweep_plan, searches) if searches else None
+    return finish(sweep_plan, study, out, write_report, summary)
+
+
+def _start_workers(
+    sweep_plan: Plan, url: str, jobs: int, threads: int, devices: Sequence[str], phase: str
+) -> list[multiprocessing.process.BaseProcess]:
+    """The --jobs N sweep's N-1 worker processes (this one is worker 0), started on ``phase``: "search" or "retrain"."""
+    spec_plan = {
+        "suite_path": str(sweep_plan.suite.path),
+        "out": str(sweep_plan.out),
+        "quick": sweep_plan.quick,
+        "seeds": sweep_plan.seeds,
+        "auto": sweep_plan.design,
+        "storage": url,
+        "study_name": sweep_plan.study_name,
+        "heartbeat": sweep_plan.heartbeat,
+        "data_root": sweep_plan.overrides.get("data_root"),
+        "threads": threads,
+        "population": sweep_plan.population,
+        "population_size": sweep_plan.population_size,
+        "plugins": sweep_plan.plugins,
+    }
+
+    def device_of(worker: int) -> str | None:  # --devices: a GPU per worker; this process is worker 0
+        return device_for(worker, devices, sweep_plan.overrides.get("device"))
+
+    context = multiprocessing.get_context("spawn")
+    workers: list[multiprocessing.process.BaseProcess] = [
+        context.Process(
+            target=_worker_process,
+            args=({"plan": {**spec_plan, "device": device_of(i + 1)}, "threads": threads, "phase": phase},),
+            name=f"gbench-sweep-{i}",
+        )
+        for i in range(jobs - 1)
+    ]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def search_phase(
+    sweep_plan: Plan,
+    searches: list[search.CandidateSearch],
+    jobs: int,
+    threads: int,
+    devices: Sequence[str],
+    level: int = _progress.NORMAL,
+) -> None:
+    """Phase 1 of a search suite: every candidate's search to its trials, with --jobs N processes, under a live
+    table."""
+    spec = sweep_plan.suite.search
+    assert spec is not None and searches
+    url = searches[0].shared.storage.url
+    display.console.print(
+        f"search {sweep_plan.study_name!r}: {len(searches)} candidates x {spec.trials_for(sweep_plan.quick)} trials "
+        f"({spec.sampler} sampler, {spec.pruner} pruner), then each best retrained; studies in {shown_url(url)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    errors: list[BaseException] = []
+    interrupt = searches[0].tuner.interrupt  # shared by every candidate's tuner (gbench.studies.sweep.search)
+    lines = _progress.StatusLines(level, total=sum(s.trials for s in searches))
+    with display.live(search_table(searches)) as live:
+        workers = _start_workers(sweep_plan, url, jobs, threads, devices, phase="search") if jobs > 1 else []
+        if jobs > 1:
+            torch.set_num_threads(threads)
+        ended = threading.Event()
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=lambda: _guard(errors, ended, search.work_searches, searches, stop),
+            daemon=True,
+            name="search-worker",
+        )
+        thread.start()
+        try:
+            while not ended.is_set() or any(w.is_alive() for w in workers):
+                ended.wait(timeout=1)
+                for worker in workers:
+                    worker.join(timeout=0.5)
+                live.update(search_table(searches))
+                if lines.plain:
+                    done = sum(studylib.count(s.counted()).done for s in searches)
+                    text = f"search {sweep_plan.study_name}: {done}/{lines.total} trials done"
+                    lines.update(done, f"{text}; {lines.time_left(done, lines.total)}")
+        except KeyboardInterrupt as stopped:
+            stop.set()
+            interrupt.set()  # this process's trial is given back; the --jobs workers got the Ctrl-C themselves
+            from gbench.training import signals
+
+            if isinstance(stopped, signals.Terminated):
+                for worker in workers:
+                    worker.terminate()
+            ended.wait(timeout=60)
+            for worker in workers:
+                worker.join(timeout=30)
+            raise
+        live.update(search_table(searches))
+    failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
+    if failed:
+        errors.append(
+            GbenchError(
+                f"{len(failed)} of {jobs} search workers failed (exit codes {failed}); see the lines above, fix, "
+                "and run the same command again to resume"
+            )
+        )
+    if errors:
+        raise errors[0]
+
+
+def search_table(searches: list[search.CandidateSearch]) -> Any:
+    """One row per candidate: trials done of its target, pruned, running, best FID so far, wall time."""
+    from rich.table import Table
+
+    table = Table(title="search: every candidate tuned on the same budget", header_style="bold")
+    for name in ("candidate", "trials", "pruned", "running", "best FID", "wall s"):
+        table.add_column(name, justify="left" if name == "candidate" else "right")
+    for candidate in searches:
+        counts = studylib.count(candidate.study.get_trials(deepcopy=False))
+        best = candidate.best()
+        wall = sum(t.wall_seconds for t in candidate.outcomes())
+        table.add_row(
+            candidate.variant,
+            f"{counts.done}/{candidate.trials}",
+            str(counts.pruned),
+            str(counts.running),
+            "-" if best is None else f"{best.values[0]:.2f}",
+            f"{wall:.0f}",
+        )
+    return table
 
 
 def status_line(
@@ -215,7 +347,9 @@ def _guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: 
         ended.set()
 
 
-def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool = True) -> int:
+def finish(
+    sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool = True, searched: SearchSummary | None = None
+) -> int:
     chosen = trial_per_key(study)
     wanted = sweep_plan.keys(study)
     missing = [key for key in wanted if key not in chosen or chosen[key].state != TrialState.COMPLETE]
@@ -225,7 +359,7 @@ def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool 
 
         for table in report.report_tables(records, sweep_plan.suite):
             display.stdout.print(table)
-        path = report.write_report(records, out / "report", sweep_plan.suite)
+        path = report.write_report(records, out / "report", sweep_plan.suite, search=searched)
         display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
     elif records:
         display.print_results([r.row for r in records], f"sweep {sweep_plan.study_name}", out=str(out))

@@ -49,12 +49,14 @@ from gbench.report.grids import (
 from gbench.report.headline import headline_section
 from gbench.report.index import STUDY_FILE, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
+from gbench.report.search import SearchSection, full_search_estimate, search_tables
 from gbench.report.seeds import apply_sequential, seeds_section
 from gbench.report.walks import wants_walks, with_walk_measures
 from gbench.results import store
 from gbench.results.flags import finite_number
 
 if TYPE_CHECKING:
+    from gbench.analysis.search_budget import SearchSummary
     from gbench.plugins.registry import Registry
 
 __all__ = ["FIGURES", "check_figures", "report_tables", "tables_for", "write_report"]
@@ -70,7 +72,8 @@ def _title(records: Sequence[Any], suite: Any) -> str:
 def analysed(records: Sequence[Any], suite: Any = None) -> tuple[list[StudyTable], list[ClaimResult], bool]:
     """The study tables and checked claims with one Holm family over both (gbench.analysis.family), and under
     ``--seeds auto`` the verdicts from the sequential test; the last value says whether they are."""
-    tables = tables_for(records, suite)
+    # a search suite compares its candidates within each data set (gbench.report.search)
+    tables = search_tables(records, suite) if suite_attr(suite, "search") is not None else tables_for(records, suite)
     claim_results = check_claims(records, suite_attr(suite, "claims") or [])
     adjust_report(tables, claim_results)
     return tables, claim_results, apply_sequential(tables, records, suite)
@@ -122,7 +125,11 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 
 
 def write_report(
-    records: Sequence[Any], out_dir: str | os.PathLike, suite: Any = None, registry: Registry | None = None
+    records: Sequence[Any],
+    out_dir: str | os.PathLike,
+    suite: Any = None,
+    registry: Registry | None = None,
+    search: SearchSummary | None = None,
 ) -> Path:
     """Write report.md, report.html, summary.csv and figures/*.png into ``out_dir``; return report.html's path.
 
@@ -131,6 +138,7 @@ def write_report(
         class names through it, interpolations rebuild generators with it.
         Without it those two figures are drawn without labels or skipped,
         with the reason in the report.
+    :param search: a search suite's searches (gbench.studies.sweep.search): their section of the report.
     """
     records = _check(records)
     check_figures(suite_attr(suite, "figures"))
@@ -148,6 +156,7 @@ def write_report(
     tables, claim_results, sequential = analysed(records, suite)
     figures = ReportFigures(records, tables, suite, out_dir / "figures", registry)
     drawn = figures.draw()
+    searched = SearchSection(search, records, tables, out_dir / "figures") if search is not None else None
 
     title = _title(records, suite)
     question = suite_attr(suite, "question")
@@ -170,7 +179,8 @@ def write_report(
     grids = [half for table in tables for half in split_study_grid(study_grid(table))]
     appendix = runs_grid(records)
     auto_seeds = seeds_section(records, suite)  # None unless the sweep used --seeds auto
-    estimate = full_study_estimate(records, suite)  # a reduced-budget suite: what the full one would cost
+    searching = suite_attr(suite, "search") is not None  # a search suite's full study has its trials too
+    estimate = full_study_estimate(records, suite) if not searching else None  # a reduced suite: the full one's cost
     checked = claims_grid(claim_results) if claim_results else None
     main_table = next((t for t in tables if t.extractor is not None), None)
     budget = suite_attr(suite, "budget")
@@ -182,13 +192,15 @@ def write_report(
     notes = [trained_text(records, suite), hardware_text(records), *walked]
     if estimate is not None:
         notes.insert(0, estimate.text())
+    elif searching and (searched_estimate := full_search_estimate(records, suite)):
+        notes.insert(0, searched_estimate)
     terms = glossary(tables, sequential)
     store.write_json(
         out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, records, claim_results, budget)
     )
     _write_summary(out_dir / "summary.csv", tables)
 
-    relative = lambda figure: figure.path.relative_to(out_dir).as_posix()
+    relative = lambda path: path.relative_to(out_dir).as_posix()
     # Markdown
     md = [f"# {title}", ""]
     if question:
@@ -198,6 +210,8 @@ def write_report(
     md += [f"**Answer:** {answer_text}", "", "## Results", ""]
     for grid in grids:
         md += [grid.markdown(), ""]
+    if searched is not None:
+        md += searched.markdown(relative)
     if checked is not None:
         md += ["## Claims checked", "", checked.markdown(), ""]
     if auto_seeds is not None:
@@ -205,7 +219,7 @@ def write_report(
     if drawn or figures.skipped:
         md += ["## Figures", ""]
     for figure in drawn:
-        md += [f"### {figure.title}", "", f"![{figure.title}]({relative(figure)})", "", figure.caption, ""]
+        md += [f"### {figure.title}", "", f"![{figure.title}]({relative(figure.path)})", "", figure.caption, ""]
     for skipped in figures.skipped:
         md += [f"- Not drawn: {skipped}"]
     md += ["", "## Glossary", "", *[f"- **{term}**: {text}" for term, text in terms]]
@@ -223,6 +237,8 @@ def write_report(
         "<h2>Results</h2>",
         *[grid.html() for grid in grids],
     ]
+    if searched is not None:
+        body += searched.html(relative)
     if checked is not None:
         body += ["<h2>Claims checked</h2>", checked.html()]
     if auto_seeds is not None:
@@ -235,7 +251,7 @@ def write_report(
     for figure in drawn:
         body.append(
             f"<figure><h3>{html.escape(figure.title)}</h3>"
-            f'<img src="{html.escape(relative(figure))}" alt="{html.escape(figure.title)}">'
+            f'<img src="{html.escape(relative(figure.path))}" alt="{html.escape(figure.title)}">'
             f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
         )
     if figures.skipped:

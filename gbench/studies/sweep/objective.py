@@ -73,7 +73,8 @@ class Sweeper:
         names = [v.name for v in self.plan.suite.variants]
         if variant not in names:
             raise GbenchError(
-                f"study {self.plan.study_name!r} holds a run of variant {variant!r}, which {self.plan.suite.where()} no longer has; restore it or use another --study-name"
+                f"study {self.plan.study_name!r} holds a run of variant {variant!r}, which {self.plan.suite.where()} "
+                "no longer has; restore it or use another --study-name"
             )
         return next(
             r
@@ -103,7 +104,8 @@ class Sweeper:
             trial.set_user_attr("run_id", config.run_id)
 
         def on_progress(done: int, steps: int) -> None:
-            if self.interrupt.is_set():  # Ctrl-C: give the runs back at this logged step (gbench.studies.workers.run_one, study_groups.run_group)
+            # Ctrl-C: give the runs back at this logged step (gbench.studies.workers.run_one, study_groups.run_group)
+            if self.interrupt.is_set():
                 raise studylib.Interrupted(f"runs {', '.join(keys)} interrupted at step {done}")
             with self.lock:
                 for key in keys:

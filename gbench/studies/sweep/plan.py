@@ -63,7 +63,8 @@ class Plan:
     overrides: dict[str, Any]  # device, data_root, threads from the command line
     seeds: list[int] | None
     design: Design | None = None  # seeds auto: runs holds every seed up to its maximum, keys() the wanted ones
-    # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time; "auto": where faster
+    # "on": a worker claims and trains the waiting seeds of a variant together; "off": one run at a time;
+    # "auto": where faster
     population: str = default("population")
     population_size: int | None = (
         None  # at most this many members per population (None: all of a variant's waiting seeds)
@@ -87,16 +88,29 @@ class Plan:
         return adaptive.schedule(self.design, [v.name for v in self.suite.variants], self.suite.baseline, fids)
 
     def keys(self, study: optuna.Study) -> list[str]:
-        """The (variant, seed) keys this sweep wants: all of them, or with seeds auto those the results so far call for."""
+        """The (variant, seed) keys this sweep wants: all of them, or with seeds auto those the results so far
+        call for."""
         return self.schedule(study).keys() if self.design is not None else [run.key for run in self.runs]
 
 
-def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, seeds: list[int] | None = None, storage: str | None = None,
-         study_name: str | None = None, device: str | None = None, data_root: str | None = None, threads: int | None = None,
-         heartbeat: int = DEFAULT_HEARTBEAT, auto: Design | None = None, population: str = default("population"), population_size: int | None = None,
-         plugins: list[str] | None = None) -> Plan:  # fmt: skip
-    """``seeds`` (a list) or ``auto`` (``--seeds auto``) replace the suite's seeds; with neither, a suite's ``seeds = "auto"``
-    holds unless ``quick`` (a smoke test takes its [quick] seeds or the first two)."""
+def plan(
+    suite_path: str | Path,
+    out: str | None = None,
+    quick: bool = False,
+    seeds: list[int] | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    device: str | None = None,
+    data_root: str | None = None,
+    threads: int | None = None,
+    heartbeat: int = DEFAULT_HEARTBEAT,
+    auto: Design | None = None,
+    population: str = default("population"),
+    population_size: int | None = None,
+    plugins: list[str] | None = None,
+) -> Plan:
+    """``seeds`` (a list) or ``auto`` (``--seeds auto``) replace the suite's seeds; with neither, a suite's
+    ``seeds = "auto"`` holds unless ``quick`` (a smoke test takes its [quick] seeds or the first two)."""
     suite = load_suite(suite_path, check=False)
     registry = load_registry(suite, plugins or ())
     overrides = {"device": device, "data_root": data_root, "threads": threads}
@@ -105,7 +119,8 @@ def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, se
         design = suite.seeds_auto
     if design is not None and suite.baseline is None:
         raise GbenchError(
-            f'--seeds {adaptive.design_text(design)} compares every setting with the baseline; add baseline = "VARIANT" to [suite] of {suite.where()}'
+            f"--seeds {adaptive.design_text(design)} compares every setting with the baseline; add baseline = "
+            f'"VARIANT" to [suite] of {suite.where()}'
         )
     run_seeds = list(range(design.max_seeds)) if design is not None else seeds
     notes: list[str] = []
@@ -114,12 +129,29 @@ def plan(suite_path: str | Path, out: str | None = None, quick: bool = False, se
     population_choice(population, None, "fp32")  # an unknown mode: one line before anything runs
     if population_size is not None and population_size < 1:
         raise GbenchError(f"--population-size {population_size} must be at least 1")
-    return Plan(suite, registry, runs, folder, quick, study_name or study_name_for(suite, quick), storage, heartbeat, overrides, seeds, design,
-                population, population_size, list(plugins or ()), notes)  # fmt: skip
+    name = study_name or study_name_for(suite, quick)
+    return Plan(
+        suite,
+        registry,
+        runs,
+        folder,
+        quick,
+        name,
+        storage,
+        heartbeat,
+        overrides,
+        seeds,
+        design,
+        population,
+        population_size,
+        list(plugins or ()),
+        notes,
+    )
 
 
 def together(plan: Plan) -> dict[str, bool]:
-    """Variant -> whether its seeds train as one population (gbench.training.batch.population_choice, per variant's device and precision)."""
+    """Variant -> whether its seeds train as one population (gbench.training.batch.population_choice, per
+    variant's device and precision)."""
     chosen: dict[str, bool] = {}
     for run in plan.runs:
         if run.variant not in chosen:

@@ -58,7 +58,8 @@ def progress_table(plan: Plan, study: optuna.Study, progress: dict[str, str] | N
 
 
 def sweep_records(sweep_plan: Plan, study: optuna.Study, out: Path) -> list[RunRecord]:
-    """The planned runs that finished, in plan order: from the local results folder where they ran here, else from the study.
+    """The planned runs that finished, in plan order: from the local results folder where they ran here, else from
+    the study.
 
     The study may hold more finished runs than this plan has: another sweep of
     the same study with other ``--seeds``, or a variant since removed from the
@@ -87,7 +88,8 @@ def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
     except KeyError:
         names = optuna.get_all_study_names(storage)
         raise GbenchError(
-            f"no study named {study_name!r} in {shown_url(url)}{suggestion(study_name, names)}; studies there: {', '.join(names) or 'none'}"
+            f"no study named {study_name!r} in {shown_url(url)}{suggestion(study_name, names)}; studies there: "
+            f"{', '.join(names) or 'none'}"
         ) from None
     studylib.check_made_by_gbench(study, study_name)
     records = []

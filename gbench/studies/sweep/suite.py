@@ -14,13 +14,12 @@ import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from gbench import owndata
 from gbench.analysis.claims import Claim, parse_claims
-from gbench.analysis.sequential import Design, parse_auto
+from gbench.analysis.sequential import Design
 from gbench.config import RunConfig, configs_for, read_toml, settings_from_table
 from gbench.datasource import is_own_data
 from gbench.errors import GbenchError
@@ -28,12 +27,13 @@ from gbench.evaluation.settings import check_inception_weights_option
 from gbench.names import suggestion
 from gbench.options import suite_keys
 from gbench.plugins.registry import Registry
+from gbench.studies.sweep.checks import changes_of, seeds_auto_of, seeds_of, table_of, unknown
+from gbench.studies.sweep.reduced import apply_changes, reduced
+from gbench.studies.sweep.searchtable import SearchSpec, comparison_groups, parse_search
 from gbench.training.preflight import check_eval_options
 
-TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims")
+TOP_KEYS = ("suite", "base", "variants", "grid", "quick", "claims", "search")
 SUITE_KEYS = ("name", "title", "question", "target", "plugins", "seeds", "baseline", "figures", "full", "budget")
-#: What budget = FRACTION scales in [base], the variants and the grid: the training length.
-BUDGET_KEYS = ("epochs", "steps")
 #: What --quick uses when the suite's [quick] table does not say otherwise.
 QUICK_DEFAULTS: dict[str, Any] = {"steps": 20, "eval_samples": 300, "eval_every": None, "train_limit": 2000}
 QUICK_SEEDS = 2
@@ -87,6 +87,8 @@ class Suite:
     plugins: list[str] = field(
         default_factory=list
     )  # plugins = [...]: loaded beside the target (a dataset plugin); files relative to the suite
+    # [search]: each variant is a candidate, tuned on this budget before its best is retrained over the seeds
+    search: SearchSpec | None = None
 
     def settings(self, variant: Variant, quick: bool = False) -> dict[str, Any]:
         """[base], then the variant's changes, then (with --quick) the quick budget; params merge by key."""
@@ -108,8 +110,9 @@ class Suite:
         overrides: dict[str, Any] | None = None,
         notes: list[str] | None = None,
     ) -> list[Run]:
-        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root, threads);
-        ``notes`` gets the line to say before training when no extractor fits a variant's own data (it trains without FID)."""
+        """Every (variant, seed) pair's checked RunConfig. ``overrides``: command-line options (device, data_root,
+        threads); ``notes`` gets the line to say before training when no extractor fits a variant's own data (it
+        trains without FID)."""
         seeds = seeds if seeds is not None else (self.quick_seeds() if quick else self.seeds)
         runs = []
         for variant in self.variants:
@@ -128,7 +131,8 @@ class Suite:
             )
             if len(settings.architectures) != 1:
                 raise GbenchError(
-                    f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] axis may vary it)'
+                    f'{where}give one architecture, e.g. architecture = "mlp", in [base] or in the variant (a [grid] '
+                    "axis may vary it)"
                 )
             combo = (settings.architectures[0], settings.run.loss, settings.run.schedule)
             for seed, config in zip(seeds, configs_for(registry, settings, [combo], where)):
@@ -139,11 +143,18 @@ class Suite:
                 folder = run_id(variant.name, seed)
                 if len(folder.encode()) > MAX_RUN_ID:  # found with the other suite checks, not at mkdir after them
                     raise GbenchError(
-                        f"{self.where()}: variant {variant.name[:40] + '...'!r} has a name of {len(variant.name)} characters; its run folder "
-                        f"{folder[:40]}... would be longer than file systems allow: give the variant a name of at most {MAX_RUN_ID - 12} characters"
+                        f"{self.where()}: variant {variant.name[:40] + '...'!r} has a name of {len(variant.name)} "
+                        "characters; its run folder "
+                        f"{folder[:40]}... would be longer than file systems allow: give the variant a name of at "
+                        f"most {MAX_RUN_ID - 12} characters"
                     )
                 runs.append(Run(variant.name, seed, dataclasses.replace(config, run_id=folder)))
         return runs
+
+    def comparison_groups(self) -> dict[str, tuple[list[str], str | None]]:
+        """A search suite's data sets: each one's candidates and the one they are compared with (searchtable)."""
+        settings = {variant.name: self.settings(variant) for variant in self.variants}
+        return comparison_groups(settings, self.baseline, self.where())
 
     def where(self) -> str:
         return f"suite {str(self.path) if self.path else self.name!r}"
@@ -158,16 +169,8 @@ class Suite:
         return load_suite(path)
 
 
-def apply_changes(settings: dict[str, Any], changes: dict[str, Any]) -> None:
-    """Set ``changes``' keys in ``settings``; params merge by hyperparameter, as a variant's do over [base]."""
-    for key, value in changes.items():
-        if key == "params":
-            settings.setdefault("params", {}).update(value)
-        else:
-            settings[key] = value
-
-
-#: The longest run folder name (bytes): file systems take 255, and a margin keeps temporary names beside it short enough.
+#: The longest run folder name (bytes): file systems take 255, and a margin keeps temporary names beside it short
+#: enough.
 MAX_RUN_ID = 200
 
 
@@ -181,147 +184,25 @@ def run_id(variant: str, seed: int) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _unknown(keys: Any, allowed: tuple[str, ...], where: str) -> None:
-    for key in keys:
-        if key not in allowed:
-            raise GbenchError(
-                f"{where}: unknown key {key!r}{suggestion(key, allowed)}; valid keys: {', '.join(allowed)}"
-            )
-
-
-def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise GbenchError(
-            f"{where}: [{key}] must be a table, e.g. [{key}] on a line of its own followed by key = value lines"
-        )
-    return value
-
-
-def _changes(table: dict[str, Any], where: str, quick: bool = False) -> dict[str, Any]:
-    """[base], a variant or [quick] (which may also set the seeds): the run options that are suite keys (gbench.options.suite_keys)."""
-    _unknown(table, (*suite_keys(), "seeds") if quick else suite_keys(), where)
-    if "params" in table and not isinstance(table["params"], dict):
-        raise GbenchError(f"{where}: params must be a table of hyperparameters, e.g. params = {{ hidden_dim = 512 }}")
-    return dict(table)
-
-
-def _seeds_auto(value: Any, where: str) -> Design | None:
-    """seeds = "auto" or "auto:MAX" as a Design; None for a list."""
-    if not isinstance(value, str):
-        return None
-    try:
-        design = parse_auto(value)
-    except GbenchError as error:
-        raise GbenchError(f"{where}: {error}") from None
-    if design is None:
-        raise GbenchError(
-            f'{where}: seeds = {value!r} must be a list of seeds, e.g. seeds = [0, 1, 2], or "auto" / "auto:MAX" (seeds added while undecided)'
-        )
-    return design
-
-
-def _seeds(value: Any, where: str) -> list[int]:
-    if (
-        not isinstance(value, list)
-        or not value
-        or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in value)
-    ):
-        raise GbenchError(
-            f"{where}: seeds = {value!r} must be a non-empty list of non-negative integers, e.g. seeds = [0, 1, 2]"
-        )
-    if len(set(value)) != len(value):
-        raise GbenchError(f"{where}: seeds = {value!r} repeats a seed")
-    return list(value)
-
-
-def _scaled(value: Any, budget: float, where: str) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GbenchError(f"{where}: {value!r} must be a number to scale by budget")
-    return max(1, round(value * budget))
-
-
-def _scale_training(table: dict[str, Any], budget: float, where: str) -> None:
-    for key in BUDGET_KEYS:
-        if key in table:
-            table[key] = _scaled(table[key], budget, f"{where} {key}")
-
-
-def budget_text(budget: float) -> str:
-    """0.25 as "1/4": how reports and titles name a fraction of a budget."""
-    fraction = Fraction(budget).limit_denominator(1000)
-    return f"{fraction.numerator}/{fraction.denominator}"
-
-
-def _reduced(data: dict[str, Any], path: Path | None, where: str) -> dict[str, Any]:
-    """A ``budget = FRACTION`` suite as the full suite it names (``full``), its training length scaled.
-
-    The reduced file holds only what differs: its [suite] keys replace the full
-    suite's, its [base] keys are set after scaling (e.g. eval_every), and its
-    [[claims]], when it has any, replace the full suite's. Variants, grid and
-    [quick] are the full suite's, so the two cannot drift apart.
-    """
-    head = data["suite"]
-    budget = head["budget"]
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
-        raise GbenchError(
-            f"{where}: budget = {budget!r} must be a fraction of the full study's training length, 0 < budget <= 1, e.g. budget = 0.25"
-        )
-    if "name" not in head:
-        raise GbenchError(
-            f'{where}: a budget = {budget!r} suite needs its own name = "..." in [suite], so that its runs do not join the full study\'s'
-        )
-    if not head.get("full") or path is None:
-        raise GbenchError(
-            f'{where}: budget = {budget!r} scales the full study; name its suite file beside this one, e.g. full = "s1_mlp_capacity.toml"'
-        )
-    for key in ("variants", "grid", "quick"):
-        if key in data:
-            raise GbenchError(
-                f"{where}: a budget = {budget!r} suite takes its [{key}] from {head['full']!r}; remove [{key}] here (or remove budget)"
-            )
-    full_path = path.parent / str(head["full"])
-    full = read_toml(full_path, "suite file", "the full study's suite .toml, beside this one")
-    if "budget" in full.get("suite", {}):
-        raise GbenchError(f"{where}: full = {head['full']!r} is itself a budget suite; name the full study's file")
-    merged = copy.deepcopy(full)
-    merged["suite"] = {**merged.get("suite", {}), **{k: v for k, v in head.items() if k != "budget"}}
-    if "title" not in head:
-        merged["suite"]["title"] = (
-            f"{full.get('suite', {}).get('title', head['name'])} (at {budget_text(budget)} of its budget)"
-        )
-    base = merged.setdefault("base", {})
-    _scale_training(base, budget, f"{where} [base]")
-    for variant in merged.get("variants", []) if isinstance(merged.get("variants"), list) else []:
-        if isinstance(variant, dict):
-            _scale_training(variant, budget, f"{where} variant {variant.get('name')!r}")
-    for axis in BUDGET_KEYS:
-        if isinstance(merged.get("grid"), dict) and isinstance(merged["grid"].get(axis), list):
-            merged["grid"][axis] = [_scaled(v, budget, f"{where} [grid] {axis}") for v in merged["grid"][axis]]
-    apply_changes(base, _changes(_table(data, "base", where), f"{where} [base]"))
-    if "claims" in data:
-        merged["claims"] = data["claims"]
-    return merged
-
-
 def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
     """Check a suite's structure (no plugins needed)."""
     where = f"suite {str(path) if path else '<text>'!r}"
-    _unknown(data, TOP_KEYS, where)
-    head = _table(data, "suite", where)
-    _unknown(head, SUITE_KEYS, f"{where} [suite]")
+    unknown(data, TOP_KEYS, where)
+    head = table_of(data, "suite", where)
+    unknown(head, SUITE_KEYS, f"{where} [suite]")
     budget = head.get("budget")
     if budget is not None:
-        data = _reduced(data, path, where)
+        data = reduced(data, path, where, changes_of(table_of(data, "base", where), f"{where} [base]"))
         head = data["suite"]
     name = head.get("name")
     if not isinstance(name, str) or not name.strip() or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise GbenchError(
-            f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and the default --out runs/NAME)"
+            f"{where}: [suite] name = {name!r} must be set, letters, digits, '.', '_' or '-' (it names the study and "
+            "the default --out runs/NAME)"
         )
-    seeds_auto = _seeds_auto(head.get("seeds"), f"{where} [suite]")
-    seeds = list(range(seeds_auto.start)) if seeds_auto else _seeds(head.get("seeds", [0]), f"{where} [suite]")
-    base = _changes(_table(data, "base", where), f"{where} [base]")
+    seeds_auto = seeds_auto_of(head.get("seeds"), f"{where} [suite]")
+    seeds = list(range(seeds_auto.start)) if seeds_auto else seeds_of(head.get("seeds", [0]), f"{where} [suite]")
+    base = changes_of(table_of(data, "base", where), f"{where} [base]")
 
     variants_raw = data.get("variants")
     grid_raw = data.get("grid")
@@ -364,16 +245,17 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
                 raise GbenchError(f'{where}: variant {index + 1} has no name; add name = "..." to it')
             if any(v.name == vname for v in variants):
                 raise GbenchError(f"{where}: two variants are named {vname!r}; variant names must be unique")
-            changes = _changes({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}")
+            changes = changes_of({k: v for k, v in raw.items() if k != "name"}, f"{where} variant {vname!r}")
             variants.append(Variant(vname, changes))
     else:
         raise GbenchError(
-            f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a [grid]'
+            f'{where}: no [[variants]] and no [grid]; add [[variants]] name = "baseline" (one-change variants) or a '
+            "[grid]"
         )
 
-    quick = _changes(_table(data, "quick", where), f"{where} [quick]", quick=True)
+    quick = changes_of(table_of(data, "quick", where), f"{where} [quick]", quick=True)
     if "seeds" in quick:
-        quick["seeds"] = _seeds(quick["seeds"], f"{where} [quick]")
+        quick["seeds"] = seeds_of(quick["seeds"], f"{where} [quick]")
     baseline = head.get("baseline")
     if baseline is not None and baseline not in [v.name for v in variants]:
         hint = suggestion(baseline, [v.name for v in variants])
@@ -382,12 +264,14 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         )
     if seeds_auto is not None and baseline is None:
         raise GbenchError(
-            f'{where}: seeds = {head["seeds"]!r} adds seeds while a setting\'s comparison with the baseline is undecided; add baseline = "VARIANT" to [suite]'
+            f"{where}: seeds = {head['seeds']!r} adds seeds while a setting's comparison with the baseline is "
+            'undecided; add baseline = "VARIANT" to [suite]'
         )
     figures = head.get("figures", [])
     if not isinstance(figures, list) or any(not isinstance(f, str) for f in figures):
         raise GbenchError(
-            f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", "fid_over_steps"]'
+            f'{where}: figures = {figures!r} must be a list of figure names, e.g. figures = ["samples", '
+            '"fid_over_steps"]'
         )
     try:
         from gbench.report.build import check_figures
@@ -412,17 +296,46 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
             raise GbenchError(f"{where}: {key} must be text")
     if head.get("full") and path is not None and not (path.parent / head["full"]).is_file():
         raise GbenchError(
-            f'{where}: full = {head["full"]!r} names no suite file next to it; give the full study\'s file name, e.g. full = "s1_mlp_capacity.toml"'
+            f"{where}: full = {head['full']!r} names no suite file next to it; give the full study's file name, e.g. "
+            'full = "s1_mlp_capacity.toml"'
         )
-    return Suite(
-        budget=budget, name=name, title=head.get("title", name), question=head.get("question", ""), target=target, seeds=seeds,
-        baseline=baseline, base=base, variants=variants, grid_axes=grid_axes, figures=list(figures), quick=quick, path=path,
-        seeds_auto=seeds_auto, full=head.get("full"), plugins=plugins, claims=parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ())),
-    )  # fmt: skip
+    search = parse_search(data.get("search"), where, seeds, seeds_auto.max_seeds if seeds_auto else None)
+    claims = parse_claims(data.get("claims"), where, [v.name for v in variants], list(grid_axes or ()))
+    suite = Suite(
+        name=name,
+        title=head.get("title", name),
+        question=head.get("question", ""),
+        target=target,
+        seeds=seeds,
+        baseline=baseline,
+        base=base,
+        variants=variants,
+        grid_axes=grid_axes,
+        figures=list(figures),
+        quick=quick,
+        path=path,
+        seeds_auto=seeds_auto,
+        claims=claims,
+        full=head.get("full"),
+        budget=budget,
+        plugins=plugins,
+        search=search,
+    )
+    if search is not None:
+        groups = suite.comparison_groups()  # a data set without the baseline's loss: one line now
+        if seeds_auto is not None and len(groups) > 1:
+            raise GbenchError(
+                f"{where}: seeds = {head['seeds']!r} decides each candidate against one baseline, but the candidates "
+                "train on "
+                f"{len(groups)} data sets ({', '.join(groups)}); give a list of seeds, e.g. seeds = [0, 1, 2, 3, 4], "
+                "or one data set"
+            )
+    return suite
 
 
 def load_registry(suite: Suite, extra: list[str] | tuple[str, ...] = ()) -> Registry:
-    """The plugins a suite's runs need: the installed ones plus its target, its ``plugins`` and ``extra`` (``--plugin``).
+    """The plugins a suite's runs need: the installed ones plus its target, its ``plugins`` and ``extra``
+    (``--plugin``).
 
     For the command's edge (``gbench sweep``, a user's script): library functions
     take the registry this returns and never load plugins themselves.

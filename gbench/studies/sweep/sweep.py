@@ -40,6 +40,7 @@ from gbench.studies.storage import open_storage
 from gbench.studies.sweep.objective import Sweeper
 from gbench.studies.sweep.plan import Plan, plan, together
 from gbench.studies.sweep.progress import load_records_from_storage, sweep_records
+from gbench.studies.sweep.search import check_bests
 from gbench.studies.sweep.suite import Run
 
 __all__ = ["Plan", "Sweeper", "load_records_from_storage", "open_study", "plan", "run_worker", "sweep_records"]
@@ -75,7 +76,8 @@ def enqueue_missing(plan: Plan, study: optuna.Study) -> int:
 
 
 def open_study(plan: Plan) -> tuple[SharedStudy, str]:
-    """Create the sweep's study (enqueueing every run, or seeds auto's first round) or load it and enqueue what is missing."""
+    """Create the sweep's study (enqueueing every run, or seeds auto's first round) or load it and enqueue what is
+    missing."""
     storage = open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
     sampler = optuna.samplers.RandomSampler(seed=0)  # no parameters are sampled; keeps Optuna from building TPE
 
@@ -91,6 +93,8 @@ def open_study(plan: Plan) -> tuple[SharedStudy, str]:
         studylib.reclaim(shared)
         _check_no_other_waiting_runs(plan, shared.study)
         enqueue_missing(plan, shared.study)
+    if plan.suite.search is not None:  # a search suite's retrain: the bests it was planned with still hold
+        check_bests(plan, shared.study)
     return shared, storage.url
 
 
@@ -111,7 +115,8 @@ def _check_no_other_waiting_runs(plan: Plan, study: optuna.Study) -> None:
     if others:
         shown = ", ".join(k.replace("|", " seed ") for k in others[:4]) + (" ..." if len(others) > 4 else "")
         raise GbenchError(
-            f"study {plan.study_name!r} still waits for {len(others)} runs that --seeds {','.join(map(str, plan.seeds))} does not name ({shown}); "
+            f"study {plan.study_name!r} still waits for {len(others)} runs that --seeds "
+            f"{','.join(map(str, plan.seeds))} does not name ({shown}); "
             "run without --seeds to finish them, or give another --study-name"
         )
 

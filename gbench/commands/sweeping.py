@@ -21,18 +21,20 @@ from optuna.trial import TrialState
 
 from gbench.analysis.sequential import PROCEDURE
 from gbench.commands import _progress
-from gbench.commands.tune import close_study_name
 from gbench.config import device_for
 from gbench.errors import GbenchError
 from gbench.results import display, store
 from gbench.secrets import mask
 from gbench.studies import workers as studylib
-from gbench.studies.storage import shown_url
+from gbench.studies.shared_study import SharedStudy
+from gbench.studies.storage import check_server, close_study_name, connection_kept, shown_url
 from gbench.studies.sweep.objective import Sweeper
 from gbench.studies.sweep.plan import Plan, plan, trial_per_key
 from gbench.studies.sweep.progress import progress_table, sweep_records
 from gbench.studies.sweep.sweep import open_study, run_worker
+from gbench.training import preflight
 from gbench.training.batch import population_choice
+from gbench.training.runner import DataCache
 
 
 def note(text: str) -> None:
@@ -51,9 +53,11 @@ def _worker_process(spec: dict[str, Any]) -> None:
 
     signals.install()  # a worker stopped by SIGTERM saves its run's state and releases its trial, as Ctrl-C does
     try:
-        worker_plan = plan(**spec["plan"])
-        shared, _ = open_study(worker_plan)
-        run_worker(worker_plan, shared, Sweeper(worker_plan, on_note=note))
+        cache = DataCache()
+        worker_plan = checked(plan(**spec["plan"]), cache)  # the parent's runs: no extractor fits, no evaluation
+        with connection_kept(spec["plan"]["storage"]):  # the server gone: one line here too, not a traceback
+            shared, _ = open_study(worker_plan)
+            run_worker(worker_plan, shared, Sweeper(worker_plan, cache=cache, on_note=note))
     except GbenchError as error:
         sys.stderr.write(f"gbench sweep worker: error: {mask(str(error))}\n")
         sys.exit(2)
@@ -66,6 +70,24 @@ def _worker_process(spec: dict[str, Any]) -> None:
         sys.exit(1)
 
 
+def checked(sweep_plan: Plan, cache: DataCache) -> Plan:
+    """The plan whose every (variant, seed) passed `gbench run`'s checks against the data and the extractor
+    (:func:`gbench.training.preflight.check_runs`), before any folder or study is made; a bad value is one line naming
+    the variant and its key as the suite file spells it. Runs that no extractor fits train without evaluation
+    (``sweep_plan.notes`` gets the line saying so)."""
+    variant_of = {run.config.run_id: run.variant for run in sweep_plan.runs}
+    configs = preflight.check_runs(
+        [run.config for run in sweep_plan.runs],
+        sweep_plan.registry,
+        cache,
+        sweep_plan.notes,
+        spelled=preflight.as_key,
+        where=lambda config: f"{sweep_plan.suite.where()}: variant {variant_of[config.run_id]!r}: ",
+    )
+    runs = [dataclasses.replace(run, config=config) for run, config in zip(sweep_plan.runs, configs)]
+    return dataclasses.replace(sweep_plan, runs=runs)
+
+
 def sweep(
     sweep_plan: Plan,
     jobs: int = 1,
@@ -76,66 +98,99 @@ def sweep(
     """Run a planned sweep to the end; 0 when every run finished."""
     if jobs < 1:
         raise GbenchError(f"--jobs {jobs} must be at least 1")
-    out = store.ensure_writable(sweep_plan.out)
-    threads = max(
-        1, (os.cpu_count() or 1) // jobs
-    )  # with --jobs N: jobs-1 spawned processes and this one, each with cores/jobs torch threads
-    if (
-        jobs > 1
-    ):  # this process's runs take them where the suite gives none (a copy of the plan: a run config is never changed in place)
+    # with --jobs N: jobs-1 spawned processes and this one, each with cores/jobs torch threads
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if jobs > 1:
+        # this process's runs take them where the suite gives none (a copy of the plan: a config never changes in place)
         runs = [
             dataclasses.replace(run, config=dataclasses.replace(run.config, threads=run.config.threads or threads))
             for run in sweep_plan.runs
         ]
         sweep_plan = dataclasses.replace(sweep_plan, runs=runs)
-    sweeper = Sweeper(sweep_plan, on_note=note)
-    for line in sweep_plan.notes:  # e.g. no extractor fits a variant's own data: said before any training
-        note(line)
-    for run in sweep_plan.runs:  # missing data fails here, before any worker starts
-        sweeper.cache.split(
-            sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit
-        )
+    cache = DataCache()
+    for run in sweep_plan.runs:  # missing data fails here, before any check reads it and any worker starts
+        cache.split(sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit)
         if run.config.eval.samples > 0:
-            sweeper.cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
+            cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
+    sweep_plan = checked(sweep_plan, cache)
+    sweeper = Sweeper(sweep_plan, cache=cache, on_note=note)
+    for line in sweep_plan.notes:  # e.g. no extractor fits a variant's data: said before any training
+        note(line)
+    check_server(sweep_plan.storage_url)
+    out = store.ensure_writable(sweep_plan.out)  # only now: a bad value above leaves no folder behind
     shared, url = open_study(sweep_plan)
     study = shared.study
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) and (
         near := close_study_name(shared.storage, sweep_plan.study_name)
     ):
         note(
-            f"note: study {sweep_plan.study_name!r} has no finished runs; the storage holds {near!r} (did you mean --study-name {near}?)"
+            f"note: study {sweep_plan.study_name!r} has no finished runs; the storage holds {near!r} "
+            f"(did you mean --study-name {near}?)"
         )
     variants = len(sweep_plan.suite.variants)
     design = sweep_plan.design
     size = (
         f"{len(sweep_plan.runs)} runs ({variants} variants x {len(sweep_plan.runs) // max(1, variants)} seeds)"
         if design is None
-        else f"{variants} variants, seeds auto: {design.start} to {design.max_seeds} each, added while undecided ({PROCEDURE})"
+        else f"{variants} variants, seeds auto: {design.start} to {design.max_seeds} each, "
+        f"added while undecided ({PROCEDURE})"
     )
     display.console.print(
         f"sweep {sweep_plan.study_name!r}: {size} into {out}; study in {shown_url(url)}",
         highlight=False,
         soft_wrap=True,
     )
-    if (
-        sweep_plan.population == "auto" and len(sweep_plan.runs) > variants
-    ):  # seeds that could share a population: which, and why
+    if sweep_plan.population == "auto" and len(sweep_plan.runs) > variants:  # seeds that could share one: which, why
         first = sweep_plan.runs[0].config
         display.console.print(
             population_choice(sweep_plan.population, first.device, first.precision)[1], highlight=False, soft_wrap=True
         )
 
+    with connection_kept(url):  # the server stopping mid-sweep: one line, and the same command resumes
+        work(sweep_plan, shared, sweeper, jobs, threads, devices, url, level)
+        return finish(sweep_plan, study, out, write_report)
+
+
+def work(
+    sweep_plan: Plan,
+    shared: SharedStudy,
+    sweeper: Sweeper,
+    jobs: int,
+    threads: int,
+    devices: Sequence[str],
+    url: str,
+    level: int,
+) -> None:
+    """This process's worker thread and ``jobs - 1`` worker processes, under the live progress table, to the end.
+
+    Ctrl-C, SIGTERM or an error here (the storage lost while the table reads it) gives this process's run back and
+    waits for it: no thread may be left training when the process exits."""
+    study = shared.study
     errors: list[BaseException] = []
     lines = _progress.StatusLines(level, total=len(sweep_plan.runs))
     with display.live(progress_table(sweep_plan, study)) as live:
         workers: list[Any] = []
         if jobs > 1:
             torch.set_num_threads(threads)
-            spec_plan = {"suite_path": str(sweep_plan.suite.path), "out": str(sweep_plan.out), "quick": sweep_plan.quick, "seeds": sweep_plan.seeds, "auto": design,
-                         "storage": url, "study_name": sweep_plan.study_name, "heartbeat": sweep_plan.heartbeat,
-                         "data_root": sweep_plan.overrides.get("data_root"), "threads": threads,
-                         "population": sweep_plan.population, "population_size": sweep_plan.population_size, "plugins": sweep_plan.plugins}  # fmt: skip
-            device_of = lambda worker: device_for(worker, devices, sweep_plan.overrides.get("device"))  # noqa: E731 - --devices: a GPU per worker; this process is worker 0
+            spec_plan = {
+                "suite_path": str(sweep_plan.suite.path),
+                "out": str(sweep_plan.out),
+                "quick": sweep_plan.quick,
+                "seeds": sweep_plan.seeds,
+                "auto": sweep_plan.design,
+                "storage": url,
+                "study_name": sweep_plan.study_name,
+                "heartbeat": sweep_plan.heartbeat,
+                "data_root": sweep_plan.overrides.get("data_root"),
+                "threads": threads,
+                "population": sweep_plan.population,
+                "population_size": sweep_plan.population_size,
+                "plugins": sweep_plan.plugins,
+            }
+
+            def device_of(worker: int) -> str | None:  # --devices: a GPU per worker; this process is worker 0
+                return device_for(worker, devices, sweep_plan.overrides.get("device"))
+
             context = multiprocessing.get_context("spawn")
             workers = [
                 context.Process(
@@ -147,9 +202,8 @@ def sweep(
             ]
             for worker in workers:
                 worker.start()
-        ended = (
-            threading.Event()
-        )  # not Thread.is_alive: see gbench.commands.tune.run_workers (a Ctrl-C inside join() breaks it)
+        # not Thread.is_alive: see gbench.commands.tuning.run_workers (a Ctrl-C inside join() breaks it)
+        ended = threading.Event()
         thread = threading.Thread(
             target=lambda: _guard(errors, ended, run_worker, sweep_plan, shared, sweeper),
             daemon=True,
@@ -166,12 +220,12 @@ def sweep(
                 live.update(progress_table(sweep_plan, study, progress))
                 if lines.plain:
                     lines.update(*status_line(sweep_plan, study, progress, lines))
-        except KeyboardInterrupt as stop:
+        except BaseException as stop:
             sweeper.interrupt.set()  # this process's run is given back; the --jobs workers got the Ctrl-C themselves
             from gbench.training import signals
 
-            if isinstance(stop, signals.Terminated):  # SIGTERM may reach only this process: pass it on to the workers
-                for worker in workers:
+            if not isinstance(stop, KeyboardInterrupt) or isinstance(stop, signals.Terminated):
+                for worker in workers:  # SIGTERM may reach only this process, an error only this one: pass it on
                     worker.terminate()
             ended.wait(timeout=60)
             for worker in workers:
@@ -181,13 +235,13 @@ def sweep(
         if failed:
             errors.append(
                 GbenchError(
-                    f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, and run the same command again to resume"
+                    f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, "
+                    "and run the same command again to resume"
                 )
             )
         live.update(progress_table(sweep_plan, study))
     if errors:
         raise errors[0]
-    return finish(sweep_plan, study, out, write_report)
 
 
 def status_line(
@@ -199,7 +253,8 @@ def status_line(
     running = "; ".join(f"{key.replace('|', ' seed ')} {state}" for key, state in sorted(progress.items()))
     return (
         done,
-        f"sweep {sweep_plan.study_name}: {done}/{total} runs done{', running ' + running if running else ''}; {lines.time_left(done, total)}",
+        f"sweep {sweep_plan.study_name}: {done}/{total} runs done{', running ' + running if running else ''}; "
+        f"{lines.time_left(done, total)}",
     )
 
 
@@ -236,7 +291,8 @@ def finish(sweep_plan: Plan, study: optuna.Study, out: Path, write_report: bool 
     )
     if missing:
         display.console.print(
-            f"{len(missing)} runs did not finish ({', '.join(k.replace('|', ' seed ') for k in missing[:5])}{' ...' if len(missing) > 5 else ''}); run the same command again to retry them",
+            f"{len(missing)} runs did not finish ({', '.join(k.replace('|', ' seed ') for k in missing[:5])}"
+            f"{' ...' if len(missing) > 5 else ''}); run the same command again to retry them",
             highlight=False,
             soft_wrap=True,
         )

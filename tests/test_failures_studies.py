@@ -181,6 +181,23 @@ def test_more_bad_tune_inputs_are_one_line_and_write_nothing(capsys, tmp_path, c
     assert not out.exists()
 
 
+def test_an_architecture_that_cannot_take_the_data_is_one_line_for_sweep_and_tune_before_anything_is_written(
+    capsys, boom, tmp_path
+):
+    """dcgan serves 28, 32 and 64 px; the boom plugin's tiny-rgb is 3x8x8: the nets are built before any run, as
+    `gbench run` builds them (training/validate.validate_configs)."""
+    base = {"architecture": "dcgan", "dataset": "tiny-rgb", "steps": "2", "eval_samples": "0"}
+    suite = write_suite(tmp_path, "plugins.dcgan", base)
+    out = tmp_path / "out"
+    result = main(capsys, "sweep", str(suite), "--plugin", str(boom), "--out", str(out), "--no-report")
+    assert_one_line_error(result, "variant 'v1'", "architecture 'dcgan'", "not 3x8x8")
+    assert not out.exists()
+    tiny = ["--dataset", "tiny-rgb", "--steps", "2", "--eval-samples", "0", "--objective", "wall_time"]
+    result = main(capsys, "tune", "plugins.dcgan", "--plugin", str(boom), "--trials", "1", *tiny, "--out", str(out))
+    assert_one_line_error(result, "architecture 'dcgan'", "not 3x8x8")
+    assert not out.exists()
+
+
 def test_clean_given_a_file_names_it_as_a_file_not_a_missing_folder(capsys, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# not runs\n")

@@ -31,10 +31,12 @@ from gbench.studies.storage import check_server, close_study_name, connection_ke
 from gbench.studies.sweep.objective import Sweeper
 from gbench.studies.sweep.plan import Plan, plan, trial_per_key
 from gbench.studies.sweep.progress import progress_table, sweep_records
+from gbench.studies.sweep.suite import Run
 from gbench.studies.sweep.sweep import open_study, run_worker
 from gbench.training import preflight
 from gbench.training.batch import population_choice
 from gbench.training.runner import DataCache
+from gbench.training.validate import validate_configs
 
 
 def note(text: str) -> None:
@@ -71,11 +73,20 @@ def _worker_process(spec: dict[str, Any]) -> None:
 
 
 def checked(sweep_plan: Plan, cache: DataCache) -> Plan:
-    """The plan whose every (variant, seed) passed `gbench run`'s checks against the data and the extractor
+    """The plan whose every (variant, seed) passed `gbench run`'s checks: its nets built against the data
+    (:func:`gbench.training.validate.validate_configs`), its options against the data and the extractor
     (:func:`gbench.training.preflight.check_runs`), before any folder or study is made; a bad value is one line naming
     the variant and its key as the suite file spells it. Runs that no extractor fits train without evaluation
     (``sweep_plan.notes`` gets the line saying so)."""
     variant_of = {run.config.run_id: run.variant for run in sweep_plan.runs}
+    first_of_variant: dict[str, Run] = {}  # a variant's seeds build alike: its first run stands for them
+    for run in sweep_plan.runs:
+        first_of_variant.setdefault(run.variant, run)
+    for run in first_of_variant.values():  # build each variant's nets on the CPU, as `gbench run` does
+        try:
+            validate_configs(sweep_plan.registry, [run.config])
+        except GbenchError as error:
+            raise GbenchError(f"{sweep_plan.suite.where()}: variant {run.variant!r}: {error}") from None
     configs = preflight.check_runs(
         [run.config for run in sweep_plan.runs],
         sweep_plan.registry,

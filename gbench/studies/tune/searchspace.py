@@ -23,6 +23,7 @@ from gbench.names import suggestion
 from gbench.plugins.registry import Hyperparameter, Registry, Value
 from gbench.training import preflight
 from gbench.training.runner import DataCache
+from gbench.training.validate import validate_configs
 
 #: The three plugin tables a trial may choose from, besides hyperparameters.
 AXES = ("architecture", "loss", "schedule")
@@ -301,8 +302,10 @@ def build_space(
 
 
 def check_reachable(space: SearchSpace, base: RunConfig, cache: DataCache) -> None:
-    """Every combination a trial can draw, at the largest batch size the space reaches, against the training images
-    (:func:`gbench.training.preflight.check_batch_size`): one line before the study or OUT is made, not a failed trial.
+    """Every combination a trial can draw built against the data (its fixed values, as `gbench run` builds its own:
+    :func:`gbench.training.validate.validate_configs`), and at the largest batch size the space reaches against the
+    training images (:func:`gbench.training.preflight.check_batch_size`): one line before the study or OUT is made,
+    not a failed trial.
     The evaluation options are the same for every trial: the command checks them on ``base``."""
     for combo in space.combos():
         params = space.fixed_for(combo)
@@ -312,4 +315,5 @@ def check_reachable(space: SearchSpace, base: RunConfig, cache: DataCache) -> No
         architecture, loss, schedule = combo
         config = dataclasses.replace(base, architecture=architecture, loss=loss, schedule=schedule, params=params)
         config = dataclasses.replace(config, params=resolve_params(space.registry, config))
+        validate_configs(space.registry, [config])  # its nets built against the data on the CPU, as run does
         preflight.check_batch_size(config, space.registry, cache, searched=searched.typed() if searched else None)

@@ -9,7 +9,8 @@ the training scalars (``train/d_loss``, ``train/g_loss``, ``train/D(x)``,
 at each evaluation, and the hyperparameters in TensorBoard's HParams tab
 (text masked by ``observers.hyperparameters``). A folder that breaks
 mid-run (disk full, removed) warns once and the runs go on without
-TensorBoard (``observers.guarded``).
+TensorBoard (``observers.guarded``), also when the write fails in
+TensorBoard's own writer thread.
 """
 
 from __future__ import annotations
@@ -45,6 +46,30 @@ def _forget() -> None:
 
 guarded = observers.guarded("tensorboard", _forget)
 
+#: The module of TensorBoard's background thread that writes the event file (its _AsyncWriterThread).
+WRITER_THREAD_MODULE = "tensorboard.summary.writer.event_file_writer"
+_hook_lock = threading.Lock()
+
+
+def _writer_thread_failures_warn_once() -> None:
+    """A write that fails in TensorBoard's writer thread (disk full, file too large) ends that thread with the
+    error, which Python prints as a traceback ("Exception in thread ..."), and the next call on the writer raises it
+    again. Such a thread's error becomes the tracker's one warning instead (the raise on the next call is
+    ``guarded``'s); any other thread's goes to the hook that was there before. Installed once, with the first writer."""
+    with _hook_lock:
+        previous = threading.excepthook
+        if getattr(previous, "gbench_tensorboard", False):
+            return
+
+        def excepthook(args: threading.ExceptHookArgs) -> None:
+            if type(args.thread).__module__ == WRITER_THREAD_MODULE and isinstance(args.exc_value, Exception):
+                observers.tracker_failed("tensorboard", args.exc_value)
+            else:
+                previous(args)
+
+        excepthook.gbench_tensorboard = True  # type: ignore[attr-defined]
+        threading.excepthook = excepthook
+
 
 @hookimpl
 @guarded
@@ -54,6 +79,7 @@ def gbench_run_start(run_id: str, config: dict[str, Any], run_dir: Path) -> None
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
 
+    _writer_thread_failures_warn_once()
     writer = SummaryWriter(log_dir=str(run_dir))
     # The HParams summaries go into this same event file (add_hparams would make a sub-run),
     # so the hyperparameters sit beside the curves they belong to.

@@ -168,7 +168,8 @@ def test_a_signal_saves_the_state_and_the_same_command_resumes_it_exactly(tmp_pa
 
 def test_a_run_killed_between_its_summary_and_its_results_row_is_listed_when_resumed(tmp_path, registry):
     # SIGKILL can land after summary.json is renamed into place and before results.csv is rewritten
-    # (CI caught it in test_a_killed_sweep_resumes_without_repeating_finished_runs); resuming lists the run, never retrains it
+    # (CI caught it in test_a_killed_sweep_resumes_without_repeating_finished_runs); resuming lists the run,
+    # never retrains it
     from gbench.config import EvalOptions, RunConfig, resolve_params
     from gbench.training.runner import execute
 
@@ -340,7 +341,8 @@ def test_a_file_that_is_not_a_database_is_one_line(tmp_path):
 
 
 def file_size_limit(limit: int):
-    """preexec_fn: writes past ``limit`` bytes fail with EFBIG, as on a full disk (SIGXFSZ ignored so write() returns the error)."""
+    """preexec_fn: writes past ``limit`` bytes fail with EFBIG, as on a full disk (SIGXFSZ ignored so write() returns
+    the error)."""
 
     def apply() -> None:
         import resource

@@ -21,8 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise GbenchError(f"{args.out!r} is a file, not a results folder; give the --out folder of your runs")
     if not Path(args.out).is_dir():
-        raise GbenchError(f"results folder {args.out!r} does not exist; give the --out of your runs")
+        raise GbenchError(f"results folder {args.out!r} does not exist; give the --out folder of your runs")
     unfinished = leftovers.unfinished(args.out)
     for folder in unfinished:
         if folder.state == leftovers.RUNNING:
@@ -31,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for folder in removed:
         display.stdout.print(f"{verb} {folder.path}  ({folder.state})", highlight=False, soft_wrap=True)
-    summary = f"{verb} {len(removed)} unfinished run folder{'' if len(removed) == 1 else 's'} from {args.out}; finished runs and results.csv kept"
+    folders = f"{len(removed)} unfinished run folder{'' if len(removed) == 1 else 's'}"
+    summary = f"{verb} {folders} from {args.out}; finished runs and results.csv kept"
     display.stdout.print(
         summary + ("; run without --dry-run to remove them" if args.dry_run and removed else ""),
         highlight=False,

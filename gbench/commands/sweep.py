@@ -8,7 +8,10 @@ from gbench.commands._options import add_option, add_tracker_options, add_verbos
 from gbench.options import default, option
 from gbench.studies import DEFAULT_HEARTBEAT
 
-HELP = "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across machines), then write its report."
+HELP = (
+    "Run a suite file's every (variant, seed) once (resumable; --jobs N processes; --storage URL shares it across "
+    "machines), then write its report."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke test: every budget scaled down (the suite's [quick] table; default 20 steps, 300 eval samples, 2000 training images, 2 seeds)",
+        help="a smoke test: every budget scaled down (the suite's [quick] table; default 20 steps, 300 eval samples, "
+        "2000 training images, 2 seeds)",
     )
     parser.add_argument(
         "--jobs",
@@ -40,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--heartbeat",
         type=number_option(int, 1, "--heartbeat"),
         default=DEFAULT_HEARTBEAT,
-        help=f"seconds between a running run's heartbeats; a worker silent for 3 of them is dead and its run is taken over (default {DEFAULT_HEARTBEAT})",
+        help="seconds between a running run's heartbeats; a worker silent for 3 of them is dead and its run is taken "
+        f"over (default {DEFAULT_HEARTBEAT})",
     )
     add_option(parser, option("population"), "sweep")
     add_option(parser, option("population_size"), "sweep")
@@ -66,13 +71,26 @@ def run(args: argparse.Namespace) -> int:
     devices = parse_devices(args.devices) if args.devices else []
     if len(devices) > args.jobs:
         raise GbenchError(
-            f"--devices names {len(devices)} devices for --jobs {args.jobs}; give --jobs {len(devices)} so each device gets a worker"
+            f"--devices names {len(devices)} devices for --jobs {args.jobs}; "
+            f"give --jobs {len(devices)} so each device gets a worker"
         )
     for device in [args.device, *devices]:
         if device:
             resolve_device(device)  # cuda:N or mps this machine lacks: one line before any data loads
-    sweep_plan = plan(checked_suite_file(args.suite), out=args.out, quick=args.quick, seeds=seeds, storage=args.storage, study_name=args.study_name,
-                      device=device_for(0, devices, args.device), data_root=args.data_root, heartbeat=args.heartbeat, auto=auto,
-                      population=args.population or default("population"), population_size=args.population_size, plugins=args.plugin)  # fmt: skip
+    sweep_plan = plan(
+        checked_suite_file(args.suite),
+        out=args.out,
+        quick=args.quick,
+        seeds=seeds,
+        storage=args.storage,
+        study_name=args.study_name,
+        device=device_for(0, devices, args.device),
+        data_root=args.data_root,
+        heartbeat=args.heartbeat,
+        auto=auto,
+        population=args.population or default("population"),
+        population_size=args.population_size,
+        plugins=args.plugin,
+    )
     args.made = sweep_plan  # what gbench.sweep returns its runs from (gbench/api.py)
     return sweep(sweep_plan, jobs=args.jobs, write_report=not args.no_report, devices=devices, level=verbosity(args))

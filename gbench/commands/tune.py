@@ -8,10 +8,7 @@ study and its workers :mod:`gbench.studies.tune.tune`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shlex
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +28,8 @@ if TYPE_CHECKING:
 
     from gbench.config import RunConfig, RunSettings
     from gbench.plugins.registry import Registry
-    from gbench.studies.shared_study import SharedStudy
     from gbench.studies.tune.searchspace import SearchSpace
-    from gbench.studies.tune.tune import TuneOptions, Tuner, TuneStudy
+    from gbench.studies.tune.tune import TuneOptions
 
 PRUNER_CHOICES = [
     "median",
@@ -41,7 +37,10 @@ PRUNER_CHOICES = [
     "none",
 ]  # gbench.studies.tune.tune.PRUNERS; not imported here: `gbench tune --help` stays light
 
-HELP = "Search hyperparameters with Optuna: every trial is a gbench run; prunes bad trials early; resumable and shareable across workers."
+HELP = (
+    "Search hyperparameters with Optuna: every trial is a gbench run; prunes bad trials early; resumable and shareable "
+    "across workers."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,20 +48,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "target",
         nargs="?",
         default="mlp",
-        help="plugin whose architectures (or losses, schedules) to tune, as in `gbench run` (default: mlp, the built-in MLP architectures)",
+        help="plugin whose architectures (or losses, schedules) to tune, as in `gbench run` "
+        "(default: mlp, the built-in MLP architectures)",
     )
     group = parser.add_argument_group("search")
     group.add_argument(
         "--trials",
         type=int,
         default=50,
-        help="trials to reach in the study, complete plus pruned, across all workers (default 50); running again resumes",
+        help="trials to reach in the study, complete plus pruned, across all workers (default 50); "
+        "running again resumes",
     )
     group.add_argument(
         "--space",
         action="append",
         metavar="KEY=LOW:HIGH[:log]|KEY=A,B,C",
-        help="narrow or replace a search range (repeatable); architecture, loss and schedule may be searched too: --space architecture=mlp,mlp-batchnorm",
+        help="narrow or replace a search range (repeatable); architecture, loss and schedule may be searched too: "
+        "--space architecture=mlp,mlp-batchnorm",
     )
     group.add_argument(
         "--objective",
@@ -86,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=number_option(int, 0, "--pruner-warmup"),
         default=0,
         metavar="STEPS",
-        help="prune no trial before this generator step (median: Optuna's n_warmup_steps; hyperband: its min_resource); default 0",
+        help="prune no trial before this generator step (median: Optuna's n_warmup_steps; hyperband: its "
+        "min_resource); default 0",
     )
     group.add_argument("--sampler-seed", type=int, help="seed of the TPE sampler, for a repeatable search")
     group.add_argument(
@@ -106,7 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--heartbeat",
         type=number_option(int, 1, "--heartbeat"),
         default=DEFAULT_HEARTBEAT,
-        help=f"seconds between a running trial's heartbeats; a worker silent for 3 of them is dead and its trial re-run (default {DEFAULT_HEARTBEAT})",
+        help="seconds between a running trial's heartbeats; a worker silent for 3 of them is dead and its trial "
+        f"re-run (default {DEFAULT_HEARTBEAT})",
     )
     add_run_options(parser)
     add_precision_option(parser)
@@ -114,24 +118,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gbench import owndata
+    from gbench.commands import tuning
     from gbench.commands._options import settings_from_args
     from gbench.commands.run import combos_for_target, warn_broken
     from gbench.errors import GbenchError
     from gbench.plugins.loading import resolve_target
     from gbench.results import display, store
-    from gbench.studies.storage import shown_url
-    from gbench.studies.tune.searchspace import build_space
+    from gbench.studies.storage import check_server, close_study_name, shown_url
+    from gbench.studies.tune.searchspace import build_space, check_reachable
     from gbench.studies.tune.tune import OBJECTIVES, TuneOptions, open_study, parse_objectives, safe_name
     from gbench.studies.workers import count, counted_trials
     from gbench.training import preflight
+    from gbench.training.runner import DataCache
 
     settings = settings_from_args(args)
     options = TuneOptions(
-        trials=args.trials, objectives=parse_objectives(args.objective), pruner=args.pruner, pruner_startup=args.pruner_startup,
-        pruner_warmup=args.pruner_warmup, sampler_seed=args.sampler_seed, n_jobs=args.n_jobs, devices=list(settings.devices), storage=args.storage,
-        study_name=args.study_name or safe_name(f"tune-{args.target}"), heartbeat=args.heartbeat, target=args.target,
+        trials=args.trials,
+        objectives=parse_objectives(args.objective),
+        pruner=args.pruner,
+        pruner_startup=args.pruner_startup,
+        pruner_warmup=args.pruner_warmup,
+        sampler_seed=args.sampler_seed,
+        n_jobs=args.n_jobs,
+        devices=list(settings.devices),
+        storage=args.storage,
+        study_name=args.study_name or safe_name(f"tune-{args.target}"),
+        heartbeat=args.heartbeat,
+        target=args.target,
         seeds=list(settings.seeds),
-    )  # fmt: skip
+    )
     plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
     registry = plugins.registry
@@ -154,9 +169,12 @@ def run(args: argparse.Namespace) -> int:
         display.console.print(line, highlight=False, soft_wrap=True)
     options.check(base)
     space = build_space(registry, combos, settings.params, args.space)
+    cache = DataCache()
+    check_reachable(space, base, cache)  # every batch size the search reaches against the data, before OUT is made
+    check_server(options.storage)
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)
-    opened = open_study(registry, base, space, options, out)
+    opened = open_study(registry, base, space, options, out, cache)
     args.made = opened  # what gbench.tune returns its study and runs from (gbench/api.py)
     console = display.console
     opened.tuner.on_note = lambda text: console.print(text, highlight=False, soft_wrap=True)
@@ -173,12 +191,14 @@ def run(args: argparse.Namespace) -> int:
     before = count(counted_trials(opened.study))
     if opened.created and (near := close_study_name(opened.shared.storage, options.study_name)):
         console.print(
-            f"note: study {options.study_name!r} is new; the storage holds {near!r} (did you mean --study-name {near}?)",
+            f"note: study {options.study_name!r} is new; the storage holds {near!r} "
+            f"(did you mean --study-name {near}?)",
             highlight=False,
             soft_wrap=True,
         )
     console.print(
-        f"study {options.study_name!r} in {shown_url(opened.storage_url)}: {before.done} of {options.trials} trials done"
+        f"study {options.study_name!r} in {shown_url(opened.storage_url)}: "
+        f"{before.done} of {options.trials} trials done"
         f"{'' if opened.created else ' (resumed)'}; searching {space.describe()}",
         highlight=False,
         soft_wrap=True,
@@ -186,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     from gbench.studies.storage import connection_kept
 
     with connection_kept(opened.storage_url):  # the server stopping mid-tune: one line, and the same command resumes
-        trials, ran = optimize(opened, options, _progress.verbosity(args))
+        trials, ran = tuning.optimize(opened, options, _progress.verbosity(args))
     report(opened.study, registry, base, space, options, out, trials, opened.storage_url, ran)
     return 0
 
@@ -244,7 +264,8 @@ def report(
         )
         best = top[0] if top else None
     stdout.print(
-        f"{counts.done} trials counted ({counts.complete} complete, {counts.pruned} pruned; {counts.failed} failed, not counted); this process ran {ran}",
+        f"{counts.done} trials counted ({counts.complete} complete, {counts.pruned} pruned; "
+        f"{counts.failed} failed, not counted); this process ran {ran}",
         highlight=False,
     )
     if best is not None:
@@ -252,12 +273,14 @@ def report(
         if config_file:
             store.atomic_write_text(out / "best.toml", "".join(f'{k} = "{v}"\n' for k, v in config_file.items()))
         stdout.print(
-            f"best trial #{best.number} ({', '.join(f'{n}={format_cell(v)}' for n, v in zip(objectives, best.values))}); run it with:",
+            f"best trial #{best.number} "
+            f"({', '.join(f'{n}={format_cell(v)}' for n, v in zip(objectives, best.values))}); run it with:",
             highlight=False,
         )
         stdout.print(line, highlight=False, soft_wrap=True, markup=False)
     stdout.print(
-        f"trials: {out / 'trials.csv'}  runs: {out / store.RESULTS}  dashboard: optuna-dashboard {shlex.quote(shown_url(storage_url))}",
+        f"trials: {out / 'trials.csv'}  runs: {out / store.RESULTS}  "
+        f"dashboard: optuna-dashboard {shlex.quote(shown_url(storage_url))}",
         highlight=False,
         soft_wrap=True,
         markup=False,
@@ -317,123 +340,3 @@ def run_command(
     for name, value in params.items():
         parts += ["--set", f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}"]
     return " ".join(shlex.quote(p) for p in parts), config_file
-
-
-# ---------------------------------------------------------------------------
-# The workers and their live table: threads and the terminal are the command's, not the library's
-# ---------------------------------------------------------------------------
-
-STOP_WAIT = 60  # seconds Ctrl-C waits for running trials to reach a step and give themselves back
-
-
-def optimize(opened: TuneStudy, options: TuneOptions, level: int = _progress.NORMAL) -> tuple[list[FrozenTrial], int]:
-    """Run the workers until the study has ``options.trials`` trials; (its counted trials, how many ran here).
-
-    trials.csv is written whatever happens, Ctrl-C included.
-    """
-    from gbench.studies import workers as studylib
-    from gbench.studies.tune.trials import write_trials_csv
-
-    try:
-        ran = run_workers(opened.shared, opened.tuner, options.trials, options.n_jobs, level)
-    finally:
-        trials = studylib.counted_trials(opened.study)
-        write_trials_csv(opened.tuner.out / "trials.csv", trials, opened.tuner.objectives)
-    return trials, ran
-
-
-def close_study_name(storage: Any, name: str) -> str | None:
-    """Another study in ``storage`` whose name is close to ``name`` (a mistyped --study-name starts a new study): the closest, or None."""
-    import optuna
-
-    from gbench.names import closest
-
-    return closest(name, [other for other in optuna.get_all_study_names(storage) if other != name])
-
-
-def run_workers(shared: SharedStudy, tuner: Tuner, target: int, n_jobs: int, level: int = _progress.NORMAL) -> int:
-    """n_jobs worker threads on one study, under a live table of its trials.
-
-    Ctrl-C (KeyboardInterrupt in this, the main thread) sets the tuner's
-    interrupt: each running trial raises :class:`gbench.studies.workers.Interrupted` at
-    its next logged step and is given back (FAIL plus a WAITING retry, counted
-    once when the study resumes); then the KeyboardInterrupt goes on up.
-    """
-    from gbench.results import display
-    from gbench.studies import workers as studylib
-    from gbench.studies.tune.trials import trial_table, write_trials_csv
-
-    study = shared.study
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    ran = [0] * n_jobs
-    csv_path = tuner.out / "trials.csv"
-
-    def on_change() -> None:
-        with tuner.lock:
-            trials = studylib.counted_trials(study)
-            write_trials_csv(csv_path, trials, tuner.objectives)
-
-    # Each worker says when it has ended. Not Thread.join/is_alive: a KeyboardInterrupt that lands inside join()
-    # leaves is_alive() False for a thread that still runs (CPython 3.11, gh-90882), and Ctrl-C must wait for them.
-    ended = [threading.Event() for _ in range(n_jobs)]
-
-    def worker(index: int) -> None:
-        tuner.worker.index = index  # picks this worker's device (Tuner.device)
-        try:
-            ran[index] = studylib.work(shared, tuner, target=target, stop=stop, on_change=on_change)
-        except studylib.Interrupted:
-            pass  # the main thread is raising KeyboardInterrupt already
-        except BaseException as error:  # reported by the main thread
-            errors.append(error)
-            stop.set()
-        finally:
-            ended[index].set()
-
-    def render() -> Any:
-        trials = studylib.counted_trials(study)
-        counts = studylib.count(trials)
-        title = f"gbench tune: {counts.done}/{target} done ({counts.pruned} pruned), {counts.running} running"
-        with tuner.lock:
-            progress = dict(tuner.progress)
-        return trial_table(trials, tuner.objectives, title, progress)
-
-    lines = _progress.StatusLines(level, total=target)
-
-    def status() -> None:  # the live table's one-line form, for a log
-        counts = studylib.count(studylib.counted_trials(study))
-        with tuner.lock:
-            running = "; ".join(f"trial {number} {note}" for number, note in sorted(tuner.progress.items()))
-        best = ""
-        if len(tuner.objectives) == 1 and counts.done:
-            with contextlib.suppress(ValueError):  # no complete trial yet (all pruned)
-                best = f", best {tuner.objectives[0]} {study.best_value:.4g} (trial {study.best_trial.number})"
-        text = f"gbench tune: {counts.done}/{target} trials done ({counts.pruned} pruned){best}{', running ' + running if running else ''}"
-        lines.update(counts.done, f"{text}; {lines.time_left(counts.done, target)}")
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True, name=f"tune-worker-{i}") for i in range(n_jobs)]
-    try:
-        with display.live(render()) as live:
-            for thread in threads:
-                thread.start()
-            last = 0.0
-            while not all(event.is_set() for event in ended):
-                time.sleep(0.5)
-                if time.monotonic() - last > 2:
-                    live.update(render())
-                    if lines.plain:
-                        status()
-                    last = time.monotonic()
-            live.update(render())
-    except (
-        BaseException
-    ):  # Ctrl-C, or the storage lost here: no thread may be left training when the process exits (SIGABRT)
-        stop.set()
-        tuner.interrupt.set()
-        deadline = time.monotonic() + STOP_WAIT
-        for event in ended:
-            event.wait(timeout=max(0.0, deadline - time.monotonic()))
-        raise
-    if errors:
-        raise errors[0]
-    return sum(ran)

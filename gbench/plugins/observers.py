@@ -75,7 +75,8 @@ def tracker_failed(tracker: str, error: BaseException) -> None:
         _failed.add(tracker)
     if first:  # plain stderr: the plugin API sits below the results tables (gbench.results.display)
         print(
-            f"gbench: warning: --log {tracker} failed ({type(error).__name__}: {first_line(error)}); the runs go on without {tracker} and keep their own files",
+            f"gbench: warning: --log {tracker} failed ({type(error).__name__}: {first_line(error)}); "
+            f"the runs go on without {tracker} and keep their own files",
             file=sys.stderr,
             flush=True,
         )
@@ -85,7 +86,8 @@ Hook = TypeVar("Hook", bound=Callable[..., Any])
 
 
 def guarded(tracker: str, forget: Callable[[], None]) -> Callable[[Hook], Hook]:
-    """A tracker's hook that never stops a run: its first error warns once and ``forget`` drops the tracker's open runs."""
+    """A tracker's hook that never stops a run: its first error warns once and ``forget`` drops the tracker's
+    open runs."""
 
     def wrap(hook: Hook) -> Hook:
         @functools.wraps(hook)  # pluggy reads the hook's argument names through __wrapped__
@@ -120,8 +122,8 @@ def check_trackers() -> None:
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
         except Exception as error:  # MlflowException, requests' errors, a bad scheme: MLflow's messages quote the URI
             raise GbenchError(
-                f"--mlflow-uri {mask(uri)!r} cannot be reached ({first_line(error)}); start the tracking server or fix the URI, "
-                "or leave out --mlflow-uri for the local store"
+                f"--mlflow-uri {mask(uri)!r} cannot be reached ({first_line(error)}); "
+                "start the tracking server or fix the URI, or leave out --mlflow-uri for the local store"
             ) from None
     for name, value in MLFLOW_RUNS.items():
         os.environ.setdefault(name, value)
@@ -222,7 +224,8 @@ def numbers(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
-    """What identifies a run for a tracker's parameter table: names, seed, length, every resolved hyperparameter (text masked)."""
+    """What identifies a run for a tracker's parameter table: names, seed, length, every resolved hyperparameter
+    (text masked)."""
     keys = ("architecture", "loss", "schedule", "dataset", "seed", "epochs", "steps", "train_limit")
     flat = {k: config.get(k) for k in keys}
     flat.update(config.get("params") or {})

@@ -37,7 +37,8 @@ def worker_identity(number: int) -> str:
 
 
 def dead_here(trial: FrozenTrial, attr: str) -> bool:
-    """True when the trial's recorded process (user attr ``attr``, a :func:`worker_identity`) ran on this host and is gone."""
+    """True when the trial's recorded process (user attr ``attr``, a :func:`worker_identity`) ran on this host and
+    is gone."""
     parts = str(trial.user_attrs.get(attr, "")).split("|")
     if len(parts) != 4 or parts[0] != host() or parts[3] != str(trial.number):
         return False  # another host's worker (heartbeats decide), or an attr copied from a retried trial

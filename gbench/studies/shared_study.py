@@ -38,9 +38,11 @@ class SharedStudy:
             self.study_id = storage.get_study_id_from_name(study.study_name)
         except KeyError:
             raise GbenchError(
-                f"study {study.study_name!r} is not in the storage {shown_url(storage.url)!r}; open the study on the storage it was created in"
+                f"study {study.study_name!r} is not in the storage {shown_url(storage.url)!r}; "
+                "open the study on the storage it was created in"
             ) from None
-        # Seconds between heartbeats, or None: gbench's storages always keep them (open_storage), a bare RDBStorage does not.
+        # Seconds between heartbeats, or None: gbench's storages always keep them (open_storage),
+        # a bare RDBStorage does not.
         self.heartbeat_interval = storage.get_heartbeat_interval()
         self.claim_lock = claim_lock_file(storage.url)
 
@@ -79,7 +81,8 @@ class SharedStudy:
             self.storage.record_heartbeat(trial_id)
 
     def claim_waiting(self, waiting: FrozenTrial) -> Trial | None:
-        """Claim this WAITING trial (RUNNING, as ``study.ask()`` does for the oldest); None when another worker got it first.
+        """Claim this WAITING trial (RUNNING, as ``study.ask()`` does for the oldest); None when another worker got it
+        first.
 
         The storage's WAITING-to-RUNNING update is atomic (``ask()`` relies on
         it too), so of two workers reaching for one trial exactly one gets it.
@@ -124,7 +127,8 @@ class SharedStudy:
 
 
 def claim_lock_file(url: str) -> Path | None:
-    """The lock file next to a SQLite study file (.FILE.claims.lock, hidden as OUT's .results.lock is); None for a database server."""
+    """The lock file next to a SQLite study file (.FILE.claims.lock, hidden as OUT's .results.lock is); None for a
+    database server."""
     import sqlalchemy.engine
 
     parsed = sqlalchemy.engine.make_url(url)

@@ -38,7 +38,8 @@ ImmediateSQLiteTransactions: Any = None
 
 
 def immediate_transactions_plugin() -> str:
-    """Register :data:`ImmediateSQLiteTransactions` with SQLAlchemy (once); the name ``create_engine(plugins=[...])`` takes.
+    """Register :data:`ImmediateSQLiteTransactions` with SQLAlchemy (once); the name
+    ``create_engine(plugins=[...])`` takes.
 
     Every transaction on an engine with the plugin takes SQLite's write lock
     when it begins (``BEGIN IMMEDIATE``). Optuna claims a trial by reading its
@@ -91,7 +92,8 @@ def shown_url(url: str) -> str:
 def _sqlite_file(url: str, database: str | None) -> Path:
     if not database or database == ":memory:":
         raise GbenchError(
-            f"storage {url!r} names no database file; give e.g. sqlite:///runs/tune.db (a file several processes can share)"
+            f"storage {url!r} names no database file; "
+            "give e.g. sqlite:///runs/tune.db (a file several processes can share)"
         )
     return Path(database)
 
@@ -112,7 +114,8 @@ def _check_reachable(url: Any, connect_args: dict[str, Any], shown: str) -> None
     except Exception as error:  # OperationalError, DBAPI errors: unreachable host, refused, no such database
         reason = first_line(getattr(error, "orig", None) or error)  # a driver may quote the URL it was given
         raise GbenchError(
-            f"cannot reach storage {shown!r} ({reason}); check the host, port, database and user, and that the server runs"
+            f"cannot reach storage {shown!r} ({reason}); "
+            "check the host, port, database and user, and that the server runs"
         ) from None
 
 
@@ -130,6 +133,13 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
         raise GbenchError(
             f"--storage {shown!r} is not a database URL; give e.g. sqlite:///runs/tune.db or postgresql://user@host/dbname"
         )
+    scheme, _, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    if authority.count("@") > 1:  # SQLAlchemy would cut the password at its first '@' and show the rest as the host
+        raise GbenchError(
+            f"--storage '{scheme}://...@{authority.rsplit('@', 1)[1]}/...': its user or password holds an '@'; "
+            "write each '@' in them as %40 (p@ss becomes p%40ss)"
+        )
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except (ArgumentError, ValueError) as error:
@@ -145,7 +155,8 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
         ) from None
     except ModuleNotFoundError as error:
         raise GbenchError(
-            f"--storage {shown!r} needs the Python module {error.name!r}; pip install it (for PostgreSQL: psycopg[binary])"
+            f"--storage {shown!r} needs the Python module {error.name!r}; "
+            "pip install it (for PostgreSQL: psycopg[binary])"
         ) from None
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
@@ -153,7 +164,8 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
         path = _sqlite_file(shown, parsed.database)
         if not create and not path.is_file():
             raise GbenchError(
-                f"storage {shown!r}: the file {str(path)!r} does not exist; give the sqlite:/// URL of an existing study database (e.g. sqlite:///runs/NAME/sweep.db)"
+                f"storage {shown!r}: the file {str(path)!r} does not exist; "
+                "give the sqlite:/// URL of an existing study database (e.g. sqlite:///runs/NAME/sweep.db)"
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,6 +189,21 @@ def resolve_url(url: str | None, default_file: Path, create: bool = True) -> tup
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     _check_reachable(parsed, engine_kwargs.get("connect_args", {}), shown)
     return parsed.render_as_string(hide_password=False), engine_kwargs
+
+
+def check_server(url: str | None) -> None:
+    """A database server's URL checked and reached now, before the command makes OUT (one line, nothing written);
+    a SQLite file (or no URL: OUT's) is opened, and so made, only when the study is."""
+    if url is not None and not url.startswith("sqlite"):
+        resolve_url(url, Path("unused.db"))
+
+
+def close_study_name(storage: Any, name: str) -> str | None:
+    """Another study in ``storage`` whose name is close to ``name`` (a mistyped --study-name starts a new study):
+    the closest, or None."""
+    from gbench.names import closest
+
+    return closest(name, [other for other in optuna.get_all_study_names(storage) if other != name])
 
 
 def _use_wal(path: Path, wait: float = 60.0) -> None:
@@ -299,7 +326,8 @@ def connection_kept(url: str):
             raise
         reason = (str(getattr(lost, "orig", None) or lost).strip().splitlines() or [type(lost).__name__])[0][:200]
         raise GbenchError(
-            f"lost the connection to --storage {shown_url(url)} ({reason}); bring the database server back and run the same command again: "
+            f"lost the connection to --storage {shown_url(url)} ({reason}); "
+            "bring the database server back and run the same command again: "
             "finished trials are kept and the interrupted ones are retried"
         ) from None
     finally:

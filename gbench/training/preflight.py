@@ -12,23 +12,36 @@ a folder holding only config.json).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
 from gbench.config import RunConfig
 from gbench.datasource import DataOptions
 from gbench.errors import GbenchError
 from gbench.evaluation.evaluate import minimum_images
 from gbench.evaluation.extractor_choice import resolve_extractor
-from gbench.evaluation.settings import EvalSettings
-from gbench.options import DATA, OPTIONS
+from gbench.evaluation.settings import EvalSettings, check_inception_weights_option
+from gbench.options import DATA, OPTIONS, option
 from gbench.plugins.registry import Registry
 from gbench.training.runner import DataCache
 
+#: How a message names an option: ``as_flag`` for the command line (``--eval-samples``), ``as_key`` for a suite
+#: or config file (``eval_samples =``); the value follows it.
+Spelling = Callable[[str], str]
 
-def check_eval_options(config: RunConfig, registry: Registry, notes: list[str] | None = None) -> RunConfig:
-    """``--eval-samples``, ``--inception-weights`` and ``--fid-extractor`` of one run (nothing to check with evaluation off);
-    the config to run: ``config`` itself, or a copy that trains without evaluation.
+
+def as_flag(name: str) -> str:
+    return option(name).flag
+
+
+def as_key(name: str) -> str:
+    return f"{name} ="
+
+
+def check_eval_options(
+    config: RunConfig, registry: Registry, notes: list[str] | None = None, spelled: Spelling = as_flag
+) -> RunConfig:
+    """``--eval-samples``, ``--inception-weights`` and ``--fid-extractor`` of one run (nothing to check with evaluation
+    off); the config to run: ``config`` itself, or a copy that trains without evaluation. ``spelled`` names the options.
 
     With no ``--fid-extractor`` given and none that fits the data (LeNet takes 1x28x28, Inception's weights
     are not on this offline machine), the run trains without evaluation (the copy's ``eval.samples`` is 0,
@@ -40,15 +53,14 @@ def check_eval_options(config: RunConfig, registry: Registry, notes: list[str] |
     needed = minimum_images(EvalSettings(num_samples=samples))  # the final evaluation's: precision/recall need the most
     if samples < needed:
         raise GbenchError(
-            f"--eval-samples {samples} is too few: the final evaluation needs at least {needed} generated images; "
-            f"give --eval-samples {needed} or more (default 10000), or --eval-samples 0 to turn evaluation off"
+            f"{spelled('eval_samples')} {samples} is too few: the final evaluation needs at least {needed} generated "
+            f"images; give {spelled('eval_samples')} {needed} or more (default 10000), "
+            f"or {spelled('eval_samples')} 0 to turn evaluation off"
         )
     weights = config.eval.inception_weights
-    if weights is not None and not Path(weights).expanduser().is_file():
-        raise GbenchError(
-            f"--inception-weights {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out"
-        )
     extractor = config.eval.extractor
+    # the one check of the Inception weights file (run's parser makes it too): a file, holding only tensors
+    check_inception_weights_option(weights, extractor, spelled("inception_weights"))
     dataset = registry.dataset(config.dataset)
     try:
         resolve_extractor(extractor, dataset, weights)
@@ -58,14 +70,13 @@ def check_eval_options(config: RunConfig, registry: Registry, notes: list[str] |
             if notes is not None and note not in notes:
                 notes.append(note)
             return dataclasses.replace(config, eval=dataclasses.replace(config.eval, samples=0))
-        asked = f"--fid-extractor {extractor}" if extractor else f"the default extractor of dataset {config.dataset!r}"
-        raise GbenchError(f"{asked}: {error}") from None
+        raise GbenchError(f"{spelled('fid_extractor')} {extractor}: {error}") from None  # extractor None returned above
     return config
 
 
 def no_extractor_note(name: str, image_shape: tuple[int, ...], why: str, data: DataOptions | None = None) -> str:
-    """The line said before training when no extractor fits: which option to give, as the user types it
-    (``gbench extractor train`` with the run's own --image-size and --channels: a LeNet of the shape the runs train at)."""
+    """The line said before training when no extractor fits: which option to give, as the user types it (``gbench
+    extractor train`` with the run's own --image-size and --channels: a LeNet of the shape the runs train at)."""
     shape = "x".join(map(str, image_shape))
     shaping = "".join(
         f" {o.flag} {getattr(data, o.field)}"
@@ -73,35 +84,56 @@ def no_extractor_note(name: str, image_shape: tuple[int, ...], why: str, data: D
         if o.lands == DATA and data is not None and getattr(data, o.field) is not None
     )
     return (
-        f"evaluation: no feature extractor fits dataset {name} ({shape}): {why.split('; ')[0]}; the runs train and store their rows without FID. "
-        f"For FID give --inception-weights PATH (torch-fidelity's Inception weights file), or train a LeNet on it: gbench extractor train {name}{shaping}"
+        f"evaluation: no feature extractor fits dataset {name} ({shape}): {why.split('; ')[0]}; "
+        "the runs train and store their rows without FID. "
+        "For FID give --inception-weights PATH (torch-fidelity's Inception weights file), "
+        f"or train a LeNet on it: gbench extractor train {name}{shaping}"
     )
 
 
-def check_batch_size(config: RunConfig, registry: Registry, cache: DataCache) -> None:
-    """A batch must fit the training images (``--train-limit`` may leave only a few)."""
+def check_batch_size(
+    config: RunConfig, registry: Registry, cache: DataCache, spelled: Spelling = as_flag, searched: str | None = None
+) -> None:
+    """A batch must fit the training images (``--train-limit`` may leave only a few). ``searched``: the range of a
+    tune's ``--space batch_size=...`` (``config`` holds the largest batch size it reaches), for the message."""
     images, _ = cache.split(registry, config.dataset, "train", config.data_root, config.train_limit)
-    batch_size = int(config.params["batch_size"])
-    if batch_size > len(images):
-        limit = f" (--train-limit {config.train_limit})" if config.train_limit else ""
+    batch_size, fits = int(config.params["batch_size"]), len(images)
+    if batch_size <= fits:
+        return
+    limit = f" ({spelled('train_limit')} {config.train_limit})" if config.train_limit else ""
+    raise_limit = f", or raise {spelled('train_limit').removesuffix(' =')}" if limit else ""
+    if searched is not None:
         raise GbenchError(
-            f"--batch-size {batch_size} is larger than the {len(images)} training images of {config.dataset!r}{limit}; "
-            f"give --batch-size {len(images)} or less{', or raise --train-limit' if limit else ''}"
+            f"--space batch_size={searched} reaches {batch_size}, more than the {fits} training images of "
+            f"{config.dataset!r}{limit}; search at most {fits}, e.g. --space batch_size=LOW:{fits}{raise_limit}"
         )
+    raise GbenchError(
+        f"{spelled('batch_size')} {batch_size} is larger than the {fits} training images of {config.dataset!r}{limit}; "
+        f"give {spelled('batch_size')} {fits} or less{raise_limit}"
+    )
 
 
 def check_runs(
-    configs: Iterable[RunConfig], registry: Registry, cache: DataCache, notes: list[str] | None = None
+    configs: Iterable[RunConfig],
+    registry: Registry,
+    cache: DataCache,
+    notes: list[str] | None = None,
+    spelled: Spelling = as_flag,
+    where: Callable[[RunConfig], str] = lambda config: "",
 ) -> list[RunConfig]:
     """Check every run's options before the first trains (each distinct combination once); the configs to run
-    (those no extractor fits train without evaluation: :func:`check_eval_options`). ``notes`` gets the lines to say first."""
+    (those no extractor fits train without evaluation: :func:`check_eval_options`). ``notes`` gets the lines to say
+    first; ``where`` names a run in its error (a suite's variant), ``spelled`` its options (:data:`Spelling`)."""
     checked: dict[str, RunConfig] = {}  # each distinct combination's config once checked
     runs = []
     for config in configs:
         key = repr({**config.to_dict(), "seed": None, "run_id": None})
         if key not in checked:
-            checked[key] = check_eval_options(config, registry, notes)
-            check_batch_size(config, registry, cache)
+            try:
+                checked[key] = check_eval_options(config, registry, notes, spelled)
+                check_batch_size(config, registry, cache, spelled)
+            except GbenchError as error:
+                raise GbenchError(f"{where(config)}{error}") from None
         runs.append(
             dataclasses.replace(config, eval=checked[key].eval)
         )  # every seed of a combination as its first was checked

@@ -12,6 +12,7 @@ from rich.table import Table
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.results.records import RunRecord, load_local
+from gbench.studies import opening
 from gbench.studies import workers as studylib
 from gbench.studies.storage import open_storage, shown_url
 from gbench.studies.sweep.plan import Plan, trial_per_key
@@ -91,7 +92,7 @@ def load_records_from_storage(url: str, study_name: str) -> list[RunRecord]:
             f"no study named {study_name!r} in {shown_url(url)}{suggestion(study_name, names)}; studies there: "
             f"{', '.join(names) or 'none'}"
         ) from None
-    studylib.check_made_by_gbench(study, study_name)
+    opening.check_made_by_gbench(study, study_name)
     records = []
     for trial in trial_per_key(study).values():
         if trial.state == TrialState.COMPLETE and "record" in trial.user_attrs:

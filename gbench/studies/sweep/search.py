@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gbench.analysis.search_budget import SearchSummary, TrialOutcome
 from gbench.errors import GbenchError
+from gbench.studies import opening
 from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import open_storage
@@ -156,7 +157,7 @@ def open_searches(
             else optuna.samplers.TPESampler(seed=spec.sampler_seed, constant_liar=True)
         )
         pruner = make_pruner(spec.pruner, spec.pruner_startup, config.eval.every, ["fid"], spec.pruner_warmup)
-        shared, created = studylib.create_or_load(storage, name, ["minimize"], "tune", sampler=sampler, pruner=pruner)
+        shared, created = opening.create_or_load(storage, name, ["minimize"], "tune", sampler=sampler, pruner=pruner)
         if created:
             shared.study.set_user_attr("objectives", ["fid"])
             shared.study.set_user_attr("target", run.variant)

@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 
 from gbench.errors import GbenchError
 from gbench.studies import groups as study_groups
+from gbench.studies import opening
 from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import open_storage
@@ -84,7 +85,7 @@ def open_study(plan: Plan) -> tuple[SharedStudy, str]:
     def setup(new: optuna.Study) -> None:
         enqueue_missing(plan, new)
 
-    shared, created = studylib.create_or_load(
+    shared, created = opening.create_or_load(
         storage, plan.study_name, ["minimize"], "sweep", sampler=sampler, setup=setup
     )
     if created:

@@ -8,6 +8,7 @@ may be searched too (:data:`AXES`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,13 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import Trial
 
-from gbench.config import check_override_keys, hyperparameters_for
+from gbench.config import RunConfig, check_override_keys, hyperparameters_for, resolve_params
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.plugins.registry import Hyperparameter, Registry, Value
+from gbench.training import preflight
+from gbench.training.runner import DataCache
+from gbench.training.validate import validate_configs
 
 #: The three plugin tables a trial may choose from, besides hyperparameters.
 AXES = ("architecture", "loss", "schedule")
@@ -62,6 +66,17 @@ class Dimension:
             return IntDistribution(int(low), int(high), log=self.log)
         return FloatDistribution(low, high, log=self.log)
 
+    def typed(self) -> str:
+        """As ``--space NAME=...`` takes it: ``low:high[:log]`` or ``a,b,c``."""
+        if self.choices is not None:
+            return ",".join(map(str, self.choices))
+        low, high = self.bounds()
+        return f"{low:g}:{high:g}" + (":log" if self.log else "")
+
+    def largest(self) -> Value:
+        """The largest value a trial can draw."""
+        return max(self.choices) if self.choices is not None else self.bounds()[1]
+
     def describe(self) -> str:
         if self.choices is not None:
             return "{" + ", ".join(map(str, self.choices)) + "}"
@@ -98,7 +113,8 @@ def parse_dimension(name: str, spec: str, hp: Hyperparameter) -> Dimension:
         parts = [part.strip() for part in spec.split(":")]
         if not numeric:
             raise GbenchError(
-                f"--space {name}={spec!r}: {name} takes a list of values (one of {hp.describe_range()}), not a range; write e.g. --space {name}=a,b"
+                f"--space {name}={spec!r}: {name} takes a list of values (one of {hp.describe_range()}), "
+                f"not a range; write e.g. --space {name}=a,b"
             )
         if (
             len(parts) not in (2, 3)
@@ -111,7 +127,8 @@ def parse_dimension(name: str, spec: str, hp: Hyperparameter) -> Dimension:
         log = parts[2] == "log" if len(parts) == 3 else hp.log
         if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) or not low < high:
             raise GbenchError(
-                f"--space {name}={spec!r} is an empty or inverted range ({low} is not below {high}); give low < high, or fix a value with --set {name}={low}"
+                f"--space {name}={spec!r} is an empty or inverted range ({low} is not below {high}); "
+                f"give low < high, or fix a value with --set {name}={low}"
             )
         if log and low <= 0:
             raise GbenchError(
@@ -229,14 +246,16 @@ def check_compatible(study: optuna.Study, space: SearchSpace) -> None:
         else:
             continue
         raise GbenchError(
-            f"study {study.study_name!r} searched {name!r} {problem} within one study; keep that in --space {name}=..., or start a new study with --study-name"
+            f"study {study.study_name!r} searched {name!r} {problem} within one study; "
+            f"keep that in --space {name}=..., or start a new study with --study-name"
         )
 
 
 def build_space(
     registry: Registry, combos: list[Combo], fixed: dict[str, Any], space_items: list[str] | None
 ) -> SearchSpace:
-    """The space of one ``gbench tune``: the target's combinations, ``--set`` values and ``--space`` items, all checked."""
+    """The space of one ``gbench tune``: the target's combinations, ``--set`` values and ``--space`` items,
+    all checked."""
     axes: dict[str, list[str]] = {axis: [] for axis in AXES}
     for combo in combos:
         for axis, value in zip(AXES, combo):
@@ -248,7 +267,8 @@ def build_space(
         name = name.strip()
         if not sep or not name:
             raise GbenchError(
-                f"--space {item!r} is not of the form key=low:high[:log] or key=a,b,c; for example --space lr=1e-4:1e-3:log"
+                f"--space {item!r} is not of the form key=low:high[:log] or key=a,b,c; "
+                "for example --space lr=1e-4:1e-3:log"
             )
         if name in raw:
             raise GbenchError(f"--space names {name!r} twice; give one range or list per hyperparameter")
@@ -258,7 +278,8 @@ def build_space(
             names = [n.strip() for n in raw.pop(axis).split(",")]
             if not names or any(not n for n in names):
                 raise GbenchError(
-                    f"--space {axis}= needs a comma-separated list of {axis} names, for example --space architecture=mlp,mlp-batchnorm"
+                    f"--space {axis}= needs a comma-separated list of {axis} names, "
+                    "for example --space architecture=mlp,mlp-batchnorm"
                 )
             for name in names:
                 registry.get(axis, name)  # unknown: one line listing the known ones
@@ -278,3 +299,21 @@ def build_space(
             )
         space.narrowed[name] = parse_dimension(name, spec, known[name])
     return space
+
+
+def check_reachable(space: SearchSpace, base: RunConfig, cache: DataCache) -> None:
+    """Every combination a trial can draw built against the data (its fixed values, as `gbench run` builds its own:
+    :func:`gbench.training.validate.validate_configs`), and at the largest batch size the space reaches against the
+    training images (:func:`gbench.training.preflight.check_batch_size`): one line before the study or OUT is made,
+    not a failed trial.
+    The evaluation options are the same for every trial: the command checks them on ``base``."""
+    for combo in space.combos():
+        params = space.fixed_for(combo)
+        searched = next((dim for dim in space.dimensions(combo) if dim.name == "batch_size"), None)
+        if searched is not None:
+            params["batch_size"] = searched.largest()
+        architecture, loss, schedule = combo
+        config = dataclasses.replace(base, architecture=architecture, loss=loss, schedule=schedule, params=params)
+        config = dataclasses.replace(config, params=resolve_params(space.registry, config))
+        validate_configs(space.registry, [config])  # its nets built against the data on the CPU, as run does
+        preflight.check_batch_size(config, space.registry, cache, searched=searched.typed() if searched else None)

@@ -44,7 +44,8 @@ def trial_table(
     progress: dict[int, str] | None = None,
     limit: int | None = 25,
 ) -> Table:
-    """The trials (the last ``limit`` of them) with their parameters, objectives and state; ``progress``: notes for running ones."""
+    """The trials (the last ``limit`` of them) with their parameters, objectives and state; ``progress``: notes for
+    running ones."""
     shown = trials[-limit:] if limit else trials
     names = param_columns(shown)
     table = Table(title=title, header_style="bold")

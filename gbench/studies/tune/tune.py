@@ -33,6 +33,7 @@ from gbench.config import RunConfig, device_for, resolve_params
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
 from gbench.results import schema, store
+from gbench.studies import opening
 from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy, retried_from
 from gbench.studies.storage import DEFAULT_HEARTBEAT, open_storage
@@ -82,7 +83,8 @@ class TuneOptions:
             raise GbenchError(f"--n-jobs {self.n_jobs} must be at least 1")
         if len(self.devices) > self.n_jobs:
             raise GbenchError(
-                f"--devices names {len(self.devices)} devices for {self.n_jobs} worker(s); give --n-jobs {len(self.devices)} so each device gets one"
+                f"--devices names {len(self.devices)} devices for {self.n_jobs} worker(s); "
+                f"give --n-jobs {len(self.devices)} so each device gets one"
             )
         if self.pruner not in PRUNERS:
             raise GbenchError(f"--pruner {self.pruner!r}: choose from {', '.join(PRUNERS)}")
@@ -97,7 +99,8 @@ def parse_objectives(text: str) -> list[str]:
     if not names or any(n not in OBJECTIVES for n in names) or len(set(names)) != len(names):
         bad = next((n for n in names if n not in OBJECTIVES), text)
         raise GbenchError(
-            f"--objective {text!r}: unknown or repeated objective {bad!r}; choose from {', '.join(OBJECTIVES)}, e.g. --objective fid,wall_time"
+            f"--objective {text!r}: unknown or repeated objective {bad!r}; choose from {', '.join(OBJECTIVES)}, "
+            "e.g. --objective fid,wall_time"
         )
     return names
 
@@ -188,12 +191,13 @@ class Tuner:
         return dataclasses.replace(config, params=resolve_params(self.registry, config))
 
     def preload(self) -> None:
-        """Check the fixed values of every combination and load the data once for every thread (bad input fails before any trial)."""
+        """Check the fixed values of every combination and load the data once for every thread (bad input fails
+        before any trial)."""
         for combo in self.space.combos():
             config = self.config(combo, self.space.fixed_for(combo))
-        self.cache.training_tensor(self.registry, config, resolve_device(config.device))
-        if config.eval.samples > 0:
-            self.cache.split(self.registry, config.dataset, "test", config.data_root, None)
+            self.cache.training_tensor(self.registry, config, resolve_device(config.device))
+            if config.eval.samples > 0:
+                self.cache.split(self.registry, config.dataset, "test", config.data_root, None)
 
     def run_id(self, trial: Trial) -> str:
         [frozen] = [t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number]
@@ -308,15 +312,18 @@ class Tuner:
 
     def store_pruned(self, config: RunConfig, last: dict[str, Any], wall: float, extra: dict[str, Any]) -> None:
         """A pruned trial is still a run in the results store, with status 'pruned'."""
-        identity = {"run_id": config.run_id, "architecture": config.architecture, "loss": config.loss, "schedule": config.schedule,
-                    "dataset": config.dataset, "seed": config.seed}  # fmt: skip
+        identity = {
+            **{"run_id": config.run_id, "architecture": config.architecture, "loss": config.loss},
+            **{"schedule": config.schedule, "dataset": config.dataset, "seed": config.seed},
+        }
         bookkeeping = {
             "status": "pruned",
             "steps": last.get("step"),
             "created": dt.datetime.now().isoformat(timespec="seconds"),
             **extra,
         }
-        # the same builder as every finished run's row: a column the schema does not know is refused here, not in a table later
+        # the same builder as every finished run's row: a column the schema does not know is refused here,
+        # not in a table later
         row = schema.results_row(
             identity,
             config.params,
@@ -346,11 +353,29 @@ class TuneStudy:
         return self.shared.study
 
 
-def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options: TuneOptions, out: Path) -> TuneStudy:
-    """Check everything, load the data, and create or resume the study; no trial runs yet."""
+def open_study(
+    registry: Registry,
+    base: RunConfig,
+    space: SearchSpace,
+    options: TuneOptions,
+    out: Path,
+    cache: DataCache | None = None,
+) -> TuneStudy:
+    """Check everything, load the data (into ``cache``, when the checks loaded it already), and create or resume the
+    study; no trial runs yet."""
     options.check(base)
-    tuner = Tuner(registry, base, space, options.study_name, options.objectives, out, options.pruning, devices=list(options.devices),
-                  seeds=list(options.seeds) or [base.seed])  # fmt: skip
+    tuner = Tuner(
+        registry,
+        base,
+        space,
+        options.study_name,
+        options.objectives,
+        out,
+        options.pruning,
+        cache=cache or DataCache(),
+        devices=list(options.devices),
+        seeds=list(options.seeds) or [base.seed],
+    )
     tuner.preload()
     storage = open_storage(options.storage, out / "tune.db", heartbeat=options.heartbeat)
     sampler = optuna.samplers.TPESampler(seed=options.sampler_seed, constant_liar=True)
@@ -358,7 +383,7 @@ def open_study(registry: Registry, base: RunConfig, space: SearchSpace, options:
         options.pruner, options.pruner_startup, base.eval.every, options.objectives, options.pruner_warmup
     )
     directions = ["minimize"] * len(options.objectives)
-    shared, created = studylib.create_or_load(
+    shared, created = opening.create_or_load(
         storage, options.study_name, directions, "tune", sampler=sampler, pruner=pruner
     )
     if created:

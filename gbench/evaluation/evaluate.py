@@ -212,18 +212,19 @@ def evaluate_source(
     started: float,
     metrics: Sequence[Metric],
     sample_labels: torch.Tensor | None = None,
-    num_classes: int = 0,
 ) -> EvalResult:
     """The steps every evaluation shares; the caller has checked its own inputs and ``settings``.
 
     The features are extracted once; every metric in ``metrics`` reads them (and the classifier's
     labels, the generated images, when it ``needs`` them). ``sample_labels``: the class each generated
-    sample was generated for (a conditional generator's, of ``num_classes`` classes); without them the
+    sample was generated for (a conditional generator's, of the dataset's classes); without them the
     metrics that need "sample_labels" are NaN and cost nothing.
     """
     _check_images("real_images", real_images, dataset, minimum_images(settings))
     if real_labels is not None:  # rows aligned with the real images, and so with their (cached) features
         real_labels = _check_labels("real_labels", real_labels, len(real_images), dataset.num_classes)
+    if sample_labels is not None:
+        sample_labels = _check_labels("sample_labels", sample_labels, num_fake, dataset.num_classes)
     extractor = resolve_extractor(settings.extractor, dataset, settings.inception_weights, settings.feature_layer)
     measured = [
         metric for metric in metrics if metric.applies_to(dataset.name, conditional=sample_labels is not None)
@@ -253,7 +254,7 @@ def evaluate_source(
         dataset=dataset.name,
         sample_labels=sample_labels,
         real_labels=real_labels,
-        num_classes=num_classes if sample_labels is not None else 0,
+        num_classes=dataset.num_classes if sample_labels is not None else 0,
     )
     values: dict[str, Any] = {}
     for metric in metrics:  # in registration order, the order of results.csv's metric columns
@@ -336,7 +337,6 @@ def evaluate_generator(
             started,
             registered_metrics(metrics),
             labels,
-            num_classes,
         )
 
 
@@ -364,8 +364,6 @@ def evaluate_images(
     resolved = _torch_fidelity_device(device)
     _check_images("fake_images", fake_images, dataset, minimum_images(settings))
     fake = fake_images.cpu()
-    if sample_labels is not None:
-        sample_labels = _check_labels("sample_labels", sample_labels, len(fake), dataset.num_classes)
 
     def fake_side(extractor: Extractor, classifier: torch.nn.Module | None, keep: bool) -> FakeParts:
         logits = (
@@ -387,5 +385,4 @@ def evaluate_images(
         started,
         registered_metrics(metrics),
         sample_labels,
-        dataset.num_classes if sample_labels is not None else 0,
     )

@@ -346,3 +346,20 @@ def test_an_unconditional_runs_folder_still_shows_and_exports(tmp_path):
     table = pd.read_csv(exported)
     assert len(table) == 1 and table[["label_accuracy", "intra_fid", "class_coverage"]].isna().all().all()
     assert np.isfinite(table["fid"]).all()
+
+
+def test_a_class_too_small_to_measure_is_nan_and_so_is_the_mean():
+    """Class 2 has one generated sample (no covariance) and no real image beyond k; class 1 has no sample at all."""
+    from gbench.evaluation import conditional
+
+    features = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    sample_labels = torch.tensor([0] * 10 + [2] + [0] * 9)
+    real_labels = torch.tensor([0] * 10 + [1] * 7 + [2] * 3)
+    fids, counts = conditional.intra_class_fid(features[:20], sample_labels, features[20:], real_labels, 3)
+    assert counts == [(19, 10), (0, 7), (1, 3)] and np.isfinite(fids[0]) and np.isnan(fids[1]) and np.isnan(fids[2])
+    assert math.isnan(conditional.mean_over_classes(fids)) and math.isnan(conditional.min_over_classes(fids))
+    covered = conditional.class_coverage(features[:20], sample_labels, features[20:], real_labels, 3, k=3)
+    assert covered[1] == 0.0 and math.isnan(covered[2]) and 0 < covered[0] <= 1  # no sample covers nothing
+    overall, per_class = conditional.label_accuracy(sample_labels, sample_labels, 3)
+    assert overall == 1.0 and per_class[0] == per_class[2] == 1.0 and math.isnan(per_class[1])
+    assert conditional.per_class_list([1 / 3, 123.456789]) == [0.333333, 123.457]

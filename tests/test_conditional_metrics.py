@@ -330,7 +330,9 @@ def test_a_wrong_class_count_or_an_unconditional_generator_is_refused(mnist, sid
         evaluate_generator(unconditional, 8, mnist, images, settings, num_classes=10)
 
 
-def test_an_unconditional_runs_folder_still_shows_and_exports(tmp_path):
+def test_an_unconditional_runs_folder_still_shows_and_exports(mnist, sides, tmp_path):
+    """And once its row holds a conditional evaluation's values (until a conditional architecture can train here,
+    those of MNIST digits with their labels), `show` and `export` give them."""
     out = tmp_path / "runs"
     trained = run_cli("run", "plugins.mlp", "--architecture", "mlp", *SMALL, "--out", str(out))
     assert trained.returncode == 0, trained.stderr
@@ -346,6 +348,21 @@ def test_an_unconditional_runs_folder_still_shows_and_exports(tmp_path):
     table = pd.read_csv(exported)
     assert len(table) == 1 and table[["label_accuracy", "intra_fid", "class_coverage"]].isna().all().all()
     assert np.isfinite(table["fid"]).all()
+
+    fake, sample_labels, real, real_labels = sides[0][:300], sides[1][:300], sides[2][:1000], sides[3][:1000]
+    settings = EvalSettings(kid_subsets=0)
+    result = evaluate_images(fake, mnist, real, settings, real_labels=real_labels, sample_labels=sample_labels)
+    store.upsert_result(out, {**store.read_results(out)[0], **result.as_row()})
+    shown = run_cli("show", str(out), env={"COLUMNS": "400"})
+    assert shown.returncode == 0, shown.stderr
+    table_header = next(line for line in shown.stdout.splitlines() if "FID" in line and "status" in line)
+    assert "label acc" in table_header and "intra-FID" in table_header and "cls cover" in table_header
+    assert f"{result.label_accuracy:.3f}" in shown.stdout and f"{result.intra_fid:.2f}" in shown.stdout
+    result_export = run_cli("export", str(out), "--format", "csv", "-o", str(exported))
+    assert result_export.returncode == 0, result_export.stderr
+    row = pd.read_csv(exported).iloc[0]
+    assert row["label_accuracy"] == pytest.approx(result.label_accuracy, rel=1e-12)
+    assert listed(row["intra_fid_per_class"].split()) == pytest.approx(listed(result.intra_fid_per_class))
 
 
 def test_a_class_too_small_to_measure_is_nan_and_so_is_the_mean():

@@ -40,9 +40,8 @@ def kid(inputs: MetricInputs) -> dict[str, Any]:
     if settings.kid_subsets == 0:
         return {"kid_mean": NAN, "kid_std": NAN}
     fake, real = inputs.fake_features, inputs.real_features
-    subset_size = min(
-        settings.kid_subset_size, len(fake), len(real)
-    )  # torch-fidelity raises when a subset is larger than a set
+    # torch-fidelity raises when a subset is larger than a set
+    subset_size = min(settings.kid_subset_size, len(fake), len(real))
     if settings.kid_pr_impl == "torch-fidelity":
         from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
@@ -67,7 +66,8 @@ def precision_recall(inputs: MetricInputs) -> dict[str, Any]:
     from gbench.evaluation import featuremetrics
     from gbench.evaluation.fidelity import PRC_NEIGHBORHOOD
 
-    # Measured on unit-length features, so that images unlike any digit cannot hide near the origin (featuremetrics.unit_length).
+    # Measured on unit-length features, so that images unlike any digit cannot hide near the origin
+    # (featuremetrics.unit_length).
     fake, real = featuremetrics.unit_length(inputs.fake_features), featuremetrics.unit_length(inputs.real_features)
     if inputs.settings.kid_pr_impl == "torch-fidelity":  # torch-fidelity has no density and coverage
         from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
@@ -100,6 +100,141 @@ def stacked_modes(inputs: MetricInputs) -> dict[str, Any]:
     if inputs.dataset != STACKED_DATASET or inputs.samples is None:
         return {"stacked_modes_covered": NAN, "stacked_mode_kl": NAN}
     return stacked_mnist_modes(inputs.samples)
+
+
+# The conditional metrics (gbench.evaluation.conditional): they need "sample_labels", so an unconditional
+# evaluation never calls them (their columns are NaN there); each class's values go to a text column.
+
+
+def label_accuracy(inputs: MetricInputs) -> dict[str, Any]:
+    labels = inputs.sample_labels
+    if inputs.fake_logits is None or labels is None:  # no domain classifier for this data set, or unconditional
+        return {"label_accuracy": NAN, "label_accuracy_per_class": []}
+    from gbench.evaluation import conditional
+
+    overall, per_class = conditional.label_accuracy(inputs.fake_logits.argmax(dim=1), labels, inputs.num_classes)
+    return {"label_accuracy": overall, "label_accuracy_per_class": conditional.per_class_list(per_class)}
+
+
+def intra_fid(inputs: MetricInputs) -> dict[str, Any]:
+    labels = inputs.sample_labels
+    if labels is None or inputs.real_labels is None:  # unconditional, or the real images' classes are unknown
+        return {"intra_fid": NAN, "intra_fid_per_class": [], "intra_fid_samples": NAN, "class_sample_counts": []}
+    from gbench.evaluation import conditional
+
+    values, counts = conditional.intra_class_fid(
+        inputs.fake_features, labels, inputs.real_features, inputs.real_labels, inputs.num_classes
+    )
+    return {
+        "intra_fid": conditional.mean_over_classes(values),
+        "intra_fid_per_class": conditional.per_class_list(values),
+        "intra_fid_samples": min(generated for generated, _ in counts),
+        "class_sample_counts": [f"{generated}/{real}" for generated, real in counts],
+    }
+
+
+def class_coverage(inputs: MetricInputs) -> dict[str, Any]:
+    # the k-NN family, off with precision_recall=False as the overall coverage (evaluations during training)
+    labels = inputs.sample_labels
+    if labels is None or inputs.real_labels is None or not inputs.settings.precision_recall:
+        return {"class_coverage": NAN, "class_coverage_min": NAN, "class_coverage_per_class": []}
+    from gbench.evaluation import conditional
+    from gbench.evaluation.fidelity import PRC_NEIGHBORHOOD
+
+    values = conditional.class_coverage(
+        inputs.fake_features,
+        labels,
+        inputs.real_features,
+        inputs.real_labels,
+        inputs.num_classes,
+        PRC_NEIGHBORHOOD,
+    )
+    return {
+        "class_coverage": conditional.mean_over_classes(values),
+        "class_coverage_min": conditional.min_over_classes(values),
+        "class_coverage_per_class": conditional.per_class_list(values),
+    }
+
+
+CONDITIONAL = (
+    Metric(
+        "label_accuracy",
+        (
+            MetricColumn(
+                "label_accuracy",
+                "higher",
+                "label acc",
+                ".3f",
+                "conditional generators: share of samples the domain classifier labels as the class they were "
+                "generated for; NaN for unconditional runs",
+            ),
+            MetricColumn(
+                "label_accuracy_per_class",
+                "",
+                "",
+                "s",
+                "label_accuracy of each requested class, class 0 first, space-separated",
+                text=True,
+            ),
+        ),
+        label_accuracy,
+        needs=("labels", "sample_labels"),
+        description="conditional generators: does a sample generated for class y look like a y to the dataset's LeNet",
+    ),
+    Metric(
+        "intra_fid",
+        (
+            MetricColumn(
+                "intra_fid",
+                "lower",
+                "intra-FID",
+                ".2f",
+                "conditional generators: mean over classes of FID(samples generated for y, real images of y), "
+                "fid_extractor's features, intra_fid_samples per class; NaN for unconditional runs",
+            ),
+            MetricColumn("intra_fid_per_class", "", "", "s", "intra-class FID of each class, class 0 first", text=True),
+            MetricColumn(
+                "intra_fid_samples",
+                "",
+                "",
+                ",.0f",
+                "generated samples per class the intra-class FIDs saw (the fewest, when classes differ): "
+                "FID is biased upwards at small counts",
+            ),
+            MetricColumn(
+                "class_sample_counts",
+                "",
+                "",
+                "s",
+                "per class, class 0 first: generated/real images its intra-class FID compared",
+                text=True,
+            ),
+        ),
+        intra_fid,
+        needs=("features", "sample_labels"),
+        description="conditional generators: intra-class FID (Miyato & Koyama 2018), mean over classes",
+    ),
+    Metric(
+        "class_coverage",
+        (
+            MetricColumn(
+                "class_coverage",
+                "higher",
+                "cls cover",
+                ".3f",
+                "conditional generators: mean over classes y of the coverage of the real y images by the samples "
+                "generated for y (k=3 balls within class y); NaN for unconditional runs",
+            ),
+            MetricColumn("class_coverage_min", "higher", "", ".3f", "the least covered class's class coverage"),
+            MetricColumn(
+                "class_coverage_per_class", "", "", "s", "class coverage of each class, class 0 first", text=True
+            ),
+        ),
+        class_coverage,
+        needs=("features", "sample_labels"),
+        description="conditional generators: coverage (Naeem et al. 2020) within each class, mean and minimum",
+    ),
+)
 
 
 BUILTIN = (
@@ -135,7 +270,8 @@ BUILTIN = (
                 "lower",
                 "KID×10³",
                 "x1000:.2f",
-                "Kernel Inception Distance: mean over subsets (unbiased MMD², cubic kernel); tables show it times 1000, as papers do",
+                "Kernel Inception Distance: mean over subsets (unbiased MMD², cubic kernel); "
+                "tables show it times 1000, as papers do",
             ),
             MetricColumn("kid_std", "", "", "x1000:.2f", "KID's standard deviation over subsets (tables: times 1000)"),
         ),
@@ -190,7 +326,8 @@ BUILTIN = (
                 "higher",
                 "modes",
                 ".0f",
-                "Stacked MNIST: modes (digit triples) with at least one of the fid_samples generated samples, of 1,000; NaN on other data sets",
+                "Stacked MNIST: modes (digit triples) with at least one of the fid_samples generated samples, "
+                "of 1,000; NaN on other data sets",
                 mean_format=".1f",
             ),
             MetricColumn(
@@ -198,18 +335,20 @@ BUILTIN = (
                 "lower",
                 "mode KL",
                 ".3f",
-                "Stacked MNIST: KL(p_gen || uniform over 1,000 modes) in nats, the papers' (reverse) direction; NaN on other data sets",
+                "Stacked MNIST: KL(p_gen || uniform over 1,000 modes) in nats, the papers' (reverse) direction; "
+                "NaN on other data sets",
             ),
         ),
         stacked_modes,
         needs=("samples",),
         datasets=("stacked-mnist",),
-        description="Stacked MNIST's modes covered and mode KL (VEEGAN, PacGAN) on every evaluated sample: --eval-samples 26000 is the papers' protocol",
+        description="Stacked MNIST's modes covered and mode KL (VEEGAN, PacGAN) on every evaluated sample: "
+        "--eval-samples 26000 is the papers' protocol",
     ),
 )
 
 
 @hookimpl
 def gbench_register_metrics(register):
-    for metric in BUILTIN:
+    for metric in (*BUILTIN, *CONDITIONAL):
         register(metric)

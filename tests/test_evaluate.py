@@ -337,6 +337,8 @@ def test_result_row_has_the_results_csv_columns(mnist, test_split, train_split):
     assert list(row) == [
         "fid", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage",
         "inception_score", "classes_covered", "class_kl", "class_counts", "stacked_modes_covered", "stacked_mode_kl",
+        # the conditional metrics' numbers, NaN here (an unconditional evaluation); their per-class lists stay empty
+        "label_accuracy", "intra_fid", "intra_fid_samples", "class_coverage", "class_coverage_min",
         "fid_extractor", "fid_samples", "eval_seconds",
     ]  # fmt: skip
     assert (

@@ -118,10 +118,13 @@ def test_diversity_equals_numpy_mean_pairwise_distance_of_the_same_features(inst
 def test_the_built_in_metrics_come_through_the_hook_and_declare_the_columns():
     plugins = load_plugins()
     assert plugins.registry.owned_by("metric", "metrics") == [
+        "class_coverage",
         "classes",
         "fid",
         "fid_infinity",
+        "intra_fid",
         "kid",
+        "label_accuracy",
         "precision_recall",
         "stacked_modes",
     ]

@@ -11,7 +11,8 @@ fake side. The metrics are plugins (``gbench_register_metrics``; gbench's own in
 - :mod:`gbench.evaluation.fidelity`: torch-fidelity's inputs, checked arguments and the features;
 - :mod:`gbench.evaluation.realcache`: the real split's features, statistics, radii, class counts;
 - :mod:`gbench.evaluation.featuremetrics`: KID and precision/recall in batched torch;
-- :mod:`gbench.evaluation.classmetrics`: coverage, class KL and the classifier-based IS.
+- :mod:`gbench.evaluation.classmetrics`: coverage, class KL and the classifier-based IS;
+- :mod:`gbench.evaluation.conditional`: a conditional generator's label accuracy, intra-class FID, class coverage.
 
 Mode coverage and the classifier-based Inception Score always come from the
 dataset's shipped LeNet classifier, whatever extractor the FID uses.
@@ -30,6 +31,7 @@ import torch
 from gbench.data import content_hash
 from gbench.errors import GbenchError
 from gbench.evaluation import classmetrics, realcache
+from gbench.evaluation.conditional import balanced_labels
 from gbench.evaluation.extractor_choice import Extractor, domain_classifier, resolve_extractor
 from gbench.evaluation.fidelity import PRC_NEIGHBORHOOD, GeneratorInput, ImageSet, extract_features, with_channels
 from gbench.evaluation.settings import KID_PR_IMPLS, MIN_IMAGES, EvalSettings
@@ -63,7 +65,8 @@ class EvalResult:
         raise AttributeError(f"{type(self).__name__} has no attribute or metric column {name!r}")
 
     def as_row(self) -> dict:
-        """Flat columns for results.csv: the metrics' columns (a list as space-separated text), then the evaluation's own."""
+        """Flat columns for results.csv: the metrics' columns (a list as space-separated text), then the evaluation's
+        own."""
         row = {
             name: " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
             for name, value in self.values.items()
@@ -95,7 +98,8 @@ def _check_settings(settings: EvalSettings) -> None:
         raise GbenchError(f"kid_pr_impl={settings.kid_pr_impl!r} is unknown; give one of {', '.join(KID_PR_IMPLS)}")
     if settings.fid_infinity and settings.kid_pr_impl != "gbench":
         raise GbenchError(
-            "fid_infinity=True needs kid_pr_impl='gbench' (it refits FID on gbench's copy of the features); drop one of the two"
+            "fid_infinity=True needs kid_pr_impl='gbench' (it refits FID on gbench's copy of the features); "
+            "drop one of the two"
         )
 
 
@@ -115,10 +119,39 @@ def _check_images(what: str, images: Any, dataset: Dataset, minimum: int) -> Non
         raise GbenchError(f"{what} must be a uint8 (N, C, H, W) tensor, got {got}; convert with gbench.data.to_uint8")
     if tuple(images.shape[1:]) != tuple(dataset.image_shape):
         raise GbenchError(
-            f"{what} have shape {tuple(images.shape[1:])} but dataset {dataset.name!r} has {tuple(dataset.image_shape)}; compare images of the same shape"
+            f"{what} have shape {tuple(images.shape[1:])} but dataset {dataset.name!r} has "
+            f"{tuple(dataset.image_shape)}; compare images of the same shape"
         )
     if len(images) < minimum:
         raise GbenchError(f"{what} hold {len(images)} images; the metrics need at least {minimum}")
+
+
+def _check_labels(what: str, labels: Any, count: int, num_classes: int) -> torch.Tensor:
+    """``labels`` as int64 on the CPU, once they are one class in 0..num_classes-1 per image."""
+    if not torch.is_tensor(labels) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex():
+        got = (
+            f"a {labels.dtype} tensor of shape {tuple(labels.shape)}"
+            if torch.is_tensor(labels)
+            else type(labels).__name__
+        )
+        raise GbenchError(f"{what} must be a 1-D integer tensor, one class per image, got {got}")
+    if len(labels) != count:
+        raise GbenchError(f"{what} has {len(labels)} entries for {count} images; pass one label per image, in order")
+    labels = labels.long().cpu()
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
+        raise GbenchError(
+            f"{what} holds classes {int(labels.min())}..{int(labels.max())}; "
+            f"the data set has classes 0..{num_classes - 1}"
+        )
+    return labels
+
+
+def _check_num_classes(num_classes: Any, dataset: Dataset) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes not in (0, dataset.num_classes):
+        raise GbenchError(
+            f"num_classes={num_classes!r} is invalid for dataset {dataset.name!r}; give {dataset.num_classes} "
+            "(its classes) for a conditional generator, or 0 for an unconditional one"
+        )
 
 
 def _torch_fidelity_device(device: torch.device | str) -> torch.device:
@@ -142,7 +175,8 @@ def registered_metrics(metrics: Sequence[Metric] | None) -> list[Metric]:
         metrics = load_plugins().registry.metrics()
     if not metrics:
         raise GbenchError(
-            "no metrics are registered: gbench's built-in plugin 'metrics' did not load; reinstall gbench (pip install -e .) so its entry points are current"
+            "no metrics are registered: gbench's built-in plugin 'metrics' did not load; "
+            "reinstall gbench (pip install -e .) so its entry points are current"
         )
     return list(metrics)
 
@@ -160,7 +194,8 @@ def _metric_values(metric: Metric, inputs: MetricInputs) -> dict[str, Any]:
     if not isinstance(values, dict) or sorted(values) != sorted(declared):
         got = sorted(values) if isinstance(values, dict) else type(values).__name__
         raise GbenchError(
-            f"metric {metric.name!r} returned {got} but declares the columns {declared}; return one value per declared column"
+            f"metric {metric.name!r} returned {got} but declares the columns {declared}; "
+            "return one value per declared column"
         )
     return {name: values[name] for name in declared}
 
@@ -176,17 +211,24 @@ def evaluate_source(
     real_labels: torch.Tensor | None,
     started: float,
     metrics: Sequence[Metric],
+    sample_labels: torch.Tensor | None = None,
 ) -> EvalResult:
     """The steps every evaluation shares; the caller has checked its own inputs and ``settings``.
 
     The features are extracted once; every metric in ``metrics`` reads them (and the classifier's
-    labels, the generated images, when it ``needs`` them).
+    labels, the generated images, when it ``needs`` them). ``sample_labels``: the class each generated
+    sample was generated for (a conditional generator's, of the dataset's classes); without them the
+    metrics that need "sample_labels" are NaN and cost nothing.
     """
     _check_images("real_images", real_images, dataset, minimum_images(settings))
+    if real_labels is not None:  # rows aligned with the real images, and so with their (cached) features
+        real_labels = _check_labels("real_labels", real_labels, len(real_images), dataset.num_classes)
+    if sample_labels is not None:
+        sample_labels = _check_labels("sample_labels", sample_labels, num_fake, dataset.num_classes)
     extractor = resolve_extractor(settings.extractor, dataset, settings.inception_weights, settings.feature_layer)
     measured = [
-        metric for metric in metrics if metric.applies_to(dataset.name)
-    ]  # a metric of other data sets keeps no samples here
+        metric for metric in metrics if metric.applies_to(dataset.name, conditional=sample_labels is not None)
+    ]  # a metric of other data sets, or of conditional generators only, keeps no samples here
     needs = {need for metric in measured for need in metric.needs}
     classifier = domain_classifier(dataset, device) if "labels" in needs else None
     real = real_images.cpu()
@@ -210,6 +252,9 @@ def evaluate_source(
         settings=settings,
         seed=seed,
         dataset=dataset.name,
+        sample_labels=sample_labels,
+        real_labels=real_labels,
+        num_classes=dataset.num_classes if sample_labels is not None else 0,
     )
     values: dict[str, Any] = {}
     for metric in metrics:  # in registration order, the order of results.csv's metric columns
@@ -232,6 +277,7 @@ def evaluate_generator(
     seed: int = 0,
     real_labels: torch.Tensor | None = None,
     metrics: Sequence[Metric] | None = None,
+    num_classes: int = 0,
 ) -> EvalResult:
     """Sample ``settings.num_samples`` images from ``generator`` and compare them with ``real_images``.
 
@@ -246,6 +292,10 @@ def evaluate_generator(
     without a shipped LeNet. The reference class distribution is that of
     ``real_labels`` when given, else the classifier's labelling of
     ``real_images``. ``metrics``: what to compute (default: every metric the installed plugins register).
+
+    ``num_classes`` > 0 (the dataset's class count): a conditional generator, called as ``generator(z, y)``
+    with the balanced labels ``y = arange(N) % num_classes`` in sample order and the same noise as an
+    unconditional one; the conditional metrics (label accuracy, intra-class FID, class coverage) read them.
     """
     started = time.perf_counter()
     settings = settings or EvalSettings()
@@ -253,17 +303,20 @@ def evaluate_generator(
     resolved = _torch_fidelity_device(device)
     if not isinstance(generator, torch.nn.Module):
         raise GbenchError(f"generator must be a torch.nn.Module, got {type(generator).__name__}")
+    _check_num_classes(num_classes, dataset)
+    labels = balanced_labels(settings.num_samples, num_classes) if num_classes else None
     _check_seed(seed)
     if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
         raise GbenchError(f"latent_dim={latent_dim!r} is invalid; give the generator's noise size, an integer >= 1")
     if settings.num_samples < minimum_images(settings):
         raise GbenchError(
-            f"num_samples={settings.num_samples} is too few for precision/recall; give at least {minimum_images(settings)} or set precision_recall=False"
+            f"num_samples={settings.num_samples} is too few for precision/recall; "
+            f"give at least {minimum_images(settings)} or set precision_recall=False"
         )
 
     def fake_side(extractor: Extractor, classifier: torch.nn.Module | None, keep: bool) -> FakeParts:
         source = GeneratorInput(
-            generator, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier, keep
+            generator, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier, keep, labels
         )
         return (
             source,
@@ -283,6 +336,7 @@ def evaluate_generator(
             real_labels,
             started,
             registered_metrics(metrics),
+            labels,
         )
 
 
@@ -295,11 +349,13 @@ def evaluate_images(
     seed: int = 0,
     real_labels: torch.Tensor | None = None,
     metrics: Sequence[Metric] | None = None,
+    sample_labels: torch.Tensor | None = None,
 ) -> EvalResult:
     """Compare two uint8 image sets (all of ``fake_images``; ``settings.num_samples`` is not used).
 
     For ``gbench fid A B``. The real side is cached like the generator case;
-    the class metrics label ``fake_images`` with the dataset's classifier.
+    the class metrics label ``fake_images`` with the dataset's classifier. ``sample_labels``: the class
+    each of ``fake_images`` was generated for, when a conditional generator made them (the conditional metrics).
     """
     started = time.perf_counter()
     settings = settings or EvalSettings()
@@ -328,4 +384,5 @@ def evaluate_images(
         real_labels,
         started,
         registered_metrics(metrics),
+        sample_labels,
     )

@@ -134,7 +134,8 @@ def neighbourhood_metrics(
     """
     if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
         raise ValueError(
-            f"precision_recall needs two (N, D) feature tensors of one width, got {tuple(fake.shape)} and {tuple(real.shape)}"
+            "precision_recall needs two (N, D) feature tensors of one width, "
+            f"got {tuple(fake.shape)} and {tuple(real.shape)}"
         )
     fake, real = fake.float(), real.float()
     real_radii = knn_radii(real, k) if real_radii is None else real_radii
@@ -158,6 +159,18 @@ def neighbourhood_metrics(
         density=balls_entered / (k * len(fake)),
         coverage=float(covered.float().mean()),
     )
+
+
+def coverage(fake: torch.Tensor, real: torch.Tensor, real_radii: torch.Tensor) -> float:
+    """Coverage alone (as in :func:`neighbourhood_metrics`, with ``<``): the share of real points whose ball,
+    of radius ``real_radii``, holds some fake point. Needs no fake k-NN radii, so any number of fakes will do
+    (none: 0); the class-conditional coverage (gbench.evaluation.conditional) measures small classes with it."""
+    if real_radii.shape != (len(real),):
+        raise ValueError(f"real_radii has shape {tuple(real_radii.shape)}, expected ({len(real)},)")
+    covered = torch.zeros(len(real), dtype=torch.bool)
+    for start in range(0, len(fake), ROWS_PER_BLOCK):
+        covered |= (torch.cdist(fake[start : start + ROWS_PER_BLOCK].float(), real.float()) < real_radii).any(dim=0)
+    return float(covered.float().mean())
 
 
 def precision_recall(

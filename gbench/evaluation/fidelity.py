@@ -79,6 +79,11 @@ class GeneratorInput(GenerativeModelBase):
     torch-fidelity calls ``.cuda()`` on its input, which would move the
     caller's generator to the default GPU. Noise moves to ``device`` here.
     Each batch is also labelled by the domain classifier (for coverage and IS) and kept, when metrics need them.
+
+    ``labels`` (int64, one per sample, in sample order) makes it a conditional generator's input: each batch
+    calls ``generator(z, y)`` with the next ``len(z)`` labels. torch-fidelity is told ``num_classes = 0`` all the
+    same: its own conditional path draws random labels from the noise's generator, which would change the noise
+    (and the labels would not be balanced); here the noise is drawn exactly as for an unconditional generator.
     """
 
     def __init__(
@@ -90,12 +95,14 @@ class GeneratorInput(GenerativeModelBase):
         channels: int,
         classifier: torch.nn.Module | None,
         keep_images: bool = False,
+        labels: torch.Tensor | None = None,
     ):
         super().__init__()
         object.__setattr__(self, "_generator", generator)
         object.__setattr__(self, "_classifier", classifier)
         self._latent_dim, self._device, self._shape, self._channels = latent_dim, device, tuple(image_shape), channels
         self._keep_images = keep_images
+        self._labels, self.generated = labels, 0  # generated: samples so far, the offset of the next batch's labels
         self.logits: list[torch.Tensor] = []
         self.images: list[torch.Tensor] = []  # the generated uint8 images, on the CPU, when a metric needs "samples"
 
@@ -112,11 +119,13 @@ class GeneratorInput(GenerativeModelBase):
         return 0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        fake = self._generator(z.to(self._device))
+        fake = self._generate(z.to(self._device))
+        self.generated += len(z)
         if not torch.is_tensor(fake) or tuple(fake.shape[1:]) != self._shape or len(fake) != len(z):
             got = tuple(fake.shape) if torch.is_tensor(fake) else type(fake).__name__
             raise GbenchError(
-                f"the generator returned {got} for {len(z)} noise vectors; it must return ({len(z)}, {', '.join(map(str, self._shape))}) images in [-1, 1]"
+                f"the generator returned {got} for {len(z)} noise vectors; "
+                f"it must return ({len(z)}, {', '.join(map(str, self._shape))}) images in [-1, 1]"
             )
         images = to_uint8(fake)
         if self._classifier is not None:
@@ -125,28 +134,44 @@ class GeneratorInput(GenerativeModelBase):
             self.images.append(images.cpu())
         return with_channels(images, self._channels)
 
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        if self._labels is None:
+            return self._generator(z)
+        y = self._labels[self.generated : self.generated + len(z)]
+        if len(y) != len(z):  # torch-fidelity asked for more samples than there are labels
+            raise GbenchError(f"the evaluation asked for sample {self.generated + len(z)} of {len(self._labels)}")
+        try:
+            return self._generator(z, y.to(self._device))
+        except TypeError as error:
+            raise GbenchError(
+                f"the generator cannot be called as generator(z, y) ({error}); "
+                "evaluate an unconditional generator with num_classes=0"
+            ) from None
+
 
 # Every keyword gbench hands to calculate_metrics. torch-fidelity silently
 # ignores names it does not know, so a typo or a name a later release renames
 # would quietly fall back to a default; checked_kwargs refuses both.
 FIDELITY_KWARGS = frozenset(
-    {
-        "input1", "input2", "cuda", "batch_size", "fid", "kid", "prc", "feature_extractor",
-        "feature_layer_fid", "feature_layer_kid", "feature_layer_prc", "feature_extractor_weights_path",
-        "kid_subsets", "kid_subset_size", "prc_neighborhood", "save_cpu_ram", "cache", "input1_model_num_samples", "rng_seed", "verbose",
-    }
-)  # fmt: skip
+    (
+        "input1 input2 cuda batch_size fid kid prc feature_extractor feature_layer_fid feature_layer_kid "
+        "feature_layer_prc feature_extractor_weights_path kid_subsets kid_subset_size prc_neighborhood save_cpu_ram "
+        "cache input1_model_num_samples rng_seed verbose"
+    ).split()
+)
 
 
 def checked_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     for name in kwargs:
         if name not in FIDELITY_KWARGS:
             raise GbenchError(
-                f"calculate_metrics argument {name!r} is not on gbench's checked list; add it to FIDELITY_KWARGS once its meaning is verified"
+                f"calculate_metrics argument {name!r} is not on gbench's checked list; "
+                "add it to FIDELITY_KWARGS once its meaning is verified"
             )
         if name not in FIDELITY_DEFAULTS:
             raise GbenchError(
-                f"torch-fidelity {torch_fidelity.__version__} has no argument {name!r} (it would be ignored silently); install the torch-fidelity 0.4 series"
+                f"torch-fidelity {torch_fidelity.__version__} has no argument {name!r} (it would be ignored silently); "
+                "install the torch-fidelity 0.4 series"
             )
     return kwargs
 
@@ -184,7 +209,8 @@ def fidelity_kwargs(
         "save_cpu_ram": True,
         "rng_seed": seed,
         "verbose": False,
-        # torch-fidelity's cache unpickles with weights_only=False: gbench keeps the real split's cache itself (realcache).
+        # torch-fidelity's cache unpickles with weights_only=False: gbench keeps the real split's cache itself
+        # (realcache).
         "cache": False,
         **extractors.weights_argument(extractor),
     }

@@ -26,6 +26,7 @@ import torch
 
 from gbench.data import SPLITS, load_split, to_uint8
 from gbench.errors import GbenchError
+from gbench.evaluation.conditional import balanced_labels
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import store
 from gbench.torchtools import eval_mode
@@ -57,15 +58,28 @@ def is_run_dir(path: Path) -> bool:
 
 @torch.no_grad()
 def generate(
-    nets: Nets, count: int, seed: int, device: torch.device | str = "cpu", batch: int = SAMPLE_BATCH
+    nets: Nets,
+    count: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    batch: int = SAMPLE_BATCH,
+    num_classes: int = 0,
 ) -> torch.Tensor:
-    """``count`` uint8 samples of the generator from N(0, 1) noise drawn with ``seed`` (CPU generator, so any device gives the same noise)."""
+    """``count`` uint8 samples of the generator from N(0, 1) noise drawn with ``seed`` (CPU generator, so any device
+    gives the same noise). ``num_classes`` > 0: a conditional generator, called as ``generator(z, y)`` with
+    ``y = arange(count) % num_classes`` in sample order (:func:`gbench.evaluation.conditional.balanced_labels`);
+    the noise is the same as without."""
     noise_source = torch.Generator().manual_seed(seed)
+    labels = balanced_labels(count, num_classes) if num_classes > 0 else None
     parts = []
     with eval_mode(nets.generator):
         for start in range(0, count, batch):
-            z = torch.randn(min(batch, count - start), nets.latent_dim, generator=noise_source)
-            parts.append(to_uint8(nets.generator(z.to(device))).cpu())
+            z = torch.randn(min(batch, count - start), nets.latent_dim, generator=noise_source).to(device)
+            if labels is None:
+                fake = nets.generator(z)
+            else:
+                fake = nets.generator(z, labels[start : start + len(z)].to(device))
+            parts.append(to_uint8(fake).cpu())
     return torch.cat(parts) if parts else torch.empty(0, dtype=torch.uint8)
 
 
@@ -78,7 +92,8 @@ def _as_images(array, where: str) -> torch.Tensor:
     tensor = torch.as_tensor(np.asarray(array)) if not torch.is_tensor(array) else array.detach().cpu()
     if tensor.dtype != torch.uint8:
         raise GbenchError(
-            f"{where} holds {tensor.dtype} values; gbench needs uint8 images in 0..255 (e.g. ((x + 1) * 127.5).round().clip(0, 255).astype('uint8'))"
+            f"{where} holds {tensor.dtype} values; gbench needs uint8 images in 0..255 "
+            "(e.g. ((x + 1) * 127.5).round().clip(0, 255).astype('uint8'))"
         )
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(1)
@@ -103,19 +118,20 @@ def _load_array_file(path: Path) -> torch.Tensor:
         elif suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         else:
-            obj = store.load_tensor_file(
-                path, fix="give a .npz/.npy/.pt file of uint8 images"
-            )  # weights_only: a .pt never runs code
+            # weights_only: a .pt never runs code
+            obj = store.load_tensor_file(path, fix="give a .npz/.npy/.pt file of uint8 images")
             if isinstance(obj, dict):
                 tensors = {k: v for k, v in obj.items() if torch.is_tensor(v)}
                 if not tensors:
                     raise GbenchError(
-                        f"{str(path)!r} holds a dict without tensors; save the images tensor itself, or under key 'images'"
+                        f"{str(path)!r} holds a dict without tensors; "
+                        "save the images tensor itself, or under key 'images'"
                     )
                 obj = tensors.get("images", next(iter(tensors.values())))
             if not torch.is_tensor(obj):
                 raise GbenchError(
-                    f"{str(path)!r} holds a {type(obj).__name__}, not a tensor; save a uint8 image tensor with torch.save"
+                    f"{str(path)!r} holds a {type(obj).__name__}, not a tensor; "
+                    "save a uint8 image tensor with torch.save"
                 )
             array = obj
     except GbenchError:
@@ -123,7 +139,8 @@ def _load_array_file(path: Path) -> torch.Tensor:
     except Exception as error:  # a damaged or foreign file: zipfile, pickle and numpy raise many kinds
         reason = (str(error).splitlines() or [""])[0][:160]  # numpy's and zipfile's messages can run to several lines
         raise GbenchError(
-            f"cannot read {str(path)!r} as a {suffix} image array ({type(error).__name__}: {reason}); give a .npz/.npy/.pt file of uint8 images"
+            f"cannot read {str(path)!r} as a {suffix} image array ({type(error).__name__}: {reason}); "
+            "give a .npz/.npy/.pt file of uint8 images"
         ) from None
     return _as_images(array, repr(str(path)))
 
@@ -134,7 +151,8 @@ def _load_png_folder(path: Path) -> torch.Tensor:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and p.is_file())
     if not files:
         raise GbenchError(
-            f"{str(path)!r} is neither a gbench run folder (config.json + generator.pt) nor a folder of .png images; give a run folder, a PNG folder, an .npz/.pt file or DATASET:SPLIT"
+            f"{str(path)!r} is neither a gbench run folder (config.json + generator.pt) nor a folder of .png images; "
+            "give a run folder, a PNG folder, an .npz/.pt file or DATASET:SPLIT"
         )
     arrays, first = [], None
     for file in files:
@@ -151,7 +169,8 @@ def _load_png_folder(path: Path) -> torch.Tensor:
             first = array.shape
         elif array.shape != first:
             raise GbenchError(
-                f"{str(file)!r} is {'x'.join(map(str, array.shape))} but {str(files[0])!r} is {'x'.join(map(str, first))}; all PNGs in a folder must have one size and mode"
+                f"{str(file)!r} is {'x'.join(map(str, array.shape))} but {str(files[0])!r} is "
+                f"{'x'.join(map(str, first))}; all PNGs in a folder must have one size and mode"
             )
         arrays.append(array)
     return torch.from_numpy(np.stack(arrays))
@@ -184,12 +203,11 @@ def load_image_set(
         if ":" in spec and os.sep not in spec.partition(":")[0]:
             return _split(spec, registry, data_root, count)
         raise GbenchError(
-            f"{spec!r} does not exist; give a run folder, a folder of PNGs, an .npz/.npy/.pt file, or DATASET:SPLIT such as mnist:test"
+            f"{spec!r} does not exist; give a run folder, a folder of PNGs, an .npz/.npy/.pt file, "
+            "or DATASET:SPLIT such as mnist:test"
         )
     if is_run_dir(path):
-        from gbench.training.runner import (
-            load_run,
-        )  # points back up: a run folder is read as the run saved its generator
+        from gbench.training.runner import load_run  # points back up: read a run folder as the run saved it
 
         config, nets = load_run(path, registry, device)
         images = generate(nets, count or 10_000, seed, device)
@@ -202,7 +220,8 @@ def load_image_set(
         kind = "array file"
     else:
         raise GbenchError(
-            f"{spec!r} has suffix {path.suffix or '(none)'!r}; image files must be .npz, .npy or .pt (or give a folder of PNGs)"
+            f"{spec!r} has suffix {path.suffix or '(none)'!r}; "
+            "image files must be .npz, .npy or .pt (or give a folder of PNGs)"
         )
     if count is not None:
         images = images[:count]

@@ -13,6 +13,11 @@ reads every entry itself through :func:`gbench.results.store.load_tensor_file`
 (tensors and plain values only), and the FID statistics are stored as
 tensors, not the numpy arrays torch-fidelity pickles, so that safe loader can
 read them; torch-fidelity's own metric functions get the tensors, never the files.
+
+The cached features keep the real images' row order (the entry's key hashes the images in order, and the
+features are computed batch after batch), so row i of the features is real image i and the caller's labels
+(``real_labels``, for the class-conditional metrics) stay aligned with them; the labels themselves come with
+the images and are not cached.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ def fid_cache_root() -> Path:
 
 def real_cache_name(real_hash: str, extractor: Extractor) -> str:
     """torch-fidelity's ``input2_cache_name``: the split's content, the extractor, its weights."""
-    key = f"v{CACHE_VERSION}|{real_hash}|{extractor.name}|{extractors.weights_sha256(extractor.weights)}|{extractor.channels}"
+    weights = extractors.weights_sha256(extractor.weights)
+    key = f"v{CACHE_VERSION}|{real_hash}|{extractor.name}|{weights}|{extractor.channels}"
     return "gbench-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -108,7 +114,8 @@ def ensure_real_cache(
 
 
 def real_radii(real_features: torch.Tensor, k: int, cache_file: Path | None) -> torch.Tensor:
-    """The real split's k-NN radii (precision/recall, density/coverage): from ``cache_file`` when given and sound, else computed."""
+    """The real split's k-NN radii (precision/recall, density/coverage): from ``cache_file`` when given and sound,
+    else computed."""
     if cache_file is None:
         return featuremetrics.knn_radii(real_features, k)
     if cache_file.is_file():
@@ -121,9 +128,8 @@ def real_radii(real_features: torch.Tensor, k: int, cache_file: Path | None) -> 
 
 
 def radii_cache_file(root: Path, name: str, extractor: Extractor, k: int) -> Path:
-    return (
-        root / f"{name}-{extractor.name}-knn-radii-k{k}-unit-{extractor.layer}.pt"
-    )  # "unit": of unit-length features (raw ones' files are stale)
+    # "unit": of unit-length features (raw ones' files are stale)
+    return root / f"{name}-{extractor.name}-knn-radii-k{k}-unit-{extractor.layer}.pt"
 
 
 def reference_counts(

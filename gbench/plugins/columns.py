@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 IDENTITY = "identity"
 HYPERPARAMETER = "hyperparameter"
@@ -67,7 +67,8 @@ BEFORE_METRICS: tuple[Column, ...] = (
     Column("d_fake", METRIC, "D(G(z))", ".3f"),
     Column("score", BOOKKEEPING),  # "probability" or "critic": what d_real and d_fake hold
 )
-#: The columns after the evaluation metrics: what every evaluation writes whatever metrics are registered, then bookkeeping.
+#: The columns after the evaluation metrics: what every evaluation writes whatever metrics are registered, then
+#: bookkeeping.
 AFTER_METRICS: tuple[Column, ...] = (
     Column("fid_extractor", METRIC, "extractor", shared=True, text=True),  # the extractor every feature metric used
     Column("fid_samples", METRIC, "FID samples", ",.0f", shared=True),  # FID depends on it: every FID names its count
@@ -76,27 +77,24 @@ AFTER_METRICS: tuple[Column, ...] = (
     Column("images_per_second", METRIC, "img/s", ",.0f"),
     Column("device", BOOKKEEPING),
     Column("population", BOOKKEEPING),  # how many members trained together (1: a run trained alone)
-    Column(
-        "train_precision", BOOKKEEPING
-    ),  # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
-    Column(
-        "ema", BOOKKEEPING
-    ),  # --ema: the decay whose weight average was evaluated and saved; empty: the last weights. In SETUP
+    # --precision: "fp32" or "bf16" (autocast); in SETUP: it tells settings apart
+    Column("train_precision", BOOKKEEPING),
+    # --ema: the decay whose weight average was evaluated and saved; empty: the last weights. In SETUP
+    Column("ema", BOOKKEEPING),
     Column("diverged_step", BOOKKEEPING),
     Column("collapsed_step", BOOKKEEPING),
     # not among the leading columns of results.csv (they sort alphabetically after them)
     Column("created", BOOKKEEPING),
     Column("suite", BOOKKEEPING),  # gbench sweep: the suite and its variant
     Column("variant", BOOKKEEPING),
-    Column(
-        "seeds_auto", BOOKKEEPING
-    ),  # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
+    # gbench sweep --seeds auto: its design, e.g. "auto:10" (gbench.analysis.adaptive)
+    Column("seeds_auto", BOOKKEEPING),
     Column("study", BOOKKEEPING),  # gbench tune: the Optuna study and trial number
     Column("trial", BOOKKEEPING),
-    # issue #34: wall time, the winning-discriminator flag and provenance (gbench.results.flags, gbench.results.provenance)
-    Column(
-        "population_seconds", METRIC
-    ),  # the training loop's wall time (train_seconds: the run's share); reports head it "population s"
+    # issue #34: wall time, the winning-discriminator flag and provenance (gbench.results.flags,
+    # gbench.results.provenance). population_seconds: the training loop's wall time (train_seconds: the run's
+    # share); reports head it "population s"
+    Column("population_seconds", METRIC),
     Column("discriminator_wins", BOOKKEEPING),  # D(x) >= 0.99 and d_loss <= 0.02 at the end (gbench.results.flags)
     Column("hardware", BOOKKEEPING),  # GPU name, or CPU model with threads
     Column("gbench_version", BOOKKEEPING),  # version and commit
@@ -109,8 +107,11 @@ LAST_LEADING = "collapsed_step"
 #: Every column gbench writes itself, by name: a plugin's hyperparameter or metric column may take none of these names.
 CORE = {column.name: column for column in (*BEFORE_METRICS, *AFTER_METRICS)}
 
-#: What a metric may need besides the extractor's features: the domain classifier's labels, the generated images.
-NEEDS = ("features", "labels", "samples")
+#: What a metric may need besides the extractor's features: the domain classifier's labels, the generated images,
+#: the classes the samples were generated for. A metric needing "sample_labels" measures class-conditional generators
+#: only: on an unconditional evaluation its columns are NaN and nothing is computed for it (not even its other needs).
+Need = Literal["features", "labels", "samples", "sample_labels"]
+NEEDS: tuple[Need, ...] = get_args(Need)
 
 
 #: A format spec may start with a scale, "x1000:.2f": the value times 1000, then ".2f" (KID as papers print it).
@@ -118,7 +119,8 @@ SCALE_SEPARATOR = ":"
 
 
 def format_number(number: float, spec: str) -> str:
-    """``number`` by a format ``spec``, with an optional leading scale ``xN:`` (results.csv keeps the unscaled value)."""
+    """``number`` by a format ``spec``, with an optional leading scale ``xN:`` (results.csv keeps the unscaled
+    value)."""
     if spec.startswith("x") and SCALE_SEPARATOR in spec:
         scale, spec = spec[1:].split(SCALE_SEPARATOR, 1)
         number = number * float(scale)
@@ -162,6 +164,11 @@ class MetricInputs:
     (None unless a metric needs "samples"); ``settings``: the EvalSettings; ``seed``: the evaluation's seed;
     ``dataset``: the name of the data set the real images come from, for a metric that applies to one data set
     only (Stacked MNIST's modes); "" when the caller did not say.
+
+    ``sample_labels``: int64 CPU (N,), the class each generated sample was generated for, in sample order
+    (None for an unconditional generator); ``real_labels``: int64 CPU (M,), the real split's labels aligned
+    row by row with ``real_features`` (None when the caller has none); ``num_classes``: the classes the
+    generator was conditioned on (0: unconditional).
     """
 
     fake_features: Any
@@ -174,6 +181,9 @@ class MetricInputs:
     settings: Any
     seed: int
     dataset: str = ""  # a default, so that a plugin's own tests that build MetricInputs keep working
+    sample_labels: Any | None = None
+    real_labels: Any | None = None
+    num_classes: int = 0
 
 
 @dataclass(frozen=True)
@@ -184,14 +194,14 @@ class Metric:
     name: str
     columns: tuple[MetricColumn, ...]
     compute: Callable[[MetricInputs], dict[str, Any]]
-    needs: tuple[Literal["features", "labels", "samples"], ...] = ("features",)
+    needs: tuple[Need, ...] = ("features",)
     description: str = ""
-    datasets: tuple[
-        str, ...
-    ] = ()  # the data sets it measures (empty: all); on others its columns are NaN and nothing is kept for it
+    # the data sets it measures (empty: all); on others its columns are NaN and nothing is kept for it
+    datasets: tuple[str, ...] = ()
 
-    def applies_to(self, dataset: str) -> bool:
-        return not self.datasets or dataset in self.datasets
+    def applies_to(self, dataset: str, conditional: bool = False) -> bool:
+        """Whether an evaluation on ``dataset`` measures it (``conditional``: the samples carry their classes)."""
+        return (not self.datasets or dataset in self.datasets) and (conditional or "sample_labels" not in self.needs)
 
 
 _declared: tuple[Column, ...] | None = None

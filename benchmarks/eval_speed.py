@@ -37,7 +37,7 @@ def _generator(registry, image_shape):
 def _inception_seconds_per_image(images: int, weights_dir: Path) -> float:
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    from gbench.evaluation.extractors import write_random_inception_weights
+    from gbench.evaluation.inception_weights import write_random_inception_weights
 
     weights = write_random_inception_weights(weights_dir / "inception-random.pt")
     model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights))

@@ -52,22 +52,24 @@ def main() -> int:
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     from torch_fidelity.metric_fid import fid_features_to_statistics
 
-    from gbench.evaluation import extractors, realcache
+    from gbench.evaluation import inception_weights, realcache
     from gbench.evaluation.extractor_choice import Extractor
     from gbench.results import store
 
     print(f"CPU: {cpu_model()}")
     with tempfile.TemporaryDirectory() as scratch:
-        weights = extractors.write_random_inception_weights(Path(scratch) / "inception.pt")
-        extractor = Extractor(extractors.INCEPTION, weights, "x", "2048", 3, True)
+        weights = inception_weights.write_random_inception_weights(Path(scratch) / "inception.pt")
+        extractor = Extractor(inception_weights.INCEPTION, weights, "x", "2048", 3, True)
 
         def unsafe_build() -> object:
             return FeatureExtractorInceptionV3(
-                extractors.INCEPTION, ["2048"], feature_extractor_weights_path=str(weights)
+                inception_weights.INCEPTION, ["2048"], feature_extractor_weights_path=str(weights)
             )
 
         def safe_build() -> object:
-            return FeatureExtractorInceptionV3(extractors.INCEPTION, ["2048"], **extractors.weights_argument(extractor))
+            return FeatureExtractorInceptionV3(
+                inception_weights.INCEPTION, ["2048"], **inception_weights.weights_argument(extractor)
+            )
 
         unsafe, safe = best_seconds(unsafe_build, args.repeats), best_seconds(safe_build, args.repeats)
         print(

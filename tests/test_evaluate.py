@@ -17,7 +17,15 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 import gbench.evaluation.evaluate as ev
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import classmetrics, extractors, fidelity, fidinfinity, realcache
+from gbench.evaluation import (
+    classmetrics,
+    extractors,
+    fidelity,
+    fidinfinity,
+    inception_weights,
+    realcache,
+    weights_files,
+)
 from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
 from gbench.evaluation.extractor_choice import Extractor, resolve_extractor
 from gbench.plugins.loading import load_plugins
@@ -314,7 +322,7 @@ def test_bad_images_and_generators_raise_clear_errors(mnist, test_split):
 
 
 def test_inception_offline_with_a_weights_file(mnist, test_split, train_split, noise, tmp_path, capsys):
-    weights = extractors.write_random_inception_weights(tmp_path / "inception.pt", seed=0)
+    weights = inception_weights.write_random_inception_weights(tmp_path / "inception.pt", seed=0)
     # Random weights collapse the 2048-d features; the early "64" layer still separates digits from noise.
     settings = EvalSettings(
         extractor="inception", inception_weights=str(weights), feature_layer="64", batch_size=30, kid_subsets=5
@@ -324,7 +332,7 @@ def test_inception_offline_with_a_weights_file(mnist, test_split, train_split, n
     assert "Inception on CPU: 60 images" in capsys.readouterr().err  # the estimate comes first
     bad = evaluate_images(noise[:30], mnist, real, settings)
     assert "Inception on CPU: 30 images" in capsys.readouterr().err  # real features now cached
-    assert good.fid_extractor == bad.fid_extractor == f"inception-v3-compat@{extractors.file_sha256(weights)[:8]}"
+    assert good.fid_extractor == bad.fid_extractor == f"inception-v3-compat@{weights_files.file_sha256(weights)[:8]}"
     assert good.fid < bad.fid
     # The class metrics still come from the LeNet classifier.
     assert sum(good.class_counts) == 30 and good.inception_score > 2 * bad.inception_score

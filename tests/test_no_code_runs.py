@@ -28,7 +28,7 @@ from conftest import assert_one_line_error, run_cli
 from gbench.config import RunConfig
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import extractors
+from gbench.evaluation import extractors, inception_weights, weights_files
 from gbench.evaluation.extractor_choice import Extractor
 from gbench.plugins.loading import load_plugins
 from gbench.training import interrupted
@@ -237,7 +237,7 @@ def test_inception_weights_holding_code_are_refused_by_fid_eval_and_run_before_t
 
 def test_inception_weights_in_torch_hub_holding_code_are_refused(copy, marker, tmp_path):
     """Without --inception-weights gbench uses torch.hub's downloaded copy: that file is read the same safe way."""
-    hub = plant_torch(tmp_path / "torch" / "hub" / "checkpoints" / Path(extractors.INCEPTION_URL).name, marker)
+    hub = plant_torch(tmp_path / "torch" / "hub" / "checkpoints" / Path(inception_weights.INCEPTION_URL).name, marker)
     images = tmp_path / "images.npz"
     np.savez(images, images=np.zeros((20, 1, 28, 28), dtype=np.uint8))
     env = {"GBENCH_CACHE": str(copy / "cache"), "TORCH_HOME": str(tmp_path / "torch"), "GBENCH_OFFLINE": "1"}
@@ -252,18 +252,18 @@ def test_lenet_weights_holding_code_are_refused(marker, tmp_path, monkeypatch):
     assert str(evil) in str(error.value)
     # The shipped file, replaced (with its SHA-256 updated to match, as after a retraining): still loaded safely.
     monkeypatch.setattr(extractors, "WEIGHTS_DIR", tmp_path)
-    monkeypatch.setitem(extractors.EXTRACTOR_SHA256, "lenet-mnist", extractors.file_sha256(evil))
+    monkeypatch.setitem(extractors.EXTRACTOR_SHA256, "lenet-mnist", weights_files.file_sha256(evil))
     with pytest.raises(GbenchError, match="holds objects other than tensors"):
         extractors.load_lenet("lenet-mnist")
     with pytest.raises(GbenchError, match="holds objects other than tensors"):
-        extractors.weights_argument(Extractor(extractors.INCEPTION, evil, "x", "64", 3, True))
+        inception_weights.weights_argument(Extractor(inception_weights.INCEPTION, evil, "x", "64", 3, True))
     assert not marker.exists()
 
 
 def test_verified_inception_weights_reach_torch_fidelity_as_the_same_tensors(tmp_path):
     """The bytes torch-fidelity gets hold exactly the file's tensors, so a sound file gives the same extractor."""
-    path = extractors.write_random_inception_weights(tmp_path / "inception.pt", seed=1)
-    source = extractors.weights_argument(Extractor(extractors.INCEPTION, path, "x", "64", 3, True))[
+    path = inception_weights.write_random_inception_weights(tmp_path / "inception.pt", seed=1)
+    source = inception_weights.weights_argument(Extractor(inception_weights.INCEPTION, path, "x", "64", 3, True))[
         "feature_extractor_weights_path"
     ]
     handed = torch.load(source, weights_only=True)

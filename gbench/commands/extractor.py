@@ -85,10 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if is_own_data(args.dataset):  # folder:PATH / npz:PATH: scanned and registered under the name as typed
         owndata.register(registry, args.dataset, data)
     dataset = registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
-    from gbench.evaluation import (
-        extractor_training,
-        extractors,
-    )  # imports torch-fidelity (seconds): after the cheap checks
+    # imports torch-fidelity (seconds): after the cheap checks
+    from gbench.evaluation import extractor_training, extractors, weights_files
 
     name = extractors.shipped_lenet(dataset.name)
     if name is None or dataset.name not in extractor_training.RECIPES:
@@ -102,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     display.console.print(f"training {name} from seed {args.seed} (1-3 minutes on 2 CPU cores)", highlight=False)
     state, accuracy = extractor_training.train_extractor(dataset, seed=args.seed, data_root=args.data_root)
-    blob = extractors.state_dict_bytes(state)
+    blob = weights_files.state_dict_bytes(state)
     sha = hashlib.sha256(blob).hexdigest()
     shipped = extractors.EXTRACTOR_SHA256.get(name, "")
     matches = sha == shipped

@@ -30,7 +30,7 @@ import torch
 
 from gbench.data import cache_dir, content_hash, load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import extractors
+from gbench.evaluation import extractors, weights_files
 from gbench.plugins.registry import Dataset
 from gbench.results import store
 
@@ -76,7 +76,7 @@ class DomainLeNet:
             raise GbenchError(
                 f"weights of {self.name} are missing at {path}; train again with `gbench extractor train {self.dataset}`"
             )
-        actual = extractors.weights_sha256(path)
+        actual = weights_files.weights_sha256(path)
         if actual != self.sha256:
             raise GbenchError(f"{path} has SHA-256 {actual[:8]}..., not the registered {self.sha256[:8]}...; {_FIX}")
         return path
@@ -92,7 +92,9 @@ def register_domain_lenet(
     epochs: int,
 ) -> DomainLeNet:
     """Write a trained domain LeNet's weights and record, and return the record."""
-    blob = extractors.state_dict_bytes({**state, extractors.IMAGE_SHAPE_KEY: torch.tensor(list(dataset.image_shape))})
+    blob = weights_files.state_dict_bytes(
+        {**state, extractors.IMAGE_SHAPE_KEY: torch.tensor(list(dataset.image_shape))}
+    )
     sha = hashlib.sha256(blob).hexdigest()
     name = domain_name(dataset.name)
     stem = f"{name}-{sha[:8]}"

@@ -19,6 +19,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gbench.errors import GbenchError
 from gbench.evaluation import domain_extractors, extractors, stacked_modes
+from gbench.evaluation.inception_weights import INCEPTION, resolve_inception_weights
 from gbench.plugins.registry import Dataset
 
 
@@ -35,7 +36,7 @@ class Extractor:
 
 
 def known_extractors() -> list[str]:
-    return sorted(["inception", extractors.INCEPTION, "lenet", *extractors.LENET_DATASETS, stacked_modes.PER_CHANNEL])
+    return sorted(["inception", INCEPTION, "lenet", *extractors.LENET_DATASETS, stacked_modes.PER_CHANNEL])
 
 
 def resolve_extractor(
@@ -87,13 +88,13 @@ def resolve_extractor(
         weights = extractors.lenet_weights_path("lenet-mnist")
         extractors.load_lenet("lenet-mnist")  # fails early, with a fix, when the shipped file is missing or altered
         name, channels, pass_weights = wanted, 3, False
-    elif wanted in ("inception", extractors.INCEPTION):
+    elif wanted in ("inception", INCEPTION):
         if dataset.image_shape[0] not in (1, 3):
             raise GbenchError(
                 f"extractor 'inception' takes 1- or 3-channel images; dataset {dataset.name!r} has {dataset.image_shape[0]} channels"
             )
-        weights = extractors.resolve_inception_weights(inception_weights)
-        name, channels, pass_weights = extractors.INCEPTION, 3, True
+        weights = resolve_inception_weights(inception_weights)
+        name, channels, pass_weights = INCEPTION, 3, True
     elif wanted in extractors.LENET_DATASETS:
         if tuple(dataset.image_shape) != (1, 28, 28):
             raise GbenchError(

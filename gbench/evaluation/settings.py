@@ -48,6 +48,6 @@ def check_inception_weights_option(
         raise GbenchError(
             f"{option} {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out"
         )
-    from gbench.evaluation.extractors import check_inception_weights
+    from gbench.evaluation.inception_weights import check_inception_weights
 
     check_inception_weights(str(weights))

@@ -56,7 +56,7 @@ from gbench.training.runner import DataCache, build
 from gbench.training.trainer import TrainSettings, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402  (the benchmarks are scripts side by side, not a package)
+from machine import machine, sync  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
 CELLS: dict[str, dict[str, Any]] = {
     "mlp": {"architecture": "mlp", "params": {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100}},
@@ -82,11 +82,6 @@ def settings(config: RunConfig, steps: int, precision: str) -> TrainSettings:
         seed=config.seed,
         precision=precision,
     )
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_solo(registry, data, cell, size, steps, precision) -> float:

@@ -24,23 +24,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
-
-
-def best_seconds(work: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from machine import best_seconds, cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
 
 def main() -> int:

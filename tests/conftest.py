@@ -47,6 +47,21 @@ def registry():
     return load_plugins().registry
 
 
+@pytest.fixture(scope="module")
+def mnist(registry):
+    """The built-in MNIST Dataset (read from GBENCH_DATA)."""
+    return registry.dataset("mnist")
+
+
+@pytest.fixture
+def private_cache(monkeypatch, tmp_path) -> Path:
+    """A cache of the test's own (the session's is shared): the real split's features and radii are computed in it,
+    never found from an earlier test. Returns its fid-stats folder; modules that want it for every test say
+    ``pytestmark = pytest.mark.usefixtures("private_cache")``."""
+    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "fid-stats"
+
+
 def run_cli(
     *args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300
 ) -> subprocess.CompletedProcess:

@@ -28,15 +28,12 @@ from gbench.evaluation import (
 )
 from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
 from gbench.evaluation.extractor_choice import Extractor, resolve_extractor
-from gbench.plugins.loading import load_plugins
 
 # KID and precision/recall cost most of the time; tests that do not look at them skip them.
 FAST = dict(kid_subsets=0, precision_recall=False)
 
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_plugins().registry.dataset("mnist")
+#: each test computes the real split's features in a cache of its own (conftest.private_cache)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +49,6 @@ def train_split(mnist):
 @pytest.fixture(scope="module")
 def noise():
     return torch.randint(0, 256, (1000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "fid-stats"
 
 
 class BankGenerator(torch.nn.Module):

@@ -14,11 +14,14 @@ from gbench.errors import GbenchError
 from gbench.evaluation import extractors, featuremetrics
 from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
 from gbench.evaluation.fidelity import ImageSet
-from gbench.plugins.loading import load_plugins
 
 KID_DEFAULTS = dict(
     verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1.0
 )
+
+
+#: each test computes the real split's features in a cache of its own (conftest.private_cache)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def features(n: int, shift: float, seed: int, width: int = 32) -> torch.Tensor:
@@ -138,17 +141,6 @@ def test_bad_shapes_fail_clearly():
 # ---------------------------------------------------------------------------
 # In evaluation: the default path equals torch-fidelity's own functions and its calculate_metrics
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_plugins().registry.dataset("mnist")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "fid-stats"
 
 
 class Bank(torch.nn.Module):

@@ -60,11 +60,18 @@ def results_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for seed in (0, 1):
         row = schema.results_row(
-            identity={"run_id": f"mlp-mnist-s{seed}", "architecture": "mlp", "loss": "non-saturating", "schedule": "k-steps", "dataset": "mnist", "seed": seed},
+            identity={
+                "run_id": f"mlp-mnist-s{seed}",
+                "architecture": "mlp",
+                "loss": "non-saturating",
+                "schedule": "k-steps",
+                "dataset": "mnist",
+                "seed": seed,
+            },
             params={"batch_size": 100, "lr": 0.0002},
             metrics={"fid": 100.0 + seed, "d_loss": 1.0, "g_loss": 1.0},
             bookkeeping={"status": "ok", "steps": 1000},
-        )  # fmt: skip
+        )
         store.upsert_result(out, row)
 
 

@@ -46,13 +46,37 @@ def run_row(index: int, settings: int) -> dict:
     setting, seed = index % settings, index // settings
     fid = 30.0 + 4.0 * setting + ((seed * 7919 + setting * 104729) % 1000) / 100.0
     return schema.results_row(
-        {"run_id": f"mlp-mnist-s{seed}-lr{setting}-{index:06d}", "architecture": "mlp", "loss": "bce", "schedule": "constant", "dataset": "mnist", "seed": seed},
+        {
+            "run_id": f"mlp-mnist-s{seed}-lr{setting}-{index:06d}",
+            "architecture": "mlp",
+            "loss": "bce",
+            "schedule": "constant",
+            "dataset": "mnist",
+            "seed": seed,
+        },
         {"batch_size": 64, "lr": LEARNING_RATES[setting % len(LEARNING_RATES)], "latent_dim": 64, "hidden_dim": 256},
-        {"d_loss": 1.2, "g_loss": 0.9, "d_real": 0.55, "d_fake": 0.45, "fid": round(fid, 3), "fid_extractor": "lenet-mnist@1a2b3c4d",
-         "fid_samples": 2000, "train_seconds": 12.5, "eval_seconds": 1.5, "images_per_second": 25000.0},
-        {"status": "ok", "steps": HISTORY_STEPS[-1], "score": "probability", "device": "cpu", "population": 1, "train_precision": "fp32",
-         "created": "2026-12-06T07:00:00"},
-    )  # fmt: skip
+        {
+            "d_loss": 1.2,
+            "g_loss": 0.9,
+            "d_real": 0.55,
+            "d_fake": 0.45,
+            "fid": round(fid, 3),
+            "fid_extractor": "lenet-mnist@1a2b3c4d",
+            "fid_samples": 2000,
+            "train_seconds": 12.5,
+            "eval_seconds": 1.5,
+            "images_per_second": 25000.0,
+        },
+        {
+            "status": "ok",
+            "steps": HISTORY_STEPS[-1],
+            "score": "probability",
+            "device": "cpu",
+            "population": 1,
+            "train_precision": "fp32",
+            "created": "2026-12-06T07:00:00",
+        },
+    )
 
 
 def samples_png() -> bytes:

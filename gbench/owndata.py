@@ -77,9 +77,8 @@ def register(registry: Registry, name: str, options: DataOptions, expected_hash:
         )
     existing = registry.tables["dataset"].get(name)
     if existing is not None:
-        if (existing.image_shape, getattr(existing, "content_hash", None), getattr(existing, "holdout", None)) != (
-            dataset.image_shape, dataset.content_hash, dataset.holdout,
-        ):  # fmt: skip
+        seen = (existing.image_shape, getattr(existing, "content_hash", None), getattr(existing, "holdout", None))
+        if seen != (dataset.image_shape, dataset.content_hash, dataset.holdout):
             raise GbenchError(
                 f"dataset {name} is used with two shapes in one command; give it one --image-size, --channels and --holdout"
             )
@@ -186,9 +185,15 @@ def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None
 
 
 def _dataset(
-    name: str, path: Path, shape: tuple[int, int, int], content_hash: str, holdout: float | None, classes: tuple[str, ...],
-    load_all: Callable[[], dict[str, tuple[torch.Tensor, torch.Tensor]]], description: str,
-) -> OwnDataset:  # fmt: skip
+    name: str,
+    path: Path,
+    shape: tuple[int, int, int],
+    content_hash: str,
+    holdout: float | None,
+    classes: tuple[str, ...],
+    load_all: Callable[[], dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    description: str,
+) -> OwnDataset:
     def load(split: str, roots: list) -> tuple[torch.Tensor, torch.Tensor]:
         splits = load_all()
         if split not in splits:
@@ -196,9 +201,16 @@ def _dataset(
         return splits[split]
 
     return OwnDataset(
-        name=name, load=load, image_shape=shape, num_classes=len(classes) or 1, class_names=classes, description=description,
-        content_hash=content_hash, source=re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem) or "data", holdout=holdout,
-    )  # fmt: skip
+        name=name,
+        load=load,
+        image_shape=shape,
+        num_classes=len(classes) or 1,
+        class_names=classes,
+        description=description,
+        content_hash=content_hash,
+        source=re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem) or "data",
+        holdout=holdout,
+    )
 
 
 def _image_shape(name: str, options: DataOptions, sizes: list[tuple[int, int]], channels: int) -> tuple[int, int, int]:

@@ -47,10 +47,17 @@ _TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dat
 
 
 def check_architecture(
-    architecture: str | Architecture, *, dataset: str = default("dataset"), loss: str = default("loss"), schedule: str = default("schedule"),
-    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    architecture: str | Architecture,
+    *,
+    dataset: str = default("dataset"),
+    loss: str = default("loss"),
+    schedule: str = default("schedule"),
+    params: dict[str, Any] | None = None,
+    steps: int = 3,
+    batch_size: int = 8,
+    registry: Registry | None = None,
     plugin: str | None = None,
-) -> TrainResult:  # fmt: skip
+) -> TrainResult:
     """Validate an architecture and train it ``steps`` steps on random images of ``dataset``'s shape.
 
     Checks: it builds with its defaults (and ``params``); the generator maps
@@ -64,10 +71,17 @@ def check_architecture(
 
 
 def check_loss(
-    loss: str | Loss, *, architecture: str = "mlp", schedule: str = default("schedule"), dataset: str = default("dataset"),
-    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    loss: str | Loss,
+    *,
+    architecture: str = "mlp",
+    schedule: str = default("schedule"),
+    dataset: str = default("dataset"),
+    params: dict[str, Any] | None = None,
+    steps: int = 3,
+    batch_size: int = 8,
+    registry: Registry | None = None,
     plugin: str | None = None,
-) -> TrainResult:  # fmt: skip
+) -> TrainResult:
     """Validate a loss (both sides give :class:`LossTerms` with a finite scalar loss that
     reaches the nets' weights) and train ``architecture`` with it for ``steps`` steps."""
     registry, name = _registry_with("loss", loss, registry, plugin)
@@ -75,10 +89,17 @@ def check_loss(
 
 
 def check_schedule(
-    schedule: str | Schedule, *, architecture: str = "mlp", loss: str = default("loss"), dataset: str = default("dataset"),
-    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    schedule: str | Schedule,
+    *,
+    architecture: str = "mlp",
+    loss: str = default("loss"),
+    dataset: str = default("dataset"),
+    params: dict[str, Any] | None = None,
+    steps: int = 3,
+    batch_size: int = 8,
+    registry: Registry | None = None,
     plugin: str | None = None,
-) -> TrainResult:  # fmt: skip
+) -> TrainResult:
     """Validate a schedule (two positive learning rates, an int of D steps) and train
     ``architecture`` under it for ``steps`` steps."""
     registry, name = _registry_with("schedule", schedule, registry, plugin)
@@ -168,9 +189,13 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     nets, loss_object, schedule_object = build(registry, config, torch.device("cpu"))
     before = [p.detach().clone() for p in nets.generator.parameters()]
     settings = TrainSettings(
-        steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]),
-        beta2=float(config.params["beta2"]), log_every=1,
-    )  # fmt: skip
+        steps=steps,
+        batch_size=batch_size,
+        lr=float(config.params["lr"]),
+        beta1=float(config.params["beta1"]),
+        beta2=float(config.params["beta2"]),
+        log_every=1,
+    )
     try:
         result = train(nets, loss_object, schedule_object, data, settings)
     except GbenchError:

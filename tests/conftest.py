@@ -76,10 +76,29 @@ def run_sweep_workers(suite: Path, storage: str, outs: list[Path], timeout: int)
     """One `gbench sweep --storage` process per folder in ``outs``, all at once, as workers on separate machines; each must succeed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     workers = [
-        subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(suite), "--storage", storage, "--out", str(out), "--no-report", "--population", "on"],
-                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gbench",
+                "sweep",
+                str(suite),
+                "--storage",
+                storage,
+                "--out",
+                str(out),
+                "--no-report",
+                "--population",
+                "on",
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for out in outs
-    ]  # fmt: skip
+    ]
     for worker in workers:
         _, stderr = worker.communicate(timeout=timeout)
         assert worker.returncode == 0, stderr

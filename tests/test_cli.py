@@ -79,10 +79,17 @@ def test_show_and_export(finished, tmp_path):
 def many_runs(out, count=45):
     """A results folder of ``count`` runs in three settings (lr), a third of them diverged, FIDs spread out, written by gbench's store."""
     rows = [
-        {"run_id": f"run-{i:03d}", "status": "diverged" if i % 3 == 2 else "ok", "architecture": "mlp", "seed": i // 3,
-         "lr": (0.001, 0.0002, 0.0005)[i % 3], "steps": 100, "fid": round(10 + (i * 37 % 41) * 0.9, 2)}
+        {
+            "run_id": f"run-{i:03d}",
+            "status": "diverged" if i % 3 == 2 else "ok",
+            "architecture": "mlp",
+            "seed": i // 3,
+            "lr": (0.001, 0.0002, 0.0005)[i % 3],
+            "steps": 100,
+            "fid": round(10 + (i * 37 % 41) * 0.9, 2),
+        }
         for i in range(count)
-    ]  # fmt: skip
+    ]
     store.write_csv(out / "results.csv", rows)
     return rows
 

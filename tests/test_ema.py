@@ -266,8 +266,20 @@ def test_without_ema_the_checkpoint_holds_none(registry, data):
     terminated(lambda: train(nets, loss, SignalAt7(schedule), data, _settings(config), saving(saved, "solo")))
     assert saved["solo"].generator_ema is None
     # such a checkpoint never meets --ema (the run's config hash differs); given one anyway, either loop says so in one line
-    for resume in (lambda nets, loss, schedule: train(nets, loss, schedule, data, _settings(config, ema=DECAY), resume=saved["solo"]),
-                   lambda nets, loss, schedule: train_population([Member(nets, schedule, 0, resume=saved["solo"]), Member(*build(registry, _config(registry, 1), CPU)[::2], 1)], loss, data, _settings(config, ema=DECAY))):  # fmt: skip
+    for resume in (
+        lambda nets, loss, schedule: train(
+            nets, loss, schedule, data, _settings(config, ema=DECAY), resume=saved["solo"]
+        ),
+        lambda nets, loss, schedule: train_population(
+            [
+                Member(nets, schedule, 0, resume=saved["solo"]),
+                Member(*build(registry, _config(registry, 1), CPU)[::2], 1),
+            ],
+            loss,
+            data,
+            _settings(config, ema=DECAY),
+        ),
+    ):
         with pytest.raises(
             GbenchError,
             match="the checkpoint holds no EMA for generator weights 0.bias, 0.weight, 2.bias; delete checkpoint.pt",

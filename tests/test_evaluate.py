@@ -334,10 +334,24 @@ def test_result_row_has_the_results_csv_columns(mnist, test_split, train_split):
     row = result.as_row()
     # the registered metrics' columns in registration order (gbench's built-in plugin), then the evaluation's own
     assert list(row) == [
-        "fid", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage",
-        "inception_score", "classes_covered", "class_kl", "class_counts", "stacked_modes_covered", "stacked_mode_kl",
-        "fid_extractor", "fid_samples", "eval_seconds",
-    ]  # fmt: skip
+        "fid",
+        "fid_infinity",
+        "kid_mean",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "inception_score",
+        "classes_covered",
+        "class_kl",
+        "class_counts",
+        "stacked_modes_covered",
+        "stacked_mode_kl",
+        "fid_extractor",
+        "fid_samples",
+        "eval_seconds",
+    ]
     assert (
         row["fid_samples"] == 500
         and math.isnan(row["fid_infinity"])

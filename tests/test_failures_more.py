@@ -299,8 +299,28 @@ def test_export_to_an_unwritable_folder_is_one_line(finished_out, tmp_path):
 
 # --- PostgreSQL stopping mid-tune -----------------------------------------------------
 
-TUNE = ["--trials", "3", "--pruner", "none", "--steps", "150", "--train-limit", "500", "--eval-samples", "100", "--log-every", "10",
-        "--checkpoint-every", "10", "--heartbeat", "2", "--space", "hidden_dim=16:48", "--set", "latent_dim=8"]  # fmt: skip
+TUNE = [
+    "--trials",
+    "3",
+    "--pruner",
+    "none",
+    "--steps",
+    "150",
+    "--train-limit",
+    "500",
+    "--eval-samples",
+    "100",
+    "--log-every",
+    "10",
+    "--checkpoint-every",
+    "10",
+    "--heartbeat",
+    "2",
+    "--space",
+    "hidden_dim=16:48",
+    "--set",
+    "latent_dim=8",
+]
 
 
 def _server_control(postgres_url: str) -> tuple[list[str], str, str]:

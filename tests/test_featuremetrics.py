@@ -185,9 +185,21 @@ def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cac
     # shares gbench's feature extraction; this does not)
     extractors.register_extractors()
     theirs = torch_fidelity.calculate_metrics(
-        input1=ImageSet(fake), input2=ImageSet(real), fid=True, kid=True, prc=True, kid_subsets=5, kid_subset_size=400, feature_extractor="lenet-mnist",
-        cuda=False, cache=False, verbose=False, save_cpu_ram=True, batch_size=500, rng_seed=0,
-    )  # fmt: skip
+        input1=ImageSet(fake),
+        input2=ImageSet(real),
+        fid=True,
+        kid=True,
+        prc=True,
+        kid_subsets=5,
+        kid_subset_size=400,
+        feature_extractor="lenet-mnist",
+        cuda=False,
+        cache=False,
+        verbose=False,
+        save_cpu_ram=True,
+        batch_size=500,
+        rng_seed=0,
+    )
     assert ours.fid == pytest.approx(theirs[torch_fidelity.KEY_METRIC_FID], rel=1e-6)
     assert ours.kid_mean == pytest.approx(theirs[torch_fidelity.KEY_METRIC_KID_MEAN], rel=1e-4)
     # precision/recall are measured on unit-length features (featuremetrics.unit_length), which calculate_metrics

@@ -163,11 +163,30 @@ def test_the_dataclasses_take_their_fields_defaults_from_the_table():
 def test_every_option_reaches_its_field(tmp_path):
     """A file with every option set: each value lands where the table says (a run's config, its eval, the settings)."""
     values = {
-        "dataset": "fashion-mnist", "epochs": 2.5, "steps": 7, "loss": "minimax", "schedule": "ttur", "device": "cpu", "threads": 2,
-        "data_root": "d", "train_limit": 300, "log_every": 3, "checkpoint_every": 4, "out": "o", "eval_samples": 9, "eval_every": 5,
-        "fid_extractor": "inception", "inception_weights": "w.pth", "population": "off", "population_size": 2, "precision": "bf16", "ema": 0.99,
-        "image_size": 32, "channels": 1, "holdout": 0.25,
-    }  # fmt: skip
+        "dataset": "fashion-mnist",
+        "epochs": 2.5,
+        "steps": 7,
+        "loss": "minimax",
+        "schedule": "ttur",
+        "device": "cpu",
+        "threads": 2,
+        "data_root": "d",
+        "train_limit": 300,
+        "log_every": 3,
+        "checkpoint_every": 4,
+        "out": "o",
+        "eval_samples": 9,
+        "eval_every": 5,
+        "fid_extractor": "inception",
+        "inception_weights": "w.pth",
+        "population": "off",
+        "population_size": 2,
+        "precision": "bf16",
+        "ema": 0.99,
+        "image_size": 32,
+        "channels": 1,
+        "holdout": 0.25,
+    }
     assert set(values) == {o.name for o in OPTIONS if o.lands != options.BY_HAND}
     path = tmp_path / "all.toml"
     path.write_text(

@@ -311,9 +311,13 @@ def test_gbench_plugins_json(sn_mlp):
     assert Path(sn["path"]).resolve() == (PACKAGE / "gbench_sn_mlp.py").resolve()
     [architecture] = sn["architectures"]
     assert architecture["name"] == "sn-mlp" and sn["losses"] == sn["schedules"] == sn["datasets"] == []
-    assert [(hp["name"], hp["type"], hp["default"], hp["low"], hp["high"]) for hp in architecture["hyperparameters"]] == [
-        ("latent_dim", "int", 64, 2, 1024), ("hidden_dim", "int", 256, 8, 2048), ("power_iterations", "int", 1, 1, 10),
-    ]  # fmt: skip
+    assert [
+        (hp["name"], hp["type"], hp["default"], hp["low"], hp["high"]) for hp in architecture["hyperparameters"]
+    ] == [
+        ("latent_dim", "int", 64, 2, 1024),
+        ("hidden_dim", "int", 256, 8, 2048),
+        ("power_iterations", "int", 1, 1, 10),
+    ]
     assert plugins["mlp"]["builtin"] is True and plugins["mlp"]["distribution"] == "gbench"
     assert {a["name"] for a in plugins["mlp"]["architectures"]} >= {"mlp", "mlp-batchnorm", "deep-leakyrelu"}
     assert next(d for d in plugins["datasets"]["datasets"] if d["name"] == "mnist")["image_shape"] == [1, 28, 28]

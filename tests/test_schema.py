@@ -78,8 +78,14 @@ def headers(table) -> list[str]:
 
 def test_the_kind_of_every_column():
     assert [schema.kind_of(name) for name in ("run_id", "seed", "status", "suite", "fid", "d_real", "kid_std")] == [
-        "identity", "identity", "bookkeeping", "bookkeeping", "metric", "metric", "metric",
-    ]  # fmt: skip
+        "identity",
+        "identity",
+        "bookkeeping",
+        "bookkeeping",
+        "metric",
+        "metric",
+        "metric",
+    ]
     # not listed: a plugin's hyperparameter, and metrics named like metrics (another issue adds them)
     assert schema.kind_of("blocks") == "hyperparameter" and schema.is_setting_column("blocks")
     assert schema.kind_of("fid_infinity") == "metric" and schema.kind_of("density") == "metric"

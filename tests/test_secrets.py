@@ -235,10 +235,26 @@ def _free_port() -> int:
 def _start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
     """A real `mlflow server` on loopback, in its own process group (it starts worker processes)."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--artifacts-destination", str(folder / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=(folder / "server.log").open("w"), start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "server.log").open("w"),
+        start_new_session=True,
+    )
     import urllib.request
 
     deadline = (
@@ -274,11 +290,39 @@ def test_an_mlflow_server_that_dies_mid_run_warns_once_and_the_run_finishes_with
     steps = 3000
     try:
         gbench = subprocess.Popen(
-            [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--architecture", "mlp", "--steps", str(steps), "--train-limit", "2000", "--log-every", "10",
-             "--eval-samples", "200", "--eval-every", "1000", "--device", "cpu", "--out", str(out),
-             "--log", "mlflow", "--mlflow-uri", f"http://tracker:{PASSWORD}@127.0.0.1:{port}/"],
-            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gbench",
+                "run",
+                "plugins.mlp",
+                "--architecture",
+                "mlp",
+                "--steps",
+                str(steps),
+                "--train-limit",
+                "2000",
+                "--log-every",
+                "10",
+                "--eval-samples",
+                "200",
+                "--eval-every",
+                "1000",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--log",
+                "mlflow",
+                "--mlflow-uri",
+                f"http://tracker:{PASSWORD}@127.0.0.1:{port}/",
+            ],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 240
         while True:  # the run has started on the server: now the server dies
@@ -330,10 +374,39 @@ def test_a_local_mlflow_store_that_breaks_mid_run_warns_once_and_the_runs_finish
     """The default store's artifact folder turns into a file while two runs train: no grid can be stored from then on."""
     out = tmp_path / "runs"
     gbench = subprocess.Popen(
-        [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--architecture", "mlp", "--seeds", "0-1", "--steps", "600", "--train-limit", "2000",
-         "--log-every", "10", "--eval-samples", "200", "--eval-every", "300", "--device", "cpu", "--out", str(out), "--log", "mlflow"],
-        env={**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": ""}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gbench",
+            "run",
+            "plugins.mlp",
+            "--architecture",
+            "mlp",
+            "--seeds",
+            "0-1",
+            "--steps",
+            "600",
+            "--train-limit",
+            "2000",
+            "--log-every",
+            "10",
+            "--eval-samples",
+            "200",
+            "--eval-every",
+            "300",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--log",
+            "mlflow",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": ""},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not list(out.glob("*/config.json")):  # the first run has started (its MLflow run is made first)
@@ -367,9 +440,24 @@ def test_a_sweep_stopped_by_sigterm_names_the_command_to_resume_with_its_storage
     suite.write_text(SUITE.replace("steps = 10", "steps = 3000").replace("train_limit = 500", "train_limit = 2000"))
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gbench", "sweep", str(suite), "--storage", secret_postgres_url, "--out", str(out), "--no-report"],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gbench",
+            "sweep",
+            str(suite),
+            "--storage",
+            secret_postgres_url,
+            "--out",
+            str(out),
+            "--no-report",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while not list(out.glob("*/config.json")):  # written just before training starts
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()

@@ -299,9 +299,15 @@ def test_probability_of_improvement_from_ranks_equals_the_pairwise_formula_with_
         [list(rng.normal(size=30).round(1)), list(rng.normal(0.3, size=25).round(1))],
     ):
         pairwise = scipy_stats.bootstrap(
-            (np.array(a), np.array(b)), _pairwise_share_lower, n_resamples=stats_module.BOOTSTRAP_RESAMPLES, confidence_level=0.95,
-            method="percentile", vectorized=True, paired=False, random_state=np.random.default_rng(stats_module.BOOTSTRAP_SEED),
-        )  # fmt: skip
+            (np.array(a), np.array(b)),
+            _pairwise_share_lower,
+            n_resamples=stats_module.BOOTSTRAP_RESAMPLES,
+            confidence_level=0.95,
+            method="percentile",
+            vectorized=True,
+            paired=False,
+            random_state=np.random.default_rng(stats_module.BOOTSTRAP_SEED),
+        )
         estimate, low, high = probability_of_improvement(a, b)
         assert (low, high) == (pairwise.confidence_interval.low, pairwise.confidence_interval.high)
         assert estimate == pytest.approx(

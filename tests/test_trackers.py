@@ -21,10 +21,28 @@ def tracked(tmp_path_factory):
     config = out / "mlp.toml"
     config.write_text('architecture = "mlp"\n')
     result = run_cli(
-        "run", "plugins.mlp", "--config", str(config), "--steps", str(STEPS), "--train-limit", "500", "--log-every", "5",
-        "--eval-samples", "200", "--eval-every", str(EVAL_EVERY), "--device", "cpu", "--out", str(out), "--log", "tensorboard,mlflow",
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(config),
+        "--steps",
+        str(STEPS),
+        "--train-limit",
+        "500",
+        "--log-every",
+        "5",
+        "--eval-samples",
+        "200",
+        "--eval-every",
+        str(EVAL_EVERY),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--log",
+        "tensorboard,mlflow",
         env={"MLFLOW_TRACKING_URI": ""},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     (run_dir,) = [path.parent for path in out.glob("*/summary.json")]
     return out, run_dir, json.loads((run_dir / "summary.json").read_text())
@@ -95,10 +113,26 @@ def test_mlflow_has_parameters_metrics_over_steps_and_artifacts(tracked):
 def test_mlflow_uri_points_the_runs_at_another_store(tmp_path):
     store = tmp_path / "server.db"
     result = run_cli(
-        "run", "plugins.mlp", "--steps", "4", "--train-limit", "200", "--log-every", "2", "--eval-samples", "0", "--device", "cpu",
-        "--out", str(tmp_path / "runs"), "--log", "mlflow", "--mlflow-uri", f"sqlite:///{store}",
+        "run",
+        "plugins.mlp",
+        "--steps",
+        "4",
+        "--train-limit",
+        "200",
+        "--log-every",
+        "2",
+        "--eval-samples",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "runs"),
+        "--log",
+        "mlflow",
+        "--mlflow-uri",
+        f"sqlite:///{store}",
         cwd=tmp_path,  # a bare sqlite URI puts MLflow's artifacts in ./mlruns, as mlflow itself does
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     from mlflow.tracking import MlflowClient
 

@@ -25,12 +25,36 @@ def results_folder(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for seed, (run_id, status) in enumerate(zip(RUN_IDS, ("collapsed", "ok"))):
         row = schema.results_row(
-            identity={"run_id": run_id, "architecture": "mlp-batchnorm", "loss": "non-saturating", "schedule": "k-steps", "dataset": "mnist", "seed": seed},
+            identity={
+                "run_id": run_id,
+                "architecture": "mlp-batchnorm",
+                "loss": "non-saturating",
+                "schedule": "k-steps",
+                "dataset": "mnist",
+                "seed": seed,
+            },
             params={"batch_size": 100, "lr": 0.0002, "latent_dim": 64, "hidden_dim": 256},
-            metrics={"d_loss": 1.25 + seed, "g_loss": 0.75, "d_real": 0.5, "d_fake": 0.25, "fid": 101.5 + seed, "kid_mean": 0.125, "precision": 0.5,
-                     "recall": 0.25, "classes_covered": 3 + seed, "train_seconds": 12.5, "images_per_second": 5000.0 + seed},
-            bookkeeping={"status": status, "steps": 1000 + seed, "score": "probability", "device": "cpu", "population": 1},
-        )  # fmt: skip
+            metrics={
+                "d_loss": 1.25 + seed,
+                "g_loss": 0.75,
+                "d_real": 0.5,
+                "d_fake": 0.25,
+                "fid": 101.5 + seed,
+                "kid_mean": 0.125,
+                "precision": 0.5,
+                "recall": 0.25,
+                "classes_covered": 3 + seed,
+                "train_seconds": 12.5,
+                "images_per_second": 5000.0 + seed,
+            },
+            bookkeeping={
+                "status": status,
+                "steps": 1000 + seed,
+                "score": "probability",
+                "device": "cpu",
+                "population": 1,
+            },
+        )
         store.upsert_result(out, row)
     return out
 

@@ -93,13 +93,18 @@ def add_tracker_options(parser: argparse.ArgumentParser) -> None:
     """--log and --mlflow-uri: the built-in trackers (plugins/tensorboard_log.py, plugins/mlflow_log.py)."""
     trackers = parser.add_argument_group("trackers")
     trackers.add_argument(
-        "--log", type=observers.parse_trackers, action=observers.EnableTrackers, metavar="NAME[,NAME]",
+        "--log",
+        type=observers.parse_trackers,
+        action=observers.EnableTrackers,
+        metavar="NAME[,NAME]",
         help="also stream every run to these trackers: tensorboard (event files in each run folder), mlflow (one MLflow run per gbench run)",
-    )  # fmt: skip
+    )
     trackers.add_argument(
-        "--mlflow-uri", action=observers.SetMlflowUri, metavar="URI",
+        "--mlflow-uri",
+        action=observers.SetMlflowUri,
+        metavar="URI",
         help="MLflow tracking server or store for --log mlflow (default: a local store, OUT/mlflow.db; sets MLFLOW_TRACKING_URI)",
-    )  # fmt: skip
+    )
 
 
 def add_population_options(parser: argparse.ArgumentParser) -> None:

@@ -62,7 +62,8 @@ def main() -> int:
 
         unsafe, safe = best_seconds(unsafe_build, args.repeats), best_seconds(safe_build, args.repeats)
         print(
-            f"Inception extractor ({weights.stat().st_size / 1e6:.0f} MB of weights): path {unsafe:.3f} s, verified bytes {safe:.3f} s, ratio {safe / unsafe:.2f}"
+            f"Inception extractor ({weights.stat().st_size / 1e6:.0f} MB of weights): path "
+            f"{unsafe:.3f} s, verified bytes {safe:.3f} s, ratio {safe / unsafe:.2f}"
         )
 
         features = torch.randn(args.features, 2048, generator=torch.Generator().manual_seed(0))
@@ -85,7 +86,8 @@ def main() -> int:
         unsafe, safe = best_seconds(unsafe_read, args.repeats), best_seconds(safe_read, args.repeats)
         size = (features_path.stat().st_size + stats_path.stat().st_size) / 1e6
         print(
-            f"real-split cache entry ({args.features} x 2048, {size:.0f} MB): torch-fidelity's load {unsafe:.3f} s, gbench's {safe:.3f} s, ratio {safe / unsafe:.2f}"
+            f"real-split cache entry ({args.features} x 2048, {size:.0f} MB): torch-fidelity's load "
+            f"{unsafe:.3f} s, gbench's {safe:.3f} s, ratio {safe / unsafe:.2f}"
         )
     return 0
 

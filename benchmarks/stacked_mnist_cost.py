@@ -1,4 +1,5 @@
-"""What Stacked MNIST costs beside MNIST: building its 128,000 training images in memory, and its 26,000-sample mode metrics.
+"""What Stacked MNIST costs beside MNIST: building its 128,000
+training images in memory, and its 26,000-sample mode metrics.
 
 Prints the CPU first, then each figure as a ratio to loading MNIST's 60,000
 training images from their IDX files in the same run (ratios compare only
@@ -25,13 +26,15 @@ def main() -> None:
     stacked_s = best_seconds(lambda: load_split(stacked, "train"), 3)
     print(f"load MNIST train (60,000 x 1x28x28): {mnist_s:.3f} s")
     print(
-        f"build Stacked MNIST train (128,000 x 3x28x28, 301 MB): {stacked_s:.3f} s = {stacked_s / mnist_s:.1f}x the MNIST load"
+        "build Stacked MNIST train (128,000 x 3x28x28, 301 MB): "
+        f"{stacked_s:.3f} s = {stacked_s / mnist_s:.1f}x the MNIST load"
     )
     images, labels = load_split(mnist, "test")
     samples, _ = stack_digits(images, labels, stacked_indices(len(images), STACKED_SAMPLES, seed=2))
     modes_s = best_seconds(lambda: stacked_mnist_modes(samples), 1)
     print(
-        f"modes covered + KL on {STACKED_SAMPLES:,} samples (78,000 LeNet digits): {modes_s:.2f} s = {modes_s / mnist_s:.1f}x the MNIST load"
+        f"modes covered + KL on {STACKED_SAMPLES:,} samples (78,000 LeNet digits): "
+        f"{modes_s:.2f} s = {modes_s / mnist_s:.1f}x the MNIST load"
     )
 
 

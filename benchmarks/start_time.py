@@ -1,4 +1,5 @@
-"""How long each light command takes to start and finish, with its imports lazy against the eager imports it had, as ratios in one run.
+"""How long each light command takes to start and finish, with its
+imports lazy against the eager imports it had, as ratios in one run.
 
     python benchmarks/start_time.py [--repeats 5]
 

@@ -47,7 +47,9 @@ class RunOption:
     ``--name-with-dashes`` on the command line; ``help`` may say ``{default}``."""
 
     name: str
-    type: type  # bool (a switch on the command line), int, float or str are checked (low/high/choices); list and dict options are read by hand
+    # bool (a switch on the command line), int, float or str are checked
+    # (low/high/choices); list and dict options are read by hand
+    type: type
     help: str
     default: Any = None  # None: not set (the help says what then happens)
     low: float | None = None
@@ -139,7 +141,10 @@ OPTIONS: tuple[RunOption, ...] = (
         (0,),
         lands=BY_HAND,
         suite=False,
-        sweep_help="seeds to run instead of the suite's: 0,1,2 or 0-4; or auto[:MAX]: 3 seeds, then more only where the comparison with the baseline is undecided, up to MAX (default 10)",
+        sweep_help=(
+            "seeds to run instead of the suite's: 0,1,2 or 0-4; or auto[:MAX]: 3 seeds, then more only "
+            "where the comparison with the baseline is undecided, up to MAX (default 10)"
+        ),
     ),
     RunOption(
         "set",
@@ -168,7 +173,9 @@ OPTIONS: tuple[RunOption, ...] = (
         parse=parse_devices,
         lands=BY_HAND,
         file=False,
-        sweep_help="with --jobs N: the workers take these devices in turn, e.g. --devices cuda:0,cuda:1 (one GPU per worker)",
+        sweep_help=(
+            "with --jobs N: the workers take these devices in turn, e.g. --devices cuda:0,cuda:1 (one GPU per worker)"
+        ),
     ),
     RunOption("threads", int, "CPU threads per run (default: torch's)", low=1),
     RunOption("data_root", str, "folder holding the datasets (else $GBENCH_DATA, the cache, system places)"),
@@ -190,8 +197,10 @@ OPTIONS: tuple[RunOption, ...] = (
     RunOption(
         "ema",
         float,
-        "keep an exponential moving average of the generator's weights with this decay, e.g. 0.999 (0 < DECAY < 1, warmed up as "
-        "TensorFlow's EMA: min(DECAY, (1+t)/(10+t))); evaluation, samples.png and generator.pt then use it (default: off)",
+        "keep an exponential moving average of the generator's weights with this "
+        "decay, e.g. 0.999 (0 < DECAY < 1, warmed up as "
+        "TensorFlow's EMA: min(DECAY, (1+t)/(10+t))); evaluation, "
+        "samples.png and generator.pt then use it (default: off)",
         low=1e-6,
         high=1 - 1e-6,
         example=0.999,
@@ -237,7 +246,10 @@ OPTIONS: tuple[RunOption, ...] = (
         lands=BY_HAND,
         file=False,
         group=OWN_DATA,
-        sweep_help="also load this plugin beside the suite's target, e.g. a dataset plugin (repeatable; a suite's [suite] plugins = [...] lists its own)",
+        sweep_help=(
+            "also load this plugin beside the suite's target, e.g. a dataset plugin "
+            "(repeatable; a suite's [suite] plugins = [...] lists its own)"
+        ),
     ),
     RunOption(
         "eval_samples",
@@ -276,13 +288,15 @@ OPTIONS: tuple[RunOption, ...] = (
     RunOption(
         "population",
         str,
-        "{default} (default): the seeds of a configuration train as one population where that is faster (a GPU, or bf16; "
+        "{default} (default): the seeds of a configuration train as one "
+        "population where that is faster (a GPU, or bf16; "
         "one by one on a CPU in fp32), and a line says which and why; on: always as one population; off: one by one",
         "auto",
         choices=("auto", "on", "off"),
         lands=SETTINGS,
         group=POPULATIONS,
-        sweep_help="{default} (default): a worker takes the waiting seeds of a variant together and trains them as one population where that is faster "
+        sweep_help="{default} (default): a worker takes the waiting seeds of a variant together "
+        "and trains them as one population where that is faster "
         "(a GPU, or bf16; one by one on a CPU in fp32); on: always; off: one run at a time",
     ),
     RunOption(
@@ -315,7 +329,8 @@ def option(name: str) -> RunOption:
 
 
 def default(name: str) -> Any:
-    """Run option ``name``'s default: what a dataclass field or a function's parameter says instead of spelling it again."""
+    """Run option ``name``'s default: what a dataclass field or
+    a function's parameter says instead of spelling it again."""
     return option(name).default
 
 

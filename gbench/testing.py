@@ -133,7 +133,8 @@ def check_dataset(
         )
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= spec.num_classes):
         raise GbenchError(
-            f"{prefix}: labels span {int(labels.min())}..{int(labels.max())}, outside 0..{spec.num_classes - 1} (num_classes={spec.num_classes})"
+            f"{prefix}: labels span {int(labels.min())}..{int(labels.max())}, outside "
+            f"0..{spec.num_classes - 1} (num_classes={spec.num_classes})"
         )
     return images, labels
 
@@ -158,12 +159,14 @@ def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str
             if plugin:
                 raise GbenchError(f"{error}; plugin {plugin!r} registers no {kind} {thing!r}") from None
             raise GbenchError(
-                f'{error}; to test a plugin that is not installed, pass its file or module: check_{kind}({thing!r}, plugin="path/to/file.py")'
+                f"{error}; to test a plugin that is not installed, pass its file or module: "
+                f'check_{kind}({thing!r}, plugin="path/to/file.py")'
             ) from None
         return registry, thing
     if not isinstance(thing, _TYPES[kind]):
         raise GbenchError(
-            f"check_{kind} takes {with_article(kind)} name or a gbench.plugins.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}"
+            f"check_{kind} takes {with_article(kind)} name or a "
+            f"gbench.plugins.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}"
         )
     spec: Any = thing  # one of the four spec types, each with a name
     copy = Registry(tables={k: dict(table) for k, table in registry.tables.items()}, owners=dict(registry.owners))
@@ -202,12 +205,14 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
         raise
     except Exception as error:
         raise GbenchError(
-            f"{prefix}: training {architecture}/{loss}/{schedule} on random images failed: {type(error).__name__}: {error}"
+            f"{prefix}: training {architecture}/{loss}/{schedule} on random "
+            f"images failed: {type(error).__name__}: {error}"
         ) from None
     if result.status != "ok":
         row = result.history[-1] if result.history else {}
         raise GbenchError(
-            f"{prefix}: training diverged at step {result.diverged_step} (d_loss={row.get('d_loss')}, g_loss={row.get('g_loss')}); losses must stay finite"
+            f"{prefix}: training diverged at step {result.diverged_step} "
+            f"(d_loss={row.get('d_loss')}, g_loss={row.get('g_loss')}); losses must stay finite"
         )
     if result.steps != steps:
         raise GbenchError(f"{prefix}: training stopped after {result.steps} of {steps} steps")

@@ -145,7 +145,8 @@ def _stl10_read(folder: Path, split: str) -> Split | None:
     labels = np.fromfile(labels_path, dtype=np.uint8).astype(np.int64) - 1  # stored 1..10
     if raw.size % (3 * 96 * 96) or raw.size // (3 * 96 * 96) != labels.size:
         raise GbenchError(
-            f"{str(images_path)!r} holds {raw.size / (3 * 96 * 96):g} images of 3x96x96 but {str(labels_path)!r} {labels.size} labels; {fix}"
+            f"{str(images_path)!r} holds {raw.size / (3 * 96 * 96):g} images of 3x96x96 "
+            f"but {str(labels_path)!r} {labels.size} labels; {fix}"
         )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise GbenchError(f"{str(labels_path)!r} holds labels outside 1..10; {fix}")
@@ -216,7 +217,10 @@ def vision_dataset(
             if isinstance(roots, ExplicitRoot):
                 how = "put them there, or leave --data-root out to search $GBENCH_DATA and the cache"
             else:
-                how = f"put them in {places}, point --data-root / GBENCH_DATA at the folder holding them, or unset GBENCH_OFFLINE to let torchvision download them into {cache_dir() / 'data'}"
+                how = (
+                    f"put them in {places}, point --data-root / GBENCH_DATA at the folder holding them, or unset "
+                    f"GBENCH_OFFLINE to let torchvision download them into {cache_dir() / 'data'}"
+                )
             searched = "; ".join(str(r) for r in roots)
             raise GbenchError(f"{name} {split} data not found: expected {expected} (searched: {searched}); {how}")
         images, labels = found
@@ -279,7 +283,8 @@ def stl10_dataset() -> Dataset:
 
 
 def celeba_dataset(name: str = "celeba", attribute: str | None = "Male", size: int = 64) -> Dataset:
-    """CelebA's aligned faces, central square resized to ``size``; labels: ``attribute`` (1 present, 0 absent), all 0 when None."""
+    """CelebA's aligned faces, central square resized to ``size``;
+    labels: ``attribute`` (1 present, 0 absent), all 0 when None."""
     return vision_dataset(
         name,
         celeba_reader(attribute, size),
@@ -288,5 +293,6 @@ def celeba_dataset(name: str = "celeba", attribute: str | None = "Male", size: i
         "CelebA",
         (3, size, size),
         (f"not {attribute}", attribute) if attribute else ("face",),
-        f"CelebA aligned faces, partition 0 train (162,770) + partition 2 test (19,962), centre square resized to 3x{size}x{size}; labels: {attribute or 'none'}",
+        "CelebA aligned faces, partition 0 train (162,770) + partition 2 test (19,962), centre "
+        f"square resized to 3x{size}x{size}; labels: {attribute or 'none'}",
     )

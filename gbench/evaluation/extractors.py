@@ -89,7 +89,8 @@ class LeNet(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, images_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 ``(B, C, H, W)`` (the shipped ones: ``(B, 1, 28, 28)``) -> (features ``(B, 128)``, logits ``(B, classes)``)."""
+        """uint8 ``(B, C, H, W)`` (the shipped ones: ``(B, 1, 28,
+        28)``) -> (features ``(B, 128)``, logits ``(B, classes)``)."""
         x = images_u8.to(self.fc1.weight.dtype) * (1.0 / 255.0)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -116,7 +117,8 @@ def load_lenet(name: str, device: torch.device | str = "cpu") -> LeNet:
     path = lenet_weights_path(name)
     if not path.is_file():
         raise GbenchError(
-            f"weights of {name} are missing at {path}; reinstall gbench or run `gbench extractor train {LENET_DATASETS[name]}`"
+            f"weights of {name} are missing at {path}; reinstall gbench or run "
+            f"`gbench extractor train {LENET_DATASETS[name]}`"
         )
     expected = EXTRACTOR_SHA256.get(name)
     if expected and weights_sha256(path) != expected:
@@ -234,7 +236,8 @@ def register_extractors() -> None:
             continue
         if existing is not None:
             raise GbenchError(
-                f"torch-fidelity already has a feature extractor named {name!r} ({existing.__module__}.{existing.__name__}); "
+                f"torch-fidelity already has a feature extractor named {name!r} "
+                f"({existing.__module__}.{existing.__name__}); "
                 f"remove that registration, gbench needs the name"
             )
         torch_fidelity.register_feature_extractor(name, LeNetFeatureExtractor)
@@ -247,5 +250,6 @@ def register_domain_lenet(name: str) -> None:
         torch_fidelity.register_feature_extractor(name, LeNetFeatureExtractor)
     elif existing is not LeNetFeatureExtractor:
         raise GbenchError(
-            f"torch-fidelity already has a feature extractor named {name!r} ({existing.__module__}.{existing.__name__}); retrain under another dataset name"
+            f"torch-fidelity already has a feature extractor named {name!r} "
+            f"({existing.__module__}.{existing.__name__}); retrain under another dataset name"
         )

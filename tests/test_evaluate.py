@@ -137,9 +137,8 @@ def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(
     settings = EvalSettings(num_samples=500, kid_subsets=10, kid_subset_size=500)
     first = evaluate_generator(generator, 8, mnist, real, settings)
     files = sorted(p.name for p in private_cache.iterdir())
-    assert len(files) == 4 and not [
-        name for name in files if name.endswith(".tmp")
-    ]  # features, FID stats, k-NN radii, class counts
+    # features, FID stats, k-NN radii, class counts
+    assert len(files) == 4 and not [name for name in files if name.endswith(".tmp")]
 
     # A warm cache must not touch the real images: torch-fidelity would read them through ImageSet.
     def refuse(*args):
@@ -194,9 +193,8 @@ def test_kid_subset_size_is_capped_at_the_sample_counts(mnist, test_split, train
 
     monkeypatch.setattr(fidelity, "extract_featuresdict_from_input_id_cached", spy)
     monkeypatch.setattr(torch_fidelity.metrics, "extract_featuresdict_from_input_id_cached", spy)
-    settings = EvalSettings(
-        num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl
-    )  # kid_subset_size stays 1000
+    # kid_subset_size stays 1000
+    settings = EvalSettings(num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl)
     result = evaluate_generator(BankGenerator(train_split[0]), 8, mnist, test_split[0][:2000], settings)
     assert seen["kid_subset_size"] == 300 and math.isfinite(result.kid_mean)
     evaluate_images(train_split[0][:500], mnist, test_split[0][:200], settings)
@@ -233,9 +231,8 @@ def test_mode_coverage_matches_a_hand_computation():
 def test_classifier_inception_score_matches_hand_and_torch_fidelity():
     one_hot = torch.eye(10).repeat(30, 1) * 60.0
     assert classmetrics.classifier_inception_score(one_hot) == pytest.approx(10.0, rel=1e-6)
-    assert classmetrics.classifier_inception_score(one_hot[::10]) == pytest.approx(
-        1.0, rel=1e-6
-    )  # every sample class 0
+    # every sample class 0
+    assert classmetrics.classifier_inception_score(one_hot[::10]) == pytest.approx(1.0, rel=1e-6)
     logits = torch.randn(500, 10, generator=torch.Generator().manual_seed(0)) * 3
     reference = isc_features_to_metric(logits, splits=1, shuffle=False)["inception_score_mean"]
     assert classmetrics.classifier_inception_score(logits) == pytest.approx(reference, rel=1e-9)

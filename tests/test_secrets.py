@@ -176,7 +176,8 @@ def test_a_storage_url_without_a_scheme_is_refused_without_its_password(tmp_path
 
 @pytest.fixture
 def secret_postgres_url(postgres_url):
-    """The fixture's database URL with a password in it (the fixture's server trusts loopback, so it is carried, not checked)."""
+    """The fixture's database URL with a password in it (the fixture's
+    server trusts loopback, so it is carried, not checked)."""
     assert postgres_url.startswith("postgresql://postgres@")
     return postgres_url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@", 1)
 
@@ -257,9 +258,8 @@ def _start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
     )
     import urllib.request
 
-    deadline = (
-        time.monotonic() + 240
-    )  # importing MLflow's server and creating its tables takes a minute on a busy machine
+    # importing MLflow's server and creating its tables takes a minute on a busy machine
+    deadline = time.monotonic() + 240
     while True:
         assert server.poll() is None, (folder / "server.log").read_text()
         try:
@@ -274,9 +274,8 @@ def _start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
 
 def _stop(server: subprocess.Popen) -> None:
     if server.poll() is None:
-        os.killpg(
-            server.pid, signal.SIGKILL
-        )  # the group this test started: the server and its workers die at once, as a crash
+        # the group this test started: the server and its workers die at once, as a crash
+        os.killpg(server.pid, signal.SIGKILL)
     server.wait(timeout=30)
 
 
@@ -371,7 +370,8 @@ def test_the_failures_page_names_only_tests_of_this_file_that_exist():
 
 @pytest.mark.slow
 def test_a_local_mlflow_store_that_breaks_mid_run_warns_once_and_the_runs_finish(tmp_path):
-    """The default store's artifact folder turns into a file while two runs train: no grid can be stored from then on."""
+    """The default store's artifact folder turns into a file
+    while two runs train: no grid can be stored from then on."""
     out = tmp_path / "runs"
     gbench = subprocess.Popen(
         [

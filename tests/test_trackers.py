@@ -89,9 +89,8 @@ def test_mlflow_has_parameters_metrics_over_steps_and_artifacts(tracked):
     from mlflow.tracking import MlflowClient
 
     out, run_dir, summary = tracked
-    client = MlflowClient(
-        tracking_uri=f"sqlite:///{out / 'mlflow.db'}"
-    )  # the default local store, beside the run folders
+    # the default local store, beside the run folders
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("gbench")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == summary["run_id"] and run.info.status == "FINISHED"
@@ -151,9 +150,8 @@ def test_an_unknown_tracker_is_one_line_with_the_known_ones():
 def test_a_missing_tracker_package_says_which_extra_to_install(monkeypatch, capsys):
     from gbench.cli import main
 
-    monkeypatch.setitem(
-        observers.TRACKERS, "tensorboard", "gbench_no_such_package"
-    )  # as if tensorboard were not installed
+    # as if tensorboard were not installed
+    monkeypatch.setitem(observers.TRACKERS, "tensorboard", "gbench_no_such_package")
     with pytest.raises(SystemExit) as stopped:
         main(["run", "plugins.mlp", "--log", "tensorboard"])
     assert stopped.value.code == 2

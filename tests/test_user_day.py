@@ -1,4 +1,5 @@
-"""A user's day (issue #35): a start that does not wait on torch, tables that fit the terminal, "did you mean" for every typed name.
+"""A user's day (issue #35): a start that does not wait on torch,
+tables that fit the terminal, "did you mean" for every typed name.
 
 No training here: the results folders are written by the test (store.upsert_result, as a run writes them).
 """
@@ -103,9 +104,8 @@ def test_these_commands_start_without_importing_torch(tmp_path, command):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split(maxsplit=1) == ["0", "[]\n"], (
-        result.stdout
-    )  # exit code 0, and no torch, torchvision or Optuna module loaded
+    # exit code 0, and no torch, torchvision or Optuna module loaded
+    assert result.stdout.split(maxsplit=1) == ["0", "[]\n"], result.stdout
 
 
 # --- 4. tables that fit --------------------------------------------------------------
@@ -145,9 +145,8 @@ def test_at_200_columns_every_column_is_drawn_and_nothing_is_left_out(tmp_path):
 def test_fit_columns_keeps_identity_then_fid_then_status_in_table_order():
     columns = [schema.column(name) for name in ("run_id", "status", "architecture", "d_loss", "fid")]
     widths = {"run_id": 10, "status": 6, "architecture": 4, "d_loss": 6, "fid": 6}
-    kept, left = display.fit_columns(
-        columns, widths, width=1 + 7 + 9 + 9
-    )  # architecture, fid and status, with their rules
+    # architecture, fid and status, with their rules
+    kept, left = display.fit_columns(columns, widths, width=1 + 7 + 9 + 9)
     assert [c.name for c in kept] == ["status", "architecture", "fid"] and [c.name for c in left] == [
         "run_id",
         "d_loss",

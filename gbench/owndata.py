@@ -135,16 +135,7 @@ def _folder_dataset(name: str, path: Path, options: DataOptions, memory: int | N
         )
 
     classes = scan.class_names
-    return _dataset(
-        name,
-        path,
-        shape,
-        scan.content_hash,
-        holdout,
-        classes,
-        _once(load_all),
-        f"{count:,} images of {_text(shape)} from {path}",
-    )
+    return _dataset(name, path, shape, scan.content_hash, holdout, classes, load_all, count)
 
 
 def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None) -> OwnDataset:
@@ -176,16 +167,7 @@ def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None
         with np.load(path, allow_pickle=False) as arrays:
             top = max([int(arrays[a].max()) for a in ("y", "y_test") if a in scan.shapes and len(arrays[a])] or [0])
         classes = tuple(str(label) for label in range(top + 1))
-    return _dataset(
-        name,
-        path,
-        shape,
-        scan.content_hash,
-        holdout,
-        classes,
-        _once(load_all),
-        f"{count:,} images of {_text(shape)} from {path}",
-    )
+    return _dataset(name, path, shape, scan.content_hash, holdout, classes, load_all, count)
 
 
 def _dataset(
@@ -196,10 +178,13 @@ def _dataset(
     holdout: float | None,
     classes: tuple[str, ...],
     load_all: Callable[[], dict[str, tuple[torch.Tensor, torch.Tensor]]],
-    description: str,
+    count: int,
 ) -> OwnDataset:
+    """The Dataset of ``count`` images at ``path``; ``load_all`` (both splits) runs once, at the first load."""
+    load_once = _once(load_all)
+
     def load(split: str, roots: list) -> tuple[torch.Tensor, torch.Tensor]:
-        splits = load_all()
+        splits = load_once()
         if split not in splits:
             raise GbenchError(f"dataset {name} has no split {split!r}; splits: {', '.join(splits)}")
         return splits[split]
@@ -210,7 +195,7 @@ def _dataset(
         image_shape=shape,
         num_classes=len(classes) or 1,
         class_names=classes,
-        description=description,
+        description=f"{count:,} images of {_text(shape)} from {path}",
         content_hash=content_hash,
         source=re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem) or "data",
         holdout=holdout,

@@ -73,31 +73,25 @@ def run_cli(
     )
 
 
+def start_gbench(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """The real ``gbench`` CLI started in the background, one thread, its output piped: for tests that watch, stop
+    or kill it while it runs."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gbench", *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_sweep_workers(suite: Path, storage: str, outs: list[Path], timeout: int) -> None:
     """One `gbench sweep --storage` process per folder in ``outs``, all
     at once, as workers on separate machines; each must succeed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gbench",
-                "sweep",
-                str(suite),
-                "--storage",
-                storage,
-                "--out",
-                str(out),
-                "--no-report",
-                "--population",
-                "on",
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        start_gbench(
+            "sweep", str(suite), "--storage", storage, "--out", str(out), *"--no-report --population on".split()
         )
         for out in outs
     ]

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, start_gbench
 
 ONE_MLP = ("--train-limit", "1000", "--eval-samples", "0", "--log-every", "10")
 
@@ -60,13 +58,6 @@ def gbench_register_architectures(register):
         )
     )
 """
-
-
-def start_gbench(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "gbench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import REPO, assert_one_line_error, run_cli, start_gbench
 
 from gbench.secrets import mask, masked_command
 
@@ -288,39 +288,13 @@ def test_an_mlflow_server_that_dies_mid_run_warns_once_and_the_run_finishes_with
     out = tmp_path / "runs"
     steps = 3000
     try:
-        gbench = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gbench",
-                "run",
-                "plugins.mlp",
-                "--architecture",
-                "mlp",
-                "--steps",
-                str(steps),
-                "--train-limit",
-                "2000",
-                "--log-every",
-                "10",
-                "--eval-samples",
-                "200",
-                "--eval-every",
-                "1000",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-                "--log",
-                "mlflow",
-                "--mlflow-uri",
-                f"http://tracker:{PASSWORD}@127.0.0.1:{port}/",
-            ],
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        gbench = start_gbench(
+            *"run plugins.mlp --architecture mlp --steps".split(),
+            str(steps),
+            *"--train-limit 2000 --log-every 10 --eval-samples 200 --eval-every 1000 --device cpu --out".split(),
+            str(out),
+            *"--log mlflow --mlflow-uri".split(),
+            f"http://tracker:{PASSWORD}@127.0.0.1:{port}/",
         )
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 240
@@ -373,39 +347,11 @@ def test_a_local_mlflow_store_that_breaks_mid_run_warns_once_and_the_runs_finish
     """The default store's artifact folder turns into a file
     while two runs train: no grid can be stored from then on."""
     out = tmp_path / "runs"
-    gbench = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gbench",
-            "run",
-            "plugins.mlp",
-            "--architecture",
-            "mlp",
-            "--seeds",
-            "0-1",
-            "--steps",
-            "600",
-            "--train-limit",
-            "2000",
-            "--log-every",
-            "10",
-            "--eval-samples",
-            "200",
-            "--eval-every",
-            "300",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            "--log",
-            "mlflow",
-        ],
-        env={**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": ""},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    gbench = start_gbench(
+        *"run plugins.mlp --architecture mlp --seeds 0-1 --steps 600 --train-limit 2000 --log-every 10".split(),
+        *"--eval-samples 200 --eval-every 300 --device cpu --log mlflow --out".split(),
+        str(out),
+        env={"MLFLOW_TRACKING_URI": ""},
     )
     try:
         deadline = time.monotonic() + 240
@@ -439,25 +385,7 @@ def test_a_sweep_stopped_by_sigterm_names_the_command_to_resume_with_its_storage
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE.replace("steps = 10", "steps = 3000").replace("train_limit = 500", "train_limit = 2000"))
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gbench",
-            "sweep",
-            str(suite),
-            "--storage",
-            secret_postgres_url,
-            "--out",
-            str(out),
-            "--no-report",
-        ],
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_gbench("sweep", str(suite), "--storage", secret_postgres_url, "--out", str(out), "--no-report")
     deadline = time.monotonic() + 240
     while not list(out.glob("*/config.json")):  # written just before training starts
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()

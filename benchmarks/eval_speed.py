@@ -37,7 +37,7 @@ def _generator(registry, image_shape):
 def _inception_seconds_per_image(images: int, weights_dir: Path) -> float:
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    from gbench.evaluation.extractors import write_random_inception_weights
+    from gbench.evaluation.inception_weights import write_random_inception_weights
 
     weights = write_random_inception_weights(weights_dir / "inception-random.pt")
     model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights))
@@ -99,7 +99,8 @@ def main() -> int:
                 evaluate_generator(generator, latent_dim, dataset, real, settings).seconds for _ in range(args.repeats)
             )
         print(
-            f"result: fid={first[0].fid:.3f} kid={first[0].kid_mean:.4f} precision={first[0].precision:.3f} recall={first[0].recall:.3f} extractor={first[0].fid_extractor}"
+            f"result: fid={first[0].fid:.3f} kid={first[0].kid_mean:.4f} precision={first[0].precision:.3f} "
+            f"recall={first[0].recall:.3f} extractor={first[0].fid_extractor}"
         )
         for name, seconds in figures.items():
             print(f"  {name:34s} {seconds:6.2f} s")
@@ -108,7 +109,8 @@ def main() -> int:
     reference = figures["cached, KID + PR by torch-fidelity"]
     print(
         f"eval_first_s={figures['first']:.2f} eval_cached_s={figures['cached']:.2f} "
-        f"cached_torch_fidelity_kid_pr_s={reference:.2f} speedup={reference / figures['cached']:.2f} inception_s_per_image={inception:.2f}"
+        f"cached_torch_fidelity_kid_pr_s={reference:.2f} speedup={reference / figures['cached']:.2f} "
+        f"inception_s_per_image={inception:.2f}"
     )
     return 0
 

@@ -19,13 +19,12 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import cpu_model  # noqa: E402
+from machine import best_seconds, cpu_model  # noqa: E402
 from store_scaling import run_row  # noqa: E402
 
 from gbench.config import RunConfig  # noqa: E402
@@ -52,15 +51,6 @@ def build(out: Path, size: int) -> None:
     store.write_csv(out / store.RESULTS, rows)
 
 
-def best(action: Callable[[Path], object], out: Path, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action(out)
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
@@ -74,9 +64,9 @@ def main() -> None:
         for size in args.sizes:
             out = Path(tmp) / f"out-{size}"
             build(out, size)
-            read = best(store.read_results, out, args.repeats)
-            scan = best(leftovers.Leftovers, out, args.repeats)
-            show = best(leftovers.unfinished, out, args.repeats)
+            read = best_seconds(partial(store.read_results, out), args.repeats)
+            scan = best_seconds(partial(leftovers.Leftovers, out), args.repeats)
+            show = best_seconds(partial(leftovers.unfinished, out), args.repeats)
             assert [folder.state for folder in leftovers.unfinished(out)] == [leftovers.KILLED]
             print(
                 f"{size:>6} {read:>15.4f} {scan:>11.4f} {scan / read:>9.2f} {show:>12.4f} {show / read:>10.2f}",

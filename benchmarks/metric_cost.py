@@ -62,9 +62,8 @@ def main() -> int:
     settings = EvalSettings(num_samples=args.samples)
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["GBENCH_CACHE"] = scratch
-        evaluate_generator(
-            nets.generator, nets.latent_dim, dataset, real, settings, metrics=builtin
-        )  # warm-up: fills the real cache
+        # warm-up: fills the real cache
+        evaluate_generator(nets.generator, nets.latent_dim, dataset, real, settings, metrics=builtin)
         best = {"built-in": float("inf"), "built-in + diversity": float("inf")}
         for _ in range(args.repeats):  # alternating, so that both see the same load on a shared machine
             for name, metrics in (("built-in", builtin), ("built-in + diversity", with_plugin)):
@@ -80,7 +79,8 @@ def main() -> int:
     ratio = best["built-in + diversity"] / best["built-in"]
     print(f"diversity adds {ratio:.2f}x to an evaluation")
     print(
-        f"METRIC_COST samples={args.samples} builtin_s={best['built-in']:.3f} with_diversity_s={best['built-in + diversity']:.3f} ratio={ratio:.3f}"
+        f"METRIC_COST samples={args.samples} builtin_s={best['built-in']:.3f} "
+        f"with_diversity_s={best['built-in + diversity']:.3f} ratio={ratio:.3f}"
     )
     return 0
 

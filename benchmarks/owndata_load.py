@@ -1,12 +1,12 @@
-"""What loading your own images costs: a folder of PNG files and the same images as a .npz, against MNIST's IDX test split,
-in one process (not a timed test).
+"""What loading your own images costs: a folder of PNG files and the same images
+as a .npz, against MNIST's IDX test split, in one process (not a timed test).
 
     GBENCH_DATA=../shared/data python benchmarks/owndata_load.py [--images 10000] [--size 32] [--rounds 3]
 
-Writes ``--images`` random-noise ``--size``x``--size`` RGB PNG files (two class folders) and one .npz of the same pixels into a
-temporary folder, then loads each the way ``gbench run --dataset folder:PATH`` / ``npz:PATH`` does: the scan (headers,
-content hash, memory check) and the decoding of both splits. Noise is the worst case for PNG (no compression), so the
-files are as large as they get. Each round loads the three back to back; the figure is the median over rounds.
+Writes ``--images`` random-noise ``--size``x``--size`` RGB PNG files (two class folders) and one .npz of the same pixels
+into a temporary folder, then loads each the way ``gbench run --dataset folder:PATH`` / ``npz:PATH`` does: the scan
+(headers, content hash, memory check) and the decoding of both splits. Noise is the worst case for PNG (no compression),
+so the files are as large as they get. Each round loads the three back to back; the figure is the median over rounds.
 
 Last line: folder_seconds=X npz_seconds=Y mnist_seconds=Z folder_over_mnist=R (medians; R is the folder's time over the
 IDX files' for the same image count).
@@ -70,10 +70,12 @@ def main() -> None:
         files = sorted((root / "images").rglob("*.png"))
         on_disk = sum(path.stat().st_size for path in files)
         print(
-            f"wrote {len(files):,} PNG files of {args.size}x{args.size} RGB noise ({on_disk / 2**20:.1f} MiB) in {time.perf_counter() - started:.1f} s"
+            f"wrote {len(files):,} PNG files of {args.size}x{args.size} RGB noise "
+            f"({on_disk / 2**20:.1f} MiB) in {time.perf_counter() - started:.1f} s"
         )
         print(
-            f"in memory: {pixels.nbytes / 2**20:.1f} MiB uint8, {pixels.nbytes * 4 / 2**20:.1f} MiB as the float32 training copy"
+            f"in memory: {pixels.nbytes / 2**20:.1f} MiB uint8, "
+            f"{pixels.nbytes * 4 / 2**20:.1f} MiB as the float32 training copy"
         )
         timings: dict[str, list[float]] = {"folder": [], "npz": [], "mnist": []}
         loaders: dict[str, Callable[[], tuple[float, float]]] = {

@@ -56,14 +56,8 @@ _MATMUL = {
     "mkldnn_convolution",
 }
 _CAST = {"_to_copy", "copy_", "clone", "contiguous"}
-_RANDOM = {
-    "randn",
-    "normal_",
-    "uniform_",
-    "randperm",
-    "index_select",
-    "stack",
-}  # stack: members' noise and batches into one
+# stack: members' noise and batches into one
+_RANDOM = {"randn", "normal_", "uniform_", "randperm", "index_select", "stack"}
 
 
 def group_of(op_name: str) -> str:
@@ -140,7 +134,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.members < 1 or args.steps < 1 or args.ops < 0:
         parser.error(
-            f"--members {args.members}, --steps {args.steps} and --ops {args.ops}: give --members and --steps at least 1, --ops 0 or more"
+            f"--members {args.members}, --steps {args.steps} and --ops {args.ops}: give "
+            "--members and --steps at least 1, --ops 0 or more"
         )
     try:
         device = resolve_device(args.device)
@@ -157,7 +152,8 @@ def main() -> None:
     registry = load_plugins().registry
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=10_000), device)
     print(
-        f"machine: {speed.machine(device)}; torch {torch.__version__}; {args.cell}, {args.members} members, {args.precision}, {args.steps} steps",
+        f"machine: {speed.machine(device)}; torch {torch.__version__}; {args.cell}, "
+        f"{args.members} members, {args.precision}, {args.steps} steps",
         flush=True,
     )
 
@@ -178,16 +174,20 @@ def main() -> None:
     print(f"{'group':16} {'ms/step':>8} {'share':>6} {'calls/step':>10}")
     for group in GROUPS:
         print(
-            f"{group:16} {seconds[group] / args.steps * 1e3:8.2f} {shares[group]:6.2f} {calls[group] / args.steps:10.1f}"
+            f"{group:16} {seconds[group] / args.steps * 1e3:8.2f} "
+            f"{shares[group]:6.2f} {calls[group] / args.steps:10.1f}"
         )
     print(f"{'python+autograd':16} {outside * wall / args.steps * 1e3:8.2f} {outside:6.2f} {'':>10}")
     for name in sorted(timer.op_seconds, key=lambda name: -timer.op_seconds[name])[: args.ops]:
         print(
-            f"  {name:24} {group_of(name):16} {timer.op_seconds[name] / args.steps * 1e3:8.2f} ms/step {timer.op_calls[name] / args.steps:6.1f} calls/step"
+            f"  {name:24} {group_of(name):16} {timer.op_seconds[name] / args.steps * 1e3:8.2f} "
+            f"ms/step {timer.op_calls[name] / args.steps:6.1f} calls/step"
         )
     print(
-        f"matmuls: {flops / seconds['matmul'] / 1e9:.0f} GFLOP/s against a {args.precision} batched-matmul peak of {peak / 1e9:.0f} "
-        f"(S1's shapes, {args.members} members); the counted FLOPs at that peak would take {flops / peak / wall:.2f} of the step"
+        f"matmuls: {flops / seconds['matmul'] / 1e9:.0f} GFLOP/s against a "
+        f"{args.precision} batched-matmul peak of {peak / 1e9:.0f} "
+        f"(S1's shapes, {args.members} members); the counted FLOPs at that peak "
+        f"would take {flops / peak / wall:.2f} of the step"
     )
     print(
         f"profile_{args.members}_{args.precision} "

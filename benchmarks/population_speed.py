@@ -8,7 +8,8 @@ loop; the two are interleaved over rounds (the machine is shared and noisy)
 and each takes its best round. The ratio is the population's combined
 images/s over the solo runs' combined images/s.
 
-    GBENCH_DATA=../shared/data python benchmarks/population_speed.py [--steps 40] [--rounds 2] [--sizes 1,3,8,32] [--quick]
+    GBENCH_DATA=../shared/data python benchmarks/population_speed.py
+    [--steps 40] [--rounds 2] [--sizes 1,3,8,32] [--quick]
 
 Last line: population_speedup_8=X.XX population_speedup_8_bf16=Y.YY dcgan_population_speedup_8=Z.ZZ
 (the bf16 ratio is the bf16 population against fp32 solo runs: what --precision bf16 buys on top).
@@ -17,21 +18,19 @@ seeds_3_cost=3.66, population_speedup_8=1.07 population_speedup_8_bf16=1.77 dcga
 (docs/speed.md has the table); on the 2-core Intel Xeon with AMX, 2026-12-04: seeds_3_cost=2.99,
 population_speedup_8=1.29 population_speedup_8_bf16=1.50 dcgan_population_speedup_8=1.02, and after
 gbench/memory.py kept freed memory: seeds_3_cost=2.93, 1.43 / 1.72 / 1.06; the AMD EPYC again on
-2026-12-04 (5 min 19 s): seeds_3_cost=3.00, 1.11 / 1.89 / 1.03 (bf16 at 32 members 2.96). The MLP step is matmul-bound on 2 cores and vmap's batched matmuls run at
-the rate of the same matmuls one by one, so batching saves per-operation overhead only.
-Before the last line, ``seeds_3_cost=C.CC``: the training time of 3 seeds as one population over that of
-one solo run (3 x the size-1 solo rate over the size-3 population rate; the issue's goal is at most 1.7),
-and ``seeds_3_cost_bf16``, the same with the population in bf16 (against the same fp32 solo run, as the
-bf16 ratio of the last line is); from the 2026-12-04 EPYC run's rates above, 1.84.
-With 8 among the sizes, ``population_ceiling_8`` and ``population_ceiling_8_bf16`` say what no population
-of 8 can pass on this machine: the MLP's FLOPs per image (torch's FlopCounterMode over a solo run, the
-same as the hand count in ``mlp_flops_per_image``) done at the peak rate of its largest batched matmul,
-measured each round, over the rate 8 fp32 solo runs achieved. On a CPU it also prints how long one
-fp32 batched matmul of the step's shapes takes against the same matmuls one by one (at 3 members on
-2 threads, 0.99-1.23x: torch's bmm gives one thread 2 of the 3 matrices). Measured on the EPYC,
-2026-12-04 late, --sizes 1,3,8,32 --steps 30 --rounds 3 (3 min 33 s): population_ceiling_8=1.80
-population_ceiling_8_bf16=6.66 seeds_3_cost=3.57 seeds_3_cost_bf16=1.74, population_speedup_8=1.12
-population_speedup_8_bf16=2.09 dcgan_population_speedup_8=0.94.
+2026-12-04 (5 min 19 s): seeds_3_cost=3.00, 1.11 / 1.89 / 1.03 (bf16 at 32 members 2.96). The MLP step is matmul-bound
+on 2 cores and vmap's batched matmuls run at the rate of the same matmuls one by one, so batching saves per-operation
+overhead only. Before the last line, ``seeds_3_cost=C.CC``: the training time of 3 seeds as one population over that
+of one solo run (3 x the size-1 solo rate over the size-3 population rate; the issue's goal is at most 1.7), and
+``seeds_3_cost_bf16``, the same with the population in bf16 (against the same fp32 solo run, as the bf16 ratio of the
+last line is); from the 2026-12-04 EPYC run's rates above, 1.84. With 8 among the sizes, ``population_ceiling_8`` and
+``population_ceiling_8_bf16`` say what no population of 8 can pass on this machine: the MLP's FLOPs per image (torch's
+FlopCounterMode over a solo run, the same as the hand count in ``mlp_flops_per_image``) done at the peak rate of its
+largest batched matmul, measured each round, over the rate 8 fp32 solo runs achieved. On a CPU it also prints how long
+one fp32 batched matmul of the step's shapes takes against the same matmuls one by one (at 3 members on 2 threads,
+0.99-1.23x: torch's bmm gives one thread 2 of the 3 matrices). Measured on the EPYC, 2026-12-04 late, --sizes 1,3,8,32
+--steps 30 --rounds 3 (3 min 33 s): population_ceiling_8=1.80 population_ceiling_8_bf16=6.66 seeds_3_cost=3.57
+seeds_3_cost_bf16=1.74, population_speedup_8=1.12 population_speedup_8_bf16=2.09 dcgan_population_speedup_8=0.94.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ from gbench.training.runner import DataCache, build
 from gbench.training.trainer import TrainSettings, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402  (the benchmarks are scripts side by side, not a package)
+from machine import machine, sync  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
 CELLS: dict[str, dict[str, Any]] = {
     "mlp": {"architecture": "mlp", "params": {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100}},
@@ -82,11 +81,6 @@ def settings(config: RunConfig, steps: int, precision: str) -> TrainSettings:
         seed=config.seed,
         precision=precision,
     )
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_solo(registry, data, cell, size, steps, precision) -> float:
@@ -155,7 +149,8 @@ def best_seconds(call: Any, device: torch.device, repeats: int = 20, rounds: int
 
 
 def bmm_rate(members: int, dtype: torch.dtype, device: torch.device, repeats: int = 20) -> float:
-    """FLOP/s of the MLP's largest batched matmul (members x 100 x 784 x 256) in ``dtype``: this machine's peak for the step."""
+    """FLOP/s of the MLP's largest batched matmul (members x 100 x
+    784 x 256) in ``dtype``: this machine's peak for the step."""
     x = torch.randn(members, 100, 784, device=device).to(dtype)
     w = torch.randn(members, 784, 256, device=device).to(dtype)
     return 2 * members * 100 * 784 * 256 * repeats / best_seconds(lambda: torch.bmm(x, w), device, repeats)
@@ -201,7 +196,8 @@ def main() -> None:
     registry = load_plugins().registry
     data = DataCache().training_tensor(registry, RunConfig(architecture="mlp", train_limit=10_000), device)
     print(
-        f"machine: {machine(device)}; torch {torch.__version__}; {args.steps} steps per run, best of {args.rounds} interleaved rounds; "
+        f"machine: {machine(device)}; torch {torch.__version__}; {args.steps} steps "
+        f"per run, best of {args.rounds} interleaved rounds; "
         f"malloc: {'freed memory kept (gbench/memory.py)' if kept else 'system defaults'}",
         flush=True,
     )
@@ -226,13 +222,15 @@ def main() -> None:
         print(f"round {round_number + 1}/{args.rounds} done", flush=True)
 
     print(
-        f"{'cell':6} {'precision':9} {'members':>7} {'solo img/s':>11} {'population img/s':>17} {'ratio':>6} {'vs fp32 solo':>12}"
+        f"{'cell':6} {'precision':9} {'members':>7} {'solo img/s':>11} "
+        f"{'population img/s':>17} {'ratio':>6} {'vs fp32 solo':>12}"
     )
     for cell, precision, size in jobs:
         solo, population = best[(cell, precision, "solo", size)], best[(cell, precision, "population", size)]
         fp32_solo = best[(cell, "fp32", "solo", size)]
         print(
-            f"{cell:6} {precision:9} {size:7d} {solo:11.0f} {population:17.0f} {population / solo:6.2f} {population / fp32_solo:12.2f}"
+            f"{cell:6} {precision:9} {size:7d} {solo:11.0f} {population:17.0f} "
+            f"{population / solo:6.2f} {population / fp32_solo:12.2f}"
         )
 
     def ratio(cell: str, precision: str) -> float:
@@ -243,15 +241,16 @@ def main() -> None:
     if 8 in sizes:  # what no population of 8 can pass here: every counted FLOP at the batched matmul's peak
         solo_rate = best[("mlp", "fp32", "solo", 8)] * per_image
         print(
-            f"ceiling: the MLP's {per_image / 1e6:.2f} MFLOP per image; 8 fp32 solo runs did {solo_rate / 1e9:.0f} GFLOP/s; "
+            f"ceiling: the MLP's {per_image / 1e6:.2f} MFLOP per image; 8 fp32 "
+            f"solo runs did {solo_rate / 1e9:.0f} GFLOP/s; "
             f"peak batched matmul {peaks['fp32'] / 1e9:.0f} GFLOP/s fp32, {peaks['bf16'] / 1e9:.0f} bf16"
         )
         print(
-            f"population_ceiling_8={peaks['fp32'] / solo_rate:.2f} population_ceiling_8_bf16={peaks['bf16'] / solo_rate:.2f}"
+            f"population_ceiling_8={peaks['fp32'] / solo_rate:.2f} "
+            f"population_ceiling_8_bf16={peaks['bf16'] / solo_rate:.2f}"
         )
-    if (
-        data.device.type == "cpu"
-    ):  # why small populations can lose on a CPU: how torch's bmm shares a batch among threads
+    # why small populations can lose on a CPU: how torch's bmm shares a batch among threads
+    if data.device.type == "cpu":
         ratios = {size: bmm_against_mm(size) for size in sizes if size <= 8}
         print(
             "fp32 bmm over the same matmuls one by one, MLP shapes: "
@@ -264,7 +263,8 @@ def main() -> None:
             f"seeds_3_cost_bf16={3 * one_seed / best[('mlp', 'bf16', 'population', 3)]:.2f}"
         )
     print(
-        f"population_speedup_8={ratio('mlp', 'fp32'):.2f} population_speedup_8_bf16={ratio('mlp', 'bf16'):.2f} dcgan_population_speedup_8={ratio('dcgan', 'fp32'):.2f}"
+        f"population_speedup_8={ratio('mlp', 'fp32'):.2f} population_speedup_8_bf16={ratio('mlp', 'bf16'):.2f} "
+        f"dcgan_population_speedup_8={ratio('dcgan', 'fp32'):.2f}"
     )
 
 

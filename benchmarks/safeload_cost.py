@@ -24,23 +24,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
-
-
-def best_seconds(work: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from machine import best_seconds, cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
 
 def main() -> int:
@@ -52,26 +41,29 @@ def main() -> int:
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     from torch_fidelity.metric_fid import fid_features_to_statistics
 
-    from gbench.evaluation import extractors, realcache
+    from gbench.evaluation import inception_weights, realcache
     from gbench.evaluation.extractor_choice import Extractor
     from gbench.results import store
 
     print(f"CPU: {cpu_model()}")
     with tempfile.TemporaryDirectory() as scratch:
-        weights = extractors.write_random_inception_weights(Path(scratch) / "inception.pt")
-        extractor = Extractor(extractors.INCEPTION, weights, "x", "2048", 3, True)
+        weights = inception_weights.write_random_inception_weights(Path(scratch) / "inception.pt")
+        extractor = Extractor(inception_weights.INCEPTION, weights, "x", "2048", 3, True)
 
         def unsafe_build() -> object:
             return FeatureExtractorInceptionV3(
-                extractors.INCEPTION, ["2048"], feature_extractor_weights_path=str(weights)
+                inception_weights.INCEPTION, ["2048"], feature_extractor_weights_path=str(weights)
             )
 
         def safe_build() -> object:
-            return FeatureExtractorInceptionV3(extractors.INCEPTION, ["2048"], **extractors.weights_argument(extractor))
+            return FeatureExtractorInceptionV3(
+                inception_weights.INCEPTION, ["2048"], **inception_weights.weights_argument(extractor)
+            )
 
         unsafe, safe = best_seconds(unsafe_build, args.repeats), best_seconds(safe_build, args.repeats)
         print(
-            f"Inception extractor ({weights.stat().st_size / 1e6:.0f} MB of weights): path {unsafe:.3f} s, verified bytes {safe:.3f} s, ratio {safe / unsafe:.2f}"
+            f"Inception extractor ({weights.stat().st_size / 1e6:.0f} MB of weights): path "
+            f"{unsafe:.3f} s, verified bytes {safe:.3f} s, ratio {safe / unsafe:.2f}"
         )
 
         features = torch.randn(args.features, 2048, generator=torch.Generator().manual_seed(0))
@@ -94,7 +86,8 @@ def main() -> int:
         unsafe, safe = best_seconds(unsafe_read, args.repeats), best_seconds(safe_read, args.repeats)
         size = (features_path.stat().st_size + stats_path.stat().st_size) / 1e6
         print(
-            f"real-split cache entry ({args.features} x 2048, {size:.0f} MB): torch-fidelity's load {unsafe:.3f} s, gbench's {safe:.3f} s, ratio {safe / unsafe:.2f}"
+            f"real-split cache entry ({args.features} x 2048, {size:.0f} MB): torch-fidelity's load "
+            f"{unsafe:.3f} s, gbench's {safe:.3f} s, ratio {safe / unsafe:.2f}"
         )
     return 0
 

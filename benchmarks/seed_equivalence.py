@@ -56,7 +56,8 @@ def compare(name: str, left: str, a: list[float], right: str, b: list[float]) ->
     p = float(scipy_stats.ttest_ind(b, a, equal_var=False).pvalue)  # scipy's own test, beside gbench's interval
     verdict = "not distinguishable from seed noise" if p >= 0.05 else "a real difference (p < 0.05)"
     print(
-        f"{name}: {left} {statistics.mean(a):.2f} ± {statistics.stdev(a):.2f}, {right} {statistics.mean(b):.2f} ± {statistics.stdev(b):.2f} (n {len(a)} each)"
+        f"{name}: {left} {statistics.mean(a):.2f} ± {statistics.stdev(a):.2f}, {right} "
+        f"{statistics.mean(b):.2f} ± {statistics.stdev(b):.2f} (n {len(a)} each)"
     )
     print(f"  {right} - {left}: {diff:+.2f} FID, Welch 95% [{low:+.2f}, {high:+.2f}], p {p:.3f}: {verdict}")
     return diff, p
@@ -73,7 +74,8 @@ def main() -> None:
     registry = load_plugins().registry
     device = resolve_device("auto")
     print(
-        f"device: {machine(device)}; torch {torch.__version__}; S1 baseline, {args.steps} steps, FID on {args.eval_samples:,} samples"
+        f"device: {machine(device)}; torch {torch.__version__}; S1 baseline, "
+        f"{args.steps} steps, FID on {args.eval_samples:,} samples"
     )
     cache = DataCache()
 
@@ -113,7 +115,8 @@ def main() -> None:
             timed[precision] = sum(r["train_seconds"] for r in rows) / len(rows)
             fids[precision] = [r["fid"] for r in rows]
             print(
-                f"{precision}: train seconds per member {timed[precision]:.1f} (wall {time.perf_counter() - started:.1f} s){'; ' + reason if reason else ''}"
+                f"{precision}: train seconds per member {timed[precision]:.1f} (wall "
+                f"{time.perf_counter() - started:.1f} s){'; ' + reason if reason else ''}"
             )
         bf16_diff, bf16_p = compare("bf16 against fp32", "fp32", fids["fp32"], "bf16", fids["bf16"])
     print(

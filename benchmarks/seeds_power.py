@@ -1,4 +1,5 @@
-"""The real power of the report's Welch test at the difference gbench.analysis.stats calls detectable (a simulation, not a timed test).
+"""The real power of the report's Welch test at the difference
+gbench.analysis.stats calls detectable (a simulation, not a timed test).
 
     python benchmarks/seeds_power.py [--trials 40000] [--seed 0]
 
@@ -51,7 +52,8 @@ def main() -> None:
         difference, power = simulated_power(n, args.trials, rng)
         se = 1 / np.sqrt(args.trials) * np.sqrt(power * (1 - power))
         print(
-            f"{n:>3} seeds: detectable difference {difference:.3f} sd, promised power {POWER:.2f}, simulated {power:.3f} (± {1.96 * se:.3f})"
+            f"{n:>3} seeds: detectable difference {difference:.3f} sd, promised power "
+            f"{POWER:.2f}, simulated {power:.3f} (± {1.96 * se:.3f})"
         )
         powers[n] = power
     print(" ".join(f"power_{n}={p:.3f}" for n, p in powers.items()))

@@ -129,9 +129,8 @@ def drain(engine: str, path: Path, results: Any) -> None:
             if not waiting:
                 break
             trial = shared.study.ask()
-            if (
-                "key" not in trial.user_attrs
-            ):  # the other worker took the last WAITING one, so ask() made a fresh trial: not a claim
+            # the other worker took the last WAITING one, so ask() made a fresh trial: not a claim
+            if "key" not in trial.user_attrs:
                 shared.study.tell(trial, state=TrialState.FAIL)
                 continue
             shared.record_heartbeat(shared.trial_id(trial.number))
@@ -145,7 +144,8 @@ def drain(engine: str, path: Path, results: Any) -> None:
 
 
 def drain_by_claim(path: Path, results: Any) -> None:
-    """:func:`drain` as a sweep worker claims: ``workers.claim`` (keyed mode), which counts and asks under the claim lock."""
+    """:func:`drain` as a sweep worker claims: ``workers.claim``
+    (keyed mode), which counts and asks under the claim lock."""
     shared = worker("immediate", path)
     claims, errors = 0, 0
     while True:
@@ -183,9 +183,8 @@ def throughput(engine: str, trials: int, folder: Path) -> tuple[float, float, in
         process.join()
     claims = sum(o[0] for o in outcomes)
     reads = sum(o[2] for o in outcomes)
-    mean_read_ms = (
-        1000 * sum(o[1] for o in outcomes) / reads if reads else math.nan
-    )  # nan: the claim-lock workers time no reads
+    # nan: the claim-lock workers time no reads
+    mean_read_ms = 1000 * sum(o[1] for o in outcomes) / reads if reads else math.nan
     finished = len([t for t in first.study.get_trials(states=(TrialState.COMPLETE,)) if "key" in t.user_attrs])
     return claims / seconds, mean_read_ms, sum(o[3] for o in outcomes), claims - finished
 
@@ -217,13 +216,15 @@ def main() -> None:
                 rate, read_ms, errors, extra = throughput(engine, args.trials, Path(folder) / f"r{round_}")
                 rates[engine].append(rate)
                 print(
-                    f"round {round_} {engine}: 2 processes {rate:.1f} claims/s, get_trials {read_ms:.2f} ms, {errors} errors, {extra} claims beyond the trials",
+                    f"round {round_} {engine}: 2 processes {rate:.1f} claims/s, get_trials "
+                    f"{read_ms:.2f} ms, {errors} errors, {extra} claims beyond the trials",
                     flush=True,
                 )
         for engine in (*ENGINES[1:], CLAIM_LOCK):
             ratios = sorted(mine / theirs for mine, theirs in zip(rates[engine], rates["deferred"]))
             print(
-                f"{engine}/deferred claim throughput: median {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})",
+                f"{engine}/deferred claim throughput: median {statistics.median(ratios):.2f} (rounds: "
+                f"{', '.join(f'{r:.2f}' for r in ratios)})",
                 flush=True,
             )
 

@@ -1,4 +1,5 @@
-"""What Stacked MNIST costs beside MNIST: building its 128,000 training images in memory, and its 26,000-sample mode metrics.
+"""What Stacked MNIST costs beside MNIST: building its 128,000
+training images in memory, and its 26,000-sample mode metrics.
 
 Prints the CPU first, then each figure as a ratio to loading MNIST's 60,000
 training images from their IDX files in the same run (ratios compare only
@@ -7,10 +8,8 @@ within one run). Usage: GBENCH_DATA=../shared/data python benchmarks/stacked_mni
 
 from __future__ import annotations
 
-import time
-
 import torch
-from machine import cpu_model
+from machine import best_seconds, cpu_model
 
 from gbench.data import load_split
 from gbench.evaluation.stacked_modes import STACKED_SAMPLES, stacked_mnist_modes
@@ -18,31 +17,24 @@ from gbench.plugins.loading import load_plugins
 from gbench.stacked_mnist import stack_digits, stacked_indices
 
 
-def best_of(repeats: int, work) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> None:
     print(cpu_model(), f"torch threads {torch.get_num_threads()}")
     registry = load_plugins().registry
     mnist, stacked = registry.dataset("mnist"), registry.dataset("stacked-mnist")
     load_split(mnist, "train")  # warm the page cache: both sides read the same files
-    mnist_s = best_of(3, lambda: load_split(mnist, "train"))
-    stacked_s = best_of(3, lambda: load_split(stacked, "train"))
+    mnist_s = best_seconds(lambda: load_split(mnist, "train"), 3)
+    stacked_s = best_seconds(lambda: load_split(stacked, "train"), 3)
     print(f"load MNIST train (60,000 x 1x28x28): {mnist_s:.3f} s")
     print(
-        f"build Stacked MNIST train (128,000 x 3x28x28, 301 MB): {stacked_s:.3f} s = {stacked_s / mnist_s:.1f}x the MNIST load"
+        "build Stacked MNIST train (128,000 x 3x28x28, 301 MB): "
+        f"{stacked_s:.3f} s = {stacked_s / mnist_s:.1f}x the MNIST load"
     )
     images, labels = load_split(mnist, "test")
     samples, _ = stack_digits(images, labels, stacked_indices(len(images), STACKED_SAMPLES, seed=2))
-    modes_s = best_of(1, lambda: stacked_mnist_modes(samples))
+    modes_s = best_seconds(lambda: stacked_mnist_modes(samples), 1)
     print(
-        f"modes covered + KL on {STACKED_SAMPLES:,} samples (78,000 LeNet digits): {modes_s:.2f} s = {modes_s / mnist_s:.1f}x the MNIST load"
+        f"modes covered + KL on {STACKED_SAMPLES:,} samples (78,000 LeNet digits): "
+        f"{modes_s:.2f} s = {modes_s / mnist_s:.1f}x the MNIST load"
     )
 
 

@@ -1,4 +1,5 @@
-"""How long each light command takes to start and finish, with its imports lazy against the eager imports it had, as ratios in one run.
+"""How long each light command takes to start and finish, with its
+imports lazy against the eager imports it had, as ratios in one run.
 
     python benchmarks/start_time.py [--repeats 5]
 
@@ -60,11 +61,18 @@ def results_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for seed in (0, 1):
         row = schema.results_row(
-            identity={"run_id": f"mlp-mnist-s{seed}", "architecture": "mlp", "loss": "non-saturating", "schedule": "k-steps", "dataset": "mnist", "seed": seed},
+            identity={
+                "run_id": f"mlp-mnist-s{seed}",
+                "architecture": "mlp",
+                "loss": "non-saturating",
+                "schedule": "k-steps",
+                "dataset": "mnist",
+                "seed": seed,
+            },
             params={"batch_size": 100, "lr": 0.0002},
             metrics={"fid": 100.0 + seed, "d_loss": 1.0, "g_loss": 1.0},
             bookkeeping={"status": "ok", "steps": 1000},
-        )  # fmt: skip
+        )
         store.upsert_result(out, row)
 
 

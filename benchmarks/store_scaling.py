@@ -1,6 +1,7 @@
 """How `gbench show`, `export`, `report` and adding a row grow with the runs in a folder (not a timed test).
 
-    GBENCH_DATA=/work/shared/data python benchmarks/store_scaling.py [--sizes 100 1000 10000] [--settings 5] [--keep DIR]
+    GBENCH_DATA=/work/shared/data python benchmarks/store_scaling.py
+    [--sizes 100 1000 10000] [--settings 5] [--keep DIR]
 
 For each size it builds a results folder of that many finished runs: rows made
 by ``gbench.results.schema.results_row`` and written by ``gbench.results.store`` (results.csv),
@@ -46,13 +47,37 @@ def run_row(index: int, settings: int) -> dict:
     setting, seed = index % settings, index // settings
     fid = 30.0 + 4.0 * setting + ((seed * 7919 + setting * 104729) % 1000) / 100.0
     return schema.results_row(
-        {"run_id": f"mlp-mnist-s{seed}-lr{setting}-{index:06d}", "architecture": "mlp", "loss": "bce", "schedule": "constant", "dataset": "mnist", "seed": seed},
+        {
+            "run_id": f"mlp-mnist-s{seed}-lr{setting}-{index:06d}",
+            "architecture": "mlp",
+            "loss": "bce",
+            "schedule": "constant",
+            "dataset": "mnist",
+            "seed": seed,
+        },
         {"batch_size": 64, "lr": LEARNING_RATES[setting % len(LEARNING_RATES)], "latent_dim": 64, "hidden_dim": 256},
-        {"d_loss": 1.2, "g_loss": 0.9, "d_real": 0.55, "d_fake": 0.45, "fid": round(fid, 3), "fid_extractor": "lenet-mnist@1a2b3c4d",
-         "fid_samples": 2000, "train_seconds": 12.5, "eval_seconds": 1.5, "images_per_second": 25000.0},
-        {"status": "ok", "steps": HISTORY_STEPS[-1], "score": "probability", "device": "cpu", "population": 1, "train_precision": "fp32",
-         "created": "2026-12-06T07:00:00"},
-    )  # fmt: skip
+        {
+            "d_loss": 1.2,
+            "g_loss": 0.9,
+            "d_real": 0.55,
+            "d_fake": 0.45,
+            "fid": round(fid, 3),
+            "fid_extractor": "lenet-mnist@1a2b3c4d",
+            "fid_samples": 2000,
+            "train_seconds": 12.5,
+            "eval_seconds": 1.5,
+            "images_per_second": 25000.0,
+        },
+        {
+            "status": "ok",
+            "steps": HISTORY_STEPS[-1],
+            "score": "probability",
+            "device": "cpu",
+            "population": 1,
+            "train_precision": "fp32",
+            "created": "2026-12-06T07:00:00",
+        },
+    )
 
 
 def samples_png() -> bytes:
@@ -131,14 +156,14 @@ def measure_size(folder: Path, size: int, settings: int, env: dict) -> dict[str,
     gbench = [sys.executable, "-m", "gbench"]
     figures: dict[str, tuple[float, float]] = {}
     figures["show"] = measure([*gbench, "show", str(folder)], env)[:2]
-    figures["show-all"] = measure([*gbench, "show", str(folder), "--all"], env)[
-        :2
-    ]  # every row drawn: what show did before
+    # every row drawn: what show did before
+    figures["show-all"] = measure([*gbench, "show", str(folder), "--all"], env)[:2]
     figures["export"] = measure(
         [*gbench, "export", str(folder), "--format", "csv", "-o", str(folder.parent / f"export-{size}.csv")], env
     )[:2]
     figures["report"] = measure([*gbench, "report", str(folder), "-o", str(folder.parent / f"report-{size}")], env)[:2]
-    # the upsert itself, timed inside its process (Python's start-up is not the store's); its peak memory is the process's
+    # the upsert itself, timed inside its process (Python's start-up
+    # is not the store's); its peak memory is the process's
     for action, first in (("append", size), ("replace", 0)):
         rows = [run_row(index, settings) for index in range(first, first + UPSERTS)]
         _, peak, stdout = measure([sys.executable, "-c", UPSERT, str(folder), json.dumps(rows)], env)
@@ -163,7 +188,8 @@ def main() -> None:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(repository), os.environ.get("PYTHONPATH", "")])),
     }
     print(
-        f"CPU: {cpu_model()}; Python {platform.python_version()}; {args.settings} settings; times in seconds, peak memory in MiB (max RSS)"
+        f"CPU: {cpu_model()}; Python {platform.python_version()}; {args.settings} "
+        "settings; times in seconds, peak memory in MiB (max RSS)"
     )
     print(f"{'runs':>7} " + " ".join(f"{action + ' s':>10} {action + ' MiB':>11}" for action in ACTIONS))
     results: dict[int, dict[str, tuple[float, float]]] = {}

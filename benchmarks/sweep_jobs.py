@@ -86,7 +86,8 @@ def sweep(suite: Path, out: Path, runs: int, jobs: int, threads: int | None) -> 
         sys.exit(f"gbench sweep --jobs {jobs} finished {len(rows)} runs, expected {runs}")
     train = sum(float(r["train_seconds"]) for r in rows)
     print(
-        f"jobs={jobs}: {seconds:.1f} s wall for {runs} runs ({train:.1f} s of training in total, {train / runs:.1f} s per run)",
+        f"jobs={jobs}: {seconds:.1f} s wall for {runs} runs ({train:.1f} s of "
+        f"training in total, {train / runs:.1f} s per run)",
         flush=True,
     )
     return seconds

@@ -165,18 +165,23 @@ def main() -> None:
     flops = step_flops(registry, data, device)
     rate = matmul_rate(device)
 
+    if device.type == "cuda":
+        hardware = torch.cuda.get_device_name(device)
+    else:
+        hardware = f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads"
+    print(f"device: {device} ({hardware})")
     print(
-        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads'})"
-    )
-    print(
-        f"steps per run: {steps} (batch {BATCH}, latent {LATENT}, hidden {HIDDEN}); FLOPs per step: {flops / 1e6:.1f} M; matmul rate: {rate / 1e9:.0f} GFLOP/s"
+        f"steps per run: {steps} (batch {BATCH}, latent {LATENT}, hidden {HIDDEN}); FLOPs per "
+        f"step: {flops / 1e6:.1f} M; matmul rate: {rate / 1e9:.0f} GFLOP/s"
     )
     for name, seconds in best.items():
         print(
-            f"{name:>7}: {seconds:6.2f} s  {steps * BATCH / seconds:9,.0f} img/s  {flops * steps / seconds / 1e9:6.1f} GFLOP/s  roofline {flops * steps / seconds / rate:.2f}"
+            f"{name:>7}: {seconds:6.2f} s  {steps * BATCH / seconds:9,.0f} img/s  "
+            f"{flops * steps / seconds / 1e9:6.1f} GFLOP/s  roofline {flops * steps / seconds / rate:.2f}"
         )
     print(
-        f"speedup_vs_plain={best['plain'] / best['gbench']:.2f} bound_ratio={best['gbench'] / best['bound']:.2f} roofline={flops * steps / best['gbench'] / rate:.2f}"
+        f"speedup_vs_plain={best['plain'] / best['gbench']:.2f} bound_ratio={best['gbench'] / best['bound']:.2f} "
+        f"roofline={flops * steps / best['gbench'] / rate:.2f}"
     )
 
 

@@ -77,7 +77,8 @@ def sweep(suite: str | os.PathLike[str], *, verbose: bool = False, **options: An
 
 
 def tune(target: str = "mlp", *, verbose: bool = False, **options: Any) -> tuple[pd.DataFrame, optuna.Study]:
-    """``gbench tune TARGET --OPTION VALUE ...``: search; the rows of the study's runs, and the study loaded from its storage."""
+    """``gbench tune TARGET --OPTION VALUE ...``: search; the rows
+    of the study's runs, and the study loaded from its storage."""
     import optuna
 
     args = _invoke("tune", [str(target)], options, verbose)
@@ -104,7 +105,8 @@ def command_parser(command: str) -> argparse.ArgumentParser:
 
 
 def option_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """snake_case keyword -> the option it stands for: ``batch_size`` -> ``--batch-size``, ``output`` -> ``-o/--output``."""
+    """snake_case keyword -> the option it stands for: ``batch_size``
+    -> ``--batch-size``, ``output`` -> ``-o/--output``."""
     found = {}
     for action in parser._actions:
         longs = [s for s in action.option_strings if s.startswith("--")]
@@ -182,7 +184,8 @@ def _calling(command: str, call: Any) -> Any:
 
 @contextlib.contextmanager
 def _output(verbose: bool) -> Iterator[None]:
-    """The commands' rich output: dropped, or (verbose) plain text, never a live bar redrawn in place or Jupyter's widgets."""
+    """The commands' rich output: dropped, or (verbose) plain text,
+    never a live bar redrawn in place or Jupyter's widgets."""
     from rich.console import Console
 
     from gbench.results import display

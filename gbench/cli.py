@@ -77,9 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    if getattr(
-        args, "quiet", False
-    ):  # --quiet: errors (written below, not through rich) and the results on stdout only
+    # --quiet: errors (written below, not through rich) and the results on stdout only
+    if getattr(args, "quiet", False):
         from gbench.results import display
 
         display.console.quiet = True

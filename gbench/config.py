@@ -68,12 +68,10 @@ class RunConfig:
     log_every: int = default("log_every")
     checkpoint_every: int | None = default("checkpoint_every")
     eval: EvalOptions = field(default_factory=EvalOptions)
-    precision: str = default(
-        "precision"
-    )  # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
-    ema: float | None = default(
-        "ema"
-    )  # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
+    # "fp32" or "bf16" autocast: part of what the run is (config.json, its interrupted-run hash)
+    precision: str = default("precision")
+    # --ema DECAY: evaluate and save the generator weights' moving average (gbench.training.ema); None: off
+    ema: float | None = default("ema")
     run_id: str | None = None
     data: DataOptions = field(default_factory=DataOptions)  # own data's shape and content hash (gbench.datasource)
 
@@ -115,24 +113,21 @@ class RunSettings:
     """
 
     run: RunConfig = field(default_factory=lambda: RunConfig(architecture=""))
-    architectures: list[str] = field(
-        default_factory=list
-    )  # only these of the target's architectures; empty: all of them
+    # only these of the target's architectures; empty: all of them
+    architectures: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: list(default("seeds")))
-    devices: list[str] = field(
-        default_factory=list
-    )  # one per parallel worker (sweep --jobs, tune workers); empty: all use run.device
+    # one per parallel worker (sweep --jobs, tune workers); empty: all use run.device
+    devices: list[str] = field(default_factory=list)
     out: str = default("out")
     params: dict[str, Any] = field(default_factory=dict)
-    population: str = default(
-        "population"
-    )  # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
-    population_size: int | None = default(
-        "population_size"
-    )  # at most this many members per population; None: all the seeds
+    # "auto": as one population where faster (gbench.training.batch.population_choice); "on", "off"
+    population: str = default("population")
+    # at most this many members per population; None: all the seeds
+    population_size: int | None = default("population_size")
 
     def device_for(self, worker: int) -> str:
-        """The device of parallel worker ``worker`` (0, 1, ...): :func:`device_for` over ``devices`` and ``run.device``."""
+        """The device of parallel worker ``worker`` (0, 1, ...):
+        :func:`device_for` over ``devices`` and ``run.device``."""
         return device_for(worker, self.devices, self.run.device)
 
 
@@ -202,7 +197,8 @@ def config_for(
 def config_from_settings(
     settings: RunSettings, combo: tuple[str, str, str], seed: int, run_id: str | None = None
 ) -> RunConfig:
-    """``settings`` as a RunConfig for ``combo`` and ``seed``, its params not yet resolved (tune's base: each trial sets its own)."""
+    """``settings`` as a RunConfig for ``combo`` and ``seed``, its
+    params not yet resolved (tune's base: each trial sets its own)."""
     architecture, loss, schedule = combo
     return dataclasses.replace(
         settings.run, architecture=architecture, loss=loss, schedule=schedule, seed=seed, run_id=run_id
@@ -238,7 +234,8 @@ def hyperparameters_for(registry: Registry, architecture: str, loss: str, schedu
         for hp in hyperparameters:
             if hp.name in merged:
                 raise GbenchError(
-                    f"hyperparameter {hp.name!r} is declared by both {owners[hp.name]} and {owner}; one of the plugins must rename it"
+                    f"hyperparameter {hp.name!r} is declared by both {owners[hp.name]} "
+                    f"and {owner}; one of the plugins must rename it"
                 )
             merged[hp.name] = hp
             owners[hp.name] = owner
@@ -249,7 +246,8 @@ def check_override_keys(keys: list[str] | set[str], known: dict[str, Hyperparame
     for key in keys:
         if key not in known:
             raise GbenchError(
-                f"unknown hyperparameter {key!r}{context}{suggestion(key, known)}; valid keys: {', '.join(sorted(known))}"
+                f"unknown hyperparameter {key!r}{context}{suggestion(key, known)}; valid keys: "
+                f"{', '.join(sorted(known))}"
             )
 
 
@@ -313,16 +311,14 @@ def parse_seeds(text: str) -> list[int]:
         raise GbenchError(
             f"--seeds {text!r} names over {MAX_RANGE} seeds; name at most {MAX_RANGE}, for example --seeds 0-99"
         )
-    if (
-        too_large is not None
-    ):  # torch.manual_seed overflows past 2**64 - 1, and the evaluation seeds numpy with it (< 2**32)
+    # torch.manual_seed overflows past 2**64 - 1, and the evaluation seeds numpy with it (< 2**32)
+    if too_large is not None:
         raise GbenchError(
             f"--seeds {text!r}: seed {too_large} is too large; seeds go from 0 to {MAX_SEED}, for example --seeds 0-4"
         )
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
-    if (
-        repeated
-    ):  # two runs of one seed are the same run: they would share a folder, or a population would train it twice
+    # two runs of one seed are the same run: they would share a folder, or a population would train it twice
+    if repeated:
         raise GbenchError(
             f"--seeds {text!r} repeats seed {', '.join(map(str, repeated))}; name each seed once, e.g. --seeds 0,1,2"
         )
@@ -347,7 +343,8 @@ def read_toml(path: str | Path, what: str = "config file", example: str = "a .to
 
 
 def load_toml(path: str | Path, allowed: AbstractSet[str] | None = None) -> dict[str, Any]:
-    """Read a TOML config; unknown top-level keys (not ``allowed``, by default a config file's) are an error that lists the valid ones."""
+    """Read a TOML config; unknown top-level keys (not ``allowed``, by
+    default a config file's) are an error that lists the valid ones."""
     path = Path(path)
     allowed = config_file_keys() if allowed is None else allowed
     data = read_toml(path)

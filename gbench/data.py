@@ -23,14 +23,8 @@ from gbench import env
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Dataset
 
-__all__ = [
-    "cache_dir",
-    "content_hash",
-    "idx_dataset",
-    "load_split",
-    "read_idx",
-    "to_uint8",
-]  # the public API (docs/api.md)
+# the public API (docs/api.md)
+__all__ = ["cache_dir", "content_hash", "idx_dataset", "load_split", "read_idx", "to_uint8"]
 
 SPLITS = ("train", "test")
 
@@ -54,7 +48,8 @@ def search_roots(data_root: str | os.PathLike | None = None) -> list[Path]:
         if not root.is_dir():
             what = "is a file, not a folder" if root.exists() else "does not exist"
             raise GbenchError(
-                f"--data-root {str(root)!r} {what}; give the folder that holds the dataset files, or leave --data-root out to search $GBENCH_DATA and the cache"
+                f"--data-root {str(root)!r} {what}; give the folder that holds the dataset files, or "
+                "leave --data-root out to search $GBENCH_DATA and the cache"
             )
         return ExplicitRoot([root])
     roots = []
@@ -76,7 +71,8 @@ def read_idx(path: Path) -> np.ndarray:
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
         raise GbenchError(
-            f"{path} is truncated ({data.size} bytes of data, expected {int(np.prod(dims))}); replace it with the original file"
+            f"{path} is truncated ({data.size} bytes of data, expected "
+            f"{int(np.prod(dims))}); replace it with the original file"
         )
     return data.reshape(dims)
 
@@ -122,7 +118,8 @@ def idx_dataset(
         if paths is None and isinstance(roots, ExplicitRoot):
             places = " or ".join(str(roots[0] / sub) if sub else str(roots[0]) for sub in subdirs)
             raise GbenchError(
-                f"{name} {split} data not found in --data-root {str(roots[0])!r}: expected {files[split][0]} and {files[split][1]} (or their .gz) in {places}; "
+                f"{name} {split} data not found in --data-root {str(roots[0])!r}: expected "
+                f"{files[split][0]} and {files[split][1]} (or their .gz) in {places}; "
                 "put them there, or leave --data-root out to search $GBENCH_DATA and the cache"
             )
         if paths is None and torchvision_class and not env.flag("GBENCH_OFFLINE"):
@@ -133,13 +130,15 @@ def idx_dataset(
             searched = "; ".join(str(r) for r in roots + [Path(d) for d in system_dirs])
             raise GbenchError(
                 f"{name} {split} data not found: put {files[split][0]} and {files[split][1]} (or their .gz) "
-                f"in {where}, or point --data-root / GBENCH_DATA at a folder holding {subdirs[0] or 'them'} (searched: {searched})"
+                f"in {where}, or point --data-root / GBENCH_DATA at a folder holding "
+                f"{subdirs[0] or 'them'} (searched: {searched})"
             )
         images = torch.from_numpy(read_idx(paths[0]).copy()).reshape(-1, *image_shape)
         labels = torch.from_numpy(read_idx(paths[1]).astype(np.int64))
         if len(images) != len(labels):
             raise GbenchError(
-                f"{paths[0]} holds {len(images)} images but {paths[1]} holds {len(labels)} labels; replace the damaged file"
+                f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
+                f"{len(labels)} labels; replace the damaged file"
             )
         return images, labels
 

@@ -43,6 +43,7 @@ class DataOptions:
         given = [o.flag for o in OPTIONS if o.lands == DATA and getattr(self, o.field) is not None]
         if given and not is_own_data(dataset):
             raise GbenchError(
-                f"{' and '.join(given)} shape{'s' if len(given) == 1 else ''} your own images (--dataset folder:PATH or npz:PATH); "
+                f"{' and '.join(given)} shape{'s' if len(given) == 1 else ''} your own "
+                "images (--dataset folder:PATH or npz:PATH); "
                 f"dataset {dataset!r} has its fixed shape: leave {' and '.join(given)} out"
             )

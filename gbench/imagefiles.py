@@ -102,7 +102,8 @@ def _images_of(folder: Path, class_names: tuple[str, ...]) -> list[ImageFile]:
         loose = [path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
         if loose:
             raise GbenchError(
-                f"{str(loose[0])!r} lies beside class subfolders of {str(folder)!r}; move it into a class subfolder, or remove it"
+                f"{str(loose[0])!r} lies beside class subfolders of {str(folder)!r}; "
+                "move it into a class subfolder, or remove it"
             )
         unknown = sorted(
             path.name
@@ -111,7 +112,8 @@ def _images_of(folder: Path, class_names: tuple[str, ...]) -> list[ImageFile]:
         )
         if unknown:
             raise GbenchError(
-                f"class folder {str(folder / unknown[0])!r} is not a class of the training split ({', '.join(class_names)}); rename or remove it"
+                f"class folder {str(folder / unknown[0])!r} is not a class of the training "
+                f"split ({', '.join(class_names)}); rename or remove it"
             )
         paths = [
             (path, label)
@@ -148,7 +150,8 @@ def _unreadable(path: Path, error: Exception) -> GbenchError:
 
 
 def decode_images(images: list[ImageFile], shape: tuple[int, int, int]) -> torch.Tensor:
-    """The files as one uint8 ``(N, C, H, W)`` tensor, each converted and, where its size differs, fitted to ``shape``."""
+    """The files as one uint8 ``(N, C, H, W)`` tensor, each
+    converted and, where its size differs, fitted to ``shape``."""
     out = torch.empty((len(images), *shape), dtype=torch.uint8)
     for index, item in enumerate(images):
         try:
@@ -208,7 +211,8 @@ def scan_npz(path: Path) -> NpzScan:
         if "x" not in members:
             held = ", ".join(sorted(members)) or "no arrays"
             raise GbenchError(
-                f"{str(path)!r} has no array 'x' (it holds {held}); save the uint8 images as x: numpy.savez(path, x=images, y=labels)"
+                f"{str(path)!r} has no array 'x' (it holds {held}); save the uint8 "
+                "images as x: numpy.savez(path, x=images, y=labels)"
             )
         extra = sorted(set(members) - set(NPZ_ARRAYS))
         if extra:
@@ -233,11 +237,13 @@ def scan_npz(path: Path) -> NpzScan:
     for images, labels in (("x", "y"), ("x_test", "y_test")):
         if images in shapes and scan.image_shape(images) != scan.image_shape("x"):
             raise GbenchError(
-                f"{str(path)!r}: x_test images are {_text(scan.image_shape(images))}, x images {_text(scan.image_shape('x'))}; give both one shape"
+                f"{str(path)!r}: x_test images are {_text(scan.image_shape(images))}, x "
+                f"images {_text(scan.image_shape('x'))}; give both one shape"
             )
         if labels in shapes and (images not in shapes or shapes[labels] != (shapes[images][0],)):
             raise GbenchError(
-                f"{str(path)!r}: {labels} has shape {shapes[labels]}; give one label per image of {images}, shape ({shapes.get(images, (0,))[0]},)"
+                f"{str(path)!r}: {labels} has shape {shapes[labels]}; give one label per "
+                f"image of {images}, shape ({shapes.get(images, (0,))[0]},)"
             )
     return scan
 
@@ -254,7 +260,8 @@ def _npy_header(path: Path, name: str, handle) -> tuple[int, ...]:
     wanted = "uint8" if name.startswith("x") else "integers"
     if dtype.hasobject or (dtype != np.uint8 if name.startswith("x") else dtype.kind not in "iu"):
         raise GbenchError(
-            f"{str(path)!r}: array {name!r} has dtype {dtype}; gbench reads {wanted} only (never pickled objects): save {name} as {wanted}"
+            f"{str(path)!r}: array {name!r} has dtype {dtype}; gbench reads {wanted} "
+            f"only (never pickled objects): save {name} as {wanted}"
         )
     if name.startswith("x") and len(shape) not in (3, 4):
         raise GbenchError(f"{str(path)!r}: array {name!r} has shape {shape}; give images as (N, H, W), NHWC or NCHW")
@@ -267,7 +274,8 @@ def _channels_last(path: Path, shape: tuple[int, ...]) -> bool:
     if shape[1] in (1, 3):
         return False
     raise GbenchError(
-        f"{str(path)!r}: x has shape {shape}: neither NHWC nor NCHW with 1 or 3 channels; save it as (N, H, W, C) or (N, C, H, W)"
+        f"{str(path)!r}: x has shape {shape}: neither NHWC nor NCHW with 1 or 3 "
+        "channels; save it as (N, H, W, C) or (N, C, H, W)"
     )
 
 
@@ -287,7 +295,8 @@ def load_npz(path: Path, scan: NpzScan, shape: tuple[int, int, int]) -> dict[str
         if name.startswith("y"):
             if len(array) and array.min() < 0:
                 raise GbenchError(
-                    f"{str(path)!r}: {name} holds the negative label {int(array.min())}; labels are class numbers 0, 1, ..."
+                    f"{str(path)!r}: {name} holds the negative label "
+                    f"{int(array.min())}; labels are class numbers 0, 1, ..."
                 )
             tensors[name] = torch.from_numpy(array.astype(np.int64))
             continue

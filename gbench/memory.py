@@ -43,7 +43,8 @@ def keep_freed_memory() -> bool:
     choice = os.environ.get("GBENCH_MALLOC", "")
     if choice.lower() not in ("", "system", "kept"):
         raise GbenchError(
-            f"GBENCH_MALLOC={choice!r} is not a malloc setting; unset it (freed memory kept for reuse) or set GBENCH_MALLOC=system (glibc's defaults)"
+            f"GBENCH_MALLOC={choice!r} is not a malloc setting; unset it (freed memory kept "
+            "for reuse) or set GBENCH_MALLOC=system (glibc's defaults)"
         )
     if choice.lower() == "system" or any(name in os.environ for name in _USER_SETTINGS):
         return False

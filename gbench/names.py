@@ -40,7 +40,8 @@ def with_article(word: str) -> str:
 
 def missing_file(what: str, path: str, folders: Iterable[Path] = (), example: str = "") -> GbenchError:
     """The error for a file that does not exist: the closest file of its suffix beside it or in ``folders``
-    (``s3_dynamic_short.toml``: benchmarks/suites/s3_dynamics_short.toml), else the files in ``folders`` (or beside it)."""
+    (``s3_dynamic_short.toml``: benchmarks/suites/s3_dynamics_short.toml),
+    else the files in ``folders`` (or beside it)."""
     wanted = Path(path).expanduser()
     folders = list(folders)
 

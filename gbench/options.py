@@ -47,7 +47,9 @@ class RunOption:
     ``--name-with-dashes`` on the command line; ``help`` may say ``{default}``."""
 
     name: str
-    type: type  # bool (a switch on the command line), int, float or str are checked (low/high/choices); list and dict options are read by hand
+    # bool (a switch on the command line), int, float or str are checked
+    # (low/high/choices); list and dict options are read by hand
+    type: type
     help: str
     default: Any = None  # None: not set (the help says what then happens)
     low: float | None = None
@@ -118,31 +120,62 @@ TRAINING, EVALUATION, POPULATIONS = "training", "evaluation", "populations and p
 OWN_DATA = "your own images (--dataset folder:PATH or npz:PATH)"
 
 #: Every run option, in the order of `gbench run --help`.
-# fmt: off
 OPTIONS: tuple[RunOption, ...] = (
-    RunOption("architecture", list, "train only these of the target's architectures (default: all it provides)", metavar="NAME[,NAME]", lands=BY_HAND),
+    RunOption(
+        "architecture",
+        list,
+        "train only these of the target's architectures (default: all it provides)",
+        metavar="NAME[,NAME]",
+        lands=BY_HAND,
+    ),
     RunOption("dataset", str, "dataset name (default {default}; see `gbench plugins`)", "mnist"),
-    RunOption("epochs", float, f"training length in epochs (default {DEFAULT_EPOCHS:g})", low=1e-9, example=DEFAULT_EPOCHS),
+    RunOption(
+        "epochs", float, f"training length in epochs (default {DEFAULT_EPOCHS:g})", low=1e-9, example=DEFAULT_EPOCHS
+    ),
     RunOption("steps", int, "training length in generator steps (wins over --epochs)", low=1),
     RunOption("batch_size", int, f"images per batch (default {BATCH_SIZE.default})", low=1, lands=BY_HAND, check=False),
     RunOption(
-        "seeds", list, "one run per seed: 0,1,2 or 0-4 (default {default})", (0,), lands=BY_HAND, suite=False,
-        sweep_help="seeds to run instead of the suite's: 0,1,2 or 0-4; or auto[:MAX]: 3 seeds, then more only where the comparison with the baseline is undecided, up to MAX (default 10)",
+        "seeds",
+        list,
+        "one run per seed: 0,1,2 or 0-4 (default {default})",
+        (0,),
+        lands=BY_HAND,
+        suite=False,
+        sweep_help=(
+            "seeds to run instead of the suite's: 0,1,2 or 0-4; or auto[:MAX]: 3 seeds, then more only "
+            "where the comparison with the baseline is undecided, up to MAX (default 10)"
+        ),
     ),
     RunOption(
-        "set", list, "set any hyperparameter of the architecture, loss, schedule or optimizer (repeatable)",
-        metavar="KEY=VALUE", repeat=True, lands=BY_HAND, file=False,
+        "set",
+        list,
+        "set any hyperparameter of the architecture, loss, schedule or optimizer (repeatable)",
+        metavar="KEY=VALUE",
+        repeat=True,
+        lands=BY_HAND,
+        file=False,
     ),
     RunOption("loss", str, "loss name (default {default})", "non-saturating"),
     RunOption("schedule", str, "discriminator step schedule (default {default})", "k-steps"),
     RunOption(
-        "device", str, "training device: {default} (default: cuda when present), cpu, cuda, cuda:N or mps", "auto", metavar="DEVICE",
+        "device",
+        str,
+        "training device: {default} (default: cuda when present), cpu, cuda, cuda:N or mps",
+        "auto",
+        metavar="DEVICE",
         sweep_help="training device: {default}, cpu, cuda, cuda:N or mps (default: the suite's, else {default})",
     ),
     RunOption(
-        "devices", list, "parallel workers take these devices in turn, e.g. cuda:0,cuda:1 (one GPU per worker)", metavar="DEV[,DEV]",
-        parse=parse_devices, lands=BY_HAND, file=False,
-        sweep_help="with --jobs N: the workers take these devices in turn, e.g. --devices cuda:0,cuda:1 (one GPU per worker)",
+        "devices",
+        list,
+        "parallel workers take these devices in turn, e.g. cuda:0,cuda:1 (one GPU per worker)",
+        metavar="DEV[,DEV]",
+        parse=parse_devices,
+        lands=BY_HAND,
+        file=False,
+        sweep_help=(
+            "with --jobs N: the workers take these devices in turn, e.g. --devices cuda:0,cuda:1 (one GPU per worker)"
+        ),
     ),
     RunOption("threads", int, "CPU threads per run (default: torch's)", low=1),
     RunOption("data_root", str, "folder holding the datasets (else $GBENCH_DATA, the cache, system places)"),
@@ -150,62 +183,141 @@ OPTIONS: tuple[RunOption, ...] = (
     RunOption("log_every", int, "record metrics every N steps (default {default})", 50, low=1),
     RunOption("checkpoint_every", int, "save a resumable checkpoint every N steps", low=1),
     RunOption(
-        "out", str, "results folder (default {default})", "runs", lands=SETTINGS, suite=False,
+        "out",
+        str,
+        "results folder (default {default})",
+        "runs",
+        lands=SETTINGS,
+        suite=False,
         sweep_help="results folder (default {default}/SUITE-NAME, or {default}/SUITE-NAME-quick with --quick)",
     ),
-    RunOption("config", str, "TOML file of defaults for these options (options given here win)", lands=BY_HAND, file=False),
     RunOption(
-        "ema", float,
-        "keep an exponential moving average of the generator's weights with this decay, e.g. 0.999 (0 < DECAY < 1, warmed up as "
-        "TensorFlow's EMA: min(DECAY, (1+t)/(10+t))); evaluation, samples.png and generator.pt then use it (default: off)",
-        low=1e-6, high=1 - 1e-6, example=0.999, metavar="DECAY",
+        "config", str, "TOML file of defaults for these options (options given here win)", lands=BY_HAND, file=False
     ),
     RunOption(
-        "image_size", int, "resize the shorter side to N and centre-crop to NxN (default: the images' own size)", low=1, high=4096,
-        metavar="N", lands=DATA, group=OWN_DATA,
+        "ema",
+        float,
+        "keep an exponential moving average of the generator's weights with this "
+        "decay, e.g. 0.999 (0 < DECAY < 1, warmed up as "
+        "TensorFlow's EMA: min(DECAY, (1+t)/(10+t))); evaluation, "
+        "samples.png and generator.pt then use it (default: off)",
+        low=1e-6,
+        high=1 - 1e-6,
+        example=0.999,
+        metavar="DECAY",
     ),
     RunOption(
-        "channels", int, "convert the images to 1 (grey) or 3 (RGB) channels (default: the data's)", choices=(1, 3), example=3,
-        metavar="1|3", lands=DATA, group=OWN_DATA,
+        "image_size",
+        int,
+        "resize the shorter side to N and centre-crop to NxN (default: the images' own size)",
+        low=1,
+        high=4096,
+        metavar="N",
+        lands=DATA,
+        group=OWN_DATA,
+    ),
+    RunOption(
+        "channels",
+        int,
+        "convert the images to 1 (grey) or 3 (RGB) channels (default: the data's)",
+        choices=(1, 3),
+        example=3,
+        metavar="1|3",
+        lands=DATA,
+        group=OWN_DATA,
     ),
     RunOption(  # a test split needs 2 images at least, a training split most of the data: 0.001..0.9
-        "holdout", float, f"fraction held out, seeded, as the test split of data without one (default {DEFAULT_HOLDOUT:g})", low=0.001, high=0.9,
-        example=DEFAULT_HOLDOUT, metavar="FRACTION", lands=DATA, group=OWN_DATA,
+        "holdout",
+        float,
+        f"fraction held out, seeded, as the test split of data without one (default {DEFAULT_HOLDOUT:g})",
+        low=0.001,
+        high=0.9,
+        example=DEFAULT_HOLDOUT,
+        metavar="FRACTION",
+        lands=DATA,
+        group=OWN_DATA,
     ),
     RunOption(
-        "plugin", list, "also load this plugin, e.g. a dataset plugin beside TARGET (repeatable)", metavar="FILE.py|MODULE",
-        repeat=True, lands=BY_HAND, file=False, group=OWN_DATA,
-        sweep_help="also load this plugin beside the suite's target, e.g. a dataset plugin (repeatable; a suite's [suite] plugins = [...] lists its own)",
+        "plugin",
+        list,
+        "also load this plugin, e.g. a dataset plugin beside TARGET (repeatable)",
+        metavar="FILE.py|MODULE",
+        repeat=True,
+        lands=BY_HAND,
+        file=False,
+        group=OWN_DATA,
+        sweep_help=(
+            "also load this plugin beside the suite's target, e.g. a dataset plugin "
+            "(repeatable; a suite's [suite] plugins = [...] lists its own)"
+        ),
     ),
     RunOption(
-        "eval_samples", int, "generated samples for FID etc. (default {default}; 0 turns evaluation off)", 10_000, low=0,
-        lands=EVAL, attribute="samples", group=EVALUATION,
+        "eval_samples",
+        int,
+        "generated samples for FID etc. (default {default}; 0 turns evaluation off)",
+        10_000,
+        low=0,
+        lands=EVAL,
+        attribute="samples",
+        group=EVALUATION,
     ),
-    RunOption("eval_every", int, "also evaluate every N steps during training (an FID curve)", low=1, lands=EVAL, attribute="every", group=EVALUATION),
     RunOption(
-        "fid_extractor", str, "feature extractor: lenet-mnist, lenet-fashion-mnist, inception (default: the dataset's LeNet)",
-        lands=EVAL, attribute="extractor", group=EVALUATION,
+        "eval_every",
+        int,
+        "also evaluate every N steps during training (an FID curve)",
+        low=1,
+        lands=EVAL,
+        attribute="every",
+        group=EVALUATION,
     ),
-    RunOption("inception_weights", str, "path to inception-v3-compat weights (no download needed)", lands=EVAL, group=EVALUATION),
     RunOption(
-        "population", str,
-        "{default} (default): the seeds of a configuration train as one population where that is faster (a GPU, or bf16; "
+        "fid_extractor",
+        str,
+        "feature extractor: lenet-mnist, lenet-fashion-mnist, inception (default: the dataset's LeNet)",
+        lands=EVAL,
+        attribute="extractor",
+        group=EVALUATION,
+    ),
+    RunOption(
+        "inception_weights",
+        str,
+        "path to inception-v3-compat weights (no download needed)",
+        lands=EVAL,
+        group=EVALUATION,
+    ),
+    RunOption(
+        "population",
+        str,
+        "{default} (default): the seeds of a configuration train as one "
+        "population where that is faster (a GPU, or bf16; "
         "one by one on a CPU in fp32), and a line says which and why; on: always as one population; off: one by one",
-        "auto", choices=("auto", "on", "off"), lands=SETTINGS, group=POPULATIONS,
-        sweep_help="{default} (default): a worker takes the waiting seeds of a variant together and trains them as one population where that is faster "
+        "auto",
+        choices=("auto", "on", "off"),
+        lands=SETTINGS,
+        group=POPULATIONS,
+        sweep_help="{default} (default): a worker takes the waiting seeds of a variant together "
+        "and trains them as one population where that is faster "
         "(a GPU, or bf16; one by one on a CPU in fp32); on: always; off: one run at a time",
     ),
     RunOption(
-        "population_size", int, "at most N members per population (for memory; default all seeds)", low=1, lands=SETTINGS, group=POPULATIONS,
+        "population_size",
+        int,
+        "at most N members per population (for memory; default all seeds)",
+        low=1,
+        lands=SETTINGS,
+        group=POPULATIONS,
         sweep_help="at most N members per population, for memory (default: all of a variant's seeds)",
     ),
     RunOption(
-        "precision", str, "{default} (default) or bf16: autocast the forward passes (weights, Adam state stay float32)", "fp32",
-        choices=("fp32", "bf16"), group=POPULATIONS,
+        "precision",
+        str,
+        "{default} (default) or bf16: autocast the forward passes (weights, Adam state stay float32)",
+        "fp32",
+        choices=("fp32", "bf16"),
+        group=POPULATIONS,
     ),
     RunOption("params", dict, "hyperparameters by name, e.g. [params] latent_dim = 128", lands=BY_HAND, group=None),
 )
-# fmt: on
 
 
 def option(name: str) -> RunOption:
@@ -217,7 +329,8 @@ def option(name: str) -> RunOption:
 
 
 def default(name: str) -> Any:
-    """Run option ``name``'s default: what a dataclass field or a function's parameter says instead of spelling it again."""
+    """Run option ``name``'s default: what a dataclass field or
+    a function's parameter says instead of spelling it again."""
     return option(name).default
 
 

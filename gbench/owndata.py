@@ -38,7 +38,8 @@ OWNER = "gbench (own data)"
 
 @dataclasses.dataclass(frozen=True)
 class OwnDataset(Dataset):
-    """A :class:`Dataset` read from your files; ``holdout`` is the fraction held out (None: the data has a test split)."""
+    """A :class:`Dataset` read from your files; ``holdout`` is
+    the fraction held out (None: the data has a test split)."""
 
     content_hash: str = ""
     source: str = ""  # the folder's or file's name (no path): for run ids and labels
@@ -46,7 +47,8 @@ class OwnDataset(Dataset):
 
     @property
     def data_label(self) -> str:
-        """``cats@1a2b3c4d``: the data's name and the first 8 hex digits of its content hash, as extractors are labelled."""
+        """``cats@1a2b3c4d``: the data's name and the first 8 hex
+        digits of its content hash, as extractors are labelled."""
         return f"{self.source}@{self.content_hash[:8]}"
 
 
@@ -72,16 +74,17 @@ def register(registry: Registry, name: str, options: DataOptions, expected_hash:
     dataset = own_dataset(name, options)
     if expected_hash and dataset.content_hash != expected_hash:
         raise GbenchError(
-            f"the images of {name} changed since the run was trained (content hash {dataset.content_hash[:8]}, the run's {expected_hash[:8]}); "
+            f"the images of {name} changed since the run was trained (content hash "
+            f"{dataset.content_hash[:8]}, the run's {expected_hash[:8]}); "
             "restore them, or train a new run on them"
         )
     existing = registry.tables["dataset"].get(name)
     if existing is not None:
-        if (existing.image_shape, getattr(existing, "content_hash", None), getattr(existing, "holdout", None)) != (
-            dataset.image_shape, dataset.content_hash, dataset.holdout,
-        ):  # fmt: skip
+        seen = (existing.image_shape, getattr(existing, "content_hash", None), getattr(existing, "holdout", None))
+        if seen != (dataset.image_shape, dataset.content_hash, dataset.holdout):
             raise GbenchError(
-                f"dataset {name} is used with two shapes in one command; give it one --image-size, --channels and --holdout"
+                f"dataset {name} is used with two shapes in one command; give it "
+                "one --image-size, --channels and --holdout"
             )
         return existing
     # set directly, not through Registry.register: a path may hold spaces, which a plugin's name may not
@@ -132,16 +135,7 @@ def _folder_dataset(name: str, path: Path, options: DataOptions, memory: int | N
         )
 
     classes = scan.class_names
-    return _dataset(
-        name,
-        path,
-        shape,
-        scan.content_hash,
-        holdout,
-        classes,
-        _once(load_all),
-        f"{count:,} images of {_text(shape)} from {path}",
-    )
+    return _dataset(name, path, shape, scan.content_hash, holdout, classes, load_all, count)
 
 
 def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None) -> OwnDataset:
@@ -173,32 +167,39 @@ def _npz_dataset(name: str, path: Path, options: DataOptions, memory: int | None
         with np.load(path, allow_pickle=False) as arrays:
             top = max([int(arrays[a].max()) for a in ("y", "y_test") if a in scan.shapes and len(arrays[a])] or [0])
         classes = tuple(str(label) for label in range(top + 1))
-    return _dataset(
-        name,
-        path,
-        shape,
-        scan.content_hash,
-        holdout,
-        classes,
-        _once(load_all),
-        f"{count:,} images of {_text(shape)} from {path}",
-    )
+    return _dataset(name, path, shape, scan.content_hash, holdout, classes, load_all, count)
 
 
 def _dataset(
-    name: str, path: Path, shape: tuple[int, int, int], content_hash: str, holdout: float | None, classes: tuple[str, ...],
-    load_all: Callable[[], dict[str, tuple[torch.Tensor, torch.Tensor]]], description: str,
-) -> OwnDataset:  # fmt: skip
+    name: str,
+    path: Path,
+    shape: tuple[int, int, int],
+    content_hash: str,
+    holdout: float | None,
+    classes: tuple[str, ...],
+    load_all: Callable[[], dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    count: int,
+) -> OwnDataset:
+    """The Dataset of ``count`` images at ``path``; ``load_all`` (both splits) runs once, at the first load."""
+    load_once = _once(load_all)
+
     def load(split: str, roots: list) -> tuple[torch.Tensor, torch.Tensor]:
-        splits = load_all()
+        splits = load_once()
         if split not in splits:
             raise GbenchError(f"dataset {name} has no split {split!r}; splits: {', '.join(splits)}")
         return splits[split]
 
     return OwnDataset(
-        name=name, load=load, image_shape=shape, num_classes=len(classes) or 1, class_names=classes, description=description,
-        content_hash=content_hash, source=re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem) or "data", holdout=holdout,
-    )  # fmt: skip
+        name=name,
+        load=load,
+        image_shape=shape,
+        num_classes=len(classes) or 1,
+        class_names=classes,
+        description=f"{count:,} images of {_text(shape)} from {path}",
+        content_hash=content_hash,
+        source=re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem) or "data",
+        holdout=holdout,
+    )
 
 
 def _image_shape(name: str, options: DataOptions, sizes: list[tuple[int, int]], channels: int) -> tuple[int, int, int]:
@@ -209,7 +210,8 @@ def _image_shape(name: str, options: DataOptions, sizes: list[tuple[int, int]], 
     if len(sizes) > 1:
         (w1, h1), (w2, h2) = sizes[0], sizes[-1]
         raise GbenchError(
-            f"the images of {name} have {len(sizes)} sizes, e.g. {w1}x{h1} and {w2}x{h2}; give --image-size N to resize and centre-crop them all to NxN"
+            f"the images of {name} have {len(sizes)} sizes, e.g. {w1}x{h1} and {w2}x{h2}; give "
+            "--image-size N to resize and centre-crop them all to NxN"
         )
     width, height = sizes[0]
     return (channels, height, width)
@@ -219,12 +221,14 @@ def check_holdout(name: str, count: int, holdout: float | None) -> None:
     """At scan time: the held-out split (2 images at least) must leave one image or more to train on."""
     if holdout is not None and count - _test_count(count, holdout) < 1:
         raise GbenchError(
-            f"{name} holds {count} images, too few to hold out --holdout {holdout} of them (2 at least) and train on the rest; add images"
+            f"{name} holds {count} images, too few to hold out --holdout {holdout} of "
+            "them (2 at least) and train on the rest; add images"
         )
 
 
 def held_out_order(count: int, holdout: float) -> list[int]:
-    """A permutation of ``range(count)`` whose first :func:`_test_count` indices are the test split, drawn with :data:`HOLDOUT_SEED`."""
+    """A permutation of ``range(count)`` whose first :func:`_test_count`
+    indices are the test split, drawn with :data:`HOLDOUT_SEED`."""
     generator = torch.Generator().manual_seed(HOLDOUT_SEED)
     return torch.randperm(count, generator=generator).tolist()
 
@@ -275,7 +279,8 @@ def check_fits(name: str, count: int, shape: tuple[int, int, int], memory: int |
     needed = count * shape[0] * shape[1] * shape[2] * BYTES_PER_PIXEL
     if needed > limit:
         raise GbenchError(
-            f"{name}: {count:,} images of {_text(shape)} need {_gib(needed)} in memory (a uint8 copy and a float32 one to train on), "
+            f"{name}: {count:,} images of {_text(shape)} need {_gib(needed)} in "
+            "memory (a uint8 copy and a float32 one to train on), "
             f"more than the {_gib(limit)} available; give a smaller --image-size, or fewer images"
         )
 
@@ -306,7 +311,8 @@ def dataset_for(registry: Registry, config: RunConfig) -> Dataset:
 
 
 def result_columns(data: DataOptions, shape: tuple[int, ...]) -> dict[str, str]:
-    """A results row's ``data_hash`` and ``image_shape`` for own data (none for a registered dataset: its name says both)."""
+    """A results row's ``data_hash`` and ``image_shape`` for own
+    data (none for a registered dataset: its name says both)."""
     if not data.content_hash:
         return {}
     return {"data_hash": data.content_hash, "image_shape": _text(tuple(shape[1:]))}

@@ -26,7 +26,8 @@ STACKED_SEEDS = {"train": 0, "test": 1}
 
 
 def stacked_indices(source_size: int, count: int, seed: int) -> torch.Tensor:
-    """``(count, 3)`` indices into the source digits, uniform with replacement, from ``seed`` (CPU generator: the same everywhere)."""
+    """``(count, 3)`` indices into the source digits, uniform with
+    replacement, from ``seed`` (CPU generator: the same everywhere)."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randint(0, source_size, (count, 3), generator=generator)
 
@@ -34,7 +35,8 @@ def stacked_indices(source_size: int, count: int, seed: int) -> torch.Tensor:
 def stack_digits(
     images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 ``(N, 3, 28, 28)`` images whose channel c is digit ``indices[:, c]``, and their modes ``100*d0 + 10*d1 + d2``."""
+    """uint8 ``(N, 3, 28, 28)`` images whose channel c is digit
+    ``indices[:, c]``, and their modes ``100*d0 + 10*d1 + d2``."""
     stacked = images[:, 0][indices]  # (N, 3, 28, 28): a gather, no copy per channel
     digits = labels[indices]
     return stacked, digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
@@ -53,5 +55,8 @@ def stacked_mnist_dataset(mnist: Dataset, name: str = "stacked-mnist") -> Datase
         image_shape=(3, 28, 28),
         num_classes=1000,
         class_names=tuple(f"{mode:03d}" for mode in range(1000)),
-        description="Stacked MNIST (VEEGAN/PacGAN): 3 MNIST digits as RGB, 1,000 modes; seeded 128,000 train + 10,000 test, 3x28x28",
+        description=(
+            "Stacked MNIST (VEEGAN/PacGAN): 3 MNIST digits as RGB, 1,000 modes; "
+            "seeded 128,000 train + 10,000 test, 3x28x28"
+        ),
     )

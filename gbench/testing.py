@@ -47,10 +47,17 @@ _TYPES = {"architecture": Architecture, "loss": Loss, "schedule": Schedule, "dat
 
 
 def check_architecture(
-    architecture: str | Architecture, *, dataset: str = default("dataset"), loss: str = default("loss"), schedule: str = default("schedule"),
-    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    architecture: str | Architecture,
+    *,
+    dataset: str = default("dataset"),
+    loss: str = default("loss"),
+    schedule: str = default("schedule"),
+    params: dict[str, Any] | None = None,
+    steps: int = 3,
+    batch_size: int = 8,
+    registry: Registry | None = None,
     plugin: str | None = None,
-) -> TrainResult:  # fmt: skip
+) -> TrainResult:
     """Validate an architecture and train it ``steps`` steps on random images of ``dataset``'s shape.
 
     Checks: it builds with its defaults (and ``params``); the generator maps
@@ -64,10 +71,17 @@ def check_architecture(
 
 
 def check_loss(
-    loss: str | Loss, *, architecture: str = "mlp", schedule: str = default("schedule"), dataset: str = default("dataset"),
-    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    loss: str | Loss,
+    *,
+    architecture: str = "mlp",
+    schedule: str = default("schedule"),
+    dataset: str = default("dataset"),
+    params: dict[str, Any] | None = None,
+    steps: int = 3,
+    batch_size: int = 8,
+    registry: Registry | None = None,
     plugin: str | None = None,
-) -> TrainResult:  # fmt: skip
+) -> TrainResult:
     """Validate a loss (both sides give :class:`LossTerms` with a finite scalar loss that
     reaches the nets' weights) and train ``architecture`` with it for ``steps`` steps."""
     registry, name = _registry_with("loss", loss, registry, plugin)
@@ -75,10 +89,17 @@ def check_loss(
 
 
 def check_schedule(
-    schedule: str | Schedule, *, architecture: str = "mlp", loss: str = default("loss"), dataset: str = default("dataset"),
-    params: dict[str, Any] | None = None, steps: int = 3, batch_size: int = 8, registry: Registry | None = None,
+    schedule: str | Schedule,
+    *,
+    architecture: str = "mlp",
+    loss: str = default("loss"),
+    dataset: str = default("dataset"),
+    params: dict[str, Any] | None = None,
+    steps: int = 3,
+    batch_size: int = 8,
+    registry: Registry | None = None,
     plugin: str | None = None,
-) -> TrainResult:  # fmt: skip
+) -> TrainResult:
     """Validate a schedule (two positive learning rates, an int of D steps) and train
     ``architecture`` under it for ``steps`` steps."""
     registry, name = _registry_with("schedule", schedule, registry, plugin)
@@ -112,7 +133,8 @@ def check_dataset(
         )
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= spec.num_classes):
         raise GbenchError(
-            f"{prefix}: labels span {int(labels.min())}..{int(labels.max())}, outside 0..{spec.num_classes - 1} (num_classes={spec.num_classes})"
+            f"{prefix}: labels span {int(labels.min())}..{int(labels.max())}, outside "
+            f"0..{spec.num_classes - 1} (num_classes={spec.num_classes})"
         )
     return images, labels
 
@@ -137,12 +159,14 @@ def _registry_with(kind: str, thing: Any, registry: Registry | None, plugin: str
             if plugin:
                 raise GbenchError(f"{error}; plugin {plugin!r} registers no {kind} {thing!r}") from None
             raise GbenchError(
-                f'{error}; to test a plugin that is not installed, pass its file or module: check_{kind}({thing!r}, plugin="path/to/file.py")'
+                f"{error}; to test a plugin that is not installed, pass its file or module: "
+                f'check_{kind}({thing!r}, plugin="path/to/file.py")'
             ) from None
         return registry, thing
     if not isinstance(thing, _TYPES[kind]):
         raise GbenchError(
-            f"check_{kind} takes {with_article(kind)} name or a gbench.plugins.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}"
+            f"check_{kind} takes {with_article(kind)} name or a "
+            f"gbench.plugins.registry.{_TYPES[kind].__name__}, not {type(thing).__name__}"
         )
     spec: Any = thing  # one of the four spec types, each with a name
     copy = Registry(tables={k: dict(table) for k, table in registry.tables.items()}, owners=dict(registry.owners))
@@ -168,21 +192,27 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     nets, loss_object, schedule_object = build(registry, config, torch.device("cpu"))
     before = [p.detach().clone() for p in nets.generator.parameters()]
     settings = TrainSettings(
-        steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]),
-        beta2=float(config.params["beta2"]), log_every=1,
-    )  # fmt: skip
+        steps=steps,
+        batch_size=batch_size,
+        lr=float(config.params["lr"]),
+        beta1=float(config.params["beta1"]),
+        beta2=float(config.params["beta2"]),
+        log_every=1,
+    )
     try:
         result = train(nets, loss_object, schedule_object, data, settings)
     except GbenchError:
         raise
     except Exception as error:
         raise GbenchError(
-            f"{prefix}: training {architecture}/{loss}/{schedule} on random images failed: {type(error).__name__}: {error}"
+            f"{prefix}: training {architecture}/{loss}/{schedule} on random "
+            f"images failed: {type(error).__name__}: {error}"
         ) from None
     if result.status != "ok":
         row = result.history[-1] if result.history else {}
         raise GbenchError(
-            f"{prefix}: training diverged at step {result.diverged_step} (d_loss={row.get('d_loss')}, g_loss={row.get('g_loss')}); losses must stay finite"
+            f"{prefix}: training diverged at step {result.diverged_step} "
+            f"(d_loss={row.get('d_loss')}, g_loss={row.get('g_loss')}); losses must stay finite"
         )
     if result.steps != steps:
         raise GbenchError(f"{prefix}: training stopped after {result.steps} of {steps} steps")

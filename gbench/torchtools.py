@@ -34,7 +34,8 @@ def resolve_device(name: str | torch.device) -> torch.device:
     elif device.type == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
             raise GbenchError(
-                f"--device {name} was asked for but this torch build or machine has no MPS (Apple-silicon) support; use --device cpu"
+                f"--device {name} was asked for but this torch build or machine has no "
+                "MPS (Apple-silicon) support; use --device cpu"
             )
     elif device.type != "cpu":
         raise GbenchError(f"--device {name!r} is not one of {DEVICE_CHOICES}")

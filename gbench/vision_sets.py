@@ -8,68 +8,34 @@ then the cache; torchvision downloads into the cache only when none of those
 has the files and ``GBENCH_OFFLINE`` is not set.
 
 No file read here can run code. CIFAR's python batches are pickles, so they
-go through :class:`ArrayUnpickler`, which resolves only numpy's array
-reconstruction names and refuses every other global (``os.system`` in a
-planted file is one error line, never a call). SVHN's ``.mat`` is read with
-``scipy.io.loadmat`` (MATLAB data, no code), STL-10 and CIFAR's binary
-version are raw bytes, CelebA is JPEG files and two text files (its resized pixels are cached as a plain ``.npy``).
+go through :class:`ArrayUnpickler` (:mod:`gbench.safe_pickle`), which resolves
+only numpy's array reconstruction names and refuses every other global
+(``os.system`` in a planted file is one error line, never a call). SVHN's
+``.mat`` is read with ``scipy.io.loadmat`` (MATLAB data, no code), STL-10 and
+CIFAR's binary version are raw bytes, CelebA (:mod:`gbench.celeba`) is JPEG
+files and two text files (its resized pixels are cached as a plain ``.npy``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from gbench import env
+from gbench.celeba import celeba_reader
 from gbench.data import ExplicitRoot, cache_dir
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Dataset
+from gbench.safe_pickle import ArrayUnpickler, safe_unpickle
 
 __all__ = ["ArrayUnpickler", "celeba_dataset", "cifar_dataset", "safe_unpickle", "stl10_dataset", "svhn_dataset"]
 
 #: (images, labels) of one split, or None when a folder lacks its files.
 Split = tuple[np.ndarray, np.ndarray]
 Reader = Callable[[Path, str], "Split | None"]
-
-#: The only globals a CIFAR batch needs: numpy's ndarray pickling (numpy 1.x and 2.x module names).
-_ARRAY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    # Python 3's protocol-2 pickles spell bytes as _codecs.encode(text, "latin1"): a pure conversion that runs nothing.
-    ("_codecs", "encode"),
-}
-
-
-class ArrayUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, strings, bytes, numbers and numpy arrays; any other global is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ARRAY_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
-
-
-def safe_unpickle(path: Path, fix: str) -> Any:
-    """A pickle of plain data and numpy arrays (latin-1 strings, as Python 2 wrote CIFAR); GbenchError otherwise."""
-    try:
-        with open(path, "rb") as handle:
-            return ArrayUnpickler(handle, encoding="latin1").load()
-    except pickle.UnpicklingError as error:
-        raise GbenchError(
-            f"{str(path)!r} holds objects other than plain data and numpy arrays ({error}), so gbench will not load it; {fix}"
-        ) from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as error:
-        raise GbenchError(f"{str(path)!r} is damaged ({type(error).__name__}: {str(error)[:80]}); {fix}") from None
-
 
 # ---------------------------------------------------------------------------
 # CIFAR
@@ -179,113 +145,13 @@ def _stl10_read(folder: Path, split: str) -> Split | None:
     labels = np.fromfile(labels_path, dtype=np.uint8).astype(np.int64) - 1  # stored 1..10
     if raw.size % (3 * 96 * 96) or raw.size // (3 * 96 * 96) != labels.size:
         raise GbenchError(
-            f"{str(images_path)!r} holds {raw.size / (3 * 96 * 96):g} images of 3x96x96 but {str(labels_path)!r} {labels.size} labels; {fix}"
+            f"{str(images_path)!r} holds {raw.size / (3 * 96 * 96):g} images of 3x96x96 "
+            f"but {str(labels_path)!r} {labels.size} labels; {fix}"
         )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise GbenchError(f"{str(labels_path)!r} holds labels outside 1..10; {fix}")
     # Each image is stored column-major (MATLAB order): channel planes of 96 columns of 96 pixels.
     return np.ascontiguousarray(raw.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2)), labels
-
-
-# ---------------------------------------------------------------------------
-# CelebA
-# ---------------------------------------------------------------------------
-
-#: list_eval_partition.txt's codes for gbench's splits; the validation partition (1) is not used.
-CELEBA_PARTITIONS = {"train": "0", "test": "2"}
-
-
-def _celeba_reader(attribute: str | None, size: int) -> Reader:
-    def read(folder: Path, split: str) -> Split | None:
-        images_dir, attr_path, part_path = (
-            folder / "img_align_celeba",
-            folder / "list_attr_celeba.txt",
-            folder / "list_eval_partition.txt",
-        )
-        if not (images_dir.is_dir() and attr_path.is_file() and part_path.is_file()):
-            return None
-        fix = "replace it with the file of torchvision's CelebA download"
-        wanted = CELEBA_PARTITIONS[split]
-        files = [
-            parts[0]
-            for parts in (line.split() for line in part_path.read_text().splitlines())
-            if len(parts) == 2 and parts[1] == wanted
-        ]
-        labels = np.zeros(len(files), dtype=np.int64)
-        if attribute is not None:
-            lines = attr_path.read_text().splitlines()
-            names = lines[1].split() if len(lines) > 1 else []
-            if attribute not in names:
-                raise GbenchError(f"{str(attr_path)!r} has no attribute {attribute!r} on its second line; {fix}")
-            column = names.index(attribute) + 1
-            values = {
-                parts[0]: parts[column]
-                for parts in (line.split() for line in lines[2:])
-                if len(parts) == len(names) + 1
-            }
-            missing = [f for f in files if f not in values]
-            if missing:
-                raise GbenchError(
-                    f"{str(attr_path)!r} has no row for {missing[0]} (and {len(missing) - 1} more); {fix}"
-                )
-            labels = np.array([values[f] == "1" for f in files], dtype=np.int64)  # -1 means absent
-        return _celeba_pixels(images_dir, files, size, f"{split}|{part_path.stat().st_mtime_ns}"), labels
-
-    return read
-
-
-def _celeba_pixels(images_dir: Path, files: list[str], size: int, salt: str) -> np.ndarray:
-    """The split's resized images, from the cache when the same JPEGs were resized before.
-
-    Decoding and resizing 162,770 JPEGs takes minutes; the result is kept as a
-    plain ``.npy`` (read with ``allow_pickle=False``, so it runs no code) under
-    ``cache_dir()/"celeba"``, keyed by the folder, the size and each file's
-    name, size and mtime. A damaged or stale entry is rebuilt.
-    """
-    key = hashlib.sha256(f"{images_dir.resolve()}|{size}|{salt}".encode())
-    for filename in files:
-        stat = (images_dir / filename).stat() if (images_dir / filename).is_file() else None
-        key.update(f"{filename}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
-    cached = cache_dir() / "celeba" / f"celeba-{size}-{key.hexdigest()[:32]}.npy"
-    if cached.is_file():
-        try:
-            images = np.load(cached, allow_pickle=False)
-            if images.dtype == np.uint8 and images.shape == (len(files), 3, size, size):
-                return images
-        except (OSError, ValueError):
-            pass  # damaged: rebuilt below
-    images = np.empty((len(files), 3, size, size), dtype=np.uint8)
-    for index, filename in enumerate(files):
-        images[index] = celeba_image(images_dir / filename, size)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        temp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-        with open(temp, "wb") as handle:
-            np.save(handle, images, allow_pickle=False)
-        os.replace(temp, cached)  # whole or absent: a reader never sees half a file
-    except OSError:
-        pass  # a read-only cache only costs the next load its decoding time
-    return images
-
-
-def celeba_image(path: Path, size: int) -> np.ndarray:
-    """One CelebA JPEG as uint8 ``(3, size, size)``: its central square (178x178 of 178x218), resized with Lanczos."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as error:
-        raise GbenchError(
-            f"{str(path)!r} is missing or not a readable image ({str(error)[:80]}); replace it with the file of torchvision's CelebA download"
-        ) from None
-    width, height = rgb.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    square = rgb.crop((left, top, left + side, top + side))
-    if side != size:
-        square = square.resize((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(square, dtype=np.uint8).transpose(2, 0, 1)
 
 
 # ---------------------------------------------------------------------------
@@ -351,7 +217,10 @@ def vision_dataset(
             if isinstance(roots, ExplicitRoot):
                 how = "put them there, or leave --data-root out to search $GBENCH_DATA and the cache"
             else:
-                how = f"put them in {places}, point --data-root / GBENCH_DATA at the folder holding them, or unset GBENCH_OFFLINE to let torchvision download them into {cache_dir() / 'data'}"
+                how = (
+                    f"put them in {places}, point --data-root / GBENCH_DATA at the folder holding them, or unset "
+                    f"GBENCH_OFFLINE to let torchvision download them into {cache_dir() / 'data'}"
+                )
             searched = "; ".join(str(r) for r in roots)
             raise GbenchError(f"{name} {split} data not found: expected {expected} (searched: {searched}); {how}")
         images, labels = found
@@ -414,14 +283,16 @@ def stl10_dataset() -> Dataset:
 
 
 def celeba_dataset(name: str = "celeba", attribute: str | None = "Male", size: int = 64) -> Dataset:
-    """CelebA's aligned faces, central square resized to ``size``; labels: ``attribute`` (1 present, 0 absent), all 0 when None."""
+    """CelebA's aligned faces, central square resized to ``size``;
+    labels: ``attribute`` (1 present, 0 absent), all 0 when None."""
     return vision_dataset(
         name,
-        _celeba_reader(attribute, size),
+        celeba_reader(attribute, size),
         ("celeba",),
         "celeba/img_align_celeba/, celeba/list_attr_celeba.txt and celeba/list_eval_partition.txt",
         "CelebA",
         (3, size, size),
         (f"not {attribute}", attribute) if attribute else ("face",),
-        f"CelebA aligned faces, partition 0 train (162,770) + partition 2 test (19,962), centre square resized to 3x{size}x{size}; labels: {attribute or 'none'}",
+        "CelebA aligned faces, partition 0 train (162,770) + partition 2 test (19,962), centre "
+        f"square resized to 3x{size}x{size}; labels: {attribute or 'none'}",
     )

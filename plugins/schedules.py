@@ -96,8 +96,11 @@ def gbench_register_schedules(register):
                     low=-1e6,
                     high=1e6,
                     search=(0.5, 2.5),
-                    help="D counts as losing while its last loss is above this (default 2 ln 2, BCE at chance; hinge: 2, lsgan: 0.25)",
-                ),  # fmt: skip
+                    help=(
+                        "D counts as losing while its last loss is above this (default 2 "
+                        "ln 2, BCE at chance; hinge: 2, lsgan: 0.25)"
+                    ),
+                ),
                 Hyperparameter(
                     "max_d_steps", 5, low=1, high=10, help="discriminator steps per generator step while D is losing"
                 ),

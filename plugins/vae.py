@@ -43,6 +43,7 @@ class VAE(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden_dim, 2 * latent_dim),  # mean and log-variance
         )
+        # one Bernoulli logit per pixel
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, hidden_dim),
             nn.ReLU(),
@@ -50,7 +51,7 @@ class VAE(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden_dim, pixels),
             nn.Unflatten(1, self.image_shape),
-        )  # one Bernoulli logit per pixel
+        )
 
     def forward(self, z):
         """Decode noise to images in [-1, 1]: the mean image, 2 sigmoid(logits) - 1."""

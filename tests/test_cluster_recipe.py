@@ -73,7 +73,8 @@ def test_the_slurm_script_s_directives():
 
 
 def has_password(path: Path) -> bool:
-    """A URL with a password (``scheme://user:secret@host``) outside the file's comments (the Secret's creation shows one)."""
+    """A URL with a password (``scheme://user:secret@host``) outside
+    the file's comments (the Secret's creation shows one)."""
     code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
     return re.search(r"://[^/\s'\"@]*:[^@/\s]*@", code) is not None
 
@@ -163,7 +164,6 @@ def test_array_tasks_on_postgres_one_preempted_and_requeued_finish_every_run_onc
     )
     assert report.returncode == 0, report.stderr
     assert (elsewhere / "report" / "report.md").is_file()
-    written = (
-        elsewhere / "report" / "report.md"
-    ).read_text()  # the table on stdout fits the terminal; the report has every column
+    # the table on stdout fits the terminal; the report has every column
+    written = (elsewhere / "report" / "report.md").read_text()
     assert all(variant in written for variant in ("baseline", "hidden-48"))

@@ -23,7 +23,8 @@ def complete(script, line: str) -> list[str]:
     words = line.split(" ")
     program = f"""
 source {script}
-COMP_LINE={line!r}; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=({" ".join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}
+COMP_LINE={line!r}; COMP_POINT=${{#COMP_LINE}}
+COMP_WORDS=({" ".join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}
 _shtab_gbench
 printf '%s\\n' "${{COMPREPLY[@]}}"
 """

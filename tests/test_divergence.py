@@ -75,10 +75,8 @@ def test_a_solo_run_stops_at_the_step_its_loss_turns_nan_with_the_weights_from_b
     result = train(nets, loss, schedule, data, _settings(30, lr))
     assert result.status == "diverged" and result.diverged_step == 11 and result.steps == 11
     assert result.images == 11 * 50
-    assert [row["step"] for row in result.history] == [
-        10,
-        11,
-    ]  # the last row is step 11's alone, not the log row's window
+    # the last row is step 11's alone, not the log row's window
+    assert [row["step"] for row in result.history] == [10, 11]
     assert math.isnan(result.history[-1]["g_loss"]) and result.history[-1]["images"] == 11 * 50
 
     ten, loss, schedule, _ = _build(registry, 0)
@@ -89,7 +87,8 @@ def test_a_solo_run_stops_at_the_step_its_loss_turns_nan_with_the_weights_from_b
 
 
 def test_a_vae_whose_objective_goes_non_finite_keeps_the_weights_from_before_that_step(registry, data):
-    """A VAE at an absurd learning rate: its objective overflows at some step; a run of one step fewer is its weights."""
+    """A VAE at an absurd learning rate: its objective overflows
+    at some step; a run of one step fewer is its weights."""
     nets, loss, schedule, _ = _build(registry, 0, architecture="vae")
     result = train(nets, loss, schedule, data, _settings(40, 1e30))
     assert result.status == "diverged" and result.steps == result.diverged_step
@@ -124,7 +123,8 @@ def test_in_a_population_only_the_diverging_member_stops_and_the_others_go_on_bi
 
 
 def test_a_diverging_run_reads_the_host_no_more_often_than_a_healthy_one(registry, data):
-    """The flag is read with the log row: a run that turns NaN at step 2 of a 4- or 8-step row reads as often either way."""
+    """The flag is read with the log row: a run that turns NaN at
+    step 2 of a 4- or 8-step row reads as often either way."""
     reads = {}
     for steps in (4, 8):
         for kind in ("solo", "population"):

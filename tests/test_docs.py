@@ -79,10 +79,18 @@ def test_the_guide_states_the_hook_api_version(guide):
 @pytest.mark.parametrize(
     "cls",
     [
-        registry.Hyperparameter, registry.Architecture, registry.Nets, registry.Loss, registry.LossTerms, registry.Schedule, registry.Dataset,
-        registry.Metric, registry.MetricColumn, registry.MetricInputs,
+        registry.Hyperparameter,
+        registry.Architecture,
+        registry.Nets,
+        registry.Loss,
+        registry.LossTerms,
+        registry.Schedule,
+        registry.Dataset,
+        registry.Metric,
+        registry.MetricColumn,
+        registry.MetricInputs,
     ],
-)  # fmt: skip
+)
 def test_every_field_of_the_registry_types_is_documented(guide, cls):
     text = section(guide, f"### `gbench.registry.{cls.__name__}`")
     for field in dataclasses.fields(cls):
@@ -199,8 +207,15 @@ def test_observer_example_hears_a_whole_run_in_order(tmp_path):
     events = [json.loads(line) for line in (tmp_path / row["run_id"] / "events.jsonl").read_text().splitlines()]
     # rows every 2 steps and at each evaluation step (after the evaluation, so that the row holds its fid)
     assert [(e["event"], e.get("step")) for e in events] == [
-        ("start", None), ("row", 2), ("evaluation", 3), ("row", 3), ("row", 4), ("row", 6), ("evaluation", 6), ("end", None)
-    ]  # fmt: skip
+        ("start", None),
+        ("row", 2),
+        ("evaluation", 3),
+        ("row", 3),
+        ("row", 4),
+        ("row", 6),
+        ("evaluation", 6),
+        ("end", None),
+    ]
     assert events[0] == {"event": "start", "architecture": "mlp", "lr": 2e-4}
     assert all(e["samples"] == [64, 1, 28, 28] for e in events if e["event"] == "evaluation")
     assert events[-1] == {"event": "end", "status": row["status"], "fid": row["fid"]}

@@ -68,9 +68,8 @@ def test_the_readme_opens_with_the_two_commands_ci_runs():
     first_block = text.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert first_block[:2] == [INSTALL_COMMAND, TEST_COMMAND]
     ci = (REPO / ".ci" / "run").read_text()
-    assert (
-        'pip install -q -c constraints.txt -e ".[test]"' in ci and "\ntox\n" in ci
-    )  # what CI runs is the README's first two lines
+    # what CI runs is the README's first two lines
+    assert 'pip install -q -c constraints.txt -e ".[test]"' in ci and "\ntox\n" in ci
 
 
 def anchors(path: Path) -> set[str]:

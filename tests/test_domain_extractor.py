@@ -1,4 +1,5 @@
-"""`gbench extractor train DATASET` for a colour dataset: a domain LeNet trained, hashed, registered, and the default FID extractor for that data only."""
+"""`gbench extractor train DATASET` for a colour dataset: a domain LeNet trained,
+hashed, registered, and the default FID extractor for that data only."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ TRAIN_PER_BATCH, TEST_SIZE = 80, 200
 
 
 def write_learnable_cifar(root: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """torchvision's cifar-10-batches-py whose classes differ in their red level, so a few epochs learn them; returns the test split."""
+    """torchvision's cifar-10-batches-py whose classes differ in their
+    red level, so a few epochs learn them; returns the test split."""
     rng = np.random.default_rng(seed)
 
     def split(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,9 +84,8 @@ def test_training_writes_hashed_weights_and_a_record_of_the_data(trained):
     weights = cache / "extractors" / f"lenet-cifar10-{short}.pt"
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == sha and sha.startswith(short)
     record = json.loads((cache / "extractors" / f"lenet-cifar10-{short}.json").read_text())
-    digest = hashlib.sha256(
-        str(test_x.shape).encode() + test_x.tobytes()
-    ).hexdigest()  # the test split's content, hashed here
+    # the test split's content, hashed here
+    digest = hashlib.sha256(str(test_x.shape).encode() + test_x.tobytes()).hexdigest()
     assert record["test_hash"] == digest and record["image_shape"] == [3, 32, 32] and record["epochs"] == 8
     net = extractors._from_file(weights)
     assert net.image_shape == (3, 32, 32) and net.conv1.in_channels == 3 and net.fc1.in_features == 32 * 5 * 5

@@ -70,10 +70,8 @@ def test_a_solo_runs_ema_is_the_formula_applied_to_its_weights_after_each_step(r
     nets, result, start, params, buffers = recording_run(registry, data, precision=precision)
     assert result.steps == STEPS == len(params)
     expected = hand_ema(start, params, DECAY)
-    for (
-        name,
-        param,
-    ) in nets.generator.named_parameters():  # the generator now holds the EMA: what evaluation and generator.pt use
+    # the generator now holds the EMA: what evaluation and generator.pt use
+    for name, param in nets.generator.named_parameters():
         assert param.dtype == torch.float32
         assert torch.allclose(param.double(), expected[name], rtol=0, atol=1e-6), name
         assert not torch.allclose(param, params[-1][name], rtol=0, atol=1e-6), name  # and not the last weights
@@ -100,9 +98,8 @@ def test_a_population_members_ema_equals_its_solo_runs(registry, data):
             difference = (param - mine[name]).abs().detach()
             assert difference.max() <= STEPS * lr, name
             differences.append(difference.flatten())
-        assert (
-            torch.cat(differences).median() <= STEPS * lr / 100
-        )  # reassociation only (the last weights are ~lr from the EMA)
+        # reassociation only (the last weights are ~lr from the EMA)
+        assert torch.cat(differences).median() <= STEPS * lr / 100
     # and the members differ from one another: each has its own EMA
     assert not torch.equal(
         members[0].nets.generator.state_dict()["0.weight"], members[1].nets.generator.state_dict()["0.weight"]
@@ -240,15 +237,14 @@ def test_evaluations_samples_and_generator_pt_use_the_ema(registry, data, tmp_pa
             nets.generator, nets.latent_dim, dataset, real, settings, CPU, seed=seed, real_labels=labels
         ).fid
 
-    assert row["fid"] == pytest.approx(
-        fid(saved, config.seed, final=True), rel=1e-9
-    )  # same seed, same device: the same FID
+    # same seed, same device: the same FID
+    assert row["fid"] == pytest.approx(fid(saved, config.seed, final=True), rel=1e-9)
     last_weights = fid({**saved, **params[-1]}, config.seed, final=True)
-    assert (
-        abs(row["fid"] - last_weights) > 1e-6 * last_weights
-    )  # the last weights score otherwise (seen: 115.258 against 115.268)
+    # the last weights score otherwise (seen: 115.258 against 115.268)
+    assert abs(row["fid"] - last_weights) > 1e-6 * last_weights
 
-    # at step 10, mid-run: the EMA as the run's checkpoint holds it, then the weights go on training unchanged (generator.pt above)
+    # at step 10, mid-run: the EMA as the run's checkpoint holds it,
+    # then the weights go on training unchanged (generator.pt above)
     checkpoint = {}
     again, loss, schedule = build(registry, _config(registry, config.seed, architecture="mlp"), CPU)
     train(again, loss, schedule, data, _settings(config, ema=DECAY, checkpoint_every=10), saving(checkpoint, 10))
@@ -265,9 +261,22 @@ def test_without_ema_the_checkpoint_holds_none(registry, data):
     saved = {}
     terminated(lambda: train(nets, loss, SignalAt7(schedule), data, _settings(config), saving(saved, "solo")))
     assert saved["solo"].generator_ema is None
-    # such a checkpoint never meets --ema (the run's config hash differs); given one anyway, either loop says so in one line
-    for resume in (lambda nets, loss, schedule: train(nets, loss, schedule, data, _settings(config, ema=DECAY), resume=saved["solo"]),
-                   lambda nets, loss, schedule: train_population([Member(nets, schedule, 0, resume=saved["solo"]), Member(*build(registry, _config(registry, 1), CPU)[::2], 1)], loss, data, _settings(config, ema=DECAY))):  # fmt: skip
+    # such a checkpoint never meets --ema (the run's config hash
+    # differs); given one anyway, either loop says so in one line
+    for resume in (
+        lambda nets, loss, schedule: train(
+            nets, loss, schedule, data, _settings(config, ema=DECAY), resume=saved["solo"]
+        ),
+        lambda nets, loss, schedule: train_population(
+            [
+                Member(nets, schedule, 0, resume=saved["solo"]),
+                Member(*build(registry, _config(registry, 1), CPU)[::2], 1),
+            ],
+            loss,
+            data,
+            _settings(config, ema=DECAY),
+        ),
+    ):
         with pytest.raises(
             GbenchError,
             match="the checkpoint holds no EMA for generator weights 0.bias, 0.weight, 2.bias; delete checkpoint.pt",
@@ -348,9 +357,8 @@ def test_a_diverged_runs_ema_averages_the_weights_from_before_its_bad_step_solo_
 
     members, results = population(30)
     assert [r.status for r in results] == ["ok", "diverged", "ok"] and [r.steps for r in results] == [30, 11, 30]
-    twenty, _ = population(
-        20
-    )  # member 1 stops at step 20's row either way: steps 21..30 of the others leave its EMA alone
+    # member 1 stops at step 20's row either way: steps 21..30 of the others leave its EMA alone
+    twenty, _ = population(20)
     assert all(
         torch.equal(tensor, twenty[1].nets.generator.state_dict()[name])
         for name, tensor in members[1].nets.generator.state_dict().items()
@@ -360,13 +368,13 @@ def test_a_diverged_runs_ema_averages_the_weights_from_before_its_bad_step_solo_
         difference = (param - solo[name]).abs().detach()
         assert difference.max() <= 20 * lr, name
         differences.append(difference.flatten())
-    assert (
-        torch.cat(differences).median() <= 20 * lr / 100
-    )  # as tests/test_population.py: reassociation is far below the bound
+    # as tests/test_population.py: reassociation is far below the bound
+    assert torch.cat(differences).median() <= 20 * lr / 100
 
 
 def test_gbench_run_ema_reaches_config_json_and_results_csv(tmp_path):
-    """The option end to end: --ema into config.json (part of the run's hash) and the results.csv column; without it, empty."""
+    """The option end to end: --ema into config.json (part of the
+    run's hash) and the results.csv column; without it, empty."""
     common = (
         "run",
         "plugins.mlp",

@@ -70,7 +70,8 @@ def test_each_setting_scales_by_its_own_seconds_per_step_and_evaluation(tmp_path
     estimate = full_study_estimate(records(), suites(tmp_path))
     costs = {cost.name: cost for cost in estimate.settings}
     baseline = costs["baseline"]
-    # seconds per step: mean of 20/6000 and 22/6000; 200 epochs x 600 steps; 1 + 120000 // 6000 evaluations of 2 s; 5 seeds
+    # seconds per step: mean of 20/6000 and 22/6000; 200 epochs x
+    # 600 steps; 1 + 120000 // 6000 evaluations of 2 s; 5 seeds
     assert (
         baseline.seconds_per_step == pytest.approx(21 / 6000)
         and baseline.steps_full == 120_000
@@ -106,9 +107,8 @@ def test_a_full_suite_that_is_not_there_fails_in_one_line(tmp_path):
 def test_a_population_members_share_of_the_training_time_is_what_a_run_costs(tmp_path):
     rows = records()
     for record_ in rows:
-        if (
-            record_.variant == "baseline"
-        ):  # trained as a population of 2: each row holds the population's time, twice its own
+        # trained as a population of 2: each row holds the population's time, twice its own
+        if record_.variant == "baseline":
             record_.row.update(train_seconds=2 * record_.row["train_seconds"], population=2)
     costs = {cost.name: cost for cost in full_study_estimate(rows, suites(tmp_path)).settings}
     assert costs["baseline"].seconds_per_step == pytest.approx(21 / 6000)

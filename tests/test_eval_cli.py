@@ -15,9 +15,8 @@ from PIL import Image
 import gbench
 
 FAST = ["--no-kid", "--no-precision-recall"]
-SHIPPED = (
-    Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"
-)  # gbench.evaluation.extractors.lenet_weights_path, without importing torch-fidelity
+# gbench.evaluation.extractors.lenet_weights_path, without importing torch-fidelity
+SHIPPED = Path(gbench.__file__).parent / "weights" / "lenet-mnist.pt"
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +67,8 @@ def test_eval_updates_the_row_and_keeps_the_rest(run_dir):
     assert after["run_id"] == before["run_id"] == run_dir.name
     assert float(after["fid"]) > 0 and after["fid_extractor"].startswith("lenet-mnist@")
     assert after["classes_covered"] != "" and len(after["class_counts"].split()) == 10
-    assert (
-        after["fid_samples"] == "300" and after["density"] == after["coverage"] == after["fid_infinity"] == ""
-    )  # skipped: empty, not 0
+    # skipped: empty, not 0
+    assert after["fid_samples"] == "300" and after["density"] == after["coverage"] == after["fid_infinity"] == ""
     for column in ("status", "architecture", "steps", "train_seconds", "created", "hidden_dim"):
         assert after[column] == before[column], column
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -198,9 +196,8 @@ def test_fid_prints_the_sample_count_density_coverage_and_fid_infinity():
     assert result.returncode == 0, result.stderr
     line = dict(part.split("=", 1) for part in re.search(r"^fid=.*$", result.stdout, re.M).group(0).split())
     assert line["fid_samples"] == "1000" and line["a"] == "1000"
-    assert (
-        float(line["fid_infinity"]) < float(line["fid"]) < 10
-    )  # real against real: small, and less once the 1/N bias is gone
+    # real against real: small, and less once the 1/N bias is gone
+    assert float(line["fid_infinity"]) < float(line["fid"]) < 10
     assert 0.5 < float(line["density"]) < 1.5 and 0.3 < float(line["coverage"]) < 1
     assert "FID samples (N)" in result.stderr and "FID-infinity" in result.stderr  # the table
 

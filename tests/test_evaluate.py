@@ -17,18 +17,23 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 import gbench.evaluation.evaluate as ev
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import classmetrics, extractors, fidelity, fidinfinity, realcache
+from gbench.evaluation import (
+    classmetrics,
+    extractors,
+    fidelity,
+    fidinfinity,
+    inception_weights,
+    realcache,
+    weights_files,
+)
 from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
 from gbench.evaluation.extractor_choice import Extractor, resolve_extractor
-from gbench.plugins.loading import load_plugins
 
 # KID and precision/recall cost most of the time; tests that do not look at them skip them.
 FAST = dict(kid_subsets=0, precision_recall=False)
 
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_plugins().registry.dataset("mnist")
+#: each test computes the real split's features in a cache of its own (conftest.private_cache)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +49,6 @@ def train_split(mnist):
 @pytest.fixture(scope="module")
 def noise():
     return torch.randint(0, 256, (1000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "fid-stats"
 
 
 class BankGenerator(torch.nn.Module):
@@ -138,9 +137,8 @@ def test_cache_is_keyed_by_content_reused_and_equal_to_the_uncached_path(
     settings = EvalSettings(num_samples=500, kid_subsets=10, kid_subset_size=500)
     first = evaluate_generator(generator, 8, mnist, real, settings)
     files = sorted(p.name for p in private_cache.iterdir())
-    assert len(files) == 4 and not [
-        name for name in files if name.endswith(".tmp")
-    ]  # features, FID stats, k-NN radii, class counts
+    # features, FID stats, k-NN radii, class counts
+    assert len(files) == 4 and not [name for name in files if name.endswith(".tmp")]
 
     # A warm cache must not touch the real images: torch-fidelity would read them through ImageSet.
     def refuse(*args):
@@ -195,9 +193,8 @@ def test_kid_subset_size_is_capped_at_the_sample_counts(mnist, test_split, train
 
     monkeypatch.setattr(fidelity, "extract_featuresdict_from_input_id_cached", spy)
     monkeypatch.setattr(torch_fidelity.metrics, "extract_featuresdict_from_input_id_cached", spy)
-    settings = EvalSettings(
-        num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl
-    )  # kid_subset_size stays 1000
+    # kid_subset_size stays 1000
+    settings = EvalSettings(num_samples=300, kid_subsets=5, precision_recall=False, kid_pr_impl=impl)
     result = evaluate_generator(BankGenerator(train_split[0]), 8, mnist, test_split[0][:2000], settings)
     assert seen["kid_subset_size"] == 300 and math.isfinite(result.kid_mean)
     evaluate_images(train_split[0][:500], mnist, test_split[0][:200], settings)
@@ -234,9 +231,8 @@ def test_mode_coverage_matches_a_hand_computation():
 def test_classifier_inception_score_matches_hand_and_torch_fidelity():
     one_hot = torch.eye(10).repeat(30, 1) * 60.0
     assert classmetrics.classifier_inception_score(one_hot) == pytest.approx(10.0, rel=1e-6)
-    assert classmetrics.classifier_inception_score(one_hot[::10]) == pytest.approx(
-        1.0, rel=1e-6
-    )  # every sample class 0
+    # every sample class 0
+    assert classmetrics.classifier_inception_score(one_hot[::10]) == pytest.approx(1.0, rel=1e-6)
     logits = torch.randn(500, 10, generator=torch.Generator().manual_seed(0)) * 3
     reference = isc_features_to_metric(logits, splits=1, shuffle=False)["inception_score_mean"]
     assert classmetrics.classifier_inception_score(logits) == pytest.approx(reference, rel=1e-9)
@@ -314,7 +310,7 @@ def test_bad_images_and_generators_raise_clear_errors(mnist, test_split):
 
 
 def test_inception_offline_with_a_weights_file(mnist, test_split, train_split, noise, tmp_path, capsys):
-    weights = extractors.write_random_inception_weights(tmp_path / "inception.pt", seed=0)
+    weights = inception_weights.write_random_inception_weights(tmp_path / "inception.pt", seed=0)
     # Random weights collapse the 2048-d features; the early "64" layer still separates digits from noise.
     settings = EvalSettings(
         extractor="inception", inception_weights=str(weights), feature_layer="64", batch_size=30, kid_subsets=5
@@ -324,7 +320,7 @@ def test_inception_offline_with_a_weights_file(mnist, test_split, train_split, n
     assert "Inception on CPU: 60 images" in capsys.readouterr().err  # the estimate comes first
     bad = evaluate_images(noise[:30], mnist, real, settings)
     assert "Inception on CPU: 30 images" in capsys.readouterr().err  # real features now cached
-    assert good.fid_extractor == bad.fid_extractor == f"inception-v3-compat@{extractors.file_sha256(weights)[:8]}"
+    assert good.fid_extractor == bad.fid_extractor == f"inception-v3-compat@{weights_files.file_sha256(weights)[:8]}"
     assert good.fid < bad.fid
     # The class metrics still come from the LeNet classifier.
     assert sum(good.class_counts) == 30 and good.inception_score > 2 * bad.inception_score
@@ -335,12 +331,30 @@ def test_result_row_has_the_results_csv_columns(mnist, test_split, train_split):
     row = result.as_row()
     # the registered metrics' columns in registration order (gbench's built-in plugin), then the evaluation's own
     assert list(row) == [
-        "fid", "fid_infinity", "kid_mean", "kid_std", "precision", "recall", "density", "coverage",
-        "inception_score", "classes_covered", "class_kl", "class_counts", "stacked_modes_covered", "stacked_mode_kl",
+        "fid",
+        "fid_infinity",
+        "kid_mean",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "inception_score",
+        "classes_covered",
+        "class_kl",
+        "class_counts",
+        "stacked_modes_covered",
+        "stacked_mode_kl",
         # the conditional metrics' numbers, NaN here (an unconditional evaluation); their per-class lists stay empty
-        "label_accuracy", "intra_fid", "intra_fid_samples", "class_coverage", "class_coverage_min",
-        "fid_extractor", "fid_samples", "eval_seconds",
-    ]  # fmt: skip
+        "label_accuracy",
+        "intra_fid",
+        "intra_fid_samples",
+        "class_coverage",
+        "class_coverage_min",
+        "fid_extractor",
+        "fid_samples",
+        "eval_seconds",
+    ]
     assert (
         row["fid_samples"] == 500
         and math.isnan(row["fid_infinity"])

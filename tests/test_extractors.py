@@ -13,7 +13,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import extractor_training, extractors
+from gbench.evaluation import extractor_training, extractors, inception_weights, weights_files
 from gbench.plugins.loading import load_plugins
 
 FLOORS = {"lenet-mnist": ("mnist", 0.990), "lenet-fashion-mnist": ("fashion-mnist", 0.90)}
@@ -86,25 +86,25 @@ def test_unknown_extractor_lists_the_known_ones():
 def test_missing_inception_weights_file_names_the_path(tmp_path):
     missing = tmp_path / "nope.pth"
     with pytest.raises(GbenchError, match="nope.pth"):
-        extractors.resolve_inception_weights(str(missing))
+        inception_weights.resolve_inception_weights(str(missing))
 
 
 def test_offline_without_inception_weights_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("GBENCH_OFFLINE", "1")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(GbenchError, match="give --inception-weights PATH"):
-        extractors.resolve_inception_weights(None)
+        inception_weights.resolve_inception_weights(None)
 
 
 def test_random_inception_weights_have_the_right_shapes(tmp_path):
-    path = extractors.write_random_inception_weights(tmp_path / "inception.pt")
+    path = inception_weights.write_random_inception_weights(tmp_path / "inception.pt")
     # torch-fidelity's own class loads them strictly (every key, every shape).
     model = FeatureExtractorInceptionV3("inception-v3-compat", ["64"], feature_extractor_weights_path=str(path))
     (features,) = model(torch.randint(0, 256, (2, 3, 28, 28), dtype=torch.uint8))
     assert features.shape == (2, 64) and torch.isfinite(features).all()
     assert (
         extractors.extractor_label("inception-v3-compat", path)
-        == f"inception-v3-compat@{extractors.file_sha256(path)[:8]}"
+        == f"inception-v3-compat@{weights_files.file_sha256(path)[:8]}"
     )
 
 
@@ -117,7 +117,9 @@ def test_training_reproduces_the_shipped_mnist_weights():
         load_plugins().registry.dataset("mnist"), seed=0, verbose=False
     )
     assert accuracy >= 0.99
-    assert hashlib.sha256(extractors.state_dict_bytes(state)).hexdigest() == extractors.EXTRACTOR_SHA256["lenet-mnist"]
+    assert (
+        hashlib.sha256(weights_files.state_dict_bytes(state)).hexdigest() == extractors.EXTRACTOR_SHA256["lenet-mnist"]
+    )
 
 
 def test_grey_images_stored_as_rgb_give_the_grey_features_and_real_colour_is_refused(reg):

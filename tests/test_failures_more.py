@@ -78,7 +78,8 @@ class Steps:
 
 def load_rgb(split, roots):
     generator = torch.Generator().manual_seed(0 if split == "train" else 1)
-    return torch.randint(0, 256, (200, 3, 8, 8), dtype=torch.uint8, generator=generator), torch.zeros(200, dtype=torch.int64)
+    images = torch.randint(0, 256, (200, 3, 8, 8), dtype=torch.uint8, generator=generator)
+    return images, torch.zeros(200, dtype=torch.int64)
 
 
 @hookimpl
@@ -174,9 +175,8 @@ def test_a_plugin_raising_mid_training_is_one_line_the_run_is_failed_and_the_sam
         ": failed (last checkpoint at step 2/8)"
     ) == len(folders)
 
-    again = run_cli(
-        *args, env={"BOOM_PART": part, "BOOM_STEP": "0"}
-    )  # the plugin fixed: the same command retries in the same folders
+    # the plugin fixed: the same command retries in the same folders
+    again = run_cli(*args, env={"BOOM_PART": part, "BOOM_STEP": "0"})
     assert again.returncode == 0, again.stderr
     assert sorted(path for path in out.iterdir() if path.is_dir()) == folders
     assert sorted(row["run_id"] for row in results(out)) == [folder.name for folder in folders]
@@ -299,8 +299,28 @@ def test_export_to_an_unwritable_folder_is_one_line(finished_out, tmp_path):
 
 # --- PostgreSQL stopping mid-tune -----------------------------------------------------
 
-TUNE = ["--trials", "3", "--pruner", "none", "--steps", "150", "--train-limit", "500", "--eval-samples", "100", "--log-every", "10",
-        "--checkpoint-every", "10", "--heartbeat", "2", "--space", "hidden_dim=16:48", "--set", "latent_dim=8"]  # fmt: skip
+TUNE = [
+    "--trials",
+    "3",
+    "--pruner",
+    "none",
+    "--steps",
+    "150",
+    "--train-limit",
+    "500",
+    "--eval-samples",
+    "100",
+    "--log-every",
+    "10",
+    "--checkpoint-every",
+    "10",
+    "--heartbeat",
+    "2",
+    "--space",
+    "hidden_dim=16:48",
+    "--set",
+    "latent_dim=8",
+]
 
 
 def _server_control(postgres_url: str) -> tuple[list[str], str, str]:

@@ -14,11 +14,14 @@ from gbench.errors import GbenchError
 from gbench.evaluation import extractors, featuremetrics
 from gbench.evaluation.evaluate import EvalSettings, evaluate_generator, evaluate_images
 from gbench.evaluation.fidelity import ImageSet
-from gbench.plugins.loading import load_plugins
 
 KID_DEFAULTS = dict(
     verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1.0
 )
+
+
+#: each test computes the real split's features in a cache of its own (conftest.private_cache)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def features(n: int, shift: float, seed: int, width: int = 32) -> torch.Tensor:
@@ -140,17 +143,6 @@ def test_bad_shapes_fail_clearly():
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return load_plugins().registry.dataset("mnist")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "fid-stats"
-
-
 class Bank(torch.nn.Module):
     def __init__(self, images_u8: torch.Tensor):
         super().__init__()
@@ -193,9 +185,21 @@ def test_default_evaluation_equals_one_calculate_metrics_call(mnist, private_cac
     # shares gbench's feature extraction; this does not)
     extractors.register_extractors()
     theirs = torch_fidelity.calculate_metrics(
-        input1=ImageSet(fake), input2=ImageSet(real), fid=True, kid=True, prc=True, kid_subsets=5, kid_subset_size=400, feature_extractor="lenet-mnist",
-        cuda=False, cache=False, verbose=False, save_cpu_ram=True, batch_size=500, rng_seed=0,
-    )  # fmt: skip
+        input1=ImageSet(fake),
+        input2=ImageSet(real),
+        fid=True,
+        kid=True,
+        prc=True,
+        kid_subsets=5,
+        kid_subset_size=400,
+        feature_extractor="lenet-mnist",
+        cuda=False,
+        cache=False,
+        verbose=False,
+        save_cpu_ram=True,
+        batch_size=500,
+        rng_seed=0,
+    )
     assert ours.fid == pytest.approx(theirs[torch_fidelity.KEY_METRIC_FID], rel=1e-6)
     assert ours.kid_mean == pytest.approx(theirs[torch_fidelity.KEY_METRIC_KID_MEAN], rel=1e-4)
     # precision/recall are measured on unit-length features (featuremetrics.unit_length), which calculate_metrics

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, start_gbench
 
 ONE_MLP = ("--train-limit", "1000", "--eval-samples", "0", "--log-every", "10")
 
@@ -45,22 +43,21 @@ class Slow(nn.Module):
 
 def build_slow(params, image_shape):
     pixels, latent = math.prod(image_shape), params["latent_dim"]
-    generator = nn.Sequential(nn.Linear(latent, 64), nn.ReLU(), nn.Linear(64, pixels), nn.Tanh(), nn.Unflatten(1, tuple(image_shape)))
+    generator = nn.Sequential(
+        nn.Linear(latent, 64), nn.ReLU(), nn.Linear(64, pixels), nn.Tanh(), nn.Unflatten(1, tuple(image_shape))
+    )
     discriminator = nn.Sequential(nn.Flatten(), nn.Linear(pixels, 64), nn.ReLU(), nn.Linear(64, 1))
     return Nets(generator=generator, discriminator=Slow(discriminator), latent_dim=latent)
 
 
 @hookimpl
 def gbench_register_architectures(register):
-    register(Architecture("slow-mlp", build_slow, (Hyperparameter("latent_dim", 16),), "a small MLP GAN whose D sleeps 0.15 s a call"))
-"""
-
-
-def start_gbench(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "gbench", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    register(
+        Architecture(
+            "slow-mlp", build_slow, (Hyperparameter("latent_dim", 16),), "a small MLP GAN whose D sleeps 0.15 s a call"
+        )
     )
+"""
 
 
 def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:
@@ -109,22 +106,21 @@ def test_a_run_killed_by_sigkill_is_listed_by_show_and_restarted_in_its_folder(t
     kill_hard_while_training(command, out, lambda: bool(list(out.glob("*/config.json"))))
     [run_dir] = [path for path in out.iterdir() if path.is_dir()]
     left = {p.name for p in run_dir.iterdir() if not p.name.startswith(".")}
-    assert left - {"metrics.csv"} == {
-        "config.json"
-    }  # what SIGKILL leaves (metrics.csv, if it was opened yet, holds its header)
+    # what SIGKILL leaves (metrics.csv, if it was opened yet, holds its header)
+    assert left - {"metrics.csv"} == {"config.json"}
 
     shown = run_cli("show", str(out))
     assert shown.returncode == 0, shown.stderr
     assert (
-        f"{run_dir.name}: unfinished, killed before it saved any state (only config.json); the same command restarts it from step 0"
-        in shown.stderr
+        f"{run_dir.name}: unfinished, killed before it saved any state (only "
+        "config.json); the same command restarts it from step 0" in shown.stderr
     )
 
     again = run_cli(*command)
     assert again.returncode == 0, again.stderr
     assert (
-        f"run {run_dir.name} was killed (only config.json was left) before it saved any state: restarting it from step 0 in its folder"
-        in again.stderr
+        f"run {run_dir.name} was killed (only config.json was left) before it saved "
+        "any state: restarting it from step 0 in its folder" in again.stderr
     )
     assert [p for p in out.iterdir() if p.is_dir()] == [run_dir]  # the same folder, not a second one
     [row] = rows(out)
@@ -149,8 +145,8 @@ def test_the_same_command_after_a_kill_keeps_finished_seeds_resumes_the_killed_o
     killed = run_folders(out)[1][0]
     shown = run_cli("show", str(out))
     assert (
-        f"{killed.name}: unfinished, killed (no summary.json, no interrupted.json); the same command resumes it from its checkpoint.pt"
-        in shown.stderr
+        f"{killed.name}: unfinished, killed (no summary.json, no interrupted.json); "
+        "the same command resumes it from its checkpoint.pt" in shown.stderr
     )
 
     again = run_cli(*command)
@@ -158,10 +154,8 @@ def test_the_same_command_after_a_kill_keeps_finished_seeds_resumes_the_killed_o
     assert f"1 run already finished in {out}, kept; --rerun trains them again" in again.stderr
     assert f"resumed interrupted run {killed.name} from step" in again.stderr
     after = rows(out)
-    assert sorted(row["seed"] for row in after) == [
-        "0",
-        "1",
-    ]  # one row per seed: the finished seed was not trained again
+    # one row per seed: the finished seed was not trained again
+    assert sorted(row["seed"] for row in after) == ["0", "1"]
     assert after[0] == finished_row
 
     rerun = run_cli(*command, "--rerun")
@@ -184,9 +178,8 @@ def stop_twice(command: tuple[str, ...], out: Path, after_checkpoint: bool) -> s
     wait_for(process, lambda: bool(list(out.glob("*/checkpoint.pt" if after_checkpoint else "*/config.json"))))
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
-    time.sleep(
-        0.1
-    )  # inside the same step (each sleeps ~0.45 s in D): the second signal stops it mid-step, with no new checkpoint
+    # inside the same step (each sleeps ~0.45 s in D): the second signal stops it mid-step, with no new checkpoint
+    time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
@@ -261,9 +254,8 @@ def test_a_damaged_marker_is_named_in_one_line_before_any_training(tmp_path):
         shown.stderr
     )
     assert_one_line_error(run_cli(*command), str(marker), "damaged", "delete it")
-    assert (
-        sorted(p.name for p in run_dir.iterdir()) == before and not (out / "results.csv").exists()
-    )  # nothing trained, nothing lost
+    # nothing trained, nothing lost
+    assert sorted(p.name for p in run_dir.iterdir()) == before and not (out / "results.csv").exists()
 
     marker.unlink()  # the fix the line gives
     again = run_cli(*command)

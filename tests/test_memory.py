@@ -62,7 +62,8 @@ def test_a_misspelt_gbench_malloc_is_one_line_and_exit_2() -> None:
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "gbench plugins: error: GBENCH_MALLOC='sytem' is not a malloc setting; unset it (freed memory kept for reuse) or set GBENCH_MALLOC=system (glibc's defaults)"
+        "gbench plugins: error: GBENCH_MALLOC='sytem' is not a malloc setting; unset it (freed "
+        "memory kept for reuse) or set GBENCH_MALLOC=system (glibc's defaults)"
     ]
 
 

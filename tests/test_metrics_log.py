@@ -33,9 +33,8 @@ COMMAND = (
     "--log-every",
     str(LOG_EVERY),
 )
-UNINTERRUPTED = list(
-    range(LOG_EVERY, STEPS + 1, LOG_EVERY)
-)  # the trainer logs every LOG_EVERY steps, the last step included
+# the trainer logs every LOG_EVERY steps, the last step included
+UNINTERRUPTED = list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))
 
 
 def steps_in(path: Path) -> list[int]:
@@ -43,7 +42,8 @@ def steps_in(path: Path) -> list[int]:
 
 
 def wait_for_rows(process: subprocess.Popen, out: Path, rows: int, timeout: float = 180) -> tuple[Path, list[int]]:
-    """Poll the run's metrics.csv, as `tail -f` or a notebook would, until it holds ``rows`` rows; the run is still training."""
+    """Poll the run's metrics.csv, as `tail -f` or a notebook would,
+    until it holds ``rows`` rows; the run is still training."""
     deadline = time.monotonic() + timeout
     while True:
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -72,9 +72,8 @@ def test_metrics_csv_grows_while_training_and_a_resumed_run_has_each_step_once(t
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed interrupted run" in resumed.stderr
     steps = steps_in(metrics)
-    assert (
-        steps == UNINTERRUPTED
-    )  # strictly increasing, each once, no gap: where the stopped attempt's rows were past its checkpoint too
+    # strictly increasing, each once, no gap: where the stopped attempt's rows were past its checkpoint too
+    assert steps == UNINTERRUPTED
     assert len(set(steps)) == len(steps)
 
 

@@ -28,7 +28,7 @@ from conftest import assert_one_line_error, run_cli
 from gbench.config import RunConfig
 from gbench.data import load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import extractors
+from gbench.evaluation import extractors, inception_weights, weights_files
 from gbench.evaluation.extractor_choice import Extractor
 from gbench.plugins.loading import load_plugins
 from gbench.training import interrupted
@@ -116,12 +116,24 @@ def test_every_planted_file_runs_its_code_when_loaded_unsafely(tmp_path, marker)
 def world(tmp_path_factory) -> Path:
     """One finished MLP run (final evaluation on), then `gbench eval` and `gbench fid` once each, filling the cache.
 
-    ``real.npz`` (test images without their labels) makes `gbench fid` count the classes with the classifier and cache them.
+    ``real.npz`` (test images without their labels) makes `gbench
+    fid` count the classes with the classifier and cache them.
     """
     root = tmp_path_factory.mktemp("world")
     (root / "mlp.toml").write_text('architecture = "mlp"\n')
     env = {"GBENCH_CACHE": str(root / "cache")}
-    result = run_cli(
+    result = run_cli(*world_run(root), env=env)
+    assert result.returncode == 0, result.stderr
+    np.savez(root / "real.npz", images=load_split(load_plugins().registry.dataset("mnist"), "test")[0][:300].numpy())
+    for command in reading_the_cache(root):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 0, result.stderr
+    return root
+
+
+def world_run(root: Path) -> tuple[str, ...]:
+    """The command of the world's one run: it trains the run, and resumes it once it is made interrupted."""
+    return (
         "run",
         "plugins.mlp",
         "--config",
@@ -131,18 +143,12 @@ def world(tmp_path_factory) -> Path:
         "200",
         "--out",
         str(root / "out"),
-        env=env,
     )
-    assert result.returncode == 0, result.stderr
-    np.savez(root / "real.npz", images=load_split(load_plugins().registry.dataset("mnist"), "test")[0][:300].numpy())
-    for command in reading_the_cache(root):
-        result = run_cli(*command, env=env)
-        assert result.returncode == 0, result.stderr
-    return root
 
 
 def reading_the_cache(root: Path) -> list[tuple[str, ...]]:
-    """Every command that reads the real split's cache: a run's evaluation, both KID/PR implementations, `gbench fid` of a split and of a file."""
+    """Every command that reads the real split's cache: a run's evaluation,
+    both KID/PR implementations, `gbench fid` of a split and of a file."""
     run_dir = the_run(root)
     return [
         ("eval", str(run_dir), *EVAL_N),
@@ -230,14 +236,13 @@ def test_inception_weights_holding_code_are_refused_by_fid_eval_and_run_before_t
     ):
         result = run_cli(*command, env=env)
         refused_or_ignored(result, marker, evil, progress_first=command[0] in ("fid", "eval"))  # run: before any line
-    assert not (tmp_path / "new").exists() or not [
-        p for p in (tmp_path / "new").iterdir() if p.is_dir()
-    ]  # refused before any run started
+    # refused before any run started
+    assert not (tmp_path / "new").exists() or not [p for p in (tmp_path / "new").iterdir() if p.is_dir()]
 
 
 def test_inception_weights_in_torch_hub_holding_code_are_refused(copy, marker, tmp_path):
     """Without --inception-weights gbench uses torch.hub's downloaded copy: that file is read the same safe way."""
-    hub = plant_torch(tmp_path / "torch" / "hub" / "checkpoints" / Path(extractors.INCEPTION_URL).name, marker)
+    hub = plant_torch(tmp_path / "torch" / "hub" / "checkpoints" / Path(inception_weights.INCEPTION_URL).name, marker)
     images = tmp_path / "images.npz"
     np.savez(images, images=np.zeros((20, 1, 28, 28), dtype=np.uint8))
     env = {"GBENCH_CACHE": str(copy / "cache"), "TORCH_HOME": str(tmp_path / "torch"), "GBENCH_OFFLINE": "1"}
@@ -252,18 +257,18 @@ def test_lenet_weights_holding_code_are_refused(marker, tmp_path, monkeypatch):
     assert str(evil) in str(error.value)
     # The shipped file, replaced (with its SHA-256 updated to match, as after a retraining): still loaded safely.
     monkeypatch.setattr(extractors, "WEIGHTS_DIR", tmp_path)
-    monkeypatch.setitem(extractors.EXTRACTOR_SHA256, "lenet-mnist", extractors.file_sha256(evil))
+    monkeypatch.setitem(extractors.EXTRACTOR_SHA256, "lenet-mnist", weights_files.file_sha256(evil))
     with pytest.raises(GbenchError, match="holds objects other than tensors"):
         extractors.load_lenet("lenet-mnist")
     with pytest.raises(GbenchError, match="holds objects other than tensors"):
-        extractors.weights_argument(Extractor(extractors.INCEPTION, evil, "x", "64", 3, True))
+        inception_weights.weights_argument(Extractor(inception_weights.INCEPTION, evil, "x", "64", 3, True))
     assert not marker.exists()
 
 
 def test_verified_inception_weights_reach_torch_fidelity_as_the_same_tensors(tmp_path):
     """The bytes torch-fidelity gets hold exactly the file's tensors, so a sound file gives the same extractor."""
-    path = extractors.write_random_inception_weights(tmp_path / "inception.pt", seed=1)
-    source = extractors.weights_argument(Extractor(extractors.INCEPTION, path, "x", "64", 3, True))[
+    path = inception_weights.write_random_inception_weights(tmp_path / "inception.pt", seed=1)
+    source = inception_weights.weights_argument(Extractor(inception_weights.INCEPTION, path, "x", "64", 3, True))[
         "feature_extractor_weights_path"
     ]
     handed = torch.load(source, weights_only=True)
@@ -300,25 +305,15 @@ def test_a_run_json_holding_a_pickle_is_refused(copy, marker, name):
 
 
 def make_interrupted(root: Path) -> tuple[Path, tuple[str, ...]]:
-    """The finished run turned back into an interrupted one (marker, no summary, no row), and the command that resumes it."""
+    """The finished run turned back into an interrupted one (marker,
+    no summary, no row), and the command that resumes it."""
     run_dir = the_run(root)
     config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     (run_dir / "summary.json").unlink()
     results = root / "out" / "results.csv"
     results.write_text(results.read_text().splitlines()[0] + "\n")  # the header alone
     interrupted.mark(run_dir, config, 1, 2, "SIGTERM")
-    command = (
-        "run",
-        "plugins.mlp",
-        "--config",
-        str(root / "mlp.toml"),
-        *TINY_RUN,
-        "--eval-samples",
-        "200",
-        "--out",
-        str(root / "out"),
-    )
-    return run_dir, command
+    return run_dir, world_run(root)
 
 
 def test_a_checkpoint_holding_code_stops_the_resume_in_one_line(copy, marker):

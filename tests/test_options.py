@@ -134,7 +134,8 @@ def test_file_values_are_checked_by_the_table_in_one_line():
 
 
 def test_the_dataclasses_take_their_fields_defaults_from_the_table():
-    """Every option that lands in a field has that field, of its type, with its default; and every such field is an option."""
+    """Every option that lands in a field has that field, of its
+    type, with its default; and every such field is an option."""
     holders = {
         options.RUN: RunConfig,
         options.EVAL: EvalOptions,
@@ -153,9 +154,8 @@ def test_the_dataclasses_take_their_fields_defaults_from_the_table():
     own = {"architecture", "seed", "params", "eval", "data", "run_id"}  # what each run sets, not an option
     run_fields = {f.name for f in dataclasses.fields(RunConfig)} - own
     assert run_fields == {o.field for o in OPTIONS if o.lands == options.RUN}
-    data_fields = {f.name for f in dataclasses.fields(DataOptions)} - {
-        "content_hash"
-    }  # read from the files, not an option
+    # read from the files, not an option
+    data_fields = {f.name for f in dataclasses.fields(DataOptions)} - {"content_hash"}
     assert data_fields == {o.field for o in OPTIONS if o.lands == options.DATA}
     assert RunSettings().seeds == [0] and settings_from_table({}) == RunSettings()
 
@@ -163,11 +163,30 @@ def test_the_dataclasses_take_their_fields_defaults_from_the_table():
 def test_every_option_reaches_its_field(tmp_path):
     """A file with every option set: each value lands where the table says (a run's config, its eval, the settings)."""
     values = {
-        "dataset": "fashion-mnist", "epochs": 2.5, "steps": 7, "loss": "minimax", "schedule": "ttur", "device": "cpu", "threads": 2,
-        "data_root": "d", "train_limit": 300, "log_every": 3, "checkpoint_every": 4, "out": "o", "eval_samples": 9, "eval_every": 5,
-        "fid_extractor": "inception", "inception_weights": "w.pth", "population": "off", "population_size": 2, "precision": "bf16", "ema": 0.99,
-        "image_size": 32, "channels": 1, "holdout": 0.25,
-    }  # fmt: skip
+        "dataset": "fashion-mnist",
+        "epochs": 2.5,
+        "steps": 7,
+        "loss": "minimax",
+        "schedule": "ttur",
+        "device": "cpu",
+        "threads": 2,
+        "data_root": "d",
+        "train_limit": 300,
+        "log_every": 3,
+        "checkpoint_every": 4,
+        "out": "o",
+        "eval_samples": 9,
+        "eval_every": 5,
+        "fid_extractor": "inception",
+        "inception_weights": "w.pth",
+        "population": "off",
+        "population_size": 2,
+        "precision": "bf16",
+        "ema": 0.99,
+        "image_size": 32,
+        "channels": 1,
+        "holdout": 0.25,
+    }
     assert set(values) == {o.name for o in OPTIONS if o.lands != options.BY_HAND}
     path = tmp_path / "all.toml"
     path.write_text(
@@ -227,16 +246,15 @@ def test_a_new_switch_is_one_table_entry(monkeypatch):
     assert (
         parser.parse_args(["mlp", "--keep-going"]).keep_going is True and parser.parse_args(["mlp"]).keep_going is None
     )
-    assert check_run_options({"keep_going": False, "steps": "3"}) == {
-        "keep_going": False,
-        "steps": 3,
-    }  # checked as a plugin's bool is
+    # checked as a plugin's bool is
+    assert check_run_options({"keep_going": False, "steps": "3"}) == {"keep_going": False, "steps": 3}
     with pytest.raises(GbenchError, match=re.escape("keep_going=3 has type int, expected a bool")):
         check_run_options({"keep_going": 3})
 
 
 def test_loss_and_schedule_defaults_are_spelled_once():
-    """The issue's count: "k-steps" was the default in 7 places. Now only the table says it (plugins/ registers the names)."""
+    """The issue's count: "k-steps" was the default in 7 places.
+    Now only the table says it (plugins/ registers the names)."""
     for literal in ('"k-steps"', '"non-saturating"'):
         holders = [
             p.relative_to(REPO).as_posix() for p in sorted((REPO / "gbench").rglob("*.py")) if literal in p.read_text()
@@ -251,9 +269,8 @@ def test_running_md_shows_each_default():
     for o in OPTIONS:
         if o.group is not None and o.default is not None:
             [row] = [row for row in rows if re.search(rf"`{re.escape(o.flag)}\b", row.split(" | ")[0])]
-            shown = re.search(
-                rf"(?<![\w.-]){re.escape(o.shown_default)}(?![\w-])", row.split(" | ", 1)[1]
-            )  # "0" not in "10000"
+            # "0" not in "10000"
+            shown = re.search(rf"(?<![\w.-]){re.escape(o.shown_default)}(?![\w-])", row.split(" | ", 1)[1])
             assert shown, f"docs/running.md's row of {o.flag} does not give its default {o.shown_default}"
 
 
@@ -272,9 +289,8 @@ def test_a_run_config_is_never_changed_in_place():
 
 def test_one_device_rule_for_parallel_workers():
     assert [device_for(i, ["cuda:0", "cuda:1"], "cpu") for i in range(3)] == ["cuda:0", "cuda:1", "cuda:0"]
-    assert (
-        device_for(4, [], None) is None and device_for(4, [], "cpu") == "cpu"
-    )  # sweep: None is the suite's own device
+    # sweep: None is the suite's own device
+    assert device_for(4, [], None) is None and device_for(4, [], "cpu") == "cpu"
     settings = RunSettings(run=RunConfig("", device="cpu"), devices=["cuda:1"])
     assert [settings.device_for(i) for i in range(2)] == ["cuda:1", "cuda:1"] and RunSettings().device_for(
         3

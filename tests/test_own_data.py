@@ -204,7 +204,8 @@ def test_an_object_array_is_refused_without_running_its_code(tmp_path):
 def test_a_set_too_large_for_memory_is_refused_before_loading(colours):
     with pytest.raises(GbenchError) as error:
         own_dataset(f"folder:{colours}", DataOptions(image_size=64), memory=1_000_000)
-    # 40 images x 3x64x64 x 5 bytes (uint8 + float32) = 2,457,600 bytes = 2.3 MiB; the limit 1,000,000 bytes = 1.0 MiB (0.95 MiB)
+    # 40 images x 3x64x64 x 5 bytes (uint8 + float32) = 2,457,600
+    # bytes = 2.3 MiB; the limit 1,000,000 bytes = 1.0 MiB (0.95 MiB)
     assert "40 images of 3x64x64 need 2.3 MiB" in str(error.value) and "the 1.0 MiB available" in str(error.value)
     check_fits("x", 40, (3, 64, 64), memory=40 * 3 * 64 * 64 * 5)  # exactly fits: no error
 
@@ -338,15 +339,15 @@ def test_every_mismatch_is_refused_before_training(colours, tmp_path, capsys):
     )
     damaged = tmp_path / "damaged"
     shutil.copytree(colours, damaged)
-    (damaged / "red" / "007.png").write_bytes(
-        (damaged / "red" / "007.png").read_bytes()[:60]
-    )  # cut short after its header
+    # cut short after its header
+    (damaged / "red" / "007.png").write_bytes((damaged / "red" / "007.png").read_bytes()[:60])
     line = _refused(capsys, out, "run", "plugins.mlp", "--dataset", f"folder:{damaged}", *TINY)
     assert str(damaged / "red" / "007.png") in line and "not a readable PNG" in line
 
 
 def test_a_lenet_trained_on_own_images_is_their_default_extractor(colours, tmp_path, capsys, monkeypatch):
-    """`gbench extractor train folder:PATH` with the runs' own shape options: the runs on that data then take its FID by default."""
+    """`gbench extractor train folder:PATH` with the runs' own shape
+    options: the runs on that data then take its FID by default."""
     monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))  # this test's registry of domain LeNets only
     folder, shape = f"folder:{colours}", ("--image-size", "28", "--holdout", "0.5")
     code, out, err = _main(capsys, "extractor", "train", folder, *shape, "--epochs", "1")
@@ -386,7 +387,9 @@ from gbench.plugins.registry import Dataset
 
 def load(split, roots):
     generator = torch.Generator().manual_seed(0 if split == "train" else 1)
-    return torch.randint(0, 256, (64 if split == "train" else 16, 1, 12, 12), generator=generator, dtype=torch.uint8), torch.zeros(64 if split == "train" else 16, dtype=torch.int64)
+    count = 64 if split == "train" else 16
+    images = torch.randint(0, 256, (count, 1, 12, 12), generator=generator, dtype=torch.uint8)
+    return images, torch.zeros(count, dtype=torch.int64)
 
 
 @hookimpl
@@ -423,7 +426,8 @@ def test_a_dataset_plugin_loads_beside_any_target(tmp_path, capsys):
 
     suite_file = tmp_path / "suite.toml"
     suite_file.write_text(
-        '[suite]\nname = "own"\ntarget = "plugins.mlp"\nplugins = ["my_data.py"]\n[base]\narchitecture = "mlp"\ndataset = "my-data"\n[[variants]]\nname = "a"\n'
+        '[suite]\nname = "own"\ntarget = "plugins.mlp"\nplugins = ["my_data.py"]\n[base]\narchitecture = '
+        '"mlp"\ndataset = "my-data"\n[[variants]]\nname = "a"\n'
     )
     suite = load_suite(suite_file)
     runs = suite.runs(load_registry(suite), seeds=[0])
@@ -460,7 +464,8 @@ def test_tune_and_sweep_find_the_missing_extractor_before_training(colours, tmp_
 
     suite_file = tmp_path / "suite.toml"
     suite_file.write_text(
-        f'[suite]\nname = "own"\n[base]\narchitecture = "mlp"\ndataset = "folder:{colours}"\nimage_size = 28\n[[variants]]\nname = "a"\n'
+        '[suite]\nname = "own"\n[base]\narchitecture = "mlp"\ndataset = '
+        f'"folder:{colours}"\nimage_size = 28\n[[variants]]\nname = "a"\n'
     )
     planned = plan(suite_file, out=str(tmp_path / "sweep"), seeds=[0, 1])
     assert [run.config.eval.samples for run in planned.runs] == [0, 0] and [

@@ -243,7 +243,8 @@ class _FloatSteps:
         ),
         (
             lambda: testing.check_architecture(Architecture("unbounded", _unbounded_generator)),
-            "architecture 'unbounded': the generator's images span",  # caught before training now, as `gbench run` catches it
+            # caught before training now, as `gbench run` catches it
+            "architecture 'unbounded': the generator's images span",
         ),
         (
             lambda: testing.check_loss(Loss("detached", lambda params: _DetachedGeneratorLoss())),
@@ -282,9 +283,8 @@ def test_installed_example_passes_its_own_tests(sn_mlp):
 
 
 def test_gbench_plugins_table_lists_the_example_package_and_broken_ones(sn_mlp, broken_root):
-    result = cli_with_broken(
-        broken_root, "plugins", env={"COLUMNS": "250"}
-    )  # wide: this test reads the cells, not the fit
+    # wide: this test reads the cells, not the fit
+    result = cli_with_broken(broken_root, "plugins", env={"COLUMNS": "250"})
     assert result.returncode == 0, result.stderr
     assert "sn-mlp" in result.stdout and "gbench-sn-mlp (gbench_sn_mlp)" in result.stdout
     assert "power_iterations=1" in result.stdout and "int in 1..10" in result.stdout
@@ -311,9 +311,13 @@ def test_gbench_plugins_json(sn_mlp):
     assert Path(sn["path"]).resolve() == (PACKAGE / "gbench_sn_mlp.py").resolve()
     [architecture] = sn["architectures"]
     assert architecture["name"] == "sn-mlp" and sn["losses"] == sn["schedules"] == sn["datasets"] == []
-    assert [(hp["name"], hp["type"], hp["default"], hp["low"], hp["high"]) for hp in architecture["hyperparameters"]] == [
-        ("latent_dim", "int", 64, 2, 1024), ("hidden_dim", "int", 256, 8, 2048), ("power_iterations", "int", 1, 1, 10),
-    ]  # fmt: skip
+    assert [
+        (hp["name"], hp["type"], hp["default"], hp["low"], hp["high"]) for hp in architecture["hyperparameters"]
+    ] == [
+        ("latent_dim", "int", 64, 2, 1024),
+        ("hidden_dim", "int", 256, 8, 2048),
+        ("power_iterations", "int", 1, 1, 10),
+    ]
     assert plugins["mlp"]["builtin"] is True and plugins["mlp"]["distribution"] == "gbench"
     assert {a["name"] for a in plugins["mlp"]["architectures"]} >= {"mlp", "mlp-batchnorm", "deep-leakyrelu"}
     assert next(d for d in plugins["datasets"]["datasets"] if d["name"] == "mnist")["image_shape"] == [1, 28, 28]
@@ -335,11 +339,19 @@ def test_gbench_run_trains_the_example_package(sn_mlp, tmp_path):
 
 LOAD_ERRORS = {
     "boom": 'Error importing plugin "boom" (gbench_test_boom): RuntimeError: the plugin author left a bug here',
-    "typo": "hook gbench_register_architecture (did you mean gbench_register_architectures?) matches no gbench hookspec",
+    "typo": (
+        "hook gbench_register_architecture (did you mean gbench_register_architectures?) matches no gbench hookspec"
+    ),
     "undecorated": "hook gbench_register_losses is not decorated with @gbench.hookimpl",
-    "dup": "hook gbench_register_architectures failed: architecture name 'mlp' is registered twice: by plugin 'mlp' and by plugin 'dup'; rename one of them",
+    "dup": (
+        "hook gbench_register_architectures failed: architecture name 'mlp' is registered "
+        "twice: by plugin 'mlp' and by plugin 'dup'; rename one of them"
+    ),
     "nodefault": "hook gbench_register_schedules failed: schedule 'lazy': hyperparameter 'patience' has no default",
-    "badrange": "hook gbench_register_losses failed: loss 'soft': default of hyperparameter 'margin' is invalid: margin=5.0 is outside its range 0.0..1.0",
+    "badrange": (
+        "hook gbench_register_losses failed: loss 'soft': default of hyperparameter "
+        "'margin' is invalid: margin=5.0 is outside its range 0.0..1.0"
+    ),
 }
 
 
@@ -362,11 +374,13 @@ def test_broken_plugins_leave_the_others_whole(with_broken):
     [
         (
             "flatgen",
-            "plugin 'flatgen', hook gbench_register_architectures, architecture 'flat-gen': generator output has shape (2, 784) for 2 noise vectors; expected (2, 1, 28, 28)",
+            "plugin 'flatgen', hook gbench_register_architectures, architecture 'flat-gen': generator "
+            "output has shape (2, 784) for 2 noise vectors; expected (2, 1, 28, 28)",
         ),
         (
             "tenlogits",
-            "plugin 'tenlogits', hook gbench_register_architectures, architecture 'ten-logits': discriminator output has shape (2, 10) for 2 images; expected one logit per image",
+            "plugin 'tenlogits', hook gbench_register_architectures, architecture 'ten-logits': "
+            "discriminator output has shape (2, 10) for 2 images; expected one logit per image",
         ),
     ],
 )
@@ -417,7 +431,8 @@ def test_gbench_run_validates_before_training(broken_root, tmp_path):
     )
     assert_one_line_error(
         result,
-        "plugin 'flatgen', hook gbench_register_architectures, architecture 'flat-gen': generator output has shape (2, 784)",
+        "plugin 'flatgen', hook gbench_register_architectures, architecture "
+        "'flat-gen': generator output has shape (2, 784)",
     )
     assert not (tmp_path / "results.csv").exists() and not any(tmp_path.glob("flat-gen-*"))
 
@@ -453,7 +468,8 @@ def test_gbench_plugins_names_only_these(sn_mlp, broken_root, monkeypatch):
         (
             "GBENCH_PLUGINS",
             "other",
-            "plugin 'sn-mlp' is installed but was not loaded: GBENCH_PLUGINS=other does not name it; add sn-mlp to it or unset it",
+            "plugin 'sn-mlp' is installed but was not loaded: GBENCH_PLUGINS=other "
+            "does not name it; add sn-mlp to it or unset it",
         ),
         (
             "GBENCH_DISABLE_PLUGIN_AUTOLOAD",

@@ -30,10 +30,11 @@ class Block(nn.Module):
 
 
 def build(params, image_shape):
-    generator = nn.Sequential(
-        nn.Linear(16, 64), *[Block(64) for _ in range(params["blocks"])], nn.Linear(64, 784), {tanh}nn.Unflatten(1, image_shape)
+    blocks = [Block(64) for _ in range(params["blocks"])]
+    generator = nn.Sequential(nn.Linear(16, 64), *blocks, nn.Linear(64, 784), {tanh}nn.Unflatten(1, image_shape))
+    discriminator = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 64), nn.Dropout(0.1), nn.LeakyReLU(0.2), nn.Linear(64, 1)
     )
-    discriminator = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.Dropout(0.1), nn.LeakyReLU(0.2), nn.Linear(64, 1))
     return Nets(generator, discriminator, latent_dim=16)
 
 

@@ -38,9 +38,8 @@ def test_precision_is_in_the_interrupted_runs_hash():
     fp32 = RunConfig(architecture="mlp", steps=10, params={"hidden_dim": 16})
     bf16 = RunConfig(architecture="mlp", steps=10, params={"hidden_dim": 16}, precision="bf16")
     assert config_hash(fp32) != config_hash(bf16)  # an fp32 command never takes over a bf16 run's folder
-    assert (
-        RunConfig.from_dict({k: v for k, v in fp32.to_dict().items() if k != "precision"}).precision == "fp32"
-    )  # older config.json
+    # older config.json
+    assert RunConfig.from_dict({k: v for k, v in fp32.to_dict().items() if k != "precision"}).precision == "fp32"
 
 
 def test_run_fp32_and_bf16_are_two_settings(tmp_path):

@@ -16,19 +16,11 @@ import torch
 from gbench.data import load_split
 from gbench.evaluation.evaluate import evaluate_images
 from gbench.evaluation.settings import EvalSettings
-from gbench.plugins.loading import load_plugins
 
 N = 2000  # generated images per set: the real side is the whole test split (10,000), as `gbench fid X mnist:test`
 
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_plugins().registry.dataset("mnist")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("GBENCH_CACHE", str(tmp_path / "cache"))
+#: each test computes the real split's features in a cache of its own (conftest.private_cache)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def checkerboards(generator: torch.Generator) -> torch.Tensor:

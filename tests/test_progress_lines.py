@@ -60,9 +60,8 @@ def test_a_run_into_a_log_file_prints_a_start_line_progress_lines_and_an_end_lin
     steps = [int(step) for step, *_ in progress]
     assert steps == sorted(steps) and len(steps) <= 1 / _progress.LINE_FRACTION  # at most one line per 10% of the steps
     assert all(0 < int(images) for _, _, images, _ in progress)
-    assert (
-        f"{label}: done in " in text and f"seed 0 FID {float(row['fid']):.2f} ({row['status']})" in text
-    )  # the FID results.csv holds
+    # the FID results.csv holds
+    assert f"{label}: done in " in text and f"seed 0 FID {float(row['fid']):.2f} ({row['status']})" in text
     assert "━" not in text.split("gbench run plugins.mlp")[0]  # no bar drawn above the table
 
 
@@ -98,8 +97,9 @@ def test_sweep_and_tune_status_lines_in_a_log_are_throttled_verbose_prints_each_
             status.update(done, f"sweep s: {done}/20 runs done")  # polled again, nothing new
         return file.getvalue().splitlines()
 
+    # every 10% of the runs
     assert lines_for(_progress.NORMAL) == [
         f"sweep s: {done}/20 runs done" for done in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)
-    ]  # every 10% of the runs
+    ]
     assert lines_for(_progress.VERBOSE) == [f"sweep s: {done}/20 runs done" for done in range(21)]
     assert lines_for(_progress.QUIET) == []

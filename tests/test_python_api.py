@@ -55,7 +55,8 @@ print(json.dumps(found))
 
 
 def cli_error_lines(argvs: list[list[str]]) -> list[str]:
-    """The line the CLI prints for each bad command line (a warning above it, e.g. for a broken plugin installed here, is not part of it)."""
+    """The line the CLI prints for each bad command line (a warning above
+    it, e.g. for a broken plugin installed here, is not part of it)."""
     result = subprocess.run(
         [sys.executable, "-c", CLI_PROBE, json.dumps(argvs)], capture_output=True, text=True, cwd=REPO, check=True
     )
@@ -67,7 +68,10 @@ def cli_error_lines(argvs: list[list[str]]) -> list[str]:
 
 
 def test_import_gbench_stays_light_and_the_api_is_its_attributes():
-    probe = "import sys, gbench; print('torch' in sys.modules, 'pandas' in sys.modules); gbench.load; print('torch' in sys.modules)"
+    probe = (
+        "import sys, gbench; print('torch' in sys.modules, 'pandas' in "
+        "sys.modules); gbench.load; print('torch' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.split() == ["False", "False", "False"]
     from gbench import api
@@ -107,18 +111,18 @@ def test_verbose_prints_the_commands_lines_as_plain_text(tmp_path, capsys):
 def test_a_bad_value_raises_the_cli_s_own_line(tmp_path):
     out = str(tmp_path)
     cases = [
-        (
-            lambda: gbench.run("plugins.mlp", out=out, steps=0),
-            ["run", "plugins.mlp", "--out", out, "--steps", "0"],
-        ),  # refused by the parser
+        # refused by the parser
+        (lambda: gbench.run("plugins.mlp", out=out, steps=0), ["run", "plugins.mlp", "--out", out, "--steps", "0"]),
+        # by the settings
         (
             lambda: gbench.run("plugins.mlp", out=out, seeds="1-x"),
             ["run", "plugins.mlp", "--out", out, "--seeds", "1-x"],
-        ),  # by the settings
+        ),
+        # the plugin
         (
             lambda: gbench.run("plugins.mlp", out=out, architecture="mlq"),
             ["run", "plugins.mlp", "--out", out, "--architecture", "mlq"],
-        ),  # the plugin
+        ),
         (lambda: gbench.sweep(tmp_path / "missing.toml"), ["sweep", str(tmp_path / "missing.toml")]),
         (lambda: gbench.tune(objective="fdi", out=out), ["tune", "--objective", "fdi", "--out", out]),
         (lambda: gbench.load(tmp_path / "missing"), ["export", str(tmp_path / "missing")]),
@@ -171,7 +175,8 @@ def test_tune_returns_the_trials_runs_and_the_study_from_its_storage(tmp_path):
 
 
 def test_the_example_notebook_runs_and_shows_the_comparison_and_the_plot(tmp_path):
-    """docs/examples/notebook.ipynb in a real Jupyter kernel (nbclient), in an empty folder: no cell fails, and what it shows is right."""
+    """docs/examples/notebook.ipynb in a real Jupyter kernel (nbclient),
+    in an empty folder: no cell fails, and what it shows is right."""
     notebook = nbformat.read(REPO / "docs" / "examples" / "notebook.ipynb", as_version=4)
     kernel_env = {
         **os.environ,

@@ -29,7 +29,9 @@ PLUGIN = textwrap.dedent(
         for _ in range(params["blocks"] - 1):
             layers += [nn.Linear(32, 32), nn.ReLU()]
         generator = nn.Sequential(*layers, nn.Linear(32, pixels), nn.Tanh(), nn.Unflatten(1, tuple(image_shape)))
-        discriminator = nn.Sequential(nn.Flatten(), nn.Linear(pixels, 32), nn.LeakyReLU(0.2), nn.Dropout(params["dropout"]), nn.Linear(32, 1))
+        discriminator = nn.Sequential(
+            nn.Flatten(), nn.Linear(pixels, 32), nn.LeakyReLU(0.2), nn.Dropout(params["dropout"]), nn.Linear(32, 1)
+        )
         return Nets(generator=generator, discriminator=discriminator, latent_dim=params["latent_dim"])
 
 
@@ -78,8 +80,14 @@ def headers(table) -> list[str]:
 
 def test_the_kind_of_every_column():
     assert [schema.kind_of(name) for name in ("run_id", "seed", "status", "suite", "fid", "d_real", "kid_std")] == [
-        "identity", "identity", "bookkeeping", "bookkeeping", "metric", "metric", "metric",
-    ]  # fmt: skip
+        "identity",
+        "identity",
+        "bookkeeping",
+        "bookkeeping",
+        "metric",
+        "metric",
+        "metric",
+    ]
     # not listed: a plugin's hyperparameter, and metrics named like metrics (another issue adds them)
     assert schema.kind_of("blocks") == "hyperparameter" and schema.is_setting_column("blocks")
     assert schema.kind_of("fid_infinity") == "metric" and schema.kind_of("density") == "metric"
@@ -113,9 +121,8 @@ def test_a_plugin_hyperparameter_that_differs_gets_a_column_and_a_shared_one_the
 def test_hyperparameters_of_one_plugin_only_show_as_missing_for_the_others():
     other = {"run_id": "c", "status": "ok", "architecture": "mlp", "seed": 0, "hidden_dim": 64}
     names = [column.name for column in table_columns([row("a", 2), other])]
-    assert (
-        names.index("blocks") < names.index("lr") < names.index("d_real")
-    )  # the plugins' own knobs first, then gbench's
+    # the plugins' own knobs first, then gbench's
+    assert names.index("blocks") < names.index("lr") < names.index("d_real")
     assert "hidden_dim" in names
     table = results_table([row("a", 2), other], width=1000)  # every column: this test is about the cells, not the fit
     cells = list(table.columns[headers(table).index("hidden_dim")].cells)

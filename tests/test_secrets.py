@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import REPO, assert_one_line_error, run_cli, start_gbench
 
 from gbench.secrets import mask, masked_command
 
@@ -176,7 +176,8 @@ def test_a_storage_url_without_a_scheme_is_refused_without_its_password(tmp_path
 
 @pytest.fixture
 def secret_postgres_url(postgres_url):
-    """The fixture's database URL with a password in it (the fixture's server trusts loopback, so it is carried, not checked)."""
+    """The fixture's database URL with a password in it (the fixture's
+    server trusts loopback, so it is carried, not checked)."""
     assert postgres_url.startswith("postgresql://postgres@")
     return postgres_url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@", 1)
 
@@ -235,15 +236,30 @@ def _free_port() -> int:
 def _start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
     """A real `mlflow server` on loopback, in its own process group (it starts worker processes)."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--artifacts-destination", str(folder / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=(folder / "server.log").open("w"), start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "server.log").open("w"),
+        start_new_session=True,
+    )
     import urllib.request
 
-    deadline = (
-        time.monotonic() + 240
-    )  # importing MLflow's server and creating its tables takes a minute on a busy machine
+    # importing MLflow's server and creating its tables takes a minute on a busy machine
+    deadline = time.monotonic() + 240
     while True:
         assert server.poll() is None, (folder / "server.log").read_text()
         try:
@@ -258,9 +274,8 @@ def _start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
 
 def _stop(server: subprocess.Popen) -> None:
     if server.poll() is None:
-        os.killpg(
-            server.pid, signal.SIGKILL
-        )  # the group this test started: the server and its workers die at once, as a crash
+        # the group this test started: the server and its workers die at once, as a crash
+        os.killpg(server.pid, signal.SIGKILL)
     server.wait(timeout=30)
 
 
@@ -273,12 +288,14 @@ def test_an_mlflow_server_that_dies_mid_run_warns_once_and_the_run_finishes_with
     out = tmp_path / "runs"
     steps = 3000
     try:
-        gbench = subprocess.Popen(
-            [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--architecture", "mlp", "--steps", str(steps), "--train-limit", "2000", "--log-every", "10",
-             "--eval-samples", "200", "--eval-every", "1000", "--device", "cpu", "--out", str(out),
-             "--log", "mlflow", "--mlflow-uri", f"http://tracker:{PASSWORD}@127.0.0.1:{port}/"],
-            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        gbench = start_gbench(
+            *"run plugins.mlp --architecture mlp --steps".split(),
+            str(steps),
+            *"--train-limit 2000 --log-every 10 --eval-samples 200 --eval-every 1000 --device cpu --out".split(),
+            str(out),
+            *"--log mlflow --mlflow-uri".split(),
+            f"http://tracker:{PASSWORD}@127.0.0.1:{port}/",
+        )
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 240
         while True:  # the run has started on the server: now the server dies
@@ -327,13 +344,15 @@ def test_the_failures_page_names_only_tests_of_this_file_that_exist():
 
 @pytest.mark.slow
 def test_a_local_mlflow_store_that_breaks_mid_run_warns_once_and_the_runs_finish(tmp_path):
-    """The default store's artifact folder turns into a file while two runs train: no grid can be stored from then on."""
+    """The default store's artifact folder turns into a file
+    while two runs train: no grid can be stored from then on."""
     out = tmp_path / "runs"
-    gbench = subprocess.Popen(
-        [sys.executable, "-m", "gbench", "run", "plugins.mlp", "--architecture", "mlp", "--seeds", "0-1", "--steps", "600", "--train-limit", "2000",
-         "--log-every", "10", "--eval-samples", "200", "--eval-every", "300", "--device", "cpu", "--out", str(out), "--log", "mlflow"],
-        env={**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": ""}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    gbench = start_gbench(
+        *"run plugins.mlp --architecture mlp --seeds 0-1 --steps 600 --train-limit 2000 --log-every 10".split(),
+        *"--eval-samples 200 --eval-every 300 --device cpu --log mlflow --out".split(),
+        str(out),
+        env={"MLFLOW_TRACKING_URI": ""},
+    )
     try:
         deadline = time.monotonic() + 240
         while not list(out.glob("*/config.json")):  # the first run has started (its MLflow run is made first)
@@ -366,10 +385,7 @@ def test_a_sweep_stopped_by_sigterm_names_the_command_to_resume_with_its_storage
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE.replace("steps = 10", "steps = 3000").replace("train_limit = 500", "train_limit = 2000"))
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gbench", "sweep", str(suite), "--storage", secret_postgres_url, "--out", str(out), "--no-report"],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    process = start_gbench("sweep", str(suite), "--storage", secret_postgres_url, "--out", str(out), "--no-report")
     deadline = time.monotonic() + 240
     while not list(out.glob("*/config.json")):  # written just before training starts
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()

@@ -96,9 +96,8 @@ def test_rounds_add_a_seed_to_the_undecided_settings_and_the_baseline_only():
     assert sorted(second.pending) == ["baseline|3", "same|3"]
     fids.update({"baseline|3": values["baseline"][3], "same|3": values["same"][3]})
     assert sorted(schedule(design, names, "baseline", fids).pending) == ["baseline|4", "same|4"]
-    fids.update(
-        {"baseline|4": values["baseline"][4], "same|4": float("nan")}
-    )  # a diverged run: NaN, dropped from the look
+    # a diverged run: NaN, dropped from the look
+    fids.update({"baseline|4": values["baseline"][4], "same|4": float("nan")})
     last = schedule(design, names, "baseline", fids)
     assert last.done and last.wanted == {"baseline": 5, "far": 3, "same": 5}
     assert last.outcomes["same"].decision == NOT_DISTINGUISHABLE and "maximum, 5 seeds" in last.outcomes["same"].why
@@ -144,7 +143,8 @@ def test_bad_seeds_auto_values_fail_in_one_line(tmp_path, seeds_option, suite_se
 def test_an_auto_sweep_adds_seeds_where_undecided_resumes_from_results_and_reports_why(tmp_path):
     path = write_suite(tmp_path)
     out = tmp_path / "out"
-    # first the first round alone, as a fixed-seed sweep of the same study: the auto sweep must take it up from the results
+    # first the first round alone, as a fixed-seed sweep of the
+    # same study: the auto sweep must take it up from the results
     first = run_cli("sweep", str(path), "--out", str(out), "--seeds", "0-2", "--no-report")
     assert first.returncode == 0, first.stderr
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/summary.json")}
@@ -156,9 +156,8 @@ def test_an_auto_sweep_adds_seeds_where_undecided_resumes_from_results_and_repor
     counts = {name: sum(r["variant"] == name for r in rows) for name in ("baseline", "batchnorm", "hidden-48")}
     assert counts == expected_counts(rows, Design(3, 4))
     assert counts["batchnorm"] == 3  # the large difference was decided at the first look
-    assert sorted(int(r["seed"]) for r in rows if r["variant"] == "baseline") == list(
-        range(counts["baseline"])
-    )  # seeds in order
+    # seeds in order
+    assert sorted(int(r["seed"]) for r in rows if r["variant"] == "baseline") == list(range(counts["baseline"]))
     assert {r["seeds_auto"] for r in rows if int(r["seed"]) >= 3} <= {"auto:4"}
     for summary, stamp in stamps.items():  # round 1 came from the stored results, not trained again
         assert summary.stat().st_mtime_ns == stamp

@@ -76,7 +76,8 @@ def test_a_study_opened_on_another_storage_is_one_clear_error(tmp_path):
 
 
 def test_a_recorded_heartbeat_is_the_one_optuna_reads_and_its_silence_gets_the_trial_retried(tmp_path):
-    """Heartbeat 1 s, grace 3 s. Optuna never fails a trial that has no heartbeat at all, so only the trial that beat goes stale."""
+    """Heartbeat 1 s, grace 3 s. Optuna never fails a trial that has
+    no heartbeat at all, so only the trial that beat goes stale."""
     shared = open_worker(None, tmp_path / "s.db", heartbeat=1)
     study = shared.study
     beating, silent = study.ask(), study.ask()
@@ -90,9 +91,8 @@ def test_a_recorded_heartbeat_is_the_one_optuna_reads_and_its_silence_gets_the_t
     optuna.storages.fail_stale_trials(study)
     states = {t.number: t.state for t in study.get_trials()}
     assert states[beating.number] == TrialState.FAIL and states[silent.number] == TrialState.RUNNING
-    assert [t.state for t in retries_of(study, beating.number)] == [
-        TrialState.WAITING
-    ]  # Optuna's retry, linked as gbench's are
+    # Optuna's retry, linked as gbench's are
+    assert [t.state for t in retries_of(study, beating.number)] == [TrialState.WAITING]
 
 
 # The races below on PostgreSQL; tests/test_sqlite_race.py runs them, repeated, on a SQLite file, where
@@ -106,9 +106,8 @@ def test_of_two_workers_claiming_one_waiting_trial_exactly_one_gets_it_and_the_q
     workers = [open_worker(postgres_url, tmp_path / "s.db") for _ in range(2)]
     for key in ("a|0", "b|0", "a|1"):
         workers[0].study.enqueue_trial({}, user_attrs={"key": key})
-    chosen = [t for t in workers[0].study.get_trials(states=(TrialState.WAITING,)) if t.user_attrs["key"] == "a|1"][
-        0
-    ]  # not the oldest
+    # not the oldest
+    chosen = [t for t in workers[0].study.get_trials(states=(TrialState.WAITING,)) if t.user_attrs["key"] == "a|1"][0]
     start = threading.Barrier(2)
     claimed: list = [None, None]
 

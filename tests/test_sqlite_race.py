@@ -79,9 +79,8 @@ def test_of_two_storages_asking_at_once_exactly_one_gets_the_waiting_trial_every
         for number in asked:
             workers[0].study.tell(number, 1.0)
     trials = workers[1].study.get_trials()
-    assert len(trials) == 2 * RACES and {t.state for t in trials} == {
-        TrialState.COMPLETE
-    }  # the loser of each race got a fresh trial
+    # the loser of each race got a fresh trial
+    assert len(trials) == 2 * RACES and {t.state for t in trials} == {TrialState.COMPLETE}
     assert sum(1 for t in trials if "key" in t.user_attrs) == RACES
 
 
@@ -97,7 +96,8 @@ def test_of_two_storages_failing_one_running_trial_exactly_one_enqueues_its_retr
 
 
 def test_two_storages_claiming_the_last_missing_trial_claim_it_once_and_leave_no_surplus_fail(tmp_path):
-    """Counted mode: both see 0 of 1 done. Without the claim lock both would claim, and the later claim stands down as a FAIL."""
+    """Counted mode: both see 0 of 1 done. Without the claim lock
+    both would claim, and the later claim stands down as a FAIL."""
     for attempt in range(RACES):
         workers = [open_worker(None, tmp_path / "s.db", name=f"s{attempt}") for _ in range(2)]
         claimed = race(workers, lambda worker: studylib.claim(worker, target=1))
@@ -110,7 +110,8 @@ def test_two_storages_claiming_the_last_missing_trial_claim_it_once_and_leave_no
 
 
 def test_a_worker_waits_for_another_process_s_write_instead_of_failing_locked(tmp_path):
-    """BEGIN IMMEDIATE makes reads queue behind a writer too: they wait (the busy timeout), with no "database is locked"."""
+    """BEGIN IMMEDIATE makes reads queue behind a writer too: they
+    wait (the busy timeout), with no "database is locked"."""
     worker = open_worker(None, tmp_path / "s.db")
     worker.study.enqueue_trial({})
     holder = subprocess.Popen(
@@ -163,9 +164,8 @@ def test_two_tune_processes_on_one_sqlite_study_end_with_exactly_the_trials_aske
         trials = study.get_trials()
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         assert len(complete) == 4, f"round {round_}: {[(t.number, t.state.name) for t in trials]}"
-        failed = [
-            t for t in trials if t.state == TrialState.FAIL
-        ]  # not even a stood-down claim: on SQLite, workers count and claim one at a time
+        # not even a stood-down claim: on SQLite, workers count and claim one at a time
+        failed = [t for t in trials if t.state == TrialState.FAIL]
         assert not failed, f"round {round_}: failed trials {[(t.number, t.user_attrs) for t in failed]}"
         assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         # no trial run twice or lost: one results row per trial, across both processes

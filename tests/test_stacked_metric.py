@@ -53,7 +53,8 @@ def test_a_stacked_mnist_row_holds_the_modes_of_its_own_samples(tmp_path):
     (row,) = store.read_results(out)
     assert row["fid_samples"] in (300, "300")
 
-    # The final evaluation's samples, drawn again: seed = the run's seed, z ~ numpy's RandomState(seed).randn(N, latent_dim).
+    # The final evaluation's samples, drawn again: seed = the run's
+    # seed, z ~ numpy's RandomState(seed).randn(N, latent_dim).
     config = json.loads((_run_folder(out) / "config.json").read_text())
     nets = build_mlp(config["params"], (3, 28, 28))
     nets.generator.load_state_dict(torch.load(_run_folder(out) / "generator.pt", weights_only=True))
@@ -67,9 +68,8 @@ def test_a_stacked_mnist_row_holds_the_modes_of_its_own_samples(tmp_path):
     assert math.isclose(
         float(row["stacked_mode_kl"]), entropy(p, np.full(STACKED_MODES, 1 / STACKED_MODES)), rel_tol=1e-9
     )
-    assert (
-        0 < float(row["stacked_mode_kl"]) < math.log(STACKED_MODES)
-    )  # neither uniform nor a single mode after 2 steps
+    # neither uniform nor a single mode after 2 steps
+    assert 0 < float(row["stacked_mode_kl"]) < math.log(STACKED_MODES)
 
 
 def test_an_mnist_row_leaves_the_stacked_columns_empty(tmp_path):

@@ -1,4 +1,5 @@
-"""Stacked MNIST's modes covered, KL(p_gen || uniform) and per-channel FID, against independent computations and real digits."""
+"""Stacked MNIST's modes covered, KL(p_gen || uniform) and
+per-channel FID, against independent computations and real digits."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def test_channel_digits_classify_each_channel_on_its_own(mnist_test, lenet):
 
 
 def test_real_stacked_digits_cover_all_modes_with_kl_near_zero(mnist_test, lenet):
-    """26,000 stacked MNIST test digits: 1,000 modes covered and KL 0.0219 nats (0.0220 from the true labels; about (K-1)/2N = 0.019 is the sampling floor)."""
+    """26,000 stacked MNIST test digits: 1,000 modes covered and KL 0.0219 nats
+    (0.0220 from the true labels; about (K-1)/2N = 0.019 is the sampling floor)."""
     images, labels = mnist_test
     samples, true_modes = stack_digits(images, labels, stacked_indices(len(images), STACKED_SAMPLES, seed=2))
     stats = stacked_mnist_modes(samples, lenet)
@@ -77,15 +79,13 @@ def test_one_repeated_image_covers_one_mode(mnist_test, lenet):
 def test_per_channel_fid_matches_numpy_and_is_labelled(mnist_test, lenet):
     images, labels = mnist_test
     real, _ = stack_digits(images, labels, stacked_indices(len(images), 1500, seed=7))
-    fake, _ = stack_digits(
-        images, labels, stacked_indices(len(images) // 2, 1500, seed=8)
-    )  # only the first half of the digits
+    # only the first half of the digits
+    fake, _ = stack_digits(images, labels, stacked_indices(len(images) // 2, 1500, seed=8))
     features = [channel_features(x, lenet).double().numpy() for x in (fake, real)]
     assert features[0].shape == (1500, 384)
     with torch.inference_mode():
-        assert np.allclose(
-            features[0][:, 128:256], lenet(fake[:, 1:2].contiguous())[0].numpy(), atol=1e-6
-        )  # the G channel's own features
+        # the G channel's own features
+        assert np.allclose(features[0][:, 128:256], lenet(fake[:, 1:2].contiguous())[0].numpy(), atol=1e-6)
     mu = [f.mean(0) for f in features]
     sigma = [np.cov(f, rowvar=False) for f in features]
     root = scipy.linalg.sqrtm(sigma[0] @ sigma[1]).real
@@ -95,7 +95,8 @@ def test_per_channel_fid_matches_numpy_and_is_labelled(mnist_test, lenet):
 
 
 def test_gbench_fid_on_stacked_mnist_uses_the_per_channel_lenet_and_prints_the_modes(registry, lenet):
-    """The default extractor of stacked-mnist is the per-channel LeNet (no Inception, offline); the printed numbers match the library's."""
+    """The default extractor of stacked-mnist is the per-channel LeNet
+    (no Inception, offline); the printed numbers match the library's."""
     result = run_cli(
         "fid", "stacked-mnist:test", "stacked-mnist:train", "-n", "1500", "--no-kid", "--no-precision-recall"
     )

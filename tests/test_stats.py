@@ -189,9 +189,8 @@ def test_fids_of_different_sample_counts_are_never_ranked_together():
     ]
     large, small = tables
     assert large.setting("b").fid_values == [40.0, 41.0] and [row.name for row in small.settings] == ["b"]
-    assert (
-        small.setting("b").fid_values == [60.0, 62.0] and small.setting("b").p is None
-    )  # nothing of its count to compare with
+    # nothing of its count to compare with
+    assert small.setting("b").fid_values == [60.0, 62.0] and small.setting("b").p is None
     assert large.fid_label == "lenet-mnist@1a2b3c4d features, 10,000 samples"
     assert all("different sample counts (10,000, 2,000)" in " ".join(t.notes) for t in tables)
 
@@ -287,10 +286,8 @@ def test_probability_of_improvement_from_ranks_equals_the_pairwise_formula_with_
     for _ in range(200):  # batches of resamples with many ties (values from 0 to 4), sizes 1 to 8
         x = rng.integers(0, 5, (int(rng.integers(1, 40)), int(rng.integers(1, 9)))).astype(float)
         y = rng.integers(0, 5, (x.shape[0], int(rng.integers(1, 9)))).astype(float)
-        x[rng.random(x.shape) < 0.05], y[rng.random(y.shape) < 0.05] = (
-            np.nan,
-            np.inf,
-        )  # NaN: below, above and equal to nothing
+        # NaN: below, above and equal to nothing
+        x[rng.random(x.shape) < 0.05], y[rng.random(y.shape) < 0.05] = (np.nan, np.inf)
         assert np.array_equal(stats_module._share_lower(x, y), _pairwise_share_lower(x, y))
         assert np.array_equal(stats_module._share_lower(x.T, y.T, axis=0), _pairwise_share_lower(x.T, y.T, axis=0))
     for a, b in (
@@ -299,14 +296,19 @@ def test_probability_of_improvement_from_ranks_equals_the_pairwise_formula_with_
         [list(rng.normal(size=30).round(1)), list(rng.normal(0.3, size=25).round(1))],
     ):
         pairwise = scipy_stats.bootstrap(
-            (np.array(a), np.array(b)), _pairwise_share_lower, n_resamples=stats_module.BOOTSTRAP_RESAMPLES, confidence_level=0.95,
-            method="percentile", vectorized=True, paired=False, random_state=np.random.default_rng(stats_module.BOOTSTRAP_SEED),
-        )  # fmt: skip
+            (np.array(a), np.array(b)),
+            _pairwise_share_lower,
+            n_resamples=stats_module.BOOTSTRAP_RESAMPLES,
+            confidence_level=0.95,
+            method="percentile",
+            vectorized=True,
+            paired=False,
+            random_state=np.random.default_rng(stats_module.BOOTSTRAP_SEED),
+        )
         estimate, low, high = probability_of_improvement(a, b)
         assert (low, high) == (pairwise.confidence_interval.low, pairwise.confidence_interval.high)
-        assert estimate == pytest.approx(
-            _pairwise_share_lower(np.array(a), np.array(b)), rel=1e-15
-        )  # U / (nA nB): one rounding apart
+        # U / (nA nB): one rounding apart
+        assert estimate == pytest.approx(_pairwise_share_lower(np.array(a), np.array(b)), rel=1e-15)
 
 
 def test_probability_of_improvement_at_2500_seeds_a_side_runs_in_bounded_memory():
@@ -379,9 +381,8 @@ def test_not_distinguishable_says_null_result_or_too_few_seeds():
     assert noisy.detectable > table.relevant and noisy.verdict == "too few seeds"
     assert noisy.seeds_needed is None or noisy.seeds_needed > 3
     assert "null result when MDD is at most 10% of the reference's mean FID" in table.comparison_text()
-    (strict,) = study_tables(
-        _null_and_too_few(), baseline="base", relevant=0.01
-    )  # a tighter relevant difference: not enough seeds
+    # a tighter relevant difference: not enough seeds
+    (strict,) = study_tables(_null_and_too_few(), baseline="base", relevant=0.01)
     assert (
         strict.setting("same").verdict == "too few seeds"
         and "relevant difference 0.01 given" in strict.comparison_text()

@@ -170,9 +170,8 @@ def test_a_writer_killed_mid_append_leaves_no_half_row(tmp_path):
     )
     assert result.returncode == -signal.SIGKILL, result.stderr
     damaged = (tmp_path / store.RESULTS).read_bytes()
-    assert (
-        damaged.startswith(before) and len(damaged) > len(before) and not damaged.endswith(b"\n")
-    )  # the half row is on disk
+    # the half row is on disk
+    assert damaged.startswith(before) and len(damaged) > len(before) and not damaged.endswith(b"\n")
     assert _rows(tmp_path) == [("a", "1.5")]  # readers skip it
     store.upsert_result(tmp_path, {**ROW, "run_id": "b"})  # the next writer cuts it off first
     assert (tmp_path / store.RESULTS).read_bytes() == before + b"b,ok,1.5,\n"

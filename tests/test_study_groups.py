@@ -52,9 +52,8 @@ def test_a_trial_another_worker_took_first_is_left_out_and_the_queue_is_untouche
 
     group = claim_group(shared, group_of, limit=10)
     assert keys_of(group) == ["a|0"] and keys_of(taken) == ["a|1"]
-    assert not [
-        t for t in shared.study.trials if t.state == TrialState.FAIL
-    ]  # b|0 was never claimed, so never handed back
+    # b|0 was never claimed, so never handed back
+    assert not [t for t in shared.study.trials if t.state == TrialState.FAIL]
     assert [
         (t.number, t.user_attrs[studylib.KEY_ATTR]) for t in shared.study.get_trials(states=(TrialState.WAITING,))
     ] == [(2, "b|0")]

@@ -24,7 +24,8 @@ connection.execute("COMMIT")
 
 
 def test_a_fresh_file_another_process_is_writing_to_is_waited_for_not_locked(tmp_path):
-    """SQLite refuses the switch to WAL at once ("database is locked") during another's write; gbench waits for the write to end."""
+    """SQLite refuses the switch to WAL at once ("database is locked")
+    during another's write; gbench waits for the write to end."""
     path = tmp_path / "tune.db"
     holder = subprocess.Popen([sys.executable, "-c", HOLD_A_WRITE, str(path), "1.5"], stdout=subprocess.PIPE, text=True)
     try:
@@ -41,6 +42,5 @@ def test_a_fresh_file_another_process_is_writing_to_is_waited_for_not_locked(tmp
     assert len(study.trials) == 1
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert connection.execute("SELECT x FROM other_worker").fetchall() == [
-            (1,)
-        ]  # the other process's write was not lost
+        # the other process's write was not lost
+        assert connection.execute("SELECT x FROM other_worker").fetchall() == [(1,)]

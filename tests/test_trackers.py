@@ -21,10 +21,28 @@ def tracked(tmp_path_factory):
     config = out / "mlp.toml"
     config.write_text('architecture = "mlp"\n')
     result = run_cli(
-        "run", "plugins.mlp", "--config", str(config), "--steps", str(STEPS), "--train-limit", "500", "--log-every", "5",
-        "--eval-samples", "200", "--eval-every", str(EVAL_EVERY), "--device", "cpu", "--out", str(out), "--log", "tensorboard,mlflow",
+        "run",
+        "plugins.mlp",
+        "--config",
+        str(config),
+        "--steps",
+        str(STEPS),
+        "--train-limit",
+        "500",
+        "--log-every",
+        "5",
+        "--eval-samples",
+        "200",
+        "--eval-every",
+        str(EVAL_EVERY),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--log",
+        "tensorboard,mlflow",
         env={"MLFLOW_TRACKING_URI": ""},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     (run_dir,) = [path.parent for path in out.glob("*/summary.json")]
     return out, run_dir, json.loads((run_dir / "summary.json").read_text())
@@ -71,9 +89,8 @@ def test_mlflow_has_parameters_metrics_over_steps_and_artifacts(tracked):
     from mlflow.tracking import MlflowClient
 
     out, run_dir, summary = tracked
-    client = MlflowClient(
-        tracking_uri=f"sqlite:///{out / 'mlflow.db'}"
-    )  # the default local store, beside the run folders
+    # the default local store, beside the run folders
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("gbench")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == summary["run_id"] and run.info.status == "FINISHED"
@@ -95,10 +112,26 @@ def test_mlflow_has_parameters_metrics_over_steps_and_artifacts(tracked):
 def test_mlflow_uri_points_the_runs_at_another_store(tmp_path):
     store = tmp_path / "server.db"
     result = run_cli(
-        "run", "plugins.mlp", "--steps", "4", "--train-limit", "200", "--log-every", "2", "--eval-samples", "0", "--device", "cpu",
-        "--out", str(tmp_path / "runs"), "--log", "mlflow", "--mlflow-uri", f"sqlite:///{store}",
+        "run",
+        "plugins.mlp",
+        "--steps",
+        "4",
+        "--train-limit",
+        "200",
+        "--log-every",
+        "2",
+        "--eval-samples",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "runs"),
+        "--log",
+        "mlflow",
+        "--mlflow-uri",
+        f"sqlite:///{store}",
         cwd=tmp_path,  # a bare sqlite URI puts MLflow's artifacts in ./mlruns, as mlflow itself does
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     from mlflow.tracking import MlflowClient
 
@@ -117,9 +150,8 @@ def test_an_unknown_tracker_is_one_line_with_the_known_ones():
 def test_a_missing_tracker_package_says_which_extra_to_install(monkeypatch, capsys):
     from gbench.cli import main
 
-    monkeypatch.setitem(
-        observers.TRACKERS, "tensorboard", "gbench_no_such_package"
-    )  # as if tensorboard were not installed
+    # as if tensorboard were not installed
+    monkeypatch.setitem(observers.TRACKERS, "tensorboard", "gbench_no_such_package")
     with pytest.raises(SystemExit) as stopped:
         main(["run", "plugins.mlp", "--log", "tensorboard"])
     assert stopped.value.code == 2

@@ -1,4 +1,5 @@
-"""A user's day (issue #35): a start that does not wait on torch, tables that fit the terminal, "did you mean" for every typed name.
+"""A user's day (issue #35): a start that does not wait on torch,
+tables that fit the terminal, "did you mean" for every typed name.
 
 No training here: the results folders are written by the test (store.upsert_result, as a run writes them).
 """
@@ -25,12 +26,36 @@ def results_folder(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for seed, (run_id, status) in enumerate(zip(RUN_IDS, ("collapsed", "ok"))):
         row = schema.results_row(
-            identity={"run_id": run_id, "architecture": "mlp-batchnorm", "loss": "non-saturating", "schedule": "k-steps", "dataset": "mnist", "seed": seed},
+            identity={
+                "run_id": run_id,
+                "architecture": "mlp-batchnorm",
+                "loss": "non-saturating",
+                "schedule": "k-steps",
+                "dataset": "mnist",
+                "seed": seed,
+            },
             params={"batch_size": 100, "lr": 0.0002, "latent_dim": 64, "hidden_dim": 256},
-            metrics={"d_loss": 1.25 + seed, "g_loss": 0.75, "d_real": 0.5, "d_fake": 0.25, "fid": 101.5 + seed, "kid_mean": 0.125, "precision": 0.5,
-                     "recall": 0.25, "classes_covered": 3 + seed, "train_seconds": 12.5, "images_per_second": 5000.0 + seed},
-            bookkeeping={"status": status, "steps": 1000 + seed, "score": "probability", "device": "cpu", "population": 1},
-        )  # fmt: skip
+            metrics={
+                "d_loss": 1.25 + seed,
+                "g_loss": 0.75,
+                "d_real": 0.5,
+                "d_fake": 0.25,
+                "fid": 101.5 + seed,
+                "kid_mean": 0.125,
+                "precision": 0.5,
+                "recall": 0.25,
+                "classes_covered": 3 + seed,
+                "train_seconds": 12.5,
+                "images_per_second": 5000.0 + seed,
+            },
+            bookkeeping={
+                "status": status,
+                "steps": 1000 + seed,
+                "score": "probability",
+                "device": "cpu",
+                "population": 1,
+            },
+        )
         store.upsert_result(out, row)
     return out
 
@@ -79,9 +104,8 @@ def test_these_commands_start_without_importing_torch(tmp_path, command):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split(maxsplit=1) == ["0", "[]\n"], (
-        result.stdout
-    )  # exit code 0, and no torch, torchvision or Optuna module loaded
+    # exit code 0, and no torch, torchvision or Optuna module loaded
+    assert result.stdout.split(maxsplit=1) == ["0", "[]\n"], result.stdout
 
 
 # --- 4. tables that fit --------------------------------------------------------------
@@ -121,9 +145,8 @@ def test_at_200_columns_every_column_is_drawn_and_nothing_is_left_out(tmp_path):
 def test_fit_columns_keeps_identity_then_fid_then_status_in_table_order():
     columns = [schema.column(name) for name in ("run_id", "status", "architecture", "d_loss", "fid")]
     widths = {"run_id": 10, "status": 6, "architecture": 4, "d_loss": 6, "fid": 6}
-    kept, left = display.fit_columns(
-        columns, widths, width=1 + 7 + 9 + 9
-    )  # architecture, fid and status, with their rules
+    # architecture, fid and status, with their rules
+    kept, left = display.fit_columns(columns, widths, width=1 + 7 + 9 + 9)
     assert [c.name for c in kept] == ["status", "architecture", "fid"] and [c.name for c in left] == [
         "run_id",
         "d_loss",

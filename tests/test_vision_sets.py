@@ -1,4 +1,5 @@
-"""The colour datasets read small files in their real on-disk formats, written here; pixels and labels round-trip exactly.
+"""The colour datasets read small files in their real on-disk
+formats, written here; pixels and labels round-trip exactly.
 
 Nothing downloads (conftest sets GBENCH_OFFLINE=1). CIFAR's python batches are
 pickles: a planted one that would run ``touch MARKER`` is refused in one line
@@ -107,9 +108,8 @@ def test_stl10_column_major_binary_round_trips(registry, tmp_path):
     folder = tmp_path / "stl10_binary"
     folder.mkdir()
     x, labels = images(3, (3, 96, 96)), np.array([0, 9, 4])
-    (folder / "train_X.bin").write_bytes(
-        np.ascontiguousarray(x.transpose(0, 1, 3, 2)).tobytes()
-    )  # columns first, as STL-10 stores them
+    # columns first, as STL-10 stores them
+    (folder / "train_X.bin").write_bytes(np.ascontiguousarray(x.transpose(0, 1, 3, 2)).tobytes())
     (folder / "train_y.bin").write_bytes((labels + 1).astype(np.uint8).tobytes())
     got_x, got_y = load_split(registry.dataset("stl10"), "train", tmp_path)
     assert np.array_equal(got_x.numpy(), x) and np.array_equal(got_y.numpy(), labels)

@@ -34,7 +34,8 @@ def number_option(kind: type, minimum: float | None, name: str, maximum: float |
 
 
 def parsed_option(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
-    """An argparse ``type=`` from a parser that raises GbenchError (``--devices 'x': why``): argparse's line says the why."""
+    """An argparse ``type=`` from a parser that raises GbenchError
+    (``--devices 'x': why``): argparse's line says the why."""
 
     def convert(text: str) -> Any:
         try:
@@ -48,13 +49,13 @@ def parsed_option(parse: Callable[[str], Any], name: str) -> Callable[[str], Any
 def add_option(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup, declared: options.RunOption, command: str = "run"
 ) -> None:
-    """``declared`` as an argparse option of ``command``: its flag, help, metavar, choices and check, all from the table.
+    """``declared`` as an argparse option of ``command``: its
+    flag, help, metavar, choices and check, all from the table.
 
     `gbench sweep` reads list options (--seeds auto, --devices) itself, after parsing, and names them in its own line.
     """
-    kwargs: dict[str, Any] = {
-        "help": declared.help_text(command).replace("%", "%%")
-    }  # argparse %-formats help: a literal "%" must not break it
+    # argparse %-formats help: a literal "%" must not break it
+    kwargs: dict[str, Any] = {"help": declared.help_text(command).replace("%", "%%")}
     if declared.metavar and command != "sweep":
         kwargs["metavar"] = declared.metavar
     if declared.choices:
@@ -82,9 +83,8 @@ def add_option_group(parser: argparse.ArgumentParser, group: str) -> argparse._A
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_option_group(parser, options.TRAINING)
-    add_option_group(
-        parser, options.OWN_DATA
-    )  # --image-size, --channels, --holdout shape --dataset folder:PATH; --plugin
+    # --image-size, --channels, --holdout shape --dataset folder:PATH; --plugin
+    add_option_group(parser, options.OWN_DATA)
     add_option_group(parser, options.EVALUATION)
     add_tracker_options(parser)
 
@@ -93,13 +93,24 @@ def add_tracker_options(parser: argparse.ArgumentParser) -> None:
     """--log and --mlflow-uri: the built-in trackers (plugins/tensorboard_log.py, plugins/mlflow_log.py)."""
     trackers = parser.add_argument_group("trackers")
     trackers.add_argument(
-        "--log", type=observers.parse_trackers, action=observers.EnableTrackers, metavar="NAME[,NAME]",
-        help="also stream every run to these trackers: tensorboard (event files in each run folder), mlflow (one MLflow run per gbench run)",
-    )  # fmt: skip
+        "--log",
+        type=observers.parse_trackers,
+        action=observers.EnableTrackers,
+        metavar="NAME[,NAME]",
+        help=(
+            "also stream every run to these trackers: tensorboard (event files in each "
+            "run folder), mlflow (one MLflow run per gbench run)"
+        ),
+    )
     trackers.add_argument(
-        "--mlflow-uri", action=observers.SetMlflowUri, metavar="URI",
-        help="MLflow tracking server or store for --log mlflow (default: a local store, OUT/mlflow.db; sets MLFLOW_TRACKING_URI)",
-    )  # fmt: skip
+        "--mlflow-uri",
+        action=observers.SetMlflowUri,
+        metavar="URI",
+        help=(
+            "MLflow tracking server or store for --log mlflow (default: a local "
+            "store, OUT/mlflow.db; sets MLFLOW_TRACKING_URI)"
+        ),
+    )
 
 
 def add_population_options(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +133,8 @@ def note_slow_bf16(settings: RunSettings) -> None:
         display.console.print(note, highlight=False)
 
 
-#: The options settings_from_args reads itself (the file under the others, the hyperparameters it adds to params) or leaves to the command.
+#: The options settings_from_args reads itself (the file under the others,
+#: the hyperparameters it adds to params) or leaves to the command.
 _READ_HERE = ("config", "set", "plugin")  # --plugin: read by the command, which loads the plugins
 
 

@@ -133,7 +133,8 @@ class GroupProgress:
         return sum(int(row["step"]) for row in self.latest.values())
 
     def images_per_second(self) -> float:
-        """Training images a second, of the runs training now (a population's members together); evaluations not counted."""
+        """Training images a second, of the runs training now (a
+        population's members together); evaluations not counted."""
         training = [row for row in self.latest.values() if int(row["step"]) < self.steps]
         return sum(float(row["images"]) / float(row["seconds"]) for row in training if float(row["seconds"]) > 0)
 
@@ -141,7 +142,10 @@ class GroupProgress:
         done, before = self.done(), sum(self.resumed.values())
         rate = (done - before) / max(time.monotonic() - self.started, 1e-9)  # steps a second here, evaluations included
         left = (self.total - done) / rate if rate > 0 else math.inf
-        return f"{self.label}: step {step}/{self.steps} ({100 * done / self.total:.0f}%), {self.images_per_second():.0f} images/s, {duration(left)} left"
+        return (
+            f"{self.label}: step {step}/{self.steps} ({100 * done / self.total:.0f}%), "
+            f"{self.images_per_second():.0f} images/s, {duration(left)} left"
+        )
 
     def end(self, rows: list[dict[str, Any]]) -> None:
         statuses = ",".join(sorted({str(row.get("status")) for row in rows}))
@@ -191,6 +195,7 @@ class StatusLines:
 
 
 def log_line(text: str) -> None:
-    """A line only in a log (no terminal): what a command is doing, where a terminal user sees it happen (eval, fid, report)."""
+    """A line only in a log (no terminal): what a command is doing,
+    where a terminal user sees it happen (eval, fid, report)."""
     if not display.console.is_terminal:
         display.console.print(text, highlight=False, soft_wrap=True)

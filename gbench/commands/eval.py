@@ -14,7 +14,10 @@ from gbench.commands._progress import log_line
 from gbench.errors import GbenchError
 from gbench.results import display, schema, store
 
-HELP = "Re-evaluate a finished run's saved generator (FID, KID, precision/recall, density/coverage, class coverage) against the test split and update its row in summary.json and OUT/results.csv."
+HELP = (
+    "Re-evaluate a finished run's saved generator (FID, KID, precision/recall, density/coverage, class "
+    "coverage) against the test split and update its row in summary.json and OUT/results.csv."
+)
 
 DEFAULT_SAMPLES = 10_000
 
@@ -54,7 +57,10 @@ def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None
     group.add_argument(
         "--fid-infinity",
         action="store_true",
-        help="also report FID-infinity (Chong & Forsyth 2020): FID at 15 subset sizes from N/10 to N, fitted to a + b/N, the intercept a",
+        help=(
+            "also report FID-infinity (Chong & Forsyth 2020): FID at 15 subset sizes "
+            "from N/10 to N, fitted to a + b/N, the intercept a"
+        ),
     )
     group.add_argument("--no-kid", action="store_true", help="skip KID (reported as nan)")
     group.add_argument("--no-precision-recall", action="store_true", help="skip precision/recall (reported as nan)")
@@ -62,7 +68,10 @@ def add_eval_options(parser: argparse.ArgumentParser, samples_help: str) -> None
         "--kid-pr-impl",
         choices=["gbench", "torch-fidelity"],
         default="gbench",
-        help="who computes KID and precision/recall from the features: gbench's batched torch code (default) or torch-fidelity's own (same numbers, ~8 s slower at 10,000 samples)",
+        help=(
+            "who computes KID and precision/recall from the features: gbench's batched torch code "
+            "(default) or torch-fidelity's own (same numbers, ~8 s slower at 10,000 samples)"
+        ),
     )
     group.add_argument("--seed", type=number_option(int, 0, "--seed"), help="noise seed for generated samples")
     group.add_argument(
@@ -125,9 +134,8 @@ def plain_line(row: dict[str, Any], **extra: Any) -> str:
         "coverage",
     ):
         value = row.get(key)
-        parts.append(
-            f"{key}={'nan' if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, '.6g')}"
-        )
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        parts.append(f"{key}={'nan' if missing else format(value, '.6g')}")
     parts.append(f"extractor={row['fid_extractor']}")
     parts.extend(f"{key}={value}" for key, value in extra.items())
     return " ".join(parts)
@@ -176,7 +184,10 @@ def run(args: argparse.Namespace) -> int:
     out = run_dir.resolve().parent
     store.upsert_result(out, row)
 
-    title = f"gbench eval {row['run_id']}: {result.num_samples} samples (seed {seed}) vs {dataset.name}:test, extractor {result.fid_extractor}"
+    title = (
+        f"gbench eval {row['run_id']}: {result.num_samples} samples (seed {seed}) vs "
+        f"{dataset.name}:test, extractor {result.fid_extractor}"
+    )
     display.stdout.print(metrics_table(title, row, before), soft_wrap=True)
     display.console.print(
         f"updated {run_dir / 'summary.json'} and {out / store.RESULTS}", highlight=False, soft_wrap=True

@@ -31,7 +31,8 @@ def _format(text: str) -> str:
 
 
 def format_for(output: str | None) -> str:
-    """-o's format from its suffix: csv when it has none or another (results.txt), but a near miss (.jsn, .parq) is refused."""
+    """-o's format from its suffix: csv when it has none or another
+    (results.txt), but a near miss (.jsn, .parq) is refused."""
     from gbench.names import closest
 
     suffix = Path(output).suffix.lstrip(".").lower() if output else ""
@@ -40,7 +41,8 @@ def format_for(output: str | None) -> str:
     near = closest(suffix, FORMATS)
     if near:
         raise GbenchError(
-            f"-o {output!r}: unknown suffix .{suffix} (did you mean .{near}?); name the file *.{near}, or give --format {near}"
+            f"-o {output!r}: unknown suffix .{suffix} (did you mean .{near}?); "
+            f"name the file *.{near}, or give --format {near}"
         )
     return "csv"
 
@@ -52,9 +54,8 @@ def frame(out: str):
     table = pd.DataFrame(rows, columns=schema.csv_columns(rows))
     # results.csv holds text: give numbers back their types for json and parquet
     for column in table.columns:
-        if (
-            len(table) and table[column].isin(("True", "False")).all()
-        ):  # a flag on every row (discriminator_wins): bool, as read_csv reads it
+        # a flag on every row (discriminator_wins): bool, as read_csv reads it
+        if len(table) and table[column].isin(("True", "False")).all():
             table[column] = table[column] == "True"
             continue
         converted = pd.to_numeric(table[column].replace("", None), errors="coerce")
@@ -64,7 +65,8 @@ def frame(out: str):
 
 
 def check_output(output: str) -> Path:
-    """``-o``'s file can be written: not a folder, in a folder that exists and takes new files (checked before reading anything)."""
+    """``-o``'s file can be written: not a folder, in a folder that
+    exists and takes new files (checked before reading anything)."""
     target = Path(output)
     if target.is_dir():
         raise GbenchError(f"-o {output!r} is a folder; give a file name, e.g. -o {str(target / 'results.csv')!r}")

@@ -1,4 +1,5 @@
-"""gbench extractor train DATASET: reproduce a shipped LeNet extractor, or train and register a domain LeNet for any labelled dataset."""
+"""gbench extractor train DATASET: reproduce a shipped LeNet extractor,
+or train and register a domain LeNet for any labelled dataset."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from gbench.options import DATA, OPTIONS
 from gbench.results import display, store
 
 HELP = (
-    "Feature extractors: `gbench extractor train DATASET` retrains a shipped LeNet from its seed and checks its SHA-256, "
+    "Feature extractors: `gbench extractor train DATASET` retrains a "
+    "shipped LeNet from its seed and checks its SHA-256, "
     "or trains a LeNet for any other labelled dataset and registers it as that data's default FID extractor."
 )
 
@@ -21,10 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = actions.add_parser(
         "train",
-        help="train the LeNet extractor of a dataset (1-3 min on 2 CPU cores for MNIST); print test accuracy and SHA-256",
+        help=(
+            "train the LeNet extractor of a dataset (1-3 min on 2 CPU cores for MNIST); print test accuracy and SHA-256"
+        ),
         description="Train the LeNet extractor of DATASET from --seed and print its test accuracy and SHA-256. "
-        "For mnist and fashion-mnist it reproduces the shipped weights (seed 0) and writes nothing unless -o or --install is given. "
-        "For any other labelled dataset it trains a domain LeNet for the data's channels and size and registers it in the cache "
+        "For mnist and fashion-mnist it reproduces the shipped weights (seed 0) "
+        "and writes nothing unless -o or --install is given. "
+        "For any other labelled dataset it trains a domain LeNet for the data's "
+        "channels and size and registers it in the cache "
         "(cache/extractors/), so FIDs on the same data (the same content hash of its test split) use it by default.",
     )
     train.add_argument(
@@ -50,9 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace the shipped weights file, only when the SHA-256 matches the shipped one",
     )
     train.add_argument("--data-root", help="folder holding the datasets (else $GBENCH_DATA, the cache, system places)")
-    for (
-        declared
-    ) in OPTIONS:  # --image-size, --channels, --holdout: own data shaped as the runs that will use the LeNet shape it
+    # --image-size, --channels, --holdout: own data shaped as the runs that will use the LeNet shape it
+    for declared in OPTIONS:
         if declared.lands == DATA:
             add_option(train, declared)
 
@@ -85,24 +90,23 @@ def run(args: argparse.Namespace) -> int:
     if is_own_data(args.dataset):  # folder:PATH / npz:PATH: scanned and registered under the name as typed
         owndata.register(registry, args.dataset, data)
     dataset = registry.dataset(args.dataset)  # unknown dataset: one line with the known ones
-    from gbench.evaluation import (
-        extractor_training,
-        extractors,
-    )  # imports torch-fidelity (seconds): after the cheap checks
+    # imports torch-fidelity (seconds): after the cheap checks
+    from gbench.evaluation import extractor_training, extractors, weights_files
 
     name = extractors.shipped_lenet(dataset.name)
     if name is None or dataset.name not in extractor_training.RECIPES:
         return _train_domain(args, dataset)
     if args.epochs is not None:
         raise GbenchError(
-            f"--epochs {args.epochs} applies to domain LeNets; {name} is trained by its fixed recipe so that it reproduces the shipped file: drop --epochs"
+            f"--epochs {args.epochs} applies to domain LeNets; {name} is trained by its fixed "
+            "recipe so that it reproduces the shipped file: drop --epochs"
         )
     shipped_path = extractors.lenet_weights_path(name)
     output = _check_output(args.output, shipped_path, args.install)
 
     display.console.print(f"training {name} from seed {args.seed} (1-3 minutes on 2 CPU cores)", highlight=False)
     state, accuracy = extractor_training.train_extractor(dataset, seed=args.seed, data_root=args.data_root)
-    blob = extractors.state_dict_bytes(state)
+    blob = weights_files.state_dict_bytes(state)
     sha = hashlib.sha256(blob).hexdigest()
     shipped = extractors.EXTRACTOR_SHA256.get(name, "")
     matches = sha == shipped
@@ -116,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         if args.install:
             if not matches:
                 raise GbenchError(
-                    f"not installed: SHA-256 {sha[:8]} differs from the shipped {shipped[:8]}, so gbench would refuse the file; "
+                    f"not installed: SHA-256 {sha[:8]} differs from the shipped "
+                    f"{shipped[:8]}, so gbench would refuse the file; "
                     f"keep it with -o PATH (another CPU or torch version can change the last bits)"
                 )
             store.atomic_write_bytes(shipped_path, blob)
@@ -133,7 +138,8 @@ def _train_domain(args: argparse.Namespace, dataset) -> int:
 
     if args.install:
         raise GbenchError(
-            f"--install replaces shipped weights, and {dataset.name!r} has none; drop it: the trained LeNet is registered in the cache"
+            f"--install replaces shipped weights, and {dataset.name!r} has none; drop "
+            "it: the trained LeNet is registered in the cache"
         )
     output = _check_output(args.output, domain_extractors.domain_dir() / "none", False)
     train_x, train_y = load_split(dataset, "train", args.data_root)  # missing files: one line naming where it looked
@@ -141,7 +147,8 @@ def _train_domain(args: argparse.Namespace, dataset) -> int:
     epochs = args.epochs or extractor_training.DOMAIN_RECIPE[0]
     shape = "x".join(map(str, dataset.image_shape))
     display.console.print(
-        f"training {domain_extractors.domain_name(dataset.name)} ({shape}, {dataset.num_classes} classes) from seed {args.seed}, {epochs} epochs",
+        f"training {domain_extractors.domain_name(dataset.name)} ({shape}, "
+        f"{dataset.num_classes} classes) from seed {args.seed}, {epochs} epochs",
         highlight=False,
     )
     state, accuracy = extractor_training.train_extractor(
@@ -152,7 +159,8 @@ def _train_domain(args: argparse.Namespace, dataset) -> int:
     )
     label = extractors.extractor_label(entry.name, entry.weights_path)
     print(
-        f"{entry.name}: test accuracy {accuracy:.4f}, sha256 {entry.sha256}; registered as {label} for {dataset.name} data {entry.test_hash[:8]}",
+        f"{entry.name}: test accuracy {accuracy:.4f}, sha256 {entry.sha256}; registered "
+        f"as {label} for {dataset.name} data {entry.test_hash[:8]}",
         flush=True,
     )
     display.console.print(f"wrote {entry.weights_path}; FIDs on this data now use {label} by default", highlight=False)

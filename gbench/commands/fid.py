@@ -11,7 +11,8 @@ from gbench.errors import GbenchError
 from gbench.results import display
 
 HELP = (
-    "Compare two image sets (FID, KID, precision/recall, density/coverage). Each of A and B is DATASET:SPLIT (mnist:test), "
+    "Compare two image sets (FID, KID, precision/recall, density/coverage). "
+    "Each of A and B is DATASET:SPLIT (mnist:test), "
     "a run folder (its generator's samples), a folder of PNGs, or an .npz/.npy/.pt file of uint8 images. "
     "B is the reference side (its statistics are cached)."
 )
@@ -39,7 +40,8 @@ def pick_dataset(explicit: str | None, a, b) -> str:
         return known.pop()
     if not known:
         raise GbenchError(
-            f"cannot tell which dataset {a.spec!r} and {b.spec!r} belong to (neither is a split or a run); pass --dataset, e.g. --dataset mnist"
+            f"cannot tell which dataset {a.spec!r} and {b.spec!r} belong to (neither is a "
+            "split or a run); pass --dataset, e.g. --dataset mnist"
         )
     raise GbenchError(
         f"{a.spec!r} is {a.dataset} but {b.spec!r} is {b.dataset}; pass --dataset to choose whose extractor to use"
@@ -50,13 +52,15 @@ def _check_shape(source, dataset) -> None:
     shape = tuple(source.images.shape[1:])
     if shape != tuple(dataset.image_shape):
         raise GbenchError(
-            f"{source.spec!r} holds {'x'.join(map(str, shape))} images but dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; "
+            f"{source.spec!r} holds {'x'.join(map(str, shape))} images but dataset "
+            f"{dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; "
             f"give images of that shape (grey 28x28 saved as (N, 1, 28, 28) or (N, 28, 28) uint8)"
         )
 
 
 def _check_count(source, settings) -> None:
-    # The library's minimum, so that the command and evaluate_images accept the same sets (2 images without precision/recall).
+    # The library's minimum, so that the command and evaluate_images
+    # accept the same sets (2 images without precision/recall).
     from gbench.evaluation.evaluate import MIN_IMAGES, minimum_images
 
     minimum = minimum_images(settings)
@@ -82,10 +86,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = registry.dataset(pick_dataset(args.dataset, a, b))
     for source in (a, b):
         _check_shape(source, dataset)
-    from gbench.evaluation.evaluate import (
-        MIN_IMAGES,
-        evaluate_images,
-    )  # torch-fidelity takes seconds to import: not before the inputs are checked
+    # torch-fidelity takes seconds to import: not before the inputs are checked
+    from gbench.evaluation.evaluate import MIN_IMAGES, evaluate_images
 
     settings = eval_settings(args, max(len(a.images), MIN_IMAGES))
     for source in (a, b):
@@ -118,11 +120,13 @@ def _print_stacked_modes(dataset_name: str, images) -> None:
         else f" (the papers use {stacked_modes.STACKED_SAMPLES:,}: -n {stacked_modes.STACKED_SAMPLES})"
     )
     display.console.print(
-        f"Stacked MNIST, A: {modes['stacked_modes_covered']:.0f} of 1000 modes covered, KL(p_gen || uniform) {modes['stacked_mode_kl']:.4f} nats, "
+        f"Stacked MNIST, A: {modes['stacked_modes_covered']:.0f} of 1000 modes covered, "
+        f"KL(p_gen || uniform) {modes['stacked_mode_kl']:.4f} nats, "
         f"on {len(images):,} samples{note}",
         highlight=False,
     )
     print(
-        f"stacked_modes_covered={modes['stacked_modes_covered']:.0f} stacked_mode_kl={modes['stacked_mode_kl']!r} stacked_samples={len(images)}",
+        f"stacked_modes_covered={modes['stacked_modes_covered']:.0f} "
+        f"stacked_mode_kl={modes['stacked_mode_kl']!r} stacked_samples={len(images)}",
         flush=True,
     )

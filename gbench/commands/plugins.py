@@ -15,7 +15,10 @@ from gbench.plugins.loading import GROUP, PluginInfo, Plugins, load_plugins
 from gbench.plugins.registry import KINDS, Hyperparameter
 from gbench.results import display
 
-HELP = "List the loaded plugins: version, origin, and the architectures, losses, schedules, datasets and metrics each provides."
+HELP = (
+    "List the loaded plugins: version, origin, and the architectures, "
+    "losses, schedules, datasets and metrics each provides."
+)
 
 #: kind -> its key in --json output (and its heading in the table)
 PLURAL = {
@@ -72,9 +75,8 @@ def describe(plugins: Plugins) -> dict[str, Any]:
 
 def _plugin(plugins: Plugins, info: PluginInfo, ep: metadata.EntryPoint | None) -> dict[str, Any]:
     module = plugins.manager.get_plugin(info.name)
-    loaded_from = (
-        ep if ep is not None and info.source.endswith(f"({ep.value})") else None
-    )  # None: a module or file target
+    # None: a module or file target
+    loaded_from = ep if ep is not None and info.source.endswith(f"({ep.value})") else None
     entry: dict[str, Any] = {
         "name": info.name,
         "version": info.version or None,

@@ -13,7 +13,10 @@ from gbench.errors import GbenchError
 from gbench.names import suggestion
 from gbench.results import display
 
-HELP = "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm correction) and write report.md/report.html with figures."
+HELP = (
+    "Summarise runs over seeds (mean, sd, 95% CI, Welch tests with Holm "
+    "correction) and write report.md/report.html with figures."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suite-file",
         metavar="FILE.toml",
-        help="the suite definition (title, question, baseline, grid, figures); default: found by name in benchmarks/suites",
+        help=(
+            "the suite definition (title, question, baseline, grid, figures); "
+            "default: found by name in benchmarks/suites"
+        ),
     )
     parser.add_argument(
         "--storage",
@@ -39,7 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--index",
         metavar="DIR",
-        help="write DIR/index.md and DIR/index.html listing every report in DIR's sub-folders (question, answer, link); with OUT, after its report",
+        help=(
+            "write DIR/index.md and DIR/index.html listing every report in DIR's "
+            "sub-folders (question, answer, link); with OUT, after its report"
+        ),
     )
 
 
@@ -53,7 +62,8 @@ def _suite_name_in(path: Path) -> str | None:
 
 
 def suite_folders() -> list[Path]:
-    """Where suites are looked for by name, and where a mistyped suite path finds its closest match: here and in gbench's source tree."""
+    """Where suites are looked for by name, and where a mistyped suite
+    path finds its closest match: here and in gbench's source tree."""
     return list(
         dict.fromkeys(
             [Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
@@ -73,12 +83,12 @@ def checked_suite_file(path: str) -> str:
 
 
 def find_suite(name: str | None) -> Any:
-    """The definition of suite ``name`` from benchmarks/suites (here or in gbench's source tree); None when not found."""
+    """The definition of suite ``name`` from benchmarks/suites
+    (here or in gbench's source tree); None when not found."""
     if not name:
         return None
-    from gbench.studies.sweep.suite import (
-        load_suite,
-    )  # ships with gbench: a failed import is a broken install, so it is not caught
+    # ships with gbench: a failed import is a broken install, so it is not caught
+    from gbench.studies.sweep.suite import load_suite
 
     for root in suite_folders():
         for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
@@ -134,15 +144,15 @@ def run(args: argparse.Namespace) -> int:
         if wanted not in groups:
             known = ", ".join(str(name) for name in groups if name) or "none (these runs belong to no suite)"
             raise GbenchError(
-                f"no runs of suite {wanted!r} here{suggestion(wanted, [name for name in groups if name])}; suites found: {known}"
+                f"no runs of suite {wanted!r} here{suggestion(wanted, [name for name in groups if name])}; suites "
+                f"found: {known}"
             )
         groups = {wanted: groups[wanted]}
 
     from gbench.plugins.loading import load_plugins
-    from gbench.report.build import (
-        report_tables,
-        write_report,
-    )  # scipy and matplotlib: only once there is something to report
+
+    # scipy and matplotlib: only once there is something to report
+    from gbench.report.build import report_tables, write_report
 
     # loaded once here and passed down, so the figures that need datasets or generators all see this set
     # (a suite with its own target plugin gets the registry its runs were built with)
@@ -168,7 +178,8 @@ def _index(folder: Path) -> int:
 
     if not folder.is_dir():
         raise GbenchError(
-            f"--index {str(folder)!r} is not a folder; give the folder whose sub-folders hold the reports, e.g. --index docs/studies"
+            f"--index {str(folder)!r} is not a folder; give the folder whose "
+            "sub-folders hold the reports, e.g. --index docs/studies"
         )
     path = write_index(folder)
     display.console.print(f"index: {path} (and index.md beside it)", highlight=False)

@@ -30,7 +30,10 @@ HELP = "Train and evaluate every architecture a plugin provides (one run per see
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target",
-        help="plugin: an installed plugin's name, a module path (plugins.mlp) or a path/to/file.py with @hookimpl functions",
+        help=(
+            "plugin: an installed plugin's name, a module path (plugins.mlp) or "
+            "a path/to/file.py with @hookimpl functions"
+        ),
     )
     add_run_options(parser)
     add_population_options(parser)
@@ -38,18 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rerun",
         action="store_true",
-        help="train new runs even where OUT holds finished runs with the same configuration and seed (by default they are kept, not trained again)",
+        help=(
+            "train new runs even where OUT holds finished runs with the same configuration "
+            "and seed (by default they are kept, not trained again)"
+        ),
     )
 
 
 def combos_for_target(registry: Registry, owner: str, settings: RunSettings) -> list[tuple[str, str, str]]:
-    """What TARGET runs: its architectures (or those of them ``--architecture`` names); else the default MLP with its losses or schedules."""
+    """What TARGET runs: its architectures (or those of them ``--architecture``
+    names); else the default MLP with its losses or schedules."""
     loss, schedule = settings.run.loss, settings.run.schedule
     architectures = registry.owned_by("architecture", owner)
     for name in settings.architectures:
         if name not in architectures:
             raise GbenchError(
-                f"architecture {name!r}: plugin {owner!r} provides no such architecture{suggestion(name, architectures)}; "
+                f"architecture {name!r}: plugin {owner!r} provides no such "
+                f"architecture{suggestion(name, architectures)}; "
                 f"its architectures: {', '.join(architectures) or 'none'}"
             )
     if settings.architectures:
@@ -110,10 +118,12 @@ def run_configs(
         for index, group in enumerate(groups, 1):
             first = group[0]
             seeds = ",".join(str(config.seed) for config in group)
-            label = f"[{index}/{len(groups)}] {first.architecture} {first.loss} {first.schedule} seed{'s' if len(group) > 1 else ''} {seeds}"
-            train_images = cache.split(registry, first.dataset, "train", first.data_root, first.train_limit)[
-                0
-            ]  # loaded already (prepare_runs)
+            label = (
+                f"[{index}/{len(groups)}] {first.architecture} {first.loss} "
+                f"{first.schedule} seed{'s' if len(group) > 1 else ''} {seeds}"
+            )
+            # loaded already (prepare_runs)
+            train_images = cache.split(registry, first.dataset, "train", first.data_root, first.train_limit)[0]
             shown = progress.group(label, first.total_steps(len(train_images)), len(group))
             hooks = RunHooks(on_progress=shown.on_progress, on_resume=shown.on_resume, on_log_row=shown.on_log_row)
             group_rows, reason = execute_population(group, registry, out, hooks, cache)
@@ -132,13 +142,13 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if settings.devices:
         raise GbenchError(
-            "--devices is for parallel workers (gbench tune --n-jobs N); gbench run trains one run at a time: give one device, e.g. --device cuda:1"
+            "--devices is for parallel workers (gbench tune --n-jobs N); gbench run trains "
+            "one run at a time: give one device, e.g. --device cuda:1"
         )
     plugins, owner = resolve_target(args.target, args.plugin or ())
     warn_broken(plugins)
-    settings = owndata.resolve(
-        plugins.registry, settings
-    )  # folder:PATH / npz:PATH scanned and registered, its content hash in the configs
+    # folder:PATH / npz:PATH scanned and registered, its content hash in the configs
+    settings = owndata.resolve(plugins.registry, settings)
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)

@@ -14,7 +14,10 @@ from gbench.errors import GbenchError
 from gbench.results import display, schema, store
 from gbench.training import leftovers
 
-HELP = "Print the results of a results folder: every run when there are few, else a summary and the latest runs (--all: every run)."
+HELP = (
+    "Print the results of a results folder: every run when there are few, else "
+    "a summary and the latest runs (--all: every run)."
+)
 
 #: Rows drawn by default. Drawing 10,000 rows took rich about 9 s, for a table nobody reads.
 LATEST = 20
@@ -37,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--columns",
         type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
         metavar="NAME[,NAME]",
-        help="draw these results.csv columns (or headers), in this order (default: those that fit the terminal, who ran what first, then FID and status)",
+        help=(
+            "draw these results.csv columns (or headers), in this order (default: those that "
+            "fit the terminal, who ran what first, then FID and status)"
+        ),
     )
 
 
@@ -71,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             rows, f"the latest {last} of {len(rows)} runs", last=last, columns=args.columns, out=args.out
         )
         display.stdout.print(
-            f"{len(rows) - last} earlier runs not drawn: `gbench show {args.out} --all` draws every run, `--last N` the latest N; "
+            f"{len(rows) - last} earlier runs not drawn: `gbench show {args.out} "
+            "--all` draws every run, `--last N` the latest N; "
             f"`gbench export {args.out}` writes them all",
             highlight=False,
             soft_wrap=True,
@@ -81,13 +88,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def show_unfinished(out: str, unfinished: list[leftovers.Folder]) -> None:
-    """A line for each folder that is not a finished run (not in results.csv), saying what the same command does with it."""
+    """A line for each folder that is not a finished run (not in
+    results.csv), saying what the same command does with it."""
     for folder in unfinished:
         display.console.print(folder.describe(), highlight=False, soft_wrap=True)
     removable = [folder for folder in unfinished if folder.state != leftovers.RUNNING]
     if removable:
         display.console.print(
-            f"{len(removable)} unfinished run folder{'s' if len(removable) > 1 else ''} in {out}: the same command finishes them; "
+            f"{len(removable)} unfinished run folder{'s' if len(removable) > 1 else ''} in {out}: the same command "
+            "finishes them; "
             f"`gbench clean {out}` removes them (--dry-run lists what it would remove)",
             highlight=False,
             soft_wrap=True,
@@ -102,9 +111,8 @@ def status_line(out: str, rows: list[dict[str, str]]) -> str:
 
 def setting_groups(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
     """Rows by setting: a sweep's variant, else the set-up and hyperparameter values that differ among the rows."""
-    keys = [
-        key for key in (rows[0] if rows else {}) if schema.is_setting_column(key)
-    ]  # every row of a CSV has its columns
+    # every row of a CSV has its columns
+    keys = [key for key in (rows[0] if rows else {}) if schema.is_setting_column(key)]
     varying = [key for key in keys if len({row.get(key) for row in rows}) > 1]
     groups: dict[str, list[dict[str, str]]] = {}
     for row in rows:

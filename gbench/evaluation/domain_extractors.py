@@ -30,7 +30,7 @@ import torch
 
 from gbench.data import cache_dir, content_hash, load_split
 from gbench.errors import GbenchError
-from gbench.evaluation import extractors
+from gbench.evaluation import extractors, weights_files
 from gbench.plugins.registry import Dataset
 from gbench.results import store
 
@@ -44,8 +44,8 @@ def domain_dir() -> Path:
 
 
 def domain_name(dataset_name: str) -> str:
-    """The extractor name of a dataset's domain LeNet: ``lenet-cifar10``, as the shipped ``lenet-mnist``; own data's path
-    (``folder:PATH``) in characters a file name and an extractor name may hold: ``lenet-folder_data_cats``."""
+    """The extractor name of a dataset's domain LeNet: ``lenet-cifar10``, as the shipped ``lenet-mnist``; own data's
+    path (``folder:PATH``) in characters a file name and an extractor name may hold: ``lenet-folder_data_cats``."""
     return "lenet-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name).strip("_") or "data")
 
 
@@ -74,9 +74,10 @@ class DomainLeNet:
         path = self.weights_path
         if not path.is_file():
             raise GbenchError(
-                f"weights of {self.name} are missing at {path}; train again with `gbench extractor train {self.dataset}`"
+                f"weights of {self.name} are missing at {path}; train again with "
+                f"`gbench extractor train {self.dataset}`"
             )
-        actual = extractors.weights_sha256(path)
+        actual = weights_files.weights_sha256(path)
         if actual != self.sha256:
             raise GbenchError(f"{path} has SHA-256 {actual[:8]}..., not the registered {self.sha256[:8]}...; {_FIX}")
         return path
@@ -92,7 +93,9 @@ def register_domain_lenet(
     epochs: int,
 ) -> DomainLeNet:
     """Write a trained domain LeNet's weights and record, and return the record."""
-    blob = extractors.state_dict_bytes({**state, extractors.IMAGE_SHAPE_KEY: torch.tensor(list(dataset.image_shape))})
+    blob = weights_files.state_dict_bytes(
+        {**state, extractors.IMAGE_SHAPE_KEY: torch.tensor(list(dataset.image_shape))}
+    )
     sha = hashlib.sha256(blob).hexdigest()
     name = domain_name(dataset.name)
     stem = f"{name}-{sha[:8]}"
@@ -114,7 +117,8 @@ def register_domain_lenet(
         store.atomic_write_text(domain_dir() / f"{stem}.json", json.dumps(asdict(entry), indent=2) + "\n")
     except OSError as error:
         raise GbenchError(
-            f"cannot write the extractor into {domain_dir()} ({error.strerror or error}); make it writable or set GBENCH_CACHE"
+            f"cannot write the extractor into {domain_dir()} "
+            f"({error.strerror or error}); make it writable or set GBENCH_CACHE"
         ) from None
     return entry
 
@@ -149,7 +153,8 @@ _SPLIT_HASHES: dict[tuple[str, str, tuple[str, ...]], str | None] = {}
 
 
 def split_hash(dataset: Dataset, split: str = "test") -> str | None:
-    """The content hash of a split as the default search finds it (memoised per process); None when it cannot be loaded."""
+    """The content hash of a split as the default search finds
+    it (memoised per process); None when it cannot be loaded."""
     roots = (os.environ.get("GBENCH_DATA", ""), str(cache_dir()))
     key = (dataset.name, split, roots)
     if key not in _SPLIT_HASHES:
@@ -161,7 +166,8 @@ def split_hash(dataset: Dataset, split: str = "test") -> str | None:
 
 
 def default_domain_lenet(dataset: Dataset, real_hash: str | None = None) -> DomainLeNet | None:
-    """The newest domain LeNet trained on this data: its test split's content hash is ``real_hash`` (default: the test split found now)."""
+    """The newest domain LeNet trained on this data: its test split's
+    content hash is ``real_hash`` (default: the test split found now)."""
     entries = domain_lenets(dataset.name)
     if not entries:
         return None  # nothing registered: no need to read the data

@@ -5,8 +5,8 @@ it has one, else Inception), ``"lenet"`` (the dataset's LeNet, or an error
 when there is none), ``"inception"`` / ``"inception-v3-compat"``, or a LeNet
 by its full name. A dataset without a shipped LeNet uses the domain LeNet
 ``gbench extractor train DATASET`` registered for the same data (content
-hash), when there is one (:mod:`gbench.evaluation.domain_extractors`). The result is an :class:`Extractor`: everything the
-torch-fidelity call and the cache key need.
+hash), when there is one (:mod:`gbench.evaluation.domain_extractors`). The result is
+an :class:`Extractor`: everything the torch-fidelity call and the cache key need.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gbench.errors import GbenchError
 from gbench.evaluation import domain_extractors, extractors, stacked_modes
+from gbench.evaluation.inception_weights import INCEPTION, resolve_inception_weights
 from gbench.plugins.registry import Dataset
 
 
@@ -35,7 +36,7 @@ class Extractor:
 
 
 def known_extractors() -> list[str]:
-    return sorted(["inception", extractors.INCEPTION, "lenet", *extractors.LENET_DATASETS, stacked_modes.PER_CHANNEL])
+    return sorted(["inception", INCEPTION, "lenet", *extractors.LENET_DATASETS, stacked_modes.PER_CHANNEL])
 
 
 def resolve_extractor(
@@ -66,7 +67,8 @@ def resolve_extractor(
     elif wanted == "lenet":
         if shipped is None and domain is None:
             raise GbenchError(
-                f"extractor 'lenet' has no shipped or trained weights for dataset {dataset.name!r}; train one with `gbench extractor train {dataset.name}`, "
+                "extractor 'lenet' has no shipped or trained weights for dataset "
+                f"{dataset.name!r}; train one with `gbench extractor train {dataset.name}`, "
                 f"or use one of {', '.join(extractors.LENET_DATASETS)} or 'inception'"
             )
         wanted = shipped or domain.name  # type: ignore[union-attr]
@@ -76,28 +78,32 @@ def resolve_extractor(
         name, channels, pass_weights = domain.name, dataset.image_shape[0], True
     elif wanted == domain_extractors.domain_name(dataset.name) and shipped is None:
         raise GbenchError(
-            f"no {wanted} is trained on this {dataset.name} data (its content hash); train one with `gbench extractor train {dataset.name}`"
+            f"no {wanted} is trained on this {dataset.name} data (its content hash); "
+            f"train one with `gbench extractor train {dataset.name}`"
         )
     elif wanted == stacked_modes.PER_CHANNEL:
         if tuple(dataset.image_shape) != (3, 28, 28):
             raise GbenchError(
-                f"extractor {wanted!r} takes 3x28x28 Stacked MNIST images; dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}"
+                f"extractor {wanted!r} takes 3x28x28 Stacked MNIST images; dataset "
+                f"{dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}"
             )
         stacked_modes.register_per_channel()
         weights = extractors.lenet_weights_path("lenet-mnist")
         extractors.load_lenet("lenet-mnist")  # fails early, with a fix, when the shipped file is missing or altered
         name, channels, pass_weights = wanted, 3, False
-    elif wanted in ("inception", extractors.INCEPTION):
+    elif wanted in ("inception", INCEPTION):
         if dataset.image_shape[0] not in (1, 3):
             raise GbenchError(
-                f"extractor 'inception' takes 1- or 3-channel images; dataset {dataset.name!r} has {dataset.image_shape[0]} channels"
+                "extractor 'inception' takes 1- or 3-channel images; dataset "
+                f"{dataset.name!r} has {dataset.image_shape[0]} channels"
             )
-        weights = extractors.resolve_inception_weights(inception_weights)
-        name, channels, pass_weights = extractors.INCEPTION, 3, True
+        weights = resolve_inception_weights(inception_weights)
+        name, channels, pass_weights = INCEPTION, 3, True
     elif wanted in extractors.LENET_DATASETS:
         if tuple(dataset.image_shape) != (1, 28, 28):
             raise GbenchError(
-                f"extractor {wanted!r} takes 1x28x28 images; dataset {dataset.name!r} has {'x'.join(map(str, dataset.image_shape))}; use extractor 'inception'"
+                f"extractor {wanted!r} takes 1x28x28 images; dataset {dataset.name!r} has "
+                f"{'x'.join(map(str, dataset.image_shape))}; use extractor 'inception'"
             )
         weights = extractors.lenet_weights_path(wanted)
         extractors.load_lenet(wanted)  # fails early, with a fix, when the shipped file is missing or altered

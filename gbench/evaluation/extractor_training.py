@@ -81,7 +81,8 @@ def train_extractor(
     )
     if len(train_x) == 0 or len(test_x) == 0:
         raise GbenchError(
-            f"dataset {dataset.name!r} has an empty train or test split; a LeNet extractor needs labelled images in both"
+            f"dataset {dataset.name!r} has an empty train or test split; a "
+            "LeNet extractor needs labelled images in both"
         )
     classes = dataset.num_classes
     if int(train_y.max()) >= classes or int(train_y.min()) < 0:
@@ -116,7 +117,8 @@ def train_extractor(
                     schedule.step()
                 if verbose:
                     print(
-                        f"epoch {epoch + 1}/{epochs}: test accuracy {accuracy(net, test_x, test_y):.4f} ({time.time() - started:.0f} s)",
+                        f"epoch {epoch + 1}/{epochs}: test accuracy "
+                        f"{accuracy(net, test_x, test_y):.4f} ({time.time() - started:.0f} s)",
                         file=sys.stderr,
                     )
             _normalise_features(net, train_x)

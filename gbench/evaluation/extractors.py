@@ -25,12 +25,8 @@ fixed seed (``gbench extractor train mnist``).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -40,9 +36,14 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.helpers import vassert
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from gbench.env import flag
 from gbench.errors import GbenchError
-from gbench.results import store
+from gbench.evaluation.inception_weights import INCEPTION, inception_hub_path
+
+# Reached as extractors.<name> by modules other branches are editing (fidelity.py, realcache.py): kept until they import
+# them from inception_weights.
+from gbench.evaluation.inception_weights import INCEPTION_CPU_SECONDS_PER_IMAGE as INCEPTION_CPU_SECONDS_PER_IMAGE
+from gbench.evaluation.inception_weights import weights_argument as weights_argument
+from gbench.evaluation.weights_files import verified_state_dict, weights_sha256
 
 __all__ = ["LeNet", "LeNetFeatureExtractor", "extractor_label", "register_extractors"]  # the public API (docs/api.md)
 
@@ -58,13 +59,6 @@ EXTRACTOR_SHA256 = {
     "lenet-fashion-mnist": "9deeb78a109b8c802f5e5aff724105e6486e826199e23bcf671c7f2741ed7148",
 }
 
-INCEPTION = "inception-v3-compat"
-#: torch-fidelity's own Inception weights; the file name carries torch.hub's SHA-256 prefix.
-INCEPTION_URL = torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3
-#: Seconds per 28x28 image on a 2-core CPU (resized to 299x299 inside the
-#: extractor): benchmarks/eval_speed.py measured 0.17-0.26 on an idle machine,
-#: more under load. Used to print an estimate before a long CPU run.
-INCEPTION_CPU_SECONDS_PER_IMAGE = 0.3
 
 FEATURES = "128"  # torch-fidelity names feature layers by their width
 LOGITS = "logits"
@@ -95,7 +89,8 @@ class LeNet(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, images_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 ``(B, C, H, W)`` (the shipped ones: ``(B, 1, 28, 28)``) -> (features ``(B, 128)``, logits ``(B, classes)``)."""
+        """uint8 ``(B, C, H, W)`` (the shipped ones: ``(B, 1, 28,
+        28)``) -> (features ``(B, 128)``, logits ``(B, classes)``)."""
         x = images_u8.to(self.fc1.weight.dtype) * (1.0 / 255.0)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -115,33 +110,6 @@ def lenet_weights_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-_SHA_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def weights_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a weights file, memoised by (path, size, mtime): Inception's is 95 MB."""
-    stat = os.stat(path)
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA_MEMO:
-        _SHA_MEMO[key] = file_sha256(path)
-    return _SHA_MEMO[key]
-
-
-def state_dict_bytes(state_dict: dict) -> bytes:
-    """What ``torch.save`` writes for a state dict (byte-stable for equal tensors)."""
-    buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, buffer)
-    return buffer.getvalue()
-
-
 def load_lenet(name: str, device: torch.device | str = "cpu") -> LeNet:
     """The shipped classifier ``name``, checked against :data:`EXTRACTOR_SHA256`, in eval mode."""
     if name not in LENET_DATASETS:
@@ -149,7 +117,8 @@ def load_lenet(name: str, device: torch.device | str = "cpu") -> LeNet:
     path = lenet_weights_path(name)
     if not path.is_file():
         raise GbenchError(
-            f"weights of {name} are missing at {path}; reinstall gbench or run `gbench extractor train {LENET_DATASETS[name]}`"
+            f"weights of {name} are missing at {path}; reinstall gbench or run "
+            f"`gbench extractor train {LENET_DATASETS[name]}`"
         )
     expected = EXTRACTOR_SHA256.get(name)
     if expected and weights_sha256(path) != expected:
@@ -158,42 +127,6 @@ def load_lenet(name: str, device: torch.device | str = "cpu") -> LeNet:
             f"reinstall gbench (or update EXTRACTOR_SHA256 after retraining on purpose)"
         )
     return _ready(_from_file(path), device)
-
-
-def verified_state_dict(
-    path: str | os.PathLike, fix: str = "give a state dict of tensors saved with torch.save"
-) -> dict[str, torch.Tensor]:
-    """A weights file's state dict, loaded with ``weights_only=True``: a file holding code is one GbenchError line naming it."""
-    state = store.load_tensor_file(Path(path), fix=fix)
-    if (
-        not isinstance(state, dict)
-        or not state
-        or not all(isinstance(key, str) and torch.is_tensor(value) for key, value in state.items())
-    ):
-        raise GbenchError(f"{str(path)!r} is not a state dict of tensors; {fix}")
-    return state
-
-
-def weights_argument(extractor: Any) -> dict[str, Any]:
-    """torch-fidelity's ``feature_extractor_weights_path`` keyword for building ``extractor`` (empty when it finds its own).
-
-    ``extractor`` is a :class:`gbench.evaluation.extractor_choice.Extractor`, which imports this module.
-
-    torch-fidelity's Inception opens a weights path with ``torch.load(weights_only=False)``,
-    which runs any code the file's pickle names. So it never gets the user's file: gbench
-    loads the tensors itself, safely, and hands over a fresh in-memory ``torch.save`` of
-    just those tensors (torch.load reads file objects too). The LeNet extractor is
-    gbench's own class and loads its path safely itself.
-    """
-    if not extractor.pass_weights:
-        return {}
-    if extractor.name != INCEPTION:
-        return {"feature_extractor_weights_path": str(extractor.weights)}
-    fix = f"give torch-fidelity's {os.path.basename(INCEPTION_URL)} (a state dict of tensors), or leave the Inception weights unset on a networked machine"
-    buffer = io.BytesIO()
-    torch.save(verified_state_dict(extractor.weights, fix), buffer)
-    buffer.seek(0)
-    return {"feature_extractor_weights_path": buffer}
 
 
 #: The key of a domain LeNet's weights file that holds its input ``(C, H, W)``; the shipped files lack it (1x28x28).
@@ -303,7 +236,8 @@ def register_extractors() -> None:
             continue
         if existing is not None:
             raise GbenchError(
-                f"torch-fidelity already has a feature extractor named {name!r} ({existing.__module__}.{existing.__name__}); "
+                f"torch-fidelity already has a feature extractor named {name!r} "
+                f"({existing.__module__}.{existing.__name__}); "
                 f"remove that registration, gbench needs the name"
             )
         torch_fidelity.register_feature_extractor(name, LeNetFeatureExtractor)
@@ -316,91 +250,6 @@ def register_domain_lenet(name: str) -> None:
         torch_fidelity.register_feature_extractor(name, LeNetFeatureExtractor)
     elif existing is not LeNetFeatureExtractor:
         raise GbenchError(
-            f"torch-fidelity already has a feature extractor named {name!r} ({existing.__module__}.{existing.__name__}); retrain under another dataset name"
+            f"torch-fidelity already has a feature extractor named {name!r} "
+            f"({existing.__module__}.{existing.__name__}); retrain under another dataset name"
         )
-
-
-# ---------------------------------------------------------------------------
-# Inception weights
-# ---------------------------------------------------------------------------
-
-
-def inception_hub_path() -> Path:
-    """Where torch.hub keeps torch-fidelity's Inception weights once downloaded."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(INCEPTION_URL)
-
-
-def resolve_inception_weights(path: str | os.PathLike | None) -> Path:
-    """A local Inception weights file: the given one, or torch-fidelity's download.
-
-    gbench always passes an explicit path to torch-fidelity, so the file that
-    was hashed for the result's label is the file that was used.
-    """
-    if path is not None:
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise GbenchError(
-                f"inception weights file {str(path)!r} not found; give the path of torch-fidelity's "
-                f"{os.path.basename(INCEPTION_URL)}, or leave inception_weights unset on a networked machine"
-            )
-        return path
-    hub = inception_hub_path()
-    if hub.is_file():
-        return hub
-    if flag("GBENCH_OFFLINE"):
-        raise GbenchError(
-            f"Inception weights are not at {hub} and GBENCH_OFFLINE is set; give --inception-weights PATH"
-        )
-    hub.parent.mkdir(parents=True, exist_ok=True)
-    print(f"gbench: downloading Inception weights to {hub}", file=sys.stderr)
-    try:
-        torch.hub.download_url_to_file(INCEPTION_URL, str(hub), progress=False)
-    except OSError as error:  # URLError is an OSError
-        raise GbenchError(
-            f"could not download Inception weights from {INCEPTION_URL} ({error}); give --inception-weights PATH"
-        ) from None
-    return hub
-
-
-_VERIFIED_WEIGHTS: set[tuple[str, int, int]] = set()
-
-
-def check_inception_weights(path: str) -> None:
-    """A given Inception weights file exists and holds only tensors; for the option checks, before anything trains.
-
-    Memoised by (path, size, mtime): a suite's variants share one 95 MB file.
-    """
-    resolved = resolve_inception_weights(path)
-    stat = resolved.stat()
-    key = (str(resolved.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _VERIFIED_WEIGHTS:
-        verified_state_dict(
-            resolved, f"give torch-fidelity's {os.path.basename(INCEPTION_URL)} (a state dict of tensors)"
-        )
-        _VERIFIED_WEIGHTS.add(key)
-
-
-def write_random_inception_weights(path: str | os.PathLike, seed: int = 0) -> Path:
-    """Write a randomly initialised inception-v3-compat state dict of the right shapes.
-
-    For offline tests and timing only: random weights collapse the 2048-d
-    features, so test on an early layer (``"64"`` or ``"192"``).
-    """
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    class _Skeleton(FeatureExtractorInceptionV3):
-        # Its __init__ always loads weights; skip that to keep the random init.
-        def load_state_dict(self, *args, **kwargs):
-            return None
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    empty = io.BytesIO()  # torch-fidelity insists on loading something; an empty dict, never a file
-    torch.save({}, empty)
-    empty.seek(0)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        skeleton = _Skeleton(INCEPTION, ["64"], feature_extractor_weights_path=empty)
-        state = {k: v.clone() for k, v in skeleton.state_dict().items()}
-    torch.save(state, path)
-    return path

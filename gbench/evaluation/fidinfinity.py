@@ -30,7 +30,8 @@ def subset_sizes(n: int, points: int = POINTS, smallest_share: float = SMALLEST_
     sizes = sorted({int(round(size)) for size in np.linspace(low, n, points)})
     if len(sizes) < MIN_SIZES:
         raise GbenchError(
-            f"fid_infinity needs at least {MIN_SIZES} different subset sizes; {n} samples give {len(sizes)}: evaluate 30 or more samples"
+            f"fid_infinity needs at least {MIN_SIZES} different subset sizes; {n} "
+            f"samples give {len(sizes)}: evaluate 30 or more samples"
         )
     return sizes
 
@@ -45,7 +46,8 @@ def fit_intercept(sizes: list[int] | np.ndarray, fids: list[float] | np.ndarray)
     y = np.asarray(fids, dtype=np.float64)
     if x.shape != y.shape or len(x) < 2 or np.ptp(x) == 0:
         raise ValueError(
-            f"fit_intercept needs at least two different sizes with one FID each, got sizes {list(sizes)} and {len(y)} FIDs"
+            "fit_intercept needs at least two different sizes with one FID "
+            f"each, got sizes {list(sizes)} and {len(y)} FIDs"
         )
     dx = x - x.mean()
     slope = float((dx * (y - y.mean())).sum() / (dx * dx).sum())

@@ -1,4 +1,5 @@
-"""What an evaluation computes and how: :class:`EvalSettings`, read by the evaluator and torch-fidelity's wrapper alike."""
+"""What an evaluation computes and how: :class:`EvalSettings`,
+read by the evaluator and torch-fidelity's wrapper alike."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 from gbench.errors import GbenchError
 
 KID_PR_IMPLS = ("gbench", "torch-fidelity")
-#: The fewest images either side may hold: FID needs 2 for a covariance (precision/recall need more, see minimum_images).
+#: The fewest images either side may hold: FID needs 2 for a
+#: covariance (precision/recall need more, see minimum_images).
 MIN_IMAGES = 2
 
 
@@ -37,7 +39,8 @@ class EvalSettings:
 def check_inception_weights_option(
     weights: str | None, extractor: str | None, option: str = "--inception-weights"
 ) -> None:
-    """``--inception-weights`` named for Inception FIDs: a file, holding only tensors (a file with code is refused), before anything trains.
+    """``--inception-weights`` named for Inception FIDs: a file, holding
+    only tensors (a file with code is refused), before anything trains.
 
     The one check ``run``, ``tune`` and a suite's variants share (``option``: the name the user wrote, for the
     one-line error); torch-fidelity is imported only when weights are named.
@@ -48,6 +51,6 @@ def check_inception_weights_option(
         raise GbenchError(
             f"{option} {weights!r} is not a file; give the path of torch-fidelity's Inception weights, or leave it out"
         )
-    from gbench.evaluation.extractors import check_inception_weights
+    from gbench.evaluation.inception_weights import check_inception_weights
 
     check_inception_weights(str(weights))

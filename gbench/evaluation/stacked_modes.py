@@ -59,7 +59,8 @@ def _channels_as_digits(samples: torch.Tensor) -> torch.Tensor:
     """uint8 ``(N, 3, 28, 28)`` -> ``(3N, 1, 28, 28)``, sample-major (sample 0's R, G, B first)."""
     if samples.dtype != torch.uint8 or samples.dim() != 4 or tuple(samples.shape[1:]) != (3, 28, 28):
         raise GbenchError(
-            f"Stacked MNIST metrics take uint8 samples of shape (N, 3, 28, 28), got {samples.dtype} {tuple(samples.shape)}; convert with gbench.data.to_uint8"
+            "Stacked MNIST metrics take uint8 samples of shape (N, 3, 28, 28), got "
+            f"{samples.dtype} {tuple(samples.shape)}; convert with gbench.data.to_uint8"
         )
     return samples.reshape(-1, 1, 28, 28)
 
@@ -93,7 +94,8 @@ def mode_statistics(modes: torch.Tensor) -> dict[str, float]:
 def stacked_mnist_modes(
     samples: torch.Tensor, classifier: extractors.LeNet | None = None, batch_size: int = 3000
 ) -> dict[str, float]:
-    """uint8 ``(N, 3, 28, 28)`` samples -> ``{"stacked_modes_covered": ..., "stacked_mode_kl": ...}`` (see the module docstring)."""
+    """uint8 ``(N, 3, 28, 28)`` samples -> ``{"stacked_modes_covered":
+    ..., "stacked_mode_kl": ...}`` (see the module docstring)."""
     digits = channel_digits(samples, classifier, batch_size)
     return mode_statistics(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2])
 
@@ -110,7 +112,8 @@ def channel_features(
 
 
 def stacked_fid(fake: torch.Tensor, real: torch.Tensor, net: extractors.LeNet | None = None) -> float:
-    """FID between two uint8 Stacked MNIST sets on :func:`channel_features` (torch-fidelity's statistics and formula)."""
+    """FID between two uint8 Stacked MNIST sets on
+    :func:`channel_features` (torch-fidelity's statistics and formula)."""
     lenet = _lenet(net)
     if min(len(fake), len(real)) < 2:
         raise GbenchError(f"a FID needs at least 2 images on each side, got {len(fake)} generated and {len(real)} real")

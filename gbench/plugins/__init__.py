@@ -1,4 +1,5 @@
-"""The plugin API: the hook specifications (hookspecs), what plugins provide (registry), loading them (loading), and calling run observers (observers)."""
+"""The plugin API: the hook specifications (hookspecs), what plugins provide
+(registry), loading them (loading), and calling run observers (observers)."""
 
 from __future__ import annotations
 

@@ -102,7 +102,10 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
         return False
     undecorated = [name for name in _hooks_of(module) if not hasattr(getattr(module, name), f"{GROUP}_impl")]
     if undecorated:  # pluggy would skip it silently
-        info.error = f"hook {undecorated[0]} is not decorated with @gbench.hookimpl, so gbench would never call it; add `@hookimpl` (from gbench import hookimpl) above it"
+        info.error = (
+            f"hook {undecorated[0]} is not decorated with @gbench.hookimpl, so gbench would never "
+            "call it; add `@hookimpl` (from gbench import hookimpl) above it"
+        )
         return False
     try:
         manager.register(module, name=info.name)
@@ -111,7 +114,10 @@ def _register(manager: pluggy.PluginManager, module: Any, info: PluginInfo) -> b
         lines = str(error).splitlines()
         hook = next((name for name in ALL_HOOKS if f"'{name}'" in lines[0]), None) if lines else None
         if hook and len(lines) >= 3:
-            info.error = f"hook {lines[1].removeprefix('hookimpl definition: ')} does not match its hookspec {signature_of(hook)}: {lines[-1]}"
+            info.error = (
+                f"hook {lines[1].removeprefix('hookimpl definition: ')} does not match "
+                f"its hookspec {signature_of(hook)}: {lines[-1]}"
+            )
         else:
             info.error = f"invalid hook implementation: {' '.join(str(error).split())}"
         return False
@@ -135,7 +141,8 @@ def import_target(target: str) -> tuple[ModuleType, str]:
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
             raise GbenchError(
-                f"plugin file {target!r} cannot be imported as Python; give a path to a .py file with @hookimpl functions"
+                f"plugin file {target!r} cannot be imported as Python; give a "
+                "path to a .py file with @hookimpl functions"
             )
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
@@ -157,13 +164,15 @@ def import_target(target: str) -> tuple[ModuleType, str]:
 
 
 def unknown_target(target: str) -> GbenchError:
-    """No plugin or module ``target``: the closest installed plugin or module (``plugins.mpl``: plugins.mlp), else the list of them."""
+    """No plugin or module ``target``: the closest installed plugin or
+    module (``plugins.mpl``: plugins.mlp), else the list of them."""
     known = sorted({name for ep in _entry_points() for name in (ep.name, ep.module)})
     close = closest(target, known)
     if close:
         return GbenchError(f"no plugin or module named {target!r} (did you mean {close!r}?)")
     return GbenchError(
-        f"no plugin or module named {target!r}; installed plugins and their modules: {', '.join(known)}; or give a path/to/plugin.py"
+        f"no plugin or module named {target!r}; installed plugins and their "
+        f"modules: {', '.join(known)}; or give a path/to/plugin.py"
     )
 
 
@@ -236,8 +245,10 @@ def load_plugins(extra: list[str] | tuple[str, ...] = ()) -> Plugins:
                 installed = infos[clash].distribution if clash in infos else ""
                 if clash is not None and _owner in extra and installed and installed != "gbench":
                     raise GbenchError(
-                        f"{_kind} name {spec.name!r} is registered twice: by the installed plugin {clash!r} and by {_owner!r}, whose code differs; "
-                        f"rename one of them, or set GBENCH_DISABLE_PLUGIN_AUTOLOAD=1 to load no installed plugins, or pip uninstall {installed}"
+                        f"{_kind} name {spec.name!r} is registered twice: by the installed plugin "
+                        f"{clash!r} and by {_owner!r}, whose code differs; "
+                        "rename one of them, or set GBENCH_DISABLE_PLUGIN_AUTOLOAD=1 to load no "
+                        f"installed plugins, or pip uninstall {installed}"
                     )
                 registry.register(_kind, spec, _owner)
 
@@ -285,7 +296,10 @@ def resolve_target(target: str, extra: list[str] | tuple[str, ...] = ()) -> tupl
         if env.flag("GBENCH_DISABLE_PLUGIN_AUTOLOAD"):
             why = "GBENCH_DISABLE_PLUGIN_AUTOLOAD is set; unset it to load third-party plugins"
         else:
-            why = f"GBENCH_PLUGINS={os.environ.get('GBENCH_PLUGINS', '')} does not name it; add {target} to it or unset it"
+            why = (
+                f"GBENCH_PLUGINS={os.environ.get('GBENCH_PLUGINS', '')} does not "
+                f"name it; add {target} to it or unset it"
+            )
         raise GbenchError(f"plugin {target!r} is installed but was not loaded: {why}")
     plugins = load_plugins(extra=[*extra, target])
     return plugins, plugin_name_for_target(plugins, target)

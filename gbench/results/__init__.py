@@ -1,1 +1,2 @@
-"""Results: one row per run (schema), the results folder (store), records of runs and their tables (records, display)."""
+"""Results: one row per run (schema), the results folder
+(store), records of runs and their tables (records, display)."""

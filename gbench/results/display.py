@@ -51,9 +51,8 @@ def live(renderable: Any) -> Iterator[Any]:
     with Live(renderable, console=console, refresh_per_second=1, transient=False) as display:
         try:
             yield display
-        except (
-            Exception
-        ):  # an error's one line is what to show, not a table half drawn above it (Ctrl-C keeps its table)
+        # an error's one line is what to show, not a table half drawn above it (Ctrl-C keeps its table)
+        except Exception:
             display.transient = True
             raise
     if not console.is_terminal:
@@ -95,7 +94,8 @@ def table_columns(rows: list[dict[str, Any]]) -> list[schema.Column]:
 
 
 def print_results(rows: Iterable[dict[str, Any]], title: str = "gbench results", **options: Any) -> None:
-    """Print :func:`results_table` on stdout, and after it the line naming the columns left out (unwrapped: a path stays whole)."""
+    """Print :func:`results_table` on stdout, and after it the line
+    naming the columns left out (unwrapped: a path stays whole)."""
     table, left_out = results_and_left_out(rows, title, **options)
     stdout.print(table)
     if left_out:
@@ -165,7 +165,8 @@ def results_and_left_out(
     notes = ["all runs: " + ", ".join(shared)] if shared else []
     if len(scores) > 1:
         notes.append(
-            "D(x), D(G(z)): probabilities for BCE losses, mean critic outputs for the others (column 'score' in the CSV)"
+            "D(x), D(G(z)): probabilities for BCE losses, mean critic outputs "
+            "for the others (column 'score' in the CSV)"
         )
     elif scores == {"critic"}:
         notes.append("D(x), D(G(z)) are mean critic outputs, not probabilities")
@@ -173,7 +174,8 @@ def results_and_left_out(
     names = ",".join(column.name for column in left_out)
     left_out_line = (
         f"not shown, too wide for {width or stdout.width} columns: {', '.join(headers[c.name] for c in left_out)}; "
-        f"`gbench show {out} --columns {names}` shows them (any results.csv columns, in that order), `gbench export {out}` writes every column"
+        f"`gbench show {out} --columns {names}` shows them (any results.csv columns, in "
+        f"that order), `gbench export {out}` writes every column"
     )
     return table, left_out_line if left_out else ""
 
@@ -189,7 +191,8 @@ def priority(column: schema.Column) -> int:
 def fit_columns(
     columns: list[schema.Column], widths: dict[str, int], width: int
 ) -> tuple[list[schema.Column], list[schema.Column]]:
-    """The columns that fit ``width`` at their full ``widths`` (in table order), taken by :func:`priority`; and those left out.
+    """The columns that fit ``width`` at their full ``widths`` (in
+    table order), taken by :func:`priority`; and those left out.
 
     A rich table with borders takes a cell's width plus 3 (a space each side, a rule), plus 1 for the last rule.
     """
@@ -203,7 +206,8 @@ def fit_columns(
 
 
 def named_columns(names: list[str], rows: list[dict[str, Any]]) -> list[schema.Column]:
-    """``--columns``' names (results.csv's, or a table header), as columns; an unknown one is a GbenchError with the closest name."""
+    """``--columns``' names (results.csv's, or a table header), as
+    columns; an unknown one is a GbenchError with the closest name."""
     from gbench.names import unknown
 
     present = schema.csv_columns(rows)

@@ -32,12 +32,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-#: A class is *covered* when it gets at least this fraction of its expected share of the samples (the report's glossary).
+#: A class is *covered* when it gets at least this fraction of
+#: its expected share of the samples (the report's glossary).
 COVERED_SHARE = 0.5
 
 
 def covered_classes(counts: Sequence[float], expected_shares: Sequence[float]) -> int:
-    """Classes covered: those whose count is at least :data:`COVERED_SHARE` of their expected share of all the counts."""
+    """Classes covered: those whose count is at least
+    :data:`COVERED_SHARE` of their expected share of all the counts."""
     total = sum(counts)
     return sum(
         1 for count, share in zip(counts, expected_shares) if share > 0 and count >= COVERED_SHARE * share * total

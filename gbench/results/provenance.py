@@ -40,7 +40,8 @@ def hardware(device: Any = None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def gbench_version() -> str:
-    """``0.1.0 (commit 69e62ce)``, ``-dirty`` when the checkout has changes; the version alone outside a git checkout."""
+    """``0.1.0 (commit 69e62ce)``, ``-dirty`` when the checkout
+    has changes; the version alone outside a git checkout."""
     root = Path(__file__).resolve().parents[2]
     try:
         described = subprocess.run(

@@ -38,7 +38,8 @@ class RunRecord:
 
 
 def typed_value(value: Any) -> Any:
-    """A value read from results.csv (text) with its type back: "" -> None, "3" -> 3, "0.5" -> 0.5, other text as it is."""
+    """A value read from results.csv (text) with its type back:
+    "" -> None, "3" -> 3, "0.5" -> 0.5, other text as it is."""
     if not isinstance(value, str):
         return value
     if value == "":

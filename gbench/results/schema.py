@@ -37,13 +37,8 @@ from typing import Any
 from gbench.plugins import columns as declarations
 from gbench.plugins.columns import BOOKKEEPING, HYPERPARAMETER, IDENTITY, METRIC, Column
 
-__all__ = [
-    "BOOKKEEPING",
-    "HYPERPARAMETER",
-    "IDENTITY",
-    "METRIC",
-    "Column",
-]  # re-exported: the kinds as the readers of rows name them
+# re-exported: the kinds as the readers of rows name them
+__all__ = ["BOOKKEEPING", "HYPERPARAMETER", "IDENTITY", "METRIC", "Column"]
 
 #: Columns that name what a run set up besides its hyperparameters: identity without run_id and seed.
 SETUP = ("architecture", "loss", "schedule", "dataset", "train_precision", "ema")
@@ -66,7 +61,8 @@ def known_columns() -> tuple[Column, ...]:
 
 
 def leading() -> list[str]:
-    """results.csv starts with these columns, in this order: up to ``collapsed_step``, the metrics with a table header among them."""
+    """results.csv starts with these columns, in this order: up to
+    ``collapsed_step``, the metrics with a table header among them."""
     after = [column.name for column in declarations.AFTER_METRICS]
     shown = [column.name for column in metric_columns() if column.header]
     return (
@@ -98,7 +94,8 @@ def kind_of(name: str) -> str:
 
 
 def column(name: str) -> Column:
-    """The known column; for one the schema does not know, a hyperparameter headed by its own name (as ``--set`` takes it)."""
+    """The known column; for one the schema does not know, a
+    hyperparameter headed by its own name (as ``--set`` takes it)."""
     known = _by_name().get(name)
     return known if known is not None else Column(name, HYPERPARAMETER, name, "s", True)
 
@@ -173,13 +170,15 @@ def results_row(
     for name in params:
         if not is_hyperparameter(name):
             raise ValueError(
-                f"results row: hyperparameter {name!r} has the name of a {kind_of(name)} column; rename the hyperparameter"
+                f"results row: hyperparameter {name!r} has the name of a "
+                f"{kind_of(name)} column; rename the hyperparameter"
             )
     for part, kind in ((metrics or {}, METRIC), (bookkeeping or {}, BOOKKEEPING)):
         for name in part:
             if kind_of(name) != kind:
                 raise ValueError(
-                    f"results row: {name!r} is not a {kind} column of gbench.results.schema; declare it (a metric's columns, or gbench.plugins.columns)"
+                    f"results row: {name!r} is not a {kind} column of gbench.results.schema; "
+                    "declare it (a metric's columns, or gbench.plugins.columns)"
                 )
     ordered = {name: identity[name] for name in wanted}
     return json_safe({**ordered, **(bookkeeping or {}), **params, **(metrics or {})})

@@ -1,4 +1,5 @@
-"""Many runs at once, before any trains: their data loaded once, finished runs kept, unfinished ones taken over, seeds grouped into populations.
+"""Many runs at once, before any trains: their data loaded once, finished
+runs kept, unfinished ones taken over, seeds grouped into populations.
 
 The command line shows the progress; everything here happens before the first
 progress bar, so a missing data set or a damaged checkpoint fails first, in one line.
@@ -18,7 +19,8 @@ from gbench.training import interrupted
 from gbench.training.leftovers import Leftovers
 from gbench.training.runner import DataCache, load_checkpoint, new_run_id
 
-#: --population: "auto" trains seeds as one population where that is the faster choice (population_choice), "on" always, "off" never.
+#: --population: "auto" trains seeds as one population where that is
+#: the faster choice (population_choice), "on" always, "off" never.
 POPULATION_MODES = ("auto", "on", "off")
 
 
@@ -44,11 +46,13 @@ def population_choice(mode: str, device: str | None, precision: str) -> tuple[bo
     if precision == "bf16":
         return (
             True,
-            "--population auto: seeds train as one population on a CPU in bf16, 1.2x as fast as one by one (docs/speed.md)",
+            "--population auto: seeds train as one population on a CPU in bf16, "
+            "1.2x as fast as one by one (docs/speed.md)",
         )
     return (
         False,
-        "--population auto: seeds train one by one on a CPU in fp32, as fast as one population or faster (docs/speed.md); --population on batches them",
+        "--population auto: seeds train one by one on a CPU in fp32, as fast as one "
+        "population or faster (docs/speed.md); --population on batches them",
     )
 
 
@@ -64,8 +68,8 @@ def prepare_runs(
 ) -> tuple[DataCache, list[list[RunConfig]], str | None]:
     """The runs' data, loaded once; the configs in the groups that train together; and, when seeds could
     have shared a population, one line saying whether they do and why. ``check``: every option against
-    the loaded data (gbench.training.preflight), before any folder is made, returning the configs to run. ``notes`` gets a line for runs
-    already finished (kept unless ``rerun``) and one for each unfinished run restarted from step 0."""
+    the loaded data (gbench.training.preflight), before any folder is made, returning the configs to run. ``notes`` gets
+    a line for runs already finished (kept unless ``rerun``) and one for each unfinished run restarted from step 0."""
     cache = DataCache()
     preload(configs, registry, cache)
     if check is not None:
@@ -100,14 +104,15 @@ def populations(configs: list[RunConfig], size: int | None) -> list[list[RunConf
 def check_resumable(
     configs: list[RunConfig], registry: Registry, out: Path, rerun: bool = False, notes: list[str] | None = None
 ) -> list[RunConfig]:
-    """The configs, each with its run id: a finished run's with the same config hash is kept (unless ``rerun``), an unfinished
-    one's is taken over (its checkpoint checked), else a new one. ``notes`` gets the lines to say about them, before any training."""
+    """The configs, each with its run id: a finished run's with the same config hash is
+    kept (unless ``rerun``), an unfinished one's is taken over (its checkpoint checked),
+    else a new one.
+    ``notes`` gets the lines to say about them, before any training."""
     leftovers, kept, resolved_configs = Leftovers(out), 0, []
     for config in configs:
         if not config.run_id:
-            resolved = dataclasses.replace(
-                config, params=resolve_params(registry, config)
-            )  # as execute() resolves them: the hash must match
+            # as execute() resolves them: the hash must match
+            resolved = dataclasses.replace(config, params=resolve_params(registry, config))
             wanted = interrupted.config_hash(resolved)
             finished = None if rerun else leftovers.finished(wanted)
             run_id, note = (finished, None) if finished else leftovers.take_over(wanted)

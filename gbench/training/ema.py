@@ -47,11 +47,13 @@ def lerp_all(averages: list[torch.Tensor], weights: list[torch.Tensor], decay: f
 
 
 def check_saved(average: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> None:
-    """A checkpoint's EMA names every averaged weight (one saved without --ema has none: its config's hash differs, so only damage gets here)."""
+    """A checkpoint's EMA names every averaged weight (one saved without
+    --ema has none: its config's hash differs, so only damage gets here)."""
     missing = sorted(set(average) - set(saved))
     if missing:
         raise GbenchError(
-            f"the checkpoint holds no EMA for generator weights {', '.join(missing[:3])}; delete checkpoint.pt to start the run over"
+            "the checkpoint holds no EMA for generator weights "
+            f"{', '.join(missing[:3])}; delete checkpoint.pt to start the run over"
         )
 
 
@@ -112,15 +114,14 @@ class StackedEMA:
 
     @torch.no_grad()
     def update(self, targets: dict[str, torch.Tensor], step: int, running: torch.Tensor | None = None) -> None:
-        """After generator step ``step``; ``running`` (a device mask, None: all) leaves the stopped members' EMA as it is,
-        as their solo runs stop updating it."""
+        """After generator step ``step``; ``running`` (a device mask, None: all) leaves
+        the stopped members' EMA as it is, as their solo runs stop updating it."""
         averages, weights = list(self.average.values()), [targets[name].detach() for name in self.average]
         if running is None:
             lerp_all(averages, weights, self.decay, step)
             return
-        rate = running.to(averages[0].dtype) * (
-            1.0 - decay_at(self.decay, step)
-        )  # 0 for a stopped member: lerp leaves it exactly
+        # 0 for a stopped member: lerp leaves it exactly
+        rate = running.to(averages[0].dtype) * (1.0 - decay_at(self.decay, step))
         for average, weight in zip(averages, weights):
             average.lerp_(weight, rate.view(-1, *([1] * (average.dim() - 1))))
 

@@ -32,7 +32,8 @@ from gbench.training import interrupted
 
 
 class PreparedRun(Protocol):
-    """What this module reads of :class:`gbench.training.runner.PreparedRun` (named here, not imported: the runner imports this)."""
+    """What this module reads of :class:`gbench.training.runner.PreparedRun`
+    (named here, not imported: the runner imports this)."""
 
     config: RunConfig
     run_dir: Path
@@ -93,7 +94,8 @@ def _kind_of(frame: FrameType, caller_line: str, run: PreparedRun, candidates: l
 
 
 def describe(error: BaseException, run: PreparedRun, registry: Registry) -> str | None:
-    """One line naming the plugin, file, hook, name and step of a plugin's exception; None when no plugin frame raised it."""
+    """One line naming the plugin, file, hook, name and step of a
+    plugin's exception; None when no plugin frame raised it."""
     config = run.config
     names = {"architecture": config.architecture, "loss": config.loss, "schedule": config.schedule}
     files = {kind: plugin_file(registry, kind, name) for kind, name in names.items()}
@@ -117,9 +119,8 @@ def describe(error: BaseException, run: PreparedRun, registry: Registry) -> str 
     ]
     finished = int(loops[-1].f_locals["step"]) if loops else 0
     in_eval = any(frame.f_code.co_name == "on_eval" for frame in frames)
-    step = (
-        finished if in_eval else finished + 1
-    )  # an evaluation runs after its step; a training failure is inside the next one
+    # an evaluation runs after its step; a training failure is inside the next one
+    step = finished if in_eval else finished + 1
     owner = registry.owners.get((kind, names[kind]), "?")
     reason = (str(error).strip().splitlines() or [""])[0][:200]
     saved = run.saved["step"]
@@ -136,7 +137,8 @@ def describe(error: BaseException, run: PreparedRun, registry: Registry) -> str 
 
 
 def mark(run: PreparedRun, message: str) -> None:
-    """Mark the run failed (the interrupted marker with status "failed"): not finished, listed by show, retried by the same command."""
+    """Mark the run failed (the interrupted marker with status "failed"):
+    not finished, listed by show, retried by the same command."""
     interrupted.mark(
         run.run_dir, run.config, run.saved["step"], run.steps, "plugin error", status=STATUS, error=message
     )

@@ -72,9 +72,16 @@ def mark(
     )
     store.write_json(
         run_dir / MARKER,
-        {"status": status, "config_hash": config_hash(config), "step": step, "total_steps": total_steps, "signal": signal_name,
-         "resume": f"run the same gbench command again; {again}", **({"error": error} if error else {})},
-    )  # fmt: skip
+        {
+            "status": status,
+            "config_hash": config_hash(config),
+            "step": step,
+            "total_steps": total_steps,
+            "signal": signal_name,
+            "resume": f"run the same gbench command again; {again}",
+            **({"error": error} if error else {}),
+        },
+    )
     marked.append((run_dir.name, step))
 
 

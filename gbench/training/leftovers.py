@@ -67,24 +67,38 @@ class Folder:
         name = self.path.name
         if self.state == RUNNING:
             return f"{name}: running now (another gbench process holds it); left alone"
-        if (
-            self.state == DAMAGED and self.config_hash is None
-        ):  # without its config the run cannot be matched to a command
+        # without its config the run cannot be matched to a command
+        if self.state == DAMAGED and self.config_hash is None:
             return f"{name}: {self.problem}; restore it, or `gbench clean` removes the folder"
         if self.state == DAMAGED:
-            return f"{name}: {self.problem}; delete that file and the same command takes the run over, or `gbench clean` removes the folder"
+            return (
+                f"{name}: {self.problem}; delete that file and the same command takes "
+                "the run over, or `gbench clean` removes the folder"
+            )
         if self.state == FAILED:  # a plugin raised: step is that of the checkpoint kept
             kept = (
                 f"last checkpoint at step {self.step}/{self.total_steps}" if self.step is not None else "no checkpoint"
             )
             return f"{name}: failed ({kept}): {self.error}"
         if self.state == INTERRUPTED and self.step is not None:
-            return f"{name}: interrupted at step {self.step}/{self.total_steps} ({self.signal}); the same command resumes it from step {self.step}"
+            return (
+                f"{name}: interrupted at step {self.step}/{self.total_steps} "
+                f"({self.signal}); the same command resumes it from step {self.step}"
+            )
         if self.state == INTERRUPTED:
-            return f"{name}: interrupted ({self.signal}) before it saved any state; the same command restarts it from step 0 in its folder"
+            return (
+                f"{name}: interrupted ({self.signal}) before it saved any state; the "
+                "same command restarts it from step 0 in its folder"
+            )
         if self.has_checkpoint:
-            return f"{name}: unfinished, killed (no summary.json, no interrupted.json); the same command resumes it from its checkpoint.pt"
-        return f"{name}: unfinished, killed before it saved any state (only config.json); the same command restarts it from step 0 in its folder"
+            return (
+                f"{name}: unfinished, killed (no summary.json, no interrupted.json); the "
+                "same command resumes it from its checkpoint.pt"
+            )
+        return (
+            f"{name}: unfinished, killed before it saved any state (only config.json); "
+            "the same command restarts it from step 0 in its folder"
+        )
 
 
 def run_folders(out: str | Path) -> list[Path]:
@@ -148,7 +162,8 @@ def unfinished(out: str | Path) -> list[Folder]:
 
 
 class Leftovers:
-    """OUT's run folders by config hash, read once before a batch of runs (:func:`gbench.training.batch.check_resumable`)."""
+    """OUT's run folders by config hash, read once before a batch
+    of runs (:func:`gbench.training.batch.check_resumable`)."""
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
@@ -160,7 +175,8 @@ class Leftovers:
         return next((f.path.name for f in self.folders if f.state == FINISHED and f.config_hash == wanted), None)
 
     def take_over(self, wanted: str) -> tuple[str | None, str | None]:
-        """An unfinished folder with this config hash, now held by this process, and a line to say when it restarts from step 0.
+        """An unfinished folder with this config hash, now held by
+        this process, and a line to say when it restarts from step 0.
 
         A damaged marker in such a folder stops here, before any training, naming the file.
         """
@@ -169,8 +185,10 @@ class Leftovers:
                 continue
             if folder.state == DAMAGED:
                 raise GbenchError(
-                    f"{str(folder.path / interrupted.MARKER)!r} is damaged ({interrupted.marker_problem(folder.path)}); delete it and run "
-                    f"the same command again to take run {folder.path.name} over (from its checkpoint.pt if it has one), or restore the file"
+                    f"{str(folder.path / interrupted.MARKER)!r} is damaged "
+                    f"({interrupted.marker_problem(folder.path)}); delete it and run "
+                    f"the same command again to take run {folder.path.name} over (from its "
+                    "checkpoint.pt if it has one), or restore the file"
                 )
             if not interrupted.hold(folder.path) or (folder.path / "summary.json").exists():
                 continue  # another process took it (or finished it) since the scan
@@ -188,7 +206,8 @@ class Leftovers:
 
 
 def remove(folders: Iterable[Folder], dry_run: bool) -> list[Folder]:
-    """Delete the unfinished folders no process holds (never a finished one); return those removed, or those that would be."""
+    """Delete the unfinished folders no process holds (never a
+    finished one); return those removed, or those that would be."""
     removed = []
     for folder in folders:
         if folder.state in (FINISHED, RUNNING) or (folder.path / "summary.json").exists():
@@ -207,5 +226,6 @@ def remove(folders: Iterable[Folder], dry_run: bool) -> list[Folder]:
 
 
 def take_over(out: Path, config: RunConfig) -> str | None:
-    """The run id of an unfinished run with this config's arguments, now held by this process; else None (one run, as execute() starts it)."""
+    """The run id of an unfinished run with this config's arguments, now
+    held by this process; else None (one run, as execute() starts it)."""
     return Leftovers(out).take_over(interrupted.config_hash(config))[0]

@@ -29,7 +29,8 @@ class LastLosses:
 
 @dataclass
 class LogWindow:
-    """What the log row being built has summed so far: saved mid-window (at a signal), the next row's means stay exact."""
+    """What the log row being built has summed so far: saved
+    mid-window (at a signal), the next row's means stay exact."""
 
     totals: torch.Tensor  # summed d_loss, g_loss, d_real, d_fake since the last log row
     steps: int = 0
@@ -39,7 +40,8 @@ class LogWindow:
 
 @dataclass
 class TrainState:
-    """Everything a resume needs: weights, optimizer state, batch order and noise streams, progress and the log window."""
+    """Everything a resume needs: weights, optimizer state, batch
+    order and noise streams, progress and the log window."""
 
     generator: dict[str, torch.Tensor]
     g_opt: dict[str, Any]
@@ -78,9 +80,8 @@ class TrainState:
     def from_dict(cls, state: Any, where: str = "checkpoint") -> TrainState:
         """A state from its file form; ``where`` names the file in the one-line error a foreign dict gets."""
         names = [f.name for f in dataclasses.fields(cls) if f.name not in ("window", "extra")]
-        required = [
-            f.name for f in dataclasses.fields(cls) if f.name in names and f.default is dataclasses.MISSING
-        ]  # a run without --ema saves no EMA
+        # a run without --ema saves no EMA
+        required = [f.name for f in dataclasses.fields(cls) if f.name in names and f.default is dataclasses.MISSING]
         window_keys = ("window", "window_steps", "metric_window", "last_d", "last_g")
         if not isinstance(state, dict) or any(name not in state for name in required):
             missing = [name for name in required if not isinstance(state, dict) or name not in state]

@@ -110,13 +110,15 @@ def check_dataset_spec(registry: Registry, name: str) -> tuple[int, int, int]:
     shape = tuple(spec.image_shape) if isinstance(spec.image_shape, (tuple, list)) else spec.image_shape
     if not (isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)):
         raise GbenchError(
-            f"{who(registry, 'dataset', name)}: image_shape {shape!r} is not (channels, height, width) of positive ints; declare e.g. image_shape=(1, 28, 28)"
+            f"{who(registry, 'dataset', name)}: image_shape {shape!r} is not (channels, height, "
+            "width) of positive ints; declare e.g. image_shape=(1, 28, 28)"
         )
     if not isinstance(spec.num_classes, int) or spec.num_classes < 1:
         raise GbenchError(f"{who(registry, 'dataset', name)}: num_classes {spec.num_classes!r} must be a positive int")
     if spec.class_names and len(spec.class_names) != spec.num_classes:
         raise GbenchError(
-            f"{who(registry, 'dataset', name)}: {len(spec.class_names)} class_names for num_classes={spec.num_classes}; give one name per class"
+            f"{who(registry, 'dataset', name)}: {len(spec.class_names)} class_names for "
+            f"num_classes={spec.num_classes}; give one name per class"
         )
     return shape
 
@@ -132,9 +134,8 @@ def check_architecture_spec(
         hint = float_default_hint(error, registry.architecture(name).hyperparameters)
         raise GbenchError(f"{prefix}: build failed: {type(error).__name__}: {error}{hint}") from None
     check_nets(nets, tuple(image_shape), prefix)
-    if (
-        nets.discriminator is None and nets.objective is not None
-    ):  # not a GAN (check_nets saw an objective): the trainer minimises it
+    # not a GAN (check_nets saw an objective): the trainer minimises it
+    if nets.discriminator is None and nets.objective is not None:
         try:
             result = nets.objective(torch.rand(2, *image_shape) * 2 - 1)
         except Exception as error:
@@ -143,11 +144,13 @@ def check_architecture_spec(
             isinstance(result, tuple) and len(result) == 2 and _is_scalar(result[0]) and isinstance(result[1], dict)
         ):
             raise GbenchError(
-                f"{prefix}: objective(real) returned {_describe(result)}; expected (scalar loss tensor, dict of metrics)"
+                f"{prefix}: objective(real) returned {_describe(result)}; "
+                "expected (scalar loss tensor, dict of metrics)"
             )
         if not result[0].requires_grad:
             raise GbenchError(
-                f"{prefix}: objective's loss has no gradient; compute it from the generator module's parameters without torch.no_grad or .detach()"
+                f"{prefix}: objective's loss has no gradient; compute it from the generator "
+                "module's parameters without torch.no_grad or .detach()"
             )
 
 
@@ -160,7 +163,10 @@ def float_default_hint(error: Exception, hyperparameters: Iterable[Hyperparamete
     if not suspects:
         return ""
     hp = suspects[0]
-    return f"; hyperparameter {hp.name!r} is a float because its default is written {hp.default!r}: write {int(hp.default)} to make it an int"
+    return (
+        f"; hyperparameter {hp.name!r} is a float because its default is written "
+        f"{hp.default!r}: write {int(hp.default)} to make it an int"
+    )
 
 
 def _tiny_nets(image_shape: tuple[int, ...], latent_dim: int = 8) -> tuple[nn.Module, nn.Module]:
@@ -199,7 +205,8 @@ def check_loss_spec(registry: Registry, name: str, image_shape: tuple[int, ...],
             raise GbenchError(f"{prefix}: {side} failed on a batch of 4: {type(error).__name__}: {error}") from None
         if not isinstance(terms, LossTerms):
             raise GbenchError(
-                f"{prefix}: {side} returned {_describe(terms)}; expected gbench.plugins.registry.LossTerms(loss, real_score, fake_score)"
+                f"{prefix}: {side} returned {_describe(terms)}; expected "
+                "gbench.plugins.registry.LossTerms(loss, real_score, fake_score)"
             )
         if not _is_scalar(terms.loss) or not torch.isfinite(terms.loss).all():
             raise GbenchError(f"{prefix}: {side} gave loss {_describe(terms.loss)}; expected a finite scalar tensor")
@@ -207,7 +214,8 @@ def check_loss_spec(registry: Registry, name: str, image_shape: tuple[int, ...],
             score = getattr(terms, field)
             if score is not None and not _is_scalar(score):
                 raise GbenchError(
-                    f"{prefix}: {side} gave {field} {_describe(score)}; expected None or a scalar tensor (the mean D output)"
+                    f"{prefix}: {side} gave {field} {_describe(score)}; expected "
+                    "None or a scalar tensor (the mean D output)"
                 )
         net.zero_grad(set_to_none=True)
         if terms.loss.requires_grad:
@@ -215,7 +223,8 @@ def check_loss_spec(registry: Registry, name: str, image_shape: tuple[int, ...],
         if not any(p.grad is not None for p in net.parameters()):
             whose = "D's" if net is discriminator else "G's"
             raise GbenchError(
-                f"{prefix}: {side}'s loss has no gradient for {whose} weights; compute it from D's outputs without .detach() or torch.no_grad"
+                f"{prefix}: {side}'s loss has no gradient for {whose} weights; compute it "
+                "from D's outputs without .detach() or torch.no_grad"
             )
 
 
@@ -231,7 +240,8 @@ def check_schedule_spec(registry: Registry, name: str, params: dict[str, Value])
         isinstance(rates, (tuple, list)) and len(rates) == 2 and all(_is_number(r) and 0 < r < math.inf for r in rates)
     ):
         raise GbenchError(
-            f"{prefix}: learning_rates(lr) returned {rates!r}; expected (discriminator_lr, generator_lr), two positive numbers"
+            f"{prefix}: learning_rates(lr) returned {rates!r}; expected "
+            "(discriminator_lr, generator_lr), two positive numbers"
         )
     for step, last in ((0, LastLosses()), (1, LastLosses(torch.tensor(1.3), torch.tensor(0.7)))):
         try:

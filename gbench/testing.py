@@ -37,7 +37,7 @@ from gbench.names import with_article
 from gbench.options import default
 from gbench.plugins.registry import Architecture, Dataset, Loss, Registry, Schedule
 from gbench.torchtools import eval_mode
-from gbench.training.runner import build, check_image_range
+from gbench.training.nets import build, check_image_range
 from gbench.training.trainer import TrainResult, TrainSettings, train
 from gbench.training.validate import validate, who
 

@@ -34,6 +34,7 @@ from gbench.evaluation.extractor_choice import Extractor, domain_classifier, res
 from gbench.evaluation.fidelity import PRC_NEIGHBORHOOD, GeneratorInput, ImageSet, extract_features, with_channels
 from gbench.evaluation.settings import KID_PR_IMPLS, MIN_IMAGES, EvalSettings
 from gbench.owndata import fid_label
+from gbench.plugins.labels import BalancedLabels
 from gbench.plugins.registry import Dataset, Metric, MetricInputs
 from gbench.torchtools import eval_mode, resolve_device
 
@@ -232,8 +233,12 @@ def evaluate_generator(
     seed: int = 0,
     real_labels: torch.Tensor | None = None,
     metrics: Sequence[Metric] | None = None,
+    num_classes: int = 0,
 ) -> EvalResult:
     """Sample ``settings.num_samples`` images from ``generator`` and compare them with ``real_images``.
+
+    ``num_classes > 0``: a conditional generator, called as ``generator(z, y)`` with y = i % num_classes
+    for sample i.
 
     ``generator(z)``, z ~ N(0, 1) of shape (B, latent_dim), returns float
     images in [-1, 1] of the dataset's shape. It runs in eval mode during
@@ -262,8 +267,9 @@ def evaluate_generator(
         )
 
     def fake_side(extractor: Extractor, classifier: torch.nn.Module | None, keep: bool) -> FakeParts:
+        conditioned = BalancedLabels(generator, num_classes) if num_classes else generator  # a fresh count each time
         source = GeneratorInput(
-            generator, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier, keep
+            conditioned, latent_dim, resolved, dataset.image_shape, extractor.channels, classifier, keep
         )
         return (
             source,

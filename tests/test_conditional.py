@@ -509,3 +509,15 @@ def test_tune_searches_a_conditional_architecture(capsys, tmp_path):
         ("cmlp", "acgan", "ok")
     }
     assert len({row["embed_dim"] for row in rows}) == 2  # the trials searched the architecture's own knob
+
+
+def test_the_guides_conditional_example_trains():
+    from conftest import REPO
+
+    from gbench import testing
+
+    example = str(REPO / "docs" / "examples" / "conditional.py")
+    result = testing.check_architecture("label-mlp", plugin=example, steps=3)
+    assert result.status == "ok" and result.steps == 3
+    registry = load_plugins(extra=[example]).registry
+    assert registry.architecture("label-mlp").conditional

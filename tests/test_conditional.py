@@ -278,6 +278,26 @@ def test_a_conditional_mismatch_is_refused_before_training(capsys, tmp_path):
         str(out),
     )
     assert "reads the discriminator's class logits" in line and "--set discriminator=projection" in line
+    line = _refused(
+        capsys,
+        out,
+        "tune",
+        PLUGIN,
+        "--architecture",
+        "cmlp",
+        "--loss",
+        "acgan",
+        "--trials",
+        "1",
+        "--objective",
+        "wall_time",
+        *TINY_RUN,
+        "--eval-samples",
+        "0",
+        "--out",
+        str(out),
+    )
+    assert "reads the discriminator's class logits" in line
     unlabelled = tmp_path / "digits.npz"  # images without y: one class, nothing to condition on
     np.savez(unlabelled, x=np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8))
     line = _refused(
@@ -391,6 +411,14 @@ def test_sample_label_writes_only_that_class_and_refuses_what_is_not_a_class(tra
     with torch.no_grad():
         expected = to_uint8(nets.generator(z, torch.full((6,), 7)))
     assert torch.equal(torch.from_numpy(np.load(tmp_path / "sevens.npz")["images"]), expected)
+    code, out, _ = _main(
+        capsys, "sample", str(run_dir), "--plugin", PLUGIN, "-n", "12", "-o", str(tmp_path / "all.npz")
+    )
+    assert code == 0 and "every class in turn" in out
+    z = torch.randn(12, nets.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # sample i of class i mod 10, as evaluation draws them
+        expected = to_uint8(nets.generator(z, torch.arange(12) % 10))
+    assert torch.equal(torch.from_numpy(np.load(tmp_path / "all.npz")["images"]), expected)
     line = _refused(
         capsys,
         tmp_path / "none",

@@ -105,20 +105,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def labelled(nets: Nets, label: int | None, architecture: str) -> Nets:
-    """The nets to sample: a conditional generator as ``generator(z)``, of class ``label`` or of every class in turn;
-    ``--label`` for an unconditional run, or out of the run's classes, is refused in one line."""
-    from gbench.plugins.labels import BalancedLabels, FixedLabels
+    """The nets to sample: with ``--label``, a conditional generator as ``generator(z)`` of that class (without,
+    imagesets.generate draws every class in turn); ``--label`` for an unconditional run, or out of the run's
+    classes, is refused in one line."""
+    from gbench.plugins.labels import FixedLabels
 
-    if label is not None and not nets.num_classes:
+    if label is None:
+        return nets
+    if not nets.num_classes:
         raise GbenchError(
             f"--label {label}: the run's architecture {architecture!r} is not conditional, so its samples have no "
             "class to choose; leave --label out"
         )
-    if label is not None and label >= nets.num_classes:
+    if label >= nets.num_classes:
         raise GbenchError(f"--label {label} is not a class of this run; give one of 0..{nets.num_classes - 1}")
-    if not nets.num_classes:
-        return nets
-    generator = (
-        FixedLabels(nets.generator, label) if label is not None else BalancedLabels(nets.generator, nets.num_classes)
-    )
-    return dataclasses.replace(nets, generator=generator)
+    return dataclasses.replace(nets, generator=FixedLabels(nets.generator, label), num_classes=0)  # now G(z)

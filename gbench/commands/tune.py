@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import shlex
 import threading
 import time
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from gbench.studies.tune.searchspace import build_space
     from gbench.studies.tune.tune import OBJECTIVES, TuneOptions, open_study, parse_objectives, safe_name
     from gbench.studies.workers import count, counted_trials
-    from gbench.training import preflight
+    from gbench.training import preflight, runner
 
     settings = settings_from_args(args)
     options = TuneOptions(
@@ -153,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
     for line in notes:  # wall time alone: the trials train without evaluation
         display.console.print(line, highlight=False, soft_wrap=True)
     options.check(base)
+    # a conditional mismatch (acgan without class logits): one line, before any trial
+    fixed = dataclasses.replace(base, params={**base.params, **settings.params})  # --set's values, as every trial's
+    preflight.check_conditioning(fixed, registry, runner.DataCache())
     space = build_space(registry, combos, settings.params, args.space)
     out = store.ensure_writable(settings.out)
     note_slow_bf16(settings)

@@ -26,6 +26,7 @@ import torch
 
 from gbench.data import SPLITS, load_split, to_uint8
 from gbench.errors import GbenchError
+from gbench.plugins.labels import BalancedLabels
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import store
 from gbench.torchtools import eval_mode
@@ -62,10 +63,12 @@ def generate(
     """``count`` uint8 samples of the generator from N(0, 1) noise drawn with ``seed`` (CPU generator, so any device gives the same noise)."""
     noise_source = torch.Generator().manual_seed(seed)
     parts = []
+    # a conditional run's generator: sample i of class i % num_classes, as evaluation draws them
+    generator = BalancedLabels(nets.generator, nets.num_classes) if nets.num_classes else nets.generator
     with eval_mode(nets.generator):
         for start in range(0, count, batch):
             z = torch.randn(min(batch, count - start), nets.latent_dim, generator=noise_source)
-            parts.append(to_uint8(nets.generator(z.to(device))).cpu())
+            parts.append(to_uint8(generator(z.to(device))).cpu())
     return torch.cat(parts) if parts else torch.empty(0, dtype=torch.uint8)
 
 

@@ -55,8 +55,9 @@ class Hyperparameter:
             return f"hyperparameter {self.name!r} has a default of unsupported type {type(self.default).__name__}"
         if self._integral_float_with_int_bounds():
             return (
-                f"hyperparameter {self.name!r} has the float default {self.default!r} but int bounds {self.describe_range()}; "
-                f"write the default as {int(self.default)} for an int hyperparameter, or the bounds as floats for a float one"
+                f"hyperparameter {self.name!r} has the float default {self.default!r} "
+                f"but int bounds {self.describe_range()}; write the default as {int(self.default)} "
+                "for an int hyperparameter, or the bounds as floats for a float one"
             )
         try:
             self.check(self.default)
@@ -71,11 +72,15 @@ class Hyperparameter:
                 or (self.low is not None and low < self.low)
                 or (self.high is not None and high > self.high)
             ):
-                return f"hyperparameter {self.name!r} has a search range {self.search} that is empty or outside its range {self.describe_range()}"
+                return (
+                    f"hyperparameter {self.name!r} has a search range {self.search} "
+                    f"that is empty or outside its range {self.describe_range()}"
+                )
         return None
 
     def _integral_float_with_int_bounds(self) -> bool:
-        """``default=2.0, low=1, high=8``: an int knob whose default was written as a float (its type would be float)."""
+        """``default=2.0, low=1, high=8``: an int knob whose default was written as a float
+        (its type would be float)."""
         bounds = (self.low, self.high)
         return (
             isinstance(self.default, float)

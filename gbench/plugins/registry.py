@@ -162,16 +162,19 @@ class Registry:
         expected = _TYPES[kind]
         if not isinstance(spec, expected):
             raise GbenchError(
-                f"plugin {owner!r} registered {with_article(type(spec).__name__)} as {with_article(kind)}; expected gbench.plugins.registry.{expected.__name__}"
+                f"plugin {owner!r} registered {with_article(type(spec).__name__)} as {with_article(kind)}; "
+                f"expected gbench.plugins.registry.{expected.__name__}"
             )
         name = getattr(spec, "name", None)
         if not isinstance(name, str) or not name or name != name.strip() or " " in name:
             raise GbenchError(
-                f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; use a non-empty name without spaces"
+                f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; "
+                "use a non-empty name without spaces"
             )
         if name in self.tables[kind]:
             raise GbenchError(
-                f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them"
+                f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} "
+                f"and by plugin {owner!r}; rename one of them"
             )
         for hp in getattr(spec, "hyperparameters", ()):
             problem = hp.problem() or self._column_clash(hp.name, f"hyperparameter {hp.name!r}", "the hyperparameter")
@@ -191,11 +194,16 @@ class Registry:
             return f"{what} has the name of gbench's {columns.CORE[name].kind} column {name!r}; rename {fix}"
         for other in self.tables["metric"].values():
             if name in (column.name for column in other.columns):
-                return f"{what} has the name of column {name!r} of metric {other.name!r} (plugin {self.owners[('metric', other.name)]!r}); rename {fix}"
+                owner = self.owners[("metric", other.name)]
+                return (
+                    f"{what} has the name of column {name!r} of metric {other.name!r} (plugin {owner!r}); rename {fix}"
+                )
         for kind in ("architecture", "loss", "schedule") if metric else ():
             for spec in self.tables[kind].values():
                 if name in (hp.name for hp in spec.hyperparameters):
-                    return f"{what} has the name of a hyperparameter of {kind} {spec.name!r} (plugin {self.owners[(kind, spec.name)]!r}); rename {fix}"
+                    owner = self.owners[(kind, spec.name)]
+                    where = f"{kind} {spec.name!r} (plugin {owner!r})"
+                    return f"{what} has the name of a hyperparameter of {where}; rename {fix}"
         return None
 
     def _metric_problem(self, metric: Metric) -> str | None:
@@ -263,6 +271,7 @@ class Registry:
 
 #: How to get a dataset that is not registered: the end of the unknown-dataset message.
 ADD_A_DATASET = (
-    "to use your own images give --dataset folder:PATH (class subfolders become labels) or --dataset npz:PATH (uint8 x, optional y), "
-    "or register one in a plugin's gbench_register_datasets hook and load it with --plugin FILE.py (docs/plugins.md)"
+    "to use your own images give --dataset folder:PATH (class subfolders become labels) "
+    "or --dataset npz:PATH (uint8 x, optional y), or register one in a plugin's gbench_register_datasets hook "
+    "and load it with --plugin FILE.py (docs/plugins.md)"
 )

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
-from gbench.config import RunConfig
+from gbench.config import RunConfig, resolve_params
 from gbench.datasource import DataOptions
 from gbench.errors import GbenchError
 from gbench.evaluation.evaluate import minimum_images
@@ -140,11 +140,12 @@ def check_conditioning(config: RunConfig, registry: Registry, cache: DataCache) 
     if loss.needs_labels:
         shape = tuple(dataset.image_shape)
         with torch.random.fork_rng(devices=[]), torch.no_grad():  # a probe: the caller's random stream stays
-            nets = architecture.build(dict(config.params), shape, num_classes=classes)
+            params = resolve_params(registry, config)  # a tune's base config holds only what --set gave
+            nets = architecture.build(params, shape, num_classes=classes)
             assert nets.discriminator is not None  # validate_configs saw that a conditional architecture builds a GAN
             output = nets.discriminator(torch.zeros(2, *shape), torch.zeros(2, dtype=torch.int64))
         if tuple(output.shape) != (2, 1 + classes):
-            fix = "give --set discriminator=projection" if "discriminator" in config.params else "use another loss"
+            fix = "give --set discriminator=projection" if "discriminator" in params else "use another loss"
             raise GbenchError(
                 f"--loss {config.loss} reads the discriminator's class logits, but architecture {config.architecture!r} "
                 f"gives {tuple(output.shape)} for 2 images, not (2, {1 + classes}) with them; {fix}"

@@ -371,7 +371,8 @@ def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu"
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "generator.pt").is_file():
         raise GbenchError(
-            f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out"
+            f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); "
+            "give a folder under your --out"
         )
     config = RunConfig.from_dict(store.read_json(run_dir / "config.json"))
     nets, _, _ = build(registry, config, torch.device(device))
@@ -383,7 +384,8 @@ def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu"
     except (RuntimeError, TypeError, AttributeError) as error:  # another architecture's weights, or not a state dict
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
         raise GbenchError(
-            f"{str(run_dir / 'generator.pt')!r} does not fit the run's {config.architecture!r} generator ({reason}); restore the file or run it again"
+            f"{str(run_dir / 'generator.pt')!r} does not fit the run's {config.architecture!r} generator ({reason}); "
+            "restore the file or run it again"
         ) from None
     nets.generator.eval()
     return config, nets

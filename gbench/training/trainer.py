@@ -16,7 +16,9 @@ Speed notes (why it looks the way it does):
 - a non-finite loss is caught on the device at its step (gbench.training.divergence):
   from it on the optimizer steps are skipped, and the log row reads when;
 - ``--ema``: after each generator step one fused lerp updates the weights' average
-  (gbench.training.ema), which evaluation, samples and generator.pt then use.
+  (gbench.training.ema), which evaluation, samples and generator.pt then use;
+- a conditional run (gbench.training.conditioning) takes each real batch's labels with the
+  same index_select, and draws each fake batch's labels in one multinomial on the device.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ step (a flag on the device, gbench.training.divergence) and stops at the next
 log row, while the others go on. Nothing here syncs the device per step except what a
 schedule reads itself (adaptive reads the last D loss, as in a solo run).
 
+A conditional member draws and takes its labels as its solo run does (gbench.training.conditioning).
+
 Each member keeps its own Callbacks and gets its own TrainResult; its
 checkpoint (:func:`member_checkpoint` inside) is the dict a solo run's
 checkpoint holds, so a member resumes alone or in a population alike.
@@ -121,11 +123,11 @@ def train_population(
 
     generated = batched(lambda p, b, z, y: generate(G.module(p, b), z, y))
     if D is not None:
-        d_loss = batched(
-            lambda p, b, real, fake, y: d_terms_of(
-                discriminator_terms(loss, D.module(p, b), real, fake, y, takes_labels)
-            )
-        )
+
+        def judged(p: Any, b: Any, real: Any, fake: Any, y: Any) -> tuple[torch.Tensor, ...]:
+            return d_terms_of(discriminator_terms(loss, D.module(p, b), real, fake, y, takes_labels))
+
+        d_loss = batched(judged)
         g_loss = batched(lambda p, b, fake, y: d_terms_of(generator_terms(loss, D.module(p, b), fake, y, takes_labels)))
     else:
         objective_name = _objective_method(members[0].nets)
@@ -265,9 +267,8 @@ def train_population(
             g_kept.after_step(watch.halted)
             g_losses = g_terms[0].detach().float()
             last = [LastLosses(d_last[i, 0], g_losses[i]) for i in range(count)]
-            window += torch.where(
-                alive[:, None], torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1), 0.0
-            )
+            scores = torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1)
+            window += torch.where(alive[:, None], scores, 0.0)
         else:
             # --- not a GAN (a VAE): each member minimises its own objective on its own batches
             real, _ = real_batches(running)
@@ -344,9 +345,8 @@ def train_population(
                 histories[i].append(row)
                 if callbacks.on_log:
                     callbacks.on_log(row)
-                if (
-                    diverged
-                ):  # every loss finite, yet the row is not (a plugin schedule skipped D all row): stops here, as ever
+                # every loss finite, yet the row is not (a plugin schedule skipped D all row): stops here, as ever
+                if diverged:
                     running[i] = False
                     results[i] = TrainResult(
                         histories[i], step, elapsed(), images[i], status="diverged", diverged_step=step

@@ -78,8 +78,11 @@ def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
 
 def check_logits(logits: Any, who: str, classes: int) -> None:
     """One logit per image, (2,) or (2, 1); a conditional discriminator may add a class logit per class."""
-    shapes = [(2,), (2, 1)] + ([(2, 1 + classes)] if classes else [])
-    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) not in shapes:
+    if not isinstance(logits, torch.Tensor) or logits.shape[:1] != (2,):
+        ok = False
+    else:
+        ok = logits.numel() == 2 or (classes > 0 and tuple(logits.shape) == (2, 1 + classes))
+    if not ok:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         also = f", or (2, {1 + classes}) with class logits" if classes else ""
         raise GbenchError(

@@ -1,115 +1,106 @@
-"""What the conditional metrics cost within one evaluation, and that an unconditional one pays nothing for them.
+"""What conditioning costs, as ratios of images/s of a conditional architecture over its unconditional
+twin, measured in one process (not a timed test).
 
-    GBENCH_DATA=/work/shared/data python benchmarks/conditional_cost.py [--samples 10000] [--repeats 2]
+    GBENCH_DATA=../shared/data python benchmarks/conditional_cost.py [--steps 30] [--members 3] [--rounds 10]
 
-The "generator" hands out MNIST test images (the class asked for, cycling through that class's images, when
-called as generator(z, y); the images in order when called as generator(z)), so generating costs next to
-nothing and the evaluation's own work is what is timed: LeNet features, a warm real-split cache, every
-built-in metric at its defaults (KID's 100 subsets, precision/recall). Three evaluations of this one run:
-unconditional with the conditional metrics registered, unconditional without them, conditional
-(num_classes=10); each conditional metric's compute is timed inside the last. Timings are the best of
-``--repeats`` (the machine may be shared). The last line is machine-readable. On a loaded machine the
-threads of torch and of numpy's OpenBLAS contend: compare a run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1.
+Pairs at S1's and S2's settings, MNIST, fp32, the default loss: `mlp` against `cmlp`
+(discriminator=concat: the label embedding concatenated to z and to the image) and `dcgan`
+against `cdcgan` (discriminator=projection), each solo and as a population of ``--members``
+seeds. A conditional step adds a label lookup per batch, the labels' draw from the class
+frequencies (one multinomial per fake batch) and the embeddings. After a warm-up, each round
+runs the two of a pair back to back in alternating order; the shared machine's load swings
+within minutes, so the figure is the median over rounds of each pair's ratio.
+
+Last line: one name=ratio per pair and mode (below 1 is conditioning's cost).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
+import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from gbench.config import RunConfig, resolve_params
+from gbench.plugins.loading import load_plugins
+from gbench.torchtools import resolve_device
+from gbench.training import runner
+from gbench.training.nets import build
+from gbench.training.population.loop import Member, train_population
+from gbench.training.trainer import TrainSettings, train
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402
+from machine import cpu_model  # noqa: E402  (the benchmarks are scripts side by side, not a package)
 
-CLASSES = 10
+PAIRS = {  # name: (unconditional, conditional, their shared params, the conditional one's own)
+    "mlp": ("mlp", "cmlp", {"latent_dim": 64, "hidden_dim": 256, "batch_size": 100}, {"discriminator": "concat"}),
+    "dcgan": ("dcgan", "cdcgan", {"latent_dim": 64, "hidden_dim": 32, "batch_size": 64}, {}),
+}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=2, help="runs per figure; the best is reported")
-    args = parser.parse_args()
-    print(f"CPU: {cpu_model()}", flush=True)
-
-    import torch
-
-    import plugins.metrics as builtin
-    from gbench.data import load_split
-    from gbench.evaluation.evaluate import EvalSettings, evaluate_generator
-    from gbench.plugins.loading import load_plugins
-
-    registry = load_plugins().registry
-    dataset = registry.dataset("mnist")
-    real, labels = load_split(dataset, "test")
-
-    class RealDigits(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.by_class = [real[labels == y] for y in range(CLASSES)]
-            self.served = [0] * CLASSES
-            self.position = 0
-
-        def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-            if y is None:
-                rows = torch.arange(self.position, self.position + len(z)) % len(real)
-                self.position += len(z)
-                return real[rows].float() / 127.5 - 1
-            images = torch.empty(len(y), *real.shape[1:], dtype=real.dtype)
-            for wanted in y.unique().tolist():  # per class, not per image: as cheap as the unconditional path
-                rows = torch.nonzero(y == wanted).flatten()
-                pool = self.by_class[wanted]
-                images[rows] = pool[(self.served[wanted] + torch.arange(len(rows))) % len(pool)]
-                self.served[wanted] += len(rows)
-            return images.float() / 127.5 - 1
-
-    seconds: dict[str, float] = {}
-
-    def timed(metric):
-        def compute(inputs):
-            started = time.perf_counter()
-            values = metric.compute(inputs)
-            seconds[metric.name] = min(seconds.get(metric.name, float("inf")), time.perf_counter() - started)
-            return values
-
-        return dataclasses.replace(metric, compute=compute)
-
-    every = [timed(metric) if metric in builtin.CONDITIONAL else metric for metric in registry.metrics()]
-    without = [metric for metric in registry.metrics() if metric not in builtin.CONDITIONAL]
-    settings = EvalSettings(num_samples=args.samples)
-    runs = {
-        "unconditional, all metrics": (every, 0),
-        "unconditional, no conditional metrics": (without, 0),
-        "conditional (num_classes=10), all metrics": (every, CLASSES),
-    }
-    best = dict.fromkeys(runs, float("inf"))
-    with tempfile.TemporaryDirectory() as scratch:
-        os.environ["GBENCH_CACHE"] = scratch
-        evaluate_generator(RealDigits(), 8, dataset, real, settings, real_labels=labels, metrics=without)  # warm-up
-        for _ in range(args.repeats):  # alternating, so that all see the same load on a shared machine
-            for name, (metrics, classes) in runs.items():
-                result = evaluate_generator(
-                    RealDigits(), 8, dataset, real, settings, real_labels=labels, metrics=metrics, num_classes=classes
-                )
-                best[name] = min(best[name], result.seconds)
-    print(f"samples: {args.samples}, real: {len(real)}, torch threads: {torch.get_num_threads()}")
-    for name, value in best.items():
-        print(f"  evaluation, {name:42s} {value:6.2f} s")
-    for name, value in seconds.items():
-        print(f"  compute of {name:43s} {value:6.2f} s")
-    skipped = best["unconditional, all metrics"] / best["unconditional, no conditional metrics"]
-    added = best["conditional (num_classes=10), all metrics"] / best["unconditional, all metrics"]
-    print(f"registered but unconditional: {skipped:.2f}x; a conditional evaluation: {added:.2f}x an unconditional one")
-    print(
-        f"CONDITIONAL_COST samples={args.samples} unconditional_s={best['unconditional, all metrics']:.3f} "
-        f"skipped_ratio={skipped:.3f} conditional_ratio={added:.3f} "
-        + " ".join(f"{name}_s={value:.3f}" for name, value in seconds.items())
+def images_per_second(registry, cache, architecture, params, steps, members, device) -> float:
+    """One run (``members`` 0) or one population, timed from the first step to the last."""
+    configs = []
+    for seed in range(max(members, 1)):
+        config = RunConfig(architecture=architecture, seed=seed, train_limit=10_000)
+        configs.append(dataclasses.replace(config, params=resolve_params(registry, config, params)))
+    data = cache.training_tensor(registry, configs[0], device)
+    conditioning = (
+        runner.conditioning(registry, configs[0], cache, device)
+        if registry.architecture(architecture).conditional
+        else None
     )
-    return 0
+    builds = [build(registry, config, device) for config in configs]
+    batch = int(configs[0].params["batch_size"])
+    settings = TrainSettings(steps=steps, batch_size=batch, lr=2e-4, log_every=100)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    if members == 0:
+        nets, loss, schedule = builds[0]
+        images = train(nets, loss, schedule, data, settings, conditioning=conditioning).images
+    else:
+        population = [Member(nets, schedule, seed) for seed, (nets, _, schedule) in enumerate(builds)]
+        images = sum(r.images for r in train_population(population, builds[0][1], data, settings, conditioning))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    assert images == steps * batch * max(members, 1)  # healthy: every step taken
+    return images / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    print(f"CPU: {cpu_model()}; device {device}; torch {torch.__version__}; {args.steps} steps, {args.rounds} rounds")
+    registry = load_plugins(extra=["plugins.conditional"]).registry
+    cache = runner.DataCache()
+    ratios: dict[str, list[float]] = {}
+    for name, (plain, conditional, shared, own) in PAIRS.items():
+        for mode, members in (("solo", 0), ("population", args.members)):
+            for architecture, params in ((plain, shared), (conditional, {**shared, **own})):  # warm-up, untimed
+                images_per_second(registry, cache, architecture, params, 3, members, device)
+            for round_number in range(args.rounds):
+                rates = {}
+                order = (False, True) if round_number % 2 == 0 else (True, False)  # neither always goes first
+                for conditioned in order:
+                    architecture, params = (conditional, {**shared, **own}) if conditioned else (plain, shared)
+                    rates[conditioned] = images_per_second(
+                        registry, cache, architecture, params, args.steps, members, device
+                    )
+                ratios.setdefault(f"{name}_{mode}", []).append(rates[True] / rates[False])
+            median = statistics.median(ratios[f"{name}_{mode}"])
+            print(f"{conditional} over {plain}, {mode}: median images/s ratio {median:.3f}", flush=True)
+    print(" ".join(f"{key}={statistics.median(values):.3f}" for key, values in ratios.items()))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -37,7 +37,8 @@ from gbench.names import with_article
 from gbench.options import default
 from gbench.plugins.registry import Architecture, Dataset, Loss, Registry, Schedule
 from gbench.torchtools import eval_mode
-from gbench.training.runner import build, check_image_range
+from gbench.training.conditioning import Conditioning
+from gbench.training.nets import build, check_image_range
 from gbench.training.trainer import TrainResult, TrainSettings, train
 from gbench.training.validate import validate, who
 
@@ -199,8 +200,12 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
         beta2=float(config.params["beta2"]),
         log_every=1,
     )
+    # a conditional architecture trains on labels too: every class in turn, as many of each
+    labels = torch.arange(len(data)) % max(nets.num_classes, 1)
+    needs_labels = registry.loss(loss).needs_labels
+    conditioning = Conditioning(labels, nets.num_classes, needs_labels) if nets.num_classes else None
     try:
-        result = train(nets, loss_object, schedule_object, data, settings)
+        result = train(nets, loss_object, schedule_object, data, settings, conditioning=conditioning)
     except GbenchError:
         raise
     except Exception as error:
@@ -221,7 +226,8 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
             f"{prefix}: {steps} training steps left the generator's weights unchanged; its loss does not reach them"
         )
     with torch.no_grad(), eval_mode(nets.generator):
-        check_image_range(nets.generator(torch.randn(4, nets.latent_dim)), prefix, f"after {steps} training steps")
+        images = nets.generator(torch.randn(4, nets.latent_dim), *((labels[:4],) if conditioning else ()))
+        check_image_range(images, prefix, f"after {steps} training steps")
     return result
 
 

@@ -90,7 +90,8 @@ CHANNELS = (1, 3)
 
 
 def _widths(hidden_dim: int, doublings: int) -> list[int]:
-    """Channels from the smallest feature map up: 2h, h for two doublings (the 28x28 layout of S2), 4h, 2h, h for three."""
+    """Channels from the smallest feature map up: 2h, h for two doublings (the 28x28 layout of S2),
+    4h, 2h, h for three."""
     return [hidden_dim * 2 ** (doublings - 1 - i) for i in range(doublings)]
 
 
@@ -140,15 +141,22 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
-def build_dcgan(params, image_shape):
+def check_shape(image_shape, name="dcgan"):
+    """``(channels, side)`` of an image shape the DCGAN layouts serve; else a ValueError naming the sizes served."""
     channels, height, width = image_shape
     if height != width or height not in LAYOUTS or channels not in CHANNELS:
         sides = list(map(str, LAYOUTS))
         sizes = f"{', '.join(sides[:-1])} and {sides[-1]}"
         raise ValueError(
-            f"dcgan serves {sizes} pixel square images with 1 or 3 channels, not {channels}x{height}x{width}; "
-            f"give --image-size {' or '.join(map(str, LAYOUTS))} (and --channels 1 or 3), or use mlp or vae, which take any shape"
+            f"{name} serves {sizes} pixel square images with 1 or 3 channels, not {channels}x{height}x{width}; "
+            f"give --image-size {' or '.join(map(str, LAYOUTS))} (and --channels 1 or 3), "
+            "or use mlp or vae, which take any shape"
         )
+    return channels, height
+
+
+def build_dcgan(params, image_shape):
+    channels, height = check_shape(image_shape)
     return Nets(
         generator=Generator(params["latent_dim"], params["hidden_dim"], channels, params["batchnorm"], height),
         discriminator=Discriminator(params["hidden_dim"], channels, params["spectral_norm"], height),
@@ -163,6 +171,7 @@ def gbench_register_architectures(register):
             "dcgan",
             build_dcgan,
             (LATENT_DIM, HIDDEN_DIM, BATCHNORM, SPECTRAL_NORM),
-            "S2's convolutional GAN for 28, 32 and 64 px, 1 or 3 channels: G Linear->ConvT->ConvT(->ConvT) (BatchNorm optional), D Conv->Conv(->Conv)->Linear (spectral norm optional)",
+            "S2's convolutional GAN for 28, 32 and 64 px, 1 or 3 channels: G Linear->ConvT->ConvT(->ConvT) "
+            "(BatchNorm optional), D Conv->Conv(->Conv)->Linear (spectral norm optional)",
         )
     )

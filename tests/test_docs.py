@@ -130,6 +130,7 @@ def test_testing_calls_are_documented_with_their_arguments(guide, function):
 def test_there_is_one_example_per_kind():
     assert [path.stem for path in EXAMPLES] == [
         "architecture",
+        "conditional",
         "dataset",
         "diversity",
         "loss",

@@ -88,7 +88,7 @@ def test_builtins_doc_lists_every_builtin_and_its_hyperparameters(registry):
     from conftest import REPO
 
     text = (REPO / "docs" / "builtins.md").read_text()
-    builtin_owners = {"mlp", "dcgan", "vae", "losses", "schedules", "datasets"}
+    builtin_owners = {"mlp", "dcgan", "vae", "losses", "schedules", "datasets", "conditional"}
     for (kind, name), owner in registry.owners.items():
         if owner not in builtin_owners:
             continue

@@ -526,7 +526,7 @@ class _ItemLoss:
 
 
 def test_a_batched_step_that_fails_is_reported_not_raised(registry, data):
-    from gbench.training.population.loop import trial_step_failure
+    from gbench.training.population.batchable import trial_step_failure
 
     members = []
     for seed in (0, 1):
@@ -696,7 +696,7 @@ def test_every_builtin_combination_trains_solo_and_as_a_population(
     """Every built-in architecture (dcgan with and without BatchNorm and spectral norm) with every loss, in both
     precisions: a solo step runs, and the population's trial step finds nothing to fall back for (spectral norm
     with WGAN-GP once raised in both)."""
-    from gbench.training.population.loop import trial_step_failure
+    from gbench.training.population.batchable import trial_step_failure
 
     members = []
     for seed in (0, 1):

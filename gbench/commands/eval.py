@@ -174,7 +174,15 @@ def run(args: argparse.Namespace) -> int:
         f"gbench eval {run_dir}: evaluating {settings.num_samples} samples (seed {seed}) against {dataset.name}:test"
     )
     result = evaluate_generator(
-        nets.generator, nets.latent_dim, dataset, real, settings, device, seed=seed, real_labels=labels
+        nets.generator,
+        nets.latent_dim,
+        dataset,
+        real,
+        settings,
+        device,
+        seed=seed,
+        real_labels=labels,
+        num_classes=nets.num_classes,
     )
 
     before = dict(summary)

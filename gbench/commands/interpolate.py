@@ -9,7 +9,10 @@ from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 from gbench.results import display
 
-HELP = "Draw images along a line between two latent vectors of a finished run (alpha 0..1) and beyond it (alpha -1..2)."
+HELP = (
+    "Draw images along a line between two latent vectors of a finished run (alpha 0..1) and beyond it "
+    "(alpha -1..2); for a conditional run, --from-label A --to-label B walks from class A to class B at one z."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +24,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps", type=number_option(int, 2, "--steps"), default=10, help="images per row (default 10)"
     )
     parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="FILE.py|MODULE",
+        help="load this plugin too: the one that provides the run's architecture, when it is not installed",
+    )
+    parser.add_argument(
         "--seed", type=number_option(int, 0, "--seed"), default=0, help="seed of the two latent vectors (default 0)"
+    )
+    parser.add_argument(
+        "--from-label",
+        type=number_option(int, 0, "--from-label"),
+        metavar="A",
+        help="a conditional run: the class at alpha 0 (with --to-label: move between classes at one z; alone: "
+        "the latent interpolation at this class; default class 0)",
+    )
+    parser.add_argument(
+        "--to-label",
+        type=number_option(int, 0, "--to-label"),
+        metavar="B",
+        help="a conditional run: the class at alpha 1 (give --from-label too)",
     )
 
 
@@ -32,13 +54,21 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.run_dir) / "interpolation.png"
     if output.suffix.lower() != ".png":
         raise GbenchError(f"-o {str(output)!r} must be a .png file, e.g. -o interpolation.png")
+    if args.to_label is not None and args.from_label is None:
+        raise GbenchError(f"--to-label {args.to_label} needs --from-label: give the class to start from too")
+    labels = None
+    if args.from_label is not None:
+        labels = (args.from_label, args.from_label if args.to_label is None else args.to_label)
     try:
-        path = write_interpolation(args.run_dir, output, load_plugins().registry, steps=args.steps, seed=args.seed)
+        registry = load_plugins(extra=args.plugin or ()).registry
+        path = write_interpolation(args.run_dir, output, registry, steps=args.steps, seed=args.seed, labels=labels)
     except OSError as error:
         raise GbenchError(
             f"cannot write {str(output)!r} ({error.strerror or error}); give a writable path with -o"
         ) from None
+    moving = f"class {labels[0]} to class {labels[1]} at one z, " if labels and labels[0] != labels[1] else ""
     display.console.print(
-        f"wrote {path}: top row alpha 0 to 1, bottom row alpha -1 to 2, {args.steps} images each", highlight=False
+        f"wrote {path}: {moving}top row alpha 0 to 1, bottom row alpha -1 to 2, {args.steps} images each",
+        highlight=False,
     )
     return 0

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gbench.commands._options import number_option
 from gbench.errors import GbenchError
 from gbench.results import display
 
+if TYPE_CHECKING:
+    from gbench.plugins.registry import Nets
+
 HELP = (
     "Write N samples of a finished run's generator as uint8 images: a folder of PNGs (000000.png ...), the format "
-    "other tools read (torch-fidelity, clean-fid), or an .npz (key 'images', shape (N, C, H, W)) for gbench fid and numpy."
+    "other tools read (torch-fidelity, clean-fid), or an .npz (key 'images', shape (N, C, H, W)) for gbench fid "
+    "and numpy. A conditional run's samples are of every class in turn (sample i of class i mod K), or all of "
+    "--label's class."
 )
 
 
@@ -26,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-o", "--output", required=True, metavar="FILE.npz|DIR", help="an .npz file, or a new or empty folder for PNGs"
     )
     parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="FILE.py|MODULE",
+        help="load this plugin too: the one that provides the run's architecture, when it is not installed",
+    )
+    parser.add_argument(
         "--seed",
         type=number_option(int, 0, "--seed"),
         default=0,
@@ -33,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], default="auto", help="device for the generator (default auto)"
+    )
+    parser.add_argument(
+        "--label",
+        type=number_option(int, 0, "--label"),
+        metavar="CLASS",
+        help="a conditional run only: every sample of this class (0..K-1, the dataset's class numbers)",
     )
 
 
@@ -65,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     target, kind = _target(args.output)
     device = resolve_device(args.device)
-    _, nets = load_run(args.run_dir, load_plugins().registry, device=str(device))
-    images = generate(nets, args.num_samples, args.seed, device)
+    config, nets = load_run(args.run_dir, load_plugins(extra=args.plugin or ()).registry, device=str(device))
+    images = generate(labelled(nets, args.label, config.architecture), args.num_samples, args.seed, device)
     try:
         if kind == "npz":
             write_npz(target, images)
@@ -78,5 +97,26 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     shape = "x".join(map(str, images.shape))
     where = f"{target} (key 'images')" if kind == "npz" else f"{target}/ as {len(images)} PNG files"
-    display.console.print(f"wrote {shape} uint8 samples (seed {args.seed}) to {where}", highlight=False, soft_wrap=True)
+    which = f", class {args.label}" if args.label is not None else (", every class in turn" if nets.num_classes else "")
+    display.console.print(
+        f"wrote {shape} uint8 samples (seed {args.seed}{which}) to {where}", highlight=False, soft_wrap=True
+    )
     return 0
+
+
+def labelled(nets: Nets, label: int | None, architecture: str) -> Nets:
+    """The nets to sample: with ``--label``, a conditional generator as ``generator(z)`` of that class (without,
+    imagesets.generate draws every class in turn); ``--label`` for an unconditional run, or out of the run's
+    classes, is refused in one line."""
+    from gbench.plugins.labels import FixedLabels
+
+    if label is None:
+        return nets
+    if not nets.num_classes:
+        raise GbenchError(
+            f"--label {label}: the run's architecture {architecture!r} is not conditional, so its samples have no "
+            "class to choose; leave --label out"
+        )
+    if label >= nets.num_classes:
+        raise GbenchError(f"--label {label} is not a class of this run; give one of 0..{nets.num_classes - 1}")
+    return dataclasses.replace(nets, generator=FixedLabels(nets.generator, label), num_classes=0)  # now G(z)

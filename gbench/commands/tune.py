@@ -8,6 +8,7 @@ study and its workers :mod:`gbench.studies.tune.tune`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,8 +169,11 @@ def run(args: argparse.Namespace) -> int:
     for line in notes:  # wall time alone: the trials train without evaluation
         display.console.print(line, highlight=False, soft_wrap=True)
     options.check(base)
-    space = build_space(registry, combos, settings.params, args.space)
+    # a conditional mismatch (acgan without class logits): one line, before any trial
+    fixed = dataclasses.replace(base, params={**base.params, **settings.params})  # --set's values, as every trial's
     cache = DataCache()
+    preflight.check_conditioning(fixed, registry, cache)
+    space = build_space(registry, combos, settings.params, args.space)
     check_reachable(space, base, cache)  # every batch size the search reaches against the data, before OUT is made
     check_server(options.storage)
     out = store.ensure_writable(settings.out)

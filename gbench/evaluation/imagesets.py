@@ -70,6 +70,8 @@ def generate(
     ``y = arange(count) % num_classes`` in sample order (:func:`gbench.evaluation.conditional.balanced_labels`);
     the noise is the same as without."""
     noise_source = torch.Generator().manual_seed(seed)
+    # a conditional run's nets know their classes: sample i of class i % num_classes, as evaluation draws them
+    num_classes = num_classes or nets.num_classes
     labels = balanced_labels(count, num_classes) if num_classes > 0 else None
     parts = []
     with eval_mode(nets.generator):

@@ -30,7 +30,7 @@ hookspec = pluggy.HookspecMarker("gbench")
 
 #: Version of the hook API described here. A change that breaks existing
 #: plugins bumps the major number; new optional hooks bump the minor one.
-HOOK_API_VERSION = "1.2"
+HOOK_API_VERSION = "1.3"  # 1.3: conditional architectures, Loss.needs_labels
 
 
 # ---------------------------------------------------------------------------

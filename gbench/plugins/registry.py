@@ -9,15 +9,15 @@ named like another column of the results row fails at registration, naming both.
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from gbench.errors import GbenchError
 from gbench.names import unknown, with_article
 from gbench.plugins import columns
 from gbench.plugins.columns import NEEDS, Metric, MetricColumn, MetricInputs
+from gbench.plugins.hyperparameter import Hyperparameter, Value  # Hyperparameter's public path is this module
 
 __all__ = [
     "Architecture",
@@ -34,144 +34,6 @@ __all__ = [
     "Schedule",
 ]  # the public API (docs/api.md)
 
-Value = int | float | bool | str
-
-
-# ---------------------------------------------------------------------------
-# Hyperparameters
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Hyperparameter:
-    """A typed knob with a default and the range it may take (and be tuned in).
-
-    The type is the default's type. Numbers take ``low``/``high`` (inclusive
-    bounds of a valid value; ``log`` for a log-uniform search); strings and
-    bools take ``choices``. ``search`` narrows the range ``gbench tune``
-    searches by default when the valid range is wider (a learning rate may be
-    anything positive, but is searched in 1e-5..1e-2). ``tunable=False`` keeps
-    it out of the default search space.
-    """
-
-    name: str
-    default: Value
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Value, ...] | None = None
-    tunable: bool = True
-    help: str = ""
-    search: tuple[float, float] | None = None
-
-    @property
-    def type(self) -> type:
-        return type(self.default)
-
-    def search_range(self) -> tuple[float, float] | None:
-        """The (low, high) ``gbench tune`` searches, or None for choices / unbounded ranges."""
-        low, high = self.search if self.search is not None else (self.low, self.high)
-        return None if low is None or high is None else (low, high)
-
-    def problem(self) -> str | None:
-        """Why this declaration is unusable, or None when it is fine."""
-        if self.default is None:
-            return f"hyperparameter {self.name!r} has no default"
-        if not isinstance(self.default, (int, float, bool, str)):
-            return f"hyperparameter {self.name!r} has a default of unsupported type {type(self.default).__name__}"
-        if self._integral_float_with_int_bounds():
-            return (
-                f"hyperparameter {self.name!r} has the float default {self.default!r} but int bounds {self.describe_range()}; "
-                f"write the default as {int(self.default)} for an int hyperparameter, or the bounds as floats for a float one"
-            )
-        try:
-            self.check(self.default)
-        except GbenchError as error:
-            return f"default of hyperparameter {self.name!r} is invalid: {error}"
-        if self.log and self.low is not None and self.low <= 0:
-            return f"hyperparameter {self.name!r} is log-scaled but its low end {self.low} is not positive"
-        if self.search is not None:
-            low, high = self.search
-            if (
-                not low < high
-                or (self.low is not None and low < self.low)
-                or (self.high is not None and high > self.high)
-            ):
-                return f"hyperparameter {self.name!r} has a search range {self.search} that is empty or outside its range {self.describe_range()}"
-        return None
-
-    def _integral_float_with_int_bounds(self) -> bool:
-        """``default=2.0, low=1, high=8``: an int knob whose default was written as a float (its type would be float)."""
-        bounds = (self.low, self.high)
-        return (
-            isinstance(self.default, float)
-            and self.default.is_integer()
-            and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
-        )
-
-    def describe_range(self) -> str:
-        if self.choices is not None:
-            return "{" + ", ".join(map(str, self.choices)) + "}"
-        if self.low is None and self.high is None:
-            return "any"
-        return f"{self.low if self.low is not None else '-inf'}..{self.high if self.high is not None else 'inf'}" + (
-            " (log)" if self.log else ""
-        )
-
-    def parse(self, text: str) -> Value:
-        """Turn command-line text into a checked value of this type."""
-        kind = self.type
-        if kind not in (bool, str) and text.strip().lower() in ("true", "false"):
-            # "--set depth=True" and "depth = true" in a TOML file are the same mistake: give the same message
-            return self.check(text.strip().lower() == "true")
-        try:
-            if kind is bool:
-                lowered = text.strip().lower()
-                if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError
-                value: Value = lowered in ("true", "1", "yes")
-            elif kind is int:
-                number = float(text)
-                if not number.is_integer():
-                    raise ValueError
-                value = int(number)
-            elif kind is float:
-                value = float(text)
-            else:
-                value = text
-        except ValueError:
-            raise GbenchError(
-                f"{self.name}={text!r} is not a valid {kind.__name__}; give {with_article(kind.__name__)} "
-                f"in {self.describe_range()}, for example {self.name}={self.default}"
-            ) from None
-        return self.check(value)
-
-    def coerce(self, value: Any) -> Value:
-        """A checked value from either source: ``--set`` text is parsed, typed values are checked."""
-        return self.parse(value) if isinstance(value, str) and self.type is not str else self.check(value)
-
-    def check(self, value: Any) -> Value:
-        """Check a value already typed (from TOML, JSON or Optuna)."""
-        kind = self.type
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if kind is int and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            where = "" if self.describe_range() == "any" else f" in {self.describe_range()}"
-            raise GbenchError(
-                f"{self.name}={value!r} has type {type(value).__name__}, expected {with_article(kind.__name__)}{where}"
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise GbenchError(f"{self.name}={value!r} is not a finite number")
-        if self.choices is not None and value not in self.choices:
-            raise GbenchError(f"{self.name}={value!r} is not one of {self.describe_range()}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-                raise GbenchError(f"{self.name}={value!r} is outside its range {self.describe_range()}")
-        return cast(Value, value)
-
-
 # ---------------------------------------------------------------------------
 # What plugins register
 # ---------------------------------------------------------------------------
@@ -187,22 +49,35 @@ class Nets:
     and gives ``objective(real) -> (loss, metrics)``, which the trainer
     minimises with the generator's optimizer (the generator module then holds
     all trainable parameters, an encoder included).
+
+    A conditional architecture's nets take int64 class labels ``y`` of shape ``(B,)``
+    too: ``generator(z, y)`` and ``discriminator(x, y)``, which may return ``(B, 1 + num_classes)``:
+    column 0 the score, the rest an auxiliary classifier's class logits (what ACGAN's loss reads).
+    ``num_classes`` is gbench's to set (0: unconditional; the data's class count when the
+    :class:`Architecture` is ``conditional``), not the plugin's.
     """
 
     generator: Any
     discriminator: Any | None
     latent_dim: int
     objective: Callable[[Any], tuple[Any, dict[str, Any]]] | None = None
+    num_classes: int = 0
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A generator/discriminator pair. ``build(params, image_shape) -> Nets``."""
+    """A generator/discriminator pair. ``build(params, image_shape) -> Nets``.
+
+    ``conditional=True``: the nets take class labels (see :class:`Nets`), and ``build`` gets the
+    data's class count as a keyword, ``build(params, image_shape, num_classes=N)``; an
+    unconditional build is called as ever, without it.
+    """
 
     name: str
-    build: Callable[[dict[str, Value], tuple[int, int, int]], Nets]
+    build: Callable[..., Nets]
     hyperparameters: tuple[Hyperparameter, ...] = ()
     description: str = ""
+    conditional: bool = False
 
 
 @dataclass
@@ -222,13 +97,23 @@ class LossTerms:
 class Loss:
     """An adversarial loss. ``build(params)`` returns an object with
     ``discriminator_loss(D, real, fake) -> LossTerms`` and
-    ``generator_loss(D, fake) -> LossTerms``."""
+    ``generator_loss(D, fake) -> LossTerms``.
+
+    With a conditional architecture ``D`` is the discriminator with each batch's labels bound
+    (``D(real)`` judges real images with their labels, ``D(fake)`` fake ones with theirs,
+    any other batch with the real labels), so a loss written for unconditional nets works
+    unchanged. ``needs_labels=True`` (ACGAN): the loss works only with a conditional
+    architecture and also gets the labels as keywords, ``discriminator_loss(D, real, fake,
+    real_labels=, fake_labels=)`` and ``generator_loss(D, fake, fake_labels=)``, and
+    ``D.judge(x) -> (score, class_logits)`` reads the discriminator's classifier head.
+    """
 
     name: str
     build: Callable[[dict[str, Value]], Any]
     hyperparameters: tuple[Hyperparameter, ...] = ()
     score: Literal["probability", "critic"] = "probability"
     description: str = ""
+    needs_labels: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,16 +162,19 @@ class Registry:
         expected = _TYPES[kind]
         if not isinstance(spec, expected):
             raise GbenchError(
-                f"plugin {owner!r} registered {with_article(type(spec).__name__)} as {with_article(kind)}; expected gbench.plugins.registry.{expected.__name__}"
+                f"plugin {owner!r} registered {with_article(type(spec).__name__)} as {with_article(kind)}; "
+                f"expected gbench.plugins.registry.{expected.__name__}"
             )
         name = getattr(spec, "name", None)
         if not isinstance(name, str) or not name or name != name.strip() or " " in name:
             raise GbenchError(
-                f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; use a non-empty name without spaces"
+                f"plugin {owner!r} registered {with_article(kind)} with an invalid name {name!r}; "
+                "use a non-empty name without spaces"
             )
         if name in self.tables[kind]:
             raise GbenchError(
-                f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} and by plugin {owner!r}; rename one of them"
+                f"{kind} name {name!r} is registered twice: by plugin {self.owners[(kind, name)]!r} "
+                f"and by plugin {owner!r}; rename one of them"
             )
         for hp in getattr(spec, "hyperparameters", ()):
             problem = hp.problem() or self._column_clash(hp.name, f"hyperparameter {hp.name!r}", "the hyperparameter")
@@ -306,11 +194,16 @@ class Registry:
             return f"{what} has the name of gbench's {columns.CORE[name].kind} column {name!r}; rename {fix}"
         for other in self.tables["metric"].values():
             if name in (column.name for column in other.columns):
-                return f"{what} has the name of column {name!r} of metric {other.name!r} (plugin {self.owners[('metric', other.name)]!r}); rename {fix}"
+                owner = self.owners[("metric", other.name)]
+                return (
+                    f"{what} has the name of column {name!r} of metric {other.name!r} (plugin {owner!r}); rename {fix}"
+                )
         for kind in ("architecture", "loss", "schedule") if metric else ():
             for spec in self.tables[kind].values():
                 if name in (hp.name for hp in spec.hyperparameters):
-                    return f"{what} has the name of a hyperparameter of {kind} {spec.name!r} (plugin {self.owners[(kind, spec.name)]!r}); rename {fix}"
+                    owner = self.owners[(kind, spec.name)]
+                    where = f"{kind} {spec.name!r} (plugin {owner!r})"
+                    return f"{what} has the name of a hyperparameter of {where}; rename {fix}"
         return None
 
     def _metric_problem(self, metric: Metric) -> str | None:
@@ -378,6 +271,7 @@ class Registry:
 
 #: How to get a dataset that is not registered: the end of the unknown-dataset message.
 ADD_A_DATASET = (
-    "to use your own images give --dataset folder:PATH (class subfolders become labels) or --dataset npz:PATH (uint8 x, optional y), "
-    "or register one in a plugin's gbench_register_datasets hook and load it with --plugin FILE.py (docs/plugins.md)"
+    "to use your own images give --dataset folder:PATH (class subfolders become labels) "
+    "or --dataset npz:PATH (uint8 x, optional y), or register one in a plugin's gbench_register_datasets hook "
+    "and load it with --plugin FILE.py (docs/plugins.md)"
 )

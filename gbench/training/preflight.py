@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
-from gbench.config import RunConfig
+from gbench.config import RunConfig, resolve_params
 from gbench.datasource import DataOptions
 from gbench.errors import GbenchError
 from gbench.evaluation.evaluate import minimum_images
@@ -132,9 +132,53 @@ def check_runs(
             try:
                 checked[key] = check_eval_options(config, registry, notes, spelled)
                 check_batch_size(config, registry, cache, spelled)
+                check_conditioning(config, registry, cache)
             except GbenchError as error:
                 raise GbenchError(f"{where(config)}{error}") from None
         runs.append(
             dataclasses.replace(config, eval=checked[key].eval)
         )  # every seed of a combination as its first was checked
     return runs
+
+
+def check_conditioning(config: RunConfig, registry: Registry, cache: DataCache) -> None:
+    """A conditional architecture needs labelled data; a loss that needs labels (ACGAN), a conditional
+    architecture whose discriminator gives class logits. Each mismatch is one line, before any run folder."""
+    import torch
+
+    architecture, loss = registry.architecture(config.architecture), registry.loss(config.loss)
+    if loss.needs_labels and not architecture.conditional:
+        conditional = [name for name in registry.names("architecture") if registry.architecture(name).conditional]
+        raise GbenchError(
+            f"--loss {config.loss} needs class labels, but architecture {config.architecture!r} is not conditional; "
+            f"give a conditional one ({', '.join(conditional) or 'gbench run plugins.conditional'})"
+        )
+    if not architecture.conditional:
+        return
+    dataset = registry.dataset(config.dataset)
+    _, labels = cache.split(registry, config.dataset, "train", config.data_root, config.train_limit)
+    classes = dataset.num_classes
+    if classes < 2 or int(labels.unique().numel()) < 2:
+        raise GbenchError(
+            f"architecture {config.architecture!r} is conditional, but dataset {config.dataset!r} has no class labels "
+            f"to condition on ({int(labels.unique().numel())} class in its training images); give a labelled dataset "
+            "(mnist; folder:PATH with one subfolder per class; npz:PATH with y), or an unconditional architecture"
+        )
+    if int(labels.min()) < 0 or int(labels.max()) >= classes:
+        raise GbenchError(
+            f"dataset {config.dataset!r} has labels {int(labels.min())}..{int(labels.max())} but declares "
+            f"num_classes={classes}; its labels must lie in 0..{classes - 1}"
+        )
+    if loss.needs_labels:
+        shape = tuple(dataset.image_shape)
+        with torch.random.fork_rng(devices=[]), torch.no_grad():  # a probe: the caller's random stream stays
+            params = resolve_params(registry, config)  # a tune's base config holds only what --set gave
+            nets = architecture.build(params, shape, num_classes=classes)
+            assert nets.discriminator is not None  # validate_configs saw that a conditional architecture builds a GAN
+            output = nets.discriminator(torch.zeros(2, *shape), torch.zeros(2, dtype=torch.int64))
+        if tuple(output.shape) != (2, 1 + classes):
+            fix = "give --set discriminator=projection" if "discriminator" in params else "use another loss"
+            raise GbenchError(
+                f"--loss {config.loss} reads the discriminator's class logits, but architecture {config.architecture!r} "
+                f"gives {tuple(output.shape)} for 2 images, not (2, {1 + classes}) with them; {fix}"
+            )

@@ -1,19 +1,20 @@
 """Run one configuration end to end: config -> plugins build the nets, loss and schedule ->
 trainer -> evaluator -> results store. ``gbench run``, ``sweep`` and ``tune`` call :func:`execute`
-(seeds as one population: :mod:`gbench.training.population.run`); nothing here prints, the caller shows progress."""
+(seeds as one population: :mod:`gbench.training.population.run`); nothing here prints, the caller
+shows progress. Evaluation while training is :mod:`gbench.training.evaluating`'s; the sample grid
+:mod:`gbench.training.samples`'; a conditional run's labels :mod:`gbench.training.conditioning`'s."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
 import functools
-import math
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
@@ -25,19 +26,18 @@ from gbench.plugins.observers import Observers
 from gbench.plugins.registry import Nets, Registry
 from gbench.results import flags, provenance, schema, store
 from gbench.training import failed, interrupted, leftovers, metrics_log, signals
+from gbench.training.conditioning import Conditioning
+from gbench.training.evaluating import CURVE_COLUMNS, CollapseWatch, Evaluator
+from gbench.training.nets import build
+from gbench.training.samples import COLUMNS, sample_grid
 from gbench.training.state import TrainState
 from gbench.training.trainer import Callbacks, TrainResult, TrainSettings, train
-
-#: A run whose evaluations cover this many classes or fewer, to the end, is flagged collapsed.
-COLLAPSE_CLASSES = 2
-#: Evaluation metrics that also go into metrics.csv, as curves over training.
-CURVE_COLUMNS = ("fid", "classes_covered")
-SAMPLE_GRID_SEED = 1234  # fixed noise for samples.png, independent of the run's seed
 
 
 def new_run_id(config: RunConfig) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{config.architecture}-{owndata.run_name(config.dataset, config.data)}-s{config.seed}-{stamp}-{secrets.token_hex(3)}"
+    data = owndata.run_name(config.dataset, config.data)
+    return f"{config.architecture}-{data}-s{config.seed}-{stamp}-{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -68,102 +68,20 @@ class DataCache:
             self.tensors[key] = to_training_tensor(images, device)
         return self.tensors[key]
 
-
-def build(registry: Registry, config: RunConfig, device: torch.device) -> tuple[Nets, Any, Any]:
-    """Build the nets (checked against the dataset's shape), loss and schedule."""
-    params = config.params
-    image_shape = cast(
-        tuple[int, int, int], tuple(owndata.dataset_for(registry, config).image_shape)
-    )  # a finished run's own data: scanned again
-    owner = registry.owners[("architecture", config.architecture)]
-    torch.manual_seed(config.seed)
-    try:
-        nets = registry.architecture(config.architecture).build(params, image_shape)
-    except Exception as error:
-        raise GbenchError(
-            f"plugin {owner!r}, architecture {config.architecture!r}: build failed: {type(error).__name__}: {error}"
-        ) from None
-    check_nets(nets, image_shape, f"plugin {owner!r}, architecture {config.architecture!r}")
-    nets.generator.to(device)
-    if nets.discriminator is not None:
-        nets.discriminator.to(device)
-    loss = registry.loss(config.loss).build(params)
-    schedule = registry.schedule(config.schedule).build(params)
-    torch.manual_seed(config.seed)  # the shape check drew noise: start training from the seed itself
-    return nets, loss, schedule
-
-
-def check_nets(nets: Nets, image_shape: tuple[int, ...], who: str) -> None:
-    """Generator gives a batch of the dataset's images; discriminator one logit per image."""
-    if not isinstance(nets, Nets):
-        raise GbenchError(f"{who}: build returned {type(nets).__name__}, expected gbench.plugins.registry.Nets")
-    if nets.discriminator is None and nets.objective is None:
-        raise GbenchError(f"{who}: Nets has neither a discriminator nor an objective; give one of them")
-    try:
-        with torch.no_grad(), torchtools.eval_mode(nets.generator, nets.discriminator):
-            images = nets.generator(torch.randn(2, nets.latent_dim))
-            if not isinstance(images, torch.Tensor) or tuple(images.shape) != (2, *image_shape):
-                shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-                raise GbenchError(
-                    f"{who}: generator output has shape {shape} for 2 noise vectors; expected (2, {', '.join(map(str, image_shape))})"
-                )
-            # Far-out noise shows a missing final Tanh at once: an untrained linear-ReLU stack keeps
-            # N(0, 1) noise inside [-1, 1] (max ~0.5) but not noise ten times larger (max ~4).
-            check_image_range(
-                nets.generator(10 * torch.randn(16, nets.latent_dim)),
-                who,
-                "for noise vectors of norm ~10x a typical one",
-            )
-            if nets.discriminator is not None:
-                logits = nets.discriminator(images)
-                if not isinstance(logits, torch.Tensor) or logits.numel() != 2 or logits.shape[0] != 2:
-                    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-                    raise GbenchError(
-                        f"{who}: discriminator output has shape {shape} for 2 images; expected one logit per image, (2,) or (2, 1)"
-                    )
-    except GbenchError:
-        raise
-    except Exception as error:
-        raise GbenchError(f"{who}: running the nets on a test batch failed: {type(error).__name__}: {error}") from None
-
-
-def check_image_range(images: torch.Tensor, who: str, when: str) -> None:
-    """Generated images must lie in [-1, 1], the range of the real ones (the evaluator assumes it)."""
-    if not torch.isfinite(images).all() or images.abs().max() > 1 + 1e-4:
-        raise GbenchError(
-            f"{who}: the generator's images span {float(images.min()):.3g}..{float(images.max()):.3g} {when}; keep them in [-1, 1] (end with nn.Tanh())"
+    def training_labels(self, registry: Registry, config: RunConfig, device: torch.device) -> torch.Tensor:
+        """The training images' int64 labels on the device, in the images' order (a conditional run's)."""
+        key = (
+            "labels",
+            config.dataset,
+            config.data_root,
+            os.environ.get("GBENCH_DATA"),
+            config.train_limit,
+            str(device),
         )
-
-
-def fixed_noise(latent_dim: int, count: int, device: torch.device) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(SAMPLE_GRID_SEED)
-    return torch.randn(count, latent_dim, generator=generator).to(device)
-
-
-@torch.no_grad()
-def sample_images(nets: Nets, noise: torch.Tensor) -> torch.Tensor:
-    with torchtools.eval_mode(nets.generator):
-        return nets.generator(noise)
-
-
-@dataclass
-class CollapseWatch:
-    """Mode collapse: classes covered at or below COLLAPSE_CLASSES from some
-    evaluation to the end of the run. Early in training every sample is the
-    same blob and one class gets them all, so low coverage counts only when
-    it lasts to the final evaluation; ``low_since`` is where that stretch began."""
-
-    low_since: int | None = None
-
-    def see(self, step: int, metrics: dict[str, Any]) -> bool:
-        collapsed = (
-            metrics.get("classes_covered", math.inf) <= COLLAPSE_CLASSES
-        )  # NaN (no classifier) is never collapsed
-        if not collapsed:
-            self.low_since = None
-        elif self.low_since is None:
-            self.low_since = step
-        return collapsed
+        if key not in self.tensors:
+            _, labels = self.split(registry, config.dataset, "train", config.data_root, config.train_limit)
+            self.tensors[key] = labels.to(device=device, dtype=torch.int64)
+        return self.tensors[key]
 
 
 @dataclass
@@ -190,16 +108,16 @@ class PreparedRun:
     settings: TrainSettings
     callbacks: Callbacks
     collapse: CollapseWatch
-    evaluator: _Evaluator | None
+    evaluator: Evaluator | None
     hooks: RunHooks
     score_kind: str
     resume: TrainState | None
     observers: Observers
     steps: int  # the run's total steps
     saved: dict[str, Any]  # {"step": the step of the last checkpoint written or resumed from, or None}
-    registry: Registry | None = (
-        None  # whose plugins built it: a plugin that raises is named (gbench/training/failed.py)
-    )
+    # whose plugins built it: a plugin that raises is named (gbench/training/failed.py)
+    registry: Registry | None = None
+    conditioning: Conditioning | None = None  # a conditional run's labels (gbench.training.conditioning)
 
 
 def execute(
@@ -225,7 +143,18 @@ def execute(
 
 def train_solo(run: PreparedRun) -> list[TrainResult]:
     """Train one run alone (the solo loop), as a one-item list for :func:`train_guarded`."""
-    return [train(run.nets, run.loss, run.schedule, run.data, run.settings, run.callbacks, resume=run.resume)]
+    return [
+        train(
+            run.nets,
+            run.loss,
+            run.schedule,
+            run.data,
+            run.settings,
+            run.callbacks,
+            resume=run.resume,
+            conditioning=run.conditioning,
+        )
+    ]
 
 
 def train_guarded(
@@ -286,7 +215,7 @@ def prepare_run(
     )  # the lifecycle hooks: trackers and other observer plugins
     observers.run_start(run_id, config.to_dict(), run_dir)
 
-    evaluator = _Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
+    evaluator = Evaluator(config, registry, cache, device, nets) if config.eval.samples > 0 else None
     collapse = CollapseWatch()
 
     def on_eval(step: int) -> dict[str, Any]:
@@ -294,7 +223,7 @@ def prepare_run(
         metrics = evaluator(seed=step, final=False)
         collapsed = collapse.see(step, metrics)
         if observers.listening:
-            observers.evaluation(run_id, step, metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
+            observers.evaluation(run_id, step, metrics, sample_grid(nets, device))
         if hooks.on_eval:
             hooks.on_eval(step, metrics)
         return {**{k: metrics[k] for k in CURVE_COLUMNS if k in metrics}, "collapsed": int(collapsed)}
@@ -318,10 +247,18 @@ def prepare_run(
     )
 
     settings = TrainSettings(
-        steps=steps, batch_size=batch_size, lr=float(config.params["lr"]), beta1=float(config.params["beta1"]), beta2=float(config.params["beta2"]),
-        log_every=config.log_every, eval_every=config.eval.every if evaluator else None, checkpoint_every=config.checkpoint_every,
-        seed=config.seed, precision=config.precision, ema=config.ema,
-    )  # fmt: skip
+        steps=steps,
+        batch_size=batch_size,
+        lr=float(config.params["lr"]),
+        beta1=float(config.params["beta1"]),
+        beta2=float(config.params["beta2"]),
+        log_every=config.log_every,
+        eval_every=config.eval.every if evaluator else None,
+        checkpoint_every=config.checkpoint_every,
+        seed=config.seed,
+        precision=config.precision,
+        ema=config.ema,
+    )
 
     def on_log(row: dict[str, Any]) -> None:
         log.append(row)  # on disk first: whoever hears of the row can read it there
@@ -333,25 +270,17 @@ def prepare_run(
 
     callbacks = Callbacks(on_log=on_log, on_eval=on_eval if evaluator else None, on_checkpoint=on_checkpoint)
     score_kind = registry.loss(config.loss).score
-    return PreparedRun(
-        config,
-        run_dir,
-        out,
-        nets,
-        loss,
-        schedule,
-        data,
-        settings,
-        callbacks,
-        collapse,
-        evaluator,
-        hooks,
-        score_kind,
-        resume,
-        observers,
-        steps,
-        saved,
-        registry,
+    labels = conditioning(registry, config, cache, device) if nets.num_classes else None
+    built = (nets, loss, schedule, data, settings, callbacks, collapse, evaluator, hooks, score_kind)  # field order
+    return PreparedRun(config, run_dir, out, *built, resume, observers, steps, saved, registry, labels)
+
+
+def conditioning(registry: Registry, config: RunConfig, cache: DataCache, device: torch.device) -> Conditioning:
+    """A conditional run's labels: the training labels, and whether the loss takes them itself."""
+    return Conditioning(
+        cache.training_labels(registry, config, device),
+        registry.dataset(config.dataset).num_classes,
+        registry.loss(config.loss).needs_labels,
     )
 
 
@@ -374,9 +303,7 @@ def finish_run(
         final_metrics = evaluator(seed=config.seed, final=True)
         collapsed = collapse.see(result.steps, final_metrics)
         if observers.listening:
-            observers.evaluation(
-                run_id, result.steps, final_metrics, sample_images(nets, fixed_noise(nets.latent_dim, 64, device))
-            )
+            observers.evaluation(run_id, result.steps, final_metrics, sample_grid(nets, device))
         if hooks.on_eval:
             hooks.on_eval(result.steps, final_metrics)
         if result.history:
@@ -386,24 +313,40 @@ def finish_run(
     collapsed_step = collapse.low_since if final_metrics else None
 
     run_dir, batch_size = run.run_dir, run.settings.batch_size  # --- store: pictures and weights, then the tables
-    store.save_image_grid(run_dir / "samples.png", sample_images(nets, fixed_noise(nets.latent_dim, 64, device)))
+    store.save_image_grid(run_dir / "samples.png", sample_grid(nets, device), nrow=COLUMNS)
     store.save_tensor_file(run_dir / "generator.pt", {k: v.cpu() for k, v in nets.generator.state_dict().items()})
     metrics_log.write(run_dir, result.history)
     last = result.history[-1] if result.history else {}
     status = result.status if result.status != "ok" else ("collapsed" if collapsed_step is not None else "ok")
+    loss = config.loss if nets.discriminator is not None else "elbo"
+    scores = {name: last.get(name) for name in ("d_loss", "g_loss", "d_real", "d_fake")}
+    speed = round(result.images / result.seconds, 1) if result.seconds > 0 else None
+    epoch_images = len(run.data) // batch_size * batch_size
     row = schema.results_row(
-        identity={"run_id": config.run_id, "architecture": config.architecture, "loss": config.loss if nets.discriminator is not None else "elbo",
-                  "schedule": config.schedule, "dataset": config.dataset, "seed": config.seed},
+        identity={
+            **{"run_id": config.run_id, "architecture": config.architecture, "loss": loss},
+            **{"schedule": config.schedule, "dataset": config.dataset, "seed": config.seed},
+        },
         params=config.params,
-        metrics={"d_loss": last.get("d_loss"), "g_loss": last.get("g_loss"), "d_real": last.get("d_real"), "d_fake": last.get("d_fake"),
-                 "train_seconds": round(result.seconds / population, 3), "population_seconds": round(result.seconds, 3),  # a member's share; the whole
-                 "images_per_second": round(result.images / result.seconds, 1) if result.seconds > 0 else None, **{k: v for k, v in final_metrics.items() if k != "seconds"}},
-        bookkeeping={"status": status, "steps": result.steps, "epochs": round(result.images / (len(run.data) // batch_size * batch_size), 4),
-                     "score": run.score_kind, "device": str(device), **provenance.columns(device), "population": population, "train_precision": run.settings.precision, "ema": run.settings.ema,
-                     "discriminator_wins": flags.discriminator_wins(last.get("d_real"), last.get("d_loss"), run.score_kind), "diverged_step": result.diverged_step,
-                     "collapsed_step": collapsed_step, "created": _dt.datetime.now().isoformat(timespec="seconds"), **owndata.result_columns(config.data, run.data.shape),
-                     **(extra_columns or {})},
-    )  # fmt: skip
+        metrics={
+            **scores,
+            # a member's share of the population's time; the whole
+            "train_seconds": round(result.seconds / population, 3),
+            "population_seconds": round(result.seconds, 3),
+            "images_per_second": speed,
+            **{k: v for k, v in final_metrics.items() if k != "seconds"},
+        },
+        bookkeeping={
+            **{"status": status, "steps": result.steps, "epochs": round(result.images / epoch_images, 4)},
+            **{"score": run.score_kind, "device": str(device), **provenance.columns(device)},
+            **{"population": population, "train_precision": run.settings.precision, "ema": run.settings.ema},
+            "discriminator_wins": flags.discriminator_wins(last.get("d_real"), last.get("d_loss"), run.score_kind),
+            **{"diverged_step": result.diverged_step, "collapsed_step": collapsed_step},
+            "created": _dt.datetime.now().isoformat(timespec="seconds"),
+            **owndata.result_columns(config.data, run.data.shape),
+            **(extra_columns or {}),
+        },
+    )
     store.write_json(run_dir / "summary.json", row)
     store.upsert_result(run.out, row)
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
@@ -419,46 +362,6 @@ def load_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> TrainS
     )
 
 
-class _Evaluator:
-    """Evaluate the run's generator with gbench.evaluation.evaluate (imported only when used).
-
-    Evaluations during training compute FID and the class metrics only: KID
-    and precision/recall cost ~10 s per call on a 2-core CPU (torch-fidelity's
-    numpy KID kernel, a 10k x 10k nearest-neighbour search), against under one
-    second without them. The final evaluation computes everything.
-    """
-
-    def __init__(self, config: RunConfig, registry: Registry, cache: DataCache, device: torch.device, nets: Nets):
-        from gbench.evaluation.evaluate import EvalSettings
-
-        self.config, self.registry, self.cache, self.device, self.nets = config, registry, cache, device, nets
-        self.final = EvalSettings(
-            num_samples=config.eval.samples,
-            extractor=config.eval.extractor,
-            inception_weights=config.eval.inception_weights,
-        )
-        self.during = dataclasses.replace(self.final, kid_subsets=0, precision_recall=False)
-
-    def __call__(self, seed: int, final: bool) -> dict[str, Any]:
-        from gbench.evaluation.evaluate import evaluate_generator
-
-        real, labels = self.cache.split(self.registry, self.config.dataset, "test", self.config.data_root, None)
-        dataset = self.registry.dataset(self.config.dataset)
-        settings = self.final if final else self.during
-        result = evaluate_generator(
-            self.nets.generator,
-            self.nets.latent_dim,
-            dataset,
-            real,
-            settings,
-            self.device,
-            seed,
-            labels,
-            self.registry.metrics(),
-        )
-        return result.as_row()
-
-
 def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu") -> tuple[RunConfig, Nets]:
     """A finished run's config and nets with the saved generator weights (eval mode).
 
@@ -468,7 +371,8 @@ def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu"
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "generator.pt").is_file():
         raise GbenchError(
-            f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); give a folder under your --out"
+            f"{str(run_dir)!r} is not a finished gbench run folder (it needs config.json and generator.pt); "
+            "give a folder under your --out"
         )
     config = RunConfig.from_dict(store.read_json(run_dir / "config.json"))
     nets, _, _ = build(registry, config, torch.device(device))
@@ -480,7 +384,8 @@ def load_run(run_dir: str | os.PathLike, registry: Registry, device: str = "cpu"
     except (RuntimeError, TypeError, AttributeError) as error:  # another architecture's weights, or not a state dict
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
         raise GbenchError(
-            f"{str(run_dir / 'generator.pt')!r} does not fit the run's {config.architecture!r} generator ({reason}); restore the file or run it again"
+            f"{str(run_dir / 'generator.pt')!r} does not fit the run's {config.architecture!r} generator ({reason}); "
+            "restore the file or run it again"
         ) from None
     nets.generator.eval()
     return config, nets

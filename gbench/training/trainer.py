@@ -16,7 +16,9 @@ Speed notes (why it looks the way it does):
 - a non-finite loss is caught on the device at its step (gbench.training.divergence):
   from it on the optimizer steps are skipped, and the log row reads when;
 - ``--ema``: after each generator step one fused lerp updates the weights' average
-  (gbench.training.ema), which evaluation, samples and generator.pt then use.
+  (gbench.training.ema), which evaluation, samples and generator.pt then use;
+- a conditional run (gbench.training.conditioning) takes each real batch's labels with the
+  same index_select, and draws each fake batch's labels in one multinomial on the device.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ import torch
 
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
+from gbench.training.conditioning import Conditioning, discriminator_terms, generate, generator_terms
 from gbench.training.divergence import DivergenceWatch, halting_step
+from gbench.training.draws import BatchStream, RunRandom
 from gbench.training.ema import GeneratorEMA
 from gbench.training.state import LastLosses, LogWindow, TrainState
 
@@ -52,9 +56,8 @@ class TrainSettings:
     checkpoint_every: int | None = None
     seed: int = 0  # seeds the run's own noise and batch-order generators
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; weights and Adam state stay float32)
-    ema: float | None = (
-        None  # --ema: the decay of the generator weights' moving average (gbench.training.ema); None: off
-    )
+    # --ema: the decay of the generator weights' moving average (gbench.training.ema); None: off
+    ema: float | None = None
 
 
 @dataclass
@@ -76,25 +79,6 @@ class Callbacks:
     on_checkpoint: Callable[[TrainState], None] | None = None
 
 
-class RunRandom:
-    """A run's own random streams: latent noise and batch order, seeded from the run's seed.
-
-    Own generators (not torch's global one) make a run's draws independent of
-    anything else in the process, so member i of a population draws exactly
-    what the solo run with seed i draws. Two streams, so that a schedule
-    taking more D steps shifts the noise but never the batch order's draws.
-    """
-
-    def __init__(self, seed: int, device: torch.device):
-        streams = torch.randint(2**62, (2,), generator=torch.Generator().manual_seed(seed)).tolist()
-        self.noise = torch.Generator(device=device).manual_seed(streams[0])
-        self.order = torch.Generator(device=device).manual_seed(streams[1])
-
-    def load_state(self, state: TrainState) -> None:
-        self.noise.set_state(state.rng_noise.cpu())
-        self.order.set_state(state.rng_order.cpu())
-
-
 def autocast(device: torch.device, precision: str) -> torch.autocast:
     """bf16 autocast for the forward passes and losses (backward runs outside it)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -108,41 +92,6 @@ def make_adam(parameters: Any, lr: float, betas: tuple[float, float]) -> torch.o
         return torch.optim.Adam(parameters, lr=lr, betas=betas)
 
 
-class BatchStream:
-    """Endless batches from one tensor: reshuffled each epoch, last partial batch dropped."""
-
-    def __init__(self, data: torch.Tensor, batch_size: int, generator: torch.Generator):
-        if len(data) < batch_size:
-            raise ValueError(f"batch_size {batch_size} is larger than the {len(data)} training images")
-        self.data, self.batch_size, self.generator = data, batch_size, generator
-        self.per_epoch = len(data) // batch_size
-        self.order = self.shuffled()
-        self.position = 0  # batches taken in this epoch
-        self.epochs_done = 0
-
-    def next(self) -> torch.Tensor:
-        if self.position == self.per_epoch:
-            self.order = self.shuffled()
-            self.position, self.epochs_done = 0, self.epochs_done + 1
-        start = self.position * self.batch_size
-        self.position += 1
-        return self.data.index_select(0, self.order[start : start + self.batch_size])
-
-    def shuffled(self) -> torch.Tensor:
-        return torch.randperm(len(self.data), device=self.data.device, generator=self.generator)
-
-    @property
-    def epoch(self) -> float:
-        return self.epochs_done + self.position / self.per_epoch
-
-    def state(self) -> dict[str, Any]:
-        return {"order": self.order, "position": self.position, "epochs_done": self.epochs_done}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.order = state["order"].to(self.data.device)
-        self.position, self.epochs_done = state["position"], state["epochs_done"]
-
-
 def train(
     nets: Nets,
     loss: Any,
@@ -151,8 +100,10 @@ def train(
     settings: TrainSettings,
     callbacks: Callbacks | None = None,
     resume: TrainState | None = None,
+    conditioning: Conditioning | None = None,
 ) -> TrainResult:
-    """Train ``nets`` on ``data`` (float images in [-1, 1] on the training device)."""
+    """Train ``nets`` on ``data`` (float images in [-1, 1] on the training device);
+    with ``conditioning``, class-conditional nets on the data's labels (gbench.training.conditioning)."""
     callbacks = callbacks or Callbacks()
     device = data.device
     G, D = nets.generator, nets.discriminator
@@ -164,13 +115,19 @@ def train(
     g_opt = make_adam(G.parameters(), g_lr, betas)
     d_opt = make_adam(D.parameters(), d_lr, betas) if D is not None else None
     random = RunRandom(settings.seed, device)
-    batches = BatchStream(data, batch_size, random.order)
+    batches = BatchStream(data, batch_size, random.order, conditioning.labels if conditioning else None)
     watch = DivergenceWatch(device)
     g_step = halting_step(g_opt, watch.halted)
     d_step = halting_step(d_opt, watch.halted) if d_opt is not None else None
 
     def noise() -> torch.Tensor:
         return torch.randn(batch_size, latent_dim, device=device, generator=random.noise)
+
+    weights = conditioning.frequencies if conditioning else None
+    takes_labels = bool(conditioning and conditioning.loss_takes_labels)
+
+    def fake_labels() -> tuple[torch.Tensor, ...]:  # drawn after the batch's noise, from the same stream
+        return (conditioning.draw(batch_size, random.noise, weights),) if conditioning and weights is not None else ()
 
     # --- state that a checkpoint restores (gbench.training.state: a population member's is the same)
     step, seconds_before, images = 0, 0.0, 0
@@ -180,9 +137,8 @@ def train(
         G.load_state_dict(resume.generator)
         g_opt.load_state_dict(resume.g_opt)
         if D is not None and d_opt is not None:
-            assert (
-                resume.discriminator is not None and resume.d_opt is not None
-            )  # the config's hash matched: the same nets
+            # the config's hash matched: the same nets
+            assert resume.discriminator is not None and resume.d_opt is not None
             D.load_state_dict(resume.discriminator)
             d_opt.load_state_dict(resume.d_opt)
         batches.load_state(resume.batches)
@@ -208,46 +164,59 @@ def train(
 
     def snapshot() -> TrainState:
         return TrainState(
-            generator=G.state_dict(), g_opt=g_opt.state_dict(),
-            discriminator=D.state_dict() if D is not None else None, d_opt=d_opt.state_dict() if d_opt is not None else None,
-            batches=batches.state(), rng_noise=random.noise.get_state(), rng_order=random.order.get_state(), rng_cpu=torch.get_rng_state(), rng_cuda=cuda_rng(device),
-            step=step, history=list(history), seconds=elapsed(), images=images, window=copy_window(window),
+            generator=G.state_dict(),
+            g_opt=g_opt.state_dict(),
+            discriminator=D.state_dict() if D is not None else None,
+            d_opt=d_opt.state_dict() if d_opt is not None else None,
+            batches=batches.state(),
+            rng_noise=random.noise.get_state(),
+            rng_order=random.order.get_state(),
+            rng_cpu=torch.get_rng_state(),
+            rng_cuda=cuda_rng(device),
+            step=step,
+            history=list(history),
+            seconds=elapsed(),
+            images=images,
+            window=copy_window(window),
             generator_ema=ema.state() if ema is not None else None,
-        )  # fmt: skip
+        )
 
     def finished(result: TrainResult) -> TrainResult:
-        """The result, with the EMA weights in the generator when --ema is on (what evaluation, samples, generator.pt use)."""
+        """The result, with the EMA weights in the generator when --ema is on
+        (what evaluation, samples and generator.pt use)."""
         if ema is not None:
             ema.put_in()
         return result
 
-    marks: list[
-        tuple[int, float]
-    ] = []  # per step of the log window: images and epoch after it (a diverged row ends there)
+    # per step of the log window: images and epoch after it (a diverged row ends there)
+    marks: list[tuple[int, float]] = []
     while step < settings.steps:
         alive = watch.alive()  # before this step's losses: this step's values count in the row, later ones not
         if D is not None and d_opt is not None and d_step is not None:
             # --- discriminator: as many steps as the schedule asks, each on fresh batches
             d_terms = LossTerms(nan, nan, nan)
-            fake = None
+            fake: torch.Tensor | None = None
+            labels: tuple[torch.Tensor, ...] = ()  # the fake batch's, when conditional
             for _ in range(schedule.discriminator_steps(step, window.last)):
-                real = batches.next()
+                real, real_labels = batches.next_labelled()
+                z, labels = noise(), fake_labels()
                 with autocast(device, settings.precision):
-                    fake = G(noise())
-                    d_terms = loss.discriminator_loss(D, real, fake.detach())
+                    fake = generate(G, z, labels)
+                    d_terms = discriminator_terms(loss, D, real, fake.detach(), real_labels + labels, takes_labels)
                 d_opt.zero_grad(set_to_none=True)
                 d_terms.loss.backward()
                 watch.check(d_terms.loss, step + 1)
                 d_step()
                 images += batch_size
             if fake is None:  # a schedule may skip D this step
+                z, labels = noise(), fake_labels()
                 with autocast(device, settings.precision):
-                    fake = G(noise())
+                    fake = generate(G, z, labels)
 
             # --- generator: one step against the updated D, D's weights frozen
             D.requires_grad_(False)
             with autocast(device, settings.precision):
-                g_terms = loss.generator_loss(D, fake)
+                g_terms = generator_terms(loss, D, fake, labels, takes_labels)
             g_opt.zero_grad(set_to_none=True)
             g_terms.loss.backward()
             watch.check(g_terms.loss, step + 1)
@@ -275,10 +244,8 @@ def train(
             for name, value in (metrics or {}).items():  # on the device: read back with the log row
                 metric = torch.as_tensor(value, device=device).detach().float().reshape(())
                 window.metrics[name] = window.metrics.get(name, 0) + torch.where(alive, metric, 0.0)
-        if ema is not None:
-            ema.update(
-                step
-            )  # after the generator's step: a halted run's weights stay, as its population member's kept ones do
+        if ema is not None:  # after the generator's step: a halted run's weights stay, as its member's kept ones do
+            ema.update(step)
         step += 1
         window.steps += 1
         marks.append((images, batches.epoch))
@@ -287,9 +254,8 @@ def train(
         # stops with a last row up to that step; its optimizer steps were skipped from that step on, on the device.
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         is_log = step % settings.log_every == 0 or step == settings.steps or is_eval
-        is_checkpoint = (
-            bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
-        )
+        is_checkpoint = bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0
+        is_checkpoint = is_checkpoint and step < settings.steps
         stopping = signals.stop_requested()
         if is_log or (is_checkpoint and callbacks.on_checkpoint) or stopping:
             first_bad = watch.first_steps()[0]
@@ -331,23 +297,14 @@ def train(
             if diverged:
                 return finished(TrainResult(history, step, elapsed(), images, status="diverged", diverged_step=step))
 
-        if (
-            settings.checkpoint_every
-            and step % settings.checkpoint_every == 0
-            and step < settings.steps
-            and callbacks.on_checkpoint
-        ):
+        if is_checkpoint and callbacks.on_checkpoint:
             callbacks.on_checkpoint(snapshot())
 
         # --- SIGTERM/SIGINT (gbench/training/signals.py): the handler only flags it while we train; here, at a step
         # boundary, the state is whole, so save it (resume is bit-exact from it) and raise the signal's error.
         if signals.stop_requested():
-            healthy = (
-                stopping or not watch.first_steps()[0]
-            )  # a signal that came after the read above: read the flag now
-            if (
-                callbacks.on_checkpoint and healthy
-            ):  # a diverged state is not saved: a resume starts from the last healthy one
+            healthy = stopping or not watch.first_steps()[0]  # a signal that came after the read above: read it now
+            if callbacks.on_checkpoint and healthy:  # a diverged state is not saved: a resume starts from a healthy one
                 callbacks.on_checkpoint(snapshot())
             signals.raise_if_stopping()
 
@@ -357,10 +314,8 @@ def train(
 def log_row(means: list[float], step: int, epoch: float, images: int, seconds: float) -> dict[str, Any]:
     """One history row from the window's means of d_loss, g_loss, d_real, d_fake."""
     d_loss, g_loss, d_real, d_fake = means
-    return {
-        "step": step, "epoch": round(epoch, 4), "images": images, "seconds": round(seconds, 4),
-        "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
-    }  # fmt: skip
+    timing = {"step": step, "epoch": round(epoch, 4), "images": images, "seconds": round(seconds, 4)}
+    return {**timing, "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
 
 
 def is_diverged(row: dict[str, Any], adversarial: bool) -> bool:

@@ -22,8 +22,9 @@ from torch import nn
 from gbench.config import TRAINING_HYPERPARAMETERS
 from gbench.errors import GbenchError
 from gbench.plugins.loading import HOOKS
-from gbench.plugins.registry import KINDS, Hyperparameter, LossTerms, Registry, Value
-from gbench.training.runner import check_nets
+from gbench.plugins.registry import KINDS, Hyperparameter, LossTerms, Nets, Registry, Value
+from gbench.training.conditioning import discriminator_terms, generator_terms
+from gbench.training.nets import check_nets
 from gbench.training.trainer import LastLosses
 
 #: kind -> the hook that registers it ("architecture" -> "gbench_register_architectures").
@@ -79,7 +80,7 @@ def validate(
             registry.get(kind, name)  # an unknown name: the registry's message, with suggestions
             resolved = default_params(registry, [(kind, name)], params)
             if kind == "architecture":
-                check_architecture_spec(registry, name, image_shape, resolved)
+                check_architecture_spec(registry, name, image_shape, resolved, registry.dataset(dataset).num_classes)
             elif kind == "loss":
                 check_loss_spec(registry, name, image_shape, resolved)
             elif kind == "schedule":
@@ -124,15 +125,20 @@ def check_dataset_spec(registry: Registry, name: str) -> tuple[int, int, int]:
 
 
 def check_architecture_spec(
-    registry: Registry, name: str, image_shape: tuple[int, ...], params: dict[str, Value]
+    registry: Registry, name: str, image_shape: tuple[int, ...], params: dict[str, Value], num_classes: int = 10
 ) -> None:
-    """Build on the CPU; the generator maps noise to images, the discriminator gives one logit each."""
+    """Build on the CPU; the generator maps noise to images, the discriminator gives one logit each
+    (a conditional architecture's, built for ``num_classes``, with labels)."""
     prefix = who(registry, "architecture", name)
+    spec = registry.architecture(name)
+    classes = {"num_classes": max(num_classes, 2)} if spec.conditional else {}  # preflight refuses unlabelled data
     try:
-        nets = registry.architecture(name).build(dict(params), cast(tuple[int, int, int], tuple(image_shape)))
+        nets = spec.build(dict(params), cast(tuple[int, int, int], tuple(image_shape)), **classes)
     except Exception as error:
-        hint = float_default_hint(error, registry.architecture(name).hyperparameters)
+        hint = float_default_hint(error, spec.hyperparameters)
         raise GbenchError(f"{prefix}: build failed: {type(error).__name__}: {error}{hint}") from None
+    if isinstance(nets, Nets):
+        nets.num_classes = classes.get("num_classes", 0)
     check_nets(nets, tuple(image_shape), prefix)
     # not a GAN (check_nets saw an objective): the trainer minimises it
     if nets.discriminator is None and nets.objective is not None:
@@ -169,11 +175,25 @@ def float_default_hint(error: Exception, hyperparameters: Iterable[Hyperparamete
     )
 
 
-def _tiny_nets(image_shape: tuple[int, ...], latent_dim: int = 8) -> tuple[nn.Module, nn.Module]:
+def _tiny_nets(
+    image_shape: tuple[int, ...], latent_dim: int = 8, conditional: bool = False
+) -> tuple[nn.Module, nn.Module]:
     pixels = math.prod(image_shape)
     generator = nn.Sequential(nn.Linear(latent_dim, pixels), nn.Tanh(), nn.Unflatten(1, tuple(image_shape)))
     discriminator = nn.Sequential(nn.Flatten(), nn.Linear(pixels, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
-    return generator, discriminator
+    return generator, _TinyConditional(discriminator, 4) if conditional else discriminator
+
+
+class _TinyConditional(nn.Module):
+    """A discriminator ``(x, y) -> (B, 1 + classes)``: its score, then class logits (what ACGAN's loss reads)."""
+
+    def __init__(self, body: nn.Sequential, classes: int):
+        super().__init__()
+        self.body, self.classes = body, nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        features = self.body[:-1](x)
+        return torch.cat([self.body[-1](features), self.classes(features)], dim=1)
 
 
 def check_loss_spec(registry: Registry, name: str, image_shape: tuple[int, ...], params: dict[str, Value]) -> None:
@@ -188,16 +208,22 @@ def check_loss_spec(registry: Registry, name: str, image_shape: tuple[int, ...],
             raise GbenchError(
                 f"{prefix}: build returned {type(loss).__name__}, which has no {method} method; see docs/plugins.md"
             )
-    generator, discriminator = _tiny_nets(image_shape)
+    needs_labels = registry.loss(name).needs_labels  # then on a tiny conditional D, with labels, as trained
+    generator, discriminator = _tiny_nets(image_shape, conditional=needs_labels)
     real = torch.rand(4, *image_shape) * 2 - 1
     fake = generator(torch.randn(4, 8))
+    labels = (torch.tensor([0, 1, 2, 3]), torch.tensor([3, 2, 1, 0])) if needs_labels else ()
     for side, net, call in (
         (
             "discriminator_loss(D, real, fake)",
             discriminator,
-            lambda: loss.discriminator_loss(discriminator, real, fake.detach()),
+            lambda: discriminator_terms(loss, discriminator, real, fake.detach(), labels, needs_labels),
         ),
-        ("generator_loss(D, fake)", generator, lambda: loss.generator_loss(discriminator, fake)),
+        (
+            "generator_loss(D, fake)",
+            generator,
+            lambda: generator_terms(loss, discriminator, fake, labels[1:], needs_labels),
+        ),
     ):
         try:
             terms = call()

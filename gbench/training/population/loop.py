@@ -11,6 +11,8 @@ step (a flag on the device, gbench.training.divergence) and stops at the next
 log row, while the others go on. Nothing here syncs the device per step except what a
 schedule reads itself (adaptive reads the last D loss, as in a solo run).
 
+A conditional member draws and takes its labels as its solo run does (gbench.training.conditioning).
+
 Each member keeps its own Callbacks and gets its own TrainResult; its
 checkpoint (:func:`member_checkpoint` inside) is the dict a solo run's
 checkpoint holds, so a member resumes alone or in a population alike.
@@ -18,8 +20,6 @@ checkpoint holds, so a member resumes alone or in a population alike.
 
 from __future__ import annotations
 
-import copy
-import textwrap
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,14 +28,15 @@ import torch
 
 from gbench.plugins.registry import LossTerms, Nets
 from gbench.training import signals
+from gbench.training.conditioning import Conditioning, discriminator_terms, generate, generator_terms
 from gbench.training.divergence import DivergenceWatch, KeptWeights
+from gbench.training.draws import BatchStream, RunRandom
 from gbench.training.ema import StackedEMA
-from gbench.training.population.stack import Stack, StackedAdam, autocast, batched
+from gbench.training.population.adam import StackedAdam
+from gbench.training.population.stack import Masks, Stack, autocast, batched, per_member
 from gbench.training.state import LastLosses, LogWindow, TrainState
 from gbench.training.trainer import (
-    BatchStream,
     Callbacks,
-    RunRandom,
     TrainResult,
     TrainSettings,
     cuda_rng,
@@ -45,7 +46,7 @@ from gbench.training.trainer import (
     on_device,
     restore_global_rng,
     scalar_or,
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -60,56 +61,74 @@ class Member:
 
 
 def train_population(
-    members: list[Member], loss: Any, data: torch.Tensor, settings: TrainSettings
+    members: list[Member],
+    loss: Any,
+    data: torch.Tensor,
+    settings: TrainSettings,
+    conditioning: Conditioning | None = None,
 ) -> list[TrainResult]:
-    """Train every member's nets on ``data``; ``settings.seed`` is ignored (each member has its own)."""
+    """Train every member's nets on ``data``; ``settings.seed`` is ignored (each member has its own).
+    ``conditioning``: class-conditional nets, on the data's labels, as the solo loop trains them."""
     device, count = data.device, len(members)
     adversarial = members[0].nets.discriminator is not None
     batch_size, latent_dim = settings.batch_size, members[0].nets.latent_dim
     betas = (settings.beta1, settings.beta2)
     G = Stack([member.nets.generator for member in members])
-    D = (
-        Stack([member.nets.discriminator for member in members if member.nets.discriminator is not None])
-        if adversarial
-        else None
-    )
+    discriminators = [member.nets.discriminator for member in members if member.nets.discriminator is not None]
+    D = Stack(discriminators) if adversarial else None
+    labels = conditioning.labels if conditioning else None
+    weights = conditioning.frequencies if conditioning else None
+    takes_labels = bool(conditioning and conditioning.loss_takes_labels)
+    no_labels = () if labels is None else (torch.zeros(count, batch_size, dtype=torch.int64, device=device),)
 
     # --- optimizers over the stacked weights; each member its own noise and batch order
     d_lr, g_lr = members[0].schedule.learning_rates(settings.lr)
-    G.lay_out_for_gradients(torch.zeros(count, batch_size, latent_dim, device=device))
+    G.lay_out_for_gradients((torch.zeros(count, batch_size, latent_dim, device=device), *no_labels))
     if D is not None:
         first = data[:batch_size]
-        D.lay_out_for_gradients(first.expand(count, *first.shape))
+        D.lay_out_for_gradients((first.expand(count, *first.shape), *no_labels))
     g_opt = StackedAdam(G, g_lr, betas)
-    ema = (
-        StackedEMA(G.leaves, G.shaped, settings.ema) if settings.ema is not None else None
-    )  # after the layout: the EMA takes it
+    # after the layout: the EMA takes it
+    ema = StackedEMA(G.leaves, G.shaped, settings.ema) if settings.ema is not None else None
     d_opt = StackedAdam(D, d_lr, betas) if D is not None else None
     randoms = [RunRandom(member.seed, device) for member in members]
-    streams = [BatchStream(data, batch_size, random.order) for random in randoms]
-    masks = _Masks(device)
+    streams = [BatchStream(data, batch_size, random.order, labels) for random in randoms]
+    masks = Masks(device)
 
-    def noise(active: list[bool]) -> torch.Tensor:  # members sitting out draw nothing, as their solo run draws nothing
-        zeros = torch.zeros(batch_size, latent_dim, device=device)
-        return torch.stack(
+    def noise(active: list[bool]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Each member's noise, then its fake labels (conditional), from its noise stream, as its solo run
+        draws them; members sitting out draw nothing, as their solo run draws nothing."""
+        idle = torch.zeros(batch_size, latent_dim, device=device)
+        z = torch.stack(
             [
-                torch.randn(batch_size, latent_dim, device=device, generator=r.noise) if a else zeros
+                torch.randn(batch_size, latent_dim, device=device, generator=r.noise) if a else idle
                 for r, a in zip(randoms, active)
             ]
         )
+        if conditioning is None or weights is None:
+            return z, ()
+        idle_y = torch.zeros(batch_size, dtype=torch.int64, device=device)
+        draws = [conditioning.draw(batch_size, r.noise, weights) if a else idle_y for r, a in zip(randoms, active)]
+        return z, (torch.stack(draws),)
 
-    def real_batches(active: list[bool]) -> torch.Tensor:
-        return torch.stack([stream.next() if a else data[:batch_size] for stream, a in zip(streams, active)])
+    def real_batches(active: list[bool]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        idle = (data[:batch_size], () if labels is None else (labels[:batch_size],))
+        taken = [stream.next_labelled() if a else idle for stream, a in zip(streams, active)]
+        return torch.stack([x for x, _ in taken]), tuple(torch.stack(ys) for ys in zip(*(y for _, y in taken)))
 
     # --- the per-member functions, batched over members
     def d_terms_of(terms: LossTerms) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         nan = torch.full((), float("nan"), device=device)
         return terms.loss, scalar_or(terms.real_score, nan), scalar_or(terms.fake_score, nan)
 
-    generate = batched(lambda p, b, z: G.module(p, b)(z))
+    generated = batched(lambda p, b, z, y: generate(G.module(p, b), z, y))
     if D is not None:
-        d_loss = batched(lambda p, b, real, fake: d_terms_of(loss.discriminator_loss(D.module(p, b), real, fake)))
-        g_loss = batched(lambda p, b, fake: d_terms_of(loss.generator_loss(D.module(p, b), fake)))
+
+        def judged(p: Any, b: Any, real: Any, fake: Any, y: Any) -> tuple[torch.Tensor, ...]:
+            return d_terms_of(discriminator_terms(loss, D.module(p, b), real, fake, y, takes_labels))
+
+        d_loss = batched(judged)
+        g_loss = batched(lambda p, b, fake, y: d_terms_of(generator_terms(loss, D.module(p, b), fake, y, takes_labels)))
     else:
         objective_name = _objective_method(members[0].nets)
         objective = batched(lambda p, b, real: _loss_and_metrics(G.method(objective_name, p, b)(real)))
@@ -126,9 +145,8 @@ def train_population(
             if ema is not None:
                 ema.load_member(index, state.generator_ema or {})
             if D is not None and d_opt is not None:
-                assert (
-                    state.discriminator is not None and state.d_opt is not None
-                )  # the config's hash matched: the same nets
+                # the config's hash matched: the same nets
+                assert state.discriminator is not None and state.d_opt is not None
                 D.load_member(index, state.discriminator)
                 d_opt.load_member(index, state.d_opt)
             streams[index].load_state(state.batches)
@@ -144,18 +162,31 @@ def train_population(
     def member_checkpoint(index: int) -> TrainState:
         """Member ``index``'s state as a solo run saves it (loadable by either loop)."""
         nets = members[index].nets
+        d_state = None
+        if d_opt is not None and nets.discriminator is not None:
+            d_state = d_opt.member_state(index, make_adam(nets.discriminator.parameters(), d_lr, betas))
+        metrics = {name: total[index].clone() for name, total in metric_window.items()}
         return TrainState(
-            generator=G.member_state(index), g_opt=g_opt.member_state(index, make_adam(nets.generator.parameters(), g_lr, betas)),
+            generator=G.member_state(index),
+            g_opt=g_opt.member_state(index, make_adam(nets.generator.parameters(), g_lr, betas)),
             discriminator=D.member_state(index) if D is not None else None,
-            d_opt=d_opt.member_state(index, make_adam(nets.discriminator.parameters(), d_lr, betas)) if d_opt is not None and nets.discriminator else None,
-            batches=streams[index].state(), rng_noise=randoms[index].noise.get_state(), rng_order=randoms[index].order.get_state(), rng_cpu=torch.get_rng_state(), rng_cuda=cuda_rng(device),
-            step=step, history=list(histories[index]), seconds=elapsed(), images=images[index],
-            window=LogWindow(window[index].clone(), window_steps, {name: total[index].clone() for name, total in metric_window.items()}, last[index]),
+            d_opt=d_state,
+            batches=streams[index].state(),
+            rng_noise=randoms[index].noise.get_state(),
+            rng_order=randoms[index].order.get_state(),
+            rng_cpu=torch.get_rng_state(),
+            rng_cuda=cuda_rng(device),
+            step=step,
+            history=list(histories[index]),
+            seconds=elapsed(),
+            images=images[index],
+            window=LogWindow(window[index].clone(), window_steps, metrics, last[index]),
             generator_ema=ema.member(index) if ema is not None else None,
-        )  # fmt: skip
+        )
 
     def write_back(index: int) -> None:
-        """Member ``index``'s weights into its own solo modules (for evaluation, samples, generator.pt): its EMA with --ema."""
+        """Member ``index``'s weights into its own solo modules (for evaluation, samples, generator.pt):
+        its EMA with --ema."""
         nets = members[index].nets
         nets.generator.load_state_dict({**G.member_state(index), **(ema.member(index) if ema is not None else {})})
         if D is not None and nets.discriminator is not None:
@@ -163,14 +194,12 @@ def train_population(
 
     running = [True] * count  # False once diverged
     results: list[TrainResult | None] = [None] * count
-    window = torch.zeros(
-        count, 4, device=device
-    )  # per member: summed d_loss, g_loss, d_real, d_fake since the last log row
+    # per member: summed d_loss, g_loss, d_real, d_fake since the last log row
+    window = torch.zeros(count, 4, device=device)
     window_steps = 0
     last = [LastLosses() for _ in members]
-    metric_window: dict[
-        str, torch.Tensor
-    ] = {}  # per member: the objective's own metrics (a VAE's kl), summed since the last log row
+    # per member: the objective's own metrics (a VAE's kl), summed since the last log row
+    metric_window: dict[str, torch.Tensor] = {}
     for index, member in enumerate(members):  # saved mid log window (at a signal): the next row's means stay exact
         if member.resume is not None:
             saved = on_device(member.resume.window, device)
@@ -195,23 +224,23 @@ def train_population(
                 member.schedule.discriminator_steps(step, last[i]) if running[i] else 0
                 for i, member in enumerate(members)
             ]
-            d_last = torch.full(
-                (count, 3), float("nan"), device=device
-            )  # per member: its last D step's loss, D(x), D(G(z))
+            # per member: its last D step's loss, D(x), D(G(z))
+            d_last = torch.full((count, 3), float("nan"), device=device)
             fake: torch.Tensor | None = None
+            fake_labels: tuple[torch.Tensor, ...] = ()  # the fake batch's, when conditional
             for substep in range(max(d_counts)):
                 active = [steps > substep for steps in d_counts]
                 mask = masks.of(active)
-                real = real_batches(active)
+                real, real_labels = real_batches(active)
+                z, new_labels = noise(active)
                 with autocast(device, settings.precision), G.buffers_kept_unless(mask, all(active)):
-                    new_fake = generate(G.params, G.buffers, noise(active))
-                fake = new_fake if fake is None else torch.where(_per_member(mask, new_fake), new_fake, fake)
+                    new_fake = generated(G.params, G.buffers, z, new_labels)
+                fake, fake_labels = _newer(mask, (new_fake, new_labels), (fake, fake_labels))
                 with autocast(device, settings.precision), D.buffers_kept_unless(mask, all(active)):
-                    terms = d_loss(D.params, D.buffers, real, fake.detach())
+                    terms = d_loss(D.params, D.buffers, real, fake.detach(), real_labels + fake_labels)
                 D.zero_grad()
-                terms[
-                    0
-                ].sum().backward()  # members' weights are separate slices: the sum's gradient is each member's own
+                # members' weights are separate slices: the sum's gradient is each member's own
+                terms[0].sum().backward()
                 watch.check(terms[0], step + 1, mask)
                 d_opt.step(mask, all(active), watch.halted)
                 d_kept.after_step(watch.halted)
@@ -219,9 +248,10 @@ def train_population(
                 images = [done + batch_size * a for done, a in zip(images, active)]
             fresh = [running[i] and d_counts[i] == 0 for i in range(count)]  # a schedule may skip D this step
             if any(fresh) or fake is None:
+                z, new_labels = noise(fresh)
                 with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(fresh), all(fresh)):
-                    new_fake = generate(G.params, G.buffers, noise(fresh))
-                fake = new_fake if fake is None else torch.where(_per_member(masks.of(fresh), new_fake), new_fake, fake)
+                    new_fake = generated(G.params, G.buffers, z, new_labels)
+                fake, fake_labels = _newer(masks.of(fresh), (new_fake, new_labels), (fake, fake_labels))
 
             # --- generator: one step against the updated D, D's weights frozen
             with (
@@ -229,7 +259,7 @@ def train_population(
                 autocast(device, settings.precision),
                 D.buffers_kept_unless(masks.of(running), all(running)),
             ):
-                g_terms = g_loss(frozen_d, D.buffers, fake)
+                g_terms = g_loss(frozen_d, D.buffers, fake, fake_labels)
             G.zero_grad()
             g_terms[0].sum().backward()
             watch.check(g_terms[0], step + 1, masks.of(running))
@@ -237,12 +267,11 @@ def train_population(
             g_kept.after_step(watch.halted)
             g_losses = g_terms[0].detach().float()
             last = [LastLosses(d_last[i, 0], g_losses[i]) for i in range(count)]
-            window += torch.where(
-                alive[:, None], torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1), 0.0
-            )
+            scores = torch.stack([d_last[:, 0], g_losses, d_last[:, 1], d_last[:, 2]], dim=1)
+            window += torch.where(alive[:, None], scores, 0.0)
         else:
             # --- not a GAN (a VAE): each member minimises its own objective on its own batches
-            real = real_batches(running)
+            real, _ = real_batches(running)
             with autocast(device, settings.precision), G.buffers_kept_unless(masks.of(running), all(running)):
                 objectives, metrics = objective(G.params, G.buffers, real)
             G.zero_grad()
@@ -259,9 +288,7 @@ def train_population(
                 metric_window[name] = metric_window.get(name, 0) + torch.where(
                     masks.of(running) & alive, value.detach().float(), 0.0
                 )
-        if (
-            ema is not None
-        ):  # towards the kept weights: a halted member's stay as before its bad step, as its solo run's do
+        if ema is not None:  # towards the kept weights: a halted member's stay as before its bad step, as solo
             ema.update(g_kept.kept, step, None if all(running) else masks.of(running))
         step += 1
         window_steps += 1
@@ -271,9 +298,8 @@ def train_population(
         # the solo loop does: the member's weights go back to before that step, and it stops with a last row up to it.
         is_eval = bool(settings.eval_every) and step % (settings.eval_every or 1) == 0 and step < settings.steps
         is_log = step % settings.log_every == 0 or step == settings.steps or is_eval
-        is_checkpoint = (
-            bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0 and step < settings.steps
-        )
+        is_checkpoint = bool(settings.checkpoint_every) and step % (settings.checkpoint_every or 1) == 0
+        is_checkpoint = is_checkpoint and step < settings.steps
         stopping = signals.stop_requested()
         if is_log or (is_checkpoint and any(m.callbacks.on_checkpoint for m in members)) or stopping:
             first_bad = watch.first_steps()
@@ -319,25 +345,22 @@ def train_population(
                 histories[i].append(row)
                 if callbacks.on_log:
                     callbacks.on_log(row)
-                if (
-                    diverged
-                ):  # every loss finite, yet the row is not (a plugin schedule skipped D all row): stops here, as ever
+                # every loss finite, yet the row is not (a plugin schedule skipped D all row): stops here, as ever
+                if diverged:
                     running[i] = False
                     results[i] = TrainResult(
                         histories[i], step, elapsed(), images[i], status="diverged", diverged_step=step
                     )
 
-        if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
+        if is_checkpoint:
             for i, member in enumerate(members):
                 if running[i] and member.callbacks.on_checkpoint:
                     member.callbacks.on_checkpoint(member_checkpoint(i))
 
-        # --- SIGTERM/SIGINT (gbench/training/signals.py), as in the solo loop: at this step boundary every member's state is
-        # whole, so each still-running member saves its own checkpoint, then the signal's error is raised.
+        # --- SIGTERM/SIGINT (gbench/training/signals.py), as in the solo loop: at this step boundary every member's
+        # state is whole, so each still-running member saves its own checkpoint, then the signal's error is raised.
         if signals.stop_requested():
-            late = (
-                [0] * count if stopping else watch.first_steps()
-            )  # a signal that came after the read above: read the flags now
+            late = [0] * count if stopping else watch.first_steps()  # a signal that came after the read above
             for i, member in enumerate(members):
                 if running[i] and not late[i] and member.callbacks.on_checkpoint:  # a diverged member saves nothing
                     member.callbacks.on_checkpoint(member_checkpoint(i))
@@ -347,32 +370,6 @@ def train_population(
         write_back(i)
         results[i] = results[i] or TrainResult(histories[i], step, elapsed(), images[i])
     return [result for result in results if result is not None]
-
-
-def trial_step_failure(members: list[Member], loss: Any, data: torch.Tensor, settings: TrainSettings) -> str | None:
-    """Train copies of the members one step as a population; the error in one line if that fails.
-
-    Catches what a module probe cannot see: a loss, objective or schedule
-    that does not run batched. The copies leave the members, and torch's
-    global random state, as they were.
-    """
-    copies = [Member(copy.deepcopy(member.nets), member.schedule, member.seed) for member in members]
-    devices = [data.device] if data.device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            train_population(
-                copies,
-                loss,
-                data,
-                TrainSettings(steps=1, batch_size=settings.batch_size, lr=settings.lr, precision=settings.precision),
-            )
-    except Exception as error:
-        text = str(error).strip().splitlines()
-        first = (
-            textwrap.shorten(text[0], 164, placeholder=" ...") if text else ""
-        )  # torch's messages run long: cut at a word, and say so
-        return f"one batched training step failed ({type(error).__name__}: {first})"
-    return None
 
 
 def _loss_and_metrics(result: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -389,21 +386,14 @@ def _objective_method(nets: Nets) -> str:
     return objective.__name__  # type: ignore[union-attr]
 
 
-def _per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.view(-1, *([1] * (like.dim() - 1)))
+Batch = tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]  # a fake batch and (its labels,) when conditional
 
 
-class _Masks:
-    """Member masks as device tensors, made once per pattern: no host-to-device copy per step."""
-
-    def __init__(self, device: torch.device, limit: int = 256):
-        self.device, self.limit = device, limit
-        self.made: dict[tuple[bool, ...], torch.Tensor] = {}
-
-    def of(self, active: list[bool]) -> torch.Tensor:
-        key = tuple(active)
-        if key not in self.made:
-            if len(self.made) >= self.limit:
-                self.made.clear()
-            self.made[key] = torch.tensor(key, device=self.device)
-        return self.made[key]
+def _newer(mask: torch.Tensor, new: Batch, old: Batch) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Per member: the new fake batch and labels where ``mask`` is set, the old ones elsewhere (members sitting out)."""
+    (new_fake, new_labels), (old_fake, old_labels) = new, old
+    assert new_fake is not None
+    if old_fake is None:
+        return new_fake, new_labels
+    fake = torch.where(per_member(mask, new_fake), new_fake, old_fake)
+    return fake, tuple(torch.where(per_member(mask, n), n, o) for n, o in zip(new_labels, old_labels))

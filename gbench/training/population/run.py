@@ -19,8 +19,8 @@ import torch
 
 from gbench.config import RunConfig
 from gbench.plugins.registry import Registry
-from gbench.training.population.batchable import unbatchable_reason
-from gbench.training.population.loop import Member, train_population, trial_step_failure
+from gbench.training.population.batchable import trial_step_failure, unbatchable_reason
+from gbench.training.population.loop import Member, train_population
 from gbench.training.runner import DataCache, PreparedRun, RunHooks, finish_run, prepare_run, train_guarded, train_solo
 
 
@@ -49,15 +49,18 @@ def execute_population(
     rows: dict[int, dict[str, Any]] = {}
     if reason is not None or len(pending) <= 1:
         for index, run in enumerate(pending):
-            # stopped here, the runs not yet trained are marked and closed too: the same command takes their folders back
+            # stopped here, the runs not yet trained are marked and closed too: the same command takes their
+            # folders back
             (result,) = train_guarded(pending[index:], functools.partial(train_solo, run), training=1)
             rows[id(run)] = finish_run(run, result, extra_columns, population=1)
     else:
         members = [Member(run.nets, run.schedule, run.config.seed, run.callbacks, run.resume) for run in pending]
+        first = pending[0]
         results = train_guarded(
-            pending, lambda: train_population(members, pending[0].loss, pending[0].data, pending[0].settings)
+            pending, lambda: train_population(members, first.loss, first.data, first.settings, first.conditioning)
         )
-        # each result's clock was read as it was packed, a moment apart: the population's wall time is the last one, the same for every member
+        # each result's clock was read as it was packed, a moment apart: the population's wall time is the last
+        # one, the same for every member
         wall = max(result.seconds for result in results)
         results = [dataclasses.replace(result, seconds=wall) for result in results]
         for run, result in zip(pending, results):
@@ -73,13 +76,15 @@ def _population_problem(runs: list[PreparedRun]) -> str | None:
     generator = torch.Generator().manual_seed(0)
     image_shape = tuple(first.data.shape[1:])
     noise = torch.randn(len(runs), 4, first.nets.latent_dim, generator=generator).to(first.data.device)
-    reason = unbatchable_reason([run.nets.generator for run in runs], noise, "generator")
+    # a conditional run's nets take labels too: every class in turn
+    labels = (torch.arange(len(runs) * 4) % max(first.nets.num_classes, 1)).view(len(runs), 4).to(first.data.device)
+    conditional = (labels,) if first.conditioning is not None else ()
+    reason = unbatchable_reason([run.nets.generator for run in runs], (noise, *conditional), "generator")
     if reason is None and first.nets.discriminator is not None:
         images = (torch.rand(len(runs), 4, *image_shape, generator=generator) * 2 - 1).to(first.data.device)
-        reason = unbatchable_reason(
-            [run.nets.discriminator for run in runs if run.nets.discriminator is not None], images, "discriminator"
-        )
+        discriminators = [run.nets.discriminator for run in runs if run.nets.discriminator is not None]
+        reason = unbatchable_reason(discriminators, (images, *conditional), "discriminator")
     if reason is None:
         members = [Member(run.nets, run.schedule, run.config.seed) for run in runs]
-        reason = trial_step_failure(members, first.loss, first.data, first.settings)
+        reason = trial_step_failure(members, first.loss, first.data, first.settings, first.conditioning)
     return reason

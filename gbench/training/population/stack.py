@@ -9,10 +9,7 @@ per member. Buffers (BatchNorm's running statistics, spectral norm's power
 iteration vectors) are stacked too, so each member keeps its own, updated in
 place through vmap exactly as a solo module updates its own.
 
-:class:`StackedAdam` is torch's Adam formula over the stacked tensors with
-a step count per member, so that a member whose update is masked out (a
-D step its adaptive schedule does not take, a member that diverged) keeps
-exactly the optimizer state its solo run would hold.
+Its optimizer is :class:`gbench.training.population.adam.StackedAdam`.
 
 Each stacked parameter is stored in the layout its gradient arrives in
 (:meth:`Stack.lay_out_for_gradients`), so that autograd and the fused Adam
@@ -67,12 +64,14 @@ class Stack:
         return {name: self.shaped(name, leaf) for name, leaf in self.leaves.items()}
 
     def shaped(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
-        """``tensor``, laid out as leaf ``name`` is (its Adam moments too), as a view shaped like the module's parameter."""
+        """``tensor``, laid out as leaf ``name`` is (its Adam moments too), as a view shaped like the module's
+        parameter."""
         order = self.orders.get(name)
         return tensor if order is None else tensor.permute(order)
 
-    def lay_out_for_gradients(self, inputs: torch.Tensor) -> None:
-        """Store each parameter in the layout its gradient arrives in, found by one forward and backward on ``inputs``.
+    def lay_out_for_gradients(self, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> None:
+        """Store each parameter in the layout its gradient arrives in, found by one forward and backward on
+        ``inputs`` (members first; a tuple of the arguments for a module that takes several: (x, y) conditional).
 
         A batched F.linear's weight gradient arrives as the transpose of a contiguous
         matrix; held in the module's own layout, autograd copied every such gradient
@@ -91,8 +90,10 @@ class Stack:
         hooks = [leaf.register_hook(arrival(name)) for name, leaf in self.leaves.items()]
         buffers = {name: buffer.clone() for name, buffer in self.buffers.items()}
         try:
-            with torch.random.fork_rng(devices=[inputs.device] if inputs.device.type == "cuda" else []):
-                outputs = batched(lambda p, b, x: self.module(p, b)(x))(self.leaves, buffers, inputs)
+            arguments = inputs if isinstance(inputs, tuple) else (inputs,)
+            device = arguments[0].device
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                outputs = batched(lambda p, b, args: self.module(p, b)(*args))(self.leaves, buffers, arguments)
                 torch.stack(
                     [
                         out.float().sum()
@@ -130,7 +131,7 @@ class Stack:
 
     def member_state(self, index: int) -> dict[str, torch.Tensor]:
         """Member ``index`` as a plain state_dict of the solo module (copies, detached, in the module's own layout)."""
-        return {name: _contiguous_copy(tensor[index]) for name, tensor in {**self.params, **self.buffers}.items()}
+        return {name: contiguous_copy(tensor[index]) for name, tensor in {**self.params, **self.buffers}.items()}
 
     def load_member(self, index: int, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
@@ -150,7 +151,8 @@ class Stack:
     def buffers_kept_unless(self, active: torch.Tensor, all_active: bool) -> Iterator[None]:
         """Members not ``active`` keep their buffers through the block (their solo run makes no such call).
 
-        ``all_active`` is known on the host, as in :meth:`StackedAdam.step`: reading ``active`` would sync the device every step.
+        ``all_active`` is known on the host, as in :meth:`StackedAdam.step`: reading ``active`` would sync the
+        device every step.
         """
         if not self.buffers or all_active:
             yield
@@ -160,7 +162,7 @@ class Stack:
         # new tensors, not copy_: autograd may have saved the updated buffers for the backward pass
         with torch.no_grad():
             for name, tensor in self.buffers.items():
-                self.buffers[name] = torch.where(_per_member(active, tensor), tensor, saved[name])
+                self.buffers[name] = torch.where(per_member(active, tensor), tensor, saved[name])
 
 
 class _Method(nn.Module):
@@ -179,14 +181,18 @@ class _Method(nn.Module):
 # torch.autocast does not reach most ops under torch.func.vmap (torch 2.14: convolutions run in float32,
 # a bf16 input to batch_norm with float32 statistics fails), so a population applies autocast's policy
 # itself, per torch function, for the ops whose cast autocast defines: the same casts a solo run gets.
-_LOWER = {F.linear, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,
-          torch.matmul, torch.mm, torch.bmm, torch.addmm, torch.baddbmm, torch.Tensor.matmul, torch.Tensor.__matmul__}  # fmt: skip
+_LOWER = {
+    *(F.linear, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d),
+    *(torch.matmul, torch.mm, torch.bmm, torch.addmm, torch.baddbmm, torch.Tensor.matmul, torch.Tensor.__matmul__),
+}
 # Left in float32 by autocast (mv and addmv on the CPU only), but batched by vmap into ops that autocast does cast
 # (bmm, linalg_vecdot): run as the solo run runs them (spectral norm's sigma, vdot(u, mv(W, v)), stays float32).
 _KEPT = {torch.dot, torch.vdot, torch.Tensor.dot, torch.Tensor.vdot}
 _KEPT_ON_CPU = {torch.mv, torch.Tensor.mv, torch.addmv, torch.Tensor.addmv}
-_FLOAT32 = {F.binary_cross_entropy_with_logits, F.binary_cross_entropy, F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.nll_loss,
-            F.cross_entropy, F.kl_div, F.layer_norm, F.group_norm}  # fmt: skip
+_FLOAT32 = {
+    *(F.binary_cross_entropy_with_logits, F.binary_cross_entropy, F.mse_loss, F.l1_loss, F.smooth_l1_loss),
+    *(F.nll_loss, F.cross_entropy, F.kl_div, F.layer_norm, F.group_norm),
+}
 
 
 class BatchedAutocast(TorchFunctionMode):
@@ -274,11 +280,11 @@ def batched(fn: Callable[..., Any]) -> Callable[..., Any]:
     return vmap(fn, randomness="different")
 
 
-def _per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.view(-1, *([1] * (like.dim() - 1)))
 
 
-def _contiguous_copy(tensor: torch.Tensor) -> torch.Tensor:
+def contiguous_copy(tensor: torch.Tensor) -> torch.Tensor:
     """A detached copy in the plain layout a solo module's state_dict holds, whatever the stack's layout."""
     return tensor.detach().clone(memory_format=torch.contiguous_format)
 
@@ -299,113 +305,6 @@ def _dense(shape: torch.Size, strides: tuple[int, ...]) -> bool:
     return True
 
 
-class StackedAdam:
-    """Adam (Kingma & Ba) over a :class:`Stack`'s leaves, a step count per member.
-
-    The update is torch.optim.Adam's (no weight decay, no amsgrad): elementwise,
-    so each member's slice gets what its solo optimizer would compute, up to
-    floating-point reassociation. ``step(active)`` updates only the members in
-    ``active``; the others' weights, moments and step counts stay as they are.
-    """
-
-    def __init__(self, stack: Stack, lr: float, betas: tuple[float, float], eps: float = 1e-8):
-        params = stack.leaves  # the dict itself: a leaf the stack lays out anew is the one updated
-        self.params, self.shaped, self.lr, self.betas, self.eps = params, stack.shaped, lr, betas, eps
-        self.exp_avg = {name: torch.zeros_like(p) for name, p in params.items()}
-        self.exp_avg_sq = {name: torch.zeros_like(p) for name, p in params.items()}
-        any_param = next(iter(params.values()))
-        self.steps = torch.zeros(any_param.shape[0], device=any_param.device)
-        # While every member has stepped equally often (k-steps, ttur, no divergence), one fused
-        # torch kernel does the update: the step counts it keeps live on the device, no host sync.
-        self.in_step = True  # all members always active so far
-        self.fused_steps = [torch.zeros((), device=any_param.device) for _ in params]
-
-    @torch.no_grad()
-    def step(self, active: torch.Tensor, all_active: bool = False, halted: torch.Tensor | None = None) -> None:
-        """Update the members in ``active``; ``all_active`` (known on the host) allows the fused path. The masked path
-        leaves ``halted`` members (on the device) out; the fused one moves them, and divergence.KeptWeights puts them back."""
-        if all_active and self.in_step and self._fused():
-            return
-        self.in_step = False
-        active = active if halted is None else active & (halted == 0)
-        beta1, beta2 = self.betas
-        self.steps += active
-        step_size = self.lr / (1 - beta1**self.steps)  # inf where a member has not stepped yet: masked below
-        bias_correction2_sqrt = (1 - beta2**self.steps).sqrt()
-        for name, param in self.params.items():
-            grad = param.grad
-            if grad is None:
-                continue
-            mask = _per_member(active, param)
-            exp_avg = self.exp_avg[name].lerp(grad, 1 - beta1)
-            exp_avg_sq = self.exp_avg_sq[name].mul(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / _per_member(bias_correction2_sqrt, param)).add_(self.eps)
-            updated = param - _per_member(step_size, param) * exp_avg / denom
-            param.copy_(torch.where(mask, updated, param))
-            self.exp_avg[name].copy_(torch.where(mask, exp_avg, self.exp_avg[name]))
-            self.exp_avg_sq[name].copy_(torch.where(mask, exp_avg_sq, self.exp_avg_sq[name]))
-
-    def _fused(self) -> bool:
-        names = [name for name, p in self.params.items() if p.grad is not None]
-        if len(names) != len(self.params):
-            return False
-        torch._foreach_add_(self.fused_steps, 1)  # as torch.optim.Adam does: the kernel reads, not counts, the step
-        try:
-            torch._fused_adam_(
-                [self.params[n] for n in names], [self.params[n].grad for n in names], [self.exp_avg[n] for n in names],  # type: ignore[misc]
-                [self.exp_avg_sq[n] for n in names], [], self.fused_steps, amsgrad=False, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-                weight_decay=0.0, eps=self.eps, maximize=False,
-            )  # fmt: skip
-        except (RuntimeError, TypeError):  # a device or dtype without the fused kernel
-            torch._foreach_add_(self.fused_steps, -1)
-            return False
-        self.steps += 1
-        return True
-
-    def member_state(self, index: int, template: torch.optim.Optimizer) -> dict[str, Any]:
-        """Member ``index``'s moments as the state_dict of ``template`` (a fresh solo Adam over the member's module)."""
-        state = template.state_dict()
-        steps = float(self.steps[index])
-        state["state"] = (
-            {}
-            if steps == 0
-            else {
-                position: {
-                    "step": torch.tensor(steps),
-                    "exp_avg": self._member(self.exp_avg, name, index),
-                    "exp_avg_sq": self._member(self.exp_avg_sq, name, index),
-                }
-                for position, name in enumerate(self.params)
-            }
-        )
-        return state
-
-    def load_member(self, index: int, state: dict[str, Any]) -> None:
-        """Take member ``index``'s moments from a solo Adam's state_dict (a solo run's checkpoint)."""
-        moments = state["state"]
-        with torch.no_grad():
-            for position, name in enumerate(self.params):
-                if position in moments:
-                    self.shaped(name, self.exp_avg[name])[index].copy_(moments[position]["exp_avg"])
-                    self.shaped(name, self.exp_avg_sq[name])[index].copy_(moments[position]["exp_avg_sq"])
-            self.steps[index] = float(moments[0]["step"]) if 0 in moments else 0.0
-        self.in_step = False  # resumed members may have stepped unequally (adaptive): the masked path, unless settle() finds otherwise
-
-    def _member(self, moments: dict[str, torch.Tensor], name: str, index: int) -> torch.Tensor:
-        return _contiguous_copy(self.shaped(name, moments[name])[index])
-
-    def settle(self) -> None:
-        """After loading members: when all stepped equally often, the fused kernel again (one host sync).
-
-        The masked path differs from the fused kernel by reassociation, so without this
-        a population resumed from its checkpoints would not end where an uninterrupted one does.
-        """
-        if bool((self.steps == self.steps[0]).all()):
-            self.in_step = True
-            for fused_step in self.fused_steps:
-                fused_step.fill_(float(self.steps[0]))
-
-
 def bf16_note(device: torch.device) -> str | None:
     """One line when this hardware has no fast bfloat16 (bf16 still runs, emulated, usually slower)."""
     if device.type == "cuda":
@@ -420,5 +319,24 @@ def bf16_note(device: torch.device) -> str | None:
         except OSError:
             return None
         if "avx512_bf16" not in flags and "amx_bf16" not in flags:
-            return "note: this CPU has no bfloat16 instructions (avx512_bf16/amx_bf16); --precision bf16 is emulated and likely slower than fp32"
+            return (
+                "note: this CPU has no bfloat16 instructions (avx512_bf16/amx_bf16); "
+                "--precision bf16 is emulated and likely slower than fp32"
+            )
     return None
+
+
+class Masks:
+    """Member masks as device tensors, made once per pattern: no host-to-device copy per step."""
+
+    def __init__(self, device: torch.device, limit: int = 256):
+        self.device, self.limit = device, limit
+        self.made: dict[tuple[bool, ...], torch.Tensor] = {}
+
+    def of(self, active: list[bool]) -> torch.Tensor:
+        key = tuple(active)
+        if key not in self.made:
+            if len(self.made) >= self.limit:
+                self.made.clear()
+            self.made[key] = torch.tensor(key, device=self.device)
+        return self.made[key]

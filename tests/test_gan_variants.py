@@ -48,9 +48,12 @@ def _train(
     config = dataclasses.replace(config, params=resolve_params(registry, config, overrides))
     nets, loss_fn, schedule_fn = build(registry, config, CPU)
     settings = TrainSettings(
-        steps=steps, batch_size=int(config.params["batch_size"]), lr=float(config.params["lr"]), log_every=log_every,
+        steps=steps,
+        batch_size=int(config.params["batch_size"]),
+        lr=float(config.params["lr"]),
+        log_every=log_every,
         checkpoint_every=1 if callbacks and callbacks.on_checkpoint else None,
-    )  # fmt: skip
+    )
     return nets, train(nets, loss_fn, schedule_fn, data, settings, callbacks)
 
 
@@ -195,7 +198,8 @@ def test_dcgan_serves_28_32_and_64_pixels_and_names_them_for_any_other_size(regi
     for shape in [(3, 48, 48), (3, 32, 28), (2, 32, 32)]:
         with pytest.raises(
             ValueError,
-            match=f"dcgan serves 28, 32 and 64 pixel square images with 1 or 3 channels, not {'x'.join(map(str, shape))}",
+            match="dcgan serves 28, 32 and 64 pixel square images with 1 or 3 channels, "
+            f"not {'x'.join(map(str, shape))}",
         ):
             registry.architecture("dcgan").build(params, shape)
 
@@ -465,9 +469,26 @@ def test_the_metrics_an_objective_returns_are_recorded_as_curves(registry, tmp_p
 def test_diverged_run_is_marked_keeps_its_files_and_exits_zero(tmp_path):
     out = tmp_path / "runs"
     result = run_cli(
-        "run", "plugins.mlp", "--set", "lr=1e30", "--set", "hidden_dim=32", "--steps", "200", "--log-every", "5",
-        "--train-limit", "2000", "--eval-samples", "0", "--device", "cpu", "--out", str(out), env=BUILTINS_ONLY,
-    )  # fmt: skip
+        "run",
+        "plugins.mlp",
+        "--set",
+        "lr=1e30",
+        "--set",
+        "hidden_dim=32",
+        "--steps",
+        "200",
+        "--log-every",
+        "5",
+        "--train-limit",
+        "2000",
+        "--eval-samples",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        env=BUILTINS_ONLY,
+    )
     assert result.returncode == 0, result.stderr
     rows = store.read_results(out)
     assert sorted(r["architecture"] for r in rows) == ["deep-leakyrelu", "mlp", "mlp-batchnorm"]
@@ -566,8 +587,14 @@ def test_one_image_generator_is_flagged_collapsed(data, small_mnist_root, tmp_pa
     rows = {}
     for architecture, eval_every in (("one-image", 5), ("replay", None)):
         config = RunConfig(
-            architecture=architecture, steps=10, train_limit=2000, log_every=5, device="cpu", data_root=str(small_mnist_root), params={"batch_size": 50}
-        )  # fmt: skip
+            architecture=architecture,
+            steps=10,
+            train_limit=2000,
+            log_every=5,
+            device="cpu",
+            data_root=str(small_mnist_root),
+            params={"batch_size": 50},
+        )
         config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, samples=500, every=eval_every))
         rows[architecture] = execute(config, registry, out)
     collapsed, healthy = rows["one-image"], rows["replay"]

@@ -92,7 +92,8 @@ def _assert_close_to_solo(solo, members, results, lr=2e-4, steps=STEPS):
                 difference = (param - dict(b.named_parameters())[name]).abs().detach()
                 assert difference.max() <= steps * lr, (module, name, difference.max())
                 differences.append(difference.flatten())
-            # over all weights: a bias right before a BatchNorm has a gradient of pure rounding noise, all of it at the bound
+            # over all weights: a bias right before a BatchNorm has a gradient of pure rounding noise,
+            # all of it at the bound
             assert torch.cat(differences).median() <= steps * lr / 100, module
             for name, buffer in a.named_buffers():
                 other = dict(b.named_buffers())[name]
@@ -232,7 +233,8 @@ def test_a_diverging_member_stops_at_its_own_step_and_the_others_go_on(registry,
 
     solo, members, results = _solo_and_population(registry, data, prepare=break_seed_1)
     assert [result.status for result in results] == ["ok", "diverged", "ok"]
-    # NaN weights: the first step's losses are NaN, so it is step 1 (it was the log row's, 10, before the flag on the device)
+    # NaN weights: the first step's losses are NaN, so it is step 1
+    # (it was the log row's, 10, before the flag on the device)
     assert results[1].diverged_step == 1 and results[1].steps == 1 and len(results[1].history) == 1
     assert solo[1][1].status == "diverged" and solo[1][1].diverged_step == 1
     _assert_close_to_solo([solo[0], solo[2]], [members[0], members[2]], [results[0], results[2]])
@@ -475,9 +477,33 @@ def test_spectral_norm_with_wgan_gp_trains_as_a_population(tmp_path):
     per-member torch.func.grad the built-in one updates them one transform out, so the seeds train together."""
     out = tmp_path / "runs"
     result = run_cli(
-        "run", "plugins.dcgan", "--seeds", "0,1", "--steps", "3", "--loss", "wgan-gp", "--set", "spectral_norm=true", "--set", "batchnorm=false",
-        "--set", "hidden_dim=4", "--set", "latent_dim=8", "--batch-size", "16", "--train-limit", "300", "--eval-samples", "0", "--out", str(out), "--population", "on",
-    )  # fmt: skip
+        "run",
+        "plugins.dcgan",
+        "--seeds",
+        "0,1",
+        "--steps",
+        "3",
+        "--loss",
+        "wgan-gp",
+        "--set",
+        "spectral_norm=true",
+        "--set",
+        "batchnorm=false",
+        "--set",
+        "hidden_dim=4",
+        "--set",
+        "latent_dim=8",
+        "--batch-size",
+        "16",
+        "--train-limit",
+        "300",
+        "--eval-samples",
+        "0",
+        "--out",
+        str(out),
+        "--population",
+        "on",
+    )
     assert result.returncode == 0, result.stderr
     assert (
         "Traceback" not in result.stdout + result.stderr and "not as a population" not in result.stdout + result.stderr

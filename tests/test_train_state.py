@@ -1,4 +1,5 @@
-"""One training state for both loops (gbench.training.state): its file form, and a member's checkpoint resuming alone."""
+"""One training state for both loops (gbench.training.state): its file form, and a member's checkpoint resuming
+alone."""
 
 from __future__ import annotations
 
@@ -17,13 +18,22 @@ from gbench.training.state import LastLosses, LogWindow, TrainState
 
 def a_state() -> TrainState:
     return TrainState(
-        generator={"w": torch.ones(2)}, g_opt={"state": {}, "param_groups": []}, discriminator=None, d_opt=None,
-        batches={"order": torch.arange(4), "position": 1, "epochs_done": 0}, rng_noise=torch.zeros(8, dtype=torch.uint8),
-        rng_order=torch.ones(8, dtype=torch.uint8), rng_cpu=torch.get_rng_state(), rng_cuda=None, step=7,
-        history=[{"step": 5, "g_loss": 1.0}], seconds=1.5, images=700,
+        generator={"w": torch.ones(2)},
+        g_opt={"state": {}, "param_groups": []},
+        discriminator=None,
+        d_opt=None,
+        batches={"order": torch.arange(4), "position": 1, "epochs_done": 0},
+        rng_noise=torch.zeros(8, dtype=torch.uint8),
+        rng_order=torch.ones(8, dtype=torch.uint8),
+        rng_cpu=torch.get_rng_state(),
+        rng_cuda=None,
+        step=7,
+        history=[{"step": 5, "g_loss": 1.0}],
+        seconds=1.5,
+        images=700,
         window=LogWindow(torch.arange(4.0), 2, {"kl": torch.tensor(3.0)}, LastLosses(None, torch.tensor(0.5))),
         extra={"collapse_low_since": None},
-    )  # fmt: skip
+    )
 
 
 def test_the_file_form_round_trips_and_loads_without_code(tmp_path):

@@ -179,6 +179,7 @@ def check_conditioning(config: RunConfig, registry: Registry, cache: DataCache) 
         if tuple(output.shape) != (2, 1 + classes):
             fix = "give --set discriminator=projection" if "discriminator" in params else "use another loss"
             raise GbenchError(
-                f"--loss {config.loss} reads the discriminator's class logits, but architecture {config.architecture!r} "
+                f"--loss {config.loss} reads the discriminator's class logits, "
+                f"but architecture {config.architecture!r} "
                 f"gives {tuple(output.shape)} for 2 images, not (2, {1 + classes}) with them; {fix}"
             )

@@ -49,7 +49,7 @@ from gbench.report.grids import (
 from gbench.report.headline import headline_section
 from gbench.report.index import STUDY_FILE, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
-from gbench.report.search import SearchSection, full_search_estimate, search_tables
+from gbench.report.search import SearchSection, full_search_estimate, search_tables, within_datasets
 from gbench.report.seeds import apply_sequential, seeds_section
 from gbench.report.walks import wants_walks, with_walk_measures
 from gbench.results import store
@@ -72,8 +72,8 @@ def _title(records: Sequence[Any], suite: Any) -> str:
 def analysed(records: Sequence[Any], suite: Any = None) -> tuple[list[StudyTable], list[ClaimResult], bool]:
     """The study tables and checked claims with one Holm family over both (gbench.analysis.family), and under
     ``--seeds auto`` the verdicts from the sequential test; the last value says whether they are."""
-    # a search suite compares its candidates within each data set (gbench.report.search)
-    tables = search_tables(records, suite) if suite_attr(suite, "search") is not None else tables_for(records, suite)
+    # a search suite, or any suite over several data sets, compares its settings within each data set
+    tables = search_tables(records, suite) if within_datasets(suite) else tables_for(records, suite)
     claim_results = check_claims(records, suite_attr(suite, "claims") or [])
     adjust_report(tables, claim_results)
     return tables, claim_results, apply_sequential(tables, records, suite)

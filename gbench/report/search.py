@@ -33,8 +33,17 @@ LUCIC = (
 )
 
 
+def within_datasets(suite: Any) -> bool:
+    """Whether the report compares within each data set: a search suite, or a suite whose settings span several
+    data sets (S8 on MNIST and Fashion-MNIST), where a comparison across data sets would mean nothing."""
+    if suite is None or not hasattr(suite, "comparison_groups"):
+        return False
+    return getattr(suite, "search", None) is not None or len(suite.comparison_groups()) > 1
+
+
 def search_tables(records: Sequence[Any], suite: Any) -> list[StudyTable]:
-    """The study tables of a search suite: the candidates of each data set compared with that data set's reference."""
+    """The study tables of a search suite (or one over several data sets): the settings of each data set compared
+    with that data set's reference, the setting that trains as the baseline does."""
     tables: list[StudyTable] = []
     order = [variant.name for variant in suite.variants]
     for dataset, (names, reference) in suite.comparison_groups().items():

@@ -321,15 +321,15 @@ def parse_suite(data: dict[str, Any], path: Path | None = None) -> Suite:
         plugins=plugins,
         search=search,
     )
-    if search is not None:
-        groups = suite.comparison_groups()  # a data set without the baseline's loss: one line now
-        if seeds_auto is not None and len(groups) > 1:
-            raise GbenchError(
-                f"{where}: seeds = {head['seeds']!r} decides each candidate against one baseline, but the candidates "
-                "train on "
-                f"{len(groups)} data sets ({', '.join(groups)}); give a list of seeds, e.g. seeds = [0, 1, 2, 3, 4], "
-                "or one data set"
-            )
+    # a search suite, or settings over several data sets, compare within each data set: a data set without a
+    # setting that trains as the baseline does is one line now, not at the report
+    groups = suite.comparison_groups() if baseline is not None else {}
+    if seeds_auto is not None and len(groups) > 1:
+        raise GbenchError(
+            f"{where}: seeds = {head['seeds']!r} decides each setting against one baseline, but the settings "
+            f"train on {len(groups)} data sets ({', '.join(groups)}); give a list of seeds, "
+            "e.g. seeds = [0, 1, 2, 3, 4], or one data set"
+        )
     return suite
 
 

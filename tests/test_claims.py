@@ -1,4 +1,5 @@
-"""gbench.analysis.claims: suite [[claims]] parsed, checked against hand-computed Welch / one-sample t tests, and in the report."""
+"""gbench.analysis.claims: suite [[claims]] parsed, checked against hand-computed Welch / one-sample t tests, and in
+the report."""
 
 import math
 
@@ -16,8 +17,19 @@ T_975 = {4: 2.7764451052, 8: 2.3060041350}  # Student t quantiles (tables)
 
 
 def record(variant, seed, fid, **row):
-    return RunRecord(variant=variant, seed=seed, row={"status": "ok", "architecture": "mlp", "seed": seed, "fid": fid,
-                                                      "fid_extractor": "lenet-mnist@1a2b3c4d", "fid_samples": 1000, **row})  # fmt: skip
+    return RunRecord(
+        variant=variant,
+        seed=seed,
+        row={
+            "status": "ok",
+            "architecture": "mlp",
+            "seed": seed,
+            "fid": fid,
+            "fid_extractor": "lenet-mnist@1a2b3c4d",
+            "fid_samples": 1000,
+            **row,
+        },
+    )
 
 
 def records():
@@ -148,20 +160,28 @@ def test_claims_parse_from_a_suite():
 def test_the_report_has_a_claims_section(tmp_path):
     import tomllib
 
-    suite = parse_suite(tomllib.loads(SUITE.replace('name = "wide"', 'name = "wide"\n[[variants]]\nname = "same"')
-                                      + '\n[[claims]]\nclaim = "wide helps"\nsource = "hand-made: 40 against 51"\nsetting = "wide"\nlower_than = "baseline"\n'
-                                      + '\n[[claims]]\nclaim = "same hurts"\nsetting = "same"\nhigher_than = "baseline"\n'))  # fmt: skip
+    suite = parse_suite(
+        tomllib.loads(
+            SUITE.replace('name = "wide"', 'name = "wide"\n[[variants]]\nname = "same"')
+            + (
+                '\n[[claims]]\nclaim = "wide helps"\nsource = "hand-made: 40 against 51"\n'
+                'setting = "wide"\nlower_than = "baseline"\n'
+            )
+            + '\n[[claims]]\nclaim = "same hurts"\nsetting = "same"\nhigher_than = "baseline"\n'
+        )
+    )
     write_report(records(), tmp_path, suite)
     md = (tmp_path / "report.md").read_text()
     section = md.split("## Claims checked", 1)[1].split("\n## ", 1)[0]
     assert (
-        "| wide helps | hand-made: 40 against 51 | FID of wide lower than baseline | 40.00 ± 1.58 (n 5) vs 51.00 ± 1.58 (n 5) | -11.00 ["
-        in section
+        "| wide helps | hand-made: 40 against 51 | FID of wide lower than baseline "
+        "| 40.00 ± 1.58 (n 5) vs 51.00 ± 1.58 (n 5) | -11.00 [" in section
     )
     assert "| confirmed |" in section and f"| {UNDECIDED} |" in section
     html = (tmp_path / "report.html").read_text()
     assert "<h2>Claims checked</h2>" in html and "wide helps" in html
-    # the study table comes in two halves a page can hold: the FID comparison to its verdict, then the other measurements
+    # the study table comes in two halves a page can hold: the FID comparison to its verdict, then the other
+    # measurements
     results = md.split("## Results", 1)[1].split("## Claims checked", 1)[0]
     first, second = [block for block in results.split("\n\n") if block.startswith("| setting |")]
     assert first.splitlines()[0].endswith("| verdict |") and second.splitlines()[0].startswith(
@@ -226,14 +246,15 @@ def test_a_grid_answer_gives_each_axis_marginal_means_and_counts_long_lists():
         )(),
     )
     text = answer(table, (), ["latent_dim", "hidden_dim"])
-    # marginal means: hidden 16 -> (101 + 101 + 100) / 3 = 100.67, 64 -> 70.67, ...; latent 16 -> mean(101, 71, 41, 11) = 56, 100 -> 55
+    # marginal means: hidden 16 -> (101 + 101 + 100) / 3 = 100.67, 64 -> 70.67, ...;
+    # latent 16 -> mean(101, 71, 41, 11) = 56, 100 -> 55
     assert (
-        "by latent_dim: 16 56.0, 36 56.0, 100 55.0 (spread 1.0); by hidden_dim: 16 100.7, 64 70.7, 100 40.7, 144 10.7 (spread 90.0); hidden_dim moves FID most."
-        in text
+        "by latent_dim: 16 56.0, 36 56.0, 100 55.0 (spread 1.0); "
+        "by hidden_dim: 16 100.7, 64 70.7, 100 40.7, 144 10.7 (spread 90.0); hidden_dim moves FID most." in text
     )
     assert (
-        "higher than the best latent_dim=100,hidden_dim=144 (10.0 ± 1.0): 9 settings (latent_dim=16,hidden_dim=16, latent_dim=16,hidden_dim=64, latent_dim=16,hidden_dim=100, ...)"
-        in text
+        "higher than the best latent_dim=100,hidden_dim=144 (10.0 ± 1.0): 9 settings "
+        "(latent_dim=16,hidden_dim=16, latent_dim=16,hidden_dim=64, latent_dim=16,hidden_dim=100, ...)" in text
     )
 
 
@@ -259,9 +280,8 @@ def test_report_index_lists_every_study_and_rejects_bad_input(tmp_path):
         and md.count("](second/report.md) |") == 1
         and "| Is wide better (second)? |" in md
     )
-    assert (
-        "| lowest FID wide (40.0 ± 1.0); higher than the best (wide): baseline, same. |" in md
-    )  # the index's one-line answer
+    # the index's one-line answer
+    assert "| lowest FID wide (40.0 ± 1.0); higher than the best (wide): baseline, same. |" in md
     assert '<a href="second/report.html">Study second</a>' in (tmp_path / "studies" / "index.html").read_text()
 
     assert_one_line_error(
@@ -281,9 +301,8 @@ def test_every_digit_present_is_the_rarest_class_share_from_class_counts():
     hand = "15 7 6 16 2 3 10 10 12 19"  # the hand-made count of STUDIES.md: the rarest digit 2 of 100
     assert min_class_share({"class_counts": hand}) == pytest.approx(0.02) and min_class_share({}) is None
     rows = [record("baseline", s, 50.0 + s, class_counts=hand) for s in range(3)]
-    rows += [
-        record("wide", s, 40.0 + s, class_counts=f"0 {100 - s} 3 4 5 6 7 8 9 {10 + s}") for s in range(3)
-    ]  # digit 0 dropped
+    # digit 0 dropped
+    rows += [record("wide", s, 40.0 + s, class_counts=f"0 {100 - s} 3 4 5 6 7 8 9 {10 + s}") for s in range(3)]
     claim = lambda setting: Claim("every digit present", setting, "above", 0.01, metric="min_class_share")
     present, dropped = check_claims(rows, [claim("baseline"), claim("wide")])
     assert present.values == pytest.approx([0.02] * 3) and present.verdict == CONFIRMED
@@ -337,15 +356,13 @@ def test_an_axis_claim_compares_main_effect_spreads_as_pandas_computes_them():
     assert (hidden.verdict, latent.verdict) == (CONFIRMED, CONTRADICTED)
     assert "spread of mean FID over hidden_dim larger than over latent_dim" == hidden.claim.describe()
     again = check_claims(rows, AXIS_CLAIMS[:1])[0]
-    assert (again.difference, again.interval, again.p) == (
-        hidden.difference,
-        hidden.interval,
-        hidden.p,
-    )  # seeded: the same report every time
+    # seeded: the same report every time
+    assert (again.difference, again.interval, again.p) == (hidden.difference, hidden.interval, hidden.p)
 
 
 def test_an_axis_claim_without_an_effect_is_rarely_decided():
-    """Neither axis matters: over 200 noisy grids the claim is decided (either way) at about the nominal 5%, not more."""
+    """Neither axis matters: over 200 noisy grids the claim is decided (either way) at about the nominal 5%, not
+    more."""
     rng = np.random.default_rng(7)
     decided = 0
     for _ in range(200):
@@ -417,7 +434,10 @@ def test_the_report_shows_an_axis_claim_with_both_spreads(tmp_path):
     suite = parse_suite(
         tomllib.loads(
             GRID_SUITE
-            + '\n[[claims]]\nclaim = "hidden size matters more than latent size"\naxis = "hidden_dim"\nmore_than = "latent_dim"\n'
+            + (
+                '\n[[claims]]\nclaim = "hidden size matters more than latent size"\n'
+                'axis = "hidden_dim"\nmore_than = "latent_dim"\n'
+            )
         )
     )
     assert suite.claims == [Claim("hidden size matters more than latent size", "hidden_dim", "more_than", "latent_dim")]
@@ -426,7 +446,7 @@ def test_the_report_shows_an_axis_claim_with_both_spreads(tmp_path):
     section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1].split("\n## ", 1)[0]
     spreads = f"spread {spread_by_pandas(rows, 'hidden_dim'):.2f} vs {spread_by_pandas(rows, 'latent_dim'):.2f}"
     assert (
-        f"| hidden size matters more than latent size | - | spread of mean FID over hidden_dim larger than over latent_dim | {spreads} | +"
-        in section
+        "| hidden size matters more than latent size | - "
+        f"| spread of mean FID over hidden_dim larger than over latent_dim | {spreads} | +" in section
     )
     assert "| confirmed |" in section and "9,999 bootstrap resamples" in section

@@ -55,7 +55,8 @@ def reaches_cli(name: str) -> bool:
 
 
 def test_the_import_check_sees_every_form():
-    """The checker itself: each way of importing the commands is caught (a checker that sees nothing would pass anything)."""
+    """The checker itself: each way of importing the commands is caught (a checker that sees nothing would pass
+    anything)."""
     where = PACKAGE / "tune.py"  # for the relative import; the text below is parsed, never imported
     forms = {
         "import gbench.commands.run": "gbench.commands.run",

@@ -41,7 +41,8 @@ SMALL = ["--steps", "4", "--train-limit", "400", "--eval-samples", "60", "--log-
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict[str, str]:
-    """The example installed as a third party's plugin: its module and a dist-info with its entry point, on PYTHONPATH."""
+    """The example installed as a third party's plugin: its module and a dist-info with its entry point, on
+    PYTHONPATH."""
     site = tmp_path_factory.mktemp("site")
     shutil.copy(EXAMPLE, site / "gbench_diversity.py")
     dist_info = site / "gbench_diversity-0.1.dist-info"
@@ -79,9 +80,8 @@ def test_a_metric_in_one_file_reaches_results_show_export_and_the_report(install
     result = run_cli("report", str(out), "-o", str(report), env=installed)
     assert result.returncode == 0, result.stderr
     lines = (report / "report.md").read_text().splitlines()
-    header = next(
-        index for index, line in enumerate(lines) if "| diversity |" in line
-    )  # a study table: one row per setting
+    # a study table: one row per setting
+    header = next(index for index, line in enumerate(lines) if "| diversity |" in line)
     column = [cell.strip() for cell in lines[header].split("|")].index("diversity")
     row = [cell.strip() for cell in lines[header + 2].split("|")]  # under the |---| line
     assert row[column] == f"{np.mean(values):.2f}"  # the mean over the two seeds, in the metric's declared format
@@ -105,9 +105,8 @@ def test_diversity_equals_numpy_mean_pairwise_distance_of_the_same_features(inst
     assert result.as_row()["diversity"] == result.diversity and np.isfinite(result.fid)
     # a collapsed "generator" (one image 300 times) has no diversity at all
     collapsed = evaluate_images(fake[:1].repeat(300, 1, 1, 1), mnist, real, settings, metrics=registry.metrics())
-    assert (
-        collapsed.diversity < 1e-5 * result.diversity and result.diversity > 1.0
-    )  # cdist's matrix-product path leaves ~1e-7
+    # cdist's matrix-product path leaves ~1e-7
+    assert collapsed.diversity < 1e-5 * result.diversity and result.diversity > 1.0
     # only what is asked for is computed: without the class metrics' "labels" they are NaN, and the row has no diversity
     only = evaluate_images(
         fake, mnist, real, settings, metrics=[registry.get("metric", "fid"), registry.get("metric", "diversity")]
@@ -177,7 +176,8 @@ def test_a_metric_column_that_clashes_is_refused_naming_both():
     registry = Registry()
     with pytest.raises(
         GbenchError,
-        match="plugin 'a', metric 'mine': column 'score' has the name of gbench's bookkeeping column 'score'; rename the metric's column",
+        match="plugin 'a', metric 'mine': column 'score' has the name of gbench's bookkeeping column 'score'; "
+        "rename the metric's column",
     ):
         registry.register(
             "metric", Metric("mine", (MetricColumn("score", "higher"),), lambda inputs: {"score": 1.0}), "a"
@@ -187,7 +187,8 @@ def test_a_metric_column_that_clashes_is_refused_naming_both():
     )
     with pytest.raises(
         GbenchError,
-        match=r"plugin 'b', metric 'theirs': column 'sharpness' has the name of column 'sharpness' of metric 'mine' \(plugin 'a'\)",
+        match=r"plugin 'b', metric 'theirs': column 'sharpness' has the name of column 'sharpness' "
+        r"of metric 'mine' \(plugin 'a'\)",
     ):
         registry.register(
             "metric", Metric("theirs", (MetricColumn("sharpness", "higher"),), lambda inputs: {"sharpness": 2.0}), "b"
@@ -260,13 +261,17 @@ def test_the_cli_refuses_a_clashing_plugin_in_one_line_before_training(tmp_path,
 
 
 def test_a_results_csv_of_the_old_layout_reads_as_before(tmp_path):
-    """Before metrics were declared, fid_extractor and fid_samples followed fid, and kid_std ... class_counts sorted after collapsed_step."""
+    """Before metrics were declared, fid_extractor and fid_samples followed fid, and kid_std ... class_counts sorted
+    after collapsed_step."""
     header = (
         "run_id,status,architecture,loss,schedule,dataset,seed,steps,epochs,batch_size,lr,d_loss,g_loss,d_real,d_fake,score,fid,fid_extractor,"
         "fid_samples,kid_mean,precision,recall,density,coverage,classes_covered,train_seconds,eval_seconds,images_per_second,device,population,"
         "train_precision,diverged_step,collapsed_step,class_counts,class_kl,created,fid_infinity,hidden_dim,inception_score,kid_std"
     )
-    values = "r1,ok,mlp,non-saturating,k-steps,mnist,0,4,1.0,100,0.0002,1.1,0.7,0.6,0.5,probability,117.9,lenet-mnist@712ee890,60,3.1,0.1,0.0,0.04,0.0,2,"
+    values = (
+        "r1,ok,mlp,non-saturating,k-steps,mnist,0,4,1.0,100,0.0002,1.1,0.7,0.6,0.5,probability,117.9,lenet-mnist@712ee890,"
+        "60,3.1,0.1,0.0,0.04,0.0,2,"
+    )
     values += "5.0,6.9,80.7,cpu,1,fp32,,4,0 32 0 0 28 0 0 0 0 0,1.55,2026-12-06T10:19:10,,256,1.0,0.26"
     (tmp_path / "results.csv").write_text(header + "\n" + values + "\n")
     (row,) = [record.row for record in load_local(tmp_path)]

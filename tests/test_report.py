@@ -140,10 +140,8 @@ def test_report_with_fid_names_the_extractor_and_draws_every_figure(registry, re
     from PIL import Image
 
     strip = next(folder / name for name in images if name.startswith("figures/interpolation-"))
-    assert Image.open(strip).size == (
-        10 * (3 * 28 + 2) + 2,
-        2 * (3 * 28 + 2) + 2,
-    )  # drawn at 3x: a 28-pixel digit is a speck on a page
+    # drawn at 3x: a 28-pixel digit is a speck on a page
+    assert Image.open(strip).size == (10 * (3 * 28 + 2) + 2, 2 * (3 * 28 + 2) + 2)
     summary = store.read_csv(folder / "summary.csv")
     assert [row["setting"] for row in summary] == [f"hidden_dim={h},latent_dim={l}" for l in (8, 16) for h in (16, 32)]
     assert {row["fid_extractor"] for row in summary} == {EXTRACTOR}
@@ -238,12 +236,18 @@ def test_a_module_that_ships_with_gbench_is_never_treated_as_optional(out, tmp_p
     # gbench report once caught ImportError around gbench.studies.sweep.suite and went on without the suite:
     # a broken install must fail loudly instead of writing a report that silently lacks it
     _suite_labelled_copy(out, tmp_path)
-    code = "import sys; sys.modules['gbench.studies.sweep.suite'] = None; from gbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; sys.modules['gbench.studies.sweep.suite'] = None; "
+        "from gbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     import subprocess
 
     result = subprocess.run(
-        [sys.executable, "-c", code, "report", str(tmp_path), "-o", str(tmp_path / "reports")], capture_output=True, text=True, timeout=300
-    )  # fmt: skip
+        [sys.executable, "-c", code, "report", str(tmp_path), "-o", str(tmp_path / "reports")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0 and "import of gbench.studies.sweep.suite halted" in result.stderr, result.stderr
     assert not (tmp_path / "reports").exists()
 
@@ -302,9 +306,8 @@ def test_interpolation_ends_are_the_two_latent_vectors(registry, out):
     with torch.no_grad():
         expected = nets.generator(ends)
     assert torch.allclose(images[0], expected[0], atol=1e-5) and torch.allclose(images[9], expected[1], atol=1e-5)
-    assert torch.allclose(images[13], expected[0], atol=1e-5) and torch.allclose(
-        images[16], expected[1], atol=1e-5
-    )  # alpha 0 and 1
+    # alpha 0 and 1
+    assert torch.allclose(images[13], expected[0], atol=1e-5) and torch.allclose(images[16], expected[1], atol=1e-5)
 
 
 # --- the study suites
@@ -374,13 +377,12 @@ def test_suite_files_use_known_keys_figures_and_hyperparameters(path):
 
 
 def test_suite_files_load_with_gbench_suite():
-    from gbench.studies.sweep.suite import (
-        load_registry,
-        load_suite,
-    )  # ships with gbench: a failed import fails the test
+    # ships with gbench: a failed import fails the test
+    from gbench.studies.sweep.suite import load_registry, load_suite
 
     for path in SUITES:
-        # each suite's registry: the installed plugins and its target (S7's, docs/examples/pacgan.py, adds architectures)
+        # each suite's registry: the installed plugins and its target (S7's, docs/examples/pacgan.py, adds
+        # architectures)
         suite = load_suite(path, load_registry(load_suite(path, check=False)))
         assert suite.name == tomllib.loads(path.read_text())["suite"]["name"]
         assert check_figures(suite.figures, where=path.name)
@@ -410,9 +412,8 @@ def test_report_of_really_evaluated_runs(registry, tmp_path):
     suite = SimpleNamespace(name="evaluated", figures=["fid_over_steps", "class_histograms", "samples"])
     folder = write_report(records, tmp_path / "report", suite, registry=registry).parent
     md = (folder / "report.md").read_text()
-    assert (
-        f"**FID on {extractor} features, 200 samples, over seeds (lower is better)**" in md
-    )  # every FID names its extractor and count
+    # every FID names its extractor and count
+    assert f"**FID on {extractor} features, 200 samples, over seeds (lower is better)**" in md
     assert "Not drawn" not in md
     images = linked_images(folder)
     assert images == {"figures/fid_over_steps.png", "figures/class_histograms.png", "figures/samples.png"}
@@ -426,13 +427,13 @@ def test_eleven_settings_get_ten_distinct_hues_then_their_light_pairs():
 
     palette = colors(11)
     assert len(set(palette[:10])) == 10 and palette[:10] == [colormaps["tab20"](2 * i) for i in range(10)]
-    assert palette[10] == colormaps["tab20"](
-        1
-    )  # the light blue of the first setting's dark blue, not a neighbour's look-alike
+    # the light blue of the first setting's dark blue, not a neighbour's look-alike
+    assert palette[10] == colormaps["tab20"](1)
 
 
 def test_a_small_heatmaps_title_fits_its_figure():
-    # A 2 x 2 grid's heatmap is 4.4 inches wide: S2's title ("mean FID over seeds (lenet-mnist@... features, 10,000 samples)") was clipped
+    # A 2 x 2 grid's heatmap is 4.4 inches wide: S2's title
+    # ("mean FID over seeds (lenet-mnist@... features, 10,000 samples)") was clipped
     import numpy as np
 
     from gbench.report.plots import fit_title, new_figure
@@ -461,9 +462,8 @@ def test_sample_grid_of_36_settings_stays_small_and_shows_16_samples_each(record
     items = [(f"latent_dim={i},hidden_dim={i} (seed 0)", pngs[i % len(pngs)]) for i in range(36)]
     path = plots.sample_grid(items, tmp_path / "samples.png")
     with Image.open(path) as image:
-        assert image.mode == "L" and image.size[0] >= 6 * 122, (
-            image.size
-        )  # six tiles across, each at least its 122 source pixels
+        # six tiles across, each at least its 122 source pixels
+        assert image.mode == "L" and image.size[0] >= 6 * 122, image.size
     assert path.stat().st_size < 1_000_000, path.stat().st_size
     with Image.open(pngs[0]) as image:
         full = np.asarray(image.convert("L"))

@@ -33,8 +33,20 @@ name = "wide"
 
 def row(variant, seed, fid, coverage, **extra):
     """A results.csv row as a sweep writes it (the columns the report reads)."""
-    return {"run_id": f"{variant}-s{seed}", "suite": "s", "variant": variant, "status": "ok", "architecture": "mlp", "seed": seed, "fid": fid,
-            "fid_extractor": "lenet-mnist@1a2b3c4d", "fid_samples": 1000, "coverage": coverage, "steps": 200, **extra}  # fmt: skip
+    return {
+        "run_id": f"{variant}-s{seed}",
+        "suite": "s",
+        "variant": variant,
+        "status": "ok",
+        "architecture": "mlp",
+        "seed": seed,
+        "fid": fid,
+        "fid_extractor": "lenet-mnist@1a2b3c4d",
+        "fid_samples": 1000,
+        "coverage": coverage,
+        "steps": 200,
+        **extra,
+    }
 
 
 def answer_of(folder):
@@ -44,10 +56,8 @@ def answer_of(folder):
 def test_noise_level_runs_say_they_cannot_answer(tmp_path):
     """All FIDs noise-level and no setting reaching coverage 0.02: the answer box says so, with the budget to run at."""
     rng = np.random.default_rng(1)
-    coverages = {
-        "baseline": [0.001, 0.003, 0.002],
-        "wide": [0.010, 0.012, 0.014],
-    }  # wide: mean 0.012, the best, still below 0.02
+    # wide: mean 0.012, the best, still below 0.02
+    coverages = {"baseline": [0.001, 0.003, 0.002], "wide": [0.010, 0.012, 0.014]}
     rows = [
         row(v, s, float(300 + rng.normal(0, 20) - 80 * (v == "wide")), coverages[v][s])
         for v in coverages
@@ -63,7 +73,8 @@ def test_noise_level_runs_say_they_cannot_answer(tmp_path):
     best = np.mean(coverages["wide"])
     assert best < TRAINED_COVERAGE
     assert answer_of(tmp_path / "report") == (
-        "**Answer:** Not trained enough to answer; run at budget > 0.04 (the full study: full.toml). No setting's samples reach coverage 0.02 "
+        "**Answer:** Not trained enough to answer; run at budget > 0.04 (the full study: full.toml). "
+        "No setting's samples reach coverage 0.02 "
         f"(the best, wide: {best:.4f}), so the FIDs below rank noise, not the settings."
     )
     assert "lower than" not in answer_of(tmp_path / "report")  # wide's 80-point lower FID is not offered as an answer
@@ -101,9 +112,8 @@ def test_oscillation_separates_a_swinging_loss_from_a_settling_one():
     rng = np.random.default_rng(0)
     t = np.arange(300)
     settling = 0.7 + 0.6 * np.exp(-t / 60) + rng.normal(0, 0.05, t.size)
-    swinging = settling + 0.15 * np.sin(
-        2 * np.pi * t / 8
-    )  # period 8 rows: faster than the 21-row trend, slower than noise
+    # period 8 rows: faster than the 21-row trend, slower than noise
+    swinging = settling + 0.15 * np.sin(2 * np.pi * t / 8)
     residual = swinging[TREND_ROWS // 2 : -(TREND_ROWS // 2)] - np.convolve(
         swinging, np.ones(TREND_ROWS) / TREND_ROWS, "valid"
     )
@@ -117,7 +127,8 @@ def test_oscillation_separates_a_swinging_loss_from_a_settling_one():
 
 
 def curve_records():
-    """baseline: FID still falling at the end, over 5 seeds; wide: flat (plateau). Losses: baseline swings, wide settles."""
+    """baseline: FID still falling at the end, over 5 seeds; wide: flat (plateau). Losses: baseline swings, wide
+    settles."""
     records = []
     for seed in range(5):
         rng = np.random.default_rng(seed)
@@ -178,8 +189,8 @@ def test_curve_claims_parse_and_reach_the_report(tmp_path):
     write_report(loaded, tmp_path, suite)
     section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1].split("\n## ", 1)[0]
     assert (
-        "| the baseline underfits | - | slope of FID of baseline over its last 5 evaluations below 0 (per 1,000 steps) |"
-        in section
+        "| the baseline underfits | - "
+        "| slope of FID of baseline over its last 5 evaluations below 0 (per 1,000 steps) |" in section
     )
     assert section.count(f"| {CONFIRMED} |") == 2
 
@@ -223,8 +234,9 @@ def test_an_equilibrium_study_is_answered_by_the_distance_from_one_half(tmp_path
     text = answer_of(tmp_path)
     wide_distance = max(abs(0.61 - 0.5), abs(0.42 - 0.5))  # mean D(x) 0.61 over seeds
     assert text.startswith(
-        "**Answer:** Distance from the equilibrium D = 0.5 at the end of training, mean D(x) / D(G(z)) over seeds and the larger of their distances "
-        f"from 0.5, nearest first: wide 0.61 / 0.42 ({wide_distance:.2f}); baseline 0.96 / 0.05 (0.46). Nearest: wide; farthest: baseline."
+        "**Answer:** Distance from the equilibrium D = 0.5 at the end of training, mean D(x) / D(G(z)) over seeds "
+        f"and the larger of their distances from 0.5, nearest first: wide 0.61 / 0.42 ({wide_distance:.2f}); "
+        "baseline 0.96 / 0.05 (0.46). Nearest: wide; farthest: baseline."
     )
     assert text.index("Distance from the equilibrium") < text.index("Lowest mean FID")
 
@@ -268,14 +280,15 @@ def test_seed_share_claim_against_a_textbook_anova(tmp_path):
     variants = "".join(f'[[variants]]\nname = "v{i}"\n' for i in range(4))
     suite = parse_suite(
         tomllib.loads(
-            f'[suite]\nname = "g"\nfigures = []\n[base]\narchitecture = "mlp"\n{variants}[[claims]]\nclaim = "seeds move FID a lot"\nseed_share_above = 0.25\n'
+            f'[suite]\nname = "g"\nfigures = []\n[base]\narchitecture = "mlp"\n{variants}'
+            '[[claims]]\nclaim = "seeds move FID a lot"\nseed_share_above = 0.25\n'
         )
     )
     write_report(noisy, tmp_path, suite)
     section = (tmp_path / "report.md").read_text().split("## Claims checked", 1)[1]
     assert (
-        f"| seeds move FID a lot | - | seeds' share of the variance of FID over all settings above 0.25 | seeds' share {anova_share(noisy):.3f} |"
-        in section
+        "| seeds move FID a lot | - | seeds' share of the variance of FID over all settings above 0.25 "
+        f"| seeds' share {anova_share(noisy):.3f} |" in section
     )
     # two runs of one setting only: no test, and why
     few = check_claims([r for r in clean if r.variant == "v0"], [claim])[0]
@@ -287,8 +300,10 @@ def test_seed_share_claim_parses_and_fails_in_one_line():
         tomllib.loads(SUITE + '\n[[claims]]\nclaim = "seeds move FID a lot"\nseed_share_above = 0.25\n')
     )
     assert suite.claims == [Claim("seeds move FID a lot", "", "seed_share_above", 0.25)]
-    for bad, message in (("seed_share_above = 1.5", "seed_share_above = 1.5 must be a share of the variance, 0 < value < 1"),
-                         ('seed_share_above = 0.25\nsetting = "wide"', "takes seed_share_above = VALUE alone")):  # fmt: skip
+    for bad, message in (
+        ("seed_share_above = 1.5", "seed_share_above = 1.5 must be a share of the variance, 0 < value < 1"),
+        ('seed_share_above = 0.25\nsetting = "wide"', "takes seed_share_above = VALUE alone"),
+    ):
         with pytest.raises(GbenchError) as error:
             parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "x"\n' + bad))
         assert message in str(error.value) and "\n" not in str(error.value)

@@ -73,17 +73,25 @@ def test_both_pages_carry_the_budget_note_what_each_setting_trained_and_the_hard
     suite = load_suite(tmp_path / "quarter.toml")
     machine = "Example CPU 9000, 2 threads of 2 logical CPUs"
     records = [
-        record(name, seed, 40.0 + seed + (3 if name == "baseline" else 0), epochs=epochs, steps=epochs * 600, train_seconds=100.0,
-               hardware=machine, gbench_version="0.1.0 (commit abc123)")
-        for name, epochs in (("baseline", 50), ("epochs-100", 25)) for seed in range(3)
-    ]  # fmt: skip
+        record(
+            name,
+            seed,
+            40.0 + seed + (3 if name == "baseline" else 0),
+            epochs=epochs,
+            steps=epochs * 600,
+            train_seconds=100.0,
+            hardware=machine,
+            gbench_version="0.1.0 (commit abc123)",
+        )
+        for name, epochs in (("baseline", 50), ("epochs-100", 25))
+        for seed in range(3)
+    ]
     write_report(records, tmp_path / "report", suite)
     md, page = (tmp_path / "report" / "report.md").read_text(), (tmp_path / "report" / "report.html").read_text()
     for text in (md, page.replace("&#x27;", "'")):
         assert "Reduced budget. The full study is `gbench sweep" in text
-        assert (
-            "25 epochs (15,000 steps): epochs-100" in text and "50 epochs (30,000 steps): baseline" in text
-        )  # the name says 100, it ran 25
+        # the name says 100, it ran 25
+        assert "25 epochs (15,000 steps): epochs-100" in text and "50 epochs (30,000 steps): baseline" in text
         assert "at 0.25 of the full study's budget" in text
         assert f"Runs trained on {machine} (6 runs), with gbench 0.1.0 (commit abc123) (6 runs)" in text
         assert "this report was written by gbench 0.1.0" in text and "threads of" in text
@@ -169,9 +177,8 @@ def test_a_pair_in_the_results_and_the_claims_gets_one_adjusted_p_and_one_verdic
     assert old_table.setting("a").p_adjusted < 0.05 <= old_claims[0].p_adjusted
     tables, results, _ = analysed(records, suite)
     row = tables[0].setting("a")
-    assert (
-        row.p_adjusted == results[0].p_adjusted and row.family == results[0].family == 5
-    )  # 2 table pairs + 3 value claims; 2 claims are table pairs
+    # 2 table pairs + 3 value claims; 2 claims are table pairs
+    assert row.p_adjusted == results[0].p_adjusted and row.family == results[0].family == 5
     ps = [tables[0].setting("a").p, tables[0].setting("b").p, *(r.p for r in results[2:])]
     by_hand = sorted(ps)
     running, adjusted = 0.0, {}
@@ -186,7 +193,8 @@ def test_a_pair_in_the_results_and_the_claims_gets_one_adjusted_p_and_one_verdic
     md = (tmp_path / "r" / "report.md").read_text()
     assert (
         md.count(
-            "over the 5 distinct comparisons of this report (2 in the results table, 5 claims; 2 claims test a pair of the table and count once)"
+            "over the 5 distinct comparisons of this report "
+            "(2 in the results table, 5 claims; 2 claims test a pair of the table and count once)"
         )
         == 2
     )
@@ -198,9 +206,8 @@ def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answ
         record("a", s, a[s], seeds_auto="auto:4") for s in range(4)
     ]
     outcome = replay(Design(3, 4), a, base)
-    assert (
-        outcome.decision == "not distinguishable" and scipy_stats.ttest_ind(a, base, equal_var=False).pvalue < 0.05
-    )  # fixed-sample Welch says "lower"
+    # fixed-sample Welch says "lower"
+    assert outcome.decision == "not distinguishable" and scipy_stats.ttest_ind(a, base, equal_var=False).pvalue < 0.05
     assert study_tables(records, baseline="baseline")[0].setting("a").verdict == "lower FID"
     tables, _, sequential = analysed(records, SimpleNamespace(baseline="baseline", variants=[]))
     assert (
@@ -212,9 +219,8 @@ def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answ
 
     text = answer(tables[0], (), (), sequential)
     assert f"({PROCEDURE}, 5% overall), not distinguishable from the baseline" in text and "lower than" not in text
-    tables, _, _ = analysed(
-        [r for r in records if r.seed < 3], SimpleNamespace(baseline="baseline", variants=[])
-    )  # look 1 of 2: |z| 1.48 < 2.04
+    # look 1 of 2: |z| 1.48 < 2.04
+    tables, _, _ = analysed([r for r in records if r.seed < 3], SimpleNamespace(baseline="baseline", variants=[]))
     assert tables[0].setting("a").verdict == "undecided" and "undecided (the sweep is unfinished): a." in answer(
         tables[0], (), (), True
     )
@@ -225,9 +231,8 @@ def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answ
 
 def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path):
     base = [50.0, 55.0, 47.0, 52.0, 58.0]
-    shorter = [
-        b + d for b, d in zip(base, [3.1, 2.4, 3.6, 2.9, 3.3])
-    ]  # the same runs stopped earlier: worse by about 3, seed by seed
+    # the same runs stopped earlier: worse by about 3, seed by seed
+    shorter = [b + d for b, d in zip(base, [3.1, 2.4, 3.6, 2.9, 3.3])]
     records = [record("baseline", s, base[s], epochs=50, hidden_dim=256) for s in range(5)]
     records += [record("epochs-100", s, shorter[s], epochs=25, hidden_dim=256) for s in range(5)]
     records += [record("hidden-512", s, shorter[s], epochs=50, hidden_dim=512) for s in range(5)]
@@ -293,10 +298,8 @@ def test_a_population_member_records_its_share_and_the_populations_wall_time(reg
         and flags.population_seconds(stored) == stored["population_seconds"]
     )
     grid = study_grid(study_tables(load_local(tmp_path))[0])
-    shares, whole = (
-        grid.headers.index("train s"),
-        grid.headers.index("population s"),
-    )  # named apart, in the table and its caption
+    # named apart, in the table and its caption
+    shares, whole = (grid.headers.index("train s"), grid.headers.index("population s"))
     assert (
         grid.rows[0][shares] == f"{rows[0]['train_seconds']:.1f}"
         and grid.rows[0][whole] == f"{rows[0]['population_seconds']:.1f}"
@@ -320,23 +323,32 @@ def test_the_index_of_the_published_studies_is_one_table_in_study_and_budget_ord
     rows = [line for line in md.splitlines() if line.startswith("| [")]
     order = [line.split("](", 1)[1].split("/", 1)[0] for line in rows]
     assert order == [
-        "s1-mlp-capacity-short", "s1-mlp-capacity-tenth", "s1-mlp-capacity-quarter",
-        "s2-latent-hidden-6x6-short", "s2-latent-hidden-2x2-short", "s2-latent-hidden-2x2-quarter", "s2-latent-hidden-2x2-half",
-        "s3-dynamics", "s4-interpolation", "s5-mode-collapse", "s6-fashion",
-    ]  # fmt: skip
+        "s1-mlp-capacity-short",
+        "s1-mlp-capacity-tenth",
+        "s1-mlp-capacity-quarter",
+        "s2-latent-hidden-6x6-short",
+        "s2-latent-hidden-2x2-short",
+        "s2-latent-hidden-2x2-quarter",
+        "s2-latent-hidden-2x2-half",
+        "s3-dynamics",
+        "s4-interpolation",
+        "s5-mode-collapse",
+        "s6-fashion",
+    ]
     quarter = rows[2]
     summary = list(csv.DictReader(open(tmp_path / "s1-mlp-capacity-quarter" / "summary.csv")))
     lower = [row["setting"] for row in summary if row["verdict"] == "lower FID"]
     best = min(summary, key=lambda row: float(row["fid_mean"]))
     assert (
-        f"| 1/4 (50 of 200 epochs) | 5 | lowest FID {best['setting']} ({float(best['fid_mean']):.1f} ± {float(best['fid_sd']):.1f})"
-        in quarter
+        f"| 1/4 (50 of 200 epochs) | 5 | lowest FID {best['setting']} "
+        f"({float(best['fid_mean']):.1f} ± {float(best['fid_sd']):.1f})" in quarter
     )
     assert (
         f"lower than the baseline: {', '.join(lower)}." in quarter
         and "| settings: 5 too few seeds, 2 lower; claims: 4 not distinguishable, 1 confirmed, 1 contradicted |"
         in quarter
     )
+    # S2's 6x6 grid asks its own question
     assert [row.count("| (as above) |") for row in rows] == [
         0,
         1,
@@ -349,7 +361,7 @@ def test_the_index_of_the_published_studies_is_one_table_in_study_and_budget_ord
         0,
         0,
         0,
-    ]  # S2's 6x6 grid asks its own question
+    ]
 
 
 # -- 11. seeds needed ---------------------------------------------------------------------------------------

@@ -79,9 +79,8 @@ def test_the_benchmark_suites_exist():
 def test_every_shipped_suite_parses_and_validates(path):
     from gbench.studies.sweep.suite import load_registry, load_suite
 
-    registry = load_registry(
-        load_suite(path, check=False)
-    )  # the installed plugins and the suite's target (S7's: docs/examples/pacgan.py)
+    # the installed plugins and the suite's target (S7's: docs/examples/pacgan.py)
+    registry = load_registry(load_suite(path, check=False))
     suite = load_suite(path, registry=registry)
     assert suite.name and suite.title and suite.seeds and suite.variants
     assert len({v.name for v in suite.variants}) == len(suite.variants)
@@ -206,9 +205,8 @@ def test_a_budget_suite_is_its_full_suite_with_epochs_and_steps_scaled(tmp_path,
     )
     assert suite.seeds == [0, 1] and suite.baseline == "baseline" and [c.text for c in suite.claims] == ["wider helps"]
     configs = {(r.variant, r.seed): r.config for r in suite.runs(registry)}
-    assert (
-        configs[("baseline", 0)].steps == 30 and configs[("batchnorm", 1)].steps == 10
-    )  # [base] and a variant's own steps, both scaled
+    # [base] and a variant's own steps, both scaled
+    assert configs[("baseline", 0)].steps == 30 and configs[("batchnorm", 1)].steps == 10
     assert configs[("hidden-48", 0)].params["hidden_dim"] == 48 and configs[("baseline", 1)].eval.every == 10
     assert configs[("baseline", 0)].checkpoint_every == 10  # what is not training length stays as in the full suite
     assert all(r.config.steps == 20 for r in suite.runs(registry, quick=True))  # the full suite's [quick]
@@ -281,8 +279,8 @@ def test_a_quick_sweep_runs_every_variant_and_seed_and_writes_the_report(tmp_pat
     assert (out / "report" / "report.html").is_file() and (out / "report" / "report.md").is_file()
     assert {r["population"] for r in rows} == {"2"}  # each variant's two seeds trained as one population
 
-    # the default, --population auto, on a CPU in fp32: the same runs one at a time (the faster choice there, docs/speed.md),
-    # the same experiment up to floating-point reassociation
+    # the default, --population auto, on a CPU in fp32: the same runs one at a time (the faster choice there,
+    # docs/speed.md), the same experiment up to floating-point reassociation
     solo = run_cli("sweep", str(path), "--quick", "--out", str(tmp_path / "solo"), "--no-report")
     assert solo.returncode == 0, solo.stderr
     assert "--population auto: seeds train one by one on a CPU in fp32" in solo.stderr, solo.stderr
@@ -339,7 +337,8 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     cut_off = {p.parent.name for p in out.glob("*/checkpoint.pt")} - set(stamps)
     assert stamps and cut_off
 
-    # a heartbeat grace period of 30 minutes: only seeing at once that the worker's process is gone lets this finish in time
+    # a heartbeat grace period of 30 minutes: only seeing at once that the worker's process is gone lets this finish
+    # in time
     resumed = run_cli(
         "sweep",
         str(path),
@@ -367,7 +366,8 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
     assert sorted(t.user_attrs["key"] for t in complete) == ["baseline|0", "baseline|1", "hidden-48|0", "hidden-48|1"]
     # the killed worker held a whole group (both seeds of the variant it was training): each member was retried once
     dead = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
-    # (a member whose folder was already finished when the kill came is taken as it is, not trained again: see the stamps above)
+    # (a member whose folder was already finished when the kill came is taken as it is, not trained again: see the
+    # stamps above)
     assert (
         {t.user_attrs["run_id"] for t in dead} >= cut_off
         and len(dead) == 2
@@ -381,13 +381,18 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path):
 
 
 def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
-    """SIGINT mid-run: exit 130, and the run's trial is FAIL with a WAITING retry of the same key already, not RUNNING until a heartbeat runs out."""
+    """SIGINT mid-run: exit 130, and the run's trial is FAIL with a WAITING retry of the same key already, not RUNNING
+    until a heartbeat runs out."""
     path = write_suite(tmp_path, steps=5000, checkpoint=100000)
     out = tmp_path / "out"
     sweep = subprocess.Popen(
         [sys.executable, "-m", "gbench", "sweep", str(path), "--out", str(out), "--no-report", "--population", "on"],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("*/config.json")):  # a run has started training
         assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
@@ -399,10 +404,8 @@ def test_ctrl_c_gives_the_running_run_back_at_once(tmp_path):
     study = optuna.load_study(study_name="t-sweep", storage=f"sqlite:///{out / 'sweep.db'}")
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     given_back = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("gbench:surplus")]
-    assert sorted(t.user_attrs["key"] for t in given_back) == [
-        "baseline|0",
-        "baseline|1",
-    ]  # the population in training: both seeds
+    # the population in training: both seeds
+    assert sorted(t.user_attrs["key"] for t in given_back) == ["baseline|0", "baseline|1"]
     for trial in given_back:
         retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number]
         assert [(t.state, t.user_attrs["key"]) for t in retries] == [(TrialState.WAITING, trial.user_attrs["key"])]
@@ -471,7 +474,8 @@ def test_a_report_holds_the_planned_runs_only_though_the_study_has_more(tmp_path
 
 
 def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path, monkeypatch):
-    """gbench.report.build (and scipy under it) always ships: failing to import it must not quietly print a results table instead."""
+    """gbench.report.build (and scipy under it) always ships: failing to import it must not quietly print a results
+    table instead."""
     import gbench
     from gbench.commands.sweeping import finish
     from gbench.studies.sweep.plan import plan
@@ -481,9 +485,8 @@ def test_a_report_that_cannot_be_imported_is_an_error_not_a_plain_table(tmp_path
     import gbench.report
 
     monkeypatch.setitem(sys.modules, "gbench.report.build", None)  # as when its import of scipy fails
-    monkeypatch.delattr(
-        gbench.report, "build", raising=False
-    )  # the package's attribute would hand the module over regardless
+    # the package's attribute would hand the module over regardless
+    monkeypatch.delattr(gbench.report, "build", raising=False)
     (tmp_path / "out").mkdir(exist_ok=True)
     with pytest.raises(ImportError):
         finish(planned, study, tmp_path / "out")
@@ -526,7 +529,8 @@ def test_population_options(tmp_path):
 
 
 def test_fewer_seeds_on_a_resumed_study_that_waits_for_more_is_an_error_not_extra_training(tmp_path):
-    """A sweep stopped with seeds 2-4 still waiting, resumed with --seeds 0,1, would train them too: one line instead."""
+    """A sweep stopped with seeds 2-4 still waiting, resumed with --seeds 0,1, would train them too: one line
+    instead."""
     from gbench.studies.sweep.sweep import open_study, plan
 
     path = write_suite(tmp_path)

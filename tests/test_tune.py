@@ -60,9 +60,8 @@ def test_study_completes_and_resuming_adds_exactly_the_missing_trials(tmp_path):
 
     second = run_cli("tune", "--trials", "3", "--n-jobs", "2", "--pruner", "none", *SMALL, *SPACE, "--out", str(out))
     assert second.returncode == 0, second.stderr
-    assert (
-        ran_here(second.stdout) == 1
-    )  # two threads, one missing trial: exactly one more (and it ran alone: reproducible)
+    # two threads, one missing trial: exactly one more (and it ran alone: reproducible)
+    assert ran_here(second.stdout) == 1
     assert "(resumed)" in second.stderr
     study = optuna.load_study(study_name="tune-mlp", storage=storage)
     done = counted(study)
@@ -98,7 +97,8 @@ def test_study_completes_and_resuming_adds_exactly_the_missing_trials(tmp_path):
 
 
 def test_the_printed_run_line_alone_reproduces_the_best_trial(tmp_path):
-    """Every option that decides the result travels in the line: pasted as printed, it gives the best trial's very FID."""
+    """Every option that decides the result travels in the line: pasted as printed, it gives the best trial's very
+    FID."""
     out = tmp_path / "runs"
     # Warm the real-split statistics cache first: computing them consumes torch's global RNG (a DataLoader draws a
     # seed), so a run whose first mid-training evaluation fills a cold cache trains on differently (reported to #11.5).
@@ -261,9 +261,8 @@ def test_seeds_train_each_trial_as_one_population_scored_by_the_mean_fid(tmp_pat
     for trial in counted(study):
         members = [rows[f"tune-mlp-t{trial.number:04d}-s{seed}"] for seed in (0, 1, 2)]
         assert [m["seed"] for m in members] == ["0", "1", "2"] and {m["population"] for m in members} == {"3"}
-        assert trial.value == pytest.approx(
-            sum(float(m["fid"]) for m in members) / 3
-        )  # the objective: the mean over seeds
+        # the objective: the mean over seeds
+        assert trial.value == pytest.approx(sum(float(m["fid"]) for m in members) / 3)
         assert trial.user_attrs["fid_seeds"] == pytest.approx([float(m["fid"]) for m in members])
     assert len(rows) == 6 and "--seeds 0,1,2" in result.stdout  # the printed run line trains the same seeds
 
@@ -354,14 +353,32 @@ def test_two_objectives_print_a_pareto_front_without_pruning(tmp_path):
 
 
 def test_ctrl_c_gives_the_running_trial_back_and_resuming_counts_it_once(tmp_path):
-    """SIGINT mid-trial: exit 130, the trial FAIL with a WAITING retry at once (no heartbeat wait); the next run trains the retry, in the same run folder."""
+    """SIGINT mid-trial: exit 130, the trial FAIL with a WAITING retry at once (no heartbeat wait); the next run trains
+    the retry, in the same run folder."""
     out = tmp_path / "runs"
     storage = f"sqlite:///{out / 'tune.db'}"
     long_run = ["--steps", "5000", "--train-limit", "2000", "--eval-samples", "200", "--log-every", "5"]
     tune = subprocess.Popen(
-        [sys.executable, "-m", "gbench", "tune", "--trials", "1", "--pruner", "none", *long_run, *SPACE, "--out", str(out)],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gbench",
+            "tune",
+            "--trials",
+            "1",
+            "--pruner",
+            "none",
+            *long_run,
+            *SPACE,
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     running: list = []
     while not running:
@@ -436,8 +453,25 @@ def test_two_worker_processes_share_one_postgres_study_exactly(postgres_url, tmp
 
 @pytest.mark.postgres
 def test_a_killed_workers_trial_is_retried_by_another_and_counted_once(postgres_url, tmp_path):
-    args = ["--storage", postgres_url, "--study-name", "kill", "--trials", "2", "--pruner", "none", "--heartbeat", "1",
-            "--steps", "600", "--train-limit", "2000", "--eval-samples", "200", *SPACE]  # fmt: skip
+    args = [
+        "--storage",
+        postgres_url,
+        "--study-name",
+        "kill",
+        "--trials",
+        "2",
+        "--pruner",
+        "none",
+        "--heartbeat",
+        "1",
+        "--steps",
+        "600",
+        "--train-limit",
+        "2000",
+        "--eval-samples",
+        "200",
+        *SPACE,
+    ]
     victim = start_worker(*args, host="machine-a", out=tmp_path / "a")
     deadline = time.monotonic() + 120
     running = []

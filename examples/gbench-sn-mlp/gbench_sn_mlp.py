@@ -32,17 +32,22 @@ def build(params, image_shape):
         return spectral_norm(layer, n_power_iterations=params["power_iterations"])
 
     generator = nn.Sequential(
-        nn.Linear(latent_dim, hidden_dim), nn.ReLU(),
-        nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-        nn.Linear(hidden_dim, pixels), nn.Tanh(),
+        nn.Linear(latent_dim, hidden_dim),
+        nn.ReLU(),
+        nn.Linear(hidden_dim, hidden_dim),
+        nn.ReLU(),
+        nn.Linear(hidden_dim, pixels),
+        nn.Tanh(),
         nn.Unflatten(1, tuple(image_shape)),
-    )  # fmt: skip
+    )
     discriminator = nn.Sequential(
         nn.Flatten(),
-        sn(nn.Linear(pixels, hidden_dim)), nn.LeakyReLU(0.2),
-        sn(nn.Linear(hidden_dim, hidden_dim)), nn.LeakyReLU(0.2),
+        sn(nn.Linear(pixels, hidden_dim)),
+        nn.LeakyReLU(0.2),
+        sn(nn.Linear(hidden_dim, hidden_dim)),
+        nn.LeakyReLU(0.2),
         sn(nn.Linear(hidden_dim, 1)),  # one logit per image: the loss owns the sigmoid
-    )  # fmt: skip
+    )
     return Nets(generator=generator, discriminator=discriminator, latent_dim=latent_dim)
 
 

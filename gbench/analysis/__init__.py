@@ -1,1 +1,2 @@
-"""Analysis: statistics over seeds (stats, sequential), comparisons between settings, claims checked against the numbers, and cost estimates."""
+"""Analysis: statistics over seeds (stats, sequential), comparisons between settings, claims checked against the
+numbers, and cost estimates."""

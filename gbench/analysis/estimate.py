@@ -51,9 +51,9 @@ class Estimate:
         hours = self.seconds / 3600
         runs = sum(cost.seeds for cost in self.settings)
         text = (
-            f"Reduced budget. The full study is `{self.command}`: {runs} runs, about {hours:.1f} hours of one worker on the machine these runs "
-            f"used ({hours / 2:.1f} with --jobs 2 on 2 cores, roughly), estimated from each setting's measured seconds per step and per evaluation "
-            "scaled to the full steps and evaluations."
+            f"Reduced budget. The full study is `{self.command}`: {runs} runs, about {hours:.1f} hours of one worker "
+            f"on the machine these runs used ({hours / 2:.1f} with --jobs 2 on 2 cores, roughly), estimated from "
+            "each setting's measured seconds per step and per evaluation scaled to the full steps and evaluations."
         )
         if self.missing:
             text += f" Not estimated (no runs here): {', '.join(self.missing)}."
@@ -102,9 +102,8 @@ def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:
         per_step = sum(m[0][0] / m[1][0] for m in measured) / len(measured)
         epochs = [m[2][0] for m in measured if m[2]]
         steps_per_epoch = steps_here / (sum(epochs) / len(epochs)) if epochs else steps_here
-        per_eval = sum((m[3][0] if m[3] else 0.0) for m in measured) / len(
-            measured
-        )  # a row's eval_seconds: its final evaluation's
+        # a row's eval_seconds: its final evaluation's
+        per_eval = sum((m[3][0] if m[3] else 0.0) for m in measured) / len(measured)
         target = full.settings(variant)
         steps_full = _steps(target, steps_per_epoch)
         costs.append(

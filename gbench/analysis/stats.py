@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _scipy
 
+# the public API (docs/api.md)
 __all__ = [
     "Summary",
     "bootstrap_difference",
@@ -49,7 +50,7 @@ __all__ = [
     "summarize",
     "welch",
     "welch_difference",
-]  # the public API (docs/api.md)
+]
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -124,7 +125,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
 
 
 def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """The paired two-sided t-test of ``a[i]`` against ``b[i]`` (the same seed): (t statistic, p-value); NaN when undefined."""
+    """The paired two-sided t-test of ``a[i]`` against ``b[i]`` (the same seed): (t statistic, p-value); NaN when
+    undefined."""
     result = _scipy.ttest_rel(list(a), list(b))
     return float(result.statistic), float(result.pvalue)
 
@@ -141,7 +143,8 @@ def paired_detectable_difference(
     sd_differences: float, n: int, alpha: float = ALPHA, power: float = POWER
 ) -> float | None:
     """The smallest true mean difference a two-sided paired t-test at ``alpha`` detects with ``power`` over ``n`` pairs
-    (t approximation, n - 1 df, ``sd_differences`` the sd of the pairs' differences); None below 2 pairs or without spread."""
+    (t approximation, n - 1 df, ``sd_differences`` the sd of the pairs' differences); None below 2 pairs or without
+    spread."""
     if n < 2 or sd_differences == 0:
         return None
     return float((_scipy.t.ppf(1 - alpha / 2, n - 1) + _scipy.t.ppf(power, n - 1)) * sd_differences / math.sqrt(n))
@@ -150,7 +153,8 @@ def paired_detectable_difference(
 def paired_seeds_needed(
     difference: float, sd_differences: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS
 ) -> int | None:
-    """Pairs (seeds) at which a paired test detects ``difference`` with ``power``; at least :data:`MIN_SEEDS_NEEDED`; None above ``most``."""
+    """Pairs (seeds) at which a paired test detects ``difference`` with ``power``; at least :data:`MIN_SEEDS_NEEDED`;
+    None above ``most``."""
     if difference == 0 or not math.isfinite(difference):
         return None
     for n in range(MIN_SEEDS_NEEDED, most + 1):
@@ -246,8 +250,8 @@ def _pairs_lower_and_tied(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.n
     return lower, ties
 
 
-#: Values in one batch of bootstrap resamples (both samples): 16 MB as float64, about 200 MB with the statistic's work arrays.
-#: Below it the resamples are drawn in one batch, exactly as before batching existed.
+#: Values in one batch of bootstrap resamples (both samples): 16 MB as float64, about 200 MB with the statistic's work
+#: arrays. Below it the resamples are drawn in one batch, exactly as before batching existed.
 BOOTSTRAP_BATCH_VALUES = 2_000_000
 
 
@@ -259,7 +263,8 @@ def bootstrap_interval(
     resamples: int = BOOTSTRAP_RESAMPLES,
     paired: bool = False,
 ) -> tuple[float, float]:
-    """A percentile bootstrap interval of ``statistic(a, b)``, each sample resampled on its own (seeds within a setting).
+    """A percentile bootstrap interval of ``statistic(a, b)``, each sample resampled on its own (seeds within a
+    setting).
 
     Percentile rather than BCa: with 2 to 5 seeds BCa's acceleration estimate
     is often undefined; the percentile interval is too narrow at such sizes,
@@ -274,16 +279,24 @@ def bootstrap_interval(
         else max(1, BOOTSTRAP_BATCH_VALUES // values_per_resample)
     )
     result = _scipy.bootstrap(
-        (np.asarray(a, float), np.asarray(b, float)), statistic, n_resamples=resamples, confidence_level=confidence,
-        method="percentile", vectorized=True, paired=paired, random_state=np.random.default_rng(BOOTSTRAP_SEED), batch=batch,
-    )  # fmt: skip
+        (np.asarray(a, float), np.asarray(b, float)),
+        statistic,
+        n_resamples=resamples,
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        paired=paired,
+        random_state=np.random.default_rng(BOOTSTRAP_SEED),
+        batch=batch,
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def bootstrap_difference(
     a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, paired: bool = False
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(a) - mean(b), resampling seeds within each setting (``paired``: the same seeds for both)."""
+    """Percentile bootstrap interval of mean(a) - mean(b), resampling seeds within each setting (``paired``: the same
+    seeds for both)."""
     return bootstrap_interval(a, b, _mean_difference, confidence, paired=paired)
 
 
@@ -335,7 +348,8 @@ def detectable_difference(
 def seeds_needed(
     difference: float, sd_a: float, sd_b: float, alpha: float = ALPHA, power: float = POWER, most: int = MAX_SEEDS
 ) -> int | None:
-    """Seeds per setting (the same on both sides) for which ``difference`` is detectable with ``power``; None above ``most``.
+    """Seeds per setting (the same on both sides) for which ``difference`` is detectable with ``power``; None above
+    ``most``.
 
     At least :data:`MIN_SEEDS_NEEDED`: the t approximation promises power that 2 seeds do not have.
     """

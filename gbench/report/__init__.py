@@ -1,4 +1,5 @@
-"""Reports: a study's Markdown and HTML report (build), its tables (grids), figures and plots, interpolation strips, and the index of published studies."""
+"""Reports: a study's Markdown and HTML report (build), its tables (grids), figures and plots, interpolation strips,
+and the index of published studies."""
 
 from __future__ import annotations
 

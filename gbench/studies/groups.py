@@ -34,7 +34,8 @@ from gbench.studies.shared_study import SharedStudy
 
 
 def _claim_keyed(shared: SharedStudy, waiting: FrozenTrial) -> Trial | None:
-    """Claim one more WAITING trial of the group, checked by the keyed rule; None when another worker took it or its key."""
+    """Claim one more WAITING trial of the group, checked by the keyed rule; None when another worker took it or its
+    key."""
     trial = shared.claim_waiting(waiting)
     if trial is None:
         return None

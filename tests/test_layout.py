@@ -6,6 +6,8 @@
   ``from gbench import commands``, a relative import, or any of these inside
   a function).
 - No module is over MAX_LINES lines: each reads in one sitting.
+- Lines are at most 120 characters, and ruff checks it (E501 is not ignored); no code is laid out by hand
+  against the formatter (no skip or off markers for ruff format).
 """
 
 from __future__ import annotations
@@ -99,3 +101,21 @@ def test_no_module_is_over_400_lines():
     assert not offenders, f"modules over {MAX_LINES} lines: " + ", ".join(
         f"{name} ({count})" for name, count in sorted(offenders.items())
     )
+
+
+def test_ruff_checks_the_line_length_and_nothing_is_laid_out_by_hand():
+    import tomllib
+
+    root = PACKAGE.parent
+    ruff = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert ruff["line-length"] == 120
+    assert "E501" not in ruff["lint"].get("ignore", []) and "E" in ruff["lint"]["select"]
+    sources = [
+        p for folder in ("gbench", "plugins", "benchmarks", "tests", "examples") for p in (root / folder).rglob("*.py")
+    ]
+    marked = [
+        str(p.relative_to(root))
+        for p in sources
+        if "fmt: " + "skip" in p.read_text() or "fmt: " + "off" in p.read_text()
+    ]
+    assert not marked, f"laid out by hand against ruff format: {marked}"

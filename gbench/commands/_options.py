@@ -33,6 +33,16 @@ def number_option(kind: type, minimum: float | None, name: str, maximum: float |
     return parse
 
 
+def add_run_plugin_option(parser: argparse.ArgumentParser) -> None:
+    """``--plugin`` of the commands that read a finished run (sample, interpolate)."""
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="FILE.py|MODULE",
+        help="load this plugin too: the one that provides the run's architecture, when it is not installed",
+    )
+
+
 def parsed_option(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
     """An argparse ``type=`` from a parser that raises GbenchError
     (``--devices 'x': why``): argparse's line says the why."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gbench.commands._options import number_option
+from gbench.commands._options import add_run_plugin_option, number_option
 from gbench.errors import GbenchError
 from gbench.results import display
 
@@ -23,12 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps", type=number_option(int, 2, "--steps"), default=10, help="images per row (default 10)"
     )
-    parser.add_argument(
-        "--plugin",
-        action="append",
-        metavar="FILE.py|MODULE",
-        help="load this plugin too: the one that provides the run's architecture, when it is not installed",
-    )
+    add_run_plugin_option(parser)
     parser.add_argument(
         "--seed", type=number_option(int, 0, "--seed"), default=0, help="seed of the two latent vectors (default 0)"
     )

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gbench.commands._options import number_option
+from gbench.commands._options import add_run_plugin_option, number_option
 from gbench.errors import GbenchError
 from gbench.results import display
 
@@ -32,12 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", required=True, metavar="FILE.npz|DIR", help="an .npz file, or a new or empty folder for PNGs"
     )
-    parser.add_argument(
-        "--plugin",
-        action="append",
-        metavar="FILE.py|MODULE",
-        help="load this plugin too: the one that provides the run's architecture, when it is not installed",
-    )
+    add_run_plugin_option(parser)
     parser.add_argument(
         "--seed",
         type=number_option(int, 0, "--seed"),

@@ -119,3 +119,15 @@ lower_than = "baseline"
         assert message in str(error.value) and "claim 1" in str(error.value) and "\n" not in str(error.value)
     (claim,) = parse_suite(tomllib.loads(suite + "headline = true\npublished = [3, 4.5]")).claims
     assert claim.headline and claim.published == (3.0, 4.5)
+
+
+def test_a_headline_study_too_far_from_trained_says_so_first_and_its_metric_only_for_the_record():
+    """S7 at 1/100: the samples are unformed blobs, whose channels the classifier still labels as digits, so
+    'modes covered' reads high. The answer says the runs cannot answer, then gives the headline's reading as such."""
+    from gbench.report.answer import answer
+
+    not_trained = "Not trained enough to answer; run at budget > 0.01. No setting's samples reach coverage 0.02."
+    lead = ["Ranked by modes: pacdcgan4 790 against dcgan 25."]
+    text = answer(None, (), (), False, not_trained, lead)
+    assert text.startswith(not_trained) and text.endswith(lead[0]) and "for the record" in text
+    assert answer(None, (), (), False, not_trained) == not_trained  # a study about FID: only the refusal

@@ -112,10 +112,14 @@ def answer(
     """The study's answer in plain sentences, from its FID table, its grid axes (if a grid) and checked claims;
     ``sequential``: the verdicts are the ``--seeds auto`` test's decisions. A study whose claims are about D(x) and
     D(G(z)) (S3) is answered first by their distance from 0.5; ``not_trained`` (gbench.analysis.readiness) replaces
-    the whole answer when the runs are too far from trained to answer anything. ``lead``: a headline study's
+    the whole answer when the runs are too far from trained to answer anything (a headline study's ``lead`` follows
+    it, marked as read on those samples). ``lead``: a headline study's
     sentences about its own metric (gbench.report.headline), before FID's."""
     if not_trained:
-        return not_trained
+        if not lead:
+            return not_trained
+        # a headline study (S7's modes) measures its metric on the same unformed samples: say what it read, as such
+        return f"{not_trained} What its own metric reads on these samples, for the record: {' '.join(lead)}"
     sentences: list[str] = list(lead)
     if table is not None and any(result.claim.metric in EQUILIBRIUM for result in claims):
         equilibrium = _equilibrium_sentence(table)

@@ -4,7 +4,7 @@
 :func:`write_index` gathers every ``*/study.json`` under a folder into
 ``index.md`` and ``index.html``: one table, a row per report (question, a
 one-line answer, budget, seeds per setting, verdict counts, link), ordered by
-study number (S1 to S6) and by budget within a study. The rows are derived
+study number (S1, S2, ...) and by budget within a study. The rows are derived
 from each report's study.json and summary.csv, so the index of published
 reports can be rebuilt without their runs.
 """
@@ -174,9 +174,16 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
 
 _HEADERS = ("study", "question", "budget", "seeds per setting", "answer", "verdicts")
 _LEAD = (
-    "{n} studies, S1 to S6 and by budget within a study; each study links to its full report (tables over seeds, "
-    "tests, figures, glossary)."
+    "{n} studies, in study order ({span}) and by budget within a study; each study links to its full report "
+    "(tables over seeds, tests, figures, glossary)."
 )
+
+
+def _lead(rows: Sequence[IndexRow]) -> str:
+    """The index's first line; its span of study numbers comes from the rows, not from what was published once."""
+    numbered = [row.study for row in rows if row.study]
+    span = f"{numbered[0]} to {numbered[-1]}" if len(set(numbered)) > 1 else (numbered[0] if numbered else "none")
+    return _LEAD.format(n=len(rows), span=span)
 
 
 def index_markdown(rows: Sequence[IndexRow]) -> str:
@@ -184,7 +191,7 @@ def index_markdown(rows: Sequence[IndexRow]) -> str:
     lines = [
         "# Studies",
         "",
-        _LEAD.format(n=len(rows)),
+        _lead(rows),
         "",
         "| " + " | ".join(_HEADERS) + " |",
         "|" + "|".join(":---" for _ in _HEADERS) + "|",
@@ -216,7 +223,7 @@ _INDEX_CSS = (
 
 
 def index_html(rows: Sequence[IndexRow]) -> str:
-    body = ["<h1>Studies</h1>", f'<p class="meta">{html.escape(_LEAD.format(n=len(rows)))}</p>', "<table>"]
+    body = ["<h1>Studies</h1>", f'<p class="meta">{html.escape(_lead(rows))}</p>', "<table>"]
     body.append("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in _HEADERS) + "</tr></thead><tbody>")
     for index, row in enumerate(rows):
         study = html.escape(" ".join(filter(None, (row.study, row.topic))))

@@ -111,6 +111,7 @@ def run_configs(
         rerun=rerun,
         notes=notes,
     )
+    store.ensure_writable(out)  # only now: a bad option, or data that does not fit, leaves no folder behind
     rows = []
     with _progress.RunProgress(level) as progress:
         for line in [*notes, why] if why else notes:
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     # folder:PATH / npz:PATH scanned and registered, its content hash in the configs
     settings = owndata.resolve(plugins.registry, settings)
     configs = configs_for(plugins.registry, settings, combos_for_target(plugins.registry, owner, settings))
-    out = store.ensure_writable(settings.out)
+    out = Path(settings.out)  # made by run_configs once every run passed its checks
     note_slow_bf16(settings)
     level = _progress.verbosity(args)
     rows = run_configs(configs, plugins.registry, out, settings.population, settings.population_size, args.rerun, level)

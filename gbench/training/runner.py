@@ -55,32 +55,30 @@ class DataCache:
         return self.tensors[key]
 
     def training_tensor(self, registry: Registry, config: RunConfig, device: torch.device) -> torch.Tensor:
-        key = (
-            "float",
-            config.dataset,
-            config.data_root,
-            os.environ.get("GBENCH_DATA"),
-            config.train_limit,
-            str(device),
+        return self._training_split(
+            "float", registry, config, device, lambda images, _: to_training_tensor(images, device)
         )
-        if key not in self.tensors:
-            images, _ = self.split(registry, config.dataset, "train", config.data_root, config.train_limit)
-            self.tensors[key] = to_training_tensor(images, device)
-        return self.tensors[key]
 
     def training_labels(self, registry: Registry, config: RunConfig, device: torch.device) -> torch.Tensor:
         """The training images' int64 labels on the device, in the images' order (a conditional run's)."""
-        key = (
-            "labels",
-            config.dataset,
-            config.data_root,
-            os.environ.get("GBENCH_DATA"),
-            config.train_limit,
-            str(device),
+        return self._training_split(
+            "labels", registry, config, device, lambda _, labels: labels.to(device=device, dtype=torch.int64)
         )
+
+    def _training_split(
+        self,
+        kind: str,
+        registry: Registry,
+        config: RunConfig,
+        device: torch.device,
+        convert: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """The training split's images or labels as ``convert`` puts them on ``device``, made once per device."""
+        key = (kind, config.dataset, config.data_root, os.environ.get("GBENCH_DATA"), config.train_limit, str(device))
         if key not in self.tensors:
-            _, labels = self.split(registry, config.dataset, "train", config.data_root, config.train_limit)
-            self.tensors[key] = labels.to(device=device, dtype=torch.int64)
+            self.tensors[key] = convert(
+                *self.split(registry, config.dataset, "train", config.data_root, config.train_limit)
+            )
         return self.tensors[key]
 
 

@@ -76,7 +76,7 @@ for precision in ("fp32", "bf16"):
         print(f"population {size} {precision}: {rate:,.0f} images/s combined, {rate / alone:.1f}x {size} solo runs", flush=True)
 
 try:
-    from gbench.evaluation.extractors import write_random_inception_weights
+    from gbench.evaluation.inception_weights import write_random_inception_weights
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     path = write_random_inception_weights(os.path.join(tempfile.mkdtemp(), "inception.pth"))
     net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)).to(device).eval()

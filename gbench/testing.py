@@ -74,7 +74,7 @@ def check_architecture(
 def check_loss(
     loss: str | Loss,
     *,
-    architecture: str = "mlp",
+    architecture: str | None = None,
     schedule: str = default("schedule"),
     dataset: str = default("dataset"),
     params: dict[str, Any] | None = None,
@@ -84,8 +84,15 @@ def check_loss(
     plugin: str | None = None,
 ) -> TrainResult:
     """Validate a loss (both sides give :class:`LossTerms` with a finite scalar loss that
-    reaches the nets' weights) and train ``architecture`` with it for ``steps`` steps."""
+    reaches the nets' weights) and train ``architecture`` with it for ``steps`` steps.
+
+    ``architecture`` defaults to ``mlp``; for a loss that reads class labels (``needs_labels``, as ACGAN's) to the
+    built-in conditional MLP with a projection discriminator, whose class logits such a loss reads."""
     registry, name = _registry_with("loss", loss, registry, plugin)
+    if architecture is None:
+        architecture = "mlp"
+        if registry.loss(name).needs_labels:
+            architecture, params = "cmlp", {"discriminator": "projection", **(params or {})}
     return _smoke(registry, architecture, name, schedule, dataset, params, steps, batch_size, subject=("loss", name))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from gbench.errors import GbenchError
 from gbench.names import suggestion
+from gbench.options import default
 
 SEARCH_KEYS = (
     "trials",
@@ -133,7 +134,8 @@ def comparison_groups(
 
     def combo(name: str) -> tuple[Any, ...]:
         merged = settings[name]
-        return merged.get("architecture"), merged.get("loss", "non-saturating"), merged.get("schedule", "k-steps")
+        loss, schedule = merged.get("loss", default("loss")), merged.get("schedule", default("schedule"))
+        return merged.get("architecture"), loss, schedule
 
     groups: dict[str, tuple[list[str], str | None]] = {}
     for name, merged in settings.items():

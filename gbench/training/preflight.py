@@ -132,7 +132,7 @@ def check_runs(
             try:
                 checked[key] = check_eval_options(config, registry, notes, spelled)
                 check_batch_size(config, registry, cache, spelled)
-                check_conditioning(config, registry, cache)
+                check_conditioning(config, registry, cache, spelled)
             except GbenchError as error:
                 raise GbenchError(f"{where(config)}{error}") from None
         runs.append(
@@ -141,16 +141,18 @@ def check_runs(
     return runs
 
 
-def check_conditioning(config: RunConfig, registry: Registry, cache: DataCache) -> None:
+def check_conditioning(config: RunConfig, registry: Registry, cache: DataCache, spelled: Spelling = as_flag) -> None:
     """A conditional architecture needs labelled data; a loss that needs labels (ACGAN), a conditional
-    architecture whose discriminator gives class logits. Each mismatch is one line, before any run folder."""
+    architecture whose discriminator gives class logits. Each mismatch is one line, before any run folder;
+    ``spelled`` names the options as the user gave them (``--loss`` on the command line, ``loss =`` in a suite)."""
     import torch
 
     architecture, loss = registry.architecture(config.architecture), registry.loss(config.loss)
     if loss.needs_labels and not architecture.conditional:
         conditional = [name for name in registry.names("architecture") if registry.architecture(name).conditional]
         raise GbenchError(
-            f"--loss {config.loss} needs class labels, but architecture {config.architecture!r} is not conditional; "
+            f"{spelled('loss')} {config.loss} needs class labels, "
+            f"but architecture {config.architecture!r} is not conditional; "
             f"give a conditional one ({', '.join(conditional) or 'gbench run plugins.conditional'})"
         )
     if not architecture.conditional:
@@ -179,7 +181,7 @@ def check_conditioning(config: RunConfig, registry: Registry, cache: DataCache) 
         if tuple(output.shape) != (2, 1 + classes):
             fix = "give --set discriminator=projection" if "discriminator" in params else "use another loss"
             raise GbenchError(
-                f"--loss {config.loss} reads the discriminator's class logits, "
+                f"{spelled('loss')} {config.loss} reads the discriminator's class logits, "
                 f"but architecture {config.architecture!r} "
                 f"gives {tuple(output.shape)} for 2 images, not (2, {1 + classes}) with them; {fix}"
             )

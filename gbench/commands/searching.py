@@ -10,8 +10,7 @@ from typing import Any
 import torch
 
 from gbench.commands import _progress
-from gbench.commands.sweep_workers import guard, start_workers
-from gbench.errors import GbenchError
+from gbench.commands.sweep_workers import guard, start_workers, supervise
 from gbench.results import display
 from gbench.studies import workers as studylib
 from gbench.studies.storage import shown_url
@@ -53,37 +52,20 @@ def search_phase(
             name="search-worker",
         )
         thread.start()
-        try:
-            while not ended.is_set() or any(w.is_alive() for w in workers):
-                ended.wait(timeout=1)
-                for worker in workers:
-                    worker.join(timeout=0.5)
-                live.update(search_table(searches))
-                if lines.plain:
-                    done = sum(studylib.count(s.counted()).done for s in searches)
-                    text = f"search {sweep_plan.study_name}: {done}/{lines.total} trials done"
-                    lines.update(done, f"{text}; {lines.time_left(done, lines.total)}")
-        except KeyboardInterrupt as stopped:
-            stop.set()
-            interrupt.set()  # this process's trial is given back; the --jobs workers got the Ctrl-C themselves
-            from gbench.training import signals
 
-            if isinstance(stopped, signals.Terminated):
-                for worker in workers:
-                    worker.terminate()
-            ended.wait(timeout=60)
-            for worker in workers:
-                worker.join(timeout=30)
-            raise
+        def tick() -> None:
+            live.update(search_table(searches))
+            if lines.plain:
+                done = sum(studylib.count(s.counted()).done for s in searches)
+                text = f"search {sweep_plan.study_name}: {done}/{lines.total} trials done"
+                lines.update(done, f"{text}; {lines.time_left(done, lines.total)}")
+
+        def give_back() -> None:  # this process's trial is handed back, and no new one is started
+            stop.set()
+            interrupt.set()
+
+        errors += supervise(workers, ended, tick, give_back, jobs, "search")
         live.update(search_table(searches))
-    failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
-    if failed:
-        errors.append(
-            GbenchError(
-                f"{len(failed)} of {jobs} search workers failed (exit codes {failed}); see the lines above, fix, "
-                "and run the same command again to resume"
-            )
-        )
     if errors:
         raise errors[0]
 

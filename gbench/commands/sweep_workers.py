@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -128,6 +128,48 @@ def start_workers(
     for worker in workers:
         worker.start()
     return workers
+
+
+def supervise(
+    workers: list[Any],
+    ended: threading.Event,
+    tick: Callable[[], None],
+    give_back: Callable[[], None],
+    jobs: int,
+    kind: str,
+) -> list[BaseException]:
+    """Wait for this process's worker thread (``ended``) and the ``--jobs`` worker processes, calling ``tick`` about
+    once a second (the live table, plain lines). Ctrl-C, SIGTERM or an error here calls ``give_back`` (this process's
+    run or trial is handed back), passes SIGTERM or the error on to the workers (Ctrl-C reached them already), waits
+    for them and raises: no thread may be left training when the process exits. Returns the error for workers that
+    failed, if any."""
+    try:
+        # not Thread.is_alive: see gbench.commands.tuning.run_workers (a Ctrl-C inside join() breaks it)
+        while not ended.is_set() or any(w.is_alive() for w in workers):
+            ended.wait(timeout=1)
+            for worker in workers:
+                worker.join(timeout=0.5)
+            tick()
+    except BaseException as stop:
+        give_back()
+        from gbench.training import signals
+
+        if not isinstance(stop, KeyboardInterrupt) or isinstance(stop, signals.Terminated):
+            for worker in workers:  # SIGTERM may reach only this process, an error only this one: pass it on
+                worker.terminate()
+        ended.wait(timeout=60)
+        for worker in workers:
+            worker.join(timeout=30)
+        raise
+    failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
+    if not failed:
+        return []
+    return [
+        GbenchError(
+            f"{len(failed)} of {jobs} {kind} workers failed (exit codes {failed}); see the lines above, fix, "
+            "and run the same command again to resume"
+        )
+    ]
 
 
 def guard(errors: list[BaseException], ended: threading.Event, fn: Any, *args: Any) -> None:

@@ -22,7 +22,7 @@ from gbench.analysis.search_budget import SearchSummary
 from gbench.analysis.sequential import PROCEDURE
 from gbench.commands import _progress
 from gbench.commands.searching import search_phase
-from gbench.commands.sweep_workers import checked, guard, note, start_workers
+from gbench.commands.sweep_workers import checked, guard, note, start_workers, supervise
 from gbench.errors import GbenchError
 from gbench.results import display, store
 from gbench.studies.shared_study import SharedStudy
@@ -133,7 +133,6 @@ def work(
         if jobs > 1:
             torch.set_num_threads(threads)
             workers = start_workers(sweep_plan, url, jobs, threads, devices, phase="retrain")
-        # not Thread.is_alive: see gbench.commands.tuning.run_workers (a Ctrl-C inside join() breaks it)
         ended = threading.Event()
         thread = threading.Thread(
             target=lambda: guard(errors, ended, run_worker, sweep_plan, shared, sweeper),
@@ -141,35 +140,16 @@ def work(
             name="sweep-worker",
         )
         thread.start()
-        try:
-            while not ended.is_set() or any(w.is_alive() for w in workers):
-                ended.wait(timeout=1)
-                for worker in workers:
-                    worker.join(timeout=0.5)
-                with sweeper.lock:
-                    progress = dict(sweeper.progress)
-                live.update(progress_table(sweep_plan, study, progress))
-                if lines.plain:
-                    lines.update(*status_line(sweep_plan, study, progress, lines))
-        except BaseException as stop:
-            sweeper.interrupt.set()  # this process's run is given back; the --jobs workers got the Ctrl-C themselves
-            from gbench.training import signals
 
-            if not isinstance(stop, KeyboardInterrupt) or isinstance(stop, signals.Terminated):
-                for worker in workers:  # SIGTERM may reach only this process, an error only this one: pass it on
-                    worker.terminate()
-            ended.wait(timeout=60)
-            for worker in workers:
-                worker.join(timeout=30)
-            raise
-        failed = [w.exitcode for w in workers if w.exitcode not in (0, None)]
-        if failed:
-            errors.append(
-                GbenchError(
-                    f"{len(failed)} of {jobs} sweep workers failed (exit codes {failed}); see the lines above, fix, "
-                    "and run the same command again to resume"
-                )
-            )
+        def tick() -> None:
+            with sweeper.lock:
+                progress = dict(sweeper.progress)
+            live.update(progress_table(sweep_plan, study, progress))
+            if lines.plain:
+                lines.update(*status_line(sweep_plan, study, progress, lines))
+
+        # this process's run is given back on Ctrl-C, SIGTERM or an error
+        errors += supervise(workers, ended, tick, sweeper.interrupt.set, jobs, "sweep")
         live.update(progress_table(sweep_plan, study))
     if errors:
         raise errors[0]

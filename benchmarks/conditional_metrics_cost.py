@@ -15,15 +15,13 @@ threads of torch and of numpy's OpenBLAS contend: compare a run with OMP_NUM_THR
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402
+from machine import cpu_model, timed_metric  # noqa: E402
 
 CLASSES = 10
 
@@ -68,16 +66,9 @@ def main() -> int:
 
     seconds: dict[str, float] = {}
 
-    def timed(metric):
-        def compute(inputs):
-            started = time.perf_counter()
-            values = metric.compute(inputs)
-            seconds[metric.name] = min(seconds.get(metric.name, float("inf")), time.perf_counter() - started)
-            return values
-
-        return dataclasses.replace(metric, compute=compute)
-
-    every = [timed(metric) if metric in builtin.CONDITIONAL else metric for metric in registry.metrics()]
+    every = [
+        timed_metric(metric, seconds) if metric in builtin.CONDITIONAL else metric for metric in registry.metrics()
+    ]
     without = [metric for metric in registry.metrics() if metric not in builtin.CONDITIONAL]
     settings = EvalSettings(num_samples=args.samples)
     runs = {

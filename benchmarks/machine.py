@@ -41,6 +41,19 @@ def best_seconds(work: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
+def timed_metric(metric: Any, seconds: dict[str, float]) -> Any:
+    """The same gbench Metric with its compute timed: the best time over calls goes to ``seconds[metric.name]``."""
+    import dataclasses
+
+    def compute(inputs: Any) -> Any:
+        started = time.perf_counter()
+        values = metric.compute(inputs)
+        seconds[metric.name] = min(seconds.get(metric.name, float("inf")), time.perf_counter() - started)
+        return values
+
+    return dataclasses.replace(metric, compute=compute)
+
+
 def sync(device: Any) -> None:
     """Wait for the GPU's queued work (a no-op on CPU): a timer read after it counts the work done."""
     import torch

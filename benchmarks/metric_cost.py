@@ -14,15 +14,13 @@ of this one run. The last line is machine-readable.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402
+from machine import cpu_model, timed_metric  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "diversity.py"
 
@@ -48,17 +46,8 @@ def main() -> int:
     nets = arch.build({hp.name: hp.default for hp in arch.hyperparameters}, dataset.image_shape)
     seconds: dict[str, float] = {}
 
-    def timed(metric):  # the same metric, its compute timed (the best over the repeats is kept)
-        def compute(inputs):
-            started = time.perf_counter()
-            values = metric.compute(inputs)
-            seconds[metric.name] = min(seconds.get(metric.name, float("inf")), time.perf_counter() - started)
-            return values
-
-        return dataclasses.replace(metric, compute=compute)
-
-    builtin = [timed(metric) for metric in registry.metrics() if metric.name != "diversity"]
-    with_plugin = [*builtin, timed(registry.get("metric", "diversity"))]
+    builtin = [timed_metric(metric, seconds) for metric in registry.metrics() if metric.name != "diversity"]
+    with_plugin = [*builtin, timed_metric(registry.get("metric", "diversity"), seconds)]
     settings = EvalSettings(num_samples=args.samples)
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["GBENCH_CACHE"] = scratch

@@ -199,14 +199,7 @@ def _smoke(registry, architecture, loss, schedule, dataset, params, steps, batch
     data = torch.rand(4 * batch_size, *image_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
     nets, loss_object, schedule_object = build(registry, config, torch.device("cpu"))
     before = [p.detach().clone() for p in nets.generator.parameters()]
-    settings = TrainSettings(
-        steps=steps,
-        batch_size=batch_size,
-        lr=float(config.params["lr"]),
-        beta1=float(config.params["beta1"]),
-        beta2=float(config.params["beta2"]),
-        log_every=1,
-    )
+    settings = TrainSettings.from_params(config.params, steps, log_every=1)
     # a conditional architecture trains on labels too: every class in turn, as many of each
     labels = torch.arange(len(data)) % max(nets.num_classes, 1)
     needs_labels = registry.loss(loss).needs_labels

@@ -244,12 +244,9 @@ def prepare_run(
         run_dir, resume.history if resume else [], expected=(*CURVE_COLUMNS, "collapsed") if evaluator else ()
     )
 
-    settings = TrainSettings(
-        steps=steps,
-        batch_size=batch_size,
-        lr=float(config.params["lr"]),
-        beta1=float(config.params["beta1"]),
-        beta2=float(config.params["beta2"]),
+    settings = TrainSettings.from_params(
+        config.params,
+        steps,
         log_every=config.log_every,
         eval_every=config.eval.every if evaluator else None,
         checkpoint_every=config.checkpoint_every,

@@ -59,6 +59,12 @@ class TrainSettings:
     # --ema: the decay of the generator weights' moving average (gbench.training.ema); None: off
     ema: float | None = None
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any], steps: int, **rest: Any) -> TrainSettings:
+        """A run's resolved batch size, lr and betas as the loop's settings; the rest as given."""
+        lr, beta1, beta2 = (float(params[name]) for name in ("lr", "beta1", "beta2"))
+        return cls(steps=steps, batch_size=int(params["batch_size"]), lr=lr, beta1=beta1, beta2=beta2, **rest)
+
 
 @dataclass
 class TrainResult:

@@ -229,6 +229,27 @@ def test_under_seeds_auto_the_sequential_decision_gives_the_verdict_and_the_answ
 # -- 5. paired designs get paired tests -------------------------------------------------------------------
 
 
+def test_settings_that_differ_only_in_ema_are_paired_by_seed_and_a_second_difference_unpairs_them():
+    # --ema never feeds back into training: seed s with and without it is the same training (S8's mlp and mlp-ema)
+    plain = [80.0, 74.0, 88.0, 79.0, 83.0]
+    averaged = [p + d for p, d in zip(plain, [1.2, 0.8, 1.5, 1.1, 0.9])]
+    records = [record("mlp", s, plain[s], ema="") for s in range(5)]
+    records += [record("mlp-ema", s, averaged[s], ema=0.999) for s in range(5)]
+    records += [record("mlp-ema-wide", s, averaged[s], ema=0.999, hidden_dim=512) for s in range(5)]
+    table = study_tables(records, baseline="mlp")[0]
+    paired, welch = table.setting("mlp-ema"), table.setting("mlp-ema-wide")
+    assert paired.test == PAIRED and paired.p == pytest.approx(scipy_stats.ttest_rel(averaged, plain).pvalue)
+    assert paired.p < 0.001 < 0.05 < scipy_stats.ttest_ind(averaged, plain, equal_var=False).pvalue
+    assert "differ only in ema" in paired.pairing_note
+    assert welch.test == UNPAIRED and "differ in hidden_dim," in welch.pairing_note + ","
+    claim = check_claims(records, [Claim("EMA lowers FID", "mlp-ema", "lower_than", "mlp")])[0]
+    assert claim.test == PAIRED and claim.p == pytest.approx(paired.p)
+    apart = [record("mlp", s, plain[s], ema="") for s in range(5)] + [
+        record("mlp-ema", s + 5, averaged[s], ema=0.999) for s in range(5)
+    ]
+    assert study_tables(apart, baseline="mlp")[0].setting("mlp-ema").test == UNPAIRED  # other seeds: no pairs
+
+
 def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path):
     base = [50.0, 55.0, 47.0, 52.0, 58.0]
     # the same runs stopped earlier: worse by about 3, seed by seed

@@ -8,7 +8,11 @@ the other share everything up to the shorter one's end, so their FIDs are
 correlated and the comparison is paired (a paired t-test on the seed-by-seed
 differences). Settings that differ in set-up or hyperparameters (another
 width, another latent size) draw other weights from the same seed, so
-nothing pairs them and Welch's unpaired test holds.
+nothing pairs them and Welch's unpaired test holds. Settings that differ only
+in ``ema`` are paired too: the moving average is kept beside training and never
+fed back (gbench.training.ema), so seed 3 with and without it is the same
+training, evaluated from other weights (S8's mlp and mlp-ema record the same
+losses to the last digit).
 
 :func:`pairing` decides from the runs' rows alone and gives the reason
 either way, in words a report prints.
@@ -32,6 +36,8 @@ from gbench.analysis.stats import (
 
 #: Bookkeeping columns that say how long a run trained.
 LENGTH_COLUMNS = ("steps", "epochs")
+#: Set-up columns that change which weights are evaluated but not the training itself.
+OBSERVING_COLUMNS = ("ema",)
 PAIRED, UNPAIRED = "paired t", "Welch"
 
 
@@ -47,9 +53,11 @@ def pairing(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
     """(whether the two settings' runs pair by seed, why or why not, one clause)."""
     setting_a, setting_b = _setting_of(rows_a), _setting_of(rows_b)
     differ = sorted(k for k in set(setting_a) | set(setting_b) if str(setting_a.get(k)) != str(setting_b.get(k)))
-    if differ:
-        return False, f"they differ in {', '.join(differ)}, so a seed draws each its own initial weights"
-    if _lengths(rows_a) == _lengths(rows_b):
+    observing = [k for k in differ if k in OBSERVING_COLUMNS]
+    if len(observing) < len(differ):
+        trained = ", ".join(k for k in differ if k not in OBSERVING_COLUMNS)
+        return False, f"they differ in {trained}, so a seed draws each its own initial weights"
+    if not observing and _lengths(rows_a) == _lengths(rows_b):
         return (
             False,
             "their recorded set-up and length are the same, so what tells them apart is not recorded and pairing is "
@@ -58,6 +66,12 @@ def pairing(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
     seeds_a, seeds_b = {int(row.get("seed") or 0) for row in rows_a}, {int(row.get("seed") or 0) for row in rows_b}
     if seeds_a != seeds_b:
         return False, "they ran different seeds"
+    if observing:
+        return (
+            True,
+            f"they differ only in {', '.join(observing)}, an average of the generator's weights kept beside training, "
+            "so seed by seed they are the same training evaluated from other weights",
+        )
     return (
         True,
         "the same runs (set-up, hyperparameters, seeds) trained for different lengths share initial weights and batch "

@@ -224,7 +224,7 @@ def test_the_answer_says_best_and_what_differs(tmp_path):
         "Lowest mean FID (lenet-mnist@1a2b3c4d features, 1,000 samples): wide, 40.0 ± 1.6 over 5 seeds."
     )
     assert "lower than the baseline (51.0 ± 1.6): wide; not distinguishable from it: same." in text
-    assert text.endswith("Claims checked: 1 confirmed.")
+    assert text.endswith('Claims checked: 1 confirmed. Confirmed: "wide helps".')  # decided claims by name
 
 
 def test_a_grid_answer_gives_each_axis_marginal_means_and_counts_long_lists():

@@ -93,6 +93,33 @@ def test_noise_level_runs_say_they_cannot_answer(tmp_path):
     )
 
 
+def test_a_report_over_two_data_sets_answers_each_apart_and_refuses_only_the_untrained_one(tmp_path):
+    """S8: MNIST's runs below coverage 0.02, Fashion-MNIST's above: one refusal, one answer, then the claims once,
+    the decided ones by name."""
+    fashion = {"dataset": "fashion-mnist", "fid_extractor": "lenet-fashion-mnist@9deeb78a"}
+    rows = [row("baseline", s, 80.0 + s, 0.002, dataset="mnist") for s in range(3)]
+    rows += [row("wide", s, 70.0 + s, 0.010, dataset="mnist") for s in range(3)]
+    rows += [row("baseline-fashion", s, 40.0 + s, 0.030, **fashion) for s in range(3)]
+    rows += [row("wide-fashion", s, 20.0 + s, 0.045, **fashion) for s in range(3)]
+    store.write_csv(tmp_path / "runs" / "results.csv", rows, columns=list(rows[0]))
+    suite_file = tmp_path / "s.toml"
+    suite_file.write_text(
+        SUITE
+        + '[[variants]]\nname = "baseline-fashion"\ndataset = "fashion-mnist"\n'
+        + '[[variants]]\nname = "wide-fashion"\ndataset = "fashion-mnist"\n'
+        + '[[claims]]\nclaim = "wide helps on Fashion"\nsetting = "wide-fashion"\nlower_than = "baseline-fashion"\n'
+    )
+    suite = parse_suite(tomllib.loads(suite_file.read_text()), suite_file)
+    write_report(load_local(tmp_path / "runs"), tmp_path / "report", suite)
+    text = answer_of(tmp_path / "report")
+    mnist, rest = text.split(" On fashion-mnist: ")
+    assert mnist.startswith("**Answer:** On mnist: Not trained enough to answer")
+    assert "(the best, wide: 0.0100)" in mnist
+    assert rest.startswith("Lowest mean FID (lenet-fashion-mnist@9deeb78a features, 1,000 samples): wide-fashion")
+    assert "lower than the baseline baseline-fashion (41.0 ± 1.0): wide-fashion" in rest
+    assert rest.endswith('Claims checked: 1 confirmed. Confirmed: "wide helps on Fashion".')
+
+
 def history(values, metric, every=50):
     return [{"step": every * (i + 1), metric: value} for i, value in enumerate(values)]
 

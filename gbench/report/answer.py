@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gbench.analysis.claims import ClaimResult
+from gbench.analysis.claimtypes import CONFIRMED, CONTRADICTED
 from gbench.analysis.comparisons import StudyTable
 from gbench.analysis.pairing import UNPAIRED
 from gbench.analysis.sequential import PROCEDURE, UNDECIDED
@@ -168,8 +169,35 @@ def answer(
         if won:
             sentences.append(f"The {D_WINS_TEXT} in: {_names(won)}.")
     if claims:
-        verdicts = Counter(result.verdict for result in claims)
-        sentences.append(
-            "Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + "."
-        )
+        sentences.append(claims_sentence(claims))
     return " ".join(sentences) or "No FID to compare."
+
+
+def claims_sentence(claims: Sequence[ClaimResult]) -> str:
+    """How the claims fared, counted, then the decided ones by name (the undecided are the claims table's to list)."""
+    verdicts = Counter(result.verdict for result in claims)
+    text = "Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + "."
+    for verdict in (CONFIRMED, CONTRADICTED):
+        named = [f'"{result.claim.text}"' for result in claims if result.verdict == verdict]
+        if named:
+            text += f" {verdict.capitalize()}: {'; '.join(named)}."
+    return text
+
+
+def answer_by_table(
+    tables: Sequence[StudyTable],
+    refusals: Sequence[str | None],
+    names: Sequence[str],
+    claims: Sequence[ClaimResult] = (),
+    sequential: bool = False,
+) -> str:
+    """The answer of a report with several FID tables (data sets compared apart, S8): one answer per table, each
+    under its own name and with its own refusal when that table's runs are too far from trained
+    (gbench.analysis.readiness), then the claims once."""
+    parts = [
+        f"On {name}: {answer(table, (), (), sequential, refusal)}"
+        for table, refusal, name in zip(tables, refusals, names)
+    ]
+    if claims:
+        parts.append(claims_sentence(claims))
+    return " ".join(parts)

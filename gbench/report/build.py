@@ -35,7 +35,7 @@ from gbench.analysis.family import adjust_report
 from gbench.analysis.grouping import setting_names
 from gbench.analysis.readiness import not_trained_text
 from gbench.errors import GbenchError
-from gbench.report.answer import answer
+from gbench.report.answer import answer, answer_by_table
 from gbench.report.figures import FIGURES, ReportFigures, check_figures
 from gbench.report.grids import (
     claims_grid,
@@ -67,6 +67,12 @@ def _title(records: Sequence[Any], suite: Any) -> str:
         return str(suite.title)
     name = suite_attr(suite, "name") or next((r.row.get("suite") for r in records if r.row.get("suite")), None)
     return f"gbench report: {name}" if name else "gbench report"
+
+
+def _table_name(table: StudyTable, records: Sequence[Any]) -> str:
+    """What a table's answer is headed by: its runs' data set(s), else its features."""
+    datasets = sorted({str(r.row.get("dataset")) for r in records if r.row.get("dataset")})
+    return ", ".join(datasets) if datasets else str(table.extractor)
 
 
 def analysed(records: Sequence[Any], suite: Any = None) -> tuple[list[StudyTable], list[ClaimResult], bool]:
@@ -187,7 +193,18 @@ def write_report(
     not_trained = not_trained_text(records, finite_number(budget), suite_attr(suite, "full"))
     fids = {row.name: row.fid for row in main_table.settings} if main_table is not None else {}
     lead, headline = headline_section(records, claim_results, suite, fids)  # a study about another metric than FID
-    answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, not_trained, lead)
+    fid_tables = [t for t in tables if t.extractor is not None]
+    if len(fid_tables) > 1 and not lead:  # several data sets or extractors: each answers, and is refused, apart
+        table_records = [[r for r in records if r.row.get("fid_extractor") == t.extractor] for t in fid_tables]
+        answer_text = answer_by_table(
+            fid_tables,
+            [not_trained_text(mine, finite_number(budget), suite_attr(suite, "full")) for mine in table_records],
+            [_table_name(table, mine) for table, mine in zip(fid_tables, table_records)],
+            claim_results,
+            sequential,
+        )
+    else:
+        answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, not_trained, lead)
     grids = ([headline] if headline is not None else []) + grids
     notes = [trained_text(records, suite), hardware_text(records), *walked]
     if estimate is not None:

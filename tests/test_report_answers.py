@@ -118,6 +118,11 @@ def test_a_report_over_two_data_sets_answers_each_apart_and_refuses_only_the_unt
     assert rest.startswith("Lowest mean FID (lenet-fashion-mnist@9deeb78a features, 1,000 samples): wide-fashion")
     assert "lower than the baseline baseline-fashion (41.0 ± 1.0): wide-fashion" in rest
     assert rest.endswith('Claims checked: 1 confirmed. Confirmed: "wide helps on Fashion".')
+    write_index(tmp_path)  # the index answers per data set too
+    assert (
+        "| mnist: not trained enough to answer. fashion-mnist: lowest FID wide-fashion (21.0 ± 1.0); lower than the "
+        "baseline (baseline-fashion): wide-fashion. |" in (tmp_path / "index.md").read_text()
+    )
 
 
 def history(values, metric, every=50):

@@ -126,10 +126,31 @@ def _budget(data: dict[str, Any], words: str | None) -> tuple[Fraction, str]:
     return fraction, f"{fraction} ({said})"
 
 
-def _headline(settings: list[dict[str, str]]) -> str:
-    """Best setting and the settings that differ from the reference, from summary.csv's rows (its first FID table)."""
+#: "On mnist: ..." heads each data set's part of a report that answers several apart (gbench.report.answer).
+_PART = re.compile(r"(?:^| )On ([^:]+): ")
+
+
+def _headlines(settings: list[dict[str, str]], said: str) -> str:
+    """The index's answer: the report's refusal when it cannot answer, else its first FID table's headline; a report
+    over several data sets gets one per data set (its answer's "On NAME:" parts, in its tables' order)."""
+    if said.startswith(NOT_TRAINED.capitalize()):
+        return said.split(". ", 1)[0] + "."
+    parts = _PART.split(said)[1:]  # name, text, name, text, ...
+    extractors = list(dict.fromkeys(row["fid_extractor"] for row in settings if row.get("fid_extractor")))
+    if not parts or len(parts) != 2 * len(extractors):
+        return _headline(settings)
+    return " ".join(
+        f"{name}: {NOT_TRAINED}." if text.startswith(NOT_TRAINED.capitalize()) else f"{name}: {_headline(settings, x)}"
+        for name, text, x in zip(parts[::2], parts[1::2], extractors)
+    )
+
+
+def _headline(settings: list[dict[str, str]], extractor: str | None = None) -> str:
+    """Best setting and the settings that differ from the reference, from summary.csv's rows (the FID table of
+    ``extractor``, by default the first)."""
     extractors = [row.get("fid_extractor") for row in settings if row.get("fid_extractor")]
-    rows = [row for row in settings if extractors and row.get("fid_extractor") == extractors[0] and row.get("fid_mean")]
+    chosen = extractor or (extractors[0] if extractors else None)
+    rows = [row for row in settings if chosen and row.get("fid_extractor") == chosen and row.get("fid_mean")]
     if not rows:
         return "No FID to compare."
     best = min(rows, key=lambda row: float(row["fid_mean"]))
@@ -166,7 +187,7 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
     verdict_text = f"settings: {_counts(verdicts) or 'no test'}" + (f"; claims: {_counts(claims)}" if claims else "")
     said = str(data.get("answer") or "")
     # a report that cannot answer (gbench.analysis.readiness) says so in the index too, not its lowest FID
-    headline = said.split(". ", 1)[0] + "." if said.startswith(NOT_TRAINED.capitalize()) else _headline(settings)
+    headline = _headlines(settings, said)
     return IndexRow(
         folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, headline, verdict_text
     )

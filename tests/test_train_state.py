@@ -114,10 +114,11 @@ def test_a_population_member_stopped_mid_run_resumes_alone_to_the_same_weights(t
     ]
     mine, theirs = state_dict(runs[1] / "generator.pt"), state_dict(ref_dir / "generator.pt")
     assert mine.keys() == theirs.keys()
-    for (
-        name
-    ) in mine:  # as tests/test_population.py: a member and a solo run differ by reassociation, at most lr per step
-        assert (mine[name] - theirs[name]).abs().max() <= steps * 2e-4, name
+    # A member and a solo run differ by reassociation (tests/test_population.py); each moves a weight by at most
+    # about lr (2e-4) a step under Adam, so two that drift apart differ by at most 2 lr a step. One lr a step was
+    # too tight: the CI's loaded machine measured 0.044 after 200 steps, depending on where SIGTERM landed.
+    for name in mine:
+        assert (mine[name] - theirs[name]).abs().max() <= 2 * steps * 2e-4, name
 
 
 def test_population_auto_is_the_faster_choice_for_the_device_and_precision():

@@ -190,7 +190,7 @@ def write_report(
     checked = claims_grid(claim_results) if claim_results else None
     main_table = next((t for t in tables if t.extractor is not None), None)
     budget = suite_attr(suite, "budget")
-    not_trained = not_trained_text(records, finite_number(budget), suite_attr(suite, "full"))
+    refusal = lambda runs: not_trained_text(runs, finite_number(budget), suite_attr(suite, "full"))
     fids = {row.name: row.fid for row in main_table.settings} if main_table is not None else {}
     lead, headline = headline_section(records, claim_results, suite, fids)  # a study about another metric than FID
     fid_tables = [t for t in tables if t.extractor is not None]
@@ -198,13 +198,13 @@ def write_report(
         table_records = [[r for r in records if r.row.get("fid_extractor") == t.extractor] for t in fid_tables]
         answer_text = answer_by_table(
             fid_tables,
-            [not_trained_text(mine, finite_number(budget), suite_attr(suite, "full")) for mine in table_records],
+            [refusal(mine) for mine in table_records],
             [_table_name(table, mine) for table, mine in zip(fid_tables, table_records)],
             claim_results,
             sequential,
         )
     else:
-        answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, not_trained, lead)
+        answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, refusal(records), lead)
     grids = ([headline] if headline is not None else []) + grids
     notes = [trained_text(records, suite), hardware_text(records), *walked]
     if estimate is not None:

@@ -237,6 +237,22 @@ def test_a_search_suite_interrupted_and_resumed_runs_every_trial_and_seed_once_a
     assert "| **ns** | mnist |" in report and "| reference |" in report  # the verdicts: against non-saturating
     assert "Cost of each candidate" in report
 
+    # gbench report rebuilds the same section from the sweep's storage: OUT/sweep.db, or --storage and --study-name
+    def section(text: str) -> str:
+        return text[text.index("## Are the candidates created equal?") : text.index("## Figures")]
+
+    for where, extra in (("local", []), ("storage", ["--storage", storage, "--study-name", "t-search"])):
+        rebuilt = run_cli("report", str(out), "--suite-file", str(path), "-o", str(tmp_path / where), *extra)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert section((tmp_path / where / "report.md").read_text()) == section(report), where
+    bare = tmp_path / "results-only"  # results.csv without the sweep's storage: said, not silently dropped
+    bare.mkdir()
+    (bare / "results.csv").write_bytes((out / "results.csv").read_bytes())
+    without = run_cli("report", str(bare), "--suite-file", str(path))
+    assert without.returncode == 0, without.stderr
+    assert f"no {bare / 'sweep.db'}, so the report leaves out the searches" in without.stderr
+    assert "## Are the candidates created equal?" not in (bare / "report" / "report.md").read_text()
+
     again = run_cli("sweep", str(path), "--out", str(out), "--no-report")  # finished: nothing trains again
     assert again.returncode == 0, again.stderr
     assert len(results(out)) == len(rows)

@@ -168,9 +168,44 @@ def run(args: argparse.Namespace) -> int:
         for table in report_tables(group, suite):
             display.stdout.print(table)
         registry = load_registry(suite) if getattr(suite, "target", None) else installed
-        path = write_report(group, folder, suite, registry=registry)
+        search = _stored_search(suite, registry, args) if getattr(suite, "search", None) is not None else None
+        path = write_report(group, folder, suite, registry=registry, search=search)
         display.console.print(f"report: {path} (and report.md, figures/ beside it)", highlight=False)
     return _index(Path(args.index)) if args.index else 0
+
+
+def _stored_search(suite: Any, registry: Any, args: argparse.Namespace) -> Any:
+    """A search suite's searches, for the report's "created equal?" section: from --storage, else OUT/sweep.db
+    (under the suite's own study name, or its --quick one); None, with a note saying why, where there are none."""
+    # optuna: only for a search suite
+    from gbench.studies.storage import open_storage
+    from gbench.studies.sweep.plan import study_name_for
+    from gbench.studies.sweep.search import stored_summary
+
+    if args.storage:
+        storage, names, where = (
+            open_storage(args.storage, Path("sweep.db"), create=False),
+            [args.study_name],
+            f"study {args.study_name!r}",
+        )
+    else:
+        database = Path(args.out or "runs") / "sweep.db"
+        if not database.is_file():
+            display.note(
+                f"note: no {database}, so the report leaves out the searches of suite {suite.name!r}; give the "
+                "sweep's --storage URL and --study-name to include them"
+            )
+            return None
+        names = [study_name_for(suite, quick=False), study_name_for(suite, quick=True)]
+        storage, where = open_storage(None, database, create=False), str(database)
+    for name in names:
+        if (summary := stored_summary(suite, registry, storage, name)) is not None:
+            return summary
+    display.note(
+        f"note: {where} holds no search of suite {suite.name!r}, so the report leaves them out; a sweep run "
+        "with --study-name NAME: give --storage sqlite:///OUT/sweep.db --study-name NAME"
+    )
+    return None
 
 
 def _index(folder: Path) -> int:

@@ -13,7 +13,7 @@ import torch
 
 from gbench.config import device_for
 from gbench.errors import GbenchError
-from gbench.results import display
+from gbench.results.display import note
 from gbench.secrets import mask
 from gbench.studies import workers as studylib
 from gbench.studies.storage import connection_kept
@@ -25,10 +25,6 @@ from gbench.studies.sweep.sweep import open_study, run_worker
 from gbench.training import preflight
 from gbench.training.runner import DataCache
 from gbench.training.validate import validate_configs
-
-
-def note(text: str) -> None:
-    display.console.print(text, highlight=False, soft_wrap=True)
 
 
 def _worker_process(spec: dict[str, Any]) -> None:

@@ -25,6 +25,11 @@ stdout = (
 )
 
 
+def note(text: str) -> None:
+    """A line for the user beside the results (stderr): what was left out, and why."""
+    console.print(text, highlight=False, soft_wrap=True)
+
+
 def progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),

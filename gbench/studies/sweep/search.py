@@ -26,12 +26,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gbench.analysis.search_budget import SearchSummary, TrialOutcome
 from gbench.errors import GbenchError
+from gbench.plugins.registry import Registry
 from gbench.studies import opening
 from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import open_storage
-from gbench.studies.sweep.plan import Plan
-from gbench.studies.sweep.suite import Variant
+from gbench.studies.sweep.plan import Plan, study_name_for
+from gbench.studies.sweep.suite import Suite, Variant
 from gbench.studies.tune.searchspace import build_space, check_compatible
 from gbench.studies.tune.tune import Tuner, make_pruner, safe_name
 from gbench.training.runner import DataCache
@@ -69,8 +70,9 @@ class TrialSeededRandomSampler(optuna.samplers.BaseSampler):
         )
 
 
-def search_study_name(plan: Plan, variant: str) -> str:
-    return safe_name(f"{plan.study_name}-search-{variant}")
+def search_study_name(study_name: str, variant: str) -> str:
+    """Where candidate ``variant``'s search lives, beside the sweep's own study ``study_name``."""
+    return safe_name(f"{study_name}-search-{variant}")
 
 
 @dataclass
@@ -87,8 +89,7 @@ class CandidateSearch:
         return self.shared.study
 
     def counted(self) -> list[FrozenTrial]:
-        """The trials the search counts: COMPLETE and PRUNED (a failed one was retried, a running one is not done)."""
-        return [t for t in studylib.counted_trials(self.study) if t.state in studylib.COUNTED]
+        return counted(self.study)
 
     def done(self) -> bool:
         return studylib.count(self.counted()).done >= self.trials
@@ -101,15 +102,22 @@ class CandidateSearch:
         return min(finished, key=lambda t: (t.values[0], t.number)) if finished else None
 
     def outcomes(self) -> list[TrialOutcome]:
-        """The counted trials as the budget curve reads them (gbench.analysis.search_budget)."""
-        rows = []
-        for trial in self.counted():
-            state = "complete" if trial.state == TrialState.COMPLETE else "pruned"
-            fid = (
-                trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else trial.user_attrs.get("fid")
-            )
-            rows.append(TrialOutcome(trial.number, state, fid, float(trial.user_attrs.get("wall_time") or 0.0)))
-        return rows
+        return outcomes(self.study)
+
+
+def counted(study: optuna.Study) -> list[FrozenTrial]:
+    """The trials a search counts: COMPLETE and PRUNED (a failed one was retried, a running one is not done)."""
+    return [t for t in studylib.counted_trials(study) if t.state in studylib.COUNTED]
+
+
+def outcomes(study: optuna.Study) -> list[TrialOutcome]:
+    """A search's counted trials as the budget curve reads them (gbench.analysis.search_budget)."""
+    rows = []
+    for trial in counted(study):
+        state = "complete" if trial.state == TrialState.COMPLETE else "pruned"
+        fid = trial.values[0] if trial.state == TrialState.COMPLETE and trial.values else trial.user_attrs.get("fid")
+        rows.append(TrialOutcome(trial.number, state, fid, float(trial.user_attrs.get("wall_time") or 0.0)))
+    return rows
 
 
 def open_searches(
@@ -139,7 +147,7 @@ def open_searches(
             space = build_space(plan.registry, [combo], fixed, list(spec.space))
         except GbenchError as error:
             raise GbenchError(f"{where}: {str(error).replace('--space ', '')}") from None
-        name = search_study_name(plan, run.variant)
+        name = search_study_name(plan.study_name, run.variant)
         tuner = Tuner(
             plan.registry,
             dataclasses.replace(config, run_id=None),
@@ -247,16 +255,44 @@ def check_bests(plan: Plan, study: optuna.Study) -> None:
 
 def search_summary(plan: Plan, searches: list[CandidateSearch]) -> SearchSummary:
     """What the report reads of the searches (gbench.report.search)."""
-    spec = plan.suite.search
-    assert spec is not None
-    groups = plan.suite.comparison_groups()
-    datasets = {name: dataset for dataset, (names, _) in groups.items() for name in names}
     space = searches[0].tuner.space.describe() if searches else ""
+    return _summary(plan.suite, plan.quick, {s.variant: s.outcomes() for s in searches}, space)
+
+
+def stored_summary(
+    suite: Suite, registry: Registry, storage: optuna.storages.BaseStorage, study_name: str
+) -> SearchSummary | None:
+    """A search suite's searches read back from its sweep's storage, for ``gbench report`` (which has no plan):
+    None when the storage holds no search of this sweep (study ``study_name``; ``-quick`` for a --quick one)."""
+    spec = suite.search
+    if spec is None:
+        return None
+    quick = study_name == study_name_for(suite, quick=True)
+    stored = set(optuna.get_all_study_names(storage))
+    runs = suite.runs(registry, quick=quick, seeds=[spec.seed], overrides={})
+    trials = {
+        run.variant: outcomes(optuna.load_study(study_name=name, storage=storage))
+        for run in runs
+        if (name := search_study_name(study_name, run.variant)) in stored
+    }
+    if not trials:
+        return None
+    first = runs[0].config
+    fixed = {name: value for name, value in first.params.items() if name not in spec.space_names()}
+    space = build_space(registry, [(first.architecture, first.loss, first.schedule)], fixed, list(spec.space))
+    return _summary(suite, quick, trials, space.describe())
+
+
+def _summary(suite: Suite, quick: bool, trials: dict[str, list[TrialOutcome]], space: str) -> SearchSummary:
+    spec = suite.search
+    assert spec is not None
+    groups = suite.comparison_groups()
+    datasets = {name: dataset for dataset, (names, _) in groups.items() for name in names}
     return SearchSummary(
-        trials={s.variant: s.outcomes() for s in searches},
+        trials=trials,
         datasets=datasets,
         references={dataset: reference for dataset, (_, reference) in groups.items()},
-        planned_trials=spec.trials_for(plan.quick),
+        planned_trials=spec.trials_for(quick),
         space=space,
         sampler=spec.sampler,
         pruner=spec.pruner,

@@ -1,6 +1,7 @@
 """Reports that answer their own question or say they cannot (issue #34 points 8 and 9): the not-trained rule,
 curve claims (FID still falling, losses oscillating) from metrics.csv, and S3's answer about D = 0.5."""
 
+import json
 import tomllib
 
 import numpy as np
@@ -118,6 +119,9 @@ def test_a_report_over_two_data_sets_answers_each_apart_and_refuses_only_the_unt
     assert rest.startswith("Lowest mean FID (lenet-fashion-mnist@9deeb78a features, 1,000 samples): wide-fashion")
     assert "lower than the baseline baseline-fashion (41.0 ± 1.0): wide-fashion" in rest
     assert rest.endswith('Claims checked: 1 confirmed. Confirmed: "wide helps on Fashion".')
+    answers = json.loads((tmp_path / "report" / "study.json").read_text())["answers"]  # the index reads these
+    assert [(a["name"], a["trained"]) for a in answers] == [("mnist", False), ("fashion-mnist", True)]
+    assert answers[1]["extractor"] == "lenet-fashion-mnist@9deeb78a"
     write_index(tmp_path)  # the index answers per data set too
     assert (
         "| mnist: not trained enough to answer. fashion-mnist: lowest FID wide-fashion (21.0 ± 1.0); lower than the "

@@ -47,7 +47,7 @@ from gbench.report.grids import (
     tables_for,
 )
 from gbench.report.headline import headline_section
-from gbench.report.index import STUDY_FILE, study_entry
+from gbench.report.index import STUDY_FILE, TableAnswer, study_entry
 from gbench.report.notes import glossary, hardware_text, trained_text
 from gbench.report.search import SearchSection, full_search_estimate, search_tables, within_datasets
 from gbench.report.seeds import apply_sequential, seeds_section
@@ -196,15 +196,14 @@ def write_report(
     fid_tables = [t for t in tables if t.extractor is not None]
     if len(fid_tables) > 1 and not lead:  # several data sets or extractors: each answers, and is refused, apart
         table_records = [[r for r in records if r.row.get("fid_extractor") == t.extractor] for t in fid_tables]
-        answer_text = answer_by_table(
-            fid_tables,
-            [refusal(mine) for mine in table_records],
-            [_table_name(table, mine) for table, mine in zip(fid_tables, table_records)],
-            claim_results,
-            sequential,
-        )
+        refusals = [refusal(mine) for mine in table_records]
+        names = [_table_name(table, mine) for table, mine in zip(fid_tables, table_records)]
+        answer_text = answer_by_table(fid_tables, refusals, names, claim_results, sequential)
+        answered = [TableAnswer(n, t.extractor, r is None) for n, t, r in zip(names, fid_tables, refusals)]
     else:
-        answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, refusal(records), lead)
+        refused = refusal(records)
+        answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, refused, lead)
+        answered = [TableAnswer(None, main_table.extractor if main_table is not None else None, refused is None)]
     grids = ([headline] if headline is not None else []) + grids
     notes = [trained_text(records, suite), hardware_text(records), *walked]
     if estimate is not None:
@@ -213,7 +212,8 @@ def write_report(
         notes.insert(0, searched_estimate)
     terms = glossary(tables, sequential)
     store.write_json(
-        out_dir / STUDY_FILE, study_entry(title, str(question or ""), answer_text, records, claim_results, budget)
+        out_dir / STUDY_FILE,
+        study_entry(title, str(question or ""), answer_text, records, claim_results, budget, answered),
     )
     _write_summary(out_dir / "summary.csv", tables)
 

@@ -17,7 +17,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,15 @@ from gbench.results import store
 STUDY_FILE = "study.json"
 
 
+@dataclass(frozen=True)
+class TableAnswer:
+    """What the index needs of one FID table's answer: whose it is, its features, whether it answered at all."""
+
+    name: str | None  # the data set(s) it answers for, where a report answers several apart; None: the one answer
+    extractor: str | None  # its FIDs' features: the rows of summary.csv it is drawn from
+    trained: bool  # False: the report refused it as not trained enough to answer (gbench.analysis.readiness)
+
+
 def study_entry(
     title: str,
     question: str,
@@ -37,12 +46,14 @@ def study_entry(
     records: Sequence[Any],
     claims: Sequence[ClaimResult],
     budget: float | None = None,
+    answers: Sequence[TableAnswer] = (),
 ) -> dict[str, Any]:
     """What study.json holds: enough for the index page (with summary.csv beside it), no statistics to recompute."""
     return {
         "title": title,
         "question": question,
         "answer": answer_text,
+        "answers": [asdict(part) for part in answers],  # the index's one line, without parsing prose
         "runs": len(records),
         "budget": budget,  # the suite's fraction of its full study's budget; None: the full study
         "claims": [{"claim": r.claim.text, "verdict": r.verdict, "p_adjusted": r.p_adjusted} for r in claims],
@@ -126,22 +137,21 @@ def _budget(data: dict[str, Any], words: str | None) -> tuple[Fraction, str]:
     return fraction, f"{fraction} ({said})"
 
 
-#: "On mnist: ..." heads each data set's part of a report that answers several apart (gbench.report.answer).
-_PART = re.compile(r"(?:^| )On ([^:]+): ")
-
-
-def _headlines(settings: list[dict[str, str]], said: str) -> str:
-    """The index's answer: the report's refusal when it cannot answer, else its first FID table's headline; a report
-    over several data sets gets one per data set (its answer's "On NAME:" parts, in its tables' order)."""
-    if said.startswith(NOT_TRAINED.capitalize()):
-        return said.split(". ", 1)[0] + "."
-    parts = _PART.split(said)[1:]  # name, text, name, text, ...
-    extractors = list(dict.fromkeys(row["fid_extractor"] for row in settings if row.get("fid_extractor")))
-    if not parts or len(parts) != 2 * len(extractors):
-        return _headline(settings)
+def _headlines(settings: list[dict[str, str]], data: dict[str, Any]) -> str:
+    """The index's answer: a refused table says so, an answered one gets its FID table's headline; a report over
+    several data sets gets one per data set, in its tables' order (study.json's answers)."""
+    said = str(data.get("answer") or "")
+    refused = said.split(". ", 1)[0] + "."  # the refusal sentence names the budget to run at
+    answers = data.get("answers")
+    if not isinstance(answers, list) or not answers or not all(isinstance(part, dict) for part in answers):
+        # a study.json written before "answers": one answer, read from its first words
+        return refused if said.startswith(NOT_TRAINED.capitalize()) else _headline(settings)
+    if len(answers) == 1 and not answers[0].get("name"):
+        return _headline(settings, answers[0].get("extractor")) if answers[0].get("trained", True) else refused
     return " ".join(
-        f"{name}: {NOT_TRAINED}." if text.startswith(NOT_TRAINED.capitalize()) else f"{name}: {_headline(settings, x)}"
-        for name, text, x in zip(parts[::2], parts[1::2], extractors)
+        f"{part.get('name')}: "
+        + (_headline(settings, part.get("extractor")) if part.get("trained", True) else f"{NOT_TRAINED}.")
+        for part in answers
     )
 
 
@@ -185,9 +195,8 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
     verdicts = [row["verdict"] for row in settings if row.get("verdict") and row.get("verdict") != "reference"]
     claims = [str(claim.get("verdict")) for claim in data.get("claims") or [] if isinstance(claim, dict)]
     verdict_text = f"settings: {_counts(verdicts) or 'no test'}" + (f"; claims: {_counts(claims)}" if claims else "")
-    said = str(data.get("answer") or "")
     # a report that cannot answer (gbench.analysis.readiness) says so in the index too, not its lowest FID
-    headline = _headlines(settings, said)
+    headline = _headlines(settings, data)
     return IndexRow(
         folder, study, topic, str(data.get("question") or ""), fraction, budget_text, seeds_text, headline, verdict_text
     )

@@ -454,6 +454,24 @@ def test_a_small_heatmaps_title_fits_its_figure():
     assert fit_title("short", 4.4) == "short"
 
 
+@pytest.mark.parametrize("shown", [64, 16])
+def test_a_sample_tiles_title_fits_its_tile(shown):
+    # S8's 32 tiles: "cdcgan-proj-ema-fashion (seed 0)" ran into its neighbours' titles
+    from gbench.report.plots import _sample_tile, new_figure, tile_title
+
+    width, _ = _sample_tile(shown)
+    names = ["cdcgan-proj-ema-fashion (seed 0)", "cdcgan-acgan-ema-fashion-long-name (seed 4)", "mlp (seed 0)"]
+    names.append("latent_dim=100,hidden_dim=128,d_steps=5 (seed 0)")
+    for name in names:
+        text, size = tile_title(name, shown)
+        fig = new_figure(width, width)
+        shown_title = fig.add_subplot().set_title(text, fontsize=size)
+        fig.canvas.draw()
+        assert shown_title.get_window_extent().width <= fig.bbox.width, (name, text)
+        assert text.replace("\n", "").replace(" ", "") == name.replace(" ", "")  # every character kept, in order
+    assert tile_title("mlp (seed 0)", shown) == ("mlp (seed 0)", 8 if shown == 64 else 7)
+
+
 def test_sample_grid_of_36_settings_stays_small_and_shows_16_samples_each(records, tmp_path):
     """A 6 x 6 study's samples figure was a 4.3 MB RGBA PNG; now grayscale, 16 samples per setting."""
     from gbench.report import plots

@@ -125,9 +125,24 @@ def fid_heatmap(
     return save(fig, path)
 
 
-def fit_title(title: str, width_inches: float) -> str:
-    """``title`` broken into lines that fit a figure this wide at font size 10 (a 2 x 2 grid's heatmap clipped it)."""
-    return textwrap.fill(title, max(20, int(width_inches * 9)), break_on_hyphens=False)
+def fit_title(title: str, width_inches: float, fontsize: float = 10, at_hyphens: bool = False) -> str:
+    """``title`` broken into lines that fit a figure this wide (a 2 x 2 grid's heatmap clipped it); about 9
+    characters an inch at font size 10. ``at_hyphens``: also between the parts of a hyphenated name."""
+    width = max(12, int(width_inches * 9 * 10 / fontsize))
+    return textwrap.fill(title, width, break_on_hyphens=at_hyphens)
+
+
+def tile_title(name: str, shown: int) -> tuple[str, int]:
+    """A sample grid tile's title and font size: broken at its commas when the tiles are small, and wherever it
+    is wider than its tile (S8's "cdcgan-proj-ema-fashion (seed 0)" ran into its neighbours)."""
+    tile, size = _sample_tile(shown)
+    parts = name.replace(",", ",\n").split("\n") if shown < 64 else [name]
+    return "\n".join(fit_title(part, tile, size, at_hyphens=True) for part in parts), size
+
+
+def _sample_tile(shown: int) -> tuple[float, int]:
+    """A sample grid tile's width in inches (about 1:1 with its 242 or 122 pixels of samples) and title size."""
+    return (2.6, 8) if shown == 64 else (1.5, 7)
 
 
 def heatmap_matrix(cells: dict[tuple[Any, Any], tuple[float, float | None, int]]) -> tuple[list, list, np.ndarray]:
@@ -310,17 +325,18 @@ def sample_grid(items: Sequence[tuple[str, str | os.PathLike]], path: str | os.P
     shown = samples_per_setting(len(items))
     columns = _columns(len(items))
     rows = math.ceil(len(items) / columns)
-    tile = 2.6 if shown == 64 else 1.5  # inches: 242 or 122 pixels of samples at about 1:1
-    lines = 1 if shown == 64 else max(name.count(",") + 1 for name, _ in items)
+    tile, _ = _sample_tile(shown)
+    titles = [tile_title(name, shown) for name, _ in items]
+    lines = max(text.count("\n") + 1 for text, _ in titles)
     fig = new_figure(tile * columns, (tile + 0.2 + 0.13 * lines) * rows + (0.3 if title else 0))
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes:
         ax.axis("off")
-    for ax, (name, png) in zip(axes, items):
+    for ax, (_, png), (text, size) in zip(axes, items, titles):
         with Image.open(png) as image:
             pixels = _crop_samples(np.asarray(image.convert("L")), shown)
         ax.imshow(pixels, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(name if shown == 64 else name.replace(",", ",\n"), fontsize=8 if shown == 64 else 7)
+        ax.set_title(text, fontsize=size)
     if title:
         fig.suptitle(title, fontsize=11)
     return save(fig, path, grayscale=True)

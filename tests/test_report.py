@@ -469,6 +469,7 @@ def test_a_sample_tiles_title_fits_its_tile(shown):
         fig.canvas.draw()
         assert shown_title.get_window_extent().width <= fig.bbox.width, (name, text)
         assert text.replace("\n", "").replace(" ", "") == name.replace(" ", "")  # every character kept, in order
+        assert "(seed" not in text.replace("(seed ", "")  # the seed is never split from its number
     assert tile_title("mlp (seed 0)", shown) == ("mlp (seed 0)", 8 if shown == 64 else 7)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -137,7 +138,9 @@ def tile_title(name: str, shown: int) -> tuple[str, int]:
     is wider than its tile (S8's "cdcgan-proj-ema-fashion (seed 0)" ran into its neighbours)."""
     tile, size = _sample_tile(shown)
     parts = name.replace(",", ",\n").split("\n") if shown < 64 else [name]
-    return "\n".join(fit_title(part, tile, size, at_hyphens=True) for part in parts), size
+    # "(seed 0)" stays on one line: its space is held by a stand-in while the lines are broken
+    held = [re.sub(r"\([^)]*\)", lambda found: found.group(0).replace(" ", "\0"), part) for part in parts]
+    return "\n".join(fit_title(part, tile, size, at_hyphens=True) for part in held).replace("\0", " "), size
 
 
 def _sample_tile(shown: int) -> tuple[float, int]:

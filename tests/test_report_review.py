@@ -279,8 +279,10 @@ def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path)
     md = (tmp_path / "r" / "report.md").read_text()
     assert (
         " (paired) |" in md
-        and "(paired): epochs-100: the paired t-test over seeds instead" in md
-        and "hidden-512: they differ in hidden_dim" in md
+        and "(paired): the paired t-test over seeds instead (interval, bootstrap, MDD and seeds from the "
+        "seed-by-seed differences) for epochs-100, because the same runs" in md
+        and "the others are not paired: hidden-512, because they differ from the reference in their set-up "
+        "(hidden_dim), so a seed draws each its own initial weights;" in md
     )
 
 
@@ -357,9 +359,10 @@ def test_the_index_of_the_published_studies_is_one_table_in_study_and_budget_ord
         "s6-fashion",
         "s7-packing-hundredth",
         "s8-conditional-tenth",
+        "s8-conditional-fifth",
         "s9-created-equal-fifth",
     ]
-    assert "14 studies, in study order (S1 to S9)" in md  # the span from the rows, not a fixed S1 to S6
+    assert "15 studies, in study order (S1 to S9)" in md  # the span from the rows, not a fixed S1 to S6
     quarter = rows[2]
     summary = list(csv.DictReader(open(tmp_path / "s1-mlp-capacity-quarter" / "summary.csv")))
     lower = [row["setting"] for row in summary if row["verdict"] == "lower FID"]
@@ -388,6 +391,7 @@ def test_the_index_of_the_published_studies_is_one_table_in_study_and_budget_ord
         0,
         0,
         0,
+        1,
         0,
     ]
 

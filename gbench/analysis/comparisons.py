@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gbench.analysis.grouping import fid_basis, is_setting_column, setting_names
-from gbench.analysis.pairing import PAIRED, UNPAIRED, describe_paired, pairing, pairs
+from gbench.analysis.pairing import PAIRED, UNPAIRED, describe_paired, pairing, pairs, trained_differences
 from gbench.analysis.sequential import DIFFERENT
 from gbench.analysis.stats import (
     ALPHA,
@@ -99,6 +99,7 @@ class SettingStats:
     run_rows: list[dict[str, Any]] = field(default_factory=list)  # the runs' rows, for pairing
     test: str = ""  # the test behind p: "Welch" or "paired t" (gbench.analysis.pairing)
     pairing_note: str = ""  # why the comparison is paired or not
+    differs: list[str] = field(default_factory=list)  # the training's set-up columns it differs from the reference in
     family: int = 0  # comparisons in the Holm family of p_adjusted
     discriminator_wins: int = 0  # runs flagged (gbench.results.flags), whatever their status
     sequential: str = ""  # --seeds auto: the group-sequential test's decision, which gives the verdict
@@ -194,14 +195,11 @@ class StudyTable:
         pairing_text = []
         if paired:
             pairing_text.append(
-                f"(paired): {', '.join(row.name for row in paired)}: the paired t-test over seeds instead, because "
-                f"{paired[0].pairing_note} "
-                "(interval, bootstrap, MDD and seeds from the seed-by-seed differences);"
+                "(paired): the paired t-test over seeds instead (interval, bootstrap, MDD and seeds from the "
+                f"seed-by-seed differences) for {_grouped(paired)};"
             )
         if paired and unpaired:
-            pairing_text.append(
-                f"the others are not paired: {'; '.join(f'{row.name}: {row.pairing_note}' for row in unpaired)};"
-            )
+            pairing_text.append(f"the others are not paired: {_grouped(unpaired)};")
         family = self.family_text or f"the {self.tests} comparison{'s' if self.tests != 1 else ''} in this table"
         return [
             "Δ FID: the setting's mean FID minus the reference's, with Welch's 95% interval (t with "
@@ -350,6 +348,7 @@ def _compare(table: StudyTable, baseline: str | None, relevant: float | None = N
             row.note = "sd=0"
         else:
             paired, row.pairing_note = pairing(row.run_rows, reference.run_rows)
+            row.differs = trained_differences(row.run_rows, reference.run_rows)
             a, b = pairs(row.fid_by_seed, reference.fid_by_seed) if paired else (row.fid_values, reference.fid_values)
             paired = paired and len(a) >= 2
             row.test = PAIRED if paired else UNPAIRED
@@ -379,3 +378,21 @@ def _describe_difference(
     row.detectable = detectable_difference(sd_a, row.fid.n, sd_b, reference.fid.n)
     row.seeds_needed = seeds_needed(row.diff, sd_a, sd_b) if row.diff is not None else None
     row.relevant = relevant
+
+
+def _grouped(rows: Sequence[SettingStats]) -> str:
+    """Settings named once per reason: those that differ in their training's set-up under one clause with every
+    column any of them differs in (S8's 30 settings each listed their own), the rest by their own reason."""
+    by_setup = [row for row in rows if row.differs]
+    reasons: dict[str, list[str]] = {}
+    for row in rows:
+        if not row.differs:
+            reasons.setdefault(row.pairing_note, []).append(row.name)
+    parts = [f"{', '.join(names)}, because {reason}" for reason, names in reasons.items()]
+    if by_setup:
+        columns = ", ".join(sorted({column for row in by_setup for column in row.differs}))
+        parts.append(
+            f"{', '.join(row.name for row in by_setup)}, because they differ from the reference in their set-up "
+            f"({columns}), so a seed draws each its own initial weights"
+        )
+    return "; ".join(parts)

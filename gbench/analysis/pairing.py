@@ -49,14 +49,22 @@ def _lengths(rows: Sequence[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
     return {tuple(row.get(column) for column in LENGTH_COLUMNS) for row in rows}
 
 
+def _differences(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]]) -> list[str]:
+    setting_a, setting_b = _setting_of(rows_a), _setting_of(rows_b)
+    return sorted(k for k in set(setting_a) | set(setting_b) if str(setting_a.get(k)) != str(setting_b.get(k)))
+
+
+def trained_differences(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The setting columns two settings differ in that change the training itself (any but OBSERVING_COLUMNS):
+    where there is one, a seed draws each setting its own initial weights and nothing pairs them."""
+    return [k for k in _differences(rows_a, rows_b) if k not in OBSERVING_COLUMNS]
+
+
 def pairing(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]]) -> tuple[bool, str]:
     """(whether the two settings' runs pair by seed, why or why not, one clause)."""
-    setting_a, setting_b = _setting_of(rows_a), _setting_of(rows_b)
-    differ = sorted(k for k in set(setting_a) | set(setting_b) if str(setting_a.get(k)) != str(setting_b.get(k)))
-    observing = [k for k in differ if k in OBSERVING_COLUMNS]
-    if len(observing) < len(differ):
-        trained = ", ".join(k for k in differ if k not in OBSERVING_COLUMNS)
-        return False, f"they differ in {trained}, so a seed draws each its own initial weights"
+    observing = [k for k in _differences(rows_a, rows_b) if k in OBSERVING_COLUMNS]
+    if trained := trained_differences(rows_a, rows_b):
+        return False, f"they differ in {', '.join(trained)}, so a seed draws each its own initial weights"
     if not observing and _lengths(rows_a) == _lengths(rows_b):
         return (
             False,

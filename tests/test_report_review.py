@@ -280,9 +280,11 @@ def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path)
     assert (
         " (paired) |" in md
         and "(paired): the paired t-test over seeds instead (interval, bootstrap, MDD and seeds from the "
-        "seed-by-seed differences) for epochs-100, because the same runs" in md
+        "seed-by-seed differences) for epochs-100, because the same runs"
+        in md
         and "the others are not paired: hidden-512, because they differ from the reference in their set-up "
-        "(hidden_dim), so a seed draws each its own initial weights;" in md
+        "(hidden_dim), so a seed draws each its own initial weights;"
+        in md
     )
 
 
@@ -330,6 +332,40 @@ def test_a_population_member_records_its_share_and_the_populations_wall_time(reg
     assert "population s: the wall time of the population the run trained in" in grid.caption
     old = {"train_seconds": 147.8, "population": 3}  # a row from before population_seconds: the population's time
     assert flags.run_seconds(old) == pytest.approx(147.8 / 3) and flags.population_seconds(old) == 147.8
+
+
+def test_the_version_is_dirty_for_changed_code_only_not_for_reports_written_into_the_checkout(tmp_path):
+    """Republishing reports into docs/studies one after another marked every report but the first as written by
+    changed code; only gbench's own code counts."""
+    import subprocess
+    import sys
+
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    # the code under test is this checkout's, committed in the clone
+    shutil.copytree(REPO / "gbench", clone / "gbench", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
+    identity = ["-c", "user.name=gbench tests", "-c", "user.email=tests@gbench.invalid"]
+    subprocess.run(
+        ["git", "-C", str(clone), *identity, "commit", "-q", "--allow-empty", "-m", "this checkout"], check=True
+    )
+    ask = [sys.executable, "-c", "from gbench.results.provenance import gbench_version; print(gbench_version())"]
+
+    def version() -> str:
+        done = subprocess.run(ask, cwd=tmp_path, env={"PYTHONPATH": str(clone)}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    head = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    assert version().endswith(f"(commit {head.stdout.strip()})")
+    (clone / "docs" / "studies" / "index.md").write_text("rewritten by a report\n")
+    (clone / "README.md").write_text("edited\n")
+    assert not version().endswith("-dirty)")
+    with open(clone / "gbench" / "__init__.py", "a") as handle:
+        handle.write("# changed\n")
+    assert version().endswith("-dirty)")
 
 
 # -- 10. the index: one table, in study order, by budget ------------------------------------------------------

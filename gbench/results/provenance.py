@@ -38,23 +38,31 @@ def hardware(device: Any = None) -> str:
     return f"{cpu_model()}, {torch.get_num_threads()} threads of {os.cpu_count()} logical CPUs"
 
 
+#: What "-dirty" looks at: the code that trains and reports. Reports, results and docs written into the
+#: checkout do not count (republishing one report would otherwise mark the next as written by changed code).
+CODE_PATHS = ("gbench", "plugins", "pyproject.toml")
+
+
 @functools.lru_cache(maxsize=1)
 def gbench_version() -> str:
-    """``0.1.0 (commit 69e62ce)``, ``-dirty`` when the checkout
-    has changes; the version alone outside a git checkout."""
+    """``0.1.0 (commit 69e62ce8a0b1)``, ``-dirty`` when gbench's code (:data:`CODE_PATHS`) has uncommitted
+    changes; the version alone outside a git checkout."""
     root = Path(__file__).resolve().parents[2]
-    try:
-        described = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+
+    def git(*arguments: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *arguments], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if not commit:
         return __version__
-    commit = described.stdout.strip()
-    return f"{__version__} (commit {commit})" if described.returncode == 0 and commit else __version__
+    changed = git("status", "--porcelain", "--", *CODE_PATHS)
+    return f"{__version__} (commit {commit}{'-dirty' if changed else ''})"
 
 
 def columns(device: Any) -> dict[str, str]:

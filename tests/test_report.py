@@ -507,3 +507,22 @@ def test_report_caption_says_how_many_samples_each_setting_shows(records, tmp_pa
     assert "16 samples from fixed noise" in md and "the first 16 of the 64" in md
     md = (write_report(records, tmp_path / "few").parent / "report.md").read_text()
     assert "64 samples from fixed noise at the end of training, the lowest seed of each setting." in md
+
+
+def test_a_conditional_runs_tile_is_its_whole_grid_where_unconditional_tiles_are_cropped(tmp_path):
+    # a conditional grid of 8 classes is 8 x 8 too: only its name, not its size, may keep it whole (one row per class)
+    from gbench.report import plots
+
+    pixels = np.full((242, 242), 255, dtype=np.uint8)
+    pixels[122:, 122:] = 0  # dark only where a crop to the top-left 4 x 4 samples cuts it off
+    png = tmp_path / "samples.png"
+    Image.fromarray(pixels).save(png)
+    items = [(f"setting-{i} (seed 0)", png) for i in range(plots.SAMPLE_GRID_FULL + 1)]  # small tiles: 16 shown
+
+    def dark(whole: set[str]) -> int:
+        path = plots.sample_grid(items, tmp_path / f"grid-{len(whole)}.png", whole=whole)
+        with Image.open(path) as image:
+            return int((np.asarray(image.convert("L")) < 64).sum())
+
+    cropped, kept = dark(set()), dark({items[0][0]})
+    assert kept - cropped > 40 * 40, (cropped, kept)  # the whole tile's dark quarter is drawn, about 60 x 60 pixels

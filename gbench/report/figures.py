@@ -101,7 +101,7 @@ class ReportFigures:
             default.append("dynamics")
         if any(sum(plots.is_finite_number(row.get("fid")) for row in h) >= 2 for h in histories):
             default.append("fid_over_steps")
-        if self._sample_items():
+        if self._sample_items()[0]:
             default.append("samples")
         if any(classplots.parse_counts(r.row.get("class_counts")) for r in self.records):
             default.append("class_histograms")
@@ -191,17 +191,21 @@ class ReportFigures:
         if not drawn:
             raise GbenchError("no run has FID in its history; evaluate during training with eval_every")
 
-    def _sample_items(self) -> list[tuple[str, Path]]:
-        items = []
+    def _sample_items(self) -> tuple[list[tuple[str, Path]], set[str]]:
+        """(title, samples.png) of each setting's lowest seed, and the titles of conditional runs (one row per
+        class, shown whole)."""
+        items, conditional = [], set()
         for name, records in self.groups.items():
             for record in sorted(records, key=lambda r: r.seed):
                 if record.run_dir is not None and (Path(record.run_dir) / "samples.png").is_file():
                     items.append((f"{name} (seed {record.seed})", Path(record.run_dir) / "samples.png"))
+                    if record.row.get("label_accuracy") not in (None, ""):  # measured only for conditional runs
+                        conditional.add(items[-1][0])
                     break
-        return items
+        return items, conditional
 
     def _samples(self) -> None:
-        items = self._sample_items()
+        items, conditional = self._sample_items()
         if not items:
             raise GbenchError(
                 "no run folder with samples.png (runs read from storage have none; report from the local results "
@@ -217,8 +221,13 @@ class ReportFigures:
                 if shown == 64
                 else f" (the first {shown} of the 64 in its run folder's samples.png; past {plots.SAMPLE_GRID_FULL} "
                 "settings, to keep the page light)."
+            )
+            + (
+                " A conditional run's tile is its whole grid: one row per class, the same z down each column."
+                if conditional
+                else ""
             ),
-            lambda path: plots.sample_grid(items, path),
+            lambda path: plots.sample_grid(items, path, whole=conditional),
         )
 
     def _class_histograms(self) -> None:

@@ -22,7 +22,7 @@ import math
 import os
 import re
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -312,8 +312,14 @@ def _crop_samples(array: np.ndarray, shown: int) -> np.ndarray:
     return array[: 2 + side * (height - 2) // 8, : 2 + side * (width - 2) // 8]
 
 
-def sample_grid(items: Sequence[tuple[str, str | os.PathLike]], path: str | os.PathLike, title: str = "") -> Path:
-    """Tile each setting's samples.png, titled with the setting's name.
+def sample_grid(
+    items: Sequence[tuple[str, str | os.PathLike]],
+    path: str | os.PathLike,
+    title: str = "",
+    whole: Collection[str] = (),
+) -> Path:
+    """Tile each setting's samples.png, titled with the setting's name; the items named in ``whole`` (conditional
+    runs: one row per class) are never cropped, so that every class keeps its row.
 
     Up to :data:`SAMPLE_GRID_FULL` settings show all 64 samples; more show the
     first 16 of each (:func:`samples_per_setting`), in smaller tiles with the
@@ -335,9 +341,10 @@ def sample_grid(items: Sequence[tuple[str, str | os.PathLike]], path: str | os.P
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes:
         ax.axis("off")
-    for ax, (_, png), (text, size) in zip(axes, items, titles):
+    for ax, (name, png), (text, size) in zip(axes, items, titles):
         with Image.open(png) as image:
-            pixels = _crop_samples(np.asarray(image.convert("L")), shown)
+            pixels = np.asarray(image.convert("L"))
+        pixels = pixels if name in whole else _crop_samples(pixels, shown)
         ax.imshow(pixels, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(text, fontsize=size)
     if title:

@@ -343,3 +343,27 @@ def test_seed_share_claim_parses_and_fails_in_one_line():
         with pytest.raises(GbenchError) as error:
             parse_suite(tomllib.loads(SUITE + '\n[[claims]]\nclaim = "x"\n' + bad))
         assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_answer_says_what_each_setting_costs_in_training_time_against_the_reference(tmp_path):
+    """gbench answers "at what cost?" too: the cheapest and dearest settings' mean training seconds a run over the
+    reference's (S6 asks how a VAE compares on time)."""
+    seconds = {"baseline": [10.0, 12.0, 14.5], "wide": [30.0, 31.0, 29.5], "fast": [6.0, 6.5, 5.5]}
+    rows = [
+        row(v, s, 40.0 + s + 5 * (v == "wide"), 0.3, train_seconds=seconds[v][s]) for v in seconds for s in range(3)
+    ]
+    store.write_csv(tmp_path / "runs" / "results.csv", rows, columns=list(rows[0]))
+    suite_file = tmp_path / "s.toml"
+    suite_file.write_text(SUITE + '[[variants]]\nname = "fast"\n')
+    suite = parse_suite(tomllib.loads(suite_file.read_text()))
+    write_report(load_local(tmp_path / "runs"), tmp_path / "report", suite)
+    base = float(np.mean(seconds["baseline"]))
+    low, high = np.mean(seconds["fast"]) / base, np.mean(seconds["wide"]) / base
+    assert f"Training time a run against baseline's {base:,.1f} s: from {low:.2f}x (fast) to {high:.2f}x (wide)." in (
+        answer_of(tmp_path / "report")
+    )
+    # without training seconds (runs read from an older results.csv) there is no cost sentence
+    bare = [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]
+    store.write_csv(tmp_path / "bare" / "results.csv", bare, columns=list(bare[0]))
+    write_report(load_local(tmp_path / "bare"), tmp_path / "report2", suite)
+    assert "Training time" not in answer_of(tmp_path / "report2")

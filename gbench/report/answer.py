@@ -161,6 +161,9 @@ def answer(
         collapsed = [row.name for row in table.settings if row.status.get("collapsed") or row.status.get("diverged")]
         if collapsed:
             sentences.append(f"Collapsed or diverged runs in: {_names(collapsed)}.")
+        cost = _cost_sentence(table)
+        if cost:
+            sentences.append(cost)
         won = [
             f"{row.name} ({row.discriminator_wins} of {row.runs} runs)"
             for row in table.settings
@@ -171,6 +174,27 @@ def answer(
     if claims:
         sentences.append(claims_sentence(claims))
     return " ".join(sentences) or "No FID to compare."
+
+
+def _cost_sentence(table: StudyTable) -> str:
+    """ "At what cost": each setting's mean training seconds a run over the reference's, the cheapest and the
+    dearest named (train s: a run's own time, a population member's share; evaluation excluded)."""
+    if table.reference is None:
+        return ""
+    reference = table.setting(table.reference)
+    base = reference.means.get("train_seconds")
+    if not base or not math.isfinite(base) or base <= 0:
+        return ""
+    ratios = sorted(
+        (seconds / base, row.name)
+        for row in table.settings
+        if row is not reference and (seconds := row.means.get("train_seconds")) is not None and math.isfinite(seconds)
+    )
+    if not ratios:
+        return ""
+    (low, cheapest), (high, dearest) = ratios[0], ratios[-1]
+    span = f"{cheapest} {low:.2f}x" if len(ratios) == 1 else f"from {low:.2f}x ({cheapest}) to {high:.2f}x ({dearest})"
+    return f"Training time a run against {reference.name}'s {base:,.1f} s: {span}."
 
 
 def claims_sentence(claims: Sequence[ClaimResult]) -> str:

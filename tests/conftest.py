@@ -14,6 +14,29 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 
+EXAMPLE_PLUGIN = REPO / "examples" / "gbench-sn-mlp"
+
+
+def install_example_plugin() -> None:
+    """examples/gbench-sn-mlp, pip-installed (editable) into the testing interpreter unless it already is."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution("gbench-sn-mlp")
+    except metadata.PackageNotFoundError:
+        pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation"]
+        done = subprocess.run([*pip, "-e", str(EXAMPLE_PLUGIN)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Once, before any xdist worker starts: installed by one worker while another's `gbench` subprocess loaded the
+    # plugins, the package's entry point showed before its module ("plugin 'sn-mlp' is broken", a newcomer's tox in
+    # a fresh virtualenv, 2026-12-06). Workers find it installed.
+    if not hasattr(config, "workerinput"):
+        install_example_plugin()
+
+
 os.environ.setdefault("GBENCH_DATA", str(REPO.parent / "shared" / "data"))
 # absolute: tests run gbench from other folders, and the README passes GBENCH_DATA=../shared/data
 os.environ["GBENCH_DATA"] = str(Path(os.environ["GBENCH_DATA"]).resolve())

@@ -18,15 +18,13 @@ import importlib.util
 import json
 import os
 import site
-import subprocess
-import sys
 import textwrap
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, install_example_plugin, run_cli
 from torch import nn
 
 from gbench import testing
@@ -48,14 +46,10 @@ TINY_RUN = ("--steps", "5", "--train-limit", "2000", "--eval-samples", "0")
 
 @pytest.fixture(scope="session")
 def sn_mlp():
-    """examples/gbench-sn-mlp, pip-installed (editable) unless it already is."""
-    try:
-        metadata.distribution("gbench-sn-mlp")
-    except metadata.PackageNotFoundError:
-        command = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", str(PACKAGE)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stdout + done.stderr
-        importlib.invalidate_caches()
+    """examples/gbench-sn-mlp, pip-installed (editable) unless it already is (tests/conftest.py installs it before
+    the workers start)."""
+    install_example_plugin()
+    importlib.invalidate_caches()
     distribution = metadata.distribution("gbench-sn-mlp")
     if importlib.util.find_spec("gbench_sn_mlp") is None:  # installed by this process: run its .pth here too
         site.addsitedir(str(distribution.locate_file("")))

@@ -183,11 +183,8 @@ def _stored_search(suite: Any, registry: Any, args: argparse.Namespace) -> Any:
     from gbench.studies.sweep.search import stored_summary
 
     if args.storage:
-        storage, names, where = (
-            open_storage(args.storage, Path("sweep.db"), create=False),
-            [args.study_name],
-            f"study {args.study_name!r}",
-        )
+        storage = open_storage(args.storage, Path("sweep.db"), create=False)
+        names, where = [args.study_name], f"study {args.study_name!r}"
     else:
         database = Path(args.out or "runs") / "sweep.db"
         if not database.is_file():

@@ -25,6 +25,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from gbench.analysis.search_budget import SearchSummary, TrialOutcome
+from gbench.config import RunConfig
 from gbench.errors import GbenchError
 from gbench.plugins.registry import Registry
 from gbench.studies import opening
@@ -32,8 +33,9 @@ from gbench.studies import workers as studylib
 from gbench.studies.shared_study import SharedStudy
 from gbench.studies.storage import open_storage
 from gbench.studies.sweep.plan import Plan, study_name_for
+from gbench.studies.sweep.searchtable import SearchSpec
 from gbench.studies.sweep.suite import Suite, Variant
-from gbench.studies.tune.searchspace import build_space, check_compatible
+from gbench.studies.tune.searchspace import SearchSpace, build_space, check_compatible
 from gbench.studies.tune.tune import Tuner, make_pruner, safe_name
 from gbench.training.runner import DataCache
 
@@ -120,6 +122,12 @@ def outcomes(study: optuna.Study) -> list[TrialOutcome]:
     return rows
 
 
+def candidate_space(registry: Registry, config: RunConfig, spec: SearchSpec) -> SearchSpace:
+    """One candidate's search space: the [search] table's items, every other parameter fixed at the candidate's."""
+    fixed = {name: value for name, value in config.params.items() if name not in spec.space_names()}
+    return build_space(registry, [(config.architecture, config.loss, config.schedule)], fixed, list(spec.space))
+
+
 def open_searches(
     plan: Plan, cache: DataCache | None = None, interrupt: threading.Event | None = None
 ) -> list[CandidateSearch]:
@@ -136,15 +144,12 @@ def open_searches(
     interrupt = interrupt or threading.Event()
     storage = open_storage(plan.storage_url, plan.default_storage, heartbeat=plan.heartbeat)
     trials = spec.trials_for(plan.quick)
-    searched = spec.space_names()
     searches = []
     for run in plan.suite.runs(plan.registry, quick=plan.quick, seeds=[spec.seed], overrides=plan.overrides):
         config = run.config
-        combo = (config.architecture, config.loss, config.schedule)
-        fixed = {name: value for name, value in config.params.items() if name not in searched}
         where = f"{plan.suite.where()} [search] space (candidate {run.variant!r})"
         try:
-            space = build_space(plan.registry, [combo], fixed, list(spec.space))
+            space = candidate_space(plan.registry, config, spec)
         except GbenchError as error:
             raise GbenchError(f"{where}: {str(error).replace('--space ', '')}") from None
         name = search_study_name(plan.study_name, run.variant)
@@ -277,10 +282,7 @@ def stored_summary(
     }
     if not trials:
         return None
-    first = runs[0].config
-    fixed = {name: value for name, value in first.params.items() if name not in spec.space_names()}
-    space = build_space(registry, [(first.architecture, first.loss, first.schedule)], fixed, list(spec.space))
-    return _summary(suite, quick, trials, space.describe())
+    return _summary(suite, quick, trials, candidate_space(registry, runs[0].config, spec).describe())
 
 
 def _summary(suite: Suite, quick: bool, trials: dict[str, list[TrialOutcome]], space: str) -> SearchSummary:

@@ -8,6 +8,7 @@ import pytest
 
 from gbench.errors import GbenchError
 from gbench.report.build import write_report
+from gbench.report.index import write_index
 from gbench.results import store
 from gbench.results.records import load_local
 from gbench.studies.sweep.suite import load_suite, parse_suite
@@ -90,6 +91,19 @@ def test_modes_lead_the_answer_and_the_results_with_the_papers_figures(report):
     caption = lines[start + 2 + 2 + len(MODES) + 1]
     assert "Ours at 0.01 of the full study's budget." in caption
     assert "Published: the figures PacGAN Table 3 reports from its own runs at its own budget, not ours." in caption
+
+
+def test_the_studies_index_answers_with_the_headline_metric_before_fid(report, tmp_path):
+    write_index(tmp_path)
+    (line,) = [row for row in (tmp_path / "index.md").read_text().splitlines() if row.startswith("| [")]
+    ranked = sorted(MODES, key=lambda v: -np.mean(MODES[v]))
+    best = ", ".join(f"{v} {np.mean(MODES[v]):.1f} ± {np.std(MODES[v], ddof=1):.1f}" for v in ranked[:3])
+    by_kl = sorted(KL, key=lambda v: np.mean(KL[v]))
+    kl = ", ".join(f"{v} {np.mean(KL[v]):.3f} ± {np.std(KL[v], ddof=1):.3f}" for v in by_kl[:3])
+    assert (
+        f"| modes (higher better), best first: {best}, 1 more; mode KL (lower better), best first: {kl}, 1 more; "
+        "lowest FID dcgan (51.0 ± 1.0);" in line
+    )
 
 
 def test_a_claims_headline_and_published_figures_are_checked(registry):

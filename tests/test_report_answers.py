@@ -266,8 +266,8 @@ def test_an_equilibrium_study_is_answered_by_the_distance_from_one_half(tmp_path
             + '\n[[claims]]\nclaim = "D(x) drifts to about 1"\nsetting = "baseline"\nmetric = "d_real"\nabove = 0.9\n'
         )
     )
-    write_report(records, tmp_path, suite)
-    text = answer_of(tmp_path)
+    write_report(records, tmp_path / "s3", suite)
+    text = answer_of(tmp_path / "s3")
     wide_distance = max(abs(0.61 - 0.5), abs(0.42 - 0.5))  # mean D(x) 0.61 over seeds
     assert text.startswith(
         "**Answer:** Distance from the equilibrium D = 0.5 at the end of training, mean D(x) / D(G(z)) over seeds "
@@ -275,6 +275,13 @@ def test_an_equilibrium_study_is_answered_by_the_distance_from_one_half(tmp_path
         "baseline 0.96 / 0.05 (0.46). Nearest: wide; farthest: baseline."
     )
     assert text.index("Distance from the equilibrium") < text.index("Lowest mean FID")
+    # the studies index answers the same question in its one line, before FID's
+    write_index(tmp_path)
+    (line,) = [r for r in (tmp_path / "index.md").read_text().splitlines() if r.startswith("| [")]
+    assert (
+        "| nearest D = 0.5, D(x) / D(G(z)): wide 0.61 / 0.42; farthest: baseline 0.96 / 0.05; lowest FID baseline"
+        in line
+    )
 
 
 def grid_records(spread, noise, seeds=5):

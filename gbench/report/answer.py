@@ -83,22 +83,45 @@ def _method(table: StudyTable, sequential: bool) -> str:
 EQUILIBRIUM = ("d_real", "d_fake")
 
 
-def _equilibrium_sentence(table: StudyTable) -> str:
-    """Each setting's final mean D(x) and D(G(z)) and their distance from 0.5, nearest the equilibrium first."""
+def asks_equilibrium(claims: Sequence[ClaimResult]) -> bool:
+    """Whether a study asks about D(x) and D(G(z)) (S3): a claim on either makes their distance from 1/2 its lead."""
+    return any(result.claim.metric in EQUILIBRIUM for result in claims)
+
+
+def _equilibrium_rows(table: StudyTable) -> list[tuple[float, str, float, float]]:
+    """(distance, setting, mean D(x), mean D(G(z))) for each setting with both, nearest the equilibrium first; the
+    distance is the larger of the two means' distances from 0.5."""
     rows = []
     for row in table.settings:
         real, fake = row.means.get("d_real"), row.means.get("d_fake")
         if real is not None and fake is not None:
             rows.append((max(abs(real - 0.5), abs(fake - 0.5)), row.name, real, fake))
+    return sorted(rows)
+
+
+def _equilibrium_sentence(table: StudyTable) -> str:
+    """Each setting's final mean D(x) and D(G(z)) and their distance from 0.5, nearest the equilibrium first."""
+    rows = _equilibrium_rows(table)
     if not rows:
         return ""
-    rows.sort()
     shown = [f"{name} {real:.2f} / {fake:.2f} ({distance:.2f})" for distance, name, real, fake in rows[:NAMES_SHOWN]]
     more = f", and {len(rows) - NAMES_SHOWN} more" if len(rows) > NAMES_SHOWN else ""
     return (
         "Distance from the equilibrium D = 0.5 at the end of training, mean D(x) / D(G(z)) over seeds and the larger "
         "of their distances from 0.5, "
         f"nearest first: {'; '.join(shown)}{more}. Nearest: {rows[0][1]}; farthest: {rows[-1][1]}."
+    )
+
+
+def equilibrium_brief(table: StudyTable | None) -> str:
+    """The studies index's line for an S3-like study: the settings nearest to and farthest from D = 0.5."""
+    rows = _equilibrium_rows(table) if table is not None else []
+    if not rows:
+        return ""
+    (_, near, near_real, near_fake), (_, far, far_real, far_fake) = rows[0], rows[-1]
+    return (
+        f"nearest D = 0.5, D(x) / D(G(z)): {near} {near_real:.2f} / {near_fake:.2f}; "
+        f"farthest: {far} {far_real:.2f} / {far_fake:.2f}"
     )
 
 
@@ -122,7 +145,7 @@ def answer(
         # a headline study (S7's modes) measures its metric on the same unformed samples: say what it read, as such
         return f"{not_trained} What its own metric reads on these samples, for the record: {' '.join(lead)}"
     sentences: list[str] = list(lead)
-    if table is not None and any(result.claim.metric in EQUILIBRIUM for result in claims):
+    if table is not None and asks_equilibrium(claims):
         equilibrium = _equilibrium_sentence(table)
         if equilibrium:
             sentences.append(equilibrium)

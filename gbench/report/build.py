@@ -35,7 +35,7 @@ from gbench.analysis.family import adjust_report
 from gbench.analysis.grouping import setting_names
 from gbench.analysis.readiness import not_trained_text
 from gbench.errors import GbenchError
-from gbench.report.answer import answer, answer_by_table
+from gbench.report.answer import answer, answer_by_table, asks_equilibrium, equilibrium_brief
 from gbench.report.figures import FIGURES, ReportFigures, check_figures
 from gbench.report.grids import (
     claims_grid,
@@ -192,7 +192,8 @@ def write_report(
     budget = suite_attr(suite, "budget")
     refusal = lambda runs: not_trained_text(runs, finite_number(budget), suite_attr(suite, "full"))
     fids = {row.name: row.fid for row in main_table.settings} if main_table is not None else {}
-    lead, headline = headline_section(records, claim_results, suite, fids)  # a study about another metric than FID
+    found, headline = headline_section(records, claim_results, suite, fids)  # a study about another metric than FID
+    lead = [h.sentence() for h in found]
     fid_tables = [t for t in tables if t.extractor is not None]
     if len(fid_tables) > 1 and not lead:  # several data sets or extractors: each answers, and is refused, apart
         table_records = [[r for r in records if r.row.get("fid_extractor") == t.extractor] for t in fid_tables]
@@ -203,7 +204,12 @@ def write_report(
     else:
         refused = refusal(records)
         answer_text = answer(main_table, claim_results, grid_axes(records, suite), sequential, refused, lead)
-        answered = [TableAnswer(None, main_table.extractor if main_table is not None else None, refused is None)]
+        # the index's line leads with the study's own metric where it asks about another than FID (S3, S4, S5, S7)
+        briefs = [h.brief() for h in found]
+        if not briefs and asks_equilibrium(claim_results):
+            briefs = [equilibrium_brief(main_table)]
+        extractor = main_table.extractor if main_table is not None else None
+        answered = [TableAnswer(None, extractor, refused is None, "; ".join(b for b in briefs if b))]
     grids = ([headline] if headline is not None else []) + grids
     notes = [trained_text(records, suite), hardware_text(records), *walked]
     if estimate is not None:

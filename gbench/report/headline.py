@@ -50,6 +50,10 @@ def source_name(source: str) -> str:
     return source.split(":")[0].strip() or "the claim's source"
 
 
+#: The studies index names at most this many settings of a headline metric.
+BRIEF_SHOWN = 3
+
+
 @dataclass
 class Headline:
     """Each setting's summary over seeds of one headline metric, ranked, with the figures its sources published."""
@@ -78,6 +82,19 @@ class Headline:
         if self.verdicts:
             text += " Claims: " + "; ".join(f"{r.claim.text}: {r.verdict}" for r in self.verdicts) + "."
         return text
+
+    def brief(self) -> str:
+        """The studies index's line for this metric: its best settings, e.g. "foreign interp. (lower better), best
+        first: latent-128 0.030 ± 0.027, baseline 0.125 ± 0.094"."""
+        spec = mean_spec(self.metric)
+        valued = [(name, s) for name, s in self.ranked if s.mean is not None]
+        shown = [
+            f"{name} {format(s.mean, spec)}" + (f" ± {format(s.sd, spec)}" if s.sd is not None else "")
+            for name, s in valued[:BRIEF_SHOWN]
+        ]
+        more = f", {len(valued) - BRIEF_SHOWN} more" if len(valued) > BRIEF_SHOWN else ""
+        direction = claim_column(self.metric).direction or "no"
+        return f"{self.header} ({direction} better), best first: {', '.join(shown)}{more}"
 
 
 def headlines(records: Sequence[Any], results: Sequence[ClaimResult], order: Sequence[str] = ()) -> list[Headline]:
@@ -148,13 +165,13 @@ def _mean_sd(summary: Summary | None, metric: str) -> str:
 
 def headline_section(
     records: Sequence[Any], results: Sequence[ClaimResult], suite: Any, fid: dict[str, Summary]
-) -> tuple[list[str], Grid | None]:
-    """What a headline study's report leads with: the answer's opening sentences and the first results table;
-    ([], None) for a study about FID."""
+) -> tuple[list[Headline], Grid | None]:
+    """What a headline study's report leads with: its headlines (the answer's opening sentences, the index's line)
+    and the first results table; ([], None) for a study about FID."""
     order = [str(getattr(v, "name", v)) for v in (getattr(suite, "variants", None) or [])]
     found = headlines(records, results, order)
     if not found:
         return [], None
     budget = getattr(suite, "budget", None)
     ours = f"{budget:g} of the full study's budget" if budget else "the full study's budget"
-    return [h.sentence() for h in found], headline_grid(found, fid, ours)
+    return found, headline_grid(found, fid, ours)

@@ -37,6 +37,7 @@ class TableAnswer:
     name: str | None  # the data set(s) it answers for, where a report answers several apart; None: the one answer
     extractor: str | None  # its FIDs' features: the rows of summary.csv it is drawn from
     trained: bool  # False: the report refused it as not trained enough to answer (gbench.analysis.readiness)
+    lead: str = ""  # a study about another metric than FID: its line, before FID's (gbench.report.headline)
 
 
 def study_entry(
@@ -147,12 +148,18 @@ def _headlines(settings: list[dict[str, str]], data: dict[str, Any]) -> str:
         # a study.json written before "answers": one answer, read from its first words
         return refused if said.startswith(NOT_TRAINED.capitalize()) else _headline(settings)
     if len(answers) == 1 and not answers[0].get("name"):
-        return _headline(settings, answers[0].get("extractor")) if answers[0].get("trained", True) else refused
+        return _answered(settings, answers[0]) if answers[0].get("trained", True) else refused
     return " ".join(
-        f"{part.get('name')}: "
-        + (_headline(settings, part.get("extractor")) if part.get("trained", True) else f"{NOT_TRAINED}.")
+        f"{part.get('name')}: " + (_answered(settings, part) if part.get("trained", True) else f"{NOT_TRAINED}.")
         for part in answers
     )
+
+
+def _answered(settings: list[dict[str, str]], part: dict[str, Any]) -> str:
+    """One answered table's line: the study's own metric first where it asks about another than FID, then FID's."""
+    lead = str(part.get("lead") or "")
+    fid = _headline(settings, part.get("extractor"))
+    return f"{lead}; {fid}" if lead else fid
 
 
 def _headline(settings: list[dict[str, str]], extractor: str | None = None) -> str:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from rich.console import Console
 import torch
 
 from gbench.analysis.claims import check_claims, parse_claims
@@ -208,6 +209,33 @@ def test_the_report_measures_each_run_and_answers_s4s_question(registry, s4_runs
     assert results[2].values == pytest.approx(
         [r.row["path_ratio"] for r in measured if r.row["latent_dim"] == 16]
     ) and np.mean(results[2].values) == pytest.approx(expected)
+
+
+def test_the_terminal_shows_the_reports_own_tables_with_the_walk_claims_in_their_family(registry, s4_runs, tmp_path):
+    """gbench report and gbench sweep print the tables write_report computed: one Holm family with S4's claims on
+    walks, so the terminal and the report cannot adjust one pair's p over two families."""
+    fids = {8: 30.0, 16: 36.0}
+    records = [
+        dataclasses.replace(r, row={**r.row, "fid": fids[r.row["latent_dim"]] + r.seed, "fid_extractor": "lenet-x"})
+        for r in load_local(s4_runs)
+    ]
+    suite = SimpleNamespace(
+        name="s4-tiny",
+        title="S4 tiny",
+        question="Smooth?",
+        baseline="latent_dim=8",
+        variants=[],
+        grid_axes=None,
+        figures=[],
+        claims=parse_claims(CLAIMS, "test", ["latent_dim=8", "latent_dim=16"]),
+    )
+    shown = []
+    write_report(records, tmp_path, suite, registry, show=shown.append)
+    terminal = Console(record=True, width=1000)
+    for table in shown:
+        terminal.print(table)
+    family = "over the 4 distinct comparisons of this report (1 in the results table, 3 claims)"
+    assert family in (tmp_path / "report.md").read_text() and family in " ".join(terminal.export_text().split())
 
 
 def test_without_a_generator_the_walks_are_skipped_with_the_reason(registry, s4_runs):

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     from gbench.plugins.loading import load_plugins
 
     # scipy and matplotlib: only once there is something to report
-    from gbench.report.build import report_tables, write_report
+    from gbench.report.build import write_report
 
     # loaded once here and passed down, so the figures that need datasets or generators all see this set
     # (a suite with its own target plugin gets the registry its runs were built with)
@@ -165,11 +165,9 @@ def run(args: argparse.Namespace) -> int:
         )
         folder = target if len(groups) == 1 else target / (name or "runs")
         log_line(f"gbench report: {len(group)} runs{f' of suite {name}' if name else ''} into {folder}")
-        for table in report_tables(group, suite):
-            display.stdout.print(table)
         registry = load_registry(suite) if getattr(suite, "target", None) else installed
         search = _stored_search(suite, registry, args) if getattr(suite, "search", None) is not None else None
-        path = write_report(group, folder, suite, registry=registry, search=search)
+        path = write_report(group, folder, suite, registry=registry, search=search, show=display.stdout.print)
         display.console.print(f"report: {path} (and report.md, figures/ beside it)", highlight=False)
     return _index(Path(args.index)) if args.index else 0
 

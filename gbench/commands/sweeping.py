@@ -179,10 +179,13 @@ def finish(
     if records and write_report:
         from gbench.report import build as report  # here: it imports matplotlib, which a worker never needs
 
-        for table in report.report_tables(records, sweep_plan.suite):
-            display.stdout.print(table)
         path = report.write_report(
-            records, out / "report", sweep_plan.suite, registry=sweep_plan.registry, search=searched
+            records,
+            out / "report",
+            sweep_plan.suite,
+            registry=sweep_plan.registry,
+            search=searched,
+            show=display.stdout.print,
         )
         display.console.print(f"report: {path}", highlight=False, soft_wrap=True)
     elif records:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,9 +86,14 @@ def analysed(records: Sequence[Any], suite: Any = None) -> tuple[list[StudyTable
 
 
 def report_tables(records: Sequence[Any], suite: Any = None) -> list:
-    """The report's study tables as rich tables (one per feature extractor)."""
+    """The report's study tables as rich tables (one per feature extractor), for runs without walk measures (S4's
+    claims on walks are checked by :func:`write_report`, whose ``show`` prints the tables it wrote)."""
     records = _check(records)
-    tables = [study_grid(table).rich() for table in analysed(records, suite)[0]]
+    return _rich_tables(records, suite, analysed(records, suite)[0])
+
+
+def _rich_tables(records: Sequence[Any], suite: Any, studied: Sequence[StudyTable]) -> list:
+    tables = [study_grid(table).rich() for table in studied]
     seeds = seeds_section(records, suite)  # --seeds auto: how many seeds each setting got, and why
     if seeds is not None:
         tables.append(seeds[1].rich() if seeds[1] is not None else seeds[0])
@@ -136,6 +141,7 @@ def write_report(
     suite: Any = None,
     registry: Registry | None = None,
     search: SearchSummary | None = None,
+    show: Callable[[Any], object] | None = None,
 ) -> Path:
     """Write report.md, report.html, summary.csv and figures/*.png into ``out_dir``; return report.html's path.
 
@@ -145,6 +151,8 @@ def write_report(
         Without it those two figures are drawn without labels or skipped,
         with the reason in the report.
     :param search: a search suite's searches (gbench.studies.sweep.search): their section of the report.
+    :param show: given, it receives the report's study tables as rich tables (a terminal's print), computed once
+        with the report's own claims, so that a terminal and the report cannot give one pair two verdicts.
     """
     records = _check(records)
     check_figures(suite_attr(suite, "figures"))
@@ -160,6 +168,9 @@ def write_report(
             )
         )
     tables, claim_results, sequential = analysed(records, suite)
+    if show is not None:
+        for rich in _rich_tables(records, suite, tables):
+            show(rich)
     figures = ReportFigures(records, tables, suite, out_dir / "figures", registry)
     drawn = figures.draw()
     searched = SearchSection(search, records, tables, out_dir / "figures") if search is not None else None

@@ -3,7 +3,7 @@
 It says which setting has the lowest mean FID, which settings differ from the
 reference beyond seed noise and which do not, and how the claims fared; a study
 about D(x) and D(G(z)) (S3) opens with their distance from 1/2, a headline
-study (S4, S7: gbench.report.headline) with its own metric. ``gbench report``
+study (S4, S5, S7: gbench.report.headline) with its own metric. ``gbench report``
 writes it into ``study.json`` and the report's answer box.
 """
 

@@ -15,7 +15,7 @@ import torch
 from scipy import stats as scipy_stats
 
 from gbench.analysis import stats
-from gbench.analysis.claims import CONFIRMED, Claim, check_claims
+from gbench.analysis.claims import CONFIRMED, Claim, check_claims, claims_caption
 from gbench.analysis.comparisons import study_tables
 from gbench.analysis.pairing import PAIRED, UNPAIRED
 from gbench.analysis.sequential import PROCEDURE, Design, replay
@@ -242,8 +242,23 @@ def test_settings_that_differ_only_in_ema_are_paired_by_seed_and_a_second_differ
     assert paired.p < 0.001 < 0.05 < scipy_stats.ttest_ind(averaged, plain, equal_var=False).pvalue
     assert "differ only in ema" in paired.pairing_note
     assert welch.test == UNPAIRED and "differ in hidden_dim," in welch.pairing_note + ","
-    claim = check_claims(records, [Claim("EMA lowers FID", "mlp-ema", "lower_than", "mlp")])[0]
-    assert claim.test == PAIRED and claim.p == pytest.approx(paired.p)
+    claims = check_claims(
+        records,
+        [
+            Claim("EMA lowers FID", "mlp-ema", "lower_than", "mlp"),
+            Claim("EMA and width lower FID", "mlp-ema-wide", "lower_than", "mlp"),
+        ],
+    )
+    assert claims[0].test == PAIRED and claims[0].p == pytest.approx(paired.p)
+    # the claims' caption gives each paired claim its own reason, not another design's
+    caption = claims_caption(claims)
+    assert (
+        "Paired t-test over seeds for 'EMA lowers FID': they differ only in ema, an average of the generator's "
+        "weights kept beside training"
+        in caption
+        and "trained for different lengths" not in caption
+        and "EMA and width" not in caption
+    )
     apart = [record("mlp", s, plain[s], ema="") for s in range(5)] + [
         record("mlp-ema", s + 5, averaged[s], ema=0.999) for s in range(5)
     ]
@@ -275,6 +290,8 @@ def test_the_same_runs_trained_for_different_lengths_get_a_paired_test(tmp_path)
     assert "differ in hidden_dim" in welch.pairing_note and "trained for different lengths" in paired.pairing_note
     claim = check_claims(records, [Claim("fewer epochs hurt", "epochs-100", "higher_than", "baseline")])[0]
     assert claim.test == PAIRED and claim.p == pytest.approx(paired.p)
+    said = "Paired t-test over seeds for 'fewer epochs hurt': the same runs (set-up, hyperparameters, seeds) trained"
+    assert said in claims_caption([claim])
     write_report(records, tmp_path / "r", SimpleNamespace(baseline="baseline"))
     md = (tmp_path / "r" / "report.md").read_text()
     assert (

@@ -92,7 +92,7 @@ def _test_against_setting(records: Sequence[Any], names: list[str], claim: Claim
         difference = float(np.mean(shifted) - np.mean(others))
         return ClaimResult(claim, values, others, difference, (difference, difference), 0.0 if difference else 1.0)
     mine, theirs = chosen(records, names, claim.setting), chosen(records, names, str(claim.other))
-    paired = pairing([r.row for r in mine], [r.row for r in theirs])[0]
+    paired, why = pairing([r.row for r in mine], [r.row for r in theirs])
     mine_by_seed = {seed: v - claim.shift for seed, v in by_seed(mine, claim.metric).items()}
     a, b = pairs(mine_by_seed, by_seed(theirs, claim.metric)) if paired else (shifted, others)
     if paired and len(a) >= 2:
@@ -102,7 +102,16 @@ def _test_against_setting(records: Sequence[Any], names: list[str], claim: Claim
         paired = False
         difference, low, high = welch_difference(shifted, others, CONFIDENCE)
         p = float(_scipy.ttest_ind(shifted, others, equal_var=False).pvalue)
-    return ClaimResult(claim, values, others, difference, (low, high), p, test=PAIRED if paired else UNPAIRED)
+    return ClaimResult(
+        claim,
+        values,
+        others,
+        difference,
+        (low, high),
+        p,
+        test=PAIRED if paired else UNPAIRED,
+        paired_because=why if paired else "",
+    )
 
 
 # --- against another setting within a margin: the same test of the difference less the margin ------------------------

@@ -28,8 +28,9 @@ against a value::
 
 The kinds of claim are the entries of :data:`gbench.analysis.claimkinds.KINDS`.
 :func:`check_claims` tests each one on the runs' final values over seeds:
-Welch's t-test of the two settings (two-sided; the paired t-test when they are
-the same runs trained for different lengths, :mod:`gbench.analysis.pairing`), or the one-sample t-test of
+Welch's t-test of the two settings (two-sided; the paired t-test when they pair by seed: the same runs
+trained for different lengths, or differing only in an EMA of the weights, :mod:`gbench.analysis.pairing`,
+whose reason the caption gives), or the one-sample t-test of
 the setting against the value; for two grid axes, the difference of their
 main-effect spreads (the largest minus the smallest mean over each value of
 the axis) with a stratified bootstrap over seeds. All claims of a report are
@@ -171,18 +172,18 @@ def claims_caption(results: Sequence[ClaimResult]) -> str:
         next((r.family_text for r in results if r.family_text), "")
         or f"the {tested} claim{'s' if tested != 1 else ''} tested"
     )
-    paired = [r.claim.text for r in results if r.test == PAIRED]
+    # paired claims grouped by their reason: S1's epoch variants are the same runs stopped at other points, S8's
+    # EMA settings the same training read from other weights
+    by_reason: dict[str, list[str]] = {}
+    for result in results:
+        if result.test == PAIRED:
+            by_reason.setdefault(result.paired_because or "they pair by seed", []).append(repr(result.claim.text))
     kinds = {id(KIND_OF[r.claim.relation]) for r in results}
     return (
         "Each claim is tested on the final values of the runs over seeds: Welch's t-test (two-sided) against "
         "another setting, or the one-sample t-test against a value; difference: the setting's mean minus the "
         f"other's (or minus the value), with its {CONFIDENCE:.0%} interval; p adj.: {CORRECTION} over {family}. "
-        + (
-            f"Paired t-test over seeds for {'; '.join(repr(t) for t in paired)}: the two settings are the same runs "
-            "trained for different lengths. "
-            if paired
-            else ""
-        )
+        + "".join(f"Paired t-test over seeds for {'; '.join(texts)}: {reason}. " for reason, texts in by_reason.items())
         + "".join(kind.caption for kind in KINDS.values() if id(kind) in kinds)
         + f"Confirmed: holds at {ALPHA:.0%} after correction on the claimed side; contradicted: holds on the other "
         "side; otherwise not distinguishable from seed noise. Generated from this report's runs."

@@ -113,6 +113,7 @@ class ClaimResult:
     note: str = ""  # why there is no test
     spreads: tuple[float, float] | None = None  # an axis claim's two main-effect spreads (axis, more_than)
     test: str = ""  # against a setting: "Welch" or "paired t"
+    paired_because: str = ""  # a paired test's reason (gbench.analysis.pairing), which the claims' caption gives
     family: int = 0  # hypotheses in the Holm family of p_adjusted
     family_text: str = ""  # what that family is, when a report widened it (gbench.analysis.family)
 

@@ -67,14 +67,13 @@ class Headline:
     def header(self) -> str:
         return claim_column(self.metric).header or self.metric
 
+    def valued(self) -> list[str]:
+        """ "name mean ± sd" for each setting with a value, best first (as the headline table writes its cells)."""
+        return [f"{name} {_mean_sd(s, self.metric)}" for name, s in self.ranked if s.mean is not None]
+
     def sentence(self) -> str:
-        spec = mean_spec(self.metric)
-        shown = [
-            f"{name} {format(s.mean, spec)}" + (f" ± {format(s.sd, spec)}" if s.sd is not None else "")
-            for name, s in self.ranked
-            if s.mean is not None
-        ]
-        text = f"{self.header} ({direction_words(self.metric)}), mean over seeds, best first: {'; '.join(shown)}."
+        shown = "; ".join(self.valued())
+        text = f"{self.header} ({direction_words(self.metric)}), mean over seeds, best first: {shown}."
         if self.published:
             sources = ", ".join(dict.fromkeys(source for _, source in self.published.values()))
             figures = "; ".join(f"{name} {figure:g}" for name, (figure, _) in self.published.items())
@@ -86,15 +85,10 @@ class Headline:
     def brief(self) -> str:
         """The studies index's line for this metric: its best settings, e.g. "foreign interp. (lower better), best
         first: latent-128 0.030 ± 0.027, baseline 0.125 ± 0.094"."""
-        spec = mean_spec(self.metric)
-        valued = [(name, s) for name, s in self.ranked if s.mean is not None]
-        shown = [
-            f"{name} {format(s.mean, spec)}" + (f" ± {format(s.sd, spec)}" if s.sd is not None else "")
-            for name, s in valued[:BRIEF_SHOWN]
-        ]
+        valued = self.valued()
         more = f", {len(valued) - BRIEF_SHOWN} more" if len(valued) > BRIEF_SHOWN else ""
         direction = claim_column(self.metric).direction or "no"
-        return f"{self.header} ({direction} better), best first: {', '.join(shown)}{more}"
+        return f"{self.header} ({direction} better), best first: {', '.join(valued[:BRIEF_SHOWN])}{more}"
 
 
 def headlines(records: Sequence[Any], results: Sequence[ClaimResult], order: Sequence[str] = ()) -> list[Headline]:

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from rich.console import Console
 import torch
+from rich.console import Console
 
 from gbench.analysis.claims import check_claims, parse_claims
 from gbench.analysis.transitions import MEASURES, Walk, foreign_share, jump_ratio, path_ratio, run_measures

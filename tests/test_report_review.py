@@ -414,9 +414,10 @@ def test_the_index_of_the_published_studies_is_one_table_in_study_and_budget_ord
         "s8-conditional-tenth",
         "s8-conditional-fifth",
         "s8-conditional-two-fifths",
+        "s8-conditional-half",
         "s9-created-equal-fifth",
     ]
-    assert "16 studies, in study order (S1 to S9)" in md  # the span from the rows, not a fixed S1 to S6
+    assert "17 studies, in study order (S1 to S9)" in md  # the span from the rows, not a fixed S1 to S6
     quarter = rows[2]
     summary = list(csv.DictReader(open(tmp_path / "s1-mlp-capacity-quarter" / "summary.csv")))
     lower = [row["setting"] for row in summary if row["verdict"] == "lower FID"]
@@ -445,6 +446,7 @@ def test_the_index_of_the_published_studies_is_one_table_in_study_and_budget_ord
         0,
         0,
         0,
+        1,
         1,
         1,
         0,

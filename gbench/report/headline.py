@@ -137,9 +137,9 @@ def headline_grid(found: Sequence[Headline], fid: dict[str, Summary], budget: st
     sources = ", ".join(dict.fromkeys(s for h in found for _, s in h.published.values()))
     grid.caption = (
         f"Each setting's mean ± sd over seeds of the study's headline metrics, ranked by {first.header} "
-        f"({direction_words(first.metric)}); FID second. Ours at {budget}."
+        f"({direction_words(first.metric)}); FID second. Measured by these runs at {budget}."
         + (
-            f" Published: the figures {sources} reports from its own runs at its own budget, not ours."
+            f" Published: the figures {sources} reports from its own runs at its own budget, not these runs."
             if sources
             else ""
         )

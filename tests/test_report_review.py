@@ -26,7 +26,8 @@ from gbench.report.build import analysed, write_report
 from gbench.report.classplots import histogram_title
 from gbench.report.grids import study_grid
 from gbench.report.index import write_index
-from gbench.results import flags
+from gbench.report.notes import hardware_text
+from gbench.results import flags, provenance
 from gbench.results.records import RunRecord, load_local
 from gbench.studies.sweep.suite import load_suite
 from gbench.training.population.run import execute_population
@@ -94,7 +95,20 @@ def test_both_pages_carry_the_budget_note_what_each_setting_trained_and_the_hard
         assert "25 epochs (15,000 steps): epochs-100" in text and "50 epochs (30,000 steps): baseline" in text
         assert "at 0.25 of the full study's budget" in text
         assert f"Runs trained on {machine} (6 runs), with gbench 0.1.0 (commit abc123) (6 runs)" in text
-        assert "this report was written by gbench 0.1.0" in text and "threads of" in text
+        assert "this report was written by gbench 0.1.0" in text and "logical CPUs" in text
+
+
+def test_one_thread_reads_in_the_singular_in_a_run_s_hardware_and_in_the_report(tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert ", 1 thread of " in provenance.hardware()
+    finally:
+        torch.set_num_threads(threads)
+    # runs written before the fix recorded "1 threads of"; the report says it right
+    records = [record("baseline", 0, 40.0, hardware="Example CPU, 1 threads of 2 logical CPUs")]
+    text = hardware_text(records)
+    assert "Runs trained on Example CPU, 1 thread of 2 logical CPUs (1 run)" in text and "1 threads" not in text
 
 
 # -- 2. one definition of classes covered, named where shown ----------------------------------------
@@ -330,7 +344,7 @@ def test_a_population_member_records_its_share_and_the_populations_wall_time(reg
     for row in rows:
         assert row["train_seconds"] == pytest.approx(row["population_seconds"] / 2, abs=1e-3)
         assert (
-            "threads of" in row["hardware"]
+            "logical CPUs" in row["hardware"]
             and row["gbench_version"].startswith("0.1.0")
             and row["discriminator_wins"] in (True, False)
         )

@@ -43,16 +43,23 @@ def trained_text(records: Sequence[Any], suite: Any = None) -> str:
     return f"{head}: " + "; ".join(groups) + "."
 
 
+def runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def hardware_text(records: Sequence[Any]) -> str:
     """The hardware and gbench each run recorded, and the machine and gbench that wrote this report."""
-    machines = Counter(str(r.row.get("hardware")) for r in records if r.row.get("hardware"))
+    # Runs before 2026-12-07 recorded "1 threads of"; say it as the runs of today do.
+    machines = Counter(
+        str(r.row.get("hardware")).replace(", 1 threads of", ", 1 thread of") for r in records if r.row.get("hardware")
+    )
     versions = Counter(str(r.row.get("gbench_version")) for r in records if r.row.get("gbench_version"))
     unrecorded = sum(1 for r in records if not r.row.get("hardware"))
     parts = []
     if machines:
-        parts.append("Runs trained on " + "; ".join(f"{machine} ({n} runs)" for machine, n in machines.most_common()))
+        parts.append("Runs trained on " + "; ".join(f"{machine} ({runs(n)})" for machine, n in machines.most_common()))
     if versions:
-        parts.append("with gbench " + "; ".join(f"{version} ({n} runs)" for version, n in versions.most_common()))
+        parts.append("with gbench " + "; ".join(f"{version} ({runs(n)})" for version, n in versions.most_common()))
     if unrecorded:
         parts.append(
             f"{unrecorded} of {len(records)} runs do not record their hardware or gbench version (written before "

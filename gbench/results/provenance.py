@@ -35,7 +35,8 @@ def hardware(device: Any = None) -> str:
 
     if device is not None and torch.device(device).type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (GPU)"
-    return f"{cpu_model()}, {torch.get_num_threads()} threads of {os.cpu_count()} logical CPUs"
+    threads = torch.get_num_threads()
+    return f"{cpu_model()}, {threads} thread{'' if threads == 1 else 's'} of {os.cpu_count()} logical CPUs"
 
 
 #: What "-dirty" looks at: the code that trains and reports. Reports, results and docs written into the

@@ -89,13 +89,15 @@ def test_both_pages_carry_the_budget_note_what_each_setting_trained_and_the_hard
     ]
     write_report(records, tmp_path / "report", suite)
     md, page = (tmp_path / "report" / "report.md").read_text(), (tmp_path / "report" / "report.html").read_text()
-    for text in (md, page.replace("&#x27;", "'")):
+    for text in (md, page.replace("&#x27;", "'").replace("<code>", "`").replace("</code>", "`")):
         assert "Reduced budget. The full study is `gbench sweep" in text
         # the name says 100, it ran 25
         assert "25 epochs (15,000 steps): epochs-100" in text and "50 epochs (30,000 steps): baseline" in text
         assert "at 0.25 of the full study's budget" in text
         assert f"Runs trained on {machine} (6 runs), with gbench 0.1.0 (commit abc123) (6 runs)" in text
         assert "this report was written by gbench 0.1.0" in text and "logical CPUs" in text
+    # the HTML shows the command as code, as the Markdown does, not with its backticks
+    assert "The full study is <code>gbench sweep" in page and "`" not in page.split("<body")[1].split("All runs")[0]
 
 
 def test_one_thread_reads_in_the_singular_in_a_run_s_hardware_and_in_the_report(tmp_path):

@@ -48,7 +48,7 @@ from gbench.report.grids import (
 )
 from gbench.report.headline import headline_section
 from gbench.report.index import STUDY_FILE, TableAnswer, study_entry
-from gbench.report.notes import glossary, hardware_text, trained_text
+from gbench.report.notes import glossary, hardware_text, note_html, trained_text
 from gbench.report.search import SearchSection, full_search_estimate, search_tables, within_datasets
 from gbench.report.seeds import apply_sequential, seeds_section
 from gbench.report.walks import wants_walks, with_walk_measures
@@ -266,7 +266,7 @@ def write_report(
         body.append(f'<p class="question"><b>Question:</b> {html.escape(str(question))}</p>')
     body += [
         f'<p class="meta">{html.escape(meta)}</p>',
-        *[f'<p class="note">{html.escape(note)}</p>' for note in notes],
+        *[f'<p class="note">{note_html(note)}</p>' for note in notes],
         f'<p class="answer"><b>Answer:</b> {html.escape(answer_text)}</p>',
         "<h2>Results</h2>",
         *[grid.html() for grid in grids],

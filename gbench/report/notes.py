@@ -3,6 +3,8 @@ numbers, and the glossary that defines every count, flag and verdict a report sh
 
 from __future__ import annotations
 
+import html
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +43,11 @@ def trained_text(records: Sequence[Any], suite: Any = None) -> str:
         )
     groups = [f"{length}: {', '.join(names)}" for length, names in by_length.items()]
     return f"{head}: " + "; ".join(groups) + "."
+
+
+def note_html(note: str) -> str:
+    """A note as HTML: escaped, with its `command` spans as <code>, as the Markdown page shows them."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(note))
 
 
 def runs(n: int) -> str:

@@ -26,7 +26,7 @@ from gbench.report.build import analysed, write_report
 from gbench.report.classplots import histogram_title
 from gbench.report.grids import study_grid
 from gbench.report.index import write_index
-from gbench.report.notes import hardware_text
+from gbench.report.notes import hardware_text, trained_text
 from gbench.results import flags, provenance
 from gbench.results.records import RunRecord, load_local
 from gbench.studies.sweep.suite import load_suite
@@ -111,6 +111,11 @@ def test_one_thread_reads_in_the_singular_in_a_run_s_hardware_and_in_the_report(
     records = [record("baseline", 0, 40.0, hardware="Example CPU, 1 threads of 2 logical CPUs")]
     text = hardware_text(records)
     assert "Runs trained on Example CPU, 1 thread of 2 logical CPUs (1 run)" in text and "1 threads" not in text
+
+
+def test_a_step_budget_names_its_fraction_of_an_epoch_in_two_decimals():
+    records = [record("small", 0, 40.0, epochs=0.5336, steps=500), record("long", 0, 40.0, epochs=25, steps=15000)]
+    assert trained_text(records) == "What ran: 0.53 epochs (500 steps): small; 25 epochs (15,000 steps): long."
 
 
 # -- 2. one definition of classes covered, named where shown ----------------------------------------

@@ -20,7 +20,8 @@ from gbench.results.flags import COVERED_SHARE, D_WINS_LOSS, D_WINS_REAL, finite
 
 def _length(row: dict[str, Any]) -> str:
     epochs, steps = finite_number(row.get("epochs")), finite_number(row.get("steps"))
-    parts = [f"{epochs:g} epochs"] if epochs is not None else []
+    # a step budget gives a fraction of an epoch (500 steps: 0.5336 of one); two decimals say it
+    parts = [f"{epochs:g} epochs" if epochs == int(epochs) else f"{epochs:.2f} epochs"] if epochs is not None else []
     if steps is not None:
         parts.append(f"{steps:,.0f} steps" if not parts else f"({steps:,.0f} steps)")
     return " ".join(parts) or "length not recorded"

@@ -4,7 +4,7 @@
 :func:`write_index` gathers every ``*/study.json`` under a folder into
 ``index.md`` and ``index.html``: one table, a row per report (question, a
 one-line answer, budget, seeds per setting, verdict counts, link), ordered by
-study number (S1, S2, ...) and by budget within a study. The rows are derived
+study number (S1, S2, ...), by design within a study (S2's 2 x 2, then its 6 x 6) and by budget. The rows are derived
 from each report's study.json and summary.csv, so the index of published
 reports can be rebuilt without their runs.
 """
@@ -63,7 +63,7 @@ def study_entry(
 
 def write_index(folder: str | os.PathLike) -> Path:
     """index.md and index.html: one table of every report under ``folder`` (each a sub-folder with study.json and
-    summary.csv), ordered by study number and by budget within a study; index.html's path."""
+    summary.csv), ordered by study number, design (title) and budget; index.html's path."""
     folder = Path(folder)
     entries = []
     for path in sorted(folder.glob(f"*/{STUDY_FILE}")):
@@ -117,9 +117,10 @@ class IndexRow:
     verdicts: str  # the settings' verdict counts; the claims' verdict counts
 
     @property
-    def order(self) -> tuple[float, Fraction, str]:
+    def order(self) -> tuple[float, str, Fraction]:
+        # one design's budgets side by side: S2's 2 x 2 at every budget, then its 6 x 6
         number = float(self.study[1:]) if self.study else math.inf
-        return number, self.budget, self.topic
+        return number, self.topic, self.budget
 
 
 def _budget(data: dict[str, Any], words: str | None) -> tuple[Fraction, str]:
@@ -211,7 +212,7 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
 
 _HEADERS = ("study", "question", "budget", "seeds per setting", "answer", "verdicts")
 _LEAD = (
-    "{n} studies, in study order ({span}) and by budget within a study; each study links to its full report "
+    "{n} studies, in study order ({span}), by design and budget within a study; each study links to its full report "
     "(tables over seeds, tests, figures, glossary)."
 )
 

@@ -134,14 +134,34 @@ def history(values, metric, every=50):
 
 
 def test_final_slope_is_the_least_squares_slope_of_the_last_evaluations():
-    fid = [100.0, 80.0, 70.0, 64.0, 61.0, 59.0]  # the last 4 at steps 3000..6000 (every 1000)
+    fid = [150.0, 120.0, 100.0, 80.0, 70.0, 64.0, 61.0, 59.0]  # the last 4 at steps 5000..8000 (every 1000)
     rows = [{"step": 1000 * (i + 1), "fid": v} for i, v in enumerate(fid)] + [
-        {"step": 6500, "fid": None, "d_loss": 1.0}
+        {"step": 8500, "fid": None, "d_loss": 1.0}
     ]
-    steps, last = np.array([3.0, 4.0, 5.0, 6.0]), np.array(fid[-4:])
+    steps, last = np.array([5.0, 6.0, 7.0, 8.0]), np.array(fid[-4:])
     by_hand = ((steps - steps.mean()) @ (last - last.mean())) / ((steps - steps.mean()) @ (steps - steps.mean()))
     assert final_slope(rows, "fid", 4) == pytest.approx(by_hand) == pytest.approx(-3.6)
-    assert final_slope(rows, "fid", 7) is None  # fewer evaluations than asked
+    assert final_slope(rows, "fid", 9) is None  # fewer evaluations than asked
+
+
+def test_a_final_slope_never_reaches_back_past_the_runs_second_half():
+    """With 5 evaluations in all, the last 5 are the whole curve and its early fall: no slope (issue #34 point 8: FID
+    still falling at the end). 10 evaluations make the last 5 the second half; 9 leave the window past it."""
+    plateau = [150.0, 90.0, 60.0, 50.0, 50.0, 50.0, 50.0, 50.0, 50.0, 50.0]
+    rows = [{"step": 1000 * (i + 1), "fid": v} for i, v in enumerate(plateau)]
+    assert final_slope(rows[:5], "fid", 5) is None
+    assert final_slope(rows[1:], "fid", 5) is None
+    assert final_slope(rows, "fid", 5) == pytest.approx(0.0)
+    records = [
+        RunRecord("baseline", seed, row("baseline", seed, 50.0, 0.3), history=rows[5 * (seed % 2) : 5 * (seed % 2) + 5])
+        for seed in range(3)
+    ]
+    (result,) = check_claims(records, [Claim("the baseline underfits", "baseline", "falls_over_last", 5.0)])
+    assert result.p is None and result.values == []
+    assert result.note == (
+        "fewer than two runs with at least 10 evaluations, so that the last 5 are the end of the run, at most its "
+        "second half, not all of it; give a smaller eval_every"
+    )
 
 
 def test_oscillation_separates_a_swinging_loss_from_a_settling_one():

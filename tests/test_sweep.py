@@ -544,3 +544,50 @@ def test_fewer_seeds_on_a_resumed_study_that_waits_for_more_is_an_error_not_extr
         "another --study-name",
     )
     assert not results(out)
+
+
+def test_a_claim_that_fid_still_falls_is_warned_before_training_when_the_runs_evaluate_too_rarely(tmp_path):
+    """falls_over_last = K reads the last K evaluations, which must be the run's second half at most (issue #34 point
+    8): a variant evaluating fewer than 2 K times is said before the first step, and the report leaves the claim
+    untested with the reason, rather than fitting a slope to the whole curve and its early fall."""
+    claim = '\n[[claims]]\nclaim = "the baseline underfits"\nsetting = "baseline"\nfalls_over_last = 3\n'
+    text = SUITE.format(steps=40, checkpoint=20, more=claim).replace("eval_samples = 0", "eval_samples = 200")
+    path = write_suite(tmp_path, text=text.replace("log_every = 20", "log_every = 20\neval_every = 20"))
+    out = tmp_path / "out"
+    result = run_cli("sweep", str(path), "--seeds", "0,1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    said = (
+        "claim 'the baseline underfits': variant 'baseline' evaluates 2 times in 40 steps (eval_every 20), and "
+        "falls_over_last = 3 needs 6 so that its last 3 are the end of the run; the report will leave the claim "
+        "untested. Give eval_every = 7 or less"
+    )
+    assert said in result.stderr and result.stderr.index(said) < result.stderr.index("sweep 't-sweep': 4 runs"), (
+        result.stderr
+    )
+    report = (out / "report" / "report.md").read_text()
+    assert (
+        "no test (fewer than two runs with at least 6 evaluations, so that the last 3 are the end of the run" in report
+    )
+    # the answer and the index count it as "no test" and name it; the reason is the claims table's
+    from gbench.analysis.claims import Claim, ClaimResult
+    from gbench.report.answer import claims_sentence
+    from gbench.report.index import write_index
+
+    untested = ClaimResult(
+        Claim("the baseline underfits", "baseline", "falls_over_last", 3.0), [], [], None, None, None
+    )
+    untested.note = "fewer than two runs with at least 6 evaluations"
+    assert claims_sentence([untested]) == (
+        'Claims checked: 1 no test. No test: "the baseline underfits" (the claims table says why).'
+    )
+
+    write_index(out)
+    assert "claims: 1 no test |" in (out / "index.md").read_text()
+
+    from gbench.analysis.curves import evaluations, window_note
+
+    # the trainer's evaluations: each multiple of eval_every before the last step, and the final one
+    assert [evaluations(40, every) for every in (20, 7, 40, None)] == [2, 6, 1, 1]
+    assert window_note("c", "baseline", 3, 40, 7) is None
+    assert window_note("c", "baseline", 5, 6000, 600) is None  # S1 at 1/20: 10 evaluations, the last 5 the second half
+    assert "evaluates 5 times in 6,000 steps (eval_every 1200)" in window_note("c", "baseline", 5, 6000, 1200)

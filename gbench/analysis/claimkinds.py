@@ -17,7 +17,14 @@ import numpy as np
 from scipy import stats as _scipy
 
 from gbench.analysis.claimtypes import Claim, ClaimResult, by_seed, chosen, metric_value, setting_values
-from gbench.analysis.curves import NOISE_AUTOCORRELATION, TREND_ROWS, curve_claim_value, reference, run_value
+from gbench.analysis.curves import (
+    NOISE_AUTOCORRELATION,
+    TREND_ROWS,
+    curve_claim_value,
+    reference,
+    run_value,
+    too_short,
+)
 from gbench.analysis.grouping import fid_basis
 from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
 from gbench.analysis.stats import CONFIDENCE, finite, paired_difference, paired_t, summarize, welch_difference
@@ -173,9 +180,7 @@ def _test_curve(records: Sequence[Any], names: list[str], claim: Claim) -> Claim
     runs = chosen(records, names, claim.setting)
     values = finite(run_value(r.history, claim.relation, claim.metric, claim.other) for r in runs)
     if len(values) < 2:
-        return ClaimResult(
-            claim, values, [], None, None, None, note="fewer than two runs whose metrics.csv is long enough"
-        )
+        return ClaimResult(claim, values, [], None, None, None, note=too_short(claim.relation, claim.other))
     difference, interval, p = one_sample(values, reference(claim.relation))
     return ClaimResult(claim, values, [], difference, interval, p)
 
@@ -300,8 +305,9 @@ KINDS: dict[str, ClaimKind] = {
         _parse_curve,
         _test_curve,
         "A claim about a curve tests one number per run from its metrics.csv (one-sample t-test): the slope over "
-        "the last evaluations against 0 (still falling), or the lag-1 autocorrelation about a "
-        f"{TREND_ROWS}-row moving average against white noise's {NOISE_AUTOCORRELATION:.3f} (oscillates). ",
+        "the last evaluations (at most the run's second half) against 0 (still falling), or the lag-1 "
+        f"autocorrelation about a {TREND_ROWS}-row moving average against white noise's "
+        f"{NOISE_AUTOCORRELATION:.3f} (oscillates). ",
     ),
     "axes": ClaimKind(
         ("axis", "more_than"),

@@ -17,6 +17,8 @@ from gbench.plugins.columns import METRIC, Column
 from gbench.results import schema
 
 CONFIRMED, CONTRADICTED, UNDECIDED = "confirmed", "contradicted", "not distinguishable from seed noise"
+#: A claim with no test; its verdict adds the reason in parentheses: "no test (fewer than two runs ...)".
+NO_TEST = "no test"
 #: Quantities a claim may test that are not results columns themselves, each computed from one run's row.
 DERIVED: dict[str, Column] = {
     # "every digit present" in a count of N samples: the rarest class is expected at least once when its share is >= 1/N
@@ -120,10 +122,15 @@ class ClaimResult:
     @property
     def verdict(self) -> str:
         if self.p_adjusted is None or self.difference is None:
-            return f"no test ({self.note})" if self.note else "no test"
+            return f"{NO_TEST} ({self.note})" if self.note else NO_TEST
         if self.p_adjusted >= ALPHA or self.difference == 0:
             return UNDECIDED
         return CONFIRMED if (self.difference < 0) == self.claim.expects_lower else CONTRADICTED
+
+
+def verdict_kind(verdict: str) -> str:
+    """A claim's verdict without its reason, for counting: "no test (fewer than two runs ...)" is "no test"."""
+    return NO_TEST if verdict.startswith(NO_TEST) else verdict
 
 
 def min_class_share(row: dict[str, Any]) -> float | None:

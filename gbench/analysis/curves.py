@@ -7,6 +7,10 @@ Two shapes a hand-made report reads off a curve, each measured rather than seen:
   hold a value (its last K evaluations), in metric units per 1,000 steps. A
   generator that has reached its plateau has slope 0 give or take evaluation
   noise; one that underfits its budget still has a negative slope at the end.
+  The K evaluations must be at most the second half of the run's: a window
+  that reaches back to the first evaluations measures the early fall every
+  GAN makes, not whether FID still falls at the end, so a run with fewer than
+  2 K evaluations gives no slope (the report says why: evaluate more often).
 - **oscillates** (``oscillates = true``): the lag-1 autocorrelation of the
   logged series about its centred moving average of :data:`TREND_ROWS` rows.
   The moving average takes out the slow trend (a loss settling); what is left
@@ -39,6 +43,8 @@ TREND_ROWS = 21
 NOISE_AUTOCORRELATION = -(TREND_ROWS + 1) / (TREND_ROWS * (TREND_ROWS - 1))
 #: A slope needs at least this many evaluations.
 MIN_EVALUATIONS = 3
+#: A run needs this many times the claim's K evaluations, so that its last K are the end of the run, not all of it.
+ENDS_WITHIN = 2
 #: Columns metrics.csv logs at every log row: the only ones whose oscillation a run records.
 LOGGED = ("d_loss", "g_loss", "d_real", "d_fake")
 
@@ -60,9 +66,10 @@ def reference(relation: str) -> float:
 
 
 def final_slope(history: Sequence[dict[str, Any]], metric: str, last: int) -> float | None:
-    """Least-squares slope of ``metric`` over its last ``last`` values, per 1,000 steps; None with fewer values."""
+    """Least-squares slope of ``metric`` over its last ``last`` values, per 1,000 steps; None unless they are at most
+    the second half of the run's values (fewer than ``2 * last``: the window would reach its early fall)."""
     steps, values = curve(history, metric)
-    if len(values) < max(last, MIN_EVALUATIONS):
+    if len(values) < max(ENDS_WITHIN * last, MIN_EVALUATIONS):
         return None
     steps, values = steps[-last:], values[-last:]
     return float(np.polyfit(steps / 1000.0, values, 1)[0])
@@ -105,6 +112,37 @@ def curve_claim_value(relation: str, value: Any, metric: str, at: str) -> float:
             'e.g. metric = "d_loss"'
         )
     return 1.0
+
+
+def evaluations(total_steps: int, every: int | None) -> int:
+    """How many evaluations a run of ``total_steps`` makes evaluating every ``every`` steps: each multiple of it
+    before the last step, and the final one (gbench.training.trainer)."""
+    return 1 + ((total_steps - 1) // every if every else 0)
+
+
+def window_note(claim_text: str, variant: str, last: int, total_steps: int, every: int | None) -> str | None:
+    """The line said before training when a ``falls_over_last = K`` claim's variant evaluates fewer than 2 K times
+    (the report would leave it untested); None when it evaluates often enough."""
+    made, needed = evaluations(total_steps, every), ENDS_WITHIN * last
+    if made >= needed:
+        return None
+    enough = max(1, (total_steps - 1) // (needed - 1))  # every such step count gives needed - 1 plus the final one
+    return (
+        f"claim {claim_text!r}: variant {variant!r} evaluates {made} times in {total_steps:,} steps "
+        f"(eval_every {every or 'none'}), and falls_over_last = {last} needs {needed} so that its last {last} are the "
+        f"end of the run; the report will leave the claim untested. Give eval_every = {enough} or less"
+    )
+
+
+def too_short(relation: str, value: float | str) -> str:
+    """Why a curve claim found fewer than two runs to test."""
+    if relation == "falls_over_last":
+        last = int(float(value))
+        return (
+            f"fewer than two runs with at least {ENDS_WITHIN * last} evaluations, so that the last {last} are the end "
+            "of the run, at most its second half, not all of it; give a smaller eval_every"
+        )
+    return f"fewer than two runs with at least {TREND_ROWS + 2} logged rows"
 
 
 def run_value(history: Sequence[dict[str, Any]], relation: str, metric: str, value: float | str) -> float | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gbench.analysis.claims import ClaimResult
-from gbench.analysis.claimtypes import CONFIRMED, CONTRADICTED
+from gbench.analysis.claimtypes import CONFIRMED, CONTRADICTED, NO_TEST, verdict_kind
 from gbench.analysis.comparisons import StudyTable
 from gbench.analysis.pairing import UNPAIRED
 from gbench.analysis.sequential import PROCEDURE, UNDECIDED
@@ -222,12 +222,13 @@ def _cost_sentence(table: StudyTable) -> str:
 
 def claims_sentence(claims: Sequence[ClaimResult]) -> str:
     """How the claims fared, counted, then the decided ones by name (the undecided are the claims table's to list)."""
-    verdicts = Counter(result.verdict for result in claims)
+    verdicts = Counter(verdict_kind(result.verdict) for result in claims)
     text = "Claims checked: " + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common()) + "."
-    for verdict in (CONFIRMED, CONTRADICTED):
-        named = [f'"{result.claim.text}"' for result in claims if result.verdict == verdict]
+    for verdict in (CONFIRMED, CONTRADICTED, NO_TEST):
+        named = [f'"{result.claim.text}"' for result in claims if verdict_kind(result.verdict) == verdict]
         if named:
-            text += f" {verdict.capitalize()}: {'; '.join(named)}."
+            why = " (the claims table says why)" if verdict == NO_TEST else ""
+            text += f" {verdict.capitalize()}: {'; '.join(named)}{why}."
     return text
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gbench.analysis.claims import ClaimResult
+from gbench.analysis.claimtypes import verdict_kind
 from gbench.analysis.readiness import NOT_TRAINED
 from gbench.errors import GbenchError
 from gbench.results import store
@@ -201,7 +202,7 @@ def index_row(folder: str, data: dict[str, Any], settings: list[dict[str, str]])
     seeds = sorted({len(str(row.get("seeds") or "").split()) for row in settings if row.get("seeds")})
     seeds_text = "-" if not seeds else str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     verdicts = [row["verdict"] for row in settings if row.get("verdict") and row.get("verdict") != "reference"]
-    claims = [str(claim.get("verdict")) for claim in data.get("claims") or [] if isinstance(claim, dict)]
+    claims = [verdict_kind(str(claim.get("verdict"))) for claim in data.get("claims") or [] if isinstance(claim, dict)]
     verdict_text = f"settings: {_counts(verdicts) or 'no test'}" + (f"; claims: {_counts(claims)}" if claims else "")
     # a report that cannot answer (gbench.analysis.readiness) says so in the index too, not its lowest FID
     headline = _headlines(settings, data)

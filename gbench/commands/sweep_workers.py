@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 
-from gbench.analysis import curves
 from gbench.config import device_for
 from gbench.errors import GbenchError
 from gbench.results.display import note
@@ -87,30 +86,7 @@ def checked(sweep_plan: Plan, cache: DataCache) -> Plan:
         where=lambda config: f"{sweep_plan.suite.where()}: variant {variant_of[config.run_id]!r}: ",
     )
     runs = [dataclasses.replace(run, config=config) for run, config in zip(sweep_plan.runs, configs)]
-    if not sweep_plan.quick:  # a quick smoke test evaluates once; its curve claims go untested by design
-        sweep_plan.notes.extend(_curve_claim_notes(sweep_plan, runs, cache))
     return dataclasses.replace(sweep_plan, runs=runs)
-
-
-def _curve_claim_notes(sweep_plan: Plan, runs: Sequence[Run], cache: DataCache) -> list[str]:
-    """A ``falls_over_last = K`` claim whose variant evaluates fewer than 2 K times: said before training, since the
-    report can only leave it untested (gbench.analysis.curves)."""
-    lines = []
-    for claim in sweep_plan.suite.claims:
-        if claim.relation != "falls_over_last":
-            continue
-        run = next((r for r in runs if r.variant == claim.setting), None)
-        if run is None or run.config.eval.samples == 0:
-            continue
-        images, _ = cache.split(
-            sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit
-        )
-        line = curves.window_note(
-            claim.text, run.variant, int(float(claim.other)), run.config.total_steps(len(images)), run.config.eval.every
-        )
-        if line is not None and line not in sweep_plan.notes and line not in lines:
-            lines.append(line)
-    return lines
 
 
 def start_workers(

@@ -18,6 +18,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from gbench.analysis import curves
 from gbench.analysis.search_budget import SearchSummary
 from gbench.analysis.sequential import PROCEDURE
 from gbench.commands import _progress
@@ -54,6 +55,8 @@ def sweep(
         if run.config.eval.samples > 0:
             cache.split(sweep_plan.registry, run.config.dataset, "test", run.config.data_root, None)
     sweep_plan = checked(sweep_plan, cache)
+    if not sweep_plan.quick:  # a quick smoke test evaluates once; its curve claims go untested by design
+        sweep_plan.notes.extend(_curve_claim_notes(sweep_plan, cache))
     for line in sweep_plan.notes:  # e.g. no extractor fits a variant's data: said before any training
         note(line)
     check_server(sweep_plan.storage_url)
@@ -109,6 +112,27 @@ def sweep(
         work(sweep_plan, shared, sweeper, jobs, threads, devices, url, level)
         summary = search.search_summary(sweep_plan, searches) if searches else None
         return finish(sweep_plan, study, out, write_report, summary)
+
+
+def _curve_claim_notes(sweep_plan: Plan, cache: DataCache) -> list[str]:
+    """A ``falls_over_last = K`` claim whose variant evaluates fewer than 2 K times: said before training, since the
+    report can only leave it untested (gbench.analysis.curves)."""
+    lines = []
+    for claim in sweep_plan.suite.claims:
+        if claim.relation != "falls_over_last":
+            continue
+        run = next((r for r in sweep_plan.runs if r.variant == claim.setting), None)
+        if run is None or run.config.eval.samples == 0:
+            continue
+        images, _ = cache.split(
+            sweep_plan.registry, run.config.dataset, "train", run.config.data_root, run.config.train_limit
+        )
+        line = curves.window_note(
+            claim.text, run.variant, int(float(claim.other)), run.config.total_steps(len(images)), run.config.eval.every
+        )
+        if line is not None and line not in lines:
+            lines.append(line)
+    return lines
 
 
 def work(

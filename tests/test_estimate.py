@@ -71,15 +71,16 @@ def test_each_setting_scales_by_its_own_seconds_per_step_and_evaluation(tmp_path
     costs = {cost.name: cost for cost in estimate.settings}
     baseline = costs["baseline"]
     # seconds per step: mean of 20/6000 and 22/6000; 200 epochs x
-    # 600 steps; 1 + 120000 // 6000 evaluations of 2 s; 5 seeds
+    # 600 steps; evaluations at 6000, 12000, ... 114000 and the final
+    # one at 120000 (gbench.training.trainer): 20 of 2 s; 5 seeds
     assert (
         baseline.seconds_per_step == pytest.approx(21 / 6000)
         and baseline.steps_full == 120_000
-        and baseline.evals_full == 21
+        and baseline.evals_full == 20
     )
-    assert baseline.seconds == pytest.approx(5 * (21 / 6000 * 120_000 + 2.0 * 21))
-    assert costs["long"].steps_full == 180_000 and costs["long"].evals_full == 31
-    assert costs["long"].seconds == pytest.approx(5 * (33 / 9000 * 180_000 + 3.0 * 31))
+    assert baseline.seconds == pytest.approx(5 * (21 / 6000 * 120_000 + 2.0 * 20))
+    assert costs["long"].steps_full == 180_000 and costs["long"].evals_full == 30
+    assert costs["long"].seconds == pytest.approx(5 * (33 / 9000 * 180_000 + 3.0 * 30))
     assert costs["fixed-steps"].steps_full == 5000 and costs["fixed-steps"].evals_full == 0
     assert costs["fixed-steps"].seconds == pytest.approx(5 * 5.0 / 500 * 5000)
     assert estimate.missing == ["never-ran"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gbench.analysis.comparisons import setting_names
+from gbench.analysis.curves import evaluations
 from gbench.analysis.stats import finite
 from gbench.config import DEFAULT_EPOCHS, EvalOptions
 from gbench.results.flags import run_seconds
@@ -70,7 +71,8 @@ def _evals(steps: float, settings: dict[str, Any]) -> int:
     if int(settings.get("eval_samples", EvalOptions.samples) or 0) <= 0:
         return 0
     every = settings.get("eval_every")
-    return 1 + (int(steps // int(every)) if every else 0)
+    # counted as the trainer makes them: a multiple of eval_every that is the last step is the final evaluation
+    return evaluations(int(steps), int(every) if every else None)
 
 
 def full_study_estimate(records: Sequence[Any], suite: Any) -> Estimate | None:

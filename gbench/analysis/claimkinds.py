@@ -269,8 +269,7 @@ def _parse_seed_share(table: dict[str, Any], claim: Claim, context: ClaimContext
 
 
 def _test_seed_share(records: Sequence[Any], names: list[str], claim: Claim) -> ClaimResult:
-    """Seeds' share of the variance minus the claimed share, with a bootstrap interval and p over the seeds within
-    each setting."""
+    """Seeds' share of the variance minus the claimed share, with its exact (noncentral F) interval and p."""
     cells: dict[str, list[float]] = {}
     for record, name in zip(records, names):
         cells.setdefault(name, []).extend(finite([metric_value(record.row, claim.metric)]))
@@ -282,7 +281,7 @@ def _test_seed_share(records: Sequence[Any], names: list[str], claim: Claim) -> 
         )
         return ClaimResult(claim, [], [], None, None, None, note=note)
     claimed = float(claim.other)
-    share, (low, high), p = seed_share_interval(values, claimed, BOOTSTRAP_RESAMPLES, CONFIDENCE)
+    share, (low, high), p = seed_share_interval(values, claimed, CONFIDENCE)
     return ClaimResult(claim, [share], [], share - claimed, (low - claimed, high - claimed), p)
 
 
@@ -323,8 +322,8 @@ KINDS: dict[str, ClaimKind] = {
         _parse_seed_share,
         _test_seed_share,
         "Seeds' share of the variance: the within-setting (between-seed) variance over it plus the "
-        f"between-setting variance (one-way random effects), its interval and p from {BOOTSTRAP_RESAMPLES:,} "
-        "bootstrap resamples of the seeds within each setting. ",
+        "between-setting variance (one-way ANOVA), its interval and p from the noncentral F distribution of the "
+        "ANOVA's F (exact for normal seed noise and equal runs per setting). ",
     ),
 }
 #: Each relation key's kind.

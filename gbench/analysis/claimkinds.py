@@ -27,6 +27,7 @@ from gbench.analysis.curves import (
 )
 from gbench.analysis.grouping import fid_basis
 from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
+from gbench.analysis.spreads import compare_spreads
 from gbench.analysis.stats import CONFIDENCE, finite, paired_difference, paired_t, summarize, welch_difference
 from gbench.analysis.variance import claimed_share, seed_share_interval
 from gbench.errors import GbenchError
@@ -209,16 +210,8 @@ def _parse_axes(table: dict[str, Any], claim: Claim, context: ClaimContext) -> C
     return _with(claim, str(table["axis"]), "more_than", str(table["more_than"]))
 
 
-def _spreads(means: np.ndarray, levels: list[Any]) -> np.ndarray:
-    """Largest minus smallest mean over each axis value: ``means`` is (draws, settings), ``levels`` each setting's
-    value."""
-    marginal = np.column_stack([means[:, [v == level for v in levels]].mean(axis=1) for level in dict.fromkeys(levels)])
-    return marginal.max(axis=1) - marginal.min(axis=1)
-
-
 def _test_axes(records: Sequence[Any], names: list[str], claim: Claim) -> ClaimResult:
-    """spread(axis) - spread(more_than) over the settings' means; its interval and p from a bootstrap of seeds
-    within each setting."""
+    """spread(axis) - spread(more_than) over the settings' means, tested by gbench.analysis.spreads."""
     cells: dict[str, list[float]] = {}
     levels: dict[str, tuple[Any, Any]] = {}
     bases = set()
@@ -239,21 +232,9 @@ def _test_axes(records: Sequence[Any], names: list[str], claim: Claim) -> ClaimR
         return ClaimResult(claim, [], [], None, None, None, note=note)
     settings = list(cells)
     axis, other = [levels[n][0] for n in settings], [levels[n][1] for n in settings]
-    point = np.array([[np.mean(cells[n]) for n in settings]])
-    rng = np.random.default_rng(0)
-    draws = np.column_stack(
-        [
-            np.asarray(cells[n])[rng.integers(0, len(cells[n]), (BOOTSTRAP_RESAMPLES, len(cells[n])))].mean(axis=1)
-            for n in settings
-        ]
-    )
-    spread_axis, spread_other = float(_spreads(point, axis)[0]), float(_spreads(point, other)[0])
-    differences = _spreads(draws, axis) - _spreads(draws, other)
-    low, high = (float(q) for q in np.quantile(differences, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]))
-    # two-sided: how often a resample puts the difference on the other side of 0 (at least one resample's worth)
-    tail = min(int((differences <= 0).sum()), int((differences >= 0).sum()))
-    p = min(1.0, 2 * (tail + 1) / (BOOTSTRAP_RESAMPLES + 1))
-    return ClaimResult(claim, [], [], spread_axis - spread_other, (low, high), p, spreads=(spread_axis, spread_other))
+    test = compare_spreads([cells[n] for n in settings], axis, other, BOOTSTRAP_RESAMPLES, CONFIDENCE)
+    spreads = (test.spread_axis, test.spread_other)
+    return ClaimResult(claim, [], [], test.difference, test.interval, test.p, spreads=spreads)
 
 
 # --- seeds' share of the variance over the whole study (gbench.analysis.variance) -----------------------------------
@@ -313,8 +294,9 @@ KINDS: dict[str, ClaimKind] = {
         _parse_axes,
         _test_axes,
         "A claim about two grid axes compares their spreads (the largest minus the smallest mean over each value "
-        f"of the axis, averaged over the other settings); its interval and p come from {BOOTSTRAP_RESAMPLES:,} "
-        "bootstrap resamples of the seeds within each setting. ",
+        "of the axis, averaged over the other settings): a t-test of the difference, its standard error from "
+        f"{BOOTSTRAP_RESAMPLES:,} bootstrap resamples of each setting's residuals over seeds (scaled to keep their "
+        "variance), its degrees of freedom Welch-Satterthwaite's for the settings that decide the spreads. ",
         one=False,
     ),
     "seed share": ClaimKind(

@@ -23,7 +23,7 @@ minus the other), whose variances are known to 8 degrees of freedom at 5
 seeds, and the percentile interval both shrinks the variance and ignores
 that: it called equal spreads different in 8-12% of simulated 2 x 2 grids at
 5 seeds and 21% at 3, at a nominal 5%. This test does so in 3-7% over the
-2 x 2, 3 x 3 and 6 x 6 grids simulated in ``tests/test_report_answers.py``.
+2 x 2, 3 x 3 and 6 x 6 grids simulated in ``tests/test_claims.py``.
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ repeats values, its within-setting variance is (n - 1) / n of the sample's on
 average and often far less, so the bootstrap's shares sit below the estimate,
 and its percentile interval excluded its own estimate (S2 6 x 6: 0.74 with
 [0.45, 0.73]; it covered a known share in 34-44% of simulated 36-setting
-grids, where this interval covers it in 93-95%; ``tests/test_report_answers.py``).
+grids, where this interval covers it in 93-96%; ``tests/test_report_answers.py``).
 Heavy-tailed seed noise (a collapsed run among good ones) makes any interval
-here too narrow: in the same simulation with t(3) noise this one covers 62-91%.
+here too narrow: in the same simulation with t(3) noise this one covers 62-94%.
 """
 
 from __future__ import annotations

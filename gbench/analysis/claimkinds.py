@@ -28,13 +28,19 @@ from gbench.analysis.curves import (
 from gbench.analysis.grouping import fid_basis
 from gbench.analysis.pairing import PAIRED, UNPAIRED, pairing, pairs
 from gbench.analysis.spreads import compare_spreads
-from gbench.analysis.stats import CONFIDENCE, finite, paired_difference, paired_t, summarize, welch_difference
+from gbench.analysis.stats import (
+    BOOTSTRAP_RESAMPLES,
+    CONFIDENCE,
+    finite,
+    paired_difference,
+    paired_t,
+    summarize,
+    welch_difference,
+)
 from gbench.analysis.variance import claimed_share, seed_share_interval
 from gbench.errors import GbenchError
 from gbench.names import suggestion
 
-#: Resamples of a bootstrap claim (seeded, so a report is the same every time it is written); p >= 2 / (this + 1).
-BOOTSTRAP_RESAMPLES = 9999
 MIXED_FIDS = "FIDs of different extractors or sample counts"
 
 

@@ -66,6 +66,10 @@ def anova(cells: Sequence[Sequence[float]]) -> tuple[float, float, float, int, i
 def seed_share(cells: Sequence[Sequence[float]]) -> float:
     """Seeds' share of the variance over ``cells``: within / (within + between), 1 when nothing varies."""
     within, msb, n, _, _ = anova(cells)
+    return _share(within, msb, n)
+
+
+def _share(within: float, msb: float, n: float) -> float:
     between = max(0.0, (msb - within) / n)
     total = within + between
     return within / total if total > 0 else 1.0
@@ -98,7 +102,7 @@ def seed_share_interval(
     """Seeds' share of the variance over ``cells`` (each setting's values over seeds), its exact interval, and the
     two-sided p of the share against ``claimed``; every cell needs two values or more, and two cells or more."""
     within, msb, n, dfn, dfd = anova(cells)
-    point = seed_share(cells)
+    point = _share(within, msb, n)
     if within == 0:
         # no seed noise at all: the share is exactly 0 when the settings differ; when nothing varies the runs say
         # nothing about it
